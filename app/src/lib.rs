@@ -1,0 +1,53 @@
+//! What the browser sees: pages, components and the server functions they
+//! call. Compiled for the server (`ssr`) and for the browser (`hydrate`).
+
+pub mod api;
+pub mod format;
+pub mod model;
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod store;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Meta, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+
+use pages::{feed::FeedPage, login::LoginPage, not_found::NotFound};
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/trail.css"/>
+        <Meta name="description" content="Trail: activity and audit log"/>
+        <Title text="Trail"/>
+        <Router>
+            <Routes fallback=NotFound>
+                // Async: the whole page (or the redirect to /login) is decided
+                // before the first byte, so it is correct without JavaScript.
+                <Route path=path!("/") view=FeedPage ssr=SsrMode::Async/>
+                <Route path=path!("/login") view=LoginPage/>
+            </Routes>
+        </Router>
+    }
+}

@@ -1,0 +1,3 @@
+pub mod feed;
+pub mod login;
+pub mod not_found;

@@ -1,0 +1,204 @@
+//! The storage contract. Server functions and HTTP handlers call it; the
+//! SQLite and PostgreSQL implementations live in the server crate
+//! (`src/storage`). Every read takes a [`Scope`] so no unscoped read exists.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::model::{
+    ActorType, Cursor, EventFilter, EventRow, Kind, Membership, Micros, Role, Severity, Status, Viewer,
+    Visibility,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("{0} not found")]
+    NotFound(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What a viewer may read, derived from the viewer alone.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Scope {
+    /// Founders and admins: every workspace, every visibility.
+    Platform,
+    /// Members: only these grants (none means nothing at all).
+    Grants(Vec<Grant>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Grant {
+    pub workspace_id: i64,
+    pub brand: Option<String>,
+    pub visibilities: Vec<Visibility>,
+}
+
+impl Scope {
+    pub fn for_viewer(viewer: &Viewer) -> Scope {
+        let visibilities = match viewer.role {
+            Role::Founder | Role::Admin => return Scope::Platform,
+            Role::Provider => vec![Visibility::Internal, Visibility::Client],
+            Role::Client => vec![Visibility::Client],
+        };
+        Scope::Grants(
+            viewer
+                .memberships
+                .iter()
+                .map(|m| Grant {
+                    workspace_id: m.workspace_id,
+                    // Providers see the whole workspace; a client's brand limit applies.
+                    brand: if viewer.role == Role::Client { m.brand.clone() } else { None },
+                    visibilities: visibilities.clone(),
+                })
+                .collect(),
+        )
+    }
+}
+
+/// A validated record ready to be written. Built by the ingest API and the demo.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewRecord {
+    pub id: Uuid,
+    pub workspace_id: i64,
+    pub event_id: Option<String>,
+    pub brand: Option<String>,
+    pub kind: Kind,
+    pub key: String,
+    pub message: Option<String>,
+    pub context: Option<String>,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    pub actor_type: ActorType,
+    pub actor_id: Option<String>,
+    pub actor_email: Option<String>,
+    pub actor_name: Option<String>,
+    pub actor_label: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub visibility: Visibility,
+    pub severity: Severity,
+    pub status: Option<Status>,
+    pub duration_ms: Option<i64>,
+    pub provider: Option<String>,
+    pub error_message: Option<String>,
+    pub error_stack: Option<String>,
+    pub correlation_id: Option<String>,
+    /// JSON text.
+    pub payload: Option<String>,
+    /// JSON text: `{"old": {...}, "new": {...}}`.
+    pub diff: Option<String>,
+    pub occurred_at: Micros,
+    pub received_at: Micros,
+}
+
+/// What happened to one ingest request's records.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct InsertOutcome {
+    /// One id per record, in request order; a duplicate gets the stored record's id.
+    pub ids: Vec<Uuid>,
+    pub duplicates: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct Workspace {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct UserRecord {
+    pub id: i64,
+    pub email: String,
+    pub name: Option<String>,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    pub password_hash: String,
+    pub disabled: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub email: String,
+    pub name: Option<String>,
+    pub role: Role,
+    pub password_hash: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiKeyRecord {
+    pub id: i64,
+    /// `None`: the key spans workspaces and each record names its own.
+    pub workspace_id: Option<i64>,
+    /// The slug of `workspace_id`.
+    pub workspace: Option<String>,
+    pub scopes: Vec<String>,
+    pub revoked: bool,
+    pub last_used_at: Option<Micros>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewApiKey {
+    pub workspace_id: Option<i64>,
+    pub name: String,
+    /// The first characters of the key, to recognise it in a list.
+    pub prefix: String,
+    pub key_hash: String,
+    pub scopes: Vec<String>,
+}
+
+/// One page request in (occurred_at, id) order, newest first.
+#[derive(Clone, Copy, Debug)]
+pub struct Page {
+    pub before: Option<Cursor>,
+    pub limit: usize,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> &'static str;
+
+    // Workspaces, users, keys.
+    async fn create_workspace(&self, slug: &str, name: &str) -> StoreResult<Workspace>;
+    async fn workspace_by_slug(&self, slug: &str) -> StoreResult<Option<Workspace>>;
+    async fn workspaces(&self) -> StoreResult<Vec<Workspace>>;
+    async fn create_user(&self, user: &NewUser) -> StoreResult<i64>;
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
+    async fn user_by_id(&self, id: i64) -> StoreResult<Option<UserRecord>>;
+    async fn add_membership(&self, user_id: i64, workspace_id: i64, brand: Option<&str>) -> StoreResult<()>;
+    async fn memberships(&self, user_id: i64) -> StoreResult<Vec<Membership>>;
+    async fn create_api_key(&self, key: &NewApiKey) -> StoreResult<i64>;
+    async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    async fn touch_api_key(&self, id: i64, at: Micros) -> StoreResult<()>;
+
+    // Records.
+    /// Writes every request's records in one transaction (group commit).
+    /// Duplicates by (workspace, event_id) are stored once.
+    async fn insert_records(&self, requests: &[Vec<NewRecord>]) -> StoreResult<Vec<InsertOutcome>>;
+    /// The feed: newest first, within the scope and the filter.
+    async fn list_events(&self, scope: &Scope, filter: &EventFilter, page: Page) -> StoreResult<Vec<EventRow>>;
+    /// Records received after `after` (a UUIDv7 lower bound), newest first: the live feed's poll.
+    async fn events_received_after(
+        &self,
+        scope: &Scope,
+        filter: &EventFilter,
+        after: Uuid,
+        limit: usize,
+    ) -> StoreResult<Vec<EventRow>>;
+    async fn count_events(&self, scope: &Scope) -> StoreResult<i64>;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// Everything a server function needs from the server, provided as context.
+#[derive(Clone)]
+pub struct ServerContext {
+    pub store: DynStore,
+}

@@ -1,0 +1,244 @@
+//! The `trail` command line: serve (the default), migrate, workspace, user, key, demo.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use app::model::Role;
+use app::store::{DynStore, NewUser};
+use clap::{Args, Parser, Subcommand};
+
+use crate::auth::{api_key, password};
+use crate::config::Config;
+use crate::server::Server;
+use crate::storage;
+
+#[derive(Parser)]
+#[command(name = "trail", version, about = "Trail: self-hosted activity and audit log with a role-gated dashboard")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and the dashboard (the default). Env: TRAIL_DATABASE_URL, LEPTOS_SITE_ADDR.
+    Serve,
+    /// Create or update the database schema, then exit.
+    Migrate,
+    /// Manage workspaces (tenants).
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+    /// Manage people who sign in to the dashboard.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Fill the database with realistic sample data and sign-ins for every role.
+    Demo(DemoArgs),
+}
+
+#[derive(Subcommand)]
+enum WorkspaceCommand {
+    /// Create a workspace.
+    Add {
+        /// Short name used in the API and URLs: lowercase letters, digits, - and _.
+        slug: String,
+        /// Display name (defaults to the slug).
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user. The password is read from standard input (or prompted for).
+    Add {
+        #[arg(long)]
+        email: String,
+        /// founder, admin, provider or client.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Workspace the user belongs to (providers and clients).
+        #[arg(long)]
+        workspace: Option<String>,
+        /// Limit a client to one brand of the workspace.
+        #[arg(long)]
+        brand: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an API key. The key is printed once, on the last line; only its hash is stored.
+    Create {
+        /// The workspace the key writes to and reads from.
+        #[arg(long, required_unless_present = "all_workspaces")]
+        workspace: Option<String>,
+        /// A key for every workspace: each record then names its workspace.
+        #[arg(long, conflicts_with = "workspace")]
+        all_workspaces: bool,
+        /// Comma-separated: ingest, read.
+        #[arg(long, default_value = "ingest")]
+        scope: String,
+        /// A label to recognise the key by.
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// How many records to generate.
+    #[arg(long, default_value_t = 10_000)]
+    pub records: usize,
+    /// Do nothing if the database already has workspaces.
+    #[arg(long)]
+    pub if_empty: bool,
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    text.parse()
+}
+
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    init_logging(matches!(command, Command::Serve));
+    match execute(command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs: pretty by default, JSON with `TRAIL_LOG_FORMAT=json`; `RUST_LOG` filters.
+/// Commands other than `serve` log warnings only, to keep their output clean.
+fn init_logging(serving: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if serving { "info,sqlx=warn,tower_sessions=warn" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("TRAIL_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn execute(command: Command) -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    if let Command::Serve = command {
+        return Server::build(config).await?.run().await;
+    }
+    let store = storage::open(&config.database_url).await?.store;
+    match command {
+        Command::Serve => unreachable!("handled above"),
+        Command::Migrate => {
+            println!("database {} is up to date", config.database_url);
+            Ok(())
+        }
+        Command::Workspace(WorkspaceCommand::Add { slug, name }) => add_workspace(&store, &slug, name).await,
+        Command::User(UserCommand::Add { email, role, workspace, brand, name }) => {
+            let password = read_password()?;
+            add_user(&store, NewUserArgs { email, role, workspace, brand, name, password }).await
+        }
+        Command::Key(KeyCommand::Create { workspace, all_workspaces: _, scope, name }) => {
+            create_key(&store, workspace.as_deref(), &scope, name).await
+        }
+        Command::Demo(args) => crate::demo::run(&store, &args).await,
+    }
+}
+
+pub fn valid_slug(slug: &str) -> anyhow::Result<()> {
+    let ok = (1..=64).contains(&slug.len())
+        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && slug.starts_with(|c: char| c.is_ascii_alphanumeric());
+    if !ok {
+        bail!("workspace slug {slug:?} must be 1-64 lowercase letters, digits, - or _, starting with a letter or digit");
+    }
+    Ok(())
+}
+
+async fn add_workspace(store: &DynStore, slug: &str, name: Option<String>) -> anyhow::Result<()> {
+    valid_slug(slug)?;
+    let ws = store.create_workspace(slug, name.as_deref().unwrap_or(slug)).await?;
+    println!("workspace {} created (id {})", ws.slug, ws.id);
+    Ok(())
+}
+
+pub struct NewUserArgs {
+    pub email: String,
+    pub role: Role,
+    pub workspace: Option<String>,
+    pub brand: Option<String>,
+    pub name: Option<String>,
+    pub password: String,
+}
+
+/// Creates a user and, for member roles, their membership.
+pub async fn add_user(store: &DynStore, args: NewUserArgs) -> anyhow::Result<()> {
+    let email = args.email.trim().to_owned();
+    if !email.contains('@') {
+        bail!("{email:?} is not an email address");
+    }
+    if args.password.chars().count() < 8 {
+        bail!("the password must have at least 8 characters");
+    }
+    match (args.role.is_platform(), &args.workspace) {
+        (true, Some(_)) => bail!("{} sees every workspace; leave out --workspace", args.role),
+        (false, None) => bail!("a {} belongs to a workspace: add --workspace SLUG", args.role),
+        _ => {}
+    }
+    if args.brand.is_some() && args.role != Role::Client {
+        bail!("--brand limits a client; a {} sees the whole workspace", args.role);
+    }
+    let workspace = match &args.workspace {
+        Some(slug) => Some(store.workspace_by_slug(slug).await?.with_context(|| format!("no workspace {slug:?}"))?),
+        None => None,
+    };
+    let password_hash = password::hash(args.password).await?;
+    let user_id = store.create_user(&NewUser { email: email.clone(), name: args.name, role: args.role, password_hash }).await?;
+    if let Some(ws) = workspace {
+        store.add_membership(user_id, ws.id, args.brand.as_deref()).await?;
+    }
+    println!("user {email} created ({})", args.role);
+    Ok(())
+}
+
+/// The password from standard input: prompted for on a terminal, else the first line.
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Repeat password: ")?;
+        if first != again {
+            bail!("the passwords differ");
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// Creates a key and prints it on the last line of output.
+pub async fn create_key(store: &DynStore, workspace: Option<&str>, scope: &str, name: Option<String>) -> anyhow::Result<()> {
+    let scopes = api_key::parse_scopes(scope).map_err(anyhow::Error::msg)?;
+    if scopes.is_empty() {
+        bail!("give at least one scope: {}", api_key::SCOPES.join(", "));
+    }
+    let workspace = match workspace {
+        Some(slug) => Some(store.workspace_by_slug(slug).await?.with_context(|| format!("no workspace {slug:?}"))?),
+        None => None,
+    };
+    let secret = api_key::issue(store.as_ref(), workspace.as_ref(), scopes.clone(), name).await?;
+    let target = workspace.map_or("every workspace".to_owned(), |w| format!("workspace {}", w.slug));
+    println!("API key for {target}, scopes {}. It is shown only now; store it safely:", scopes.join(","));
+    println!("{secret}");
+    Ok(())
+}

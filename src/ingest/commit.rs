@@ -1,0 +1,88 @@
+//! Group commit: concurrent ingest requests are written together by one
+//! writer task, in one transaction (one fsync for many requests). Each request
+//! is answered only after the transaction holding its records has committed.
+
+use app::store::{DynStore, InsertOutcome, NewRecord, StoreError};
+use tokio::sync::{mpsc, oneshot};
+
+/// A group stops growing past this many records.
+const MAX_GROUP_RECORDS: usize = 10_000;
+/// Requests waiting for the writer before new ones wait to be queued.
+const QUEUE_DEPTH: usize = 1_024;
+
+type Reply = oneshot::Sender<Result<InsertOutcome, StoreError>>;
+
+struct Job {
+    records: Vec<NewRecord>,
+    reply: Reply,
+}
+
+#[derive(Clone)]
+pub struct Committer {
+    queue: mpsc::Sender<Job>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the writer has stopped")]
+    Stopped,
+}
+
+impl Committer {
+    /// Starts the writer task for `store`.
+    pub fn start(store: DynStore) -> Self {
+        let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
+        tokio::spawn(write_groups(store, jobs));
+        Committer { queue }
+    }
+
+    /// Writes `records` durably; returns once they are committed.
+    pub async fn submit(&self, records: Vec<NewRecord>) -> Result<InsertOutcome, CommitError> {
+        let (reply, done) = oneshot::channel();
+        self.queue.send(Job { records, reply }).await.map_err(|_| CommitError::Stopped)?;
+        Ok(done.await.map_err(|_| CommitError::Stopped)??)
+    }
+}
+
+async fn write_groups(store: DynStore, mut jobs: mpsc::Receiver<Job>) {
+    while let Some(first) = jobs.recv().await {
+        let mut group = vec![first];
+        let mut size = group[0].records.len();
+        while size < MAX_GROUP_RECORDS {
+            match jobs.try_recv() {
+                Ok(job) => {
+                    size += job.records.len();
+                    group.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        write_group(store.as_ref(), group).await;
+    }
+}
+
+#[tracing::instrument(skip_all, fields(requests = group.len()))]
+async fn write_group(store: &dyn app::store::Store, group: Vec<Job>) {
+    let (requests, replies): (Vec<Vec<NewRecord>>, Vec<Reply>) =
+        group.into_iter().map(|job| (job.records, job.reply)).unzip();
+    match store.insert_records(&requests).await {
+        Ok(outcomes) => {
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
+            }
+        }
+        // One request must not fail its neighbours: retry each on its own.
+        Err(err) if requests.len() > 1 => {
+            tracing::warn!(error = %err, "group commit failed; retrying requests one by one");
+            for (records, reply) in requests.into_iter().zip(replies) {
+                let result = store.insert_records(std::slice::from_ref(&records)).await;
+                let _ = reply.send(result.map(|mut outcomes| outcomes.remove(0)));
+            }
+        }
+        Err(err) => {
+            let _ = replies.into_iter().next().map(|reply| reply.send(Err(err)));
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! `POST /api/v1/events`: validate, then commit, then answer 202.
+
+pub mod commit;
+pub mod parse;
+
+use std::collections::HashMap;
+
+use app::model::Micros;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::auth::api_key::ApiKey;
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use parse::WorkspaceRules;
+
+pub const MAX_RECORDS: usize = 5_000;
+pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/events", post(ingest))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Accepted {
+    /// Records stored by this request.
+    pub accepted: usize,
+    /// Records whose `event_id` was already stored (not stored again).
+    pub duplicates: usize,
+    /// One id per submitted record, in order; a duplicate's is the stored record's.
+    pub ids: Vec<Uuid>,
+}
+
+/// How the body is framed, from its content type.
+#[derive(Clone, Copy, PartialEq)]
+enum Format {
+    Trail,
+    CloudEvent,
+    CloudEventBatch,
+}
+
+fn format_of(headers: &HeaderMap) -> Result<Format> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "application/json" => Ok(Format::Trail),
+        "application/cloudevents+json" => Ok(Format::CloudEvent),
+        "application/cloudevents-batch+json" => Ok(Format::CloudEventBatch),
+        _ => Err(Error::UnsupportedMediaType(format!(
+            "expected Content-Type application/json (or application/cloudevents+json, \
+             application/cloudevents-batch+json), got {:?}",
+            content_type
+        ))),
+    }
+}
+
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes> {
+    let too_large = || Error::PayloadTooLarge(format!("request body over {MAX_BODY_BYTES} bytes"));
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|err| {
+        let over_limit = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+            .any(|e| e.is::<http_body_util::LengthLimitError>());
+        if over_limit {
+            too_large()
+        } else {
+            Error::BadRequest(format!("could not read the request body: {err}"))
+        }
+    })
+}
+
+/// The records of a body: one object, an array, or `{"events": [...]}`.
+fn items_of(format: Format, body: Value) -> Result<Vec<Value>> {
+    let items = match (format, body) {
+        (Format::Trail, Value::Object(mut o)) if o.get("events").is_some_and(Value::is_array) => {
+            match o.remove("events") {
+                Some(Value::Array(items)) => items,
+                _ => unreachable!("checked to be an array"),
+            }
+        }
+        (Format::Trail | Format::CloudEvent, Value::Object(o)) => vec![Value::Object(o)],
+        (Format::Trail | Format::CloudEventBatch, Value::Array(items)) => items,
+        _ => {
+            return Err(Error::BadRequest(
+                "expected a record object, an array of records, or {\"events\": [...]}".into(),
+            ))
+        }
+    };
+    if items.len() > MAX_RECORDS {
+        return Err(Error::PayloadTooLarge(format!("{} records; at most {MAX_RECORDS} per request", items.len())));
+    }
+    Ok(match format {
+        Format::Trail => items,
+        Format::CloudEvent | Format::CloudEventBatch => items.iter().map(parse::from_cloudevent).collect(),
+    })
+}
+
+#[tracing::instrument(skip_all, fields(key_id = key.0.id, records))]
+async fn ingest(
+    State(state): State<AppState>,
+    key: ApiKey,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Accepted>)> {
+    key.require_scope("ingest")?;
+    let format = format_of(&headers)?;
+    let bytes = read_body(&headers, body).await?;
+    let json: Value =
+        serde_json::from_slice(&bytes).map_err(|e| Error::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    let items = items_of(format, json)?;
+    tracing::Span::current().record("records", items.len());
+
+    let rules = workspace_rules(&state, &key, &items).await?;
+    let records = parse::parse_records(&items, &rules, Micros::now()).map_err(Error::Invalid)?;
+    let outcome = state.committer.submit(records).await.map_err(|err| match err {
+        commit::CommitError::Store(err) => Error::Store(err),
+        commit::CommitError::Stopped => Error::Unavailable,
+    })?;
+    let accepted = outcome.ids.len() - outcome.duplicates;
+    Ok((StatusCode::ACCEPTED, Json(Accepted { accepted, duplicates: outcome.duplicates, ids: outcome.ids })))
+}
+
+async fn workspace_rules(state: &AppState, key: &ApiKey, items: &[Value]) -> Result<WorkspaceRules> {
+    let key_workspace = key.0.workspace_id.zip(key.0.workspace.clone());
+    let mut known = HashMap::new();
+    if key_workspace.is_none() {
+        for slug in parse::named_workspaces(items) {
+            if let Some(ws) = state.store.workspace_by_slug(&slug).await? {
+                known.insert(ws.slug, ws.id);
+            }
+        }
+    }
+    Ok(WorkspaceRules { key_workspace, known })
+}

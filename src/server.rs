@@ -1,0 +1,114 @@
+//! The HTTP server: the API, sign-in and the Leptos dashboard on one router.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use app::store::ServerContext;
+use app::{shell, App};
+use axum::Router;
+use leptos::config::{Env, LeptosOptions};
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use crate::config::Config;
+use crate::ingest::commit::Committer;
+use crate::state::AppState;
+use crate::storage::{self, SessionBackend};
+
+/// Sessions end after a week without use.
+const SESSION_IDLE_DAYS: i64 = 7;
+
+/// A bound, ready server. `build` opens and migrates the database and binds the
+/// port (0 picks a free one: see `addr`); `run` serves until shutdown.
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+    pub addr: SocketAddr,
+    pub state: AppState,
+}
+
+impl Server {
+    pub async fn build(config: Config) -> anyhow::Result<Server> {
+        let opened = storage::open(&config.database_url).await?;
+        opened.sessions.spawn_expiry();
+        let listener = TcpListener::bind(config.site_addr).await?;
+        let addr = listener.local_addr()?;
+        let state = AppState {
+            leptos_options: leptos_options(addr),
+            committer: Committer::start(opened.store.clone()),
+            store: opened.store,
+            config: Arc::new(config),
+        };
+        let router = router(state.clone(), opened.sessions);
+        Ok(Server { listener, router, addr, state })
+    }
+
+    pub async fn run(self) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.addr, backend = self.state.store.backend(), "serving on http://{}", self.addr);
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown_signal()).await?;
+        Ok(())
+    }
+}
+
+/// Where the built site is: `target/site` under the working directory, unless
+/// `LEPTOS_SITE_ROOT` says otherwise.
+fn leptos_options(addr: SocketAddr) -> LeptosOptions {
+    let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    LeptosOptions::builder()
+        .output_name(var("LEPTOS_OUTPUT_NAME", "trail"))
+        .site_root(var("LEPTOS_SITE_ROOT", "target/site"))
+        .site_pkg_dir(var("LEPTOS_SITE_PKG_DIR", "pkg"))
+        .env(Env::PROD)
+        .site_addr(addr)
+        .build()
+}
+
+fn router(state: AppState, sessions: SessionBackend) -> Router {
+    let sessions = SessionManagerLayer::new(sessions)
+        .with_name("trail_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(state.config.cookie_secure)
+        .with_expiry(Expiry::OnInactivity(time::Duration::days(SESSION_IDLE_DAYS)));
+    let context = ServerContext { store: state.store.clone() };
+    let options = state.leptos_options.clone();
+    Router::new()
+        .merge(crate::ingest::router())
+        .merge(crate::auth::web::router())
+        .leptos_routes_with_context(
+            &state,
+            generate_route_list(App),
+            move || provide_context(context.clone()),
+            move || shell(options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(sessions)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,17 @@
+use std::sync::Arc;
+
+use app::store::DynStore;
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+
+use crate::config::Config;
+use crate::ingest::commit::Committer;
+
+/// Everything handlers share. Leptos reads its options through `FromRef`.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub store: DynStore,
+    pub committer: Committer,
+    pub config: Arc<Config>,
+}

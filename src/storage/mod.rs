@@ -1,0 +1,344 @@
+//! Storage: one trait (`app::store::Store`), one implementation per backend,
+//! chosen by the database URL's scheme. Migrations run when a store opens.
+
+mod postgres;
+mod sessions;
+pub mod sql;
+mod sqlite;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use app::store::{DynStore, InsertOutcome, NewRecord, StoreError};
+use sqlx::{Database, Encode, FromRow, IntoArguments, Type};
+use uuid::Uuid;
+
+pub use sessions::SessionBackend;
+use sql::Arg;
+
+/// An opened database: the store and the session store on the same database.
+pub struct Opened {
+    pub store: DynStore,
+    pub sessions: SessionBackend,
+}
+
+/// Opens (creating if needed) and migrates the database at `url`:
+/// `sqlite://path` or `postgres://...`.
+pub async fn open(url: &str) -> anyhow::Result<Opened> {
+    open_backend(url).await.with_context(|| format!("opening the database {}", redact(url)))
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            let user = credentials.split(':').next().unwrap_or("");
+            format!("{}://{user}:***{}", &url[..scheme_end], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn open_backend(url: &str) -> anyhow::Result<Opened> {
+    if url.starts_with("sqlite:") {
+        let (store, writer) = sqlite::SqliteStore::open(url).await?;
+        let sessions = SessionBackend::sqlite(writer).await?;
+        Ok(Opened { store: Arc::new(store), sessions })
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        let store = postgres::PgStore::open(url).await?;
+        let sessions = SessionBackend::postgres(store.pool().clone()).await?;
+        Ok(Opened { store: Arc::new(store), sessions })
+    } else {
+        bail!("unsupported database URL: expected sqlite://... or postgres://...")
+    }
+}
+
+/// A `query_as` with every argument bound, for any backend.
+pub(crate) fn bind_query_as<'q, DB, O>(
+    sql: &'q str,
+    args: &'q [Arg],
+) -> sqlx::query::QueryAs<'q, DB, O, <DB as Database>::Arguments<'q>>
+where
+    DB: Database,
+    <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
+    O: for<'r> FromRow<'r, DB::Row>,
+    i64: Encode<'q, DB> + Type<DB>,
+    &'q str: Encode<'q, DB> + Type<DB>,
+    Uuid: Encode<'q, DB> + Type<DB>,
+    Option<i64>: Encode<'q, DB> + Type<DB>,
+    Option<&'q str>: Encode<'q, DB> + Type<DB>,
+{
+    args.iter().fold(sqlx::query_as::<DB, O>(sql), |query, arg| match arg {
+        Arg::Int(v) => query.bind(*v),
+        Arg::Text(v) => query.bind(v.as_str()),
+        Arg::Uuid(v) => query.bind(*v),
+        Arg::OptInt(v) => query.bind(*v),
+        Arg::OptText(v) => query.bind(v.as_deref()),
+    })
+}
+
+/// Maps a unique-constraint violation to `Conflict(what)`.
+pub(crate) fn conflict(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |err| match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what.to_owned()),
+        _ => StoreError::Database(err),
+    }
+}
+
+/// Splits a group commit's result back into one outcome per request.
+/// `inserted`: ids written now; `existing`: the stored id of each duplicate.
+pub(crate) fn outcomes(
+    requests: &[Vec<NewRecord>],
+    inserted: &HashSet<Uuid>,
+    existing: &HashMap<(i64, String), Uuid>,
+) -> Vec<InsertOutcome> {
+    requests
+        .iter()
+        .map(|records| {
+            let mut outcome = InsertOutcome { ids: Vec::with_capacity(records.len()), duplicates: 0 };
+            for record in records {
+                if inserted.contains(&record.id) {
+                    outcome.ids.push(record.id);
+                    continue;
+                }
+                outcome.duplicates += 1;
+                let stored = record
+                    .event_id
+                    .as_ref()
+                    .and_then(|event_id| existing.get(&(record.workspace_id, event_id.clone())));
+                outcome.ids.push(stored.copied().unwrap_or(record.id));
+            }
+            outcome
+        })
+        .collect()
+}
+
+/// The records of a group that were not written: duplicates by event id.
+pub(crate) fn skipped<'a>(requests: &'a [Vec<NewRecord>], inserted: &HashSet<Uuid>) -> Vec<(i64, &'a str)> {
+    requests
+        .iter()
+        .flatten()
+        .filter(|r| !inserted.contains(&r.id))
+        .filter_map(|r| r.event_id.as_deref().map(|e| (r.workspace_id, e)))
+        .collect()
+}
+
+/// Implements the parts of `Store` that are the same SQL on both backends.
+/// The backend type provides `reader()`, `writer()` and `insert_records_impl`.
+macro_rules! impl_store {
+    ($store:ty, $db:ty, $dialect:expr, $name:literal) => {
+        #[async_trait::async_trait]
+        impl app::store::Store for $store {
+            fn backend(&self) -> &'static str {
+                $name
+            }
+
+            async fn create_workspace(&self, slug: &str, name: &str) -> app::store::StoreResult<app::store::Workspace> {
+                let args = [
+                    $crate::storage::sql::Arg::Text(slug.to_owned()),
+                    $crate::storage::sql::Arg::Text(name.to_owned()),
+                    $crate::storage::sql::Arg::Int(app::model::Micros::now().0),
+                ];
+                let sql = $dialect.finish(
+                    "INSERT INTO workspaces (slug, name, created_at) VALUES (?, ?, ?) RETURNING id, slug, name",
+                );
+                $crate::storage::bind_query_as::<$db, app::store::Workspace>(&sql, &args)
+                    .fetch_one(self.writer())
+                    .await
+                    .map_err($crate::storage::conflict("workspace"))
+            }
+
+            async fn workspace_by_slug(&self, slug: &str) -> app::store::StoreResult<Option<app::store::Workspace>> {
+                let args = [$crate::storage::sql::Arg::Text(slug.to_owned())];
+                let sql = $dialect.finish("SELECT id, slug, name FROM workspaces WHERE slug = ?");
+                Ok($crate::storage::bind_query_as::<$db, app::store::Workspace>(&sql, &args)
+                    .fetch_optional(self.reader())
+                    .await?)
+            }
+
+            async fn workspaces(&self) -> app::store::StoreResult<Vec<app::store::Workspace>> {
+                Ok($crate::storage::bind_query_as::<$db, app::store::Workspace>(
+                    "SELECT id, slug, name FROM workspaces ORDER BY slug",
+                    &[],
+                )
+                .fetch_all(self.reader())
+                .await?)
+            }
+
+            async fn create_user(&self, user: &app::store::NewUser) -> app::store::StoreResult<i64> {
+                use $crate::storage::sql::Arg;
+                let args = [
+                    Arg::Text(user.email.clone()),
+                    Arg::OptText(user.name.clone()),
+                    Arg::Text(user.role.as_str().to_owned()),
+                    Arg::Text(user.password_hash.clone()),
+                    Arg::Int(app::model::Micros::now().0),
+                ];
+                let sql = $dialect.finish(
+                    "INSERT INTO users (email, name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                );
+                let (id,): (i64,) = $crate::storage::bind_query_as::<$db, (i64,)>(&sql, &args)
+                    .fetch_one(self.writer())
+                    .await
+                    .map_err($crate::storage::conflict("user"))?;
+                Ok(id)
+            }
+
+            async fn user_by_email(&self, email: &str) -> app::store::StoreResult<Option<app::store::UserRecord>> {
+                let args = [$crate::storage::sql::Arg::Text(email.to_owned())];
+                let sql = $dialect.finish(
+                    "SELECT id, email, name, role, password_hash, disabled FROM users WHERE lower(email) = lower(?)",
+                );
+                Ok($crate::storage::bind_query_as::<$db, app::store::UserRecord>(&sql, &args)
+                    .fetch_optional(self.reader())
+                    .await?)
+            }
+
+            async fn user_by_id(&self, id: i64) -> app::store::StoreResult<Option<app::store::UserRecord>> {
+                let args = [$crate::storage::sql::Arg::Int(id)];
+                let sql = $dialect.finish("SELECT id, email, name, role, password_hash, disabled FROM users WHERE id = ?");
+                Ok($crate::storage::bind_query_as::<$db, app::store::UserRecord>(&sql, &args)
+                    .fetch_optional(self.reader())
+                    .await?)
+            }
+
+            async fn add_membership(
+                &self,
+                user_id: i64,
+                workspace_id: i64,
+                brand: Option<&str>,
+            ) -> app::store::StoreResult<()> {
+                use $crate::storage::sql::Arg;
+                let args = [Arg::Int(user_id), Arg::Int(workspace_id), Arg::OptText(brand.map(str::to_owned))];
+                let sql = $dialect.finish(
+                    "INSERT INTO memberships (user_id, workspace_id, brand) VALUES (?, ?, ?) \
+                     ON CONFLICT (user_id, workspace_id) DO UPDATE SET brand = excluded.brand RETURNING user_id",
+                );
+                $crate::storage::bind_query_as::<$db, (i64,)>(&sql, &args).fetch_one(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn memberships(&self, user_id: i64) -> app::store::StoreResult<Vec<app::model::Membership>> {
+                let args = [$crate::storage::sql::Arg::Int(user_id)];
+                let sql = $dialect.finish(
+                    "SELECT m.workspace_id, w.slug AS workspace, m.brand FROM memberships m \
+                     JOIN workspaces w ON w.id = m.workspace_id WHERE m.user_id = ? ORDER BY w.slug",
+                );
+                Ok($crate::storage::bind_query_as::<$db, app::model::Membership>(&sql, &args)
+                    .fetch_all(self.reader())
+                    .await?)
+            }
+
+            async fn create_api_key(&self, key: &app::store::NewApiKey) -> app::store::StoreResult<i64> {
+                use $crate::storage::sql::Arg;
+                let args = [
+                    Arg::OptInt(key.workspace_id),
+                    Arg::Text(key.name.clone()),
+                    Arg::Text(key.prefix.clone()),
+                    Arg::Text(key.key_hash.clone()),
+                    Arg::Text(key.scopes.join(",")),
+                    Arg::Int(app::model::Micros::now().0),
+                ];
+                let sql = $dialect.finish(
+                    "INSERT INTO api_keys (workspace_id, name, prefix, key_hash, scopes, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                );
+                let (id,): (i64,) = $crate::storage::bind_query_as::<$db, (i64,)>(&sql, &args)
+                    .fetch_one(self.writer())
+                    .await
+                    .map_err($crate::storage::conflict("API key"))?;
+                Ok(id)
+            }
+
+            async fn api_key_by_hash(&self, key_hash: &str) -> app::store::StoreResult<Option<app::store::ApiKeyRecord>> {
+                let args = [$crate::storage::sql::Arg::Text(key_hash.to_owned())];
+                let sql = $dialect.finish(
+                    "SELECT k.id, k.workspace_id, w.slug AS workspace, k.scopes, k.revoked_at, k.last_used_at \
+                     FROM api_keys k LEFT JOIN workspaces w ON w.id = k.workspace_id WHERE k.key_hash = ?",
+                );
+                let row = $crate::storage::bind_query_as::<$db, $crate::storage::ApiKeyRow>(&sql, &args)
+                    .fetch_optional(self.reader())
+                    .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn touch_api_key(&self, id: i64, at: app::model::Micros) -> app::store::StoreResult<()> {
+                use $crate::storage::sql::Arg;
+                let args = [Arg::Int(at.0), Arg::Int(id)];
+                let sql = $dialect.finish("UPDATE api_keys SET last_used_at = ? WHERE id = ? RETURNING id");
+                $crate::storage::bind_query_as::<$db, (i64,)>(&sql, &args).fetch_optional(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn insert_records(
+                &self,
+                requests: &[Vec<app::store::NewRecord>],
+            ) -> app::store::StoreResult<Vec<app::store::InsertOutcome>> {
+                if requests.iter().all(Vec::is_empty) {
+                    return Ok(requests.iter().map(|_| Default::default()).collect());
+                }
+                self.insert_records_impl(requests).await
+            }
+
+            async fn list_events(
+                &self,
+                scope: &app::store::Scope,
+                filter: &app::model::EventFilter,
+                page: app::store::Page,
+            ) -> app::store::StoreResult<Vec<app::model::EventRow>> {
+                let query = $crate::storage::sql::list_events($dialect, scope, filter, page);
+                Ok($crate::storage::bind_query_as::<$db, app::model::EventRow>(&query.sql, &query.args)
+                    .fetch_all(self.reader())
+                    .await?)
+            }
+
+            async fn events_received_after(
+                &self,
+                scope: &app::store::Scope,
+                filter: &app::model::EventFilter,
+                after: uuid::Uuid,
+                limit: usize,
+            ) -> app::store::StoreResult<Vec<app::model::EventRow>> {
+                let query = $crate::storage::sql::events_received_after($dialect, scope, filter, after, limit);
+                Ok($crate::storage::bind_query_as::<$db, app::model::EventRow>(&query.sql, &query.args)
+                    .fetch_all(self.reader())
+                    .await?)
+            }
+
+            async fn count_events(&self, scope: &app::store::Scope) -> app::store::StoreResult<i64> {
+                let query = $crate::storage::sql::count_events($dialect, scope);
+                let (count,): (i64,) = $crate::storage::bind_query_as::<$db, (i64,)>(&query.sql, &query.args)
+                    .fetch_one(self.reader())
+                    .await?;
+                Ok(count)
+            }
+        }
+    };
+}
+pub(crate) use impl_store;
+
+/// An `api_keys` row as selected by `api_key_by_hash`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct ApiKeyRow {
+    id: i64,
+    workspace_id: Option<i64>,
+    workspace: Option<String>,
+    scopes: String,
+    revoked_at: Option<i64>,
+    last_used_at: Option<i64>,
+}
+
+impl From<ApiKeyRow> for app::store::ApiKeyRecord {
+    fn from(row: ApiKeyRow) -> Self {
+        app::store::ApiKeyRecord {
+            id: row.id,
+            workspace_id: row.workspace_id,
+            workspace: row.workspace,
+            scopes: row.scopes.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            revoked: row.revoked_at.is_some(),
+            last_used_at: row.last_used_at.map(app::model::Micros),
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! PostgreSQL: a connection pool; a group of records is one INSERT over
+//! UNNEST of column arrays, in one transaction.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use app::store::{InsertOutcome, NewRecord, StoreResult};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Postgres};
+use uuid::Uuid;
+
+use super::sql::{Dialect, INSERT_COLUMNS};
+
+const POOL_SIZE: u32 = 16;
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        Ok(PgStore { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn reader(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn insert_records_impl(&self, requests: &[Vec<NewRecord>]) -> StoreResult<Vec<InsertOutcome>> {
+        let mut tx = self.pool.begin().await?;
+        let columns = Columns::from_records(requests.iter().flatten());
+        let inserted: HashSet<Uuid> = columns.bind(sqlx::query_scalar::<Postgres, Uuid>(insert_sql()))
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+
+        let skipped = super::skipped(requests, &inserted);
+        let mut existing = HashMap::new();
+        if !skipped.is_empty() {
+            let (workspaces, event_ids): (Vec<i64>, Vec<&str>) = skipped.into_iter().unzip();
+            let rows: Vec<(i64, String, Uuid)> = sqlx::query_as(
+                "SELECT e.workspace_id, e.event_id, e.id FROM events e \
+                 JOIN UNNEST($1::bigint[], $2::text[]) AS d (workspace_id, event_id) \
+                 ON e.workspace_id = d.workspace_id AND e.event_id = d.event_id",
+            )
+            .bind(&workspaces)
+            .bind(&event_ids)
+            .fetch_all(&mut *tx)
+            .await?;
+            existing.extend(rows.into_iter().map(|(w, e, id)| ((w, e), id)));
+        }
+        tx.commit().await?;
+        Ok(super::outcomes(requests, &inserted, &existing))
+    }
+}
+
+super::impl_store!(PgStore, Postgres, Dialect::Postgres, "postgres");
+
+fn insert_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "INSERT INTO events ({INSERT_COLUMNS}) \
+             SELECT id, workspace_id, event_id, brand, kind, key, message, context, entity_type, entity_id, \
+                    actor_type, actor_id, actor_email, actor_name, actor_label, ip, user_agent, visibility, severity, \
+                    status, duration_ms, provider, error_message, error_stack, correlation_id, \
+                    payload::jsonb, diff::jsonb, occurred_at, received_at \
+             FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], \
+                         $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], \
+                         $15::text[], $16::text[], $17::text[], $18::text[], $19::smallint[], $20::text[], \
+                         $21::bigint[], $22::text[], $23::text[], $24::text[], $25::text[], $26::text[], \
+                         $27::text[], $28::bigint[], $29::bigint[]) \
+                  AS t ({INSERT_COLUMNS}) \
+             ON CONFLICT (workspace_id, event_id) DO NOTHING RETURNING id"
+        )
+    })
+}
+
+/// The records of a group as one array per column.
+#[derive(Default)]
+struct Columns<'a> {
+    id: Vec<Uuid>,
+    workspace_id: Vec<i64>,
+    event_id: Vec<Option<&'a str>>,
+    brand: Vec<Option<&'a str>>,
+    kind: Vec<&'static str>,
+    key: Vec<&'a str>,
+    message: Vec<Option<&'a str>>,
+    context: Vec<Option<&'a str>>,
+    entity_type: Vec<Option<&'a str>>,
+    entity_id: Vec<Option<&'a str>>,
+    actor_type: Vec<&'static str>,
+    actor_id: Vec<Option<&'a str>>,
+    actor_email: Vec<Option<&'a str>>,
+    actor_name: Vec<Option<&'a str>>,
+    actor_label: Vec<Option<&'a str>>,
+    ip: Vec<Option<&'a str>>,
+    user_agent: Vec<Option<&'a str>>,
+    visibility: Vec<&'static str>,
+    severity: Vec<i16>,
+    status: Vec<Option<&'static str>>,
+    duration_ms: Vec<Option<i64>>,
+    provider: Vec<Option<&'a str>>,
+    error_message: Vec<Option<&'a str>>,
+    error_stack: Vec<Option<&'a str>>,
+    correlation_id: Vec<Option<&'a str>>,
+    payload: Vec<Option<&'a str>>,
+    diff: Vec<Option<&'a str>>,
+    occurred_at: Vec<i64>,
+    received_at: Vec<i64>,
+}
+
+impl<'a> Columns<'a> {
+    fn from_records(records: impl Iterator<Item = &'a NewRecord>) -> Self {
+        let mut c = Columns::default();
+        for r in records {
+            c.id.push(r.id);
+            c.workspace_id.push(r.workspace_id);
+            c.event_id.push(r.event_id.as_deref());
+            c.brand.push(r.brand.as_deref());
+            c.kind.push(r.kind.as_str());
+            c.key.push(&r.key);
+            c.message.push(r.message.as_deref());
+            c.context.push(r.context.as_deref());
+            c.entity_type.push(r.entity_type.as_deref());
+            c.entity_id.push(r.entity_id.as_deref());
+            c.actor_type.push(r.actor_type.as_str());
+            c.actor_id.push(r.actor_id.as_deref());
+            c.actor_email.push(r.actor_email.as_deref());
+            c.actor_name.push(r.actor_name.as_deref());
+            c.actor_label.push(r.actor_label.as_deref());
+            c.ip.push(r.ip.as_deref());
+            c.user_agent.push(r.user_agent.as_deref());
+            c.visibility.push(r.visibility.as_str());
+            c.severity.push(r.severity.rank());
+            c.status.push(r.status.map(|s| s.as_str()));
+            c.duration_ms.push(r.duration_ms);
+            c.provider.push(r.provider.as_deref());
+            c.error_message.push(r.error_message.as_deref());
+            c.error_stack.push(r.error_stack.as_deref());
+            c.correlation_id.push(r.correlation_id.as_deref());
+            c.payload.push(r.payload.as_deref());
+            c.diff.push(r.diff.as_deref());
+            c.occurred_at.push(r.occurred_at.0);
+            c.received_at.push(r.received_at.0);
+        }
+        c
+    }
+
+    fn bind<'q>(
+        &'q self,
+        query: sqlx::query::QueryScalar<'q, Postgres, Uuid, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryScalar<'q, Postgres, Uuid, sqlx::postgres::PgArguments> {
+        query
+            .bind(&self.id)
+            .bind(&self.workspace_id)
+            .bind(&self.event_id)
+            .bind(&self.brand)
+            .bind(&self.kind)
+            .bind(&self.key)
+            .bind(&self.message)
+            .bind(&self.context)
+            .bind(&self.entity_type)
+            .bind(&self.entity_id)
+            .bind(&self.actor_type)
+            .bind(&self.actor_id)
+            .bind(&self.actor_email)
+            .bind(&self.actor_name)
+            .bind(&self.actor_label)
+            .bind(&self.ip)
+            .bind(&self.user_agent)
+            .bind(&self.visibility)
+            .bind(&self.severity)
+            .bind(&self.status)
+            .bind(&self.duration_ms)
+            .bind(&self.provider)
+            .bind(&self.error_message)
+            .bind(&self.error_stack)
+            .bind(&self.correlation_id)
+            .bind(&self.payload)
+            .bind(&self.diff)
+            .bind(&self.occurred_at)
+            .bind(&self.received_at)
+    }
+}

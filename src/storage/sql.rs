@@ -1,0 +1,312 @@
+//! The query text both backends share. Queries are written with `?`
+//! placeholders; PostgreSQL renumbers them to `$n`. Every read is built from a
+//! scope and a filter here, so there is one query path for the feed.
+
+use app::model::{Cursor, EventFilter};
+use app::store::{Page, Scope};
+use uuid::Uuid;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// Case-insensitive LIKE.
+    fn ilike(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "LIKE",
+            Dialect::Postgres => "ILIKE",
+        }
+    }
+
+    /// Finishes query text for this backend.
+    pub fn finish(self, sql: &str) -> String {
+        match self {
+            Dialect::Sqlite => sql.to_owned(),
+            Dialect::Postgres => number_placeholders(sql),
+        }
+    }
+}
+
+/// `?, ?` → `$1, $2`. Our query text never holds a literal `?`.
+fn number_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for ch in sql.chars() {
+        if ch == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// A value bound to a placeholder.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Arg {
+    Int(i64),
+    Text(String),
+    Uuid(Uuid),
+    /// Nullable values keep their SQL type, which PostgreSQL needs for NULL.
+    OptInt(Option<i64>),
+    OptText(Option<String>),
+}
+
+/// Query text and its arguments, in placeholder order.
+#[derive(Debug)]
+pub struct Query {
+    pub sql: String,
+    pub args: Vec<Arg>,
+}
+
+/// The columns of a feed row (`app::model::EventRow`).
+pub const ROW_COLUMNS: &str = "e.id, w.slug AS workspace, e.brand, e.kind, e.key, e.message, e.context, \
+     e.entity_type, e.entity_id, e.actor_type, e.actor_id, e.actor_email, e.actor_name, e.actor_label, \
+     e.visibility, e.severity, e.status, e.duration_ms, e.provider, e.correlation_id, e.occurred_at, e.received_at";
+
+/// A conjunction of conditions with their arguments.
+struct Conditions {
+    dialect: Dialect,
+    parts: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl Conditions {
+    fn new(dialect: Dialect) -> Self {
+        Conditions { dialect, parts: Vec::new(), args: Vec::new() }
+    }
+
+    fn push(&mut self, sql: impl Into<String>, args: impl IntoIterator<Item = Arg>) {
+        self.parts.push(sql.into());
+        self.args.extend(args);
+    }
+
+    /// What the viewer may see: their workspaces, brand and visibilities.
+    fn scope(&mut self, scope: &Scope) {
+        let Scope::Grants(grants) = scope else { return };
+        if grants.is_empty() {
+            self.push("1 = 0", []);
+            return;
+        }
+        let mut alternatives = Vec::with_capacity(grants.len());
+        for grant in grants {
+            let marks = vec!["?"; grant.visibilities.len()].join(", ");
+            let mut sql = format!("(e.workspace_id = ? AND e.visibility IN ({marks})");
+            self.args.push(Arg::Int(grant.workspace_id));
+            self.args.extend(grant.visibilities.iter().map(|v| Arg::Text(v.as_str().to_owned())));
+            if let Some(brand) = &grant.brand {
+                sql.push_str(" AND e.brand = ?");
+                self.args.push(Arg::Text(brand.clone()));
+            }
+            sql.push(')');
+            alternatives.push(sql);
+        }
+        self.parts.push(format!("({})", alternatives.join(" OR ")));
+    }
+
+    fn filter(&mut self, f: &EventFilter) {
+        let text = |s: &str| Arg::Text(s.to_owned());
+        if let Some(slug) = &f.workspace {
+            self.push("e.workspace_id = (SELECT id FROM workspaces WHERE slug = ?)", [text(slug)]);
+        }
+        if let Some(brand) = &f.brand {
+            self.push("e.brand = ?", [text(brand)]);
+        }
+        if let Some(kind) = f.kind {
+            self.push("e.kind = ?", [text(kind.as_str())]);
+        }
+        if let Some(key) = &f.key {
+            match key.strip_suffix('*') {
+                Some(prefix) if !prefix.is_empty() => {
+                    // A range, not LIKE, so the key index serves it on both backends.
+                    self.push("e.key >= ? AND e.key < ?", [text(prefix), Arg::Text(prefix_upper_bound(prefix))]);
+                }
+                Some(_) => {}
+                None => self.push("e.key = ?", [text(key)]),
+            }
+        }
+        if let Some(severity) = f.severity {
+            self.push("e.severity = ?", [Arg::Int(severity.rank().into())]);
+        }
+        if f.errors_only {
+            self.push("e.severity >= 1", []);
+        }
+        if let Some(status) = f.status {
+            self.push("e.status = ?", [text(status.as_str())]);
+        }
+        if let Some(actor) = &f.actor {
+            let column = if actor.contains('@') { "e.actor_email" } else { "e.actor_id" };
+            self.push(format!("{column} = ?"), [text(actor)]);
+        }
+        if let Some(entity_type) = &f.entity_type {
+            self.push("e.entity_type = ?", [text(entity_type)]);
+        }
+        if let Some(entity_id) = &f.entity_id {
+            self.push("e.entity_id = ?", [text(entity_id)]);
+        }
+        if let Some(visibility) = f.visibility {
+            self.push("e.visibility = ?", [text(visibility.as_str())]);
+        }
+        if let Some(provider) = &f.provider {
+            self.push("e.provider = ?", [text(provider)]);
+        }
+        if let Some(correlation_id) = &f.correlation_id {
+            self.push("e.correlation_id = ?", [text(correlation_id)]);
+        }
+        if let Some(since) = f.since {
+            self.push("e.occurred_at >= ?", [Arg::Int(since.0)]);
+        }
+        if let Some(until) = f.until {
+            self.push("e.occurred_at < ?", [Arg::Int(until.0)]);
+        }
+        if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            let pattern = format!("%{}%", escape_like(q));
+            let like = self.dialect.ilike();
+            let columns = ["e.message", "e.key", "e.actor_id", "e.actor_email", "e.actor_name", "e.entity_id"];
+            let alternatives: Vec<String> =
+                columns.iter().map(|c| format!("{c} {like} ? ESCAPE '\\'")).collect();
+            self.push(
+                format!("({})", alternatives.join(" OR ")),
+                columns.iter().map(|_| Arg::Text(pattern.clone())),
+            );
+        }
+    }
+
+    fn before(&mut self, cursor: Option<Cursor>) {
+        if let Some(c) = cursor {
+            self.push("(e.occurred_at, e.id) < (?, ?)", [Arg::Int(c.occurred_at), Arg::Uuid(c.id)]);
+        }
+    }
+
+    fn where_clause(&self) -> String {
+        if self.parts.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.parts.join(" AND "))
+        }
+    }
+}
+
+/// The smallest string greater than every string starting with `prefix`.
+fn prefix_upper_bound(prefix: &str) -> String {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        if let Some(next) = char::from_u32(last as u32 + 1) {
+            chars.push(next);
+            return chars.into_iter().collect();
+        }
+    }
+    // Only reachable for a prefix of char::MAX; nothing sorts above it.
+    char::MAX.to_string()
+}
+
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+/// The feed: newest first by (occurred_at, id), one page after the cursor.
+pub fn list_events(dialect: Dialect, scope: &Scope, filter: &EventFilter, page: Page) -> Query {
+    let mut c = Conditions::new(dialect);
+    c.scope(scope);
+    c.filter(filter);
+    c.before(page.before);
+    let sql = format!(
+        "SELECT {ROW_COLUMNS} FROM events e JOIN workspaces w ON w.id = e.workspace_id {} \
+         ORDER BY e.occurred_at DESC, e.id DESC LIMIT {}",
+        c.where_clause(),
+        page.limit
+    );
+    Query { sql: dialect.finish(&sql), args: c.args }
+}
+
+/// Records whose UUIDv7 id is after `after`: received since then, newest first.
+pub fn events_received_after(
+    dialect: Dialect,
+    scope: &Scope,
+    filter: &EventFilter,
+    after: Uuid,
+    limit: usize,
+) -> Query {
+    let mut c = Conditions::new(dialect);
+    c.push("e.id > ?", [Arg::Uuid(after)]);
+    c.scope(scope);
+    c.filter(filter);
+    let sql = format!(
+        "SELECT {ROW_COLUMNS} FROM events e JOIN workspaces w ON w.id = e.workspace_id {} \
+         ORDER BY e.id DESC LIMIT {limit}",
+        c.where_clause()
+    );
+    Query { sql: dialect.finish(&sql), args: c.args }
+}
+
+pub fn count_events(dialect: Dialect, scope: &Scope) -> Query {
+    let mut c = Conditions::new(dialect);
+    c.scope(scope);
+    let sql = format!("SELECT COUNT(*) FROM events e {}", c.where_clause());
+    Query { sql: dialect.finish(&sql), args: c.args }
+}
+
+/// The columns written for one record, in the order of `insert_values`.
+pub const INSERT_COLUMNS: &str = "id, workspace_id, event_id, brand, kind, key, message, context, entity_type, \
+     entity_id, actor_type, actor_id, actor_email, actor_name, actor_label, ip, user_agent, visibility, severity, \
+     status, duration_ms, provider, error_message, error_stack, correlation_id, payload, diff, occurred_at, received_at";
+
+pub const INSERT_COLUMN_COUNT: usize = 29;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::model::{Kind, Visibility};
+    use app::store::Grant;
+
+    #[test]
+    fn postgres_placeholders_are_numbered_in_order() {
+        assert_eq!(number_placeholders("a = ? AND b IN (?, ?)"), "a = $1 AND b IN ($2, $3)");
+    }
+
+    #[test]
+    fn prefix_bound_covers_exactly_the_prefix() {
+        let upper = prefix_upper_bound("track_");
+        assert_eq!(upper, "track`");
+        assert!("track_publish" < upper.as_str() && "track_publish" >= "track_");
+        assert!("trackz" >= upper.as_str());
+    }
+
+    #[test]
+    fn member_scope_limits_workspace_visibility_and_brand() {
+        let scope = Scope::Grants(vec![Grant {
+            workspace_id: 7,
+            brand: Some("nike".into()),
+            visibilities: vec![Visibility::Client],
+        }]);
+        let q = list_events(Dialect::Postgres, &scope, &EventFilter::default(), Page { before: None, limit: 10 });
+        assert!(q.sql.contains("(e.workspace_id = $1 AND e.visibility IN ($2) AND e.brand = $3)"), "{}", q.sql);
+        assert_eq!(q.args, vec![Arg::Int(7), Arg::Text("client".into()), Arg::Text("nike".into())]);
+    }
+
+    #[test]
+    fn a_viewer_without_grants_matches_nothing() {
+        let q = count_events(Dialect::Sqlite, &Scope::Grants(vec![]));
+        assert!(q.sql.contains("WHERE 1 = 0"));
+    }
+
+    #[test]
+    fn filters_become_conditions_with_arguments() {
+        let filter = EventFilter {
+            kind: Some(Kind::Audit),
+            key: Some("track_*".into()),
+            errors_only: true,
+            q: Some("50%".into()),
+            ..Default::default()
+        };
+        let q = list_events(Dialect::Sqlite, &Scope::Platform, &filter, Page { before: None, limit: 5 });
+        assert!(q.sql.contains("e.kind = ? AND e.key >= ? AND e.key < ? AND e.severity >= 1"), "{}", q.sql);
+        assert_eq!(q.args[3], Arg::Text("%50\\%%".into()));
+        assert!(q.sql.ends_with("LIMIT 5"));
+    }
+}

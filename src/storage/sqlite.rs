@@ -1,0 +1,175 @@
+//! SQLite: a WAL file with one writer connection and a pool of readers.
+//! Commits are durable (`synchronous = FULL`): an acknowledged record survives
+//! a crash of the process or of the machine.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use app::store::{InsertOutcome, NewRecord, StoreResult};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool};
+use uuid::Uuid;
+
+use super::sql::{Dialect, INSERT_COLUMNS, INSERT_COLUMN_COUNT};
+
+/// Rows per INSERT statement. Powers of two up to this keep the number of
+/// distinct (cached) statements small.
+const MAX_ROWS_PER_STATEMENT: usize = 256;
+const READERS: u32 = 8;
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens the file (creating it), migrates, and returns the store and its
+    /// writer pool (the session store writes through it too).
+    pub async fn open(url: &str) -> anyhow::Result<(Self, SqlitePool)> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("temp_store", "memory");
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        sqlx::migrate!("migrations/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new().max_connections(READERS).connect_with(options.read_only(true)).await?;
+        Ok((SqliteStore { writer: writer.clone(), reader }, writer))
+    }
+
+    fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    async fn insert_records_impl(&self, requests: &[Vec<NewRecord>]) -> StoreResult<Vec<InsertOutcome>> {
+        let mut conn = self.writer.acquire().await?;
+        // IMMEDIATE takes the write lock now, so no reader upgrade can deadlock.
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        let written = write_group(&mut conn, requests).await;
+        let committed = match written {
+            Ok(outcomes) => sqlx::query("COMMIT").execute(&mut *conn).await.map(|_| outcomes),
+            Err(err) => Err(err),
+        };
+        if committed.is_err() {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        }
+        Ok(committed?)
+    }
+}
+
+super::impl_store!(SqliteStore, Sqlite, Dialect::Sqlite, "sqlite");
+
+async fn write_group(conn: &mut SqliteConnection, requests: &[Vec<NewRecord>]) -> sqlx::Result<Vec<InsertOutcome>> {
+    let records: Vec<&NewRecord> = requests.iter().flatten().collect();
+    let mut inserted = HashSet::with_capacity(records.len());
+    let mut rest = records.as_slice();
+    while !rest.is_empty() {
+        let take = statement_rows(rest.len());
+        let (chunk, tail) = rest.split_at(take);
+        let mut query = sqlx::query_scalar::<Sqlite, Uuid>(insert_sql(take));
+        for record in chunk {
+            query = bind_record(query, record);
+        }
+        inserted.extend(query.fetch_all(&mut *conn).await?);
+        rest = tail;
+    }
+
+    let mut existing = HashMap::new();
+    for (workspace_id, event_id) in super::skipped(requests, &inserted) {
+        let id: Uuid = sqlx::query_scalar("SELECT id FROM events WHERE workspace_id = ? AND event_id = ?")
+            .bind(workspace_id)
+            .bind(event_id)
+            .fetch_one(&mut *conn)
+            .await?;
+        existing.insert((workspace_id, event_id.to_owned()), id);
+    }
+    Ok(super::outcomes(requests, &inserted, &existing))
+}
+
+/// The largest power of two not above `remaining` or the statement maximum.
+fn statement_rows(remaining: usize) -> usize {
+    let cap = remaining.min(MAX_ROWS_PER_STATEMENT);
+    1 << (usize::BITS - 1 - cap.leading_zeros())
+}
+
+/// `INSERT ... VALUES (...), (...) ... RETURNING id` for `rows` rows (a power of two).
+fn insert_sql(rows: usize) -> &'static str {
+    static STATEMENTS: OnceLock<Vec<String>> = OnceLock::new();
+    let statements = STATEMENTS.get_or_init(|| {
+        let one_row = format!("({})", vec!["?"; INSERT_COLUMN_COUNT].join(", "));
+        (0..=MAX_ROWS_PER_STATEMENT.trailing_zeros())
+            .map(|power| {
+                let values = vec![one_row.as_str(); 1 << power].join(", ");
+                format!(
+                    "INSERT INTO events ({INSERT_COLUMNS}) VALUES {values} \
+                     ON CONFLICT (workspace_id, event_id) DO NOTHING RETURNING id"
+                )
+            })
+            .collect()
+    });
+    &statements[rows.trailing_zeros() as usize]
+}
+
+type InsertQuery<'q> = sqlx::query::QueryScalar<'q, Sqlite, Uuid, sqlx::sqlite::SqliteArguments<'q>>;
+
+fn bind_record<'q>(query: InsertQuery<'q>, r: &'q NewRecord) -> InsertQuery<'q> {
+    query
+        .bind(r.id)
+        .bind(r.workspace_id)
+        .bind(r.event_id.as_deref())
+        .bind(r.brand.as_deref())
+        .bind(r.kind.as_str())
+        .bind(r.key.as_str())
+        .bind(r.message.as_deref())
+        .bind(r.context.as_deref())
+        .bind(r.entity_type.as_deref())
+        .bind(r.entity_id.as_deref())
+        .bind(r.actor_type.as_str())
+        .bind(r.actor_id.as_deref())
+        .bind(r.actor_email.as_deref())
+        .bind(r.actor_name.as_deref())
+        .bind(r.actor_label.as_deref())
+        .bind(r.ip.as_deref())
+        .bind(r.user_agent.as_deref())
+        .bind(r.visibility.as_str())
+        .bind(r.severity.rank())
+        .bind(r.status.map(|s| s.as_str()))
+        .bind(r.duration_ms)
+        .bind(r.provider.as_deref())
+        .bind(r.error_message.as_deref())
+        .bind(r.error_stack.as_deref())
+        .bind(r.correlation_id.as_deref())
+        .bind(r.payload.as_deref())
+        .bind(r.diff.as_deref())
+        .bind(r.occurred_at.0)
+        .bind(r.received_at.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_take_the_largest_power_of_two() {
+        assert_eq!(statement_rows(1), 1);
+        assert_eq!(statement_rows(3), 2);
+        assert_eq!(statement_rows(255), 128);
+        assert_eq!(statement_rows(256), 256);
+        assert_eq!(statement_rows(5000), 256);
+    }
+
+    #[test]
+    fn insert_sql_has_one_placeholder_per_value() {
+        let sql = insert_sql(4);
+        assert_eq!(sql.matches('?').count(), 4 * INSERT_COLUMN_COUNT);
+        assert_eq!(INSERT_COLUMNS.split(',').count(), INSERT_COLUMN_COUNT);
+    }
+}

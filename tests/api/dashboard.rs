@@ -1,0 +1,80 @@
+//! Sign-in, sessions and the server-rendered feed.
+
+use app::model::Role;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{add_user, spawn_app, FOUNDER_EMAIL};
+
+fn location(response: &reqwest::Response) -> &str {
+    response.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or("")
+}
+
+async fn page(app: &crate::helpers::TestApp, path: &str) -> reqwest::Response {
+    app.client.get(app.url(path)).header("accept", "text/html").send().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_feed_needs_a_session() {
+    let app = spawn_app().await;
+    let response = page(&app, "/").await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(location(&response), "/login");
+    let login = page(&app, "/login").await;
+    assert_eq!(login.status(), StatusCode::OK);
+    let html = login.text().await.unwrap();
+    assert!(html.contains(r#"method="post""#) && html.contains(r#"action="/login""#), "{html}");
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_without_a_session() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/login"))
+        .form(&[("email", FOUNDER_EMAIL), ("password", "wrong password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(location(&response).starts_with("/login?error"));
+    let unknown = app.sign_in("nobody@test.trail").await;
+    assert!(location(&unknown).starts_with("/login?error"));
+    assert_eq!(page(&app, "/").await.status(), StatusCode::FOUND);
+}
+
+#[tokio::test]
+async fn a_founder_signs_in_and_sees_records_rendered_as_text() {
+    let app = spawn_app().await;
+    let hostile = "<script>window.pwned=1</script><b>bold</b>";
+    app.ingest(&json!({"key": "brand.created", "message": hostile, "actor": {"name": "Maya Chen"}})).await;
+
+    let response = app.sign_in(FOUNDER_EMAIL).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/");
+    let cookie = response.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("trail_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+
+    let feed = page(&app, "/").await;
+    assert_eq!(feed.status(), StatusCode::OK);
+    let html = feed.text().await.unwrap();
+    assert!(html.contains("brand.created") && html.contains("Maya Chen") && html.contains("acme"));
+    assert!(html.contains("&lt;script&gt;window.pwned=1&lt;/script&gt;"), "the message is escaped");
+    assert!(!html.contains(hostile));
+
+    let logout = app.client.post(app.url("/logout")).send().await.unwrap();
+    assert_eq!(location(&logout), "/login");
+    assert_eq!(page(&app, "/").await.status(), StatusCode::FOUND);
+}
+
+#[tokio::test]
+async fn a_member_without_grants_sees_an_empty_feed() {
+    let app = spawn_app().await;
+    app.ingest(&json!({"key": "secret.thing", "visibility": "internal"})).await;
+    add_user(&app.store, "lonely@test.trail", Role::Provider).await;
+    app.sign_in("lonely@test.trail").await;
+    let html = page(&app, "/").await.text().await.unwrap();
+    assert!(html.contains("No activity yet"));
+    assert!(!html.contains("secret.thing"));
+}

@@ -1,0 +1,93 @@
+//! Acknowledged records survive a crash: the server process is killed with
+//! SIGKILL while requests are in flight, restarted, and every record it
+//! answered 202 for is there.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{spawn_app_on, TestDatabase};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start_server(db: &TestDatabase, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_trail"))
+        .arg("serve")
+        .env("TRAIL_DATABASE_URL", &db.url)
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the trail binary starts")
+}
+
+async fn wait_until_up(client: &reqwest::Client, base: &str) {
+    for _ in 0..200 {
+        if client.get(format!("{base}/login")).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not come up at {base}");
+}
+
+#[tokio::test]
+async fn acknowledged_records_survive_sigkill() {
+    let db = Arc::new(TestDatabase::fresh().await);
+    // Migrate and make a key through an in-process app on the same database.
+    let setup = spawn_app_on(db.clone()).await;
+    let key = setup.key.clone();
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = start_server(&db, port);
+    let client = reqwest::Client::new();
+    wait_until_up(&client, &base).await;
+
+    // Writers keep sending batches; the server is killed in the middle.
+    let mut writers = Vec::new();
+    for writer in 0..8 {
+        let (client, base, key) = (client.clone(), base.clone(), key.clone());
+        writers.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for batch in 0.. {
+                let records: Vec<_> =
+                    (0..50).map(|i| json!({"key": "durable.write", "event_id": format!("w{writer}-b{batch}-{i}")})).collect();
+                let sent = client.post(format!("{base}/api/v1/events")).bearer_auth(&key).json(&records).send().await;
+                match sent {
+                    Ok(response) if response.status() == StatusCode::ACCEPTED => {
+                        let body: serde_json::Value = response.json().await.unwrap();
+                        acknowledged.extend(body["ids"].as_array().unwrap().iter().map(|id| id.as_str().unwrap().to_owned()));
+                    }
+                    _ => break,
+                }
+            }
+            acknowledged
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    server.kill().expect("SIGKILL");
+    server.wait().unwrap();
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.unwrap());
+    }
+    assert!(acknowledged.len() >= 400, "the writers got going before the kill ({} acknowledged)", acknowledged.len());
+
+    // Restart on the same database: everything acknowledged is there.
+    let port = free_port();
+    let mut restarted = start_server(&db, port);
+    wait_until_up(&client, &format!("http://127.0.0.1:{port}")).await;
+    let stored: std::collections::HashSet<String> =
+        setup.all_records().await.into_iter().map(|r| r.id.to_string()).collect();
+    let missing = acknowledged.iter().filter(|id| !stored.contains(*id)).count();
+    restarted.kill().unwrap();
+    restarted.wait().unwrap();
+    assert_eq!(missing, 0, "{missing} of {} acknowledged records were lost", acknowledged.len());
+}

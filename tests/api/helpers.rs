@@ -1,0 +1,139 @@
+//! `spawn_app()`: a real server on a fresh database and a free port.
+
+use std::sync::Arc;
+
+use app::model::{EventFilter, EventRow, Role};
+use app::store::{DynStore, NewUser, Page, Scope, Workspace};
+use serde_json::Value;
+use sqlx::Connection;
+use trail::auth::{api_key, password};
+use trail::config::Config;
+use trail::server::Server;
+
+/// A database for one test, removed with it (SQLite) or left to the
+/// throw-away server (PostgreSQL).
+pub struct TestDatabase {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    pub async fn fresh() -> TestDatabase {
+        match std::env::var("TRAIL_TEST_POSTGRES_URL") {
+            Ok(server) if !server.is_empty() => {
+                let name = format!("trail_test_{}", uuid::Uuid::now_v7().simple());
+                let mut admin = sqlx::PgConnection::connect(&server).await.expect("connect to the test PostgreSQL");
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
+                let base = server.rsplit_once('/').map_or(server.as_str(), |(base, _)| base);
+                TestDatabase { url: format!("{base}/{name}"), _dir: None }
+            }
+            _ => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("trail.db").display());
+                TestDatabase { url, _dir: Some(dir) }
+            }
+        }
+    }
+
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub store: DynStore,
+    pub workspace: Workspace,
+    /// An `ingest,read` key for `workspace`.
+    pub key: String,
+    /// Keeps the database (a SQLite temp dir) alive as long as the app.
+    _db: Arc<TestDatabase>,
+}
+
+pub const FOUNDER_EMAIL: &str = "founder@test.trail";
+pub const PASSWORD: &str = "correct horse battery";
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_on(Arc::new(TestDatabase::fresh().await)).await
+}
+
+/// A server on `db`, with a workspace `acme`, a key for it and a founder.
+pub async fn spawn_app_on(db: Arc<TestDatabase>) -> TestApp {
+    let config = Config {
+        database_url: db.url.clone(),
+        site_addr: "127.0.0.1:0".parse().unwrap(),
+        cookie_secure: false,
+    };
+    let server = Server::build(config).await.expect("server builds");
+    let address = format!("http://{}", server.addr);
+    let store = server.state.store.clone();
+    tokio::spawn(server.run());
+
+    let workspace = match store.workspace_by_slug("acme").await.unwrap() {
+        Some(ws) => ws,
+        None => store.create_workspace("acme", "Acme").await.unwrap(),
+    };
+    let key = api_key::issue(store.as_ref(), Some(&workspace), vec!["ingest".into(), "read".into()], None)
+        .await
+        .unwrap();
+    if store.user_by_email(FOUNDER_EMAIL).await.unwrap().is_none() {
+        add_user(&store, FOUNDER_EMAIL, Role::Founder).await;
+    }
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp { address, client, store, workspace, key, _db: db }
+}
+
+pub async fn add_user(store: &DynStore, email: &str, role: Role) -> i64 {
+    let password_hash = password::hash(PASSWORD.into()).await.unwrap();
+    store.create_user(&NewUser { email: email.into(), name: None, role, password_hash }).await.unwrap()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// POSTs JSON to the ingest API with this app's key.
+    pub async fn ingest(&self, body: &Value) -> reqwest::Response {
+        self.ingest_with(&self.key, body).await
+    }
+
+    pub async fn ingest_with(&self, key: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/events"))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Every record of the platform, newest first.
+    pub async fn all_records(&self) -> Vec<EventRow> {
+        self.records(&Scope::Platform, &EventFilter::default()).await
+    }
+
+    /// Every record in `scope` matching `filter`, newest first, page by page.
+    pub async fn records(&self, scope: &Scope, filter: &EventFilter) -> Vec<EventRow> {
+        let mut rows: Vec<EventRow> = Vec::new();
+        loop {
+            let before = rows.last().map(EventRow::cursor);
+            let page = self.store.list_events(scope, filter, Page { before, limit: 1_000 }).await.unwrap();
+            if page.is_empty() {
+                return rows;
+            }
+            rows.extend(page);
+        }
+    }
+
+    pub async fn sign_in(&self, email: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/login"))
+            .form(&[("email", email), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap()
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests, grouped by capability. They run against SQLite by
+//! default, and against PostgreSQL when `TRAIL_TEST_POSTGRES_URL` names a
+//! server (each test gets a fresh database there).
+
+mod dashboard;
+mod durability;
+mod helpers;
+mod ingest;
+mod storage;
