@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! Trail: a self-hosted activity and audit-log service.
 //!
 //! Compiled twice: with `ssr` it is the server (everything below); with

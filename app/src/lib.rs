@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! What the browser sees: pages, components and the server functions they
 //! call. Compiled for the server (`ssr`) and for the browser (`hydrate`).
 
@@ -9,7 +10,7 @@ pub mod pages;
 pub mod store;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Meta, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
@@ -39,6 +40,7 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
         <Stylesheet id="leptos" href="/pkg/trail.css"/>
+        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
         <Meta name="description" content="Trail: activity and audit log"/>
         <Title text="Trail"/>
         <Router>

@@ -1,0 +1,64 @@
+# Installs what Trail needs to build and test, skipping whatever is already
+# there, and puts the tools on PATH. Sourced by scripts/run and scripts/test.
+# Only package registries are used: crates.io, npm and Debian.
+
+CARGO_LEPTOS_VERSION=0.3.10
+export PATH="$HOME/.cargo/bin:$PWD/scripts/tools/node_modules/.bin:$PATH"
+
+say() { printf '\n== %s\n' "$*"; }
+
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing system packages: $* (install them, or run as root)" >&2
+    return 1
+  fi
+  [ -n "${APT_UPDATED:-}" ] || { apt-get update -qq; APT_UPDATED=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# The wasm-bindgen version in Cargo.lock: the CLI must match it exactly.
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+setup_build() {
+  command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; return 1; }
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
+    say "installing cargo-leptos $CARGO_LEPTOS_VERSION (takes ~15 minutes once)"
+    cargo install cargo-leptos --locked --version "$CARGO_LEPTOS_VERSION"
+  fi
+  local wb
+  wb=$(wasm_bindgen_version)
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wb" ]; then
+    say "installing wasm-bindgen-cli $wb (takes ~3 minutes once)"
+    # Not --locked: that version's own lockfile pins a crate the registry lacks.
+    cargo install wasm-bindgen-cli --version "$wb" --force
+  fi
+  if ! command -v npm >/dev/null; then
+    say "installing Node.js and npm"
+    apt_install nodejs npm
+  fi
+  if [ ! -x scripts/tools/node_modules/.bin/wasm-opt ]; then
+    say "installing wasm-opt (binaryen, from npm)"
+    (cd scripts/tools && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+setup_tests() {
+  if [ ! -x /usr/bin/chromium ]; then
+    say "installing Chromium (Debian)"
+    apt_install chromium
+  fi
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    say "installing PostgreSQL (Debian)"
+    apt_install postgresql
+  fi
+  if [ ! -d end2end/node_modules/playwright-core ]; then
+    say "installing the browser-test packages"
+    (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
