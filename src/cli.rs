@@ -69,6 +69,41 @@ enum UserCommand {
         #[arg(long)]
         name: Option<String>,
     },
+    /// List users, their roles and memberships.
+    List,
+    /// Change a user's role.
+    Role {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+    },
+    /// Stop a user from signing in.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Let a disabled user sign in again.
+    Enable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Add a member to a workspace (optionally limited to a brand, for clients).
+    Grant {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        brand: Option<String>,
+    },
+    /// Remove a member from a workspace.
+    Revoke {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        workspace: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -88,6 +123,10 @@ enum KeyCommand {
         #[arg(long)]
         name: Option<String>,
     },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by its id (see `trail key list`).
+    Revoke { id: i64 },
 }
 
 #[derive(Args)]
@@ -148,25 +187,73 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             let password = read_password()?;
             add_user(&store, NewUserArgs { email, role, workspace, brand, name, password }).await
         }
+        Command::User(command) => manage_user(&store, command).await,
         Command::Key(KeyCommand::Create { workspace, all_workspaces: _, scope, name }) => {
             create_key(&store, workspace.as_deref(), &scope, name).await
+        }
+        Command::Key(KeyCommand::List) => {
+            for key in store.api_keys().await? {
+                let status = if key.revoked_at.is_some() { "revoked" } else { "active" };
+                let workspace = key.workspace.unwrap_or_else(|| "*".into());
+                println!("{:>5}  {:<14} {:<12} {:<12} {status:<8} {}", key.id, key.prefix, workspace, key.scopes, key.name);
+            }
+            Ok(())
+        }
+        Command::Key(KeyCommand::Revoke { id }) => {
+            store.revoke_api_key(id, app::model::Micros::now()).await?;
+            println!("key {id} revoked");
+            Ok(())
         }
         Command::Demo(args) => crate::demo::run(&store, &args).await,
     }
 }
 
-pub fn valid_slug(slug: &str) -> anyhow::Result<()> {
-    let ok = (1..=64).contains(&slug.len())
-        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        && slug.starts_with(|c: char| c.is_ascii_alphanumeric());
-    if !ok {
-        bail!("workspace slug {slug:?} must be 1-64 lowercase letters, digits, - or _, starting with a letter or digit");
+async fn user_id(store: &DynStore, email: &str) -> anyhow::Result<i64> {
+    Ok(store.user_by_email(email).await?.with_context(|| format!("no user {email:?}"))?.id)
+}
+
+async fn manage_user(store: &DynStore, command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add { .. } => unreachable!("handled with the password prompt"),
+        UserCommand::List => {
+            for user in store.users().await? {
+                let memberships: Vec<String> = user
+                    .memberships
+                    .iter()
+                    .map(|m| m.brand.as_ref().map_or(m.workspace.clone(), |b| format!("{}/{b}", m.workspace)))
+                    .collect();
+                let state = if user.disabled { "disabled" } else { "active" };
+                println!("{:<30} {:<9} {state:<9} {}", user.email, user.role.as_str(), memberships.join(", "));
+            }
+        }
+        UserCommand::Role { email, role } => {
+            store.set_user_role(user_id(store, &email).await?, role).await?;
+            println!("{email} is now {role}");
+        }
+        UserCommand::Disable { email } => {
+            store.set_user_disabled(user_id(store, &email).await?, true).await?;
+            println!("{email} disabled");
+        }
+        UserCommand::Enable { email } => {
+            store.set_user_disabled(user_id(store, &email).await?, false).await?;
+            println!("{email} enabled");
+        }
+        UserCommand::Grant { email, workspace, brand } => {
+            let ws = store.workspace_by_slug(&workspace).await?.with_context(|| format!("no workspace {workspace:?}"))?;
+            store.add_membership(user_id(store, &email).await?, ws.id, brand.as_deref()).await?;
+            println!("{email} belongs to {workspace}");
+        }
+        UserCommand::Revoke { email, workspace } => {
+            let ws = store.workspace_by_slug(&workspace).await?.with_context(|| format!("no workspace {workspace:?}"))?;
+            store.remove_membership(user_id(store, &email).await?, ws.id).await?;
+            println!("{email} no longer belongs to {workspace}");
+        }
     }
     Ok(())
 }
 
 async fn add_workspace(store: &DynStore, slug: &str, name: Option<String>) -> anyhow::Result<()> {
-    valid_slug(slug)?;
+    app::model::valid_slug(slug).map_err(anyhow::Error::msg)?;
     let ws = store.create_workspace(slug, name.as_deref().unwrap_or(slug)).await?;
     println!("workspace {} created (id {})", ws.slug, ws.id);
     Ok(())

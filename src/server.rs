@@ -16,6 +16,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::config::Config;
 use crate::ingest::commit::Committer;
+use crate::security::{self, LoginThrottle};
 use crate::state::AppState;
 use crate::storage::{self, SessionBackend};
 
@@ -42,6 +43,7 @@ impl Server {
             committer: Committer::start(opened.store.clone()),
             store: opened.store,
             config: Arc::new(config),
+            login_throttle: Arc::new(LoginThrottle::default()),
         };
         let router = router(state.clone(), opened.sessions);
         Ok(Server { listener, router, addr, state })
@@ -49,7 +51,8 @@ impl Server {
 
     pub async fn run(self) -> anyhow::Result<()> {
         tracing::info!(addr = %self.addr, backend = self.state.store.backend(), "serving on http://{}", self.addr);
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown_signal()).await?;
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service).with_graceful_shutdown(shutdown_signal()).await?;
         Ok(())
     }
 }
@@ -74,7 +77,10 @@ fn router(state: AppState, sessions: SessionBackend) -> Router {
         .with_same_site(SameSite::Lax)
         .with_secure(state.config.cookie_secure)
         .with_expiry(Expiry::OnInactivity(time::Duration::days(SESSION_IDLE_DAYS)));
-    let context = ServerContext { store: state.store.clone() };
+    let context = ServerContext {
+        store: state.store.clone(),
+        credentials: Arc::new(crate::auth::ServerCredentials { store: state.store.clone() }),
+    };
     let options = state.leptos_options.clone();
     Router::new()
         .merge(crate::ingest::router())
@@ -87,6 +93,7 @@ fn router(state: AppState, sessions: SessionBackend) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(sessions)
+        .layer(axum::middleware::from_fn(security::reject_cross_site))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

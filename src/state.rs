@@ -6,6 +6,7 @@ use leptos::config::LeptosOptions;
 
 use crate::config::Config;
 use crate::ingest::commit::Committer;
+use crate::security::LoginThrottle;
 
 /// Everything handlers share. Leptos reads its options through `FromRef`.
 #[derive(Clone, FromRef)]
@@ -14,4 +15,5 @@ pub struct AppState {
     pub store: DynStore,
     pub committer: Committer,
     pub config: Arc<Config>,
+    pub login_throttle: Arc<LoginThrottle>,
 }

@@ -5,7 +5,12 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{EventFilter, EventRow, FeedPage, Viewer};
+use crate::model::{EventDetail, EventFilter, EventRow, FeedPage, FeedParams, Micros, Order, Viewer};
+#[cfg(feature = "ssr")]
+use crate::{
+    model::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
+    store::{Page, Scope},
+};
 
 /// The session key holding the signed-in user's id.
 pub const SESSION_USER_KEY: &str = "user_id";
@@ -14,30 +19,53 @@ pub const SESSION_USER_KEY: &str = "user_id";
 /// committed slightly out of id order are not missed (the browser de-duplicates).
 pub const POLL_OVERLAP_MS: i64 = 30_000;
 
-/// The first render of the feed: who is looking and the newest page.
+/// What a page load found: the page, nothing the viewer may see (404), or no
+/// signed-in viewer (the page sends the browser to /login).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Loaded<T> {
+    Found(T),
+    NotFound,
+    SignedOut,
+}
+
+/// The first render of the feed: who is looking, the filter the URL asked
+/// for, and the newest page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FeedStart {
     pub viewer: Viewer,
     pub page: FeedPage,
+    /// The filter the parameters resolved to (the browser polls with it).
+    pub filter: EventFilter,
+    /// Why the search could not be understood; the page is then empty.
+    pub search_error: Option<String>,
+    /// Workspaces the viewer may pick from.
+    pub workspaces: Vec<String>,
     /// The server's clock, so the browser's first poll does not depend on its own.
-    pub server_time: crate::model::Micros,
+    pub server_time: Micros,
 }
 
-/// `None` when nobody is signed in (the page then sends the browser to /login).
 #[server(input = Json)]
-pub async fn load_feed(filter: EventFilter) -> Result<Option<FeedStart>, ServerFnError> {
+pub async fn load_feed(params: FeedParams) -> Result<Loaded<FeedStart>, ServerFnError> {
     let Some((viewer, ctx)) = ssr::current_viewer().await? else {
-        return Ok(None);
+        return Ok(Loaded::SignedOut);
     };
-    let page = ssr::feed_page(&ctx, &viewer, &filter, None).await?;
-    Ok(Some(FeedStart { viewer, page, server_time: crate::model::Micros::now() }))
+    let server_time = Micros::now();
+    let workspaces = ssr::visible_workspaces(&ctx, &viewer).await?;
+    let (filter, search_error, page) = match params.to_filter(server_time) {
+        Ok(filter) => {
+            let page = ssr::feed_page(&ctx, &viewer, &filter, None).await?;
+            (filter, None, page)
+        }
+        Err(message) => (EventFilter::default(), Some(message), FeedPage { rows: vec![], next_cursor: None }),
+    };
+    Ok(Loaded::Found(FeedStart { viewer, page, filter, search_error, workspaces, server_time }))
 }
 
 /// The page after `cursor`.
 #[server(input = Json)]
 pub async fn load_more(filter: EventFilter, cursor: String) -> Result<FeedPage, ServerFnError> {
     let (viewer, ctx) = ssr::require_viewer().await?;
-    let cursor = crate::model::Cursor::decode(&cursor).ok_or_else(|| ServerFnError::new("invalid cursor"))?;
+    let cursor = Cursor::decode(&cursor).ok_or_else(|| ServerFnError::new("invalid cursor"))?;
     ssr::feed_page(&ctx, &viewer, &filter, Some(cursor)).await
 }
 
@@ -47,11 +75,78 @@ pub async fn load_more(filter: EventFilter, cursor: String) -> Result<FeedPage, 
 pub async fn feed_updates(filter: EventFilter, since_ms: i64) -> Result<Vec<EventRow>, ServerFnError> {
     let (viewer, ctx) = ssr::require_viewer().await?;
     let after = ssr::uuid_v7_lower_bound(since_ms - POLL_OVERLAP_MS);
-    let scope = crate::store::Scope::for_viewer(&viewer);
-    ctx.store
-        .events_received_after(&scope, &filter, after, crate::model::MAX_PAGE_SIZE)
-        .await
-        .map_err(ssr::internal)
+    let scope = Scope::for_viewer(&viewer);
+    ctx.store.events_received_after(&scope, &filter, after, MAX_PAGE_SIZE).await.map_err(ssr::internal)
+}
+
+/// One record and the other records of its flow (same correlation id).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordView {
+    pub viewer: Viewer,
+    pub record: EventDetail,
+    pub related: Vec<EventRow>,
+}
+
+/// How many records of one flow the detail page lists.
+pub const RELATED_LIMIT: usize = 100;
+
+#[server(input = Json)]
+pub async fn load_record(id: String) -> Result<Loaded<RecordView>, ServerFnError> {
+    let Some((viewer, ctx)) = ssr::current_viewer().await? else {
+        return Ok(Loaded::SignedOut);
+    };
+    let Ok(id) = uuid::Uuid::try_parse(&id) else { return Ok(Loaded::NotFound) };
+    let scope = Scope::for_viewer(&viewer);
+    let Some(record) = ctx.store.event_by_id(&scope, id).await.map_err(ssr::internal)? else {
+        return Ok(Loaded::NotFound);
+    };
+    let related = match &record.row.correlation_id {
+        Some(correlation_id) => {
+            let filter = EventFilter { correlation_id: Some(correlation_id.clone()), ..Default::default() };
+            let page = Page { cursor: None, limit: RELATED_LIMIT, order: Order::OldestFirst };
+            ctx.store.list_events(&scope, &filter, page).await.map_err(ssr::internal)?
+        }
+        None => Vec::new(),
+    };
+    Ok(Loaded::Found(RecordView { viewer, record, related }))
+}
+
+/// An entity's history, with every record's diff.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    pub viewer: Viewer,
+    pub records: Vec<EventDetail>,
+    pub next_cursor: Option<String>,
+}
+
+#[server(input = Json)]
+pub async fn load_timeline(
+    entity_type: String,
+    entity_id: String,
+    order: Order,
+    cursor: Option<String>,
+) -> Result<Loaded<Timeline>, ServerFnError> {
+    let Some((viewer, ctx)) = ssr::current_viewer().await? else {
+        return Ok(Loaded::SignedOut);
+    };
+    let cursor = match cursor {
+        Some(text) => Some(Cursor::decode(&text).ok_or_else(|| ServerFnError::new("invalid cursor"))?),
+        None => None,
+    };
+    let filter = EventFilter { entity_type: Some(entity_type), entity_id: Some(entity_id), ..Default::default() };
+    let scope = Scope::for_viewer(&viewer);
+    let page = Page { cursor, limit: DEFAULT_PAGE_SIZE + 1, order };
+    let mut records = ctx.store.list_event_details(&scope, &filter, page).await.map_err(ssr::internal)?;
+    let next_cursor = if records.len() > DEFAULT_PAGE_SIZE {
+        records.truncate(DEFAULT_PAGE_SIZE);
+        records.last().map(|r| r.row.cursor().encode())
+    } else {
+        None
+    };
+    if records.is_empty() && cursor.is_none() {
+        return Ok(Loaded::NotFound);
+    }
+    Ok(Loaded::Found(Timeline { viewer, records, next_cursor }))
 }
 
 #[cfg(feature = "ssr")]
@@ -108,6 +203,16 @@ pub mod ssr {
         }
     }
 
+    /// The workspace slugs the viewer may see (all of them for platform roles).
+    pub async fn visible_workspaces(ctx: &ServerContext, viewer: &Viewer) -> Result<Vec<String>, ServerFnError> {
+        if viewer.role.is_platform() {
+            let all = ctx.store.workspaces().await.map_err(internal)?;
+            Ok(all.into_iter().map(|w| w.slug).collect())
+        } else {
+            Ok(viewer.memberships.iter().map(|m| m.workspace.clone()).collect())
+        }
+    }
+
     pub async fn feed_page(
         ctx: &ServerContext,
         viewer: &Viewer,
@@ -117,7 +222,8 @@ pub mod ssr {
         let scope = Scope::for_viewer(viewer);
         let limit = DEFAULT_PAGE_SIZE;
         // One extra row tells whether another page exists.
-        let mut rows = ctx.store.list_events(&scope, filter, Page { before, limit: limit + 1 }).await.map_err(internal)?;
+        let page = Page { cursor: before, limit: limit + 1, order: crate::model::Order::NewestFirst };
+        let mut rows = ctx.store.list_events(&scope, filter, page).await.map_err(internal)?;
         let next_cursor = if rows.len() > limit {
             rows.truncate(limit);
             rows.last().map(|r| r.cursor().encode())

@@ -2,10 +2,13 @@
 //! What the browser sees: pages, components and the server functions they
 //! call. Compiled for the server (`ssr`) and for the browser (`hydrate`).
 
+pub mod admin_api;
 pub mod api;
+pub mod components;
 pub mod format;
 pub mod model;
 pub mod pages;
+pub mod search;
 #[cfg(feature = "ssr")]
 pub mod store;
 
@@ -14,7 +17,7 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
-use pages::{feed::FeedPage, login::LoginPage, not_found::NotFound};
+use pages::{admin::AdminPage, entity::EntityPage, event::EventPage, feed::FeedPage, login::LoginPage, not_found::NotFound};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -49,6 +52,9 @@ pub fn App() -> impl IntoView {
                 // Async: the whole page (or the redirect to /login) is decided
                 // before the first byte, so it is correct without JavaScript.
                 <Route path=path!("/") view=FeedPage ssr=SsrMode::Async/>
+                <Route path=path!("/events/:id") view=EventPage ssr=SsrMode::Async/>
+                <Route path=path!("/entities/:type/:id") view=EntityPage ssr=SsrMode::Async/>
+                <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=LoginPage/>
             </Routes>
         </Router>

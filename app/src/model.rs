@@ -229,6 +229,23 @@ impl EventRow {
     pub fn cursor(&self) -> Cursor {
         Cursor { occurred_at: self.occurred_at.0, id: self.id }
     }
+
+    /// The dashboard path of this record.
+    pub fn href(&self) -> String {
+        format!("/events/{}", self.id)
+    }
+
+    /// The dashboard path of this record's entity timeline, if it names one.
+    pub fn entity_href(&self) -> Option<String> {
+        match (&self.entity_type, &self.entity_id) {
+            (Some(t), Some(id)) => Some(entity_href(t, id)),
+            _ => None,
+        }
+    }
+}
+
+pub fn entity_href(entity_type: &str, entity_id: &str) -> String {
+    format!("/entities/{}/{}", encode_query_value(entity_type), encode_query_value(entity_id))
 }
 
 /// The signed-in person, as the dashboard needs to know them.
@@ -273,13 +290,17 @@ impl Cursor {
 /// Which records a feed shows. Every field narrows; the viewer's own scope is
 /// applied on the server on top of whatever this says.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct EventFilter {
     pub workspace: Option<String>,
     pub brand: Option<String>,
     pub kind: Option<Kind>,
     /// Exact key, or a prefix when it ends with `*`.
     pub key: Option<String>,
+    /// Exactly this severity.
     pub severity: Option<Severity>,
+    /// At least this severity.
+    pub min_severity: Option<Severity>,
     /// Warning, error and critical only.
     pub errors_only: bool,
     pub status: Option<Status>,
@@ -302,5 +323,274 @@ pub struct FeedPage {
     pub next_cursor: Option<String>,
 }
 
+/// The feed's filters as they travel in the URL query: the controls plus the
+/// search box. The same parameters give the same view, on the server and in
+/// the browser.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FeedParams {
+    /// The search box (GitHub-style qualifiers and free text).
+    pub q: String,
+    pub workspace: String,
+    pub kind: String,
+    pub severity: String,
+    pub errors: bool,
+    /// `1h`, `24h`, `7d`, `30d` or empty for all time.
+    pub range: String,
+}
+
+impl FeedParams {
+    pub const RANGES: &'static [&'static str] = &["1h", "24h", "7d", "30d"];
+
+    /// Reads the parameters from a URL query (missing ones are empty).
+    pub fn from_query(get: impl Fn(&str) -> Option<String>) -> Self {
+        let text = |name: &str| get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
+        FeedParams {
+            q: text("q"),
+            workspace: text("workspace"),
+            kind: text("kind"),
+            severity: text("severity"),
+            errors: matches!(get("errors").as_deref(), Some("1" | "true" | "on")),
+            range: text("range"),
+        }
+    }
+
+    /// The URL query for these parameters (empty ones left out).
+    pub fn to_query(&self) -> String {
+        let mut pairs: Vec<(&str, &str)> = vec![
+            ("q", &self.q),
+            ("workspace", &self.workspace),
+            ("kind", &self.kind),
+            ("severity", &self.severity),
+            ("range", &self.range),
+        ];
+        if self.errors {
+            pairs.push(("errors", "1"));
+        }
+        pairs
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", encode_query_value(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// The filter these parameters describe; an error explains a bad search.
+    pub fn to_filter(&self, now: Micros) -> Result<EventFilter, String> {
+        let mut filter = EventFilter {
+            workspace: (!self.workspace.is_empty()).then(|| self.workspace.clone()),
+            errors_only: self.errors,
+            ..Default::default()
+        };
+        if !self.kind.is_empty() {
+            filter.kind = Some(self.kind.parse().map_err(|e| format!("kind: {e}"))?);
+        }
+        if !self.severity.is_empty() {
+            filter.severity = Some(self.severity.parse().map_err(|e| format!("severity: {e}"))?);
+        }
+        if !self.range.is_empty() {
+            let age = crate::search::age(&self.range).ok_or_else(|| format!("range: \"{}\" is not 1h, 24h, 7d or 30d", self.range))?;
+            filter.since = Some(Micros(now.0 - age.num_microseconds().unwrap_or(i64::MAX)));
+        }
+        crate::search::apply(&self.q, &mut filter, now)?;
+        Ok(filter)
+    }
+}
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters stay).
+pub fn encode_query_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// A record with everything: what the detail page and timelines show.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct EventDetail {
+    #[cfg_attr(feature = "ssr", sqlx(flatten))]
+    pub row: EventRow,
+    pub event_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub error_message: Option<String>,
+    pub error_stack: Option<String>,
+    /// JSON text.
+    pub payload: Option<String>,
+    /// JSON text: `{"old": ..., "new": ...}`.
+    pub diff: Option<String>,
+}
+
+impl EventDetail {
+    /// The payload pretty-printed, or as stored if it is not JSON.
+    pub fn payload_pretty(&self) -> Option<String> {
+        self.payload.as_deref().map(|text| match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(value) => serde_json::to_string_pretty(&value).unwrap_or_else(|_| text.to_owned()),
+            Err(_) => text.to_owned(),
+        })
+    }
+
+    pub fn diff_rows(&self) -> Vec<DiffRow> {
+        self.diff.as_deref().map(diff_rows).unwrap_or_default()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Added,
+    Removed,
+    Changed,
+    Same,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Added => "added",
+            Change::Removed => "removed",
+            Change::Changed => "changed",
+            Change::Same => "same",
+        }
+    }
+}
+
+/// One field of a diff: its value before and after.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiffRow {
+    pub field: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+    pub change: Change,
+}
+
+/// The rows of a stored `{"old": {...}, "new": {...}}`, fields by name. Values that are not objects compare as one field `value`.
+pub fn diff_rows(diff_json: &str) -> Vec<DiffRow> {
+    use serde_json::{Map, Value};
+    let Ok(Value::Object(diff)) = serde_json::from_str::<Value>(diff_json) else { return Vec::new() };
+    let side = |name: &str| -> Map<String, Value> {
+        match diff.get(name) {
+            Some(Value::Object(fields)) => fields.clone(),
+            Some(Value::Null) | None => Map::new(),
+            Some(other) => Map::from_iter([("value".to_owned(), other.clone())]),
+        }
+    };
+    let (old, new) = (side("old"), side("new"));
+    let mut fields: Vec<&String> = old.keys().collect();
+    fields.extend(new.keys().filter(|k| !old.contains_key(*k)));
+    let show = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    fields
+        .into_iter()
+        .map(|field| {
+            let (before, after) = (old.get(field), new.get(field));
+            let change = match (before, after) {
+                (None, Some(_)) => Change::Added,
+                (Some(_), None) => Change::Removed,
+                (Some(a), Some(b)) if a != b => Change::Changed,
+                _ => Change::Same,
+            };
+            DiffRow { field: field.clone(), old: before.map(show), new: after.map(show), change }
+        })
+        .collect()
+}
+
+/// A workspace as lists show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkspaceSummary {
+    pub slug: String,
+    pub name: String,
+}
+
+/// A user as the admin page lists them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserSummary {
+    pub id: i64,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: Role,
+    pub disabled: bool,
+    pub memberships: Vec<Membership>,
+}
+
+/// An API key as the admin page lists it (never the secret, never the hash).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct ApiKeySummary {
+    pub id: i64,
+    pub workspace: Option<String>,
+    pub name: String,
+    pub prefix: String,
+    pub scopes: String,
+    #[cfg_attr(feature = "ssr", sqlx(try_from = "i64"))]
+    pub created_at: Micros,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// Workspace slugs: 1-64 lowercase letters, digits, `-` or `_`, starting with a letter or digit.
+pub fn valid_slug(slug: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&slug.len())
+        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && slug.starts_with(|c: char| c.is_ascii_alphanumeric());
+    ok.then_some(()).ok_or_else(|| {
+        format!("workspace slug {slug:?} must be 1-64 lowercase letters, digits, - or _, starting with a letter or digit")
+    })
+}
+
+/// Which way a timeline runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Order {
+    #[default]
+    NewestFirst,
+    OldestFirst,
+}
+
 pub const DEFAULT_PAGE_SIZE: usize = 50;
 pub const MAX_PAGE_SIZE: usize = 1000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_rows_mark_added_removed_and_changed() {
+        let rows = diff_rows(r#"{"old": {"role": "viewer", "name": "Leo", "tags": ["a"]}, "new": {"role": "admin", "name": "Leo", "team": 7}}"#);
+        let summary: Vec<(&str, Change, Option<&str>, Option<&str>)> =
+            rows.iter().map(|r| (r.field.as_str(), r.change, r.old.as_deref(), r.new.as_deref())).collect();
+        assert_eq!(
+            summary,
+            [
+                ("name", Change::Same, Some("Leo"), Some("Leo")),
+                ("role", Change::Changed, Some("viewer"), Some("admin")),
+                ("tags", Change::Removed, Some(r#"["a"]"#), None),
+                ("team", Change::Added, None, Some("7")),
+            ]
+        );
+        assert!(diff_rows("not json").is_empty());
+    }
+
+    #[test]
+    fn feed_params_round_trip_through_the_url() {
+        let params = FeedParams { q: "key:track_* \"a b\"".into(), kind: "audit".into(), errors: true, ..Default::default() };
+        let query = params.to_query();
+        assert_eq!(query, "q=key%3Atrack_%2A%20%22a%20b%22&kind=audit&errors=1");
+        let filter = params.to_filter(Micros(0)).unwrap();
+        assert_eq!((filter.key.as_deref(), filter.q.as_deref(), filter.errors_only), (Some("track_*"), Some("a b"), true));
+        let bad = FeedParams { range: "2w".into(), ..Default::default() };
+        assert!(bad.to_filter(Micros(0)).unwrap_err().starts_with("range:"));
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        let cursor = Cursor { occurred_at: 1_700_000_000_123_456, id: Uuid::nil() };
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        assert_eq!(Cursor::decode("garbage"), None);
+    }
+}

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+pub use crate::model::{ApiKeySummary, UserSummary};
 use crate::model::{
-    ActorType, Cursor, EventFilter, EventRow, Kind, Membership, Micros, Role, Severity, Status, Viewer,
-    Visibility,
+    ActorType, Cursor, EventDetail, EventFilter, EventRow, Kind, Membership, Micros, Order, Role, Severity, Status,
+    Viewer, Visibility,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -154,11 +155,19 @@ pub struct NewApiKey {
     pub scopes: Vec<String>,
 }
 
-/// One page request in (occurred_at, id) order, newest first.
+/// One page in (occurred_at, id) order: the rows after `cursor` in `order`.
 #[derive(Clone, Copy, Debug)]
 pub struct Page {
-    pub before: Option<Cursor>,
+    pub cursor: Option<Cursor>,
     pub limit: usize,
+    pub order: Order,
+}
+
+impl Page {
+    /// The first `limit` rows, newest first.
+    pub fn newest(limit: usize) -> Self {
+        Page { cursor: None, limit, order: Order::NewestFirst }
+    }
 }
 
 #[async_trait]
@@ -174,6 +183,13 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_id(&self, id: i64) -> StoreResult<Option<UserRecord>>;
     async fn add_membership(&self, user_id: i64, workspace_id: i64, brand: Option<&str>) -> StoreResult<()>;
     async fn memberships(&self, user_id: i64) -> StoreResult<Vec<Membership>>;
+    async fn remove_membership(&self, user_id: i64, workspace_id: i64) -> StoreResult<()>;
+    /// Every user with their memberships, by email.
+    async fn users(&self) -> StoreResult<Vec<UserSummary>>;
+    async fn set_user_role(&self, user_id: i64, role: Role) -> StoreResult<()>;
+    async fn set_user_disabled(&self, user_id: i64, disabled: bool) -> StoreResult<()>;
+    async fn api_keys(&self) -> StoreResult<Vec<ApiKeySummary>>;
+    async fn revoke_api_key(&self, id: i64, at: Micros) -> StoreResult<()>;
     async fn create_api_key(&self, key: &NewApiKey) -> StoreResult<i64>;
     async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
     async fn touch_api_key(&self, id: i64, at: Micros) -> StoreResult<()>;
@@ -192,13 +208,26 @@ pub trait Store: Send + Sync + 'static {
         after: Uuid,
         limit: usize,
     ) -> StoreResult<Vec<EventRow>>;
+    /// Like `list_events`, with every field (payload, diff, stack).
+    async fn list_event_details(&self, scope: &Scope, filter: &EventFilter, page: Page) -> StoreResult<Vec<EventDetail>>;
+    /// One record, if the scope may see it.
+    async fn event_by_id(&self, scope: &Scope, id: Uuid) -> StoreResult<Option<EventDetail>>;
     async fn count_events(&self, scope: &Scope) -> StoreResult<i64>;
 }
 
 pub type DynStore = Arc<dyn Store>;
 
+/// Secrets the server crate makes (argon2 hashes, API keys), for server functions.
+#[async_trait]
+pub trait Credentials: Send + Sync + 'static {
+    async fn hash_password(&self, password: String) -> Result<String, String>;
+    /// Stores a new key and returns its secret, which exists nowhere else.
+    async fn issue_key(&self, workspace: Option<Workspace>, scopes: Vec<String>, name: Option<String>) -> Result<String, String>;
+}
+
 /// Everything a server function needs from the server, provided as context.
 #[derive(Clone)]
 pub struct ServerContext {
     pub store: DynStore,
+    pub credentials: Arc<dyn Credentials>,
 }

@@ -2,7 +2,9 @@
 //! hydration. Sessions live server-side; the cookie only carries their id.
 
 use app::api::SESSION_USER_KEY;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use axum::{Form, Router};
@@ -22,8 +24,19 @@ struct LoginForm {
     password: String,
 }
 
-#[tracing::instrument(skip_all, fields(email = %form.email))]
-async fn login(State(state): State<AppState>, session: Session, Form(form): Form<LoginForm>) -> Response {
+#[tracing::instrument(skip_all, fields(email = %form.email, %address))]
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(address): ConnectInfo<SocketAddr>,
+    session: Session,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let address = address.ip().to_string();
+    let throttle = &state.login_throttle;
+    if throttle.is_blocked(&form.email, &address) {
+        tracing::warn!("sign-in throttled");
+        return Redirect::to("/login?error=throttled").into_response();
+    }
     let user = match state.store.user_by_email(form.email.trim()).await {
         Ok(user) => user.filter(|u| !u.disabled),
         Err(err) => {
@@ -33,6 +46,7 @@ async fn login(State(state): State<AppState>, session: Session, Form(form): Form
     };
     let verified = password::verify(user.as_ref().map(|u| u.password_hash.clone()), form.password).await;
     let Some(user) = user.filter(|_| verified) else {
+        throttle.record_failure(&form.email, &address);
         tracing::info!("sign-in refused");
         return Redirect::to("/login?error=credentials").into_response();
     };
@@ -45,6 +59,7 @@ async fn login(State(state): State<AppState>, session: Session, Form(form): Form
         tracing::error!(error = %err, "storing the session failed");
         return Redirect::to("/login?error=unavailable").into_response();
     }
+    throttle.record_success(&form.email, &address);
     tracing::info!(user_id = user.id, "signed in");
     Redirect::to("/").into_response()
 }

@@ -231,6 +231,74 @@ macro_rules! impl_store {
                     .await?)
             }
 
+            async fn remove_membership(&self, user_id: i64, workspace_id: i64) -> app::store::StoreResult<()> {
+                let args = [$crate::storage::sql::Arg::Int(user_id), $crate::storage::sql::Arg::Int(workspace_id)];
+                let sql = $dialect.finish("DELETE FROM memberships WHERE user_id = ? AND workspace_id = ? RETURNING user_id");
+                $crate::storage::bind_query_as::<$db, (i64,)>(&sql, &args).fetch_optional(self.writer()).await?;
+                Ok(())
+            }
+
+            async fn users(&self) -> app::store::StoreResult<Vec<app::store::UserSummary>> {
+                let users: Vec<app::store::UserRecord> = $crate::storage::bind_query_as::<$db, app::store::UserRecord>(
+                    "SELECT id, email, name, role, password_hash, disabled FROM users ORDER BY lower(email)",
+                    &[],
+                )
+                .fetch_all(self.reader())
+                .await?;
+                let memberships: Vec<$crate::storage::MembershipRow> = $crate::storage::bind_query_as::<$db, $crate::storage::MembershipRow>(
+                    "SELECT m.user_id, m.workspace_id, w.slug AS workspace, m.brand FROM memberships m \
+                     JOIN workspaces w ON w.id = m.workspace_id ORDER BY w.slug",
+                    &[],
+                )
+                .fetch_all(self.reader())
+                .await?;
+                Ok($crate::storage::user_summaries(users, memberships))
+            }
+
+            async fn set_user_role(&self, user_id: i64, role: app::model::Role) -> app::store::StoreResult<()> {
+                use $crate::storage::sql::Arg;
+                let args = [Arg::Text(role.as_str().to_owned()), Arg::Int(user_id)];
+                let sql = $dialect.finish("UPDATE users SET role = ? WHERE id = ? RETURNING id");
+                $crate::storage::bind_query_as::<$db, (i64,)>(&sql, &args)
+                    .fetch_optional(self.writer())
+                    .await?
+                    .ok_or_else(|| app::store::StoreError::NotFound("user".into()))?;
+                Ok(())
+            }
+
+            async fn set_user_disabled(&self, user_id: i64, disabled: bool) -> app::store::StoreResult<()> {
+                use $crate::storage::sql::Arg;
+                // Compared in SQL so both backends store their own boolean.
+                let args = [Arg::Int(i64::from(disabled)), Arg::Int(user_id)];
+                let sql = $dialect.finish("UPDATE users SET disabled = (? = 1) WHERE id = ? RETURNING id");
+                $crate::storage::bind_query_as::<$db, (i64,)>(&sql, &args)
+                    .fetch_optional(self.writer())
+                    .await?
+                    .ok_or_else(|| app::store::StoreError::NotFound("user".into()))?;
+                Ok(())
+            }
+
+            async fn api_keys(&self) -> app::store::StoreResult<Vec<app::store::ApiKeySummary>> {
+                Ok($crate::storage::bind_query_as::<$db, app::store::ApiKeySummary>(
+                    "SELECT k.id, w.slug AS workspace, k.name, k.prefix, k.scopes, k.created_at, k.last_used_at, k.revoked_at \
+                     FROM api_keys k LEFT JOIN workspaces w ON w.id = k.workspace_id ORDER BY k.created_at DESC, k.id DESC",
+                    &[],
+                )
+                .fetch_all(self.reader())
+                .await?)
+            }
+
+            async fn revoke_api_key(&self, id: i64, at: app::model::Micros) -> app::store::StoreResult<()> {
+                use $crate::storage::sql::Arg;
+                let args = [Arg::Int(at.0), Arg::Int(id)];
+                let sql = $dialect.finish("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? RETURNING id");
+                $crate::storage::bind_query_as::<$db, (i64,)>(&sql, &args)
+                    .fetch_optional(self.writer())
+                    .await?
+                    .ok_or_else(|| app::store::StoreError::NotFound("API key".into()))?;
+                Ok(())
+            }
+
             async fn create_api_key(&self, key: &app::store::NewApiKey) -> app::store::StoreResult<i64> {
                 use $crate::storage::sql::Arg;
                 let args = [
@@ -307,6 +375,29 @@ macro_rules! impl_store {
                     .await?)
             }
 
+            async fn list_event_details(
+                &self,
+                scope: &app::store::Scope,
+                filter: &app::model::EventFilter,
+                page: app::store::Page,
+            ) -> app::store::StoreResult<Vec<app::model::EventDetail>> {
+                let query = $crate::storage::sql::list_event_details($dialect, scope, filter, page);
+                Ok($crate::storage::bind_query_as::<$db, app::model::EventDetail>(&query.sql, &query.args)
+                    .fetch_all(self.reader())
+                    .await?)
+            }
+
+            async fn event_by_id(
+                &self,
+                scope: &app::store::Scope,
+                id: uuid::Uuid,
+            ) -> app::store::StoreResult<Option<app::model::EventDetail>> {
+                let query = $crate::storage::sql::event_by_id($dialect, scope, id);
+                Ok($crate::storage::bind_query_as::<$db, app::model::EventDetail>(&query.sql, &query.args)
+                    .fetch_optional(self.reader())
+                    .await?)
+            }
+
             async fn count_events(&self, scope: &app::store::Scope) -> app::store::StoreResult<i64> {
                 let query = $crate::storage::sql::count_events($dialect, scope);
                 let (count,): (i64,) = $crate::storage::bind_query_as::<$db, (i64,)>(&query.sql, &query.args)
@@ -318,6 +409,35 @@ macro_rules! impl_store {
     };
 }
 pub(crate) use impl_store;
+
+/// A membership with its user, for listing every user at once.
+#[derive(sqlx::FromRow)]
+pub(crate) struct MembershipRow {
+    user_id: i64,
+    #[sqlx(flatten)]
+    membership: app::model::Membership,
+}
+
+pub(crate) fn user_summaries(
+    users: Vec<app::store::UserRecord>,
+    memberships: Vec<MembershipRow>,
+) -> Vec<app::store::UserSummary> {
+    let mut by_user: HashMap<i64, Vec<app::model::Membership>> = HashMap::new();
+    for row in memberships {
+        by_user.entry(row.user_id).or_default().push(row.membership);
+    }
+    users
+        .into_iter()
+        .map(|u| app::store::UserSummary {
+            memberships: by_user.remove(&u.id).unwrap_or_default(),
+            id: u.id,
+            email: u.email,
+            name: u.name,
+            role: u.role,
+            disabled: u.disabled,
+        })
+        .collect()
+}
 
 /// An `api_keys` row as selected by `api_key_by_hash`.
 #[derive(sqlx::FromRow)]

@@ -2,7 +2,7 @@
 //! placeholders; PostgreSQL renumbers them to `$n`. Every read is built from a
 //! scope and a filter here, so there is one query path for the feed.
 
-use app::model::{Cursor, EventFilter};
+use app::model::{EventFilter, Order};
 use app::store::{Page, Scope};
 use uuid::Uuid;
 
@@ -18,6 +18,14 @@ impl Dialect {
         match self {
             Dialect::Sqlite => "LIKE",
             Dialect::Postgres => "ILIKE",
+        }
+    }
+
+    /// A JSON column as text.
+    fn json_text(self, column: &str) -> String {
+        match self {
+            Dialect::Sqlite => column.to_owned(),
+            Dialect::Postgres => format!("{column}::text"),
         }
     }
 
@@ -133,6 +141,9 @@ impl Conditions {
         if let Some(severity) = f.severity {
             self.push("e.severity = ?", [Arg::Int(severity.rank().into())]);
         }
+        if let Some(severity) = f.min_severity {
+            self.push("e.severity >= ?", [Arg::Int(severity.rank().into())]);
+        }
         if f.errors_only {
             self.push("e.severity >= 1", []);
         }
@@ -177,9 +188,14 @@ impl Conditions {
         }
     }
 
-    fn before(&mut self, cursor: Option<Cursor>) {
-        if let Some(c) = cursor {
-            self.push("(e.occurred_at, e.id) < (?, ?)", [Arg::Int(c.occurred_at), Arg::Uuid(c.id)]);
+    /// Rows after the page's cursor, in the page's order.
+    fn after_cursor(&mut self, page: &Page) {
+        if let Some(c) = page.cursor {
+            let op = match page.order {
+                Order::NewestFirst => "<",
+                Order::OldestFirst => ">",
+            };
+            self.push(format!("(e.occurred_at, e.id) {op} (?, ?)"), [Arg::Int(c.occurred_at), Arg::Uuid(c.id)]);
         }
     }
 
@@ -209,17 +225,51 @@ fn escape_like(text: &str) -> String {
     text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
-/// The feed: newest first by (occurred_at, id), one page after the cursor.
+/// The feed: one page by (occurred_at, id) after the cursor.
 pub fn list_events(dialect: Dialect, scope: &Scope, filter: &EventFilter, page: Page) -> Query {
+    paged(dialect, ROW_COLUMNS, scope, filter, page)
+}
+
+/// Like `list_events`, with every column of the record.
+pub fn list_event_details(dialect: Dialect, scope: &Scope, filter: &EventFilter, page: Page) -> Query {
+    paged(dialect, &detail_columns(dialect), scope, filter, page)
+}
+
+fn paged(dialect: Dialect, columns: &str, scope: &Scope, filter: &EventFilter, page: Page) -> Query {
     let mut c = Conditions::new(dialect);
     c.scope(scope);
     c.filter(filter);
-    c.before(page.before);
+    c.after_cursor(&page);
+    let direction = match page.order {
+        Order::NewestFirst => "DESC",
+        Order::OldestFirst => "ASC",
+    };
     let sql = format!(
-        "SELECT {ROW_COLUMNS} FROM events e JOIN workspaces w ON w.id = e.workspace_id {} \
-         ORDER BY e.occurred_at DESC, e.id DESC LIMIT {}",
+        "SELECT {columns} FROM events e JOIN workspaces w ON w.id = e.workspace_id {} \
+         ORDER BY e.occurred_at {direction}, e.id {direction} LIMIT {}",
         c.where_clause(),
         page.limit
+    );
+    Query { sql: dialect.finish(&sql), args: c.args }
+}
+
+fn detail_columns(dialect: Dialect) -> String {
+    format!(
+        "{ROW_COLUMNS}, e.event_id, e.ip, e.user_agent, e.error_message, e.error_stack, {} AS payload, {} AS diff",
+        dialect.json_text("e.payload"),
+        dialect.json_text("e.diff")
+    )
+}
+
+/// One record by id, within the scope.
+pub fn event_by_id(dialect: Dialect, scope: &Scope, id: Uuid) -> Query {
+    let mut c = Conditions::new(dialect);
+    c.push("e.id = ?", [Arg::Uuid(id)]);
+    c.scope(scope);
+    let sql = format!(
+        "SELECT {} FROM events e JOIN workspaces w ON w.id = e.workspace_id {}",
+        detail_columns(dialect),
+        c.where_clause()
     );
     Query { sql: dialect.finish(&sql), args: c.args }
 }
@@ -284,7 +334,7 @@ mod tests {
             brand: Some("nike".into()),
             visibilities: vec![Visibility::Client],
         }]);
-        let q = list_events(Dialect::Postgres, &scope, &EventFilter::default(), Page { before: None, limit: 10 });
+        let q = list_events(Dialect::Postgres, &scope, &EventFilter::default(), Page::newest(10));
         assert!(q.sql.contains("(e.workspace_id = $1 AND e.visibility IN ($2) AND e.brand = $3)"), "{}", q.sql);
         assert_eq!(q.args, vec![Arg::Int(7), Arg::Text("client".into()), Arg::Text("nike".into())]);
     }
@@ -304,7 +354,7 @@ mod tests {
             q: Some("50%".into()),
             ..Default::default()
         };
-        let q = list_events(Dialect::Sqlite, &Scope::Platform, &filter, Page { before: None, limit: 5 });
+        let q = list_events(Dialect::Sqlite, &Scope::Platform, &filter, Page::newest(5));
         assert!(q.sql.contains("e.kind = ? AND e.key >= ? AND e.key < ? AND e.severity >= 1"), "{}", q.sql);
         assert_eq!(q.args[3], Arg::Text("%50\\%%".into()));
         assert!(q.sql.ends_with("LIMIT 5"));

@@ -75,6 +75,6 @@ async fn a_member_without_grants_sees_an_empty_feed() {
     add_user(&app.store, "lonely@test.trail", Role::Provider).await;
     app.sign_in("lonely@test.trail").await;
     let html = page(&app, "/").await.text().await.unwrap();
-    assert!(html.contains("No activity yet"));
+    assert!(html.contains("Nothing matches"));
     assert!(!html.contains("secret.thing"));
 }

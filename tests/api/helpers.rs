@@ -120,12 +120,46 @@ impl TestApp {
         let mut rows: Vec<EventRow> = Vec::new();
         loop {
             let before = rows.last().map(EventRow::cursor);
-            let page = self.store.list_events(scope, filter, Page { before, limit: 1_000 }).await.unwrap();
+            let page = self.store.list_events(scope, filter, Page { cursor: before, limit: 1_000, order: app::model::Order::NewestFirst }).await.unwrap();
             if page.is_empty() {
                 return rows;
             }
             rows.extend(page);
         }
+    }
+
+    /// A separate browser-like client (own cookie jar) signed in as `email`.
+    pub async fn client_signed_in_as(&self, email: &str) -> reqwest::Client {
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let response = client
+            .post(self.url("/login"))
+            .form(&[("email", email), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers().get("location").unwrap(), "/", "{email} signs in");
+        client
+    }
+
+    /// Calls a JSON-input server function the way the browser does.
+    pub async fn call<F: leptos::server_fn::ServerFn>(&self, client: &reqwest::Client, args: Value) -> (u16, Value) {
+        let response = client.post(self.url(F::PATH)).json(&args).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Calls a form-input server function (the admin actions).
+    pub async fn call_form<F: leptos::server_fn::ServerFn>(
+        &self,
+        client: &reqwest::Client,
+        form: &[(&str, &str)],
+    ) -> (u16, String) {
+        let response = client.post(self.url(F::PATH)).form(form).send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
     }
 
     pub async fn sign_in(&self, email: &str) -> reqwest::Response {

@@ -6,4 +6,6 @@ mod dashboard;
 mod durability;
 mod helpers;
 mod ingest;
+mod isolation;
+mod security;
 mod storage;

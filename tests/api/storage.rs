@@ -64,7 +64,7 @@ async fn keyset_pages_cover_every_record_once_newest_first() {
     let mut seen = Vec::new();
     let mut before = None;
     loop {
-        let page = app.store.list_events(&Scope::Platform, &EventFilter::default(), Page { before, limit: 50 }).await.unwrap();
+        let page = app.store.list_events(&Scope::Platform, &EventFilter::default(), Page { cursor: before, limit: 50, order: app::model::Order::NewestFirst }).await.unwrap();
         if page.is_empty() {
             break;
         }

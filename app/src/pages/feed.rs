@@ -1,30 +1,30 @@
-//! `/`: the viewer's activity feed, newest first, live.
+//! `/`: the viewer's activity feed, newest first, live, filtered by the URL.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use leptos_router::components::Redirect;
+use leptos_router::components::Form;
+use leptos_router::hooks::{use_navigate, use_query_map};
 use uuid::Uuid;
 
 use crate::api::{feed_updates, load_feed, load_more, FeedStart};
-use crate::format::{absolute_time, relative_time};
-use crate::model::{EventFilter, EventRow, Micros, Viewer};
+use crate::components::{loaded_view, EventItem, TopBar};
+use crate::model::{EventRow, FeedParams, Kind, Micros, Severity};
+use crate::search::QUALIFIERS;
 
 const REFRESH_EVERY: Duration = Duration::from_secs(10);
 
 #[component]
 pub fn FeedPage() -> impl IntoView {
-    let start = Resource::new(|| (), |_| load_feed(EventFilter::default()));
+    let query = use_query_map();
+    let params = Memo::new(move |_| query.with(|q| FeedParams::from_query(|name| q.get(name))));
+    let start = Resource::new(move || params.get(), load_feed);
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match start.await {
-                    Ok(Some(start)) => view! { <Feed start/> }.into_any(),
-                    Ok(None) => view! { <Redirect path="/login"/> }.into_any(),
-                    Err(err) => view! { <p class="alert" role="alert">{err.to_string()}</p> }.into_any(),
-                }
+                loaded_view(start.await, |start| view! { <Feed start params=params.get_untracked()/> }.into_any())
             })}
         </Suspense>
     }
@@ -41,9 +41,10 @@ fn newest_received_ms(rows: &[EventRow]) -> Option<i64> {
 }
 
 #[component]
-fn Feed(start: FeedStart) -> impl IntoView {
-    let FeedStart { viewer, page, server_time } = start;
-    let filter = StoredValue::new(EventFilter::default());
+fn Feed(start: FeedStart, params: FeedParams) -> impl IntoView {
+    let FeedStart { viewer, page, filter, search_error, workspaces, server_time } = start;
+    let platform = viewer.role.is_platform();
+    let filter = StoredValue::new(filter);
     let newest_ms = RwSignal::new(newest_received_ms(&page.rows).unwrap_or(server_time.0 / 1_000));
     let rows = RwSignal::new(page.rows);
     let next_cursor = RwSignal::new(page.next_cursor);
@@ -52,6 +53,7 @@ fn Feed(start: FeedStart) -> impl IntoView {
     let now = RwSignal::new(server_time);
     let loading_more = RwSignal::new(false);
     let problem = RwSignal::new(None::<String>);
+    let searchable = search_error.is_none();
 
     let poll = move || {
         spawn_local(async move {
@@ -80,6 +82,9 @@ fn Feed(start: FeedStart) -> impl IntoView {
     // Runs only in the browser: tick the clock and poll while not paused.
     Effect::new(move |_| {
         now.set(Micros::now());
+        if !searchable {
+            return;
+        }
         let handle = set_interval_with_handle(
             move || {
                 now.set(Micros::now());
@@ -112,6 +117,9 @@ fn Feed(start: FeedStart) -> impl IntoView {
             loading_more.set(false);
         });
     };
+    let now: Signal<Micros> = now.into();
+    // Only worth a control when there is a choice.
+    let choosable_workspaces = if platform || workspaces.len() > 1 { workspaces } else { vec![] };
 
     view! {
         <TopBar viewer/>
@@ -131,14 +139,19 @@ fn Feed(start: FeedStart) -> impl IntoView {
                     {move || if paused.get() { "Resume" } else { "Pause" }}
                 </button>
             </div>
+            <FilterBar params workspaces=choosable_workspaces/>
+            {search_error.map(|text| view! { <p class="alert" role="alert">"Search not understood: " {text}</p> })}
             {move || problem.get().map(|text| view! { <p class="alert" role="alert">{text}</p> })}
             <Show
                 when=move || rows.with(|r| !r.is_empty())
-                fallback=|| view! { <p class="empty">"No activity yet. Records sent to the ingest API appear here."</p> }
+                fallback=move || searchable.then(|| view! { <p class="empty">"Nothing matches. Records sent to the ingest API appear here."</p> })
             >
                 <ol class="feed" aria-label="Activity feed">
                     <For each=move || rows.get() key=|row| row.id let:row>
-                        <FeedRow row now is_fresh=fresh/>
+                        {
+                            let id = row.id;
+                            view! { <EventItem row now fresh=Signal::derive(move || fresh.with(|f| f.contains(&id)))/> }
+                        }
                     </For>
                 </ol>
             </Show>
@@ -153,46 +166,98 @@ fn Feed(start: FeedStart) -> impl IntoView {
     }
 }
 
+/// The filters: a search box and controls. A plain GET form, so it works
+/// before hydration; afterwards a change navigates without a reload.
 #[component]
-pub fn TopBar(viewer: Viewer) -> impl IntoView {
-    let who = viewer.name.clone().unwrap_or_else(|| viewer.email.clone());
+fn FilterBar(params: FeedParams, workspaces: Vec<String>) -> impl IntoView {
+    let navigate = use_navigate();
+    let current = StoredValue::new(params.clone());
+    // A control's change navigates to the same parameters with that one changed.
+    let apply = move |change: Box<dyn FnOnce(&mut FeedParams)>| {
+        let mut next = current.get_value();
+        change(&mut next);
+        navigate(&format!("/?{}", next.to_query()), Default::default());
+    };
+    let apply = StoredValue::new(apply);
+    let on_select = move |field: fn(&mut FeedParams) -> &mut String| {
+        move |ev: leptos::ev::Event| {
+            let value = event_target_value(&ev);
+            apply.with_value(|apply| apply(Box::new(move |p| *field(p) = value)));
+        }
+    };
+    let kinds: Vec<String> = Kind::ALL.iter().map(|k| k.as_str().to_owned()).collect();
+    let severities: Vec<String> = Severity::ALL.iter().map(|s| s.as_str().to_owned()).collect();
+    let ranges: Vec<String> = FeedParams::RANGES.iter().map(|r| r.to_string()).collect();
+    let has_workspaces = !workspaces.is_empty();
+    let selected_workspace = params.workspace.clone();
+    let errors = params.errors;
+    let on_errors = move |ev: leptos::ev::Event| {
+        let checked = event_target_checked(&ev);
+        apply.with_value(|apply| apply(Box::new(move |p| p.errors = checked)));
+    };
+    let help = format!("Search: free text, or {}", QUALIFIERS.join(" "));
     view! {
-        <header class="topbar">
-            <a class="brand" href="/">"Trail"</a>
-            <span class="spacer"></span>
-            <span class="who" title=viewer.email.clone()>
-                {who} " " <span class="badge role">{viewer.role.as_str()}</span>
-            </span>
-            <form method="post" action="/logout">
-                <button type="submit" class="link">"Sign out"</button>
-            </form>
-        </header>
+        <div class="filters">
+            <Form method="GET" action="/">
+                <div class="filter-row">
+                    <label class="search">
+                        <span class="visually-hidden">"Search"</span>
+                        <input
+                            type="search"
+                            name="q"
+                            value=params.q.clone()
+                            placeholder="key:track_* actor:u_12 severity:>=warning \"failed payment\""
+                            title=help
+                            autocomplete="off"
+                        />
+                    </label>
+                    <button type="submit" class="primary">"Search"</button>
+                </div>
+                <div class="filter-row controls">
+                    <Show when=move || has_workspaces>
+                        <label>
+                            "Workspace "
+                            <select name="workspace" on:change=on_select(|p| &mut p.workspace)>
+                                {options(workspaces.clone(), selected_workspace.clone(), "all")}
+                            </select>
+                        </label>
+                    </Show>
+                    <label>
+                        "Kind "
+                        <select name="kind" on:change=on_select(|p| &mut p.kind)>
+                            {options(kinds, params.kind.clone(), "any")}
+                        </select>
+                    </label>
+                    <label>
+                        "Severity "
+                        <select name="severity" on:change=on_select(|p| &mut p.severity)>
+                            {options(severities, params.severity.clone(), "any")}
+                        </select>
+                    </label>
+                    <label>
+                        "Time "
+                        <select name="range" on:change=on_select(|p| &mut p.range)>
+                            {options(ranges, params.range.clone(), "all time")}
+                        </select>
+                    </label>
+                    <label class="toggle">
+                        <input type="checkbox" name="errors" value="1" checked=errors on:change=on_errors/>
+                        " Errors only"
+                    </label>
+                </div>
+            </Form>
+        </div>
     }
 }
 
-#[component]
-fn FeedRow(row: EventRow, now: RwSignal<Micros>, is_fresh: RwSignal<HashSet<Uuid>>) -> impl IntoView {
-    let id = row.id;
-    let occurred = row.occurred_at;
-    let severity = row.severity.as_str();
-    let actor = row.actor_display().map(str::to_owned);
-    let entity = row.entity_display();
-    let status = row.status.clone();
-    view! {
-        <li class=format!("row sev-{severity}") class:fresh=move || is_fresh.with(|f| f.contains(&id)) data-id=id.to_string()>
-            <time class="time" datetime=occurred.to_rfc3339() title=absolute_time(occurred)>
-                {move || relative_time(occurred, now.get())}
-            </time>
-            <span class=format!("badge sev sev-{severity}")>{severity}</span>
-            <span class="badge kind">{row.kind.as_str()}</span>
-            <code class="key">{row.key}</code>
-            <span class="message">{row.message}</span>
-            <span class="actor">{actor}</span>
-            <span class="entity">{entity}</span>
-            <span class="meta">
-                {status.map(|s| view! { <span class=format!("status status-{s}")>{s.clone()}</span> })}
-                <span class="workspace">{row.workspace}</span>
-            </span>
-        </li>
-    }
+/// `<option>`s for a select: "any" (empty) and each value, `selected` marked.
+fn options(values: Vec<String>, selected: String, any: &'static str) -> impl IntoView {
+    let any_selected = selected.is_empty();
+    std::iter::once(view! { <option value="" selected=any_selected>{any}</option> }.into_any())
+        .chain(values.into_iter().map(move |value| {
+            let is_selected = selected == value;
+            let label = value.clone();
+            view! { <option value=value selected=is_selected>{label}</option> }.into_any()
+        }))
+        .collect_view()
 }

@@ -6,15 +6,19 @@ use leptos_router::hooks::use_query_map;
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let query = use_query_map();
-    let failed = move || query.read().get("error").is_some();
+    let error = move || {
+        query.read().get("error").map(|code| match code.as_str() {
+            "throttled" => "Too many failed attempts. Wait a few minutes, then try again.",
+            "unavailable" => "Signing in is unavailable right now. Try again shortly.",
+            _ => "Wrong email or password.",
+        })
+    };
     view! {
         <main class="centered login">
             <form class="card login-form" method="post" action="/login">
                 <h1 class="brand">"Trail"</h1>
                 <p class="muted">"Sign in to see your activity feed."</p>
-                <Show when=failed>
-                    <p class="alert" role="alert">"Wrong email or password."</p>
-                </Show>
+                {move || error().map(|text| view! { <p class="alert" role="alert">{text}</p> })}
                 <label>
                     "Email"
                     <input type="email" name="email" autocomplete="username" required autofocus/>

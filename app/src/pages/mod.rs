@@ -1,3 +1,6 @@
+pub mod admin;
+pub mod entity;
+pub mod event;
 pub mod feed;
 pub mod login;
 pub mod not_found;

@@ -1,0 +1,201 @@
+//! Server functions of `/admin`. Founders manage workspaces, users and
+//! memberships; founders and admins manage API keys. Each function checks the
+//! signed-in viewer's role itself.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::api::Loaded;
+use crate::model::{ApiKeySummary, UserSummary, Viewer, WorkspaceSummary};
+#[cfg(feature = "ssr")]
+use crate::model::{valid_slug, Micros, Role};
+#[cfg(feature = "ssr")]
+use crate::store::StoreError;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdminData {
+    pub viewer: Viewer,
+    pub workspaces: Vec<WorkspaceSummary>,
+    /// Founders only.
+    pub users: Option<Vec<UserSummary>>,
+    pub keys: Vec<ApiKeySummary>,
+}
+
+/// Everything `/admin` shows; members get a 404.
+#[server]
+pub async fn admin_overview() -> Result<Loaded<AdminData>, ServerFnError> {
+    let Some((viewer, ctx)) = crate::api::ssr::current_viewer().await? else {
+        return Ok(Loaded::SignedOut);
+    };
+    if !viewer.role.is_platform() {
+        return Ok(Loaded::NotFound);
+    }
+    let store = &ctx.store;
+    let workspaces = store.workspaces().await.map_err(failed)?;
+    let users = match viewer.role {
+        Role::Founder => Some(store.users().await.map_err(failed)?),
+        _ => None,
+    };
+    let keys = store.api_keys().await.map_err(failed)?;
+    let workspaces = workspaces.into_iter().map(|w| WorkspaceSummary { slug: w.slug, name: w.name }).collect();
+    Ok(Loaded::Found(AdminData { viewer, workspaces, users, keys }))
+}
+
+#[server]
+pub async fn create_workspace(slug: String, name: String) -> Result<String, ServerFnError> {
+    let (_, ctx) = ssr::require(Role::Founder).await?;
+    let slug = slug.trim().to_owned();
+    valid_slug(&slug).map_err(ServerFnError::new)?;
+    let name = if name.trim().is_empty() { slug.clone() } else { name.trim().to_owned() };
+    ctx.store.create_workspace(&slug, &name).await.map_err(failed)?;
+    Ok(format!("Workspace {slug} created."))
+}
+
+#[server]
+pub async fn create_user(
+    email: String,
+    name: String,
+    role: String,
+    workspace: String,
+    brand: String,
+    password: String,
+) -> Result<String, ServerFnError> {
+    let (_, ctx) = ssr::require(Role::Founder).await?;
+    let role: Role = role.parse().map_err(ServerFnError::new)?;
+    let email = email.trim().to_owned();
+    if !email.contains('@') {
+        return Err(ServerFnError::new(format!("{email:?} is not an email address")));
+    }
+    if password.chars().count() < 8 {
+        return Err(ServerFnError::new("the password must have at least 8 characters"));
+    }
+    let membership = ssr::membership_for(&ctx, role, &workspace, &brand).await?;
+    let password_hash = ctx.credentials.hash_password(password).await.map_err(ServerFnError::new)?;
+    let name = Some(name.trim().to_owned()).filter(|n| !n.is_empty());
+    let user = crate::store::NewUser { email: email.clone(), name, role, password_hash };
+    let user_id = ctx.store.create_user(&user).await.map_err(failed)?;
+    if let Some((workspace_id, brand)) = membership {
+        ctx.store.add_membership(user_id, workspace_id, brand.as_deref()).await.map_err(failed)?;
+    }
+    Ok(format!("User {email} created."))
+}
+
+/// Changes a user's role and whether they may sign in.
+#[server]
+pub async fn update_user(user_id: i64, role: String, disabled: bool) -> Result<String, ServerFnError> {
+    let (viewer, ctx) = ssr::require(Role::Founder).await?;
+    let role: Role = role.parse().map_err(ServerFnError::new)?;
+    if user_id == viewer.user_id && (disabled || role != Role::Founder) {
+        return Err(ServerFnError::new("you cannot demote or disable yourself"));
+    }
+    ctx.store.set_user_role(user_id, role).await.map_err(failed)?;
+    ctx.store.set_user_disabled(user_id, disabled).await.map_err(failed)?;
+    Ok("User updated.".into())
+}
+
+#[server]
+pub async fn grant_membership(user_id: i64, workspace: String, brand: String) -> Result<String, ServerFnError> {
+    let (_, ctx) = ssr::require(Role::Founder).await?;
+    let user = ctx.store.user_by_id(user_id).await.map_err(failed)?.ok_or_else(|| ServerFnError::new("no such user"))?;
+    let Some((workspace_id, brand)) = ssr::membership_for(&ctx, user.role, &workspace, &brand).await? else {
+        return Err(ServerFnError::new(format!("a {} sees every workspace already", user.role)));
+    };
+    ctx.store.add_membership(user_id, workspace_id, brand.as_deref()).await.map_err(failed)?;
+    Ok(format!("{} now belongs to {workspace}.", user.email))
+}
+
+#[server]
+pub async fn revoke_membership(user_id: i64, workspace: String) -> Result<String, ServerFnError> {
+    let (_, ctx) = ssr::require(Role::Founder).await?;
+    let ws = ssr::workspace(&ctx, &workspace).await?;
+    ctx.store.remove_membership(user_id, ws.id).await.map_err(failed)?;
+    Ok(format!("Membership of {workspace} removed."))
+}
+
+/// Creates a key; the answer carries the secret, shown once.
+#[server]
+pub async fn create_key(workspace: String, scopes: String, name: String) -> Result<String, ServerFnError> {
+    let (_, ctx) = ssr::require(Role::Admin).await?;
+    let scopes: Vec<String> = scopes.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+    if scopes.is_empty() || scopes.iter().any(|s| s != "ingest" && s != "read") {
+        return Err(ServerFnError::new("scopes: expected ingest, read or both"));
+    }
+    let workspace = match workspace.trim() {
+        "" => None,
+        slug => Some(ssr::workspace(&ctx, slug).await?),
+    };
+    let name = Some(name.trim().to_owned()).filter(|n| !n.is_empty());
+    ctx.credentials.issue_key(workspace, scopes, name).await.map_err(ServerFnError::new)
+}
+
+#[server]
+pub async fn revoke_key(key_id: i64) -> Result<String, ServerFnError> {
+    let (_, ctx) = ssr::require(Role::Admin).await?;
+    ctx.store.revoke_api_key(key_id, Micros::now()).await.map_err(failed)?;
+    Ok("Key revoked.".into())
+}
+
+/// A store failure as the browser may see it: conflicts and absences by
+/// name, anything else logged and summarised.
+#[cfg(feature = "ssr")]
+fn failed(err: StoreError) -> ServerFnError {
+    match err {
+        StoreError::Conflict(_) | StoreError::NotFound(_) => ServerFnError::new(err.to_string()),
+        other => crate::api::ssr::internal(other),
+    }
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use leptos::prelude::*;
+
+    use crate::model::{Role, Viewer};
+    use crate::store::{ServerContext, Workspace};
+
+    /// The viewer, if their role is at least `least` (founder > admin).
+    pub async fn require(least: Role) -> Result<(Viewer, ServerContext), ServerFnError> {
+        let (viewer, ctx) = crate::api::ssr::require_viewer().await?;
+        let allowed = match least {
+            Role::Founder => viewer.role == Role::Founder,
+            Role::Admin => viewer.role.is_platform(),
+            Role::Provider | Role::Client => true,
+        };
+        if !allowed {
+            return Err(ServerFnError::new("not allowed for your role"));
+        }
+        Ok((viewer, ctx))
+    }
+
+    pub async fn workspace(ctx: &ServerContext, slug: &str) -> Result<Workspace, ServerFnError> {
+        ctx.store
+            .workspace_by_slug(slug.trim())
+            .await
+            .map_err(super::failed)?
+            .ok_or_else(|| ServerFnError::new(format!("no workspace {slug:?}")))
+    }
+
+    /// The membership a role needs: members need a workspace, platform roles
+    /// none; a brand limits clients only.
+    pub async fn membership_for(
+        ctx: &ServerContext,
+        role: Role,
+        workspace: &str,
+        brand: &str,
+    ) -> Result<Option<(i64, Option<String>)>, ServerFnError> {
+        let (workspace, brand) = (workspace.trim(), brand.trim());
+        if role.is_platform() {
+            if !workspace.is_empty() || !brand.is_empty() {
+                return Err(ServerFnError::new(format!("a {role} sees every workspace; leave workspace empty")));
+            }
+            return Ok(None);
+        }
+        if workspace.is_empty() {
+            return Err(ServerFnError::new(format!("a {role} belongs to a workspace")));
+        }
+        if !brand.is_empty() && role != Role::Client {
+            return Err(ServerFnError::new("a brand limits clients only"));
+        }
+        let ws = self::workspace(ctx, workspace).await?;
+        Ok(Some((ws.id, Some(brand.to_owned()).filter(|b| !b.is_empty()))))
+    }
+}

@@ -1,0 +1,106 @@
+//! Pieces several pages share.
+
+use leptos::prelude::*;
+use leptos_router::components::Redirect;
+
+use crate::api::Loaded;
+use crate::format::{absolute_time, relative_time};
+use crate::model::{DiffRow, EventRow, Micros, Viewer};
+use crate::pages::not_found::NotFound;
+
+/// Renders a page load: the page, a 404, or the way to /login.
+pub fn loaded_view<T>(result: Result<Loaded<T>, ServerFnError>, page: impl FnOnce(T) -> AnyView) -> AnyView {
+    match result {
+        Ok(Loaded::Found(value)) => page(value),
+        Ok(Loaded::NotFound) => view! { <NotFound/> }.into_any(),
+        Ok(Loaded::SignedOut) => view! { <Redirect path="/login"/> }.into_any(),
+        Err(err) => view! { <p class="alert" role="alert">{err.to_string()}</p> }.into_any(),
+    }
+}
+
+#[component]
+pub fn TopBar(viewer: Viewer) -> impl IntoView {
+    let who = viewer.name.clone().unwrap_or_else(|| viewer.email.clone());
+    let platform = viewer.role.is_platform();
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">"Trail"</a>
+            <nav aria-label="Main">
+                <a href="/">"Activity"</a>
+                <Show when=move || platform>
+                    <a href="/admin">"Admin"</a>
+                </Show>
+            </nav>
+            <span class="spacer"></span>
+            <span class="who" title=viewer.email.clone()>
+                {who} " " <span class="badge role">{viewer.role.as_str()}</span>
+            </span>
+            <form method="post" action="/logout">
+                <button type="submit" class="link">"Sign out"</button>
+            </form>
+        </header>
+    }
+}
+
+/// A relative time that stays current, with the exact time on hover.
+#[component]
+pub fn When(at: Micros, now: Signal<Micros>) -> impl IntoView {
+    view! {
+        <time class="time" datetime=at.to_rfc3339() title=absolute_time(at)>
+            {move || relative_time(at, now.get())}
+        </time>
+    }
+}
+
+/// One record in a list: links to its detail page and its entity's timeline.
+#[component]
+pub fn EventItem(row: EventRow, now: Signal<Micros>, #[prop(into, optional)] fresh: Signal<bool>) -> impl IntoView {
+    let severity = row.severity.as_str();
+    let actor = row.actor_display().map(str::to_owned);
+    let entity = row.entity_display().map(|label| match row.entity_href() {
+        Some(href) => view! { <a class="entity" href=href>{label}</a> }.into_any(),
+        None => view! { <span class="entity">{label}</span> }.into_any(),
+    });
+    let status = row.status.clone().map(|s| view! { <span class=format!("status status-{s}")>{s.clone()}</span> });
+    view! {
+        <li class=format!("row sev-{severity}") class:fresh=move || fresh.get() data-id=row.id.to_string()>
+            <When at=row.occurred_at now/>
+            <span class=format!("badge sev sev-{severity}")>{severity}</span>
+            <span class="badge kind">{row.kind.as_str()}</span>
+            <a class="key" href=row.href()>{row.key.clone()}</a>
+            <span class="message">{row.message.clone()}</span>
+            <span class="actor">{actor}</span>
+            {entity}
+            <span class="meta">{status} <span class="workspace">{row.workspace.clone()}</span></span>
+        </li>
+    }
+}
+
+/// A diff as a table: each field's value before and after, changes marked.
+#[component]
+pub fn DiffTable(rows: Vec<DiffRow>) -> impl IntoView {
+    view! {
+        <table class="diff">
+            <thead>
+                <tr><th scope="col">"Field"</th><th scope="col">"Before"</th><th scope="col">"After"</th></tr>
+            </thead>
+            <tbody>
+                {rows
+                    .into_iter()
+                    .map(|row| {
+                        let change = row.change.as_str();
+                        view! {
+                            <tr class=format!("change-{change}")>
+                                <th scope="row">
+                                    {row.field} <span class="visually-hidden">{format!(" ({change})")}</span>
+                                </th>
+                                <td class="old">{row.old}</td>
+                                <td class="new">{row.new}</td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+}

@@ -1,0 +1,112 @@
+//! `/events/{id}`: one record with everything, its diff, and its flow.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::{load_record, RecordView};
+use crate::components::{loaded_view, DiffTable, EventItem, TopBar, When};
+use crate::format::absolute_time;
+use crate::model::{encode_query_value, entity_href, Micros};
+
+#[component]
+pub fn EventPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || params.with(|p| p.get("id").unwrap_or_default());
+    let record = Resource::new(id, load_record);
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                loaded_view(record.await, |view| view! { <Record view/> }.into_any())
+            })}
+        </Suspense>
+    }
+}
+
+/// A label and a value, left out when there is no value.
+fn field(label: &'static str, value: Option<String>) -> Option<impl IntoView> {
+    value.map(|value| view! { <dt>{label}</dt> <dd>{value}</dd> })
+}
+
+#[component]
+fn Record(view: RecordView) -> impl IntoView {
+    let RecordView { viewer, record, related } = view;
+    let now = Signal::stored(Micros::now());
+    let row = record.row.clone();
+    let diff = record.diff_rows();
+    let payload = record.payload_pretty();
+    let severity = row.severity.as_str();
+    let entity = match (&row.entity_type, &row.entity_id) {
+        (Some(t), Some(id)) => Some(view! { <a href=entity_href(t, id)>{format!("{t}/{id}")}</a> }.into_any()),
+        _ => row.entity_display().map(|label| label.into_any()),
+    };
+    let correlation = row.correlation_id.clone().map(|c| {
+        let href = format!("/?q={}", encode_query_value(&format!("correlation:\"{c}\"")));
+        view! { <a href=href>{c}</a> }
+    });
+    let has_error = record.error_message.is_some() || record.error_stack.is_some();
+    let related_count = related.len();
+    view! {
+        <TopBar viewer/>
+        <main class="page record">
+            <p class="crumbs"><a href="/">"← Activity"</a></p>
+            <header class="record-head">
+                <span class=format!("badge sev sev-{severity}")>{severity}</span>
+                <span class="badge kind">{row.kind.as_str()}</span>
+                <h1><code>{row.key.clone()}</code></h1>
+            </header>
+            <p class="lead">{row.message.clone()}</p>
+            <p class="muted">
+                <When at=row.occurred_at now/> " · " {absolute_time(row.occurred_at)} " · " {row.workspace.clone()}
+                {row.brand.clone().map(|b| format!(" · brand {b}"))} " · " {row.visibility.as_str()}
+            </p>
+            <section aria-labelledby="who">
+                <h2 id="who">"Who and where"</h2>
+                <dl class="fields">
+                    <dt>"Actor"</dt>
+                    <dd>{row.actor_display().map(str::to_owned).unwrap_or_else(|| "—".into())} " (" {row.actor_type.as_str()} ")"</dd>
+                    {field("Actor id", row.actor_id.clone())}
+                    {field("Email", row.actor_email.clone())}
+                    {field("Label", row.actor_label.clone())}
+                    {field("IP", record.ip.clone())}
+                    {field("User agent", record.user_agent.clone())}
+                    {field("Context", row.context.clone())}
+                    {entity.map(|e| view! { <dt>"Entity"</dt> <dd>{e}</dd> })}
+                    {correlation.map(|c| view! { <dt>"Correlation"</dt> <dd>{c}</dd> })}
+                    {field("Provider", row.provider.clone())}
+                    {field("Status", row.status.clone())}
+                    {field("Duration", row.duration_ms.map(|ms| format!("{ms} ms")))}
+                    {field("Event id", record.event_id.clone())}
+                    <dt>"Record id"</dt> <dd><code>{row.id.to_string()}</code></dd>
+                    <dt>"Received"</dt> <dd>{absolute_time(row.received_at)}</dd>
+                </dl>
+            </section>
+            <Show when=move || has_error>
+                <section aria-labelledby="error" class="error-box">
+                    <h2 id="error">"Error"</h2>
+                    <p>{record.error_message.clone()}</p>
+                    {record.error_stack.clone().map(|stack| view! { <pre class="stack">{stack}</pre> })}
+                </section>
+            </Show>
+            {(!diff.is_empty()).then(|| view! {
+                <section aria-labelledby="changes">
+                    <h2 id="changes">"Changes"</h2>
+                    <DiffTable rows=diff/>
+                </section>
+            })}
+            {payload.map(|json| view! {
+                <section aria-labelledby="payload">
+                    <h2 id="payload">"Payload"</h2>
+                    <pre class="json">{json}</pre>
+                </section>
+            })}
+            {(related_count > 1).then(|| view! {
+                <section aria-labelledby="flow">
+                    <h2 id="flow">{format!("Same flow ({related_count} records)")}</h2>
+                    <ol class="feed" aria-label="Records with the same correlation id">
+                        {related.into_iter().map(|r| view! { <EventItem row=r now/> }).collect_view()}
+                    </ol>
+                </section>
+            })}
+        </main>
+    }
+}

@@ -1,0 +1,206 @@
+//! The feed's search box: GitHub-style qualifiers that map onto the same
+//! filters as the controls, e.g.
+//! `key:track_* actor:u_12 severity:>=warning entity:track/trk_1 after:2026-11-01 "failed payment"`.
+//! Parsed identically in the browser and on the server.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+use crate::model::{EventFilter, Micros, Severity};
+
+/// The qualifiers the search box understands, for help and error messages.
+pub const QUALIFIERS: &[&str] = &[
+    "workspace:", "brand:", "kind:", "key:", "severity:", "is:error", "status:", "actor:", "entity:", "visibility:",
+    "provider:", "correlation:", "after:", "before:",
+];
+
+/// Applies the search `text` on top of `filter`. An error names the problem.
+pub fn apply(text: &str, filter: &mut EventFilter, now: Micros) -> Result<(), String> {
+    let mut free_text = Vec::new();
+    for token in tokens(text)? {
+        let Some((name, value)) = qualifier(&token) else {
+            free_text.push(token.text);
+            continue;
+        };
+        if value.is_empty() {
+            return Err(format!("{name}: needs a value"));
+        }
+        apply_qualifier(&name, value, filter, now)?;
+    }
+    if !free_text.is_empty() {
+        filter.q = Some(free_text.join(" "));
+    }
+    Ok(())
+}
+
+struct Token {
+    text: String,
+    /// Written in quotes: always free text.
+    quoted: bool,
+}
+
+/// Splits on white space, keeping "quoted phrases" (also as `actor:"Maya Chen"`) whole.
+fn tokens(text: &str) -> Result<Vec<Token>, String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut in_quotes = false;
+    let mut quoted = false;
+    for ch in text.chars() {
+        match ch {
+            '"' => {
+                in_quotes = !in_quotes;
+                quoted |= current.is_empty();
+            }
+            c if c.is_whitespace() && !in_quotes => {
+                if !current.is_empty() {
+                    out.push(Token { text: std::mem::take(&mut current), quoted });
+                }
+                quoted = false;
+            }
+            c => current.push(c),
+        }
+    }
+    if in_quotes {
+        return Err("a quote is not closed".into());
+    }
+    if !current.is_empty() {
+        out.push(Token { text: current, quoted });
+    }
+    Ok(out)
+}
+
+fn qualifier(token: &Token) -> Option<(String, &str)> {
+    if token.quoted {
+        return None;
+    }
+    let (name, value) = token.text.split_once(':')?;
+    let is_name = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphabetic() || c == '_');
+    is_name.then(|| (name.to_ascii_lowercase(), value))
+}
+
+fn apply_qualifier(name: &str, value: &str, f: &mut EventFilter, now: Micros) -> Result<(), String> {
+    match name {
+        "workspace" | "ws" => f.workspace = Some(value.to_owned()),
+        "brand" => f.brand = Some(value.to_owned()),
+        "kind" => f.kind = Some(choice(name, value)?),
+        "key" => f.key = Some(value.to_owned()),
+        "severity" | "sev" => severity(value, f).map_err(|e| format!("{name}: {e}"))?,
+        "is" => match value.to_ascii_lowercase().as_str() {
+            "error" | "errors" => f.errors_only = true,
+            other => return Err(format!("is:{other} is unknown; try is:error")),
+        },
+        "status" => f.status = Some(choice(name, value)?),
+        "actor" => f.actor = Some(value.to_owned()),
+        "entity" => match value.split_once('/') {
+            Some((t, id)) if !t.is_empty() && !id.is_empty() => {
+                f.entity_type = Some(t.to_owned());
+                f.entity_id = Some(id.to_owned());
+            }
+            Some(_) => return Err("entity: expects type/id or type".into()),
+            None => f.entity_type = Some(value.to_owned()),
+        },
+        "visibility" | "vis" => f.visibility = Some(choice(name, value)?),
+        "provider" => f.provider = Some(value.to_owned()),
+        "correlation" | "correlation_id" | "trace" => f.correlation_id = Some(value.to_owned()),
+        "after" | "since" => f.since = Some(point_in_time(value, now).map_err(|e| format!("{name}: {e}"))?),
+        "before" | "until" => f.until = Some(point_in_time(value, now).map_err(|e| format!("{name}: {e}"))?),
+        other => return Err(format!("unknown filter \"{other}:\"; use one of {}", QUALIFIERS.join(" "))),
+    }
+    Ok(())
+}
+
+/// One of a closed set of values (`kind:audit`), case-insensitively.
+fn choice<T: std::str::FromStr<Err = String>>(name: &str, value: &str) -> Result<T, String> {
+    value.to_ascii_lowercase().parse().map_err(|e| format!("{name}: {e}"))
+}
+
+/// `warning` (exactly), `>=warning` or `>warning` (at least / above).
+fn severity(value: &str, f: &mut EventFilter) -> Result<(), String> {
+    let (op, level) = match value.strip_prefix(">=") {
+        Some(rest) => (">=", rest),
+        None => match value.strip_prefix('>') {
+            Some(rest) => (">", rest),
+            None => ("=", value),
+        },
+    };
+    let level: Severity = level.to_ascii_lowercase().parse()?;
+    match op {
+        "=" => f.severity = Some(level),
+        ">=" => f.min_severity = Some(level),
+        _ => {
+            f.min_severity = Some(Severity::from_rank(level.rank() + 1).ok_or("nothing is above critical")?);
+        }
+    }
+    Ok(())
+}
+
+/// `2026-11-01`, an RFC 3339 time, or an age such as `30m`, `24h`, `7d`.
+pub fn point_in_time(value: &str, now: Micros) -> Result<Micros, String> {
+    if let Ok(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        return Ok(Micros::from(date.and_hms_opt(0, 0, 0).expect("midnight").and_utc()));
+    }
+    if let Ok(time) = DateTime::parse_from_rfc3339(value) {
+        return Ok(Micros::from(time.with_timezone(&Utc)));
+    }
+    age(value).map(|age| Micros(now.0 - age.num_microseconds().unwrap_or(i64::MAX))).ok_or_else(|| {
+        format!("\"{value}\" is not a date (2026-11-01), a time (RFC 3339) or an age (30m, 24h, 7d)")
+    })
+}
+
+/// `30m`, `24h`, `7d`.
+pub fn age(value: &str) -> Option<Duration> {
+    let (number, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: i64 = number.parse().ok().filter(|n| *n > 0)?;
+    match unit {
+        "m" => Some(Duration::minutes(n)),
+        "h" => Some(Duration::hours(n)),
+        "d" => Some(Duration::days(n)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Kind, Status};
+
+    const NOW: Micros = Micros(1_800_000_000_000_000);
+
+    fn parse(text: &str) -> Result<EventFilter, String> {
+        let mut filter = EventFilter::default();
+        apply(text, &mut filter, NOW).map(|_| filter)
+    }
+
+    #[test]
+    fn the_documented_example_maps_to_filters() {
+        let f = parse(r#"key:track_* actor:u_12 severity:>=warning entity:track/trk_1 after:2026-11-01 "failed payment""#).unwrap();
+        assert_eq!(f.key.as_deref(), Some("track_*"));
+        assert_eq!(f.actor.as_deref(), Some("u_12"));
+        assert_eq!(f.min_severity, Some(Severity::Warning));
+        assert_eq!((f.entity_type.as_deref(), f.entity_id.as_deref()), (Some("track"), Some("trk_1")));
+        assert_eq!(f.since.unwrap().to_rfc3339(), "2026-11-01T00:00:00.000000Z");
+        assert_eq!(f.q.as_deref(), Some("failed payment"));
+    }
+
+    #[test]
+    fn qualifiers_cover_every_filter() {
+        let f = parse("kind:Action status:failure is:error provider:stripe vis:client brand:nike ws:acme trace:req_1 before:24h sev:>error word").unwrap();
+        assert_eq!((f.kind, f.status), (Some(Kind::Action), Some(Status::Failure)));
+        assert!(f.errors_only);
+        assert_eq!(f.min_severity, Some(Severity::Critical));
+        assert_eq!(f.until, Some(Micros(NOW.0 - 24 * 3_600 * 1_000_000)));
+        assert_eq!((f.workspace.as_deref(), f.brand.as_deref(), f.correlation_id.as_deref()), (Some("acme"), Some("nike"), Some("req_1")));
+        assert_eq!(f.q.as_deref(), Some("word"));
+        assert_eq!(parse(r#"actor:"Maya Chen""#).unwrap().actor.as_deref(), Some("Maya Chen"));
+        assert_eq!(parse(r#""key:not a filter""#).unwrap().q.as_deref(), Some("key:not a filter"));
+    }
+
+    #[test]
+    fn bad_queries_say_what_is_wrong() {
+        assert!(parse("colour:red").unwrap_err().starts_with("unknown filter \"colour:\""));
+        assert_eq!(parse("severity:loud").unwrap_err(), "severity: expected one of info, warning, error, critical");
+        assert!(parse("after:yesterday").unwrap_err().contains("is not a date"));
+        assert_eq!(parse("\"open").unwrap_err(), "a quote is not closed");
+        assert_eq!(parse("key:").unwrap_err(), "key: needs a value");
+        assert_eq!(parse("sev:>critical").unwrap_err(), "sev: nothing is above critical");
+    }
+}

@@ -1,0 +1,75 @@
+//! Cookie-authenticated state changes refuse other sites; password guessing
+//! is throttled per account and per address.
+
+use app::admin_api::CreateKey;
+use reqwest::StatusCode;
+
+use crate::helpers::{spawn_app, FOUNDER_EMAIL, PASSWORD};
+
+#[tokio::test]
+async fn cross_site_posts_are_refused() {
+    let app = spawn_app().await;
+    let client = app.client_signed_in_as(FOUNDER_EMAIL).await;
+    let form = [("workspace", "acme"), ("scopes", "ingest"), ("name", "forged")];
+    let url = app.url(<CreateKey as leptos::server_fn::ServerFn>::PATH);
+
+    let from_elsewhere = client.post(&url).header("Sec-Fetch-Site", "cross-site").form(&form).send().await.unwrap();
+    assert_eq!(from_elsewhere.status(), StatusCode::FORBIDDEN);
+    let other_origin = client.post(&url).header("Origin", "http://evil.example").form(&form).send().await.unwrap();
+    assert_eq!(other_origin.status(), StatusCode::FORBIDDEN);
+    let forged_login = client
+        .post(app.url("/login"))
+        .header("Sec-Fetch-Site", "cross-site")
+        .form(&[("email", FOUNDER_EMAIL), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged_login.status(), StatusCode::FORBIDDEN);
+    assert!(app.store.api_keys().await.unwrap().iter().all(|k| k.name != "forged"), "nothing was created");
+
+    let host = app.address.trim_start_matches("http://").to_owned();
+    let same_site = client
+        .post(&url)
+        .header("Sec-Fetch-Site", "same-origin")
+        .header("Origin", format!("http://{host}"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same_site.status(), StatusCode::OK);
+    // Reads and the key-authenticated ingest API are not affected.
+    let read = client.get(app.url("/")).header("Sec-Fetch-Site", "cross-site").send().await.unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn repeated_wrong_passwords_lock_the_account_for_a_while() {
+    let app = spawn_app().await;
+    let attempt = |password: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .post(app.url("/login"))
+                .form(&[("email", FOUNDER_EMAIL), ("password", password)])
+                .send()
+                .await
+                .unwrap();
+            response.headers().get("location").unwrap().to_str().unwrap().to_owned()
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("wrong").await, "/login?error=credentials");
+    }
+    assert_eq!(attempt(PASSWORD).await, "/login?error=throttled", "even the right password waits");
+}
+
+#[tokio::test]
+async fn signing_in_gives_a_new_session_id() {
+    let app = spawn_app().await;
+    let first = app.sign_in(FOUNDER_EMAIL).await;
+    let cookie = |r: &reqwest::Response| r.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_owned();
+    let before = cookie(&first);
+    let again = app.sign_in(FOUNDER_EMAIL).await;
+    assert_ne!(cookie(&again), before, "the session id is renewed at sign-in");
+}
