@@ -211,7 +211,8 @@ fn record(
 ) -> NewRecord {
     let ws = &WORKSPACES[w];
     let brand = ws.brands.choose(rng).map(|b| b.to_string());
-    let entity_id = format!("{}_{}", &entity_type[..3.min(entity_type.len())], rng.gen_range(1..400));
+    // A small pool per type, so an entity's timeline has a history.
+    let entity_id = format!("{}_{}", &entity_type[..3.min(entity_type.len())], rng.gen_range(1..60));
     let human = kind == Kind::Audit || rng.gen_bool(0.3);
     let (actor_id, actor_email, actor_name) = if human {
         let (id, email, name) = *PEOPLE.choose(rng).expect("people");
@@ -256,13 +257,7 @@ fn record(
         (Kind::Audit, _) => format!("{who} ran {key} on {entity_type} {entity_id}"),
         _ => format!("{key} for {entity_type} {entity_id}"),
     };
-    let diff = (kind == Kind::Audit && (key.contains("updated") || key.contains("changed"))).then(|| {
-        json!({
-            "old": {"status": "draft", "price": rng.gen_range(10..50), "tags": ["a"], "title": "Old title"},
-            "new": {"status": "published", "price": rng.gen_range(10..50), "tags": ["a", "b"], "owner": "u_101"}
-        })
-        .to_string()
-    });
+    let diff = demo_diff(key, rng).map(|d| d.to_string());
     let payload = json!({ "brand": brand, "attempt": rng.gen_range(1..4), "request": {"path": format!("/{entity_type}s/{entity_id}")} });
     NewRecord {
         id: Uuid::now_v7(),
@@ -295,6 +290,37 @@ fn record(
         occurred_at: at,
         received_at: now,
     }
+}
+
+/// A before/after that fits the key, for audits that change something.
+fn demo_diff(key: &str, rng: &mut StdRng) -> Option<serde_json::Value> {
+    const ROLES: [&str; 4] = ["viewer", "editor", "admin", "owner"];
+    let diff = match key {
+        "member.role_changed" => {
+            let (from, to) = (rng.gen_range(0..3), rng.gen_range(1..4));
+            json!({"old": {"role": ROLES[from]}, "new": {"role": ROLES[to.max(from + 1).min(3)]}})
+        }
+        "track.updated" => json!({
+            "old": {"title": "Night Drive", "bpm": 92, "price": rng.gen_range(20..40), "tags": ["lofi"], "status": "draft"},
+            "new": {"title": "Night Drive (Remix)", "bpm": 96, "price": rng.gen_range(20..40), "tags": ["lofi", "chill"], "status": "published", "cover": "cover_v2.png"}
+        }),
+        "grade.updated" => json!({"old": {"grade": "B", "comment": null}, "new": {"grade": "A-", "comment": "Great improvement"}}),
+        "post.scheduled" => json!({"old": {"scheduled_at": null, "channel": "instagram"}, "new": {"scheduled_at": "2026-11-25T09:00:00Z", "channel": "instagram"}}),
+        // A long diff: a whole settings object.
+        "connection.created" => {
+            let settings = |version: u32| {
+                let mut fields = serde_json::Map::new();
+                for i in 0..24 {
+                    fields.insert(format!("setting_{i:02}"), json!(format!("value {i} v{version}")));
+                }
+                fields.insert("retries".into(), json!(version * 3));
+                serde_json::Value::Object(fields)
+            };
+            json!({"old": settings(1), "new": settings(2)})
+        }
+        _ => return None,
+    };
+    Some(diff)
 }
 
 #[cfg(test)]

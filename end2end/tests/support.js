@@ -5,6 +5,12 @@ import { chromium } from 'playwright-core';
 export const BASE_URL = process.env.TRAIL_E2E_URL ?? 'http://127.0.0.1:3000';
 export const INGEST_KEY = process.env.TRAIL_E2E_KEY;
 export const FOUNDER = { email: 'founder@demo.trail', password: 'demo-founder' };
+export const ROLES = {
+  founder: FOUNDER,
+  admin: { email: 'admin@demo.trail', password: 'demo-admin' },
+  provider: { email: 'provider@demo.trail', password: 'demo-provider' },
+  client: { email: 'client@demo.trail', password: 'demo-client' },
+};
 
 export async function launch() {
   return chromium.launch({

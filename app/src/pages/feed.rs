@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use leptos_router::components::Form;
 use leptos_router::hooks::{use_navigate, use_query_map};
 use uuid::Uuid;
 
@@ -196,13 +195,20 @@ fn FilterBar(params: FeedParams, workspaces: Vec<String>) -> impl IntoView {
         apply.with_value(|apply| apply(Box::new(move |p| p.errors = checked)));
     };
     let help = format!("Search: free text, or {}", QUALIFIERS.join(" "));
+    let search_input = NodeRef::<leptos::html::Input>::new();
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let q = search_input.get().map(|input| input.value()).unwrap_or_default();
+        apply.with_value(|apply| apply(Box::new(move |p| p.q = q.trim().to_owned())));
+    };
     view! {
         <div class="filters">
-            <Form method="GET" action="/">
+            <form method="get" action="/" role="search" on:submit=on_submit>
                 <div class="filter-row">
                     <label class="search">
                         <span class="visually-hidden">"Search"</span>
                         <input
+                            node_ref=search_input
                             type="search"
                             name="q"
                             value=params.q.clone()
@@ -245,7 +251,7 @@ fn FilterBar(params: FeedParams, workspaces: Vec<String>) -> impl IntoView {
                         " Errors only"
                     </label>
                 </div>
-            </Form>
+            </form>
         </div>
     }
 }
