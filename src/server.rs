@@ -83,7 +83,7 @@ fn router(state: AppState, sessions: SessionBackend) -> Router {
     };
     let options = state.leptos_options.clone();
     Router::new()
-        .merge(crate::ingest::router())
+        .merge(crate::api::router())
         .merge(crate::auth::web::router())
         .leptos_routes_with_context(
             &state,

@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 pub use crate::model::{ApiKeySummary, UserSummary};
 use crate::model::{
-    ActorType, Cursor, EventDetail, EventFilter, EventRow, Kind, Membership, Micros, Order, Role, Severity, Status,
-    Viewer, Visibility,
+    ActorType, Cursor, EventDetail, EventFilter, EventRow, Kind, Membership, Micros, Order, Role, Severity, Stats,
+    StatsWindow, Status, Viewer, Visibility,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -213,6 +213,8 @@ pub trait Store: Send + Sync + 'static {
     /// One record, if the scope may see it.
     async fn event_by_id(&self, scope: &Scope, id: Uuid) -> StoreResult<Option<EventDetail>>;
     async fn count_events(&self, scope: &Scope) -> StoreResult<i64>;
+    /// Totals, histogram, keys, actors and operations of a window, from the roll-ups.
+    async fn stats(&self, scope: &Scope, workspace: Option<&str>, window: StatsWindow, now: Micros) -> StoreResult<Stats>;
 }
 
 pub type DynStore = Arc<dyn Store>;

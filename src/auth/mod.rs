@@ -2,6 +2,7 @@
 
 pub mod api_key;
 pub mod password;
+pub mod reader;
 pub mod web;
 
 use app::store::{Credentials, DynStore, Workspace};

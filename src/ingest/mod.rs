@@ -9,8 +9,7 @@ use app::model::Micros;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -22,10 +21,6 @@ use parse::WorkspaceRules;
 
 pub const MAX_RECORDS: usize = 5_000;
 pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
-
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/events", post(ingest))
-}
 
 #[derive(Debug, Serialize)]
 pub struct Accepted {
@@ -104,7 +99,7 @@ fn items_of(format: Format, body: Value) -> Result<Vec<Value>> {
 }
 
 #[tracing::instrument(skip_all, fields(key_id = key.0.id, records))]
-async fn ingest(
+pub async fn ingest(
     State(state): State<AppState>,
     key: ApiKey,
     headers: HeaderMap,

@@ -2,6 +2,7 @@
 //! chosen by the database URL's scheme. Migrations run when a store opens.
 
 mod postgres;
+pub mod rollup;
 mod sessions;
 pub mod sql;
 mod sqlite;
@@ -396,6 +397,24 @@ macro_rules! impl_store {
                 Ok($crate::storage::bind_query_as::<$db, app::model::EventDetail>(&query.sql, &query.args)
                     .fetch_optional(self.reader())
                     .await?)
+            }
+
+            async fn stats(
+                &self,
+                scope: &app::store::Scope,
+                workspace: Option<&str>,
+                window: app::model::StatsWindow,
+                now: app::model::Micros,
+            ) -> app::store::StoreResult<app::model::Stats> {
+                use $crate::storage::bind_query_as;
+                let q = $crate::storage::rollup::stats_queries($dialect, scope, workspace, window, now);
+                let bars = bind_query_as::<$db, (i64, i16, i64)>(&q.bars.sql, &q.bars.args).fetch_all(self.reader()).await?;
+                let keys = bind_query_as::<$db, (String, i64)>(&q.keys.sql, &q.keys.args).fetch_all(self.reader()).await?;
+                let actors = bind_query_as::<$db, (String, i64)>(&q.actors.sql, &q.actors.args).fetch_all(self.reader()).await?;
+                let actions = bind_query_as::<$db, $crate::storage::rollup::ActionRow>(&q.actions.sql, &q.actions.args)
+                    .fetch_all(self.reader())
+                    .await?;
+                Ok($crate::storage::rollup::assemble(window, now, bars, keys, actors, actions))
             }
 
             async fn count_events(&self, scope: &app::store::Scope) -> app::store::StoreResult<i64> {

@@ -9,6 +9,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres};
 use uuid::Uuid;
 
+use super::rollup;
 use super::sql::{Dialect, INSERT_COLUMNS};
 
 const POOL_SIZE: u32 = 16;
@@ -49,6 +50,9 @@ impl PgStore {
             .into_iter()
             .collect();
 
+        let rollups = rollup::aggregate(requests.iter().flatten(), &inserted);
+        write_rollups(&mut tx, &rollups).await?;
+
         let skipped = super::skipped(requests, &inserted);
         let mut existing = HashMap::new();
         if !skipped.is_empty() {
@@ -70,6 +74,62 @@ impl PgStore {
 }
 
 super::impl_store!(PgStore, Postgres, Dialect::Postgres, "postgres");
+
+/// Adds a group's counts to the roll-up tables: one statement per table.
+async fn write_rollups(tx: &mut sqlx::PgConnection, rollups: &rollup::Rollups) -> sqlx::Result<()> {
+    if !rollups.rows.is_empty() {
+        let rows: Vec<_> = rollups.rows.iter().collect();
+        let column = |f: &dyn Fn(&rollup::RollupKey, &rollup::RollupCounts) -> i64| -> Vec<i64> {
+            rows.iter().map(|(k, c)| f(k, c)).collect()
+        };
+        let texts = |f: &dyn Fn(&rollup::RollupKey) -> String| -> Vec<String> { rows.iter().map(|(k, _)| f(k)).collect() };
+        let buckets: Vec<Vec<i64>> =
+            (0..app::model::DURATION_BUCKETS).map(|i| rows.iter().map(|(_, c)| c.durations.buckets[i]).collect()).collect();
+        let severities: Vec<i16> = rows.iter().map(|(k, _)| k.severity).collect();
+        let bucket_params: Vec<String> = (0..app::model::DURATION_BUCKETS).map(|i| format!("${}::bigint[]", i + 14)).collect();
+        let sql = format!(
+            "INSERT INTO rollup_hourly ({}) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], \
+             $5::text[], $6::smallint[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], \
+             $13::bigint[], {}) {}",
+            rollup::ROLLUP_COLUMNS,
+            bucket_params.join(", "),
+            rollup::rollup_upsert_tail(Dialect::Postgres)
+        );
+        let query = sqlx::query(&sql)
+            .bind(column(&|k, _| k.workspace_id))
+            .bind(column(&|k, _| k.hour))
+            .bind(texts(&|k| k.brand.clone()))
+            .bind(texts(&|k| k.kind.to_owned()))
+            .bind(texts(&|k| k.key.clone()))
+            .bind(severities)
+            .bind(texts(&|k| k.visibility.to_owned()))
+            .bind(texts(&|k| k.status.to_owned()))
+            .bind(texts(&|k| k.provider.clone()))
+            .bind(column(&|_, c| c.records))
+            .bind(column(&|_, c| c.durations.count))
+            .bind(column(&|_, c| c.durations.sum))
+            .bind(column(&|_, c| c.durations.max));
+        buckets.into_iter().fold(query, |q, b| q.bind(b)).execute(&mut *tx).await?;
+    }
+    if !rollups.actors.is_empty() {
+        let actors: Vec<_> = rollups.actors.iter().collect();
+        sqlx::query(&format!(
+            "INSERT INTO rollup_actor_hourly ({}) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], \
+             $5::text[], $6::bigint[]) {}",
+            rollup::ACTOR_COLUMNS,
+            rollup::ACTOR_UPSERT_TAIL
+        ))
+        .bind(actors.iter().map(|(k, _)| k.workspace_id).collect::<Vec<_>>())
+        .bind(actors.iter().map(|(k, _)| k.hour).collect::<Vec<_>>())
+        .bind(actors.iter().map(|(k, _)| k.brand.clone()).collect::<Vec<_>>())
+        .bind(actors.iter().map(|(k, _)| k.visibility.to_owned()).collect::<Vec<_>>())
+        .bind(actors.iter().map(|(k, _)| k.actor.clone()).collect::<Vec<_>>())
+        .bind(actors.iter().map(|(_, n)| **n).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
 
 fn insert_sql() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();

@@ -78,24 +78,35 @@ pub const ROW_COLUMNS: &str = "e.id, w.slug AS workspace, e.brand, e.kind, e.key
      e.visibility, e.severity, e.status, e.duration_ms, e.provider, e.correlation_id, e.occurred_at, e.received_at";
 
 /// A conjunction of conditions with their arguments.
-struct Conditions {
+pub(crate) struct Conditions {
     dialect: Dialect,
+    /// The alias of the table the scope applies to (`e` events, `r` roll-ups).
+    alias: &'static str,
     parts: Vec<String>,
     args: Vec<Arg>,
 }
 
 impl Conditions {
     fn new(dialect: Dialect) -> Self {
-        Conditions { dialect, parts: Vec::new(), args: Vec::new() }
+        Self::with_alias(dialect, "e")
     }
 
-    fn push(&mut self, sql: impl Into<String>, args: impl IntoIterator<Item = Arg>) {
+    pub(crate) fn with_alias(dialect: Dialect, alias: &'static str) -> Self {
+        Conditions { dialect, alias, parts: Vec::new(), args: Vec::new() }
+    }
+
+    pub(crate) fn into_args(self) -> Vec<Arg> {
+        self.args
+    }
+
+    pub(crate) fn push(&mut self, sql: impl Into<String>, args: impl IntoIterator<Item = Arg>) {
         self.parts.push(sql.into());
         self.args.extend(args);
     }
 
     /// What the viewer may see: their workspaces, brand and visibilities.
-    fn scope(&mut self, scope: &Scope) {
+    pub(crate) fn scope(&mut self, scope: &Scope) {
+        let a = self.alias;
         let Scope::Grants(grants) = scope else { return };
         if grants.is_empty() {
             self.push("1 = 0", []);
@@ -104,11 +115,11 @@ impl Conditions {
         let mut alternatives = Vec::with_capacity(grants.len());
         for grant in grants {
             let marks = vec!["?"; grant.visibilities.len()].join(", ");
-            let mut sql = format!("(e.workspace_id = ? AND e.visibility IN ({marks})");
+            let mut sql = format!("({a}.workspace_id = ? AND {a}.visibility IN ({marks})");
             self.args.push(Arg::Int(grant.workspace_id));
             self.args.extend(grant.visibilities.iter().map(|v| Arg::Text(v.as_str().to_owned())));
             if let Some(brand) = &grant.brand {
-                sql.push_str(" AND e.brand = ?");
+                sql.push_str(&format!(" AND {a}.brand = ?"));
                 self.args.push(Arg::Text(brand.clone()));
             }
             sql.push(')');
@@ -199,7 +210,7 @@ impl Conditions {
         }
     }
 
-    fn where_clause(&self) -> String {
+    pub(crate) fn where_clause(&self) -> String {
         if self.parts.is_empty() {
             String::new()
         } else {

@@ -12,6 +12,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
+use super::rollup;
 use super::sql::{Dialect, INSERT_COLUMNS, INSERT_COLUMN_COUNT};
 
 /// Rows per INSERT statement. Powers of two up to this keep the number of
@@ -82,6 +83,9 @@ async fn write_group(conn: &mut SqliteConnection, requests: &[Vec<NewRecord>]) -
         rest = tail;
     }
 
+    let rollups = rollup::aggregate(records.iter().copied(), &inserted);
+    write_rollups(conn, &rollups).await?;
+
     let mut existing = HashMap::new();
     for (workspace_id, event_id) in super::skipped(requests, &inserted) {
         let id: Uuid = sqlx::query_scalar("SELECT id FROM events WHERE workspace_id = ? AND event_id = ?")
@@ -92,6 +96,48 @@ async fn write_group(conn: &mut SqliteConnection, requests: &[Vec<NewRecord>]) -
         existing.insert((workspace_id, event_id.to_owned()), id);
     }
     Ok(super::outcomes(requests, &inserted, &existing))
+}
+
+/// Adds a group's counts to the roll-up tables (one upsert per touched row).
+async fn write_rollups(conn: &mut SqliteConnection, rollups: &rollup::Rollups) -> sqlx::Result<()> {
+    static SQL: OnceLock<(String, String)> = OnceLock::new();
+    let (rows_sql, actors_sql) = SQL.get_or_init(|| {
+        let marks = vec!["?"; rollup::ROLLUP_COLUMN_COUNT].join(", ");
+        (
+            format!("INSERT INTO rollup_hourly ({}) VALUES ({marks}) {}", rollup::ROLLUP_COLUMNS, rollup::rollup_upsert_tail(Dialect::Sqlite)),
+            format!("INSERT INTO rollup_actor_hourly ({}) VALUES (?, ?, ?, ?, ?, ?) {}", rollup::ACTOR_COLUMNS, rollup::ACTOR_UPSERT_TAIL),
+        )
+    });
+    for (key, counts) in &rollups.rows {
+        let d = &counts.durations;
+        let query = sqlx::query(rows_sql)
+            .bind(key.workspace_id)
+            .bind(key.hour)
+            .bind(&key.brand)
+            .bind(key.kind)
+            .bind(&key.key)
+            .bind(key.severity)
+            .bind(key.visibility)
+            .bind(key.status)
+            .bind(&key.provider)
+            .bind(counts.records)
+            .bind(d.count)
+            .bind(d.sum)
+            .bind(d.max);
+        d.buckets.iter().fold(query, |q, n| q.bind(*n)).execute(&mut *conn).await?;
+    }
+    for (key, records) in &rollups.actors {
+        sqlx::query(actors_sql)
+            .bind(key.workspace_id)
+            .bind(key.hour)
+            .bind(&key.brand)
+            .bind(key.visibility)
+            .bind(&key.actor)
+            .bind(*records)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The largest power of two not above `remaining` or the statement maximum.

@@ -8,4 +8,5 @@ mod helpers;
 mod ingest;
 mod isolation;
 mod security;
+mod stats;
 mod storage;

@@ -10,7 +10,7 @@ use crate::helpers::{spawn_app, TestApp};
 
 const MINUTE: i64 = 60_000_000;
 
-fn record(workspace_id: i64, key: &str, minutes_ago: i64) -> NewRecord {
+pub fn record(workspace_id: i64, key: &str, minutes_ago: i64) -> NewRecord {
     let now = Micros::now();
     NewRecord {
         id: Uuid::now_v7(),

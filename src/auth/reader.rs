@@ -1,0 +1,43 @@
+//! Who may read through `/api/v1`: a key with the `read` scope (its workspace,
+//! every visibility; a spanning key sees every workspace), or a signed-in
+//! person (their own scope, as in the dashboard).
+
+use app::model::Visibility;
+use app::store::{Grant, Scope};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use tower_sessions::Session;
+
+use crate::auth::api_key::ApiKey;
+use crate::error::Error;
+use crate::state::AppState;
+
+/// The scope of whoever is reading.
+pub struct Reader(pub Scope);
+
+fn presents_key(parts: &Parts) -> bool {
+    parts.headers.contains_key("authorization") || parts.headers.contains_key("x-api-key")
+}
+
+impl FromRequestParts<AppState> for Reader {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        if presents_key(parts) {
+            let key = ApiKey::from_request_parts(parts, state).await?;
+            key.require_scope("read")?;
+            let scope = match key.0.workspace_id {
+                Some(workspace_id) => {
+                    Scope::Grants(vec![Grant { workspace_id, brand: None, visibilities: Visibility::ALL.to_vec() }])
+                }
+                None => Scope::Platform,
+            };
+            return Ok(Reader(scope));
+        }
+        let session = Session::from_request_parts(parts, state).await.map_err(|_| Error::Unauthorized)?;
+        let user_id: Option<i64> = session.get(app::api::SESSION_USER_KEY).await.map_err(|e| Error::Internal(e.into()))?;
+        let user_id = user_id.ok_or(Error::Unauthorized)?;
+        let viewer = app::api::ssr::viewer_by_id(state.store.as_ref(), user_id).await?.ok_or(Error::Unauthorized)?;
+        Ok(Reader(Scope::for_viewer(&viewer)))
+    }
+}

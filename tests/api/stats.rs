@@ -1,0 +1,158 @@
+//! Stats come from roll-ups kept in the ingest transaction; they must equal a
+//! recount of the raw records, for every window and scope, on both databases.
+
+use std::collections::HashMap;
+
+use app::model::{
+    duration_bucket, Kind, Micros, Severity, Stats, StatsWindow, Status, Visibility, DURATION_BUCKETS, HOUR_US,
+};
+use app::store::{Grant, NewRecord, Scope};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+use crate::storage::record;
+
+fn random_records(workspaces: &[i64], count: usize, now: Micros, rng: &mut StdRng) -> Vec<NewRecord> {
+    let keys = ["a.one", "a.two", "b_three", "crm_create", "ticket_sync"];
+    let providers = [None, Some("hubspot"), Some("stripe")];
+    (0..count)
+        .map(|i| {
+            let workspace = *workspaces.choose(rng).unwrap();
+            let mut r = record(workspace, keys.choose(rng).unwrap(), 0);
+            // A fifth in the current hour (so every window has data); the rest
+            // up to 35 days back, some outside every window.
+            let into_this_hour = now.0.rem_euclid(HOUR_US);
+            let age = if rng.gen_bool(0.2) { rng.gen_range(0..=into_this_hour) } else { rng.gen_range(0..35 * 24 * HOUR_US) };
+            r.occurred_at = Micros(now.0 - age);
+            r.kind = *Kind::ALL.choose(rng).unwrap();
+            r.visibility = *Visibility::ALL.choose(rng).unwrap();
+            r.severity = *Severity::ALL.choose(rng).unwrap();
+            r.brand = ["nike", "puma"].choose(rng).map(|b| b.to_string()).filter(|_| rng.gen_bool(0.7));
+            r.actor_id = rng.gen_bool(0.6).then(|| format!("u_{}", rng.gen_range(0..15)));
+            if r.kind == Kind::Action {
+                r.status = Some(*Status::ALL.choose(rng).unwrap());
+                r.provider = providers.choose(rng).unwrap().map(str::to_owned);
+                r.duration_ms = rng.gen_bool(0.9).then(|| rng.gen_range(0..40_000));
+            }
+            r.event_id = Some(format!("stats-{i}"));
+            r
+        })
+        .collect()
+}
+
+/// The stats of `window`, counted from the raw records the scope may see.
+fn recount(records: &[NewRecord], may_see: impl Fn(&NewRecord) -> bool, window: StatsWindow, now: Micros) -> Stats {
+    let first_hour = window.first_hour(now);
+    let mut stats = Stats::default();
+    let mut keys: HashMap<String, i64> = HashMap::new();
+    let mut actors: HashMap<String, i64> = HashMap::new();
+    for r in records.iter().filter(|r| may_see(r) && r.occurred_at.0.div_euclid(HOUR_US) >= first_hour) {
+        stats.records += 1;
+        match r.severity {
+            Severity::Warning => stats.warnings += 1,
+            Severity::Error => stats.errors += 1,
+            Severity::Critical => stats.critical += 1,
+            Severity::Info => {}
+        }
+        *keys.entry(r.key.clone()).or_default() += 1;
+        if let Some(actor) = &r.actor_id {
+            *actors.entry(actor.clone()).or_default() += 1;
+        }
+        if r.kind == Kind::Action {
+            let mut d = app::model::Durations::default();
+            if let Some(ms) = r.duration_ms {
+                d = app::model::Durations { count: 1, sum: ms, max: ms, buckets: [0; DURATION_BUCKETS] };
+                d.buckets[duration_bucket(ms)] = 1;
+            }
+            stats.actions.add(r.status.map_or("", |s| s.as_str()), 1, &d);
+        }
+    }
+    let ranked = |counts: HashMap<String, i64>| {
+        let mut v: Vec<(String, i64)> = counts.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.into_iter().map(|(name, count)| app::model::NamedCount { name, count }).collect::<Vec<_>>()
+    };
+    stats.by_key = ranked(keys);
+    stats.top_actors = ranked(actors);
+    stats.top_actors.truncate(10);
+    stats
+}
+
+fn assert_same(got: &Stats, want: &Stats, what: &str) {
+    assert_eq!(
+        (got.records, got.warnings, got.errors, got.critical),
+        (want.records, want.warnings, want.errors, want.critical),
+        "{what}: totals"
+    );
+    let bar_total: i64 = got.bars.iter().flat_map(|b| b.by_severity).sum();
+    assert_eq!(bar_total, want.records, "{what}: the bars add up");
+    assert_eq!(got.by_key, want.by_key, "{what}: counts by key");
+    assert_eq!(got.top_actors, want.top_actors, "{what}: top actors");
+    let a = |o: &app::model::OperationStats| (o.count, o.success, o.failure, o.timeout, o.retry, o.pending, o.durations.clone());
+    assert_eq!(a(&got.actions), a(&want.actions), "{what}: actions and durations");
+    let provider_total: i64 = got.by_provider.iter().map(|p| p.count).sum();
+    assert_eq!(provider_total, want.actions.count, "{what}: providers add up");
+}
+
+#[tokio::test]
+async fn stats_equal_a_recount_of_the_raw_records() {
+    let app = spawn_app().await;
+    let mine = app.workspace.id;
+    let other = app.store.create_workspace("other", "Other").await.unwrap().id;
+    let now = Micros::now();
+    let mut rng = StdRng::seed_from_u64(42);
+    let records = random_records(&[mine, other], 3_000, now, &mut rng);
+    // In several groups, and once more: duplicates must not count twice.
+    for chunk in records.chunks(700) {
+        app.store.insert_records(&[chunk.to_vec(), chunk[..10].to_vec()]).await.unwrap();
+    }
+    let mut again: Vec<NewRecord> = records[..50].to_vec();
+    again.iter_mut().for_each(|r| r.id = uuid::Uuid::now_v7());
+    app.store.insert_records(&[again]).await.unwrap();
+
+    let provider = Scope::Grants(vec![Grant { workspace_id: mine, brand: None, visibilities: vec![Visibility::Internal, Visibility::Client] }]);
+    let client = Scope::Grants(vec![Grant { workspace_id: mine, brand: Some("nike".into()), visibilities: vec![Visibility::Client] }]);
+    let scopes: Vec<(&str, Scope, Box<dyn Fn(&NewRecord) -> bool>)> = vec![
+        ("platform", Scope::Platform, Box::new(|_| true)),
+        ("provider", provider, Box::new(move |r| r.workspace_id == mine && r.visibility != Visibility::System)),
+        ("client", client, Box::new(move |r| r.workspace_id == mine && r.visibility == Visibility::Client && r.brand.as_deref() == Some("nike"))),
+    ];
+    for (name, scope, may_see) in &scopes {
+        for window in StatsWindow::ALL {
+            let got = app.store.stats(scope, None, *window, now).await.unwrap();
+            let want = recount(&records, may_see, *window, now);
+            assert!(want.records > 0, "{name} {window:?} has data");
+            assert_same(&got, &want, &format!("{name} {}", window.as_str()));
+            assert_eq!(got.bars.len() as i64, window.hours() / window.bar_hours());
+        }
+    }
+    // A workspace filter on the platform scope.
+    let got = app.store.stats(&Scope::Platform, Some("other"), StatsWindow::Month, now).await.unwrap();
+    let want = recount(&records, |r| r.workspace_id == other, StatsWindow::Month, now);
+    assert_same(&got, &want, "platform, workspace other");
+}
+
+#[tokio::test]
+async fn stats_are_served_to_readers_in_their_scope() {
+    let app = spawn_app().await;
+    app.ingest(&json!([
+        {"key": "crm_create", "kind": "action", "status": "failure", "provider": "hubspot", "duration_ms": 245, "visibility": "client"},
+        {"key": "crm_create", "kind": "action", "status": "success", "provider": "hubspot", "duration_ms": 80},
+        {"key": "login", "actor": {"id": "u_1"}, "visibility": "system"},
+    ]))
+    .await;
+    let get = |path: &str| app.client.get(app.url(path)).bearer_auth(&app.key).send();
+    let stats: Stats = get("/api/v1/stats?window=1h").await.unwrap().json().await.unwrap();
+    assert_eq!((stats.records, stats.errors), (3, 1));
+    assert_eq!((stats.actions.success, stats.actions.failure), (1, 1));
+    assert_eq!(stats.by_provider[0].name, "hubspot");
+    assert_eq!(stats.actions.p95_ms, Some(245));
+    let counts: serde_json::Value = get("/api/v1/events/counts").await.unwrap().json().await.unwrap();
+    assert_eq!(counts["by_key"][0], json!({"name": "crm_create", "count": 2}));
+    assert_eq!(get("/api/v1/stats?window=2w").await.unwrap().status(), 400);
+    let anonymous = app.client.get(app.url("/api/v1/stats")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+}
