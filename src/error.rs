@@ -5,13 +5,27 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use serde_json::json;
 
 /// One problem with one item of an ingest batch.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct FieldError {
     pub index: usize,
     pub field: String,
+    pub message: String,
+}
+
+/// The body of every error answer of the HTTP API.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ErrorBody {
+    pub error: ErrorInfo,
+    /// For 422: one entry per bad field of the batch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldError>>,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ErrorInfo {
+    pub status: u16,
     pub message: String,
 }
 
@@ -66,10 +80,11 @@ impl IntoResponse for Error {
         } else {
             self.to_string()
         };
-        let mut body = json!({ "error": { "status": status.as_u16(), "message": message } });
-        if let Error::Invalid(errors) = self {
-            body["errors"] = json!(errors);
-        }
+        let errors = match self {
+            Error::Invalid(errors) => Some(errors),
+            _ => None,
+        };
+        let body = ErrorBody { error: ErrorInfo { status: status.as_u16(), message }, errors };
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response

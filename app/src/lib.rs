@@ -6,6 +6,7 @@ pub mod admin_api;
 pub mod api;
 pub mod components;
 pub mod format;
+pub mod health;
 pub mod model;
 pub mod pages;
 pub mod search;

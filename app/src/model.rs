@@ -58,6 +58,22 @@ macro_rules! string_enum {
                 String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
             }
         }
+
+        #[cfg(feature = "ssr")]
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> String {
+                stringify!($name).to_owned()
+            }
+
+            fn json_schema(_: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+                schemars::schema::SchemaObject {
+                    instance_type: Some(schemars::schema::InstanceType::String.into()),
+                    enum_values: Some(Self::ALL.iter().map(|v| v.as_str().into()).collect()),
+                    ..Default::default()
+                }
+                .into()
+            }
+        }
     };
 }
 
@@ -154,6 +170,22 @@ impl From<DateTime<Utc>> for Micros {
 impl From<i64> for Micros {
     fn from(us: i64) -> Self {
         Micros(us)
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl schemars::JsonSchema for Micros {
+    fn schema_name() -> String {
+        "Timestamp".to_owned()
+    }
+
+    fn json_schema(_: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+        schemars::schema::SchemaObject {
+            instance_type: Some(schemars::schema::InstanceType::String.into()),
+            format: Some("date-time".to_owned()),
+            ..Default::default()
+        }
+        .into()
     }
 }
 
@@ -623,6 +655,7 @@ mod tests {
 /// A stats window: the current hour and the ones before it, aligned to hours
 /// (or days, for the bars of 7 d and 30 d).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub enum StatsWindow {
     #[serde(rename = "1h")]
     Hour,
@@ -694,6 +727,7 @@ pub fn duration_bucket(ms: i64) -> usize {
 
 /// Durations summarised mergeably: count, sum, maximum and a fixed-bucket histogram.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Durations {
     pub count: i64,
     pub sum: i64,
@@ -734,6 +768,7 @@ impl Durations {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct NamedCount {
     pub name: String,
     pub count: i64,
@@ -741,6 +776,7 @@ pub struct NamedCount {
 
 /// One bar of the histogram: records per severity (info, warning, error, critical).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Bar {
     pub start: Micros,
     pub by_severity: [i64; 4],
@@ -748,6 +784,7 @@ pub struct Bar {
 
 /// Provider operations: outcomes and timing.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct OperationStats {
     pub name: String,
     pub count: i64,
@@ -779,6 +816,7 @@ impl OperationStats {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Stats {
     pub window: StatsWindow,
     /// Start of the first bar.

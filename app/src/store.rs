@@ -173,6 +173,10 @@ impl Page {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
+    /// A trivial query: is the database reachable?
+    async fn ping(&self) -> StoreResult<()>;
+    /// Connections per pool: (pool, open, idle).
+    fn pool_use(&self) -> Vec<(&'static str, u32, usize)>;
 
     // Workspaces, users, keys.
     async fn create_workspace(&self, slug: &str, name: &str) -> StoreResult<Workspace>;

@@ -1,6 +1,7 @@
 //! `/api/v1`: programs read everything people can, within the same scopes.
 
 mod export;
+pub mod openapi;
 pub mod query;
 pub mod record;
 
@@ -26,7 +27,21 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/events/export", get(export::export))
         .route("/api/v1/entities/{entity_type}/{entity_id}/timeline", get(timeline))
         .route("/api/v1/stats", get(stats))
+        .route("/api/system/health", get(health))
+        .route("/metrics", get(crate::metrics::metrics))
+        .route("/api/openapi.json", get(openapi::serve))
         .route("/api/v1/events/counts", get(counts_by_key))
+}
+
+/// `healthy` and `degraded` answer 200, `unhealthy` 503. No authentication:
+/// it says nothing about any record.
+async fn health(State(state): State<AppState>) -> (axum::http::StatusCode, Json<app::health::Health>) {
+    let health = app::health::check(state.store.as_ref()).await;
+    let status = match health.status {
+        app::health::HealthStatus::Unhealthy => axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        _ => axum::http::StatusCode::OK,
+    };
+    (status, Json(health))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -49,8 +64,8 @@ async fn stats(State(state): State<AppState>, Reader(scope): Reader, Query(query
     Ok(Json(state.store.stats(&scope, query.workspace.as_deref(), window, Micros::now()).await?))
 }
 
-#[derive(Debug, Serialize)]
-struct KeyCounts {
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct KeyCounts {
     window: StatsWindow,
     by_key: Vec<app::model::NamedCount>,
 }
@@ -63,7 +78,7 @@ async fn counts_by_key(State(state): State<AppState>, Reader(scope): Reader, Que
 }
 
 /// A page of records and where the next one starts.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct RecordPage {
     pub events: Vec<ApiRecord>,
     /// Pass as `cursor` for the next page; absent on the last page.

@@ -27,7 +27,9 @@ pub struct ReadQuery {
     pub until: Option<String>,
     /// The feed's search syntax: qualifiers and free text.
     pub q: Option<String>,
-    pub limit: Option<usize>,
+    /// Text, not a number: this struct is flattened into others, and serde
+    /// hands flattened query values over as strings.
+    pub limit: Option<String>,
     pub cursor: Option<String>,
 }
 
@@ -80,10 +82,12 @@ impl ReadQuery {
     }
 
     pub fn limit(&self) -> Result<usize, Error> {
-        match self.limit {
-            None => Ok(app::model::DEFAULT_PAGE_SIZE),
-            Some(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
-            Some(n) => Err(bad("limit", format!("{n} is not between 1 and {MAX_PAGE_SIZE}"))),
+        let Some(text) = self.limit.as_deref().filter(|t| !t.is_empty()) else {
+            return Ok(app::model::DEFAULT_PAGE_SIZE);
+        };
+        match text.parse::<usize>() {
+            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
+            _ => Err(bad("limit", format!("{text:?} is not a number from 1 to {MAX_PAGE_SIZE}"))),
         }
     }
 
@@ -121,7 +125,8 @@ mod tests {
     #[test]
     fn limits_and_cursors_are_checked() {
         assert_eq!(ReadQuery::default().limit().unwrap(), 50);
-        assert!(ReadQuery { limit: Some(1001), ..Default::default() }.limit().is_err());
+        assert!(ReadQuery { limit: Some("1001".into()), ..Default::default() }.limit().is_err());
+        assert_eq!(ReadQuery { limit: Some("7".into()), ..Default::default() }.limit().unwrap(), 7);
         assert!(ReadQuery { cursor: Some("nope".into()), ..Default::default() }.cursor().is_err());
     }
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ApiRecord {
     pub id: Uuid,
     pub event_id: Option<String>,
@@ -27,20 +27,24 @@ pub struct ApiRecord {
     pub provider: Option<String>,
     pub error: Option<ErrorDetails>,
     pub correlation_id: Option<String>,
+    /// Free JSON, as sent.
+    #[schemars(with = "Option<serde_json::Value>")]
     pub payload: Option<Box<RawValue>>,
+    /// `{"old": {...}, "new": {...}}`
+    #[schemars(with = "Option<serde_json::Value>")]
     pub diff: Option<Box<RawValue>>,
     pub occurred_at: Micros,
     pub received_at: Micros,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Entity {
     #[serde(rename = "type")]
     pub entity_type: Option<String>,
     pub id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Actor {
     #[serde(rename = "type")]
     pub actor_type: ActorType,
@@ -50,7 +54,7 @@ pub struct Actor {
     pub label: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ErrorDetails {
     pub message: Option<String>,
     pub stack: Option<String>,

@@ -22,7 +22,7 @@ use parse::WorkspaceRules;
 pub const MAX_RECORDS: usize = 5_000;
 pub const MAX_BODY_BYTES: usize = 5 * 1024 * 1024;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Accepted {
     /// Records stored by this request.
     pub accepted: usize,
@@ -120,6 +120,7 @@ pub async fn ingest(
         commit::CommitError::Stopped => Error::Unavailable,
     })?;
     let accepted = outcome.ids.len() - outcome.duplicates;
+    crate::metrics::METRICS.ingested(accepted, outcome.duplicates, outcome.ids.len());
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted, duplicates: outcome.duplicates, ids: outcome.ids })))
 }
 

@@ -136,6 +136,15 @@ macro_rules! impl_store {
                 $name
             }
 
+            async fn ping(&self) -> app::store::StoreResult<()> {
+                $crate::storage::bind_query_as::<$db, (i32,)>("SELECT 1", &[]).fetch_one(self.reader()).await?;
+                Ok(())
+            }
+
+            fn pool_use(&self) -> Vec<(&'static str, u32, usize)> {
+                self.pools().into_iter().map(|(name, pool)| (name, pool.size(), pool.num_idle())).collect()
+            }
+
             async fn create_workspace(&self, slug: &str, name: &str) -> app::store::StoreResult<app::store::Workspace> {
                 let args = [
                     $crate::storage::sql::Arg::Text(slug.to_owned()),

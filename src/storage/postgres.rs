@@ -33,6 +33,10 @@ impl PgStore {
         &self.pool
     }
 
+    fn pools(&self) -> [(&'static str, &PgPool); 1] {
+        [("pool", &self.pool)]
+    }
+
     fn reader(&self) -> &PgPool {
         &self.pool
     }

@@ -42,6 +42,10 @@ impl SqliteStore {
         Ok((SqliteStore { writer: writer.clone(), reader }, writer))
     }
 
+    fn pools(&self) -> [(&'static str, &SqlitePool); 2] {
+        [("writer", &self.writer), ("reader", &self.reader)]
+    }
+
     fn reader(&self) -> &SqlitePool {
         &self.reader
     }

@@ -44,8 +44,8 @@ pub struct TestApp {
     pub workspace: Workspace,
     /// An `ingest,read` key for `workspace`.
     pub key: String,
-    /// Keeps the database (a SQLite temp dir) alive as long as the app.
-    _db: Arc<TestDatabase>,
+    /// The database (kept alive, for a SQLite temp dir, as long as the app).
+    pub db: Arc<TestDatabase>,
 }
 
 pub const FOUNDER_EMAIL: &str = "founder@test.trail";
@@ -82,7 +82,7 @@ pub async fn spawn_app_on(db: Arc<TestDatabase>) -> TestApp {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    TestApp { address, client, store, workspace, key, _db: db }
+    TestApp { address, client, store, workspace, key, db }
 }
 
 pub async fn add_user(store: &DynStore, email: &str, role: Role) -> i64 {

@@ -15,12 +15,12 @@ use crate::helpers::{add_user, spawn_app, TestApp, FOUNDER_EMAIL};
 const BRANDS: [Option<&str>; 3] = [Some("nike"), Some("puma"), None];
 
 /// One record per (workspace, visibility, brand), all about one entity and in one flow.
-struct Fixture {
+pub struct Fixture {
     /// (id, workspace, visibility, brand)
-    records: Vec<(String, &'static str, Visibility, Option<&'static str>)>,
+    pub records: Vec<(String, &'static str, Visibility, Option<&'static str>)>,
 }
 
-async fn fixture(app: &TestApp) -> Fixture {
+pub async fn fixture(app: &TestApp) -> Fixture {
     app.store.create_workspace("globex", "Globex").await.unwrap();
     let spanning = trail::auth::api_key::issue(app.store.as_ref(), None, vec!["ingest".into()], None).await.unwrap();
     let mut items = Vec::new();
@@ -45,7 +45,7 @@ async fn fixture(app: &TestApp) -> Fixture {
 }
 
 /// What PRODUCT.md says each role may see.
-fn may_see(role: Role, workspace: &str, visibility: Visibility, brand: Option<&str>) -> bool {
+pub fn may_see(role: Role, workspace: &str, visibility: Visibility, brand: Option<&str>) -> bool {
     match role {
         Role::Founder | Role::Admin => true,
         Role::Provider => workspace == "acme" && visibility != Visibility::System,
@@ -57,7 +57,7 @@ fn ids_of(rows: &Value) -> BTreeSet<String> {
     rows.as_array().expect("a list").iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect()
 }
 
-async fn sign_ins(app: &TestApp) -> Vec<(Role, reqwest::Client)> {
+pub async fn sign_ins(app: &TestApp) -> Vec<(Role, reqwest::Client)> {
     let ws = app.workspace.id;
     add_user(&app.store, "admin@test.trail", Role::Admin).await;
     let provider = add_user(&app.store, "provider@test.trail", Role::Provider).await;

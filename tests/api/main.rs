@@ -7,6 +7,7 @@ mod durability;
 mod helpers;
 mod ingest;
 mod isolation;
+mod read;
 mod security;
 mod stats;
 mod storage;

@@ -1,0 +1,126 @@
+//! System health: shared by `GET /api/system/health` and the dashboard's
+//! health page (founders and admins).
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Micros;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    Healthy,
+    Degraded,
+    Unhealthy,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct Check {
+    pub name: String,
+    pub status: HealthStatus,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
+pub struct Health {
+    pub status: HealthStatus,
+    pub backend: String,
+    pub checked_at: Micros,
+    pub checks: Vec<Check>,
+    /// Records in the last 24 hours and 30 days, and workspaces (absent when the database is unreachable).
+    pub records_24h: Option<i64>,
+    pub records_30d: Option<i64>,
+    pub workspaces: Option<i64>,
+    /// Share of error and critical records in the current hour.
+    pub error_rate_last_hour: Option<f64>,
+    pub query_ms: Option<f64>,
+}
+
+/// A query slower than this makes the service degraded.
+pub const QUERY_THRESHOLD_MS: f64 = 250.0;
+/// An error rate above this in the last hour makes the service degraded.
+pub const ERROR_RATE_THRESHOLD: f64 = 0.25;
+
+#[cfg(feature = "ssr")]
+pub async fn check(store: &dyn crate::store::Store) -> Health {
+    use crate::model::StatsWindow;
+    use crate::store::Scope;
+    use std::time::Instant;
+
+    let now = Micros::now();
+    let mut health = Health {
+        status: HealthStatus::Healthy,
+        backend: store.backend().to_owned(),
+        checked_at: now,
+        checks: Vec::new(),
+        records_24h: None,
+        records_30d: None,
+        workspaces: None,
+        error_rate_last_hour: None,
+        query_ms: None,
+    };
+    let started = Instant::now();
+    if let Err(err) = store.ping().await {
+        tracing::error!(error = %err, "health: database unreachable");
+        health.status = HealthStatus::Unhealthy;
+        health.checks.push(Check { name: "database".into(), status: HealthStatus::Unhealthy, detail: "unreachable".into() });
+        return health;
+    }
+    health.checks.push(Check { name: "database".into(), status: HealthStatus::Healthy, detail: "reachable".into() });
+
+    // The stats queries stand for the dashboard's real work.
+    let (hour, day, month, workspaces) = tokio::join!(
+        store.stats(&Scope::Platform, None, StatsWindow::Hour, now),
+        store.stats(&Scope::Platform, None, StatsWindow::Day, now),
+        store.stats(&Scope::Platform, None, StatsWindow::Month, now),
+        store.workspaces(),
+    );
+    let query_ms = started.elapsed().as_secs_f64() * 1_000.0;
+    health.query_ms = Some(query_ms);
+    let slow = query_ms > QUERY_THRESHOLD_MS;
+    health.checks.push(Check {
+        name: "query_time".into(),
+        status: if slow { HealthStatus::Degraded } else { HealthStatus::Healthy },
+        detail: format!("{query_ms:.1} ms (threshold {QUERY_THRESHOLD_MS} ms)"),
+    });
+    match (hour, day, month, workspaces) {
+        (Ok(hour), Ok(day), Ok(month), Ok(workspaces)) => {
+            health.records_24h = Some(day.records);
+            health.records_30d = Some(month.records);
+            health.workspaces = Some(workspaces.len() as i64);
+            health.error_rate_last_hour = Some(hour.error_rate);
+            let noisy = hour.error_rate > ERROR_RATE_THRESHOLD;
+            health.checks.push(Check {
+                name: "error_rate".into(),
+                status: if noisy { HealthStatus::Degraded } else { HealthStatus::Healthy },
+                detail: format!(
+                    "{:.1} % of {} records this hour (threshold {:.0} %)",
+                    hour.error_rate * 100.0,
+                    hour.records,
+                    ERROR_RATE_THRESHOLD * 100.0
+                ),
+            });
+            health.checks.push(Check {
+                name: "activity".into(),
+                status: HealthStatus::Healthy,
+                detail: format!("{} records in 24 h, {} in 30 days", day.records, month.records),
+            });
+        }
+        _ => {
+            health.checks.push(Check { name: "statistics".into(), status: HealthStatus::Unhealthy, detail: "queries failed".into() });
+        }
+    }
+    health.status = health
+        .checks
+        .iter()
+        .map(|c| c.status)
+        .max_by_key(|s| match s {
+            HealthStatus::Healthy => 0,
+            HealthStatus::Degraded => 1,
+            HealthStatus::Unhealthy => 2,
+        })
+        .unwrap_or(HealthStatus::Healthy);
+    health
+}

@@ -1,0 +1,296 @@
+//! `/api/v1` reads, export, OpenAPI, health and metrics.
+
+use std::collections::BTreeSet;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use app::model::{Role, Visibility};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, TestApp};
+use crate::isolation::{fixture, may_see, sign_ins};
+
+fn ids(page: &Value) -> BTreeSet<String> {
+    page["events"].as_array().expect("events").iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Who reads, how they authenticate, and what they may see.
+enum Reader {
+    Session(Role, reqwest::Client),
+    Key(&'static str, String),
+}
+
+/// The JSON body, or a failure that shows what came instead.
+async fn body(response: reqwest::Response) -> Value {
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text}"))
+}
+
+async fn get(app: &TestApp, reader: &Reader, path: &str) -> reqwest::Response {
+    match reader {
+        Reader::Session(_, client) => client.get(app.url(path)).send().await.unwrap(),
+        Reader::Key(_, key) => app.client.get(app.url(path)).bearer_auth(key).send().await.unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn every_read_endpoint_respects_the_scope() {
+    let app = spawn_app().await;
+    let fixture = fixture(&app).await;
+    let mut readers: Vec<(Reader, Box<dyn Fn(&str, Visibility, Option<&str>) -> bool>)> = Vec::new();
+    for (role, client) in sign_ins(&app).await {
+        readers.push((Reader::Session(role, client), Box::new(move |w, v, b| may_see(role, w, v, b))));
+    }
+    let acme_key = trail::auth::api_key::issue(app.store.as_ref(), Some(&app.workspace), vec!["read".into()], None).await.unwrap();
+    readers.push((Reader::Key("acme key", acme_key), Box::new(|w, _, _| w == "acme")));
+    let spanning = trail::auth::api_key::issue(app.store.as_ref(), None, vec!["read".into()], None).await.unwrap();
+    readers.push((Reader::Key("spanning key", spanning), Box::new(|_, _, _| true)));
+
+    for (reader, rule) in &readers {
+        let who = match reader {
+            Reader::Session(role, _) => role.as_str().to_owned(),
+            Reader::Key(name, _) => name.to_string(),
+        };
+        let expected: BTreeSet<String> =
+            fixture.records.iter().filter(|(_, w, v, b)| rule(w, *v, *b)).map(|(id, ..)| id.clone()).collect();
+
+        let list = body(get(&app, reader, "/api/v1/events?key=secret.thing&limit=1000").await).await;
+        assert_eq!(ids(&list), expected, "{who}: list");
+        let searched = body(get(&app, reader, "/api/v1/events?q=workspace:globex%20key:secret.thing").await).await;
+        assert!(ids(&searched).is_subset(&expected), "{who}: a filter cannot widen the scope");
+        let timeline = body(get(&app, reader, "/api/v1/entities/track/trk_shared/timeline?limit=1000").await).await;
+        assert_eq!(ids(&timeline), expected, "{who}: timeline");
+
+        let export = get(&app, reader, "/api/v1/events/export?format=ndjson&key=secret.thing").await.text().await.unwrap();
+        let exported: BTreeSet<String> = export
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap()["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(exported, expected, "{who}: export");
+
+        let stats = body(get(&app, reader, "/api/v1/stats?window=1h").await).await;
+        assert_eq!(stats["records"].as_u64().unwrap() as usize, expected.len(), "{who}: stats count");
+        let counts = body(get(&app, reader, "/api/v1/events/counts?window=1h").await).await;
+        assert_eq!(counts["by_key"][0]["count"].as_u64().unwrap() as usize, expected.len(), "{who}: counts");
+
+        for (id, w, v, b) in &fixture.records {
+            let status = get(&app, reader, &format!("/api/v1/events/{id}")).await.status();
+            let want = if rule(w, *v, *b) { StatusCode::OK } else { StatusCode::NOT_FOUND };
+            assert_eq!(status, want, "{who}: record in {w} {v} {b:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn pages_follow_cursors_and_bad_parameters_are_400() {
+    let app = spawn_app().await;
+    let records: Vec<Value> = (0..25).map(|i| json!({"key": "paged.item", "event_id": i})).collect();
+    app.ingest(&Value::Array(records)).await;
+    let mut seen = BTreeSet::new();
+    let mut cursor = String::new();
+    loop {
+        let page: Value = app
+            .client
+            .get(app.url(&format!("/api/v1/events?limit=10&cursor={cursor}")))
+            .bearer_auth(&app.key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 25);
+    for bad in ["limit=1001", "limit=0", "cursor=garbage", "kind=thing", "errors=maybe", "since=yesterday", "q=colour:red"] {
+        let response = app.client.get(app.url(&format!("/api/v1/events?{bad}"))).bearer_auth(&app.key).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["status"], 400, "{bad}: one error shape");
+    }
+    let ingest_only = trail::auth::api_key::issue(app.store.as_ref(), Some(&app.workspace), vec!["ingest".into()], None).await.unwrap();
+    let forbidden = app.client.get(app.url("/api/v1/events")).bearer_auth(&ingest_only).send().await.unwrap();
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+}
+
+/// Validates `instance` against the document's schema for a response.
+fn conforms(doc: &Value, path: &str, method: &str, status: u16, instance: &Value) {
+    let schema_ref = &doc["paths"][path][method]["responses"][status.to_string()]["content"]["application/json"]["schema"];
+    assert!(!schema_ref.is_null(), "the document describes {method} {path} {status}");
+    let mut schema = schema_ref.clone();
+    schema["components"] = doc["components"].clone();
+    let validator = jsonschema::draft201909::new(&schema).expect("a valid schema");
+    let problems: Vec<String> = validator.iter_errors(instance).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(problems.is_empty(), "{method} {path} {status}: {problems:#?}\n{instance:#}");
+}
+
+#[tokio::test]
+async fn real_responses_conform_to_the_openapi_document() {
+    let app = spawn_app().await;
+    let doc: Value = app.client.get(app.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+
+    let accepted = app
+        .ingest(&json!([
+            {"key": "crm_create", "kind": "action", "status": "failure", "provider": "hubspot", "duration_ms": 245,
+             "error": {"message": "rate limited", "stack": "at x"}, "entity": {"type": "contact", "id": "c_1"},
+             "payload": {"a": [1, 2]}, "diff": {"old": {"x": 1}, "new": {"x": 2}}, "correlation_id": "r1"},
+            {"key": "login", "actor": {"id": "u_1", "email": "a@b.c"}}
+        ]))
+        .await;
+    assert_eq!(accepted.status(), 202);
+    let accepted: Value = accepted.json().await.unwrap();
+    conforms(&doc, "/api/v1/events", "post", 202, &accepted);
+    let invalid: Value = app.ingest(&json!({"severity": "loud"})).await.json().await.unwrap();
+    conforms(&doc, "/api/v1/events", "post", 422, &invalid);
+
+    let read = |path: String| {
+        let app = &app;
+        async move {
+            let response = app.client.get(app.url(&path)).bearer_auth(&app.key).send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, list) = read("/api/v1/events".into()).await;
+    conforms(&doc, "/api/v1/events", "get", status, &list);
+    let id = accepted["ids"][0].as_str().unwrap();
+    let (status, one) = read(format!("/api/v1/events/{id}")).await;
+    conforms(&doc, "/api/v1/events/{id}", "get", status, &one);
+    assert_eq!(one["error"]["message"], "rate limited");
+    let (status, missing) = read(format!("/api/v1/events/{}", uuid::Uuid::now_v7())).await;
+    conforms(&doc, "/api/v1/events/{id}", "get", status, &missing);
+    let (status, timeline) = read("/api/v1/entities/contact/c_1/timeline".into()).await;
+    conforms(&doc, "/api/v1/entities/{entity_type}/{entity_id}/timeline", "get", status, &timeline);
+    let (status, failed) = read("/api/v1/events/failed/recent?minutes=5".into()).await;
+    conforms(&doc, "/api/v1/events/failed/recent", "get", status, &failed);
+    assert_eq!(failed["events"].as_array().unwrap().len(), 1, "the failed action");
+    let (status, stats) = read("/api/v1/stats?window=24h".into()).await;
+    conforms(&doc, "/api/v1/stats", "get", status, &stats);
+    let (status, counts) = read("/api/v1/events/counts".into()).await;
+    conforms(&doc, "/api/v1/events/counts", "get", status, &counts);
+    let (status, bad) = read("/api/v1/events?limit=5000".into()).await;
+    conforms(&doc, "/api/v1/events", "get", status, &bad);
+    let (status, health) = read("/api/system/health".into()).await;
+    conforms(&doc, "/api/system/health", "get", status, &health);
+}
+
+#[tokio::test]
+async fn health_and_metrics_report_and_requests_carry_an_id() {
+    let app = spawn_app().await;
+    app.ingest(&json!({"key": "x"})).await;
+    let health = app.client.get(app.url("/api/system/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert!(health.headers().contains_key("x-request-id"));
+    let health: Value = health.json().await.unwrap();
+    assert_eq!(health["status"], "healthy");
+    let names: Vec<&str> = health["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["database", "query_time", "error_rate", "activity"]);
+
+    let mine = app.client.get(app.url("/login")).header("x-request-id", "trace-me-42").send().await.unwrap();
+    assert_eq!(mine.headers()["x-request-id"], "trace-me-42", "a caller's request id is kept");
+
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for name in [
+        "trail_ingest_requests_total{outcome=\"accepted\"}",
+        "trail_ingest_records_total{result=\"stored\"}",
+        "trail_ingest_batch_records_bucket",
+        "trail_group_commit_records_count",
+        "trail_http_request_duration_seconds_bucket{route=\"ingest\"",
+        "trail_db_pool_connections{pool=",
+    ] {
+        assert!(metrics.contains(name), "/metrics has {name}");
+    }
+}
+
+#[tokio::test]
+async fn health_turns_unhealthy_without_the_database_and_recovers() {
+    let app = spawn_app().await;
+    let Some((server, database)) = app.db.url.rsplit_once('/').filter(|_| app.db.url.starts_with("postgres")) else {
+        eprintln!("SQLite holds its file open: this check runs in the PostgreSQL pass");
+        return;
+    };
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres")).await.unwrap();
+    let status = || async { app.client.get(app.url("/api/system/health")).send().await.unwrap().status() };
+    assert_eq!(status().await, StatusCode::OK);
+
+    sqlx::query(&format!("ALTER DATABASE {database} ALLOW_CONNECTIONS false")).execute(&mut admin).await.unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
+        .bind(database)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let response = app.client.get(app.url("/api/system/health")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "unhealthy");
+
+    sqlx::query(&format!("ALTER DATABASE {database} ALLOW_CONNECTIONS true")).execute(&mut admin).await.unwrap();
+    let mut recovered = false;
+    for _ in 0..50 {
+        if status().await == StatusCode::OK {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "healthy again once the database is back");
+}
+
+/// The peak resident memory of a process, in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_large_export_streams_in_bounded_memory() {
+    let app = spawn_app().await;
+    // A separate server process, so its memory can be measured alone.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_trail"))
+        .arg("serve")
+        .env("TRAIL_DATABASE_URL", &app.db.url)
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if app.client.get(format!("{base}/login")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let total = 60_000;
+    let padding = "x".repeat(400);
+    for batch in 0..total / 1_000 {
+        let records: Vec<Value> = (0..1_000)
+            .map(|i| json!({"key": "bulk.export", "message": format!("record {batch}-{i} {padding}"), "payload": {"n": i}}))
+            .collect();
+        let response = app.client.post(format!("{base}/api/v1/events")).bearer_auth(&app.key).json(&records).send().await.unwrap();
+        assert_eq!(response.status(), 202);
+    }
+    let before = peak_rss_kib(server.id());
+    let mut response = app.client.get(format!("{base}/api/v1/events/export?format=ndjson")).bearer_auth(&app.key).send().await.unwrap();
+    let (mut lines, mut bytes) = (0usize, 0usize);
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        bytes += chunk.len();
+        lines += chunk.iter().filter(|b| **b == b'\n').count();
+    }
+    let growth_mib = peak_rss_kib(server.id()).saturating_sub(before) / 1024;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(lines, total);
+    assert!(bytes > 30 << 20, "the export is large ({bytes} bytes)");
+    assert!(growth_mib < 24, "peak memory grew {growth_mib} MiB while streaming {} MiB", bytes >> 20);
+}
