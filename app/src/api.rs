@@ -79,6 +79,33 @@ pub async fn feed_updates(filter: EventFilter, since_ms: i64) -> Result<Vec<Even
     ctx.store.events_received_after(&scope, &filter, after, MAX_PAGE_SIZE).await.map_err(ssr::internal)
 }
 
+/// The stats panel: scoped like everything, from the roll-ups.
+#[server(input = Json)]
+pub async fn load_stats(window: String, workspace: String) -> Result<crate::model::Stats, ServerFnError> {
+    let (viewer, ctx) = ssr::require_viewer().await?;
+    let window = if window.is_empty() {
+        crate::model::StatsWindow::Day
+    } else {
+        crate::model::StatsWindow::parse(&window).map_err(ServerFnError::new)?
+    };
+    let workspace = Some(workspace).filter(|w| !w.is_empty());
+    let scope = Scope::for_viewer(&viewer);
+    ctx.store.stats(&scope, workspace.as_deref(), window, Micros::now()).await.map_err(ssr::internal)
+}
+
+/// The health page: founders and admins only.
+#[server]
+pub async fn load_health() -> Result<Loaded<(Viewer, crate::health::Health)>, ServerFnError> {
+    let Some((viewer, ctx)) = ssr::current_viewer().await? else {
+        return Ok(Loaded::SignedOut);
+    };
+    if !viewer.role.is_platform() {
+        return Ok(Loaded::NotFound);
+    }
+    let health = crate::health::check(ctx.store.as_ref()).await;
+    Ok(Loaded::Found((viewer, health)))
+}
+
 /// One record and the other records of its flow (same correlation id).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecordView {

@@ -28,6 +28,7 @@ pub fn TopBar(viewer: Viewer) -> impl IntoView {
             <nav aria-label="Main">
                 <a href="/">"Activity"</a>
                 <Show when=move || platform>
+                    <a href="/health">"Health"</a>
                     <a href="/admin">"Admin"</a>
                 </Show>
             </nav>

@@ -369,6 +369,8 @@ pub struct FeedParams {
     pub errors: bool,
     /// `1h`, `24h`, `7d`, `30d` or empty for all time.
     pub range: String,
+    /// The stats panel's window (`24h` when empty).
+    pub window: String,
 }
 
 impl FeedParams {
@@ -384,7 +386,22 @@ impl FeedParams {
             severity: text("severity"),
             errors: matches!(get("errors").as_deref(), Some("1" | "true" | "on")),
             range: text("range"),
+            window: text("window"),
         }
+    }
+
+    /// The export link's query: the same view for `/api/v1/events/export`.
+    pub fn export_query(&self, format: &str) -> String {
+        let mut pairs = vec![format!("format={format}")];
+        for (name, value) in [("q", &self.q), ("workspace", &self.workspace), ("kind", &self.kind), ("severity", &self.severity), ("since", &self.range)] {
+            if !value.is_empty() {
+                pairs.push(format!("{name}={}", encode_query_value(value)));
+            }
+        }
+        if self.errors {
+            pairs.push("errors=true".into());
+        }
+        pairs.join("&")
     }
 
     /// The URL query for these parameters (empty ones left out).
@@ -395,6 +412,7 @@ impl FeedParams {
             ("kind", &self.kind),
             ("severity", &self.severity),
             ("range", &self.range),
+            ("window", &self.window),
         ];
         if self.errors {
             pairs.push(("errors", "1"));

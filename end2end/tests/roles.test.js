@@ -112,7 +112,7 @@ test('the feed is usable with the keyboard alone', async () => {
   await page.goto(`${BASE_URL}/?q=${encodeURIComponent(`"${marker}"`)}`);
   await page.locator('ol.feed li').first().waitFor();
   const reached = new Set();
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < 90; i++) {
     await page.keyboard.press('Tab');
     const label = await page.evaluate(() => {
       const el = document.activeElement;

@@ -138,7 +138,14 @@ fn Feed(start: FeedStart, params: FeedParams) -> impl IntoView {
                     {move || if paused.get() { "Resume" } else { "Pause" }}
                 </button>
             </div>
-            <FilterBar params workspaces=choosable_workspaces/>
+            <crate::pages::stats::StatsPanel params=params.clone()/>
+            <FilterBar params=params.clone() workspaces=choosable_workspaces/>
+            <p class="export">
+                "Export this view: "
+                <a href=format!("/api/v1/events/export?{}", params.export_query("csv")) download>"CSV"</a>
+                " · "
+                <a href=format!("/api/v1/events/export?{}", params.export_query("ndjson")) download>"NDJSON"</a>
+            </p>
             {search_error.map(|text| view! { <p class="alert" role="alert">"Search not understood: " {text}</p> })}
             {move || problem.get().map(|text| view! { <p class="alert" role="alert">{text}</p> })}
             <Show

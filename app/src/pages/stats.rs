@@ -1,0 +1,213 @@
+//! The stats panel of `/`: totals, a histogram stacked by severity (SVG,
+//! rendered on the server, readable without JavaScript), keys, actors and
+//! provider operations.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
+
+use crate::api::load_stats;
+use crate::format::absolute_time;
+use crate::model::{Bar, FeedParams, NamedCount, OperationStats, Severity, Stats, StatsWindow};
+
+#[component]
+pub fn StatsPanel(params: FeedParams) -> impl IntoView {
+    let key = (params.window.clone(), params.workspace.clone());
+    let stats = Resource::new(move || key.clone(), |(window, workspace)| load_stats(window, workspace));
+    view! {
+        <section class="stats" aria-labelledby="stats-title">
+            <WindowPicker params/>
+            <Suspense fallback=|| view! { <p class="loading">"Loading stats…"</p> }>
+                {move || Suspend::new(async move {
+                    match stats.await {
+                        Ok(stats) => view! { <StatsBody stats/> }.into_any(),
+                        Err(err) => view! { <p class="alert" role="alert">{format!("Stats unavailable: {err}")}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn WindowPicker(params: FeedParams) -> impl IntoView {
+    let current = if params.window.is_empty() { "24h".to_owned() } else { params.window.clone() };
+    let navigate = use_navigate();
+    let links = StatsWindow::ALL
+        .iter()
+        .map(|w| {
+            let label = w.as_str();
+            let selected = label == current;
+            let navigate = navigate.clone();
+            // A real link (works without JavaScript) that keeps the other parameters.
+            let target = format!("/?{}", FeedParams { window: label.to_owned(), ..params.clone() }.to_query());
+            view! {
+                <a
+                    href=target.clone()
+                    aria-current=selected.then_some("true")
+                    on:click=move |ev| {
+                        ev.prevent_default();
+                        navigate(&target, Default::default());
+                    }
+                >
+                    {label}
+                </a>
+            }
+        })
+        .collect_view();
+    view! {
+        <div class="toolbar">
+            <h2 id="stats-title">"Overview"</h2>
+            <span class="spacer"></span>
+            <nav class="segmented" aria-label="Stats window">{links}</nav>
+        </div>
+    }
+}
+
+fn percent(rate: f64) -> String {
+    format!("{:.1} %", rate * 100.0)
+}
+
+fn ms(value: Option<f64>) -> String {
+    value.map_or("—".into(), |v| format!("{v:.0} ms"))
+}
+
+#[component]
+fn StatsBody(stats: Stats) -> impl IntoView {
+    let tiles = [
+        ("Records", stats.records.to_string(), ""),
+        ("Warnings", stats.warnings.to_string(), "sev-warning"),
+        ("Errors", stats.errors.to_string(), "sev-error"),
+        ("Critical", stats.critical.to_string(), "sev-critical"),
+        ("Error rate", percent(stats.error_rate), ""),
+    ]
+    .into_iter()
+    .map(|(label, value, class)| view! { <div class=format!("tile {class}")><span class="value">{value}</span> <span class="label">{label}</span></div> })
+    .collect_view();
+    let actions = stats.actions.clone();
+    view! {
+        <div class="tiles">{tiles}</div>
+        <Histogram bars=stats.bars.clone() bar_hours=stats.bar_hours/>
+        <div class="stat-grid">
+            <Ranking title="Top keys" items=stats.by_key.iter().take(8).cloned().collect() link="key"/>
+            <Ranking title="Top actors" items=stats.top_actors.clone() link="actor"/>
+            <div class="card-section">
+                <h3>"Provider operations"</h3>
+                <p class="muted">
+                    {format!(
+                        "{} ok · {} failed · {} timed out · {} retried · avg {} · p95 {}",
+                        actions.success, actions.failure, actions.timeout, actions.retry,
+                        ms(actions.average_ms), ms(actions.p95_ms.map(|v| v as f64))
+                    )}
+                </p>
+                <Operations items=stats.by_provider.clone() caption="By provider"/>
+                <Operations items=stats.slowest.iter().take(5).cloned().collect() caption="Slowest (p95)"/>
+            </div>
+        </div>
+        <details class="card-section">
+            <summary>{format!("Counts by key ({})", stats.by_key.len())}</summary>
+            <Ranking title="" items=stats.by_key.clone() link="key"/>
+        </details>
+    }
+}
+
+#[component]
+fn Ranking(title: &'static str, items: Vec<NamedCount>, link: &'static str) -> impl IntoView {
+    let rows = items
+        .into_iter()
+        .map(|item| {
+            let href = format!("/?q={}", crate::model::encode_query_value(&format!("{link}:\"{}\"", item.name)));
+            view! { <li><a href=href>{item.name}</a> <span class="count">{item.count}</span></li> }
+        })
+        .collect_view();
+    view! {
+        <div class="card-section">
+            {(!title.is_empty()).then(|| view! { <h3>{title}</h3> })}
+            <ol class="ranking">{rows}</ol>
+        </div>
+    }
+}
+
+#[component]
+fn Operations(items: Vec<OperationStats>, caption: &'static str) -> impl IntoView {
+    let rows = items
+        .into_iter()
+        .map(|o| {
+            view! {
+                <tr>
+                    <th scope="row">{o.name}</th>
+                    <td>{o.count}</td>
+                    <td>{o.failure + o.timeout}</td>
+                    <td>{ms(o.average_ms)}</td>
+                    <td>{ms(o.p95_ms.map(|v| v as f64))}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table class="ops">
+            <caption>{caption}</caption>
+            <thead><tr><th scope="col">""</th><th scope="col">"runs"</th><th scope="col">"failed"</th><th scope="col">"avg"</th><th scope="col">"p95"</th></tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
+    }
+}
+
+const SEVERITY_CLASSES: [&str; 4] = ["info", "warning", "error", "critical"];
+
+/// Stacked bars in SVG. Each bar has a `<title>` (a tooltip without
+/// JavaScript); once hydrated, hovering also shows the numbers below.
+#[component]
+fn Histogram(bars: Vec<Bar>, bar_hours: i64) -> impl IntoView {
+    let (width, height) = (720.0_f64, 120.0_f64);
+    let peak = bars.iter().map(|b| b.by_severity.iter().sum::<i64>()).max().unwrap_or(0).max(1) as f64;
+    let slot = width / bars.len().max(1) as f64;
+    let hovered = RwSignal::new(None::<String>);
+    let describe = move |bar: &Bar| {
+        let when = if bar_hours >= 24 { bar.start.to_datetime().format("%Y-%m-%d").to_string() } else { absolute_time(bar.start) };
+        let parts: Vec<String> = Severity::ALL.iter().zip(bar.by_severity).map(|(s, n)| format!("{n} {}", s.as_str())).collect();
+        format!("{when}: {}", parts.join(", "))
+    };
+    let columns = bars
+        .iter()
+        .enumerate()
+        .map(|(i, bar)| {
+            let x = i as f64 * slot + 1.0;
+            let mut y = height;
+            let segments = bar
+                .by_severity
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(s, n)| {
+                    let h = (*n as f64 / peak * (height - 4.0)).max(1.0);
+                    y -= h;
+                    view! { <rect x=x y=y width=(slot - 2.0).max(1.0) height=h class=format!("bar-{}", SEVERITY_CLASSES[s])></rect> }
+                })
+                .collect_view();
+            let text = describe(bar);
+            let hover_text = text.clone();
+            view! {
+                <g class="column" on:mouseenter=move |_| hovered.set(Some(hover_text.clone())) on:mouseleave=move |_| hovered.set(None)>
+                    <title>{text}</title>
+                    <rect x=x - 1.0 y=0 width=slot height=height class="hit"></rect>
+                    {segments}
+                </g>
+            }
+        })
+        .collect_view();
+    let first = bars.first().map(|b| absolute_time(b.start)).unwrap_or_default();
+    view! {
+        <figure class="histogram">
+            <svg viewBox=format!("0 0 {width} {height}") preserveAspectRatio="none" role="img"
+                aria-label=format!("Records per {} by severity, since {first}", if bar_hours >= 24 { "day" } else { "hour" })>
+                {columns}
+            </svg>
+            <figcaption>
+                <span class="legend">
+                    {SEVERITY_CLASSES.iter().map(|c| view! { <span class=format!("key-{c}")>{*c}</span> }).collect_view()}
+                </span>
+                <span class="readout" aria-live="polite">{move || hovered.get().unwrap_or_else(|| format!("since {first}"))}</span>
+            </figcaption>
+        </figure>
+    }
+}
