@@ -1,0 +1,657 @@
+//! `trail-bench`: Trail against its baselines, in one run on one machine.
+//! Driven by `scripts/bench`; see the README's Performance section.
+//!
+//! Every figure is measured here, in this run: Trail's HTTP ingest against the
+//! engine's own bulk import and against one INSERT per record; reads, stats and
+//! page renders at the loaded size; bundle sizes; the server's peak memory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use app::model::{Cursor, Micros};
+use clap::Parser;
+use serde_json::{json, Value};
+use sqlx::Connection;
+use uuid::Uuid;
+
+#[derive(Parser)]
+#[command(about = "Measure Trail against baselines; writes a Markdown and a JSON table")]
+struct Args {
+    /// Records to generate and load.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: usize,
+    /// sqlite or postgres (then TRAIL_BENCH_POSTGRES_URL names a server; databases are created on it).
+    #[arg(long, default_value = "sqlite")]
+    db: String,
+    /// The trail binary to measure.
+    #[arg(long, default_value = "target/release/trail")]
+    server: PathBuf,
+    /// Where the built site is (for bundle sizes).
+    #[arg(long, default_value = "target/site/pkg")]
+    pkg: PathBuf,
+    /// Where to write latest.md and latest.json.
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
+    /// Requests per read measurement.
+    #[arg(long, default_value_t = 200)]
+    samples: usize,
+}
+
+const WORKSPACES: usize = 50;
+const DAYS: i64 = 30;
+const BATCH: usize = 1_000;
+const HTTP_CLIENTS: usize = 4;
+const SINGLE_CLIENTS: usize = 64;
+
+/// One generated record: the JSON sent to Trail and the CSV row of the same record.
+struct Generated {
+    json: Value,
+    workspace: usize,
+}
+
+/// Deterministic records over the last 30 days in 50 workspaces, with the
+/// seeds' mix: audits with diffs, lifecycle events, provider actions.
+fn generate(rows: usize, now: Micros) -> Vec<Generated> {
+    let templates: [(&str, &str, &str, Option<&str>); 8] = [
+        ("audit", "track_publish", "track", None),
+        ("audit", "member.role_changed", "member", None),
+        ("audit", "INVOICE_GENERATED", "invoice", None),
+        ("event", "checkout_success", "order", None),
+        ("event", "publication.failed", "post", None),
+        ("event", "preview_generated", "track", None),
+        ("action", "crm_create", "contact", Some("hubspot")),
+        ("action", "charge_create", "charge", Some("stripe")),
+    ];
+    let span = DAYS * 24 * 3_600 * 1_000_000;
+    (0..rows)
+        .map(|i| {
+            // A cheap deterministic mix (no RNG state to share between threads).
+            let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
+            let workspace = i % WORKSPACES;
+            let (kind, key, entity, provider) = templates[(h % 8) as usize];
+            let occurred = Micros(now.0 - span + (i as i64 * span / rows.max(1) as i64));
+            let visibility = ["internal", "client", "system"][(h >> 8) as usize % 3];
+            let brand = ["nike", "puma", "acme"][(h >> 12) as usize % 3];
+            let mut record = json!({
+                "workspace": format!("ws{workspace:02}"),
+                "event_id": format!("bench-{i}"),
+                "kind": kind,
+                "key": key,
+                "message": format!("{key} for {entity} {} by user {}", h % 5_000, h % 200),
+                "entity": {"type": entity, "id": format!("{}_{}", &entity[..3], h % 5_000)},
+                "actor": {"id": format!("u_{}", h % 200), "email": format!("user{}@example.com", h % 200)},
+                "visibility": visibility,
+                "brand": brand,
+                "occurred_at": occurred.to_rfc3339(),
+                "correlation_id": format!("req_{}", i / 3),
+                "payload": {"n": i, "path": format!("/{entity}s/{}", h % 5_000)},
+            });
+            if kind == "audit" {
+                record["diff"] = json!({"old": {"status": "draft"}, "new": {"status": "published"}});
+            }
+            if let Some(p) = provider {
+                let failed = h % 13 == 0;
+                record["provider"] = json!(p);
+                record["status"] = json!(if failed { "failure" } else { "success" });
+                record["duration_ms"] = json!(40 + (h % 900) as i64);
+                if failed {
+                    record["error"] = json!({"message": "upstream error"});
+                }
+            }
+            Generated { json: record, workspace }
+        })
+        .collect()
+}
+
+/// Latency percentiles in milliseconds.
+fn percentiles(mut samples: Vec<f64>) -> (f64, f64, f64) {
+    samples.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    let at = |q: f64| samples[((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1];
+    (at(0.50), at(0.95), at(0.99))
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    async fn start(binary: &Path, database_url: &str) -> anyhow::Result<Server> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = Command::new(binary)
+            .arg("serve")
+            .env("TRAIL_DATABASE_URL", database_url)
+            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if client.get(format!("{base}/login")).send().await.is_ok() {
+                return Ok(Server { child, base });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("the server did not start")
+    }
+
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .map_or(0.0, |kib| kib / 1024.0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A fresh database: a file in `dir`, or a new database on the PostgreSQL server.
+async fn fresh_database(kind: &str, dir: &Path, name: &str) -> anyhow::Result<String> {
+    match kind {
+        "sqlite" => Ok(format!("sqlite://{}", dir.join(format!("{name}.db")).display())),
+        "postgres" => {
+            let server = std::env::var("TRAIL_BENCH_POSTGRES_URL").context("TRAIL_BENCH_POSTGRES_URL is not set")?;
+            let db = format!("bench_{name}_{}", Uuid::now_v7().simple());
+            let mut admin = sqlx::PgConnection::connect(&server).await?;
+            sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut admin).await?;
+            let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+            Ok(format!("{base}/{db}"))
+        }
+        other => bail!("--db {other}: expected sqlite or postgres"),
+    }
+}
+
+/// Runs `trail` with arguments against a database; returns the last line of its output.
+fn trail(binary: &Path, database_url: &str, args: &[&str], stdin: Option<&str>) -> anyhow::Result<String> {
+    let mut child = Command::new(binary)
+        .args(args)
+        .env("TRAIL_DATABASE_URL", database_url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    if let Some(input) = stdin {
+        use std::io::Write;
+        child.stdin.take().expect("stdin").write_all(input.as_bytes())?;
+    }
+    let output = child.wait_with_output()?;
+    if !output.status.success() {
+        bail!("trail {args:?} failed");
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().to_owned())
+}
+
+/// Makes the 50 workspaces and a spanning key with both scopes.
+fn prepare(binary: &Path, url: &str) -> anyhow::Result<String> {
+    trail(binary, url, &["migrate"], None)?;
+    for w in 0..WORKSPACES {
+        trail(binary, url, &["workspace", "add", &format!("ws{w:02}")], None)?;
+    }
+    trail(binary, url, &["key", "create", "--all-workspaces", "--scope", "ingest,read"], None)
+}
+
+/// Sends `records` in batches of 1,000 from a few concurrent clients; records/s.
+async fn http_batch_ingest(base: &str, key: &str, records: &[Generated]) -> anyhow::Result<f64> {
+    let bodies: Vec<String> =
+        records.chunks(BATCH).map(|c| serde_json::to_string(&c.iter().map(|g| &g.json).collect::<Vec<_>>())).collect::<Result<_, _>>()?;
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..HTTP_CLIENTS {
+        let (bodies, next, base, key) = (bodies.clone(), next.clone(), base.to_owned(), key.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { return Ok::<_, anyhow::Error>(()) };
+                let response = client
+                    .post(format!("{base}/api/v1/events"))
+                    .bearer_auth(&key)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await?;
+                if response.status() != 202 {
+                    bail!("ingest answered {}: {}", response.status(), response.text().await?);
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(records.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Single-record requests from 64 concurrent clients; records/s.
+async fn http_single_ingest(base: &str, key: &str, records: &[Generated]) -> anyhow::Result<f64> {
+    let bodies: Arc<Vec<String>> = Arc::new(records.iter().map(|g| g.json.to_string()).collect());
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..SINGLE_CLIENTS {
+        let (bodies, next, base, key) = (bodies.clone(), next.clone(), base.to_owned(), key.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(body) = bodies.get(i) else { return Ok::<_, anyhow::Error>(()) };
+                let response = client
+                    .post(format!("{base}/api/v1/events"))
+                    .bearer_auth(&key)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await?;
+                if response.status() != 202 {
+                    bail!("ingest answered {}", response.status());
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(records.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The columns of the engine baselines: exactly what Trail stores per record.
+const COLUMNS: &str = "id, workspace_id, event_id, brand, kind, key, message, context, entity_type, entity_id, actor_type, \
+     actor_id, actor_email, actor_name, actor_label, ip, user_agent, visibility, severity, status, duration_ms, provider, \
+     error_message, error_stack, correlation_id, payload, diff, occurred_at, received_at";
+
+/// The values Trail would store for a generated record (workspace ids are 1..=50 in order of creation).
+fn row_values(g: &Generated) -> Vec<Option<String>> {
+    let r = &g.json;
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    let occurred = chrono::DateTime::parse_from_rfc3339(r["occurred_at"].as_str().unwrap_or_default())
+        .map(|t| t.timestamp_micros())
+        .unwrap_or_default();
+    let severity = if r["status"] == "failure" { 2 } else { 0 };
+    vec![
+        Some(Uuid::now_v7().to_string()),
+        Some((g.workspace + 1).to_string()),
+        text(&r["event_id"]),
+        text(&r["brand"]),
+        text(&r["kind"]),
+        text(&r["key"]),
+        text(&r["message"]),
+        None,
+        text(&r["entity"]["type"]),
+        text(&r["entity"]["id"]),
+        Some("user".into()),
+        text(&r["actor"]["id"]),
+        text(&r["actor"]["email"]),
+        None,
+        None,
+        None,
+        None,
+        text(&r["visibility"]),
+        Some(severity.to_string()),
+        text(&r["status"]),
+        r["duration_ms"].as_i64().map(|d| d.to_string()),
+        text(&r["provider"]),
+        text(&r["error"]["message"]),
+        None,
+        text(&r["correlation_id"]),
+        Some(r["payload"].to_string()),
+        r.get("diff").map(|d| d.to_string()),
+        Some(occurred.to_string()),
+        Some(Micros::now().0.to_string()),
+    ]
+}
+
+fn csv_line(values: &[Option<String>]) -> String {
+    let cells: Vec<String> = values
+        .iter()
+        .map(|v| match v {
+            None => String::new(),
+            Some(s) if s.contains([',', '"', '\n']) => format!("\"{}\"", s.replace('"', "\"\"")),
+            Some(s) => s.clone(),
+        })
+        .collect();
+    cells.join(",")
+}
+
+/// The engine's own bulk path: `sqlite3 .import` of a CSV (through a staging
+/// table, as `.import` cannot skip the rowid column), or `psql \copy`; records/s.
+fn engine_bulk(kind: &str, url: &str, records: &[Generated], dir: &Path) -> anyhow::Result<f64> {
+    let csv_path = dir.join("records.csv");
+    let mut csv = String::with_capacity(records.len() * 400);
+    for g in records {
+        csv.push_str(&csv_line(&row_values(g)));
+        csv.push('\n');
+    }
+    std::fs::write(&csv_path, csv)?;
+    let started = Instant::now();
+    let status = match kind {
+        "sqlite" => {
+            let file = url.trim_start_matches("sqlite://");
+            let script = format!(
+                "PRAGMA journal_mode=WAL;\nPRAGMA synchronous=FULL;\nCREATE TEMP TABLE staging ({COLUMNS});\n\
+                 .import --csv {} staging\nBEGIN;\nINSERT INTO events ({COLUMNS}) SELECT * FROM staging;\nCOMMIT;\n",
+                csv_path.display()
+            );
+            let mut child = Command::new("sqlite3").arg(file).stdin(Stdio::piped()).stdout(Stdio::null()).spawn()?;
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(script.as_bytes())?;
+            child.wait()?
+        }
+        _ => Command::new("psql")
+            .arg(url)
+            .arg("-q")
+            .arg("-c")
+            .arg(format!("\\copy events ({COLUMNS}) FROM '{}' WITH (FORMAT csv)", csv_path.display()))
+            .status()?,
+    };
+    if !status.success() {
+        bail!("the engine's bulk import failed");
+    }
+    Ok(records.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+/// What Trail replaces: one INSERT per record in its own transaction, from
+/// `clients` concurrent writers; records/s.
+async fn naive_inserts(url: &str, records: &[Generated], clients: usize) -> anyhow::Result<f64> {
+    let marks: Vec<String> = (1..=29).map(|i| if url.starts_with("postgres") { format!("${i}") } else { "?".into() }).collect();
+    let casts = url.starts_with("postgres");
+    let sql = Arc::new(format!("INSERT INTO events ({COLUMNS}) VALUES ({})", marks.join(", ")));
+    let rows: Arc<Vec<Vec<Option<String>>>> = Arc::new(records.iter().map(row_values).collect());
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (sql, rows, next, url) = (sql.clone(), rows.clone(), next.clone(), url.to_owned());
+        tasks.push(tokio::spawn(async move {
+            if casts {
+                let mut conn = sqlx::PgConnection::connect(&url).await?;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(row) = rows.get(i) else { return Ok::<_, anyhow::Error>(()) };
+                    bind_pg(&sql, row).execute(&mut conn).await?;
+                }
+            } else {
+                let options = url.parse::<sqlx::sqlite::SqliteConnectOptions>()?
+                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
+                    .busy_timeout(Duration::from_secs(60));
+                let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(row) = rows.get(i) else { return Ok(()) };
+                    row.iter().fold(sqlx::query(&sql), |q, v| q.bind(v.as_deref())).execute(&mut conn).await?;
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(records.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+/// PostgreSQL needs typed parameters: the text values cast in SQL would do, but
+/// binding each as its column's type keeps the baseline honest.
+fn bind_pg<'q>(sql: &'q str, row: &'q [Option<String>]) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let int = |i: usize| row[i].as_deref().and_then(|v| v.parse::<i64>().ok());
+    let q = sqlx::query(sql).bind(row[0].as_deref().and_then(|v| Uuid::parse_str(v).ok())).bind(int(1));
+    let q = (2..18).fold(q, |q, i| q.bind(row[i].as_deref()));
+    let q = q.bind(int(18).map(|v| v as i16)).bind(row[19].as_deref()).bind(int(20));
+    let q = (21..25).fold(q, |q, i| q.bind(row[i].as_deref()));
+    q.bind(row[25].as_deref().and_then(|v| serde_json::from_str::<Value>(v).ok()))
+        .bind(row[26].as_deref().and_then(|v| serde_json::from_str::<Value>(v).ok()))
+        .bind(int(27))
+        .bind(int(28))
+}
+
+/// Times `samples` sequential GETs; (p50, p95, p99) in ms.
+async fn latency(client: &reqwest::Client, url: &str, key: Option<&str>, samples: usize) -> anyhow::Result<(f64, f64, f64)> {
+    let mut times = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let mut request = client.get(url);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        let started = Instant::now();
+        let response = request.send().await?;
+        let status = response.status();
+        response.bytes().await?;
+        if !status.is_success() {
+            bail!("{url} answered {status}");
+        }
+        times.push(started.elapsed().as_secs_f64() * 1_000.0);
+    }
+    Ok(percentiles(times))
+}
+
+/// The 24 h stats the raw way: GROUP BY over the records; ms per run.
+async fn raw_stats_ms(url: &str, now: Micros, samples: usize) -> anyhow::Result<f64> {
+    let since = (now.0.div_euclid(3_600_000_000) - 23) * 3_600_000_000;
+    let queries = [
+        format!("SELECT occurred_at / 3600000000, severity, COUNT(*) FROM events WHERE occurred_at >= {since} GROUP BY 1, 2"),
+        format!("SELECT key, COUNT(*) FROM events WHERE occurred_at >= {since} GROUP BY key ORDER BY 2 DESC"),
+        format!("SELECT actor_id, COUNT(*) FROM events WHERE occurred_at >= {since} AND actor_id IS NOT NULL GROUP BY actor_id ORDER BY 2 DESC LIMIT 10"),
+        format!("SELECT provider, key, status, COUNT(*), AVG(duration_ms), MAX(duration_ms) FROM events WHERE occurred_at >= {since} AND kind = 'action' GROUP BY 1, 2, 3"),
+    ];
+    let mut times = Vec::new();
+    if url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        for _ in 0..samples {
+            let started = Instant::now();
+            for q in &queries {
+                sqlx::query(q).fetch_all(&mut conn).await?;
+            }
+            times.push(started.elapsed().as_secs_f64() * 1_000.0);
+        }
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(url).await?;
+        for _ in 0..samples {
+            let started = Instant::now();
+            for q in &queries {
+                sqlx::query(q).fetch_all(&mut conn).await?;
+            }
+            times.push(started.elapsed().as_secs_f64() * 1_000.0);
+        }
+    }
+    Ok(percentiles(times).0)
+}
+
+/// Pages per second of the signed-in feed under `clients` concurrent clients for `seconds`.
+async fn page_throughput(url: &str, cookie: &str, clients: usize, seconds: f64) -> anyhow::Result<f64> {
+    let done = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (done, url, cookie) = (done.clone(), url.to_owned(), cookie.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            while Instant::now() < deadline {
+                let response = client.get(&url).header("cookie", &cookie).header("accept", "text/html").send().await?;
+                if !response.status().is_success() {
+                    bail!("the feed answered {}", response.status());
+                }
+                response.bytes().await?;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok::<_, anyhow::Error>(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / seconds)
+}
+
+fn compressed_size(path: &Path, tool: &[&str]) -> Option<u64> {
+    let output = Command::new(tool[0]).args(&tool[1..]).arg(path).stderr(Stdio::null()).output().ok()?;
+    output.status.success().then_some(output.stdout.len() as u64)
+}
+
+struct Table {
+    rows: Vec<(String, String, String, String)>,
+    json: serde_json::Map<String, Value>,
+}
+
+impl Table {
+    fn add(&mut self, id: &str, figure: &str, value: String, target: &str, number: f64) {
+        println!("{figure:<58} {value:>18}   {target}");
+        self.rows.push((figure.to_owned(), value, target.to_owned(), id.to_owned()));
+        self.json.insert(id.to_owned(), json!(number));
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = tempfile::tempdir()?;
+    let now = Micros::now();
+    let mut table = Table { rows: Vec::new(), json: serde_json::Map::new() };
+    println!("generating {} records over {DAYS} days in {WORKSPACES} workspaces", args.rows);
+    let records = generate(args.rows, now);
+    // Baselines that cost seconds per thousand rows run on a sample and report a rate.
+    let sample = &records[..records.len().min(2_000)];
+
+    // Ingest: the engine's bulk path, the naive way, Trail's batches.
+    let engine_url = fresh_database(&args.db, dir.path(), "engine").await?;
+    prepare(&args.server, &engine_url)?;
+    let engine = engine_bulk(&args.db, &engine_url, &records, dir.path())?;
+    let naive_url = fresh_database(&args.db, dir.path(), "naive").await?;
+    prepare(&args.server, &naive_url)?;
+    let naive = naive_inserts(&naive_url, sample, 1).await?;
+    let naive_concurrent = naive_inserts(&naive_url, &records[sample.len()..(2 * sample.len()).min(records.len())], SINGLE_CLIENTS).await?;
+
+    let url = fresh_database(&args.db, dir.path(), "trail").await?;
+    let key = prepare(&args.server, &url)?;
+    trail(&args.server, &url, &["user", "add", "--email", "bench@bench.test", "--role", "founder"], Some("bench password\n"))?;
+    let server = Server::start(&args.server, &url).await?;
+    let batch = http_batch_ingest(&server.base, &key, &records).await?;
+    let single_set: Vec<Generated> = generate(sample.len().min(args.rows), now)
+        .into_iter()
+        .map(|mut g| {
+            g.json["event_id"] = json!(format!("single-{}", g.json["event_id"].as_str().unwrap_or_default()));
+            g
+        })
+        .collect();
+    let single = http_single_ingest(&server.base, &key, &single_set).await?;
+
+    table.add("ingest_http_batch", "HTTP batch ingest (1,000/request, 4 clients)", format!("{batch:.0} rec/s"), "", batch);
+    table.add("ingest_engine_bulk", &format!("engine bulk import ({})", if args.db == "sqlite" { "sqlite3 .import" } else { "psql \\copy" }), format!("{engine:.0} rec/s"), "", engine);
+    table.add("ingest_naive", "one INSERT per record, own transaction", format!("{naive:.0} rec/s"), "", naive);
+    let target = if args.db == "sqlite" { "≥ 1.0" } else { "≥ 0.5" };
+    table.add("ratio_batch_vs_engine", "  HTTP batch ÷ engine bulk", format!("{:.2}", batch / engine), target, batch / engine);
+    table.add("ratio_batch_vs_naive", "  HTTP batch ÷ one-INSERT-per-record", format!("{:.1}", batch / naive), "≥ 50", batch / naive);
+    table.add("ingest_single_64", "64 clients, single-record requests", format!("{single:.0} rec/s"), "", single);
+    table.add("ingest_naive_64", "64 clients, one INSERT per request", format!("{naive_concurrent:.0} rec/s"), "", naive_concurrent);
+    table.add("ratio_single_vs_naive", "  group commit ÷ one-INSERT-per-request", format!("{:.1}", single / naive_concurrent), "≥ 3", single / naive_concurrent);
+
+    // Reads at the loaded size.
+    let client = reqwest::Client::new();
+    let base = &server.base;
+    // An entity and an actor that exist, from the middle of the data.
+    let probe = &records[records.len() / 2].json;
+    let (entity_type, entity_id) = (probe["entity"]["type"].as_str().unwrap_or(""), probe["entity"]["id"].as_str().unwrap_or(""));
+    let (probe_ws, actor) = (probe["workspace"].as_str().unwrap_or(""), probe["actor"]["id"].as_str().unwrap_or(""));
+    let oldest = Cursor { occurred_at: now.0 - DAYS * 24 * 3_600 * 1_000_000 + 3_600_000_000, id: Uuid::max() };
+    let reads = [
+        ("read_first_page", "feed, first page", format!("{base}/api/v1/events?workspace=ws07")),
+        ("read_deep_page", "feed, a page near the oldest (cursor)", format!("{base}/api/v1/events?workspace=ws07&cursor={}", oldest.encode())),
+        ("read_errors", "errors only", format!("{base}/api/v1/events?workspace=ws07&errors=true")),
+        ("read_entity", "an entity's timeline", format!("{base}/api/v1/entities/{entity_type}/{entity_id}/timeline")),
+        ("read_actor", "actor filter", format!("{base}/api/v1/events?workspace={probe_ws}&actor={actor}")),
+        ("read_text", "free-text search", format!("{base}/api/v1/events?workspace=ws07&q=%22user%2017%22")),
+    ];
+    let mut first_page_p99 = 0.0;
+    for (id, name, url) in &reads {
+        let (p50, p95, p99) = latency(&client, url, Some(&key), args.samples).await?;
+        if *id == "read_first_page" {
+            first_page_p99 = p99;
+        }
+        let target = match *id {
+            "read_first_page" => "p99 ≤ 5 ms".to_owned(),
+            "read_deep_page" => format!("≤ 2 × first ({:.2})", p99 / first_page_p99.max(1e-9)),
+            _ => String::new(),
+        };
+        table.add(id, &format!("{name} p50 / p95 / p99"), format!("{p50:.2} / {p95:.2} / {p99:.2} ms"), &target, p99);
+    }
+
+    // Stats: Trail's roll-ups against GROUP BY over the records.
+    let (stats_p50, _, _) = latency(&client, &format!("{base}/api/v1/stats?window=24h"), Some(&key), args.samples).await?;
+    let raw = raw_stats_ms(&url, now, (args.samples / 10).max(3)).await?;
+    table.add("stats_24h", "24 h stats through Trail, p50", format!("{stats_p50:.2} ms"), "≤ 10 ms", stats_p50);
+    table.add("stats_raw_24h", "24 h stats by GROUP BY over the records, p50", format!("{raw:.2} ms"), "", raw);
+    table.add("ratio_raw_vs_stats", "  GROUP BY ÷ Trail", format!("{:.1}", raw / stats_p50), "≥ 50", raw / stats_p50);
+
+    // The signed-in feed page.
+    let signed_in = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build()?;
+    let login = signed_in.post(format!("{base}/login")).form(&[("email", "bench@bench.test"), ("password", "bench password")]).send().await?;
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .context("signing in")?
+        .to_owned();
+    let (render_p50, _, render_p99) = latency(&signed_in, &format!("{base}/"), None, (args.samples / 4).max(10)).await?;
+    table.add("page_render", "feed page server render p50 / p99", format!("{render_p50:.2} / {render_p99:.2} ms"), "p50 ≤ 20 ms", render_p50);
+    let pages = page_throughput(&format!("{base}/"), &cookie, 16, 5.0).await?;
+    table.add("page_throughput", "feed pages per second, 16 concurrent clients", format!("{pages:.0} pages/s"), "≥ 1,000", pages);
+
+    // The browser bundle.
+    let wasm = args.pkg.join("trail.wasm");
+    let js = args.pkg.join("trail.js");
+    for (id, name, path) in [("wasm", "hydrate WASM", &wasm), ("js", "hydrate JS", &js)] {
+        let raw = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let gzip = compressed_size(path, &["gzip", "-9", "-c"]).unwrap_or(0);
+        let brotli = compressed_size(path, &["brotli", "-c", "-q", "11"]).unwrap_or(0);
+        let target = if id == "wasm" { "gzip ≤ 200 KB" } else { "" };
+        table.add(
+            &format!("{id}_gzip_bytes"),
+            &format!("{name}: raw / gzip / brotli"),
+            format!("{} / {} / {} KB", raw / 1024, gzip / 1024, brotli / 1024),
+            target,
+            gzip as f64,
+        );
+    }
+    let rss = server.peak_rss_mib();
+    table.add("server_peak_rss_mib", "server peak resident memory", format!("{rss:.0} MiB"), "≤ 150 MB", rss);
+    drop(server);
+
+    write_results(&args, &table)
+}
+
+fn write_results(args: &Args, table: &Table) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.out)?;
+    let machine = format!(
+        "{} cores, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+            .unwrap_or_default()
+    );
+    let mut md = format!("Trail benchmark: {} records, {}, {machine}, {}\n\n", args.rows, args.db, Micros::now().to_rfc3339());
+    md.push_str("| figure | measured | target |\n|---|---|---|\n");
+    for (figure, value, target, _) in &table.rows {
+        md.push_str(&format!("| {figure} | {value} | {target} |\n"));
+    }
+    std::fs::write(args.out.join("latest.md"), &md)?;
+    let json = json!({ "rows": args.rows, "db": args.db, "machine": machine, "figures": table.json });
+    std::fs::write(args.out.join("latest.json"), serde_json::to_string_pretty(&json)?)?;
+    println!("\nwrote {} and {}", args.out.join("latest.md").display(), args.out.join("latest.json").display());
+    Ok(())
+}
