@@ -21,7 +21,8 @@ use crate::security::{self, LoginThrottle};
 use crate::state::AppState;
 use crate::storage::{self, SessionBackend};
 
-/// Sessions end after a week without use.
+/// Sessions last a week. The store is written only when a session changes (at
+/// sign-in), not on every request, so page views never wait for the writer.
 const SESSION_IDLE_DAYS: i64 = 7;
 
 /// A bound, ready server. `build` opens and migrates the database and binds the

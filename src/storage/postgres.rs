@@ -115,6 +115,45 @@ async fn write_rollups(tx: &mut sqlx::PgConnection, rollups: &rollup::Rollups) -
             .bind(column(&|_, c| c.durations.max));
         buckets.into_iter().fold(query, |q, b| q.bind(b)).execute(&mut *tx).await?;
     }
+    if !rollups.platform.is_empty() {
+        let rows: Vec<_> = rollups.platform.iter().collect();
+        let counts = |f: &dyn Fn(&rollup::RollupCounts) -> i64| -> Vec<i64> { rows.iter().map(|(_, c)| f(c)).collect() };
+        let buckets: Vec<Vec<i64>> =
+            (0..app::model::DURATION_BUCKETS).map(|i| rows.iter().map(|(_, c)| c.durations.buckets[i]).collect()).collect();
+        let bucket_params: Vec<String> = (0..app::model::DURATION_BUCKETS).map(|i| format!("${}::bigint[]", i + 11)).collect();
+        let sql = format!(
+            "INSERT INTO rollup_platform_hourly ({}) SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::smallint[], \
+             $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], {}) {}",
+            rollup::PLATFORM_COLUMNS,
+            bucket_params.join(", "),
+            rollup::platform_upsert_tail(Dialect::Postgres)
+        );
+        let query = sqlx::query(&sql)
+            .bind(rows.iter().map(|(k, _)| k.hour).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(k, _)| k.kind.to_owned()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(k, _)| k.key.clone()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(k, _)| k.severity).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(k, _)| k.status.to_owned()).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(k, _)| k.provider.clone()).collect::<Vec<_>>())
+            .bind(counts(&|c| c.records))
+            .bind(counts(&|c| c.durations.count))
+            .bind(counts(&|c| c.durations.sum))
+            .bind(counts(&|c| c.durations.max));
+        buckets.into_iter().fold(query, |q, b| q.bind(b)).execute(&mut *tx).await?;
+    }
+    if !rollups.platform_actors.is_empty() {
+        let (keys, records): (Vec<_>, Vec<i64>) = rollups.platform_actors.iter().map(|(k, n)| (k, *n)).unzip();
+        sqlx::query(&format!(
+            "INSERT INTO rollup_actor_platform_hourly (hour, actor, records) \
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[]) {}",
+            rollup::PLATFORM_ACTOR_UPSERT_TAIL
+        ))
+        .bind(keys.iter().map(|(hour, _)| *hour).collect::<Vec<_>>())
+        .bind(keys.iter().map(|(_, actor)| actor.clone()).collect::<Vec<_>>())
+        .bind(records)
+        .execute(&mut *tx)
+        .await?;
+    }
     if !rollups.actors.is_empty() {
         let actors: Vec<_> = rollups.actors.iter().collect();
         sqlx::query(&format!(

@@ -40,11 +40,33 @@ pub struct ActorKey {
     pub actor: String,
 }
 
+/// The dimensions of one `rollup_platform_hourly` row: a `RollupKey` without
+/// workspace, brand and visibility.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PlatformKey {
+    pub hour: i64,
+    pub kind: &'static str,
+    pub key: String,
+    pub severity: i16,
+    pub status: &'static str,
+    pub provider: String,
+}
+
 /// What a group of records adds to the roll-ups.
 #[derive(Debug, Default)]
 pub struct Rollups {
     pub rows: HashMap<RollupKey, RollupCounts>,
     pub actors: HashMap<ActorKey, i64>,
+    pub platform: HashMap<PlatformKey, RollupCounts>,
+    /// (hour, actor) → records
+    pub platform_actors: HashMap<(i64, String), i64>,
+}
+
+impl RollupCounts {
+    fn add(&mut self, other: &RollupCounts) {
+        self.records += other.records;
+        self.durations.merge(&other.durations);
+    }
 }
 
 pub fn hour_of(at: Micros) -> i64 {
@@ -83,6 +105,21 @@ pub fn aggregate<'a>(records: impl Iterator<Item = &'a NewRecord>, inserted: &Ha
             *rollups.actors.entry(key).or_default() += 1;
         }
     }
+    // The platform-wide tables sum the detailed rows over workspace, brand and visibility.
+    for (k, counts) in &rollups.rows {
+        let key = PlatformKey {
+            hour: k.hour,
+            kind: k.kind,
+            key: k.key.clone(),
+            severity: k.severity,
+            status: k.status,
+            provider: k.provider.clone(),
+        };
+        rollups.platform.entry(key).or_default().add(counts);
+    }
+    for (k, records) in &rollups.actors {
+        *rollups.platform_actors.entry((k.hour, k.actor.clone())).or_default() += records;
+    }
     rollups
 }
 
@@ -90,34 +127,48 @@ pub const ROLLUP_COLUMNS: &str = "workspace_id, hour, brand, kind, key, severity
      records, duration_count, duration_sum, duration_max, d00, d01, d02, d03, d04, d05, d06, d07, d08, d09, d10, d11";
 pub const ROLLUP_COLUMN_COUNT: usize = 25;
 pub const ACTOR_COLUMNS: &str = "workspace_id, hour, brand, visibility, actor, records";
+pub const PLATFORM_COLUMNS: &str = "hour, kind, key, severity, status, provider, \
+     records, duration_count, duration_sum, duration_max, d00, d01, d02, d03, d04, d05, d06, d07, d08, d09, d10, d11";
+pub const PLATFORM_COLUMN_COUNT: usize = 22;
 
 /// `ON CONFLICT ... DO UPDATE` adding the new counts to the stored ones.
 pub fn rollup_upsert_tail(dialect: Dialect) -> String {
+    counts_upsert_tail(dialect, "rollup_hourly", "workspace_id, hour, brand, kind, key, severity, visibility, status, provider")
+}
+
+pub fn platform_upsert_tail(dialect: Dialect) -> String {
+    counts_upsert_tail(dialect, "rollup_platform_hourly", "hour, kind, key, severity, status, provider")
+}
+
+pub const PLATFORM_ACTOR_UPSERT_TAIL: &str =
+    "ON CONFLICT (hour, actor) DO UPDATE SET records = rollup_actor_platform_hourly.records + excluded.records";
+
+fn counts_upsert_tail(dialect: Dialect, table: &str, conflict: &str) -> String {
     let max = match dialect {
         Dialect::Sqlite => "max",
         Dialect::Postgres => "GREATEST",
     };
     let mut sets: Vec<String> = ["records", "duration_count", "duration_sum"]
         .iter()
-        .map(|c| format!("{c} = rollup_hourly.{c} + excluded.{c}"))
+        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
         .collect();
-    sets.push(format!("duration_max = {max}(rollup_hourly.duration_max, excluded.duration_max)"));
-    sets.extend((0..DURATION_BUCKETS).map(|i| format!("d{i:02} = rollup_hourly.d{i:02} + excluded.d{i:02}")));
-    format!(
-        "ON CONFLICT (workspace_id, hour, brand, kind, key, severity, visibility, status, provider) DO UPDATE SET {}",
-        sets.join(", ")
-    )
+    sets.push(format!("duration_max = {max}({table}.duration_max, excluded.duration_max)"));
+    sets.extend((0..DURATION_BUCKETS).map(|i| format!("d{i:02} = {table}.d{i:02} + excluded.d{i:02}")));
+    format!("ON CONFLICT ({conflict}) DO UPDATE SET {}", sets.join(", "))
 }
 
 pub const ACTOR_UPSERT_TAIL: &str = "ON CONFLICT (workspace_id, hour, brand, visibility, actor) \
      DO UPDATE SET records = rollup_actor_hourly.records + excluded.records";
 
 /// The WHERE clause shared by every stats query: scope, workspace, hours.
-fn stats_conditions(dialect: Dialect, scope: &Scope, workspace: Option<&str>, first_hour: i64) -> Conditions {
+/// Platform-wide tables have no scope columns: they serve unscoped reads only.
+fn stats_conditions(dialect: Dialect, scope: &Scope, workspace: Option<&str>, first_hour: i64, platform_tables: bool) -> Conditions {
     let mut c = Conditions::with_alias(dialect, "r");
-    c.scope(scope);
-    if let Some(slug) = workspace {
-        c.push("r.workspace_id = (SELECT id FROM workspaces WHERE slug = ?)", [Arg::Text(slug.to_owned())]);
+    if !platform_tables {
+        c.scope(scope);
+        if let Some(slug) = workspace {
+            c.push("r.workspace_id = (SELECT id FROM workspaces WHERE slug = ?)", [Arg::Text(slug.to_owned())]);
+        }
     }
     c.push("r.hour >= ?", [Arg::Int(first_hour)]);
     c
@@ -141,9 +192,16 @@ pub struct StatsQueries {
 
 pub fn stats_queries(dialect: Dialect, scope: &Scope, workspace: Option<&str>, window: StatsWindow, now: Micros) -> StatsQueries {
     let first_hour = window.first_hour(now);
+    // Everything, unfiltered: the platform-wide tables hold the same sums in far fewer rows.
+    let platform_tables = *scope == Scope::Platform && workspace.is_none();
+    let (counts_table, actors_table) = if platform_tables {
+        ("rollup_platform_hourly", "rollup_actor_platform_hourly")
+    } else {
+        ("rollup_hourly", "rollup_actor_hourly")
+    };
     let query = |sql: String, extra: &[Arg]| {
-        let c = stats_conditions(dialect, scope, workspace, first_hour);
-        let sql = sql.replace("{where}", &c.where_clause());
+        let c = stats_conditions(dialect, scope, workspace, first_hour, platform_tables);
+        let sql = sql.replace("{where}", &c.where_clause()).replace("{counts}", counts_table).replace("{actors}", actors_table);
         let mut args = c.into_args();
         args.extend_from_slice(extra);
         Query { sql: dialect.finish(&sql), args }
@@ -152,16 +210,16 @@ pub fn stats_queries(dialect: Dialect, scope: &Scope, workspace: Option<&str>, w
     let buckets: Vec<String> = (0..DURATION_BUCKETS).map(|i| format!("{} AS d{i:02}", sum(&format!("r.d{i:02}")))).collect();
     StatsQueries {
         bars: query(
-            format!("SELECT r.hour / {bar} AS bar, r.severity, {} FROM rollup_hourly r {{where}} GROUP BY r.hour / {bar}, r.severity", sum("r.records")),
+            format!("SELECT r.hour / {bar} AS bar, r.severity, {} FROM {{counts}} r {{where}} GROUP BY r.hour / {bar}, r.severity", sum("r.records")),
             &[],
         ),
         keys: query(
-            format!("SELECT r.key, {} AS n FROM rollup_hourly r {{where}} GROUP BY r.key ORDER BY n DESC, r.key", sum("r.records")),
+            format!("SELECT r.key, {} AS n FROM {{counts}} r {{where}} GROUP BY r.key ORDER BY n DESC, r.key", sum("r.records")),
             &[],
         ),
         actors: query(
             format!(
-                "SELECT r.actor, {} AS n FROM rollup_actor_hourly r {{where}} GROUP BY r.actor ORDER BY n DESC, r.actor LIMIT 10",
+                "SELECT r.actor, {} AS n FROM {{actors}} r {{where}} GROUP BY r.actor ORDER BY n DESC, r.actor LIMIT 10",
                 sum("r.records")
             ),
             &[],
@@ -169,7 +227,7 @@ pub fn stats_queries(dialect: Dialect, scope: &Scope, workspace: Option<&str>, w
         actions: query(
             format!(
                 "SELECT r.provider, r.key, r.status, {} AS records, {} AS duration_count, {} AS duration_sum, \
-                 CAST(MAX(r.duration_max) AS BIGINT) AS duration_max, {} FROM rollup_hourly r \
+                 CAST(MAX(r.duration_max) AS BIGINT) AS duration_max, {} FROM {{counts}} r \
                  {{where}} AND r.kind = 'action' GROUP BY r.provider, r.key, r.status",
                 sum("r.records"),
                 sum("r.duration_count"),

@@ -104,13 +104,25 @@ async fn write_group(conn: &mut SqliteConnection, requests: &[Vec<NewRecord>]) -
 
 /// Adds a group's counts to the roll-up tables (one upsert per touched row).
 async fn write_rollups(conn: &mut SqliteConnection, rollups: &rollup::Rollups) -> sqlx::Result<()> {
-    static SQL: OnceLock<(String, String)> = OnceLock::new();
-    let (rows_sql, actors_sql) = SQL.get_or_init(|| {
-        let marks = vec!["?"; rollup::ROLLUP_COLUMN_COUNT].join(", ");
-        (
-            format!("INSERT INTO rollup_hourly ({}) VALUES ({marks}) {}", rollup::ROLLUP_COLUMNS, rollup::rollup_upsert_tail(Dialect::Sqlite)),
+    static SQL: OnceLock<[String; 4]> = OnceLock::new();
+    let [rows_sql, actors_sql, platform_sql, platform_actors_sql] = SQL.get_or_init(|| {
+        let marks = |n| vec!["?"; n].join(", ");
+        [
+            format!(
+                "INSERT INTO rollup_hourly ({}) VALUES ({}) {}",
+                rollup::ROLLUP_COLUMNS,
+                marks(rollup::ROLLUP_COLUMN_COUNT),
+                rollup::rollup_upsert_tail(Dialect::Sqlite)
+            ),
             format!("INSERT INTO rollup_actor_hourly ({}) VALUES (?, ?, ?, ?, ?, ?) {}", rollup::ACTOR_COLUMNS, rollup::ACTOR_UPSERT_TAIL),
-        )
+            format!(
+                "INSERT INTO rollup_platform_hourly ({}) VALUES ({}) {}",
+                rollup::PLATFORM_COLUMNS,
+                marks(rollup::PLATFORM_COLUMN_COUNT),
+                rollup::platform_upsert_tail(Dialect::Sqlite)
+            ),
+            format!("INSERT INTO rollup_actor_platform_hourly (hour, actor, records) VALUES (?, ?, ?) {}", rollup::PLATFORM_ACTOR_UPSERT_TAIL),
+        ]
     });
     for (key, counts) in &rollups.rows {
         let d = &counts.durations;
@@ -129,6 +141,24 @@ async fn write_rollups(conn: &mut SqliteConnection, rollups: &rollup::Rollups) -
             .bind(d.sum)
             .bind(d.max);
         d.buckets.iter().fold(query, |q, n| q.bind(*n)).execute(&mut *conn).await?;
+    }
+    for (key, counts) in &rollups.platform {
+        let d = &counts.durations;
+        let query = sqlx::query(platform_sql)
+            .bind(key.hour)
+            .bind(key.kind)
+            .bind(&key.key)
+            .bind(key.severity)
+            .bind(key.status)
+            .bind(&key.provider)
+            .bind(counts.records)
+            .bind(d.count)
+            .bind(d.sum)
+            .bind(d.max);
+        d.buckets.iter().fold(query, |q, n| q.bind(*n)).execute(&mut *conn).await?;
+    }
+    for ((hour, actor), records) in &rollups.platform_actors {
+        sqlx::query(platform_actors_sql).bind(hour).bind(actor).bind(records).execute(&mut *conn).await?;
     }
     for (key, records) in &rollups.actors {
         sqlx::query(actors_sql)
