@@ -102,76 +102,76 @@ async fn write_group(conn: &mut SqliteConnection, requests: &[Vec<NewRecord>]) -
     Ok(super::outcomes(requests, &inserted, &existing))
 }
 
-/// Adds a group's counts to the roll-up tables (one upsert per touched row).
-async fn write_rollups(conn: &mut SqliteConnection, rollups: &rollup::Rollups) -> sqlx::Result<()> {
-    static SQL: OnceLock<[String; 4]> = OnceLock::new();
-    let [rows_sql, actors_sql, platform_sql, platform_actors_sql] = SQL.get_or_init(|| {
-        let marks = |n| vec!["?"; n].join(", ");
-        [
-            format!(
-                "INSERT INTO rollup_hourly ({}) VALUES ({}) {}",
-                rollup::ROLLUP_COLUMNS,
-                marks(rollup::ROLLUP_COLUMN_COUNT),
-                rollup::rollup_upsert_tail(Dialect::Sqlite)
-            ),
-            format!("INSERT INTO rollup_actor_hourly ({}) VALUES (?, ?, ?, ?, ?, ?) {}", rollup::ACTOR_COLUMNS, rollup::ACTOR_UPSERT_TAIL),
-            format!(
-                "INSERT INTO rollup_platform_hourly ({}) VALUES ({}) {}",
-                rollup::PLATFORM_COLUMNS,
-                marks(rollup::PLATFORM_COLUMN_COUNT),
-                rollup::platform_upsert_tail(Dialect::Sqlite)
-            ),
-            format!("INSERT INTO rollup_actor_platform_hourly (hour, actor, records) VALUES (?, ?, ?) {}", rollup::PLATFORM_ACTOR_UPSERT_TAIL),
-        ]
-    });
-    for (key, counts) in &rollups.rows {
-        let d = &counts.durations;
-        let query = sqlx::query(rows_sql)
-            .bind(key.workspace_id)
-            .bind(key.hour)
-            .bind(&key.brand)
-            .bind(key.kind)
-            .bind(&key.key)
-            .bind(key.severity)
-            .bind(key.visibility)
-            .bind(key.status)
-            .bind(&key.provider)
-            .bind(counts.records)
-            .bind(d.count)
-            .bind(d.sum)
-            .bind(d.max);
-        d.buckets.iter().fold(query, |q, n| q.bind(*n)).execute(&mut *conn).await?;
-    }
-    for (key, counts) in &rollups.platform {
-        let d = &counts.durations;
-        let query = sqlx::query(platform_sql)
-            .bind(key.hour)
-            .bind(key.kind)
-            .bind(&key.key)
-            .bind(key.severity)
-            .bind(key.status)
-            .bind(&key.provider)
-            .bind(counts.records)
-            .bind(d.count)
-            .bind(d.sum)
-            .bind(d.max);
-        d.buckets.iter().fold(query, |q, n| q.bind(*n)).execute(&mut *conn).await?;
-    }
-    for ((hour, actor), records) in &rollups.platform_actors {
-        sqlx::query(platform_actors_sql).bind(hour).bind(actor).bind(records).execute(&mut *conn).await?;
-    }
-    for (key, records) in &rollups.actors {
-        sqlx::query(actors_sql)
-            .bind(key.workspace_id)
-            .bind(key.hour)
-            .bind(&key.brand)
-            .bind(key.visibility)
-            .bind(&key.actor)
-            .bind(*records)
-            .execute(&mut *conn)
-            .await?;
+type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Runs `head VALUES (...), (...) tail` over `rows`, in statements of up to
+/// `MAX_ROWS_PER_STATEMENT / 2` rows (fewer statements, same SQL shapes).
+async fn upsert_all<T>(
+    conn: &mut SqliteConnection,
+    head: &str,
+    columns: usize,
+    tail: &str,
+    rows: &[T],
+    bind: impl for<'q> Fn(SqliteQuery<'q>, &T) -> SqliteQuery<'q>,
+) -> sqlx::Result<()> {
+    let one_row = format!("({})", vec!["?"; columns].join(", "));
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let take = statement_rows(rest.len().min(MAX_ROWS_PER_STATEMENT / 2));
+        let (chunk, tail_rows) = rest.split_at(take);
+        let sql = format!("{head} VALUES {} {tail}", vec![one_row.as_str(); take].join(", "));
+        chunk.iter().fold(sqlx::query(&sql), |q, row| bind(q, row)).execute(&mut *conn).await?;
+        rest = tail_rows;
     }
     Ok(())
+}
+
+fn bind_counts<'q>(query: SqliteQuery<'q>, counts: &rollup::RollupCounts) -> SqliteQuery<'q> {
+    let d = &counts.durations;
+    let query = query.bind(counts.records).bind(d.count).bind(d.sum).bind(d.max);
+    d.buckets.iter().fold(query, |q, n| q.bind(*n))
+}
+
+/// Adds a group's counts to the roll-up tables, in multi-row upserts.
+async fn write_rollups(conn: &mut SqliteConnection, rollups: &rollup::Rollups) -> sqlx::Result<()> {
+    let rows: Vec<_> = rollups.rows.iter().collect();
+    let head = format!("INSERT INTO rollup_hourly ({})", rollup::ROLLUP_COLUMNS);
+    upsert_all(conn, &head, rollup::ROLLUP_COLUMN_COUNT, &rollup::rollup_upsert_tail(Dialect::Sqlite), &rows, |q, (k, c)| {
+        let q = q
+            .bind(k.workspace_id)
+            .bind(k.hour)
+            .bind(k.brand.clone())
+            .bind(k.kind)
+            .bind(k.key.clone())
+            .bind(k.severity)
+            .bind(k.visibility)
+            .bind(k.status)
+            .bind(k.provider.clone());
+        bind_counts(q, c)
+    })
+    .await?;
+
+    let platform: Vec<_> = rollups.platform.iter().collect();
+    let head = format!("INSERT INTO rollup_platform_hourly ({})", rollup::PLATFORM_COLUMNS);
+    upsert_all(conn, &head, rollup::PLATFORM_COLUMN_COUNT, &rollup::platform_upsert_tail(Dialect::Sqlite), &platform, |q, (k, c)| {
+        let q = q.bind(k.hour).bind(k.kind).bind(k.key.clone()).bind(k.severity).bind(k.status).bind(k.provider.clone());
+        bind_counts(q, c)
+    })
+    .await?;
+
+    let actors: Vec<_> = rollups.actors.iter().collect();
+    let head = format!("INSERT INTO rollup_actor_hourly ({})", rollup::ACTOR_COLUMNS);
+    upsert_all(conn, &head, 6, rollup::ACTOR_UPSERT_TAIL, &actors, |q, (k, n)| {
+        q.bind(k.workspace_id).bind(k.hour).bind(k.brand.clone()).bind(k.visibility).bind(k.actor.clone()).bind(**n)
+    })
+    .await?;
+
+    let platform_actors: Vec<_> = rollups.platform_actors.iter().collect();
+    let head = "INSERT INTO rollup_actor_platform_hourly (hour, actor, records)";
+    upsert_all(conn, head, 3, rollup::PLATFORM_ACTOR_UPSERT_TAIL, &platform_actors, |q, ((hour, actor), n)| {
+        q.bind(*hour).bind(actor.clone()).bind(**n)
+    })
+    .await
 }
 
 /// The largest power of two not above `remaining` or the statement maximum.
