@@ -206,13 +206,27 @@ fn prepare(binary: &Path, url: &str) -> anyhow::Result<String> {
 
 /// Sends `records` in batches of 1,000 from a few concurrent clients; records/s.
 async fn http_batch_ingest(base: &str, key: &str, records: &[Generated]) -> anyhow::Result<f64> {
-    let bodies: Vec<String> =
+    let bodies =
         records.chunks(BATCH).map(|c| serde_json::to_string(&c.iter().map(|g| &g.json).collect::<Vec<_>>())).collect::<Result<_, _>>()?;
+    let seconds = post_all(base, key, bodies, HTTP_CLIENTS).await?;
+    Ok(records.len() as f64 / seconds)
+}
+
+/// Single-record requests from 64 concurrent clients; records/s.
+async fn http_single_ingest(base: &str, key: &str, records: &[Generated]) -> anyhow::Result<f64> {
+    let bodies = records.iter().map(|g| g.json.to_string()).collect();
+    let seconds = post_all(base, key, bodies, SINGLE_CLIENTS).await?;
+    Ok(records.len() as f64 / seconds)
+}
+
+/// Posts every body to the ingest API from `clients` concurrent clients,
+/// each taking the next body when done; returns the seconds it took.
+async fn post_all(base: &str, key: &str, bodies: Vec<String>, clients: usize) -> anyhow::Result<f64> {
     let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..HTTP_CLIENTS {
+    for _ in 0..clients {
         let (bodies, next, base, key) = (bodies.clone(), next.clone(), base.to_owned(), key.to_owned());
         tasks.push(tokio::spawn(async move {
             let client = reqwest::Client::new();
@@ -235,39 +249,7 @@ async fn http_batch_ingest(base: &str, key: &str, records: &[Generated]) -> anyh
     for task in tasks {
         task.await??;
     }
-    Ok(records.len() as f64 / started.elapsed().as_secs_f64())
-}
-
-/// Single-record requests from 64 concurrent clients; records/s.
-async fn http_single_ingest(base: &str, key: &str, records: &[Generated]) -> anyhow::Result<f64> {
-    let bodies: Arc<Vec<String>> = Arc::new(records.iter().map(|g| g.json.to_string()).collect());
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..SINGLE_CLIENTS {
-        let (bodies, next, base, key) = (bodies.clone(), next.clone(), base.to_owned(), key.to_owned());
-        tasks.push(tokio::spawn(async move {
-            let client = reqwest::Client::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = bodies.get(i) else { return Ok::<_, anyhow::Error>(()) };
-                let response = client
-                    .post(format!("{base}/api/v1/events"))
-                    .bearer_auth(&key)
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await?;
-                if response.status() != 202 {
-                    bail!("ingest answered {}", response.status());
-                }
-            }
-        }));
-    }
-    for task in tasks {
-        task.await??;
-    }
-    Ok(records.len() as f64 / started.elapsed().as_secs_f64())
+    Ok(started.elapsed().as_secs_f64())
 }
 
 /// The columns of the engine baselines: exactly what Trail stores per record.
