@@ -4,6 +4,7 @@ use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
+use app::accounts;
 use app::model::Role;
 use app::store::{DynStore, NewUser};
 use clap::{Args, Parser, Subcommand};
@@ -239,8 +240,11 @@ async fn manage_user(store: &DynStore, command: UserCommand) -> anyhow::Result<(
             println!("{email} enabled");
         }
         UserCommand::Grant { email, workspace, brand } => {
-            let ws = store.workspace_by_slug(&workspace).await?.with_context(|| format!("no workspace {workspace:?}"))?;
-            store.add_membership(user_id(store, &email).await?, ws.id, brand.as_deref()).await?;
+            let user = store.user_by_email(&email).await?.with_context(|| format!("no user {email:?}"))?;
+            let Some((workspace_id, brand)) = membership_of(store, user.role, Some(&workspace), brand.as_deref()).await? else {
+                bail!("a {} sees every workspace already", user.role);
+            };
+            store.add_membership(user.id, workspace_id, brand.as_deref()).await?;
             println!("{email} belongs to {workspace}");
         }
         UserCommand::Revoke { email, workspace } => {
@@ -270,32 +274,31 @@ pub struct NewUserArgs {
 
 /// Creates a user and, for member roles, their membership.
 pub async fn add_user(store: &DynStore, args: NewUserArgs) -> anyhow::Result<()> {
+    accounts::check_new_user(&args.email, &args.password).map_err(anyhow::Error::msg)?;
     let email = args.email.trim().to_owned();
-    if !email.contains('@') {
-        bail!("{email:?} is not an email address");
-    }
-    if args.password.chars().count() < 8 {
-        bail!("the password must have at least 8 characters");
-    }
-    match (args.role.is_platform(), &args.workspace) {
-        (true, Some(_)) => bail!("{} sees every workspace; leave out --workspace", args.role),
-        (false, None) => bail!("a {} belongs to a workspace: add --workspace SLUG", args.role),
-        _ => {}
-    }
-    if args.brand.is_some() && args.role != Role::Client {
-        bail!("--brand limits a client; a {} sees the whole workspace", args.role);
-    }
-    let workspace = match &args.workspace {
-        Some(slug) => Some(store.workspace_by_slug(slug).await?.with_context(|| format!("no workspace {slug:?}"))?),
-        None => None,
-    };
+    let membership = membership_of(store, args.role, args.workspace.as_deref(), args.brand.as_deref()).await?;
     let password_hash = password::hash(args.password).await?;
     let user_id = store.create_user(&NewUser { email: email.clone(), name: args.name, role: args.role, password_hash }).await?;
-    if let Some(ws) = workspace {
-        store.add_membership(user_id, ws.id, args.brand.as_deref()).await?;
+    if let Some((workspace_id, brand)) = membership {
+        store.add_membership(user_id, workspace_id, brand.as_deref()).await?;
     }
     println!("user {email} created ({})", args.role);
     Ok(())
+}
+
+/// The membership `accounts::membership` says the role needs, with the workspace's id.
+async fn membership_of(
+    store: &DynStore,
+    role: Role,
+    workspace: Option<&str>,
+    brand: Option<&str>,
+) -> anyhow::Result<Option<(i64, Option<String>)>> {
+    let Some((slug, brand)) = accounts::membership(role, workspace.unwrap_or(""), brand.unwrap_or("")).map_err(anyhow::Error::msg)?
+    else {
+        return Ok(None);
+    };
+    let ws = store.workspace_by_slug(slug).await?.with_context(|| format!("no workspace {slug:?}"))?;
+    Ok(Some((ws.id, brand.map(str::to_owned))))
 }
 
 /// The password from standard input: prompted for on a terminal, else the first line.
@@ -315,10 +318,7 @@ fn read_password() -> anyhow::Result<String> {
 
 /// Creates a key and prints it on the last line of output.
 pub async fn create_key(store: &DynStore, workspace: Option<&str>, scope: &str, name: Option<String>) -> anyhow::Result<()> {
-    let scopes = api_key::parse_scopes(scope).map_err(anyhow::Error::msg)?;
-    if scopes.is_empty() {
-        bail!("give at least one scope: {}", api_key::SCOPES.join(", "));
-    }
+    let scopes = accounts::parse_scopes(scope).map_err(anyhow::Error::msg)?;
     let workspace = match workspace {
         Some(slug) => Some(store.workspace_by_slug(slug).await?.with_context(|| format!("no workspace {slug:?}"))?),
         None => None,

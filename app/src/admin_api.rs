@@ -5,6 +5,8 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "ssr")]
+use crate::accounts;
 use crate::api::Loaded;
 use crate::model::{ApiKeySummary, UserSummary, Viewer, WorkspaceSummary};
 #[cfg(feature = "ssr")]
@@ -62,13 +64,8 @@ pub async fn create_user(
 ) -> Result<String, ServerFnError> {
     let (_, ctx) = ssr::require(Role::Founder).await?;
     let role: Role = role.parse().map_err(ServerFnError::new)?;
+    accounts::check_new_user(&email, &password).map_err(ServerFnError::new)?;
     let email = email.trim().to_owned();
-    if !email.contains('@') {
-        return Err(ServerFnError::new(format!("{email:?} is not an email address")));
-    }
-    if password.chars().count() < 8 {
-        return Err(ServerFnError::new("the password must have at least 8 characters"));
-    }
     let membership = ssr::membership_for(&ctx, role, &workspace, &brand).await?;
     let password_hash = ctx.credentials.hash_password(password).await.map_err(ServerFnError::new)?;
     let name = Some(name.trim().to_owned()).filter(|n| !n.is_empty());
@@ -116,10 +113,7 @@ pub async fn revoke_membership(user_id: i64, workspace: String) -> Result<String
 #[server]
 pub async fn create_key(workspace: String, scopes: String, name: String) -> Result<String, ServerFnError> {
     let (_, ctx) = ssr::require(Role::Admin).await?;
-    let scopes: Vec<String> = scopes.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
-    if scopes.is_empty() || scopes.iter().any(|s| s != "ingest" && s != "read") {
-        return Err(ServerFnError::new("scopes: expected ingest, read or both"));
-    }
+    let scopes = accounts::parse_scopes(&scopes).map_err(ServerFnError::new)?;
     let workspace = match workspace.trim() {
         "" => None,
         slug => Some(ssr::workspace(&ctx, slug).await?),
@@ -174,28 +168,17 @@ mod ssr {
             .ok_or_else(|| ServerFnError::new(format!("no workspace {slug:?}")))
     }
 
-    /// The membership a role needs: members need a workspace, platform roles
-    /// none; a brand limits clients only.
+    /// The membership `accounts::membership` says the role needs, with the workspace's id.
     pub async fn membership_for(
         ctx: &ServerContext,
         role: Role,
         workspace: &str,
         brand: &str,
     ) -> Result<Option<(i64, Option<String>)>, ServerFnError> {
-        let (workspace, brand) = (workspace.trim(), brand.trim());
-        if role.is_platform() {
-            if !workspace.is_empty() || !brand.is_empty() {
-                return Err(ServerFnError::new(format!("a {role} sees every workspace; leave workspace empty")));
-            }
+        let Some((workspace, brand)) = crate::accounts::membership(role, workspace, brand).map_err(ServerFnError::new)? else {
             return Ok(None);
-        }
-        if workspace.is_empty() {
-            return Err(ServerFnError::new(format!("a {role} belongs to a workspace")));
-        }
-        if !brand.is_empty() && role != Role::Client {
-            return Err(ServerFnError::new("a brand limits clients only"));
-        }
+        };
         let ws = self::workspace(ctx, workspace).await?;
-        Ok(Some((ws.id, Some(brand.to_owned()).filter(|b| !b.is_empty()))))
+        Ok(Some((ws.id, brand.map(str::to_owned))))
     }
 }

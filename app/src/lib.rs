@@ -2,6 +2,7 @@
 //! What the browser sees: pages, components and the server functions they
 //! call. Compiled for the server (`ssr`) and for the browser (`hydrate`).
 
+pub mod accounts;
 pub mod admin_api;
 pub mod api;
 pub mod components;

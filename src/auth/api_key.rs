@@ -1,8 +1,6 @@
 //! API keys: random 256-bit secrets, stored as SHA-256 (a key has enough
 //! entropy that a slow hash adds nothing, and verification stays one lookup).
 
-use std::collections::HashSet;
-
 use app::model::Micros;
 use app::store::{ApiKeyRecord, NewApiKey, Store, StoreResult, Workspace};
 use axum::extract::FromRequestParts;
@@ -14,7 +12,6 @@ use crate::error::Error;
 use crate::state::AppState;
 
 pub const KEY_PREFIX: &str = "trl_";
-pub const SCOPES: &[&str] = &["ingest", "read"];
 /// `last_used_at` is written at most this often per key.
 const TOUCH_EVERY_US: i64 = 60_000_000;
 
@@ -49,23 +46,6 @@ pub async fn issue(
 
 pub fn hash_key(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
-/// Parses `ingest,read` into known scopes, or says which one is unknown.
-pub fn parse_scopes(text: &str) -> Result<Vec<String>, String> {
-    let mut seen = HashSet::new();
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .filter(|s| seen.insert(s.to_string()))
-        .map(|s| {
-            if SCOPES.contains(&s) {
-                Ok(s.to_owned())
-            } else {
-                Err(format!("unknown scope {s:?}; expected {}", SCOPES.join(", ")))
-            }
-        })
-        .collect()
 }
 
 /// The caller's verified API key (`Authorization: Bearer` or `X-API-Key`).
@@ -128,9 +108,4 @@ mod tests {
         assert_eq!(hash_key(&a.secret), a.hash);
     }
 
-    #[test]
-    fn scopes_are_checked() {
-        assert_eq!(parse_scopes("ingest, read,ingest").unwrap(), vec!["ingest", "read"]);
-        assert!(parse_scopes("ingest,admin").unwrap_err().contains("admin"));
-    }
 }
