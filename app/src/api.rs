@@ -9,7 +9,7 @@ use crate::model::{EventDetail, EventFilter, EventRow, FeedPage, FeedParams, Mic
 #[cfg(feature = "ssr")]
 use crate::{
     model::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
-    store::{Page, Scope},
+    store::{finish_page, Page, Scope},
 };
 
 /// The session key holding the signed-in user's id.
@@ -162,14 +162,9 @@ pub async fn load_timeline(
     };
     let filter = EventFilter { entity_type: Some(entity_type), entity_id: Some(entity_id), ..Default::default() };
     let scope = Scope::for_viewer(&viewer);
-    let page = Page { cursor, limit: DEFAULT_PAGE_SIZE + 1, order };
+    let page = Page::probing(cursor, DEFAULT_PAGE_SIZE, order);
     let mut records = ctx.store.list_event_details(&scope, &filter, page).await.map_err(ssr::internal)?;
-    let next_cursor = if records.len() > DEFAULT_PAGE_SIZE {
-        records.truncate(DEFAULT_PAGE_SIZE);
-        records.last().map(|r| r.row.cursor().encode())
-    } else {
-        None
-    };
+    let next_cursor = finish_page(&mut records, DEFAULT_PAGE_SIZE, |r| r.row.cursor());
     if records.is_empty() && cursor.is_none() {
         return Ok(Loaded::NotFound);
     }
@@ -183,8 +178,8 @@ pub mod ssr {
     use uuid::Uuid;
 
     use super::SESSION_USER_KEY;
-    use crate::model::{Cursor, EventFilter, FeedPage, Viewer, DEFAULT_PAGE_SIZE};
-    use crate::store::{Page, Scope, ServerContext, Store, StoreError};
+    use crate::model::{Cursor, EventFilter, EventRow, FeedPage, Viewer, DEFAULT_PAGE_SIZE};
+    use crate::store::{finish_page, Page, Scope, ServerContext, Store, StoreError};
 
     /// Logs the cause and gives the browser a message without internals.
     pub fn internal(err: StoreError) -> ServerFnError {
@@ -249,14 +244,9 @@ pub mod ssr {
         let scope = Scope::for_viewer(viewer);
         let limit = DEFAULT_PAGE_SIZE;
         // One extra row tells whether another page exists.
-        let page = Page { cursor: before, limit: limit + 1, order: crate::model::Order::NewestFirst };
+        let page = Page::probing(before, limit, crate::model::Order::NewestFirst);
         let mut rows = ctx.store.list_events(&scope, filter, page).await.map_err(internal)?;
-        let next_cursor = if rows.len() > limit {
-            rows.truncate(limit);
-            rows.last().map(|r| r.cursor().encode())
-        } else {
-            None
-        };
+        let next_cursor = finish_page(&mut rows, limit, EventRow::cursor);
         Ok(FeedPage { rows, next_cursor })
     }
 

@@ -168,6 +168,22 @@ impl Page {
     pub fn newest(limit: usize) -> Self {
         Page { cursor: None, limit, order: Order::NewestFirst }
     }
+
+    /// `limit` rows and one more, which tells whether another page follows
+    /// (see `finish_page`).
+    pub fn probing(cursor: Option<Cursor>, limit: usize, order: Order) -> Self {
+        Page { cursor, limit: limit + 1, order }
+    }
+}
+
+/// Cuts the rows of a `Page::probing` back to `limit`; returns the encoded
+/// cursor of the next page, if there is one.
+pub fn finish_page<T>(rows: &mut Vec<T>, limit: usize, cursor_of: impl Fn(&T) -> Cursor) -> Option<String> {
+    if rows.len() <= limit {
+        return None;
+    }
+    rows.truncate(limit);
+    rows.last().map(|row| cursor_of(row).encode())
 }
 
 #[async_trait]

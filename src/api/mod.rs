@@ -6,7 +6,7 @@ pub mod query;
 pub mod record;
 
 use app::model::{EventDetail, EventFilter, Micros, Order, Severity, Stats, StatsWindow};
-use app::store::{Page, Scope};
+use app::store::{finish_page, Page, Scope};
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -94,13 +94,10 @@ pub async fn page_of(
     order: Order,
 ) -> Result<RecordPage> {
     let limit = query.limit()?;
-    let page = Page { cursor: query.cursor()?, limit: limit + 1, order };
+    let page = Page::probing(query.cursor()?, limit, order);
     let mut rows: Vec<EventDetail> = state.store.list_event_details(scope, filter, page).await?;
-    let next_cursor = (rows.len() > limit).then(|| {
-        rows.truncate(limit);
-        rows.last().map(|r| r.row.cursor().encode())
-    });
-    Ok(RecordPage { events: rows.into_iter().map(ApiRecord::from).collect(), next_cursor: next_cursor.flatten() })
+    let next_cursor = finish_page(&mut rows, limit, |r| r.row.cursor());
+    Ok(RecordPage { events: rows.into_iter().map(ApiRecord::from).collect(), next_cursor })
 }
 
 async fn list_events(State(state): State<AppState>, Reader(scope): Reader, Query(query): Query<ReadQuery>) -> Result<Json<RecordPage>> {
