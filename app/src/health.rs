@@ -38,6 +38,22 @@ pub struct Health {
     pub query_ms: Option<f64>,
 }
 
+impl Health {
+    /// What anyone may see (a load balancer, say): the status of each check,
+    /// without counts or details, which are for founders and admins.
+    pub fn public(self) -> Health {
+        Health {
+            checks: self.checks.into_iter().map(|c| Check { detail: String::new(), ..c }).collect(),
+            records_24h: None,
+            records_30d: None,
+            workspaces: None,
+            error_rate_last_hour: None,
+            query_ms: None,
+            ..self
+        }
+    }
+}
+
 /// A query slower than this makes the service degraded.
 pub const QUERY_THRESHOLD_MS: f64 = 250.0;
 /// An error rate above this in the last hour makes the service degraded.

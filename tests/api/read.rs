@@ -191,6 +191,14 @@ async fn health_and_metrics_report_and_requests_carry_an_id() {
     assert_eq!(health["status"], "healthy");
     let names: Vec<&str> = health["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["database", "query_time", "error_rate", "activity"]);
+    assert!(health["records_24h"].is_null() && health["checks"][3]["detail"] == "", "no counts for anonymous callers");
+    let workspace_key: Value =
+        app.client.get(app.url("/api/system/health")).bearer_auth(&app.key).send().await.unwrap().json().await.unwrap();
+    assert!(workspace_key["records_24h"].is_null(), "nor for a key limited to one workspace");
+    let spanning = trail::auth::api_key::issue(app.store.as_ref(), None, vec!["read".into()], None).await.unwrap();
+    let full: Value = app.client.get(app.url("/api/system/health")).bearer_auth(&spanning).send().await.unwrap().json().await.unwrap();
+    assert_eq!(full["records_24h"], 1, "readers of every workspace get the counts");
+    assert!(full["checks"][3]["detail"].as_str().unwrap().contains("records in 24 h"));
 
     let mine = app.client.get(app.url("/login")).header("x-request-id", "trace-me-42").send().await.unwrap();
     assert_eq!(mine.headers()["x-request-id"], "trace-me-42", "a caller's request id is kept");
