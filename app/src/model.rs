@@ -110,10 +110,6 @@ impl Severity {
     pub fn from_rank(rank: i16) -> Option<Self> {
         Self::ALL.get(usize::try_from(rank).ok()?).copied()
     }
-
-    pub fn is_error(self) -> bool {
-        self >= Severity::Warning
-    }
 }
 
 impl PartialOrd for Severity {

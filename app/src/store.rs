@@ -232,7 +232,6 @@ pub trait Store: Send + Sync + 'static {
     async fn list_event_details(&self, scope: &Scope, filter: &EventFilter, page: Page) -> StoreResult<Vec<EventDetail>>;
     /// One record, if the scope may see it.
     async fn event_by_id(&self, scope: &Scope, id: Uuid) -> StoreResult<Option<EventDetail>>;
-    async fn count_events(&self, scope: &Scope) -> StoreResult<i64>;
     /// Totals, histogram, keys, actors and operations of a window, from the roll-ups.
     async fn stats(&self, scope: &Scope, workspace: Option<&str>, window: StatsWindow, now: Micros) -> StoreResult<Stats>;
 }

@@ -426,13 +426,6 @@ macro_rules! impl_store {
                 Ok($crate::storage::rollup::assemble(window, now, bars, keys, actors, actions))
             }
 
-            async fn count_events(&self, scope: &app::store::Scope) -> app::store::StoreResult<i64> {
-                let query = $crate::storage::sql::count_events($dialect, scope);
-                let (count,): (i64,) = $crate::storage::bind_query_as::<$db, (i64,)>(&query.sql, &query.args)
-                    .fetch_one(self.reader())
-                    .await?;
-                Ok(count)
-            }
         }
     };
 }
