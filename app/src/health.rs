@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Micros;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// In order of gravity: the service is as healthy as its worst check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum HealthStatus {
@@ -128,15 +129,6 @@ pub async fn check(store: &dyn crate::store::Store) -> Health {
             health.checks.push(Check { name: "statistics".into(), status: HealthStatus::Unhealthy, detail: "queries failed".into() });
         }
     }
-    health.status = health
-        .checks
-        .iter()
-        .map(|c| c.status)
-        .max_by_key(|s| match s {
-            HealthStatus::Healthy => 0,
-            HealthStatus::Degraded => 1,
-            HealthStatus::Unhealthy => 2,
-        })
-        .unwrap_or(HealthStatus::Healthy);
+    health.status = health.checks.iter().map(|c| c.status).max().unwrap_or(HealthStatus::Healthy);
     health
 }

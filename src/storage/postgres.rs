@@ -79,53 +79,56 @@ impl PgStore {
 
 super::impl_store!(PgStore, Postgres, Dialect::Postgres, "postgres");
 
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+/// The 16 count columns of a roll-up (records, duration count, sum and max,
+/// 12 histogram buckets) as array placeholders, numbered from `first`.
+fn count_array_params(first: usize) -> String {
+    (first..first + 4 + app::model::DURATION_BUCKETS).map(|n| format!("${n}::bigint[]")).collect::<Vec<_>>().join(", ")
+}
+
+/// Binds the count columns of `counts`, one array per column, in `count_array_params` order.
+fn bind_count_arrays<'q, 'c>(query: PgQuery<'q>, counts: impl Iterator<Item = &'c rollup::RollupCounts> + Clone) -> PgQuery<'q> {
+    let column = |f: &dyn Fn(&rollup::RollupCounts) -> i64| counts.clone().map(f).collect::<Vec<i64>>();
+    let query = query
+        .bind(column(&|c| c.records))
+        .bind(column(&|c| c.durations.count))
+        .bind(column(&|c| c.durations.sum))
+        .bind(column(&|c| c.durations.max));
+    (0..app::model::DURATION_BUCKETS).fold(query, |q, i| q.bind(column(&|c| c.durations.buckets[i])))
+}
+
 /// Adds a group's counts to the roll-up tables: one statement per table.
 async fn write_rollups(tx: &mut sqlx::PgConnection, rollups: &rollup::Rollups) -> sqlx::Result<()> {
     if !rollups.rows.is_empty() {
         let rows: Vec<_> = rollups.rows.iter().collect();
-        let column = |f: &dyn Fn(&rollup::RollupKey, &rollup::RollupCounts) -> i64| -> Vec<i64> {
-            rows.iter().map(|(k, c)| f(k, c)).collect()
-        };
         let texts = |f: &dyn Fn(&rollup::RollupKey) -> String| -> Vec<String> { rows.iter().map(|(k, _)| f(k)).collect() };
-        let buckets: Vec<Vec<i64>> =
-            (0..app::model::DURATION_BUCKETS).map(|i| rows.iter().map(|(_, c)| c.durations.buckets[i]).collect()).collect();
-        let severities: Vec<i16> = rows.iter().map(|(k, _)| k.severity).collect();
-        let bucket_params: Vec<String> = (0..app::model::DURATION_BUCKETS).map(|i| format!("${}::bigint[]", i + 14)).collect();
         let sql = format!(
             "INSERT INTO rollup_hourly ({}) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], \
-             $5::text[], $6::smallint[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], \
-             $13::bigint[], {}) {}",
+             $5::text[], $6::smallint[], $7::text[], $8::text[], $9::text[], {}) {}",
             rollup::ROLLUP_COLUMNS,
-            bucket_params.join(", "),
+            count_array_params(10),
             rollup::rollup_upsert_tail(Dialect::Postgres)
         );
         let query = sqlx::query(&sql)
-            .bind(column(&|k, _| k.workspace_id))
-            .bind(column(&|k, _| k.hour))
+            .bind(rows.iter().map(|(k, _)| k.workspace_id).collect::<Vec<_>>())
+            .bind(rows.iter().map(|(k, _)| k.hour).collect::<Vec<_>>())
             .bind(texts(&|k| k.brand.clone()))
             .bind(texts(&|k| k.kind.to_owned()))
             .bind(texts(&|k| k.key.clone()))
-            .bind(severities)
+            .bind(rows.iter().map(|(k, _)| k.severity).collect::<Vec<_>>())
             .bind(texts(&|k| k.visibility.to_owned()))
             .bind(texts(&|k| k.status.to_owned()))
-            .bind(texts(&|k| k.provider.clone()))
-            .bind(column(&|_, c| c.records))
-            .bind(column(&|_, c| c.durations.count))
-            .bind(column(&|_, c| c.durations.sum))
-            .bind(column(&|_, c| c.durations.max));
-        buckets.into_iter().fold(query, |q, b| q.bind(b)).execute(&mut *tx).await?;
+            .bind(texts(&|k| k.provider.clone()));
+        bind_count_arrays(query, rows.iter().map(|(_, c)| *c)).execute(&mut *tx).await?;
     }
     if !rollups.platform.is_empty() {
         let rows: Vec<_> = rollups.platform.iter().collect();
-        let counts = |f: &dyn Fn(&rollup::RollupCounts) -> i64| -> Vec<i64> { rows.iter().map(|(_, c)| f(c)).collect() };
-        let buckets: Vec<Vec<i64>> =
-            (0..app::model::DURATION_BUCKETS).map(|i| rows.iter().map(|(_, c)| c.durations.buckets[i]).collect()).collect();
-        let bucket_params: Vec<String> = (0..app::model::DURATION_BUCKETS).map(|i| format!("${}::bigint[]", i + 11)).collect();
         let sql = format!(
             "INSERT INTO rollup_platform_hourly ({}) SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::smallint[], \
-             $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], {}) {}",
+             $5::text[], $6::text[], {}) {}",
             rollup::PLATFORM_COLUMNS,
-            bucket_params.join(", "),
+            count_array_params(7),
             rollup::platform_upsert_tail(Dialect::Postgres)
         );
         let query = sqlx::query(&sql)
@@ -134,12 +137,8 @@ async fn write_rollups(tx: &mut sqlx::PgConnection, rollups: &rollup::Rollups) -
             .bind(rows.iter().map(|(k, _)| k.key.clone()).collect::<Vec<_>>())
             .bind(rows.iter().map(|(k, _)| k.severity).collect::<Vec<_>>())
             .bind(rows.iter().map(|(k, _)| k.status.to_owned()).collect::<Vec<_>>())
-            .bind(rows.iter().map(|(k, _)| k.provider.clone()).collect::<Vec<_>>())
-            .bind(counts(&|c| c.records))
-            .bind(counts(&|c| c.durations.count))
-            .bind(counts(&|c| c.durations.sum))
-            .bind(counts(&|c| c.durations.max));
-        buckets.into_iter().fold(query, |q, b| q.bind(b)).execute(&mut *tx).await?;
+            .bind(rows.iter().map(|(k, _)| k.provider.clone()).collect::<Vec<_>>());
+        bind_count_arrays(query, rows.iter().map(|(_, c)| *c)).execute(&mut *tx).await?;
     }
     if !rollups.platform_actors.is_empty() {
         let (keys, records): (Vec<_>, Vec<i64>) = rollups.platform_actors.iter().map(|(k, n)| (k, *n)).unzip();
