@@ -4,6 +4,7 @@
 //! Field names are matched after camelCase → snake_case, so `eventKey`,
 //! `entityId` and `durationMs` work as well as `event_key`, `entity_id`...
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use app::model::{ActorType, Kind, Micros, Severity, Status, Visibility};
@@ -81,22 +82,31 @@ impl Problems<'_> {
 }
 
 /// An object's fields by normalised (snake_case) name; the first spelling wins.
+/// A record has a dozen or two fields: a linear scan beats hashing them, and
+/// names already in snake_case are not copied.
 struct Fields<'a> {
-    by_name: HashMap<String, (&'a str, &'a Value)>,
+    by_name: Vec<(Cow<'a, str>, &'a str, &'a Value)>,
 }
 
 impl<'a> Fields<'a> {
     fn new(object: &'a Map<String, Value>) -> Self {
-        let mut by_name = HashMap::with_capacity(object.len());
+        let mut by_name: Vec<(Cow<'a, str>, &'a str, &'a Value)> = Vec::with_capacity(object.len());
         for (name, value) in object {
-            by_name.entry(snake_case(name)).or_insert((name.as_str(), value));
+            let normalised = snake_case(name);
+            if !by_name.iter().any(|(seen, _, _)| *seen == normalised) {
+                by_name.push((normalised, name.as_str(), value));
+            }
         }
         Fields { by_name }
     }
 
+    fn lookup(&self, name: &str) -> Option<(&'a str, &'a Value)> {
+        self.by_name.iter().find(|(normalised, _, _)| normalised == name).map(|(_, original, value)| (*original, *value))
+    }
+
     /// The first of `names` that is present and not null, with the name used.
     fn first(&self, names: &[&str]) -> Option<(&'a str, &'a Value)> {
-        names.iter().filter_map(|n| self.by_name.get(*n)).find(|(_, v)| !v.is_null()).copied()
+        names.iter().filter_map(|n| self.lookup(n)).find(|(_, v)| !v.is_null())
     }
 
     fn get(&self, name: &str) -> Option<&'a Value> {
@@ -104,7 +114,10 @@ impl<'a> Fields<'a> {
     }
 }
 
-fn snake_case(name: &str) -> String {
+fn snake_case(name: &str) -> Cow<'_, str> {
+    if !name.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Cow::Borrowed(name);
+    }
     let mut out = String::with_capacity(name.len() + 4);
     for (i, ch) in name.chars().enumerate() {
         if ch.is_ascii_uppercase() {
@@ -116,7 +129,7 @@ fn snake_case(name: &str) -> String {
             out.push(ch);
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// A text field: a string, or for identifiers also a number.

@@ -16,9 +16,12 @@ use super::rollup;
 use super::sql::{Dialect, INSERT_COLUMNS, INSERT_COLUMN_COUNT};
 
 /// Rows per INSERT statement. Powers of two up to this keep the number of
-/// distinct (cached) statements small.
-const MAX_ROWS_PER_STATEMENT: usize = 256;
+/// distinct (cached) statements small. Bigger statements gain little and their
+/// cached programs cost memory (256 rows: +13 MiB peak RSS, same throughput).
+const MAX_ROWS_PER_STATEMENT: usize = 128;
 const READERS: u32 = 8;
+const WRITER_CACHE_KIB: u32 = 8 * 1024;
+const WAL_CHECKPOINT_PAGES: u32 = 10_000;
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -36,7 +39,15 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("temp_store", "memory");
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        // The writer keeps the indexes' hot pages in memory: with SQLite's 2 MiB
+        // default, ingest spent ~8 % of its time re-reading them from the OS.
+        // A longer WAL between checkpoints copies a page rewritten by several
+        // group commits into the database once (+5-10 % ingest).
+        let writer_options = options
+            .clone()
+            .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
+            .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES.to_string());
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(writer_options).await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new().max_connections(READERS).connect_with(options.read_only(true)).await?;
         Ok((SqliteStore { writer: writer.clone(), reader }, writer))
@@ -241,9 +252,9 @@ mod tests {
     fn statements_take_the_largest_power_of_two() {
         assert_eq!(statement_rows(1), 1);
         assert_eq!(statement_rows(3), 2);
-        assert_eq!(statement_rows(255), 128);
-        assert_eq!(statement_rows(256), 256);
-        assert_eq!(statement_rows(5000), 256);
+        assert_eq!(statement_rows(MAX_ROWS_PER_STATEMENT - 1), MAX_ROWS_PER_STATEMENT / 2);
+        assert_eq!(statement_rows(MAX_ROWS_PER_STATEMENT), MAX_ROWS_PER_STATEMENT);
+        assert_eq!(statement_rows(5000), MAX_ROWS_PER_STATEMENT);
     }
 
     #[test]
