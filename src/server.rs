@@ -18,6 +18,7 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use crate::config::Config;
 use crate::ingest::commit::Committer;
 use crate::security::{self, LoginThrottle};
+use crate::ingest::WorkspaceIds;
 use crate::state::AppState;
 use crate::storage::{self, SessionBackend};
 
@@ -46,6 +47,7 @@ impl Server {
             store: opened.store,
             config: Arc::new(config),
             login_throttle: Arc::new(LoginThrottle::default()),
+            workspace_ids: Arc::new(WorkspaceIds::default()),
         };
         let router = router(state.clone(), opened.sessions);
         Ok(Server { listener, router, addr, state })

@@ -6,6 +6,7 @@ use leptos::config::LeptosOptions;
 
 use crate::config::Config;
 use crate::ingest::commit::Committer;
+use crate::ingest::WorkspaceIds;
 use crate::security::LoginThrottle;
 
 /// Everything handlers share. Leptos reads its options through `FromRef`.
@@ -16,4 +17,5 @@ pub struct AppState {
     pub committer: Committer,
     pub config: Arc<Config>,
     pub login_throttle: Arc<LoginThrottle>,
+    pub workspace_ids: Arc<WorkspaceIds>,
 }

@@ -129,10 +129,29 @@ async fn workspace_rules(state: &AppState, key: &ApiKey, items: &[Value]) -> Res
     let mut known = HashMap::new();
     if key_workspace.is_none() {
         for slug in parse::named_workspaces(items) {
-            if let Some(ws) = state.store.workspace_by_slug(&slug).await? {
-                known.insert(ws.slug, ws.id);
+            if let Some(id) = state.workspace_ids.resolve(state.store.as_ref(), &slug).await? {
+                known.insert(slug, id);
             }
         }
     }
     Ok(WorkspaceRules { key_workspace, known })
+}
+
+/// Workspace ids by slug, for keys that span workspaces. A workspace is never
+/// renamed or deleted, so a slug found once keeps its id; slugs not found are
+/// looked up again each time (the workspace may be created later).
+#[derive(Default)]
+pub struct WorkspaceIds(std::sync::RwLock<HashMap<String, i64>>);
+
+impl WorkspaceIds {
+    async fn resolve(&self, store: &dyn app::store::Store, slug: &str) -> Result<Option<i64>> {
+        if let Some(id) = self.0.read().expect("workspace ids lock").get(slug) {
+            return Ok(Some(*id));
+        }
+        let found = store.workspace_by_slug(slug).await?.map(|ws| ws.id);
+        if let Some(id) = found {
+            self.0.write().expect("workspace ids lock").insert(slug.to_owned(), id);
+        }
+        Ok(found)
+    }
 }
