@@ -189,6 +189,9 @@ pub fn finish_page<T>(rows: &mut Vec<T>, limit: usize, cursor_of: impl Fn(&T) ->
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
+    /// How many groups of records may be written at once: 1 where the
+    /// database has a single writer (SQLite), more where it has row locks.
+    fn concurrent_writes(&self) -> usize;
     /// A trivial query: is the database reachable?
     async fn ping(&self) -> StoreResult<()>;
     /// Connections per pool: (pool, open, idle).

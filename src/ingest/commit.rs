@@ -1,9 +1,12 @@
-//! Group commit: concurrent ingest requests are written together by one
-//! writer task, in one transaction (one fsync for many requests). Each request
-//! is answered only after the transaction holding its records has committed.
+//! Group commit: concurrent ingest requests are written together by a writer
+//! task, in one transaction (one fsync for many requests). Each request is
+//! answered only after the transaction holding its records has committed.
+//! SQLite has one writer task; PostgreSQL a few, which commit in parallel.
+
+use std::sync::Arc;
 
 use app::store::{DynStore, InsertOutcome, NewRecord, StoreError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Mutex};
 
 /// A group stops growing past this many records.
 const MAX_GROUP_RECORDS: usize = 10_000;
@@ -31,10 +34,13 @@ pub enum CommitError {
 }
 
 impl Committer {
-    /// Starts the writer task for `store`.
+    /// Starts the writer tasks for `store` (as many as it writes at once).
     pub fn start(store: DynStore) -> Self {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(write_groups(store, jobs));
+        let jobs = Arc::new(Mutex::new(jobs));
+        for _ in 0..store.concurrent_writes().max(1) {
+            tokio::spawn(write_groups(store.clone(), jobs.clone()));
+        }
         Committer { queue }
     }
 
@@ -46,21 +52,29 @@ impl Committer {
     }
 }
 
-async fn write_groups(store: DynStore, mut jobs: mpsc::Receiver<Job>) {
-    while let Some(first) = jobs.recv().await {
-        let mut group = vec![first];
-        let mut size = group[0].records.len();
-        while size < MAX_GROUP_RECORDS {
-            match jobs.try_recv() {
-                Ok(job) => {
-                    size += job.records.len();
-                    group.push(job);
-                }
-                Err(_) => break,
-            }
-        }
+/// One writer: takes the waiting requests as a group, writes it, repeats.
+/// Writers take turns at the queue, so each group is what waited meanwhile.
+async fn write_groups(store: DynStore, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    while let Some(group) = next_group(&jobs).await {
         write_group(store.as_ref(), group).await;
     }
+}
+
+async fn next_group(jobs: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
+    let mut jobs = jobs.lock().await;
+    let first = jobs.recv().await?;
+    let mut size = first.records.len();
+    let mut group = vec![first];
+    while size < MAX_GROUP_RECORDS {
+        match jobs.try_recv() {
+            Ok(job) => {
+                size += job.records.len();
+                group.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+    Some(group)
 }
 
 #[tracing::instrument(skip_all, fields(requests = group.len()))]

@@ -136,6 +136,10 @@ macro_rules! impl_store {
                 $name
             }
 
+            fn concurrent_writes(&self) -> usize {
+                Self::CONCURRENT_WRITES
+            }
+
             async fn ping(&self) -> app::store::StoreResult<()> {
                 $crate::storage::bind_query_as::<$db, (i32,)>("SELECT 1", &[]).fetch_one(self.reader()).await?;
                 Ok(())

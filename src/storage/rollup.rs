@@ -1,7 +1,7 @@
 //! Hourly roll-ups: maintained in the ingest transaction from the records
 //! actually inserted, read by stats in O(buckets).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use app::model::{
     duration_bucket, Bar, Durations, Micros, NamedCount, OperationStats, Stats, StatsWindow, DURATION_BUCKETS, HOUR_US,
@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::sql::{Arg, Conditions, Dialect, Query};
 
 /// The dimensions of one `rollup_hourly` row ("" for none).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RollupKey {
     pub workspace_id: i64,
     pub hour: i64,
@@ -31,7 +31,7 @@ pub struct RollupCounts {
     pub durations: Durations,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ActorKey {
     pub workspace_id: i64,
     pub hour: i64,
@@ -42,7 +42,7 @@ pub struct ActorKey {
 
 /// The dimensions of one `rollup_platform_hourly` row: a `RollupKey` without
 /// workspace, brand and visibility.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PlatformKey {
     pub hour: i64,
     pub kind: &'static str,
@@ -52,14 +52,16 @@ pub struct PlatformKey {
     pub provider: String,
 }
 
-/// What a group of records adds to the roll-ups.
+/// What a group of records adds to the roll-ups. Ordered maps: every group
+/// upserts rows in key order, so concurrent writers (PostgreSQL) lock them in
+/// the same order and cannot deadlock.
 #[derive(Debug, Default)]
 pub struct Rollups {
-    pub rows: HashMap<RollupKey, RollupCounts>,
-    pub actors: HashMap<ActorKey, i64>,
-    pub platform: HashMap<PlatformKey, RollupCounts>,
+    pub rows: BTreeMap<RollupKey, RollupCounts>,
+    pub actors: BTreeMap<ActorKey, i64>,
+    pub platform: BTreeMap<PlatformKey, RollupCounts>,
     /// (hour, actor) → records
-    pub platform_actors: HashMap<(i64, String), i64>,
+    pub platform_actors: BTreeMap<(i64, String), i64>,
 }
 
 impl RollupCounts {

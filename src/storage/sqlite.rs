@@ -53,6 +53,9 @@ impl SqliteStore {
         Ok((SqliteStore { writer: writer.clone(), reader }, writer))
     }
 
+    /// SQLite has one writer; a second would wait for the first's lock.
+    const CONCURRENT_WRITES: usize = 1;
+
     fn pools(&self) -> [(&'static str, &SqlitePool); 2] {
         [("writer", &self.writer), ("reader", &self.reader)]
     }
