@@ -96,7 +96,10 @@ fn generate(i: usize, rows: usize, now: Micros) -> Generated {
     let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
     let workspace = i % WORKSPACES;
     let (kind, key, entity, provider) = templates[(h % 8) as usize];
-    let occurred = Micros(now.0 - span + (i as i64 * span / rows.max(1) as i64));
+    // In i128: i × span passes i64 above 3.5 M records (it wrapped silently in
+    // the first 10 M runs, which left the last 24 h empty).
+    let offset = (i as i128 * span as i128 / rows.max(1) as i128) as i64;
+    let occurred = Micros(now.0 - span + offset);
     let visibility = ["internal", "client", "system"][(h >> 8) as usize % 3];
     let brand = ["nike", "puma", "acme"][(h >> 12) as usize % 3];
     let mut record = json!({
@@ -734,4 +737,22 @@ fn write_results(args: &Args, table: &Table) -> anyhow::Result<()> {
     std::fs::write(args.out.join("latest.json"), serde_json::to_string_pretty(&json)?)?;
     println!("\nwrote {} and {}", args.out.join("latest.md").display(), args.out.join("latest.json").display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ten_million_records_end_in_the_last_hour() {
+        let now = Micros::now();
+        let occurred = |i| {
+            let record = generate(i, 10_000_000, now);
+            chrono::DateTime::parse_from_rfc3339(record.json["occurred_at"].as_str().unwrap()).unwrap().timestamp_micros()
+        };
+        let hour = 3_600_000_000;
+        assert!(now.0 - occurred(9_999_999) < hour);
+        assert!(now.0 - occurred(0) > DAYS * 24 * hour - hour);
+        assert!(occurred(5_000_000) < occurred(5_000_001));
+    }
 }
