@@ -7,11 +7,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
 use std::time::Instant;
 
+use app::store::Scope;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::auth::reader::Reader;
+use crate::error::Error;
 use crate::state::AppState;
 
 /// A histogram with fixed upper bounds (cumulative when written).
@@ -170,9 +173,15 @@ pub async fn track(request: Request, next: Next) -> Response {
     response
 }
 
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// Platform-wide counts, like the health endpoint's: for readers of every
+/// workspace only (a founder or admin session, or a spanning read key, which
+/// Prometheus sends as `authorization: Bearer`).
+pub async fn metrics(State(state): State<AppState>, Reader(scope): Reader) -> Result<impl IntoResponse, Error> {
+    if scope != Scope::Platform {
+        return Err(Error::Forbidden("metrics are for readers of every workspace".into()));
+    }
     let body = METRICS.render(&state.store.pool_use());
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body))
 }
 
 #[cfg(test)]

@@ -238,8 +238,9 @@ fn build() -> Value {
                 }
             } },
             "/metrics": { "get": {
-                "summary": "Prometheus text format",
-                "responses": { "200": { "description": "metrics", "content": { "text/plain": { "schema": { "type": "string" } } } } }
+                "summary": "Prometheus text format (readers of every workspace)",
+                "security": read_security,
+                "responses": with_errors(("200", json!({ "description": "metrics", "content": { "text/plain": { "schema": { "type": "string" } } } })), &["401", "403"])
             } }
         },
         "components": {

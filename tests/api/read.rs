@@ -203,7 +203,11 @@ async fn health_and_metrics_report_and_requests_carry_an_id() {
     let mine = app.client.get(app.url("/login")).header("x-request-id", "trace-me-42").send().await.unwrap();
     assert_eq!(mine.headers()["x-request-id"], "trace-me-42", "a caller's request id is kept");
 
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let anonymous = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "metrics count every workspace's records");
+    let scoped = app.client.get(app.url("/metrics")).bearer_auth(&app.key).send().await.unwrap();
+    assert_eq!(scoped.status(), StatusCode::FORBIDDEN, "nor for a key limited to one workspace");
+    let metrics = app.client.get(app.url("/metrics")).bearer_auth(&spanning).send().await.unwrap().text().await.unwrap();
     for name in [
         "trail_ingest_requests_total{outcome=\"accepted\"}",
         "trail_ingest_records_total{result=\"stored\"}",
