@@ -162,8 +162,8 @@ fn route_of(method: &Method, path: &str) -> Route {
 
 /// Times every request by kind of route; counts refused ingests.
 pub async fn track(request: Request, next: Next) -> Response {
-    let path = request.extensions().get::<MatchedPath>().map_or_else(|| request.uri().path().to_owned(), |p| p.as_str().to_owned());
-    let route = route_of(request.method(), &path);
+    let path = request.extensions().get::<MatchedPath>().map_or(request.uri().path(), MatchedPath::as_str);
+    let route = route_of(request.method(), path);
     let started = Instant::now();
     let response = next.run(request).await;
     METRICS.latency[route as usize].observe(started.elapsed().as_secs_f64());
