@@ -157,8 +157,8 @@ async fn write_rollups(tx: &mut sqlx::PgConnection, rollups: &rollup::Rollups) -
     if !rollups.platform_actors.is_empty() {
         let (keys, records): (Vec<_>, Vec<i64>) = rollups.platform_actors.iter().map(|(k, n)| (k, *n)).unzip();
         sqlx::query(&format!(
-            "INSERT INTO rollup_actor_platform_hourly (hour, actor, records) \
-             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[]) {}",
+            "INSERT INTO rollup_actor_platform_hourly ({}) SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[]) {}",
+            rollup::PLATFORM_ACTOR_COLUMNS,
             rollup::PLATFORM_ACTOR_UPSERT_TAIL
         ))
         .bind(keys.iter().map(|(hour, _)| *hour).collect::<Vec<_>>())

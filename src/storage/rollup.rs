@@ -127,11 +127,9 @@ pub fn aggregate<'a>(records: impl Iterator<Item = &'a NewRecord>, inserted: &Ha
 
 pub const ROLLUP_COLUMNS: &str = "workspace_id, hour, brand, kind, key, severity, visibility, status, provider, \
      records, duration_count, duration_sum, duration_max, d00, d01, d02, d03, d04, d05, d06, d07, d08, d09, d10, d11";
-pub const ROLLUP_COLUMN_COUNT: usize = 25;
 pub const ACTOR_COLUMNS: &str = "workspace_id, hour, brand, visibility, actor, records";
 pub const PLATFORM_COLUMNS: &str = "hour, kind, key, severity, status, provider, \
      records, duration_count, duration_sum, duration_max, d00, d01, d02, d03, d04, d05, d06, d07, d08, d09, d10, d11";
-pub const PLATFORM_COLUMN_COUNT: usize = 22;
 
 /// `ON CONFLICT ... DO UPDATE` adding the new counts to the stored ones.
 pub fn rollup_upsert_tail(dialect: Dialect) -> String {
@@ -141,6 +139,8 @@ pub fn rollup_upsert_tail(dialect: Dialect) -> String {
 pub fn platform_upsert_tail(dialect: Dialect) -> String {
     counts_upsert_tail(dialect, "rollup_platform_hourly", "hour, kind, key, severity, status, provider")
 }
+
+pub const PLATFORM_ACTOR_COLUMNS: &str = "hour, actor, records";
 
 pub const PLATFORM_ACTOR_UPSERT_TAIL: &str =
     "ON CONFLICT (hour, actor) DO UPDATE SET records = rollup_actor_platform_hourly.records + excluded.records";

@@ -119,22 +119,23 @@ async fn write_group(conn: &mut SqliteConnection, requests: &[Vec<NewRecord>]) -
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
-/// Runs `head VALUES (...), (...) tail` over `rows`, in statements of up to
-/// `MAX_ROWS_PER_STATEMENT / 2` rows (fewer statements, same SQL shapes).
+/// Runs `INSERT INTO table (columns) VALUES (...), (...) tail` over `rows`,
+/// in statements of up to `MAX_ROWS_PER_STATEMENT / 2` rows (fewer statements,
+/// same SQL shapes). `bind` binds one row's values, borrowed from the row.
 async fn upsert_all<T>(
     conn: &mut SqliteConnection,
-    head: &str,
-    columns: usize,
+    table: &str,
+    columns: &str,
     tail: &str,
     rows: &[T],
-    bind: impl for<'q> Fn(SqliteQuery<'q>, &T) -> SqliteQuery<'q>,
+    bind: impl for<'q> Fn(SqliteQuery<'q>, &'q T) -> SqliteQuery<'q>,
 ) -> sqlx::Result<()> {
-    let one_row = format!("({})", vec!["?"; columns].join(", "));
+    let one_row = format!("({})", vec!["?"; columns.split(',').count()].join(", "));
     let mut rest = rows;
     while !rest.is_empty() {
         let take = statement_rows(rest.len().min(MAX_ROWS_PER_STATEMENT / 2));
         let (chunk, tail_rows) = rest.split_at(take);
-        let sql = format!("{head} VALUES {} {tail}", vec![one_row.as_str(); take].join(", "));
+        let sql = format!("INSERT INTO {table} ({columns}) VALUES {} {tail}", vec![one_row.as_str(); take].join(", "));
         chunk.iter().fold(sqlx::query(&sql), |q, row| bind(q, row)).execute(&mut *conn).await?;
         rest = tail_rows;
     }
@@ -150,41 +151,39 @@ fn bind_counts<'q>(query: SqliteQuery<'q>, counts: &rollup::RollupCounts) -> Sql
 /// Adds a group's counts to the roll-up tables, in multi-row upserts.
 async fn write_rollups(conn: &mut SqliteConnection, rollups: &rollup::Rollups) -> sqlx::Result<()> {
     let rows: Vec<_> = rollups.rows.iter().collect();
-    let head = format!("INSERT INTO rollup_hourly ({})", rollup::ROLLUP_COLUMNS);
-    upsert_all(conn, &head, rollup::ROLLUP_COLUMN_COUNT, &rollup::rollup_upsert_tail(Dialect::Sqlite), &rows, |q, (k, c)| {
+    upsert_all(conn, "rollup_hourly", rollup::ROLLUP_COLUMNS, &rollup::rollup_upsert_tail(Dialect::Sqlite), &rows, |q, (k, c)| {
         let q = q
             .bind(k.workspace_id)
             .bind(k.hour)
-            .bind(k.brand.clone())
+            .bind(k.brand.as_str())
             .bind(k.kind)
-            .bind(k.key.clone())
+            .bind(k.key.as_str())
             .bind(k.severity)
             .bind(k.visibility)
             .bind(k.status)
-            .bind(k.provider.clone());
+            .bind(k.provider.as_str());
         bind_counts(q, c)
     })
     .await?;
 
     let platform: Vec<_> = rollups.platform.iter().collect();
-    let head = format!("INSERT INTO rollup_platform_hourly ({})", rollup::PLATFORM_COLUMNS);
-    upsert_all(conn, &head, rollup::PLATFORM_COLUMN_COUNT, &rollup::platform_upsert_tail(Dialect::Sqlite), &platform, |q, (k, c)| {
-        let q = q.bind(k.hour).bind(k.kind).bind(k.key.clone()).bind(k.severity).bind(k.status).bind(k.provider.clone());
+    let tail = rollup::platform_upsert_tail(Dialect::Sqlite);
+    upsert_all(conn, "rollup_platform_hourly", rollup::PLATFORM_COLUMNS, &tail, &platform, |q, (k, c)| {
+        let q = q.bind(k.hour).bind(k.kind).bind(k.key.as_str()).bind(k.severity).bind(k.status).bind(k.provider.as_str());
         bind_counts(q, c)
     })
     .await?;
 
     let actors: Vec<_> = rollups.actors.iter().collect();
-    let head = format!("INSERT INTO rollup_actor_hourly ({})", rollup::ACTOR_COLUMNS);
-    upsert_all(conn, &head, 6, rollup::ACTOR_UPSERT_TAIL, &actors, |q, (k, n)| {
-        q.bind(k.workspace_id).bind(k.hour).bind(k.brand.clone()).bind(k.visibility).bind(k.actor.clone()).bind(**n)
+    upsert_all(conn, "rollup_actor_hourly", rollup::ACTOR_COLUMNS, rollup::ACTOR_UPSERT_TAIL, &actors, |q, (k, n)| {
+        q.bind(k.workspace_id).bind(k.hour).bind(k.brand.as_str()).bind(k.visibility).bind(k.actor.as_str()).bind(**n)
     })
     .await?;
 
     let platform_actors: Vec<_> = rollups.platform_actors.iter().collect();
-    let head = "INSERT INTO rollup_actor_platform_hourly (hour, actor, records)";
-    upsert_all(conn, head, 3, rollup::PLATFORM_ACTOR_UPSERT_TAIL, &platform_actors, |q, ((hour, actor), n)| {
-        q.bind(*hour).bind(actor.clone()).bind(**n)
+    let tail = rollup::PLATFORM_ACTOR_UPSERT_TAIL;
+    upsert_all(conn, "rollup_actor_platform_hourly", rollup::PLATFORM_ACTOR_COLUMNS, tail, &platform_actors, |q, ((hour, actor), n)| {
+        q.bind(*hour).bind(actor.as_str()).bind(**n)
     })
     .await
 }
