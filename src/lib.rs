@@ -29,9 +29,14 @@ pub mod state;
 #[cfg(feature = "ssr")]
 pub mod storage;
 
+// Links the islands of `app` (each exported to JavaScript) into the bundle.
+#[cfg(feature = "hydrate")]
+extern crate app;
+
+/// Hydrates the islands only: the rest of each page is server-rendered HTML.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    leptos::mount::hydrate_islands();
 }

@@ -84,6 +84,7 @@ fn router(state: AppState, sessions: SessionBackend) -> Router {
     let context = ServerContext {
         store: state.store.clone(),
         credentials: Arc::new(crate::auth::ServerCredentials { store: state.store.clone() }),
+        notices: Default::default(),
     };
     let options = state.leptos_options.clone();
     Router::new()

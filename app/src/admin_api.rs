@@ -21,6 +21,19 @@ pub struct AdminData {
     /// Founders only.
     pub users: Option<Vec<UserSummary>>,
     pub keys: Vec<ApiKeySummary>,
+    /// What the viewer's last action did, shown this once.
+    pub notice: Option<Notice>,
+}
+
+/// The outcome of an admin action. The forms post without JavaScript: the
+/// server runs the action, keeps its outcome for the session, and sends the
+/// browser back to `/admin`, which shows it once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Notice {
+    Done(String),
+    Failed(String),
+    /// A new API key's secret.
+    NewKey(String),
 }
 
 /// Everything `/admin` shows; members get a 404.
@@ -40,17 +53,22 @@ pub async fn admin_overview() -> Result<Loaded<AdminData>, ServerFnError> {
     };
     let keys = store.api_keys().await.map_err(failed)?;
     let workspaces = workspaces.into_iter().map(|w| WorkspaceSummary { slug: w.slug, name: w.name }).collect();
-    Ok(Loaded::Found(AdminData { viewer, workspaces, users, keys }))
+    let notice = ssr::take_notice(&ctx).await;
+    Ok(Loaded::Found(AdminData { viewer, workspaces, users, keys, notice }))
 }
 
 #[server]
 pub async fn create_workspace(slug: String, name: String) -> Result<String, ServerFnError> {
-    let (_, ctx) = ssr::require(Role::Founder).await?;
-    let slug = slug.trim().to_owned();
-    valid_slug(&slug).map_err(ServerFnError::new)?;
-    let name = if name.trim().is_empty() { slug.clone() } else { name.trim().to_owned() };
-    ctx.store.create_workspace(&slug, &name).await.map_err(failed)?;
-    Ok(format!("Workspace {slug} created."))
+    let result: Result<String, ServerFnError> = async move {
+        let (_, ctx) = ssr::require(Role::Founder).await?;
+        let slug = slug.trim().to_owned();
+        valid_slug(&slug).map_err(ServerFnError::new)?;
+        let name = if name.trim().is_empty() { slug.clone() } else { name.trim().to_owned() };
+        ctx.store.create_workspace(&slug, &name).await.map_err(failed)?;
+        Ok(format!("Workspace {slug} created."))
+    }
+    .await;
+    ssr::noted(result, Notice::Done).await
 }
 
 #[server]
@@ -62,71 +80,95 @@ pub async fn create_user(
     brand: String,
     password: String,
 ) -> Result<String, ServerFnError> {
-    let (_, ctx) = ssr::require(Role::Founder).await?;
-    let role: Role = role.parse().map_err(ServerFnError::new)?;
-    accounts::check_new_user(&email, &password).map_err(ServerFnError::new)?;
-    let email = email.trim().to_owned();
-    let membership = ssr::membership_for(&ctx, role, &workspace, &brand).await?;
-    let password_hash = ctx.credentials.hash_password(password).await.map_err(ServerFnError::new)?;
-    let name = Some(name.trim().to_owned()).filter(|n| !n.is_empty());
-    let user = crate::store::NewUser { email: email.clone(), name, role, password_hash };
-    let user_id = ctx.store.create_user(&user).await.map_err(failed)?;
-    if let Some((workspace_id, brand)) = membership {
-        ctx.store.add_membership(user_id, workspace_id, brand.as_deref()).await.map_err(failed)?;
+    let result: Result<String, ServerFnError> = async move {
+        let (_, ctx) = ssr::require(Role::Founder).await?;
+        let role: Role = role.parse().map_err(ServerFnError::new)?;
+        accounts::check_new_user(&email, &password).map_err(ServerFnError::new)?;
+        let email = email.trim().to_owned();
+        let membership = ssr::membership_for(&ctx, role, &workspace, &brand).await?;
+        let password_hash = ctx.credentials.hash_password(password).await.map_err(ServerFnError::new)?;
+        let name = Some(name.trim().to_owned()).filter(|n| !n.is_empty());
+        let user = crate::store::NewUser { email: email.clone(), name, role, password_hash };
+        let user_id = ctx.store.create_user(&user).await.map_err(failed)?;
+        if let Some((workspace_id, brand)) = membership {
+            ctx.store.add_membership(user_id, workspace_id, brand.as_deref()).await.map_err(failed)?;
+        }
+        Ok(format!("User {email} created."))
     }
-    Ok(format!("User {email} created."))
+    .await;
+    ssr::noted(result, Notice::Done).await
 }
 
 /// Changes a user's role and whether they may sign in.
 #[server]
 pub async fn update_user(user_id: i64, role: String, disabled: bool) -> Result<String, ServerFnError> {
-    let (viewer, ctx) = ssr::require(Role::Founder).await?;
-    let role: Role = role.parse().map_err(ServerFnError::new)?;
-    if user_id == viewer.user_id && (disabled || role != Role::Founder) {
-        return Err(ServerFnError::new("you cannot demote or disable yourself"));
+    let result: Result<String, ServerFnError> = async move {
+        let (viewer, ctx) = ssr::require(Role::Founder).await?;
+        let role: Role = role.parse().map_err(ServerFnError::new)?;
+        if user_id == viewer.user_id && (disabled || role != Role::Founder) {
+            return Err(ServerFnError::new("you cannot demote or disable yourself"));
+        }
+        ctx.store.set_user_role(user_id, role).await.map_err(failed)?;
+        ctx.store.set_user_disabled(user_id, disabled).await.map_err(failed)?;
+        Ok("User updated.".into())
     }
-    ctx.store.set_user_role(user_id, role).await.map_err(failed)?;
-    ctx.store.set_user_disabled(user_id, disabled).await.map_err(failed)?;
-    Ok("User updated.".into())
+    .await;
+    ssr::noted(result, Notice::Done).await
 }
 
 #[server]
 pub async fn grant_membership(user_id: i64, workspace: String, brand: String) -> Result<String, ServerFnError> {
-    let (_, ctx) = ssr::require(Role::Founder).await?;
-    let user = ctx.store.user_by_id(user_id).await.map_err(failed)?.ok_or_else(|| ServerFnError::new("no such user"))?;
-    let Some((workspace_id, brand)) = ssr::membership_for(&ctx, user.role, &workspace, &brand).await? else {
-        return Err(ServerFnError::new(format!("a {} sees every workspace already", user.role)));
-    };
-    ctx.store.add_membership(user_id, workspace_id, brand.as_deref()).await.map_err(failed)?;
-    Ok(format!("{} now belongs to {workspace}.", user.email))
+    let result: Result<String, ServerFnError> = async move {
+        let (_, ctx) = ssr::require(Role::Founder).await?;
+        let user = ctx.store.user_by_id(user_id).await.map_err(failed)?.ok_or_else(|| ServerFnError::new("no such user"))?;
+        let Some((workspace_id, brand)) = ssr::membership_for(&ctx, user.role, &workspace, &brand).await? else {
+            return Err(ServerFnError::new(format!("a {} sees every workspace already", user.role)));
+        };
+        ctx.store.add_membership(user_id, workspace_id, brand.as_deref()).await.map_err(failed)?;
+        Ok(format!("{} now belongs to {workspace}.", user.email))
+    }
+    .await;
+    ssr::noted(result, Notice::Done).await
 }
 
 #[server]
 pub async fn revoke_membership(user_id: i64, workspace: String) -> Result<String, ServerFnError> {
-    let (_, ctx) = ssr::require(Role::Founder).await?;
-    let ws = ssr::workspace(&ctx, &workspace).await?;
-    ctx.store.remove_membership(user_id, ws.id).await.map_err(failed)?;
-    Ok(format!("Membership of {workspace} removed."))
+    let result: Result<String, ServerFnError> = async move {
+        let (_, ctx) = ssr::require(Role::Founder).await?;
+        let ws = ssr::workspace(&ctx, &workspace).await?;
+        ctx.store.remove_membership(user_id, ws.id).await.map_err(failed)?;
+        Ok(format!("Membership of {workspace} removed."))
+    }
+    .await;
+    ssr::noted(result, Notice::Done).await
 }
 
 /// Creates a key; the answer carries the secret, shown once.
 #[server]
 pub async fn create_key(workspace: String, scopes: String, name: String) -> Result<String, ServerFnError> {
-    let (_, ctx) = ssr::require(Role::Admin).await?;
-    let scopes = accounts::parse_scopes(&scopes).map_err(ServerFnError::new)?;
-    let workspace = match workspace.trim() {
-        "" => None,
-        slug => Some(ssr::workspace(&ctx, slug).await?),
-    };
-    let name = Some(name.trim().to_owned()).filter(|n| !n.is_empty());
-    ctx.credentials.issue_key(workspace, scopes, name).await.map_err(ServerFnError::new)
+    let result: Result<String, ServerFnError> = async move {
+        let (_, ctx) = ssr::require(Role::Admin).await?;
+        let scopes = accounts::parse_scopes(&scopes).map_err(ServerFnError::new)?;
+        let workspace = match workspace.trim() {
+            "" => None,
+            slug => Some(ssr::workspace(&ctx, slug).await?),
+        };
+        let name = Some(name.trim().to_owned()).filter(|n| !n.is_empty());
+        ctx.credentials.issue_key(workspace, scopes, name).await.map_err(ServerFnError::new)
+    }
+    .await;
+    ssr::noted(result, Notice::NewKey).await
 }
 
 #[server]
 pub async fn revoke_key(key_id: i64) -> Result<String, ServerFnError> {
-    let (_, ctx) = ssr::require(Role::Admin).await?;
-    ctx.store.revoke_api_key(key_id, Micros::now()).await.map_err(failed)?;
-    Ok("Key revoked.".into())
+    let result: Result<String, ServerFnError> = async move {
+        let (_, ctx) = ssr::require(Role::Admin).await?;
+        ctx.store.revoke_api_key(key_id, Micros::now()).await.map_err(failed)?;
+        Ok("Key revoked.".into())
+    }
+    .await;
+    ssr::noted(result, Notice::Done).await
 }
 
 /// A store failure as the browser may see it: conflicts and absences by
@@ -143,8 +185,34 @@ fn failed(err: StoreError) -> ServerFnError {
 mod ssr {
     use leptos::prelude::*;
 
+    use tower_sessions::Session;
+
+    use super::Notice;
     use crate::model::{Role, Viewer};
     use crate::store::{ServerContext, Workspace};
+
+    async fn session_id() -> Option<String> {
+        let session: Session = leptos_axum::extract().await.ok()?;
+        Some(session.id()?.to_string())
+    }
+
+    /// Keeps the outcome of an action for the session's next `/admin` view,
+    /// and passes it on (to a script calling the action, the answer is the same).
+    pub async fn noted(result: Result<String, ServerFnError>, done: fn(String) -> Notice) -> Result<String, ServerFnError> {
+        if let (Ok(ctx), Some(session)) = (crate::api::ssr::server_context(), session_id().await) {
+            let notice = match &result {
+                Ok(text) => done(text.clone()),
+                Err(ServerFnError::ServerError(message)) => Notice::Failed(message.clone()),
+                Err(other) => Notice::Failed(other.to_string()),
+            };
+            ctx.notices.put(session, notice);
+        }
+        result
+    }
+
+    pub async fn take_notice(ctx: &ServerContext) -> Option<Notice> {
+        ctx.notices.take(&session_id().await?)
+    }
 
     /// The viewer, if their role is at least `least` (founder > admin).
     pub async fn require(least: Role) -> Result<(Viewer, ServerContext), ServerFnError> {

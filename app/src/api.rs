@@ -5,11 +5,11 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{EventDetail, EventFilter, EventRow, FeedPage, FeedParams, Micros, Order, Viewer};
+use crate::model::{EventDetail, EventRow, FeedPage, FeedParams, Micros, Order, Viewer};
 #[cfg(feature = "ssr")]
 use crate::{
-    model::{Cursor, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE},
-    store::{finish_page, Page, Scope},
+    model::{Cursor, EventFilter, MAX_PAGE_SIZE},
+    store::{Page, Scope},
 };
 
 /// The session key holding the signed-in user's id.
@@ -28,14 +28,12 @@ pub enum Loaded<T> {
     SignedOut,
 }
 
-/// The first render of the feed: who is looking, the filter the URL asked
-/// for, and the newest page.
+/// The first render of the feed: who is looking and the newest page of what
+/// the URL asked for.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FeedStart {
     pub viewer: Viewer,
     pub page: FeedPage,
-    /// The filter the parameters resolved to (the browser polls with it).
-    pub filter: EventFilter,
     /// Why the search could not be understood; the page is then empty.
     pub search_error: Option<String>,
     /// Workspaces the viewer may pick from.
@@ -51,32 +49,67 @@ pub async fn load_feed(params: FeedParams) -> Result<Loaded<FeedStart>, ServerFn
     };
     let server_time = Micros::now();
     let workspaces = ssr::visible_workspaces(&ctx, &viewer).await?;
-    let (filter, search_error, page) = match params.to_filter(server_time) {
-        Ok(filter) => {
-            let page = ssr::feed_page(&ctx, &viewer, &filter, None).await?;
-            (filter, None, page)
-        }
-        Err(message) => (EventFilter::default(), Some(message), FeedPage { rows: vec![], next_cursor: None }),
+    let (search_error, page) = match params.to_filter(server_time) {
+        Ok(filter) => (None, ssr::feed_page(&ctx, &viewer, &filter, None).await?),
+        Err(message) => (Some(message), FeedPage { rows: vec![], next_cursor: None }),
     };
-    Ok(Loaded::Found(FeedStart { viewer, page, filter, search_error, workspaces, server_time }))
+    Ok(Loaded::Found(FeedStart { viewer, page, search_error, workspaces, server_time }))
 }
 
-/// The page after `cursor`.
+/// Rows rendered by the server, for the browser to insert as they are: the
+/// browser bundle then carries no rendering of records.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RowsHtml {
+    pub html: String,
+    /// The newest `received_at` among the rows, in ms: where the next live poll starts.
+    pub newest_ms: Option<i64>,
+    pub next_cursor: Option<String>,
+}
+
+/// The newest `received_at` among `rows`, in ms: where the next live poll starts.
+pub fn newest_received_ms(rows: &[EventRow]) -> Option<i64> {
+    rows.iter().map(|r| r.received_at.0 / 1_000).max()
+}
+
+/// The list a "Load more" button continues.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum MoreOf {
+    /// The feed, filtered by the page's parameters.
+    Feed(FeedParams),
+    /// An entity's timeline.
+    Timeline { entity_type: String, entity_id: String, order: Order },
+}
+
+/// The page of `list` after `cursor`.
 #[server(input = Json)]
-pub async fn load_more(filter: EventFilter, cursor: String) -> Result<FeedPage, ServerFnError> {
+pub async fn load_more(list: MoreOf, cursor: String) -> Result<RowsHtml, ServerFnError> {
     let (viewer, ctx) = ssr::require_viewer().await?;
     let cursor = Cursor::decode(&cursor).ok_or_else(|| ServerFnError::new("invalid cursor"))?;
-    ssr::feed_page(&ctx, &viewer, &filter, Some(cursor)).await
+    let now = Micros::now();
+    match list {
+        MoreOf::Feed(params) => {
+            let filter = params.to_filter(now).map_err(ServerFnError::new)?;
+            let page = ssr::feed_page(&ctx, &viewer, &filter, Some(cursor)).await?;
+            Ok(ssr::rows_html(page.rows, false, now, page.next_cursor))
+        }
+        MoreOf::Timeline { entity_type, entity_id, order } => {
+            let (records, next_cursor) = ssr::timeline_page(&ctx, &viewer, entity_type, entity_id, order, Some(cursor)).await?;
+            Ok(ssr::entries_html(records, now, next_cursor))
+        }
+    }
 }
 
 /// Records received since `since_ms` (milliseconds since the epoch, minus an
-/// overlap), newest first: what the live feed prepends.
+/// overlap), newest first and marked fresh: what the live feed prepends.
 #[server(input = Json)]
-pub async fn feed_updates(filter: EventFilter, since_ms: i64) -> Result<Vec<EventRow>, ServerFnError> {
+pub async fn feed_updates(params: FeedParams, since_ms: i64) -> Result<RowsHtml, ServerFnError> {
     let (viewer, ctx) = ssr::require_viewer().await?;
+    let now = Micros::now();
+    let filter = params.to_filter(now).map_err(ServerFnError::new)?;
     let after = ssr::uuid_v7_lower_bound(since_ms - POLL_OVERLAP_MS);
     let scope = Scope::for_viewer(&viewer);
-    ctx.store.events_received_after(&scope, &filter, after, MAX_PAGE_SIZE).await.map_err(ssr::internal)
+    let rows = ctx.store.events_received_after(&scope, &filter, after, MAX_PAGE_SIZE).await.map_err(ssr::internal)?;
+    Ok(ssr::rows_html(rows, true, now, None))
 }
 
 /// The stats panel: scoped like everything, from the roll-ups.
@@ -160,11 +193,7 @@ pub async fn load_timeline(
         Some(text) => Some(Cursor::decode(&text).ok_or_else(|| ServerFnError::new("invalid cursor"))?),
         None => None,
     };
-    let filter = EventFilter { entity_type: Some(entity_type), entity_id: Some(entity_id), ..Default::default() };
-    let scope = Scope::for_viewer(&viewer);
-    let page = Page::probing(cursor, DEFAULT_PAGE_SIZE, order);
-    let mut records = ctx.store.list_event_details(&scope, &filter, page).await.map_err(ssr::internal)?;
-    let next_cursor = finish_page(&mut records, DEFAULT_PAGE_SIZE, |r| r.row.cursor());
+    let (records, next_cursor) = ssr::timeline_page(&ctx, &viewer, entity_type, entity_id, order, cursor).await?;
     if records.is_empty() && cursor.is_none() {
         return Ok(Loaded::NotFound);
     }
@@ -177,8 +206,10 @@ pub mod ssr {
     use tower_sessions::Session;
     use uuid::Uuid;
 
-    use super::SESSION_USER_KEY;
-    use crate::model::{Cursor, EventFilter, EventRow, FeedPage, Viewer, DEFAULT_PAGE_SIZE};
+    use super::{RowsHtml, SESSION_USER_KEY};
+    use crate::components::EventItem;
+    use crate::model::{Cursor, EventDetail, EventFilter, EventRow, FeedPage, Micros, Order, Viewer, DEFAULT_PAGE_SIZE};
+    use crate::pages::entity::TimelineEntry;
     use crate::store::{finish_page, Page, Scope, ServerContext, Store, StoreError};
 
     /// Logs the cause and gives the browser a message without internals.
@@ -248,6 +279,36 @@ pub mod ssr {
         let mut rows = ctx.store.list_events(&scope, filter, page).await.map_err(internal)?;
         let next_cursor = finish_page(&mut rows, limit, EventRow::cursor);
         Ok(FeedPage { rows, next_cursor })
+    }
+
+    /// One page of an entity's history, with every record's diff, and the next cursor.
+    pub async fn timeline_page(
+        ctx: &ServerContext,
+        viewer: &Viewer,
+        entity_type: String,
+        entity_id: String,
+        order: Order,
+        cursor: Option<Cursor>,
+    ) -> Result<(Vec<EventDetail>, Option<String>), ServerFnError> {
+        let filter = EventFilter { entity_type: Some(entity_type), entity_id: Some(entity_id), ..Default::default() };
+        let scope = Scope::for_viewer(viewer);
+        let page = Page::probing(cursor, DEFAULT_PAGE_SIZE, order);
+        let mut records = ctx.store.list_event_details(&scope, &filter, page).await.map_err(internal)?;
+        let next_cursor = finish_page(&mut records, DEFAULT_PAGE_SIZE, |r| r.row.cursor());
+        Ok((records, next_cursor))
+    }
+
+    /// Feed rows as the page renders them.
+    pub fn rows_html(rows: Vec<EventRow>, fresh: bool, now: Micros, next_cursor: Option<String>) -> RowsHtml {
+        let newest_ms = super::newest_received_ms(&rows);
+        let html = rows.into_iter().map(|row| view! { <EventItem row now fresh/> }.to_html()).collect();
+        RowsHtml { html, newest_ms, next_cursor }
+    }
+
+    /// Timeline entries as the entity page renders them.
+    pub fn entries_html(records: Vec<EventDetail>, now: Micros, next_cursor: Option<String>) -> RowsHtml {
+        let html = records.into_iter().map(|record| view! { <TimelineEntry record now/> }.to_html()).collect();
+        RowsHtml { html, newest_ms: None, next_cursor }
     }
 
     /// The smallest UUIDv7 of a millisecond: ids at or after it were made then or later.

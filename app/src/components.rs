@@ -43,19 +43,21 @@ pub fn TopBar(viewer: Viewer) -> impl IntoView {
     }
 }
 
-/// A relative time that stays current, with the exact time on hover.
+/// A relative time, with the exact time on hover. The live feed's island
+/// keeps it current in the browser (from `datetime`).
 #[component]
-pub fn When(at: Micros, now: Signal<Micros>) -> impl IntoView {
+pub fn When(at: Micros, now: Micros) -> impl IntoView {
     view! {
         <time class="time" datetime=at.to_rfc3339() title=absolute_time(at)>
-            {move || relative_time(at, now.get())}
+            {relative_time(at, now)}
         </time>
     }
 }
 
 /// One record in a list: links to its detail page and its entity's timeline.
+/// `fresh` marks a row the live feed has just added.
 #[component]
-pub fn EventItem(row: EventRow, now: Signal<Micros>, #[prop(into, optional)] fresh: Signal<bool>) -> impl IntoView {
+pub fn EventItem(row: EventRow, now: Micros, #[prop(optional)] fresh: bool) -> impl IntoView {
     let severity = row.severity.as_str();
     let actor = row.actor_display().map(str::to_owned);
     let entity = row.entity_display().map(|label| match row.entity_href() {
@@ -64,7 +66,7 @@ pub fn EventItem(row: EventRow, now: Signal<Micros>, #[prop(into, optional)] fre
     });
     let status = row.status.clone().map(|s| view! { <span class=format!("status status-{s}")>{s.clone()}</span> });
     view! {
-        <li class=format!("row sev-{severity}") class:fresh=move || fresh.get() data-id=row.id.to_string()>
+        <li class=format!("row sev-{severity}") class:fresh=fresh data-id=row.id.to_string()>
             <When at=row.occurred_at now/>
             <span class=format!("badge sev sev-{severity}")>{severity}</span>
             <span class="badge kind">{row.kind.as_str()}</span>

@@ -4,15 +4,20 @@ use crate::model::Micros;
 
 /// "just now", "5 min ago", "3 h ago", "2 d ago", or the date for older times.
 pub fn relative_time(at: Micros, now: Micros) -> String {
-    let seconds = (now.0 - at.0) / 1_000_000;
-    match seconds {
+    relative_age((now.0 - at.0) / 1_000_000).unwrap_or_else(|| at.to_datetime().format("%Y-%m-%d").to_string())
+}
+
+/// How long ago, for ages under a week (older times show their date). The
+/// browser uses this alone, to keep times current without a date library.
+pub fn relative_age(seconds: i64) -> Option<String> {
+    Some(match seconds {
         s if s < 0 => "in the future".to_string(),
         0..=44 => "just now".to_string(),
         45..=3_599 => format!("{} min ago", (seconds + 30) / 60),
         3_600..=86_399 => format!("{} h ago", seconds / 3_600),
         86_400..=604_799 => format!("{} d ago", seconds / 86_400),
-        _ => at.to_datetime().format("%Y-%m-%d").to_string(),
-    }
+        _ => return None,
+    })
 }
 
 /// The absolute time shown on hover.

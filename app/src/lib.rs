@@ -8,6 +8,7 @@ pub mod api;
 pub mod components;
 pub mod format;
 pub mod health;
+pub mod islands;
 pub mod model;
 pub mod pages;
 pub mod search;
@@ -33,7 +34,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="description" content="Trail: activity and audit log"/>
                 // Static tags live here, in the server-only shell: no hydration needed.
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>

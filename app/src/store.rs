@@ -2,11 +2,14 @@
 //! SQLite and PostgreSQL implementations live in the server crate
 //! (`src/storage`). Every read takes a [`Scope`] so no unscoped read exists.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use crate::admin_api::Notice;
 pub use crate::model::{ApiKeySummary, UserSummary};
 use crate::model::{
     ActorType, Cursor, EventDetail, EventFilter, EventRow, Kind, Membership, Micros, Order, Role, Severity, Stats,
@@ -254,4 +257,30 @@ pub trait Credentials: Send + Sync + 'static {
 pub struct ServerContext {
     pub store: DynStore,
     pub credentials: Arc<dyn Credentials>,
+    pub notices: Arc<Notices>,
+}
+
+/// The admin pages' one-time notices, per session. In memory only: one may
+/// carry a new API key's secret, which is never written anywhere.
+#[derive(Default)]
+pub struct Notices(Mutex<HashMap<String, (Instant, Notice)>>);
+
+impl Notices {
+    /// A notice not taken within this time is dropped.
+    const LIFETIME: Duration = Duration::from_secs(300);
+
+    fn entries(&self) -> MutexGuard<'_, HashMap<String, (Instant, Notice)>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn put(&self, session: String, notice: Notice) {
+        let mut entries = self.entries();
+        entries.retain(|_, (at, _)| at.elapsed() < Self::LIFETIME);
+        entries.insert(session, (Instant::now(), notice));
+    }
+
+    pub fn take(&self, session: &str) -> Option<Notice> {
+        let (at, notice) = self.entries().remove(session)?;
+        (at.elapsed() < Self::LIFETIME).then_some(notice)
+    }
 }

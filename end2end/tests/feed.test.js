@@ -71,3 +71,30 @@ test('pausing stops live updates', async () => {
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test('"Load more" appends the next page of the feed and of an entity\'s history', async () => {
+  const run = randomUUID().slice(0, 8);
+  const entity = { type: 'e2e_more', id: run };
+  await ingest(Array.from({ length: 60 }, (_, i) => ({ key: 'e2e.more', message: `more ${run} ${i}`, entity })));
+  const { page, problems } = await watchedPage(browser);
+  await signIn(page, FOUNDER);
+
+  // Every row once, in one list, whatever the page it came on.
+  async function loadAll(list) {
+    const rows = page.locator(`${list} > li`);
+    await rows.first().waitFor();
+    assert.equal(await rows.count(), 50, 'a first page');
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await page.waitForFunction((selector) => document.querySelectorAll(`${selector} > li`).length === 60, list);
+    const ids = await rows.evaluateAll((items) => items.map((li) => li.dataset.id));
+    assert.equal(new Set(ids).size, 60, 'no row twice');
+    await page.getByRole('button', { name: 'Load more' }).waitFor({ state: 'detached' });
+  }
+  await page.goto(`${BASE_URL}/?q=${encodeURIComponent(`"more ${run}"`)}`);
+  await loadAll('ol.feed');
+  await page.goto(`${BASE_URL}/entities/e2e_more/${run}?order=oldest`);
+  await loadAll('ol.timeline');
+  assert.match(await page.locator('ol.timeline > li').last().innerText(), new RegExp(`more ${run} 59`), 'oldest first, to the end');
+  assert.deepEqual(problems, []);
+  await page.close();
+});

@@ -1,6 +1,8 @@
 //! Sign-in, sessions and the server-rendered feed.
 
+use app::admin_api::{CreateKey, CreateWorkspace};
 use app::model::Role;
+use leptos::server_fn::ServerFn;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -77,4 +79,34 @@ async fn a_member_without_grants_sees_an_empty_feed() {
     let html = page(&app, "/").await.text().await.unwrap();
     assert!(html.contains("Nothing matches"));
     assert!(!html.contains("secret.thing"));
+}
+
+/// The admin forms work without JavaScript: the post runs the action and
+/// sends the browser back, and `/admin` shows the outcome once.
+#[tokio::test]
+async fn admin_forms_post_without_javascript_and_show_the_outcome_once() {
+    let app = spawn_app().await;
+    app.sign_in(FOUNDER_EMAIL).await;
+    let post = |path: &'static str, form: &'static [(&'static str, &'static str)]| {
+        let request = app.client.post(app.url(path)).header("accept", "text/html").header("referer", app.url("/admin"));
+        request.form(form).send()
+    };
+
+    let response = post(CreateKey::PATH, &[("workspace", "acme"), ("scopes", "ingest"), ("name", "from a form")]).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert!(location(&response).starts_with(&app.url("/admin")), "back to /admin: {}", location(&response));
+    let html = page(&app, "/admin").await.text().await.unwrap();
+    let shown = &html[html.find(r#"data-testid="new-key""#).expect("the new key is shown")..];
+    let secret = &shown[shown.find("trl_").unwrap()..][..68];
+    let ingest = app.client.post(app.url("/api/v1/events")).bearer_auth(secret).json(&json!({"key": "form.key"}));
+    assert_eq!(ingest.send().await.unwrap().status(), StatusCode::ACCEPTED, "the shown key works");
+    let again = page(&app, "/admin").await.text().await.unwrap();
+    assert!(!again.contains("new-key") && !again.contains(secret), "the secret is shown once");
+    assert!(again.contains("from a form"), "the key is listed");
+
+    let response = post(CreateWorkspace::PATH, &[("slug", "Not A Slug!"), ("name", "")]).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let html = page(&app, "/admin").await.text().await.unwrap();
+    assert!(html.contains(r#"role="alert""#), "the refusal is shown: {html}");
+    assert!(app.store.workspace_by_slug("Not A Slug!").await.unwrap().is_none());
 }

@@ -57,6 +57,15 @@ fn ids_of(rows: &Value) -> BTreeSet<String> {
     rows.as_array().expect("a list").iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect()
 }
 
+/// The record ids in rows the server rendered (`RowsHtml`).
+fn ids_in_html(rows: &Value) -> BTreeSet<String> {
+    let html = rows["html"].as_str().expect("rendered rows");
+    html.split("data-id=\"").skip(1).map(|rest| rest[..rest.find('"').unwrap()].to_owned()).collect()
+}
+
+/// A cursor before which every record lies.
+const FAR_FUTURE: &str = "ffffffffffffff.00000000000000000000000000000000";
+
 pub async fn sign_ins(app: &TestApp) -> Vec<(Role, reqwest::Client)> {
     let ws = app.workspace.id;
     add_user(&app.store, "admin@test.trail", Role::Admin).await;
@@ -97,15 +106,16 @@ async fn every_read_respects_workspace_brand_and_visibility() {
         let foreign_ids = ids_of(&foreign["Found"]["page"]["rows"]);
         assert!(foreign_ids.is_subset(&expected), "{role}: a filter cannot widen the scope");
 
-        // Live updates and the next page.
-        let filter = feed["Found"]["filter"].clone();
-        let (_, updates) = app.call::<FeedUpdates>(&client, json!({"filter": filter, "since_ms": 0})).await;
-        assert_eq!(ids_of(&updates), expected, "{role}: live updates");
-        let (status, more) = app
-            .call::<LoadMore>(&client, json!({"filter": {"key": "secret.thing"}, "cursor": "ffffffffffffff.00000000000000000000000000000000"}))
-            .await;
+        // Live updates and the next pages, rendered by the server.
+        let (_, updates) = app.call::<FeedUpdates>(&client, json!({"params": {"q": ""}, "since_ms": 0})).await;
+        assert_eq!(ids_in_html(&updates), expected, "{role}: live updates");
+        let feed_list = json!({"Feed": {"q": "key:secret.thing"}});
+        let (status, more) = app.call::<LoadMore>(&client, json!({"list": feed_list, "cursor": FAR_FUTURE})).await;
         assert_eq!(status, 200, "{role}: {more}");
-        assert_eq!(ids_of(&more["rows"]), expected, "{role}: load more");
+        assert_eq!(ids_in_html(&more), expected, "{role}: load more");
+        let timeline = json!({"Timeline": {"entity_type": "track", "entity_id": "trk_shared", "order": "NewestFirst"}});
+        let (_, more) = app.call::<LoadMore>(&client, json!({"list": timeline, "cursor": FAR_FUTURE})).await;
+        assert_eq!(ids_in_html(&more), expected, "{role}: timeline, load more");
 
         // Every record's detail page and flow: visible ones only.
         for (id, w, v, b) in &fixture.records {
@@ -142,7 +152,7 @@ async fn signed_out_callers_get_nothing() {
     assert_eq!(feed, json!("SignedOut"));
     let (_, record) = app.call::<LoadRecord>(&anonymous, json!({"id": fixture.records[0].0})).await;
     assert_eq!(record, json!("SignedOut"));
-    let (status, _) = app.call::<FeedUpdates>(&anonymous, json!({"filter": {}, "since_ms": 0})).await;
+    let (status, _) = app.call::<FeedUpdates>(&anonymous, json!({"params": {}, "since_ms": 0})).await;
     assert_ne!(status, 200);
     let (status, _) = app.call_form::<CreateKey>(&anonymous, &[("workspace", ""), ("scopes", "ingest"), ("name", "x")]).await;
     assert_ne!(status, 200);

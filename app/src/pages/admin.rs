@@ -1,11 +1,13 @@
 //! `/admin`: workspaces, users and memberships (founders), API keys
-//! (founders and admins). Every form is a server action the server checks.
+//! (founders and admins). Every form posts to a server function that checks
+//! the viewer's role itself; the page works without JavaScript.
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 
 use crate::admin_api::{
-    admin_overview, AdminData, CreateKey, CreateUser, CreateWorkspace, GrantMembership, RevokeKey, RevokeMembership,
-    UpdateUser,
+    admin_overview, AdminData, CreateKey, CreateUser, CreateWorkspace, GrantMembership, Notice, RevokeKey,
+    RevokeMembership, UpdateUser,
 };
 use crate::components::{loaded_view, TopBar};
 use crate::format::absolute_time;
@@ -13,79 +15,60 @@ use crate::model::{ApiKeySummary, Micros, Role, UserSummary, WorkspaceSummary};
 
 #[component]
 pub fn AdminPage() -> impl IntoView {
-    let actions = Actions {
-        create_workspace: ServerAction::new(),
-        create_user: ServerAction::new(),
-        update_user: ServerAction::new(),
-        grant: ServerAction::new(),
-        revoke_membership: ServerAction::new(),
-        create_key: ServerAction::new(),
-        revoke_key: ServerAction::new(),
-    };
-    // Any completed action reloads the lists.
-    let data = Resource::new(move || actions.versions(), |_| admin_overview());
+    let data = Resource::new(|| (), |_| admin_overview());
     view! {
-        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                loaded_view(data.await, move |data| view! { <Admin data actions/> }.into_any())
-            })}
-        </Transition>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move { loaded_view(data.await, |data| view! { <Admin data/> }.into_any()) })}
+        </Suspense>
     }
 }
 
-#[derive(Clone, Copy)]
-struct Actions {
-    create_workspace: ServerAction<CreateWorkspace>,
-    create_user: ServerAction<CreateUser>,
-    update_user: ServerAction<UpdateUser>,
-    grant: ServerAction<GrantMembership>,
-    revoke_membership: ServerAction<RevokeMembership>,
-    create_key: ServerAction<CreateKey>,
-    revoke_key: ServerAction<RevokeKey>,
+/// A form posting to the server function at `to`. The server runs it, keeps
+/// the outcome, and sends the browser back here: no JavaScript involved.
+#[component]
+fn PostForm(
+    to: &'static str,
+    class: &'static str,
+    #[prop(optional)] label: Option<&'static str>,
+    children: Children,
+) -> impl IntoView {
+    view! { <form method="post" action=to class=class aria-label=label>{children()}</form> }
 }
 
-impl Actions {
-    fn versions(&self) -> [usize; 7] {
-        [
-            self.create_workspace.version().get(),
-            self.create_user.version().get(),
-            self.update_user.version().get(),
-            self.grant.version().get(),
-            self.revoke_membership.version().get(),
-            self.create_key.version().get(),
-            self.revoke_key.version().get(),
-        ]
-    }
-}
-
-/// The outcome of the last run of an action, as a status line.
-fn outcome(value: impl Get<Value = Option<Result<String, ServerFnError>>> + Send + Sync + 'static) -> impl IntoView {
-    move || {
-        value.get().map(|result| match result {
-            Ok(message) => view! { <p class="notice" role="status">{message}</p> }.into_any(),
-            Err(err) => view! { <p class="alert" role="alert">{err.to_string()}</p> }.into_any(),
-        })
+/// The last action's outcome.
+fn notice_view(notice: Notice) -> impl IntoView {
+    match notice {
+        Notice::Done(message) => view! { <p class="notice" role="status">{message}</p> }.into_any(),
+        Notice::Failed(message) => view! { <p class="alert" role="alert">{message}</p> }.into_any(),
+        Notice::NewKey(secret) => view! {
+            <div class="notice" role="status">
+                <p>"Copy this key now; it is not shown again:"</p>
+                <p class="secret" data-testid="new-key">{secret}</p>
+            </div>
+        }
+        .into_any(),
     }
 }
 
 #[component]
-fn Admin(data: AdminData, actions: Actions) -> impl IntoView {
-    let AdminData { viewer, workspaces, users, keys } = data;
+fn Admin(data: AdminData) -> impl IntoView {
+    let AdminData { viewer, workspaces, users, keys, notice } = data;
     let is_founder = viewer.role == Role::Founder;
     let slugs: Vec<String> = workspaces.iter().map(|w| w.slug.clone()).collect();
     view! {
         <TopBar viewer/>
         <main class="page admin">
             <h1>"Administration"</h1>
-            <WorkspacesSection workspaces can_create=is_founder action=actions.create_workspace/>
-            {users.map(|users| view! { <UsersSection users slugs=slugs.clone() actions/> })}
-            <KeysSection keys slugs actions/>
+            {notice.map(notice_view)}
+            <WorkspacesSection workspaces can_create=is_founder/>
+            {users.map(|users| view! { <UsersSection users slugs=slugs.clone()/> })}
+            <KeysSection keys slugs/>
         </main>
     }
 }
 
 #[component]
-fn WorkspacesSection(workspaces: Vec<WorkspaceSummary>, can_create: bool, action: ServerAction<CreateWorkspace>) -> impl IntoView {
+fn WorkspacesSection(workspaces: Vec<WorkspaceSummary>, can_create: bool) -> impl IntoView {
     view! {
         <section aria-labelledby="workspaces">
             <h2 id="workspaces">"Workspaces"</h2>
@@ -97,14 +80,13 @@ fn WorkspacesSection(workspaces: Vec<WorkspaceSummary>, can_create: bool, action
                     }).collect_view()}
                 </tbody>
             </table>
-            <Show when=move || can_create>
-                <ActionForm action attr:class="inline" attr:aria-label="New workspace">
+            {can_create.then(|| view! {
+                <PostForm to=CreateWorkspace::PATH class="inline" label="New workspace">
                     <label>"Slug" <input name="slug" required pattern="[a-z0-9][a-z0-9_-]*" maxlength="64"/></label>
                     <label>"Name" <input name="name"/></label>
                     <button type="submit" class="primary">"Create workspace"</button>
-                </ActionForm>
-                {outcome(action.value())}
-            </Show>
+                </PostForm>
+            })}
         </section>
     }
 }
@@ -123,7 +105,7 @@ fn workspace_options(slugs: &[String], blank: &'static str) -> impl IntoView {
 }
 
 #[component]
-fn UsersSection(users: Vec<UserSummary>, slugs: Vec<String>, actions: Actions) -> impl IntoView {
+fn UsersSection(users: Vec<UserSummary>, slugs: Vec<String>) -> impl IntoView {
     let rows = users
         .into_iter()
         .map(|user| {
@@ -140,29 +122,29 @@ fn UsersSection(users: Vec<UserSummary>, slugs: Vec<String>, actions: Actions) -
                     view! {
                         <li>
                             {label} " "
-                            <ActionForm action=actions.revoke_membership attr:class="inline-button">
+                            <PostForm to=RevokeMembership::PATH class="inline-button">
                                 <input type="hidden" name="user_id" value=user_id/>
                                 <input type="hidden" name="workspace" value=m.workspace.clone()/>
                                 <button type="submit" class="link" aria-label=format!("Remove {email} from {}", m.workspace)>"remove"</button>
-                            </ActionForm>
+                            </PostForm>
                         </li>
                     }
                 })
                 .collect_view();
             let slugs = slugs.clone();
             let grant = (!user.role.is_platform()).then(move || view! {
-                <ActionForm action=actions.grant attr:class="inline">
+                <PostForm to=GrantMembership::PATH class="inline">
                     <input type="hidden" name="user_id" value=user.id/>
                     <label>"Workspace" <select name="workspace" required>{workspace_options(&slugs, "choose…")}</select></label>
                     <label>"Brand" <input name="brand" size="10"/></label>
                     <button type="submit" class="secondary">"Add membership"</button>
-                </ActionForm>
+                </PostForm>
             });
             view! {
                 <tr>
                     <td>{user.email.clone()} <br/> <span class="muted">{user.name.clone()}</span></td>
                     <td>
-                        <ActionForm action=actions.update_user attr:class="inline">
+                        <PostForm to=UpdateUser::PATH class="inline">
                             <input type="hidden" name="user_id" value=user.id/>
                             <label>
                                 "Role" <select name="role">{role_options(user.role)}</select>
@@ -175,7 +157,7 @@ fn UsersSection(users: Vec<UserSummary>, slugs: Vec<String>, actions: Actions) -
                                 </select>
                             </label>
                             <button type="submit" class="secondary">"Save"</button>
-                        </ActionForm>
+                        </PostForm>
                     </td>
                     <td><ul class="plain">{memberships}</ul> {grant}</td>
                 </tr>
@@ -185,15 +167,12 @@ fn UsersSection(users: Vec<UserSummary>, slugs: Vec<String>, actions: Actions) -
     view! {
         <section aria-labelledby="users">
             <h2 id="users">"Users"</h2>
-            {outcome(actions.update_user.value())}
-            {outcome(actions.grant.value())}
-            {outcome(actions.revoke_membership.value())}
             <table class="list">
                 <thead><tr><th scope="col">"User"</th><th scope="col">"Role and access"</th><th scope="col">"Memberships"</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
             <h3>"New user"</h3>
-            <ActionForm action=actions.create_user attr:class="inline" attr:aria-label="New user">
+            <PostForm to=CreateUser::PATH class="inline" label="New user">
                 <label>"Email" <input type="email" name="email" required/></label>
                 <label>"Name" <input name="name"/></label>
                 <label>"Role" <select name="role">{role_options(Role::Provider)}</select></label>
@@ -201,15 +180,13 @@ fn UsersSection(users: Vec<UserSummary>, slugs: Vec<String>, actions: Actions) -
                 <label>"Brand" <input name="brand" size="10"/></label>
                 <label>"Password" <input type="password" name="password" required minlength="8" autocomplete="new-password"/></label>
                 <button type="submit" class="primary">"Create user"</button>
-            </ActionForm>
-            {outcome(actions.create_user.value())}
+            </PostForm>
         </section>
     }
 }
 
 #[component]
-fn KeysSection(keys: Vec<ApiKeySummary>, slugs: Vec<String>, actions: Actions) -> impl IntoView {
-    let created = actions.create_key.value();
+fn KeysSection(keys: Vec<ApiKeySummary>, slugs: Vec<String>) -> impl IntoView {
     let rows = keys
         .into_iter()
         .map(|key| {
@@ -227,10 +204,10 @@ fn KeysSection(keys: Vec<ApiKeySummary>, slugs: Vec<String>, actions: Actions) -
                             view! { "revoked" }.into_any()
                         } else {
                             view! {
-                                <ActionForm action=actions.revoke_key attr:class="inline-button">
+                                <PostForm to=RevokeKey::PATH class="inline-button">
                                     <input type="hidden" name="key_id" value=key.id/>
                                     <button type="submit" class="secondary" aria-label=format!("Revoke {}", key.name)>"Revoke"</button>
-                                </ActionForm>
+                                </PostForm>
                             }.into_any()
                         }}
                     </td>
@@ -241,7 +218,6 @@ fn KeysSection(keys: Vec<ApiKeySummary>, slugs: Vec<String>, actions: Actions) -
     view! {
         <section aria-labelledby="keys">
             <h2 id="keys">"API keys"</h2>
-            {outcome(actions.revoke_key.value())}
             <table class="list">
                 <thead>
                     <tr>
@@ -252,7 +228,7 @@ fn KeysSection(keys: Vec<ApiKeySummary>, slugs: Vec<String>, actions: Actions) -
                 <tbody>{rows}</tbody>
             </table>
             <h3>"New key"</h3>
-            <ActionForm action=actions.create_key attr:class="inline" attr:aria-label="New API key">
+            <PostForm to=CreateKey::PATH class="inline" label="New API key">
                 <label>"Workspace" <select name="workspace">{workspace_options(&slugs, "every workspace")}</select></label>
                 <label>
                     "Scopes"
@@ -264,16 +240,7 @@ fn KeysSection(keys: Vec<ApiKeySummary>, slugs: Vec<String>, actions: Actions) -
                 </label>
                 <label>"Name" <input name="name"/></label>
                 <button type="submit" class="primary">"Create key"</button>
-            </ActionForm>
-            {move || created.get().map(|result| match result {
-                Ok(secret) => view! {
-                    <div role="status">
-                        <p>"Copy this key now; it is not shown again:"</p>
-                        <p class="secret" data-testid="new-key">{secret}</p>
-                    </div>
-                }.into_any(),
-                Err(err) => view! { <p class="alert" role="alert">{err.to_string()}</p> }.into_any(),
-            })}
+            </PostForm>
         </section>
     }
 }

@@ -30,7 +30,7 @@ fn field(label: &'static str, value: Option<String>) -> Option<impl IntoView> {
 #[component]
 fn Record(view: RecordView) -> impl IntoView {
     let RecordView { viewer, record, related } = view;
-    let now = Signal::stored(Micros::now());
+    let now = Micros::now();
     let row = record.row.clone();
     let diff = record.diff_rows();
     let payload = record.payload_pretty();

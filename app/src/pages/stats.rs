@@ -3,10 +3,10 @@
 //! provider operations.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_navigate;
 
 use crate::api::load_stats;
 use crate::format::absolute_time;
+use crate::islands::HistogramReadout;
 use crate::model::{Bar, FeedParams, NamedCount, OperationStats, Severity, Stats, StatsWindow};
 
 #[component]
@@ -31,27 +31,14 @@ pub fn StatsPanel(params: FeedParams) -> impl IntoView {
 #[component]
 fn WindowPicker(params: FeedParams) -> impl IntoView {
     let current = if params.window.is_empty() { "24h".to_owned() } else { params.window.clone() };
-    let navigate = use_navigate();
     let links = StatsWindow::ALL
         .iter()
         .map(|w| {
             let label = w.as_str();
             let selected = label == current;
-            let navigate = navigate.clone();
-            // A real link (works without JavaScript) that keeps the other parameters.
+            // A link that keeps the other parameters.
             let target = format!("/?{}", FeedParams { window: label.to_owned(), ..params.clone() }.to_query());
-            view! {
-                <a
-                    href=target.clone()
-                    aria-current=selected.then_some("true")
-                    on:click=move |ev| {
-                        ev.prevent_default();
-                        navigate(&target, Default::default());
-                    }
-                >
-                    {label}
-                </a>
-            }
+            view! { <a href=target aria-current=selected.then_some("true")>{label}</a> }
         })
         .collect_view();
     view! {
@@ -155,13 +142,12 @@ fn Operations(items: Vec<OperationStats>, caption: &'static str) -> impl IntoVie
 const SEVERITY_CLASSES: [&str; 4] = ["info", "warning", "error", "critical"];
 
 /// Stacked bars in SVG. Each bar has a `<title>` (a tooltip without
-/// JavaScript); once hydrated, hovering also shows the numbers below.
+/// JavaScript); with it, hovering also shows the numbers below.
 #[component]
 fn Histogram(bars: Vec<Bar>, bar_hours: i64) -> impl IntoView {
     let (width, height) = (720.0_f64, 120.0_f64);
     let peak = bars.iter().map(|b| b.by_severity.iter().sum::<i64>()).max().unwrap_or(0).max(1) as f64;
     let slot = width / bars.len().max(1) as f64;
-    let hovered = RwSignal::new(None::<String>);
     let describe = move |bar: &Bar| {
         let when = if bar_hours >= 24 { bar.start.to_datetime().format("%Y-%m-%d").to_string() } else { absolute_time(bar.start) };
         let parts: Vec<String> = Severity::ALL.iter().zip(bar.by_severity).map(|(s, n)| format!("{n} {}", s.as_str())).collect();
@@ -184,11 +170,9 @@ fn Histogram(bars: Vec<Bar>, bar_hours: i64) -> impl IntoView {
                     view! { <rect x=x y=y width=(slot - 2.0).max(1.0) height=h class=format!("bar-{}", SEVERITY_CLASSES[s])></rect> }
                 })
                 .collect_view();
-            let text = describe(bar);
-            let hover_text = text.clone();
             view! {
-                <g class="column" on:mouseenter=move |_| hovered.set(Some(hover_text.clone())) on:mouseleave=move |_| hovered.set(None)>
-                    <title>{text}</title>
+                <g class="column">
+                    <title>{describe(bar)}</title>
                     <rect x=x - 1.0 y=0 width=slot height=height class="hit"></rect>
                     {segments}
                 </g>
@@ -206,7 +190,7 @@ fn Histogram(bars: Vec<Bar>, bar_hours: i64) -> impl IntoView {
                 <span class="legend">
                     {SEVERITY_CLASSES.iter().map(|c| view! { <span class=format!("key-{c}")>{*c}</span> }).collect_view()}
                 </span>
-                <span class="readout" aria-live="polite">{move || hovered.get().unwrap_or_else(|| format!("since {first}"))}</span>
+                <HistogramReadout idle=format!("since {first}")/>
             </figcaption>
         </figure>
     }
