@@ -8,8 +8,15 @@ use crate::format::{absolute_time, relative_time};
 use crate::model::{DiffRow, EventRow, Micros, Viewer};
 use crate::pages::not_found::NotFound;
 
-/// Renders a page load: the page, a 404, or the way to /login.
+/// Renders a page load: the page, a 404, or the way to /login. Pages are
+/// the viewer's own (and `/admin` may show a new key's secret): no cache
+/// may keep them.
 pub fn loaded_view<T>(result: Result<Loaded<T>, ServerFnError>, page: impl FnOnce(T) -> AnyView) -> AnyView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        use axum::http::header::{HeaderValue, CACHE_CONTROL};
+        response.insert_header(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     match result {
         Ok(Loaded::Found(value)) => page(value),
         Ok(Loaded::NotFound) => view! { <NotFound/> }.into_any(),

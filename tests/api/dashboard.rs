@@ -95,7 +95,9 @@ async fn admin_forms_post_without_javascript_and_show_the_outcome_once() {
     let response = post(CreateKey::PATH, &[("workspace", "acme"), ("scopes", "ingest"), ("name", "from a form")]).await.unwrap();
     assert_eq!(response.status(), StatusCode::FOUND);
     assert!(location(&response).starts_with(&app.url("/admin")), "back to /admin: {}", location(&response));
-    let html = page(&app, "/admin").await.text().await.unwrap();
+    let admin = page(&app, "/admin").await;
+    assert_eq!(admin.headers().get("cache-control").unwrap(), "no-store", "no cache keeps the secret");
+    let html = admin.text().await.unwrap();
     let shown = &html[html.find(r#"data-testid="new-key""#).expect("the new key is shown")..];
     let secret = &shown[shown.find("trl_").unwrap()..][..68];
     let ingest = app.client.post(app.url("/api/v1/events")).bearer_auth(secret).json(&json!({"key": "form.key"}));
