@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use app::api::ssr::RequestViewer;
 use app::store::ServerContext;
 use app::{shell, App};
 use axum::Router;
@@ -93,7 +94,10 @@ fn router(state: AppState, sessions: SessionBackend) -> Router {
         .leptos_routes_with_context(
             &state,
             generate_route_list(App),
-            move || provide_context(context.clone()),
+            move || {
+                provide_context(context.clone());
+                provide_context(RequestViewer::default());
+            },
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))

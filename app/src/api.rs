@@ -202,6 +202,8 @@ pub async fn load_timeline(
 
 #[cfg(feature = "ssr")]
 pub mod ssr {
+    use std::sync::{Arc, OnceLock};
+
     use leptos::prelude::*;
     use tower_sessions::Session;
     use uuid::Uuid;
@@ -232,16 +234,32 @@ pub mod ssr {
         Ok(Some(Viewer { user_id: user.id, email: user.email, name: user.name, role: user.role, memberships }))
     }
 
+    /// The viewer of the request being served, looked up once however many
+    /// server functions its page calls. The server provides a fresh one per request.
+    #[derive(Clone, Default)]
+    pub struct RequestViewer(Arc<OnceLock<Option<Viewer>>>);
+
     pub async fn current_viewer() -> Result<Option<(Viewer, ServerContext)>, ServerFnError> {
         let ctx = server_context()?;
+        let known = use_context::<RequestViewer>();
+        if let Some(viewer) = known.as_ref().and_then(|known| known.0.get()) {
+            return Ok(viewer.clone().map(|v| (v, ctx)));
+        }
+        let viewer = session_viewer(&ctx).await?;
+        if let Some(known) = known {
+            let _ = known.0.set(viewer.clone());
+        }
+        Ok(viewer.map(|v| (v, ctx)))
+    }
+
+    async fn session_viewer(ctx: &ServerContext) -> Result<Option<Viewer>, ServerFnError> {
         let session: Session = leptos_axum::extract().await?;
         let user_id: Option<i64> = session.get(SESSION_USER_KEY).await.map_err(|e| {
             tracing::error!(error = %e, "session read failed");
             ServerFnError::new("session unavailable")
         })?;
         let Some(user_id) = user_id else { return Ok(None) };
-        let viewer = viewer_by_id(ctx.store.as_ref(), user_id).await.map_err(internal)?;
-        Ok(viewer.map(|v| (v, ctx)))
+        viewer_by_id(ctx.store.as_ref(), user_id).await.map_err(internal)
     }
 
     pub async fn require_viewer() -> Result<(Viewer, ServerContext), ServerFnError> {
