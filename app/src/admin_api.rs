@@ -59,16 +59,15 @@ pub async fn admin_overview() -> Result<Loaded<AdminData>, ServerFnError> {
 
 #[server]
 pub async fn create_workspace(slug: String, name: String) -> Result<String, ServerFnError> {
-    let result: Result<String, ServerFnError> = async move {
+    ssr::noted(Notice::Done, async move {
         let (_, ctx) = ssr::require(Role::Founder).await?;
         let slug = slug.trim().to_owned();
         valid_slug(&slug).map_err(ServerFnError::new)?;
         let name = if name.trim().is_empty() { slug.clone() } else { name.trim().to_owned() };
         ctx.store.create_workspace(&slug, &name).await.map_err(failed)?;
         Ok(format!("Workspace {slug} created."))
-    }
-    .await;
-    ssr::noted(result, Notice::Done).await
+    })
+    .await
 }
 
 #[server]
@@ -80,7 +79,7 @@ pub async fn create_user(
     brand: String,
     password: String,
 ) -> Result<String, ServerFnError> {
-    let result: Result<String, ServerFnError> = async move {
+    ssr::noted(Notice::Done, async move {
         let (_, ctx) = ssr::require(Role::Founder).await?;
         let role: Role = role.parse().map_err(ServerFnError::new)?;
         accounts::check_new_user(&email, &password).map_err(ServerFnError::new)?;
@@ -94,15 +93,14 @@ pub async fn create_user(
             ctx.store.add_membership(user_id, workspace_id, brand.as_deref()).await.map_err(failed)?;
         }
         Ok(format!("User {email} created."))
-    }
-    .await;
-    ssr::noted(result, Notice::Done).await
+    })
+    .await
 }
 
 /// Changes a user's role and whether they may sign in.
 #[server]
 pub async fn update_user(user_id: i64, role: String, disabled: bool) -> Result<String, ServerFnError> {
-    let result: Result<String, ServerFnError> = async move {
+    ssr::noted(Notice::Done, async move {
         let (viewer, ctx) = ssr::require(Role::Founder).await?;
         let role: Role = role.parse().map_err(ServerFnError::new)?;
         if user_id == viewer.user_id && (disabled || role != Role::Founder) {
@@ -111,14 +109,13 @@ pub async fn update_user(user_id: i64, role: String, disabled: bool) -> Result<S
         ctx.store.set_user_role(user_id, role).await.map_err(failed)?;
         ctx.store.set_user_disabled(user_id, disabled).await.map_err(failed)?;
         Ok("User updated.".into())
-    }
-    .await;
-    ssr::noted(result, Notice::Done).await
+    })
+    .await
 }
 
 #[server]
 pub async fn grant_membership(user_id: i64, workspace: String, brand: String) -> Result<String, ServerFnError> {
-    let result: Result<String, ServerFnError> = async move {
+    ssr::noted(Notice::Done, async move {
         let (_, ctx) = ssr::require(Role::Founder).await?;
         let user = ctx.store.user_by_id(user_id).await.map_err(failed)?.ok_or_else(|| ServerFnError::new("no such user"))?;
         let Some((workspace_id, brand)) = ssr::membership_for(&ctx, user.role, &workspace, &brand).await? else {
@@ -126,27 +123,25 @@ pub async fn grant_membership(user_id: i64, workspace: String, brand: String) ->
         };
         ctx.store.add_membership(user_id, workspace_id, brand.as_deref()).await.map_err(failed)?;
         Ok(format!("{} now belongs to {workspace}.", user.email))
-    }
-    .await;
-    ssr::noted(result, Notice::Done).await
+    })
+    .await
 }
 
 #[server]
 pub async fn revoke_membership(user_id: i64, workspace: String) -> Result<String, ServerFnError> {
-    let result: Result<String, ServerFnError> = async move {
+    ssr::noted(Notice::Done, async move {
         let (_, ctx) = ssr::require(Role::Founder).await?;
         let ws = ssr::workspace(&ctx, &workspace).await?;
         ctx.store.remove_membership(user_id, ws.id).await.map_err(failed)?;
         Ok(format!("Membership of {workspace} removed."))
-    }
-    .await;
-    ssr::noted(result, Notice::Done).await
+    })
+    .await
 }
 
 /// Creates a key; the answer carries the secret, shown once.
 #[server]
 pub async fn create_key(workspace: String, scopes: String, name: String) -> Result<String, ServerFnError> {
-    let result: Result<String, ServerFnError> = async move {
+    ssr::noted(Notice::NewKey, async move {
         let (_, ctx) = ssr::require(Role::Admin).await?;
         let scopes = accounts::parse_scopes(&scopes).map_err(ServerFnError::new)?;
         let workspace = match workspace.trim() {
@@ -155,20 +150,18 @@ pub async fn create_key(workspace: String, scopes: String, name: String) -> Resu
         };
         let name = Some(name.trim().to_owned()).filter(|n| !n.is_empty());
         ctx.credentials.issue_key(workspace, scopes, name).await.map_err(ServerFnError::new)
-    }
-    .await;
-    ssr::noted(result, Notice::NewKey).await
+    })
+    .await
 }
 
 #[server]
 pub async fn revoke_key(key_id: i64) -> Result<String, ServerFnError> {
-    let result: Result<String, ServerFnError> = async move {
+    ssr::noted(Notice::Done, async move {
         let (_, ctx) = ssr::require(Role::Admin).await?;
         ctx.store.revoke_api_key(key_id, Micros::now()).await.map_err(failed)?;
         Ok("Key revoked.".into())
-    }
-    .await;
-    ssr::noted(result, Notice::Done).await
+    })
+    .await
 }
 
 /// A store failure as the browser may see it: conflicts and absences by
@@ -196,9 +189,14 @@ mod ssr {
         Some(session.id()?.to_string())
     }
 
-    /// Keeps the outcome of an action for the session's next `/admin` view,
-    /// and passes it on (to a script calling the action, the answer is the same).
-    pub async fn noted(result: Result<String, ServerFnError>, done: fn(String) -> Notice) -> Result<String, ServerFnError> {
+    /// Runs an action, keeps its outcome (`done` of its answer, or the
+    /// failure) for the session's next `/admin` view, and passes it on: to a
+    /// script calling the action, the answer is the same.
+    pub async fn noted(
+        done: fn(String) -> Notice,
+        action: impl std::future::Future<Output = Result<String, ServerFnError>>,
+    ) -> Result<String, ServerFnError> {
+        let result = action.await;
         if let (Ok(ctx), Some(session)) = (crate::api::ssr::server_context(), session_id().await) {
             let notice = match &result {
                 Ok(text) => done(text.clone()),
