@@ -149,8 +149,8 @@ pub fn HistogramReadout(idle: String) -> impl IntoView {
 mod dom {
     use leptos::prelude::document;
     use wasm_bindgen::closure::Closure;
-    use wasm_bindgen::JsCast;
-    use web_sys::{Element, Event, HtmlFormElement, HtmlTemplateElement};
+    use wasm_bindgen::{JsCast, JsValue};
+    use web_sys::{Element, Event, HtmlFormElement, HtmlTemplateElement, NodeList};
 
     use crate::format::relative_age;
 
@@ -163,8 +163,9 @@ mod dom {
         document().query_selector(selector).ok().flatten()
     }
 
-    fn elements(root: &Element, selector: &str) -> Vec<Element> {
-        let Ok(nodes) = root.query_selector_all(selector) else { return vec![] };
+    /// The elements a `query_selector_all` found (none if it failed).
+    fn elements(found: Result<NodeList, JsValue>) -> Vec<Element> {
+        let Ok(nodes) = found else { return vec![] };
         (0..nodes.length()).filter_map(|i| nodes.item(i)?.dyn_into::<Element>().ok()).collect()
     }
 
@@ -175,8 +176,7 @@ mod dom {
         let Ok(template) = document().create_element("template") else { return };
         template.set_inner_html(html);
         let rows = template.unchecked_into::<HtmlTemplateElement>().content();
-        let Ok(new) = rows.query_selector_all("[data-id]") else { return };
-        for row in (0..new.length()).filter_map(|i| new.item(i)?.dyn_into::<Element>().ok()) {
+        for row in elements(rows.query_selector_all("[data-id]")) {
             let id = row.get_attribute("data-id").unwrap_or_default();
             if list.query_selector(&format!("[data-id=\"{id}\"]")).ok().flatten().is_some() {
                 row.remove();
@@ -199,7 +199,7 @@ mod dom {
     pub fn refresh_times(list: &str) {
         let Some(list) = find(list) else { return };
         let now_ms = js_sys::Date::now();
-        for time in elements(&list, "time[datetime]") {
+        for time in elements(list.query_selector_all("time[datetime]")) {
             let at_ms = js_sys::Date::parse(&time.get_attribute("datetime").unwrap_or_default());
             if at_ms.is_nan() {
                 continue;
