@@ -419,15 +419,11 @@ macro_rules! impl_store {
                 window: app::model::StatsWindow,
                 now: app::model::Micros,
             ) -> app::store::StoreResult<app::model::Stats> {
-                use $crate::storage::bind_query_as;
-                let q = $crate::storage::rollup::stats_queries($dialect, scope, workspace, window, now);
-                let bars = bind_query_as::<$db, (i64, i16, i64)>(&q.bars.sql, &q.bars.args).fetch_all(self.reader()).await?;
-                let keys = bind_query_as::<$db, (String, i64)>(&q.keys.sql, &q.keys.args).fetch_all(self.reader()).await?;
-                let actors = bind_query_as::<$db, (String, i64)>(&q.actors.sql, &q.actors.args).fetch_all(self.reader()).await?;
-                let actions = bind_query_as::<$db, $crate::storage::rollup::ActionRow>(&q.actions.sql, &q.actions.args)
+                let q = $crate::storage::rollup::stats_query($dialect, scope, workspace, window, now);
+                let rows = $crate::storage::bind_query_as::<$db, $crate::storage::rollup::StatsRow>(&q.sql, &q.args)
                     .fetch_all(self.reader())
                     .await?;
-                Ok($crate::storage::rollup::assemble(window, now, bars, keys, actors, actions))
+                Ok($crate::storage::rollup::assemble(window, now, rows))
             }
 
         }

@@ -154,36 +154,48 @@ async fn write_rollups(tx: &mut sqlx::PgConnection, rollups: &rollup::Rollups) -
             .bind(rows.iter().map(|(k, _)| k.provider.clone()).collect::<Vec<_>>());
         bind_count_arrays(query, rows.iter().map(|(_, c)| *c)).execute(&mut *tx).await?;
     }
-    if !rollups.platform_actors.is_empty() {
-        let (keys, records): (Vec<_>, Vec<i64>) = rollups.platform_actors.iter().map(|(k, n)| (k, *n)).unzip();
-        sqlx::query(&format!(
-            "INSERT INTO rollup_actor_platform_hourly ({}) SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[]) {}",
-            rollup::PLATFORM_ACTOR_COLUMNS,
-            rollup::PLATFORM_ACTOR_UPSERT_TAIL
-        ))
-        .bind(keys.iter().map(|(hour, _)| *hour).collect::<Vec<_>>())
-        .bind(keys.iter().map(|(_, actor)| actor.clone()).collect::<Vec<_>>())
-        .bind(records)
-        .execute(&mut *tx)
-        .await?;
+    for (counts, tables) in rollups.actor_counts() {
+        write_actor_counts(tx, counts, tables).await?;
     }
-    if !rollups.actors.is_empty() {
-        let actors: Vec<_> = rollups.actors.iter().collect();
-        sqlx::query(&format!(
-            "INSERT INTO rollup_actor_hourly ({}) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], \
-             $5::text[], $6::bigint[]) {}",
-            rollup::ACTOR_COLUMNS,
-            rollup::ACTOR_UPSERT_TAIL
-        ))
-        .bind(actors.iter().map(|(k, _)| k.workspace_id).collect::<Vec<_>>())
-        .bind(actors.iter().map(|(k, _)| k.hour).collect::<Vec<_>>())
-        .bind(actors.iter().map(|(k, _)| k.brand.clone()).collect::<Vec<_>>())
-        .bind(actors.iter().map(|(k, _)| k.visibility.to_owned()).collect::<Vec<_>>())
-        .bind(actors.iter().map(|(k, _)| k.actor.clone()).collect::<Vec<_>>())
-        .bind(actors.iter().map(|(_, n)| **n).collect::<Vec<_>>())
-        .execute(&mut *tx)
-        .await?;
+    Ok(())
+}
+
+async fn write_actor_counts(
+    tx: &mut sqlx::PgConnection,
+    counts: &rollup::ActorCounts,
+    tables: &rollup::ActorTables,
+) -> sqlx::Result<()> {
+    if counts.is_empty() {
+        return Ok(());
     }
+    let (keys, records): (Vec<_>, Vec<i64>) = counts.platform.iter().map(|(k, n)| (k, *n)).unzip();
+    sqlx::query(&format!(
+        "INSERT INTO {table} ({}) SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[]) {}",
+        rollup::PLATFORM_ACTOR_COLUMNS,
+        rollup::platform_actor_upsert_tail(tables.platform),
+        table = tables.platform,
+    ))
+    .bind(keys.iter().map(|(hour, _)| *hour).collect::<Vec<_>>())
+    .bind(keys.iter().map(|(_, actor)| actor.as_str()).collect::<Vec<_>>())
+    .bind(records)
+    .execute(&mut *tx)
+    .await?;
+    let scoped: Vec<_> = counts.scoped.iter().collect();
+    sqlx::query(&format!(
+        "INSERT INTO {table} ({}) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], \
+         $5::text[], $6::bigint[]) {}",
+        rollup::ACTOR_COLUMNS,
+        rollup::actor_upsert_tail(tables.scoped),
+        table = tables.scoped,
+    ))
+    .bind(scoped.iter().map(|(k, _)| k.workspace_id).collect::<Vec<_>>())
+    .bind(scoped.iter().map(|(k, _)| k.hour).collect::<Vec<_>>())
+    .bind(scoped.iter().map(|(k, _)| k.brand.as_str()).collect::<Vec<_>>())
+    .bind(scoped.iter().map(|(k, _)| k.visibility).collect::<Vec<_>>())
+    .bind(scoped.iter().map(|(k, _)| k.actor.as_str()).collect::<Vec<_>>())
+    .bind(scoped.iter().map(|(_, n)| **n).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! actually inserted, read by stats in O(buckets).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
 
 use app::model::{
     duration_bucket, Bar, Durations, Micros, NamedCount, OperationStats, Stats, StatsWindow, DURATION_BUCKETS, HOUR_US,
@@ -58,10 +59,56 @@ pub struct PlatformKey {
 #[derive(Debug, Default)]
 pub struct Rollups {
     pub rows: BTreeMap<RollupKey, RollupCounts>,
-    pub actors: BTreeMap<ActorKey, i64>,
     pub platform: BTreeMap<PlatformKey, RollupCounts>,
-    /// (hour, actor) → records
-    pub platform_actors: BTreeMap<(i64, String), i64>,
+    /// Actor counts per hour.
+    pub actors: ActorCounts,
+    /// The same counts per block of [`ACTOR_BLOCK_HOURS`] (`hour` is the block's first hour).
+    pub actor_blocks: ActorCounts,
+}
+
+/// Hours per row of the block actor tables. A window reads the hours before
+/// its first whole block hourly and the rest by block.
+pub const ACTOR_BLOCK_HOURS: i64 = 8;
+
+/// The first hour of the block holding `hour`.
+pub fn block_of(hour: i64) -> i64 {
+    hour - hour.rem_euclid(ACTOR_BLOCK_HOURS)
+}
+
+/// Actor counts at one granularity, with and without the scope columns.
+#[derive(Debug, Default)]
+pub struct ActorCounts {
+    pub scoped: BTreeMap<ActorKey, i64>,
+    /// (hour, actor) → records, over every workspace, brand and visibility.
+    pub platform: BTreeMap<(i64, String), i64>,
+}
+
+impl ActorCounts {
+    fn add(&mut self, key: ActorKey, records: i64) {
+        *self.platform.entry((key.hour, key.actor.clone())).or_default() += records;
+        *self.scoped.entry(key).or_default() += records;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.scoped.is_empty()
+    }
+}
+
+/// Where one granularity of actor counts is stored.
+pub struct ActorTables {
+    pub scoped: &'static str,
+    pub platform: &'static str,
+}
+
+pub const HOURLY_ACTOR_TABLES: ActorTables =
+    ActorTables { scoped: "rollup_actor_hourly", platform: "rollup_actor_platform_hourly" };
+pub const BLOCK_ACTOR_TABLES: ActorTables = ActorTables { scoped: "rollup_actor_8h", platform: "rollup_actor_platform_8h" };
+
+impl Rollups {
+    /// Each granularity of actor counts with the tables it goes to.
+    pub fn actor_counts(&self) -> [(&ActorCounts, &'static ActorTables); 2] {
+        [(&self.actors, &HOURLY_ACTOR_TABLES), (&self.actor_blocks, &BLOCK_ACTOR_TABLES)]
+    }
 }
 
 impl RollupCounts {
@@ -104,7 +151,8 @@ pub fn aggregate<'a>(records: impl Iterator<Item = &'a NewRecord>, inserted: &Ha
         }
         if let Some(actor) = &r.actor_id {
             let key = ActorKey { workspace_id: r.workspace_id, hour, brand, visibility: r.visibility.as_str(), actor: actor.clone() };
-            *rollups.actors.entry(key).or_default() += 1;
+            rollups.actor_blocks.add(ActorKey { hour: block_of(hour), ..key.clone() }, 1);
+            rollups.actors.add(key, 1);
         }
     }
     // The platform-wide tables sum the detailed rows over workspace, brand and visibility.
@@ -118,9 +166,6 @@ pub fn aggregate<'a>(records: impl Iterator<Item = &'a NewRecord>, inserted: &Ha
             provider: k.provider.clone(),
         };
         rollups.platform.entry(key).or_default().add(counts);
-    }
-    for (k, records) in &rollups.actors {
-        *rollups.platform_actors.entry((k.hour, k.actor.clone())).or_default() += records;
     }
     rollups
 }
@@ -142,8 +187,10 @@ pub fn platform_upsert_tail(dialect: Dialect) -> String {
 
 pub const PLATFORM_ACTOR_COLUMNS: &str = "hour, actor, records";
 
-pub const PLATFORM_ACTOR_UPSERT_TAIL: &str =
-    "ON CONFLICT (hour, actor) DO UPDATE SET records = rollup_actor_platform_hourly.records + excluded.records";
+/// `ON CONFLICT ... DO UPDATE` for a platform actor table.
+pub fn platform_actor_upsert_tail(table: &str) -> String {
+    format!("ON CONFLICT (hour, actor) DO UPDATE SET records = {table}.records + excluded.records")
+}
 
 fn counts_upsert_tail(dialect: Dialect, table: &str, conflict: &str) -> String {
     let max = match dialect {
@@ -159,12 +206,16 @@ fn counts_upsert_tail(dialect: Dialect, table: &str, conflict: &str) -> String {
     format!("ON CONFLICT ({conflict}) DO UPDATE SET {}", sets.join(", "))
 }
 
-pub const ACTOR_UPSERT_TAIL: &str = "ON CONFLICT (workspace_id, hour, brand, visibility, actor) \
-     DO UPDATE SET records = rollup_actor_hourly.records + excluded.records";
+/// `ON CONFLICT ... DO UPDATE` for a scoped actor table.
+pub fn actor_upsert_tail(table: &str) -> String {
+    format!(
+        "ON CONFLICT (workspace_id, hour, brand, visibility, actor) DO UPDATE SET records = {table}.records + excluded.records"
+    )
+}
 
 /// The WHERE clause shared by every stats query: scope, workspace, hours.
 /// Platform-wide tables have no scope columns: they serve unscoped reads only.
-fn stats_conditions(dialect: Dialect, scope: &Scope, workspace: Option<&str>, first_hour: i64, platform_tables: bool) -> Conditions {
+fn stats_conditions(dialect: Dialect, scope: &Scope, workspace: Option<&str>, hours: Range<i64>, platform_tables: bool) -> Conditions {
     let mut c = Conditions::with_alias(dialect, "r");
     if !platform_tables {
         c.scope(scope);
@@ -172,80 +223,107 @@ fn stats_conditions(dialect: Dialect, scope: &Scope, workspace: Option<&str>, fi
             c.push("r.workspace_id = (SELECT id FROM workspaces WHERE slug = ?)", [Arg::Text(slug.to_owned())]);
         }
     }
-    c.push("r.hour >= ?", [Arg::Int(first_hour)]);
+    c.push("r.hour >= ? AND r.hour < ?", [Arg::Int(hours.start), Arg::Int(hours.end)]);
     c
 }
+
+/// The end of a window: none. Records dated ahead of the clock count too. A
+/// bound on both sides still matters: PostgreSQL plans a prepared statement
+/// generically after a few runs, and it expects `hour >= $1` alone to match a
+/// third of the table and scans all of it; a two-sided range it reads by index.
+const NO_END: i64 = i64::MAX;
 
 fn sum(column: &str) -> String {
     format!("CAST(SUM({column}) AS BIGINT)")
 }
 
-/// The queries behind one stats answer.
-pub struct StatsQueries {
-    /// (bar, severity, records)
-    pub bars: Query,
-    /// (key, records), most first
-    pub keys: Query,
-    /// (actor, records), most first, ten
-    pub actors: Query,
-    /// (provider, key, status, records, duration_count, duration_sum, duration_max, d00..d11)
-    pub actions: Query,
+/// The parts of one stats answer, each a branch of the stats statement.
+const PART_BAR: &str = "bar";
+const PART_KEY: &str = "key";
+const PART_ACTOR: &str = "actor";
+const PART_ACTION: &str = "action";
+
+/// The count columns of a stats row after `records`, in order.
+fn duration_columns() -> Vec<String> {
+    let mut columns: Vec<String> = ["duration_count", "duration_sum", "duration_max"].map(String::from).into();
+    columns.extend((0..DURATION_BUCKETS).map(|i| format!("d{i:02}")));
+    columns
 }
 
-pub fn stats_queries(dialect: Dialect, scope: &Scope, workspace: Option<&str>, window: StatsWindow, now: Micros) -> StatsQueries {
+/// One statement for a whole stats answer: four GROUP BYs over the roll-ups,
+/// joined by UNION ALL into rows of one shape ([`StatsRow`]), so a stats
+/// answer costs one round trip instead of four.
+pub fn stats_query(dialect: Dialect, scope: &Scope, workspace: Option<&str>, window: StatsWindow, now: Micros) -> Query {
     let first_hour = window.first_hour(now);
     // Everything, unfiltered: the platform-wide tables hold the same sums in far fewer rows.
     let platform_tables = *scope == Scope::Platform && workspace.is_none();
-    let (counts_table, actors_table) = if platform_tables {
-        ("rollup_platform_hourly", "rollup_actor_platform_hourly")
-    } else {
-        ("rollup_hourly", "rollup_actor_hourly")
+    let counts = if platform_tables { "rollup_platform_hourly" } else { "rollup_hourly" };
+    let actor_table_of = |tables: &ActorTables| if platform_tables { tables.platform } else { tables.scoped };
+    let mut args = Vec::new();
+    // The WHERE clause of one branch; its arguments follow the previous branch's.
+    let mut where_clause = |hours: Range<i64>| {
+        let c = stats_conditions(dialect, scope, workspace, hours, platform_tables);
+        let sql = c.where_clause();
+        args.extend(c.into_args());
+        sql
     };
-    let query = |sql: String, extra: &[Arg]| {
-        let c = stats_conditions(dialect, scope, workspace, first_hour, platform_tables);
-        let sql = sql.replace("{where}", &c.where_clause()).replace("{counts}", counts_table).replace("{actors}", actors_table);
-        let mut args = c.into_args();
-        args.extend_from_slice(extra);
-        Query { sql: dialect.finish(&sql), args }
-    };
+    let zeros = |columns: usize| vec!["CAST(0 AS BIGINT)"; columns].join(", ");
+    let no_durations = zeros(duration_columns().len());
     let bar = window.bar_hours();
-    let buckets: Vec<String> = (0..DURATION_BUCKETS).map(|i| format!("{} AS d{i:02}", sum(&format!("r.d{i:02}")))).collect();
-    StatsQueries {
-        bars: query(
-            format!("SELECT r.hour / {bar} AS bar, r.severity, {} FROM {{counts}} r {{where}} GROUP BY r.hour / {bar}, r.severity", sum("r.records")),
-            &[],
-        ),
-        keys: query(
-            format!("SELECT r.key, {} AS n FROM {{counts}} r {{where}} GROUP BY r.key ORDER BY n DESC, r.key", sum("r.records")),
-            &[],
-        ),
-        actors: query(
-            format!(
-                "SELECT r.actor, {} AS n FROM {{actors}} r {{where}} GROUP BY r.actor ORDER BY n DESC, r.actor LIMIT 10",
-                sum("r.records")
-            ),
-            &[],
-        ),
-        actions: query(
-            format!(
-                "SELECT r.provider, r.key, r.status, {} AS records, {} AS duration_count, {} AS duration_sum, \
-                 CAST(MAX(r.duration_max) AS BIGINT) AS duration_max, {} FROM {{counts}} r \
-                 {{where}} AND r.kind = 'action' GROUP BY r.provider, r.key, r.status",
-                sum("r.records"),
-                sum("r.duration_count"),
-                sum("r.duration_sum"),
-                buckets.join(", ")
-            ),
-            &[],
-        ),
-    }
+    let records = sum("r.records");
+
+    // The first branch names the columns.
+    let named_zeros: Vec<String> = duration_columns().iter().map(|c| format!("CAST(0 AS BIGINT) AS {c}")).collect();
+    let bars = format!(
+        "SELECT '{PART_BAR}' AS part, r.hour / {bar} AS bar, CAST(r.severity AS BIGINT) AS severity, '' AS name, \
+         '' AS provider, '' AS status, {records} AS records, {} FROM {counts} r {} \
+         GROUP BY r.hour / {bar}, r.severity",
+        named_zeros.join(", "),
+        where_clause(first_hour..NO_END)
+    );
+    let keys = format!(
+        "SELECT '{PART_KEY}', {}, r.key, '', '', {records}, {no_durations} FROM {counts} r {} GROUP BY r.key",
+        zeros(2),
+        where_clause(first_hour..NO_END)
+    );
+    let action_sums: Vec<String> = duration_columns()
+        .iter()
+        .map(|c| if c == "duration_max" { format!("CAST(MAX(r.{c}) AS BIGINT)") } else { sum(&format!("r.{c}")) })
+        .collect();
+    let actions = format!(
+        "SELECT '{PART_ACTION}', {}, r.key, r.provider, r.status, {records}, {} FROM {counts} r {} AND r.kind = 'action' \
+         GROUP BY r.provider, r.key, r.status",
+        zeros(2),
+        action_sums.join(", "),
+        where_clause(first_hour..NO_END)
+    );
+    // Top actors: the hours before the first whole block hourly, then whole blocks.
+    let first_block = block_of(first_hour + ACTOR_BLOCK_HOURS - 1);
+    let actors = format!(
+        "SELECT * FROM (SELECT '{PART_ACTOR}', {}, r.actor, '', '', {records} AS n, {no_durations} FROM (\
+         SELECT r.actor, r.records FROM {} r {} \
+         UNION ALL SELECT r.actor, r.records FROM {} r {}\
+         ) r GROUP BY r.actor ORDER BY n DESC, r.actor LIMIT 10) top_actors",
+        zeros(2),
+        actor_table_of(&HOURLY_ACTOR_TABLES),
+        where_clause(first_hour..first_block),
+        actor_table_of(&BLOCK_ACTOR_TABLES),
+        where_clause(first_block..NO_END)
+    );
+    let sql = [bars, keys, actions, actors].join(" UNION ALL ");
+    Query { sql: dialect.finish(&sql), args }
 }
 
-/// One row of the actions query.
+/// One row of the stats statement. Columns a part does not use hold `''` or 0.
 #[derive(Debug, sqlx::FromRow)]
-pub struct ActionRow {
+pub struct StatsRow {
+    /// Which answer the row belongs to: `PART_*`.
+    pub part: String,
+    pub bar: i64,
+    pub severity: i64,
+    /// The key (keys, actions) or the actor (actors).
+    pub name: String,
     pub provider: String,
-    pub key: String,
     pub status: String,
     pub records: i64,
     pub duration_count: i64,
@@ -265,7 +343,7 @@ pub struct ActionRow {
     pub d11: i64,
 }
 
-impl ActionRow {
+impl StatsRow {
     fn durations(&self) -> Durations {
         Durations {
             count: self.duration_count,
@@ -280,14 +358,17 @@ impl ActionRow {
 }
 
 /// Puts the query results together.
-pub fn assemble(
-    window: StatsWindow,
-    now: Micros,
-    bars: Vec<(i64, i16, i64)>,
-    keys: Vec<(String, i64)>,
-    actors: Vec<(String, i64)>,
-    actions: Vec<ActionRow>,
-) -> Stats {
+pub fn assemble(window: StatsWindow, now: Micros, rows: Vec<StatsRow>) -> Stats {
+    let (mut bars, mut keys, mut actors, mut actions) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for row in rows {
+        match row.part.as_str() {
+            PART_BAR => bars.push((row.bar, row.severity, row.records)),
+            PART_KEY => keys.push(NamedCount { name: row.name, count: row.records }),
+            PART_ACTOR => actors.push(NamedCount { name: row.name, count: row.records }),
+            PART_ACTION => actions.push(row),
+            _ => {}
+        }
+    }
     let bar_hours = window.bar_hours();
     let first_bar = window.first_hour(now).div_euclid(bar_hours);
     let count = (window.hours() / bar_hours) as usize;
@@ -314,8 +395,12 @@ pub fn assemble(
         }
     }
     stats.error_rate = if stats.records > 0 { (stats.errors + stats.critical) as f64 / stats.records as f64 } else { 0.0 };
-    stats.by_key = keys.into_iter().map(|(name, count)| NamedCount { name, count }).collect();
-    stats.top_actors = actors.into_iter().map(|(name, count)| NamedCount { name, count }).collect();
+    // Most first, then by name: the order the branches' rows do not keep.
+    for named in [&mut keys, &mut actors] {
+        named.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+    }
+    stats.by_key = keys;
+    stats.top_actors = actors;
 
     let mut by_provider: HashMap<String, OperationStats> = HashMap::new();
     let mut by_operation: HashMap<String, OperationStats> = HashMap::new();
@@ -327,7 +412,7 @@ pub fn assemble(
             .entry(provider.clone())
             .or_insert_with(|| OperationStats { name: provider.clone(), ..Default::default() })
             .add(&row.status, row.records, &durations);
-        let operation = format!("{} · {provider}", row.key);
+        let operation = format!("{} · {provider}", row.name);
         by_operation
             .entry(operation.clone())
             .or_insert_with(|| OperationStats { name: operation, ..Default::default() })
@@ -340,4 +425,20 @@ pub fn assemble(
     stats.slowest.sort_by(|a, b| b.p95_ms.cmp(&a.p95_ms).then(b.count.cmp(&a.count)).then(a.name.cmp(&b.name)));
     stats.slowest.truncate(10);
     stats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_starts_at_a_multiple_of_its_length_at_or_before_the_hour() {
+        assert_eq!(block_of(0), 0);
+        assert_eq!(block_of(7), 0);
+        assert_eq!(block_of(8), 8);
+        assert_eq!(block_of(498_677), 498_672);
+        // Before 1970 too: the block still holds the hour.
+        assert_eq!(block_of(-1), -8);
+        assert_eq!(block_of(-8), -8);
+    }
 }

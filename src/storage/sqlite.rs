@@ -174,18 +174,21 @@ async fn write_rollups(conn: &mut SqliteConnection, rollups: &rollup::Rollups) -
     })
     .await?;
 
-    let actors: Vec<_> = rollups.actors.iter().collect();
-    upsert_all(conn, "rollup_actor_hourly", rollup::ACTOR_COLUMNS, rollup::ACTOR_UPSERT_TAIL, &actors, |q, (k, n)| {
-        q.bind(k.workspace_id).bind(k.hour).bind(k.brand.as_str()).bind(k.visibility).bind(k.actor.as_str()).bind(**n)
-    })
-    .await?;
-
-    let platform_actors: Vec<_> = rollups.platform_actors.iter().collect();
-    let tail = rollup::PLATFORM_ACTOR_UPSERT_TAIL;
-    upsert_all(conn, "rollup_actor_platform_hourly", rollup::PLATFORM_ACTOR_COLUMNS, tail, &platform_actors, |q, ((hour, actor), n)| {
-        q.bind(*hour).bind(actor.as_str()).bind(**n)
-    })
-    .await
+    for (counts, tables) in rollups.actor_counts() {
+        let scoped: Vec<_> = counts.scoped.iter().collect();
+        let tail = rollup::actor_upsert_tail(tables.scoped);
+        upsert_all(conn, tables.scoped, rollup::ACTOR_COLUMNS, &tail, &scoped, |q, (k, n)| {
+            q.bind(k.workspace_id).bind(k.hour).bind(k.brand.as_str()).bind(k.visibility).bind(k.actor.as_str()).bind(**n)
+        })
+        .await?;
+        let platform: Vec<_> = counts.platform.iter().collect();
+        let tail = rollup::platform_actor_upsert_tail(tables.platform);
+        upsert_all(conn, tables.platform, rollup::PLATFORM_ACTOR_COLUMNS, &tail, &platform, |q, ((hour, actor), n)| {
+            q.bind(*hour).bind(actor.as_str()).bind(**n)
+        })
+        .await?;
+    }
+    Ok(())
 }
 
 /// The largest power of two not above `remaining` or the statement maximum.
