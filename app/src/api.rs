@@ -226,12 +226,11 @@ pub mod ssr {
 
     /// Loads the viewer behind a user id, unless the user is gone or disabled.
     pub async fn viewer_by_id(store: &dyn Store, user_id: i64) -> Result<Option<Viewer>, StoreError> {
-        let Some(user) = store.user_by_id(user_id).await? else { return Ok(None) };
+        let Some(user) = store.user_summary(user_id).await? else { return Ok(None) };
         if user.disabled {
             return Ok(None);
         }
-        let memberships = store.memberships(user.id).await?;
-        Ok(Some(Viewer { user_id: user.id, email: user.email, name: user.name, role: user.role, memberships }))
+        Ok(Some(Viewer { user_id: user.id, email: user.email, name: user.name, role: user.role, memberships: user.memberships }))
     }
 
     /// The viewer of the request being served, looked up once however many

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::admin_api::Notice;
 pub use crate::model::{ApiKeySummary, UserSummary};
 use crate::model::{
-    ActorType, Cursor, EventDetail, EventFilter, EventRow, Kind, Membership, Micros, Order, Role, Severity, Stats,
+    ActorType, Cursor, EventDetail, EventFilter, EventRow, Kind, Micros, Order, Role, Severity, Stats,
     StatsWindow, Status, Viewer, Visibility,
 };
 
@@ -208,7 +208,8 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
     async fn user_by_id(&self, id: i64) -> StoreResult<Option<UserRecord>>;
     async fn add_membership(&self, user_id: i64, workspace_id: i64, brand: Option<&str>) -> StoreResult<()>;
-    async fn memberships(&self, user_id: i64) -> StoreResult<Vec<Membership>>;
+    /// The user with their memberships, in one query.
+    async fn user_summary(&self, user_id: i64) -> StoreResult<Option<UserSummary>>;
     async fn remove_membership(&self, user_id: i64, workspace_id: i64) -> StoreResult<()>;
     /// Every user with their memberships, by email.
     async fn users(&self) -> StoreResult<Vec<UserSummary>>;

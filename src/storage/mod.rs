@@ -234,15 +234,17 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn memberships(&self, user_id: i64) -> app::store::StoreResult<Vec<app::model::Membership>> {
+            async fn user_summary(&self, user_id: i64) -> app::store::StoreResult<Option<app::store::UserSummary>> {
                 let args = [$crate::storage::sql::Arg::Int(user_id)];
                 let sql = $dialect.finish(
-                    "SELECT m.workspace_id, w.slug AS workspace, m.brand FROM memberships m \
-                     JOIN workspaces w ON w.id = m.workspace_id WHERE m.user_id = ? ORDER BY w.slug",
+                    "SELECT u.id, u.email, u.name, u.role, u.password_hash, u.disabled, m.workspace_id, \
+                     w.slug AS workspace, m.brand FROM users u LEFT JOIN memberships m ON m.user_id = u.id \
+                     LEFT JOIN workspaces w ON w.id = m.workspace_id WHERE u.id = ? ORDER BY w.slug",
                 );
-                Ok($crate::storage::bind_query_as::<$db, app::model::Membership>(&sql, &args)
+                let rows = $crate::storage::bind_query_as::<$db, $crate::storage::UserMembershipRow>(&sql, &args)
                     .fetch_all(self.reader())
-                    .await?)
+                    .await?;
+                Ok($crate::storage::user_summary(rows))
             }
 
             async fn remove_membership(&self, user_id: i64, workspace_id: i64) -> app::store::StoreResult<()> {
@@ -458,6 +460,29 @@ pub(crate) fn user_summaries(
             disabled: u.disabled,
         })
         .collect()
+}
+
+/// A user joined with one of their memberships, if any.
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserMembershipRow {
+    #[sqlx(flatten)]
+    user: app::store::UserRecord,
+    workspace_id: Option<i64>,
+    workspace: Option<String>,
+    brand: Option<String>,
+}
+
+/// The one user of `rows` with every membership the rows hold.
+pub(crate) fn user_summary(rows: Vec<UserMembershipRow>) -> Option<app::store::UserSummary> {
+    let user = rows.first()?.user.clone();
+    let memberships = rows
+        .into_iter()
+        .filter_map(|row| {
+            let (workspace_id, workspace) = (row.workspace_id?, row.workspace?);
+            Some(MembershipRow { user_id: user.id, membership: app::model::Membership { workspace_id, workspace, brand: row.brand } })
+        })
+        .collect();
+    user_summaries(vec![user], memberships).pop()
 }
 
 /// An `api_keys` row as selected by `api_key_by_hash`.
