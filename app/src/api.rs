@@ -214,6 +214,57 @@ pub mod ssr {
     use crate::pages::entity::TimelineEntry;
     use crate::store::{finish_page, Page, Scope, ServerContext, Store, StoreError};
 
+    /// The session key holding the day (since 1970) the session was last renewed.
+    const SESSION_RENEWED_KEY: &str = "renewed_day";
+
+    /// The signed-in user of a session. Renews the session's idle expiry once
+    /// per day of use: tower-sessions saves (and so extends) a session only when
+    /// it changes, and saving on every request would cost a durable write per page.
+    pub async fn session_user(session: &Session) -> Result<Option<i64>, tower_sessions::session::Error> {
+        let Some(user_id) = session.get::<i64>(SESSION_USER_KEY).await? else { return Ok(None) };
+        let today = Micros::now().0.div_euclid(24 * crate::model::HOUR_US);
+        if session.get::<i64>(SESSION_RENEWED_KEY).await? != Some(today) {
+            session.insert(SESSION_RENEWED_KEY, today).await?;
+        }
+        Ok(Some(user_id))
+    }
+
+    #[cfg(test)]
+    mod session_tests {
+        use std::sync::Arc;
+
+        use tower_sessions::{MemoryStore, Session};
+
+        use super::{session_user, Micros, SESSION_RENEWED_KEY, SESSION_USER_KEY};
+
+        /// A signed-in session as a later request loads it: saved, unmodified.
+        async fn stored_session(store: &Arc<MemoryStore>, renewed_day: i64) -> Session {
+            let session = Session::new(None, store.clone(), None);
+            session.insert(SESSION_USER_KEY, 7_i64).await.unwrap();
+            session.insert(SESSION_RENEWED_KEY, renewed_day).await.unwrap();
+            session.save().await.unwrap();
+            Session::new(session.id(), store.clone(), None)
+        }
+
+        #[tokio::test]
+        async fn a_session_is_renewed_by_its_first_use_of_a_day_only() {
+            let store = Arc::new(MemoryStore::default());
+            let today = Micros::now().0.div_euclid(24 * crate::model::HOUR_US);
+
+            let from_yesterday = stored_session(&store, today - 1).await;
+            assert_eq!(session_user(&from_yesterday).await.unwrap(), Some(7));
+            assert!(from_yesterday.is_modified(), "changed, so saved with a fresh expiry");
+
+            let from_today = stored_session(&store, today).await;
+            assert_eq!(session_user(&from_today).await.unwrap(), Some(7));
+            assert!(!from_today.is_modified(), "no write for a second request the same day");
+
+            let signed_out = Session::new(None, store.clone(), None);
+            assert_eq!(session_user(&signed_out).await.unwrap(), None);
+            assert!(!signed_out.is_modified());
+        }
+    }
+
     /// Logs the cause and gives the browser a message without internals.
     pub fn internal(err: StoreError) -> ServerFnError {
         tracing::error!(error = %err, "server function failed");
@@ -253,7 +304,7 @@ pub mod ssr {
 
     async fn session_viewer(ctx: &ServerContext) -> Result<Option<Viewer>, ServerFnError> {
         let session: Session = leptos_axum::extract().await?;
-        let user_id: Option<i64> = session.get(SESSION_USER_KEY).await.map_err(|e| {
+        let user_id = session_user(&session).await.map_err(|e| {
             tracing::error!(error = %e, "session read failed");
             ServerFnError::new("session unavailable")
         })?;

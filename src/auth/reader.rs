@@ -35,7 +35,7 @@ impl FromRequestParts<AppState> for Reader {
             return Ok(Reader(scope));
         }
         let session = Session::from_request_parts(parts, state).await.map_err(|_| Error::Unauthorized)?;
-        let user_id: Option<i64> = session.get(app::api::SESSION_USER_KEY).await.map_err(|e| Error::Internal(e.into()))?;
+        let user_id = app::api::ssr::session_user(&session).await.map_err(|e| Error::Internal(e.into()))?;
         let user_id = user_id.ok_or(Error::Unauthorized)?;
         let viewer = app::api::ssr::viewer_by_id(state.store.as_ref(), user_id).await?.ok_or(Error::Unauthorized)?;
         Ok(Reader(Scope::for_viewer(&viewer)))
