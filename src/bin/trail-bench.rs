@@ -536,10 +536,14 @@ async fn raw_stats_ms(url: &str, now: Micros, samples: usize) -> anyhow::Result<
 }
 
 /// Pages per second of the signed-in feed, measured by wrk (a separate, light
-/// load generator in C) with `clients` connections for `seconds`.
+/// load generator in C) with `clients` connections for `seconds`: the median of
+/// three runs, since one run on a shared machine moves by a fifth.
 fn page_throughput(url: &str, cookie: &str, clients: usize, seconds: u32) -> anyhow::Result<f64> {
     let cookie = format!("cookie: {cookie}");
-    wrk_requests_per_second(&["-t2", &format!("-c{clients}"), &format!("-d{seconds}s"), "-H", &cookie, "-H", "accept: text/html", url])
+    let args = ["-t2", &format!("-c{clients}"), &format!("-d{seconds}s"), "-H", &cookie, "-H", "accept: text/html", url];
+    let mut runs = (0..3).map(|_| wrk_requests_per_second(&args)).collect::<anyhow::Result<Vec<f64>>>()?;
+    runs.sort_by(f64::total_cmp);
+    Ok(runs[1])
 }
 
 /// What a durable commit costs on this disk: 4 KiB written and fdatasync'd,
@@ -693,7 +697,7 @@ async fn main() -> anyhow::Result<()> {
     let (render_p50, _, render_p99) = latency(&signed_in, &format!("{base}/"), None, (args.samples / 4).max(10)).await?;
     table.add("page_render", "feed page server render p50 / p99", format!("{render_p50:.2} / {render_p99:.2} ms"), "p50 ≤ 20 ms", render_p50);
     let pages = page_throughput(&format!("{base}/"), &cookie, 16, 5)?;
-    table.add("page_throughput", "feed pages per second (wrk, 16 connections)", format!("{pages:.0} pages/s"), "≥ 1,000", pages);
+    table.add("page_throughput", "feed pages per second (wrk, 16 connections, median of 3 × 5 s)", format!("{pages:.0} pages/s"), "≥ 1,000", pages);
 
     // The browser bundle.
     let wasm = args.pkg.join("trail.wasm");
