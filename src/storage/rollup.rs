@@ -84,9 +84,22 @@ pub struct ActorCounts {
 }
 
 impl ActorCounts {
-    fn add(&mut self, key: ActorKey, records: i64) {
-        *self.platform.entry((key.hour, key.actor.clone())).or_default() += records;
-        *self.scoped.entry(key).or_default() += records;
+    /// The scoped counts with their platform-wide sums.
+    fn from_scoped(scoped: BTreeMap<ActorKey, i64>) -> Self {
+        let mut platform = BTreeMap::new();
+        for (k, records) in &scoped {
+            *platform.entry((k.hour, k.actor.clone())).or_default() += records;
+        }
+        ActorCounts { scoped, platform }
+    }
+
+    /// The same counts per block of [`ACTOR_BLOCK_HOURS`].
+    fn in_blocks(&self) -> Self {
+        let mut blocks = BTreeMap::new();
+        for (k, records) in &self.scoped {
+            *blocks.entry(ActorKey { hour: block_of(k.hour), ..k.clone() }).or_default() += records;
+        }
+        Self::from_scoped(blocks)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -125,6 +138,7 @@ pub fn hour_of(at: Micros) -> i64 {
 /// The roll-up counts of the records of a group that were inserted, each once.
 pub fn aggregate<'a>(records: impl Iterator<Item = &'a NewRecord>, inserted: &HashSet<Uuid>) -> Rollups {
     let mut rollups = Rollups::default();
+    let mut actors = BTreeMap::new();
     let mut pending = inserted.clone();
     for r in records.filter(|r| pending.remove(&r.id)) {
         let hour = hour_of(r.occurred_at);
@@ -151,10 +165,12 @@ pub fn aggregate<'a>(records: impl Iterator<Item = &'a NewRecord>, inserted: &Ha
         }
         if let Some(actor) = &r.actor_id {
             let key = ActorKey { workspace_id: r.workspace_id, hour, brand, visibility: r.visibility.as_str(), actor: actor.clone() };
-            rollups.actor_blocks.add(ActorKey { hour: block_of(hour), ..key.clone() }, 1);
-            rollups.actors.add(key, 1);
+            *actors.entry(key).or_default() += 1;
         }
     }
+    // Sums over the distinct keys, not per record: the platform-wide and block counts.
+    rollups.actors = ActorCounts::from_scoped(actors);
+    rollups.actor_blocks = rollups.actors.in_blocks();
     // The platform-wide tables sum the detailed rows over workspace, brand and visibility.
     for (k, counts) in &rollups.rows {
         let key = PlatformKey {
