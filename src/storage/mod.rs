@@ -451,15 +451,22 @@ pub(crate) fn user_summaries(
     }
     users
         .into_iter()
-        .map(|u| app::store::UserSummary {
-            memberships: by_user.remove(&u.id).unwrap_or_default(),
-            id: u.id,
-            email: u.email,
-            name: u.name,
-            role: u.role,
-            disabled: u.disabled,
+        .map(|u| {
+            let memberships = by_user.remove(&u.id).unwrap_or_default();
+            summary(u, memberships)
         })
         .collect()
+}
+
+fn summary(user: app::store::UserRecord, memberships: Vec<app::model::Membership>) -> app::store::UserSummary {
+    app::store::UserSummary {
+        id: user.id,
+        email: user.email,
+        name: user.name,
+        role: user.role,
+        disabled: user.disabled,
+        memberships,
+    }
 }
 
 /// A user joined with one of their memberships, if any.
@@ -478,11 +485,10 @@ pub(crate) fn user_summary(rows: Vec<UserMembershipRow>) -> Option<app::store::U
     let memberships = rows
         .into_iter()
         .filter_map(|row| {
-            let (workspace_id, workspace) = (row.workspace_id?, row.workspace?);
-            Some(MembershipRow { user_id: user.id, membership: app::model::Membership { workspace_id, workspace, brand: row.brand } })
+            Some(app::model::Membership { workspace_id: row.workspace_id?, workspace: row.workspace?, brand: row.brand })
         })
         .collect();
-    user_summaries(vec![user], memberships).pop()
+    Some(summary(user, memberships))
 }
 
 /// An `api_keys` row as selected by `api_key_by_hash`.
