@@ -222,11 +222,16 @@ pub mod ssr {
     /// it changes, and saving on every request would cost a durable write per page.
     pub async fn session_user(session: &Session) -> Result<Option<i64>, tower_sessions::session::Error> {
         let Some(user_id) = session.get::<i64>(SESSION_USER_KEY).await? else { return Ok(None) };
-        let today = Micros::now().0.div_euclid(24 * crate::model::HOUR_US);
+        let today = day_of(Micros::now());
         if session.get::<i64>(SESSION_RENEWED_KEY).await? != Some(today) {
             session.insert(SESSION_RENEWED_KEY, today).await?;
         }
         Ok(Some(user_id))
+    }
+
+    /// Days since 1970 (UTC).
+    fn day_of(at: Micros) -> i64 {
+        at.0.div_euclid(24 * crate::model::HOUR_US)
     }
 
     #[cfg(test)]
@@ -235,7 +240,7 @@ pub mod ssr {
 
         use tower_sessions::{MemoryStore, Session};
 
-        use super::{session_user, Micros, SESSION_RENEWED_KEY, SESSION_USER_KEY};
+        use super::{day_of, session_user, Micros, SESSION_RENEWED_KEY, SESSION_USER_KEY};
 
         /// A signed-in session as a later request loads it: saved, unmodified.
         async fn stored_session(store: &Arc<MemoryStore>, renewed_day: i64) -> Session {
@@ -249,7 +254,7 @@ pub mod ssr {
         #[tokio::test]
         async fn a_session_is_renewed_by_its_first_use_of_a_day_only() {
             let store = Arc::new(MemoryStore::default());
-            let today = Micros::now().0.div_euclid(24 * crate::model::HOUR_US);
+            let today = day_of(Micros::now());
 
             let from_yesterday = stored_session(&store, today - 1).await;
             assert_eq!(session_user(&from_yesterday).await.unwrap(), Some(7));
