@@ -284,12 +284,13 @@ pub fn stats_query(dialect: Dialect, scope: &Scope, workspace: Option<&str>, win
         sql
     };
     let zeros = |columns: usize| vec!["CAST(0 AS BIGINT)"; columns].join(", ");
-    let no_durations = zeros(duration_columns().len());
+    let durations = duration_columns();
+    let no_durations = zeros(durations.len());
     let bar = window.bar_hours();
     let records = sum("r.records");
 
     // The first branch names the columns.
-    let named_zeros: Vec<String> = duration_columns().iter().map(|c| format!("CAST(0 AS BIGINT) AS {c}")).collect();
+    let named_zeros: Vec<String> = durations.iter().map(|c| format!("CAST(0 AS BIGINT) AS {c}")).collect();
     let bars = format!(
         "SELECT '{PART_BAR}' AS part, r.hour / {bar} AS bar, CAST(r.severity AS BIGINT) AS severity, '' AS name, \
          '' AS provider, '' AS status, {records} AS records, {} FROM {counts} r {} \
@@ -302,7 +303,7 @@ pub fn stats_query(dialect: Dialect, scope: &Scope, workspace: Option<&str>, win
         zeros(2),
         where_clause(first_hour..NO_END)
     );
-    let action_sums: Vec<String> = duration_columns()
+    let action_sums: Vec<String> = durations
         .iter()
         .map(|c| if c == "duration_max" { format!("CAST(MAX(r.{c}) AS BIGINT)") } else { sum(&format!("r.{c}")) })
         .collect();
