@@ -185,9 +185,9 @@ impl Drop for Server {
 
 /// A fresh database: a file in `dir`, or a new database on the PostgreSQL server.
 async fn fresh_database(kind: &str, dir: &Path, name: &str) -> anyhow::Result<String> {
-    let url = fresh_database_name(kind, dir, name)?;
+    let url = new_database_url(kind, dir, name)?;
     if kind == "postgres" {
-        let db = url.rsplit_once('/').map_or(url.as_str(), |(_, db)| db);
+        let db = database_name(&url);
         let mut admin = sqlx::PgConnection::connect(&postgres_server()?).await?;
         sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut admin).await?;
     }
@@ -195,7 +195,7 @@ async fn fresh_database(kind: &str, dir: &Path, name: &str) -> anyhow::Result<St
 }
 
 /// The URL for a new database named after `name` (not created yet).
-fn fresh_database_name(kind: &str, dir: &Path, name: &str) -> anyhow::Result<String> {
+fn new_database_url(kind: &str, dir: &Path, name: &str) -> anyhow::Result<String> {
     match kind {
         "sqlite" => Ok(format!("sqlite://{}", dir.join(format!("{name}.db")).display())),
         "postgres" => {
@@ -207,8 +207,31 @@ fn fresh_database_name(kind: &str, dir: &Path, name: &str) -> anyhow::Result<Str
     }
 }
 
+/// The database's name: the last part of a PostgreSQL URL.
+fn database_name(url: &str) -> &str {
+    url.rsplit_once('/').map_or(url, |(_, db)| db)
+}
+
 fn postgres_server() -> anyhow::Result<String> {
     std::env::var("TRAIL_BENCH_POSTGRES_URL").context("TRAIL_BENCH_POSTGRES_URL is not set")
+}
+
+/// Drops the baselines' databases, so that their pages are neither flushed nor
+/// cached while Trail is measured.
+async fn drop_databases(kind: &str, urls: &[&str]) -> anyhow::Result<()> {
+    if kind == "sqlite" {
+        for url in urls {
+            std::fs::remove_file(url.trim_start_matches("sqlite://"))?;
+        }
+        return Ok(());
+    }
+    let mut admin = sqlx::PgConnection::connect(&postgres_server()?).await?;
+    for url in urls {
+        let db = database_name(url);
+        sqlx::query(&format!("DROP DATABASE {db}")).execute(&mut admin).await?;
+    }
+    sqlx::query("CHECKPOINT").execute(&mut admin).await?;
+    Ok(())
 }
 
 /// Runs `trail` with arguments against a database; returns the last line of its output.
@@ -439,7 +462,7 @@ fn engine_bulk(kind: &str, url: &str, data: DataSet, range: std::ops::Range<usiz
 /// `sqlite3` shell has checkpointed its WAL on exit), or a PostgreSQL
 /// database made from it as a template.
 async fn copy_database(kind: &str, url: &str, dir: &Path, name: &str) -> anyhow::Result<String> {
-    let copy = fresh_database_name(kind, dir, name)?;
+    let copy = new_database_url(kind, dir, name)?;
     match kind {
         "sqlite" => {
             let file = Path::new(url.trim_start_matches("sqlite://"));
@@ -449,10 +472,14 @@ async fn copy_database(kind: &str, url: &str, dir: &Path, name: &str) -> anyhow:
             std::fs::copy(file, copy.trim_start_matches("sqlite://"))?;
         }
         _ => {
-            let template = url.rsplit_once('/').map_or(url, |(_, db)| db);
-            let db = copy.rsplit_once('/').map_or(copy.as_str(), |(_, db)| db);
+            let (template, db) = (database_name(url), database_name(&copy));
             let mut admin = sqlx::PgConnection::connect(&postgres_server()?).await?;
-            sqlx::query(&format!("CREATE DATABASE {db} TEMPLATE {template}")).execute(&mut admin).await?;
+            // FILE_COPY copies the files now; the default (WAL_LOG) writes the
+            // whole copy to the WAL, and its checkpoint then ran during Trail's
+            // measurements.
+            sqlx::query(&format!("CREATE DATABASE {db} TEMPLATE {template} STRATEGY = FILE_COPY"))
+                .execute(&mut admin)
+                .await?;
         }
     }
     Ok(copy)
@@ -663,6 +690,9 @@ async fn main() -> anyhow::Result<()> {
     let naive = naive_inserts(&naive_url, &sample, 1).await?;
     let next_sample: Vec<Generated> = data.records(sample_end..(sample_end + concurrent_len).min(args.rows)).collect();
     let naive_concurrent = naive_inserts(&naive_url, &next_sample, SINGLE_CLIENTS).await?;
+    if !args.keep {
+        drop_databases(&args.db, &[&engine_url, &naive_url]).await?;
+    }
 
     let url = fresh_database(&args.db, dir.path(), "trail").await?;
     let key = prepare(&args.server, &url)?;
