@@ -185,26 +185,47 @@ impl Drop for Server {
 
 /// A fresh database: a file in `dir`, or a new database on the PostgreSQL server.
 async fn fresh_database(kind: &str, dir: &Path, name: &str) -> anyhow::Result<String> {
-    let url = new_database_url(kind, dir, name)?;
-    if kind == "postgres" {
-        let db = database_name(&url);
-        let mut admin = sqlx::PgConnection::connect(&postgres_server()?).await?;
-        sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut admin).await?;
-    }
-    Ok(url)
+    new_database(kind, dir, name, None).await
 }
 
-/// The URL for a new database named after `name` (not created yet).
-fn new_database_url(kind: &str, dir: &Path, name: &str) -> anyhow::Result<String> {
+/// A copy of the database at `url` as it is now, named after `name`.
+async fn copy_database(kind: &str, url: &str, dir: &Path, name: &str) -> anyhow::Result<String> {
+    new_database(kind, dir, name, Some(url)).await
+}
+
+/// A new database named after `name`, empty or a copy of `template`: a file
+/// (the `sqlite3` shell has checkpointed its WAL on exit), or a PostgreSQL
+/// database, made from the template's files.
+async fn new_database(kind: &str, dir: &Path, name: &str, template: Option<&str>) -> anyhow::Result<String> {
     match kind {
-        "sqlite" => Ok(format!("sqlite://{}", dir.join(format!("{name}.db")).display())),
+        "sqlite" => {
+            let url = format!("sqlite://{}", dir.join(format!("{name}.db")).display());
+            if let Some(template) = template.map(sqlite_file) {
+                if template.with_extension("db-wal").exists() {
+                    bail!("{} still has a WAL file; the copy would miss its pages", template.display());
+                }
+                std::fs::copy(template, sqlite_file(&url))?;
+            }
+            Ok(url)
+        }
         "postgres" => {
             let server = postgres_server()?;
             let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
-            Ok(format!("{base}/bench_{name}_{}", Uuid::now_v7().simple()))
+            let db = format!("bench_{name}_{}", Uuid::now_v7().simple());
+            // FILE_COPY copies the files now; the default (WAL_LOG) writes the
+            // whole copy to the WAL, and its checkpoint then ran during Trail's
+            // measurements.
+            let from = template.map_or(String::new(), |t| format!(" TEMPLATE {} STRATEGY = FILE_COPY", database_name(t)));
+            sqlx::query(&format!("CREATE DATABASE {db}{from}")).execute(&mut postgres_admin().await?).await?;
+            Ok(format!("{base}/{db}"))
         }
         other => bail!("--db {other}: expected sqlite or postgres"),
     }
+}
+
+/// The file of a `sqlite://` URL.
+fn sqlite_file(url: &str) -> &Path {
+    Path::new(url.trim_start_matches("sqlite://"))
 }
 
 /// The database's name: the last part of a PostgreSQL URL.
@@ -216,19 +237,23 @@ fn postgres_server() -> anyhow::Result<String> {
     std::env::var("TRAIL_BENCH_POSTGRES_URL").context("TRAIL_BENCH_POSTGRES_URL is not set")
 }
 
+/// A connection to the PostgreSQL server's own database, to create and drop others.
+async fn postgres_admin() -> anyhow::Result<sqlx::PgConnection> {
+    Ok(sqlx::PgConnection::connect(&postgres_server()?).await?)
+}
+
 /// Drops the baselines' databases, so that their pages are neither flushed nor
 /// cached while Trail is measured.
 async fn drop_databases(kind: &str, urls: &[&str]) -> anyhow::Result<()> {
     if kind == "sqlite" {
         for url in urls {
-            std::fs::remove_file(url.trim_start_matches("sqlite://"))?;
+            std::fs::remove_file(sqlite_file(url))?;
         }
         return Ok(());
     }
-    let mut admin = sqlx::PgConnection::connect(&postgres_server()?).await?;
+    let mut admin = postgres_admin().await?;
     for url in urls {
-        let db = database_name(url);
-        sqlx::query(&format!("DROP DATABASE {db}")).execute(&mut admin).await?;
+        sqlx::query(&format!("DROP DATABASE {}", database_name(url))).execute(&mut admin).await?;
     }
     sqlx::query("CHECKPOINT").execute(&mut admin).await?;
     Ok(())
@@ -433,7 +458,7 @@ fn engine_bulk(kind: &str, url: &str, data: DataSet, range: std::ops::Range<usiz
     let started = Instant::now();
     let status = match kind {
         "sqlite" => {
-            let file = url.trim_start_matches("sqlite://");
+            let file = sqlite_file(url);
             let script = format!(
                 "PRAGMA journal_mode=WAL;\nPRAGMA synchronous=FULL;\nCREATE TEMP TABLE staging ({COLUMNS});\n\
                  .import --csv {} staging\nBEGIN;\nINSERT INTO events ({COLUMNS}) SELECT * FROM staging;\nCOMMIT;\n",
@@ -456,33 +481,6 @@ fn engine_bulk(kind: &str, url: &str, data: DataSet, range: std::ops::Range<usiz
     let seconds = started.elapsed().as_secs_f64();
     std::fs::remove_file(&csv_path)?;
     Ok(seconds)
-}
-
-/// A copy of the database at `url` as it is now, named `name`: the file (the
-/// `sqlite3` shell has checkpointed its WAL on exit), or a PostgreSQL
-/// database made from it as a template.
-async fn copy_database(kind: &str, url: &str, dir: &Path, name: &str) -> anyhow::Result<String> {
-    let copy = new_database_url(kind, dir, name)?;
-    match kind {
-        "sqlite" => {
-            let file = Path::new(url.trim_start_matches("sqlite://"));
-            if file.with_extension("db-wal").exists() {
-                bail!("{} still has a WAL file; the copy would miss its pages", file.display());
-            }
-            std::fs::copy(file, copy.trim_start_matches("sqlite://"))?;
-        }
-        _ => {
-            let (template, db) = (database_name(url), database_name(&copy));
-            let mut admin = sqlx::PgConnection::connect(&postgres_server()?).await?;
-            // FILE_COPY copies the files now; the default (WAL_LOG) writes the
-            // whole copy to the WAL, and its checkpoint then ran during Trail's
-            // measurements.
-            sqlx::query(&format!("CREATE DATABASE {db} TEMPLATE {template} STRATEGY = FILE_COPY"))
-                .execute(&mut admin)
-                .await?;
-        }
-    }
-    Ok(copy)
 }
 
 /// What Trail replaces: one INSERT per record in its own transaction, from
