@@ -1,6 +1,7 @@
 //! Storage: one trait (`app::store::Store`), one implementation per backend,
 //! chosen by the database URL's scheme. Migrations run when a store opens.
 
+mod key_cache;
 mod postgres;
 pub mod rollup;
 mod sessions;
@@ -127,7 +128,8 @@ pub(crate) fn skipped<'a>(requests: &'a [Vec<NewRecord>], inserted: &HashSet<Uui
 }
 
 /// Implements the parts of `Store` that are the same SQL on both backends.
-/// The backend type provides `reader()`, `writer()` and `insert_records_impl`.
+/// The backend type provides `reader()`, `writer()`, `insert_records_impl`
+/// and a `keys` field (`KeyCache`).
 macro_rules! impl_store {
     ($store:ty, $db:ty, $dialect:expr, $name:literal) => {
         #[async_trait::async_trait]
@@ -308,10 +310,11 @@ macro_rules! impl_store {
                 use $crate::storage::sql::Arg;
                 let args = [Arg::Int(at.0), Arg::Int(id)];
                 let sql = $dialect.finish("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? RETURNING id");
-                $crate::storage::bind_query_as::<$db, (i64,)>(&sql, &args)
-                    .fetch_optional(self.writer())
-                    .await?
-                    .ok_or_else(|| app::store::StoreError::NotFound("API key".into()))?;
+                let revoked = $crate::storage::bind_query_as::<$db, (i64,)>(&sql, &args).fetch_optional(self.writer()).await;
+                // After the commit, and before answering: no request that
+                // starts once the revocation is acknowledged gets the old record.
+                self.keys.revoked();
+                revoked?.ok_or_else(|| app::store::StoreError::NotFound("API key".into()))?;
                 Ok(())
             }
 
@@ -337,6 +340,10 @@ macro_rules! impl_store {
             }
 
             async fn api_key_by_hash(&self, key_hash: &str) -> app::store::StoreResult<Option<app::store::ApiKeyRecord>> {
+                let generation = match self.keys.lookup(key_hash) {
+                    $crate::storage::key_cache::Lookup::Hit(record) => return Ok(Some(record)),
+                    $crate::storage::key_cache::Lookup::Miss(generation) => generation,
+                };
                 let args = [$crate::storage::sql::Arg::Text(key_hash.to_owned())];
                 let sql = $dialect.finish(
                     "SELECT k.id, k.workspace_id, w.slug AS workspace, k.scopes, k.revoked_at, k.last_used_at \
@@ -345,11 +352,16 @@ macro_rules! impl_store {
                 let row = $crate::storage::bind_query_as::<$db, $crate::storage::ApiKeyRow>(&sql, &args)
                     .fetch_optional(self.reader())
                     .await?;
-                Ok(row.map(Into::into))
+                let record: Option<app::store::ApiKeyRecord> = row.map(Into::into);
+                if let Some(record) = &record {
+                    self.keys.store(key_hash, record, generation);
+                }
+                Ok(record)
             }
 
             async fn touch_api_key(&self, id: i64, at: app::model::Micros) -> app::store::StoreResult<()> {
                 use $crate::storage::sql::Arg;
+                self.keys.touched(id, at);
                 let args = [Arg::Int(at.0), Arg::Int(id)];
                 let sql = $dialect.finish("UPDATE api_keys SET last_used_at = ? WHERE id = ? RETURNING id");
                 $crate::storage::bind_query_as::<$db, (i64,)>(&sql, &args).fetch_optional(self.writer()).await?;

@@ -17,6 +17,7 @@ const POOL_SIZE: u32 = 16;
 
 pub struct PgStore {
     pool: PgPool,
+    keys: super::key_cache::KeyCache,
 }
 
 impl PgStore {
@@ -31,7 +32,7 @@ impl PgStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(PgStore { pool })
+        Ok(PgStore { pool, keys: Default::default() })
     }
 
     /// Groups written at once: PostgreSQL commits them in parallel, and one

@@ -27,6 +27,7 @@ const WAL_CHECKPOINT_PAGES: u32 = 10_000;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    keys: super::key_cache::KeyCache,
 }
 
 impl SqliteStore {
@@ -51,7 +52,7 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(writer_options).await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new().max_connections(READERS).connect_with(options.read_only(true)).await?;
-        Ok((SqliteStore { writer: writer.clone(), reader }, writer))
+        Ok((SqliteStore { writer: writer.clone(), reader, keys: Default::default() }, writer))
     }
 
     /// SQLite has one writer; a second would wait for the first's lock.

@@ -1,8 +1,11 @@
 //! Cookie-authenticated state changes refuse other sites; password guessing
-//! is throttled per account and per address.
+//! is throttled per account and per address; a revoked key stops working.
 
-use app::admin_api::CreateKey;
+use std::time::{Duration, Instant};
+
+use app::admin_api::{CreateKey, RevokeKey};
 use reqwest::StatusCode;
+use serde_json::json;
 
 use crate::helpers::{spawn_app, FOUNDER_EMAIL, PASSWORD};
 
@@ -72,4 +75,41 @@ async fn signing_in_gives_a_new_session_id() {
     let before = cookie(&first);
     let again = app.sign_in(FOUNDER_EMAIL).await;
     assert_ne!(cookie(&again), before, "the session id is renewed at sign-in");
+}
+
+/// Keys are cached for a second after they are read (`storage::key_cache`).
+#[tokio::test]
+async fn a_revoked_key_is_refused_at_once_and_within_a_second_when_another_process_revokes_it() {
+    let app = spawn_app().await;
+    let record = json!({"key": "order.paid"});
+    let key_id = |prefix: String| {
+        let store = app.store.clone();
+        async move { store.api_keys().await.unwrap().into_iter().find(|k| prefix.starts_with(&k.prefix)).unwrap().id }
+    };
+
+    // Revoked on the admin page: the next request is refused.
+    assert_eq!(app.ingest(&record).await.status(), StatusCode::ACCEPTED, "the key works, and is now cached");
+    let admin = app.client_signed_in_as(FOUNDER_EMAIL).await;
+    let id = key_id(app.key.clone()).await.to_string();
+    let (status, _) = app.call_form::<RevokeKey>(&admin, &[("key_id", id.as_str())]).await;
+    assert!(status < 400, "revoked ({status})");
+    assert_eq!(app.ingest(&record).await.status(), StatusCode::UNAUTHORIZED);
+
+    // Revoked by another process (as `trail key revoke` does), which this
+    // server's cache does not hear of: refused once the cached copy is stale.
+    let workspace = app.workspace.clone();
+    let key = trail::auth::api_key::issue(app.store.as_ref(), Some(&workspace), vec!["ingest".into()], None).await.unwrap();
+    assert_eq!(app.ingest_with(&key, &record).await.status(), StatusCode::ACCEPTED);
+    let elsewhere = trail::storage::open(&app.db.url).await.unwrap().store;
+    elsewhere.revoke_api_key(key_id(key.clone()).await, app::model::Micros::now()).await.unwrap();
+    let revoked_at = Instant::now();
+    loop {
+        let status = app.ingest_with(&key, &record).await.status();
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert!(revoked_at.elapsed() < Duration::from_secs(3), "the revoked key still works after 3 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
