@@ -105,9 +105,11 @@ async fn stats_equal_a_recount_of_the_raw_records() {
     let now = Micros::now();
     let mut rng = StdRng::seed_from_u64(42);
     let records = random_records(&[mine, other], 3_000, now, &mut rng);
-    // In several groups, and once more: duplicates must not count twice.
-    for chunk in records.chunks(700) {
-        app.store.insert_records(&[chunk.to_vec(), chunk[..10].to_vec()]).await.unwrap();
+    // In several groups at once (PostgreSQL's writers add to the same roll-up
+    // rows concurrently), and once more: duplicates must not count twice.
+    let groups = records.chunks(700).map(|chunk| vec![chunk.to_vec(), chunk[..10].to_vec()]).collect::<Vec<_>>();
+    for outcome in futures::future::join_all(groups.iter().map(|group| app.store.insert_records(group))).await {
+        outcome.unwrap();
     }
     let mut again: Vec<NewRecord> = records[..50].to_vec();
     again.iter_mut().for_each(|r| r.id = uuid::Uuid::now_v7());
