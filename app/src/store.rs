@@ -218,6 +218,7 @@ pub trait Store: Send + Sync + 'static {
     async fn api_keys(&self) -> StoreResult<Vec<ApiKeySummary>>;
     async fn revoke_api_key(&self, id: i64, at: Micros) -> StoreResult<()>;
     async fn create_api_key(&self, key: &NewApiKey) -> StoreResult<i64>;
+    /// May answer from a copy up to a second old; `revoke_api_key` on the same store clears it.
     async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
     async fn touch_api_key(&self, id: i64, at: Micros) -> StoreResult<()>;
 

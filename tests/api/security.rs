@@ -82,9 +82,9 @@ async fn signing_in_gives_a_new_session_id() {
 async fn a_revoked_key_is_refused_at_once_and_within_a_second_when_another_process_revokes_it() {
     let app = spawn_app().await;
     let record = json!({"key": "order.paid"});
-    let key_id = |prefix: String| {
+    let key_id = |secret: String| {
         let store = app.store.clone();
-        async move { store.api_keys().await.unwrap().into_iter().find(|k| prefix.starts_with(&k.prefix)).unwrap().id }
+        async move { store.api_keys().await.unwrap().into_iter().find(|k| secret.starts_with(&k.prefix)).unwrap().id }
     };
 
     // Revoked on the admin page: the next request is refused.
