@@ -39,7 +39,8 @@ struct Args {
     /// Requests per read measurement.
     #[arg(long, default_value_t = 200)]
     samples: usize,
-    /// Measure only Trail's HTTP batch ingest and print it (for profiling; writes no table).
+    /// Measure only Trail's ingest (batch, then 64-connection single-record) and
+    /// print it with the server's peak memory after each (for profiling; writes no table).
     #[arg(long)]
     ingest_only: bool,
     /// Keep the databases afterwards (their directory is printed), to profile queries on them.
@@ -667,6 +668,9 @@ async fn main() -> anyhow::Result<()> {
         let server = Server::start(&args.server, &url).await?;
         let batch = http_batch_ingest(&server.base, &key, data).await?;
         println!("HTTP batch ingest: {batch:.0} rec/s; server peak RSS {:.0} MiB", server.peak_rss_mib());
+        let single_set: Vec<Generated> = DataSet { rows: concurrent_len, now }.records(0..concurrent_len).collect();
+        let single = http_single_ingest(&server.base, &key, &single_set, dir.path())?;
+        println!("64-connection single-record ingest: {single:.0} rec/s; server peak RSS {:.0} MiB", server.peak_rss_mib());
         return Ok(());
     }
 
