@@ -306,11 +306,11 @@ async fn http_batch_ingest(base: &str, key: &str, data: DataSet) -> anyhow::Resu
 
 /// Single-record requests from 64 connections for 5 s, sent by wrk: a
 /// client in Rust spent more CPU than the server here, on the same 2 cores.
-/// wrk cycles through `records`, each request with a new event_id; records/s.
-fn http_single_ingest(base: &str, key: &str, records: &[Generated], dir: &Path) -> anyhow::Result<f64> {
+/// wrk cycles through the records of `data`, each request with a new event_id; records/s.
+fn http_single_ingest(base: &str, key: &str, data: DataSet, dir: &Path) -> anyhow::Result<f64> {
     let bodies_path = dir.join("single.ndjson");
     let mut bodies = String::new();
-    for (i, g) in records.iter().enumerate() {
+    for (i, g) in data.records(0..data.rows).enumerate() {
         let mut json = g.json.clone();
         json["event_id"] = json!(format!("single-{i}-@N@"));
         bodies.push_str(&json.to_string());
@@ -668,8 +668,7 @@ async fn main() -> anyhow::Result<()> {
         let server = Server::start(&args.server, &url).await?;
         let batch = http_batch_ingest(&server.base, &key, data).await?;
         println!("HTTP batch ingest: {batch:.0} rec/s; server peak RSS {:.0} MiB", server.peak_rss_mib());
-        let single_set: Vec<Generated> = DataSet { rows: concurrent_len, now }.records(0..concurrent_len).collect();
-        let single = http_single_ingest(&server.base, &key, &single_set, dir.path())?;
+        let single = http_single_ingest(&server.base, &key, DataSet { rows: concurrent_len, now }, dir.path())?;
         println!("64-connection single-record ingest: {single:.0} rec/s; server peak RSS {:.0} MiB", server.peak_rss_mib());
         return Ok(());
     }
@@ -701,8 +700,7 @@ async fn main() -> anyhow::Result<()> {
     trail(&args.server, &url, &["user", "add", "--email", "bench@bench.test", "--role", "founder"], Some("bench password\n"))?;
     let server = Server::start(&args.server, &url).await?;
     let batch = http_batch_ingest(&server.base, &key, data).await?;
-    let single_set: Vec<Generated> = DataSet { rows: concurrent_len, now }.records(0..concurrent_len).collect();
-    let single = http_single_ingest(&server.base, &key, &single_set, dir.path())?;
+    let single = http_single_ingest(&server.base, &key, DataSet { rows: concurrent_len, now }, dir.path())?;
 
     let fsync = fsync_micros(dir.path())?;
     table.add("disk_fsync_us", "this disk: 4 KiB write + fdatasync, p50", format!("{fsync:.0} µs"), "", fsync);

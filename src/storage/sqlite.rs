@@ -25,7 +25,7 @@ const WAL_CHECKPOINT_PAGES: u32 = 10_000;
 
 /// Reader connections: two per core, at least 4. Each holds a page cache, its
 /// prepared statements and its thread's allocations: on 2 cores, 8 readers
-/// held 25 MiB more than 4 and served no more pages (measured in turns).
+/// held 23-28 MiB more than 4 and served no more pages (measured in turns).
 fn readers() -> u32 {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
     (2 * cores).clamp(4, 16)
