@@ -176,7 +176,7 @@ async fn execute(command: Command) -> anyhow::Result<()> {
     if let Command::Serve = command {
         return Server::build(config).await?.run().await;
     }
-    let store = storage::open(&config.database_url).await?.store;
+    let store = storage::open(&config).await?.store;
     match command {
         Command::Serve => unreachable!("handled above"),
         Command::Migrate => {

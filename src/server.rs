@@ -38,7 +38,7 @@ pub struct Server {
 
 impl Server {
     pub async fn build(config: Config) -> anyhow::Result<Server> {
-        let opened = storage::open(&config.database_url).await?;
+        let opened = storage::open(&config).await?;
         opened.sessions.spawn_expiry();
         let listener = TcpListener::bind(config.site_addr).await?;
         let addr = listener.local_addr()?;

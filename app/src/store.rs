@@ -226,6 +226,9 @@ pub trait Store: Send + Sync + 'static {
     /// Writes every request's records in one transaction (group commit).
     /// Duplicates by (workspace, event_id) are stored once.
     async fn insert_records(&self, requests: &[Vec<NewRecord>]) -> StoreResult<Vec<InsertOutcome>>;
+    /// Upkeep the writer runs between groups, after answering them: SQLite
+    /// moves its staged records into the main table once enough have gathered.
+    async fn compact(&self) -> StoreResult<()>;
     /// The feed: newest first, within the scope and the filter.
     async fn list_events(&self, scope: &Scope, filter: &EventFilter, page: Page) -> StoreResult<Vec<EventRow>>;
     /// Records received after `after` (a UUIDv7 lower bound), newest first: the live feed's poll.

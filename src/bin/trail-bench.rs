@@ -568,11 +568,18 @@ async fn latency(client: &reqwest::Client, url: &str, key: Option<&str>, samples
 /// The 24 h stats the raw way: GROUP BY over the records; ms per run.
 async fn raw_stats_ms(url: &str, now: Micros, samples: usize) -> anyhow::Result<f64> {
     let since = (now.0.div_euclid(3_600_000_000) - 23) * 3_600_000_000;
+    // SQLite keeps the newest records in a staging table until its writer moves them.
+    let events = if url.starts_with("postgres") {
+        "events".to_owned()
+    } else {
+        let columns = "occurred_at, severity, key, actor_id, provider, status, duration_ms, kind";
+        format!("(SELECT {columns} FROM events UNION ALL SELECT {columns} FROM events_recent)")
+    };
     let queries = [
-        format!("SELECT occurred_at / 3600000000, severity, COUNT(*) FROM events WHERE occurred_at >= {since} GROUP BY 1, 2"),
-        format!("SELECT key, COUNT(*) FROM events WHERE occurred_at >= {since} GROUP BY key ORDER BY 2 DESC"),
-        format!("SELECT actor_id, COUNT(*) FROM events WHERE occurred_at >= {since} AND actor_id IS NOT NULL GROUP BY actor_id ORDER BY 2 DESC LIMIT 10"),
-        format!("SELECT provider, key, status, COUNT(*), AVG(duration_ms), MAX(duration_ms) FROM events WHERE occurred_at >= {since} AND kind = 'action' GROUP BY 1, 2, 3"),
+        format!("SELECT occurred_at / 3600000000, severity, COUNT(*) FROM {events} WHERE occurred_at >= {since} GROUP BY 1, 2"),
+        format!("SELECT key, COUNT(*) FROM {events} WHERE occurred_at >= {since} GROUP BY key ORDER BY 2 DESC"),
+        format!("SELECT actor_id, COUNT(*) FROM {events} WHERE occurred_at >= {since} AND actor_id IS NOT NULL GROUP BY actor_id ORDER BY 2 DESC LIMIT 10"),
+        format!("SELECT provider, key, status, COUNT(*), AVG(duration_ms), MAX(duration_ms) FROM {events} WHERE occurred_at >= {since} AND kind = 'action' GROUP BY 1, 2, 3"),
     ];
     let mut times = Vec::new();
     if url.starts_with("postgres") {

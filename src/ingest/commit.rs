@@ -57,6 +57,10 @@ impl Committer {
 async fn write_groups(store: DynStore, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
     while let Some(group) = next_group(&jobs).await {
         write_group(store.as_ref(), group).await;
+        if let Err(err) = store.compact().await {
+            // The records stay where they are, readable; the next group retries.
+            tracing::error!(error = %err, "moving staged records failed");
+        }
     }
 }
 

@@ -19,16 +19,19 @@ use uuid::Uuid;
 pub use sessions::SessionBackend;
 use sql::Arg;
 
+use crate::config::Config;
+
 /// An opened database: the store and the session store on the same database.
 pub struct Opened {
     pub store: DynStore,
     pub sessions: SessionBackend,
 }
 
-/// Opens (creating if needed) and migrates the database at `url`:
+/// Opens (creating if needed) and migrates the configured database:
 /// `sqlite://path` or `postgres://...`.
-pub async fn open(url: &str) -> anyhow::Result<Opened> {
-    open_backend(url).await.with_context(|| format!("opening the database {}", redact(url)))
+pub async fn open(config: &Config) -> anyhow::Result<Opened> {
+    let url = &config.database_url;
+    open_backend(config).await.with_context(|| format!("opening the database {}", redact(url)))
 }
 
 /// The URL without its password, for messages.
@@ -43,9 +46,10 @@ fn redact(url: &str) -> String {
     }
 }
 
-async fn open_backend(url: &str) -> anyhow::Result<Opened> {
+async fn open_backend(config: &Config) -> anyhow::Result<Opened> {
+    let url = config.database_url.as_str();
     if url.starts_with("sqlite:") {
-        let (store, writer) = sqlite::SqliteStore::open(url).await?;
+        let (store, writer) = sqlite::SqliteStore::open(url, config.sqlite_stage_rows).await?;
         let sessions = SessionBackend::sqlite(writer).await?;
         Ok(Opened { store: Arc::new(store), sessions })
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -128,7 +132,8 @@ pub(crate) fn skipped<'a>(requests: &'a [Vec<NewRecord>], inserted: &HashSet<Uui
 }
 
 /// Implements the parts of `Store` that are the same SQL on both backends.
-/// The backend type provides `reader()`, `writer()`, `insert_records_impl`
+/// The backend type provides `reader()`, `writer()`, `insert_records_impl`,
+/// `compact_impl`
 /// and a `keys` field (`KeyCache`).
 macro_rules! impl_store {
     ($store:ty, $db:ty, $dialect:expr, $name:literal) => {
@@ -376,6 +381,10 @@ macro_rules! impl_store {
                     return Ok(requests.iter().map(|_| Default::default()).collect());
                 }
                 self.insert_records_impl(requests).await
+            }
+
+            async fn compact(&self) -> app::store::StoreResult<()> {
+                self.compact_impl().await
             }
 
             async fn list_events(

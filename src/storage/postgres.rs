@@ -56,6 +56,11 @@ impl PgStore {
         &self.pool
     }
 
+    /// PostgreSQL writes records straight into `events`: nothing is staged.
+    async fn compact_impl(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
     async fn insert_records_impl(&self, requests: &[Vec<NewRecord>]) -> StoreResult<Vec<InsertOutcome>> {
         let mut tx = self.pool.begin().await?;
         // In key order, like the roll-ups: concurrent groups that repeat an

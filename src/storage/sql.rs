@@ -29,6 +29,15 @@ impl Dialect {
         }
     }
 
+    /// The tables that hold records: SQLite stages recent commits in a second
+    /// table (migration `recent_events`); a record is in exactly one of them.
+    pub fn record_tables(self) -> &'static [&'static str] {
+        match self {
+            Dialect::Sqlite => &["events", "events_recent"],
+            Dialect::Postgres => &["events"],
+        }
+    }
+
     /// Finishes query text for this backend.
     pub fn finish(self, sql: &str) -> String {
         match self {
@@ -255,13 +264,47 @@ fn paged(dialect: Dialect, columns: &str, scope: &Scope, filter: &EventFilter, p
         Order::NewestFirst => "DESC",
         Order::OldestFirst => "ASC",
     };
-    let sql = format!(
-        "SELECT {columns} FROM events e JOIN workspaces w ON w.id = e.workspace_id {} \
-         ORDER BY e.occurred_at {direction}, e.id {direction} LIMIT {}",
-        c.where_clause(),
-        page.limit
-    );
-    Query { sql: dialect.finish(&sql), args: c.args }
+    select_records(dialect, columns, c, Some(Sorted { columns: &["occurred_at", "id"], direction, limit: page.limit }))
+}
+
+/// The order and length of a page of records.
+struct Sorted {
+    /// Columns of the record, unqualified.
+    columns: &'static [&'static str],
+    direction: &'static str,
+    limit: usize,
+}
+
+impl Sorted {
+    /// `ORDER BY … LIMIT n`, the columns prefixed by `qualifier`.
+    fn clause(&self, qualifier: &str) -> String {
+        let keys: Vec<String> = self.columns.iter().map(|c| format!("{qualifier}{c} {}", self.direction)).collect();
+        format!(" ORDER BY {} LIMIT {}", keys.join(", "), self.limit)
+    }
+}
+
+/// `SELECT columns` over every table that holds records, with the workspace
+/// joined as `w`. PostgreSQL has one table. SQLite's writer stages commits in
+/// `events_recent` (migration `recent_events`), so its reads are a UNION ALL of
+/// one arm per table, each sorted and limited on its own indexes and the
+/// whole sorted and limited again; the conditions' arguments repeat per arm.
+fn select_records(dialect: Dialect, columns: &str, conditions: Conditions, sorted: Option<Sorted>) -> Query {
+    let where_clause = conditions.where_clause();
+    let arm_order = sorted.as_ref().map(|s| s.clause("e.")).unwrap_or_default();
+    let arm = |table: &str| {
+        format!("SELECT {columns} FROM {table} e JOIN workspaces w ON w.id = e.workspace_id {where_clause}{arm_order}")
+    };
+    let tables = dialect.record_tables();
+    let sql = match tables {
+        [table] => arm(table),
+        _ => {
+            let arms: Vec<String> = tables.iter().map(|table| format!("SELECT * FROM ({})", arm(table))).collect();
+            arms.join(" UNION ALL ") + &sorted.as_ref().map(|s| s.clause("")).unwrap_or_default()
+        }
+    };
+    let arm_args = conditions.into_args();
+    let args = tables.iter().flat_map(|_| arm_args.iter().cloned()).collect();
+    Query { sql: dialect.finish(&sql), args }
 }
 
 fn detail_columns(dialect: Dialect) -> String {
@@ -277,12 +320,7 @@ pub fn event_by_id(dialect: Dialect, scope: &Scope, id: Uuid) -> Query {
     let mut c = Conditions::new(dialect);
     c.push("e.id = ?", [Arg::Uuid(id)]);
     c.scope(scope);
-    let sql = format!(
-        "SELECT {} FROM events e JOIN workspaces w ON w.id = e.workspace_id {}",
-        detail_columns(dialect),
-        c.where_clause()
-    );
-    Query { sql: dialect.finish(&sql), args: c.args }
+    select_records(dialect, &detail_columns(dialect), c, None)
 }
 
 /// Records whose UUIDv7 id is after `after`: received since then, newest first.
@@ -297,12 +335,7 @@ pub fn events_received_after(
     c.push("e.id > ?", [Arg::Uuid(after)]);
     c.scope(scope);
     c.filter(filter);
-    let sql = format!(
-        "SELECT {ROW_COLUMNS} FROM events e JOIN workspaces w ON w.id = e.workspace_id {} \
-         ORDER BY e.id DESC LIMIT {limit}",
-        c.where_clause()
-    );
-    Query { sql: dialect.finish(&sql), args: c.args }
+    select_records(dialect, ROW_COLUMNS, c, Some(Sorted { columns: &["id"], direction: "DESC", limit }))
 }
 
 /// The columns written for one record, in the order of `insert_values`.
@@ -347,6 +380,22 @@ mod tests {
     fn a_viewer_without_grants_matches_nothing() {
         let q = list_events(Dialect::Sqlite, &Scope::Grants(vec![]), &EventFilter::default(), Page::newest(10));
         assert!(q.sql.contains("WHERE 1 = 0"));
+    }
+
+    #[test]
+    fn sqlite_reads_both_record_tables_and_postgres_one() {
+        let filter = EventFilter { kind: Some(Kind::Audit), ..Default::default() };
+        let q = list_events(Dialect::Sqlite, &Scope::Platform, &filter, Page::newest(5));
+        let arm = "FROM events_recent e JOIN workspaces w ON w.id = e.workspace_id WHERE e.kind = ? \
+                   ORDER BY e.occurred_at DESC, e.id DESC LIMIT 5)";
+        assert!(q.sql.starts_with("SELECT * FROM (SELECT e.id"), "{}", q.sql);
+        assert!(q.sql.contains(arm), "{}", q.sql);
+        assert!(q.sql.ends_with(") ORDER BY occurred_at DESC, id DESC LIMIT 5"), "{}", q.sql);
+        assert_eq!(q.args, vec![Arg::Text("audit".into()), Arg::Text("audit".into())]);
+
+        let q = list_events(Dialect::Postgres, &Scope::Platform, &filter, Page::newest(5));
+        assert!(!q.sql.contains("events_recent") && !q.sql.contains("UNION"), "{}", q.sql);
+        assert_eq!(q.args, vec![Arg::Text("audit".into())]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{spawn_app_on, TestDatabase};
+use crate::helpers::{spawn_app_on, TestDatabase, STAGE_ROWS};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -19,6 +19,8 @@ fn start_server(db: &TestDatabase, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_trail"))
         .arg("serve")
         .env("TRAIL_DATABASE_URL", &db.url)
+        // SQLite moves staged records after most groups, so the kill can land in a move.
+        .env("TRAIL_SQLITE_STAGE_ROWS", STAGE_ROWS.to_string())
         .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

@@ -35,6 +35,17 @@ impl TestDatabase {
         }
     }
 
+    /// The configuration of a server on this database, on a free port.
+    pub fn config(&self) -> Config {
+        Config {
+            database_url: self.url.clone(),
+            site_addr: "127.0.0.1:0".parse().unwrap(),
+            cookie_secure: false,
+            // Small, so the shared tests read and deduplicate across both of
+            // SQLite's record tables: a group commit of 5 or more records moves.
+            sqlite_stage_rows: STAGE_ROWS,
+        }
+    }
 }
 
 pub struct TestApp {
@@ -48,6 +59,9 @@ pub struct TestApp {
     pub db: Arc<TestDatabase>,
 }
 
+/// `Config::sqlite_stage_rows` in tests.
+pub const STAGE_ROWS: usize = 5;
+
 pub const FOUNDER_EMAIL: &str = "founder@test.trail";
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -57,11 +71,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// A server on `db`, with a workspace `acme`, a key for it and a founder.
 pub async fn spawn_app_on(db: Arc<TestDatabase>) -> TestApp {
-    let config = Config {
-        database_url: db.url.clone(),
-        site_addr: "127.0.0.1:0".parse().unwrap(),
-        cookie_secure: false,
-    };
+    let config = db.config();
     let server = Server::build(config).await.expect("server builds");
     let address = format!("http://{}", server.addr);
     let store = server.state.store.clone();

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use trail::auth::api_key;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, STAGE_ROWS};
 
 async fn json_of(response: reqwest::Response) -> Value {
     response.json().await.expect("a JSON body")
@@ -65,6 +65,27 @@ async fn a_repeated_event_id_is_stored_once_and_reported() {
     assert_eq!(again["ids"][0], first["ids"][0], "a retry gets the stored record's id");
     assert_eq!(again["ids"][1], again["ids"][2]);
     assert_eq!(app.all_records().await.len(), 2);
+}
+
+/// On SQLite, a group of `STAGE_ROWS` or more records is moved from the
+/// staging table into the main one after it is answered; a smaller one stays.
+#[tokio::test]
+async fn a_retry_is_a_duplicate_whichever_table_holds_the_first() {
+    let app = spawn_app().await;
+    let orders = |range: std::ops::Range<usize>| {
+        Value::Array(range.map(|i| json!({"key": "order.paid", "event_id": format!("ord-{i}")})).collect())
+    };
+    let moved = json_of(app.ingest(&orders(0..STAGE_ROWS)).await).await;
+    let staged = json_of(app.ingest(&orders(STAGE_ROWS..STAGE_ROWS + 1)).await).await;
+    let again = json_of(app.ingest(&orders(0..STAGE_ROWS + 1)).await).await;
+    assert_eq!((again["accepted"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(STAGE_ROWS as u64 + 1)));
+    let first_ids: Vec<&Value> = moved["ids"].as_array().unwrap().iter().chain(staged["ids"].as_array().unwrap()).collect();
+    assert_eq!(again["ids"].as_array().unwrap().iter().collect::<Vec<_>>(), first_ids);
+    assert_eq!(app.all_records().await.len(), STAGE_ROWS + 1);
+    for id in [&moved["ids"][0], &staged["ids"][0]] {
+        let one = app.client.get(app.url(&format!("/api/v1/events/{}", id.as_str().unwrap()))).bearer_auth(&app.key).send().await.unwrap();
+        assert_eq!(one.status(), StatusCode::OK, "record {id}");
+    }
 }
 
 #[tokio::test]

@@ -100,7 +100,7 @@ async fn a_revoked_key_is_refused_at_once_and_within_a_second_when_another_proce
     let workspace = app.workspace.clone();
     let key = trail::auth::api_key::issue(app.store.as_ref(), Some(&workspace), vec!["ingest".into()], None).await.unwrap();
     assert_eq!(app.ingest_with(&key, &record).await.status(), StatusCode::ACCEPTED);
-    let elsewhere = trail::storage::open(&app.db.url).await.unwrap().store;
+    let elsewhere = trail::storage::open(&app.db.config()).await.unwrap().store;
     elsewhere.revoke_api_key(key_id(key.clone()).await, app::model::Micros::now()).await.unwrap();
     let revoked_at = Instant::now();
     loop {
