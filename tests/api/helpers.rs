@@ -42,7 +42,7 @@ impl TestDatabase {
             site_addr: "127.0.0.1:0".parse().unwrap(),
             cookie_secure: false,
             // Small, so the shared tests read and deduplicate across both of
-            // SQLite's record tables: a group commit of 5 or more records moves.
+            // SQLite's record tables: staged records move once 5 have gathered.
             sqlite_stage_rows: STAGE_ROWS,
         }
     }
