@@ -16,6 +16,7 @@ use app::model::{Cursor, Micros};
 use clap::Parser;
 use serde_json::{json, Value};
 use sqlx::Connection;
+use trail::storage::sql::Dialect;
 use uuid::Uuid;
 
 #[derive(Parser)]
@@ -568,13 +569,11 @@ async fn latency(client: &reqwest::Client, url: &str, key: Option<&str>, samples
 /// The 24 h stats the raw way: GROUP BY over the records; ms per run.
 async fn raw_stats_ms(url: &str, now: Micros, samples: usize) -> anyhow::Result<f64> {
     let since = (now.0.div_euclid(3_600_000_000) - 23) * 3_600_000_000;
-    // SQLite keeps the newest records in a staging table until its writer moves them.
-    let events = if url.starts_with("postgres") {
-        "events".to_owned()
-    } else {
-        let columns = "occurred_at, severity, key, actor_id, provider, status, duration_ms, kind";
-        format!("(SELECT {columns} FROM events UNION ALL SELECT {columns} FROM events_recent)")
-    };
+    // Every table Trail keeps records in (SQLite stages the newest in a second one).
+    let dialect = if url.starts_with("postgres") { Dialect::Postgres } else { Dialect::Sqlite };
+    let columns = "occurred_at, severity, key, actor_id, provider, status, duration_ms, kind";
+    let arms: Vec<String> = dialect.record_tables().iter().map(|table| format!("SELECT {columns} FROM {table}")).collect();
+    let events = format!("({}) AS records", arms.join(" UNION ALL "));
     let queries = [
         format!("SELECT occurred_at / 3600000000, severity, COUNT(*) FROM {events} WHERE occurred_at >= {since} GROUP BY 1, 2"),
         format!("SELECT key, COUNT(*) FROM {events} WHERE occurred_at >= {since} GROUP BY key ORDER BY 2 DESC"),
