@@ -1,7 +1,8 @@
 //! One error type for the HTTP API. Internals are logged, never sent.
 
 use app::store::StoreError;
-use axum::http::StatusCode;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
@@ -64,8 +65,11 @@ impl Error {
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Store(err) if err.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Store(err) if err.is_bad_text() => StatusCode::BAD_REQUEST,
             Error::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
             Error::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
+            Error::Store(StoreError::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(StoreError::Database(_)) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,11 +78,17 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = if status.is_server_error() {
-            tracing::error!(error = ?self, "request failed");
-            status.canonical_reason().unwrap_or("error").to_lowercase()
-        } else {
-            self.to_string()
+        let message = match &self {
+            _ if status.is_server_error() => {
+                if status == StatusCode::SERVICE_UNAVAILABLE {
+                    tracing::warn!(error = %self, "request refused: service unavailable");
+                } else {
+                    tracing::error!(error = ?self, "request failed");
+                }
+                status.canonical_reason().unwrap_or("error").to_lowercase()
+            }
+            Error::Store(err) if err.is_bad_text() => "text must not contain the NUL character (U+0000)".to_owned(),
+            _ => self.to_string(),
         };
         let errors = match self {
             Error::Invalid(errors) => Some(errors),
@@ -86,13 +96,52 @@ impl IntoResponse for Error {
         };
         let body = ErrorBody { error: ErrorInfo { status: status.as_u16(), message }, errors };
         let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
         if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
         }
         response
     }
+}
+
+/// What a `503` asks the client to wait before trying again.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// Bad query strings and paths answer in the one error shape, not axum's plain text.
+impl From<QueryRejection> for Error {
+    fn from(rejection: QueryRejection) -> Self {
+        Error::BadRequest(rejection.body_text())
+    }
+}
+
+impl From<PathRejection> for Error {
+    fn from(rejection: PathRejection) -> Self {
+        Error::BadRequest(rejection.body_text())
+    }
+}
+
+/// `axum::extract::Query`, rejecting bad input as an [`Error`].
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(Error))]
+pub struct Query<T>(pub T);
+
+/// `axum::extract::Path`, rejecting bad input as an [`Error`].
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(Error))]
+pub struct Path<T>(pub T);
+
+/// A panic in a handler, caught by the server's outermost layer: logged, and
+/// answered as a `500` in the one error shape instead of a dropped connection.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    Error::Internal(anyhow::anyhow!("handler panicked: {detail}")).into_response()
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

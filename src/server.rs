@@ -11,6 +11,7 @@ use leptos::config::{Env, LeptosOptions};
 use leptos::prelude::provide_context;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
@@ -18,7 +19,8 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::config::Config;
 use crate::ingest::commit::Committer;
-use crate::security::{self, LoginThrottle};
+use crate::auth::throttle::LoginThrottle;
+use crate::security;
 use crate::ingest::WorkspaceIds;
 use crate::state::AppState;
 use crate::storage::{self, SessionBackend};
@@ -57,10 +59,28 @@ impl Server {
     pub async fn run(self) -> anyhow::Result<()> {
         tracing::info!(addr = %self.addr, backend = self.state.store.backend(), "serving on http://{}", self.addr);
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service).with_graceful_shutdown(shutdown_signal()).await?;
+        let stopping = Arc::new(tokio::sync::Notify::new());
+        let signalled = stopping.clone();
+        let serve = axum::serve(self.listener, service).with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            signalled.notify_one();
+        });
+        // Open requests get a bounded time to finish; one slow client must not
+        // keep the server up. Nothing acknowledged is lost by stopping: a 202
+        // is sent only after its records are committed.
+        tokio::select! {
+            served = serve => served?,
+            () = async {
+                stopping.notified().await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => tracing::warn!("stopping with requests still open after {SHUTDOWN_GRACE:?}"),
+        }
         Ok(())
     }
 }
+
+/// How long open requests may go on after a shutdown signal.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Where the built site is: `target/site` under the working directory, unless
 /// `LEPTOS_SITE_ROOT` says otherwise.
@@ -111,7 +131,27 @@ fn router(state: AppState, sessions: SessionBackend) -> Router {
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::from_fn(answer_in_time))
+        // A panic in any handler is a logged 500 in the one error shape, never
+        // a dropped connection.
+        .layer(CatchPanicLayer::custom(crate::error::panic_response))
         .with_state(state)
+}
+
+/// How long any request may take to produce its response's head. Far above
+/// every real request (streamed bodies, like exports, only start within it);
+/// a net under whatever might otherwise leave a request unanswered.
+const RESPONSE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn answer_in_time(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let path = request.uri().path().to_owned();
+    match tokio::time::timeout(RESPONSE_DEADLINE, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!(%path, "no response within {RESPONSE_DEADLINE:?}");
+            axum::response::IntoResponse::into_response(crate::error::Error::Unavailable)
+        }
+    }
 }
 
 async fn shutdown_signal() {

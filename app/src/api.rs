@@ -106,7 +106,7 @@ pub async fn feed_updates(params: FeedParams, since_ms: i64) -> Result<RowsHtml,
     let (viewer, ctx) = ssr::require_viewer().await?;
     let now = Micros::now();
     let filter = params.to_filter(now).map_err(ServerFnError::new)?;
-    let after = ssr::uuid_v7_lower_bound(since_ms - POLL_OVERLAP_MS);
+    let after = ssr::uuid_v7_lower_bound(since_ms.saturating_sub(POLL_OVERLAP_MS));
     let scope = Scope::for_viewer(&viewer);
     let rows = ctx.store.events_received_after(&scope, &filter, after, MAX_PAGE_SIZE).await.map_err(ssr::internal)?;
     Ok(ssr::rows_html(rows, true, now, None))

@@ -57,6 +57,11 @@ impl Health {
 
 /// A query slower than this makes the service degraded.
 pub const QUERY_THRESHOLD_MS: f64 = 250.0;
+/// A database that does not answer a ping this soon is unreachable: health
+/// answers within a second, as load balancers expect.
+pub const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(800);
+/// Beyond this the statistics queries are given up and the service is unhealthy.
+pub const QUERIES_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// An error rate above this in the last hour makes the service degraded.
 pub const ERROR_RATE_THRESHOLD: f64 = 0.25;
 
@@ -79,7 +84,8 @@ pub async fn check(store: &dyn crate::store::Store) -> Health {
         query_ms: None,
     };
     let started = Instant::now();
-    if let Err(err) = store.ping().await {
+    let ping = tokio::time::timeout(PING_TIMEOUT, store.ping()).await;
+    if let Err(err) = ping.map_err(|_| "no answer in time".to_owned()).and_then(|r| r.map_err(|e| e.to_string())) {
         tracing::error!(error = %err, "health: database unreachable");
         health.status = HealthStatus::Unhealthy;
         health.checks.push(Check { name: "database".into(), status: HealthStatus::Unhealthy, detail: "unreachable".into() });
@@ -88,12 +94,19 @@ pub async fn check(store: &dyn crate::store::Store) -> Health {
     health.checks.push(Check { name: "database".into(), status: HealthStatus::Healthy, detail: "reachable".into() });
 
     // The stats queries stand for the dashboard's real work.
-    let (hour, day, month, workspaces) = tokio::join!(
-        store.stats(&Scope::Platform, None, StatsWindow::Hour, now),
-        store.stats(&Scope::Platform, None, StatsWindow::Day, now),
-        store.stats(&Scope::Platform, None, StatsWindow::Month, now),
-        store.workspaces(),
-    );
+    let queries = async {
+        tokio::join!(
+            store.stats(&Scope::Platform, None, StatsWindow::Hour, now),
+            store.stats(&Scope::Platform, None, StatsWindow::Day, now),
+            store.stats(&Scope::Platform, None, StatsWindow::Month, now),
+            store.workspaces(),
+        )
+    };
+    let Ok((hour, day, month, workspaces)) = tokio::time::timeout(QUERIES_TIMEOUT, queries).await else {
+        health.status = HealthStatus::Unhealthy;
+        health.checks.push(Check { name: "query_time".into(), status: HealthStatus::Unhealthy, detail: "no answer in time".into() });
+        return health;
+    };
     let query_ms = started.elapsed().as_secs_f64() * 1_000.0;
     health.query_ms = Some(query_ms);
     let slow = query_ms > QUERY_THRESHOLD_MS;

@@ -144,16 +144,41 @@ impl Role {
 pub struct Micros(pub i64);
 
 impl Micros {
+    /// The first instant Trail accepts: 1970-01-01T00:00:00Z.
+    pub const MIN: Micros = Micros(0);
+    /// The last instant Trail accepts: 9999-12-31T23:59:59.999999Z, the last
+    /// one RFC 3339 can write (it has four-digit years only).
+    pub const MAX: Micros = Micros(253_402_300_799_999_999);
+    /// How Trail's calendar reads in messages.
+    pub const RANGE_TEXT: &'static str = "1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z";
+
     pub fn now() -> Self {
         Self::from(Utc::now())
+    }
+
+    /// `us` if it lies in Trail's calendar (`MIN..=MAX`).
+    pub fn in_calendar(us: i64) -> Option<Self> {
+        (Self::MIN.0..=Self::MAX.0).contains(&us).then_some(Micros(us))
+    }
+
+    /// A parsed time, if it lies in Trail's calendar.
+    pub fn from_datetime(t: DateTime<Utc>) -> Option<Self> {
+        Self::in_calendar(t.timestamp_micros())
+    }
+
+    /// `age` before `self`, if that is still in Trail's calendar.
+    pub fn checked_before(self, age: chrono::TimeDelta) -> Option<Self> {
+        self.0.checked_sub(age.num_microseconds()?).and_then(Self::in_calendar)
     }
 
     pub fn to_datetime(self) -> DateTime<Utc> {
         Utc.timestamp_micros(self.0).single().unwrap_or_default()
     }
 
+    /// RFC 3339 with microseconds. Times outside the calendar (which input
+    /// checks keep out) are written as its nearest end, never as `+10000-…`.
     pub fn to_rfc3339(self) -> String {
-        self.to_datetime().to_rfc3339_opts(SecondsFormat::Micros, true)
+        Micros(self.0.clamp(Self::MIN.0, Self::MAX.0)).to_datetime().to_rfc3339_opts(SecondsFormat::Micros, true)
     }
 }
 
@@ -423,6 +448,9 @@ impl FeedParams {
 
     /// The filter these parameters describe; an error explains a bad search.
     pub fn to_filter(&self, now: Micros) -> Result<EventFilter, String> {
+        if self.workspace.contains('\0') {
+            return Err("workspace: must not contain the NUL character (U+0000)".into());
+        }
         let mut filter = EventFilter {
             workspace: (!self.workspace.is_empty()).then(|| self.workspace.clone()),
             errors_only: self.errors,
@@ -435,12 +463,24 @@ impl FeedParams {
             filter.severity = Some(self.severity.parse().map_err(|e| format!("severity: {e}"))?);
         }
         if !self.range.is_empty() {
-            let age = crate::search::age(&self.range).ok_or_else(|| format!("range: \"{}\" is not 1h, 24h, 7d or 30d", self.range))?;
-            filter.since = Some(Micros(now.0 - age.num_microseconds().unwrap_or(i64::MAX)));
+            let since = crate::search::age(&self.range).and_then(|age| now.checked_before(age));
+            filter.since = Some(since.ok_or_else(|| format!("range: \"{}\" is not 1h, 24h, 7d or 30d", self.range))?);
         }
         crate::search::apply(&self.q, &mut filter, now)?;
         Ok(filter)
     }
+}
+
+/// `next` if it is a path on this site (`/events/…?q=…`), so a sign-in link
+/// cannot send anyone elsewhere: not `//host`, not `/\\host`, no scheme, no
+/// control characters.
+pub fn safe_next(next: &str) -> Option<&str> {
+    let same_site = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && next.len() <= 2_000
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    same_site.then_some(next)
 }
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters stay).
@@ -659,6 +699,16 @@ mod tests {
     }
 
     #[test]
+    fn only_same_site_paths_are_places_to_return_to() {
+        for good in ["/", "/events/1?q=a%20b", "/entities/track/trk_1", "/admin"] {
+            assert_eq!(safe_next(good), Some(good));
+        }
+        for bad in ["", "//evil.example", "/\\evil.example", "https://evil.example", "evil", "/\u{0}", "/a\nb", "/a\\b"] {
+            assert_eq!(safe_next(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn cursors_round_trip() {
         let cursor = Cursor { occurred_at: 1_700_000_000_123_456, id: Uuid::nil() };
         assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
@@ -824,6 +874,19 @@ impl OperationStats {
             _ => {}
         }
         self.durations.merge(durations);
+        self.average_ms = self.durations.average_ms();
+        self.p95_ms = self.durations.quantile_ms(0.95);
+    }
+
+    /// Adds another group's outcomes and timings to this one.
+    pub fn merge(&mut self, other: &OperationStats) {
+        self.count += other.count;
+        self.success += other.success;
+        self.failure += other.failure;
+        self.timeout += other.timeout;
+        self.retry += other.retry;
+        self.pending += other.pending;
+        self.durations.merge(&other.durations);
         self.average_ms = self.durations.average_ms();
         self.p95_ms = self.durations.quantile_ms(0.95);
     }

@@ -3,7 +3,7 @@
 //! `key:track_* actor:u_12 severity:>=warning entity:track/trk_1 after:2026-11-01 "failed payment"`.
 //! Parsed identically in the browser and on the server.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 
 use crate::model::{EventFilter, Micros, Severity};
 
@@ -15,6 +15,10 @@ pub const QUALIFIERS: &[&str] = &[
 
 /// Applies the search `text` on top of `filter`. An error names the problem.
 pub fn apply(text: &str, filter: &mut EventFilter, now: Micros) -> Result<(), String> {
+    // No record holds it (ingest refuses it), and PostgreSQL cannot compare text with it.
+    if text.contains('\0') {
+        return Err("the search must not contain the NUL character (U+0000)".into());
+    }
     let mut free_text = Vec::new();
     for token in tokens(text)? {
         let Some((name, value)) = qualifier(&token) else {
@@ -133,27 +137,39 @@ fn severity(value: &str, f: &mut EventFilter) -> Result<(), String> {
     Ok(())
 }
 
-/// `2026-11-01`, an RFC 3339 time, or an age such as `30m`, `24h`, `7d`.
+/// `2026-11-01`, an RFC 3339 time, or an age such as `30m`, `24h`, `7d`,
+/// within Trail's calendar (`Micros::MIN..=Micros::MAX`).
 pub fn point_in_time(value: &str, now: Micros) -> Result<Micros, String> {
-    if let Ok(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
-        return Ok(Micros::from(date.and_hms_opt(0, 0, 0).expect("midnight").and_utc()));
+    let parsed = if let Ok(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        Some(date.and_time(NaiveTime::MIN).and_utc())
+    } else if let Ok(time) = DateTime::parse_from_rfc3339(value) {
+        Some(time.with_timezone(&Utc))
+    } else {
+        None
+    };
+    let outside = || format!("\"{value}\" is outside {}", Micros::RANGE_TEXT);
+    match parsed {
+        Some(time) => Micros::from_datetime(time).ok_or_else(outside),
+        None => match age(value) {
+            Some(age) => now.checked_before(age).ok_or_else(outside),
+            None => Err(format!("\"{value}\" is not a date (2026-11-01), a time (RFC 3339) or an age (30m, 24h, 7d)")),
+        },
     }
-    if let Ok(time) = DateTime::parse_from_rfc3339(value) {
-        return Ok(Micros::from(time.with_timezone(&Utc)));
-    }
-    age(value).map(|age| Micros(now.0 - age.num_microseconds().unwrap_or(i64::MAX))).ok_or_else(|| {
-        format!("\"{value}\" is not a date (2026-11-01), a time (RFC 3339) or an age (30m, 24h, 7d)")
-    })
 }
 
-/// `30m`, `24h`, `7d`.
+/// `30m`, `24h`, `7d`: a positive whole number and a unit, or `None` (also
+/// for an age too long to represent).
 pub fn age(value: &str) -> Option<Duration> {
-    let (number, unit) = value.split_at(value.len().checked_sub(1)?);
+    let unit = value.chars().last()?;
+    let number = &value[..value.len() - unit.len_utf8()];
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let n: i64 = number.parse().ok().filter(|n| *n > 0)?;
     match unit {
-        "m" => Some(Duration::minutes(n)),
-        "h" => Some(Duration::hours(n)),
-        "d" => Some(Duration::days(n)),
+        'm' => Duration::try_minutes(n),
+        'h' => Duration::try_hours(n),
+        'd' => Duration::try_days(n),
         _ => None,
     }
 }
@@ -192,6 +208,33 @@ mod tests {
         assert_eq!(f.q.as_deref(), Some("word"));
         assert_eq!(parse(r#"actor:"Maya Chen""#).unwrap().actor.as_deref(), Some("Maya Chen"));
         assert_eq!(parse(r#""key:not a filter""#).unwrap().q.as_deref(), Some("key:not a filter"));
+    }
+
+    /// Every way a time can be wrong is an error naming it, never a panic:
+    /// multi-byte characters where the unit goes, ages beyond any calendar,
+    /// dates outside Trail's.
+    #[test]
+    fn hostile_times_are_errors() {
+        let bad = [
+            "5€", "€", "\u{80}", "5\u{80}", "€d", "", "d", "5", "0d", "-5d", "+5d", "5 d", "5dd",
+            "99999999999999999d", "9223372036854775807m", "9223372036854775807d", "106751992d",
+            "1969-12-31", "+10000-01-01", "10000-01-01T00:00:00Z", "0000-01-01T00:00:00Z",
+        ];
+        for value in bad {
+            assert!(point_in_time(value, NOW).is_err(), "{value:?} is refused");
+            for name in ["after", "before", "since", "until"] {
+                if !value.is_empty() {
+                    assert!(parse(&format!("{name}:\"{value}\"")).is_err(), "{name}:{value:?}");
+                    assert!(parse(&format!("{name}:{value}")).is_err(), "{name}:{value:?}");
+                }
+            }
+            let range = crate::model::FeedParams { range: value.to_owned(), ..Default::default() };
+            assert!(range.to_filter(NOW).is_err() || value.is_empty(), "range={value:?}");
+        }
+        assert_eq!(point_in_time("1970-01-01", NOW), Ok(Micros::MIN));
+        assert_eq!(point_in_time("9999-12-31T23:59:59.999999Z", NOW), Ok(Micros::MAX));
+        assert_eq!(point_in_time("7d", NOW), Ok(Micros(NOW.0 - 7 * 24 * 3_600_000_000)));
+        assert_eq!(Micros(i64::MAX).to_rfc3339(), "9999-12-31T23:59:59.999999Z");
     }
 
     #[test]

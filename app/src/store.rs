@@ -24,6 +24,41 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// The database could not be reached (see [`StoreError::is_unavailable`]).
+    #[error("the database is unavailable")]
+    Unavailable,
+}
+
+impl StoreError {
+    /// The database cannot be reached right now (stopped, restarting, out of
+    /// connections, or every connection busy past the pool's short wait):
+    /// nothing was done, and the same request may succeed shortly.
+    pub fn is_unavailable(&self) -> bool {
+        let err = match self {
+            StoreError::Unavailable => return true,
+            StoreError::Database(err) => err,
+            _ => return false,
+        };
+        match err {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            // PostgreSQL: connection exceptions (08), shutdown and crash
+            // recovery (57P), resources (53); SQLite: busy or locked too long.
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") || code == "5" || code == "6"
+            }),
+            _ => false,
+        }
+    }
+
+    /// Text the database cannot take (PostgreSQL refuses the NUL character,
+    /// even to compare): the caller's input was wrong, not the store.
+    pub fn is_bad_text(&self) -> bool {
+        matches!(self, StoreError::Database(sqlx::Error::Database(db)) if db.code().as_deref() == Some("22021"))
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

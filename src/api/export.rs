@@ -6,7 +6,7 @@ use std::sync::Arc;
 use app::model::{Cursor, EventDetail, EventFilter, Micros, Order};
 use app::store::{DynStore, Page, Scope};
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::query::ReadQuery;
 use super::record::ApiRecord;
 use crate::auth::reader::Reader;
-use crate::error::{Error, Result};
+use crate::error::{Error, Query, Result};
 use crate::state::AppState;
 
 /// Records fetched and written per step of the stream.

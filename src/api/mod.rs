@@ -7,14 +7,14 @@ pub mod record;
 
 use app::model::{EventDetail, EventFilter, Micros, Order, Severity, Stats, StatsWindow};
 use app::store::{finish_page, Page, Scope};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::reader::Reader;
-use crate::error::{Error, Result};
+use crate::error::{Error, Path, Query, Result};
 use crate::state::AppState;
 use query::ReadQuery;
 use record::ApiRecord;
@@ -31,6 +31,8 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(crate::metrics::metrics))
         .route("/api/openapi.json", get(openapi::serve))
         .route("/api/v1/events/counts", get(counts_by_key))
+        // Programs get a JSON 404 for a path the API does not have, not the dashboard's page.
+        .route("/api/{*rest}", axum::routing::any(|| async { Error::NotFound }))
 }
 
 /// `healthy` and `degraded` answer 200, `unhealthy` 503. Anyone may ask (load
@@ -134,6 +136,9 @@ async fn timeline(
         Some("asc") => Order::OldestFirst,
         Some(other) => return Err(Error::BadRequest(format!("order: expected asc or desc, got {other:?}"))),
     };
+    if entity_type.contains('\0') || entity_id.contains('\0') {
+        return Err(Error::NotFound); // no stored text holds it
+    }
     let filter = EventFilter { entity_type: Some(entity_type), entity_id: Some(entity_id), ..Default::default() };
     let page = page_of(&state, &scope, &filter, &query.page, order).await?;
     if page.events.is_empty() && query.page.cursor.is_none() {

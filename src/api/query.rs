@@ -49,8 +49,29 @@ fn text(value: &Option<String>) -> Option<String> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned)
 }
 
+/// No record holds the NUL character (ingest refuses it), and PostgreSQL
+/// cannot even compare text with one: a parameter with it is a mistake.
+fn refuse_nul(query: &ReadQuery) -> Result<(), Error> {
+    let ReadQuery {
+        workspace, brand, kind, key, severity, errors, status, actor, entity_type, entity_id, visibility, provider,
+        correlation_id, since, until, q, limit, cursor,
+    } = query;
+    let named = [
+        ("workspace", workspace), ("brand", brand), ("kind", kind), ("key", key), ("severity", severity),
+        ("errors", errors), ("status", status), ("actor", actor), ("entity_type", entity_type),
+        ("entity_id", entity_id), ("visibility", visibility), ("provider", provider),
+        ("correlation_id", correlation_id), ("since", since), ("until", until), ("q", q), ("limit", limit),
+        ("cursor", cursor),
+    ];
+    match named.iter().find(|(_, value)| value.as_deref().is_some_and(|v| v.contains('\0'))) {
+        Some((name, _)) => Err(bad(name, "must not contain the NUL character (U+0000)")),
+        None => Ok(()),
+    }
+}
+
 impl ReadQuery {
     pub fn filter(&self, now: Micros) -> Result<EventFilter, Error> {
+        refuse_nul(self)?;
         let errors_only = match self.errors.as_deref() {
             None | Some("" | "false" | "0") => false,
             Some("true" | "1") => true,

@@ -92,6 +92,14 @@ async fn write_group(store: &dyn app::store::Store, group: Vec<Job>) {
                 let _ = reply.send(Ok(outcome));
             }
         }
+        // Nothing was written, and trying again now would only make every
+        // request wait its turn for a database that is not there.
+        Err(err) if err.is_unavailable() => {
+            tracing::warn!(error = %err, "group commit failed: the database is unavailable");
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::Unavailable));
+            }
+        }
         // One request must not fail its neighbours: retry each on its own.
         Err(err) if requests.len() > 1 => {
             tracing::warn!(error = %err, "group commit failed; retrying requests one by one");

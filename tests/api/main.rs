@@ -4,6 +4,7 @@
 
 mod dashboard;
 mod durability;
+mod hardening;
 mod helpers;
 mod ingest;
 mod isolation;

@@ -1,0 +1,276 @@
+//! Hostile input, as an attacker or a careless producer sends it: every class
+//! answers at once with a clear error in the one error shape and changes
+//! nothing; nothing panics, hangs or is silently dropped.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, TestApp, FOUNDER_EMAIL};
+
+/// Times no parameter may take: a multi-byte character where the unit goes,
+/// a lone continuation character, ages beyond any calendar, years RFC 3339
+/// cannot write, dates before 1970.
+const BAD_TIMES: &[&str] = &[
+    "5€", "\u{80}", "€", "99999999999999999d", "9223372036854775807m", "106751992d", "+10000-01-01",
+    "10000-01-01T00:00:00Z", "1969-12-31", "-5d", "0h", "5",
+];
+
+/// Every read endpoint that takes a time, with the parameters that take one.
+const TIME_PARAMETERS: &[(&str, &[&str])] = &[
+    ("/api/v1/events", &["since", "until"]),
+    ("/api/v1/events/export", &["since", "until"]),
+    ("/api/v1/events/failed/recent", &["since", "until"]),
+];
+
+async fn get(app: &TestApp, path: &str, query: &[(&str, &str)]) -> reqwest::Response {
+    let sent = app.client.get(app.url(path)).bearer_auth(&app.key).query(query).send();
+    tokio::time::timeout(Duration::from_secs(5), sent)
+        .await
+        .unwrap_or_else(|_| panic!("{path} {query:?} answered within 5 s"))
+        .unwrap_or_else(|e| panic!("{path} {query:?} answered at all: {e}"))
+}
+
+/// A 400 in the one error shape, naming `parameter`.
+async fn assert_bad_request(response: reqwest::Response, parameter: &str, what: &str) {
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{what}");
+    let body: Value = response.json().await.unwrap_or_else(|e| panic!("{what}: JSON error body ({e})"));
+    assert_eq!(body["error"]["status"], 400, "{what}: {body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with(&format!("{parameter}:")), "{what}: {message}");
+}
+
+#[tokio::test]
+async fn every_time_parameter_refuses_hostile_values() {
+    let app = spawn_app().await;
+    for (path, parameters) in TIME_PARAMETERS {
+        for value in BAD_TIMES {
+            for parameter in *parameters {
+                let what = format!("{path}?{parameter}={value}");
+                assert_bad_request(get(&app, path, &[(parameter, value)]).await, parameter, &what).await;
+            }
+            for qualifier in ["after", "before", "since", "until"] {
+                let q = format!("{qualifier}:{value}");
+                assert_bad_request(get(&app, path, &[("q", &q)]).await, "q", &format!("{path}?q={q}")).await;
+            }
+        }
+    }
+    for path in ["/api/v1/stats", "/api/v1/events/counts"] {
+        for value in BAD_TIMES.iter().chain(&["7w", "24H"]) {
+            assert_eq!(get(&app, path, &[("window", value)]).await.status(), StatusCode::BAD_REQUEST, "{path} {value}");
+        }
+    }
+    for minutes in ["99999999999999999999", "5€", "-1", "0", "1.5"] {
+        let response = get(&app, "/api/v1/events/failed/recent", &[("minutes", minutes)]).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "minutes={minutes}");
+        let body: Value = response.json().await.expect("a JSON error");
+        assert_eq!(body["error"]["status"], 400);
+    }
+    // The server is still there and answers the good request.
+    assert_eq!(get(&app, "/api/v1/events", &[("since", "24h")]).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_bad_time_in_the_dashboard_url_is_an_inline_message_at_once() {
+    let app = spawn_app().await;
+    let client = app.client_signed_in_as(FOUNDER_EMAIL).await;
+    for value in BAD_TIMES {
+        for (name, query) in [("range", value.to_string()), ("q", format!("after:{value}")), ("q", format!("before:{value}"))] {
+            let started = Instant::now();
+            let sent = client.get(app.url("/")).query(&[(name, query.as_str())]).send();
+            let response = tokio::time::timeout(Duration::from_secs(5), sent)
+                .await
+                .unwrap_or_else(|_| panic!("/?{name}={query} answered within 5 s"))
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "/?{name}={query}");
+            let html = response.text().await.unwrap();
+            assert!(html.contains("role=\"alert\""), "/?{name}={query} shows why: {html}");
+            assert!(started.elapsed() < Duration::from_secs(5));
+        }
+    }
+}
+
+#[tokio::test]
+async fn blank_required_fields_are_422_and_nothing_of_the_batch_is_stored() {
+    let app = spawn_app().await;
+    for blank in ["", "   "] {
+        for name in ["key", "action", "type", "event_type", "eventKey", "action_type"] {
+            let batch = json!([{"key": "kept.a"}, {name: blank}, {"key": "kept.b"}]);
+            let response = app.ingest(&batch).await;
+            assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{name}={blank:?}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["errors"][0]["index"], 1, "{body}");
+            assert_eq!(body["errors"][0]["message"], "must not be empty", "{body}");
+        }
+        for field in ["event_id", "workspace"] {
+            let response = app.ingest(&json!({"key": "kept.c", field: blank})).await;
+            assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{field}={blank:?}");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["errors"][0]["field"], field);
+        }
+    }
+    assert!(app.all_records().await.is_empty(), "nothing of any refused batch was stored");
+    // And a good batch still gets one id per record, in order.
+    let body: Value = app.ingest(&json!([{"key": "a"}, {"key": "b"}])).await.json().await.unwrap();
+    assert_eq!((body["accepted"].as_u64(), body["ids"].as_array().map(Vec::len)), (Some(2), Some(2)));
+}
+
+#[tokio::test]
+async fn times_outside_the_calendar_or_far_ahead_are_refused() {
+    let app = spawn_app().await;
+    let hour_ahead_ms = (app::model::Micros::now().0 / 1_000) + 2 * 3_600_000;
+    for bad in [
+        json!(9_000_000_000_000_000_i64),
+        json!(-1),
+        json!("+10000-01-01T00:00:00Z"),
+        json!("1969-12-31T23:59:59Z"),
+        json!(hour_ahead_ms),
+    ] {
+        let response = app.ingest(&json!({"key": "k", "occurred_at": bad})).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["errors"][0]["field"], "occurred_at", "{body}");
+    }
+    assert!(app.all_records().await.is_empty());
+    // The calendar's ends are accepted and read back as RFC 3339.
+    let response = app.ingest(&json!({"key": "k", "occurred_at": "1970-01-01T00:00:00Z"})).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let page: Value = get(&app, "/api/v1/events", &[]).await.json().await.unwrap();
+    assert_eq!(page["events"][0]["occurred_at"], "1970-01-01T00:00:00.000000Z");
+}
+
+/// Both backends: refused, named, nothing stored; and a read filter with it is a 400.
+#[tokio::test]
+async fn nul_characters_are_refused_the_same_on_both_backends() {
+    let app = spawn_app().await;
+    let cases = [
+        json!({"key": "k", "message": "before\u{0}after"}),
+        json!({"key": "k\u{0}"}),
+        json!({"key": "k", "actor": {"id": "u\u{0}1"}}),
+        json!({"key": "k", "payload": {"note": "a\u{0}b"}}),
+        json!({"key": "k", "payload": {"na\u{0}me": 1}}),
+        json!({"key": "k", "diff": {"old": {"a": "\u{0}"}, "new": {"a": 1}}}),
+        json!({"key": "k", "error": {"message": "x", "stack": "\u{0}"}}),
+    ];
+    for record in cases {
+        let response = app.ingest(&json!([{"key": "fine"}, record])).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{record}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["errors"][0]["index"], 1);
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains("NUL"), "{body}");
+    }
+    assert!(app.all_records().await.is_empty());
+    for parameter in ["q", "actor", "key", "entity_id", "workspace", "provider", "correlation_id"] {
+        let response = get(&app, "/api/v1/events", &[(parameter, "a\u{0}b")]).await;
+        assert_bad_request(response, parameter, parameter).await;
+    }
+    let timeline = get(&app, "/api/v1/entities/track/a%00b/timeline", &[]).await;
+    assert_eq!(timeline.status(), StatusCode::NOT_FOUND);
+    let client = app.client_signed_in_as(FOUNDER_EMAIL).await;
+    let feed = client.get(app.url("/")).query(&[("q", "a\u{0}b")]).send().await.unwrap();
+    assert_eq!(feed.status(), StatusCode::OK);
+    assert!(feed.text().await.unwrap().contains("NUL"));
+}
+
+async fn send_cloudevent(app: &TestApp, content_type: &str, body: &Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/v1/events"))
+        .bearer_auth(&app.key)
+        .header("content-type", content_type)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn cloudevents_follow_the_specification() {
+    let app = spawn_app().await;
+    let event = json!({"specversion": "1.0", "id": "ce-1", "source": "/shop", "type": "order.paid"});
+    for (change, field) in [
+        (json!({"specversion": null}), "specversion"),
+        (json!({"specversion": "0.1"}), "specversion"),
+        (json!({"id": null}), "id"),
+        (json!({"source": ""}), "source"),
+        (json!({"type": null}), "type"),
+    ] {
+        let mut bad = event.clone();
+        for (name, value) in change.as_object().unwrap() {
+            if value.is_null() {
+                bad.as_object_mut().unwrap().remove(name);
+            } else {
+                bad[name] = value.clone();
+            }
+        }
+        let single = send_cloudevent(&app, "application/cloudevents+json", &bad).await;
+        assert_eq!(single.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        let body: Value = single.json().await.unwrap();
+        assert_eq!(body["errors"][0]["field"], field, "{body}");
+        let batch = send_cloudevent(&app, "application/cloudevents-batch+json", &json!([event, bad])).await;
+        assert_eq!(batch.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body: Value = batch.json().await.unwrap();
+        assert_eq!((body["errors"][0]["index"].as_u64(), body["errors"][0]["field"].as_str()), (Some(1), Some(field)));
+    }
+    assert!(app.all_records().await.is_empty());
+    assert_eq!(send_cloudevent(&app, "application/cloudevents+json", &event).await.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn binary_mode_cloudevents_are_read_whole_and_deduplicated() {
+    let app = spawn_app().await;
+    let send = || {
+        app.client
+            .post(app.url("/api/v1/events"))
+            .bearer_auth(&app.key)
+            .header("ce-specversion", "1.0")
+            .header("ce-id", "bin-1")
+            .header("ce-source", "/billing")
+            .header("ce-type", "invoice.paid")
+            .header("ce-subject", "inv%2042")
+            .header("ce-severity", "warning")
+            .header("content-type", "application/json")
+            .body(r#"{"key": "not.this", "amount": 12}"#)
+            .send()
+    };
+    let first: Value = send().await.unwrap().json().await.unwrap();
+    assert_eq!((first["accepted"].as_u64(), first["duplicates"].as_u64()), (Some(1), Some(0)), "{first}");
+    let again: Value = send().await.unwrap().json().await.unwrap();
+    assert_eq!((again["accepted"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(1)), "{again}");
+    assert_eq!(first["ids"], again["ids"]);
+    let id = first["ids"][0].as_str().unwrap();
+    let record: Value = get(&app, &format!("/api/v1/events/{id}"), &[]).await.json().await.unwrap();
+    assert_eq!(record["key"], "invoice.paid", "the headers say what happened, not the body");
+    assert_eq!(record["event_id"], "bin-1");
+    assert_eq!(record["entity"]["id"], "inv 42");
+    assert_eq!(record["severity"], "warning");
+    assert_eq!(record["payload"], json!({"key": "not.this", "amount": 12}));
+    let no_version = app
+        .client
+        .post(app.url("/api/v1/events"))
+        .bearer_auth(&app.key)
+        .header("ce-specversion", "0.3")
+        .header("ce-id", "bin-2")
+        .header("ce-source", "/billing")
+        .header("ce-type", "invoice.paid")
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_version.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn stats_panel_tables_stay_bounded() {
+    let app = spawn_app().await;
+    let records: Vec<Value> = (0..30)
+        .map(|n| json!({"key": format!("generated.key_{n}"), "kind": "action", "status": "success", "provider": format!("provider_{n}"), "duration_ms": 5}))
+        .collect();
+    assert_eq!(app.ingest(&json!(records)).await.status(), StatusCode::ACCEPTED);
+    let client = app.client_signed_in_as(FOUNDER_EMAIL).await;
+    let html = client.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    let provider_rows = (0..30).filter(|n| html.contains(&format!(">provider_{n}<"))).count();
+    assert_eq!(provider_rows, app::pages::stats::PANEL_PROVIDERS, "top providers only");
+    assert!(html.contains("22 others"), "the rest in one row");
+}
