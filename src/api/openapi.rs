@@ -43,7 +43,9 @@ struct IngestRecord {
     correlation_id: Option<String>,
     payload: Option<Value>,
     diff: Option<Value>,
-    /// RFC 3339; default: the time of receipt.
+    /// RFC 3339 (or epoch milliseconds), from 1970-01-01T00:00:00Z to
+    /// 9999-12-31T23:59:59Z and at most an hour after the server's clock;
+    /// default: the time of receipt.
     occurred_at: Option<String>,
 }
 
@@ -94,23 +96,41 @@ fn query(name: &str, description: &str) -> Value {
     json!({ "name": name, "in": "query", "required": false, "schema": { "type": "string" }, "description": description })
 }
 
+/// A query parameter that takes one of `values`.
+fn choice(name: &str, description: &str, values: &[&str]) -> Value {
+    json!({ "name": name, "in": "query", "required": false, "schema": { "type": "string", "enum": values }, "description": description })
+}
+
+fn names<T: Copy + std::fmt::Display>(all: &[T]) -> Vec<String> {
+    all.iter().map(ToString::to_string).collect()
+}
+
 fn path_param(name: &str) -> Value {
-    json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } })
+    json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string", "minLength": 1 } })
 }
 
 fn filter_params() -> Vec<Value> {
-    let mut params: Vec<Value> = [
+    use app::model::{Kind, Severity, Status, Visibility};
+    let enums = [
+        ("kind", "the record's kind", names(Kind::ALL)),
+        ("severity", "exactly this severity", names(Severity::ALL)),
+        ("errors", "true: warning, error and critical only", vec!["true".to_owned(), "false".to_owned()]),
+        ("status", "an action's outcome", names(Status::ALL)),
+        ("visibility", "who may see it besides founders and admins", names(Visibility::ALL)),
+    ];
+    let mut params: Vec<Value> = enums
+        .iter()
+        .map(|(name, description, values)| {
+            choice(name, description, &values.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+        .collect();
+    params.extend([
         ("workspace", "workspace slug"),
         ("brand", "brand"),
-        ("kind", "audit, event or action"),
         ("key", "exact key, or a prefix ending in *"),
-        ("severity", "info, warning, error or critical"),
-        ("errors", "true: warning, error and critical only"),
-        ("status", "pending, success, failure, timeout or retry"),
         ("actor", "actor id (or email)"),
         ("entity_type", "with entity_id: one entity"),
         ("entity_id", "entity id"),
-        ("visibility", "internal, client or system"),
         ("provider", "provider of an action"),
         ("correlation_id", "records of one flow"),
         ("since", "date, RFC 3339 time or age (24h)"),
@@ -119,8 +139,7 @@ fn filter_params() -> Vec<Value> {
         ("cursor", "next_cursor of the previous page"),
     ]
     .iter()
-    .map(|(n, d)| query(n, d))
-    .collect();
+    .map(|(n, d)| query(n, d)));
     params.push(json!({ "name": "limit", "in": "query", "required": false,
                         "schema": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 50 } }));
     params
@@ -139,21 +158,30 @@ fn build() -> Value {
     let errors = |codes: &[&str]| -> Value {
         codes.iter().map(|c| (c.to_string(), json!({ "description": "error", "content": json_content(error.clone()) }))).collect()
     };
+    // Every operation that reads or writes the database answers 503 while it
+    // cannot be reached, with Retry-After.
+    let unavailable = json!({
+        "description": "the database is unavailable; nothing was done",
+        "headers": { "Retry-After": { "description": "seconds to wait before trying again", "schema": { "type": "integer" } } },
+        "content": json_content(error.clone())
+    });
     let with_errors = |ok: (&str, Value), codes: &[&str]| -> Value {
         let mut responses = errors(codes);
         responses[ok.0] = ok.1;
+        responses["503"] = unavailable.clone();
         responses
     };
     let ok = |description: &str, schema: &Value| json!({ "description": description, "content": json_content(schema.clone()) });
     let read_security = json!([{ "bearer": [] }, { "apiKey": [] }, { "session": [] }]);
     let export_params: Vec<Value> =
-        std::iter::once(query("format", "csv (default) or ndjson")).chain(filter_params()).collect();
+        std::iter::once(choice("format", "csv (default) or ndjson", &["csv", "ndjson"])).chain(filter_params()).collect();
     let example_record = json!({
         "kind": "audit", "key": "member.role_changed", "event_id": "evt_123", "message": "Maya made Leo an admin",
         "actor": { "id": "u_12", "email": "maya@acme.test", "name": "Maya" },
         "entity": { "type": "member", "id": "m_7" },
         "diff": { "old": { "role": "viewer" }, "new": { "role": "admin" } }
     });
+    let windows: Vec<&str> = app::model::StatsWindow::ALL.iter().map(|w| w.as_str()).collect();
     let definitions: serde_json::Map<String, Value> =
         gen.take_definitions().into_iter().map(|(k, v)| (k, serde_json::to_value(v).expect("JSON"))).collect();
     json!({
@@ -199,7 +227,7 @@ fn build() -> Value {
                 "summary": "An entity's history",
                 "security": read_security,
                 "parameters": [path_param("entity_type"), path_param("entity_id"),
-                    query("order", "desc (newest first, default) or asc"), query("cursor", "next_cursor of the previous page"),
+                    choice("order", "desc (newest first, default) or asc", &["desc", "asc"]), query("cursor", "next_cursor of the previous page"),
                     json!({ "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 1000 } })],
                 "responses": with_errors(("200", ok("a page", &page)), &["400", "401", "403", "404"])
             } },
@@ -221,13 +249,13 @@ fn build() -> Value {
             "/api/v1/stats": { "get": {
                 "summary": "Totals, histogram, keys, actors and operations of a window (from roll-ups)",
                 "security": read_security,
-                "parameters": [query("window", "1h, 24h (default), 7d or 30d"), query("workspace", "workspace slug")],
+                "parameters": [choice("window", "24h when absent", &windows), query("workspace", "workspace slug")],
                 "responses": with_errors(("200", ok("stats", &stats)), &["400", "401", "403"])
             } },
             "/api/v1/events/counts": { "get": {
                 "summary": "Records per key in a window",
                 "security": read_security,
-                "parameters": [query("window", "1h, 24h (default), 7d or 30d"), query("workspace", "workspace slug")],
+                "parameters": [choice("window", "24h when absent", &windows), query("workspace", "workspace slug")],
                 "responses": with_errors(("200", ok("counts", &counts)), &["400", "401", "403"])
             } },
             "/api/system/health": { "get": {

@@ -1,5 +1,6 @@
 //! `POST /api/v1/events`: validate, then commit, then answer 202.
 
+pub mod cloudevents;
 pub mod commit;
 pub mod parse;
 
@@ -92,10 +93,23 @@ fn items_of(format: Format, body: Value) -> Result<Vec<Value>> {
     if items.len() > MAX_RECORDS {
         return Err(Error::PayloadTooLarge(format!("{} records; at most {MAX_RECORDS} per request", items.len())));
     }
-    Ok(match format {
-        Format::Trail => items,
-        Format::CloudEvent | Format::CloudEventBatch => items.iter().map(parse::from_cloudevent).collect(),
-    })
+    match format {
+        Format::Trail => Ok(items),
+        Format::CloudEvent | Format::CloudEventBatch => cloudevents::to_records(items).map_err(Error::Invalid),
+    }
+}
+
+/// The records of a request, whichever way it frames them.
+fn items_of_request(headers: &HeaderMap, bytes: &[u8]) -> Result<Vec<Value>> {
+    if cloudevents::is_binary(headers) {
+        let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let event = cloudevents::binary_event(headers, content_type, bytes).map_err(Error::BadRequest)?;
+        return cloudevents::to_records(vec![event]).map_err(Error::Invalid);
+    }
+    let format = format_of(headers)?;
+    let json: Value =
+        serde_json::from_slice(bytes).map_err(|e| Error::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    items_of(format, json)
 }
 
 #[tracing::instrument(skip_all, fields(key_id = key.0.id, records))]
@@ -106,15 +120,15 @@ pub async fn ingest(
     body: Body,
 ) -> Result<(StatusCode, Json<Accepted>)> {
     key.require_scope("ingest")?;
-    let format = format_of(&headers)?;
+    if !cloudevents::is_binary(&headers) {
+        format_of(&headers)?;
+    }
     // The body and its JSON tree end with this block: under load a request
     // spends most of its life waiting for its commit, and holding them that
     // long kept several times the records' size per request in memory.
     let records = {
         let bytes = read_body(&headers, body).await?;
-        let json: Value =
-            serde_json::from_slice(&bytes).map_err(|e| Error::BadRequest(format!("the body is not valid JSON: {e}")))?;
-        let items = items_of(format, json)?;
+        let items = items_of_request(&headers, &bytes)?;
         tracing::Span::current().record("records", items.len());
         let rules = workspace_rules(&state, &key, &items).await?;
         parse::parse_records(&items, &rules, Micros::now()).map_err(Error::Invalid)?

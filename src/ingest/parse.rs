@@ -132,7 +132,15 @@ fn snake_case(name: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A text field: a string, or for identifiers also a number.
+/// The one character neither backend can keep in text: PostgreSQL refuses it
+/// in `text` and `jsonb`, and SQLite's text functions stop at it. Refused on
+/// both, so both store the same records.
+const NUL: char = '\0';
+const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
+
+/// A text field: a string, or for identifiers also a number. Blank text is
+/// the field left out; `required` fields (and identifiers whose blank value
+/// would silently change what happens) report it instead.
 fn text(value: &Value, field: &str, max: usize, numbers_ok: bool, problems: &mut Problems) -> Option<String> {
     let text = match value {
         Value::String(s) => s.trim().to_owned(),
@@ -146,7 +154,36 @@ fn text(value: &Value, field: &str, max: usize, numbers_ok: bool, problems: &mut
         problems.add(field, format!("longer than {max} characters"));
         return None;
     }
+    if text.contains(NUL) {
+        problems.add(field, NUL_MESSAGE);
+        return None;
+    }
     (!text.is_empty()).then_some(text)
+}
+
+/// A text field that must not be blank when given.
+fn non_blank(value: &Value, field: &str, max: usize, numbers_ok: bool, problems: &mut Problems) -> Option<String> {
+    let before = problems.errors.len();
+    let found = text(value, field, max, numbers_ok, problems);
+    if found.is_none() && problems.errors.len() == before {
+        problems.add(field, "must not be empty");
+    }
+    found
+}
+
+/// Free JSON (`payload`, `diff`) with no NUL in any string or member name.
+fn check_json(value: &Value, field: &str, problems: &mut Problems) {
+    fn has_nul(value: &Value) -> bool {
+        match value {
+            Value::String(s) => s.contains(NUL),
+            Value::Array(items) => items.iter().any(has_nul),
+            Value::Object(members) => members.iter().any(|(name, v)| name.contains(NUL) || has_nul(v)),
+            _ => false,
+        }
+    }
+    if has_nul(value) {
+        problems.add(field, NUL_MESSAGE);
+    }
 }
 
 fn choice<T: std::str::FromStr<Err = String>>(value: &Value, field: &str, problems: &mut Problems) -> Option<T> {
@@ -199,7 +236,7 @@ fn parse_record(f: &Fields, rules: &WorkspaceRules, now: Micros, problems: &mut 
     };
 
     let key = match f.first(KEY_NAMES) {
-        Some((name, value)) => text(value, &snake_case(name), MAX_KEY_LEN, false, problems).and_then(|k| {
+        Some((name, value)) => non_blank(value, &snake_case(name), MAX_KEY_LEN, false, problems).and_then(|k| {
             valid_key(&k).map_err(|m| problems.add("key", m)).ok().map(|_| k)
         }),
         None => {
@@ -213,7 +250,8 @@ fn parse_record(f: &Fields, rules: &WorkspaceRules, now: Micros, problems: &mut 
     let status: Option<Status> = f.get("status").and_then(|v| choice(v, "status", problems));
     let severity: Option<Severity> = f.get("severity").and_then(|v| choice(v, "severity", problems));
     let duration_ms = f.get("duration_ms").and_then(|v| duration(v, problems));
-    let occurred_at = f.first(OCCURRED_NAMES).map_or(Some(now), |(name, v)| timestamp(v, &snake_case(name), problems));
+    let occurred_at =
+        f.first(OCCURRED_NAMES).map_or(Some(now), |(name, v)| timestamp(v, &snake_case(name), now, problems));
 
     let actor = Nested::new(f, "actor");
     let actor_id = match f.get("actor").filter(|v| !v.is_object()) {
@@ -239,8 +277,11 @@ fn parse_record(f: &Fields, rules: &WorkspaceRules, now: Micros, problems: &mut 
         (None, Some(kind)) => Some(default_severity(kind, status)),
         (None, None) => None,
     };
-    // Every field is checked before any `?`, so one pass reports every problem.
-    let event_id = opt_text(&["event_id", "idempotency_key"], MAX_KEY_LEN, true, problems);
+    // Every field is checked before any is unwrapped, so one pass reports every problem.
+    // A blank event_id would silently turn off the duplicate check the producer asked for.
+    let event_id = f
+        .first(&["event_id", "idempotency_key"])
+        .and_then(|(name, v)| non_blank(v, &snake_case(name), MAX_KEY_LEN, true, problems));
     let brand = opt_text(&["brand"], MAX_KEY_LEN, false, problems);
     let message = opt_text(&["message", "description"], MAX_MESSAGE_LEN, false, problems);
     let context = opt_text(&["context", "source"], MAX_TEXT_LEN, false, problems);
@@ -253,38 +294,55 @@ fn parse_record(f: &Fields, rules: &WorkspaceRules, now: Micros, problems: &mut 
     let user_agent = opt_text(&["user_agent"], MAX_TEXT_LEN, false, problems);
     let provider = opt_text(&["provider"], MAX_KEY_LEN, false, problems);
     let correlation_id = opt_text(CORRELATION_NAMES, MAX_KEY_LEN, true, problems);
+    let payload = f.first(PAYLOAD_NAMES).map(|(name, v)| {
+        check_json(v, &snake_case(name), problems);
+        v.to_string()
+    });
+    if let Some(diff) = &diff {
+        check_json(diff, "diff", problems);
+    }
+    // A record is either stored or reported: every field that ended up
+    // missing has said why, and this is the check that nothing slipped by.
+    let (Some(workspace_id), Some(kind), Some(key), Some(actor_type), Some(visibility), Some(severity), Some(occurred_at)) =
+        (workspace_id, kind, key, actor_type, visibility, severity, occurred_at)
+    else {
+        if problems.errors.len() == before {
+            problems.add("", "invalid record");
+        }
+        return None;
+    };
     if problems.errors.len() > before {
         return None;
     }
     let record = NewRecord {
         id: Uuid::now_v7(),
-        workspace_id: workspace_id?,
+        workspace_id,
         event_id,
         brand,
-        kind: kind?,
-        key: key?,
+        kind,
+        key,
         message,
         context,
         entity_type,
         entity_id,
-        actor_type: actor_type?,
+        actor_type,
         actor_id,
         actor_email,
         actor_name,
         actor_label,
         ip,
         user_agent,
-        visibility: visibility?,
-        severity: severity?,
+        visibility,
+        severity,
         status,
         duration_ms,
         provider,
         error_message,
         error_stack,
         correlation_id,
-        payload: f.first(PAYLOAD_NAMES).map(|(_, v)| v.to_string()),
+        payload,
         diff: diff.map(|d| d.to_string()),
-        occurred_at: occurred_at?,
+        occurred_at,
         received_at: now,
     };
     Some(record)
@@ -307,7 +365,11 @@ fn valid_key(key: &str) -> Result<(), String> {
 }
 
 fn resolve_workspace(f: &Fields, rules: &WorkspaceRules, problems: &mut Problems) -> Option<i64> {
-    let named = f.first(WORKSPACE_NAMES).and_then(|(_, v)| text(v, "workspace", MAX_KEY_LEN, false, problems));
+    let before = problems.errors.len();
+    let named = f.first(WORKSPACE_NAMES).and_then(|(_, v)| non_blank(v, "workspace", MAX_KEY_LEN, false, problems));
+    if problems.errors.len() > before {
+        return None;
+    }
     match (&rules.key_workspace, named) {
         (Some((id, _)), None) => Some(*id),
         (Some((id, slug)), Some(named)) if named == *slug => Some(*id),
@@ -343,17 +405,30 @@ fn duration(value: &Value, problems: &mut Problems) -> Option<i64> {
     }
 }
 
-/// RFC 3339 text, or a number of milliseconds since the Unix epoch.
-fn timestamp(value: &Value, field: &str, problems: &mut Problems) -> Option<Micros> {
+/// How far past the server's clock `occurred_at` may lie: room for clock
+/// skew, but not enough to pin a record to the top of every feed.
+pub const MAX_FUTURE_US: i64 = 3_600_000_000;
+
+/// RFC 3339 text, or a number of milliseconds since the Unix epoch, within
+/// Trail's calendar and at most an hour ahead of the server.
+fn timestamp(value: &Value, field: &str, now: Micros, problems: &mut Problems) -> Option<Micros> {
     let parsed = match value {
-        Value::String(s) => DateTime::parse_from_rfc3339(s.trim()).ok().map(|t| Micros::from(t.with_timezone(&Utc))),
-        Value::Number(n) => n.as_i64().and_then(|ms| ms.checked_mul(1_000)).map(Micros),
+        Value::String(s) => DateTime::parse_from_rfc3339(s.trim()).ok().map(|t| t.with_timezone(&Utc).timestamp_micros()),
+        Value::Number(n) => n.as_i64().and_then(|ms| ms.checked_mul(1_000)),
         _ => None,
     };
-    if parsed.is_none() {
-        problems.add(field, "expected an RFC 3339 time such as \"2026-11-21T09:30:00Z\"");
+    let Some(us) = parsed else {
+        problems.add(field, "expected an RFC 3339 time such as \"2026-11-21T09:30:00Z\" or epoch milliseconds");
+        return None;
+    };
+    match Micros::in_calendar(us) {
+        None => problems.add(field, format!("outside {}", Micros::RANGE_TEXT)),
+        Some(at) if at.0 > now.0.saturating_add(MAX_FUTURE_US) => {
+            problems.add(field, "more than an hour after the server's clock")
+        }
+        Some(at) => return Some(at),
     }
-    parsed
+    None
 }
 
 /// `diff: {old, new}`, or `before`/`after`, or `changes: {field: {old, new} | [old, new]}`,
@@ -406,35 +481,6 @@ fn changes_to_diff(changes: &Map<String, Value>, field: &str, problems: &mut Pro
         new.insert(name.clone(), after);
     }
     Some(serde_json::json!({ "old": old, "new": new }))
-}
-
-/// Turns a CloudEvents 1.0 event (structured JSON) into Trail's record shape.
-/// Extension attributes named like Trail fields without underscores
-/// (`workspace`, `severity`, `actorid`, `entitytype`, `correlationid`...) carry over.
-pub fn from_cloudevent(event: &Value) -> Value {
-    let Some(ce) = event.as_object() else { return event.clone() };
-    let mut record = Map::new();
-    let mut copy = |from: &str, to: &str| {
-        if let Some(v) = ce.get(from) {
-            record.insert(to.to_owned(), v.clone());
-        }
-    };
-    copy("type", "key");
-    copy("id", "event_id");
-    copy("source", "context");
-    copy("time", "occurred_at");
-    copy("subject", "entity_id");
-    copy("data", "payload");
-    copy("data_base64", "payload");
-    const EXTENSIONS: &[&str] = &[
-        "workspace", "brand", "kind", "message", "severity", "visibility", "status", "provider", "duration_ms",
-        "correlation_id", "trace_id", "entity_type", "entity_id", "actor_type", "actor_id", "actor_email",
-        "actor_name", "actor_label", "ip", "user_agent",
-    ];
-    for name in EXTENSIONS {
-        copy(&name.replace('_', ""), name);
-    }
-    Value::Object(record)
 }
 
 #[cfg(test)]
@@ -508,14 +554,61 @@ mod tests {
         assert_eq!(named_workspaces(items.as_array().unwrap()), vec!["acme", "nope"]);
     }
 
+    /// A required field given as blank text is reported, never dropped:
+    /// every record of a batch is either stored or named in an error.
     #[test]
-    fn cloudevents_map_onto_records() {
-        let ce = json!({"specversion": "1.0", "id": "e1", "source": "/billing", "type": "invoice.generated",
-                        "time": "2026-11-20T10:00:00Z", "data": {"total": 5}, "severity": "warning", "actorid": "u_9"});
-        let records = parse(json!([from_cloudevent(&ce)])).unwrap();
-        let r = &records[0];
-        assert_eq!((r.key.as_str(), r.event_id.as_deref(), r.context.as_deref()), ("invoice.generated", Some("e1"), Some("/billing")));
-        assert_eq!((r.severity, r.actor_id.as_deref()), (Severity::Warning, Some("u_9")));
-        assert_eq!(r.occurred_at.to_rfc3339(), "2026-11-20T10:00:00.000000Z");
+    fn blank_required_fields_are_errors() {
+        for blank in ["", "   ", "\t\n"] {
+            for name in KEY_NAMES {
+                let errors = parse(json!([{"key": "ok"}, {*name: blank}])).unwrap_err();
+                assert_eq!(errors.len(), 1, "{name}={blank:?}");
+                assert_eq!((errors[0].index, errors[0].message.as_str()), (1, "must not be empty"), "{name}={blank:?}");
+            }
+            for (name, value) in [("workspace", json!(blank)), ("event_id", json!(blank)), ("idempotency_key", json!(blank))] {
+                let errors = parse(json!([{"key": "ok", name: value}])).unwrap_err();
+                assert_eq!((errors[0].field.as_str(), errors[0].message.as_str()), (name, "must not be empty"));
+            }
+        }
+        assert_eq!(parse(json!([{}])).unwrap_err()[0].field, "key");
+    }
+
+    #[test]
+    fn nul_is_refused_in_every_text_and_json_field() {
+        let text_fields = [
+            "key", "event_id", "brand", "message", "context", "entity_type", "entity_id", "actor_id", "actor_email",
+            "actor_name", "actor_label", "ip", "user_agent", "provider", "correlation_id", "workspace",
+        ];
+        for field in text_fields {
+            let mut record = json!({"key": "ok"});
+            record[field] = json!("before\u{0}after");
+            let errors = parse(json!([record])).unwrap_err();
+            assert!(errors.iter().any(|e| e.field == field && e.message.contains("NUL")), "{field}: {errors:?}");
+        }
+        for (field, value) in [
+            ("error", json!({"message": "a\u{0}b"})),
+            ("payload", json!({"deep": [{"x": "a\u{0}"}]})),
+            ("payload", json!({"na\u{0}me": 1})),
+            ("diff", json!({"old": {"a": "\u{0}"}, "new": {}})),
+        ] {
+            let errors = parse(json!([{"key": "ok", field: value}])).unwrap_err();
+            assert!(errors[0].message.contains("NUL"), "{field}: {errors:?}");
+        }
+    }
+
+    #[test]
+    fn times_outside_the_calendar_or_far_ahead_are_errors() {
+        let now = Micros::now();
+        let at = |value: Value| parse_records(&[json!({"key": "k", "occurred_at": value})], &rules(), now);
+        for bad in [
+            json!(9_000_000_000_000_000_i64), json!(-1), json!(i64::MAX), json!(1.5e12), json!("+10000-01-01T00:00:00Z"),
+            json!("1969-12-31T23:59:59Z"), json!("yesterday"), json!(true),
+            json!((now.0 + MAX_FUTURE_US) / 1_000 + 60_000),
+        ] {
+            let errors = at(bad.clone()).unwrap_err();
+            assert_eq!(errors[0].field, "occurred_at", "{bad}");
+        }
+        assert_eq!(at(json!(0)).unwrap()[0].occurred_at, Micros::MIN);
+        assert!(at(json!((now.0 + MAX_FUTURE_US) / 1_000 - 60_000)).is_ok(), "clock skew is allowed");
+        assert!(at(json!("2026-11-20T10:00:00+02:00")).is_ok());
     }
 }

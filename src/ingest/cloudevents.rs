@@ -1,0 +1,177 @@
+//! CloudEvents 1.0 over HTTP: structured mode (`application/cloudevents+json`
+//! and its batch form) and binary mode (`ce-*` headers, the data as the body,
+//! which the official SDKs send by default). Both become Trail's record shape
+//! and then go through the same checks as any record.
+
+use axum::http::HeaderMap;
+use percent_encoding::percent_decode_str;
+use serde_json::{Map, Value};
+
+use crate::error::FieldError;
+
+/// The only version of the specification Trail reads.
+const SPEC_VERSION: &str = "1.0";
+/// Attributes every event must carry, as non-empty strings (spec, "Required Attributes").
+const REQUIRED: &[&str] = &["id", "source", "specversion", "type"];
+
+/// Extension attributes named like Trail fields without underscores
+/// (`workspace`, `severity`, `actorid`, `entitytype`, `correlationid`...) carry over.
+const EXTENSIONS: &[&str] = &[
+    "workspace", "brand", "kind", "message", "severity", "visibility", "status", "provider", "duration_ms",
+    "correlation_id", "trace_id", "entity_type", "entity_id", "actor_type", "actor_id", "actor_email", "actor_name",
+    "actor_label", "ip", "user_agent",
+];
+
+/// Whether the request is a binary-mode event (its attributes in headers).
+pub fn is_binary(headers: &HeaderMap) -> bool {
+    headers.contains_key("ce-specversion")
+}
+
+/// The event of a binary-mode request as its structured JSON form: every
+/// `ce-` header an attribute (percent-decoded, as the HTTP binding says), and
+/// the body its `data`: JSON when the content type says so, else text.
+pub fn binary_event(headers: &HeaderMap, content_type: &str, body: &[u8]) -> Result<Value, String> {
+    let mut event = Map::new();
+    for (name, value) in headers {
+        let Some(attribute) = name.as_str().strip_prefix("ce-") else { continue };
+        let value = value.to_str().map_err(|_| format!("header {name}: not visible ASCII"))?;
+        let value = percent_decode_str(value).decode_utf8().map_err(|_| format!("header {name}: not UTF-8"))?;
+        event.insert(attribute.to_owned(), Value::String(value.into_owned()));
+    }
+    if !content_type.is_empty() {
+        event.insert("datacontenttype".into(), Value::String(content_type.to_owned()));
+    }
+    if !body.is_empty() {
+        let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let data = if essence == "application/json" || essence.ends_with("+json") {
+            serde_json::from_slice(body).map_err(|e| format!("the body is not valid JSON: {e}"))?
+        } else {
+            let text = std::str::from_utf8(body).map_err(|_| "the body is neither JSON nor UTF-8 text".to_owned())?;
+            Value::String(text.to_owned())
+        };
+        event.insert("data".into(), data);
+    }
+    Ok(Value::Object(event))
+}
+
+/// Checks one event against the specification and turns it into Trail's
+/// record shape; an error names the CloudEvents attribute.
+pub fn to_record(event: &Value, index: usize) -> Result<Value, Vec<FieldError>> {
+    let error = |field: &str, message: String| FieldError { index, field: field.to_owned(), message };
+    let Some(ce) = event.as_object() else {
+        return Err(vec![error("", "expected a CloudEvent (a JSON object)".into())]);
+    };
+    let mut errors = Vec::new();
+    for name in REQUIRED {
+        match ce.get(*name) {
+            Some(Value::String(s)) if !s.trim().is_empty() => {}
+            Some(Value::String(_)) => errors.push(error(name, "must not be empty".into())),
+            Some(_) => errors.push(error(name, "expected a string".into())),
+            None => errors.push(error(name, "required by CloudEvents 1.0".into())),
+        }
+    }
+    if let Some(Value::String(version)) = ce.get("specversion") {
+        if version != SPEC_VERSION && !version.trim().is_empty() {
+            errors.push(error("specversion", format!("expected \"{SPEC_VERSION}\", got {version:?}")));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut record = Map::new();
+    let mut copy = |from: &str, to: &str| {
+        if let Some(v) = ce.get(from) {
+            record.insert(to.to_owned(), v.clone());
+        }
+    };
+    copy("type", "key");
+    copy("id", "event_id");
+    copy("source", "context");
+    copy("time", "occurred_at");
+    copy("subject", "entity_id");
+    copy("data", "payload");
+    copy("data_base64", "payload");
+    for name in EXTENSIONS {
+        copy(&name.replace('_', ""), name);
+    }
+    Ok(Value::Object(record))
+}
+
+/// Every event of a batch in record shape, or every problem of the batch.
+pub fn to_records(events: Vec<Value>) -> Result<Vec<Value>, Vec<FieldError>> {
+    let mut records = Vec::with_capacity(events.len());
+    let mut errors = Vec::new();
+    for (index, event) in events.iter().enumerate() {
+        match to_record(event, index) {
+            Ok(record) => records.push(record),
+            Err(mut found) => errors.append(&mut found),
+        }
+    }
+    if errors.is_empty() {
+        Ok(records)
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event() -> Value {
+        json!({"specversion": "1.0", "id": "e1", "source": "/billing", "type": "invoice.generated",
+               "time": "2026-11-20T10:00:00Z", "data": {"total": 5}, "severity": "warning", "actorid": "u_9"})
+    }
+
+    #[test]
+    fn attributes_map_onto_record_fields() {
+        let record = to_record(&event(), 0).unwrap();
+        assert_eq!(
+            record,
+            json!({"key": "invoice.generated", "event_id": "e1", "context": "/billing", "occurred_at": "2026-11-20T10:00:00Z",
+                   "payload": {"total": 5}, "severity": "warning", "actor_id": "u_9"})
+        );
+    }
+
+    #[test]
+    fn the_specification_version_and_required_attributes_are_checked() {
+        for (change, field) in [
+            (json!({"specversion": null}), "specversion"),
+            (json!({"specversion": "0.1"}), "specversion"),
+            (json!({"specversion": "1.0.1"}), "specversion"),
+            (json!({"specversion": 1.0}), "specversion"),
+            (json!({"id": ""}), "id"),
+            (json!({"source": null}), "source"),
+            (json!({"type": " "}), "type"),
+        ] {
+            let mut bad = event();
+            for (name, value) in change.as_object().unwrap() {
+                match value {
+                    Value::Null => bad.as_object_mut().unwrap().remove(name),
+                    other => bad.as_object_mut().unwrap().insert(name.clone(), other.clone()),
+                };
+            }
+            let errors = to_records(vec![event(), bad]).unwrap_err();
+            assert_eq!((errors[0].index, errors[0].field.as_str()), (1, field), "{change}");
+        }
+    }
+
+    #[test]
+    fn binary_mode_reads_headers_and_body() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in
+            [("ce-specversion", "1.0"), ("ce-id", "b1"), ("ce-source", "/shop"), ("ce-type", "order.paid"), ("ce-subject", "ord%201")]
+        {
+            headers.insert(name, value.parse().unwrap());
+        }
+        let event = binary_event(&headers, "application/json; charset=utf-8", br#"{"amount": 12}"#).unwrap();
+        let record = to_record(&event, 0).unwrap();
+        assert_eq!((record["key"].as_str(), record["event_id"].as_str()), (Some("order.paid"), Some("b1")));
+        assert_eq!((record["entity_id"].as_str(), &record["payload"]), (Some("ord 1"), &json!({"amount": 12})));
+        let text = binary_event(&headers, "text/plain", b"hello").unwrap();
+        assert_eq!(text["data"], json!("hello"));
+        assert!(binary_event(&headers, "application/json", b"{nope").is_err());
+        assert!(binary_event(&headers, "application/octet-stream", &[0xff, 0xfe]).is_err());
+    }
+}
