@@ -20,6 +20,9 @@ pub struct Config {
     /// SQLite: records staged in a small table before the writer moves them
     /// into the main one in one transaction (`TRAIL_SQLITE_STAGE_ROWS`).
     pub sqlite_stage_rows: usize,
+    /// Reverse proxies whose `X-Forwarded-For` names the client
+    /// (`TRAIL_TRUSTED_PROXIES`, addresses or networks, comma-separated).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Config {
@@ -40,6 +43,10 @@ impl Config {
                     .filter(|&rows| rows > 0)
                     .ok_or_else(|| anyhow::anyhow!("TRAIL_SQLITE_STAGE_ROWS {rows:?} is not a positive number"))?,
             },
+            trusted_proxies: crate::auth::client_address::parse_trusted_proxies(
+                &var("TRAIL_TRUSTED_PROXIES").unwrap_or_default(),
+            )
+            .map_err(|e| anyhow::anyhow!("TRAIL_TRUSTED_PROXIES: {e}"))?,
         })
     }
 }

@@ -7,7 +7,7 @@ use leptos::config::LeptosOptions;
 use crate::config::Config;
 use crate::ingest::commit::Committer;
 use crate::ingest::WorkspaceIds;
-use crate::security::LoginThrottle;
+use crate::auth::throttle::LoginThrottle;
 
 /// Everything handlers share. Leptos reads its options through `FromRef`.
 #[derive(Clone, FromRef)]

@@ -1,7 +1,6 @@
 //! Pieces several pages share.
 
 use leptos::prelude::*;
-use leptos_router::components::Redirect;
 
 use crate::api::Loaded;
 use crate::format::{absolute_time, relative_time};
@@ -20,9 +19,36 @@ pub fn loaded_view<T>(result: Result<Loaded<T>, ServerFnError>, page: impl FnOnc
     match result {
         Ok(Loaded::Found(value)) => page(value),
         Ok(Loaded::NotFound) => view! { <NotFound/> }.into_any(),
-        Ok(Loaded::SignedOut) => view! { <Redirect path="/login"/> }.into_any(),
+        Ok(Loaded::SignedOut) => to_sign_in(),
         Err(err) => view! { <p class="alert" role="alert">{err.to_string()}</p> }.into_any(),
     }
+}
+
+/// Sends a signed-out visitor to `/login`, remembering where they were going.
+/// On the server that is a real `303` (pages that need a session render
+/// in full before their first byte), so it works without JavaScript, for
+/// curl, monitors and link previews alike.
+fn to_sign_in() -> AnyView {
+    #[cfg(feature = "ssr")]
+    {
+        use axum::http::header::{HeaderValue, LOCATION};
+        let here = use_context::<axum::http::request::Parts>()
+            .and_then(|parts| parts.uri.path_and_query().map(|p| p.as_str().to_owned()))
+            .unwrap_or_else(|| "/".to_owned());
+        let target = match crate::model::safe_next(&here) {
+            Some(next) if next != "/" => format!("/login?next={}", crate::model::encode_query_value(next)),
+            _ => "/login".to_owned(),
+        };
+        if let (Some(response), Ok(location)) =
+            (use_context::<leptos_axum::ResponseOptions>(), HeaderValue::from_str(&target))
+        {
+            response.set_status(axum::http::StatusCode::SEE_OTHER);
+            response.insert_header(LOCATION, location);
+        }
+        view! { <p>"Sign in to continue: " <a href=target>"sign in"</a></p> }.into_any()
+    }
+    #[cfg(not(feature = "ssr"))]
+    view! { <leptos_router::components::Redirect path="/login"/> }.into_any()
 }
 
 #[component]

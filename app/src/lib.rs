@@ -20,7 +20,7 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
-use pages::{admin::AdminPage, entity::EntityPage, health::HealthPage, event::EventPage, feed::FeedPage, login::LoginPage, not_found::NotFound};
+use pages::{admin::AdminPage, entity::EntityPage, health::HealthPage, event::EventPage, feed::FeedPage, login::{LoginPage, LogoutPage}, not_found::NotFound};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -60,6 +60,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>
                 <Route path=path!("/health") view=HealthPage ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=LoginPage/>
+                <Route path=path!("/logout") view=LogoutPage/>
             </Routes>
         </Router>
     }

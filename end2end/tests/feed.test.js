@@ -19,6 +19,20 @@ test('without a session the feed sends the browser to /login', async () => {
   await page.close();
 });
 
+test('a signed-out deep link comes back after signing in, and signing out is a button', async () => {
+  const { page, problems } = await watchedPage(browser);
+  await page.goto(`${BASE_URL}/health`);
+  assert.equal(new URL(page.url()).pathname, '/login');
+  await page.getByLabel('Email').fill(FOUNDER.email);
+  await page.getByLabel('Password').fill(FOUNDER.password);
+  await Promise.all([page.waitForURL(`${BASE_URL}/health`), page.getByRole('button', { name: 'Sign in' }).click()]);
+  await Promise.all([page.waitForURL(`${BASE_URL}/login`), page.getByRole('button', { name: 'Sign out' }).click()]);
+  await page.goto(`${BASE_URL}/`);
+  assert.equal(new URL(page.url()).pathname, '/login', 'signed out');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test('a wrong password is refused with a message', async () => {
   const { page } = await watchedPage(browser);
   await page.goto(`${BASE_URL}/login`);

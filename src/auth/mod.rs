@@ -1,8 +1,10 @@
 //! Who is calling: API keys for programs, password sign-in for people.
 
 pub mod api_key;
+pub mod client_address;
 pub mod password;
 pub mod reader;
+pub mod throttle;
 pub mod web;
 
 use app::store::{Credentials, DynStore, Workspace};

@@ -1,54 +1,68 @@
 //! Password sign-in for the dashboard: plain form posts, so they work before
 //! hydration. Sessions live server-side; the cookie only carries their id.
+//! Signing out is a POST too (`GET /logout` is a page with the button), so
+//! another site cannot sign anyone out with a link.
 
 use app::api::SESSION_USER_KEY;
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
+use app::model::safe_next;
+use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use axum::{Form, Router};
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use crate::auth::client_address::ClientAddress;
 use crate::auth::password;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/login", post(login)).route("/logout", post(logout).get(logout))
+    Router::new().route("/login", post(login)).route("/logout", post(logout))
 }
 
 #[derive(Deserialize)]
 struct LoginForm {
     email: String,
     password: String,
+    /// Where the person was going before the sign-in page (same-site paths only).
+    #[serde(default)]
+    next: String,
 }
 
-#[tracing::instrument(skip_all, fields(email = %form.email, %address))]
+/// Back to the sign-in page with an error, keeping where the person was going.
+fn refused(error: &str, next: &str) -> Response {
+    let mut query = format!("error={error}");
+    if let Some(next) = safe_next(next) {
+        query.push_str(&format!("&next={}", app::model::encode_query_value(next)));
+    }
+    Redirect::to(&format!("/login?{query}")).into_response()
+}
+
+#[tracing::instrument(skip_all, fields(email = %form.email, address = %address))]
 async fn login(
     State(state): State<AppState>,
-    ConnectInfo(address): ConnectInfo<SocketAddr>,
+    ClientAddress(address): ClientAddress,
     session: Session,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let address = address.ip().to_string();
-    let throttle = &state.login_throttle;
-    if throttle.is_blocked(&form.email, &address) {
+    let Ok(attempt) = state.login_throttle.begin(&form.email, address) else {
         tracing::warn!("sign-in throttled");
-        return Redirect::to("/login?error=throttled").into_response();
-    }
-    let user = match state.store.user_by_email(form.email.trim()).await {
+        return refused("throttled", &form.next);
+    };
+    // No account's email holds a NUL, and PostgreSQL cannot compare one.
+    let email = form.email.trim();
+    let user = if email.contains('\0') { Ok(None) } else { state.store.user_by_email(email).await };
+    let user = match user {
         Ok(user) => user.filter(|u| !u.disabled),
         Err(err) => {
             tracing::error!(error = %err, "sign-in lookup failed");
-            return Redirect::to("/login?error=unavailable").into_response();
+            return refused("unavailable", &form.next);
         }
     };
     let verified = password::verify(user.as_ref().map(|u| u.password_hash.clone()), form.password).await;
     let Some(user) = user.filter(|_| verified) else {
-        throttle.record_failure(&form.email, &address);
         tracing::info!("sign-in refused");
-        return Redirect::to("/login?error=credentials").into_response();
+        return refused("credentials", &form.next);
     };
     // A new session id at sign-in, so an id planted before cannot be reused.
     let signed_in = async {
@@ -57,11 +71,11 @@ async fn login(
     };
     if let Err(err) = signed_in.await {
         tracing::error!(error = %err, "storing the session failed");
-        return Redirect::to("/login?error=unavailable").into_response();
+        return refused("unavailable", &form.next);
     }
-    throttle.record_success(&form.email, &address);
+    state.login_throttle.succeeded(attempt);
     tracing::info!(user_id = user.id, "signed in");
-    Redirect::to("/").into_response()
+    Redirect::to(safe_next(&form.next).unwrap_or("/")).into_response()
 }
 
 async fn logout(session: Session) -> Response {

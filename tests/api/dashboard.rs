@@ -20,7 +20,7 @@ async fn page(app: &crate::helpers::TestApp, path: &str) -> reqwest::Response {
 async fn the_feed_needs_a_session() {
     let app = spawn_app().await;
     let response = page(&app, "/").await;
-    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/login");
     let login = page(&app, "/login").await;
     assert_eq!(login.status(), StatusCode::OK);
@@ -42,7 +42,7 @@ async fn a_wrong_password_is_refused_without_a_session() {
     assert!(location(&response).starts_with("/login?error"));
     let unknown = app.sign_in("nobody@test.trail").await;
     assert!(location(&unknown).starts_with("/login?error"));
-    assert_eq!(page(&app, "/").await.status(), StatusCode::FOUND);
+    assert_eq!(page(&app, "/").await.status(), StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]
@@ -67,7 +67,7 @@ async fn a_founder_signs_in_and_sees_records_rendered_as_text() {
 
     let logout = app.client.post(app.url("/logout")).send().await.unwrap();
     assert_eq!(location(&logout), "/login");
-    assert_eq!(page(&app, "/").await.status(), StatusCode::FOUND);
+    assert_eq!(page(&app, "/").await.status(), StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]
@@ -111,4 +111,69 @@ async fn admin_forms_post_without_javascript_and_show_the_outcome_once() {
     let html = page(&app, "/admin").await.text().await.unwrap();
     assert!(html.contains(r#"role="alert""#), "the refusal is shown: {html}");
     assert!(app.store.workspace_by_slug("Not A Slug!").await.unwrap().is_none());
+}
+
+/// Every page that needs a session answers a real redirect (no JavaScript
+/// needed), keeping where the person was going; signing in returns there.
+#[tokio::test]
+async fn every_signed_out_page_redirects_to_sign_in_and_back() {
+    let app = spawn_app().await;
+    let id = uuid::Uuid::now_v7();
+    let paths = [
+        "/".to_owned(),
+        "/?q=key%3Aa&range=24h".to_owned(),
+        format!("/events/{id}"),
+        "/entities/track/trk_1".to_owned(),
+        "/admin".to_owned(),
+        "/health".to_owned(),
+    ];
+    for path in &paths {
+        let response = page(&app, path).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
+        let expected = match path.as_str() {
+            "/" => "/login".to_owned(),
+            _ => format!("/login?next={}", app::model::encode_query_value(path)),
+        };
+        assert_eq!(location(&response), expected, "{path}");
+    }
+    // The sign-in page carries `next` along, and signing in goes there.
+    let html = page(&app, "/login?next=%2Fadmin").await.text().await.unwrap();
+    assert!(html.contains(r#"name="next" value="/admin""#), "{html}");
+    let response = app
+        .client
+        .post(app.url("/login"))
+        .form(&[("email", FOUNDER_EMAIL), ("password", crate::helpers::PASSWORD), ("next", "/admin")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&response), "/admin");
+    // Never to another site.
+    for next in ["//evil.example/", "https://evil.example/", "/\\evil.example"] {
+        let response = app
+            .client
+            .post(app.url("/login"))
+            .form(&[("email", FOUNDER_EMAIL), ("password", crate::helpers::PASSWORD), ("next", next)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(location(&response), "/", "{next}");
+    }
+}
+
+/// Signing out is a POST from this site; a link elsewhere cannot do it.
+#[tokio::test]
+async fn signing_out_takes_a_same_site_post() {
+    let app = spawn_app().await;
+    app.sign_in(FOUNDER_EMAIL).await;
+    let confirm = page(&app, "/logout").await;
+    assert_eq!(confirm.status(), StatusCode::OK);
+    let html = confirm.text().await.unwrap();
+    assert!(html.contains(r#"method="post""#) && html.contains(r#"action="/logout""#), "a button: {html}");
+    assert_eq!(page(&app, "/").await.status(), StatusCode::OK, "GET /logout signed nobody out");
+    let forged = app.client.post(app.url("/logout")).header("Sec-Fetch-Site", "cross-site").send().await.unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(page(&app, "/").await.status(), StatusCode::OK, "a cross-site POST signed nobody out");
+    let logout = app.client.post(app.url("/logout")).header("Sec-Fetch-Site", "same-origin").send().await.unwrap();
+    assert_eq!(location(&logout), "/login");
+    assert_eq!(page(&app, "/").await.status(), StatusCode::SEE_OTHER);
 }

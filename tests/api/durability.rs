@@ -93,3 +93,43 @@ async fn acknowledged_records_survive_sigkill() {
     restarted.wait().unwrap();
     assert_eq!(missing, 0, "{missing} of {} acknowledged records were lost", acknowledged.len());
 }
+
+/// SIGTERM stops the server within a bounded time even with a request still
+/// open (a client sending its body slowly), and what it acknowledged is kept.
+#[tokio::test]
+async fn shutdown_does_not_wait_forever_for_a_slow_client() {
+    use tokio::io::AsyncWriteExt;
+
+    let db = Arc::new(TestDatabase::fresh().await);
+    let setup = spawn_app_on(db.clone()).await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = start_server(&db, port);
+    let client = reqwest::Client::new();
+    wait_until_up(&client, &base).await;
+    let sent = client.post(format!("{base}/api/v1/events")).bearer_auth(&setup.key).json(&json!({"key": "before.stop"}));
+    assert_eq!(sent.send().await.unwrap().status(), StatusCode::ACCEPTED);
+
+    let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let head = format!(
+        "POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"key\": ",
+        setup.key
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let signalled = std::time::Instant::now();
+    let status = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exited = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break status;
+        }
+        assert!(signalled.elapsed() < Duration::from_secs(10), "still running 10 s after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exited.success(), "a clean exit: {exited:?}");
+    drop(slow);
+    assert_eq!(setup.all_records().await.len(), 1, "the acknowledged record is kept");
+}

@@ -44,6 +44,7 @@ impl TestDatabase {
             // Small, so the shared tests read and deduplicate across both of
             // SQLite's record tables: staged records move once 5 have gathered.
             sqlite_stage_rows: STAGE_ROWS,
+            trusted_proxies: vec![],
         }
     }
 }
@@ -71,7 +72,13 @@ pub async fn spawn_app() -> TestApp {
 
 /// A server on `db`, with a workspace `acme`, a key for it and a founder.
 pub async fn spawn_app_on(db: Arc<TestDatabase>) -> TestApp {
-    let config = db.config();
+    spawn_app_with(db, |_| {}).await
+}
+
+/// As `spawn_app_on`, with the configuration changed by `configure` first.
+pub async fn spawn_app_with(db: Arc<TestDatabase>, configure: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = db.config();
+    configure(&mut config);
     let server = Server::build(config).await.expect("server builds");
     let address = format!("http://{}", server.addr);
     let store = server.state.store.clone();

@@ -113,3 +113,51 @@ async fn a_revoked_key_is_refused_at_once_and_within_a_second_when_another_proce
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+async fn sign_in_from(app: &crate::helpers::TestApp, forwarded_for: &str, password: &str) -> String {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let response = client
+        .post(app.url("/login"))
+        .header("x-forwarded-for", forwarded_for)
+        .form(&[("email", FOUNDER_EMAIL), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    response.headers().get("location").unwrap().to_str().unwrap().to_owned()
+}
+
+/// Every attempt is counted before its password is hashed, so a burst gets
+/// no more checks than the limit however many wait for the hasher.
+#[tokio::test]
+async fn a_concurrent_burst_of_guesses_gets_no_more_than_the_limit() {
+    let app = spawn_app().await;
+    let mut burst: Vec<_> = (0..30).map(|_| sign_in_from(&app, "", "wrong")).collect();
+    burst.push(sign_in_from(&app, "", PASSWORD));
+    let outcomes = futures::future::join_all(burst).await;
+    let checked = outcomes.iter().filter(|l| *l == "/login?error=credentials").count();
+    assert!(checked <= 5, "{checked} passwords were checked");
+    assert_eq!(outcomes.last().unwrap(), "/login?error=throttled", "the right password in the burst is refused too");
+    assert!(!outcomes.iter().any(|l| l == "/"), "nobody signed in");
+}
+
+/// Behind a trusted proxy each client is its own address: one person's
+/// failures lock neither the proxy nor anyone with the right password.
+#[tokio::test]
+async fn failures_from_another_address_do_not_lock_out_the_right_password() {
+    let db = std::sync::Arc::new(crate::helpers::TestDatabase::fresh().await);
+    let app = crate::helpers::spawn_app_with(db, |config| {
+        config.trusted_proxies = trail::auth::client_address::parse_trusted_proxies("127.0.0.1").unwrap();
+    })
+    .await;
+    let attacker: Vec<_> = (0..30).map(|_| sign_in_from(&app, "198.51.100.7", "wrong")).collect();
+    let outcomes = futures::future::join_all(attacker).await;
+    assert!(outcomes.iter().any(|l| l == "/login?error=throttled"), "the guesser is stopped");
+    assert_eq!(sign_in_from(&app, "203.0.113.5", PASSWORD).await, "/", "another address signs in");
+    assert_eq!(sign_in_from(&app, "198.51.100.7", PASSWORD).await, "/login?error=throttled", "the guesser's address waits");
+    // Without a trusted proxy the header is anyone's to write and is ignored.
+    let plain = spawn_app().await;
+    for n in 0..6 {
+        sign_in_from(&plain, &format!("192.0.2.{n}"), "wrong").await;
+    }
+    assert_eq!(sign_in_from(&plain, "192.0.2.200", PASSWORD).await, "/login?error=throttled");
+}

@@ -13,6 +13,7 @@ pub fn LoginPage() -> impl IntoView {
             _ => "Wrong email or password.",
         })
     };
+    let next = move || query.read().get("next").filter(|next| crate::model::safe_next(next).is_some());
     view! {
         <main class="centered login">
             <form class="card login-form" method="post" action="/login">
@@ -27,7 +28,24 @@ pub fn LoginPage() -> impl IntoView {
                     "Password"
                     <input type="password" name="password" autocomplete="current-password" required/>
                 </label>
+                {move || next().map(|next| view! { <input type="hidden" name="next" value=next/> })}
                 <button type="submit" class="primary">"Sign in"</button>
+            </form>
+        </main>
+    }
+}
+
+/// `GET /logout`: a confirmation with the button. Signing out is a POST with
+/// the same-origin check, so a link on another site cannot sign anyone out.
+#[component]
+pub fn LogoutPage() -> impl IntoView {
+    view! {
+        <main class="centered login">
+            <form class="card login-form" method="post" action="/logout">
+                <h1 class="brand">"Trail"</h1>
+                <p class="muted">"Sign out of Trail on this browser?"</p>
+                <button type="submit" class="primary">"Sign out"</button>
+                <a href="/">"Back to the activity feed"</a>
             </form>
         </main>
     }
