@@ -49,8 +49,8 @@ fn redact(url: &str) -> String {
 async fn open_backend(config: &Config) -> anyhow::Result<Opened> {
     let url = config.database_url.as_str();
     if url.starts_with("sqlite:") {
-        let (store, writer) = sqlite::SqliteStore::open(url, config.sqlite_stage_rows).await?;
-        let sessions = SessionBackend::sqlite(writer).await?;
+        let store = sqlite::SqliteStore::open(url, config.sqlite_stage_rows).await?;
+        let sessions = SessionBackend::sqlite(store.writer().clone(), store.reader().clone()).await?;
         Ok(Opened { store: Arc::new(store), sessions })
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         let store = postgres::PgStore::open(url).await?;

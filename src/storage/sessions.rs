@@ -8,15 +8,18 @@ use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 /// The session store of whichever backend the URL chose.
 #[derive(Clone, Debug)]
 pub enum SessionBackend {
-    Sqlite(SqliteStore),
+    /// SQLite has one writer connection, busy with group commits and staging
+    /// moves: sessions are read through the reader pool, so a page view never
+    /// waits behind a write, and only their (rare) writes go to the writer.
+    Sqlite { reads: SqliteStore, writes: SqliteStore },
     Postgres(PostgresStore),
 }
 
 impl SessionBackend {
-    pub async fn sqlite(pool: sqlx::SqlitePool) -> anyhow::Result<Self> {
-        let store = SqliteStore::new(pool);
-        store.migrate().await?;
-        Ok(SessionBackend::Sqlite(store))
+    pub async fn sqlite(writer: sqlx::SqlitePool, reader: sqlx::SqlitePool) -> anyhow::Result<Self> {
+        let writes = SqliteStore::new(writer);
+        writes.migrate().await?;
+        Ok(SessionBackend::Sqlite { reads: SqliteStore::new(reader), writes })
     }
 
     pub async fn postgres(pool: sqlx::PgPool) -> anyhow::Result<Self> {
@@ -29,7 +32,7 @@ impl SessionBackend {
     pub fn spawn_expiry(&self) {
         let every = tokio::time::Duration::from_secs(3600);
         match self.clone() {
-            SessionBackend::Sqlite(store) => tokio::spawn(store.continuously_delete_expired(every)),
+            SessionBackend::Sqlite { writes, .. } => tokio::spawn(writes.continuously_delete_expired(every)),
             SessionBackend::Postgres(store) => tokio::spawn(store.continuously_delete_expired(every)),
         };
     }
@@ -39,28 +42,28 @@ impl SessionBackend {
 impl SessionStore for SessionBackend {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         match self {
-            SessionBackend::Sqlite(store) => store.create(record).await,
+            SessionBackend::Sqlite { writes, .. } => writes.create(record).await,
             SessionBackend::Postgres(store) => store.create(record).await,
         }
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         match self {
-            SessionBackend::Sqlite(store) => store.save(record).await,
+            SessionBackend::Sqlite { writes, .. } => writes.save(record).await,
             SessionBackend::Postgres(store) => store.save(record).await,
         }
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         match self {
-            SessionBackend::Sqlite(store) => store.load(id).await,
+            SessionBackend::Sqlite { reads, .. } => reads.load(id).await,
             SessionBackend::Postgres(store) => store.load(id).await,
         }
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         match self {
-            SessionBackend::Sqlite(store) => store.delete(id).await,
+            SessionBackend::Sqlite { writes, .. } => writes.delete(id).await,
             SessionBackend::Postgres(store) => store.delete(id).await,
         }
     }

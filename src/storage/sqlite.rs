@@ -46,10 +46,9 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens the file (creating it), migrates, and returns the store and its
-    /// writer pool (the session store writes through it too). Staged records
-    /// move into `events` once `move_at` have gathered.
-    pub async fn open(url: &str, move_at: usize) -> anyhow::Result<(Self, SqlitePool)> {
+    /// Opens the file (creating it) and migrates. Staged records move into
+    /// `events` once `move_at` have gathered.
+    pub async fn open(url: &str, move_at: usize) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -69,14 +68,7 @@ impl SqliteStore {
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new().max_connections(readers()).connect_with(options.read_only(true)).await?;
         let staged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events_recent").fetch_one(&writer).await?;
-        let store = SqliteStore {
-            writer: writer.clone(),
-            reader,
-            keys: Default::default(),
-            staged: AtomicUsize::new(staged as usize),
-            move_at,
-        };
-        Ok((store, writer))
+        Ok(SqliteStore { writer, reader, keys: Default::default(), staged: AtomicUsize::new(staged as usize), move_at })
     }
 
     /// SQLite has one writer; a second would wait for the first's lock.
@@ -86,11 +78,12 @@ impl SqliteStore {
         [("writer", &self.writer), ("reader", &self.reader)]
     }
 
-    fn reader(&self) -> &SqlitePool {
+    /// The session store reads through these too, and writes through the writer.
+    pub(super) fn reader(&self) -> &SqlitePool {
         &self.reader
     }
 
-    fn writer(&self) -> &SqlitePool {
+    pub(super) fn writer(&self) -> &SqlitePool {
         &self.writer
     }
 
