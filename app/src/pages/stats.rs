@@ -50,6 +50,19 @@ fn WindowPicker(params: FeedParams) -> impl IntoView {
     }
 }
 
+/// Rows of the provider table, and of the full key list, before the rest is
+/// summed in one row.
+pub const PANEL_PROVIDERS: usize = 8;
+pub const PANEL_KEYS: usize = 50;
+
+/// The first `rows` items and, if there are more, the rest folded into one.
+pub fn top_and_rest<T: Clone>(items: &[T], rows: usize, fold: impl Fn(&[T]) -> T) -> (Vec<T>, Option<T>) {
+    if items.len() <= rows {
+        return (items.to_vec(), None);
+    }
+    (items[..rows].to_vec(), Some(fold(&items[rows..])))
+}
+
 fn percent(rate: f64) -> String {
     format!("{:.1} %", rate * 100.0)
 }
@@ -71,6 +84,19 @@ fn StatsBody(stats: Stats) -> impl IntoView {
     .map(|(label, value, class)| view! { <div class=format!("tile {class}")><span class="value">{value}</span> <span class="label">{label}</span></div> })
     .collect_view();
     let actions = stats.actions.clone();
+    // However many distinct values producers send, the panel stays a panel.
+    let (mut providers, other_providers) = top_and_rest(&stats.by_provider, PANEL_PROVIDERS, |rest| {
+        let mut other = OperationStats { name: format!("{} others", rest.len()), ..Default::default() };
+        for o in rest {
+            other.merge(o);
+        }
+        other
+    });
+    providers.extend(other_providers);
+    let (keys, other_keys) = top_and_rest(&stats.by_key, PANEL_KEYS, |rest| NamedCount {
+        name: rest.len().to_string(),
+        count: rest.iter().map(|k| k.count).sum(),
+    });
     view! {
         <div class="tiles">{tiles}</div>
         <Histogram bars=stats.bars.clone() bar_hours=stats.bar_hours/>
@@ -86,13 +112,14 @@ fn StatsBody(stats: Stats) -> impl IntoView {
                         ms(actions.average_ms), ms(actions.p95_ms.map(|v| v as f64))
                     )}
                 </p>
-                <Operations items=stats.by_provider.clone() caption="By provider"/>
+                <Operations items=providers caption="By provider"/>
                 <Operations items=stats.slowest.iter().take(5).cloned().collect() caption="Slowest (p95)"/>
             </div>
         </div>
         <details class="card-section">
             <summary>{format!("Counts by key ({})", stats.by_key.len())}</summary>
-            <Ranking title="" items=stats.by_key.clone() link="key"/>
+            <Ranking title="" items=keys link="key"/>
+            {other_keys.map(|other| view! { <p class="muted other">{format!("and {} more keys: {} records", other.name, other.count)}</p> })}
         </details>
     }
 }
@@ -193,5 +220,17 @@ fn Histogram(bars: Vec<Bar>, bar_hours: i64) -> impl IntoView {
                 <HistogramReadout idle=format!("since {first}")/>
             </figcaption>
         </figure>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::top_and_rest;
+
+    #[test]
+    fn the_rest_is_folded_into_one_row() {
+        let sum = |rest: &[i64]| rest.iter().sum();
+        assert_eq!(top_and_rest(&[5, 4, 3], 3, sum), (vec![5, 4, 3], None));
+        assert_eq!(top_and_rest(&[5, 4, 3, 2, 1], 2, sum), (vec![5, 4], Some(6)));
     }
 }
