@@ -5,16 +5,23 @@
 
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 
+# The words that run a command as the cluster's owner.
+as_pg_user_words() {
+  if [ "$(id -u)" = 0 ]; then echo runuser -u postgres --; fi
+}
+
 as_pg_user() {
-  if [ "$(id -u)" = 0 ]; then
-    runuser -u postgres -- "$@"
-  else
-    "$@"
-  fi
+  $(as_pg_user_words) "$@"
 }
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# pg_ctl's command line that starts the cluster (also after a stop).
+pg_ctl_start_words() {
+  echo "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
+    -o "'-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=500 -c shared_buffers=128MB'" start
 }
 
 pg_start() {
@@ -30,11 +37,19 @@ pg_start() {
   [ "$(id -u)" = 0 ] && chown postgres "$PG_DIR"
   as_pg_user "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust --encoding=UTF8 --locale=C >"$PG_DIR/initdb.log" 2>&1 \
     || { cat "$PG_DIR/initdb.log" >&2; return 1; }
-  as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
-    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=500 -c shared_buffers=128MB" start >/dev/null \
-    || { cat "$PG_DIR/server.log" >&2; return 1; }
+  sh -c "$(pg_start_command)" >/dev/null || { cat "$PG_DIR/server.log" >&2; return 1; }
   export TRAIL_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres"
   echo "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on port $PG_PORT ($PG_DIR)"
+}
+
+# Shell commands that stop and start the running cluster, keeping its data
+# (the outage test runs them).
+pg_stop_command() {
+  echo "$(as_pg_user_words) $PG_BIN/pg_ctl -D $PG_DIR/data -m fast -w stop"
+}
+
+pg_start_command() {
+  echo "$(as_pg_user_words) $(pg_ctl_start_words)"
 }
 
 pg_stop() {

@@ -3,9 +3,18 @@
 # Only package registries are used: crates.io, npm and Debian.
 
 CARGO_LEPTOS_VERSION=0.3.10
+SCHEMATHESIS_VERSION=4.32.5
 export PATH="$HOME/.cargo/bin:$PWD/scripts/tools/node_modules/.bin:$PATH"
 
-say() { printf '\n== %s\n' "$*"; }
+say() { printf '\n== %s  (%s)\n' "$*" "$(date +%T)"; }
+
+# The tools' own speed hardly matters, their compile time does: install them
+# without LTO, with many codegen units and light optimisation.
+cheap_install() {
+  CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256 \
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=false \
+    CARGO_PROFILE_RELEASE_INCREMENTAL=false cargo install "$@"
+}
 
 apt_install() {
   if [ "$(id -u)" != 0 ]; then
@@ -29,14 +38,14 @@ setup_build() {
   fi
   if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
     say "installing cargo-leptos $CARGO_LEPTOS_VERSION (takes ~15 minutes once)"
-    cargo install cargo-leptos --locked --version "$CARGO_LEPTOS_VERSION"
+    cheap_install cargo-leptos --locked --version "$CARGO_LEPTOS_VERSION"
   fi
   local wb
   wb=$(wasm_bindgen_version)
   if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$wb" ]; then
     say "installing wasm-bindgen-cli $wb (takes ~3 minutes once)"
     # Not --locked: that version's own lockfile pins a crate the registry lacks.
-    cargo install wasm-bindgen-cli --version "$wb" --force
+    cheap_install wasm-bindgen-cli --version "$wb" --force
   fi
   if ! command -v npm >/dev/null; then
     say "installing Node.js and npm"
@@ -60,5 +69,15 @@ setup_tests() {
   if [ ! -d end2end/node_modules/playwright-core ]; then
     say "installing the browser-test packages"
     (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+# Schemathesis from PyPI, pinned, in a virtualenv under target/.
+setup_schemathesis() {
+  local venv=target/venv
+  if [ "$("$venv/bin/schemathesis" --version 2>/dev/null | awk '{print $3}')" != "$SCHEMATHESIS_VERSION" ]; then
+    say "installing Schemathesis $SCHEMATHESIS_VERSION (PyPI, into $venv)"
+    python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$venv"; }
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
   fi
 }
