@@ -196,7 +196,10 @@ async fn execute(command: Command) -> anyhow::Result<()> {
             for key in store.api_keys().await? {
                 let status = if key.revoked_at.is_some() { "revoked" } else { "active" };
                 let workspace = key.workspace.unwrap_or_else(|| "*".into());
-                println!("{:>5}  {:<14} {:<12} {:<12} {status:<8} {}", key.id, key.prefix, workspace, key.scopes, key.name);
+                println!(
+                    "{:>5}  {:<14} {:<12} {:<12} {status:<8} {}",
+                    key.id, key.prefix, workspace, key.scopes, key.name
+                );
             }
             Ok(())
         }
@@ -241,14 +244,17 @@ async fn manage_user(store: &DynStore, command: UserCommand) -> anyhow::Result<(
         }
         UserCommand::Grant { email, workspace, brand } => {
             let user = store.user_by_email(&email).await?.with_context(|| format!("no user {email:?}"))?;
-            let Some((workspace_id, brand)) = membership_of(store, user.role, Some(&workspace), brand.as_deref()).await? else {
+            let Some((workspace_id, brand)) =
+                membership_of(store, user.role, Some(&workspace), brand.as_deref()).await?
+            else {
                 bail!("a {} sees every workspace already", user.role);
             };
             store.add_membership(user.id, workspace_id, brand.as_deref()).await?;
             println!("{email} belongs to {workspace}");
         }
         UserCommand::Revoke { email, workspace } => {
-            let ws = store.workspace_by_slug(&workspace).await?.with_context(|| format!("no workspace {workspace:?}"))?;
+            let ws =
+                store.workspace_by_slug(&workspace).await?.with_context(|| format!("no workspace {workspace:?}"))?;
             store.remove_membership(user_id(store, &email).await?, ws.id).await?;
             println!("{email} no longer belongs to {workspace}");
         }
@@ -278,7 +284,8 @@ pub async fn add_user(store: &DynStore, args: NewUserArgs) -> anyhow::Result<()>
     let email = args.email.trim().to_owned();
     let membership = membership_of(store, args.role, args.workspace.as_deref(), args.brand.as_deref()).await?;
     let password_hash = password::hash(args.password).await?;
-    let user_id = store.create_user(&NewUser { email: email.clone(), name: args.name, role: args.role, password_hash }).await?;
+    let user_id =
+        store.create_user(&NewUser { email: email.clone(), name: args.name, role: args.role, password_hash }).await?;
     if let Some((workspace_id, brand)) = membership {
         store.add_membership(user_id, workspace_id, brand.as_deref()).await?;
     }
@@ -293,7 +300,8 @@ async fn membership_of(
     workspace: Option<&str>,
     brand: Option<&str>,
 ) -> anyhow::Result<Option<(i64, Option<String>)>> {
-    let Some((slug, brand)) = accounts::membership(role, workspace.unwrap_or(""), brand.unwrap_or("")).map_err(anyhow::Error::msg)?
+    let Some((slug, brand)) =
+        accounts::membership(role, workspace.unwrap_or(""), brand.unwrap_or("")).map_err(anyhow::Error::msg)?
     else {
         return Ok(None);
     };
@@ -317,7 +325,12 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 /// Creates a key and prints it on the last line of output.
-pub async fn create_key(store: &DynStore, workspace: Option<&str>, scope: &str, name: Option<String>) -> anyhow::Result<()> {
+pub async fn create_key(
+    store: &DynStore,
+    workspace: Option<&str>,
+    scope: &str,
+    name: Option<String>,
+) -> anyhow::Result<()> {
     let scopes = accounts::parse_scopes(scope).map_err(anyhow::Error::msg)?;
     let workspace = match workspace {
         Some(slug) => Some(store.workspace_by_slug(slug).await?.with_context(|| format!("no workspace {slug:?}"))?),

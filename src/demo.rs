@@ -128,7 +128,9 @@ pub async fn run(store: &DynStore, args: &DemoArgs) -> anyhow::Result<()> {
         add_user(store, user).await?;
     }
     // The provider works for two workspaces.
-    if let (Some(provider), Some(hub)) = (store.user_by_email(SIGN_INS[2].0).await?, store.workspace_by_slug("hub").await?) {
+    if let (Some(provider), Some(hub)) =
+        (store.user_by_email(SIGN_INS[2].0).await?, store.workspace_by_slug("hub").await?)
+    {
         store.add_membership(provider.id, hub.id, None).await?;
     }
 
@@ -304,8 +306,12 @@ fn demo_diff(key: &str, rng: &mut StdRng) -> Option<serde_json::Value> {
             "old": {"title": "Night Drive", "bpm": 92, "price": rng.gen_range(20..40), "tags": ["lofi"], "status": "draft"},
             "new": {"title": "Night Drive (Remix)", "bpm": 96, "price": rng.gen_range(20..40), "tags": ["lofi", "chill"], "status": "published", "cover": "cover_v2.png"}
         }),
-        "grade.updated" => json!({"old": {"grade": "B", "comment": null}, "new": {"grade": "A-", "comment": "Great improvement"}}),
-        "post.scheduled" => json!({"old": {"scheduled_at": null, "channel": "instagram"}, "new": {"scheduled_at": "2026-11-25T09:00:00Z", "channel": "instagram"}}),
+        "grade.updated" => {
+            json!({"old": {"grade": "B", "comment": null}, "new": {"grade": "A-", "comment": "Great improvement"}})
+        }
+        "post.scheduled" => {
+            json!({"old": {"scheduled_at": null, "channel": "instagram"}, "new": {"scheduled_at": "2026-11-25T09:00:00Z", "channel": "instagram"}})
+        }
         // A long diff: a whole settings object.
         "connection.created" => {
             let settings = |version: u32| {

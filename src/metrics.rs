@@ -27,7 +27,11 @@ pub struct Histogram {
 
 impl Histogram {
     fn new(bounds: &'static [f64]) -> Self {
-        Histogram { bounds, counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(), sum_micro: AtomicU64::new(0) }
+        Histogram {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_micro: AtomicU64::new(0),
+        }
     }
 
     pub fn observe(&self, value: f64) {
@@ -64,8 +68,13 @@ enum Route {
     Other,
 }
 
-const ROUTES: [(Route, &str); 5] =
-    [(Route::Ingest, "ingest"), (Route::Read, "read"), (Route::Page, "page"), (Route::ServerFn, "server_fn"), (Route::Other, "other")];
+const ROUTES: [(Route, &str); 5] = [
+    (Route::Ingest, "ingest"),
+    (Route::Read, "read"),
+    (Route::Page, "page"),
+    (Route::ServerFn, "server_fn"),
+    (Route::Other, "other"),
+];
 
 /// Outcomes of ingest requests.
 pub const INGEST_OUTCOMES: [&str; 4] = ["accepted", "rejected", "unauthorized", "failed"];
@@ -118,12 +127,21 @@ impl Metrics {
         let _ = writeln!(out, "# HELP trail_ingest_requests_total Ingest requests by outcome.");
         let _ = writeln!(out, "# TYPE trail_ingest_requests_total counter");
         for (outcome, count) in INGEST_OUTCOMES.iter().zip(&self.ingest_requests) {
-            let _ = writeln!(out, "trail_ingest_requests_total{{outcome=\"{outcome}\"}} {}", count.load(Ordering::Relaxed));
+            let _ =
+                writeln!(out, "trail_ingest_requests_total{{outcome=\"{outcome}\"}} {}", count.load(Ordering::Relaxed));
         }
         let _ = writeln!(out, "# HELP trail_ingest_records_total Records received, stored or duplicate.");
         let _ = writeln!(out, "# TYPE trail_ingest_records_total counter");
-        let _ = writeln!(out, "trail_ingest_records_total{{result=\"stored\"}} {}", self.records_stored.load(Ordering::Relaxed));
-        let _ = writeln!(out, "trail_ingest_records_total{{result=\"duplicate\"}} {}", self.records_duplicate.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "trail_ingest_records_total{{result=\"stored\"}} {}",
+            self.records_stored.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "trail_ingest_records_total{{result=\"duplicate\"}} {}",
+            self.records_duplicate.load(Ordering::Relaxed)
+        );
         let _ = writeln!(out, "# HELP trail_ingest_batch_records Records per ingest request.");
         let _ = writeln!(out, "# TYPE trail_ingest_batch_records histogram");
         self.batch_size.write(&mut out, "trail_ingest_batch_records", "");

@@ -17,11 +17,11 @@ use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
+use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::ingest::commit::Committer;
-use crate::auth::throttle::LoginThrottle;
-use crate::security;
 use crate::ingest::WorkspaceIds;
+use crate::security;
 use crate::state::AppState;
 use crate::storage::{self, SessionBackend};
 

@@ -4,10 +4,10 @@ use app::store::DynStore;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
+use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::ingest::commit::Committer;
 use crate::ingest::WorkspaceIds;
-use crate::auth::throttle::LoginThrottle;
 
 /// Everything handlers share. Leptos reads its options through `FromRef`.
 #[derive(Clone, FromRef)]

@@ -41,17 +41,21 @@ async fn ingest_and_health_answer_503_at_once_while_postgresql_is_down() {
     let stopping = Arc::new(AtomicBool::new(false));
     let writers: Vec<_> = (0..4)
         .map(|writer| {
-            let (client, url, key, stopping) = (app.client.clone(), app.url("/api/v1/events"), app.key.clone(), stopping.clone());
+            let (client, url, key, stopping) =
+                (app.client.clone(), app.url("/api/v1/events"), app.key.clone(), stopping.clone());
             tokio::spawn(async move {
                 let mut seen = Seen::default();
                 for batch in 0.. {
                     if stopping.load(Ordering::Relaxed) {
                         break;
                     }
-                    let records: Vec<Value> =
-                        (0..20).map(|i| json!({"key": "outage.write", "event_id": format!("w{writer}-{batch}-{i}")})).collect();
+                    let records: Vec<Value> = (0..20)
+                        .map(|i| json!({"key": "outage.write", "event_id": format!("w{writer}-{batch}-{i}")}))
+                        .collect();
                     let started = Instant::now();
-                    let Ok(response) = client.post(&url).bearer_auth(&key).json(&records).send().await else { continue };
+                    let Ok(response) = client.post(&url).bearer_auth(&key).json(&records).send().await else {
+                        continue;
+                    };
                     match response.status() {
                         StatusCode::ACCEPTED => {
                             let body: Value = response.json().await.unwrap();
@@ -103,7 +107,12 @@ async fn ingest_and_health_answer_503_at_once_while_postgresql_is_down() {
     // Requests sent while the server was shutting down may wait for its end;
     // once it is down, every one is refused at once.
     let during: Vec<Duration> = seen.refusals.iter().filter(|(at, _)| *at >= stopped).map(|(_, took)| *took).collect();
-    eprintln!("503s: {} in all, {} once the database was down, slowest {:?}", seen.refusals.len(), during.len(), during.iter().max());
+    eprintln!(
+        "503s: {} in all, {} once the database was down, slowest {:?}",
+        seen.refusals.len(),
+        during.len(),
+        during.iter().max()
+    );
     assert!(!during.is_empty(), "the writers met the outage");
     let slowest = during.iter().max().unwrap();
     assert!(*slowest < Duration::from_millis(1_500), "a 503 took {slowest:?}");

@@ -20,7 +20,11 @@ pub fn check_new_user(email: &str, password: &str) -> Result<(), String> {
 /// The membership a role needs (empty text means none given): platform roles
 /// see every workspace and name none; members name one; a brand limits
 /// clients only. `Some((workspace, brand))` for members.
-pub fn membership<'a>(role: Role, workspace: &'a str, brand: &'a str) -> Result<Option<(&'a str, Option<&'a str>)>, String> {
+pub fn membership<'a>(
+    role: Role,
+    workspace: &'a str,
+    brand: &'a str,
+) -> Result<Option<(&'a str, Option<&'a str>)>, String> {
     let (workspace, brand) = (workspace.trim(), brand.trim());
     if role.is_platform() {
         if !workspace.is_empty() || !brand.is_empty() {

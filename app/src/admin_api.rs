@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "ssr")]
 use crate::accounts;
 use crate::api::Loaded;
-use crate::model::{ApiKeySummary, UserSummary, Viewer, WorkspaceSummary};
 #[cfg(feature = "ssr")]
 use crate::model::{valid_slug, Micros, Role};
+use crate::model::{ApiKeySummary, UserSummary, Viewer, WorkspaceSummary};
 #[cfg(feature = "ssr")]
 use crate::store::StoreError;
 
@@ -117,7 +117,8 @@ pub async fn update_user(user_id: i64, role: String, disabled: bool) -> Result<S
 pub async fn grant_membership(user_id: i64, workspace: String, brand: String) -> Result<String, ServerFnError> {
     ssr::noted(Notice::Done, async move {
         let (_, ctx) = ssr::require(Role::Founder).await?;
-        let user = ctx.store.user_by_id(user_id).await.map_err(failed)?.ok_or_else(|| ServerFnError::new("no such user"))?;
+        let user =
+            ctx.store.user_by_id(user_id).await.map_err(failed)?.ok_or_else(|| ServerFnError::new("no such user"))?;
         let Some((workspace_id, brand)) = ssr::membership_for(&ctx, user.role, &workspace, &brand).await? else {
             return Err(ServerFnError::new(format!("a {} sees every workspace already", user.role)));
         };
@@ -241,7 +242,9 @@ mod ssr {
         workspace: &str,
         brand: &str,
     ) -> Result<Option<(i64, Option<String>)>, ServerFnError> {
-        let Some((workspace, brand)) = crate::accounts::membership(role, workspace, brand).map_err(ServerFnError::new)? else {
+        let Some((workspace, brand)) =
+            crate::accounts::membership(role, workspace, brand).map_err(ServerFnError::new)?
+        else {
             return Ok(None);
         };
         let ws = self::workspace(ctx, workspace).await?;

@@ -93,7 +93,8 @@ pub async fn load_more(list: MoreOf, cursor: String) -> Result<RowsHtml, ServerF
             Ok(ssr::rows_html(page.rows, false, now, page.next_cursor))
         }
         MoreOf::Timeline { entity_type, entity_id, order } => {
-            let (records, next_cursor) = ssr::timeline_page(&ctx, &viewer, entity_type, entity_id, order, Some(cursor)).await?;
+            let (records, next_cursor) =
+                ssr::timeline_page(&ctx, &viewer, entity_type, entity_id, order, Some(cursor)).await?;
             Ok(ssr::entries_html(records, now, next_cursor))
         }
     }
@@ -210,7 +211,9 @@ pub mod ssr {
 
     use super::{RowsHtml, SESSION_USER_KEY};
     use crate::components::EventItem;
-    use crate::model::{Cursor, EventDetail, EventFilter, EventRow, FeedPage, Micros, Order, Viewer, DEFAULT_PAGE_SIZE};
+    use crate::model::{
+        Cursor, EventDetail, EventFilter, EventRow, FeedPage, Micros, Order, Viewer, DEFAULT_PAGE_SIZE,
+    };
     use crate::pages::entity::TimelineEntry;
     use crate::store::{finish_page, Page, Scope, ServerContext, Store, StoreError};
 
@@ -286,7 +289,13 @@ pub mod ssr {
         if user.disabled {
             return Ok(None);
         }
-        Ok(Some(Viewer { user_id: user.id, email: user.email, name: user.name, role: user.role, memberships: user.memberships }))
+        Ok(Some(Viewer {
+            user_id: user.id,
+            email: user.email,
+            name: user.name,
+            role: user.role,
+            memberships: user.memberships,
+        }))
     }
 
     /// The viewer of the request being served, looked up once however many

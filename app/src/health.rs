@@ -88,7 +88,11 @@ pub async fn check(store: &dyn crate::store::Store) -> Health {
     if let Err(err) = ping.map_err(|_| "no answer in time".to_owned()).and_then(|r| r.map_err(|e| e.to_string())) {
         tracing::error!(error = %err, "health: database unreachable");
         health.status = HealthStatus::Unhealthy;
-        health.checks.push(Check { name: "database".into(), status: HealthStatus::Unhealthy, detail: "unreachable".into() });
+        health.checks.push(Check {
+            name: "database".into(),
+            status: HealthStatus::Unhealthy,
+            detail: "unreachable".into(),
+        });
         return health;
     }
     health.checks.push(Check { name: "database".into(), status: HealthStatus::Healthy, detail: "reachable".into() });
@@ -104,7 +108,11 @@ pub async fn check(store: &dyn crate::store::Store) -> Health {
     };
     let Ok((hour, day, month, workspaces)) = tokio::time::timeout(QUERIES_TIMEOUT, queries).await else {
         health.status = HealthStatus::Unhealthy;
-        health.checks.push(Check { name: "query_time".into(), status: HealthStatus::Unhealthy, detail: "no answer in time".into() });
+        health.checks.push(Check {
+            name: "query_time".into(),
+            status: HealthStatus::Unhealthy,
+            detail: "no answer in time".into(),
+        });
         return health;
     };
     let query_ms = started.elapsed().as_secs_f64() * 1_000.0;
@@ -139,7 +147,11 @@ pub async fn check(store: &dyn crate::store::Store) -> Health {
             });
         }
         _ => {
-            health.checks.push(Check { name: "statistics".into(), status: HealthStatus::Unhealthy, detail: "queries failed".into() });
+            health.checks.push(Check {
+                name: "statistics".into(),
+                status: HealthStatus::Unhealthy,
+                detail: "queries failed".into(),
+            });
         }
     }
     health.status = health.checks.iter().map(|c| c.status).max().unwrap_or(HealthStatus::Healthy);

@@ -235,7 +235,8 @@ mod dom {
     /// Calls `show` with the `<title>` of the histogram bar the pointer
     /// enters, and with `None` when it leaves the chart.
     pub fn on_bar_hover(readout: &Element, show: impl Fn(Option<String>) + 'static) {
-        let chart = readout.closest("figure").ok().flatten().and_then(|figure| figure.query_selector("svg").ok().flatten());
+        let chart =
+            readout.closest("figure").ok().flatten().and_then(|figure| figure.query_selector("svg").ok().flatten());
         let Some(chart) = chart else { return };
         let show = std::rc::Rc::new(show);
         let on_leave = show.clone();

@@ -20,7 +20,15 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
-use pages::{admin::AdminPage, entity::EntityPage, health::HealthPage, event::EventPage, feed::FeedPage, login::{LoginPage, LogoutPage}, not_found::NotFound};
+use pages::{
+    admin::AdminPage,
+    entity::EntityPage,
+    event::EventPage,
+    feed::FeedPage,
+    health::HealthPage,
+    login::{LoginPage, LogoutPage},
+    not_found::NotFound,
+};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {

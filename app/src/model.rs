@@ -414,7 +414,13 @@ impl FeedParams {
     /// The export link's query: the same view for `/api/v1/events/export`.
     pub fn export_query(&self, format: &str) -> String {
         let mut pairs = vec![format!("format={format}")];
-        for (name, value) in [("q", &self.q), ("workspace", &self.workspace), ("kind", &self.kind), ("severity", &self.severity), ("since", &self.range)] {
+        for (name, value) in [
+            ("q", &self.q),
+            ("workspace", &self.workspace),
+            ("kind", &self.kind),
+            ("severity", &self.severity),
+            ("since", &self.range),
+        ] {
             if !value.is_empty() {
                 pairs.push(format!("{name}={}", encode_query_value(value)));
             }
@@ -626,7 +632,9 @@ pub fn valid_slug(slug: &str) -> Result<(), String> {
         && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
         && slug.starts_with(|c: char| c.is_ascii_alphanumeric());
     ok.then_some(()).ok_or_else(|| {
-        format!("workspace slug {slug:?} must be 1-64 lowercase letters, digits, - or _, starting with a letter or digit")
+        format!(
+            "workspace slug {slug:?} must be 1-64 lowercase letters, digits, - or _, starting with a letter or digit"
+        )
     })
 }
 
@@ -649,7 +657,16 @@ mod tests {
     fn duration_quantiles_come_from_buckets() {
         let mut d = Durations::default();
         for ms in [5, 20, 30, 40, 80, 90, 200, 300, 700, 4_000] {
-            d.merge(&Durations { count: 1, sum: ms, max: ms, buckets: { let mut b = [0; DURATION_BUCKETS]; b[duration_bucket(ms)] = 1; b } });
+            d.merge(&Durations {
+                count: 1,
+                sum: ms,
+                max: ms,
+                buckets: {
+                    let mut b = [0; DURATION_BUCKETS];
+                    b[duration_bucket(ms)] = 1;
+                    b
+                },
+            });
         }
         assert_eq!(d.average_ms(), Some(546.5));
         assert_eq!(d.quantile_ms(0.5), Some(100), "the 5th of 10 lies in the 50-100 ms bucket");
@@ -672,7 +689,9 @@ mod tests {
 
     #[test]
     fn diff_rows_mark_added_removed_and_changed() {
-        let rows = diff_rows(r#"{"old": {"role": "viewer", "name": "Leo", "tags": ["a"]}, "new": {"role": "admin", "name": "Leo", "team": 7}}"#);
+        let rows = diff_rows(
+            r#"{"old": {"role": "viewer", "name": "Leo", "tags": ["a"]}, "new": {"role": "admin", "name": "Leo", "team": 7}}"#,
+        );
         let summary: Vec<(&str, Change, Option<&str>, Option<&str>)> =
             rows.iter().map(|r| (r.field.as_str(), r.change, r.old.as_deref(), r.new.as_deref())).collect();
         assert_eq!(
@@ -689,11 +708,15 @@ mod tests {
 
     #[test]
     fn feed_params_round_trip_through_the_url() {
-        let params = FeedParams { q: "key:track_* \"a b\"".into(), kind: "audit".into(), errors: true, ..Default::default() };
+        let params =
+            FeedParams { q: "key:track_* \"a b\"".into(), kind: "audit".into(), errors: true, ..Default::default() };
         let query = params.to_query();
         assert_eq!(query, "q=key%3Atrack_%2A%20%22a%20b%22&kind=audit&errors=1");
         let filter = params.to_filter(Micros(0)).unwrap();
-        assert_eq!((filter.key.as_deref(), filter.q.as_deref(), filter.errors_only), (Some("track_*"), Some("a b"), true));
+        assert_eq!(
+            (filter.key.as_deref(), filter.q.as_deref(), filter.errors_only),
+            (Some("track_*"), Some("a b"), true)
+        );
         let bad = FeedParams { range: "2w".into(), ..Default::default() };
         assert!(bad.to_filter(Micros(0)).unwrap_err().starts_with("range:"));
     }
@@ -703,7 +726,8 @@ mod tests {
         for good in ["/", "/events/1?q=a%20b", "/entities/track/trk_1", "/admin"] {
             assert_eq!(safe_next(good), Some(good));
         }
-        for bad in ["", "//evil.example", "/\\evil.example", "https://evil.example", "evil", "/\u{0}", "/a\nb", "/a\\b"] {
+        for bad in ["", "//evil.example", "/\\evil.example", "https://evil.example", "evil", "/\u{0}", "/a\nb", "/a\\b"]
+        {
             assert_eq!(safe_next(bad), None, "{bad:?}");
         }
     }
@@ -733,7 +757,8 @@ pub enum StatsWindow {
 }
 
 impl StatsWindow {
-    pub const ALL: &'static [StatsWindow] = &[StatsWindow::Hour, StatsWindow::Day, StatsWindow::Week, StatsWindow::Month];
+    pub const ALL: &'static [StatsWindow] =
+        &[StatsWindow::Hour, StatsWindow::Day, StatsWindow::Week, StatsWindow::Month];
 
     pub fn as_str(self) -> &'static str {
         match self {

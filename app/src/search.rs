@@ -9,8 +9,20 @@ use crate::model::{EventFilter, Micros, Severity};
 
 /// The qualifiers the search box understands, for help and error messages.
 pub const QUALIFIERS: &[&str] = &[
-    "workspace:", "brand:", "kind:", "key:", "severity:", "is:error", "status:", "actor:", "entity:", "visibility:",
-    "provider:", "correlation:", "after:", "before:",
+    "workspace:",
+    "brand:",
+    "kind:",
+    "key:",
+    "severity:",
+    "is:error",
+    "status:",
+    "actor:",
+    "entity:",
+    "visibility:",
+    "provider:",
+    "correlation:",
+    "after:",
+    "before:",
 ];
 
 /// Applies the search `text` on top of `filter`. An error names the problem.
@@ -188,7 +200,9 @@ mod tests {
 
     #[test]
     fn the_documented_example_maps_to_filters() {
-        let f = parse(r#"key:track_* actor:u_12 severity:>=warning entity:track/trk_1 after:2026-11-01 "failed payment""#).unwrap();
+        let f =
+            parse(r#"key:track_* actor:u_12 severity:>=warning entity:track/trk_1 after:2026-11-01 "failed payment""#)
+                .unwrap();
         assert_eq!(f.key.as_deref(), Some("track_*"));
         assert_eq!(f.actor.as_deref(), Some("u_12"));
         assert_eq!(f.min_severity, Some(Severity::Warning));
@@ -204,7 +218,10 @@ mod tests {
         assert!(f.errors_only);
         assert_eq!(f.min_severity, Some(Severity::Critical));
         assert_eq!(f.until, Some(Micros(NOW.0 - 24 * 3_600 * 1_000_000)));
-        assert_eq!((f.workspace.as_deref(), f.brand.as_deref(), f.correlation_id.as_deref()), (Some("acme"), Some("nike"), Some("req_1")));
+        assert_eq!(
+            (f.workspace.as_deref(), f.brand.as_deref(), f.correlation_id.as_deref()),
+            (Some("acme"), Some("nike"), Some("req_1"))
+        );
         assert_eq!(f.q.as_deref(), Some("word"));
         assert_eq!(parse(r#"actor:"Maya Chen""#).unwrap().actor.as_deref(), Some("Maya Chen"));
         assert_eq!(parse(r#""key:not a filter""#).unwrap().q.as_deref(), Some("key:not a filter"));
@@ -216,9 +233,27 @@ mod tests {
     #[test]
     fn hostile_times_are_errors() {
         let bad = [
-            "5€", "€", "\u{80}", "5\u{80}", "€d", "", "d", "5", "0d", "-5d", "+5d", "5 d", "5dd",
-            "99999999999999999d", "9223372036854775807m", "9223372036854775807d", "106751992d",
-            "1969-12-31", "+10000-01-01", "10000-01-01T00:00:00Z", "0000-01-01T00:00:00Z",
+            "5€",
+            "€",
+            "\u{80}",
+            "5\u{80}",
+            "€d",
+            "",
+            "d",
+            "5",
+            "0d",
+            "-5d",
+            "+5d",
+            "5 d",
+            "5dd",
+            "99999999999999999d",
+            "9223372036854775807m",
+            "9223372036854775807d",
+            "106751992d",
+            "1969-12-31",
+            "+10000-01-01",
+            "10000-01-01T00:00:00Z",
+            "0000-01-01T00:00:00Z",
         ];
         for value in bad {
             assert!(point_in_time(value, NOW).is_err(), "{value:?} is refused");

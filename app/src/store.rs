@@ -10,11 +10,11 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::admin_api::Notice;
-pub use crate::model::{ApiKeySummary, UserSummary};
 use crate::model::{
-    ActorType, Cursor, EventDetail, EventFilter, EventRow, Kind, Micros, Order, Role, Severity, Stats,
-    StatsWindow, Status, Viewer, Visibility,
+    ActorType, Cursor, EventDetail, EventFilter, EventRow, Kind, Micros, Order, Role, Severity, Stats, StatsWindow,
+    Status, Viewer, Visibility,
 };
+pub use crate::model::{ApiKeySummary, UserSummary};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -48,7 +48,11 @@ impl StoreError {
             // PostgreSQL: connection exceptions (08), shutdown and crash
             // recovery (57P), resources (53); SQLite: busy or locked too long.
             sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-                code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") || code == "5" || code == "6"
+                code.starts_with("08")
+                    || code.starts_with("57P")
+                    || code.starts_with("53")
+                    || code == "5"
+                    || code == "6"
             }),
             _ => false,
         }
@@ -275,11 +279,22 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<Vec<EventRow>>;
     /// Like `list_events`, with every field (payload, diff, stack).
-    async fn list_event_details(&self, scope: &Scope, filter: &EventFilter, page: Page) -> StoreResult<Vec<EventDetail>>;
+    async fn list_event_details(
+        &self,
+        scope: &Scope,
+        filter: &EventFilter,
+        page: Page,
+    ) -> StoreResult<Vec<EventDetail>>;
     /// One record, if the scope may see it.
     async fn event_by_id(&self, scope: &Scope, id: Uuid) -> StoreResult<Option<EventDetail>>;
     /// Totals, histogram, keys, actors and operations of a window, from the roll-ups.
-    async fn stats(&self, scope: &Scope, workspace: Option<&str>, window: StatsWindow, now: Micros) -> StoreResult<Stats>;
+    async fn stats(
+        &self,
+        scope: &Scope,
+        workspace: Option<&str>,
+        window: StatsWindow,
+        now: Micros,
+    ) -> StoreResult<Stats>;
 }
 
 pub type DynStore = Arc<dyn Store>;
@@ -289,7 +304,12 @@ pub type DynStore = Arc<dyn Store>;
 pub trait Credentials: Send + Sync + 'static {
     async fn hash_password(&self, password: String) -> Result<String, String>;
     /// Stores a new key and returns its secret, which exists nowhere else.
-    async fn issue_key(&self, workspace: Option<Workspace>, scopes: Vec<String>, name: Option<String>) -> Result<String, String>;
+    async fn issue_key(
+        &self,
+        workspace: Option<Workspace>,
+        scopes: Vec<String>,
+        name: Option<String>,
+    ) -> Result<String, String>;
 }
 
 /// Everything a server function needs from the server, provided as context.

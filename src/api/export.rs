@@ -21,9 +21,33 @@ use crate::state::AppState;
 const CHUNK: usize = 1_000;
 
 const CSV_COLUMNS: &[&str] = &[
-    "id", "occurred_at", "received_at", "workspace", "brand", "kind", "key", "severity", "visibility", "status",
-    "duration_ms", "provider", "actor_type", "actor_id", "actor_email", "actor_name", "entity_type", "entity_id",
-    "message", "context", "correlation_id", "event_id", "ip", "user_agent", "error_message", "payload", "diff",
+    "id",
+    "occurred_at",
+    "received_at",
+    "workspace",
+    "brand",
+    "kind",
+    "key",
+    "severity",
+    "visibility",
+    "status",
+    "duration_ms",
+    "provider",
+    "actor_type",
+    "actor_id",
+    "actor_email",
+    "actor_name",
+    "entity_type",
+    "entity_id",
+    "message",
+    "context",
+    "correlation_id",
+    "event_id",
+    "ip",
+    "user_agent",
+    "error_message",
+    "payload",
+    "diff",
 ];
 
 #[derive(Clone, Copy, PartialEq)]
@@ -40,7 +64,11 @@ pub struct ExportQuery {
     page: ReadQuery,
 }
 
-pub async fn export(State(state): State<AppState>, Reader(scope): Reader, Query(query): Query<ExportQuery>) -> Result<Response> {
+pub async fn export(
+    State(state): State<AppState>,
+    Reader(scope): Reader,
+    Query(query): Query<ExportQuery>,
+) -> Result<Response> {
     let format = match query.format.as_deref() {
         None | Some("csv") => Format::Csv,
         Some("ndjson") => Format::Ndjson,
@@ -92,11 +120,8 @@ fn chunks(
                 out.push_str(&CSV_COLUMNS.join(","));
                 out.push_str("\r\n");
             }
-            let next = Progress {
-                cursor: rows.last().map(|r| r.row.cursor()),
-                started: true,
-                finished: rows.len() < CHUNK,
-            };
+            let next =
+                Progress { cursor: rows.last().map(|r| r.row.cursor()), started: true, finished: rows.len() < CHUNK };
             for row in rows {
                 match format {
                     Format::Csv => write_csv_row(&mut out, row),

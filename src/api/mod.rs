@@ -37,7 +37,10 @@ pub fn router() -> Router<AppState> {
 
 /// `healthy` and `degraded` answer 200, `unhealthy` 503. Anyone may ask (load
 /// balancers do); counts and details only for readers who see every workspace.
-async fn health(State(state): State<AppState>, reader: Result<Reader, Error>) -> (axum::http::StatusCode, Json<app::health::Health>) {
+async fn health(
+    State(state): State<AppState>,
+    reader: Result<Reader, Error>,
+) -> (axum::http::StatusCode, Json<app::health::Health>) {
     let mut health = app::health::check(state.store.as_ref()).await;
     if !matches!(reader, Ok(Reader(Scope::Platform))) {
         health = health.public();
@@ -64,7 +67,11 @@ impl StatsQuery {
 }
 
 /// Totals, histogram, keys, actors and provider operations of a window, from the roll-ups.
-async fn stats(State(state): State<AppState>, Reader(scope): Reader, Query(query): Query<StatsQuery>) -> Result<Json<Stats>> {
+async fn stats(
+    State(state): State<AppState>,
+    Reader(scope): Reader,
+    Query(query): Query<StatsQuery>,
+) -> Result<Json<Stats>> {
     let window = query.window()?;
     Ok(Json(state.store.stats(&scope, query.workspace.as_deref(), window, Micros::now()).await?))
 }
@@ -76,7 +83,11 @@ pub struct KeyCounts {
 }
 
 /// How many records of each key the window holds, most first.
-async fn counts_by_key(State(state): State<AppState>, Reader(scope): Reader, Query(query): Query<StatsQuery>) -> Result<Json<KeyCounts>> {
+async fn counts_by_key(
+    State(state): State<AppState>,
+    Reader(scope): Reader,
+    Query(query): Query<StatsQuery>,
+) -> Result<Json<KeyCounts>> {
     let window = query.window()?;
     let stats = state.store.stats(&scope, query.workspace.as_deref(), window, Micros::now()).await?;
     Ok(Json(KeyCounts { window, by_key: stats.by_key }))
@@ -105,12 +116,20 @@ pub async fn page_of(
     Ok(RecordPage { events: rows.into_iter().map(ApiRecord::from).collect(), next_cursor })
 }
 
-async fn list_events(State(state): State<AppState>, Reader(scope): Reader, Query(query): Query<ReadQuery>) -> Result<Json<RecordPage>> {
+async fn list_events(
+    State(state): State<AppState>,
+    Reader(scope): Reader,
+    Query(query): Query<ReadQuery>,
+) -> Result<Json<RecordPage>> {
     let filter = query.filter(Micros::now())?;
     Ok(Json(page_of(&state, &scope, &filter, &query, Order::NewestFirst).await?))
 }
 
-async fn one_event(State(state): State<AppState>, Reader(scope): Reader, Path(id): Path<String>) -> Result<Json<ApiRecord>> {
+async fn one_event(
+    State(state): State<AppState>,
+    Reader(scope): Reader,
+    Path(id): Path<String>,
+) -> Result<Json<ApiRecord>> {
     let id = Uuid::try_parse(&id).map_err(|_| Error::NotFound)?;
     let record = state.store.event_by_id(&scope, id).await?.ok_or(Error::NotFound)?;
     Ok(Json(record.into()))
@@ -156,7 +175,11 @@ struct RecentQuery {
 }
 
 /// Errors and failed operations of the last `minutes` (default 60), newest first.
-async fn failed_recent(State(state): State<AppState>, Reader(scope): Reader, Query(query): Query<RecentQuery>) -> Result<Json<RecordPage>> {
+async fn failed_recent(
+    State(state): State<AppState>,
+    Reader(scope): Reader,
+    Query(query): Query<RecentQuery>,
+) -> Result<Json<RecordPage>> {
     let minutes = query.minutes.unwrap_or(60);
     if !(1..=7 * 24 * 60).contains(&minutes) {
         return Err(Error::BadRequest("minutes: expected 1 to 10080".into()));

@@ -16,7 +16,7 @@ use crate::error::ErrorBody;
 use crate::ingest::Accepted;
 
 /// A record as sent to `POST /api/v1/events` (canonical names; the aliases of
-/// the README are accepted too).
+/// docs/api.md are accepted too).
 #[allow(dead_code)]
 #[derive(Serialize, JsonSchema)]
 struct IngestRecord {
@@ -124,22 +124,24 @@ fn filter_params() -> Vec<Value> {
             choice(name, description, &values.iter().map(String::as_str).collect::<Vec<_>>())
         })
         .collect();
-    params.extend([
-        ("workspace", "workspace slug"),
-        ("brand", "brand"),
-        ("key", "exact key, or a prefix ending in *"),
-        ("actor", "actor id (or email)"),
-        ("entity_type", "with entity_id: one entity"),
-        ("entity_id", "entity id"),
-        ("provider", "provider of an action"),
-        ("correlation_id", "records of one flow"),
-        ("since", "date, RFC 3339 time or age (24h)"),
-        ("until", "date, RFC 3339 time or age"),
-        ("q", "the feed's search syntax: key:track_* actor:u_12 severity:>=warning \"text\""),
-        ("cursor", "next_cursor of the previous page"),
-    ]
-    .iter()
-    .map(|(n, d)| query(n, d)));
+    params.extend(
+        [
+            ("workspace", "workspace slug"),
+            ("brand", "brand"),
+            ("key", "exact key, or a prefix ending in *"),
+            ("actor", "actor id (or email)"),
+            ("entity_type", "with entity_id: one entity"),
+            ("entity_id", "entity id"),
+            ("provider", "provider of an action"),
+            ("correlation_id", "records of one flow"),
+            ("since", "date, RFC 3339 time or age (24h)"),
+            ("until", "date, RFC 3339 time or age"),
+            ("q", "the feed's search syntax: key:track_* actor:u_12 severity:>=warning \"text\""),
+            ("cursor", "next_cursor of the previous page"),
+        ]
+        .iter()
+        .map(|(n, d)| query(n, d)),
+    );
     params.push(json!({ "name": "limit", "in": "query", "required": false,
                         "schema": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 50 } }));
     params
@@ -156,7 +158,10 @@ fn build() -> Value {
     let counts = schema::<KeyCounts>(&mut gen);
     let health = schema::<app::health::Health>(&mut gen);
     let errors = |codes: &[&str]| -> Value {
-        codes.iter().map(|c| (c.to_string(), json!({ "description": "error", "content": json_content(error.clone()) }))).collect()
+        codes
+            .iter()
+            .map(|c| (c.to_string(), json!({ "description": "error", "content": json_content(error.clone()) })))
+            .collect()
     };
     // Every operation that reads or writes the database answers 503 while it
     // cannot be reached, with Retry-After.
@@ -173,8 +178,9 @@ fn build() -> Value {
     };
     let ok = |description: &str, schema: &Value| json!({ "description": description, "content": json_content(schema.clone()) });
     let read_security = json!([{ "bearer": [] }, { "apiKey": [] }, { "session": [] }]);
-    let export_params: Vec<Value> =
-        std::iter::once(choice("format", "csv (default) or ndjson", &["csv", "ndjson"])).chain(filter_params()).collect();
+    let export_params: Vec<Value> = std::iter::once(choice("format", "csv (default) or ndjson", &["csv", "ndjson"]))
+        .chain(filter_params())
+        .collect();
     let example_record = json!({
         "kind": "audit", "key": "member.role_changed", "event_id": "evt_123", "message": "Maya made Leo an admin",
         "actor": { "id": "u_12", "email": "maya@acme.test", "name": "Maya" },

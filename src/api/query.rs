@@ -42,7 +42,11 @@ fn choice<T: std::str::FromStr<Err = String>>(param: &str, value: &Option<String
 }
 
 fn time(param: &str, value: &Option<String>, now: Micros) -> Result<Option<Micros>, Error> {
-    value.as_deref().filter(|v| !v.is_empty()).map(|v| app::search::point_in_time(v, now).map_err(|e| bad(param, e))).transpose()
+    value
+        .as_deref()
+        .filter(|v| !v.is_empty())
+        .map(|v| app::search::point_in_time(v, now).map_err(|e| bad(param, e)))
+        .transpose()
 }
 
 fn text(value: &Option<String>) -> Option<String> {
@@ -53,14 +57,43 @@ fn text(value: &Option<String>) -> Option<String> {
 /// cannot even compare text with one: a parameter with it is a mistake.
 fn refuse_nul(query: &ReadQuery) -> Result<(), Error> {
     let ReadQuery {
-        workspace, brand, kind, key, severity, errors, status, actor, entity_type, entity_id, visibility, provider,
-        correlation_id, since, until, q, limit, cursor,
+        workspace,
+        brand,
+        kind,
+        key,
+        severity,
+        errors,
+        status,
+        actor,
+        entity_type,
+        entity_id,
+        visibility,
+        provider,
+        correlation_id,
+        since,
+        until,
+        q,
+        limit,
+        cursor,
     } = query;
     let named = [
-        ("workspace", workspace), ("brand", brand), ("kind", kind), ("key", key), ("severity", severity),
-        ("errors", errors), ("status", status), ("actor", actor), ("entity_type", entity_type),
-        ("entity_id", entity_id), ("visibility", visibility), ("provider", provider),
-        ("correlation_id", correlation_id), ("since", since), ("until", until), ("q", q), ("limit", limit),
+        ("workspace", workspace),
+        ("brand", brand),
+        ("kind", kind),
+        ("key", key),
+        ("severity", severity),
+        ("errors", errors),
+        ("status", status),
+        ("actor", actor),
+        ("entity_type", entity_type),
+        ("entity_id", entity_id),
+        ("visibility", visibility),
+        ("provider", provider),
+        ("correlation_id", correlation_id),
+        ("since", since),
+        ("until", until),
+        ("q", q),
+        ("limit", limit),
         ("cursor", cursor),
     ];
     match named.iter().find(|(_, value)| value.as_deref().is_some_and(|v| v.contains('\0'))) {
@@ -136,10 +169,16 @@ mod tests {
             ..Default::default()
         };
         let f = query.filter(Micros(0)).unwrap();
-        assert_eq!((f.kind, f.errors_only, f.actor.as_deref(), f.q.as_deref()), (Some(Kind::Audit), true, Some("u_1"), Some("late fee")));
+        assert_eq!(
+            (f.kind, f.errors_only, f.actor.as_deref(), f.q.as_deref()),
+            (Some(Kind::Audit), true, Some("u_1"), Some("late fee"))
+        );
         assert!(f.since.is_some());
         let bad = ReadQuery { severity: Some("loud".into()), ..Default::default() };
-        assert_eq!(bad.filter(Micros(0)).unwrap_err().to_string(), "severity: expected one of info, warning, error, critical");
+        assert_eq!(
+            bad.filter(Micros(0)).unwrap_err().to_string(),
+            "severity: expected one of info, warning, error, critical"
+        );
         let _ = Severity::Info;
     }
 

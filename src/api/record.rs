@@ -62,7 +62,10 @@ pub struct ErrorDetails {
 
 /// Stored JSON text as it is; text that is somehow not JSON becomes a string.
 fn json(text: Option<String>) -> Option<Box<RawValue>> {
-    text.map(|t| RawValue::from_string(t.clone()).unwrap_or_else(|_| RawValue::from_string(serde_json::to_string(&t).expect("a string")).expect("JSON")))
+    text.map(|t| {
+        RawValue::from_string(t.clone())
+            .unwrap_or_else(|_| RawValue::from_string(serde_json::to_string(&t).expect("a string")).expect("JSON"))
+    })
 }
 
 impl From<EventDetail> for ApiRecord {
@@ -82,7 +85,13 @@ impl From<EventDetail> for ApiRecord {
             message: r.message,
             context: r.context,
             entity,
-            actor: Actor { actor_type: r.actor_type, id: r.actor_id, email: r.actor_email, name: r.actor_name, label: r.actor_label },
+            actor: Actor {
+                actor_type: r.actor_type,
+                id: r.actor_id,
+                email: r.actor_email,
+                name: r.actor_name,
+                label: r.actor_label,
+            },
             ip: d.ip,
             user_agent: d.user_agent,
             visibility: r.visibility,

@@ -39,7 +39,8 @@ pub async fn issue(
 ) -> StoreResult<String> {
     let key = generate();
     let name = name.unwrap_or_else(|| format!("key {}", key.prefix));
-    let record = NewApiKey { workspace_id: workspace.map(|w| w.id), name, prefix: key.prefix, key_hash: key.hash, scopes };
+    let record =
+        NewApiKey { workspace_id: workspace.map(|w| w.id), name, prefix: key.prefix, key_hash: key.hash, scopes };
     store.create_api_key(&record).await?;
     Ok(key.secret)
 }
@@ -107,5 +108,4 @@ mod tests {
         assert!(a.secret.starts_with(&a.prefix));
         assert_eq!(hash_key(&a.secret), a.hash);
     }
-
 }

@@ -23,10 +23,8 @@ impl FromRequestParts<AppState> for ClientAddress {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
         // Without connection info (a router served some other way) the
         // address is unknown; all such requests then share one.
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
+        let peer =
+            parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
         Ok(ClientAddress(client_address(peer, &parts.headers, &state.config.trusted_proxies)))
     }
 }

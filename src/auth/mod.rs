@@ -21,7 +21,12 @@ impl Credentials for ServerCredentials {
         password::hash(password).await.map_err(|e| e.to_string())
     }
 
-    async fn issue_key(&self, workspace: Option<Workspace>, scopes: Vec<String>, name: Option<String>) -> Result<String, String> {
+    async fn issue_key(
+        &self,
+        workspace: Option<Workspace>,
+        scopes: Vec<String>,
+        name: Option<String>,
+    ) -> Result<String, String> {
         api_key::issue(self.store.as_ref(), workspace.as_ref(), scopes, name).await.map_err(|e| {
             tracing::error!(error = %e, "issuing an API key failed");
             "could not store the key".to_owned()

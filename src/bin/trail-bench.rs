@@ -1,5 +1,5 @@
 //! `trail-bench`: Trail against its baselines, in one run on one machine.
-//! Driven by `scripts/bench`; see the README's Performance section.
+//! Driven by `scripts/bench`; see docs/performance.md.
 //!
 //! Every figure is measured here, in this run: Trail's HTTP ingest against the
 //! engine's own bulk import and against one INSERT per record; reads, stats and
@@ -217,7 +217,8 @@ async fn new_database(kind: &str, dir: &Path, name: &str, template: Option<&str>
             // FILE_COPY copies the files now; the default (WAL_LOG) writes the
             // whole copy to the WAL, and its checkpoint then ran during Trail's
             // measurements.
-            let from = template.map_or(String::new(), |t| format!(" TEMPLATE {} STRATEGY = FILE_COPY", database_name(t)));
+            let from =
+                template.map_or(String::new(), |t| format!(" TEMPLATE {} STRATEGY = FILE_COPY", database_name(t)));
             sqlx::query(&format!("CREATE DATABASE {db}{from}")).execute(&mut postgres_admin().await?).await?;
             Ok(format!("{base}/{db}"))
         }
@@ -338,7 +339,14 @@ end
         ),
     )?;
     let script = script.to_string_lossy().into_owned();
-    wrk_requests_per_second(&["-t2", &format!("-c{SINGLE_CLIENTS}"), "-d5s", "-s", &script, &format!("{base}/api/v1/events")])
+    wrk_requests_per_second(&[
+        "-t2",
+        &format!("-c{SINGLE_CLIENTS}"),
+        "-d5s",
+        "-s",
+        &script,
+        &format!("{base}/api/v1/events"),
+    ])
 }
 
 /// Runs wrk and returns its requests per second; any non-2xx answer fails the run.
@@ -488,7 +496,8 @@ fn engine_bulk(kind: &str, url: &str, data: DataSet, range: std::ops::Range<usiz
 /// What Trail replaces: one INSERT per record in its own transaction, from
 /// `clients` concurrent writers; records/s.
 async fn naive_inserts(url: &str, records: &[Generated], clients: usize) -> anyhow::Result<f64> {
-    let marks: Vec<String> = (1..=29).map(|i| if url.starts_with("postgres") { format!("${i}") } else { "?".into() }).collect();
+    let marks: Vec<String> =
+        (1..=29).map(|i| if url.starts_with("postgres") { format!("${i}") } else { "?".into() }).collect();
     let casts = url.starts_with("postgres");
     let sql = Arc::new(format!("INSERT INTO events ({COLUMNS}) VALUES ({})", marks.join(", ")));
     let rows: Arc<Vec<Vec<Option<String>>>> = Arc::new(records.iter().map(row_values).collect());
@@ -509,7 +518,8 @@ async fn naive_inserts(url: &str, records: &[Generated], clients: usize) -> anyh
                     bind_pg(&sql, row).execute(&mut conn).await?;
                 }
             } else {
-                let options = url.parse::<sqlx::sqlite::SqliteConnectOptions>()?
+                let options = url
+                    .parse::<sqlx::sqlite::SqliteConnectOptions>()?
                     .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
                     .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
                     .busy_timeout(Duration::from_secs(60));
@@ -534,7 +544,10 @@ async fn naive_inserts(url: &str, records: &[Generated], clients: usize) -> anyh
 
 /// PostgreSQL needs typed parameters: the text values cast in SQL would do, but
 /// binding each as its column's type keeps the baseline honest.
-fn bind_pg<'q>(sql: &'q str, row: &'q [Option<String>]) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+fn bind_pg<'q>(
+    sql: &'q str,
+    row: &'q [Option<String>],
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
     let int = |i: usize| row[i].as_deref().and_then(|v| v.parse::<i64>().ok());
     let q = sqlx::query(sql).bind(row[0].as_deref().and_then(|v| Uuid::parse_str(v).ok())).bind(int(1));
     let q = (2..18).fold(q, |q, i| q.bind(row[i].as_deref()));
@@ -547,7 +560,12 @@ fn bind_pg<'q>(sql: &'q str, row: &'q [Option<String>]) -> sqlx::query::Query<'q
 }
 
 /// Times `samples` sequential GETs; (p50, p95, p99) in ms.
-async fn latency(client: &reqwest::Client, url: &str, key: Option<&str>, samples: usize) -> anyhow::Result<(f64, f64, f64)> {
+async fn latency(
+    client: &reqwest::Client,
+    url: &str,
+    key: Option<&str>,
+    samples: usize,
+) -> anyhow::Result<(f64, f64, f64)> {
     let mut times = Vec::with_capacity(samples);
     for _ in 0..samples {
         let mut request = client.get(url);
@@ -572,7 +590,8 @@ async fn raw_stats_ms(url: &str, now: Micros, samples: usize) -> anyhow::Result<
     // Every table Trail keeps records in (SQLite stages the newest in a second one).
     let dialect = if url.starts_with("postgres") { Dialect::Postgres } else { Dialect::Sqlite };
     let columns = "occurred_at, severity, key, actor_id, provider, status, duration_ms, kind";
-    let arms: Vec<String> = dialect.record_tables().iter().map(|table| format!("SELECT {columns} FROM {table}")).collect();
+    let arms: Vec<String> =
+        dialect.record_tables().iter().map(|table| format!("SELECT {columns} FROM {table}")).collect();
     let events = format!("({}) AS records", arms.join(" UNION ALL "));
     let queries = [
         format!("SELECT occurred_at / 3600000000, severity, COUNT(*) FROM {events} WHERE occurred_at >= {since} GROUP BY 1, 2"),
@@ -614,7 +633,12 @@ struct BusyPages {
 /// `HTTP_CLIENTS` clients post batches of new records (own event ids, spread
 /// over the last 30 days) without pause: a page view must not wait behind the
 /// writer's commits and moves.
-async fn page_during_ingest(signed_in: &reqwest::Client, base: &str, key: &str, samples: usize) -> anyhow::Result<BusyPages> {
+async fn page_during_ingest(
+    signed_in: &reqwest::Client,
+    base: &str,
+    key: &str,
+    samples: usize,
+) -> anyhow::Result<BusyPages> {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sent = Arc::new(AtomicUsize::new(0));
     let writers: Vec<_> = (0..HTTP_CLIENTS)
@@ -637,7 +661,8 @@ async fn page_during_ingest(signed_in: &reqwest::Client, base: &str, key: &str, 
                             g.json
                         })
                         .collect();
-                    let response = client.post(format!("{base}/api/v1/events")).bearer_auth(&key).json(&records).send().await?;
+                    let response =
+                        client.post(format!("{base}/api/v1/events")).bearer_auth(&key).json(&records).send().await?;
                     if response.status() != 202 {
                         bail!("ingest answered {}", response.status());
                     }
@@ -666,7 +691,8 @@ async fn page_during_ingest(signed_in: &reqwest::Client, base: &str, key: &str, 
 /// three runs, since one run on a shared machine moves by a fifth.
 fn page_throughput(url: &str, cookie: &str, clients: usize, seconds: u32) -> anyhow::Result<f64> {
     let cookie = format!("cookie: {cookie}");
-    let args = ["-t2", &format!("-c{clients}"), &format!("-d{seconds}s"), "-H", &cookie, "-H", "accept: text/html", url];
+    let args =
+        ["-t2", &format!("-c{clients}"), &format!("-d{seconds}s"), "-H", &cookie, "-H", "accept: text/html", url];
     let mut runs = (0..3).map(|_| wrk_requests_per_second(&args)).collect::<anyhow::Result<Vec<f64>>>()?;
     runs.sort_by(f64::total_cmp);
     Ok(runs[1])
@@ -733,7 +759,10 @@ async fn main() -> anyhow::Result<()> {
         let batch = http_batch_ingest(&server.base, &key, data).await?;
         println!("HTTP batch ingest: {batch:.0} rec/s; server peak RSS {:.0} MiB", server.peak_rss_mib());
         let single = http_single_ingest(&server.base, &key, DataSet { rows: concurrent_len, now }, dir.path())?;
-        println!("64-connection single-record ingest: {single:.0} rec/s; server peak RSS {:.0} MiB", server.peak_rss_mib());
+        println!(
+            "64-connection single-record ingest: {single:.0} rec/s; server peak RSS {:.0} MiB",
+            server.peak_rss_mib()
+        );
         return Ok(());
     }
 
@@ -761,27 +790,74 @@ async fn main() -> anyhow::Result<()> {
 
     let url = fresh_database(&args.db, dir.path(), "trail").await?;
     let key = prepare(&args.server, &url)?;
-    trail(&args.server, &url, &["user", "add", "--email", "bench@bench.test", "--role", "founder"], Some("bench password\n"))?;
+    trail(
+        &args.server,
+        &url,
+        &["user", "add", "--email", "bench@bench.test", "--role", "founder"],
+        Some("bench password\n"),
+    )?;
     let server = Server::start(&args.server, &url).await?;
     let batch = http_batch_ingest(&server.base, &key, data).await?;
     let single = http_single_ingest(&server.base, &key, DataSet { rows: concurrent_len, now }, dir.path())?;
 
     let fsync = fsync_micros(dir.path())?;
     table.add("disk_fsync_us", "this disk: 4 KiB write + fdatasync, p50", format!("{fsync:.0} µs"), "", fsync);
-    table.add("ingest_http_batch", "HTTP batch ingest (1,000/request, 4 clients)", format!("{batch:.0} rec/s"), "", batch);
-    table.add("ingest_engine_bulk", &format!("engine bulk import ({})", if args.db == "sqlite" { "sqlite3 .import" } else { "psql \\copy" }), format!("{engine:.0} rec/s"), "", engine);
+    table.add(
+        "ingest_http_batch",
+        "HTTP batch ingest (1,000/request, 4 clients)",
+        format!("{batch:.0} rec/s"),
+        "",
+        batch,
+    );
+    table.add(
+        "ingest_engine_bulk",
+        &format!("engine bulk import ({})", if args.db == "sqlite" { "sqlite3 .import" } else { "psql \\copy" }),
+        format!("{engine:.0} rec/s"),
+        "",
+        engine,
+    );
     table.add("ingest_naive", "one INSERT per record, own transaction", format!("{naive:.0} rec/s"), "", naive);
     let target = if args.db == "sqlite" { "≥ 1.0" } else { "≥ 0.5" };
-    table.add("ratio_batch_vs_engine", "  HTTP batch ÷ engine bulk", format!("{:.2}", batch / engine), target, batch / engine);
-    table.add("ratio_batch_vs_naive", "  HTTP batch ÷ one-INSERT-per-record", format!("{:.1}", batch / naive), "≥ 50", batch / naive);
-    table.add("ingest_single_64", "64 connections (wrk), single-record requests", format!("{single:.0} rec/s"), "", single);
-    table.add("ingest_naive_64", "64 clients, one INSERT per request", format!("{naive_concurrent:.0} rec/s"), "", naive_concurrent);
-    table.add("ratio_single_vs_naive", "  group commit ÷ one-INSERT-per-request", format!("{:.1}", single / naive_concurrent), "≥ 3", single / naive_concurrent);
+    table.add(
+        "ratio_batch_vs_engine",
+        "  HTTP batch ÷ engine bulk",
+        format!("{:.2}", batch / engine),
+        target,
+        batch / engine,
+    );
+    table.add(
+        "ratio_batch_vs_naive",
+        "  HTTP batch ÷ one-INSERT-per-record",
+        format!("{:.1}", batch / naive),
+        "≥ 50",
+        batch / naive,
+    );
+    table.add(
+        "ingest_single_64",
+        "64 connections (wrk), single-record requests",
+        format!("{single:.0} rec/s"),
+        "",
+        single,
+    );
+    table.add(
+        "ingest_naive_64",
+        "64 clients, one INSERT per request",
+        format!("{naive_concurrent:.0} rec/s"),
+        "",
+        naive_concurrent,
+    );
+    table.add(
+        "ratio_single_vs_naive",
+        "  group commit ÷ one-INSERT-per-request",
+        format!("{:.1}", single / naive_concurrent),
+        "≥ 3",
+        single / naive_concurrent,
+    );
 
     // Reads at the loaded size, in the steady state: on PostgreSQL that is what
     // autovacuum leaves within minutes of a bulk load: planner statistics (before,
     // the planner guessed and scanned whole roll-up tables) and a visibility map
-    // (before, every index scan also visited the heap: profile in the README).
+    // (before, every index scan also visited the heap: profile in docs/performance.md).
     if args.db == "postgres" {
         let mut conn = sqlx::PgConnection::connect(&url).await?;
         sqlx::query("VACUUM (ANALYZE)").execute(&mut conn).await?;
@@ -790,12 +866,17 @@ async fn main() -> anyhow::Result<()> {
     let base = &server.base;
     // An entity and an actor that exist, from the middle of the data.
     let probe = &data.record(args.rows / 2).json;
-    let (entity_type, entity_id) = (probe["entity"]["type"].as_str().unwrap_or(""), probe["entity"]["id"].as_str().unwrap_or(""));
+    let (entity_type, entity_id) =
+        (probe["entity"]["type"].as_str().unwrap_or(""), probe["entity"]["id"].as_str().unwrap_or(""));
     let (probe_ws, actor) = (probe["workspace"].as_str().unwrap_or(""), probe["actor"]["id"].as_str().unwrap_or(""));
     let oldest = Cursor { occurred_at: now.0 - DAYS * 24 * 3_600 * 1_000_000 + 3_600_000_000, id: Uuid::max() };
     let reads = [
         ("read_first_page", "feed, first page", format!("{base}/api/v1/events?workspace=ws07")),
-        ("read_deep_page", "feed, a page near the oldest (cursor)", format!("{base}/api/v1/events?workspace=ws07&cursor={}", oldest.encode())),
+        (
+            "read_deep_page",
+            "feed, a page near the oldest (cursor)",
+            format!("{base}/api/v1/events?workspace=ws07&cursor={}", oldest.encode()),
+        ),
         ("read_errors", "errors only", format!("{base}/api/v1/events?workspace=ws07&errors=true")),
         ("read_entity", "an entity's timeline", format!("{base}/api/v1/entities/{entity_type}/{entity_id}/timeline")),
         ("read_actor", "actor filter", format!("{base}/api/v1/events?workspace={probe_ws}&actor={actor}")),
@@ -816,15 +897,21 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // Stats: Trail's roll-ups against GROUP BY over the records.
-    let (stats_p50, _, _) = latency(&client, &format!("{base}/api/v1/stats?window=24h"), Some(&key), args.samples).await?;
+    let (stats_p50, _, _) =
+        latency(&client, &format!("{base}/api/v1/stats?window=24h"), Some(&key), args.samples).await?;
     let raw = raw_stats_ms(&url, now, (args.samples / 10).max(3)).await?;
     table.add("stats_24h", "24 h stats through Trail, p50", format!("{stats_p50:.2} ms"), "≤ 10 ms", stats_p50);
     table.add("stats_raw_24h", "24 h stats by GROUP BY over the records, p50", format!("{raw:.2} ms"), "", raw);
     table.add("ratio_raw_vs_stats", "  GROUP BY ÷ Trail", format!("{:.1}", raw / stats_p50), "≥ 50", raw / stats_p50);
 
     // The signed-in feed page.
-    let signed_in = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build()?;
-    let login = signed_in.post(format!("{base}/login")).form(&[("email", "bench@bench.test"), ("password", "bench password")]).send().await?;
+    let signed_in =
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build()?;
+    let login = signed_in
+        .post(format!("{base}/login"))
+        .form(&[("email", "bench@bench.test"), ("password", "bench password")])
+        .send()
+        .await?;
     let cookie = login
         .headers()
         .get("set-cookie")
@@ -832,15 +919,34 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|v| v.split(';').next())
         .context("signing in")?
         .to_owned();
-    let (render_p50, _, render_p99) = latency(&signed_in, &format!("{base}/"), None, (args.samples / 4).max(10)).await?;
-    table.add("page_render", "feed page server render p50 / p99", format!("{render_p50:.2} / {render_p99:.2} ms"), "p50 ≤ 20 ms", render_p50);
+    let (render_p50, _, render_p99) =
+        latency(&signed_in, &format!("{base}/"), None, (args.samples / 4).max(10)).await?;
+    table.add(
+        "page_render",
+        "feed page server render p50 / p99",
+        format!("{render_p50:.2} / {render_p99:.2} ms"),
+        "p50 ≤ 20 ms",
+        render_p50,
+    );
     let pages = page_throughput(&format!("{base}/"), &cookie, 16, 5)?;
-    table.add("page_throughput", "feed pages per second (wrk, 16 connections, median of 3 × 5 s)", format!("{pages:.0} pages/s"), "≥ 1,000", pages);
+    table.add(
+        "page_throughput",
+        "feed pages per second (wrk, 16 connections, median of 3 × 5 s)",
+        format!("{pages:.0} pages/s"),
+        "≥ 1,000",
+        pages,
+    );
     let busy = page_during_ingest(&signed_in, base, &key, (args.samples / 2).max(10)).await?;
     table.add(
         "page_during_ingest",
         "feed page render p50 / p99 during sustained batch ingest",
-        format!("{:.2} / {:.2} ms ({:.1} × idle p99; {:.0} rec/s ingested meanwhile)", busy.p50, busy.p99, busy.p99 / render_p99.max(1e-9), busy.ingested),
+        format!(
+            "{:.2} / {:.2} ms ({:.1} × idle p99; {:.0} rec/s ingested meanwhile)",
+            busy.p50,
+            busy.p99,
+            busy.p99 / render_p99.max(1e-9),
+            busy.ingested
+        ),
         "p99 ≤ 50 ms",
         busy.p99,
     );
@@ -875,10 +981,16 @@ fn write_results(args: &Args, table: &Table) -> anyhow::Result<()> {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         std::fs::read_to_string("/proc/cpuinfo")
             .ok()
-            .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+            .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l
+                .split(':')
+                .nth(1)
+                .unwrap_or("")
+                .trim()
+                .to_owned()))
             .unwrap_or_default()
     );
-    let mut md = format!("Trail benchmark: {} records, {}, {machine}, {}\n\n", args.rows, args.db, Micros::now().to_rfc3339());
+    let mut md =
+        format!("Trail benchmark: {} records, {}, {machine}, {}\n\n", args.rows, args.db, Micros::now().to_rfc3339());
     md.push_str("| figure | measured | target |\n|---|---|---|\n");
     for (figure, value, target, _) in &table.rows {
         md.push_str(&format!("| {figure} | {value} | {target} |\n"));
@@ -899,7 +1011,9 @@ mod tests {
         let now = Micros::now();
         let occurred = |i| {
             let record = generate(i, 10_000_000, now);
-            chrono::DateTime::parse_from_rfc3339(record.json["occurred_at"].as_str().unwrap()).unwrap().timestamp_micros()
+            chrono::DateTime::parse_from_rfc3339(record.json["occurred_at"].as_str().unwrap())
+                .unwrap()
+                .timestamp_micros()
         };
         let hour = 3_600_000_000;
         assert!(now.0 - occurred(9_999_999) < hour);

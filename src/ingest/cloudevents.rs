@@ -17,9 +17,26 @@ const REQUIRED: &[&str] = &["id", "source", "specversion", "type"];
 /// Extension attributes named like Trail fields without underscores
 /// (`workspace`, `severity`, `actorid`, `entitytype`, `correlationid`...) carry over.
 const EXTENSIONS: &[&str] = &[
-    "workspace", "brand", "kind", "message", "severity", "visibility", "status", "provider", "duration_ms",
-    "correlation_id", "trace_id", "entity_type", "entity_id", "actor_type", "actor_id", "actor_email", "actor_name",
-    "actor_label", "ip", "user_agent",
+    "workspace",
+    "brand",
+    "kind",
+    "message",
+    "severity",
+    "visibility",
+    "status",
+    "provider",
+    "duration_ms",
+    "correlation_id",
+    "trace_id",
+    "entity_type",
+    "entity_id",
+    "actor_type",
+    "actor_id",
+    "actor_email",
+    "actor_name",
+    "actor_label",
+    "ip",
+    "user_agent",
 ];
 
 /// Whether the request is a binary-mode event (its attributes in headers).
@@ -160,9 +177,13 @@ mod tests {
     #[test]
     fn binary_mode_reads_headers_and_body() {
         let mut headers = HeaderMap::new();
-        for (name, value) in
-            [("ce-specversion", "1.0"), ("ce-id", "b1"), ("ce-source", "/shop"), ("ce-type", "order.paid"), ("ce-subject", "ord%201")]
-        {
+        for (name, value) in [
+            ("ce-specversion", "1.0"),
+            ("ce-id", "b1"),
+            ("ce-source", "/shop"),
+            ("ce-type", "order.paid"),
+            ("ce-subject", "ord%201"),
+        ] {
             headers.insert(name, value.parse().unwrap());
         }
         let event = binary_event(&headers, "application/json; charset=utf-8", br#"{"amount": 12}"#).unwrap();

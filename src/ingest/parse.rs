@@ -101,7 +101,10 @@ impl<'a> Fields<'a> {
     }
 
     fn lookup(&self, name: &str) -> Option<(&'a str, &'a Value)> {
-        self.by_name.iter().find(|(normalised, _, _)| normalised == name).map(|(_, original, value)| (*original, *value))
+        self.by_name
+            .iter()
+            .find(|(normalised, _, _)| normalised == name)
+            .map(|(_, original, value)| (*original, *value))
     }
 
     /// The first of `names` that is present and not null, with the name used.
@@ -236,9 +239,8 @@ fn parse_record(f: &Fields, rules: &WorkspaceRules, now: Micros, problems: &mut 
     };
 
     let key = match f.first(KEY_NAMES) {
-        Some((name, value)) => non_blank(value, &snake_case(name), MAX_KEY_LEN, false, problems).and_then(|k| {
-            valid_key(&k).map_err(|m| problems.add("key", m)).ok().map(|_| k)
-        }),
+        Some((name, value)) => non_blank(value, &snake_case(name), MAX_KEY_LEN, false, problems)
+            .and_then(|k| valid_key(&k).map_err(|m| problems.add("key", m)).ok().map(|_| k)),
         None => {
             problems.add("key", "required: what happened, e.g. \"brand.created\" or \"track_publish\"");
             None
@@ -303,8 +305,15 @@ fn parse_record(f: &Fields, rules: &WorkspaceRules, now: Micros, problems: &mut 
     }
     // A record is either stored or reported: every field that ended up
     // missing has said why, and this is the check that nothing slipped by.
-    let (Some(workspace_id), Some(kind), Some(key), Some(actor_type), Some(visibility), Some(severity), Some(occurred_at)) =
-        (workspace_id, kind, key, actor_type, visibility, severity, occurred_at)
+    let (
+        Some(workspace_id),
+        Some(kind),
+        Some(key),
+        Some(actor_type),
+        Some(visibility),
+        Some(severity),
+        Some(occurred_at),
+    ) = (workspace_id, kind, key, actor_type, visibility, severity, occurred_at)
     else {
         if problems.errors.len() == before {
             problems.add("", "invalid record");
@@ -413,7 +422,9 @@ pub const MAX_FUTURE_US: i64 = 3_600_000_000;
 /// Trail's calendar and at most an hour ahead of the server.
 fn timestamp(value: &Value, field: &str, now: Micros, problems: &mut Problems) -> Option<Micros> {
     let parsed = match value {
-        Value::String(s) => DateTime::parse_from_rfc3339(s.trim()).ok().map(|t| t.with_timezone(&Utc).timestamp_micros()),
+        Value::String(s) => {
+            DateTime::parse_from_rfc3339(s.trim()).ok().map(|t| t.with_timezone(&Utc).timestamp_micros())
+        }
         Value::Number(n) => n.as_i64().and_then(|ms| ms.checked_mul(1_000)),
         _ => None,
     };
@@ -436,9 +447,9 @@ fn timestamp(value: &Value, field: &str, now: Micros, problems: &mut Problems) -
 fn parse_diff(f: &Fields, problems: &mut Problems) -> Option<Value> {
     if let Some(diff) = f.get("diff") {
         return match diff.as_object() {
-            Some(o) if o.contains_key("old") || o.contains_key("new") => {
-                Some(serde_json::json!({ "old": o.get("old").cloned().unwrap_or(Value::Null), "new": o.get("new").cloned().unwrap_or(Value::Null) }))
-            }
+            Some(o) if o.contains_key("old") || o.contains_key("new") => Some(
+                serde_json::json!({ "old": o.get("old").cloned().unwrap_or(Value::Null), "new": o.get("new").cloned().unwrap_or(Value::Null) }),
+            ),
             Some(o) => changes_to_diff(o, "diff", problems),
             None => {
                 problems.add("diff", "expected an object {\"old\": {...}, \"new\": {...}}");
@@ -564,7 +575,9 @@ mod tests {
                 assert_eq!(errors.len(), 1, "{name}={blank:?}");
                 assert_eq!((errors[0].index, errors[0].message.as_str()), (1, "must not be empty"), "{name}={blank:?}");
             }
-            for (name, value) in [("workspace", json!(blank)), ("event_id", json!(blank)), ("idempotency_key", json!(blank))] {
+            for (name, value) in
+                [("workspace", json!(blank)), ("event_id", json!(blank)), ("idempotency_key", json!(blank))]
+            {
                 let errors = parse(json!([{"key": "ok", name: value}])).unwrap_err();
                 assert_eq!((errors[0].field.as_str(), errors[0].message.as_str()), (name, "must not be empty"));
             }
@@ -575,8 +588,22 @@ mod tests {
     #[test]
     fn nul_is_refused_in_every_text_and_json_field() {
         let text_fields = [
-            "key", "event_id", "brand", "message", "context", "entity_type", "entity_id", "actor_id", "actor_email",
-            "actor_name", "actor_label", "ip", "user_agent", "provider", "correlation_id", "workspace",
+            "key",
+            "event_id",
+            "brand",
+            "message",
+            "context",
+            "entity_type",
+            "entity_id",
+            "actor_id",
+            "actor_email",
+            "actor_name",
+            "actor_label",
+            "ip",
+            "user_agent",
+            "provider",
+            "correlation_id",
+            "workspace",
         ];
         for field in text_fields {
             let mut record = json!({"key": "ok"});
@@ -600,8 +627,14 @@ mod tests {
         let now = Micros::now();
         let at = |value: Value| parse_records(&[json!({"key": "k", "occurred_at": value})], &rules(), now);
         for bad in [
-            json!(9_000_000_000_000_000_i64), json!(-1), json!(i64::MAX), json!(1.5e12), json!("+10000-01-01T00:00:00Z"),
-            json!("1969-12-31T23:59:59Z"), json!("yesterday"), json!(true),
+            json!(9_000_000_000_000_000_i64),
+            json!(-1),
+            json!(i64::MAX),
+            json!(1.5e12),
+            json!("+10000-01-01T00:00:00Z"),
+            json!("1969-12-31T23:59:59Z"),
+            json!("yesterday"),
+            json!(true),
             json!((now.0 + MAX_FUTURE_US) / 1_000 + 60_000),
         ] {
             let errors = at(bad.clone()).unwrap_err();

@@ -81,7 +81,14 @@ mod tests {
     use super::*;
 
     fn record(id: i64) -> ApiKeyRecord {
-        ApiKeyRecord { id, workspace_id: None, workspace: None, scopes: vec!["ingest".into()], revoked: false, last_used_at: None }
+        ApiKeyRecord {
+            id,
+            workspace_id: None,
+            workspace: None,
+            scopes: vec!["ingest".into()],
+            revoked: false,
+            last_used_at: None,
+        }
     }
 
     fn hit(cache: &KeyCache, hash: &str) -> Option<ApiKeyRecord> {

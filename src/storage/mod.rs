@@ -506,7 +506,11 @@ pub(crate) fn user_summary(rows: Vec<UserMembershipRow>) -> Option<app::store::U
     let memberships = rows
         .into_iter()
         .filter_map(|row| {
-            Some(app::model::Membership { workspace_id: row.workspace_id?, workspace: row.workspace?, brand: row.brand })
+            Some(app::model::Membership {
+                workspace_id: row.workspace_id?,
+                workspace: row.workspace?,
+                brand: row.brand,
+            })
         })
         .collect();
     Some(summary(user, memberships))

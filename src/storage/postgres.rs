@@ -73,7 +73,8 @@ impl PgStore {
         let mut records: Vec<&NewRecord> = requests.iter().flatten().collect();
         records.sort_by(|a, b| (a.workspace_id, &a.event_id).cmp(&(b.workspace_id, &b.event_id)));
         let columns = Columns::from_records(records.into_iter());
-        let inserted: HashSet<Uuid> = columns.bind(sqlx::query_scalar::<Postgres, Uuid>(insert_sql()))
+        let inserted: HashSet<Uuid> = columns
+            .bind(sqlx::query_scalar::<Postgres, Uuid>(insert_sql()))
             .fetch_all(&mut *tx)
             .await?
             .into_iter()
@@ -113,7 +114,10 @@ fn count_array_params(first: usize) -> String {
 }
 
 /// Binds the count columns of `counts`, one array per column, in `count_array_params` order.
-fn bind_count_arrays<'q, 'c>(query: PgQuery<'q>, counts: impl Iterator<Item = &'c rollup::RollupCounts> + Clone) -> PgQuery<'q> {
+fn bind_count_arrays<'q, 'c>(
+    query: PgQuery<'q>,
+    counts: impl Iterator<Item = &'c rollup::RollupCounts> + Clone,
+) -> PgQuery<'q> {
     let column = |f: &dyn Fn(&rollup::RollupCounts) -> i64| counts.clone().map(f).collect::<Vec<i64>>();
     let query = query
         .bind(column(&|c| c.records))
@@ -127,7 +131,8 @@ fn bind_count_arrays<'q, 'c>(query: PgQuery<'q>, counts: impl Iterator<Item = &'
 async fn write_rollups(tx: &mut sqlx::PgConnection, rollups: &rollup::Rollups) -> sqlx::Result<()> {
     if !rollups.rows.is_empty() {
         let rows: Vec<_> = rollups.rows.iter().collect();
-        let texts = |f: &dyn Fn(&rollup::RollupKey) -> String| -> Vec<String> { rows.iter().map(|(k, _)| f(k)).collect() };
+        let texts =
+            |f: &dyn Fn(&rollup::RollupKey) -> String| -> Vec<String> { rows.iter().map(|(k, _)| f(k)).collect() };
         let sql = format!(
             "INSERT INTO rollup_hourly ({}) SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], \
              $5::text[], $6::smallint[], $7::text[], $8::text[], $9::text[], {}) {}",

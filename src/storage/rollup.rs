@@ -115,7 +115,8 @@ pub struct ActorTables {
 
 pub const HOURLY_ACTOR_TABLES: ActorTables =
     ActorTables { scoped: "rollup_actor_hourly", platform: "rollup_actor_platform_hourly" };
-pub const BLOCK_ACTOR_TABLES: ActorTables = ActorTables { scoped: "rollup_actor_8h", platform: "rollup_actor_platform_8h" };
+pub const BLOCK_ACTOR_TABLES: ActorTables =
+    ActorTables { scoped: "rollup_actor_8h", platform: "rollup_actor_platform_8h" };
 
 impl Rollups {
     /// Each granularity of actor counts with the tables it goes to.
@@ -164,7 +165,13 @@ pub fn aggregate<'a>(records: impl Iterator<Item = &'a NewRecord>, inserted: &Ha
             d.buckets[duration_bucket(ms)] += 1;
         }
         if let Some(actor) = &r.actor_id {
-            let key = ActorKey { workspace_id: r.workspace_id, hour, brand, visibility: r.visibility.as_str(), actor: actor.clone() };
+            let key = ActorKey {
+                workspace_id: r.workspace_id,
+                hour,
+                brand,
+                visibility: r.visibility.as_str(),
+                actor: actor.clone(),
+            };
             *actors.entry(key).or_default() += 1;
         }
     }
@@ -194,7 +201,11 @@ pub const PLATFORM_COLUMNS: &str = "hour, kind, key, severity, status, provider,
 
 /// `ON CONFLICT ... DO UPDATE` adding the new counts to the stored ones.
 pub fn rollup_upsert_tail(dialect: Dialect) -> String {
-    counts_upsert_tail(dialect, "rollup_hourly", "workspace_id, hour, brand, kind, key, severity, visibility, status, provider")
+    counts_upsert_tail(
+        dialect,
+        "rollup_hourly",
+        "workspace_id, hour, brand, kind, key, severity, visibility, status, provider",
+    )
 }
 
 pub fn platform_upsert_tail(dialect: Dialect) -> String {
@@ -231,7 +242,13 @@ pub fn actor_upsert_tail(table: &str) -> String {
 
 /// The WHERE clause shared by every stats query: scope, workspace, hours.
 /// Platform-wide tables have no scope columns: they serve unscoped reads only.
-fn stats_conditions(dialect: Dialect, scope: &Scope, workspace: Option<&str>, hours: Range<i64>, platform_tables: bool) -> Conditions {
+fn stats_conditions(
+    dialect: Dialect,
+    scope: &Scope,
+    workspace: Option<&str>,
+    hours: Range<i64>,
+    platform_tables: bool,
+) -> Conditions {
     let mut c = Conditions::with_alias(dialect, "r");
     if !platform_tables {
         c.scope(scope);
@@ -269,7 +286,13 @@ fn duration_columns() -> Vec<String> {
 /// One statement for a whole stats answer: four GROUP BYs over the roll-ups,
 /// joined by UNION ALL into rows of one shape ([`StatsRow`]), so a stats
 /// answer costs one round trip instead of four.
-pub fn stats_query(dialect: Dialect, scope: &Scope, workspace: Option<&str>, window: StatsWindow, now: Micros) -> Query {
+pub fn stats_query(
+    dialect: Dialect,
+    scope: &Scope,
+    workspace: Option<&str>,
+    window: StatsWindow,
+    now: Micros,
+) -> Query {
     let first_hour = window.first_hour(now);
     // Everything, unfiltered: the platform-wide tables hold the same sums in far fewer rows.
     let platform_tables = *scope == Scope::Platform && workspace.is_none();
@@ -429,7 +452,8 @@ pub fn assemble(window: StatsWindow, now: Micros, rows: Vec<StatsRow>) -> Stats 
             _ => {}
         }
     }
-    stats.error_rate = if stats.records > 0 { (stats.errors + stats.critical) as f64 / stats.records as f64 } else { 0.0 };
+    stats.error_rate =
+        if stats.records > 0 { (stats.errors + stats.critical) as f64 / stats.records as f64 } else { 0.0 };
     // Most first, then by name: the order the branches' rows do not keep.
     for named in [&mut keys, &mut actors] {
         named.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));

@@ -11,7 +11,10 @@ pub enum SessionBackend {
     /// SQLite has one writer connection, busy with group commits and staging
     /// moves: sessions are read through the reader pool, so a page view never
     /// waits behind a write, and only their (rare) writes go to the writer.
-    Sqlite { reads: SqliteStore, writes: SqliteStore },
+    Sqlite {
+        reads: SqliteStore,
+        writes: SqliteStore,
+    },
     Postgres(PostgresStore),
 }
 

@@ -199,12 +199,8 @@ impl Conditions {
             let pattern = format!("%{}%", escape_like(q));
             let like = self.dialect.ilike();
             let columns = ["e.message", "e.key", "e.actor_id", "e.actor_email", "e.actor_name", "e.entity_id"];
-            let alternatives: Vec<String> =
-                columns.iter().map(|c| format!("{c} {like} ? ESCAPE '\\'")).collect();
-            self.push(
-                format!("({})", alternatives.join(" OR ")),
-                columns.iter().map(|_| Arg::Text(pattern.clone())),
-            );
+            let alternatives: Vec<String> = columns.iter().map(|c| format!("{c} {like} ? ESCAPE '\\'")).collect();
+            self.push(format!("({})", alternatives.join(" OR ")), columns.iter().map(|_| Arg::Text(pattern.clone())));
         }
     }
 

@@ -150,7 +150,10 @@ async fn move_staged(conn: &mut SqliteConnection) -> sqlx::Result<usize> {
 super::impl_store!(SqliteStore, Sqlite, Dialect::Sqlite, "sqlite");
 
 /// Stages the group's new records; their outcomes and how many were new.
-async fn write_group(conn: &mut SqliteConnection, requests: &[Vec<NewRecord>]) -> sqlx::Result<(Vec<InsertOutcome>, usize)> {
+async fn write_group(
+    conn: &mut SqliteConnection,
+    requests: &[Vec<NewRecord>],
+) -> sqlx::Result<(Vec<InsertOutcome>, usize)> {
     let records: Vec<&NewRecord> = requests.iter().flatten().collect();
     let mut inserted = HashSet::with_capacity(records.len());
     let mut rest = records.as_slice();
@@ -217,25 +220,33 @@ fn bind_counts<'q>(query: SqliteQuery<'q>, counts: &rollup::RollupCounts) -> Sql
 /// Adds a group's counts to the roll-up tables, in multi-row upserts.
 async fn write_rollups(conn: &mut SqliteConnection, rollups: &rollup::Rollups) -> sqlx::Result<()> {
     let rows: Vec<_> = rollups.rows.iter().collect();
-    upsert_all(conn, "rollup_hourly", rollup::ROLLUP_COLUMNS, &rollup::rollup_upsert_tail(Dialect::Sqlite), &rows, |q, (k, c)| {
-        let q = q
-            .bind(k.workspace_id)
-            .bind(k.hour)
-            .bind(k.brand.as_str())
-            .bind(k.kind)
-            .bind(k.key.as_str())
-            .bind(k.severity)
-            .bind(k.visibility)
-            .bind(k.status)
-            .bind(k.provider.as_str());
-        bind_counts(q, c)
-    })
+    upsert_all(
+        conn,
+        "rollup_hourly",
+        rollup::ROLLUP_COLUMNS,
+        &rollup::rollup_upsert_tail(Dialect::Sqlite),
+        &rows,
+        |q, (k, c)| {
+            let q = q
+                .bind(k.workspace_id)
+                .bind(k.hour)
+                .bind(k.brand.as_str())
+                .bind(k.kind)
+                .bind(k.key.as_str())
+                .bind(k.severity)
+                .bind(k.visibility)
+                .bind(k.status)
+                .bind(k.provider.as_str());
+            bind_counts(q, c)
+        },
+    )
     .await?;
 
     let platform: Vec<_> = rollups.platform.iter().collect();
     let tail = rollup::platform_upsert_tail(Dialect::Sqlite);
     upsert_all(conn, "rollup_platform_hourly", rollup::PLATFORM_COLUMNS, &tail, &platform, |q, (k, c)| {
-        let q = q.bind(k.hour).bind(k.kind).bind(k.key.as_str()).bind(k.severity).bind(k.status).bind(k.provider.as_str());
+        let q =
+            q.bind(k.hour).bind(k.kind).bind(k.key.as_str()).bind(k.severity).bind(k.status).bind(k.provider.as_str());
         bind_counts(q, c)
     })
     .await?;
@@ -244,7 +255,12 @@ async fn write_rollups(conn: &mut SqliteConnection, rollups: &rollup::Rollups) -
         let scoped: Vec<_> = counts.scoped.iter().collect();
         let tail = rollup::actor_upsert_tail(tables.scoped);
         upsert_all(conn, tables.scoped, rollup::ACTOR_COLUMNS, &tail, &scoped, |q, (k, n)| {
-            q.bind(k.workspace_id).bind(k.hour).bind(k.brand.as_str()).bind(k.visibility).bind(k.actor.as_str()).bind(**n)
+            q.bind(k.workspace_id)
+                .bind(k.hour)
+                .bind(k.brand.as_str())
+                .bind(k.visibility)
+                .bind(k.actor.as_str())
+                .bind(**n)
         })
         .await?;
         let platform: Vec<_> = counts.platform.iter().collect();

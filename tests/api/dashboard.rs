@@ -92,7 +92,8 @@ async fn admin_forms_post_without_javascript_and_show_the_outcome_once() {
         request.form(form).send()
     };
 
-    let response = post(CreateKey::PATH, &[("workspace", "acme"), ("scopes", "ingest"), ("name", "from a form")]).await.unwrap();
+    let response =
+        post(CreateKey::PATH, &[("workspace", "acme"), ("scopes", "ingest"), ("name", "from a form")]).await.unwrap();
     assert_eq!(response.status(), StatusCode::FOUND);
     assert!(location(&response).starts_with(&app.url("/admin")), "back to /admin: {}", location(&response));
     let admin = page(&app, "/admin").await;

@@ -59,13 +59,15 @@ async fn acknowledged_records_survive_sigkill() {
         writers.push(tokio::spawn(async move {
             let mut acknowledged = Vec::new();
             for batch in 0.. {
-                let records: Vec<_> =
-                    (0..50).map(|i| json!({"key": "durable.write", "event_id": format!("w{writer}-b{batch}-{i}")})).collect();
+                let records: Vec<_> = (0..50)
+                    .map(|i| json!({"key": "durable.write", "event_id": format!("w{writer}-b{batch}-{i}")}))
+                    .collect();
                 let sent = client.post(format!("{base}/api/v1/events")).bearer_auth(&key).json(&records).send().await;
                 match sent {
                     Ok(response) if response.status() == StatusCode::ACCEPTED => {
                         let body: serde_json::Value = response.json().await.unwrap();
-                        acknowledged.extend(body["ids"].as_array().unwrap().iter().map(|id| id.as_str().unwrap().to_owned()));
+                        acknowledged
+                            .extend(body["ids"].as_array().unwrap().iter().map(|id| id.as_str().unwrap().to_owned()));
                     }
                     _ => break,
                 }
@@ -107,7 +109,8 @@ async fn shutdown_does_not_wait_forever_for_a_slow_client() {
     let mut server = start_server(&db, port);
     let client = reqwest::Client::new();
     wait_until_up(&client, &base).await;
-    let sent = client.post(format!("{base}/api/v1/events")).bearer_auth(&setup.key).json(&json!({"key": "before.stop"}));
+    let sent =
+        client.post(format!("{base}/api/v1/events")).bearer_auth(&setup.key).json(&json!({"key": "before.stop"}));
     assert_eq!(sent.send().await.unwrap().status(), StatusCode::ACCEPTED);
 
     let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();

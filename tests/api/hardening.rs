@@ -13,8 +13,18 @@ use crate::helpers::{spawn_app, TestApp, FOUNDER_EMAIL};
 /// a lone continuation character, ages beyond any calendar, years RFC 3339
 /// cannot write, dates before 1970.
 const BAD_TIMES: &[&str] = &[
-    "5€", "\u{80}", "€", "99999999999999999d", "9223372036854775807m", "106751992d", "+10000-01-01",
-    "10000-01-01T00:00:00Z", "1969-12-31", "-5d", "0h", "5",
+    "5€",
+    "\u{80}",
+    "€",
+    "99999999999999999d",
+    "9223372036854775807m",
+    "106751992d",
+    "+10000-01-01",
+    "10000-01-01T00:00:00Z",
+    "1969-12-31",
+    "-5d",
+    "0h",
+    "5",
 ];
 
 /// Every read endpoint that takes a time, with the parameters that take one.
@@ -76,7 +86,9 @@ async fn a_bad_time_in_the_dashboard_url_is_an_inline_message_at_once() {
     let app = spawn_app().await;
     let client = app.client_signed_in_as(FOUNDER_EMAIL).await;
     for value in BAD_TIMES {
-        for (name, query) in [("range", value.to_string()), ("q", format!("after:{value}")), ("q", format!("before:{value}"))] {
+        for (name, query) in
+            [("range", value.to_string()), ("q", format!("after:{value}")), ("q", format!("before:{value}"))]
+        {
             let started = Instant::now();
             let sent = client.get(app.url("/")).query(&[(name, query.as_str())]).send();
             let response = tokio::time::timeout(Duration::from_secs(5), sent)

@@ -88,17 +88,13 @@ pub async fn spawn_app_with(db: Arc<TestDatabase>, configure: impl FnOnce(&mut C
         Some(ws) => ws,
         None => store.create_workspace("acme", "Acme").await.unwrap(),
     };
-    let key = api_key::issue(store.as_ref(), Some(&workspace), vec!["ingest".into(), "read".into()], None)
-        .await
-        .unwrap();
+    let key =
+        api_key::issue(store.as_ref(), Some(&workspace), vec!["ingest".into(), "read".into()], None).await.unwrap();
     if store.user_by_email(FOUNDER_EMAIL).await.unwrap().is_none() {
         add_user(&store, FOUNDER_EMAIL, Role::Founder).await;
     }
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client =
+        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
     TestApp { address, client, store, workspace, key, db }
 }
 
@@ -118,13 +114,7 @@ impl TestApp {
     }
 
     pub async fn ingest_with(&self, key: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url("/api/v1/events"))
-            .bearer_auth(key)
-            .json(body)
-            .send()
-            .await
-            .expect("request sent")
+        self.client.post(self.url("/api/v1/events")).bearer_auth(key).json(body).send().await.expect("request sent")
     }
 
     /// Every record of the platform, newest first.
@@ -137,7 +127,15 @@ impl TestApp {
         let mut rows: Vec<EventRow> = Vec::new();
         loop {
             let before = rows.last().map(EventRow::cursor);
-            let page = self.store.list_events(scope, filter, Page { cursor: before, limit: 1_000, order: app::model::Order::NewestFirst }).await.unwrap();
+            let page = self
+                .store
+                .list_events(
+                    scope,
+                    filter,
+                    Page { cursor: before, limit: 1_000, order: app::model::Order::NewestFirst },
+                )
+                .await
+                .unwrap();
             if page.is_empty() {
                 return rows;
             }
@@ -147,17 +145,10 @@ impl TestApp {
 
     /// A separate browser-like client (own cookie jar) signed in as `email`.
     pub async fn client_signed_in_as(&self, email: &str) -> reqwest::Client {
-        let client = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let response = client
-            .post(self.url("/login"))
-            .form(&[("email", email), ("password", PASSWORD)])
-            .send()
-            .await
-            .unwrap();
+        let client =
+            reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let response =
+            client.post(self.url("/login")).form(&[("email", email), ("password", PASSWORD)]).send().await.unwrap();
         assert_eq!(response.headers().get("location").unwrap(), "/", "{email} signs in");
         client
     }
@@ -180,11 +171,6 @@ impl TestApp {
     }
 
     pub async fn sign_in(&self, email: &str) -> reqwest::Response {
-        self.client
-            .post(self.url("/login"))
-            .form(&[("email", email), ("password", PASSWORD)])
-            .send()
-            .await
-            .unwrap()
+        self.client.post(self.url("/login")).form(&[("email", email), ("password", PASSWORD)]).send().await.unwrap()
     }
 }

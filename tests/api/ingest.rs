@@ -48,7 +48,9 @@ async fn arrays_and_the_events_envelope_are_batches() {
     let app = spawn_app().await;
     let response = app.ingest(&json!([{"key": "a.one"}, {"type": "a.two"}])).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
-    let response = app.ingest(&json!({"events": [{"event_type": "b.one"}, {"eventKey": "b.two"}, {"action_type": "b_three"}]})).await;
+    let response = app
+        .ingest(&json!({"events": [{"event_type": "b.one"}, {"eventKey": "b.two"}, {"action_type": "b_three"}]}))
+        .await;
     assert_eq!(json_of(response).await["accepted"], 3);
     let mut keys: Vec<String> = app.all_records().await.into_iter().map(|r| r.key).collect();
     keys.sort();
@@ -79,11 +81,18 @@ async fn a_retry_is_a_duplicate_whichever_table_holds_the_first() {
     let staged = json_of(app.ingest(&orders(STAGE_ROWS..STAGE_ROWS + 1)).await).await;
     let again = json_of(app.ingest(&orders(0..STAGE_ROWS + 1)).await).await;
     assert_eq!((again["accepted"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(STAGE_ROWS as u64 + 1)));
-    let first_ids: Vec<&Value> = moved["ids"].as_array().unwrap().iter().chain(staged["ids"].as_array().unwrap()).collect();
+    let first_ids: Vec<&Value> =
+        moved["ids"].as_array().unwrap().iter().chain(staged["ids"].as_array().unwrap()).collect();
     assert_eq!(again["ids"].as_array().unwrap().iter().collect::<Vec<_>>(), first_ids);
     assert_eq!(app.all_records().await.len(), STAGE_ROWS + 1);
     for id in [&moved["ids"][0], &staged["ids"][0]] {
-        let one = app.client.get(app.url(&format!("/api/v1/events/{}", id.as_str().unwrap()))).bearer_auth(&app.key).send().await.unwrap();
+        let one = app
+            .client
+            .get(app.url(&format!("/api/v1/events/{}", id.as_str().unwrap())))
+            .bearer_auth(&app.key)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(one.status(), StatusCode::OK, "record {id}");
     }
 }
@@ -118,14 +127,8 @@ async fn keys_are_checked() {
     let read_only = api_key::issue(app.store.as_ref(), Some(&app.workspace), vec!["read".into()], None).await.unwrap();
     assert_eq!(app.ingest_with(&read_only, &body).await.status(), StatusCode::FORBIDDEN);
 
-    let by_header = app
-        .client
-        .post(app.url("/api/v1/events"))
-        .header("X-API-Key", &app.key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let by_header =
+        app.client.post(app.url("/api/v1/events")).header("X-API-Key", &app.key).json(&body).send().await.unwrap();
     assert_eq!(by_header.status(), StatusCode::ACCEPTED);
     assert_eq!(app.all_records().await.len(), 1);
 }
@@ -147,7 +150,8 @@ async fn a_spanning_key_writes_where_each_record_says() {
     let key = api_key::issue(app.store.as_ref(), None, vec!["ingest".into()], None).await.unwrap();
     let unnamed = app.ingest_with(&key, &json!({"key": "x"})).await;
     assert_eq!(unnamed.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let response = app.ingest_with(&key, &json!([{"key": "x", "workspace": "acme"}, {"key": "y", "workspace": "other"}])).await;
+    let response =
+        app.ingest_with(&key, &json!([{"key": "x", "workspace": "acme"}, {"key": "y", "workspace": "other"}])).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     let mut workspaces: Vec<String> = app.all_records().await.into_iter().map(|r| r.workspace).collect();
     workspaces.sort();
@@ -167,7 +171,10 @@ async fn malformed_requests_are_refused() {
     };
     assert_eq!(post("application/json", b"{not json".to_vec()).await.unwrap().status(), StatusCode::BAD_REQUEST);
     assert_eq!(post("application/json", b"42".to_vec()).await.unwrap().status(), StatusCode::BAD_REQUEST);
-    assert_eq!(post("text/plain", b"{\"key\":\"x\"}".to_vec()).await.unwrap().status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        post("text/plain", b"{\"key\":\"x\"}".to_vec()).await.unwrap().status(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
 
     let too_many: Vec<Value> = (0..5_001).map(|_| json!({"key": "x"})).collect();
     assert_eq!(app.ingest(&Value::Array(too_many)).await.status(), StatusCode::PAYLOAD_TOO_LARGE);

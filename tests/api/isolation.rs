@@ -90,12 +90,8 @@ async fn every_read_respects_workspace_brand_and_visibility() {
     let app = spawn_app().await;
     let fixture = fixture(&app).await;
     for (role, client) in sign_ins(&app).await {
-        let expected: BTreeSet<String> = fixture
-            .records
-            .iter()
-            .filter(|(_, w, v, b)| may_see(role, w, *v, *b))
-            .map(|(id, ..)| id.clone())
-            .collect();
+        let expected: BTreeSet<String> =
+            fixture.records.iter().filter(|(_, w, v, b)| may_see(role, w, *v, *b)).map(|(id, ..)| id.clone()).collect();
         assert!(!expected.is_empty(), "{role} sees something");
 
         // The feed, unfiltered and with a filter naming a foreign workspace.
@@ -154,7 +150,8 @@ async fn signed_out_callers_get_nothing() {
     assert_eq!(record, json!("SignedOut"));
     let (status, _) = app.call::<FeedUpdates>(&anonymous, json!({"params": {}, "since_ms": 0})).await;
     assert_ne!(status, 200);
-    let (status, _) = app.call_form::<CreateKey>(&anonymous, &[("workspace", ""), ("scopes", "ingest"), ("name", "x")]).await;
+    let (status, _) =
+        app.call_form::<CreateKey>(&anonymous, &[("workspace", ""), ("scopes", "ingest"), ("name", "x")]).await;
     assert_ne!(status, 200);
 }
 
@@ -163,14 +160,21 @@ async fn admin_rights_follow_the_role() {
     let app = spawn_app().await;
     for (role, client) in sign_ins(&app).await {
         let (_, overview) = app.call::<AdminOverview>(&client, json!({})).await;
-        let (key_status, key) = app.call_form::<CreateKey>(&client, &[("workspace", "acme"), ("scopes", "read"), ("name", "k")]).await;
+        let (key_status, key) =
+            app.call_form::<CreateKey>(&client, &[("workspace", "acme"), ("scopes", "read"), ("name", "k")]).await;
         let email = format!("new-{}@test.trail", role.as_str());
         let user_form = [
-            ("email", email.as_str()), ("name", ""), ("role", "provider"), ("workspace", "acme"), ("brand", ""),
+            ("email", email.as_str()),
+            ("name", ""),
+            ("role", "provider"),
+            ("workspace", "acme"),
+            ("brand", ""),
             ("password", "long enough password"),
         ];
         let (user_status, _) = app.call_form::<CreateUser>(&client, &user_form).await;
-        let (ws_status, _) = app.call_form::<CreateWorkspace>(&client, &[("slug", &format!("ws-{}", role.as_str())), ("name", "")]).await;
+        let (ws_status, _) = app
+            .call_form::<CreateWorkspace>(&client, &[("slug", &format!("ws-{}", role.as_str())), ("name", "")])
+            .await;
         match role {
             Role::Founder => {
                 assert!(overview["Found"]["users"].is_array());

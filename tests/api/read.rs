@@ -43,7 +43,8 @@ async fn every_read_endpoint_respects_the_scope() {
     for (role, client) in sign_ins(&app).await {
         readers.push((Reader::Session(role, client), Box::new(move |w, v, b| may_see(role, w, v, b))));
     }
-    let acme_key = trail::auth::api_key::issue(app.store.as_ref(), Some(&app.workspace), vec!["read".into()], None).await.unwrap();
+    let acme_key =
+        trail::auth::api_key::issue(app.store.as_ref(), Some(&app.workspace), vec!["read".into()], None).await.unwrap();
     readers.push((Reader::Key("acme key", acme_key), Box::new(|w, _, _| w == "acme")));
     let spanning = trail::auth::api_key::issue(app.store.as_ref(), None, vec!["read".into()], None).await.unwrap();
     readers.push((Reader::Key("spanning key", spanning), Box::new(|_, _, _| true)));
@@ -63,7 +64,8 @@ async fn every_read_endpoint_respects_the_scope() {
         let timeline = body(get(&app, reader, "/api/v1/entities/track/trk_shared/timeline?limit=1000").await).await;
         assert_eq!(ids(&timeline), expected, "{who}: timeline");
 
-        let export = get(&app, reader, "/api/v1/events/export?format=ndjson&key=secret.thing").await.text().await.unwrap();
+        let export =
+            get(&app, reader, "/api/v1/events/export?format=ndjson&key=secret.thing").await.text().await.unwrap();
         let exported: BTreeSet<String> = export
             .lines()
             .map(|line| serde_json::from_str::<Value>(line).unwrap()["id"].as_str().unwrap().to_owned())
@@ -108,25 +110,33 @@ async fn pages_follow_cursors_and_bad_parameters_are_400() {
         }
     }
     assert_eq!(seen.len(), 25);
-    for bad in ["limit=1001", "limit=0", "cursor=garbage", "kind=thing", "errors=maybe", "since=yesterday", "q=colour:red"] {
-        let response = app.client.get(app.url(&format!("/api/v1/events?{bad}"))).bearer_auth(&app.key).send().await.unwrap();
+    for bad in
+        ["limit=1001", "limit=0", "cursor=garbage", "kind=thing", "errors=maybe", "since=yesterday", "q=colour:red"]
+    {
+        let response =
+            app.client.get(app.url(&format!("/api/v1/events?{bad}"))).bearer_auth(&app.key).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["status"], 400, "{bad}: one error shape");
     }
-    let ingest_only = trail::auth::api_key::issue(app.store.as_ref(), Some(&app.workspace), vec!["ingest".into()], None).await.unwrap();
+    let ingest_only =
+        trail::auth::api_key::issue(app.store.as_ref(), Some(&app.workspace), vec!["ingest".into()], None)
+            .await
+            .unwrap();
     let forbidden = app.client.get(app.url("/api/v1/events")).bearer_auth(&ingest_only).send().await.unwrap();
     assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
 }
 
 /// Validates `instance` against the document's schema for a response.
 fn conforms(doc: &Value, path: &str, method: &str, status: u16, instance: &Value) {
-    let schema_ref = &doc["paths"][path][method]["responses"][status.to_string()]["content"]["application/json"]["schema"];
+    let schema_ref =
+        &doc["paths"][path][method]["responses"][status.to_string()]["content"]["application/json"]["schema"];
     assert!(!schema_ref.is_null(), "the document describes {method} {path} {status}");
     let mut schema = schema_ref.clone();
     schema["components"] = doc["components"].clone();
     let validator = jsonschema::draft201909::new(&schema).expect("a valid schema");
-    let problems: Vec<String> = validator.iter_errors(instance).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    let problems: Vec<String> =
+        validator.iter_errors(instance).map(|e| format!("{} at {}", e, e.instance_path())).collect();
     assert!(problems.is_empty(), "{method} {path} {status}: {problems:#?}\n{instance:#}");
 }
 
@@ -196,7 +206,16 @@ async fn health_and_metrics_report_and_requests_carry_an_id() {
         app.client.get(app.url("/api/system/health")).bearer_auth(&app.key).send().await.unwrap().json().await.unwrap();
     assert!(workspace_key["records_24h"].is_null(), "nor for a key limited to one workspace");
     let spanning = trail::auth::api_key::issue(app.store.as_ref(), None, vec!["read".into()], None).await.unwrap();
-    let full: Value = app.client.get(app.url("/api/system/health")).bearer_auth(&spanning).send().await.unwrap().json().await.unwrap();
+    let full: Value = app
+        .client
+        .get(app.url("/api/system/health"))
+        .bearer_auth(&spanning)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(full["records_24h"], 1, "readers of every workspace get the counts");
     assert!(full["checks"][3]["detail"].as_str().unwrap().contains("records in 24 h"));
 
@@ -207,7 +226,8 @@ async fn health_and_metrics_report_and_requests_carry_an_id() {
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED, "metrics count every workspace's records");
     let scoped = app.client.get(app.url("/metrics")).bearer_auth(&app.key).send().await.unwrap();
     assert_eq!(scoped.status(), StatusCode::FORBIDDEN, "nor for a key limited to one workspace");
-    let metrics = app.client.get(app.url("/metrics")).bearer_auth(&spanning).send().await.unwrap().text().await.unwrap();
+    let metrics =
+        app.client.get(app.url("/metrics")).bearer_auth(&spanning).send().await.unwrap().text().await.unwrap();
     for name in [
         "trail_ingest_requests_total{outcome=\"accepted\"}",
         "trail_ingest_records_total{result=\"stored\"}",
@@ -233,11 +253,13 @@ async fn health_turns_unhealthy_without_the_database_and_recovers() {
     assert_eq!(status().await, StatusCode::OK);
 
     sqlx::query(&format!("ALTER DATABASE {database} ALLOW_CONNECTIONS false")).execute(&mut admin).await.unwrap();
-    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
-        .bind(database)
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(database)
+    .execute(&mut admin)
+    .await
+    .unwrap();
     let response = app.client.get(app.url("/api/system/health")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = response.json().await.unwrap();
@@ -289,11 +311,18 @@ async fn a_large_export_streams_in_bounded_memory() {
         let records: Vec<Value> = (0..1_000)
             .map(|i| json!({"key": "bulk.export", "message": format!("record {batch}-{i} {padding}"), "payload": {"n": i}}))
             .collect();
-        let response = app.client.post(format!("{base}/api/v1/events")).bearer_auth(&app.key).json(&records).send().await.unwrap();
+        let response =
+            app.client.post(format!("{base}/api/v1/events")).bearer_auth(&app.key).json(&records).send().await.unwrap();
         assert_eq!(response.status(), 202);
     }
     let before = peak_rss_kib(server.id());
-    let mut response = app.client.get(format!("{base}/api/v1/events/export?format=ndjson")).bearer_auth(&app.key).send().await.unwrap();
+    let mut response = app
+        .client
+        .get(format!("{base}/api/v1/events/export?format=ndjson"))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
     let (mut lines, mut bytes) = (0usize, 0usize);
     while let Some(chunk) = response.chunk().await.unwrap() {
         bytes += chunk.len();

@@ -71,7 +71,9 @@ async fn repeated_wrong_passwords_lock_the_account_for_a_while() {
 async fn signing_in_gives_a_new_session_id() {
     let app = spawn_app().await;
     let first = app.sign_in(FOUNDER_EMAIL).await;
-    let cookie = |r: &reqwest::Response| r.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_owned();
+    let cookie = |r: &reqwest::Response| {
+        r.headers().get("set-cookie").unwrap().to_str().unwrap().split(';').next().unwrap().to_owned()
+    };
     let before = cookie(&first);
     let again = app.sign_in(FOUNDER_EMAIL).await;
     assert_ne!(cookie(&again), before, "the session id is renewed at sign-in");
@@ -98,7 +100,8 @@ async fn a_revoked_key_is_refused_at_once_and_within_a_second_when_another_proce
     // Revoked by another process (as `trail key revoke` does), which this
     // server's cache does not hear of: refused once the cached copy is stale.
     let workspace = app.workspace.clone();
-    let key = trail::auth::api_key::issue(app.store.as_ref(), Some(&workspace), vec!["ingest".into()], None).await.unwrap();
+    let key =
+        trail::auth::api_key::issue(app.store.as_ref(), Some(&workspace), vec!["ingest".into()], None).await.unwrap();
     assert_eq!(app.ingest_with(&key, &record).await.status(), StatusCode::ACCEPTED);
     let elsewhere = trail::storage::open(&app.db.config()).await.unwrap().store;
     elsewhere.revoke_api_key(key_id(key.clone()).await, app::model::Micros::now()).await.unwrap();
@@ -153,7 +156,11 @@ async fn failures_from_another_address_do_not_lock_out_the_right_password() {
     let outcomes = futures::future::join_all(attacker).await;
     assert!(outcomes.iter().any(|l| l == "/login?error=throttled"), "the guesser is stopped");
     assert_eq!(sign_in_from(&app, "203.0.113.5", PASSWORD).await, "/", "another address signs in");
-    assert_eq!(sign_in_from(&app, "198.51.100.7", PASSWORD).await, "/login?error=throttled", "the guesser's address waits");
+    assert_eq!(
+        sign_in_from(&app, "198.51.100.7", PASSWORD).await,
+        "/login?error=throttled",
+        "the guesser's address waits"
+    );
     // Without a trusted proxy the header is anyone's to write and is ignored.
     let plain = spawn_app().await;
     for n in 0..6 {

@@ -26,7 +26,8 @@ fn random_records(workspaces: &[i64], count: usize, now: Micros, rng: &mut StdRn
             // A fifth in the current hour (so every window has data); the rest
             // up to 35 days back, some outside every window.
             let into_this_hour = now.0.rem_euclid(HOUR_US);
-            let age = if rng.gen_bool(0.2) { rng.gen_range(0..=into_this_hour) } else { rng.gen_range(0..35 * 24 * HOUR_US) };
+            let age =
+                if rng.gen_bool(0.2) { rng.gen_range(0..=into_this_hour) } else { rng.gen_range(0..35 * 24 * HOUR_US) };
             r.occurred_at = Micros(now.0 - age);
             r.kind = *Kind::ALL.choose(rng).unwrap();
             r.visibility = *Visibility::ALL.choose(rng).unwrap();
@@ -92,7 +93,9 @@ fn assert_same(got: &Stats, want: &Stats, what: &str) {
     assert_eq!(bar_total, want.records, "{what}: the bars add up");
     assert_eq!(got.by_key, want.by_key, "{what}: counts by key");
     assert_eq!(got.top_actors, want.top_actors, "{what}: top actors");
-    let a = |o: &app::model::OperationStats| (o.count, o.success, o.failure, o.timeout, o.retry, o.pending, o.durations.clone());
+    let a = |o: &app::model::OperationStats| {
+        (o.count, o.success, o.failure, o.timeout, o.retry, o.pending, o.durations.clone())
+    };
     assert_eq!(a(&got.actions), a(&want.actions), "{what}: actions and durations");
     let provider_total: i64 = got.by_provider.iter().map(|p| p.count).sum();
     assert_eq!(provider_total, want.actions.count, "{what}: providers add up");
@@ -116,12 +119,26 @@ async fn stats_equal_a_recount_of_the_raw_records() {
     again.iter_mut().for_each(|r| r.id = uuid::Uuid::now_v7());
     app.store.insert_records(&[again]).await.unwrap();
 
-    let provider = Scope::Grants(vec![Grant { workspace_id: mine, brand: None, visibilities: vec![Visibility::Internal, Visibility::Client] }]);
-    let client = Scope::Grants(vec![Grant { workspace_id: mine, brand: Some("nike".into()), visibilities: vec![Visibility::Client] }]);
+    let provider = Scope::Grants(vec![Grant {
+        workspace_id: mine,
+        brand: None,
+        visibilities: vec![Visibility::Internal, Visibility::Client],
+    }]);
+    let client = Scope::Grants(vec![Grant {
+        workspace_id: mine,
+        brand: Some("nike".into()),
+        visibilities: vec![Visibility::Client],
+    }]);
     let scopes: Vec<(&str, Scope, Box<dyn Fn(&NewRecord) -> bool>)> = vec![
         ("platform", Scope::Platform, Box::new(|_| true)),
         ("provider", provider, Box::new(move |r| r.workspace_id == mine && r.visibility != Visibility::System)),
-        ("client", client, Box::new(move |r| r.workspace_id == mine && r.visibility == Visibility::Client && r.brand.as_deref() == Some("nike"))),
+        (
+            "client",
+            client,
+            Box::new(move |r| {
+                r.workspace_id == mine && r.visibility == Visibility::Client && r.brand.as_deref() == Some("nike")
+            }),
+        ),
     ];
     // Windows ending now, and (for top actors, which add or subtract hours
     // where a window starts inside a block of the actor tables) ending in each
@@ -138,7 +155,12 @@ async fn stats_equal_a_recount_of_the_raw_records() {
                     assert_same(&got, &want, &format!("{name} {}", window.as_str()));
                     assert_eq!(got.bars.len() as i64, window.hours() / window.bar_hours());
                 } else {
-                    assert_eq!(got.top_actors, want.top_actors, "{name} {} ending {earlier} h ago: top actors", window.as_str());
+                    assert_eq!(
+                        got.top_actors,
+                        want.top_actors,
+                        "{name} {} ending {earlier} h ago: top actors",
+                        window.as_str()
+                    );
                 }
             }
         }

@@ -64,7 +64,15 @@ async fn keyset_pages_cover_every_record_once_newest_first() {
     let mut seen = Vec::new();
     let mut before = None;
     loop {
-        let page = app.store.list_events(&Scope::Platform, &EventFilter::default(), Page { cursor: before, limit: 50, order: app::model::Order::NewestFirst }).await.unwrap();
+        let page = app
+            .store
+            .list_events(
+                &Scope::Platform,
+                &EventFilter::default(),
+                Page { cursor: before, limit: 50, order: app::model::Order::NewestFirst },
+            )
+            .await
+            .unwrap();
         if page.is_empty() {
             break;
         }
@@ -97,15 +105,30 @@ async fn member_scopes_see_only_their_workspace_visibility_and_brand() {
 
     assert_eq!(app.records(&Scope::Platform, &all).await.len(), 18);
 
-    let provider = Scope::Grants(vec![Grant { workspace_id: mine, brand: None, visibilities: vec![Visibility::Internal, Visibility::Client] }]);
+    let provider = Scope::Grants(vec![Grant {
+        workspace_id: mine,
+        brand: None,
+        visibilities: vec![Visibility::Internal, Visibility::Client],
+    }]);
     let mut seen = keys(&app.records(&provider, &all).await).into_iter().map(str::to_owned).collect::<Vec<_>>();
     seen.sort();
     assert_eq!(
         seen,
-        ["mine.client.nike", "mine.client.none", "mine.client.puma", "mine.internal.nike", "mine.internal.none", "mine.internal.puma"]
+        [
+            "mine.client.nike",
+            "mine.client.none",
+            "mine.client.puma",
+            "mine.internal.nike",
+            "mine.internal.none",
+            "mine.internal.puma"
+        ]
     );
 
-    let client = Scope::Grants(vec![Grant { workspace_id: mine, brand: Some("nike".into()), visibilities: vec![Visibility::Client] }]);
+    let client = Scope::Grants(vec![Grant {
+        workspace_id: mine,
+        brand: Some("nike".into()),
+        visibilities: vec![Visibility::Client],
+    }]);
     assert_eq!(keys(&app.records(&client, &all).await), ["mine.client.nike"]);
 
     // A filter cannot widen a scope.
@@ -139,10 +162,18 @@ async fn filters_narrow_the_feed() {
         }
     };
     check(EventFilter { key: Some("track_*".into()), ..Default::default() }, &["track_publish"]).await;
-    check(EventFilter { key: Some("track*".into()), ..Default::default() }, &["track_publish", "track.updated", "trackless"]).await;
+    check(
+        EventFilter { key: Some("track*".into()), ..Default::default() },
+        &["track_publish", "track.updated", "trackless"],
+    )
+    .await;
     check(EventFilter { key: Some("track.updated".into()), ..Default::default() }, &["track.updated"]).await;
     check(EventFilter { errors_only: true, ..Default::default() }, &["crm_create"]).await;
-    check(EventFilter { status: Some(Status::Failure), provider: Some("hubspot".into()), ..Default::default() }, &["crm_create"]).await;
+    check(
+        EventFilter { status: Some(Status::Failure), provider: Some("hubspot".into()), ..Default::default() },
+        &["crm_create"],
+    )
+    .await;
     check(
         EventFilter { entity_type: Some("track".into()), entity_id: Some("trk_1".into()), ..Default::default() },
         &["track_publish", "track.updated"],
@@ -156,7 +187,11 @@ async fn filters_narrow_the_feed() {
     check(EventFilter { q: Some("5_%".into()), ..Default::default() }, &[]).await;
     let now = Micros::now().0;
     check(
-        EventFilter { since: Some(Micros(now - 3 * MINUTE - MINUTE / 2)), until: Some(Micros(now - MINUTE - MINUTE / 2)), ..Default::default() },
+        EventFilter {
+            since: Some(Micros(now - 3 * MINUTE - MINUTE / 2)),
+            until: Some(Micros(now - MINUTE - MINUTE / 2)),
+            ..Default::default()
+        },
         &["track_publish", "track.updated"],
     )
     .await;

@@ -4,8 +4,8 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{load_timeline, MoreOf, Timeline};
-use crate::islands::LoadMore;
 use crate::components::{loaded_view, DiffTable, TopBar, When};
+use crate::islands::LoadMore;
 use crate::model::{entity_href, EventDetail, Micros, Order};
 
 #[component]

@@ -67,7 +67,8 @@ fn FilterBar(params: FeedParams, workspaces: Vec<String>) -> impl IntoView {
     let ranges: Vec<String> = FeedParams::RANGES.iter().map(|r| r.to_string()).collect();
     let help = format!("Search: free text, or {}", QUALIFIERS.join(" "));
     // The stats window is not a control here; the form carries it along.
-    let window = (!params.window.is_empty()).then(|| view! { <input type="hidden" name="window" value=params.window.clone()/> });
+    let window =
+        (!params.window.is_empty()).then(|| view! { <input type="hidden" name="window" value=params.window.clone()/> });
     let workspace = (!workspaces.is_empty()).then(|| {
         view! {
             <label>

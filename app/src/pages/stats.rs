@@ -176,8 +176,13 @@ fn Histogram(bars: Vec<Bar>, bar_hours: i64) -> impl IntoView {
     let peak = bars.iter().map(|b| b.by_severity.iter().sum::<i64>()).max().unwrap_or(0).max(1) as f64;
     let slot = width / bars.len().max(1) as f64;
     let describe = move |bar: &Bar| {
-        let when = if bar_hours >= 24 { bar.start.to_datetime().format("%Y-%m-%d").to_string() } else { absolute_time(bar.start) };
-        let parts: Vec<String> = Severity::ALL.iter().zip(bar.by_severity).map(|(s, n)| format!("{n} {}", s.as_str())).collect();
+        let when = if bar_hours >= 24 {
+            bar.start.to_datetime().format("%Y-%m-%d").to_string()
+        } else {
+            absolute_time(bar.start)
+        };
+        let parts: Vec<String> =
+            Severity::ALL.iter().zip(bar.by_severity).map(|(s, n)| format!("{n} {}", s.as_str())).collect();
         format!("{when}: {}", parts.join(", "))
     };
     let columns = bars
