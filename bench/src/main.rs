@@ -122,7 +122,7 @@ fn generate(i: usize, rows: usize, now: Micros) -> Generated {
         record["diff"] = json!({"old": {"status": "draft"}, "new": {"status": "published"}});
     }
     if let Some(p) = provider {
-        let failed = h % 13 == 0;
+        let failed = h.is_multiple_of(13);
         record["provider"] = json!(p);
         record["status"] = json!(if failed { "failure" } else { "success" });
         record["duration_ms"] = json!(40 + (h % 900) as i64);
