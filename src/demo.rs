@@ -82,12 +82,32 @@ const WORKSPACES: &[DemoWorkspace] = &[
     },
 ];
 
-/// (email, name, role, workspace, brand, password)
-const SIGN_INS: &[(&str, &str, Role, Option<&str>, Option<&str>, &str)] = &[
-    ("founder@demo.trail", "Fran Founder", Role::Founder, None, None, "demo-founder"),
-    ("admin@demo.trail", "Ada Admin", Role::Admin, None, None, "demo-admin"),
-    ("provider@demo.trail", "Pia Provider", Role::Provider, Some("agency"), None, "demo-provider"),
-    ("client@demo.trail", "Cleo Client", Role::Client, Some("agency"), Some("nike"), "demo-client"),
+/// A demo account, printed with its password so anyone can sign in as each role.
+struct DemoSignIn {
+    email: &'static str,
+    name: &'static str,
+    role: Role,
+    workspace: Option<&'static str>,
+    brand: Option<&'static str>,
+    password: &'static str,
+}
+
+const fn sign_in(
+    email: &'static str,
+    name: &'static str,
+    role: Role,
+    workspace: Option<&'static str>,
+    brand: Option<&'static str>,
+    password: &'static str,
+) -> DemoSignIn {
+    DemoSignIn { email, name, role, workspace, brand, password }
+}
+
+const SIGN_INS: &[DemoSignIn] = &[
+    sign_in("founder@demo.trail", "Fran Founder", Role::Founder, None, None, "demo-founder"),
+    sign_in("admin@demo.trail", "Ada Admin", Role::Admin, None, None, "demo-admin"),
+    sign_in("provider@demo.trail", "Pia Provider", Role::Provider, Some("agency"), None, "demo-provider"),
+    sign_in("client@demo.trail", "Cleo Client", Role::Client, Some("agency"), Some("nike"), "demo-client"),
 ];
 
 const PEOPLE: &[(&str, &str, &str)] = &[
@@ -99,7 +119,7 @@ const PEOPLE: &[(&str, &str, &str)] = &[
 ];
 
 pub async fn run(store: &DynStore, args: &DemoArgs) -> anyhow::Result<()> {
-    if store.user_by_email(SIGN_INS[0].0).await?.is_some() {
+    if store.user_by_email(SIGN_INS[0].email).await?.is_some() {
         println!("Demo data is already present.");
         print_sign_ins();
         return Ok(());
@@ -116,20 +136,20 @@ pub async fn run(store: &DynStore, args: &DemoArgs) -> anyhow::Result<()> {
         };
         workspace_ids.push(id);
     }
-    for &(email, name, role, workspace, brand, password) in SIGN_INS {
+    for account in SIGN_INS {
         let user = NewUserArgs {
-            email: email.into(),
-            role,
-            workspace: workspace.map(str::to_owned),
-            brand: brand.map(str::to_owned),
-            name: Some(name.into()),
-            password: password.into(),
+            email: account.email.into(),
+            role: account.role,
+            workspace: account.workspace.map(str::to_owned),
+            brand: account.brand.map(str::to_owned),
+            name: Some(account.name.into()),
+            password: account.password.into(),
         };
         add_user(store, user).await?;
     }
     // The provider works for two workspaces.
     if let (Some(provider), Some(hub)) =
-        (store.user_by_email(SIGN_INS[2].0).await?, store.workspace_by_slug("hub").await?)
+        (store.user_by_email(SIGN_INS[2].email).await?, store.workspace_by_slug("hub").await?)
     {
         store.add_membership(provider.id, hub.id, None).await?;
     }
@@ -151,7 +171,7 @@ pub async fn run(store: &DynStore, args: &DemoArgs) -> anyhow::Result<()> {
 
 fn print_sign_ins() {
     println!("Sign in at /login as:");
-    for (email, _, role, workspace, brand, password) in SIGN_INS {
+    for DemoSignIn { email, role, workspace, brand, password, .. } in SIGN_INS {
         let scope = match (workspace, brand) {
             (Some(ws), Some(b)) => format!(" ({ws}, brand {b})"),
             (Some(ws), None) => format!(" ({ws})"),

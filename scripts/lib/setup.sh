@@ -32,6 +32,10 @@ wasm_bindgen_version() {
 
 setup_build() {
   command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; return 1; }
+  if ! rustup component list --installed | grep -q '^clippy' || ! rustup component list --installed | grep -q '^rustfmt'; then
+    say "adding clippy and rustfmt"
+    rustup component add clippy rustfmt
+  fi
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     say "adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown

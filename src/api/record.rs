@@ -72,9 +72,9 @@ impl From<EventDetail> for ApiRecord {
     fn from(d: EventDetail) -> Self {
         let r = d.row;
         let entity = (r.entity_type.is_some() || r.entity_id.is_some())
-            .then(|| Entity { entity_type: r.entity_type, id: r.entity_id });
+            .then_some(Entity { entity_type: r.entity_type, id: r.entity_id });
         let error = (d.error_message.is_some() || d.error_stack.is_some())
-            .then(|| ErrorDetails { message: d.error_message, stack: d.error_stack });
+            .then_some(ErrorDetails { message: d.error_message, stack: d.error_stack });
         ApiRecord {
             id: r.id,
             event_id: d.event_id,

@@ -205,7 +205,7 @@ async fn upsert_all<T>(
         let take = statement_rows(rest.len().min(MAX_ROWS_PER_STATEMENT / 2));
         let (chunk, tail_rows) = rest.split_at(take);
         let sql = format!("INSERT INTO {table} ({columns}) VALUES {} {tail}", vec![one_row.as_str(); take].join(", "));
-        chunk.iter().fold(sqlx::query(&sql), |q, row| bind(q, row)).execute(&mut *conn).await?;
+        chunk.iter().fold(sqlx::query(&sql), &bind).execute(&mut *conn).await?;
         rest = tail_rows;
     }
     Ok(())

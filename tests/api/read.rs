@@ -35,11 +35,14 @@ async fn get(app: &TestApp, reader: &Reader, path: &str) -> reqwest::Response {
     }
 }
 
+/// Whether a reader may see a record of (workspace, visibility, brand).
+type MaySee = dyn Fn(&str, Visibility, Option<&str>) -> bool;
+
 #[tokio::test]
 async fn every_read_endpoint_respects_the_scope() {
     let app = spawn_app().await;
     let fixture = fixture(&app).await;
-    let mut readers: Vec<(Reader, Box<dyn Fn(&str, Visibility, Option<&str>) -> bool>)> = Vec::new();
+    let mut readers: Vec<(Reader, Box<MaySee>)> = Vec::new();
     for (role, client) in sign_ins(&app).await {
         readers.push((Reader::Session(role, client), Box::new(move |w, v, b| may_see(role, w, v, b))));
     }

@@ -129,7 +129,8 @@ async fn stats_equal_a_recount_of_the_raw_records() {
         brand: Some("nike".into()),
         visibilities: vec![Visibility::Client],
     }]);
-    let scopes: Vec<(&str, Scope, Box<dyn Fn(&NewRecord) -> bool>)> = vec![
+    type Sees = Box<dyn Fn(&NewRecord) -> bool>;
+    let scopes: Vec<(&str, Scope, Sees)> = vec![
         ("platform", Scope::Platform, Box::new(|_| true)),
         ("provider", provider, Box::new(move |r| r.workspace_id == mine && r.visibility != Visibility::System)),
         (
