@@ -238,6 +238,22 @@ pub mod ssr {
     }
 
     #[cfg(test)]
+    mod bound_tests {
+        use super::{uuid_v7_lower_bound, Uuid};
+
+        #[test]
+        fn the_v7_lower_bound_sorts_between_milliseconds() {
+            let id = |ms: u64, fill: u8| uuid::Builder::from_unix_timestamp_millis(ms, &[fill; 10]).into_uuid();
+            let bound = uuid_v7_lower_bound(1_800_000_000_000);
+            assert!(id(1_799_999_999_999, 0xff) < bound);
+            assert!(bound <= id(1_800_000_000_000, 0));
+            assert!(bound < id(1_800_000_000_000, 0x42));
+            assert_eq!(uuid_v7_lower_bound(-5), uuid_v7_lower_bound(0));
+            let _: Uuid = bound;
+        }
+    }
+
+    #[cfg(test)]
     mod session_tests {
         use std::sync::Arc;
 
@@ -393,11 +409,8 @@ pub mod ssr {
         RowsHtml { html, newest_ms: None, next_cursor }
     }
 
-    /// The smallest UUIDv7 of a millisecond: ids at or after it were made then or later.
+    /// The smallest UUIDv7 of a millisecond: ids made then or later sort at or after it.
     pub fn uuid_v7_lower_bound(unix_ms: i64) -> Uuid {
-        let ms = unix_ms.max(0) as u64;
-        let mut bytes = [0u8; 16];
-        bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
-        Uuid::from_bytes(bytes)
+        uuid::Builder::from_unix_timestamp_millis(unix_ms.max(0) as u64, &[0; 10]).into_uuid()
     }
 }

@@ -35,14 +35,14 @@ pub async fn open(config: &Config) -> anyhow::Result<Opened> {
 }
 
 /// The URL without its password, for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
-            let user = credentials.split(':').next().unwrap_or("");
-            format!("{}://{user}:***{}", &url[..scheme_end], &url[at..])
+fn redact(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut url) if url.password().is_some() => {
+            // Only fails for URLs that cannot have a password, which this one has.
+            let _ = url.set_password(Some("***"));
+            url.to_string()
         }
-        _ => url.to_owned(),
+        _ => text.to_owned(),
     }
 }
 
@@ -537,5 +537,16 @@ impl From<ApiKeyRow> for app::store::ApiKeyRecord {
             revoked: row.revoked_at.is_some(),
             last_used_at: row.last_used_at.map(app::model::Micros),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted_from_database_urls() {
+        assert_eq!(super::redact("postgres://trail:s3cret@db:5432/trail"), "postgres://trail:***@db:5432/trail");
+        assert_eq!(super::redact("postgres://db/trail"), "postgres://db/trail");
+        assert_eq!(super::redact("sqlite://trail.db"), "sqlite://trail.db");
+        assert_eq!(super::redact("not a url"), "not a url");
     }
 }
