@@ -442,29 +442,18 @@ fn row_values(g: &Generated) -> Vec<Option<String>> {
     ]
 }
 
-fn csv_line(values: &[Option<String>]) -> String {
-    let cells: Vec<String> = values
-        .iter()
-        .map(|v| match v {
-            None => String::new(),
-            Some(s) if s.contains([',', '"', '\n']) => format!("\"{}\"", s.replace('"', "\"\"")),
-            Some(s) => s.clone(),
-        })
-        .collect();
-    cells.join(",")
-}
-
 /// The engine's own bulk path for records `range`: `sqlite3 .import` of a CSV
 /// (through a staging table, as `.import` cannot skip the rowid column), or
 /// `psql \copy`; returns the seconds the import took (not the CSV's writing).
 fn engine_bulk(kind: &str, url: &str, data: DataSet, range: std::ops::Range<usize>, dir: &Path) -> anyhow::Result<f64> {
     use std::io::Write;
     let csv_path = dir.join("records.csv");
-    let mut csv = std::io::BufWriter::new(std::fs::File::create(&csv_path)?);
+    // An absent value is an empty, unquoted field: NULL to `\copy`.
+    let mut csv = csv::Writer::from_writer(std::io::BufWriter::new(std::fs::File::create(&csv_path)?));
     for g in data.records(range) {
-        writeln!(csv, "{}", csv_line(&row_values(&g)))?;
+        csv.serialize(row_values(&g))?;
     }
-    csv.into_inner()?.sync_all()?;
+    csv.into_inner().map_err(|e| e.into_error())?.into_inner()?.sync_all()?;
     let started = Instant::now();
     let status = match kind {
         "sqlite" => {

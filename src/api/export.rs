@@ -9,7 +9,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::query::ReadQuery;
 use super::record::ApiRecord;
@@ -19,36 +19,6 @@ use crate::state::AppState;
 
 /// Records fetched and written per step of the stream.
 const CHUNK: usize = 1_000;
-
-const CSV_COLUMNS: &[&str] = &[
-    "id",
-    "occurred_at",
-    "received_at",
-    "workspace",
-    "brand",
-    "kind",
-    "key",
-    "severity",
-    "visibility",
-    "status",
-    "duration_ms",
-    "provider",
-    "actor_type",
-    "actor_id",
-    "actor_email",
-    "actor_name",
-    "entity_type",
-    "entity_id",
-    "message",
-    "context",
-    "correlation_id",
-    "event_id",
-    "ip",
-    "user_agent",
-    "error_message",
-    "payload",
-    "diff",
-];
 
 #[derive(Clone, Copy, PartialEq)]
 enum Format {
@@ -115,102 +85,176 @@ fn chunks(
             let rows = store.list_event_details(scope, filter, page).await.inspect_err(|err| {
                 tracing::error!(error = %err, "export stopped");
             })?;
-            let mut out = String::with_capacity(rows.len() * 512);
-            if format == Format::Csv && !progress.started {
-                out.push_str(&CSV_COLUMNS.join(","));
-                out.push_str("\r\n");
-            }
             let next =
                 Progress { cursor: rows.last().map(|r| r.row.cursor()), started: true, finished: rows.len() < CHUNK };
-            for row in rows {
-                match format {
-                    Format::Csv => write_csv_row(&mut out, row),
-                    Format::Ndjson => {
-                        out.push_str(&serde_json::to_string(&ApiRecord::from(row)).expect("a record serialises"));
-                        out.push('\n');
+            let out = match format {
+                // The header goes with the first chunk only.
+                Format::Csv => csv_chunk(rows, !progress.started),
+                Format::Ndjson => {
+                    let mut out = Vec::with_capacity(rows.len() * 512);
+                    for row in rows {
+                        serde_json::to_writer(&mut out, &ApiRecord::from(row)).map_err(io_error)?;
+                        out.push(b'\n');
                     }
+                    Ok(out)
                 }
             }
+            .inspect_err(|err| tracing::error!(error = %err, "export stopped"))?;
             Ok(Some((Bytes::from(out), next)))
         }
     })
 }
 
-fn write_csv_row(out: &mut String, d: EventDetail) {
-    let r = d.row;
-    let cells: [Option<String>; 27] = [
-        Some(r.id.to_string()),
-        Some(r.occurred_at.to_rfc3339()),
-        Some(r.received_at.to_rfc3339()),
-        Some(r.workspace),
-        r.brand,
-        Some(r.kind.as_str().into()),
-        Some(r.key),
-        Some(r.severity.as_str().into()),
-        Some(r.visibility.as_str().into()),
-        r.status,
-        r.duration_ms.map(|ms| ms.to_string()),
-        r.provider,
-        Some(r.actor_type.as_str().into()),
-        r.actor_id,
-        r.actor_email,
-        r.actor_name,
-        r.entity_type,
-        r.entity_id,
-        r.message,
-        r.context,
-        r.correlation_id,
-        d.event_id,
-        d.ip,
-        d.user_agent,
-        d.error_message,
-        d.payload,
-        d.diff,
-    ];
-    for (i, cell) in cells.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        if let Some(text) = cell {
-            push_csv_cell(out, text);
-        }
-    }
-    out.push_str("\r\n");
+fn io_error(err: impl std::error::Error + Send + Sync + 'static) -> app::store::StoreError {
+    app::store::StoreError::Database(sqlx::Error::Io(std::io::Error::other(err)))
 }
 
-/// RFC 4180 quoting; a cell a spreadsheet would run as a formula gets a
-/// leading apostrophe (records carry text from outside).
-fn push_csv_cell(out: &mut String, text: &str) {
-    let formula = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    let needs_quotes = formula || text.contains([',', '"', '\n', '\r']);
-    if !needs_quotes {
-        out.push_str(text);
-        return;
+/// One record as a line of the CSV export: its columns, in order, named as
+/// in the header.
+#[derive(Serialize)]
+struct CsvRow {
+    id: String,
+    occurred_at: String,
+    received_at: String,
+    workspace: String,
+    brand: Option<String>,
+    kind: &'static str,
+    key: String,
+    severity: &'static str,
+    visibility: &'static str,
+    status: Option<String>,
+    duration_ms: Option<i64>,
+    provider: Option<String>,
+    actor_type: &'static str,
+    actor_id: Option<String>,
+    actor_email: Option<String>,
+    actor_name: Option<String>,
+    entity_type: Option<String>,
+    entity_id: Option<String>,
+    message: Option<String>,
+    context: Option<String>,
+    correlation_id: Option<String>,
+    event_id: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    error_message: Option<String>,
+    payload: Option<String>,
+    diff: Option<String>,
+}
+
+impl From<EventDetail> for CsvRow {
+    fn from(d: EventDetail) -> Self {
+        let r = d.row;
+        let text = |value: Option<String>| value.map(defused);
+        CsvRow {
+            id: r.id.to_string(),
+            occurred_at: r.occurred_at.to_rfc3339(),
+            received_at: r.received_at.to_rfc3339(),
+            workspace: r.workspace,
+            brand: text(r.brand),
+            kind: r.kind.as_str(),
+            key: r.key,
+            severity: r.severity.as_str(),
+            visibility: r.visibility.as_str(),
+            status: r.status,
+            duration_ms: r.duration_ms,
+            provider: text(r.provider),
+            actor_type: r.actor_type.as_str(),
+            actor_id: text(r.actor_id),
+            actor_email: text(r.actor_email),
+            actor_name: text(r.actor_name),
+            entity_type: text(r.entity_type),
+            entity_id: text(r.entity_id),
+            message: text(r.message),
+            context: text(r.context),
+            correlation_id: text(r.correlation_id),
+            event_id: text(d.event_id),
+            ip: text(d.ip),
+            user_agent: text(d.user_agent),
+            error_message: text(d.error_message),
+            payload: text(d.payload),
+            diff: text(d.diff),
+        }
     }
-    out.push('"');
-    if formula {
-        out.push('\'');
+}
+
+/// Text a spreadsheet would run as a formula gets a leading apostrophe:
+/// records carry text from outside.
+fn defused(text: String) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text
     }
-    out.push_str(&text.replace('"', "\"\""));
-    out.push('"');
+}
+
+/// `rows` as RFC 4180 CSV (CRLF line ends), with the header line if `header`.
+fn csv_chunk(rows: Vec<EventDetail>, header: bool) -> Result<Vec<u8>, app::store::StoreError> {
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(header)
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::with_capacity(rows.len() * 512));
+    for row in rows {
+        writer.serialize(CsvRow::from(row)).map_err(io_error)?;
+    }
+    writer.into_inner().map_err(|err| io_error(err.into_error()))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::push_csv_cell;
+    use super::*;
+    use app::model::{ActorType, EventRow, Kind, Micros, Severity, Visibility};
 
-    fn cell(text: &str) -> String {
-        let mut out = String::new();
-        push_csv_cell(&mut out, text);
-        out
+    fn detail(message: &str) -> EventDetail {
+        EventDetail {
+            row: EventRow {
+                id: uuid::Uuid::nil(),
+                workspace: "acme".into(),
+                brand: None,
+                kind: Kind::Audit,
+                key: "k".into(),
+                message: Some(message.into()),
+                context: None,
+                entity_type: None,
+                entity_id: Some("-5".into()),
+                actor_type: ActorType::System,
+                actor_id: None,
+                actor_email: None,
+                actor_name: None,
+                actor_label: None,
+                visibility: Visibility::Internal,
+                severity: Severity::Info,
+                status: None,
+                duration_ms: Some(7),
+                provider: None,
+                correlation_id: None,
+                occurred_at: Micros(0),
+                received_at: Micros(0),
+            },
+            event_id: None,
+            ip: None,
+            user_agent: None,
+            error_message: None,
+            error_stack: None,
+            payload: None,
+            diff: None,
+        }
+    }
+
+    fn csv(message: &str, header: bool) -> String {
+        String::from_utf8(csv_chunk(vec![detail(message)], header).unwrap()).unwrap()
     }
 
     #[test]
     fn cells_are_quoted_and_formulas_defused() {
-        assert_eq!(cell("plain"), "plain");
-        assert_eq!(cell("a,b"), "\"a,b\"");
-        assert_eq!(cell("say \"hi\"\nnow"), "\"say \"\"hi\"\"\nnow\"");
-        assert_eq!(cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        assert_eq!(cell("-5"), "\"'-5\"");
+        let header = csv("plain", true);
+        assert!(header.starts_with("id,occurred_at,received_at,workspace,brand,kind,key,severity,visibility,status,"));
+        assert!(header.contains(",plain,") && header.ends_with("\r\n"), "{header}");
+        assert_eq!(header.matches("\r\n").count(), 2, "a header line and a row");
+        assert!(csv("a,b", false).contains(",\"a,b\","));
+        assert!(csv("say \"hi\"\nnow", false).contains(",\"say \"\"hi\"\"\nnow\","));
+        assert!(csv("=HYPERLINK(\"x\")", false).contains(",\"'=HYPERLINK(\"\"x\"\")\","));
+        assert!(csv("plain", false).contains(",'-5,"), "an id that starts like a formula is defused too");
+        assert!(!csv("plain", false).starts_with("id,"));
     }
 }
