@@ -19,11 +19,13 @@ use crate::storage;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    config: Config,
 }
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the API and the dashboard (the default). Env: TRAIL_DATABASE_URL, LEPTOS_SITE_ADDR.
+    /// Serve the API and the dashboard (the default).
     Serve,
     /// Create or update the database schema, then exit.
     Migrate,
@@ -148,7 +150,7 @@ pub async fn run() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
     init_logging(matches!(command, Command::Serve));
-    match execute(command).await {
+    match execute(cli.config, command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -171,8 +173,7 @@ fn init_logging(serving: bool) {
     }
 }
 
-async fn execute(command: Command) -> anyhow::Result<()> {
-    let config = Config::from_env()?;
+async fn execute(config: Config, command: Command) -> anyhow::Result<()> {
     if let Command::Serve = command {
         return Server::build(config).await?.run().await;
     }

@@ -1,52 +1,80 @@
-//! Configuration from the environment.
+//! Configuration: each setting a command-line option with an environment
+//! variable behind it (clap's `env`), so `trail --help` documents them all.
 
 use std::net::SocketAddr;
 
+use clap::builder::BoolishValueParser;
+
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://trail.db";
 pub const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
-/// In the sqlite3 shell at 10 M records, commits of 2,000 rows: no staging ran
-/// at 14.7-16.0k rec/s; moving every 20,000: 21.2k, 50,000: 22.1-22.9k,
-/// 100,000: 16.0k, 200,000: 18.6k.
+/// Measured in docs/performance.md (moving every 50,000 staged records was fastest).
 pub const DEFAULT_SQLITE_STAGE_ROWS: usize = 50_000;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, clap::Args)]
 pub struct Config {
-    /// `sqlite://path` or `postgres://...` (`TRAIL_DATABASE_URL`).
+    /// `sqlite://path` (embedded, WAL) or `postgres://user:pass@host/db`.
+    #[arg(long, global = true, env = "TRAIL_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
-    /// Where to listen (`LEPTOS_SITE_ADDR`); port 0 picks a free one.
+    /// Where to listen; port 0 picks a free one.
+    #[arg(long, global = true, env = "LEPTOS_SITE_ADDR", default_value = DEFAULT_SITE_ADDR)]
     pub site_addr: SocketAddr,
-    /// Mark the session cookie `Secure` (`TRAIL_COOKIE_SECURE=1`, for HTTPS deployments).
+    /// Mark the session cookie `Secure` (behind HTTPS).
+    #[arg(long, global = true, env = "TRAIL_COOKIE_SECURE", default_value_t = false,
+          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true")]
     pub cookie_secure: bool,
     /// SQLite: records staged in a small table before the writer moves them
-    /// into the main one in one transaction (`TRAIL_SQLITE_STAGE_ROWS`).
+    /// into the main one in one transaction.
+    #[arg(long, global = true, env = "TRAIL_SQLITE_STAGE_ROWS", default_value_t = DEFAULT_SQLITE_STAGE_ROWS,
+          value_parser = positive)]
     pub sqlite_stage_rows: usize,
-    /// Reverse proxies whose `X-Forwarded-For` names the client
-    /// (`TRAIL_TRUSTED_PROXIES`, addresses or networks, comma-separated).
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client: addresses or
+    /// networks, comma-separated (`127.0.0.1, 10.0.0.0/8`).
+    #[arg(long, global = true, env = "TRAIL_TRUSTED_PROXIES", default_value = "",
+          value_parser = trusted_proxies, hide_default_value = true)]
+    pub trusted_proxies: TrustedProxies,
 }
 
-impl Config {
-    pub fn from_env() -> anyhow::Result<Self> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let site_addr = var("LEPTOS_SITE_ADDR").unwrap_or_else(|| DEFAULT_SITE_ADDR.to_owned());
-        Ok(Config {
-            database_url: var("TRAIL_DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
-            site_addr: site_addr
-                .parse()
-                .map_err(|e| anyhow::anyhow!("LEPTOS_SITE_ADDR {site_addr:?} is not host:port: {e}"))?,
-            cookie_secure: matches!(var("TRAIL_COOKIE_SECURE").as_deref(), Some("1" | "true")),
-            sqlite_stage_rows: match var("TRAIL_SQLITE_STAGE_ROWS") {
-                None => DEFAULT_SQLITE_STAGE_ROWS,
-                Some(rows) => rows
-                    .parse()
-                    .ok()
-                    .filter(|&rows| rows > 0)
-                    .ok_or_else(|| anyhow::anyhow!("TRAIL_SQLITE_STAGE_ROWS {rows:?} is not a positive number"))?,
-            },
-            trusted_proxies: crate::auth::client_address::parse_trusted_proxies(
-                &var("TRAIL_TRUSTED_PROXIES").unwrap_or_default(),
-            )
-            .map_err(|e| anyhow::anyhow!("TRAIL_TRUSTED_PROXIES: {e}"))?,
-        })
+/// The parsed `--trusted-proxies` (one value, so clap does not split it).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TrustedProxies(pub Vec<ipnet::IpNet>);
+
+fn trusted_proxies(text: &str) -> Result<TrustedProxies, String> {
+    crate::auth::client_address::parse_trusted_proxies(text).map(TrustedProxies)
+}
+
+fn positive(text: &str) -> Result<usize, String> {
+    text.parse().ok().filter(|&n: &usize| n > 0).ok_or_else(|| format!("{text:?} is not a positive number"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    #[test]
+    fn defaults_options_and_bad_values() {
+        let config = Cli::try_parse_from(["trail"]).unwrap().config;
+        assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(config.site_addr.to_string(), DEFAULT_SITE_ADDR);
+        assert!(!config.cookie_secure);
+        assert_eq!(config.sqlite_stage_rows, DEFAULT_SQLITE_STAGE_ROWS);
+        assert_eq!(config.trusted_proxies, TrustedProxies::default());
+
+        let args = ["trail", "--cookie-secure", "1", "--trusted-proxies", "127.0.0.1, 10.0.0.0/8"];
+        let config = Cli::try_parse_from(args).unwrap().config;
+        assert!(config.cookie_secure);
+        assert_eq!(config.trusted_proxies.0.len(), 2);
+
+        for bad in [["--sqlite-stage-rows", "0"], ["--site-addr", "nowhere"], ["--trusted-proxies", "localhost"]] {
+            assert!(Cli::try_parse_from(["trail", bad[0], bad[1]]).is_err(), "{bad:?}");
+        }
     }
 }

@@ -25,7 +25,7 @@ impl FromRequestParts<AppState> for ClientAddress {
         // address is unknown; all such requests then share one.
         let peer =
             parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
-        Ok(ClientAddress(client_address(peer, &parts.headers, &state.config.trusted_proxies)))
+        Ok(ClientAddress(client_address(peer, &parts.headers, &state.config.trusted_proxies.0)))
     }
 }
 

@@ -44,7 +44,7 @@ impl TestDatabase {
             // Small, so the shared tests read and deduplicate across both of
             // SQLite's record tables: staged records move once 5 have gathered.
             sqlite_stage_rows: STAGE_ROWS,
-            trusted_proxies: vec![],
+            trusted_proxies: Default::default(),
         }
     }
 }

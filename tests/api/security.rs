@@ -149,7 +149,7 @@ async fn a_concurrent_burst_of_guesses_gets_no_more_than_the_limit() {
 async fn failures_from_another_address_do_not_lock_out_the_right_password() {
     let db = std::sync::Arc::new(crate::helpers::TestDatabase::fresh().await);
     let app = crate::helpers::spawn_app_with(db, |config| {
-        config.trusted_proxies = trail::auth::client_address::parse_trusted_proxies("127.0.0.1").unwrap();
+        config.trusted_proxies.0 = trail::auth::client_address::parse_trusted_proxies("127.0.0.1").unwrap();
     })
     .await;
     let attacker: Vec<_> = (0..30).map(|_| sign_in_from(&app, "198.51.100.7", "wrong")).collect();
