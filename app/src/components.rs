@@ -36,7 +36,7 @@ fn to_sign_in() -> AnyView {
             .and_then(|parts| parts.uri.path_and_query().map(|p| p.as_str().to_owned()))
             .unwrap_or_else(|| "/".to_owned());
         let target = match crate::model::safe_next(&here) {
-            Some(next) if next != "/" => format!("/login?next={}", crate::model::encode_query_value(next)),
+            Some(next) if next != "/" => format!("/login?{}", crate::model::query_string(&[("next", next)])),
             _ => "/login".to_owned(),
         };
         if let (Some(response), Ok(location)) =

@@ -298,7 +298,7 @@ impl EventRow {
 }
 
 pub fn entity_href(entity_type: &str, entity_id: &str) -> String {
-    format!("/entities/{}/{}", encode_query_value(entity_type), encode_query_value(entity_id))
+    format!("/entities/{}/{}", path_segment(entity_type), path_segment(entity_id))
 }
 
 /// The signed-in person, as the dashboard needs to know them.
@@ -413,43 +413,30 @@ impl FeedParams {
 
     /// The export link's query: the same view for `/api/v1/events/export`.
     pub fn export_query(&self, format: &str) -> String {
-        let mut pairs = vec![format!("format={format}")];
-        for (name, value) in [
+        let errors = if self.errors { "true" } else { "" };
+        query_string(&[
+            ("format", format),
             ("q", &self.q),
             ("workspace", &self.workspace),
             ("kind", &self.kind),
             ("severity", &self.severity),
             ("since", &self.range),
-        ] {
-            if !value.is_empty() {
-                pairs.push(format!("{name}={}", encode_query_value(value)));
-            }
-        }
-        if self.errors {
-            pairs.push("errors=true".into());
-        }
-        pairs.join("&")
+            ("errors", errors),
+        ])
     }
 
     /// The URL query for these parameters (empty ones left out).
     pub fn to_query(&self) -> String {
-        let mut pairs: Vec<(&str, &str)> = vec![
+        let errors = if self.errors { "1" } else { "" };
+        query_string(&[
             ("q", &self.q),
             ("workspace", &self.workspace),
             ("kind", &self.kind),
             ("severity", &self.severity),
             ("range", &self.range),
             ("window", &self.window),
-        ];
-        if self.errors {
-            pairs.push(("errors", "1"));
-        }
-        pairs
-            .into_iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| format!("{k}={}", encode_query_value(v)))
-            .collect::<Vec<_>>()
-            .join("&")
+            ("errors", errors),
+        ])
     }
 
     /// The filter these parameters describe; an error explains a bad search.
@@ -489,16 +476,18 @@ pub fn safe_next(next: &str) -> Option<&str> {
     same_site.then_some(next)
 }
 
-/// Percent-encodes a query value (RFC 3986 unreserved characters stay).
-pub fn encode_query_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(byte as char),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
+/// A URL query (`a=1&b=x+y`) of the pairs whose value is not empty.
+pub fn query_string(pairs: &[(&str, &str)]) -> String {
+    let present: Vec<&(&str, &str)> = pairs.iter().filter(|(_, value)| !value.is_empty()).collect();
+    // Pairs of strings always encode.
+    serde_urlencoded::to_string(present).unwrap_or_default()
+}
+
+/// One path segment, percent-encoded (RFC 3986 unreserved characters stay).
+pub fn path_segment(value: &str) -> String {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    utf8_percent_encode(value, SEGMENT).to_string()
 }
 
 /// A record with everything: what the detail page and timelines show.
@@ -711,7 +700,11 @@ mod tests {
         let params =
             FeedParams { q: "key:track_* \"a b\"".into(), kind: "audit".into(), errors: true, ..Default::default() };
         let query = params.to_query();
-        assert_eq!(query, "q=key%3Atrack_%2A%20%22a%20b%22&kind=audit&errors=1");
+        assert_eq!(query, "q=key%3Atrack_*+%22a+b%22&kind=audit&errors=1");
+        let decoded: Vec<(String, String)> = serde_urlencoded::from_str(&query).unwrap();
+        let back = FeedParams::from_query(|name| decoded.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()));
+        assert_eq!(back, params, "what the URL carries is the view");
+        assert_eq!(path_segment("a b/c~d"), "a%20b%2Fc~d");
         let filter = params.to_filter(Micros(0)).unwrap();
         assert_eq!(
             (filter.key.as_deref(), filter.q.as_deref(), filter.errors_only),

@@ -31,11 +31,8 @@ struct LoginForm {
 
 /// Back to the sign-in page with an error, keeping where the person was going.
 fn refused(error: &str, next: &str) -> Response {
-    let mut query = format!("error={error}");
-    if let Some(next) = safe_next(next) {
-        query.push_str(&format!("&next={}", app::model::encode_query_value(next)));
-    }
-    Redirect::to(&format!("/login?{query}")).into_response()
+    let next = safe_next(next).unwrap_or("");
+    Redirect::to(&format!("/login?{}", app::model::query_string(&[("error", error), ("next", next)]))).into_response()
 }
 
 #[tracing::instrument(skip_all, fields(email = %form.email, address = %address))]

@@ -133,7 +133,7 @@ async fn every_signed_out_page_redirects_to_sign_in_and_back() {
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
         let expected = match path.as_str() {
             "/" => "/login".to_owned(),
-            _ => format!("/login?next={}", app::model::encode_query_value(path)),
+            _ => format!("/login?{}", app::model::query_string(&[("next", path)])),
         };
         assert_eq!(location(&response), expected, "{path}");
     }

@@ -6,7 +6,7 @@ use leptos_router::hooks::use_params_map;
 use crate::api::{load_record, RecordView};
 use crate::components::{loaded_view, DiffTable, EventItem, TopBar, When};
 use crate::format::absolute_time;
-use crate::model::{encode_query_value, entity_href, Micros};
+use crate::model::{entity_href, query_string, Micros};
 
 #[component]
 pub fn EventPage() -> impl IntoView {
@@ -40,7 +40,7 @@ fn Record(view: RecordView) -> impl IntoView {
         _ => row.entity_display().map(|label| label.into_any()),
     };
     let correlation = row.correlation_id.clone().map(|c| {
-        let href = format!("/?q={}", encode_query_value(&format!("correlation:\"{c}\"")));
+        let href = format!("/?{}", query_string(&[("q", &format!("correlation:\"{c}\""))]));
         view! { <a href=href>{c}</a> }
     });
     let has_error = record.error_message.is_some() || record.error_stack.is_some();

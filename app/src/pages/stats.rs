@@ -129,7 +129,7 @@ fn Ranking(title: &'static str, items: Vec<NamedCount>, link: &'static str) -> i
     let rows = items
         .into_iter()
         .map(|item| {
-            let href = format!("/?q={}", crate::model::encode_query_value(&format!("{link}:\"{}\"", item.name)));
+            let href = format!("/?{}", crate::model::query_string(&[("q", &format!("{link}:\"{}\"", item.name))]));
             view! { <li><a href=href>{item.name}</a> <span class="count">{item.count}</span></li> }
         })
         .collect_view();
