@@ -28,11 +28,23 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/entities/{entity_type}/{entity_id}/timeline", get(timeline))
         .route("/api/v1/stats", get(stats))
         .route("/api/system/health", get(health))
-        .route("/metrics", get(crate::metrics::metrics))
+        .route("/metrics", get(metrics))
         .route("/api/openapi.json", get(openapi::serve))
         .route("/api/v1/events/counts", get(counts_by_key))
         // Programs get a JSON 404 for a path the API does not have, not the dashboard's page.
         .route("/api/{*rest}", axum::routing::any(|| async { Error::NotFound }))
+}
+
+/// Platform-wide counts, like the health endpoint's: for readers of every
+/// workspace only (a founder or admin session, or a spanning read key, which
+/// Prometheus sends as `authorization: Bearer`).
+async fn metrics(State(state): State<AppState>, Reader(scope): Reader) -> Result<impl axum::response::IntoResponse> {
+    if scope != Scope::Platform {
+        return Err(Error::Forbidden("metrics are for readers of every workspace".into()));
+    }
+    crate::metrics::pools(&state.store.pool_use());
+    let body = crate::metrics::handle().render();
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body))
 }
 
 /// `healthy` and `degraded` answer 200, `unhealthy` 503. Anyone may ask (load

@@ -85,7 +85,7 @@ async fn next_group(jobs: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
 async fn write_group(store: &dyn app::store::Store, group: Vec<Job>) {
     let (requests, replies): (Vec<Vec<NewRecord>>, Vec<Reply>) =
         group.into_iter().map(|job| (job.records, job.reply)).unzip();
-    crate::metrics::METRICS.group_committed(requests.len(), requests.iter().map(Vec::len).sum());
+    crate::metrics::group_committed(requests.len(), requests.iter().map(Vec::len).sum());
     match store.insert_records(&requests).await {
         Ok(outcomes) => {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {

@@ -138,7 +138,7 @@ pub async fn ingest(
         commit::CommitError::Stopped => Error::Unavailable,
     })?;
     let accepted = outcome.ids.len() - outcome.duplicates;
-    crate::metrics::METRICS.ingested(accepted, outcome.duplicates, outcome.ids.len());
+    crate::metrics::ingested(accepted, outcome.duplicates, outcome.ids.len());
     Ok((StatusCode::ACCEPTED, Json(Accepted { accepted, duplicates: outcome.duplicates, ids: outcome.ids })))
 }
 
