@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use app::accounts;
 use app::model::Role;
-use app::store::{DynStore, NewUser};
+use app::store::DynStore;
 use clap::{Args, Parser, Subcommand};
 
-use crate::auth::{api_key, password};
+use crate::auth::ServerCredentials;
 use crate::config::Config;
 use crate::server::Server;
 use crate::storage;
@@ -187,7 +187,9 @@ async fn execute(config: Config, command: Command) -> anyhow::Result<()> {
         Command::Workspace(WorkspaceCommand::Add { slug, name }) => add_workspace(&store, &slug, name).await,
         Command::User(UserCommand::Add { email, role, workspace, brand, name }) => {
             let password = read_password()?;
-            add_user(&store, NewUserArgs { email, role, workspace, brand, name, password }).await
+            let (workspace, brand, name) =
+                (workspace.unwrap_or_default(), brand.unwrap_or_default(), name.unwrap_or_default());
+            add_user(&store, accounts::NewAccount { email, name, role, workspace, brand, password }).await
         }
         Command::User(command) => manage_user(&store, command).await,
         Command::Key(KeyCommand::Create { workspace, all_workspaces: _, scope, name }) => {
@@ -245,17 +247,11 @@ async fn manage_user(store: &DynStore, command: UserCommand) -> anyhow::Result<(
         }
         UserCommand::Grant { email, workspace, brand } => {
             let user = store.user_by_email(&email).await?.with_context(|| format!("no user {email:?}"))?;
-            let Some((workspace_id, brand)) =
-                membership_of(store, user.role, Some(&workspace), brand.as_deref()).await?
-            else {
-                bail!("a {} sees every workspace already", user.role);
-            };
-            store.add_membership(user.id, workspace_id, brand.as_deref()).await?;
+            accounts::grant_membership(store.as_ref(), &user, &workspace, brand.as_deref().unwrap_or("")).await?;
             println!("{email} belongs to {workspace}");
         }
         UserCommand::Revoke { email, workspace } => {
-            let ws =
-                store.workspace_by_slug(&workspace).await?.with_context(|| format!("no workspace {workspace:?}"))?;
+            let ws = accounts::workspace(store.as_ref(), &workspace).await?;
             store.remove_membership(user_id(store, &email).await?, ws.id).await?;
             println!("{email} no longer belongs to {workspace}");
         }
@@ -263,51 +259,23 @@ async fn manage_user(store: &DynStore, command: UserCommand) -> anyhow::Result<(
     Ok(())
 }
 
+/// What the CLI makes passwords and keys with: the server's own.
+fn credentials(store: &DynStore) -> ServerCredentials {
+    ServerCredentials { store: store.clone() }
+}
+
 async fn add_workspace(store: &DynStore, slug: &str, name: Option<String>) -> anyhow::Result<()> {
-    app::model::valid_slug(slug).map_err(anyhow::Error::msg)?;
-    let ws = store.create_workspace(slug, name.as_deref().unwrap_or(slug)).await?;
+    let ws = accounts::add_workspace(store.as_ref(), slug, name.as_deref().unwrap_or("")).await?;
     println!("workspace {} created (id {})", ws.slug, ws.id);
     Ok(())
 }
 
-pub struct NewUserArgs {
-    pub email: String,
-    pub role: Role,
-    pub workspace: Option<String>,
-    pub brand: Option<String>,
-    pub name: Option<String>,
-    pub password: String,
-}
-
 /// Creates a user and, for member roles, their membership.
-pub async fn add_user(store: &DynStore, args: NewUserArgs) -> anyhow::Result<()> {
-    accounts::check_new_user(&args.email, &args.password).map_err(anyhow::Error::msg)?;
-    let email = args.email.trim().to_owned();
-    let membership = membership_of(store, args.role, args.workspace.as_deref(), args.brand.as_deref()).await?;
-    let password_hash = password::hash(args.password).await?;
-    let user_id =
-        store.create_user(&NewUser { email: email.clone(), name: args.name, role: args.role, password_hash }).await?;
-    if let Some((workspace_id, brand)) = membership {
-        store.add_membership(user_id, workspace_id, brand.as_deref()).await?;
-    }
-    println!("user {email} created ({})", args.role);
+pub async fn add_user(store: &DynStore, account: accounts::NewAccount) -> anyhow::Result<()> {
+    let (email, role) = (account.email.trim().to_owned(), account.role);
+    accounts::add_user(store.as_ref(), &credentials(store), account).await?;
+    println!("user {email} created ({role})");
     Ok(())
-}
-
-/// The membership `accounts::membership` says the role needs, with the workspace's id.
-async fn membership_of(
-    store: &DynStore,
-    role: Role,
-    workspace: Option<&str>,
-    brand: Option<&str>,
-) -> anyhow::Result<Option<(i64, Option<String>)>> {
-    let Some((slug, brand)) =
-        accounts::membership(role, workspace.unwrap_or(""), brand.unwrap_or("")).map_err(anyhow::Error::msg)?
-    else {
-        return Ok(None);
-    };
-    let ws = store.workspace_by_slug(slug).await?.with_context(|| format!("no workspace {slug:?}"))?;
-    Ok(Some((ws.id, brand.map(str::to_owned))))
 }
 
 /// The password from standard input: prompted for on a terminal, else the first line.
@@ -332,14 +300,16 @@ pub async fn create_key(
     scope: &str,
     name: Option<String>,
 ) -> anyhow::Result<()> {
-    let scopes = accounts::parse_scopes(scope).map_err(anyhow::Error::msg)?;
-    let workspace = match workspace {
-        Some(slug) => Some(store.workspace_by_slug(slug).await?.with_context(|| format!("no workspace {slug:?}"))?),
-        None => None,
-    };
-    let secret = api_key::issue(store.as_ref(), workspace.as_ref(), scopes.clone(), name).await?;
-    let target = workspace.map_or("every workspace".to_owned(), |w| format!("workspace {}", w.slug));
-    println!("API key for {target}, scopes {}. It is shown only now; store it safely:", scopes.join(","));
-    println!("{secret}");
+    let key = accounts::create_key(
+        store.as_ref(),
+        &credentials(store),
+        workspace.unwrap_or(""),
+        scope,
+        name.as_deref().unwrap_or(""),
+    )
+    .await?;
+    let target = key.workspace.map_or("every workspace".to_owned(), |w| format!("workspace {}", w.slug));
+    println!("API key for {target}, scopes {}. It is shown only now; store it safely:", key.scopes.join(","));
+    println!("{}", key.secret);
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! every role, and a week of realistic records (audits with diffs, lifecycle
 //! events, failed and slow provider actions, criticals, correlated flows).
 
+use app::accounts;
 use app::model::{ActorType, Kind, Micros, Role, Severity, Status, Visibility};
 use app::store::{DynStore, NewRecord};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -11,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::cli::{add_user, create_key, DemoArgs, NewUserArgs};
+use crate::cli::{add_user, create_key, DemoArgs};
 use crate::ingest::parse::default_severity;
 
 const WEEK_US: i64 = 7 * 24 * 3_600 * 1_000_000;
@@ -137,12 +138,12 @@ pub async fn run(store: &DynStore, args: &DemoArgs) -> anyhow::Result<()> {
         workspace_ids.push(id);
     }
     for account in SIGN_INS {
-        let user = NewUserArgs {
+        let user = accounts::NewAccount {
             email: account.email.into(),
+            name: account.name.into(),
             role: account.role,
-            workspace: account.workspace.map(str::to_owned),
-            brand: account.brand.map(str::to_owned),
-            name: Some(account.name.into()),
+            workspace: account.workspace.unwrap_or_default().into(),
+            brand: account.brand.unwrap_or_default().into(),
             password: account.password.into(),
         };
         add_user(store, user).await?;

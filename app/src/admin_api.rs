@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "ssr")]
 use crate::accounts;
 use crate::api::Loaded;
-#[cfg(feature = "ssr")]
-use crate::model::{valid_slug, Micros, Role};
 use crate::model::{ApiKeySummary, UserSummary, Viewer, WorkspaceSummary};
+#[cfg(feature = "ssr")]
+use crate::model::{Micros, Role};
 #[cfg(feature = "ssr")]
 use crate::store::StoreError;
 
@@ -61,11 +61,8 @@ pub async fn admin_overview() -> Result<Loaded<AdminData>, ServerFnError> {
 pub async fn create_workspace(slug: String, name: String) -> Result<String, ServerFnError> {
     ssr::noted(Notice::Done, async move {
         let (_, ctx) = ssr::require(Role::Founder).await?;
-        let slug = slug.trim().to_owned();
-        valid_slug(&slug).map_err(ServerFnError::new)?;
-        let name = if name.trim().is_empty() { slug.clone() } else { name.trim().to_owned() };
-        ctx.store.create_workspace(&slug, &name).await.map_err(failed)?;
-        Ok(format!("Workspace {slug} created."))
+        let workspace = accounts::add_workspace(ctx.store.as_ref(), &slug, &name).await.map_err(refused)?;
+        Ok(format!("Workspace {} created.", workspace.slug))
     })
     .await
 }
@@ -82,17 +79,9 @@ pub async fn create_user(
     ssr::noted(Notice::Done, async move {
         let (_, ctx) = ssr::require(Role::Founder).await?;
         let role: Role = role.parse().map_err(ServerFnError::new)?;
-        accounts::check_new_user(&email, &password).map_err(ServerFnError::new)?;
-        let email = email.trim().to_owned();
-        let membership = ssr::membership_for(&ctx, role, &workspace, &brand).await?;
-        let password_hash = ctx.credentials.hash_password(password).await.map_err(ServerFnError::new)?;
-        let name = Some(name.trim().to_owned()).filter(|n| !n.is_empty());
-        let user = crate::store::NewUser { email: email.clone(), name, role, password_hash };
-        let user_id = ctx.store.create_user(&user).await.map_err(failed)?;
-        if let Some((workspace_id, brand)) = membership {
-            ctx.store.add_membership(user_id, workspace_id, brand.as_deref()).await.map_err(failed)?;
-        }
-        Ok(format!("User {email} created."))
+        let account = accounts::NewAccount { email: email.clone(), name, role, workspace, brand, password };
+        accounts::add_user(ctx.store.as_ref(), ctx.credentials.as_ref(), account).await.map_err(refused)?;
+        Ok(format!("User {} created.", email.trim()))
     })
     .await
 }
@@ -119,10 +108,7 @@ pub async fn grant_membership(user_id: i64, workspace: String, brand: String) ->
         let (_, ctx) = ssr::require(Role::Founder).await?;
         let user =
             ctx.store.user_by_id(user_id).await.map_err(failed)?.ok_or_else(|| ServerFnError::new("no such user"))?;
-        let Some((workspace_id, brand)) = ssr::membership_for(&ctx, user.role, &workspace, &brand).await? else {
-            return Err(ServerFnError::new(format!("a {} sees every workspace already", user.role)));
-        };
-        ctx.store.add_membership(user_id, workspace_id, brand.as_deref()).await.map_err(failed)?;
+        accounts::grant_membership(ctx.store.as_ref(), &user, &workspace, &brand).await.map_err(refused)?;
         Ok(format!("{} now belongs to {workspace}.", user.email))
     })
     .await
@@ -132,7 +118,7 @@ pub async fn grant_membership(user_id: i64, workspace: String, brand: String) ->
 pub async fn revoke_membership(user_id: i64, workspace: String) -> Result<String, ServerFnError> {
     ssr::noted(Notice::Done, async move {
         let (_, ctx) = ssr::require(Role::Founder).await?;
-        let ws = ssr::workspace(&ctx, &workspace).await?;
+        let ws = accounts::workspace(ctx.store.as_ref(), &workspace).await.map_err(refused)?;
         ctx.store.remove_membership(user_id, ws.id).await.map_err(failed)?;
         Ok(format!("Membership of {workspace} removed."))
     })
@@ -144,13 +130,10 @@ pub async fn revoke_membership(user_id: i64, workspace: String) -> Result<String
 pub async fn create_key(workspace: String, scopes: String, name: String) -> Result<String, ServerFnError> {
     ssr::noted(Notice::NewKey, async move {
         let (_, ctx) = ssr::require(Role::Admin).await?;
-        let scopes = accounts::parse_scopes(&scopes).map_err(ServerFnError::new)?;
-        let workspace = match workspace.trim() {
-            "" => None,
-            slug => Some(ssr::workspace(&ctx, slug).await?),
-        };
-        let name = Some(name.trim().to_owned()).filter(|n| !n.is_empty());
-        ctx.credentials.issue_key(workspace, scopes, name).await.map_err(ServerFnError::new)
+        let key = accounts::create_key(ctx.store.as_ref(), ctx.credentials.as_ref(), &workspace, &scopes, &name)
+            .await
+            .map_err(refused)?;
+        Ok(key.secret)
     })
     .await
 }
@@ -175,6 +158,15 @@ fn failed(err: StoreError) -> ServerFnError {
     }
 }
 
+/// An account operation's refusal as the browser may see it.
+#[cfg(feature = "ssr")]
+fn refused(err: accounts::AccountError) -> ServerFnError {
+    match err {
+        accounts::AccountError::Refused(message) => ServerFnError::new(message),
+        accounts::AccountError::Store(err) => failed(err),
+    }
+}
+
 #[cfg(feature = "ssr")]
 mod ssr {
     use leptos::prelude::*;
@@ -183,7 +175,7 @@ mod ssr {
 
     use super::Notice;
     use crate::model::{Role, Viewer};
-    use crate::store::{ServerContext, Workspace};
+    use crate::store::ServerContext;
 
     async fn session_id() -> Option<String> {
         let session: Session = leptos_axum::extract().await.ok()?;
@@ -225,29 +217,5 @@ mod ssr {
             return Err(ServerFnError::new("not allowed for your role"));
         }
         Ok((viewer, ctx))
-    }
-
-    pub async fn workspace(ctx: &ServerContext, slug: &str) -> Result<Workspace, ServerFnError> {
-        ctx.store
-            .workspace_by_slug(slug.trim())
-            .await
-            .map_err(super::failed)?
-            .ok_or_else(|| ServerFnError::new(format!("no workspace {slug:?}")))
-    }
-
-    /// The membership `accounts::membership` says the role needs, with the workspace's id.
-    pub async fn membership_for(
-        ctx: &ServerContext,
-        role: Role,
-        workspace: &str,
-        brand: &str,
-    ) -> Result<Option<(i64, Option<String>)>, ServerFnError> {
-        let Some((workspace, brand)) =
-            crate::accounts::membership(role, workspace, brand).map_err(ServerFnError::new)?
-        else {
-            return Ok(None);
-        };
-        let ws = self::workspace(ctx, workspace).await?;
-        Ok(Some((ws.id, brand.map(str::to_owned))))
     }
 }

@@ -1,6 +1,7 @@
 //! Sign-in, sessions and the server-rendered feed.
 
-use app::admin_api::{CreateKey, CreateWorkspace};
+use app::accounts;
+use app::admin_api::{CreateKey, CreateUser, CreateWorkspace};
 use app::model::Role;
 use leptos::server_fn::ServerFn;
 use reqwest::StatusCode;
@@ -177,4 +178,42 @@ async fn signing_out_takes_a_same_site_post() {
     let logout = app.client.post(app.url("/logout")).header("Sec-Fetch-Site", "same-origin").send().await.unwrap();
     assert_eq!(location(&logout), "/login");
     assert_eq!(page(&app, "/").await.status(), StatusCode::SEE_OTHER);
+}
+
+/// One account service serves the admin page, the CLI and the demo: the same
+/// request is refused with the same words whoever makes it.
+#[tokio::test]
+async fn every_caller_of_an_account_operation_gets_the_same_rules() {
+    let app = spawn_app().await;
+    let credentials = trail::auth::ServerCredentials { store: app.store.clone() };
+    let account = |workspace: &str| accounts::NewAccount {
+        email: "pia@test.trail".into(),
+        name: String::new(),
+        role: Role::Provider,
+        workspace: workspace.into(),
+        brand: String::new(),
+        password: "long enough".into(),
+    };
+    let refusal = accounts::add_user(app.store.as_ref(), &credentials, account("")).await.unwrap_err().to_string();
+    assert_eq!(refusal, "a provider belongs to a workspace; give one");
+    let admin = app.client_signed_in_as(FOUNDER_EMAIL).await;
+    let form = [
+        ("email", "pia@test.trail"),
+        ("name", ""),
+        ("role", "provider"),
+        ("workspace", ""),
+        ("brand", ""),
+        ("password", "long enough"),
+    ];
+    let (status, body) = app.call_form::<CreateUser>(&admin, &form).await;
+    assert!(status >= 400 && body.contains(&refusal), "{status} {body}");
+    assert!(app.store.user_by_email("pia@test.trail").await.unwrap().is_none(), "nothing was created");
+
+    let user_id = accounts::add_user(app.store.as_ref(), &credentials, account("acme")).await.unwrap();
+    let summary = app.store.user_summary(user_id).await.unwrap().unwrap();
+    assert_eq!(summary.memberships.iter().map(|m| m.workspace.as_str()).collect::<Vec<_>>(), ["acme"]);
+    let key = accounts::create_key(app.store.as_ref(), &credentials, "acme", "read", "").await.unwrap();
+    assert_eq!((key.scopes, key.workspace.map(|w| w.slug)), (vec!["read".to_owned()], Some("acme".to_owned())));
+    let unknown = accounts::create_key(app.store.as_ref(), &credentials, "nope", "read", "").await;
+    assert_eq!(unknown.err().map(|e| e.to_string()).as_deref(), Some("no workspace \"nope\""));
 }
