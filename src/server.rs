@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use app::api::ssr::RequestViewer;
-use app::store::ServerContext;
+use app::context::ServerContext;
 use app::{shell, App};
 use axum::Router;
 use leptos::config::{Env, LeptosOptions};

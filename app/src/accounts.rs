@@ -66,8 +66,9 @@ pub use operations::*;
 #[cfg(feature = "ssr")]
 mod operations {
     use super::{check_new_user, membership, parse_scopes};
+    use crate::context::Credentials;
     use crate::model::{valid_slug, Role};
-    use crate::store::{Credentials, NewUser, Store, StoreError, UserRecord, Workspace};
+    use crate::store::{NewUser, Store, StoreError, UserRecord, Workspace};
 
     /// Why an account operation did not happen.
     #[derive(Debug, thiserror::Error)]

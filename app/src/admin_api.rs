@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
 use crate::accounts;
-use crate::api::Loaded;
+use crate::model::Loaded;
 use crate::model::{ApiKeySummary, UserSummary, Viewer, WorkspaceSummary};
 #[cfg(feature = "ssr")]
 use crate::model::{Micros, Role};
@@ -174,8 +174,8 @@ mod ssr {
     use tower_sessions::Session;
 
     use super::Notice;
+    use crate::context::ServerContext;
     use crate::model::{Role, Viewer};
-    use crate::store::ServerContext;
 
     async fn session_id() -> Option<String> {
         let session: Session = leptos_axum::extract().await.ok()?;

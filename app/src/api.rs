@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{EventDetail, EventRow, FeedPage, FeedParams, Micros, Order, Viewer};
+use crate::model::{EventDetail, EventRow, FeedPage, FeedParams, Loaded, Micros, Order, Viewer};
 #[cfg(feature = "ssr")]
 use crate::{
     model::{Cursor, EventFilter, MAX_PAGE_SIZE},
@@ -18,15 +18,6 @@ pub const SESSION_USER_KEY: &str = "user_id";
 /// How far back the live poll looks before the newest row it has, so records
 /// committed slightly out of id order are not missed (the browser de-duplicates).
 pub const POLL_OVERLAP_MS: i64 = 30_000;
-
-/// What a page load found: the page, nothing the viewer may see (404), or no
-/// signed-in viewer (the page sends the browser to /login).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum Loaded<T> {
-    Found(T),
-    NotFound,
-    SignedOut,
-}
 
 /// The first render of the feed: who is looking and the newest page of what
 /// the URL asked for.
@@ -210,12 +201,12 @@ pub mod ssr {
     use uuid::Uuid;
 
     use super::{RowsHtml, SESSION_USER_KEY};
-    use crate::components::EventItem;
+    use crate::components::{EventItem, TimelineEntry};
+    use crate::context::ServerContext;
     use crate::model::{
         Cursor, EventDetail, EventFilter, EventRow, FeedPage, Micros, Order, Viewer, DEFAULT_PAGE_SIZE,
     };
-    use crate::pages::entity::TimelineEntry;
-    use crate::store::{finish_page, Page, Scope, ServerContext, Store, StoreError};
+    use crate::store::{finish_page, Page, Scope, Store, StoreError};
 
     /// The session key holding the day (since 1970) the session was last renewed.
     const SESSION_RENEWED_KEY: &str = "renewed_day";

@@ -2,9 +2,8 @@
 
 use leptos::prelude::*;
 
-use crate::api::Loaded;
 use crate::format::{absolute_time, relative_time};
-use crate::model::{DiffRow, EventRow, Micros, Viewer};
+use crate::model::{DiffRow, EventDetail, EventRow, Loaded, Micros, Viewer};
 use crate::pages::not_found::NotFound;
 
 /// Renders a page load: the page, a 404, or the way to /login. Pages are
@@ -138,5 +137,26 @@ pub fn DiffTable(rows: Vec<DiffRow>) -> impl IntoView {
                     .collect_view()}
             </tbody>
         </table>
+    }
+}
+
+/// One record of an entity's history, with its diff.
+#[component]
+pub fn TimelineEntry(record: EventDetail, now: Micros) -> impl IntoView {
+    let diff = record.diff_rows();
+    let row = record.row;
+    let severity = row.severity.as_str();
+    let who = row.actor_display().map(str::to_owned).unwrap_or_else(|| row.actor_type.as_str().to_owned());
+    view! {
+        <li class=format!("entry sev-{severity}") data-id=row.id.to_string()>
+            <div class="entry-head">
+                <When at=row.occurred_at now/>
+                <span class=format!("badge sev sev-{severity}")>{severity}</span>
+                <a class="key" href=row.href()>{row.key.clone()}</a>
+                <span class="actor">"by " {who}</span>
+            </div>
+            <p class="message">{row.message.clone()}</p>
+            {(!diff.is_empty()).then(|| view! { <DiffTable rows=diff/> })}
+        </li>
     }
 }

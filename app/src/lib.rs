@@ -6,6 +6,8 @@ pub mod accounts;
 pub mod admin_api;
 pub mod api;
 pub mod components;
+#[cfg(feature = "ssr")]
+pub mod context;
 pub mod format;
 pub mod health;
 pub mod islands;

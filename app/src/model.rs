@@ -225,6 +225,15 @@ impl<'de> Deserialize<'de> for Micros {
     }
 }
 
+/// What a page load found: the page, nothing the viewer may see (404), or no
+/// signed-in viewer (the page sends the browser to /login).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Loaded<T> {
+    Found(T),
+    NotFound,
+    SignedOut,
+}
+
 /// One record as a feed row shows it (no payload, diff or stack: those are
 /// for the detail view).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

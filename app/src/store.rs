@@ -2,14 +2,11 @@
 //! SQLite and PostgreSQL implementations live in the server crate
 //! (`src/storage`). Every read takes a [`Scope`] so no unscoped read exists.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::admin_api::Notice;
 use crate::model::{
     ActorType, Cursor, EventDetail, EventFilter, EventRow, Kind, Micros, Order, Role, Severity, Stats, StatsWindow,
     Status, Viewer, Visibility,
@@ -298,49 +295,3 @@ pub trait Store: Send + Sync + 'static {
 }
 
 pub type DynStore = Arc<dyn Store>;
-
-/// Secrets the server crate makes (argon2 hashes, API keys), for server functions.
-#[async_trait]
-pub trait Credentials: Send + Sync + 'static {
-    async fn hash_password(&self, password: String) -> Result<String, String>;
-    /// Stores a new key and returns its secret, which exists nowhere else.
-    async fn issue_key(
-        &self,
-        workspace: Option<Workspace>,
-        scopes: Vec<String>,
-        name: Option<String>,
-    ) -> Result<String, String>;
-}
-
-/// Everything a server function needs from the server, provided as context.
-#[derive(Clone)]
-pub struct ServerContext {
-    pub store: DynStore,
-    pub credentials: Arc<dyn Credentials>,
-    pub notices: Arc<Notices>,
-}
-
-/// The admin pages' one-time notices, per session. In memory only: one may
-/// carry a new API key's secret, which is never written anywhere.
-#[derive(Default)]
-pub struct Notices(Mutex<HashMap<String, (Instant, Notice)>>);
-
-impl Notices {
-    /// A notice not taken within this time is dropped.
-    const LIFETIME: Duration = Duration::from_secs(300);
-
-    fn entries(&self) -> MutexGuard<'_, HashMap<String, (Instant, Notice)>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub fn put(&self, session: String, notice: Notice) {
-        let mut entries = self.entries();
-        entries.retain(|_, (at, _)| at.elapsed() < Self::LIFETIME);
-        entries.insert(session, (Instant::now(), notice));
-    }
-
-    pub fn take(&self, session: &str) -> Option<Notice> {
-        let (at, notice) = self.entries().remove(session)?;
-        (at.elapsed() < Self::LIFETIME).then_some(notice)
-    }
-}

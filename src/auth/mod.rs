@@ -7,7 +7,8 @@ pub mod reader;
 pub mod throttle;
 pub mod web;
 
-use app::store::{Credentials, DynStore, Workspace};
+use app::context::Credentials;
+use app::store::{DynStore, Workspace};
 use async_trait::async_trait;
 
 /// What server functions use to make passwords hashes and API keys.

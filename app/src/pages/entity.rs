@@ -4,9 +4,9 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::api::{load_timeline, MoreOf, Timeline};
-use crate::components::{loaded_view, DiffTable, TopBar, When};
+use crate::components::{loaded_view, TimelineEntry, TopBar};
 use crate::islands::LoadMore;
-use crate::model::{entity_href, EventDetail, Micros, Order};
+use crate::model::{entity_href, Micros, Order};
 
 #[component]
 pub fn EntityPage() -> impl IntoView {
@@ -66,24 +66,3 @@ fn EntityTimeline(timeline: Timeline, entity_type: String, entity_id: String, or
 
 /// The timeline's list, rendered by the server.
 const TIMELINE_LIST: &str = "ol.timeline";
-
-/// One record of an entity's history, with its diff.
-#[component]
-pub fn TimelineEntry(record: EventDetail, now: Micros) -> impl IntoView {
-    let diff = record.diff_rows();
-    let row = record.row;
-    let severity = row.severity.as_str();
-    let who = row.actor_display().map(str::to_owned).unwrap_or_else(|| row.actor_type.as_str().to_owned());
-    view! {
-        <li class=format!("entry sev-{severity}") data-id=row.id.to_string()>
-            <div class="entry-head">
-                <When at=row.occurred_at now/>
-                <span class=format!("badge sev sev-{severity}")>{severity}</span>
-                <a class="key" href=row.href()>{row.key.clone()}</a>
-                <span class="actor">"by " {who}</span>
-            </div>
-            <p class="message">{row.message.clone()}</p>
-            {(!diff.is_empty()).then(|| view! { <DiffTable rows=diff/> })}
-        </li>
-    }
-}
