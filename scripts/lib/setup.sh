@@ -4,6 +4,7 @@
 
 CARGO_LEPTOS_VERSION=0.3.10
 SCHEMATHESIS_VERSION=4.32.5
+CLOUDEVENTS_VERSION=2.2.0
 export PATH="$HOME/.cargo/bin:$PWD/scripts/tools/node_modules/.bin:$PATH"
 
 say() { printf '\n== %s  (%s)\n' "$*" "$(date +%T)"; }
@@ -76,12 +77,16 @@ setup_tests() {
   fi
 }
 
-# Schemathesis from PyPI, pinned, in a virtualenv under target/.
-setup_schemathesis() {
+# Schemathesis and the official CloudEvents SDK from PyPI, pinned, in a
+# virtualenv under target/.
+PYTHON_TOOLS="schemathesis==$SCHEMATHESIS_VERSION cloudevents==$CLOUDEVENTS_VERSION"
+setup_python_tools() {
   local venv=target/venv
-  if [ "$("$venv/bin/schemathesis" --version 2>/dev/null | awk '{print $3}')" != "$SCHEMATHESIS_VERSION" ]; then
-    say "installing Schemathesis $SCHEMATHESIS_VERSION (PyPI, into $venv)"
+  if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$PYTHON_TOOLS" ]; then
+    say "installing $PYTHON_TOOLS (PyPI, into $venv)"
     python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$venv"; }
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+    # shellcheck disable=SC2086
+    "$venv/bin/pip" install --quiet --disable-pip-version-check $PYTHON_TOOLS
+    echo "$PYTHON_TOOLS" >"$venv/.installed"
   fi
 }

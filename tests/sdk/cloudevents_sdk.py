@@ -1,0 +1,80 @@
+"""Trail's ingest against the official CloudEvents Python SDK (`cloudevents`
+on PyPI): events built and framed by the SDK, in binary mode (its default:
+attributes in ce-* headers, data as the body) and in structured mode.
+
+Run by scripts/test against a test server: TRAIL_API is its base URL and
+TRAIL_KEY an ingest+read key for one workspace.
+"""
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+
+from cloudevents.core.bindings.http import to_binary_event, to_structured_event
+from cloudevents.core.v03.event import CloudEvent as CloudEventV03
+from cloudevents.core.v1.event import CloudEvent
+
+BASE = os.environ["TRAIL_API"]
+KEY = os.environ["TRAIL_KEY"]
+results = {"passed": 0, "failed": 0}
+
+
+def request(path, headers=None, body=None):
+    """(status, JSON body) of a request with the key."""
+    method = "POST" if body is not None else "GET"
+    all_headers = {"Authorization": f"Bearer {KEY}", **(headers or {})}
+    req = urllib.request.Request(BASE + path, data=body, method=method, headers=all_headers)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+def check(condition, what, detail=""):
+    results["passed" if condition else "failed"] += 1
+    print(("ok      " if condition else "FAILED  ") + what + ("" if condition else f": {detail}"))
+
+
+def send(message):
+    return request("/api/v1/events", headers=dict(message.headers), body=message.body)
+
+
+def attributes(event_id):
+    return {
+        "type": "invoice.paid",
+        "source": "/billing",
+        "id": event_id,
+        "subject": "inv 42",
+        "datacontenttype": "application/json",
+    }
+
+
+binary = to_binary_event(CloudEvent(attributes("sdk-binary-1"), {"amount": 12}))
+check(any(name.lower() == "ce-specversion" for name in binary.headers), "binary mode: ce-* headers", binary.headers)
+status, first = send(binary)
+check(status == 202 and first.get("accepted") == 1, "a binary-mode event is stored", (status, first))
+status, again = send(binary)
+check(status == 202 and again.get("duplicates") == 1, "its resend is a duplicate (ce-id is the event_id)", again)
+check(again.get("ids") == first.get("ids"), "the resend answers the stored id", (first, again))
+
+status, record = request(f"/api/v1/events/{first['ids'][0]}") if first.get("ids") else (0, {})
+check(record.get("key") == "invoice.paid", "ce-type is the key", record)
+check(record.get("event_id") == "sdk-binary-1", "ce-id is the event_id", record)
+check(record.get("context") == "/billing", "ce-source is the context", record)
+check((record.get("entity") or {}).get("id") == "inv 42", "ce-subject is the entity id", record)
+check(record.get("payload") == {"amount": 12}, "the body is the payload", record)
+
+structured = to_structured_event(CloudEvent(attributes("sdk-structured-1"), {"amount": 13}))
+status, stored = send(structured)
+check(status == 202 and stored.get("accepted") == 1, "a structured-mode event is stored", (status, stored))
+
+old = to_binary_event(CloudEventV03({**attributes("sdk-old-1"), "specversion": "0.3"}, {"amount": 1}))
+status, refused = send(old)
+fields = [error.get("field") for error in refused.get("errors", [])]
+check(status == 422 and "specversion" in fields, "CloudEvents 0.3 is refused, naming specversion", (status, refused))
+
+print(f"{results['passed']} passed, {results['failed']} failed")
+sys.exit(1 if results["failed"] else 0)
