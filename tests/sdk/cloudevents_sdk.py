@@ -1,5 +1,5 @@
 """Trail's ingest against the official CloudEvents Python SDK (`cloudevents`
-on PyPI): events built and framed by the SDK, in binary mode (its default:
+on PyPI): events built and framed by the SDK, in binary mode (the framing the SDKs use by default:
 attributes in ce-* headers, data as the body) and in structured mode.
 
 Run by scripts/test against a test server: TRAIL_API is its base URL and

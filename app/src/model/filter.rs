@@ -1,0 +1,191 @@
+//! Which records a feed shows: the filter, the page, and the URL parameters
+//! that carry a view (queries, paths and the places a sign-in may return to).
+
+use serde::{Deserialize, Serialize};
+
+use super::{EventRow, Kind, Micros, Severity, Status, Visibility};
+
+/// Which records a feed shows. Every field narrows; the viewer's own scope is
+/// applied on the server on top of whatever this says.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EventFilter {
+    pub workspace: Option<String>,
+    pub brand: Option<String>,
+    pub kind: Option<Kind>,
+    /// Exact key, or a prefix when it ends with `*`.
+    pub key: Option<String>,
+    /// Exactly this severity.
+    pub severity: Option<Severity>,
+    /// At least this severity.
+    pub min_severity: Option<Severity>,
+    /// Warning, error and critical only.
+    pub errors_only: bool,
+    pub status: Option<Status>,
+    pub actor: Option<String>,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    pub visibility: Option<Visibility>,
+    pub provider: Option<String>,
+    pub correlation_id: Option<String>,
+    pub since: Option<Micros>,
+    pub until: Option<Micros>,
+    /// Free text over message, key, actor and entity.
+    pub q: Option<String>,
+}
+
+/// A page of the feed, newest first, and where the next one starts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeedPage {
+    pub rows: Vec<EventRow>,
+    pub next_cursor: Option<String>,
+}
+
+/// The feed's filters as they travel in the URL query: the controls plus the
+/// search box. The same parameters give the same view, on the server and in
+/// the browser.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FeedParams {
+    /// The search box (GitHub-style qualifiers and free text).
+    pub q: String,
+    pub workspace: String,
+    pub kind: String,
+    pub severity: String,
+    pub errors: bool,
+    /// `1h`, `24h`, `7d`, `30d` or empty for all time.
+    pub range: String,
+    /// The stats panel's window (`24h` when empty).
+    pub window: String,
+}
+
+impl FeedParams {
+    pub const RANGES: &'static [&'static str] = &["1h", "24h", "7d", "30d"];
+
+    /// Reads the parameters from a URL query (missing ones are empty).
+    pub fn from_query(get: impl Fn(&str) -> Option<String>) -> Self {
+        let text = |name: &str| get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
+        FeedParams {
+            q: text("q"),
+            workspace: text("workspace"),
+            kind: text("kind"),
+            severity: text("severity"),
+            errors: matches!(get("errors").as_deref(), Some("1" | "true" | "on")),
+            range: text("range"),
+            window: text("window"),
+        }
+    }
+
+    /// The export link's query: the same view for `/api/v1/events/export`.
+    pub fn export_query(&self, format: &str) -> String {
+        let errors = if self.errors { "true" } else { "" };
+        query_string(&[
+            ("format", format),
+            ("q", &self.q),
+            ("workspace", &self.workspace),
+            ("kind", &self.kind),
+            ("severity", &self.severity),
+            ("since", &self.range),
+            ("errors", errors),
+        ])
+    }
+
+    /// The URL query for these parameters (empty ones left out).
+    pub fn to_query(&self) -> String {
+        let errors = if self.errors { "1" } else { "" };
+        query_string(&[
+            ("q", &self.q),
+            ("workspace", &self.workspace),
+            ("kind", &self.kind),
+            ("severity", &self.severity),
+            ("range", &self.range),
+            ("window", &self.window),
+            ("errors", errors),
+        ])
+    }
+
+    /// The filter these parameters describe; an error explains a bad search.
+    pub fn to_filter(&self, now: Micros) -> Result<EventFilter, String> {
+        if self.workspace.contains('\0') {
+            return Err("workspace: must not contain the NUL character (U+0000)".into());
+        }
+        let mut filter = EventFilter {
+            workspace: (!self.workspace.is_empty()).then(|| self.workspace.clone()),
+            errors_only: self.errors,
+            ..Default::default()
+        };
+        if !self.kind.is_empty() {
+            filter.kind = Some(self.kind.parse().map_err(|e| format!("kind: {e}"))?);
+        }
+        if !self.severity.is_empty() {
+            filter.severity = Some(self.severity.parse().map_err(|e| format!("severity: {e}"))?);
+        }
+        if !self.range.is_empty() {
+            let since = crate::search::age(&self.range).and_then(|age| now.checked_before(age));
+            filter.since = Some(since.ok_or_else(|| format!("range: \"{}\" is not 1h, 24h, 7d or 30d", self.range))?);
+        }
+        crate::search::apply(&self.q, &mut filter, now)?;
+        Ok(filter)
+    }
+}
+
+/// `next` if it is a path on this site (`/events/…?q=…`), so a sign-in link
+/// cannot send anyone elsewhere: not `//host`, not `/\\host`, no scheme, no
+/// control characters.
+pub fn safe_next(next: &str) -> Option<&str> {
+    let same_site = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.starts_with("/\\")
+        && next.len() <= 2_000
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    same_site.then_some(next)
+}
+
+/// A URL query (`a=1&b=x+y`) of the pairs whose value is not empty.
+pub fn query_string(pairs: &[(&str, &str)]) -> String {
+    let present: Vec<&(&str, &str)> = pairs.iter().filter(|(_, value)| !value.is_empty()).collect();
+    // Pairs of strings always encode.
+    serde_urlencoded::to_string(present).unwrap_or_default()
+}
+
+/// One path segment, percent-encoded (RFC 3986 unreserved characters stay).
+pub fn path_segment(value: &str) -> String {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    utf8_percent_encode(value, SEGMENT).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feed_params_round_trip_through_the_url() {
+        let params =
+            FeedParams { q: "key:track_* \"a b\"".into(), kind: "audit".into(), errors: true, ..Default::default() };
+        let query = params.to_query();
+        assert_eq!(query, "q=key%3Atrack_*+%22a+b%22&kind=audit&errors=1");
+        let decoded: Vec<(String, String)> = serde_urlencoded::from_str(&query).unwrap();
+        let back = FeedParams::from_query(|name| decoded.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()));
+        assert_eq!(back, params, "what the URL carries is the view");
+        assert_eq!(path_segment("a b/c~d"), "a%20b%2Fc~d");
+        let filter = params.to_filter(Micros(0)).unwrap();
+        assert_eq!(
+            (filter.key.as_deref(), filter.q.as_deref(), filter.errors_only),
+            (Some("track_*"), Some("a b"), true)
+        );
+        let bad = FeedParams { range: "2w".into(), ..Default::default() };
+        assert!(bad.to_filter(Micros(0)).unwrap_err().starts_with("range:"));
+    }
+
+    #[test]
+    fn only_same_site_paths_are_places_to_return_to() {
+        for good in ["/", "/events/1?q=a%20b", "/entities/track/trk_1", "/admin"] {
+            assert_eq!(safe_next(good), Some(good));
+        }
+        for bad in ["", "//evil.example", "/\\evil.example", "https://evil.example", "evil", "/\u{0}", "/a\nb", "/a\\b"]
+        {
+            assert_eq!(safe_next(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! Types shared by the server and the browser: the record as the dashboard
+//! sees it, the signed-in viewer, the filters of a feed query and the stats.
+//! One file per concern; everything is re-exported here.
+
+mod enums;
+mod filter;
+mod record;
+mod stats;
+mod time;
+mod viewer;
+
+pub use enums::*;
+pub use filter::*;
+pub use record::*;
+pub use stats::*;
+pub use time::*;
+pub use viewer::*;
+
+use serde::{Deserialize, Serialize};
+
+/// What a page load found: the page, nothing the viewer may see (404), or no
+/// signed-in viewer (the page sends the browser to /login).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Loaded<T> {
+    Found(T),
+    NotFound,
+    SignedOut,
+}

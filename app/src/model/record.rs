@@ -1,0 +1,236 @@
+//! A record as the dashboard and the API read it: a feed row, the full
+//! detail with its diff, and where a page of them ends.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{path_segment, ActorType, Kind, Micros, Severity, Visibility};
+
+/// One record as a feed row shows it (no payload, diff or stack: those are
+/// for the detail view).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct EventRow {
+    pub id: Uuid,
+    pub workspace: String,
+    pub brand: Option<String>,
+    #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
+    pub kind: Kind,
+    pub key: String,
+    pub message: Option<String>,
+    pub context: Option<String>,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<String>,
+    #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
+    pub actor_type: ActorType,
+    pub actor_id: Option<String>,
+    pub actor_email: Option<String>,
+    pub actor_name: Option<String>,
+    pub actor_label: Option<String>,
+    #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
+    pub visibility: Visibility,
+    #[cfg_attr(feature = "ssr", sqlx(try_from = "i16"))]
+    pub severity: Severity,
+    pub status: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub provider: Option<String>,
+    pub correlation_id: Option<String>,
+    #[cfg_attr(feature = "ssr", sqlx(try_from = "i64"))]
+    pub occurred_at: Micros,
+    #[cfg_attr(feature = "ssr", sqlx(try_from = "i64"))]
+    pub received_at: Micros,
+}
+
+impl EventRow {
+    /// The most human way to name the actor that is known.
+    pub fn actor_display(&self) -> Option<&str> {
+        self.actor_name
+            .as_deref()
+            .or(self.actor_label.as_deref())
+            .or(self.actor_email.as_deref())
+            .or(self.actor_id.as_deref())
+    }
+
+    pub fn entity_display(&self) -> Option<String> {
+        match (&self.entity_type, &self.entity_id) {
+            (Some(t), Some(id)) => Some(format!("{t}/{id}")),
+            (None, Some(id)) => Some(id.clone()),
+            (Some(t), None) => Some(t.clone()),
+            (None, None) => None,
+        }
+    }
+
+    pub fn cursor(&self) -> Cursor {
+        Cursor { occurred_at: self.occurred_at.0, id: self.id }
+    }
+
+    /// The dashboard path of this record.
+    pub fn href(&self) -> String {
+        format!("/events/{}", self.id)
+    }
+
+    /// The dashboard path of this record's entity timeline, if it names one.
+    pub fn entity_href(&self) -> Option<String> {
+        match (&self.entity_type, &self.entity_id) {
+            (Some(t), Some(id)) => Some(entity_href(t, id)),
+            _ => None,
+        }
+    }
+}
+
+pub fn entity_href(entity_type: &str, entity_id: &str) -> String {
+    format!("/entities/{}/{}", path_segment(entity_type), path_segment(entity_id))
+}
+
+/// A record with everything: what the detail page and timelines show.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct EventDetail {
+    #[cfg_attr(feature = "ssr", sqlx(flatten))]
+    pub row: EventRow,
+    pub event_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub error_message: Option<String>,
+    pub error_stack: Option<String>,
+    /// JSON text.
+    pub payload: Option<String>,
+    /// JSON text: `{"old": ..., "new": ...}`.
+    pub diff: Option<String>,
+}
+
+impl EventDetail {
+    /// The payload pretty-printed, or as stored if it is not JSON.
+    pub fn payload_pretty(&self) -> Option<String> {
+        self.payload.as_deref().map(|text| match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(value) => serde_json::to_string_pretty(&value).unwrap_or_else(|_| text.to_owned()),
+            Err(_) => text.to_owned(),
+        })
+    }
+
+    pub fn diff_rows(&self) -> Vec<DiffRow> {
+        self.diff.as_deref().map(diff_rows).unwrap_or_default()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Added,
+    Removed,
+    Changed,
+    Same,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Added => "added",
+            Change::Removed => "removed",
+            Change::Changed => "changed",
+            Change::Same => "same",
+        }
+    }
+}
+
+/// One field of a diff: its value before and after.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiffRow {
+    pub field: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+    pub change: Change,
+}
+
+/// The rows of a stored `{"old": {...}, "new": {...}}`, fields by name. Values that are not objects compare as one field `value`.
+pub fn diff_rows(diff_json: &str) -> Vec<DiffRow> {
+    use serde_json::{Map, Value};
+    let Ok(Value::Object(diff)) = serde_json::from_str::<Value>(diff_json) else { return Vec::new() };
+    let side = |name: &str| -> Map<String, Value> {
+        match diff.get(name) {
+            Some(Value::Object(fields)) => fields.clone(),
+            Some(Value::Null) | None => Map::new(),
+            Some(other) => Map::from_iter([("value".to_owned(), other.clone())]),
+        }
+    };
+    let (old, new) = (side("old"), side("new"));
+    let mut fields: Vec<&String> = old.keys().collect();
+    fields.extend(new.keys().filter(|k| !old.contains_key(*k)));
+    let show = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    fields
+        .into_iter()
+        .map(|field| {
+            let (before, after) = (old.get(field), new.get(field));
+            let change = match (before, after) {
+                (None, Some(_)) => Change::Added,
+                (Some(_), None) => Change::Removed,
+                (Some(a), Some(b)) if a != b => Change::Changed,
+                _ => Change::Same,
+            };
+            DiffRow { field: field.clone(), old: before.map(show), new: after.map(show), change }
+        })
+        .collect()
+}
+
+/// A position in the feed's (occurred_at, id) order: the last row of a page.
+/// Travels as an opaque string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub occurred_at: i64,
+    pub id: Uuid,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        format!("{:x}.{}", self.occurred_at, self.id.simple())
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        let (time, id) = text.split_once('.')?;
+        Some(Cursor { occurred_at: i64::from_str_radix(time, 16).ok()?, id: Uuid::try_parse(id).ok()? })
+    }
+}
+
+/// Which way a timeline runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Order {
+    #[default]
+    NewestFirst,
+    OldestFirst,
+}
+
+pub const DEFAULT_PAGE_SIZE: usize = 50;
+pub const MAX_PAGE_SIZE: usize = 1000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_rows_mark_added_removed_and_changed() {
+        let rows = diff_rows(
+            r#"{"old": {"role": "viewer", "name": "Leo", "tags": ["a"]}, "new": {"role": "admin", "name": "Leo", "team": 7}}"#,
+        );
+        let summary: Vec<(&str, Change, Option<&str>, Option<&str>)> =
+            rows.iter().map(|r| (r.field.as_str(), r.change, r.old.as_deref(), r.new.as_deref())).collect();
+        assert_eq!(
+            summary,
+            [
+                ("name", Change::Same, Some("Leo"), Some("Leo")),
+                ("role", Change::Changed, Some("viewer"), Some("admin")),
+                ("tags", Change::Removed, Some(r#"["a"]"#), None),
+                ("team", Change::Added, None, Some("7")),
+            ]
+        );
+        assert!(diff_rows("not json").is_empty());
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        let cursor = Cursor { occurred_at: 1_700_000_000_123_456, id: Uuid::nil() };
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        assert_eq!(Cursor::decode("garbage"), None);
+    }
+}
