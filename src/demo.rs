@@ -93,22 +93,39 @@ struct DemoSignIn {
     password: &'static str,
 }
 
-const fn sign_in(
-    email: &'static str,
-    name: &'static str,
-    role: Role,
-    workspace: Option<&'static str>,
-    brand: Option<&'static str>,
-    password: &'static str,
-) -> DemoSignIn {
-    DemoSignIn { email, name, role, workspace, brand, password }
-}
-
 const SIGN_INS: &[DemoSignIn] = &[
-    sign_in("founder@demo.trail", "Fran Founder", Role::Founder, None, None, "demo-founder"),
-    sign_in("admin@demo.trail", "Ada Admin", Role::Admin, None, None, "demo-admin"),
-    sign_in("provider@demo.trail", "Pia Provider", Role::Provider, Some("agency"), None, "demo-provider"),
-    sign_in("client@demo.trail", "Cleo Client", Role::Client, Some("agency"), Some("nike"), "demo-client"),
+    DemoSignIn {
+        email: "founder@demo.trail",
+        name: "Fran Founder",
+        role: Role::Founder,
+        workspace: None,
+        brand: None,
+        password: "demo-founder",
+    },
+    DemoSignIn {
+        email: "admin@demo.trail",
+        name: "Ada Admin",
+        role: Role::Admin,
+        workspace: None,
+        brand: None,
+        password: "demo-admin",
+    },
+    DemoSignIn {
+        email: "provider@demo.trail",
+        name: "Pia Provider",
+        role: Role::Provider,
+        workspace: Some("agency"),
+        brand: None,
+        password: "demo-provider",
+    },
+    DemoSignIn {
+        email: "client@demo.trail",
+        name: "Cleo Client",
+        role: Role::Client,
+        workspace: Some("agency"),
+        brand: Some("nike"),
+        password: "demo-client",
+    },
 ];
 
 const PEOPLE: &[(&str, &str, &str)] = &[

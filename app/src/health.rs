@@ -40,6 +40,14 @@ pub struct Health {
 }
 
 impl Health {
+    /// Unhealthy, because of the check `name`: the answer as it stands.
+    #[cfg(feature = "ssr")]
+    fn failed(mut self, name: &str, detail: &str) -> Health {
+        self.status = HealthStatus::Unhealthy;
+        self.checks.push(Check { name: name.into(), status: HealthStatus::Unhealthy, detail: detail.into() });
+        self
+    }
+
     /// What anyone may see (a load balancer, say): the status of each check,
     /// without counts or details, which are for founders and admins.
     pub fn public(self) -> Health {
@@ -87,13 +95,7 @@ pub async fn check(store: &dyn crate::store::Store) -> Health {
     let ping = tokio::time::timeout(PING_TIMEOUT, store.ping()).await;
     if let Err(err) = ping.map_err(|_| "no answer in time".to_owned()).and_then(|r| r.map_err(|e| e.to_string())) {
         tracing::error!(error = %err, "health: database unreachable");
-        health.status = HealthStatus::Unhealthy;
-        health.checks.push(Check {
-            name: "database".into(),
-            status: HealthStatus::Unhealthy,
-            detail: "unreachable".into(),
-        });
-        return health;
+        return health.failed("database", "unreachable");
     }
     health.checks.push(Check { name: "database".into(), status: HealthStatus::Healthy, detail: "reachable".into() });
 
@@ -107,13 +109,7 @@ pub async fn check(store: &dyn crate::store::Store) -> Health {
         )
     };
     let Ok((hour, day, month, workspaces)) = tokio::time::timeout(QUERIES_TIMEOUT, queries).await else {
-        health.status = HealthStatus::Unhealthy;
-        health.checks.push(Check {
-            name: "query_time".into(),
-            status: HealthStatus::Unhealthy,
-            detail: "no answer in time".into(),
-        });
-        return health;
+        return health.failed("query_time", "no answer in time");
     };
     let query_ms = started.elapsed().as_secs_f64() * 1_000.0;
     health.query_ms = Some(query_ms);
