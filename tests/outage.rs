@@ -107,8 +107,9 @@ async fn ingest_and_health_answer_503_at_once_while_postgresql_is_down() {
     // Requests sent while the server was shutting down may wait for its end;
     // once it is down, every one is refused at once.
     let during: Vec<Duration> = seen.refusals.iter().filter(|(at, _)| *at >= stopped).map(|(_, took)| *took).collect();
+    let slowest_of_all = seen.refusals.iter().map(|(_, took)| *took).max();
     eprintln!(
-        "503s: {} in all, {} once the database was down, slowest {:?}",
+        "503s: {} in all (slowest {slowest_of_all:?}), {} once the database was down (slowest {:?})",
         seen.refusals.len(),
         during.len(),
         during.iter().max()

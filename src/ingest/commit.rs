@@ -8,6 +8,8 @@ use std::sync::Arc;
 use app::store::{DynStore, InsertOutcome, NewRecord, StoreError};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
+use super::breaker::Breaker;
+
 /// A group stops growing past this many records.
 const MAX_GROUP_RECORDS: usize = 10_000;
 /// Requests waiting for the writer before new ones wait to be queued.
@@ -38,8 +40,9 @@ impl Committer {
     pub fn start(store: DynStore) -> Self {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         let jobs = Arc::new(Mutex::new(jobs));
+        let breaker = Arc::new(Breaker::default());
         for _ in 0..store.concurrent_writes().max(1) {
-            tokio::spawn(write_groups(store.clone(), jobs.clone()));
+            tokio::spawn(write_groups(store.clone(), jobs.clone(), breaker.clone()));
         }
         Committer { queue }
     }
@@ -54,9 +57,9 @@ impl Committer {
 
 /// One writer: takes the waiting requests as a group, writes it, repeats.
 /// Writers take turns at the queue, so each group is what waited meanwhile.
-async fn write_groups(store: DynStore, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
+async fn write_groups(store: DynStore, jobs: Arc<Mutex<mpsc::Receiver<Job>>>, breaker: Arc<Breaker>) {
     while let Some(group) = next_group(&jobs).await {
-        write_group(store.as_ref(), group).await;
+        write_group(store.as_ref(), group, &breaker).await;
         if let Err(err) = store.compact().await {
             // The records stay where they are, readable; the next group retries.
             tracing::error!(error = %err, "moving staged records failed");
@@ -82,11 +85,19 @@ async fn next_group(jobs: &Mutex<mpsc::Receiver<Job>>) -> Option<Vec<Job>> {
 }
 
 #[tracing::instrument(skip_all, fields(requests = group.len()))]
-async fn write_group(store: &dyn app::store::Store, group: Vec<Job>) {
+async fn write_group(store: &dyn app::store::Store, group: Vec<Job>, breaker: &Breaker) {
+    if !breaker.admit() {
+        for job in group {
+            let _ = job.reply.send(Err(StoreError::Unavailable));
+        }
+        return;
+    }
     let (requests, replies): (Vec<Vec<NewRecord>>, Vec<Reply>) =
         group.into_iter().map(|job| (job.records, job.reply)).unzip();
     crate::metrics::group_committed(requests.len(), requests.iter().map(Vec::len).sum());
-    match store.insert_records(&requests).await {
+    let written = store.insert_records(&requests).await;
+    breaker.record(matches!(&written, Err(err) if err.is_unavailable()));
+    match written {
         Ok(outcomes) => {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 let _ = reply.send(Ok(outcome));

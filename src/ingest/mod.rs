@@ -1,5 +1,6 @@
 //! `POST /api/v1/events`: validate, then commit, then answer 202.
 
+mod breaker;
 pub mod cloudevents;
 pub mod commit;
 pub mod parse;
