@@ -23,8 +23,8 @@ const GROUP_RECORDS: &str = "trail_group_commit_records";
 const REQUEST_DURATION: &str = "trail_http_request_duration_seconds";
 const POOL_CONNECTIONS: &str = "trail_db_pool_connections";
 
-/// The process's recorder, installed on first use (there is one per
-/// process, however many servers the tests start in it).
+/// The process's recorder, installed on first use: when a server is built
+/// (there is one per process, however many servers the tests start in it).
 pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
@@ -99,7 +99,6 @@ fn route_of(method: &Method, path: &str) -> &'static str {
 
 /// Times every request by kind of route; counts refused ingests.
 pub async fn track(request: Request, next: Next) -> Response {
-    handle();
     let path = request.extensions().get::<MatchedPath>().map_or(request.uri().path(), MatchedPath::as_str);
     let route = route_of(request.method(), path);
     let started = Instant::now();

@@ -49,82 +49,38 @@ fn time(param: &str, value: &Option<String>, now: Micros) -> Result<Option<Micro
         .transpose()
 }
 
-fn text(value: &Option<String>) -> Option<String> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned)
-}
-
-/// No record holds the NUL character (ingest refuses it), and PostgreSQL
-/// cannot even compare text with one: a parameter with it is a mistake.
-fn refuse_nul(query: &ReadQuery) -> Result<(), Error> {
-    let ReadQuery {
-        workspace,
-        brand,
-        kind,
-        key,
-        severity,
-        errors,
-        status,
-        actor,
-        entity_type,
-        entity_id,
-        visibility,
-        provider,
-        correlation_id,
-        since,
-        until,
-        q,
-        limit,
-        cursor,
-    } = query;
-    let named = [
-        ("workspace", workspace),
-        ("brand", brand),
-        ("kind", kind),
-        ("key", key),
-        ("severity", severity),
-        ("errors", errors),
-        ("status", status),
-        ("actor", actor),
-        ("entity_type", entity_type),
-        ("entity_id", entity_id),
-        ("visibility", visibility),
-        ("provider", provider),
-        ("correlation_id", correlation_id),
-        ("since", since),
-        ("until", until),
-        ("q", q),
-        ("limit", limit),
-        ("cursor", cursor),
-    ];
-    match named.iter().find(|(_, value)| value.as_deref().is_some_and(|v| v.contains('\0'))) {
-        Some((name, _)) => Err(bad(name, "must not contain the NUL character (U+0000)")),
-        None => Ok(()),
+/// A text filter, trimmed; blank is none. No record holds the NUL character
+/// (ingest refuses it), and PostgreSQL cannot even compare text with one, so
+/// a value with it is a mistake.
+fn text(param: &str, value: &Option<String>) -> Result<Option<String>, Error> {
+    match value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        Some(v) if v.contains('\0') => Err(bad(param, "must not contain the NUL character (U+0000)")),
+        found => Ok(found.map(str::to_owned)),
     }
 }
 
 impl ReadQuery {
     pub fn filter(&self, now: Micros) -> Result<EventFilter, Error> {
-        refuse_nul(self)?;
         let errors_only = match self.errors.as_deref() {
             None | Some("" | "false" | "0") => false,
             Some("true" | "1") => true,
             Some(other) => return Err(bad("errors", format!("expected true or false, got {other:?}"))),
         };
         let mut filter = EventFilter {
-            workspace: text(&self.workspace),
-            brand: text(&self.brand),
+            workspace: text("workspace", &self.workspace)?,
+            brand: text("brand", &self.brand)?,
             kind: choice("kind", &self.kind)?,
-            key: text(&self.key),
+            key: text("key", &self.key)?,
             severity: choice("severity", &self.severity)?,
             min_severity: None,
             errors_only,
             status: choice("status", &self.status)?,
-            actor: text(&self.actor),
-            entity_type: text(&self.entity_type),
-            entity_id: text(&self.entity_id),
+            actor: text("actor", &self.actor)?,
+            entity_type: text("entity_type", &self.entity_type)?,
+            entity_id: text("entity_id", &self.entity_id)?,
             visibility: choice("visibility", &self.visibility)?,
-            provider: text(&self.provider),
-            correlation_id: text(&self.correlation_id),
+            provider: text("provider", &self.provider)?,
+            correlation_id: text("correlation_id", &self.correlation_id)?,
             since: time("since", &self.since, now)?,
             until: time("until", &self.until, now)?,
             q: None,

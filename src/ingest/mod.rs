@@ -34,15 +34,20 @@ pub struct Accepted {
     pub ids: Vec<Uuid>,
 }
 
-/// How the body is framed, from its content type.
+/// How the body is framed: by `ce-` headers (a binary-mode CloudEvent, any
+/// content type), else by its content type.
 #[derive(Clone, Copy, PartialEq)]
 enum Format {
     Trail,
     CloudEvent,
     CloudEventBatch,
+    CloudEventBinary,
 }
 
 fn format_of(headers: &HeaderMap) -> Result<Format> {
+    if cloudevents::is_binary(headers) {
+        return Ok(Format::CloudEventBinary);
+    }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     match essence.as_str() {
@@ -96,18 +101,19 @@ fn items_of(format: Format, body: Value) -> Result<Vec<Value>> {
     }
     match format {
         Format::Trail => Ok(items),
-        Format::CloudEvent | Format::CloudEventBatch => cloudevents::to_records(items).map_err(Error::Invalid),
+        Format::CloudEvent | Format::CloudEventBatch | Format::CloudEventBinary => {
+            cloudevents::to_records(items).map_err(Error::Invalid)
+        }
     }
 }
 
 /// The records of a request, whichever way it frames them.
-fn items_of_request(headers: &HeaderMap, bytes: &[u8]) -> Result<Vec<Value>> {
-    if cloudevents::is_binary(headers) {
+fn items_of_request(format: Format, headers: &HeaderMap, bytes: &[u8]) -> Result<Vec<Value>> {
+    if format == Format::CloudEventBinary {
         let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         let event = cloudevents::binary_event(headers, content_type, bytes).map_err(Error::BadRequest)?;
         return cloudevents::to_records(vec![event]).map_err(Error::Invalid);
     }
-    let format = format_of(headers)?;
     let json: Value =
         serde_json::from_slice(bytes).map_err(|e| Error::BadRequest(format!("the body is not valid JSON: {e}")))?;
     items_of(format, json)
@@ -121,15 +127,13 @@ pub async fn ingest(
     body: Body,
 ) -> Result<(StatusCode, Json<Accepted>)> {
     key.require_scope("ingest")?;
-    if !cloudevents::is_binary(&headers) {
-        format_of(&headers)?;
-    }
+    let format = format_of(&headers)?;
     // The body and its JSON tree end with this block: under load a request
     // spends most of its life waiting for its commit, and holding them that
     // long kept several times the records' size per request in memory.
     let records = {
         let bytes = read_body(&headers, body).await?;
-        let items = items_of_request(&headers, &bytes)?;
+        let items = items_of_request(format, &headers, &bytes)?;
         tracing::Span::current().record("records", items.len());
         let rules = workspace_rules(&state, &key, &items).await?;
         parse::parse_records(&items, &rules, Micros::now()).map_err(Error::Invalid)?
