@@ -96,7 +96,7 @@ pub fn EventItem(row: EventRow, now: Micros, #[prop(optional)] fresh: bool) -> i
         Some(href) => view! { <a class="entity" href=href>{label}</a> }.into_any(),
         None => view! { <span class="entity">{label}</span> }.into_any(),
     });
-    let status = row.status.clone().map(|s| view! { <span class=format!("status status-{s}")>{s.clone()}</span> });
+    let status = row.status.map(|s| view! { <span class=format!("status status-{s}")>{s.as_str()}</span> });
     view! {
         <li class=format!("row sev-{severity}") class:fresh=fresh data-id=row.id.to_string()>
             <When at=row.occurred_at now/>

@@ -158,7 +158,6 @@ pub struct UserRecord {
     pub id: i64,
     pub email: String,
     pub name: Option<String>,
-    #[sqlx(try_from = "String")]
     pub role: Role,
     pub password_hash: String,
     pub disabled: bool,

@@ -16,7 +16,8 @@ use app::model::{Cursor, Micros};
 use clap::Parser;
 use serde_json::{json, Value};
 use sqlx::Connection;
-use trail::storage::sql::Dialect;
+use trail::storage::record_column_names;
+use trail::storage::statement::Dialect;
 use uuid::Uuid;
 
 #[derive(Parser)]
@@ -396,12 +397,8 @@ async fn post_all(base: &str, key: &str, bodies: Vec<String>, clients: usize) ->
     Ok(started.elapsed().as_secs_f64())
 }
 
-/// The columns of the engine baselines: exactly what Trail stores per record.
-const COLUMNS: &str = "id, workspace_id, event_id, brand, kind, key, message, context, entity_type, entity_id, actor_type, \
-     actor_id, actor_email, actor_name, actor_label, ip, user_agent, visibility, severity, status, duration_ms, provider, \
-     error_message, error_stack, correlation_id, payload, diff, occurred_at, received_at";
-
-/// The values Trail would store for a generated record (workspace ids are 1..=50 in order of creation).
+/// The values Trail would store for a generated record (workspace ids are 1..=50 in order of creation),
+/// in the order of `record_column_names()`.
 fn row_values(g: &Generated) -> Vec<Option<String>> {
     let r = &g.json;
     let text = |v: &Value| v.as_str().map(str::to_owned);
@@ -448,6 +445,7 @@ fn row_values(g: &Generated) -> Vec<Option<String>> {
 fn engine_bulk(kind: &str, url: &str, data: DataSet, range: std::ops::Range<usize>, dir: &Path) -> anyhow::Result<f64> {
     use std::io::Write;
     let csv_path = dir.join("records.csv");
+    let columns = record_column_names();
     // An absent value is an empty, unquoted field: NULL to `\copy`.
     let mut csv = csv::Writer::from_writer(std::io::BufWriter::new(std::fs::File::create(&csv_path)?));
     for g in data.records(range) {
@@ -459,8 +457,8 @@ fn engine_bulk(kind: &str, url: &str, data: DataSet, range: std::ops::Range<usiz
         "sqlite" => {
             let file = sqlite_file(url);
             let script = format!(
-                "PRAGMA journal_mode=WAL;\nPRAGMA synchronous=FULL;\nCREATE TEMP TABLE staging ({COLUMNS});\n\
-                 .import --csv {} staging\nBEGIN;\nINSERT INTO events ({COLUMNS}) SELECT * FROM staging;\nCOMMIT;\n",
+                "PRAGMA journal_mode=WAL;\nPRAGMA synchronous=FULL;\nCREATE TEMP TABLE staging ({columns});\n\
+                 .import --csv {} staging\nBEGIN;\nINSERT INTO events ({columns}) SELECT * FROM staging;\nCOMMIT;\n",
                 csv_path.display()
             );
             let mut child = Command::new("sqlite3").arg(file).stdin(Stdio::piped()).stdout(Stdio::null()).spawn()?;
@@ -471,7 +469,7 @@ fn engine_bulk(kind: &str, url: &str, data: DataSet, range: std::ops::Range<usiz
             .arg(url)
             .arg("-q")
             .arg("-c")
-            .arg(format!("\\copy events ({COLUMNS}) FROM '{}' WITH (FORMAT csv)", csv_path.display()))
+            .arg(format!("\\copy events ({columns}) FROM '{}' WITH (FORMAT csv)", csv_path.display()))
             .status()?,
     };
     if !status.success() {
@@ -485,10 +483,11 @@ fn engine_bulk(kind: &str, url: &str, data: DataSet, range: std::ops::Range<usiz
 /// What Trail replaces: one INSERT per record in its own transaction, from
 /// `clients` concurrent writers; records/s.
 async fn naive_inserts(url: &str, records: &[Generated], clients: usize) -> anyhow::Result<f64> {
-    let marks: Vec<String> =
-        (1..=29).map(|i| if url.starts_with("postgres") { format!("${i}") } else { "?".into() }).collect();
+    let marks: Vec<String> = (1..=record_column_names().split(", ").count())
+        .map(|i| if url.starts_with("postgres") { format!("${i}") } else { "?".into() })
+        .collect();
     let casts = url.starts_with("postgres");
-    let sql = Arc::new(format!("INSERT INTO events ({COLUMNS}) VALUES ({})", marks.join(", ")));
+    let sql = Arc::new(format!("INSERT INTO events ({}) VALUES ({})", record_column_names(), marks.join(", ")));
     let rows: Arc<Vec<Vec<Option<String>>>> = Arc::new(records.iter().map(row_values).collect());
     let next = Arc::new(AtomicUsize::new(0));
     // Connections open before the clock starts: the figure is the inserts.
@@ -1008,5 +1007,11 @@ mod tests {
         assert!(now.0 - occurred(9_999_999) < hour);
         assert!(now.0 - occurred(0) > DAYS * 24 * hour - hour);
         assert!(occurred(5_000_000) < occurred(5_000_001));
+    }
+
+    #[test]
+    fn a_baseline_row_has_one_value_per_record_column() {
+        let record = generate(0, 10, Micros::now());
+        assert_eq!(row_values(&record).len(), record_column_names().split(", ").count());
     }
 }

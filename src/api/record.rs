@@ -1,7 +1,7 @@
 //! A record as the HTTP API writes it: the field names of PRODUCT.md, with
 //! `entity`, `actor` and `error` as objects and payload and diff as JSON.
 
-use app::model::{ActorType, EventDetail, Kind, Micros, Severity, Visibility};
+use app::model::{ActorType, EventDetail, Kind, Micros, Severity, Status, Visibility};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
@@ -22,7 +22,7 @@ pub struct ApiRecord {
     pub user_agent: Option<String>,
     pub visibility: Visibility,
     pub severity: Severity,
-    pub status: Option<String>,
+    pub status: Option<Status>,
     pub duration_ms: Option<i64>,
     pub provider: Option<String>,
     pub error: Option<ErrorDetails>,

@@ -5,6 +5,9 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
+use super::sql_store::Use;
+use super::sqlite::SqliteDb;
+
 /// The session store of whichever backend the URL chose.
 #[derive(Clone, Debug)]
 pub enum SessionBackend {
@@ -19,10 +22,10 @@ pub enum SessionBackend {
 }
 
 impl SessionBackend {
-    pub async fn sqlite(writer: sqlx::SqlitePool, reader: sqlx::SqlitePool) -> anyhow::Result<Self> {
-        let writes = SqliteStore::new(writer);
+    pub async fn sqlite(db: &SqliteDb) -> anyhow::Result<Self> {
+        let writes = SqliteStore::new(db.pool(Use::Write).clone());
         writes.migrate().await?;
-        Ok(SessionBackend::Sqlite { reads: SqliteStore::new(reader), writes })
+        Ok(SessionBackend::Sqlite { reads: SqliteStore::new(db.pool(Use::Read).clone()), writes })
     }
 
     pub async fn postgres(pool: sqlx::PgPool) -> anyhow::Result<Self> {

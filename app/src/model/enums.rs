@@ -75,6 +75,36 @@ macro_rules! string_enum {
     };
 }
 
+/// Reads a `string_enum` from a text column, so a row type can hold the enum
+/// itself (`Option<Status>` for a nullable column).
+macro_rules! stored_as_text {
+    ($($name:ident),+) => {$(
+        #[cfg(feature = "ssr")]
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $name
+        where
+            String: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <String as sqlx::Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <String as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        #[cfg(feature = "ssr")]
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $name
+        where
+            String: sqlx::Decode<'r, DB>,
+        {
+            fn decode(value: <DB as sqlx::Database>::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                Ok(<String as sqlx::Decode<'r, DB>>::decode(value)?.parse::<Self>()?)
+            }
+        }
+    )+};
+}
+
 string_enum!(
     /// What sort of record: an intentional action, a lifecycle event, or a provider operation.
     Kind { Audit = "audit", Event = "event", Action = "action" }
@@ -98,6 +128,9 @@ string_enum!(
     /// Platform roles see every workspace; member roles only their own.
     Role { Founder = "founder", Admin = "admin", Provider = "provider", Client = "client" }
 );
+
+// Severity is stored as its rank (`Severity::rank`), not as text.
+stored_as_text!(Kind, Visibility, Status, ActorType, Role);
 
 impl Severity {
     /// The rank stored in the database, so "at least warning" is one range.

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{path_segment, ActorType, Kind, Micros, Severity, Visibility};
+use super::{path_segment, ActorType, Kind, Micros, Severity, Status, Visibility};
 
 /// One record as a feed row shows it (no payload, diff or stack: those are
 /// for the detail view).
@@ -14,24 +14,21 @@ pub struct EventRow {
     pub id: Uuid,
     pub workspace: String,
     pub brand: Option<String>,
-    #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
     pub kind: Kind,
     pub key: String,
     pub message: Option<String>,
     pub context: Option<String>,
     pub entity_type: Option<String>,
     pub entity_id: Option<String>,
-    #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
     pub actor_type: ActorType,
     pub actor_id: Option<String>,
     pub actor_email: Option<String>,
     pub actor_name: Option<String>,
     pub actor_label: Option<String>,
-    #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
     pub visibility: Visibility,
     #[cfg_attr(feature = "ssr", sqlx(try_from = "i16"))]
     pub severity: Severity,
-    pub status: Option<String>,
+    pub status: Option<Status>,
     pub duration_ms: Option<i64>,
     pub provider: Option<String>,
     pub correlation_id: Option<String>,

@@ -73,7 +73,7 @@ fn Record(view: RecordView) -> impl IntoView {
                     {entity.map(|e| view! { <dt>"Entity"</dt> <dd>{e}</dd> })}
                     {correlation.map(|c| view! { <dt>"Correlation"</dt> <dd>{c}</dd> })}
                     {field("Provider", row.provider.clone())}
-                    {field("Status", row.status.clone())}
+                    {field("Status", row.status.map(|s| s.as_str().to_owned()))}
                     {field("Duration", row.duration_ms.map(|ms| format!("{ms} ms")))}
                     {field("Event id", record.event_id.clone())}
                     <dt>"Record id"</dt> <dd><code>{row.id.to_string()}</code></dd>

@@ -8,25 +8,26 @@ use app::model::{Bar, Durations, Micros, NamedCount, OperationStats, Stats, Stat
 use app::store::Scope;
 
 use super::{block_of, ActorTables, ACTOR_BLOCK_HOURS, BLOCK_ACTOR_TABLES, HOURLY_ACTOR_TABLES};
-use crate::storage::sql::{Arg, Conditions, Dialect, Query};
+use crate::storage::conditions::Conditions;
+use crate::storage::statement::Sql;
 
 /// The WHERE clause shared by every stats query: scope, workspace, hours.
 /// Platform-wide tables have no scope columns: they serve unscoped reads only.
-fn stats_conditions(
-    dialect: Dialect,
-    scope: &Scope,
-    workspace: Option<&str>,
+fn stats_conditions<'c, 's, 'a>(
+    q: &'c mut Sql<'s, 'a>,
+    scope: &'a Scope,
+    workspace: Option<&'a str>,
     hours: Range<i64>,
     platform_tables: bool,
-) -> Conditions {
-    let mut c = Conditions::with_alias(dialect, "r");
+) -> Conditions<'c, 's, 'a> {
+    let mut c = Conditions::new(q, "r");
     if !platform_tables {
         c.scope(scope);
         if let Some(slug) = workspace {
-            c.push("r.workspace_id = (SELECT id FROM workspaces WHERE slug = ?)", [Arg::Text(slug.to_owned())]);
+            c.workspace(slug);
         }
     }
-    c.push("r.hour >= ? AND r.hour < ?", [Arg::Int(hours.start), Arg::Int(hours.end)]);
+    c.and().push("r.hour >= ").bind(hours.start).push(" AND r.hour < ").bind(hours.end);
     c
 }
 
@@ -56,25 +57,14 @@ fn duration_columns() -> Vec<String> {
 /// One statement for a whole stats answer: four GROUP BYs over the roll-ups,
 /// joined by UNION ALL into rows of one shape ([`StatsRow`]), so a stats
 /// answer costs one round trip instead of four.
-pub fn stats_query(
-    dialect: Dialect,
-    scope: &Scope,
-    workspace: Option<&str>,
-    window: StatsWindow,
-    now: Micros,
-) -> Query {
+pub fn stats<'a>(q: &mut Sql<'_, 'a>, scope: &'a Scope, workspace: Option<&'a str>, window: StatsWindow, now: Micros) {
     let first_hour = window.first_hour(now);
     // Everything, unfiltered: the platform-wide tables hold the same sums in far fewer rows.
     let platform_tables = *scope == Scope::Platform && workspace.is_none();
     let counts = if platform_tables { "rollup_platform_hourly" } else { "rollup_hourly" };
     let actor_table_of = |tables: &ActorTables| if platform_tables { tables.platform } else { tables.scoped };
-    let mut args = Vec::new();
-    // The WHERE clause of one branch; its arguments follow the previous branch's.
-    let mut where_clause = |hours: Range<i64>| {
-        let c = stats_conditions(dialect, scope, workspace, hours, platform_tables);
-        let sql = c.where_clause();
-        args.extend(c.into_args());
-        sql
+    let conditions = |q: &mut Sql<'_, 'a>, hours: Range<i64>| {
+        stats_conditions(q, scope, workspace, hours, platform_tables);
     };
     let zeros = |columns: usize| vec!["CAST(0 AS BIGINT)"; columns].join(", ");
     let durations = duration_columns();
@@ -84,43 +74,44 @@ pub fn stats_query(
 
     // The first branch names the columns.
     let named_zeros: Vec<String> = durations.iter().map(|c| format!("CAST(0 AS BIGINT) AS {c}")).collect();
-    let bars = format!(
+    q.push(format_args!(
         "SELECT '{PART_BAR}' AS part, r.hour / {bar} AS bar, CAST(r.severity AS BIGINT) AS severity, '' AS name, \
-         '' AS provider, '' AS status, {records} AS records, {} FROM {counts} r {} \
-         GROUP BY r.hour / {bar}, r.severity",
+         '' AS provider, '' AS status, {records} AS records, {} FROM {counts} r",
         named_zeros.join(", "),
-        where_clause(first_hour..NO_END)
-    );
-    let keys = format!(
-        "SELECT '{PART_KEY}', {}, r.key, '', '', {records}, {no_durations} FROM {counts} r {} GROUP BY r.key",
-        zeros(2),
-        where_clause(first_hour..NO_END)
-    );
+    ));
+    conditions(q, first_hour..NO_END);
+    q.push(format_args!(" GROUP BY r.hour / {bar}, r.severity"));
+
+    q.push(format_args!(
+        " UNION ALL SELECT '{PART_KEY}', {}, r.key, '', '', {records}, {no_durations} FROM {counts} r",
+        zeros(2)
+    ));
+    conditions(q, first_hour..NO_END);
+    q.push(" GROUP BY r.key");
+
     let action_sums: Vec<String> = durations
         .iter()
         .map(|c| if c == "duration_max" { format!("CAST(MAX(r.{c}) AS BIGINT)") } else { sum(&format!("r.{c}")) })
         .collect();
-    let actions = format!(
-        "SELECT '{PART_ACTION}', {}, r.key, r.provider, r.status, {records}, {} FROM {counts} r {} AND r.kind = 'action' \
-         GROUP BY r.provider, r.key, r.status",
+    q.push(format_args!(
+        " UNION ALL SELECT '{PART_ACTION}', {}, r.key, r.provider, r.status, {records}, {} FROM {counts} r",
         zeros(2),
         action_sums.join(", "),
-        where_clause(first_hour..NO_END)
-    );
+    ));
+    stats_conditions(q, scope, workspace, first_hour..NO_END, platform_tables).and().push("r.kind = 'action'");
+    q.push(" GROUP BY r.provider, r.key, r.status");
+
     let (hours, sign, blocks) = actor_hours_and_blocks(first_hour);
-    let actors = format!(
-        "SELECT * FROM (SELECT '{PART_ACTOR}', {}, r.actor, '', '', {records} AS n, {no_durations} FROM (\
-         SELECT r.actor, {sign}r.records AS records FROM {} r {} \
-         UNION ALL SELECT r.actor, r.records FROM {} r {}\
-         ) r GROUP BY r.actor HAVING {records} > 0 ORDER BY n DESC, r.actor LIMIT 10) top_actors",
+    q.push(format_args!(
+        " UNION ALL SELECT * FROM (SELECT '{PART_ACTOR}', {}, r.actor, '', '', {records} AS n, {no_durations} FROM (\
+         SELECT r.actor, {sign}r.records AS records FROM {} r",
         zeros(2),
         actor_table_of(&HOURLY_ACTOR_TABLES),
-        where_clause(hours),
-        actor_table_of(&BLOCK_ACTOR_TABLES),
-        where_clause(blocks..NO_END)
-    );
-    let sql = [bars, keys, actions, actors].join(" UNION ALL ");
-    Query { sql: dialect.finish(&sql), args }
+    ));
+    conditions(q, hours);
+    q.push(format_args!(" UNION ALL SELECT r.actor, r.records FROM {} r", actor_table_of(&BLOCK_ACTOR_TABLES)));
+    conditions(q, blocks..NO_END);
+    q.push(format_args!(") r GROUP BY r.actor HAVING {records} > 0 ORDER BY n DESC, r.actor LIMIT 10) top_actors"));
 }
 
 /// How top actors read a window from `first_hour` on: whole blocks from the
@@ -259,6 +250,26 @@ pub fn assemble(window: StatsWindow, now: Micros, rows: Vec<StatsRow>) -> Stats 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::statement::{sql_of, Dialect};
+
+    #[test]
+    fn one_statement_answers_every_part_of_the_stats() {
+        let scope = Scope::Grants(vec![app::store::Grant {
+            workspace_id: 1,
+            brand: None,
+            visibilities: vec![app::model::Visibility::Client],
+        }]);
+        let now = Micros(1_000 * HOUR_US);
+        let sql = sql_of(Dialect::Postgres, |q| stats(q, &scope, Some("acme"), StatsWindow::Day, now));
+        assert_eq!(sql.matches(" UNION ALL ").count(), 4, "{sql}");
+        assert!(sql.contains("FROM rollup_hourly r WHERE ((r.workspace_id = $1 AND r.visibility IN ($2))) \
+             AND r.workspace_id = (SELECT id FROM workspaces WHERE slug = $3) AND r.hour >= $4 AND r.hour < $5 GROUP BY"), "{sql}");
+        assert!(sql.contains("AND r.kind = 'action' GROUP BY r.provider"), "{sql}");
+        // Everything, unscoped: the platform-wide tables, with no scope columns.
+        let sql = sql_of(Dialect::Sqlite, |q| stats(q, &Scope::Platform, None, StatsWindow::Day, now));
+        assert!(sql.contains("FROM rollup_platform_hourly r WHERE r.hour >= ? AND r.hour < ? GROUP BY"), "{sql}");
+        assert!(!sql.contains("workspace_id"), "{sql}");
+    }
 
     #[test]
     fn top_actors_read_at_most_half_a_block_of_hours() {

@@ -8,7 +8,7 @@ use app::store::NewRecord;
 use uuid::Uuid;
 
 use super::block_of;
-use crate::storage::sql::Dialect;
+use crate::storage::statement::Dialect;
 
 /// The dimensions of one `rollup_hourly` row ("" for none).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -209,10 +209,7 @@ pub fn platform_actor_upsert_tail(table: &str) -> String {
 }
 
 fn counts_upsert_tail(dialect: Dialect, table: &str, conflict: &str) -> String {
-    let max = match dialect {
-        Dialect::Sqlite => "max",
-        Dialect::Postgres => "GREATEST",
-    };
+    let max = dialect.greatest();
     let mut sets: Vec<String> = ["records", "duration_count", "duration_sum"]
         .iter()
         .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))

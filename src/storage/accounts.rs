@@ -1,0 +1,221 @@
+//! Statements over workspaces, users, memberships and API keys, and the rows
+//! they read that are not model types.
+
+use std::collections::HashMap;
+
+use app::model::{Membership, Micros, Role};
+use app::store::{ApiKeyRecord, NewApiKey, NewUser, UserRecord, UserSummary};
+
+use super::statement::Sql;
+
+const USER_COLUMNS: &str = "id, email, name, role, password_hash, disabled";
+
+pub fn create_workspace<'a>(q: &mut Sql<'_, 'a>, slug: &'a str, name: &'a str) {
+    q.push("INSERT INTO workspaces (slug, name, created_at) VALUES (").bind(slug).push(", ").bind(name);
+    q.push(", ").bind(Micros::now().0).push(") RETURNING id, slug, name");
+}
+
+pub fn workspace_by_slug<'a>(q: &mut Sql<'_, 'a>, slug: &'a str) {
+    q.push("SELECT id, slug, name FROM workspaces WHERE slug = ").bind(slug);
+}
+
+pub fn workspaces(q: &mut Sql<'_, '_>) {
+    q.push("SELECT id, slug, name FROM workspaces ORDER BY slug");
+}
+
+pub fn create_user<'a>(q: &mut Sql<'_, 'a>, user: &'a NewUser) {
+    q.push("INSERT INTO users (email, name, role, password_hash, created_at) VALUES (").bind(user.email.as_str());
+    q.push(", ").bind(user.name.as_deref()).push(", ").bind(user.role.as_str());
+    q.push(", ").bind(user.password_hash.as_str()).push(", ").bind(Micros::now().0).push(") RETURNING id");
+}
+
+pub fn user_by_email<'a>(q: &mut Sql<'_, 'a>, email: &'a str) {
+    q.push(format_args!("SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower(")).bind(email).push(")");
+}
+
+pub fn user_by_id(q: &mut Sql<'_, '_>, id: i64) {
+    q.push(format_args!("SELECT {USER_COLUMNS} FROM users WHERE id = ")).bind(id);
+}
+
+pub fn users(q: &mut Sql<'_, '_>) {
+    q.push(format_args!("SELECT {USER_COLUMNS} FROM users ORDER BY lower(email)"));
+}
+
+pub fn set_user_role(q: &mut Sql<'_, '_>, user_id: i64, role: Role) {
+    q.push("UPDATE users SET role = ").bind(role.as_str()).push(" WHERE id = ").bind(user_id);
+}
+
+pub fn set_user_disabled(q: &mut Sql<'_, '_>, user_id: i64, disabled: bool) {
+    q.push("UPDATE users SET disabled = ").bind(disabled).push(" WHERE id = ").bind(user_id);
+}
+
+pub fn add_membership<'a>(q: &mut Sql<'_, 'a>, user_id: i64, workspace_id: i64, brand: Option<&'a str>) {
+    q.push("INSERT INTO memberships (user_id, workspace_id, brand) VALUES (").bind(user_id);
+    q.push(", ").bind(workspace_id).push(", ").bind(brand);
+    q.push(") ON CONFLICT (user_id, workspace_id) DO UPDATE SET brand = excluded.brand");
+}
+
+pub fn remove_membership(q: &mut Sql<'_, '_>, user_id: i64, workspace_id: i64) {
+    q.push("DELETE FROM memberships WHERE user_id = ").bind(user_id).push(" AND workspace_id = ").bind(workspace_id);
+}
+
+/// Every membership with its workspace's slug ([`MembershipRow`]).
+pub fn memberships(q: &mut Sql<'_, '_>) {
+    q.push(
+        "SELECT m.user_id, m.workspace_id, w.slug AS workspace, m.brand FROM memberships m \
+         JOIN workspaces w ON w.id = m.workspace_id ORDER BY w.slug",
+    );
+}
+
+/// One user joined with each of their memberships ([`UserMembershipRow`]).
+pub fn user_with_memberships(q: &mut Sql<'_, '_>, user_id: i64) {
+    q.push(
+        "SELECT u.id, u.email, u.name, u.role, u.password_hash, u.disabled, m.workspace_id, \
+         w.slug AS workspace, m.brand FROM users u LEFT JOIN memberships m ON m.user_id = u.id \
+         LEFT JOIN workspaces w ON w.id = m.workspace_id WHERE u.id = ",
+    )
+    .bind(user_id)
+    .push(" ORDER BY w.slug");
+}
+
+pub fn api_keys(q: &mut Sql<'_, '_>) {
+    q.push(
+        "SELECT k.id, w.slug AS workspace, k.name, k.prefix, k.scopes, k.created_at, k.last_used_at, k.revoked_at \
+         FROM api_keys k LEFT JOIN workspaces w ON w.id = k.workspace_id ORDER BY k.created_at DESC, k.id DESC",
+    );
+}
+
+pub fn create_api_key<'a>(q: &mut Sql<'_, 'a>, key: &'a NewApiKey) {
+    q.push("INSERT INTO api_keys (workspace_id, name, prefix, key_hash, scopes, created_at) VALUES (");
+    q.bind(key.workspace_id).push(", ").bind(key.name.as_str()).push(", ").bind(key.prefix.as_str());
+    q.push(", ").bind(key.key_hash.as_str()).push(", ").bind(key.scopes.join(","));
+    q.push(", ").bind(Micros::now().0).push(") RETURNING id");
+}
+
+/// The key with its workspace ([`ApiKeyRow`]).
+pub fn api_key_by_hash<'a>(q: &mut Sql<'_, 'a>, key_hash: &'a str) {
+    q.push(
+        "SELECT k.id, k.workspace_id, w.slug AS workspace, k.scopes, k.revoked_at, k.last_used_at \
+         FROM api_keys k LEFT JOIN workspaces w ON w.id = k.workspace_id WHERE k.key_hash = ",
+    )
+    .bind(key_hash);
+}
+
+/// Revoked at `at` unless it already was.
+pub fn revoke_api_key(q: &mut Sql<'_, '_>, id: i64, at: Micros) {
+    q.push("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ").bind(at.0).push(") WHERE id = ").bind(id);
+}
+
+pub fn touch_api_key(q: &mut Sql<'_, '_>, id: i64, at: Micros) {
+    q.push("UPDATE api_keys SET last_used_at = ").bind(at.0).push(" WHERE id = ").bind(id);
+}
+
+/// A membership with its user, for listing every user at once.
+#[derive(sqlx::FromRow)]
+pub struct MembershipRow {
+    user_id: i64,
+    #[sqlx(flatten)]
+    membership: Membership,
+}
+
+/// Each user with their memberships.
+pub fn user_summaries(users: Vec<UserRecord>, memberships: Vec<MembershipRow>) -> Vec<UserSummary> {
+    let mut by_user: HashMap<i64, Vec<Membership>> = HashMap::new();
+    for row in memberships {
+        by_user.entry(row.user_id).or_default().push(row.membership);
+    }
+    users
+        .into_iter()
+        .map(|u| {
+            let memberships = by_user.remove(&u.id).unwrap_or_default();
+            summary(u, memberships)
+        })
+        .collect()
+}
+
+fn summary(user: UserRecord, memberships: Vec<Membership>) -> UserSummary {
+    UserSummary {
+        id: user.id,
+        email: user.email,
+        name: user.name,
+        role: user.role,
+        disabled: user.disabled,
+        memberships,
+    }
+}
+
+/// A user joined with one of their memberships, if any.
+#[derive(sqlx::FromRow)]
+pub struct UserMembershipRow {
+    #[sqlx(flatten)]
+    user: UserRecord,
+    workspace_id: Option<i64>,
+    workspace: Option<String>,
+    brand: Option<String>,
+}
+
+/// The one user of `rows` with every membership the rows hold.
+pub fn user_summary(rows: Vec<UserMembershipRow>) -> Option<UserSummary> {
+    let user = rows.first()?.user.clone();
+    let memberships = rows
+        .into_iter()
+        .filter_map(|row| {
+            Some(Membership { workspace_id: row.workspace_id?, workspace: row.workspace?, brand: row.brand })
+        })
+        .collect();
+    Some(summary(user, memberships))
+}
+
+/// An `api_keys` row as selected by [`api_key_by_hash`].
+#[derive(sqlx::FromRow)]
+pub struct ApiKeyRow {
+    id: i64,
+    workspace_id: Option<i64>,
+    workspace: Option<String>,
+    scopes: String,
+    revoked_at: Option<i64>,
+    last_used_at: Option<i64>,
+}
+
+impl From<ApiKeyRow> for ApiKeyRecord {
+    fn from(row: ApiKeyRow) -> Self {
+        ApiKeyRecord {
+            id: row.id,
+            workspace_id: row.workspace_id,
+            workspace: row.workspace,
+            scopes: row.scopes.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            revoked: row.revoked_at.is_some(),
+            last_used_at: row.last_used_at.map(Micros),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::statement::{sql_of, Dialect};
+
+    #[test]
+    fn updates_bind_the_value_then_the_row() {
+        let sql = sql_of(Dialect::Postgres, |q| set_user_role(q, 3, Role::Admin));
+        assert_eq!(sql, "UPDATE users SET role = $1 WHERE id = $2");
+        let sql = sql_of(Dialect::Sqlite, |q| revoke_api_key(q, 3, Micros(1)));
+        assert_eq!(sql, "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?");
+    }
+
+    #[test]
+    fn a_membership_is_granted_once_and_its_brand_replaced() {
+        let sql = sql_of(Dialect::Postgres, |q| add_membership(q, 1, 2, Some("nike")));
+        assert_eq!(
+            sql,
+            "INSERT INTO memberships (user_id, workspace_id, brand) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id, workspace_id) DO UPDATE SET brand = excluded.brand"
+        );
+    }
+
+    #[test]
+    fn users_are_found_by_email_in_any_case() {
+        let sql = sql_of(Dialect::Sqlite, |q| user_by_email(q, "A@B.C"));
+        assert!(sql.ends_with("WHERE lower(email) = lower(?)"), "{sql}");
+    }
+}

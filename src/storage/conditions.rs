@@ -1,0 +1,243 @@
+//! WHERE clauses: what a viewer may see (the scope), the feed's filters and
+//! its keyset cursor. Every read of records or roll-ups is limited here, so
+//! there is one place that decides what a viewer can read.
+
+use app::model::{EventFilter, Order};
+use app::store::{Page, Scope};
+
+use super::statement::Sql;
+
+/// A conjunction written straight into a statement: the first condition
+/// opens the WHERE clause, each later one is joined with AND.
+pub struct Conditions<'q, 's, 'a> {
+    q: &'q mut Sql<'s, 'a>,
+    /// The alias of the table the conditions apply to (`e` records, `r` roll-ups).
+    alias: &'static str,
+    started: bool,
+}
+
+impl<'q, 's, 'a> Conditions<'q, 's, 'a> {
+    pub fn new(q: &'q mut Sql<'s, 'a>, alias: &'static str) -> Self {
+        Conditions { q, alias, started: false }
+    }
+
+    /// Starts the next condition and returns the statement to write it in.
+    pub fn and(&mut self) -> &mut Sql<'s, 'a> {
+        self.q.push(if self.started { " AND " } else { " WHERE " });
+        self.started = true;
+        self.q
+    }
+
+    /// The aliased column: `e.key`.
+    fn column(&self, name: &str) -> String {
+        format!("{}.{name}", self.alias)
+    }
+
+    /// What the viewer may see: their workspaces, brand and visibilities.
+    pub fn scope(&mut self, scope: &'a Scope) -> &mut Self {
+        let Scope::Grants(grants) = scope else { return self };
+        let (workspace, visibility, brand) =
+            (self.column("workspace_id"), self.column("visibility"), self.column("brand"));
+        let q = self.and();
+        if grants.is_empty() {
+            q.push("1 = 0");
+            return self;
+        }
+        q.push("(");
+        q.join(grants, " OR ", |q, grant| {
+            q.push(format_args!("({workspace} = ")).bind(grant.workspace_id);
+            q.push(format_args!(" AND {visibility} IN ("));
+            q.join(&grant.visibilities, ", ", |q, v| {
+                q.bind(v.as_str());
+            });
+            q.push(")");
+            if let Some(b) = &grant.brand {
+                q.push(format_args!(" AND {brand} = ")).bind(b.as_str());
+            }
+            q.push(")");
+        });
+        q.push(")");
+        self
+    }
+
+    /// The workspace named by `slug`.
+    pub fn workspace(&mut self, slug: &'a str) -> &mut Self {
+        let column = self.column("workspace_id");
+        self.and().push(format_args!("{column} = (SELECT id FROM workspaces WHERE slug = ")).bind(slug).push(")");
+        self
+    }
+
+    /// The feed's filters, on records (`e`).
+    pub fn filter(&mut self, f: &'a EventFilter) -> &mut Self {
+        if let Some(slug) = &f.workspace {
+            self.workspace(slug);
+        }
+        let equal = |c: &mut Self, column: &str, value: &'a str| {
+            c.and().push(format_args!("e.{column} = ")).bind(value);
+        };
+        if let Some(brand) = &f.brand {
+            equal(self, "brand", brand);
+        }
+        if let Some(kind) = f.kind {
+            equal(self, "kind", kind.as_str());
+        }
+        if let Some(key) = &f.key {
+            match key.strip_suffix('*') {
+                Some(prefix) if !prefix.is_empty() => {
+                    // A range, not LIKE, so the key index serves it on both backends.
+                    let upper = prefix_upper_bound(prefix);
+                    self.and().push("e.key >= ").bind(prefix).push(" AND e.key < ").bind(upper);
+                }
+                Some(_) => {}
+                None => equal(self, "key", key),
+            }
+        }
+        if let Some(severity) = f.severity {
+            self.and().push("e.severity = ").bind(severity.rank());
+        }
+        if let Some(severity) = f.min_severity {
+            self.and().push("e.severity >= ").bind(severity.rank());
+        }
+        if f.errors_only {
+            self.and().push("e.severity >= 1");
+        }
+        if let Some(status) = f.status {
+            equal(self, "status", status.as_str());
+        }
+        if let Some(actor) = &f.actor {
+            equal(self, if actor.contains('@') { "actor_email" } else { "actor_id" }, actor);
+        }
+        for (column, value) in [
+            ("entity_type", &f.entity_type),
+            ("entity_id", &f.entity_id),
+            ("provider", &f.provider),
+            ("correlation_id", &f.correlation_id),
+        ] {
+            if let Some(value) = value {
+                equal(self, column, value);
+            }
+        }
+        if let Some(visibility) = f.visibility {
+            equal(self, "visibility", visibility.as_str());
+        }
+        if let Some(since) = f.since {
+            self.and().push("e.occurred_at >= ").bind(since.0);
+        }
+        if let Some(until) = f.until {
+            self.and().push("e.occurred_at < ").bind(until.0);
+        }
+        if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            self.text(q);
+        }
+        self
+    }
+
+    /// Free text: a case-insensitive substring of any of the searched columns.
+    fn text(&mut self, text: &str) {
+        let pattern = format!("%{}%", escape_like(text));
+        let q = self.and();
+        let like = q.dialect().ilike();
+        let columns = ["e.message", "e.key", "e.actor_id", "e.actor_email", "e.actor_name", "e.entity_id"];
+        q.push("(");
+        q.join(columns, " OR ", |q, column| {
+            q.push(format_args!("{column} {like} ")).bind(pattern.clone()).push(" ESCAPE '\\'");
+        });
+        q.push(")");
+    }
+
+    /// Records after the page's cursor, in the page's order.
+    pub fn after_cursor(&mut self, page: &Page) -> &mut Self {
+        if let Some(c) = page.cursor {
+            let op = match page.order {
+                Order::NewestFirst => "<",
+                Order::OldestFirst => ">",
+            };
+            self.and()
+                .push(format_args!("(e.occurred_at, e.id) {op} ("))
+                .bind(c.occurred_at)
+                .push(", ")
+                .bind(c.id)
+                .push(")");
+        }
+        self
+    }
+}
+
+/// The smallest string greater than every string starting with `prefix`.
+fn prefix_upper_bound(prefix: &str) -> String {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        if let Some(next) = char::from_u32(last as u32 + 1) {
+            chars.push(next);
+            return chars.into_iter().collect();
+        }
+    }
+    // Only reachable for a prefix of char::MAX; nothing sorts above it.
+    char::MAX.to_string()
+}
+
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::statement::{sql_of, Dialect};
+    use app::model::{Kind, Visibility};
+    use app::store::Grant;
+
+    #[test]
+    fn prefix_bound_covers_exactly_the_prefix() {
+        let upper = prefix_upper_bound("track_");
+        assert_eq!(upper, "track`");
+        assert!("track_publish" < upper.as_str() && "track_publish" >= "track_");
+        assert!("trackz" >= upper.as_str());
+    }
+
+    #[test]
+    fn member_scope_limits_workspace_visibility_and_brand() {
+        let scope = Scope::Grants(vec![
+            Grant { workspace_id: 7, brand: Some("nike".into()), visibilities: vec![Visibility::Client] },
+            Grant { workspace_id: 8, brand: None, visibilities: vec![Visibility::Internal, Visibility::Client] },
+        ]);
+        let sql = sql_of(Dialect::Postgres, |q| {
+            Conditions::new(q, "e").scope(&scope);
+        });
+        assert_eq!(
+            sql,
+            " WHERE ((e.workspace_id = $1 AND e.visibility IN ($2) AND e.brand = $3) OR \
+             (e.workspace_id = $4 AND e.visibility IN ($5, $6)))"
+        );
+    }
+
+    #[test]
+    fn a_viewer_without_grants_matches_nothing_and_the_platform_everything() {
+        let none = Scope::Grants(vec![]);
+        assert_eq!(sql_of(Dialect::Sqlite, |q| _ = Conditions::new(q, "e").scope(&none)), " WHERE 1 = 0");
+        assert_eq!(sql_of(Dialect::Sqlite, |q| _ = Conditions::new(q, "e").scope(&Scope::Platform)), "");
+    }
+
+    #[test]
+    fn filters_become_conditions_with_placeholders() {
+        let filter = EventFilter {
+            kind: Some(Kind::Audit),
+            key: Some("track_*".into()),
+            errors_only: true,
+            q: Some("50%".into()),
+            ..Default::default()
+        };
+        let sql = sql_of(Dialect::Sqlite, |q| _ = Conditions::new(q, "e").filter(&filter));
+        assert!(sql.starts_with(" WHERE e.kind = ? AND e.key >= ? AND e.key < ? AND e.severity >= 1 AND (e.message LIKE ? ESCAPE '\\' OR "), "{sql}");
+        assert_eq!(sql.matches('?').count(), 3 + 6);
+        assert_eq!(escape_like("50%_\\"), "50\\%\\_\\\\");
+    }
+
+    #[test]
+    fn the_cursor_continues_in_the_page_order() {
+        let cursor = app::model::Cursor { occurred_at: 5, id: uuid::Uuid::nil() };
+        let page = Page::probing(Some(cursor), 10, Order::OldestFirst);
+        let sql = sql_of(Dialect::Postgres, |q| _ = Conditions::new(q, "e").after_cursor(&page));
+        assert_eq!(sql, " WHERE (e.occurred_at, e.id) > ($1, $2)");
+    }
+}

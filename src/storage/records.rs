@@ -1,0 +1,148 @@
+//! Reads of records: the feed, its details, one record, and what arrived
+//! since the live feed last looked. Every one is limited by a scope.
+
+use app::model::{EventFilter, Order};
+use app::store::{Page, Scope};
+use uuid::Uuid;
+
+use super::columns::select_list;
+use super::conditions::Conditions;
+use super::statement::Sql;
+
+/// The order and length of a page of records.
+struct Sorted {
+    /// Columns of the record, unqualified.
+    columns: &'static [&'static str],
+    direction: &'static str,
+    limit: usize,
+}
+
+impl Sorted {
+    fn by_time(page: &Page) -> Self {
+        let direction = match page.order {
+            Order::NewestFirst => "DESC",
+            Order::OldestFirst => "ASC",
+        };
+        Sorted { columns: &["occurred_at", "id"], direction, limit: page.limit }
+    }
+
+    /// ` ORDER BY … LIMIT n`, the columns prefixed by `qualifier`.
+    fn push(&self, q: &mut Sql<'_, '_>, qualifier: &str) {
+        q.push(" ORDER BY ");
+        q.join(self.columns, ", ", |q, c| {
+            q.push(format_args!("{qualifier}{c} {}", self.direction));
+        });
+        q.push(format_args!(" LIMIT {}", self.limit));
+    }
+}
+
+/// The feed: one page by (occurred_at, id) after the cursor.
+pub fn list_events<'a>(q: &mut Sql<'_, 'a>, scope: &'a Scope, filter: &'a EventFilter, page: Page) {
+    paged(q, false, scope, filter, page);
+}
+
+/// Like `list_events`, with every column of the record.
+pub fn list_event_details<'a>(q: &mut Sql<'_, 'a>, scope: &'a Scope, filter: &'a EventFilter, page: Page) {
+    paged(q, true, scope, filter, page);
+}
+
+fn paged<'a>(q: &mut Sql<'_, 'a>, detail: bool, scope: &'a Scope, filter: &'a EventFilter, page: Page) {
+    let sorted = Sorted::by_time(&page);
+    select_records(q, detail, Some(sorted), |c| {
+        c.scope(scope).filter(filter).after_cursor(&page);
+    });
+}
+
+/// One record by id, within the scope.
+pub fn event_by_id<'a>(q: &mut Sql<'_, 'a>, scope: &'a Scope, id: Uuid) {
+    select_records(q, true, None, |c| {
+        c.and().push("e.id = ").bind(id);
+        c.scope(scope);
+    });
+}
+
+/// Records whose UUIDv7 id is after `after`: received since then, newest first.
+pub fn events_received_after<'a>(
+    q: &mut Sql<'_, 'a>,
+    scope: &'a Scope,
+    filter: &'a EventFilter,
+    after: Uuid,
+    limit: usize,
+) {
+    let sorted = Sorted { columns: &["id"], direction: "DESC", limit };
+    select_records(q, false, Some(sorted), |c| {
+        c.and().push("e.id > ").bind(after);
+        c.scope(scope).filter(filter);
+    });
+}
+
+/// `SELECT` a feed row (or the whole record, `detail`) over every table that
+/// holds records, with the workspace joined as `w`. PostgreSQL has one table.
+/// SQLite's writer stages commits in `events_recent` (migration
+/// `recent_events`), so its reads are a UNION ALL of one arm per table, each
+/// sorted and limited on its own indexes and the whole sorted and limited
+/// again; `conditions` writes each arm's WHERE clause.
+fn select_records<'a>(
+    q: &mut Sql<'_, 'a>,
+    detail: bool,
+    sorted: Option<Sorted>,
+    conditions: impl Fn(&mut Conditions<'_, '_, 'a>),
+) {
+    let columns = select_list(q.dialect(), detail);
+    let tables = q.dialect().record_tables();
+    let union = tables.len() > 1;
+    q.join(tables, " UNION ALL ", |q, table| {
+        if union {
+            q.push("SELECT * FROM (");
+        }
+        q.push(format_args!("SELECT {columns} FROM {table} e JOIN workspaces w ON w.id = e.workspace_id"));
+        conditions(&mut Conditions::new(q, "e"));
+        if let Some(sorted) = &sorted {
+            sorted.push(q, "e.");
+        }
+        if union {
+            q.push(")");
+        }
+    });
+    if let (true, Some(sorted)) = (union, &sorted) {
+        sorted.push(q, "");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::statement::{sql_of, Dialect};
+    use app::model::Kind;
+
+    #[test]
+    fn sqlite_reads_both_record_tables_and_postgres_one() {
+        let filter = EventFilter { kind: Some(Kind::Audit), ..Default::default() };
+        let sql = sql_of(Dialect::Sqlite, |q| list_events(q, &Scope::Platform, &filter, Page::newest(5)));
+        let arm = "FROM events_recent e JOIN workspaces w ON w.id = e.workspace_id WHERE e.kind = ? \
+                   ORDER BY e.occurred_at DESC, e.id DESC LIMIT 5)";
+        assert!(sql.starts_with("SELECT * FROM (SELECT e.id"), "{sql}");
+        assert!(sql.contains(arm), "{sql}");
+        assert!(sql.ends_with(") ORDER BY occurred_at DESC, id DESC LIMIT 5"), "{sql}");
+        assert_eq!(sql.matches('?').count(), 2, "the arm's values repeat per arm");
+
+        let sql = sql_of(Dialect::Postgres, |q| list_events(q, &Scope::Platform, &filter, Page::newest(5)));
+        assert!(!sql.contains("events_recent") && !sql.contains("UNION"), "{sql}");
+        assert!(sql.ends_with("WHERE e.kind = $1 ORDER BY e.occurred_at DESC, e.id DESC LIMIT 5"), "{sql}");
+    }
+
+    #[test]
+    fn one_record_is_looked_up_by_id_within_the_scope() {
+        let scope = Scope::Grants(vec![]);
+        let sql = sql_of(Dialect::Postgres, |q| event_by_id(q, &scope, Uuid::nil()));
+        assert!(sql.ends_with("WHERE e.id = $1 AND 1 = 0"), "{sql}");
+        assert!(sql.contains("e.payload::text AS payload"), "{sql}");
+    }
+
+    #[test]
+    fn the_live_feed_reads_by_id_newest_first() {
+        let filter = EventFilter::default();
+        let sql = sql_of(Dialect::Postgres, |q| events_received_after(q, &Scope::Platform, &filter, Uuid::nil(), 50));
+        assert!(sql.ends_with("WHERE e.id > $1 ORDER BY e.id DESC LIMIT 50"), "{sql}");
+    }
+}

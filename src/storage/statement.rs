@@ -1,0 +1,144 @@
+//! A statement under construction for whichever backend runs it. Builder
+//! functions write SQL once against [`Sql`]; `sqlx::QueryBuilder` writes each
+//! database's placeholders (`?` or `$n`) as values are bound, so a value can
+//! never be bound to the wrong placeholder.
+
+use std::fmt::Display;
+
+use sqlx::{Encode, Postgres, QueryBuilder, Sqlite, Type};
+
+/// Where the backends' SQL differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// Case-insensitive LIKE.
+    pub fn ilike(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "LIKE",
+            Dialect::Postgres => "ILIKE",
+        }
+    }
+
+    /// A JSON column as text.
+    pub fn json_text(self, column: &str) -> String {
+        match self {
+            Dialect::Sqlite => column.to_owned(),
+            Dialect::Postgres => format!("{column}::text"),
+        }
+    }
+
+    /// The larger of two values.
+    pub fn greatest(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "max",
+            Dialect::Postgres => "GREATEST",
+        }
+    }
+
+    /// The tables that hold records: SQLite stages recent commits in a second
+    /// table (migration `recent_events`); a record is in exactly one of them.
+    pub fn record_tables(self) -> &'static [&'static str] {
+        match self {
+            Dialect::Sqlite => &["events", "events_recent"],
+            Dialect::Postgres => &["events"],
+        }
+    }
+}
+
+/// A value both backends can bind.
+pub trait Bindable<'a>: 'a + Encode<'a, Sqlite> + Type<Sqlite> + Encode<'a, Postgres> + Type<Postgres> {}
+
+impl<'a, T> Bindable<'a> for T where T: 'a + Encode<'a, Sqlite> + Type<Sqlite> + Encode<'a, Postgres> + Type<Postgres> {}
+
+/// The builder of the backend a statement is for; values bound live for `'a`.
+pub enum Sql<'s, 'a> {
+    Sqlite(&'s mut QueryBuilder<'a, Sqlite>),
+    Postgres(&'s mut QueryBuilder<'a, Postgres>),
+}
+
+impl<'a> Sql<'_, 'a> {
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Sql::Sqlite(_) => Dialect::Sqlite,
+            Sql::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Appends SQL text.
+    pub fn push(&mut self, sql: impl Display) -> &mut Self {
+        match self {
+            Sql::Sqlite(q) => _ = q.push(sql),
+            Sql::Postgres(q) => _ = q.push(sql),
+        }
+        self
+    }
+
+    /// Appends a placeholder bound to `value`.
+    pub fn bind(&mut self, value: impl Bindable<'a>) -> &mut Self {
+        match self {
+            Sql::Sqlite(q) => _ = q.push_bind(value),
+            Sql::Postgres(q) => _ = q.push_bind(value),
+        }
+        self
+    }
+
+    /// Appends `items`, each written by `each`, separated by `separator`.
+    pub fn join<T>(
+        &mut self,
+        items: impl IntoIterator<Item = T>,
+        separator: &str,
+        mut each: impl FnMut(&mut Self, T),
+    ) -> &mut Self {
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.push(separator);
+            }
+            each(self, item);
+        }
+        self
+    }
+}
+
+/// The statement `build` writes, for SQLite.
+pub fn for_sqlite<'a>(build: impl for<'s> FnOnce(&mut Sql<'s, 'a>)) -> QueryBuilder<'a, Sqlite> {
+    let mut query = QueryBuilder::new("");
+    build(&mut Sql::Sqlite(&mut query));
+    query
+}
+
+/// The statement `build` writes, for PostgreSQL.
+pub fn for_postgres<'a>(build: impl for<'s> FnOnce(&mut Sql<'s, 'a>)) -> QueryBuilder<'a, Postgres> {
+    let mut query = QueryBuilder::new("");
+    build(&mut Sql::Postgres(&mut query));
+    query
+}
+
+/// The text a builder writes for `dialect`, for unit tests of builders.
+#[cfg(test)]
+pub fn sql_of<'a>(dialect: Dialect, build: impl for<'s> FnOnce(&mut Sql<'s, 'a>)) -> String {
+    match dialect {
+        Dialect::Sqlite => for_sqlite(build).into_sql(),
+        Dialect::Postgres => for_postgres(build).into_sql(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_backend_gets_its_own_placeholders() {
+        let build = |q: &mut Sql<'_, '_>| {
+            q.push("a = ").bind(1_i64).push(" AND b IN (").join(["x", "y"], ", ", |q, v| {
+                q.bind(v);
+            });
+            q.push(")");
+        };
+        assert_eq!(sql_of(Dialect::Sqlite, build), "a = ? AND b IN (?, ?)");
+        assert_eq!(sql_of(Dialect::Postgres, build), "a = $1 AND b IN ($2, $3)");
+    }
+}
