@@ -26,12 +26,23 @@ enum Format {
     Ndjson,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default)]
 pub struct ExportQuery {
+    /// `csv` (the default) or `ndjson`.
+    #[schemars(schema_with = "export_format")]
     format: Option<String>,
     #[serde(flatten)]
     page: ReadQuery,
+}
+
+fn export_format(_: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
+    super::query::one_of(&["csv", "ndjson"])
+}
+
+pub fn export_docs(op: aide::transform::TransformOperation) -> aide::transform::TransformOperation {
+    let op = op.summary("Every matching record, streamed");
+    super::openapi::text_response(op, "the export", &["text/csv", "application/x-ndjson"])
 }
 
 pub async fn export(

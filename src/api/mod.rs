@@ -5,11 +5,15 @@ pub mod openapi;
 pub mod query;
 pub mod record;
 
+use aide::axum::routing::get_with;
+use aide::axum::ApiRouter;
+use aide::transform::TransformOperation;
 use app::model::{EventDetail, EventFilter, Micros, Order, Severity, Stats, StatsWindow};
 use app::store::{finish_page, Page, Scope};
 use axum::extract::State;
-use axum::routing::get;
+use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -19,18 +23,32 @@ use crate::state::AppState;
 use query::ReadQuery;
 use record::ApiRecord;
 
+/// The HTTP API and its OpenAPI document (`openapi.rs`), generated from these routes.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/events", get(list_events).post(crate::ingest::ingest))
-        .route("/api/v1/events/{id}", get(one_event))
-        .route("/api/v1/events/failed/recent", get(failed_recent))
-        .route("/api/v1/events/export", get(export::export))
-        .route("/api/v1/entities/{entity_type}/{entity_id}/timeline", get(timeline))
-        .route("/api/v1/stats", get(stats))
-        .route("/api/system/health", get(health))
-        .route("/metrics", get(metrics))
-        .route("/api/openapi.json", get(openapi::serve))
-        .route("/api/v1/events/counts", get(counts_by_key))
+    let api = ApiRouter::new()
+        .api_route(
+            "/api/v1/events",
+            get_with(list_events, |op| op.summary("Records, newest first, filtered"))
+                .post_with(crate::ingest::ingest, openapi::ingest_docs),
+        )
+        .api_route("/api/v1/events/{id}", get_with(one_event, |op| openapi::not_found(op.summary("One record"))))
+        .api_route(
+            "/api/v1/events/failed/recent",
+            get_with(failed_recent, |op| op.summary("Errors and failed operations of the last minutes")),
+        )
+        .api_route("/api/v1/events/export", get_with(export::export, export::export_docs))
+        .api_route(
+            "/api/v1/entities/{entity_type}/{entity_id}/timeline",
+            get_with(timeline, |op| openapi::not_found(op.summary("An entity's history"))),
+        )
+        .api_route(
+            "/api/v1/stats",
+            get_with(stats, |op| op.summary("Totals, histogram, keys, actors and operations of a window")),
+        )
+        .api_route("/api/v1/events/counts", get_with(counts_by_key, |op| op.summary("Records per key in a window")))
+        .api_route("/api/system/health", get_with(health, health_docs))
+        .api_route("/metrics", get_with(metrics, metrics_docs));
+    openapi::finish(api)
         // Programs get a JSON 404 for a path the API does not have, not the dashboard's page.
         .route("/api/{*rest}", axum::routing::any(|| async { Error::NotFound }))
 }
@@ -38,13 +56,18 @@ pub fn router() -> Router<AppState> {
 /// Platform-wide counts, like the health endpoint's: for readers of every
 /// workspace only (a founder or admin session, or a spanning read key, which
 /// Prometheus sends as `authorization: Bearer`).
-async fn metrics(State(state): State<AppState>, Reader(scope): Reader) -> Result<impl axum::response::IntoResponse> {
+async fn metrics(State(state): State<AppState>, Reader(scope): Reader) -> Result<Response> {
     if scope != Scope::Platform {
         return Err(Error::Forbidden("metrics are for readers of every workspace".into()));
     }
     crate::metrics::pools(&state.store.pool_use());
     let body = crate::metrics::handle().render();
-    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body))
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response())
+}
+
+fn metrics_docs(op: TransformOperation) -> TransformOperation {
+    let op = op.summary("Prometheus text format (readers of every workspace)");
+    openapi::text_response(op, "metrics", &["text/plain"])
 }
 
 /// `healthy` and `degraded` answer 200, `unhealthy` 503. Anyone may ask (load
@@ -64,11 +87,19 @@ async fn health(
     (status, Json(health))
 }
 
-#[derive(Debug, Default, Deserialize)]
+fn health_docs(op: TransformOperation) -> TransformOperation {
+    op.summary("healthy, degraded (200) or unhealthy (503)")
+        .response_with::<200, Json<app::health::Health>, _>(|r| r.description("healthy or degraded"))
+        .response_with::<503, Json<app::health::Health>, _>(|r| r.description("unhealthy"))
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(default)]
 struct StatsQuery {
-    /// `1h`, `24h` (default), `7d` or `30d`.
+    /// `1h`, `24h` (the default), `7d` or `30d`.
+    #[schemars(with = "Option<StatsWindow>")]
     window: Option<String>,
+    /// Workspace slug.
     workspace: Option<String>,
 }
 
@@ -88,6 +119,7 @@ async fn stats(
     Ok(Json(state.store.stats(&scope, query.workspace.as_deref(), window, Micros::now()).await?))
 }
 
+/// Records per key in a window, most first.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct KeyCounts {
     window: StatsWindow,
@@ -137,29 +169,45 @@ async fn list_events(
     Ok(Json(page_of(&state, &scope, &filter, &query, Order::NewestFirst).await?))
 }
 
+#[derive(Deserialize, JsonSchema)]
+struct EventPath {
+    /// The record's id.
+    #[schemars(length(min = 1))]
+    id: String,
+}
+
 async fn one_event(
     State(state): State<AppState>,
     Reader(scope): Reader,
-    Path(id): Path<String>,
+    Path(EventPath { id }): Path<EventPath>,
 ) -> Result<Json<ApiRecord>> {
     let id = Uuid::try_parse(&id).map_err(|_| Error::NotFound)?;
     let record = state.store.event_by_id(&scope, id).await?.ok_or(Error::NotFound)?;
     Ok(Json(record.into()))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(default)]
 struct TimelineQuery {
     /// `asc` (oldest first) or `desc` (newest first, the default).
+    #[schemars(schema_with = "query::sort_order")]
     order: Option<String>,
     #[serde(flatten)]
     page: ReadQuery,
 }
 
+#[derive(Deserialize, JsonSchema)]
+struct EntityPath {
+    #[schemars(length(min = 1))]
+    entity_type: String,
+    #[schemars(length(min = 1))]
+    entity_id: String,
+}
+
 async fn timeline(
     State(state): State<AppState>,
     Reader(scope): Reader,
-    Path((entity_type, entity_id)): Path<(String, String)>,
+    Path(EntityPath { entity_type, entity_id }): Path<EntityPath>,
     Query(query): Query<TimelineQuery>,
 ) -> Result<Json<RecordPage>> {
     let order = match query.order.as_deref() {
@@ -178,9 +226,11 @@ async fn timeline(
     Ok(Json(page))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(default)]
 struct RecentQuery {
+    /// How far back, 1 to 10080 (default 60).
+    #[schemars(range(min = 1, max = 10080))]
     minutes: Option<i64>,
     #[serde(flatten)]
     page: ReadQuery,

@@ -2,35 +2,77 @@
 //! search syntax in `q`, `limit` and `cursor`. Bad values are a 400 naming
 //! the parameter.
 
-use app::model::{Cursor, EventFilter, Micros, MAX_PAGE_SIZE};
+use app::model::{Cursor, EventFilter, Kind, Micros, Severity, Status, Visibility, MAX_PAGE_SIZE};
+use schemars::gen::SchemaGenerator;
+use schemars::schema::{InstanceType, Schema, SchemaObject};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::error::Error;
 
-#[derive(Debug, Default, Deserialize)]
+/// Every value arrives as text and is parsed here, so that a bad one is a 400
+/// naming the parameter; the schema (`schemars(with)`) documents the values
+/// that are valid.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct ReadQuery {
+    /// Workspace slug.
     pub workspace: Option<String>,
     pub brand: Option<String>,
+    /// The record's kind.
+    #[schemars(with = "Option<Kind>")]
     pub kind: Option<String>,
+    /// Exact key, or a prefix ending in `*`.
     pub key: Option<String>,
+    /// Exactly this severity.
+    #[schemars(with = "Option<Severity>")]
     pub severity: Option<String>,
+    /// `true`: warning, error and critical only.
+    #[schemars(with = "Option<bool>")]
     pub errors: Option<String>,
+    /// An action's outcome.
+    #[schemars(with = "Option<Status>")]
     pub status: Option<String>,
+    /// Actor id (or email).
     pub actor: Option<String>,
+    /// With `entity_id`: one entity.
     pub entity_type: Option<String>,
     pub entity_id: Option<String>,
+    /// Who may see it besides founders and admins.
+    #[schemars(with = "Option<Visibility>")]
     pub visibility: Option<String>,
+    /// Provider of an action.
     pub provider: Option<String>,
+    /// Records of one flow.
     pub correlation_id: Option<String>,
+    /// Date, RFC 3339 time or age (`24h`).
     pub since: Option<String>,
+    /// Date, RFC 3339 time or age.
     pub until: Option<String>,
-    /// The feed's search syntax: qualifiers and free text.
+    /// The feed's search syntax: `key:track_* actor:u_12 severity:>=warning "text"`.
     pub q: Option<String>,
-    /// Text, not a number: this struct is flattened into others, and serde
-    /// hands flattened query values over as strings.
+    /// Records per page, 1 to 1000 (default 50).
+    // Text, not a number: this struct is flattened into others, and serde
+    // hands flattened query values over as strings.
+    #[schemars(with = "Option<u16>", range(min = 1, max = 1000))]
     pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
+}
+
+/// A text parameter that takes one of `values`, for `schemars(schema_with)`.
+pub fn one_of(values: &[&str]) -> Schema {
+    SchemaObject {
+        instance_type: Some(InstanceType::String.into()),
+        enum_values: Some(values.iter().map(|v| (*v).into()).collect()),
+        ..Default::default()
+    }
+    .into()
+}
+
+/// `asc` or `desc`.
+pub fn sort_order(_: &mut SchemaGenerator) -> Schema {
+    one_of(&["desc", "asc"])
 }
 
 fn bad(param: &str, message: impl std::fmt::Display) -> Error {

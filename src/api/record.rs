@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
+/// One record, with every field.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ApiRecord {
     pub id: Uuid,

@@ -181,6 +181,7 @@ impl OperationStats {
     }
 }
 
+/// Totals, histogram, keys, actors and operations of a window.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(schemars::JsonSchema))]
 pub struct Stats {
