@@ -21,9 +21,8 @@ use super::sql_store::Use;
 use super::statement::Dialect;
 
 /// Rows per INSERT statement. Powers of two up to this keep the number of
-/// distinct (cached) statements small. Bigger statements gain little and their
-/// cached programs cost memory (measured: 256 rows peaked 13 MiB above 64 rows
-/// during ingest, at the same throughput).
+/// distinct (cached) statements small. Bigger statements gained no throughput
+/// and their cached programs cost memory (docs/performance.md).
 const MAX_ROWS_PER_STATEMENT: usize = 128;
 const WRITER_CACHE_KIB: u32 = 8 * 1024;
 const WAL_CHECKPOINT_PAGES: u32 = 10_000;
@@ -32,7 +31,7 @@ const MOVE_STATEMENT_ROWS: usize = 1_000;
 
 /// Reader connections: two per core, at least 4. Each holds a page cache, its
 /// prepared statements and its thread's allocations: on 2 cores, 8 readers
-/// held 23-28 MiB more than 4 and served no more pages (measured in turns).
+/// held more memory than 4 and served no more pages (docs/performance.md).
 fn readers() -> u32 {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
     (2 * cores).clamp(4, 16)
@@ -58,10 +57,10 @@ impl SqliteDb {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
             .pragma("temp_store", "memory");
-        // The writer keeps the indexes' hot pages in memory: with SQLite's 2 MiB
-        // default, ingest spent ~8 % of its time re-reading them from the OS.
-        // A longer WAL between checkpoints copies a page rewritten by several
-        // group commits into the database once (+5-10 % ingest).
+        // The writer keeps the indexes' hot pages in memory: with SQLite's small
+        // default cache, ingest spent much of its time re-reading them from the
+        // OS. A longer WAL between checkpoints copies a page rewritten by several
+        // group commits into the database once (docs/performance.md).
         let writer_options = options
             .clone()
             .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
@@ -121,8 +120,8 @@ impl SqliteDb {
 /// `events_recent` into `events`, in the order received; the number moved.
 /// One statement per `MOVE_STATEMENT_ROWS`: inside a transaction SQLite keeps
 /// the original of every page a statement changes (to undo just that
-/// statement), in memory here (`temp_store`), so one statement for 50,000
-/// records grew the server by 100-300 MiB.
+/// statement), in memory here (`temp_store`), so one statement for a whole
+/// stage grew the server by hundreds of MiB (docs/performance.md).
 async fn move_staged(conn: &mut SqliteConnection) -> sqlx::Result<usize> {
     let (first, last): (Option<i64>, Option<i64>) =
         sqlx::query_as("SELECT MIN(seq), MAX(seq) FROM events_recent").fetch_one(&mut *conn).await?;
