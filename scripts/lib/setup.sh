@@ -10,10 +10,10 @@ export PATH="$HOME/.cargo/bin:$PWD/scripts/tools/node_modules/.bin:$PATH"
 say() { printf '\n== %s  (%s)\n' "$*" "$(date +%T)"; }
 
 # The tools' own speed hardly matters, their compile time does: install them
-# without LTO, with many codegen units and light optimisation.
+# without LTO or optimisation, with many codegen units.
 cheap_install() {
   CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=256 \
-    CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=false \
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=0 CARGO_PROFILE_RELEASE_DEBUG=false \
     CARGO_PROFILE_RELEASE_INCREMENTAL=false cargo install "$@"
 }
 
@@ -31,7 +31,7 @@ wasm_bindgen_version() {
   awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
 }
 
-setup_build() {
+setup_toolchain() {
   command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; return 1; }
   if ! rustup component list --installed | grep -q '^clippy' || ! rustup component list --installed | grep -q '^rustfmt'; then
     say "adding clippy and rustfmt"
@@ -41,6 +41,25 @@ setup_build() {
     say "adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown
   fi
+}
+
+# Compiles the release's dependencies (server and browser bundle) the way
+# `cargo leptos build --release` does, so that it finds them built. Run in the
+# background while the tools install: two jobs keep both cores busy where one
+# alone waits on a single crate or a link.
+prebuild_release() {
+  local log=target/prebuild.log
+  mkdir -p target
+  {
+    LEPTOS_OUTPUT_NAME=trail cargo build --release --package=trail --bin=trail \
+      --no-default-features --features=ssr
+    LEPTOS_OUTPUT_NAME=trail cargo build --package=trail --lib --target-dir=target/front \
+      --target=wasm32-unknown-unknown --no-default-features --features=hydrate --profile=wasm-release
+  } >"$log" 2>&1 || echo "(the early build stopped; cargo leptos will say why: $log)"
+}
+
+setup_build() {
+  setup_toolchain
   if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
     say "installing cargo-leptos $CARGO_LEPTOS_VERSION (takes ~15 minutes once)"
     cheap_install cargo-leptos --locked --version "$CARGO_LEPTOS_VERSION"
