@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use app::accounts;
-use app::model::Role;
-use app::store::DynStore;
+use app::audit::Actor;
+use app::model::{Kind, Period, Role};
+use app::store::{DynStore, UserRecord};
 use clap::{Args, Parser, Subcommand};
 
 use crate::auth::ServerCredentials;
@@ -40,6 +41,28 @@ enum Command {
     Key(KeyCommand),
     /// Fill the database with realistic sample data and sign-ins for every role.
     Demo(DemoArgs),
+    /// How long records are kept, per kind, by default and per workspace.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Print every workspace's period per kind.
+    Show,
+    /// Set a kind's period: for one workspace, or (without --workspace) the default.
+    Set {
+        #[arg(long)]
+        workspace: Option<String>,
+        /// audit, event or action.
+        #[arg(long, value_parser = |text: &str| text.parse::<Kind>())]
+        kind: Kind,
+        /// A number of days, or "forever".
+        #[arg(long, value_parser = |text: &str| text.parse::<Period>())]
+        days: Period,
+    },
+    /// Remove every record past its period now, and print what was removed.
+    Run,
 }
 
 #[derive(Subcommand)]
@@ -207,16 +230,48 @@ async fn execute(config: Config, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Key(KeyCommand::Revoke { id }) => {
-            store.revoke_api_key(id, app::model::Micros::now()).await?;
+            accounts::revoke_key(store.as_ref(), &Actor::cli(), id).await?;
             println!("key {id} revoked");
             Ok(())
         }
         Command::Demo(args) => crate::demo::run(&store, &args).await,
+        Command::Retention(command) => manage_retention(&store, command).await,
     }
 }
 
-async fn user_id(store: &DynStore, email: &str) -> anyhow::Result<i64> {
-    Ok(store.user_by_email(email).await?.with_context(|| format!("no user {email:?}"))?.id)
+async fn manage_retention(store: &DynStore, command: RetentionCommand) -> anyhow::Result<()> {
+    match command {
+        RetentionCommand::Show => {
+            let retention = store.retention().await?;
+            println!("{:<20} {:<10} {:<10} {:<10}", "workspace", "audit", "event", "action");
+            let line = |label: &str, period: &dyn Fn(Kind) -> String| {
+                let [audit, event, action] = [Kind::Audit, Kind::Event, Kind::Action].map(period);
+                println!("{label:<20} {audit:<10} {event:<10} {action:<10}");
+            };
+            line("(default)", &|kind| retention.period("", kind).to_string());
+            for workspace in store.workspaces().await? {
+                line(&workspace.slug, &|kind| retention.period(&workspace.slug, kind).to_string());
+            }
+        }
+        RetentionCommand::Set { workspace, kind, days } => {
+            let workspace = workspace.unwrap_or_default();
+            println!("{}", app::retention::set_period(store.as_ref(), &Actor::cli(), &workspace, kind, days).await?);
+        }
+        RetentionCommand::Run => match crate::retention::run(store, app::model::Micros::now()).await? {
+            None => println!("another server is purging now; nothing done"),
+            Some(purged) if purged.is_empty() => println!("nothing is past its period"),
+            Some(purged) => {
+                for p in purged {
+                    println!("{:<20} {:<8} {} removed", p.workspace, p.kind, p.removed);
+                }
+            }
+        },
+    }
+    Ok(())
+}
+
+async fn user(store: &DynStore, email: &str) -> anyhow::Result<UserRecord> {
+    store.user_by_email(email).await?.with_context(|| format!("no user {email:?}"))
 }
 
 async fn manage_user(store: &DynStore, command: UserCommand) -> anyhow::Result<()> {
@@ -234,38 +289,37 @@ async fn manage_user(store: &DynStore, command: UserCommand) -> anyhow::Result<(
             }
         }
         UserCommand::Role { email, role } => {
-            store.set_user_role(user_id(store, &email).await?, role).await?;
+            accounts::update_user(store.as_ref(), &Actor::cli(), user(store, &email).await?.id, Some(role), None)
+                .await?;
             println!("{email} is now {role}");
         }
         UserCommand::Disable { email } => {
-            store.set_user_disabled(user_id(store, &email).await?, true).await?;
+            accounts::update_user(store.as_ref(), &Actor::cli(), user(store, &email).await?.id, None, Some(true))
+                .await?;
             println!("{email} disabled");
         }
         UserCommand::Enable { email } => {
-            store.set_user_disabled(user_id(store, &email).await?, false).await?;
+            accounts::update_user(store.as_ref(), &Actor::cli(), user(store, &email).await?.id, None, Some(false))
+                .await?;
             println!("{email} enabled");
         }
         UserCommand::Grant { email, workspace, brand } => {
-            let user = store.user_by_email(&email).await?.with_context(|| format!("no user {email:?}"))?;
-            accounts::grant_membership(store.as_ref(), &user, &workspace, brand.as_deref().unwrap_or("")).await?;
+            let user = user(store, &email).await?;
+            let brand = brand.as_deref().unwrap_or("");
+            accounts::grant_membership(store.as_ref(), &Actor::cli(), &user, &workspace, brand).await?;
             println!("{email} belongs to {workspace}");
         }
         UserCommand::Revoke { email, workspace } => {
-            let ws = accounts::workspace(store.as_ref(), &workspace).await?;
-            store.remove_membership(user_id(store, &email).await?, ws.id).await?;
+            let user = user(store, &email).await?;
+            accounts::revoke_membership(store.as_ref(), &Actor::cli(), &user, &workspace).await?;
             println!("{email} no longer belongs to {workspace}");
         }
     }
     Ok(())
 }
 
-/// What the CLI makes passwords and keys with: the server's own.
-fn credentials(store: &DynStore) -> ServerCredentials {
-    ServerCredentials { store: store.clone() }
-}
-
 async fn add_workspace(store: &DynStore, slug: &str, name: Option<String>) -> anyhow::Result<()> {
-    let ws = accounts::add_workspace(store.as_ref(), slug, name.as_deref().unwrap_or("")).await?;
+    let ws = accounts::add_workspace(store.as_ref(), &Actor::cli(), slug, name.as_deref().unwrap_or("")).await?;
     println!("workspace {} created (id {})", ws.slug, ws.id);
     Ok(())
 }
@@ -273,7 +327,7 @@ async fn add_workspace(store: &DynStore, slug: &str, name: Option<String>) -> an
 /// Creates a user and, for member roles, their membership.
 pub async fn add_user(store: &DynStore, account: accounts::NewAccount) -> anyhow::Result<()> {
     let (email, role) = (account.email.trim().to_owned(), account.role);
-    accounts::add_user(store.as_ref(), &credentials(store), account).await?;
+    accounts::add_user(store.as_ref(), &ServerCredentials, &Actor::cli(), account).await?;
     println!("user {email} created ({role})");
     Ok(())
 }
@@ -302,7 +356,8 @@ pub async fn create_key(
 ) -> anyhow::Result<()> {
     let key = accounts::create_key(
         store.as_ref(),
-        &credentials(store),
+        &ServerCredentials,
+        &Actor::cli(),
         workspace.unwrap_or(""),
         scope,
         name.as_deref().unwrap_or(""),

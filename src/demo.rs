@@ -3,6 +3,7 @@
 //! events, failed and slow provider actions, criticals, correlated flows).
 
 use app::accounts;
+use app::audit::{Actor, PLATFORM_WORKSPACE_ID};
 use app::model::{ActorType, Kind, Micros, Role, Severity, Status, Visibility};
 use app::store::{DynStore, NewRecord};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -142,7 +143,8 @@ pub async fn run(store: &DynStore, args: &DemoArgs) -> anyhow::Result<()> {
         print_sign_ins();
         return Ok(());
     }
-    if args.if_empty && !store.workspaces().await?.is_empty() {
+    let workspaces = store.workspaces().await?;
+    if args.if_empty && workspaces.iter().any(|ws| ws.id != PLATFORM_WORKSPACE_ID) {
         println!("The database already has workspaces; no demo data added.");
         return Ok(());
     }
@@ -150,7 +152,7 @@ pub async fn run(store: &DynStore, args: &DemoArgs) -> anyhow::Result<()> {
     for ws in WORKSPACES {
         let id = match store.workspace_by_slug(ws.slug).await? {
             Some(existing) => existing.id,
-            None => store.create_workspace(ws.slug, ws.name).await?.id,
+            None => accounts::add_workspace(store.as_ref(), &Actor::cli(), ws.slug, ws.name).await?.id,
         };
         workspace_ids.push(id);
     }
@@ -166,10 +168,8 @@ pub async fn run(store: &DynStore, args: &DemoArgs) -> anyhow::Result<()> {
         add_user(store, user).await?;
     }
     // The provider works for two workspaces.
-    if let (Some(provider), Some(hub)) =
-        (store.user_by_email(SIGN_INS[2].email).await?, store.workspace_by_slug("hub").await?)
-    {
-        store.add_membership(provider.id, hub.id, None).await?;
+    if let Some(provider) = store.user_by_email(SIGN_INS[2].email).await? {
+        accounts::grant_membership(store.as_ref(), &Actor::cli(), &provider, "hub", "").await?;
     }
 
     let records = generate(&workspace_ids, args.records, Micros::now(), 7);

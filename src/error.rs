@@ -68,7 +68,7 @@ impl Error {
             Error::Store(err) if err.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(err) if err.is_bad_text() => StatusCode::BAD_REQUEST,
             Error::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
-            Error::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
+            Error::Store(StoreError::Conflict(_) | StoreError::ChangedMeanwhile(_)) => StatusCode::CONFLICT,
             Error::Store(StoreError::Unavailable) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(StoreError::Database(_)) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

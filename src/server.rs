@@ -17,6 +17,7 @@ use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
+use crate::auth::client_address;
 use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::ingest::commit::Committer;
@@ -43,6 +44,7 @@ impl Server {
         crate::metrics::handle();
         let opened = storage::open(&config).await?;
         opened.sessions.spawn_expiry();
+        crate::retention::spawn_hourly(opened.store.clone());
         let listener = TcpListener::bind(config.site_addr).await?;
         let addr = listener.local_addr()?;
         let state = AppState {
@@ -105,7 +107,7 @@ fn router(state: AppState, sessions: SessionBackend) -> Router {
         .with_expiry(Expiry::OnInactivity(time::Duration::days(SESSION_IDLE_DAYS)));
     let context = ServerContext {
         store: state.store.clone(),
-        credentials: Arc::new(crate::auth::ServerCredentials { store: state.store.clone() }),
+        credentials: Arc::new(crate::auth::ServerCredentials),
         notices: Default::default(),
     };
     let options = state.leptos_options.clone();
@@ -123,6 +125,7 @@ fn router(state: AppState, sessions: SessionBackend) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(sessions)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), client_address::attach_origin))
         .layer(axum::middleware::from_fn(security::reject_cross_site))
         .layer(axum::middleware::from_fn(crate::metrics::track))
         // Every log line of a request carries its id, and so does the response.

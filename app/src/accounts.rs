@@ -65,10 +65,13 @@ pub use operations::*;
 
 #[cfg(feature = "ssr")]
 mod operations {
+    use serde_json::{json, Value};
+
     use super::{check_new_user, membership, parse_scopes};
+    use crate::audit::{Actor, Entry, PLATFORM_WORKSPACE};
     use crate::context::Credentials;
-    use crate::model::{valid_slug, Role};
-    use crate::store::{NewUser, Store, StoreError, UserRecord, Workspace};
+    use crate::model::{valid_slug, Micros, Role};
+    use crate::store::{Applied, Change, NewApiKey, NewRecord, NewUser, Store, StoreError, UserRecord, Workspace};
 
     /// Why an account operation did not happen.
     #[derive(Debug, thiserror::Error)]
@@ -99,6 +102,7 @@ mod operations {
     /// A key just made: its secret (shown once, stored nowhere), where it
     /// applies and what it may do.
     pub struct IssuedKey {
+        pub id: i64,
         pub secret: String,
         pub workspace: Option<Workspace>,
         pub scopes: Vec<String>,
@@ -108,51 +112,187 @@ mod operations {
         store.workspace_by_slug(slug.trim()).await?.ok_or_else(|| refused(format!("no workspace {:?}", slug.trim())))
     }
 
-    /// Creates a workspace; its name defaults to its slug.
-    pub async fn add_workspace(store: &dyn Store, slug: &str, name: &str) -> Result<Workspace> {
-        let slug = slug.trim();
-        valid_slug(slug).map_err(refused)?;
-        let name = if name.trim().is_empty() { slug } else { name.trim() };
-        Ok(store.create_workspace(slug, name).await?)
+    /// A workspace that people and keys may be given: any but Trail's own,
+    /// which only founders and admins see and only Trail writes to.
+    async fn member_workspace(store: &dyn Store, slug: &str) -> Result<Workspace> {
+        if slug.trim() == PLATFORM_WORKSPACE {
+            return Err(refused(format!(
+                "the workspace {PLATFORM_WORKSPACE:?} holds Trail's own audit records: no member or key can be given it"
+            )));
+        }
+        workspace(store, slug).await
     }
 
-    /// The membership `accounts::membership` says the role needs, with the workspace's id.
+    /// Creates a workspace; its name defaults to its slug.
+    pub async fn add_workspace(store: &dyn Store, actor: &Actor, slug: &str, name: &str) -> Result<Workspace> {
+        let slug = slug.trim();
+        valid_slug(slug).map_err(refused)?;
+        if slug == PLATFORM_WORKSPACE {
+            return Err(refused(format!(
+                "the workspace slug {PLATFORM_WORKSPACE:?} is reserved for Trail's own records"
+            )));
+        }
+        let name = if name.trim().is_empty() { slug } else { name.trim() };
+        let audit = |applied: &Applied| match applied {
+            Applied::Workspace(ws) => vec![actor.record(
+                Entry::new("workspace.created", "workspace", &ws.slug, format!("Workspace {} created", ws.slug))
+                    .diff(json!({}), json!({ "slug": ws.slug, "name": ws.name })),
+            )],
+            _ => Vec::new(),
+        };
+        match store.apply(Change::CreateWorkspace { slug, name }, &audit).await? {
+            Applied::Workspace(workspace) => Ok(workspace),
+            other => unreachable!("creating a workspace applied as {other:?}"),
+        }
+    }
+
+    /// The membership `accounts::membership` says the role needs: the workspace and the brand.
     async fn membership_for(
         store: &dyn Store,
         role: Role,
         workspace: &str,
         brand: &str,
-    ) -> Result<Option<(i64, Option<String>)>> {
+    ) -> Result<Option<(Workspace, Option<String>)>> {
         let Some((slug, brand)) = membership(role, workspace, brand).map_err(refused)? else { return Ok(None) };
-        Ok(Some((self::workspace(store, slug).await?.id, brand.map(str::to_owned))))
+        Ok(Some((member_workspace(store, slug).await?, brand.map(str::to_owned))))
+    }
+
+    /// A membership as audit records show it.
+    fn membership_json(workspace: &Workspace, brand: &Option<String>) -> Value {
+        json!({ "workspace": workspace.slug, "brand": brand })
+    }
+
+    fn membership_granted(
+        actor: &Actor,
+        user_id: i64,
+        email: &str,
+        workspace: &Workspace,
+        before: Option<&Option<String>>,
+        brand: &Option<String>,
+    ) -> NewRecord {
+        let old = before.map_or(json!({}), |before| membership_json(workspace, before));
+        actor.record(
+            Entry::new("membership.granted", "user", user_id, format!("{email} now belongs to {}", workspace.slug))
+                .diff(old, membership_json(workspace, brand)),
+        )
     }
 
     /// Creates a user and, for member roles, their membership; the user's id.
-    pub async fn add_user(store: &dyn Store, credentials: &dyn Credentials, account: NewAccount) -> Result<i64> {
+    pub async fn add_user(
+        store: &dyn Store,
+        credentials: &dyn Credentials,
+        actor: &Actor,
+        account: NewAccount,
+    ) -> Result<i64> {
         check_new_user(&account.email, &account.password).map_err(refused)?;
         let membership = membership_for(store, account.role, &account.workspace, &account.brand).await?;
         let password_hash = credentials.hash_password(account.password).await.map_err(refused)?;
         let name = Some(account.name.trim().to_owned()).filter(|n| !n.is_empty());
         let user = NewUser { email: account.email.trim().to_owned(), name, role: account.role, password_hash };
-        let user_id = store.create_user(&user).await?;
-        if let Some((workspace_id, brand)) = membership {
-            store.add_membership(user_id, workspace_id, brand.as_deref()).await?;
+        let audit = |applied: &Applied| {
+            let Applied::User { id } = *applied else { return Vec::new() };
+            let new = json!({ "email": user.email, "name": user.name, "role": user.role });
+            let message = format!("User {} created as {}", user.email, user.role);
+            let mut records = vec![actor.record(Entry::new("user.created", "user", id, message).diff(json!({}), new))];
+            if let Some((workspace, brand)) = &membership {
+                records.push(membership_granted(actor, id, &user.email, workspace, None, brand));
+            }
+            records
+        };
+        let change = Change::CreateUser {
+            user: &user,
+            membership: membership.as_ref().map(|(workspace, brand)| (workspace.id, brand.as_deref())),
+        };
+        match store.apply(change, &audit).await? {
+            Applied::User { id } => Ok(id),
+            other => unreachable!("creating a user applied as {other:?}"),
         }
-        Ok(user_id)
+    }
+
+    /// Sets a user's role and whether they may sign in (what is given; the
+    /// rest stays). Nobody demotes or disables themselves.
+    pub async fn update_user(
+        store: &dyn Store,
+        actor: &Actor,
+        user_id: i64,
+        role: Option<Role>,
+        disabled: Option<bool>,
+    ) -> Result<()> {
+        if actor.is_user(user_id) && (disabled == Some(true) || role.is_some_and(|role| role != Role::Founder)) {
+            return Err(refused("you cannot demote or disable yourself"));
+        }
+        let audit = |applied: &Applied| {
+            let Applied::UserUpdated { before, after } = applied else { return Vec::new() };
+            let mut records = Vec::new();
+            if before.role != after.role {
+                let message = format!("{} is now {}, was {}", after.email, after.role, before.role);
+                let entry = Entry::new("user.role_changed", "user", user_id, message)
+                    .diff(json!({ "role": before.role }), json!({ "role": after.role }));
+                records.push(actor.record(entry));
+            }
+            if before.disabled != after.disabled {
+                let (key, message) = match after.disabled {
+                    true => ("user.disabled", format!("{} may no longer sign in", after.email)),
+                    false => ("user.enabled", format!("{} may sign in again", after.email)),
+                };
+                let entry = Entry::new(key, "user", user_id, message)
+                    .diff(json!({ "disabled": before.disabled }), json!({ "disabled": after.disabled }));
+                records.push(actor.record(entry));
+            }
+            records
+        };
+        store.apply(Change::UpdateUser { user_id, role, disabled }, &audit).await?;
+        Ok(())
     }
 
     /// Adds `user` to a workspace (a client optionally limited to a brand).
-    pub async fn grant_membership(store: &dyn Store, user: &UserRecord, workspace: &str, brand: &str) -> Result<()> {
-        let Some((workspace_id, brand)) = membership_for(store, user.role, workspace, brand).await? else {
+    pub async fn grant_membership(
+        store: &dyn Store,
+        actor: &Actor,
+        user: &UserRecord,
+        workspace: &str,
+        brand: &str,
+    ) -> Result<()> {
+        let Some((workspace, brand)) = membership_for(store, user.role, workspace, brand).await? else {
             return Err(refused(format!("a {} sees every workspace already", user.role)));
         };
-        Ok(store.add_membership(user.id, workspace_id, brand.as_deref()).await?)
+        let audit = |applied: &Applied| match applied {
+            Applied::MembershipGranted { before, .. } if before.as_ref() != Some(&brand) => {
+                vec![membership_granted(actor, user.id, &user.email, &workspace, before.as_ref(), &brand)]
+            }
+            _ => Vec::new(),
+        };
+        let change = Change::GrantMembership { user_id: user.id, workspace_id: workspace.id, brand: brand.as_deref() };
+        store.apply(change, &audit).await?;
+        Ok(())
+    }
+
+    /// Takes `user` out of a workspace.
+    pub async fn revoke_membership(store: &dyn Store, actor: &Actor, user: &UserRecord, workspace: &str) -> Result<()> {
+        let workspace = self::workspace(store, workspace).await?;
+        let audit = |applied: &Applied| match applied {
+            Applied::MembershipRevoked { brand } => {
+                let message = format!("{} no longer belongs to {}", user.email, workspace.slug);
+                let entry = Entry::new("membership.revoked", "user", user.id, message)
+                    .diff(membership_json(&workspace, brand), json!({}));
+                vec![actor.record(entry)]
+            }
+            _ => Vec::new(),
+        };
+        store.apply(Change::RevokeMembership { user_id: user.id, workspace_id: workspace.id }, &audit).await?;
+        Ok(())
+    }
+
+    /// A key as audit records show it: never its secret or hash.
+    fn key_json(id: i64, prefix: &str, scopes: &str, workspace: Option<&str>) -> Value {
+        json!({ "id": id, "prefix": prefix, "scopes": scopes, "workspace": workspace })
     }
 
     /// Creates an API key for one workspace (or, with an empty slug, every one).
     pub async fn create_key(
         store: &dyn Store,
         credentials: &dyn Credentials,
+        actor: &Actor,
         workspace: &str,
         scopes: &str,
         name: &str,
@@ -160,11 +300,48 @@ mod operations {
         let scopes = parse_scopes(scopes).map_err(refused)?;
         let workspace = match workspace.trim() {
             "" => None,
-            slug => Some(self::workspace(store, slug).await?),
+            slug => Some(member_workspace(store, slug).await?),
         };
-        let name = Some(name.trim().to_owned()).filter(|n| !n.is_empty());
-        let secret = credentials.issue_key(workspace.clone(), scopes.clone(), name).await.map_err(refused)?;
-        Ok(IssuedKey { secret, workspace, scopes })
+        let secret = credentials.new_key();
+        let name =
+            Some(name.trim()).filter(|n| !n.is_empty()).map_or_else(|| format!("key {}", secret.prefix), str::to_owned);
+        let key = NewApiKey {
+            workspace_id: workspace.as_ref().map(|w| w.id),
+            name,
+            prefix: secret.prefix,
+            key_hash: secret.hash,
+            scopes: scopes.clone(),
+        };
+        let audit = |applied: &Applied| {
+            let Applied::ApiKey { id } = *applied else { return Vec::new() };
+            let slug = workspace.as_ref().map(|w| w.slug.as_str());
+            let message = format!("API key {} created ({})", key.prefix, key.scopes.join(", "));
+            let entry = Entry::new("api_key.created", "api_key", id, message).payload(key_json(
+                id,
+                &key.prefix,
+                &key.scopes.join(","),
+                slug,
+            ));
+            vec![actor.record(entry)]
+        };
+        match store.apply(Change::CreateApiKey(&key), &audit).await? {
+            Applied::ApiKey { id } => Ok(IssuedKey { id, secret: secret.secret, workspace, scopes }),
+            other => unreachable!("creating a key applied as {other:?}"),
+        }
+    }
+
+    /// Revokes a key (a key revoked already stays as it was).
+    pub async fn revoke_key(store: &dyn Store, actor: &Actor, id: i64) -> Result<()> {
+        let audit = |applied: &Applied| match applied {
+            Applied::ApiKeyRevoked(Some(key)) => {
+                let entry = Entry::new("api_key.revoked", "api_key", key.id, format!("API key {} revoked", key.prefix))
+                    .payload(key_json(key.id, &key.prefix, &key.scopes, key.workspace.as_deref()));
+                vec![actor.record(entry)]
+            }
+            _ => Vec::new(),
+        };
+        store.apply(Change::RevokeApiKey { id, at: Micros::now() }, &audit).await?;
+        Ok(())
     }
 }
 

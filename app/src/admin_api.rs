@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "ssr")]
 use crate::accounts;
 use crate::model::Loaded;
-use crate::model::{ApiKeySummary, UserSummary, Viewer, WorkspaceSummary};
 #[cfg(feature = "ssr")]
-use crate::model::{Micros, Role};
+use crate::model::Role;
+use crate::model::{ApiKeySummary, UserSummary, Viewer, WorkspaceSummary};
 #[cfg(feature = "ssr")]
 use crate::store::StoreError;
 
@@ -60,8 +60,8 @@ pub async fn admin_overview() -> Result<Loaded<AdminData>, ServerFnError> {
 #[server]
 pub async fn create_workspace(slug: String, name: String) -> Result<String, ServerFnError> {
     ssr::noted(Notice::Done, async move {
-        let (_, ctx) = ssr::require(Role::Founder).await?;
-        let workspace = accounts::add_workspace(ctx.store.as_ref(), &slug, &name).await.map_err(refused)?;
+        let (actor, ctx) = ssr::require(Role::Founder).await?;
+        let workspace = accounts::add_workspace(ctx.store.as_ref(), &actor, &slug, &name).await.map_err(refused)?;
         Ok(format!("Workspace {} created.", workspace.slug))
     })
     .await
@@ -77,10 +77,10 @@ pub async fn create_user(
     password: String,
 ) -> Result<String, ServerFnError> {
     ssr::noted(Notice::Done, async move {
-        let (_, ctx) = ssr::require(Role::Founder).await?;
+        let (actor, ctx) = ssr::require(Role::Founder).await?;
         let role: Role = role.parse().map_err(ServerFnError::new)?;
         let account = accounts::NewAccount { email: email.clone(), name, role, workspace, brand, password };
-        accounts::add_user(ctx.store.as_ref(), ctx.credentials.as_ref(), account).await.map_err(refused)?;
+        accounts::add_user(ctx.store.as_ref(), ctx.credentials.as_ref(), &actor, account).await.map_err(refused)?;
         Ok(format!("User {} created.", email.trim()))
     })
     .await
@@ -90,13 +90,11 @@ pub async fn create_user(
 #[server]
 pub async fn update_user(user_id: i64, role: String, disabled: bool) -> Result<String, ServerFnError> {
     ssr::noted(Notice::Done, async move {
-        let (viewer, ctx) = ssr::require(Role::Founder).await?;
+        let (actor, ctx) = ssr::require(Role::Founder).await?;
         let role: Role = role.parse().map_err(ServerFnError::new)?;
-        if user_id == viewer.user_id && (disabled || role != Role::Founder) {
-            return Err(ServerFnError::new("you cannot demote or disable yourself"));
-        }
-        ctx.store.set_user_role(user_id, role).await.map_err(failed)?;
-        ctx.store.set_user_disabled(user_id, disabled).await.map_err(failed)?;
+        accounts::update_user(ctx.store.as_ref(), &actor, user_id, Some(role), Some(disabled))
+            .await
+            .map_err(refused)?;
         Ok("User updated.".into())
     })
     .await
@@ -105,10 +103,9 @@ pub async fn update_user(user_id: i64, role: String, disabled: bool) -> Result<S
 #[server]
 pub async fn grant_membership(user_id: i64, workspace: String, brand: String) -> Result<String, ServerFnError> {
     ssr::noted(Notice::Done, async move {
-        let (_, ctx) = ssr::require(Role::Founder).await?;
-        let user =
-            ctx.store.user_by_id(user_id).await.map_err(failed)?.ok_or_else(|| ServerFnError::new("no such user"))?;
-        accounts::grant_membership(ctx.store.as_ref(), &user, &workspace, &brand).await.map_err(refused)?;
+        let (actor, ctx) = ssr::require(Role::Founder).await?;
+        let user = ssr::user(&ctx, user_id).await?;
+        accounts::grant_membership(ctx.store.as_ref(), &actor, &user, &workspace, &brand).await.map_err(refused)?;
         Ok(format!("{} now belongs to {workspace}.", user.email))
     })
     .await
@@ -117,9 +114,9 @@ pub async fn grant_membership(user_id: i64, workspace: String, brand: String) ->
 #[server]
 pub async fn revoke_membership(user_id: i64, workspace: String) -> Result<String, ServerFnError> {
     ssr::noted(Notice::Done, async move {
-        let (_, ctx) = ssr::require(Role::Founder).await?;
-        let ws = accounts::workspace(ctx.store.as_ref(), &workspace).await.map_err(refused)?;
-        ctx.store.remove_membership(user_id, ws.id).await.map_err(failed)?;
+        let (actor, ctx) = ssr::require(Role::Founder).await?;
+        let user = ssr::user(&ctx, user_id).await?;
+        accounts::revoke_membership(ctx.store.as_ref(), &actor, &user, &workspace).await.map_err(refused)?;
         Ok(format!("Membership of {workspace} removed."))
     })
     .await
@@ -129,8 +126,9 @@ pub async fn revoke_membership(user_id: i64, workspace: String) -> Result<String
 #[server]
 pub async fn create_key(workspace: String, scopes: String, name: String) -> Result<String, ServerFnError> {
     ssr::noted(Notice::NewKey, async move {
-        let (_, ctx) = ssr::require(Role::Admin).await?;
-        let key = accounts::create_key(ctx.store.as_ref(), ctx.credentials.as_ref(), &workspace, &scopes, &name)
+        let (actor, ctx) = ssr::require(Role::Admin).await?;
+        let store = ctx.store.as_ref();
+        let key = accounts::create_key(store, ctx.credentials.as_ref(), &actor, &workspace, &scopes, &name)
             .await
             .map_err(refused)?;
         Ok(key.secret)
@@ -141,8 +139,8 @@ pub async fn create_key(workspace: String, scopes: String, name: String) -> Resu
 #[server]
 pub async fn revoke_key(key_id: i64) -> Result<String, ServerFnError> {
     ssr::noted(Notice::Done, async move {
-        let (_, ctx) = ssr::require(Role::Admin).await?;
-        ctx.store.revoke_api_key(key_id, Micros::now()).await.map_err(failed)?;
+        let (actor, ctx) = ssr::require(Role::Admin).await?;
+        accounts::revoke_key(ctx.store.as_ref(), &actor, key_id).await.map_err(refused)?;
         Ok("Key revoked.".into())
     })
     .await
@@ -153,14 +151,16 @@ pub async fn revoke_key(key_id: i64) -> Result<String, ServerFnError> {
 #[cfg(feature = "ssr")]
 fn failed(err: StoreError) -> ServerFnError {
     match err {
-        StoreError::Conflict(_) | StoreError::NotFound(_) => ServerFnError::new(err.to_string()),
+        StoreError::Conflict(_) | StoreError::NotFound(_) | StoreError::ChangedMeanwhile(_) => {
+            ServerFnError::new(err.to_string())
+        }
         other => crate::api::ssr::internal(other),
     }
 }
 
 /// An account operation's refusal as the browser may see it.
 #[cfg(feature = "ssr")]
-fn refused(err: accounts::AccountError) -> ServerFnError {
+pub(crate) fn refused(err: accounts::AccountError) -> ServerFnError {
     match err {
         accounts::AccountError::Refused(message) => ServerFnError::new(message),
         accounts::AccountError::Store(err) => failed(err),
@@ -168,14 +168,16 @@ fn refused(err: accounts::AccountError) -> ServerFnError {
 }
 
 #[cfg(feature = "ssr")]
-mod ssr {
+pub(crate) mod ssr {
     use leptos::prelude::*;
 
     use tower_sessions::Session;
 
-    use super::Notice;
+    use super::{failed, Notice};
+    use crate::audit::{Actor, Origin};
     use crate::context::ServerContext;
-    use crate::model::{Role, Viewer};
+    use crate::model::Role;
+    use crate::store::UserRecord;
 
     async fn session_id() -> Option<String> {
         let session: Session = leptos_axum::extract().await.ok()?;
@@ -205,8 +207,9 @@ mod ssr {
         ctx.notices.take(&session_id().await?)
     }
 
-    /// The viewer, if their role is at least `least` (founder > admin).
-    pub async fn require(least: Role) -> Result<(Viewer, ServerContext), ServerFnError> {
+    /// The signed-in viewer, if their role is at least `least` (founder > admin), as
+    /// the actor of what they do, with where the request came from.
+    pub async fn require(least: Role) -> Result<(Actor, ServerContext), ServerFnError> {
         let (viewer, ctx) = crate::api::ssr::require_viewer().await?;
         let allowed = match least {
             Role::Founder => viewer.role == Role::Founder,
@@ -216,6 +219,11 @@ mod ssr {
         if !allowed {
             return Err(ServerFnError::new("not allowed for your role"));
         }
-        Ok((viewer, ctx))
+        let origin = leptos_axum::extract::<axum::Extension<Origin>>().await.map(|origin| origin.0).unwrap_or_default();
+        Ok((Actor::viewer(&viewer, origin), ctx))
+    }
+
+    pub async fn user(ctx: &ServerContext, user_id: i64) -> Result<UserRecord, ServerFnError> {
+        ctx.store.user_by_id(user_id).await.map_err(failed)?.ok_or_else(|| ServerFnError::new("no such user"))
     }
 }

@@ -9,19 +9,22 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use crate::admin_api::Notice;
-use crate::store::{DynStore, Workspace};
+use crate::store::DynStore;
 
 /// Secrets the server crate makes (argon2 hashes, API keys), for server functions.
 #[async_trait]
 pub trait Credentials: Send + Sync + 'static {
     async fn hash_password(&self, password: String) -> Result<String, String>;
-    /// Stores a new key and returns its secret, which exists nowhere else.
-    async fn issue_key(
-        &self,
-        workspace: Option<Workspace>,
-        scopes: Vec<String>,
-        name: Option<String>,
-    ) -> Result<String, String>;
+    /// A new random key; only its hash is stored.
+    fn new_key(&self) -> GeneratedKey;
+}
+
+/// A freshly made API key: the secret (shown once) and what is stored.
+pub struct GeneratedKey {
+    pub secret: String,
+    /// The first characters, to recognise the key in a list.
+    pub prefix: String,
+    pub hash: String,
 }
 
 /// Everything a server function needs from the server, provided as context.

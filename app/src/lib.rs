@@ -5,6 +5,8 @@
 pub mod accounts;
 pub mod admin_api;
 pub mod api;
+#[cfg(feature = "ssr")]
+pub mod audit;
 pub mod components;
 #[cfg(feature = "ssr")]
 pub mod context;
@@ -13,6 +15,7 @@ pub mod health;
 pub mod islands;
 pub mod model;
 pub mod pages;
+pub mod retention;
 pub mod search;
 #[cfg(feature = "ssr")]
 pub mod store;
@@ -30,6 +33,7 @@ use pages::{
     health::HealthPage,
     login::{LoginPage, LogoutPage},
     not_found::NotFound,
+    retention::RetentionPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -68,6 +72,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/events/:id") view=EventPage ssr=SsrMode::Async/>
                 <Route path=path!("/entities/:type/:id") view=EntityPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>
+                <Route path=path!("/admin/retention") view=RetentionPage ssr=SsrMode::Async/>
                 <Route path=path!("/health") view=HealthPage ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=LoginPage/>
                 <Route path=path!("/logout") view=LogoutPage/>

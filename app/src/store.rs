@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::model::{
-    ActorType, Cursor, EventDetail, EventFilter, EventRow, Kind, Micros, Order, Role, Severity, Stats, StatsWindow,
-    Status, Viewer, Visibility,
+    ActorType, Cursor, EventDetail, EventFilter, EventRow, Kind, Micros, Order, Period, Retention, Role, Severity,
+    Stats, StatsWindow, Status, Viewer, Visibility,
 };
 pub use crate::model::{ApiKeySummary, UserSummary};
 
@@ -21,6 +21,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// Someone else changed it between reading and writing; nothing was done.
+    #[error("{0} was changed meanwhile; try again")]
+    ChangedMeanwhile(String),
     /// The database could not be reached (see [`StoreError::is_unavailable`]).
     #[error("the database is unavailable")]
     Unavailable,
@@ -193,6 +196,91 @@ pub struct NewApiKey {
     pub scopes: Vec<String>,
 }
 
+/// A change to workspaces, users, memberships or keys (see `Store::apply`).
+#[derive(Clone, Copy, Debug)]
+pub enum Change<'a> {
+    CreateWorkspace {
+        slug: &'a str,
+        name: &'a str,
+    },
+    /// A user and, for member roles, their membership: (workspace id, brand).
+    CreateUser {
+        user: &'a NewUser,
+        membership: Option<(i64, Option<&'a str>)>,
+    },
+    /// Sets what is given, keeps the rest.
+    UpdateUser {
+        user_id: i64,
+        role: Option<Role>,
+        disabled: Option<bool>,
+    },
+    GrantMembership {
+        user_id: i64,
+        workspace_id: i64,
+        brand: Option<&'a str>,
+    },
+    RevokeMembership {
+        user_id: i64,
+        workspace_id: i64,
+    },
+    CreateApiKey(&'a NewApiKey),
+    RevokeApiKey {
+        id: i64,
+        at: Micros,
+    },
+    /// A kind's period: the platform default (no workspace), or a workspace's override.
+    SetRetention {
+        workspace_id: Option<i64>,
+        kind: Kind,
+        period: Period,
+    },
+}
+
+/// What a [`Change`] did, read inside its transaction, so its audit records
+/// tell the state before and after exactly.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Applied {
+    Workspace(Workspace),
+    User {
+        id: i64,
+    },
+    UserUpdated {
+        before: UserState,
+        after: UserState,
+    },
+    /// The membership's brand before (`None`: there was no membership) and now.
+    MembershipGranted {
+        before: Option<Option<String>>,
+        brand: Option<String>,
+    },
+    MembershipRevoked {
+        brand: Option<String>,
+    },
+    ApiKey {
+        id: i64,
+    },
+    /// `None` when the key was revoked already.
+    ApiKeyRevoked(Option<ApiKeySummary>),
+    /// The period set before (`None`: the workspace had no override).
+    RetentionSet {
+        before: Option<Period>,
+    },
+}
+
+/// The parts of a user an update changes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserState {
+    pub email: String,
+    pub role: Role,
+    pub disabled: bool,
+}
+
+/// Held while purging (see `Store::purge_lock`); dropping it lets another process purge.
+pub struct PurgeGuard(pub Box<dyn std::any::Any + Send>);
+
+/// Makes the audit records of an applied change.
+pub type AuditOf<'a> = dyn Fn(&Applied) -> Vec<NewRecord> + Send + Sync + 'a;
+
 /// One page in (occurred_at, id) order: the rows after `cursor` in `order`.
 #[derive(Clone, Copy, Debug)]
 pub struct Page {
@@ -236,26 +324,31 @@ pub trait Store: Send + Sync + 'static {
     fn pool_use(&self) -> Vec<(&'static str, u32, usize)>;
 
     // Workspaces, users, keys.
-    async fn create_workspace(&self, slug: &str, name: &str) -> StoreResult<Workspace>;
     async fn workspace_by_slug(&self, slug: &str) -> StoreResult<Option<Workspace>>;
     async fn workspaces(&self) -> StoreResult<Vec<Workspace>>;
-    async fn create_user(&self, user: &NewUser) -> StoreResult<i64>;
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>>;
     async fn user_by_id(&self, id: i64) -> StoreResult<Option<UserRecord>>;
-    async fn add_membership(&self, user_id: i64, workspace_id: i64, brand: Option<&str>) -> StoreResult<()>;
     /// The user with their memberships, in one query.
     async fn user_summary(&self, user_id: i64) -> StoreResult<Option<UserSummary>>;
-    async fn remove_membership(&self, user_id: i64, workspace_id: i64) -> StoreResult<()>;
     /// Every user with their memberships, by email.
     async fn users(&self) -> StoreResult<Vec<UserSummary>>;
-    async fn set_user_role(&self, user_id: i64, role: Role) -> StoreResult<()>;
-    async fn set_user_disabled(&self, user_id: i64, disabled: bool) -> StoreResult<()>;
     async fn api_keys(&self) -> StoreResult<Vec<ApiKeySummary>>;
-    async fn revoke_api_key(&self, id: i64, at: Micros) -> StoreResult<()>;
-    async fn create_api_key(&self, key: &NewApiKey) -> StoreResult<i64>;
-    /// May answer from a copy up to a second old; `revoke_api_key` on the same store clears it.
+    /// May answer from a copy up to a second old; a revocation through `apply` on the same store clears it.
     async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
     async fn touch_api_key(&self, id: i64, at: Micros) -> StoreResult<()>;
+    /// Makes `change` and writes the records `audit` makes of what it did, in
+    /// one transaction: a change that fails leaves no record, and a change
+    /// that is made always has its records.
+    async fn apply(&self, change: Change<'_>, audit: &AuditOf<'_>) -> StoreResult<Applied>;
+
+    // Retention.
+    async fn retention(&self) -> StoreResult<Retention>;
+    /// Deletes up to `limit` records of one workspace and kind received
+    /// before `before`, in one short transaction; how many it deleted.
+    async fn purge(&self, workspace_id: i64, kind: Kind, before: Micros, limit: usize) -> StoreResult<u64>;
+    /// Whether this process may purge now: with several servers on one
+    /// database, one at a time. Purging is allowed while the guard lives.
+    async fn purge_lock(&self) -> StoreResult<Option<PurgeGuard>>;
 
     // Records.
     /// Writes every request's records in one transaction (group commit).

@@ -160,3 +160,35 @@ test('a founder creates an API key in /admin and sees it once', async () => {
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test('a founder sets a retention period in /admin/retention; an admin only reads it', async () => {
+  const { page, problems } = await watchedPage(browser);
+  await signIn(page, ROLES.founder);
+  await page.goto(`${BASE_URL}/admin`);
+  await page.getByRole('link', { name: 'Retention periods' }).click();
+  await page.waitForURL(/\/admin\/retention/);
+  const form = page.getByRole('form', { name: 'Set a retention period' });
+  await form.getByLabel('Workspace').selectOption('agency');
+  await form.getByLabel('Kind').selectOption('action');
+  await form.getByLabel('Keep (days, or forever)').fill('45');
+  await form.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('status').filter({ hasText: 'kept 45 days' }).waitFor();
+  const agency = page.getByRole('row', { name: /^agency/ });
+  assert.match(await agency.innerText(), /45 days/);
+  // The change is one of Trail's own audit records, in the founder's feed.
+  await page.goto(`${BASE_URL}/?q=${encodeURIComponent('workspace:trail key:retention.changed')}`);
+  await page.locator('ol.feed li').first().waitFor();
+  assert.match(await page.locator('ol.feed li').first().innerText(), /kept 45 days/);
+  assert.deepEqual(problems, []);
+
+  const admin = await browser.newPage();
+  await signIn(admin, ROLES.admin);
+  await admin.goto(`${BASE_URL}/admin/retention`);
+  await admin.getByRole('heading', { name: 'Retention' }).waitFor();
+  assert.match(await admin.getByRole('row', { name: /^agency/ }).innerText(), /45 days/);
+  assert.equal(await admin.getByRole('form', { name: 'Set a retention period' }).count(), 0, 'admins only read');
+  const client = await browser.newPage();
+  await signIn(client, ROLES.client);
+  assert.equal((await client.goto(`${BASE_URL}/admin/retention`)).status(), 404);
+  await Promise.all([page.close(), admin.close(), client.close()]);
+});

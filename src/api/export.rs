@@ -1,20 +1,24 @@
 //! `/api/v1/events/export?format=csv|ndjson&...filters`: every matching
 //! record, streamed page by page so memory stays constant however many there are.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use app::audit::{Actor, Entry};
 use app::model::{Cursor, EventDetail, EventFilter, Micros, Order};
-use app::store::{DynStore, Page, Scope};
+use app::store::{DynStore, NewRecord, Page, Scope, StoreError};
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::query::ReadQuery;
 use super::record::ApiRecord;
 use crate::auth::reader::Reader;
 use crate::error::{Error, Query, Result};
+use crate::ingest::commit::{CommitError, Committer};
 use crate::state::AppState;
 
 /// Records fetched and written per step of the stream.
@@ -47,7 +51,8 @@ pub fn export_docs(op: aide::transform::TransformOperation) -> aide::transform::
 
 pub async fn export(
     State(state): State<AppState>,
-    Reader(scope): Reader,
+    Reader { scope, actor }: Reader,
+    RawQuery(filters): RawQuery,
     Query(query): Query<ExportQuery>,
 ) -> Result<Response> {
     let format = match query.format.as_deref() {
@@ -61,7 +66,15 @@ pub async fn export(
         Format::Ndjson => ("application/x-ndjson", "ndjson"),
     };
     let filename = format!("trail-export-{}.{extension}", Micros::now().to_datetime().format("%Y%m%d-%H%M%S"));
-    let body = Body::from_stream(chunks(state.store.clone(), Arc::new((scope, filter)), format));
+    let audit = Arc::new(ExportAudit {
+        committer: state.committer.clone(),
+        actor,
+        filename: filename.clone(),
+        filters: filters.unwrap_or_default(),
+        rows: AtomicUsize::new(0),
+        written: AtomicBool::new(false),
+    });
+    let body = Body::from_stream(chunks(state.store.clone(), Arc::new((scope, filter)), format, audit));
     Ok((
         [
             (header::CONTENT_TYPE, content_type.to_owned()),
@@ -70,6 +83,59 @@ pub async fn export(
         body,
     )
         .into_response())
+}
+
+/// The export's audit record: written with the last chunk, before the client
+/// has all of it, or when the client cuts the stream off (then with the rows
+/// sent so far).
+struct ExportAudit {
+    committer: Committer,
+    actor: Actor,
+    filename: String,
+    /// The request's query string, as sent.
+    filters: String,
+    rows: AtomicUsize,
+    written: AtomicBool,
+}
+
+impl ExportAudit {
+    fn record(&self, complete: bool) -> NewRecord {
+        let rows = self.rows.load(Ordering::Relaxed);
+        let message = match complete {
+            true => format!("Export of {rows} records downloaded"),
+            false => format!("Export cut off after {rows} records"),
+        };
+        let entry = Entry::new("export.downloaded", "export", &self.filename, message)
+            .payload(json!({ "filters": self.filters, "rows": rows, "complete": complete }));
+        self.actor.record(entry)
+    }
+
+    /// Writes the record of a complete export (once).
+    async fn finished(&self) -> Result<(), StoreError> {
+        if self.written.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        match self.committer.submit(vec![self.record(true)]).await {
+            Ok(_) => Ok(()),
+            Err(CommitError::Store(err)) => Err(err),
+            Err(CommitError::Stopped) => Err(StoreError::Unavailable),
+        }
+    }
+}
+
+impl Drop for ExportAudit {
+    fn drop(&mut self) {
+        if self.written.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let (record, committer) = (self.record(false), self.committer.clone());
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        runtime.spawn(async move {
+            if let Err(err) = committer.submit(vec![record]).await {
+                tracing::error!(error = %err, "writing a cut-off export's audit record failed");
+            }
+        });
+    }
 }
 
 struct Progress {
@@ -83,10 +149,11 @@ fn chunks(
     store: DynStore,
     query: Arc<(Scope, EventFilter)>,
     format: Format,
+    audit: Arc<ExportAudit>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, app::store::StoreError>> {
     let start = Progress { cursor: None, started: false, finished: false };
     futures_util::stream::try_unfold(start, move |progress| {
-        let (store, query) = (store.clone(), query.clone());
+        let (store, query, audit) = (store.clone(), query.clone(), audit.clone());
         async move {
             if progress.finished {
                 return Ok(None);
@@ -98,6 +165,7 @@ fn chunks(
             })?;
             let next =
                 Progress { cursor: rows.last().map(|r| r.row.cursor()), started: true, finished: rows.len() < CHUNK };
+            let count = rows.len();
             let out = match format {
                 // The header goes with the first chunk only.
                 Format::Csv => csv_chunk(rows, !progress.started),
@@ -111,6 +179,11 @@ fn chunks(
                 }
             }
             .inspect_err(|err| tracing::error!(error = %err, "export stopped"))?;
+            audit.rows.fetch_add(count, Ordering::Relaxed);
+            if next.finished {
+                // Unrecorded, the export does not complete.
+                audit.finished().await.inspect_err(|err| tracing::error!(error = %err, "export not recorded"))?;
+            }
             Ok(Some((Bytes::from(out), next)))
         }
     })

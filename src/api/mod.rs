@@ -56,7 +56,7 @@ pub fn router() -> Router<AppState> {
 /// Platform-wide counts, like the health endpoint's: for readers of every
 /// workspace only (a founder or admin session, or a spanning read key, which
 /// Prometheus sends as `authorization: Bearer`).
-async fn metrics(State(state): State<AppState>, Reader(scope): Reader) -> Result<Response> {
+async fn metrics(State(state): State<AppState>, Reader { scope, .. }: Reader) -> Result<Response> {
     if scope != Scope::Platform {
         return Err(Error::Forbidden("metrics are for readers of every workspace".into()));
     }
@@ -77,7 +77,7 @@ async fn health(
     reader: Result<Reader, Error>,
 ) -> (axum::http::StatusCode, Json<app::health::Health>) {
     let mut health = app::health::check(state.store.as_ref()).await;
-    if !matches!(reader, Ok(Reader(Scope::Platform))) {
+    if !matches!(reader, Ok(Reader { scope: Scope::Platform, .. })) {
         health = health.public();
     }
     let status = match health.status {
@@ -112,7 +112,7 @@ impl StatsQuery {
 /// Totals, histogram, keys, actors and provider operations of a window, from the roll-ups.
 async fn stats(
     State(state): State<AppState>,
-    Reader(scope): Reader,
+    Reader { scope, .. }: Reader,
     Query(query): Query<StatsQuery>,
 ) -> Result<Json<Stats>> {
     let window = query.window()?;
@@ -129,7 +129,7 @@ pub struct KeyCounts {
 /// How many records of each key the window holds, most first.
 async fn counts_by_key(
     State(state): State<AppState>,
-    Reader(scope): Reader,
+    Reader { scope, .. }: Reader,
     Query(query): Query<StatsQuery>,
 ) -> Result<Json<KeyCounts>> {
     let window = query.window()?;
@@ -162,7 +162,7 @@ pub async fn page_of(
 
 async fn list_events(
     State(state): State<AppState>,
-    Reader(scope): Reader,
+    Reader { scope, .. }: Reader,
     Query(query): Query<ReadQuery>,
 ) -> Result<Json<RecordPage>> {
     let filter = query.filter(Micros::now())?;
@@ -178,7 +178,7 @@ struct EventPath {
 
 async fn one_event(
     State(state): State<AppState>,
-    Reader(scope): Reader,
+    Reader { scope, .. }: Reader,
     Path(EventPath { id }): Path<EventPath>,
 ) -> Result<Json<ApiRecord>> {
     let id = Uuid::try_parse(&id).map_err(|_| Error::NotFound)?;
@@ -206,7 +206,7 @@ struct EntityPath {
 
 async fn timeline(
     State(state): State<AppState>,
-    Reader(scope): Reader,
+    Reader { scope, .. }: Reader,
     Path(EntityPath { entity_type, entity_id }): Path<EntityPath>,
     Query(query): Query<TimelineQuery>,
 ) -> Result<Json<RecordPage>> {
@@ -239,7 +239,7 @@ struct RecentQuery {
 /// Errors and failed operations of the last `minutes` (default 60), newest first.
 async fn failed_recent(
     State(state): State<AppState>,
-    Reader(scope): Reader,
+    Reader { scope, .. }: Reader,
     Query(query): Query<RecentQuery>,
 ) -> Result<Json<RecordPage>> {
     let minutes = query.minutes.unwrap_or(60);

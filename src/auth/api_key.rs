@@ -1,8 +1,9 @@
 //! API keys: random 256-bit secrets, stored as SHA-256 (a key has enough
 //! entropy that a slow hash adds nothing, and verification stays one lookup).
 
+use app::context::GeneratedKey;
 use app::model::Micros;
-use app::store::{ApiKeyRecord, NewApiKey, Store, StoreResult, Workspace};
+use app::store::ApiKeyRecord;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use rand::RngCore;
@@ -15,34 +16,11 @@ pub const KEY_PREFIX: &str = "trl_";
 /// `last_used_at` is written at most this often per key.
 const TOUCH_EVERY_US: i64 = 60_000_000;
 
-/// A freshly made key: the secret (shown once) and what is stored.
-pub struct GeneratedKey {
-    pub secret: String,
-    pub prefix: String,
-    pub hash: String,
-}
-
 pub fn generate() -> GeneratedKey {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let secret = format!("{KEY_PREFIX}{}", hex::encode(bytes));
     GeneratedKey { prefix: secret[..KEY_PREFIX.len() + 8].to_owned(), hash: hash_key(&secret), secret }
-}
-
-/// Creates and stores a key for `workspace` (or every workspace); returns the
-/// secret, which exists nowhere else.
-pub async fn issue(
-    store: &dyn Store,
-    workspace: Option<&Workspace>,
-    scopes: Vec<String>,
-    name: Option<String>,
-) -> StoreResult<String> {
-    let key = generate();
-    let name = name.unwrap_or_else(|| format!("key {}", key.prefix));
-    let record =
-        NewApiKey { workspace_id: workspace.map(|w| w.id), name, prefix: key.prefix, key_hash: key.hash, scopes };
-    store.create_api_key(&record).await?;
-    Ok(key.secret)
 }
 
 pub fn hash_key(secret: &str) -> String {

@@ -6,9 +6,12 @@
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use app::audit::Origin;
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap};
+use axum::middleware::Next;
+use axum::response::Response;
 use ipnet::IpNet;
 
 use crate::state::AppState;
@@ -27,6 +30,28 @@ impl FromRequestParts<AppState> for ClientAddress {
             parts.extensions.get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
         Ok(ClientAddress(client_address(peer, &parts.headers, &state.config.trusted_proxies.0)))
     }
+}
+
+/// A user agent longer than this is cut: it is written into audit records.
+const MAX_USER_AGENT_CHARS: usize = 512;
+
+/// Puts the request's [`Origin`] (trusted address, user agent, request id)
+/// into its extensions, where audit records take it from.
+pub async fn attach_origin(ClientAddress(ip): ClientAddress, mut request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let origin = Origin {
+        ip: Some(ip.to_string()),
+        user_agent: header_text(headers, header::USER_AGENT),
+        request_id: header_text(headers, "x-request-id"),
+    };
+    request.extensions_mut().insert(origin);
+    next.run(request).await
+}
+
+/// A header's value as text fit for a record: lossy UTF-8, no NUL, bounded.
+fn header_text(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<String> {
+    let text = String::from_utf8_lossy(headers.get(name)?.as_bytes()).replace('\0', "");
+    Some(text.chars().take(MAX_USER_AGENT_CHARS).collect())
 }
 
 /// Walks `X-Forwarded-For` from the nearest hop back while each hop is a

@@ -7,14 +7,11 @@ pub mod reader;
 pub mod throttle;
 pub mod web;
 
-use app::context::Credentials;
-use app::store::{DynStore, Workspace};
+use app::context::{Credentials, GeneratedKey};
 use async_trait::async_trait;
 
-/// What server functions use to make passwords hashes and API keys.
-pub struct ServerCredentials {
-    pub store: DynStore,
-}
+/// What server functions use to make password hashes and API keys.
+pub struct ServerCredentials;
 
 #[async_trait]
 impl Credentials for ServerCredentials {
@@ -22,15 +19,7 @@ impl Credentials for ServerCredentials {
         password::hash(password).await.map_err(|e| e.to_string())
     }
 
-    async fn issue_key(
-        &self,
-        workspace: Option<Workspace>,
-        scopes: Vec<String>,
-        name: Option<String>,
-    ) -> Result<String, String> {
-        api_key::issue(self.store.as_ref(), workspace.as_ref(), scopes, name).await.map_err(|e| {
-            tracing::error!(error = %e, "issuing an API key failed");
-            "could not store the key".to_owned()
-        })
+    fn new_key(&self) -> GeneratedKey {
+        api_key::generate()
     }
 }

@@ -2,6 +2,7 @@
 //! every visibility; a spanning key sees every workspace), or a signed-in
 //! person (their own scope, as in the dashboard).
 
+use app::audit::{Actor, Origin};
 use app::model::Visibility;
 use app::store::{Grant, Scope};
 use axum::extract::FromRequestParts;
@@ -12,8 +13,11 @@ use crate::auth::api_key::ApiKey;
 use crate::error::Error;
 use crate::state::AppState;
 
-/// The scope of whoever is reading.
-pub struct Reader(pub Scope);
+/// Whoever is reading: what they may see, and who they are for audit records.
+pub struct Reader {
+    pub scope: Scope,
+    pub actor: Actor,
+}
 
 fn presents_key(parts: &Parts) -> bool {
     parts.headers.contains_key("authorization") || parts.headers.contains_key("x-api-key")
@@ -23,6 +27,7 @@ impl FromRequestParts<AppState> for Reader {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
+        let origin = parts.extensions.get::<Origin>().cloned().unwrap_or_default();
         if presents_key(parts) {
             let key = ApiKey::from_request_parts(parts, state).await?;
             key.require_scope("read")?;
@@ -32,12 +37,12 @@ impl FromRequestParts<AppState> for Reader {
                 }
                 None => Scope::Platform,
             };
-            return Ok(Reader(scope));
+            return Ok(Reader { scope, actor: Actor::api_key(key.0.id, origin) });
         }
         let session = Session::from_request_parts(parts, state).await.map_err(|_| Error::Unauthorized)?;
         let user_id = app::api::ssr::session_user(&session).await.map_err(|e| Error::Internal(e.into()))?;
         let user_id = user_id.ok_or(Error::Unauthorized)?;
         let viewer = app::api::ssr::viewer_by_id(state.store.as_ref(), user_id).await?.ok_or(Error::Unauthorized)?;
-        Ok(Reader(Scope::for_viewer(&viewer)))
+        Ok(Reader { scope: Scope::for_viewer(&viewer), actor: Actor::viewer(&viewer, origin) })
     }
 }

@@ -4,11 +4,12 @@
 //! another site cannot sign anyone out with a link.
 
 use app::api::SESSION_USER_KEY;
+use app::audit::{Actor, Entry, Origin};
 use app::model::safe_next;
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
-use axum::{Form, Router};
+use axum::{Extension, Form, Router};
 use serde::Deserialize;
 use tower_sessions::Session;
 
@@ -35,15 +36,38 @@ fn refused(error: &str, next: &str) -> Response {
     Redirect::to(&format!("/login?{}", app::model::query_string(&[("error", error), ("next", next)]))).into_response()
 }
 
+/// Writes an audit record of a sign-in or sign-out; false if it could not be written.
+async fn audit(state: &AppState, actor: &Actor, entry: Entry) -> bool {
+    match state.committer.submit(vec![actor.record(entry)]).await {
+        Ok(_) => true,
+        Err(err) => {
+            tracing::error!(error = %err, "writing a sign-in's audit record failed");
+            false
+        }
+    }
+}
+
+/// The email someone typed, as an audit record may hold it.
+fn email_tried(email: &str) -> String {
+    email.trim().replace('\0', "").chars().take(MAX_EMAIL_CHARS).collect()
+}
+
+const MAX_EMAIL_CHARS: usize = 320;
+
 #[tracing::instrument(skip_all, fields(email = %form.email, address = %address))]
 async fn login(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
+    Extension(origin): Extension<Origin>,
     session: Session,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    let tried = email_tried(&form.email);
+    let stranger = Actor::stranger(&tried, origin.clone());
     let Ok(attempt) = state.login_throttle.begin(&form.email, address) else {
         tracing::warn!("sign-in throttled");
+        let entry = Entry::new("auth.throttled", "email", &tried, format!("Sign-in as {tried} throttled")).warning();
+        audit(&state, &stranger, entry).await;
         return refused("throttled", &form.next);
     };
     // No account's email holds a NUL, and PostgreSQL cannot compare one.
@@ -59,8 +83,16 @@ async fn login(
     let verified = password::verify(user.as_ref().map(|u| u.password_hash.clone()), form.password).await;
     let Some(user) = user.filter(|_| verified) else {
         tracing::info!("sign-in refused");
+        let entry = Entry::new("auth.sign_in_failed", "email", &tried, format!("Sign-in as {tried} refused")).warning();
+        audit(&state, &stranger, entry).await;
         return refused("credentials", &form.next);
     };
+    // A sign-in that cannot be recorded does not happen.
+    let actor = Actor::person(user.id, &user.email, user.name.as_deref(), origin);
+    let entry = Entry::new("auth.sign_in", "user", user.id, format!("{} signed in", user.email));
+    if !audit(&state, &actor, entry).await {
+        return refused("unavailable", &form.next);
+    }
     // A new session id at sign-in, so an id planted before cannot be reused.
     let signed_in = async {
         session.cycle_id().await?;
@@ -75,9 +107,19 @@ async fn login(
     Redirect::to(safe_next(&form.next).unwrap_or("/")).into_response()
 }
 
-async fn logout(session: Session) -> Response {
+async fn logout(State(state): State<AppState>, Extension(origin): Extension<Origin>, session: Session) -> Response {
+    let user_id = session.get::<i64>(SESSION_USER_KEY).await.ok().flatten();
     if let Err(err) = session.flush().await {
         tracing::error!(error = %err, "ending the session failed");
+        return Redirect::to("/login").into_response();
+    }
+    let user = match user_id {
+        Some(id) => state.store.user_by_id(id).await.ok().flatten(),
+        None => None,
+    };
+    if let Some(user) = user {
+        let actor = Actor::person(user.id, &user.email, user.name.as_deref(), origin);
+        audit(&state, &actor, Entry::new("auth.sign_out", "user", user.id, format!("{} signed out", user.email))).await;
     }
     Redirect::to("/login").into_response()
 }

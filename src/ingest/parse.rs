@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use app::audit::PLATFORM_WORKSPACE;
 use app::model::{ActorType, Kind, Micros, Severity, Status, Visibility};
 use app::store::NewRecord;
 use chrono::{DateTime, Utc};
@@ -388,6 +389,10 @@ fn resolve_workspace(f: &Fields, rules: &WorkspaceRules, problems: &mut Problems
         }
         (None, None) => {
             problems.add("workspace", "required: this API key spans workspaces, so each record names one");
+            None
+        }
+        (None, Some(named)) if named == PLATFORM_WORKSPACE => {
+            problems.add("workspace", format!("\"{named}\" holds Trail's own audit records; no API key writes to it"));
             None
         }
         (None, Some(named)) => {

@@ -41,12 +41,18 @@ pub fn users(q: &mut Sql<'_, '_>) {
     q.push(format_args!("SELECT {USER_COLUMNS} FROM users ORDER BY lower(email)"));
 }
 
-pub fn set_user_role(q: &mut Sql<'_, '_>, user_id: i64, role: Role) {
-    q.push("UPDATE users SET role = ").bind(role.as_str()).push(" WHERE id = ").bind(user_id);
+/// Sets the role and whether the user may sign in, if both are still as
+/// `before` says: a change made meanwhile is not overwritten unseen.
+pub fn update_user(q: &mut Sql<'_, '_>, before: &UserRecord, role: Role, disabled: bool) {
+    q.push("UPDATE users SET role = ").bind(role.as_str()).push(", disabled = ").bind(disabled);
+    q.push(" WHERE id = ").bind(before.id).push(" AND role = ").bind(before.role.as_str());
+    q.push(" AND disabled = ").bind(before.disabled);
 }
 
-pub fn set_user_disabled(q: &mut Sql<'_, '_>, user_id: i64, disabled: bool) {
-    q.push("UPDATE users SET disabled = ").bind(disabled).push(" WHERE id = ").bind(user_id);
+/// The brand of a membership ([`BrandRow`]), if the membership exists.
+pub fn membership_brand(q: &mut Sql<'_, '_>, user_id: i64, workspace_id: i64) {
+    q.push("SELECT brand FROM memberships WHERE user_id = ").bind(user_id);
+    q.push(" AND workspace_id = ").bind(workspace_id);
 }
 
 pub fn add_membership<'a>(q: &mut Sql<'_, 'a>, user_id: i64, workspace_id: i64, brand: Option<&'a str>) {
@@ -55,8 +61,10 @@ pub fn add_membership<'a>(q: &mut Sql<'_, 'a>, user_id: i64, workspace_id: i64, 
     q.push(") ON CONFLICT (user_id, workspace_id) DO UPDATE SET brand = excluded.brand");
 }
 
+/// Removes a membership, returning its brand ([`BrandRow`]).
 pub fn remove_membership(q: &mut Sql<'_, '_>, user_id: i64, workspace_id: i64) {
     q.push("DELETE FROM memberships WHERE user_id = ").bind(user_id).push(" AND workspace_id = ").bind(workspace_id);
+    q.push(" RETURNING brand");
 }
 
 /// Every membership with its workspace's slug ([`MembershipRow`]).
@@ -78,11 +86,16 @@ pub fn user_with_memberships(q: &mut Sql<'_, '_>, user_id: i64) {
     .push(" ORDER BY w.slug");
 }
 
+const API_KEY_SUMMARY: &str =
+    "SELECT k.id, w.slug AS workspace, k.name, k.prefix, k.scopes, k.created_at, k.last_used_at, k.revoked_at \
+     FROM api_keys k LEFT JOIN workspaces w ON w.id = k.workspace_id";
+
 pub fn api_keys(q: &mut Sql<'_, '_>) {
-    q.push(
-        "SELECT k.id, w.slug AS workspace, k.name, k.prefix, k.scopes, k.created_at, k.last_used_at, k.revoked_at \
-         FROM api_keys k LEFT JOIN workspaces w ON w.id = k.workspace_id ORDER BY k.created_at DESC, k.id DESC",
-    );
+    q.push(format_args!("{API_KEY_SUMMARY} ORDER BY k.created_at DESC, k.id DESC"));
+}
+
+pub fn api_key(q: &mut Sql<'_, '_>, id: i64) {
+    q.push(format_args!("{API_KEY_SUMMARY} WHERE k.id = ")).bind(id);
 }
 
 pub fn create_api_key<'a>(q: &mut Sql<'_, 'a>, key: &'a NewApiKey) {
@@ -103,11 +116,18 @@ pub fn api_key_by_hash<'a>(q: &mut Sql<'_, 'a>, key_hash: &'a str) {
 
 /// Revoked at `at` unless it already was.
 pub fn revoke_api_key(q: &mut Sql<'_, '_>, id: i64, at: Micros) {
-    q.push("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ").bind(at.0).push(") WHERE id = ").bind(id);
+    q.push("UPDATE api_keys SET revoked_at = ").bind(at.0).push(" WHERE id = ").bind(id);
+    q.push(" AND revoked_at IS NULL");
 }
 
 pub fn touch_api_key(q: &mut Sql<'_, '_>, id: i64, at: Micros) {
     q.push("UPDATE api_keys SET last_used_at = ").bind(at.0).push(" WHERE id = ").bind(id);
+}
+
+/// A membership's brand.
+#[derive(sqlx::FromRow)]
+pub struct BrandRow {
+    pub brand: Option<String>,
 }
 
 /// A membership with its user, for listing every user at once.
@@ -197,10 +217,18 @@ mod tests {
 
     #[test]
     fn updates_bind_the_value_then_the_row() {
-        let sql = sql_of(Dialect::Postgres, |q| set_user_role(q, 3, Role::Admin));
-        assert_eq!(sql, "UPDATE users SET role = $1 WHERE id = $2");
+        let before = UserRecord {
+            id: 3,
+            email: "a@b.c".into(),
+            name: None,
+            role: Role::Client,
+            password_hash: String::new(),
+            disabled: false,
+        };
+        let sql = sql_of(Dialect::Postgres, |q| update_user(q, &before, Role::Admin, true));
+        assert_eq!(sql, "UPDATE users SET role = $1, disabled = $2 WHERE id = $3 AND role = $4 AND disabled = $5");
         let sql = sql_of(Dialect::Sqlite, |q| revoke_api_key(q, 3, Micros(1)));
-        assert_eq!(sql, "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?");
+        assert_eq!(sql, "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");
     }
 
     #[test]

@@ -4,12 +4,14 @@
 //! docs/architecture.md.
 
 mod accounts;
+mod changes;
 mod columns;
 mod conditions;
 mod key_cache;
 mod outcomes;
 mod postgres;
 mod records;
+mod retention;
 pub mod rollup;
 mod sessions;
 mod sql_store;

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use app::model::DURATION_BUCKETS;
-use app::store::{InsertOutcome, NewRecord, StoreResult};
+use app::store::{InsertOutcome, NewRecord, PurgeGuard, StoreResult};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Encode, PgConnection, PgPool, Postgres, QueryBuilder, Type};
 use uuid::Uuid;
@@ -22,6 +22,9 @@ const POOL_SIZE: u32 = 16;
 /// request learns of an outage (and answers 503): short, since a healthy
 /// pool hands out a connection in microseconds.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(750);
+
+/// The advisory lock one purging server holds ("trail" and 1).
+const PURGE_LOCK: i64 = 0x7472_6169_6c00_0001;
 
 pub struct PgDb {
     pool: PgPool,
@@ -51,33 +54,50 @@ impl PgDb {
         &self.pool
     }
 
+    /// The purge's advisory lock, on a connection of its own that never goes
+    /// back to the pool: closing it releases the lock however the purge ends.
+    pub async fn purge_lock(&self) -> sqlx::Result<Option<PurgeGuard>> {
+        let mut conn = self.pool.acquire().await?.detach();
+        let (locked,): (bool,) =
+            sqlx::query_as("SELECT pg_try_advisory_lock($1)").bind(PURGE_LOCK).fetch_one(&mut conn).await?;
+        Ok(locked.then(|| PurgeGuard(Box::new(conn))))
+    }
+
     pub async fn insert_records(&self, requests: &[Vec<NewRecord>]) -> StoreResult<Vec<InsertOutcome>> {
         let mut tx = self.pool.begin().await?;
-        // In key order, like the roll-ups: concurrent groups that repeat an
-        // event_id wait for each other in one order and cannot deadlock.
-        let mut records: Vec<&NewRecord> = requests.iter().flatten().collect();
-        records.sort_by(|a, b| (a.workspace_id, &a.event_id).cmp(&(b.workspace_id, &b.event_id)));
-        let inserted: HashSet<Uuid> =
-            insert(&records).build_query_scalar::<Uuid>().fetch_all(&mut *tx).await?.into_iter().collect();
-
-        let rollups = rollup::aggregate(requests.iter().flatten(), &inserted);
-        write_rollups(&mut tx, &rollups).await?;
-
-        let skipped = skipped(requests, &inserted);
-        let mut existing = HashMap::new();
-        if !skipped.is_empty() {
-            let (workspaces, event_ids): (Vec<i64>, Vec<&str>) = skipped.into_iter().unzip();
-            let mut query = Unnest::new("SELECT e.workspace_id, e.event_id, e.id FROM events e JOIN UNNEST(");
-            query.array(workspaces, "bigint[]").array(event_ids, "text[]");
-            let mut query = query.finish(
-                " AS d (workspace_id, event_id) ON e.workspace_id = d.workspace_id AND e.event_id = d.event_id",
-            );
-            let rows: Vec<(i64, String, Uuid)> = query.build_query_as().fetch_all(&mut *tx).await?;
-            existing.extend(rows.into_iter().map(|(w, e, id)| ((w, e), id)));
-        }
+        let (outcomes, _) = write_group(&mut tx, requests).await?;
         tx.commit().await?;
-        Ok(outcomes(requests, &inserted, &existing))
+        Ok(outcomes)
     }
+}
+
+/// Writes the group's records and roll-ups; their outcomes and how many were new.
+pub async fn write_group(
+    tx: &mut PgConnection,
+    requests: &[Vec<NewRecord>],
+) -> sqlx::Result<(Vec<InsertOutcome>, usize)> {
+    // In key order, like the roll-ups: concurrent groups that repeat an
+    // event_id wait for each other in one order and cannot deadlock.
+    let mut records: Vec<&NewRecord> = requests.iter().flatten().collect();
+    records.sort_by(|a, b| (a.workspace_id, &a.event_id).cmp(&(b.workspace_id, &b.event_id)));
+    let inserted: HashSet<Uuid> =
+        insert(&records).build_query_scalar::<Uuid>().fetch_all(&mut *tx).await?.into_iter().collect();
+
+    let rollups = rollup::aggregate(requests.iter().flatten(), &inserted);
+    write_rollups(tx, &rollups).await?;
+
+    let skipped = skipped(requests, &inserted);
+    let mut existing = HashMap::new();
+    if !skipped.is_empty() {
+        let (workspaces, event_ids): (Vec<i64>, Vec<&str>) = skipped.into_iter().unzip();
+        let mut query = Unnest::new("SELECT e.workspace_id, e.event_id, e.id FROM events e JOIN UNNEST(");
+        query.array(workspaces, "bigint[]").array(event_ids, "text[]");
+        let mut query = query
+            .finish(" AS d (workspace_id, event_id) ON e.workspace_id = d.workspace_id AND e.event_id = d.event_id");
+        let rows: Vec<(i64, String, Uuid)> = query.build_query_as().fetch_all(&mut *tx).await?;
+        existing.extend(rows.into_iter().map(|(w, e, id)| ((w, e), id)));
+    }
+    Ok((outcomes(requests, &inserted, &existing), inserted.len()))
 }
 
 /// A statement over `UNNEST` of bound arrays, one per column.

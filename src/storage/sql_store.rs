@@ -3,22 +3,22 @@
 //! it on whichever backend is open. Only opening, inserting records and
 //! SQLite's staging differ per backend (`sqlite.rs`, `postgres.rs`).
 
-use app::model::{EventDetail, EventFilter, EventRow, Micros, Role, Stats, StatsWindow};
+use app::model::{EventDetail, EventFilter, EventRow, Kind, Micros, Retention, Stats, StatsWindow};
 use app::store::{
-    ApiKeyRecord, ApiKeySummary, InsertOutcome, NewApiKey, NewRecord, NewUser, Page, Scope, Store, StoreError,
-    StoreResult, UserRecord, UserSummary, Workspace,
+    ApiKeyRecord, ApiKeySummary, Applied, AuditOf, Change, InsertOutcome, NewRecord, Page, PurgeGuard, Scope, Store,
+    StoreError, StoreResult, UserRecord, UserSummary, Workspace,
 };
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
-use sqlx::FromRow;
+use sqlx::{FromRow, Postgres, Sqlite};
 use uuid::Uuid;
 
 use super::key_cache::{KeyCache, Lookup};
-use super::postgres::PgDb;
-use super::sqlite::SqliteDb;
-use super::statement::{for_postgres, for_sqlite, Sql};
-use super::{accounts, records, rollup};
+use super::postgres::{self, PgDb};
+use super::sqlite::{self, SqliteDb};
+use super::statement::{for_postgres, for_sqlite, Dialect, Sql};
+use super::{accounts, changes, records, retention, rollup};
 
 pub enum Backend {
     Sqlite(SqliteDb),
@@ -71,6 +71,21 @@ impl SqlStore {
         self.fetch_optional(to, build).await?.ok_or(sqlx::Error::RowNotFound)
     }
 
+    fn dialect(&self) -> Dialect {
+        match self.backend {
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// A transaction on the writer.
+    async fn begin(&self) -> sqlx::Result<Tx> {
+        Ok(match &self.backend {
+            Backend::Sqlite(db) => Tx::Sqlite(db.begin().await?),
+            Backend::Postgres(db) => Tx::Postgres(db.pool().begin().await?),
+        })
+    }
+
     /// Runs a statement on the writer; how many rows it changed.
     pub async fn execute<'a>(&self, build: impl Build<'a>) -> sqlx::Result<u64> {
         Ok(match &self.backend {
@@ -80,20 +95,54 @@ impl SqlStore {
     }
 }
 
+/// A transaction on whichever backend is open, with the same helpers.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    pub async fn fetch_optional<'a, T: Row>(&mut self, build: impl Build<'a>) -> sqlx::Result<Option<T>> {
+        match self {
+            Tx::Sqlite(tx) => for_sqlite(build).build_query_as().fetch_optional(&mut **tx).await,
+            Tx::Postgres(tx) => for_postgres(build).build_query_as().fetch_optional(&mut **tx).await,
+        }
+    }
+
+    pub async fn fetch_one<'a, T: Row>(&mut self, build: impl Build<'a>) -> sqlx::Result<T> {
+        self.fetch_optional(build).await?.ok_or(sqlx::Error::RowNotFound)
+    }
+
+    /// How many rows the statement changed.
+    pub async fn execute<'a>(&mut self, build: impl Build<'a>) -> sqlx::Result<u64> {
+        Ok(match self {
+            Tx::Sqlite(tx) => for_sqlite(build).build().execute(&mut **tx).await?.rows_affected(),
+            Tx::Postgres(tx) => for_postgres(build).build().execute(&mut **tx).await?.rows_affected(),
+        })
+    }
+
+    /// Writes records as the ingest path does; their outcomes and how many were new.
+    pub async fn insert_records(&mut self, requests: &[Vec<NewRecord>]) -> sqlx::Result<(Vec<InsertOutcome>, usize)> {
+        match self {
+            Tx::Sqlite(tx) => sqlite::write_group(tx, requests).await,
+            Tx::Postgres(tx) => postgres::write_group(tx, requests).await,
+        }
+    }
+
+    pub async fn commit(self) -> sqlx::Result<()> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await,
+            Tx::Postgres(tx) => tx.commit().await,
+        }
+    }
+}
+
 /// Maps a unique-constraint violation to `Conflict(what)`.
-fn conflict(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+pub(super) fn conflict(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |err| match &err {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what.to_owned()),
         _ => StoreError::Database(err),
     }
-}
-
-/// `NotFound(what)` unless the statement changed a row.
-fn found(changed: u64, what: &str) -> StoreResult<()> {
-    if changed == 0 {
-        return Err(StoreError::NotFound(what.to_owned()));
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -124,21 +173,12 @@ impl Store for SqlStore {
         }
     }
 
-    async fn create_workspace(&self, slug: &str, name: &str) -> StoreResult<Workspace> {
-        self.fetch_one(Use::Write, |q| accounts::create_workspace(q, slug, name)).await.map_err(conflict("workspace"))
-    }
-
     async fn workspace_by_slug(&self, slug: &str) -> StoreResult<Option<Workspace>> {
         Ok(self.fetch_optional(Use::Read, |q| accounts::workspace_by_slug(q, slug)).await?)
     }
 
     async fn workspaces(&self) -> StoreResult<Vec<Workspace>> {
         Ok(self.fetch_all(Use::Read, accounts::workspaces).await?)
-    }
-
-    async fn create_user(&self, user: &NewUser) -> StoreResult<i64> {
-        let (id,) = self.fetch_one(Use::Write, |q| accounts::create_user(q, user)).await.map_err(conflict("user"))?;
-        Ok(id)
     }
 
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>> {
@@ -149,19 +189,9 @@ impl Store for SqlStore {
         Ok(self.fetch_optional(Use::Read, |q| accounts::user_by_id(q, id)).await?)
     }
 
-    async fn add_membership(&self, user_id: i64, workspace_id: i64, brand: Option<&str>) -> StoreResult<()> {
-        self.execute(|q| accounts::add_membership(q, user_id, workspace_id, brand)).await?;
-        Ok(())
-    }
-
     async fn user_summary(&self, user_id: i64) -> StoreResult<Option<UserSummary>> {
         let rows = self.fetch_all(Use::Read, |q| accounts::user_with_memberships(q, user_id)).await?;
         Ok(accounts::user_summary(rows))
-    }
-
-    async fn remove_membership(&self, user_id: i64, workspace_id: i64) -> StoreResult<()> {
-        self.execute(|q| accounts::remove_membership(q, user_id, workspace_id)).await?;
-        Ok(())
     }
 
     async fn users(&self) -> StoreResult<Vec<UserSummary>> {
@@ -170,30 +200,8 @@ impl Store for SqlStore {
         Ok(accounts::user_summaries(users, memberships))
     }
 
-    async fn set_user_role(&self, user_id: i64, role: Role) -> StoreResult<()> {
-        found(self.execute(|q| accounts::set_user_role(q, user_id, role)).await?, "user")
-    }
-
-    async fn set_user_disabled(&self, user_id: i64, disabled: bool) -> StoreResult<()> {
-        found(self.execute(|q| accounts::set_user_disabled(q, user_id, disabled)).await?, "user")
-    }
-
     async fn api_keys(&self) -> StoreResult<Vec<ApiKeySummary>> {
         Ok(self.fetch_all(Use::Read, accounts::api_keys).await?)
-    }
-
-    async fn revoke_api_key(&self, id: i64, at: Micros) -> StoreResult<()> {
-        let revoked = self.execute(|q| accounts::revoke_api_key(q, id, at)).await;
-        // After the commit, and before answering: no request that starts
-        // once the revocation is acknowledged gets the old record.
-        self.keys.revoked();
-        found(revoked?, "API key")
-    }
-
-    async fn create_api_key(&self, key: &NewApiKey) -> StoreResult<i64> {
-        let (id,) =
-            self.fetch_one(Use::Write, |q| accounts::create_api_key(q, key)).await.map_err(conflict("API key"))?;
-        Ok(id)
     }
 
     async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
@@ -214,6 +222,47 @@ impl Store for SqlStore {
         self.keys.touched(id, at);
         self.execute(|q| accounts::touch_api_key(q, id, at)).await?;
         Ok(())
+    }
+
+    async fn apply(&self, change: Change<'_>, audit: &AuditOf<'_>) -> StoreResult<Applied> {
+        let mut tx = self.begin().await?;
+        let applied = changes::apply(&mut tx, change).await?;
+        let records = audit(&applied);
+        let staged = if records.is_empty() { 0 } else { tx.insert_records(&[records]).await?.1 };
+        let committed = tx.commit().await;
+        if matches!(change, Change::RevokeApiKey { .. }) {
+            // After the commit, and before answering: no request that starts
+            // once the revocation is acknowledged gets the old record.
+            self.keys.revoked();
+        }
+        committed?;
+        if let Backend::Sqlite(db) = &self.backend {
+            db.staged(staged);
+        }
+        Ok(applied)
+    }
+
+    async fn retention(&self) -> StoreResult<Retention> {
+        Ok(retention::retention(self.fetch_all(Use::Read, retention::rules).await?))
+    }
+
+    async fn purge(&self, workspace_id: i64, kind: Kind, before: Micros, limit: usize) -> StoreResult<u64> {
+        let mut deleted = 0;
+        for table in self.dialect().record_tables() {
+            let left = limit - deleted as usize;
+            if left > 0 {
+                deleted += self.execute(|q| retention::purge(q, table, workspace_id, kind, before, left)).await?;
+            }
+        }
+        Ok(deleted)
+    }
+
+    async fn purge_lock(&self) -> StoreResult<Option<PurgeGuard>> {
+        match &self.backend {
+            // One process writes a SQLite database.
+            Backend::Sqlite(_) => Ok(Some(PurgeGuard(Box::new(())))),
+            Backend::Postgres(db) => Ok(db.purge_lock().await?),
+        }
     }
 
     async fn insert_records(&self, requests: &[Vec<NewRecord>]) -> StoreResult<Vec<InsertOutcome>> {

@@ -89,7 +89,7 @@ impl SqliteDb {
     }
 
     /// IMMEDIATE takes the write lock at once, so no reader upgrade can deadlock.
-    async fn begin(&self) -> sqlx::Result<sqlx::Transaction<'static, Sqlite>> {
+    pub async fn begin(&self) -> sqlx::Result<sqlx::Transaction<'static, Sqlite>> {
         self.writer.begin_with("BEGIN IMMEDIATE").await
     }
 
@@ -97,8 +97,13 @@ impl SqliteDb {
         let mut tx = self.begin().await?;
         let (outcomes, inserted) = write_group(&mut tx, requests).await?;
         tx.commit().await?;
-        self.staged.fetch_add(inserted, Ordering::Relaxed);
+        self.staged(inserted);
         Ok(outcomes)
+    }
+
+    /// Counts records a committed transaction staged, towards the next move.
+    pub fn staged(&self, records: usize) {
+        self.staged.fetch_add(records, Ordering::Relaxed);
     }
 
     /// Moves the staged records into `events` in one transaction, once enough
@@ -138,7 +143,7 @@ async fn move_staged(conn: &mut SqliteConnection) -> sqlx::Result<usize> {
 }
 
 /// Stages the group's new records; their outcomes and how many were new.
-async fn write_group(
+pub async fn write_group(
     conn: &mut SqliteConnection,
     requests: &[Vec<NewRecord>],
 ) -> sqlx::Result<(Vec<InsertOutcome>, usize)> {

@@ -185,7 +185,7 @@ async fn signing_out_takes_a_same_site_post() {
 #[tokio::test]
 async fn every_caller_of_an_account_operation_gets_the_same_rules() {
     let app = spawn_app().await;
-    let credentials = trail::auth::ServerCredentials { store: app.store.clone() };
+    let (credentials, cli) = (trail::auth::ServerCredentials, app::audit::Actor::cli());
     let account = |workspace: &str| accounts::NewAccount {
         email: "pia@test.trail".into(),
         name: String::new(),
@@ -194,7 +194,8 @@ async fn every_caller_of_an_account_operation_gets_the_same_rules() {
         brand: String::new(),
         password: "long enough".into(),
     };
-    let refusal = accounts::add_user(app.store.as_ref(), &credentials, account("")).await.unwrap_err().to_string();
+    let refusal =
+        accounts::add_user(app.store.as_ref(), &credentials, &cli, account("")).await.unwrap_err().to_string();
     assert_eq!(refusal, "a provider belongs to a workspace; give one");
     let admin = app.client_signed_in_as(FOUNDER_EMAIL).await;
     let form = [
@@ -209,11 +210,11 @@ async fn every_caller_of_an_account_operation_gets_the_same_rules() {
     assert!(status >= 400 && body.contains(&refusal), "{status} {body}");
     assert!(app.store.user_by_email("pia@test.trail").await.unwrap().is_none(), "nothing was created");
 
-    let user_id = accounts::add_user(app.store.as_ref(), &credentials, account("acme")).await.unwrap();
+    let user_id = accounts::add_user(app.store.as_ref(), &credentials, &cli, account("acme")).await.unwrap();
     let summary = app.store.user_summary(user_id).await.unwrap().unwrap();
     assert_eq!(summary.memberships.iter().map(|m| m.workspace.as_str()).collect::<Vec<_>>(), ["acme"]);
-    let key = accounts::create_key(app.store.as_ref(), &credentials, "acme", "read", "").await.unwrap();
+    let key = accounts::create_key(app.store.as_ref(), &credentials, &cli, "acme", "read", "").await.unwrap();
     assert_eq!((key.scopes, key.workspace.map(|w| w.slug)), (vec!["read".to_owned()], Some("acme".to_owned())));
-    let unknown = accounts::create_key(app.store.as_ref(), &credentials, "nope", "read", "").await;
+    let unknown = accounts::create_key(app.store.as_ref(), &credentials, &cli, "nope", "read", "").await;
     assert_eq!(unknown.err().map(|e| e.to_string()).as_deref(), Some("no workspace \"nope\""));
 }

@@ -2,11 +2,13 @@
 
 use std::sync::Arc;
 
+use app::accounts;
+use app::audit::{Actor, PLATFORM_WORKSPACE};
 use app::model::{EventFilter, EventRow, Role};
-use app::store::{DynStore, NewUser, Page, Scope, Workspace};
+use app::store::{Applied, Change, DynStore, NewUser, Page, Scope, Workspace};
 use serde_json::Value;
 use sqlx::Connection;
-use trail::auth::{api_key, password};
+use trail::auth::{password, ServerCredentials};
 use trail::config::Config;
 use trail::server::Server;
 
@@ -86,10 +88,9 @@ pub async fn spawn_app_with(db: Arc<TestDatabase>, configure: impl FnOnce(&mut C
 
     let workspace = match store.workspace_by_slug("acme").await.unwrap() {
         Some(ws) => ws,
-        None => store.create_workspace("acme", "Acme").await.unwrap(),
+        None => add_workspace(&store, "acme").await,
     };
-    let key =
-        api_key::issue(store.as_ref(), Some(&workspace), vec!["ingest".into(), "read".into()], None).await.unwrap();
+    let key = issue_key(&store, &workspace.slug, "ingest,read").await;
     if store.user_by_email(FOUNDER_EMAIL).await.unwrap().is_none() {
         add_user(&store, FOUNDER_EMAIL, Role::Founder).await;
     }
@@ -98,9 +99,30 @@ pub async fn spawn_app_with(db: Arc<TestDatabase>, configure: impl FnOnce(&mut C
     TestApp { address, client, store, workspace, key, db }
 }
 
+/// A user with the test password and no audit record (a fixture, not an action under test).
 pub async fn add_user(store: &DynStore, email: &str, role: Role) -> i64 {
     let password_hash = password::hash(PASSWORD.into()).await.unwrap();
-    store.create_user(&NewUser { email: email.into(), name: None, role, password_hash }).await.unwrap()
+    let user = NewUser { email: email.into(), name: None, role, password_hash };
+    match store.apply(Change::CreateUser { user: &user, membership: None }, &|_| Vec::new()).await.unwrap() {
+        Applied::User { id } => id,
+        other => panic!("creating a user applied as {other:?}"),
+    }
+}
+
+/// A workspace made as the command line makes it.
+pub async fn add_workspace(store: &DynStore, slug: &str) -> Workspace {
+    accounts::add_workspace(store.as_ref(), &Actor::cli(), slug, "").await.unwrap()
+}
+
+/// A key's secret, made as the command line makes it (`workspace` empty: every workspace).
+pub async fn issue_key(store: &DynStore, workspace: &str, scopes: &str) -> String {
+    accounts::create_key(store.as_ref(), &ServerCredentials, &Actor::cli(), workspace, scopes, "").await.unwrap().secret
+}
+
+/// Makes a user a member of a workspace.
+pub async fn grant(store: &DynStore, user_id: i64, workspace: &str, brand: &str) {
+    let user = store.user_by_id(user_id).await.unwrap().unwrap();
+    accounts::grant_membership(store.as_ref(), &Actor::cli(), &user, workspace, brand).await.unwrap();
 }
 
 impl TestApp {
@@ -117,9 +139,18 @@ impl TestApp {
         self.client.post(self.url("/api/v1/events")).bearer_auth(key).json(body).send().await.expect("request sent")
     }
 
-    /// Every record of the platform, newest first.
+    /// Every record the applications sent, newest first: the platform's
+    /// records but Trail's own audit records (`audit_records`).
     pub async fn all_records(&self) -> Vec<EventRow> {
-        self.records(&Scope::Platform, &EventFilter::default()).await
+        let mut rows = self.records(&Scope::Platform, &EventFilter::default()).await;
+        rows.retain(|row| row.workspace != PLATFORM_WORKSPACE);
+        rows
+    }
+
+    /// Trail's own audit records, newest first.
+    pub async fn audit_records(&self) -> Vec<EventRow> {
+        let filter = EventFilter { workspace: Some(PLATFORM_WORKSPACE.into()), ..EventFilter::default() };
+        self.records(&Scope::Platform, &filter).await
     }
 
     /// Every record in `scope` matching `filter`, newest first, page by page.

@@ -3,7 +3,6 @@
 use app::model::{Kind, Severity};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use trail::auth::api_key;
 
 use crate::helpers::{spawn_app, STAGE_ROWS};
 
@@ -124,7 +123,7 @@ async fn keys_are_checked() {
     assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(app.ingest_with("trl_wrong", &body).await.status(), StatusCode::UNAUTHORIZED);
 
-    let read_only = api_key::issue(app.store.as_ref(), Some(&app.workspace), vec!["read".into()], None).await.unwrap();
+    let read_only = crate::helpers::issue_key(&app.store, &app.workspace.slug, "read").await;
     assert_eq!(app.ingest_with(&read_only, &body).await.status(), StatusCode::FORBIDDEN);
 
     let by_header =
@@ -136,7 +135,7 @@ async fn keys_are_checked() {
 #[tokio::test]
 async fn a_key_for_one_workspace_cannot_write_to_another() {
     let app = spawn_app().await;
-    app.store.create_workspace("other", "Other").await.unwrap();
+    crate::helpers::add_workspace(&app.store, "other").await;
     let response = app.ingest(&json!({"key": "x", "workspace": "other"})).await;
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(json_of(response).await["errors"][0]["field"], "workspace");
@@ -146,8 +145,8 @@ async fn a_key_for_one_workspace_cannot_write_to_another() {
 #[tokio::test]
 async fn a_spanning_key_writes_where_each_record_says() {
     let app = spawn_app().await;
-    app.store.create_workspace("other", "Other").await.unwrap();
-    let key = api_key::issue(app.store.as_ref(), None, vec!["ingest".into()], None).await.unwrap();
+    crate::helpers::add_workspace(&app.store, "other").await;
+    let key = crate::helpers::issue_key(&app.store, "", "ingest").await;
     let unnamed = app.ingest_with(&key, &json!({"key": "x"})).await;
     assert_eq!(unnamed.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let response =

@@ -21,8 +21,8 @@ pub struct Fixture {
 }
 
 pub async fn fixture(app: &TestApp) -> Fixture {
-    app.store.create_workspace("globex", "Globex").await.unwrap();
-    let spanning = trail::auth::api_key::issue(app.store.as_ref(), None, vec!["ingest".into()], None).await.unwrap();
+    crate::helpers::add_workspace(&app.store, "globex").await;
+    let spanning = crate::helpers::issue_key(&app.store, "", "ingest").await;
     let mut items = Vec::new();
     let mut shape = Vec::new();
     for workspace in ["acme", "globex"] {
@@ -67,12 +67,11 @@ fn ids_in_html(rows: &Value) -> BTreeSet<String> {
 const FAR_FUTURE: &str = "ffffffffffffff.00000000000000000000000000000000";
 
 pub async fn sign_ins(app: &TestApp) -> Vec<(Role, reqwest::Client)> {
-    let ws = app.workspace.id;
     add_user(&app.store, "admin@test.trail", Role::Admin).await;
     let provider = add_user(&app.store, "provider@test.trail", Role::Provider).await;
-    app.store.add_membership(provider, ws, None).await.unwrap();
+    crate::helpers::grant(&app.store, provider, &app.workspace.slug, "").await;
     let client = add_user(&app.store, "client@test.trail", Role::Client).await;
-    app.store.add_membership(client, ws, Some("nike")).await.unwrap();
+    crate::helpers::grant(&app.store, client, &app.workspace.slug, "nike").await;
     let mut out = Vec::new();
     for (role, email) in [
         (Role::Founder, FOUNDER_EMAIL),
@@ -89,22 +88,38 @@ pub async fn sign_ins(app: &TestApp) -> Vec<(Role, reqwest::Client)> {
 async fn every_read_respects_workspace_brand_and_visibility() {
     let app = spawn_app().await;
     let fixture = fixture(&app).await;
-    for (role, client) in sign_ins(&app).await {
+    let signed_in = sign_ins(&app).await;
+    // Trail's own records (the fixture's workspace and key, the sign-ins):
+    // founders and admins see them, nobody else.
+    let own: BTreeSet<String> = app.audit_records().await.into_iter().map(|row| row.id.to_string()).collect();
+    assert!(own.len() >= 6, "sign-ins, workspace and key are audited: {own:?}");
+    for (role, client) in signed_in {
         let expected: BTreeSet<String> =
             fixture.records.iter().filter(|(_, w, v, b)| may_see(role, w, *v, *b)).map(|(id, ..)| id.clone()).collect();
         assert!(!expected.is_empty(), "{role} sees something");
+        let unfiltered = match role.is_platform() {
+            true => expected.union(&own).cloned().collect(),
+            false => expected.clone(),
+        };
 
         // The feed, unfiltered and with a filter naming a foreign workspace.
         let (status, feed) = app.call::<LoadFeed>(&client, json!({"params": {"q": ""}})).await;
         assert_eq!(status, 200, "{role}: {feed}");
-        assert_eq!(ids_of(&feed["Found"]["page"]["rows"]), expected, "{role}: feed");
+        assert_eq!(ids_of(&feed["Found"]["page"]["rows"]), unfiltered, "{role}: feed");
+        let (_, own_feed) = app.call::<LoadFeed>(&client, json!({"params": {"q": "workspace:trail"}})).await;
+        let own_seen = ids_of(&own_feed["Found"]["page"]["rows"]);
+        assert_eq!(own_seen.is_empty(), !role.is_platform(), "{role}: Trail's own records");
+        for id in &own {
+            let (_, record) = app.call::<LoadRecord>(&client, json!({"id": id})).await;
+            assert_eq!(record == json!("NotFound"), !role.is_platform(), "{role}: Trail's own record {id}");
+        }
         let (_, foreign) = app.call::<LoadFeed>(&client, json!({"params": {"q": "workspace:globex"}})).await;
         let foreign_ids = ids_of(&foreign["Found"]["page"]["rows"]);
         assert!(foreign_ids.is_subset(&expected), "{role}: a filter cannot widen the scope");
 
         // Live updates and the next pages, rendered by the server.
         let (_, updates) = app.call::<FeedUpdates>(&client, json!({"params": {"q": ""}, "since_ms": 0})).await;
-        assert_eq!(ids_in_html(&updates), expected, "{role}: live updates");
+        assert_eq!(ids_in_html(&updates), unfiltered, "{role}: live updates");
         let feed_list = json!({"Feed": {"q": "key:secret.thing"}});
         let (status, more) = app.call::<LoadMore>(&client, json!({"list": feed_list, "cursor": FAR_FUTURE})).await;
         assert_eq!(status, 200, "{role}: {more}");

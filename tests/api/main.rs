@@ -2,6 +2,7 @@
 //! default, and against PostgreSQL when `TRAIL_TEST_POSTGRES_URL` names a
 //! server (each test gets a fresh database there).
 
+mod audit;
 mod dashboard;
 mod durability;
 mod hardening;
@@ -9,6 +10,7 @@ mod helpers;
 mod ingest;
 mod isolation;
 mod read;
+mod retention;
 mod security;
 mod stats;
 mod storage;

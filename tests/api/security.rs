@@ -100,11 +100,11 @@ async fn a_revoked_key_is_refused_at_once_and_within_a_second_when_another_proce
     // Revoked by another process (as `trail key revoke` does), which this
     // server's cache does not hear of: refused once the cached copy is stale.
     let workspace = app.workspace.clone();
-    let key =
-        trail::auth::api_key::issue(app.store.as_ref(), Some(&workspace), vec!["ingest".into()], None).await.unwrap();
+    let key = crate::helpers::issue_key(&app.store, &workspace.slug, "ingest").await;
     assert_eq!(app.ingest_with(&key, &record).await.status(), StatusCode::ACCEPTED);
     let elsewhere = trail::storage::open(&app.db.config()).await.unwrap().store;
-    elsewhere.revoke_api_key(key_id(key.clone()).await, app::model::Micros::now()).await.unwrap();
+    let id = key_id(key.clone()).await;
+    app::accounts::revoke_key(elsewhere.as_ref(), &app::audit::Actor::cli(), id).await.unwrap();
     let revoked_at = Instant::now();
     loop {
         let status = app.ingest_with(&key, &record).await.status();

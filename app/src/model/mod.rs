@@ -5,6 +5,7 @@
 mod enums;
 mod filter;
 mod record;
+mod retention;
 mod stats;
 mod time;
 mod viewer;
@@ -12,6 +13,7 @@ mod viewer;
 pub use enums::*;
 pub use filter::*;
 pub use record::*;
+pub use retention::*;
 pub use stats::*;
 pub use time::*;
 pub use viewer::*;

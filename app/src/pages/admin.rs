@@ -26,7 +26,7 @@ pub fn AdminPage() -> impl IntoView {
 /// A form posting to the server function at `to`. The server runs it, keeps
 /// the outcome, and sends the browser back here: no JavaScript involved.
 #[component]
-fn PostForm(
+pub(crate) fn PostForm(
     to: &'static str,
     class: &'static str,
     #[prop(optional)] label: Option<&'static str>,
@@ -36,7 +36,7 @@ fn PostForm(
 }
 
 /// The last action's outcome.
-fn notice_view(notice: Notice) -> impl IntoView {
+pub(crate) fn notice_view(notice: Notice) -> impl IntoView {
     match notice {
         Notice::Done(message) => view! { <p class="notice" role="status">{message}</p> }.into_any(),
         Notice::Failed(message) => view! { <p class="alert" role="alert">{message}</p> }.into_any(),
@@ -60,6 +60,7 @@ fn Admin(data: AdminData) -> impl IntoView {
         <main class="page admin">
             <h1>"Administration"</h1>
             {notice.map(notice_view)}
+            <p><a href="/admin/retention">"Retention periods"</a></p>
             <WorkspacesSection workspaces can_create=is_founder/>
             {users.map(|users| view! { <UsersSection users slugs=slugs.clone()/> })}
             <KeysSection keys slugs/>

@@ -5,4 +5,5 @@ pub mod feed;
 pub mod health;
 pub mod login;
 pub mod not_found;
+pub mod retention;
 pub mod stats;

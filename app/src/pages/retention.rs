@@ -1,0 +1,77 @@
+//! `/admin/retention`: how long each kind of record is kept, by default and
+//! per workspace. Founders change it; admins read it.
+
+use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
+
+use super::admin::{notice_view, PostForm};
+use crate::components::{loaded_view, TopBar};
+use crate::model::{Kind, Retention, Role};
+use crate::retention::{retention_overview, RetentionData, SetRetention};
+
+#[component]
+pub fn RetentionPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| retention_overview());
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                loaded_view(data.await, |data| view! { <RetentionView data/> }.into_any())
+            })}
+        </Suspense>
+    }
+}
+
+/// One cell: the period, marked when it is the default's.
+fn cell(retention: &Retention, workspace: Option<&str>, kind: Kind) -> impl IntoView {
+    let own = retention.rules.iter().find(|r| r.kind == kind && r.workspace.as_deref() == workspace);
+    let text = match (own, workspace) {
+        (Some(rule), _) => rule.period.to_string(),
+        (None, Some(slug)) => format!("{} (default)", retention.period(slug, kind)),
+        (None, None) => "forever".to_owned(),
+    };
+    view! { <td>{text}</td> }
+}
+
+#[component]
+fn RetentionView(data: RetentionData) -> impl IntoView {
+    let RetentionData { viewer, workspaces, retention, notice } = data;
+    let is_founder = viewer.role == Role::Founder;
+    let row = |label: String, workspace: Option<&str>| {
+        let cells = Kind::ALL.iter().map(|kind| cell(&retention, workspace, *kind)).collect_view();
+        view! { <tr><th scope="row">{label}</th>{cells}</tr> }
+    };
+    let mut rows = vec![row("Platform default".into(), None).into_any()];
+    rows.extend(workspaces.iter().map(|slug| row(slug.clone(), Some(slug)).into_any()));
+    let options = workspaces.iter().map(|s| view! { <option value=s.clone()>{s.clone()}</option> }).collect_view();
+    let kinds = Kind::ALL.iter().map(|k| view! { <option value=k.as_str()>{k.as_str()}</option> }).collect_view();
+    view! {
+        <TopBar viewer/>
+        <main class="page admin">
+            <h1>"Retention"</h1>
+            {notice.map(notice_view)}
+            <p class="muted">
+                "Records older than their period (by the time Trail received them) are removed every hour."
+            </p>
+            <table class="list">
+                <thead>
+                    <tr>
+                        <th scope="col">"Workspace"</th>
+                        {Kind::ALL.iter().map(|k| view! { <th scope="col">{k.as_str()}</th> }).collect_view()}
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+            {is_founder.then(|| view! {
+                <PostForm to=SetRetention::PATH class="inline" label="Set a retention period">
+                    <label>"Workspace" <select name="workspace">
+                        <option value="">"platform default"</option>
+                        {options}
+                    </select></label>
+                    <label>"Kind" <select name="kind">{kinds}</select></label>
+                    <label>"Keep (days, or forever)" <input name="period" required size="8" placeholder="90"/></label>
+                    <button type="submit" class="primary">"Save"</button>
+                </PostForm>
+            })}
+        </main>
+    }
+}

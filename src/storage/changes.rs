@@ -1,0 +1,69 @@
+//! Changes to workspaces, users, memberships, keys and retention, each made inside the
+//! transaction that also writes its audit records (`Store::apply`). What a
+//! change reads back (the state before, what it removed) comes from that same
+//! transaction, so the records say exactly what changed.
+
+use app::model::Period;
+use app::store::{Applied, Change, StoreError, StoreResult, UserRecord, UserState, Workspace};
+
+use super::accounts::{self, BrandRow};
+use super::retention::{self, DaysRow};
+use super::sql_store::{conflict, Tx};
+
+pub async fn apply(tx: &mut Tx, change: Change<'_>) -> StoreResult<Applied> {
+    Ok(match change {
+        Change::CreateWorkspace { slug, name } => {
+            let workspace: Workspace =
+                tx.fetch_one(|q| accounts::create_workspace(q, slug, name)).await.map_err(conflict("workspace"))?;
+            Applied::Workspace(workspace)
+        }
+        Change::CreateUser { user, membership } => {
+            let (id,): (i64,) = tx.fetch_one(|q| accounts::create_user(q, user)).await.map_err(conflict("user"))?;
+            if let Some((workspace_id, brand)) = membership {
+                tx.execute(|q| accounts::add_membership(q, id, workspace_id, brand)).await?;
+            }
+            Applied::User { id }
+        }
+        Change::UpdateUser { user_id, role, disabled } => {
+            let before: UserRecord = tx
+                .fetch_optional(|q| accounts::user_by_id(q, user_id))
+                .await?
+                .ok_or_else(|| StoreError::NotFound("user".into()))?;
+            let (role, disabled) = (role.unwrap_or(before.role), disabled.unwrap_or(before.disabled));
+            if tx.execute(|q| accounts::update_user(q, &before, role, disabled)).await? == 0 {
+                return Err(StoreError::ChangedMeanwhile("the user".into()));
+            }
+            let after = UserState { email: before.email.clone(), role, disabled };
+            let before = UserState { email: before.email, role: before.role, disabled: before.disabled };
+            Applied::UserUpdated { before, after }
+        }
+        Change::GrantMembership { user_id, workspace_id, brand } => {
+            let before: Option<BrandRow> =
+                tx.fetch_optional(|q| accounts::membership_brand(q, user_id, workspace_id)).await?;
+            tx.execute(|q| accounts::add_membership(q, user_id, workspace_id, brand)).await?;
+            Applied::MembershipGranted { before: before.map(|row| row.brand), brand: brand.map(str::to_owned) }
+        }
+        Change::RevokeMembership { user_id, workspace_id } => {
+            let removed: Option<BrandRow> =
+                tx.fetch_optional(|q| accounts::remove_membership(q, user_id, workspace_id)).await?;
+            let removed = removed.ok_or_else(|| StoreError::NotFound("membership".into()))?;
+            Applied::MembershipRevoked { brand: removed.brand }
+        }
+        Change::CreateApiKey(key) => {
+            let (id,): (i64,) =
+                tx.fetch_one(|q| accounts::create_api_key(q, key)).await.map_err(conflict("API key"))?;
+            Applied::ApiKey { id }
+        }
+        Change::RevokeApiKey { id, at } => {
+            let revoked = tx.execute(|q| accounts::revoke_api_key(q, id, at)).await? > 0;
+            let key = tx.fetch_optional(|q| accounts::api_key(q, id)).await?;
+            let key = key.ok_or_else(|| StoreError::NotFound("API key".into()))?;
+            Applied::ApiKeyRevoked(revoked.then_some(key))
+        }
+        Change::SetRetention { workspace_id, kind, period } => {
+            let before: Option<DaysRow> = tx.fetch_optional(|q| retention::period(q, workspace_id, kind)).await?;
+            tx.execute(|q| retention::set_period(q, workspace_id, kind, period)).await?;
+            Applied::RetentionSet { before: before.map(|row| Period::from_days(row.days)) }
+        }
+    })
+}

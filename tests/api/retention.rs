@@ -1,0 +1,141 @@
+//! Retention: records past their period (by the time Trail received them) are
+//! removed, the rest stay; periods are set per kind, by default and per
+//! workspace, and each change is audited; the purge goes on beside ingest.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use app::audit::{Actor, Entry};
+use app::model::{Kind, Micros, Period, StatsWindow, HOUR_US};
+use app::store::{NewRecord, Scope};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::helpers::{spawn_app, TestApp};
+
+const DAY_US: i64 = 24 * HOUR_US;
+
+/// A record of `kind` in `workspace_id` that Trail received `days_ago`.
+fn received(workspace_id: i64, kind: Kind, days_ago: f64) -> NewRecord {
+    let at = Micros(Micros::now().0 - (days_ago * DAY_US as f64) as i64);
+    let mut record = Actor::cli().record(Entry::new("retention.sample", "sample", "s1", "a sample".into()));
+    record.id = Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, (at.0 / 1_000_000) as u64, 0));
+    (record.workspace_id, record.kind, record.occurred_at, record.received_at) = (workspace_id, kind, at, at);
+    record
+}
+
+async fn ids(app: &TestApp) -> BTreeSet<Uuid> {
+    app.all_records().await.into_iter().map(|row| row.id).collect()
+}
+
+fn trail(app: &TestApp, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_trail"))
+        .args(args)
+        .env("TRAIL_DATABASE_URL", &app.db.url)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "trail {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn records_past_their_period_go_and_the_rest_stay() {
+    let app = spawn_app().await;
+    let acme = app.workspace.id;
+    let globex = crate::helpers::add_workspace(&app.store, "globex").await.id;
+    // Defaults: events and actions 90 days, audits forever.
+    let retention = app.store.retention().await.unwrap();
+    assert_eq!(retention.period("acme", Kind::Event), Period::Days(90));
+    assert_eq!(retention.period("acme", Kind::Audit), Period::Forever);
+
+    let printed = trail(&app, &["retention", "set", "--workspace", "acme", "--kind", "event", "--days", "2"]);
+    assert!(printed.contains("kept 2 days"), "{printed}");
+    let changed = app.audit_records().await.into_iter().find(|r| r.key == "retention.changed").expect("audited");
+    let changed = app.store.event_by_id(&Scope::Platform, changed.id).await.unwrap().unwrap();
+    assert_eq!(changed.row.actor_label.as_deref(), Some("cli"));
+    let diff: serde_json::Value = serde_json::from_str(changed.diff.as_deref().unwrap()).unwrap();
+    assert_eq!(diff, json!({"old": {"period": "default"}, "new": {"period": "2 days"}}));
+
+    let old_event = received(acme, Kind::Event, 3.0);
+    let young_event = received(acme, Kind::Event, 1.0);
+    let old_audit = received(acme, Kind::Audit, 400.0);
+    let old_action = received(acme, Kind::Action, 3.0);
+    let other_workspace = received(globex, Kind::Event, 3.0);
+    let past_default = received(globex, Kind::Action, 91.0);
+    let all = [&old_event, &young_event, &old_audit, &old_action, &other_workspace, &past_default];
+    app.store.insert_records(&[all.iter().map(|r| (*r).clone()).collect()]).await.unwrap();
+    let week = |app: &TestApp| {
+        let store = app.store.clone();
+        async move { store.stats(&Scope::Platform, Some("acme"), StatsWindow::Week, Micros::now()).await.unwrap() }
+    };
+    let stats_before = week(&app).await;
+
+    let printed = trail(&app, &["retention", "run"]);
+    assert!(printed.contains("acme") && printed.contains("1 removed"), "{printed}");
+    let kept = ids(&app).await;
+    for (record, stays) in [
+        (&old_event, false),
+        (&young_event, true),
+        (&old_audit, true),
+        (&old_action, true),
+        (&other_workspace, true),
+        (&past_default, false),
+    ] {
+        assert_eq!(kept.contains(&record.id), stays, "{:?} {} days", record.kind, record.received_at.0);
+    }
+    // The roll-ups stay as history: the week's stats are what they were.
+    assert_eq!(week(&app).await.records, stats_before.records);
+    assert!(trail(&app, &["retention", "run"]).contains("nothing is past its period"));
+    let shown = trail(&app, &["retention", "show"]);
+    assert!(shown.lines().any(|l| l.starts_with("acme") && l.contains("2 days")), "{shown}");
+}
+
+#[tokio::test]
+async fn a_purge_goes_on_beside_ingest_and_reads() {
+    let app = spawn_app().await;
+    let acme = app.workspace.id;
+    let old: Vec<NewRecord> = (0..9_000).map(|i| received(acme, Kind::Event, 100.0 + f64::from(i) / 1e4)).collect();
+    for chunk in old.chunks(3_000) {
+        app.store.insert_records(&[chunk.to_vec()]).await.unwrap();
+    }
+    let store = app.store.clone();
+    let purge = tokio::spawn(async move { trail::retention::run(&store, Micros::now()).await });
+    let mut accepted = 0;
+    while !purge.is_finished() {
+        let response = app.ingest(&json!({"key": "during.purge", "kind": "event"})).await;
+        assert_eq!(response.status(), 202, "ingest during the purge");
+        accepted += 1;
+        let read = app.client.get(app.url("/api/v1/events?limit=5")).bearer_auth(&app.key).send().await.unwrap();
+        assert_eq!(read.status(), 200, "reads during the purge");
+    }
+    let purged = purge.await.unwrap().unwrap().expect("this server may purge");
+    assert_eq!(purged.iter().map(|p| p.removed).sum::<u64>(), 9_000);
+    let left = app.all_records().await;
+    assert_eq!(left.len(), accepted, "only what came during the purge is left");
+    assert!(left.iter().all(|row| row.key == "during.purge"));
+}
+
+#[tokio::test]
+async fn one_server_purges_at_a_time() {
+    let app = spawn_app().await;
+    // The server's own first purge, at start, may still hold it for a moment.
+    let mut held = None;
+    for _ in 0..100 {
+        held = app.store.purge_lock().await.unwrap();
+        if held.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let held = held.expect("free once the server's first purge is done");
+    let second = trail::retention::run(&app.store, Micros::now()).await.unwrap();
+    match app.store.backend() {
+        // Several servers share a PostgreSQL database: the second waits its turn.
+        "postgres" => assert!(second.is_none(), "another server holds the lock"),
+        // One process writes a SQLite database.
+        _ => assert!(second.is_some()),
+    }
+    drop(held);
+    assert!(trail::retention::run(&app.store, Micros::now()).await.unwrap().is_some(), "free again");
+}
