@@ -1,5 +1,6 @@
-//! The retention purge: removes the records past their period, in short
-//! batches so that ingest and reads go on meanwhile. The server runs it every
+//! The retention purge: removes the records past their period in one pass
+//! over the records in the order received, a short transaction per window,
+//! so that ingest and reads go on meanwhile. The server runs it every
 //! hour; `trail retention run` runs it once. With several servers on one
 //! PostgreSQL database, one purges at a time (an advisory lock).
 //!
@@ -9,11 +10,11 @@
 use std::time::Duration;
 
 use app::model::{Kind, Micros};
-use app::store::{DynStore, StoreResult};
+use app::store::{Cutoff, DynStore, StoreResult};
 
-/// Records deleted per transaction.
-const BATCH: usize = 2_000;
-/// A pause between batches, so a long purge leaves the writer to ingest.
+/// Records scanned per transaction (and deleted, if all are past their period).
+const WINDOW: usize = 5_000;
+/// A pause between windows, so a long purge leaves the writer to ingest.
 const PAUSE: Duration = Duration::from_millis(5);
 /// How often the server purges.
 const EVERY: Duration = Duration::from_secs(3600);
@@ -31,24 +32,23 @@ pub struct Purged {
 pub async fn run(store: &DynStore, now: Micros) -> StoreResult<Option<Vec<Purged>>> {
     let Some(_guard) = store.purge_lock().await? else { return Ok(None) };
     let retention = store.retention().await?;
-    let mut purged = Vec::new();
-    for workspace in store.workspaces().await? {
+    let workspaces = store.workspaces().await?;
+    let mut cutoffs = Vec::new();
+    for workspace in &workspaces {
         for &kind in Kind::ALL {
-            let Some(before) = retention.period(&workspace.slug, kind).cutoff(now) else { continue };
-            let mut removed = 0;
-            loop {
-                let batch = store.purge(workspace.id, kind, before, BATCH).await?;
-                removed += batch;
-                if batch < BATCH as u64 {
-                    break;
-                }
-                tokio::time::sleep(PAUSE).await;
-            }
-            if removed > 0 {
-                purged.push(Purged { workspace: workspace.slug.clone(), kind, removed });
+            if let Some(before) = retention.period(&workspace.slug, kind).cutoff(now) {
+                cutoffs.push(Cutoff { workspace_id: workspace.id, kind, before });
             }
         }
     }
+    let slug = |id: i64| workspaces.iter().find(|w| w.id == id).map_or_else(|| id.to_string(), |w| w.slug.clone());
+    let mut purged: Vec<Purged> = store
+        .purge(&cutoffs, WINDOW, PAUSE)
+        .await?
+        .into_iter()
+        .map(|p| Purged { workspace: slug(p.workspace_id), kind: p.kind, removed: p.removed })
+        .collect();
+    purged.sort_by(|a, b| (&a.workspace, a.kind.as_str()).cmp(&(&b.workspace, b.kind.as_str())));
     Ok(Some(purged))
 }
 

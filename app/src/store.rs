@@ -3,6 +3,7 @@
 //! (`src/storage`). Every read takes a [`Scope`] so no unscoped read exists.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use uuid::Uuid;
@@ -275,6 +276,22 @@ pub struct UserState {
     pub disabled: bool,
 }
 
+/// Records of `kind` in the workspace received before `before` are past their period.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Cutoff {
+    pub workspace_id: i64,
+    pub kind: Kind,
+    pub before: Micros,
+}
+
+/// What a purge removed from one workspace's records of one kind.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Purged {
+    pub workspace_id: i64,
+    pub kind: Kind,
+    pub removed: u64,
+}
+
 /// Held while purging (see `Store::purge_lock`); dropping it lets another process purge.
 pub struct PurgeGuard(pub Box<dyn std::any::Any + Send>);
 
@@ -343,9 +360,10 @@ pub trait Store: Send + Sync + 'static {
 
     // Retention.
     async fn retention(&self) -> StoreResult<Retention>;
-    /// Deletes up to `limit` records of one workspace and kind received
-    /// before `before`, in one short transaction; how many it deleted.
-    async fn purge(&self, workspace_id: i64, kind: Kind, before: Micros, limit: usize) -> StoreResult<u64>;
+    /// Deletes every record past its cutoff in one pass over the records in
+    /// the order received, `window` records per transaction with `pause`
+    /// between them; how many went, per workspace and kind.
+    async fn purge(&self, cutoffs: &[Cutoff], window: usize, pause: Duration) -> StoreResult<Vec<Purged>>;
     /// Whether this process may purge now: with several servers on one
     /// database, one at a time. Purging is allowed while the guard lives.
     async fn purge_lock(&self) -> StoreResult<Option<PurgeGuard>>;

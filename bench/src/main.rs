@@ -576,7 +576,7 @@ async fn latency(
 async fn raw_stats_ms(url: &str, now: Micros, samples: usize) -> anyhow::Result<f64> {
     let since = (now.0.div_euclid(3_600_000_000) - 23) * 3_600_000_000;
     // Every table Trail keeps records in (SQLite stages the newest in a second one).
-    let dialect = if url.starts_with("postgres") { Dialect::Postgres } else { Dialect::Sqlite };
+    let dialect = dialect_of(url);
     let columns = "occurred_at, severity, key, actor_id, provider, status, duration_ms, kind";
     let arms: Vec<String> =
         dialect.record_tables().iter().map(|table| format!("SELECT {columns} FROM {table}")).collect();
@@ -959,7 +959,196 @@ async fn main() -> anyhow::Result<()> {
     table.add("server_peak_rss_mib", "server peak resident memory", format!("{rss:.0} MiB"), "≤ 150 MB", rss);
     drop(server);
 
+    let purge = purge_against_delete(&args, &url, dir.path(), now, &key).await?;
+    table.add(
+        "purge_10pct",
+        "retention purge of the oldest tenth (`trail retention run`)",
+        format!(
+            "{:.1} s, {} of {} records ({:.1} %)",
+            purge.purge_s,
+            purge.removed,
+            purge.total,
+            100.0 * purge.removed as f64 / purge.total.max(1) as f64
+        ),
+        "",
+        purge.purge_s,
+    );
+    table.add(
+        "purge_delete_baseline",
+        "one DELETE … WHERE received_at < cutoff, on a copy",
+        format!("{:.1} s, {} records", purge.delete_s, purge.deleted),
+        "",
+        purge.delete_s,
+    );
+    table.add(
+        "ratio_purge_vs_delete",
+        "  purge ÷ one DELETE",
+        format!("{:.2}", purge.purge_s / purge.delete_s),
+        "≤ 1.0",
+        purge.purge_s / purge.delete_s,
+    );
+    let (p50, _, p99) = purge.reads;
+    table.add(
+        "read_during_purge",
+        "feed first page p50 / p99 during the purge",
+        format!("{p50:.2} / {p99:.2} ms ({} reads)", purge.read_count),
+        "p99 ≤ 10 ms",
+        p99,
+    );
+
     write_results(&args, &table)
+}
+
+fn dialect_of(url: &str) -> Dialect {
+    if url.starts_with("postgres") {
+        Dialect::Postgres
+    } else {
+        Dialect::Sqlite
+    }
+}
+
+/// Moves a SQLite database's WAL into the file and removes it, so the file
+/// can be copied (a killed server leaves its WAL behind).
+async fn checkpoint(url: &str) -> anyhow::Result<()> {
+    let mut conn = sqlx::SqliteConnection::connect(url).await?;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// Runs statements one after another on one connection; the seconds they took.
+async fn run_statements(url: &str, statements: &[String]) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    if url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        for statement in statements {
+            sqlx::query(statement).execute(&mut conn).await?;
+        }
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(url).await?;
+        for statement in statements {
+            sqlx::query(statement).execute(&mut conn).await?;
+        }
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Records in every record table (received before `before`, if given).
+async fn count_records(url: &str, before: Option<Micros>) -> anyhow::Result<i64> {
+    let mut total = 0;
+    for table in dialect_of(url).record_tables() {
+        let condition = before.map_or(String::new(), |at| format!(" WHERE received_at < {}", at.0));
+        let statement = format!("SELECT COUNT(*) FROM {table}{condition}");
+        total += if url.starts_with("postgres") {
+            sqlx::query_scalar::<_, i64>(&statement).fetch_one(&mut sqlx::PgConnection::connect(url).await?).await?
+        } else {
+            sqlx::query_scalar::<_, i64>(&statement).fetch_one(&mut sqlx::SqliteConnection::connect(url).await?).await?
+        };
+    }
+    Ok(total)
+}
+
+/// What purging the oldest tenth of the records cost, against one DELETE.
+struct PurgeRun {
+    total: i64,
+    purge_s: f64,
+    removed: i64,
+    delete_s: f64,
+    deleted: i64,
+    /// The first page's latency (p50, p95, p99) while the purge ran.
+    reads: (f64, f64, f64),
+    read_count: usize,
+}
+
+/// Retention: on two copies of the loaded database, `received_at` is spread
+/// over the last 30 days in the order the records were received (as if
+/// ingest had gone on for a month), and the records older than the whole
+/// number of days that leaves closest to a tenth of them go: by
+/// `trail retention run` beside a serving Trail on one copy, and by one
+/// DELETE per record table on the other.
+async fn purge_against_delete(args: &Args, url: &str, dir: &Path, now: Micros, key: &str) -> anyhow::Result<PurgeRun> {
+    const DAY_US: i64 = 24 * 3_600 * 1_000_000;
+    let tables = dialect_of(url).record_tables();
+    if args.db == "sqlite" {
+        checkpoint(url).await?;
+    }
+    let copies =
+        [copy_database(&args.db, url, dir, "purge").await?, copy_database(&args.db, url, dir, "delete").await?];
+    let total = count_records(&copies[0], None).await?;
+    let (start, step) = (now.0 - DAYS * DAY_US, DAYS * DAY_US / total.max(1));
+    for copy in &copies {
+        let setup = match args.db.as_str() {
+            // Staged records (the newest) come after those in `events`.
+            "sqlite" => vec![
+                format!("UPDATE events SET received_at = {start} + (seq - (SELECT MIN(seq) FROM events)) * {step}"),
+                format!(
+                    "UPDATE events_recent SET received_at = {start} + \
+                     ((SELECT COUNT(*) FROM events) + seq - (SELECT MIN(seq) FROM events_recent)) * {step}"
+                ),
+            ],
+            _ => vec![
+                format!(
+                    "UPDATE events e SET received_at = {start} + r.n * {step} FROM \
+                     (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM events) r WHERE e.id = r.id"
+                ),
+                "VACUUM (ANALYZE)".into(),
+            ],
+        };
+        run_statements(copy, &setup).await?;
+        if args.db == "sqlite" {
+            checkpoint(copy).await?;
+        }
+    }
+    let [purge_url, delete_url] = copies;
+    let mut keep_days = DAYS;
+    let mut best = i64::MAX;
+    for days in 1..DAYS {
+        let older = count_records(&purge_url, Some(Micros(now.0 - days * DAY_US))).await?;
+        if (older - total / 10).abs() < best {
+            (best, keep_days) = ((older - total / 10).abs(), days);
+        }
+    }
+
+    // The server starts with the default periods (90 days: nothing to purge).
+    let server = Server::start(&args.server, &purge_url).await?;
+    let days = keep_days.to_string();
+    for kind in ["audit", "event", "action"] {
+        trail(&args.server, &purge_url, &["retention", "set", "--kind", kind, "--days", &days], None)?;
+    }
+    let before = count_records(&purge_url, None).await?;
+    let (binary, run_url) = (args.server.clone(), purge_url.clone());
+    let started = Instant::now();
+    let cutoff = Micros(Micros::now().0 - keep_days * DAY_US);
+    let purge = tokio::task::spawn_blocking(move || trail(&binary, &run_url, &["retention", "run"], None));
+    let client = reqwest::Client::new();
+    let first_page = format!("{}/api/v1/events?workspace=ws07", server.base);
+    let mut times = Vec::new();
+    loop {
+        let read = Instant::now();
+        let response = client.get(&first_page).bearer_auth(key).send().await?;
+        if !response.status().is_success() {
+            bail!("a read during the purge answered {}", response.status());
+        }
+        response.bytes().await?;
+        times.push(read.elapsed().as_secs_f64() * 1_000.0);
+        if purge.is_finished() {
+            break;
+        }
+    }
+    purge.await??;
+    let purge_s = started.elapsed().as_secs_f64();
+    drop(server);
+    let removed = before - count_records(&purge_url, None).await?;
+
+    let delete: Vec<String> =
+        tables.iter().map(|t| format!("DELETE FROM {t} WHERE received_at < {}", cutoff.0)).collect();
+    let delete_s = run_statements(&delete_url, &delete).await?;
+    let deleted = total - count_records(&delete_url, None).await?;
+    if !args.keep {
+        drop_databases(&args.db, &[&purge_url, &delete_url]).await?;
+    }
+    let read_count = times.len();
+    Ok(PurgeRun { purge_s, removed, delete_s, deleted, total, reads: percentiles(times), read_count })
 }
 
 fn write_results(args: &Args, table: &Table) -> anyhow::Result<()> {

@@ -1,9 +1,10 @@
 //! Statements over the retention settings, and the purge of records past
 //! their period.
 
-use app::model::{Kind, Micros, Period, Retention, RetentionRule};
+use app::model::{Kind, Period, Retention, RetentionRule};
+use app::store::Cutoff;
 
-use super::statement::Sql;
+use super::statement::{Bindable, Sql};
 
 /// Every setting ([`RuleRow`]): the defaults (no workspace), then the overrides.
 pub fn rules(q: &mut Sql<'_, '_>) {
@@ -39,12 +40,70 @@ pub fn set_period(q: &mut Sql<'_, '_>, workspace_id: Option<i64>, kind: Kind, pe
     }
 }
 
-/// Deletes up to `limit` records of `table` of one workspace and kind received
-/// before `before`: a bounded transaction, so ingest and reads go on between them.
-pub fn purge(q: &mut Sql<'_, '_>, table: &str, workspace_id: i64, kind: Kind, before: Micros, limit: usize) {
-    q.push(format_args!("DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE workspace_id = "));
-    q.bind(workspace_id).push(" AND kind = ").bind(kind.as_str()).push(" AND received_at < ").bind(before.0);
-    q.push(" LIMIT ").bind(limit as i64).push(")");
+/// How far a record's `received_at` may run behind those received before it
+/// (a clock stepped back) and still be found by the pass that reaches it.
+pub const CLOCK_MARGIN_US: i64 = 3_600_000_000;
+/// Cutoffs bound per statement (3 values each), within SQLite's 32,766.
+pub const CUTOFFS_PER_STATEMENT: usize = 1_000;
+
+/// The position after `after` that ends a window of `window` records, in the
+/// order received ([`Position`] column); none when fewer remain.
+pub fn window_end<'a, P: Bindable<'a>>(q: &mut Sql<'_, 'a>, table: &str, after: Option<P>, window: usize) {
+    let position = q.dialect().position();
+    q.push(format_args!("SELECT {position} FROM {table}"));
+    if let Some(after) = after {
+        q.push(format_args!(" WHERE {position} > ")).bind(after);
+    }
+    q.push(format_args!(" ORDER BY {position} LIMIT 1 OFFSET ")).bind(window as i64 - 1);
+}
+
+/// The earliest `received_at` of a window (`after`, `to`]; NULL when it is empty.
+pub fn window_start<'a, P: Bindable<'a>>(q: &mut Sql<'_, 'a>, table: &str, after: Option<P>, to: Option<P>) {
+    q.push(format_args!("SELECT MIN(received_at) FROM {table} WHERE TRUE"));
+    window(q, "", after, to);
+}
+
+/// Deletes the window's records that are past their cutoff, returning the
+/// workspace and kind of each ([`PurgedRow`]).
+pub fn purge_window<'a, P: Bindable<'a>>(
+    q: &mut Sql<'_, 'a>,
+    table: &str,
+    cutoffs: &'a [Cutoff],
+    after: Option<P>,
+    to: Option<P>,
+) {
+    let position = q.dialect().position();
+    q.push("WITH r (workspace_id, kind, cutoff) AS (VALUES ");
+    for (n, cutoff) in cutoffs.iter().enumerate() {
+        q.push(if n == 0 { "(" } else { ", (" }).bind(cutoff.workspace_id).push(", ").bind(cutoff.kind.as_str());
+        q.push(", ").bind(cutoff.before.0).push(")");
+    }
+    // CROSS JOIN: SQLite then walks the window by position and matches each
+    // record against the cutoffs; with a plain JOIN it chose to scan a
+    // workspace's index once per cutoff, over every record of the workspace.
+    q.push(format_args!(
+        ") DELETE FROM {table} WHERE {position} IN (SELECT e.{position} FROM {table} e CROSS JOIN r \
+         WHERE r.workspace_id = e.workspace_id AND r.kind = e.kind AND e.received_at < r.cutoff"
+    ));
+    window(q, "e.", after, to);
+    q.push(") RETURNING workspace_id, kind");
+}
+
+/// ` AND position > after AND position <= to`, for the bounds given.
+fn window<'a, P: Bindable<'a>>(q: &mut Sql<'_, 'a>, qualifier: &str, after: Option<P>, to: Option<P>) {
+    let position = q.dialect().position();
+    if let Some(after) = after {
+        q.push(format_args!(" AND {qualifier}{position} > ")).bind(after);
+    }
+    if let Some(to) = to {
+        q.push(format_args!(" AND {qualifier}{position} <= ")).bind(to);
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct PurgedRow {
+    pub workspace_id: i64,
+    pub kind: Kind,
 }
 
 #[derive(sqlx::FromRow)]
@@ -74,13 +133,22 @@ mod tests {
     use crate::storage::statement::{sql_of, Dialect};
 
     #[test]
-    fn a_purge_deletes_one_bounded_batch_by_received_time() {
-        let sql = sql_of(Dialect::Postgres, |q| purge(q, "events", 3, Kind::Event, Micros(5), 1000));
+    fn a_purge_deletes_one_window_of_the_order_received() {
+        let cutoffs = [
+            Cutoff { workspace_id: 3, kind: Kind::Event, before: app::model::Micros(5) },
+            Cutoff { workspace_id: 4, kind: Kind::Action, before: app::model::Micros(6) },
+        ];
+        let sql = sql_of(Dialect::Postgres, |q| purge_window(q, "events", &cutoffs, Some(uuid::Uuid::nil()), None));
         assert_eq!(
             sql,
-            "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE workspace_id = $1 AND kind = $2 \
-             AND received_at < $3 LIMIT $4)"
+            "WITH r (workspace_id, kind, cutoff) AS (VALUES ($1, $2, $3), ($4, $5, $6)) DELETE FROM events \
+             WHERE id IN (SELECT e.id FROM events e CROSS JOIN r WHERE r.workspace_id = e.workspace_id \
+             AND r.kind = e.kind AND e.received_at < r.cutoff AND e.id > $7) RETURNING workspace_id, kind"
         );
+        let sql = sql_of(Dialect::Sqlite, |q| window_end(q, "events_recent", Some(7_i64), 500));
+        assert_eq!(sql, "SELECT seq FROM events_recent WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?");
+        let sql = sql_of(Dialect::Sqlite, |q| window_start::<i64>(q, "events", Some(1), Some(9)));
+        assert_eq!(sql, "SELECT MIN(received_at) FROM events WHERE TRUE AND seq > ? AND seq <= ?");
     }
 
     #[test]

@@ -3,10 +3,13 @@
 //! it on whichever backend is open. Only opening, inserting records and
 //! SQLite's staging differ per backend (`sqlite.rs`, `postgres.rs`).
 
+use std::collections::HashMap;
+use std::time::Duration;
+
 use app::model::{EventDetail, EventFilter, EventRow, Kind, Micros, Retention, Stats, StatsWindow};
 use app::store::{
-    ApiKeyRecord, ApiKeySummary, Applied, AuditOf, Change, InsertOutcome, NewRecord, Page, PurgeGuard, Scope, Store,
-    StoreError, StoreResult, UserRecord, UserSummary, Workspace,
+    ApiKeyRecord, ApiKeySummary, Applied, AuditOf, Change, Cutoff, InsertOutcome, NewRecord, Page, PurgeGuard, Purged,
+    Scope, Store, StoreError, StoreResult, UserRecord, UserSummary, Workspace,
 };
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
@@ -17,7 +20,7 @@ use uuid::Uuid;
 use super::key_cache::{KeyCache, Lookup};
 use super::postgres::{self, PgDb};
 use super::sqlite::{self, SqliteDb};
-use super::statement::{for_postgres, for_sqlite, Dialect, Sql};
+use super::statement::{for_postgres, for_sqlite, Bindable, Dialect, Sql};
 use super::{accounts, changes, records, retention, rollup};
 
 pub enum Backend {
@@ -92,6 +95,47 @@ impl SqlStore {
             Backend::Sqlite(db) => for_sqlite(build).build().execute(db.pool(Use::Write)).await?.rows_affected(),
             Backend::Postgres(db) => for_postgres(build).build().execute(db.pool()).await?.rows_affected(),
         })
+    }
+}
+
+impl SqlStore {
+    /// One pass over `table` in the order received (positions of type `P`),
+    /// a window at a time, until the records are all within their periods
+    /// (received after every cutoff, give or take a clock step).
+    async fn purge_table<P>(
+        &self,
+        table: &str,
+        cutoffs: &[Cutoff],
+        window: usize,
+        pause: Duration,
+        horizon: i64,
+    ) -> StoreResult<Vec<retention::PurgedRow>>
+    where
+        P: for<'a> Bindable<'a> + Copy + Send + Sync + Unpin,
+        (P,): Row,
+    {
+        let mut deleted = Vec::new();
+        let mut after: Option<P> = None;
+        loop {
+            let to: Option<(P,)> =
+                self.fetch_optional(Use::Write, |q| retention::window_end(q, table, after, window)).await?;
+            let to = to.map(|(position,)| position);
+            let (start,): (Option<i64>,) =
+                self.fetch_one(Use::Write, |q| retention::window_start(q, table, after, to)).await?;
+            match start {
+                Some(start) if start < horizon => {}
+                // The end of the table, or nothing older than the cutoffs from here on.
+                _ => break,
+            }
+            for chunk in cutoffs.chunks(retention::CUTOFFS_PER_STATEMENT) {
+                let rows = self.fetch_all(Use::Write, |q| retention::purge_window(q, table, chunk, after, to)).await?;
+                deleted.extend(rows);
+            }
+            let Some(to) = to else { break };
+            after = Some(to);
+            tokio::time::sleep(pause).await;
+        }
+        Ok(deleted)
     }
 }
 
@@ -246,15 +290,21 @@ impl Store for SqlStore {
         Ok(retention::retention(self.fetch_all(Use::Read, retention::rules).await?))
     }
 
-    async fn purge(&self, workspace_id: i64, kind: Kind, before: Micros, limit: usize) -> StoreResult<u64> {
-        let mut deleted = 0;
+    async fn purge(&self, cutoffs: &[Cutoff], window: usize, pause: Duration) -> StoreResult<Vec<Purged>> {
+        let Some(latest) = cutoffs.iter().map(|c| c.before.0).max() else { return Ok(Vec::new()) };
+        let horizon = latest + retention::CLOCK_MARGIN_US;
+        let mut counts: HashMap<(i64, Kind), u64> = HashMap::new();
         for table in self.dialect().record_tables() {
-            let left = limit - deleted as usize;
-            if left > 0 {
-                deleted += self.execute(|q| retention::purge(q, table, workspace_id, kind, before, left)).await?;
+            let deleted = match self.backend {
+                Backend::Sqlite(_) => self.purge_table::<i64>(table, cutoffs, window, pause, horizon).await?,
+                Backend::Postgres(_) => self.purge_table::<Uuid>(table, cutoffs, window, pause, horizon).await?,
+            };
+            for row in deleted {
+                *counts.entry((row.workspace_id, row.kind)).or_default() += 1;
             }
         }
-        Ok(deleted)
+        let purged = counts.into_iter().map(|((workspace_id, kind), removed)| Purged { workspace_id, kind, removed });
+        Ok(purged.collect())
     }
 
     async fn purge_lock(&self) -> StoreResult<Option<PurgeGuard>> {

@@ -41,6 +41,16 @@ impl Dialect {
 
     /// The tables that hold records: SQLite stages recent commits in a second
     /// table (migration `recent_events`); a record is in exactly one of them.
+    /// The column that orders a record table as received: SQLite's rowid
+    /// (`seq`, assigned on insert and kept in order when staged records
+    /// move), PostgreSQL's UUIDv7 `id` (made from the clock at ingest).
+    pub fn position(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "seq",
+            Dialect::Postgres => "id",
+        }
+    }
+
     pub fn record_tables(self) -> &'static [&'static str] {
         match self {
             Dialect::Sqlite => &["events", "events_recent"],
