@@ -294,7 +294,9 @@ impl Store for SqlStore {
         let Some(latest) = cutoffs.iter().map(|c| c.before.0).max() else { return Ok(Vec::new()) };
         let horizon = latest + retention::CLOCK_MARGIN_US;
         let mut counts: HashMap<(i64, Kind), u64> = HashMap::new();
-        for table in self.dialect().record_tables() {
+        // SQLite's staged records first: any moved into `events` meanwhile
+        // are then still ahead of the pass over `events`.
+        for table in self.dialect().record_tables().iter().rev() {
             let deleted = match self.backend {
                 Backend::Sqlite(_) => self.purge_table::<i64>(table, cutoffs, window, pause, horizon).await?,
                 Backend::Postgres(_) => self.purge_table::<Uuid>(table, cutoffs, window, pause, horizon).await?,
@@ -309,8 +311,7 @@ impl Store for SqlStore {
 
     async fn purge_lock(&self) -> StoreResult<Option<PurgeGuard>> {
         match &self.backend {
-            // One process writes a SQLite database.
-            Backend::Sqlite(_) => Ok(Some(PurgeGuard(Box::new(())))),
+            Backend::Sqlite(db) => Ok(db.purge_lock()),
             Backend::Postgres(db) => Ok(db.purge_lock().await?),
         }
     }

@@ -6,9 +6,10 @@
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use app::store::{InsertOutcome, NewRecord, StoreResult};
+use app::store::{InsertOutcome, NewRecord, PurgeGuard, StoreResult};
 use sqlx::query_builder::Separated;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
@@ -44,6 +45,8 @@ pub struct SqliteDb {
     staged: AtomicUsize,
     /// They are moved once there are this many (`Config::sqlite_stage_rows`).
     move_at: usize,
+    /// Held while this process purges: one purge at a time.
+    purging: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteDb {
@@ -69,7 +72,8 @@ impl SqliteDb {
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new().max_connections(readers()).connect_with(options.read_only(true)).await?;
         let staged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events_recent").fetch_one(&writer).await?;
-        Ok(SqliteDb { writer, reader, staged: AtomicUsize::new(staged as usize), move_at })
+        let purging = Arc::default();
+        Ok(SqliteDb { writer, reader, staged: AtomicUsize::new(staged as usize), move_at, purging })
     }
 
     /// SQLite has one writer; a second would wait for the first's lock.
@@ -99,6 +103,13 @@ impl SqliteDb {
         tx.commit().await?;
         self.staged(inserted);
         Ok(outcomes)
+    }
+
+    /// The purge's lock: a SQLite database has one writing process, so a
+    /// lock within it is enough.
+    pub fn purge_lock(&self) -> Option<PurgeGuard> {
+        let guard = self.purging.clone().try_lock_owned().ok()?;
+        Some(PurgeGuard(Box::new(guard)))
     }
 
     /// Counts records a committed transaction staged, towards the next move.

@@ -3,7 +3,6 @@
 //! record in the reserved workspace `trail`, with its actor, address and change.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use app::admin_api::{
     CreateKey, CreateUser, CreateWorkspace, GrantMembership, RevokeKey, RevokeMembership, UpdateUser,
@@ -191,17 +190,8 @@ async fn sign_ins_sign_outs_and_exports_are_recorded() {
 async fn the_command_line_is_recorded_as_the_system_actor_cli() {
     let app = spawn_app().await;
     let setup = setup(&app).await;
-    let trail = |args: &[&str]| {
-        let status = Command::new(env!("CARGO_BIN_EXE_trail"))
-            .args(args)
-            .env("TRAIL_DATABASE_URL", &app.db.url)
-            .env("RUST_LOG", "error")
-            .output()
-            .unwrap();
-        assert!(status.status.success(), "trail {args:?}: {}", String::from_utf8_lossy(&status.stderr));
-    };
-    trail(&["workspace", "add", "initech"]);
-    trail(&["user", "role", "--email", FOUNDER_EMAIL, "--role", "admin"]);
+    app.cli(&["workspace", "add", "initech"]);
+    app.cli(&["user", "role", "--email", FOUNDER_EMAIL, "--role", "admin"]);
     for key in ["workspace.created", "user.role_changed"] {
         let record = only(&app, &setup, key).await;
         assert_eq!(record.row.actor_type, ActorType::System, "{key}");

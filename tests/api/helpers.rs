@@ -201,6 +201,18 @@ impl TestApp {
         (response.status().as_u16(), response.text().await.unwrap())
     }
 
+    /// Runs the `trail` command line on this app's database; its standard output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_trail"))
+            .args(args)
+            .env("TRAIL_DATABASE_URL", &self.db.url)
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "trail {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    }
+
     pub async fn sign_in(&self, email: &str) -> reqwest::Response {
         self.client.post(self.url("/login")).form(&[("email", email), ("password", PASSWORD)]).send().await.unwrap()
     }

@@ -3,7 +3,6 @@
 //! workspace, and each change is audited; the purge goes on beside ingest.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use app::audit::{Actor, Entry};
 use app::model::{Kind, Micros, Period, StatsWindow, HOUR_US};
@@ -28,17 +27,6 @@ async fn ids(app: &TestApp) -> BTreeSet<Uuid> {
     app.all_records().await.into_iter().map(|row| row.id).collect()
 }
 
-fn trail(app: &TestApp, args: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_trail"))
-        .args(args)
-        .env("TRAIL_DATABASE_URL", &app.db.url)
-        .env("RUST_LOG", "error")
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "trail {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap()
-}
-
 #[tokio::test]
 async fn records_past_their_period_go_and_the_rest_stay() {
     let app = spawn_app().await;
@@ -49,7 +37,7 @@ async fn records_past_their_period_go_and_the_rest_stay() {
     assert_eq!(retention.period("acme", Kind::Event), Period::Days(90));
     assert_eq!(retention.period("acme", Kind::Audit), Period::Forever);
 
-    let printed = trail(&app, &["retention", "set", "--workspace", "acme", "--kind", "event", "--days", "2"]);
+    let printed = app.cli(&["retention", "set", "--workspace", "acme", "--kind", "event", "--days", "2"]);
     assert!(printed.contains("kept 2 days"), "{printed}");
     let changed = app.audit_records().await.into_iter().find(|r| r.key == "retention.changed").expect("audited");
     let changed = app.store.event_by_id(&Scope::Platform, changed.id).await.unwrap().unwrap();
@@ -71,7 +59,7 @@ async fn records_past_their_period_go_and_the_rest_stay() {
     };
     let stats_before = week(&app).await;
 
-    let printed = trail(&app, &["retention", "run"]);
+    let printed = app.cli(&["retention", "run"]);
     assert!(printed.contains("acme") && printed.contains("1 removed"), "{printed}");
     let kept = ids(&app).await;
     for (record, stays) in [
@@ -86,8 +74,8 @@ async fn records_past_their_period_go_and_the_rest_stay() {
     }
     // The roll-ups stay as history: the week's stats are what they were.
     assert_eq!(week(&app).await.records, stats_before.records);
-    assert!(trail(&app, &["retention", "run"]).contains("nothing is past its period"));
-    let shown = trail(&app, &["retention", "show"]);
+    assert!(app.cli(&["retention", "run"]).contains("nothing is past its period"));
+    let shown = app.cli(&["retention", "show"]);
     assert!(shown.lines().any(|l| l.starts_with("acme") && l.contains("2 days")), "{shown}");
 }
 
@@ -100,7 +88,15 @@ async fn a_purge_goes_on_beside_ingest_and_reads() {
         app.store.insert_records(&[chunk.to_vec()]).await.unwrap();
     }
     let store = app.store.clone();
-    let purge = tokio::spawn(async move { trail::retention::run(&store, Micros::now()).await });
+    // The server's own purge at start may hold the lock for a moment.
+    let purge = tokio::spawn(async move {
+        loop {
+            if let Some(purged) = trail::retention::run(&store, Micros::now()).await.unwrap() {
+                return purged;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    });
     let mut accepted = 0;
     while !purge.is_finished() {
         let response = app.ingest(&json!({"key": "during.purge", "kind": "event"})).await;
@@ -109,8 +105,9 @@ async fn a_purge_goes_on_beside_ingest_and_reads() {
         let read = app.client.get(app.url("/api/v1/events?limit=5")).bearer_auth(&app.key).send().await.unwrap();
         assert_eq!(read.status(), 200, "reads during the purge");
     }
-    let purged = purge.await.unwrap().unwrap().expect("this server may purge");
-    assert_eq!(purged.iter().map(|p| p.removed).sum::<u64>(), 9_000);
+    // The server's own purge at start may have taken some: together they take all 9,000.
+    let removed: u64 = purge.await.unwrap().iter().map(|p| p.removed).sum();
+    assert!(removed <= 9_000);
     let left = app.all_records().await;
     assert_eq!(left.len(), accepted, "only what came during the purge is left");
     assert!(left.iter().all(|row| row.key == "during.purge"));
@@ -130,12 +127,7 @@ async fn one_server_purges_at_a_time() {
     }
     let held = held.expect("free once the server's first purge is done");
     let second = trail::retention::run(&app.store, Micros::now()).await.unwrap();
-    match app.store.backend() {
-        // Several servers share a PostgreSQL database: the second waits its turn.
-        "postgres" => assert!(second.is_none(), "another server holds the lock"),
-        // One process writes a SQLite database.
-        _ => assert!(second.is_some()),
-    }
+    assert!(second.is_none(), "another purge holds the lock");
     drop(held);
     assert!(trail::retention::run(&app.store, Micros::now()).await.unwrap().is_some(), "free again");
 }
