@@ -248,7 +248,7 @@ async fn manage_retention(store: &DynStore, command: RetentionCommand) -> anyhow
                 let [audit, event, action] = [Kind::Audit, Kind::Event, Kind::Action].map(period);
                 println!("{label:<20} {audit:<10} {event:<10} {action:<10}");
             };
-            line("(default)", &|kind| retention.period("", kind).to_string());
+            line("(default)", &|kind| retention.default_period(kind).to_string());
             for workspace in store.workspaces().await? {
                 line(&workspace.slug, &|kind| retention.period(&workspace.slug, kind).to_string());
             }

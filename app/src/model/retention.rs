@@ -88,10 +88,17 @@ impl Retention {
     /// What applies to `kind` in `workspace`: its override, else the default
     /// (forever if there is neither).
     pub fn period(&self, workspace: &str, kind: Kind) -> Period {
-        let rule = |workspace: Option<&str>| {
-            self.rules.iter().find(|rule| rule.kind == kind && rule.workspace.as_deref() == workspace)
-        };
-        rule(Some(workspace)).or_else(|| rule(None)).map_or(Period::Forever, |rule| rule.period)
+        self.rule(Some(workspace), kind).map_or_else(|| self.default_period(kind), |rule| rule.period)
+    }
+
+    /// The platform default for `kind` (forever if none is set).
+    pub fn default_period(&self, kind: Kind) -> Period {
+        self.rule(None, kind).map_or(Period::Forever, |rule| rule.period)
+    }
+
+    /// The setting of `workspace` (`None`: the default) for `kind`, if there is one.
+    pub fn rule(&self, workspace: Option<&str>, kind: Kind) -> Option<&RetentionRule> {
+        self.rules.iter().find(|rule| rule.kind == kind && rule.workspace.as_deref() == workspace)
     }
 }
 

@@ -23,11 +23,10 @@ pub fn RetentionPage() -> impl IntoView {
 
 /// One cell: the period, marked when it is the default's.
 fn cell(retention: &Retention, workspace: Option<&str>, kind: Kind) -> impl IntoView {
-    let own = retention.rules.iter().find(|r| r.kind == kind && r.workspace.as_deref() == workspace);
-    let text = match (own, workspace) {
+    let text = match (retention.rule(workspace, kind), workspace) {
         (Some(rule), _) => rule.period.to_string(),
-        (None, Some(slug)) => format!("{} (default)", retention.period(slug, kind)),
-        (None, None) => "forever".to_owned(),
+        (None, Some(_)) => format!("{} (default)", retention.default_period(kind)),
+        (None, None) => retention.default_period(kind).to_string(),
     };
     view! { <td>{text}</td> }
 }
