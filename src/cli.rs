@@ -12,8 +12,10 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::auth::ServerCredentials;
 use crate::config::Config;
+use crate::integrity::signing::SigningKeys;
 use crate::server::Server;
 use crate::storage;
+use ed25519_dalek::VerifyingKey;
 
 #[derive(Parser)]
 #[command(name = "trail", version, about = "Trail: self-hosted activity and audit log with a role-gated dashboard")]
@@ -44,6 +46,17 @@ enum Command {
     /// How long records are kept, per kind, by default and per workspace.
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Check every hash chain and signed digest; exit status 1 on any problem.
+    Verify {
+        /// Only this workspace's chains.
+        #[arg(long)]
+        workspace: Option<String>,
+        /// The key digests must be signed with (hex); default: the signing key file's.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Print the public key that digests are signed with (hex).
+    PublicKey,
 }
 
 #[derive(Subcommand)]
@@ -236,6 +249,49 @@ async fn execute(config: Config, command: Command) -> anyhow::Result<()> {
         }
         Command::Demo(args) => crate::demo::run(&store, &args).await,
         Command::Retention(command) => manage_retention(&store, command).await,
+        Command::Verify { workspace, public_key } => {
+            let trusted = match public_key {
+                Some(text) => crate::integrity::signing::parse_public_key(&text)?,
+                None => SigningKeys::load_or_create(&config.signing_key_file)?.public_key(),
+            };
+            verify(&store, &trusted, workspace.as_deref()).await
+        }
+        Command::PublicKey => {
+            println!("{}", hex::encode(SigningKeys::load_or_create(&config.signing_key_file)?.public_key().as_bytes()));
+            Ok(())
+        }
+    }
+}
+
+/// Prints each chain's result and every problem, the way CloudTrail's
+/// validate-logs does; records the check; fails on any problem.
+async fn verify(store: &DynStore, trusted: &VerifyingKey, workspace: Option<&str>) -> anyhow::Result<()> {
+    let workspace_id = match workspace {
+        Some(slug) => Some(store.workspace_by_slug(slug).await?.with_context(|| format!("no workspace {slug:?}"))?.id),
+        None => None,
+    };
+    let report = crate::integrity::check(store.as_ref(), trusted, workspace_id, &Default::default()).await?;
+    for chain in &report.chains {
+        let cut = match chain.removed_through {
+            0 => String::new(),
+            seq => format!(", links through {seq} removed by retention"),
+        };
+        println!(
+            "{:<28} {} records valid, {} links, {} digests valid{cut}",
+            chain.name(),
+            chain.valid,
+            chain.last,
+            chain.digests_valid
+        );
+        for problem in &chain.problems {
+            println!("  PROBLEM {problem}");
+        }
+    }
+    println!("{}", report.summary());
+    store.insert_records(&[vec![crate::integrity::audit_record(&Actor::cli(), &report)]]).await?;
+    match report.problems() {
+        0 => Ok(()),
+        n => bail!("{n} problems found"),
     }
 }
 

@@ -2,6 +2,7 @@
 //! variable behind it (clap's `env`), so `trail --help` documents them all.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::builder::BoolishValueParser;
 
@@ -9,6 +10,8 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://trail.db";
 pub const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
 /// Measured in docs/performance.md (moving every 50,000 staged records was fastest).
 pub const DEFAULT_SQLITE_STAGE_ROWS: usize = 50_000;
+pub const DEFAULT_SIGNING_KEY_FILE: &str = "trail-signing.key";
+pub const DEFAULT_DIGEST_INTERVAL: usize = 600;
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct Config {
@@ -33,6 +36,21 @@ pub struct Config {
     #[arg(long, global = true, env = "TRAIL_TRUSTED_PROXIES", default_value = "",
           value_parser = trusted_proxies, hide_default_value = true)]
     pub trusted_proxies: TrustedProxies,
+    /// The Ed25519 key that signs digests of the hash chains: made here (mode
+    /// 0600) at first start if missing. Servers sharing a database share it.
+    #[arg(long, global = true, env = "TRAIL_SIGNING_KEY_FILE", default_value = DEFAULT_SIGNING_KEY_FILE)]
+    pub signing_key_file: PathBuf,
+    /// Seconds between signed digests of the chains that grew (and the
+    /// background check of what was added).
+    #[arg(long, global = true, env = "TRAIL_DIGEST_INTERVAL", default_value_t = DEFAULT_DIGEST_INTERVAL,
+          value_parser = positive)]
+    pub digest_interval: usize,
+    /// Write ingested records without their hash chain links: only the
+    /// benchmark's baseline uses it, and `trail verify` then reports every
+    /// such record as slipped in.
+    #[arg(long, global = true, env = "TRAIL_UNCHAINED_FOR_BENCHMARK", hide = true, default_value_t = false,
+          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub unchained_for_benchmark: bool,
 }
 
 /// The parsed `--trusted-proxies` (one value, so clap does not split it).
@@ -67,6 +85,8 @@ mod tests {
         assert!(!config.cookie_secure);
         assert_eq!(config.sqlite_stage_rows, DEFAULT_SQLITE_STAGE_ROWS);
         assert_eq!(config.trusted_proxies, TrustedProxies::default());
+        assert_eq!(config.signing_key_file, PathBuf::from(DEFAULT_SIGNING_KEY_FILE));
+        assert_eq!(config.digest_interval, DEFAULT_DIGEST_INTERVAL);
 
         let args = ["trail", "--cookie-secure", "1", "--trusted-proxies", "127.0.0.1, 10.0.0.0/8"];
         let config = Cli::try_parse_from(args).unwrap().config;

@@ -22,6 +22,7 @@ use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::ingest::commit::Committer;
 use crate::ingest::WorkspaceIds;
+use crate::integrity::signing::SigningKeys;
 use crate::security;
 use crate::state::AppState;
 use crate::storage::{self, SessionBackend};
@@ -45,6 +46,9 @@ impl Server {
         let opened = storage::open(&config).await?;
         opened.sessions.spawn_expiry();
         crate::retention::spawn_hourly(opened.store.clone());
+        let signing = Arc::new(SigningKeys::load_or_create(&config.signing_key_file)?);
+        let every = std::time::Duration::from_secs(config.digest_interval as u64);
+        crate::integrity::spawn(opened.store.clone(), signing.clone(), every);
         let listener = TcpListener::bind(config.site_addr).await?;
         let addr = listener.local_addr()?;
         let state = AppState {
@@ -54,6 +58,7 @@ impl Server {
             config: Arc::new(config),
             login_throttle: Arc::new(LoginThrottle::default()),
             workspace_ids: Arc::new(WorkspaceIds::default()),
+            signing,
         };
         let router = router(state.clone(), opened.sessions);
         Ok(Server { listener, router, addr, state })
@@ -77,6 +82,11 @@ impl Server {
                 stopping.notified().await;
                 tokio::time::sleep(SHUTDOWN_GRACE).await;
             } => tracing::warn!("stopping with requests still open after {SHUTDOWN_GRACE:?}"),
+        }
+        // The last digest signs everything committed before the stop.
+        let signed = crate::integrity::sign(self.state.store.as_ref(), &self.state.signing).await;
+        if let Err(err) = signed {
+            tracing::error!(error = %err, "could not sign the final digests");
         }
         Ok(())
     }

@@ -8,6 +8,7 @@ use crate::auth::throttle::LoginThrottle;
 use crate::config::Config;
 use crate::ingest::commit::Committer;
 use crate::ingest::WorkspaceIds;
+use crate::integrity::signing::SigningKeys;
 
 /// Everything handlers share. Leptos reads its options through `FromRef`.
 #[derive(Clone, FromRef)]
@@ -18,4 +19,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub login_throttle: Arc<LoginThrottle>,
     pub workspace_ids: Arc<WorkspaceIds>,
+    /// Signs the chains' digests (and proofs' digests when none covers a record yet).
+    pub signing: Arc<SigningKeys>,
 }

@@ -73,6 +73,11 @@ impl Actor {
         Actor { actor_type: ActorType::System, label: Some("cli".into()), ..Actor::unknown(Origin::default()) }
     }
 
+    /// Trail itself, doing `label` (a background job).
+    pub fn system(label: &str) -> Self {
+        Actor { actor_type: ActorType::System, label: Some(label.into()), ..Actor::unknown(Origin::default()) }
+    }
+
     fn unknown(origin: Origin) -> Self {
         Actor { actor_type: ActorType::System, id: None, email: None, name: None, label: None, origin }
     }

@@ -150,6 +150,27 @@ pub async fn check(store: &dyn crate::store::Store) -> Health {
             });
         }
     }
+    health.checks.push(integrity(store).await);
     health.status = health.checks.iter().map(|c| c.status).max().unwrap_or(HealthStatus::Healthy);
     health
+}
+
+/// The last verification of the hash chains (the server's own, every
+/// digest interval, or `trail verify`): a problem makes the service
+/// degraded, not unhealthy, since it still serves what it has.
+#[cfg(feature = "ssr")]
+async fn integrity(store: &dyn crate::store::Store) -> Check {
+    let (status, detail) = match store.integrity_status().await {
+        Ok(None) => (HealthStatus::Healthy, "not verified yet".to_owned()),
+        Ok(Some(last)) => {
+            let when = Micros(last.checked_at).to_rfc3339();
+            let status = if last.problems == 0 { HealthStatus::Healthy } else { HealthStatus::Degraded };
+            (status, format!("{} (checked {when})", last.detail))
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "health: integrity status unreadable");
+            (HealthStatus::Degraded, "status unreadable".to_owned())
+        }
+    };
+    Check { name: "integrity".into(), status, detail }
 }

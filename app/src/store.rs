@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::model::{
-    ActorType, Cursor, EventDetail, EventFilter, EventRow, Kind, Micros, Order, Period, Retention, Role, Severity,
-    Stats, StatsWindow, Status, Viewer, Visibility,
+    ActorType, ChainHead, ChainId, ChainLink, Cursor, Digest, EventDetail, EventFilter, EventRow, IntegrityStatus,
+    Kind, Micros, Order, Period, Retention, Role, Severity, Stats, StatsWindow, Status, Viewer, Visibility,
 };
 pub use crate::model::{ApiKeySummary, UserSummary};
 
@@ -106,8 +106,9 @@ impl Scope {
     }
 }
 
-/// A validated record ready to be written. Built by the ingest API and the demo.
-#[derive(Clone, Debug, PartialEq)]
+/// A validated record ready to be written. Built by the ingest API and the
+/// demo; read back as stored, to check it against its chain.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
 pub struct NewRecord {
     pub id: Uuid,
     pub workspace_id: i64,
@@ -127,6 +128,7 @@ pub struct NewRecord {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub visibility: Visibility,
+    #[sqlx(try_from = "i16")]
     pub severity: Severity,
     pub status: Option<Status>,
     pub duration_ms: Option<i64>,
@@ -138,7 +140,9 @@ pub struct NewRecord {
     pub payload: Option<String>,
     /// JSON text: `{"old": {...}, "new": {...}}`.
     pub diff: Option<String>,
+    #[sqlx(try_from = "i64")]
     pub occurred_at: Micros,
+    #[sqlx(try_from = "i64")]
     pub received_at: Micros,
 }
 
@@ -295,6 +299,9 @@ pub struct Purged {
 /// Held while purging (see `Store::purge_lock`); dropping it lets another process purge.
 pub struct PurgeGuard(pub Box<dyn std::any::Any + Send>);
 
+/// Signs a digest: fills in its `signature` and `public_key`.
+pub type SignDigest<'a> = dyn Fn(&mut Digest) + Send + Sync + 'a;
+
 /// Makes the audit records of an applied change.
 pub type AuditOf<'a> = dyn Fn(&Applied) -> Vec<NewRecord> + Send + Sync + 'a;
 
@@ -367,6 +374,26 @@ pub trait Store: Send + Sync + 'static {
     /// Whether this process may purge now: with several servers on one
     /// database, one at a time. Purging is allowed while the guard lives.
     async fn purge_lock(&self) -> StoreResult<Option<PurgeGuard>>;
+
+    // Integrity (docs/integrity.md): unscoped, for verification, digests and
+    // proofs; a proof checks the reader's scope first.
+    /// Every chain's head.
+    async fn chain_heads(&self) -> StoreResult<Vec<ChainHead>>;
+    /// Up to `limit` links of a chain after link `after`, in order.
+    async fn chain_links(&self, chain: ChainId, after: i64, limit: usize) -> StoreResult<Vec<ChainLink>>;
+    /// The records, as stored, that links `from..=to` of a chain point at.
+    async fn linked_records(&self, chain: ChainId, from: i64, to: i64) -> StoreResult<Vec<NewRecord>>;
+    /// Up to `limit` records that are in no chain: id, workspace id, kind.
+    async fn unlinked_records(&self, limit: usize) -> StoreResult<Vec<(Uuid, i64, Kind)>>;
+    /// A record's chain and link.
+    async fn link_of(&self, record_id: Uuid) -> StoreResult<Option<(ChainId, ChainLink)>>;
+    /// Digests in order of chain and link: one chain's, or every chain's.
+    async fn digests(&self, chain: Option<ChainId>) -> StoreResult<Vec<Digest>>;
+    /// Signs each chain that grew since its last digest (one signer at a time,
+    /// however many servers share the database); the new digests.
+    async fn sign_heads(&self, sign: &SignDigest<'_>, now: Micros) -> StoreResult<Vec<Digest>>;
+    async fn integrity_status(&self) -> StoreResult<Option<IntegrityStatus>>;
+    async fn set_integrity_status(&self, status: &IntegrityStatus) -> StoreResult<()>;
 
     // Records.
     /// Writes every request's records in one transaction (group commit).

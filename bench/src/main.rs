@@ -148,9 +148,15 @@ struct Server {
 
 impl Server {
     async fn start(binary: &Path, database_url: &str) -> anyhow::Result<Server> {
+        Server::start_with(binary, database_url, &[]).await
+    }
+
+    /// A server with more settings in its environment.
+    async fn start_with(binary: &Path, database_url: &str, env: &[(&str, &str)]) -> anyhow::Result<Server> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let child = Command::new(binary)
             .arg("serve")
+            .envs(env.iter().copied())
             .env("TRAIL_DATABASE_URL", database_url)
             .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn")
@@ -730,6 +736,8 @@ async fn main() -> anyhow::Result<()> {
         dir.disable_cleanup(true);
         println!("databases in {}", dir.path().display());
     }
+    // Every server and command of the run signs with one key, kept with the databases.
+    std::env::set_var("TRAIL_SIGNING_KEY_FILE", dir.path().join("signing.key"));
     let now = Micros::now();
     let mut table = Table { rows: Vec::new(), json: serde_json::Map::new() };
     println!("{} records over {DAYS} days in {WORKSPACES} workspaces", args.rows);
@@ -957,7 +965,56 @@ async fn main() -> anyhow::Result<()> {
     }
     let rss = server.peak_rss_mib();
     table.add("server_peak_rss_mib", "server peak resident memory", format!("{rss:.0} MiB"), "≤ 150 MB", rss);
+
+    // Tamper evidence: the whole database verified, against exporting it.
+    let (verified, verify_s) = verify_all(&args.server, &url)?;
+    let export_s = export_all(&server.base, &key).await?;
+    table.add(
+        "verify_rate",
+        "`trail verify` of every chain and digest",
+        format!("{:.0} records/s ({verified} records in {verify_s:.1} s)", verified as f64 / verify_s),
+        "≥ 300,000/s at 10 M (SQLite)",
+        verified as f64 / verify_s,
+    );
+    table.add(
+        "export_ndjson",
+        "the same records exported as NDJSON (`/api/v1/events/export`)",
+        format!("{export_s:.1} s"),
+        "",
+        export_s,
+    );
+    table.add(
+        "ratio_verify_vs_export",
+        "  verify ÷ export time",
+        format!("{:.2}", verify_s / export_s),
+        "",
+        verify_s / export_s,
+    );
     drop(server);
+
+    let (chained, unchained) =
+        chain_cost(&args, dir.path(), DataSet { rows: args.rows.min(CHAIN_SAMPLE), now }).await?;
+    table.add(
+        "ingest_batch_chained",
+        "HTTP batch ingest into a fresh database, with hash chains (best of 2)",
+        format!("{chained:.0} rec/s"),
+        "",
+        chained,
+    );
+    table.add(
+        "ingest_batch_unchained",
+        "  the same without hash chains (best of 2, in turns)",
+        format!("{unchained:.0} rec/s"),
+        "",
+        unchained,
+    );
+    table.add(
+        "ratio_chained_vs_unchained",
+        "  with chains ÷ without",
+        format!("{:.2}", chained / unchained),
+        "≥ 0.9",
+        chained / unchained,
+    );
 
     let purge = purge_against_delete(&args, &url, dir.path(), now, &key).await?;
     table.add(
@@ -1149,6 +1206,58 @@ async fn purge_against_delete(args: &Args, url: &str, dir: &Path, now: Micros, k
     }
     let read_count = times.len();
     Ok(PurgeRun { purge_s, removed, delete_s, deleted, total, reads: percentiles(times), read_count })
+}
+
+/// Records of the batch-ingest comparison with and without hash chains.
+const CHAIN_SAMPLE: usize = 200_000;
+
+/// `trail verify` over the whole database: records checked and seconds.
+fn verify_all(binary: &Path, url: &str) -> anyhow::Result<(u64, f64)> {
+    let started = Instant::now();
+    let summary = trail(binary, url, &["verify"], None)?;
+    let seconds = started.elapsed().as_secs_f64();
+    // "N chains, M records valid, …"
+    let records = summary.split(", ").nth(1).and_then(|part| part.split(' ').next()).and_then(|n| n.parse().ok());
+    Ok((records.with_context(|| format!("no record count in {summary:?}"))?, seconds))
+}
+
+/// Seconds to download every record as NDJSON with the spanning key.
+async fn export_all(base: &str, key: &str) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let response = reqwest::Client::new()
+        .get(format!("{base}/api/v1/events/export?format=ndjson"))
+        .bearer_auth(key)
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("the export answered {}", response.status());
+    }
+    response.bytes().await?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Batch ingest of the same records into fresh databases, with hash chains
+/// and without (`TRAIL_UNCHAINED_FOR_BENCHMARK`), in turns, twice each; the
+/// best rate of each (records/s).
+async fn chain_cost(args: &Args, dir: &Path, data: DataSet) -> anyhow::Result<(f64, f64)> {
+    let (mut chained, mut unchained) = (0.0_f64, 0.0_f64);
+    for round in 0..4 {
+        let with_chain = round % 2 == 0;
+        let name = format!("chain{round}");
+        let url = fresh_database(&args.db, dir, &name).await?;
+        let key = prepare(&args.server, &url)?;
+        let env: &[(&str, &str)] = if with_chain { &[] } else { &[("TRAIL_UNCHAINED_FOR_BENCHMARK", "1")] };
+        let server = Server::start_with(&args.server, &url, env).await?;
+        let rate = http_batch_ingest(&server.base, &key, data).await?;
+        drop(server);
+        let best = if with_chain { &mut chained } else { &mut unchained };
+        *best = best.max(rate);
+        println!("batch ingest {} chains: {rate:.0} rec/s", if with_chain { "with" } else { "without" });
+        if !args.keep {
+            drop_databases(&args.db, &[&url]).await?;
+        }
+    }
+    Ok((chained, unchained))
 }
 
 fn write_results(args: &Args, table: &Table) -> anyhow::Result<()> {

@@ -1,6 +1,7 @@
 # Outside tools against a real test server (a debug build on a fresh SQLite
 # file, with an ingest+read key): Schemathesis over every operation of
-# /api/openapi.json, and the official CloudEvents SDK sending its own events.
+# /api/openapi.json, the official CloudEvents SDK sending its own events, and
+# an independent Python check of record proofs.
 # Needs setup_python_tools (setup.sh) and a debug build.
 
 SCHEMATHESIS_EXAMPLES=${SCHEMATHESIS_EXAMPLES:-120}
@@ -11,12 +12,12 @@ start_api_server() {
   API_DIR=$(mktemp -d)
   port=$(free_port)
   API_BASE="http://127.0.0.1:$port"
-  export TRAIL_DATABASE_URL="sqlite://$API_DIR/api.db"
+  export TRAIL_DATABASE_URL="sqlite://$API_DIR/api.db" TRAIL_SIGNING_KEY_FILE="$API_DIR/signing.key"
   target/debug/trail workspace add acme --name Acme >/dev/null
   API_KEY=$(target/debug/trail key create --workspace acme --scope ingest,read | tail -n 1)
   LEPTOS_SITE_ADDR="127.0.0.1:$port" RUST_LOG=warn target/debug/trail serve >"$API_DIR/server.log" 2>&1 &
   API_SERVER=$!
-  unset TRAIL_DATABASE_URL
+  unset TRAIL_DATABASE_URL TRAIL_SIGNING_KEY_FILE
   for _ in $(seq 100); do
     curl -fs -o /dev/null "$API_BASE/api/system/health" && return 0
     sleep 0.1
@@ -53,4 +54,8 @@ run_schemathesis() {
 
 run_cloudevents_sdk() {
   TRAIL_API="$API_BASE" TRAIL_KEY="$API_KEY" target/venv/bin/python tests/sdk/cloudevents_sdk.py
+}
+
+run_proof_check() {
+  TRAIL_API="$API_BASE" TRAIL_KEY="$API_KEY" target/venv/bin/python tests/sdk/proof_check.py
 }

@@ -1,6 +1,7 @@
 //! `/api/v1`: programs read everything people can, within the same scopes.
 
 mod export;
+mod integrity;
 pub mod openapi;
 pub mod query;
 pub mod record;
@@ -37,6 +38,8 @@ pub fn router() -> Router<AppState> {
             get_with(failed_recent, |op| op.summary("Errors and failed operations of the last minutes")),
         )
         .api_route("/api/v1/events/export", get_with(export::export, export::export_docs))
+        .api_route("/api/v1/events/{id}/proof", get_with(integrity::event_proof, integrity::proof_docs))
+        .api_route("/api/v1/digests", get_with(integrity::digests, integrity::digests_docs))
         .api_route(
             "/api/v1/entities/{entity_type}/{entity_id}/timeline",
             get_with(timeline, |op| openapi::not_found(op.summary("An entity's history"))),

@@ -102,6 +102,19 @@ pub fn select_list(dialect: Dialect, detail: bool) -> String {
         .join(", ")
 }
 
+/// Every column as stored, with the workspace's id ([`NewRecord`] decodes
+/// it), over records `e`: what the chain's content hash is checked against.
+pub fn stored_list(dialect: Dialect) -> String {
+    RECORD_COLUMNS
+        .iter()
+        .map(|c| match c.value {
+            Value::Json(_) => format!("{} AS {}", dialect.json_text(&format!("e.{}", c.name)), c.name),
+            _ => format!("e.{}", c.name),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The position (from 1) of a column in [`RECORD_COLUMNS`].
 pub fn position(name: &str) -> Option<usize> {
     RECORD_COLUMNS.iter().position(|c| c.name == name).map(|i| i + 1)

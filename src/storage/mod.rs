@@ -4,6 +4,8 @@
 //! docs/architecture.md.
 
 mod accounts;
+pub mod canonical;
+mod chain;
 mod changes;
 mod columns;
 mod conditions;
@@ -67,7 +69,15 @@ async fn open_backend(config: &Config) -> anyhow::Result<Opened> {
     } else {
         bail!("unsupported database URL: expected sqlite://... or postgres://...")
     };
-    Ok(Opened { store: Arc::new(SqlStore::new(backend)), sessions })
+    if config.unchained_for_benchmark {
+        tracing::warn!("records are written WITHOUT hash chains (a benchmark's baseline): `trail verify` will fail");
+    }
+    let store = SqlStore::new(backend, !config.unchained_for_benchmark);
+    let chained = store.backfill_chains().await.context("chaining the records stored before hash chains")?;
+    if chained > 0 {
+        tracing::info!(chained, "records stored before hash chains are now chained");
+    }
+    Ok(Opened { store: Arc::new(store), sessions })
 }
 
 #[cfg(test)]

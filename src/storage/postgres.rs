@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use app::model::DURATION_BUCKETS;
-use app::store::{InsertOutcome, NewRecord, PurgeGuard, StoreResult};
+use app::store::{InsertOutcome, NewRecord, PurgeGuard};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Encode, PgConnection, PgPool, Postgres, QueryBuilder, Type};
 use uuid::Uuid;
@@ -25,6 +25,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(750);
 
 /// The advisory lock one purging server holds ("trail" and 1).
 const PURGE_LOCK: i64 = 0x7472_6169_6c00_0001;
+/// The transaction lock of the one server signing digests ("trail" and 2).
+pub const DIGEST_LOCK: i64 = 0x7472_6169_6c00_0002;
 
 pub struct PgDb {
     pool: PgPool,
@@ -62,20 +64,13 @@ impl PgDb {
             sqlx::query_as("SELECT pg_try_advisory_lock($1)").bind(PURGE_LOCK).fetch_one(&mut conn).await?;
         Ok(locked.then(|| PurgeGuard(Box::new(conn))))
     }
-
-    pub async fn insert_records(&self, requests: &[Vec<NewRecord>]) -> StoreResult<Vec<InsertOutcome>> {
-        let mut tx = self.pool.begin().await?;
-        let (outcomes, _) = write_group(&mut tx, requests).await?;
-        tx.commit().await?;
-        Ok(outcomes)
-    }
 }
 
-/// Writes the group's records and roll-ups; their outcomes and how many were new.
+/// Writes the group's records and roll-ups; their outcomes and the ids of the new ones.
 pub async fn write_group(
     tx: &mut PgConnection,
     requests: &[Vec<NewRecord>],
-) -> sqlx::Result<(Vec<InsertOutcome>, usize)> {
+) -> sqlx::Result<(Vec<InsertOutcome>, HashSet<Uuid>)> {
     // In key order, like the roll-ups: concurrent groups that repeat an
     // event_id wait for each other in one order and cannot deadlock.
     let mut records: Vec<&NewRecord> = requests.iter().flatten().collect();
@@ -97,7 +92,7 @@ pub async fn write_group(
         let rows: Vec<(i64, String, Uuid)> = query.build_query_as().fetch_all(&mut *tx).await?;
         existing.extend(rows.into_iter().map(|(w, e, id)| ((w, e), id)));
     }
-    Ok((outcomes(requests, &inserted, &existing), inserted.len()))
+    Ok((outcomes(requests, &inserted, &existing), inserted))
 }
 
 /// A statement over `UNNEST` of bound arrays, one per column.

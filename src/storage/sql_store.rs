@@ -6,10 +6,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use app::model::{EventDetail, EventFilter, EventRow, Kind, Micros, Retention, Stats, StatsWindow};
+use app::model::{
+    ChainHead, ChainId, ChainLink, Digest, EventDetail, EventFilter, EventRow, IntegrityStatus, Kind, Micros,
+    Retention, Stats, StatsWindow,
+};
 use app::store::{
     ApiKeyRecord, ApiKeySummary, Applied, AuditOf, Change, Cutoff, InsertOutcome, NewRecord, Page, PurgeGuard, Purged,
-    Scope, Store, StoreError, StoreResult, UserRecord, UserSummary, Workspace,
+    Scope, SignDigest, Store, StoreError, StoreResult, UserRecord, UserSummary, Workspace,
 };
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
@@ -21,7 +24,7 @@ use super::key_cache::{KeyCache, Lookup};
 use super::postgres::{self, PgDb};
 use super::sqlite::{self, SqliteDb};
 use super::statement::{for_postgres, for_sqlite, Bindable, Dialect, Sql};
-use super::{accounts, changes, records, retention, rollup};
+use super::{accounts, chain, changes, records, retention, rollup};
 
 pub enum Backend {
     Sqlite(SqliteDb),
@@ -36,9 +39,15 @@ pub enum Use {
     Write,
 }
 
+/// Records chained per transaction when an existing database is upgraded.
+const BACKFILL_BATCH: usize = 5_000;
+
 pub struct SqlStore {
     backend: Backend,
     keys: KeyCache,
+    /// Whether ingested records are chained: always, but in the benchmark's
+    /// baseline (`Config::unchained_for_benchmark`).
+    chained: bool,
 }
 
 /// A row type both backends can decode.
@@ -52,8 +61,8 @@ pub trait Build<'a>: for<'s> FnOnce(&mut Sql<'s, 'a>) + Send {}
 impl<'a, F> Build<'a> for F where F: for<'s> FnOnce(&mut Sql<'s, 'a>) + Send {}
 
 impl SqlStore {
-    pub fn new(backend: Backend) -> Self {
-        SqlStore { backend, keys: KeyCache::default() }
+    pub fn new(backend: Backend, chained: bool) -> Self {
+        SqlStore { backend, keys: KeyCache::default(), chained }
     }
 
     pub async fn fetch_all<'a, T: Row>(&self, to: Use, build: impl Build<'a>) -> sqlx::Result<Vec<T>> {
@@ -99,6 +108,32 @@ impl SqlStore {
 }
 
 impl SqlStore {
+    /// Chains the records stored before chains existed (once, after the
+    /// migration that made them), in batches, oldest table first.
+    pub async fn backfill_chains(&self) -> StoreResult<u64> {
+        let pending: Option<(i32,)> =
+            self.fetch_optional(Use::Write, |q| _ = q.push("SELECT pending FROM chain_backfill")).await?;
+        if pending.is_none() {
+            return Ok(0);
+        }
+        let mut chained = 0;
+        for table in self.dialect().record_tables() {
+            let mut after = None;
+            loop {
+                let mut tx = self.begin().await?;
+                let records: Vec<NewRecord> =
+                    tx.fetch_all(|q| chain::unchained_batch(q, table, after, BACKFILL_BATCH)).await?;
+                let Some(last) = records.last() else { break };
+                after = Some(last.id);
+                chain::append(&mut tx, &records.iter().collect::<Vec<_>>()).await?;
+                tx.commit().await?;
+                chained += records.len() as u64;
+            }
+        }
+        self.execute(|q| _ = q.push("DELETE FROM chain_backfill")).await?;
+        Ok(chained)
+    }
+
     /// One pass over `table` in the order received (positions of type `P`),
     /// a window at a time, until the records are all within their periods
     /// (received after every cutoff, give or take a clock step).
@@ -127,10 +162,19 @@ impl SqlStore {
                 // The end of the table, or nothing older than the cutoffs from here on.
                 _ => break,
             }
+            // The records and their links go in one transaction, with the
+            // chains' cuts moved past them: what remains still verifies.
+            let mut tx = self.begin().await?;
+            let mut removed = Vec::new();
             for chunk in cutoffs.chunks(retention::CUTOFFS_PER_STATEMENT) {
-                let rows = self.fetch_all(Use::Write, |q| retention::purge_window(q, table, chunk, after, to)).await?;
-                deleted.extend(rows);
+                let rows: Vec<retention::PurgedRow> =
+                    tx.fetch_all(|q| retention::purge_window(q, table, chunk, after, to)).await?;
+                removed.extend(rows);
             }
+            let ids: Vec<Uuid> = removed.iter().map(|row| row.id).collect();
+            chain::cut(&mut tx, &ids).await?;
+            tx.commit().await?;
+            deleted.extend(removed);
             let Some(to) = to else { break };
             after = Some(to);
             tokio::time::sleep(pause).await;
@@ -146,6 +190,13 @@ pub enum Tx {
 }
 
 impl Tx {
+    pub async fn fetch_all<'a, T: Row>(&mut self, build: impl Build<'a>) -> sqlx::Result<Vec<T>> {
+        match self {
+            Tx::Sqlite(tx) => for_sqlite(build).build_query_as().fetch_all(&mut **tx).await,
+            Tx::Postgres(tx) => for_postgres(build).build_query_as().fetch_all(&mut **tx).await,
+        }
+    }
+
     pub async fn fetch_optional<'a, T: Row>(&mut self, build: impl Build<'a>) -> sqlx::Result<Option<T>> {
         match self {
             Tx::Sqlite(tx) => for_sqlite(build).build_query_as().fetch_optional(&mut **tx).await,
@@ -165,12 +216,25 @@ impl Tx {
         })
     }
 
-    /// Writes records as the ingest path does; their outcomes and how many were new.
-    pub async fn insert_records(&mut self, requests: &[Vec<NewRecord>]) -> sqlx::Result<(Vec<InsertOutcome>, usize)> {
-        match self {
-            Tx::Sqlite(tx) => sqlite::write_group(tx, requests).await,
-            Tx::Postgres(tx) => postgres::write_group(tx, requests).await,
+    /// Writes records as the ingest path does, each new one appended to its
+    /// chain (unless `chained` is false: the benchmark's baseline); their
+    /// outcomes and how many were new.
+    pub async fn insert_records(
+        &mut self,
+        requests: &[Vec<NewRecord>],
+        chained: bool,
+    ) -> sqlx::Result<(Vec<InsertOutcome>, usize)> {
+        let (outcomes, inserted) = match self {
+            Tx::Sqlite(tx) => sqlite::write_group(tx, requests).await?,
+            Tx::Postgres(tx) => postgres::write_group(tx, requests).await?,
+        };
+        // Each new record once, in the order given (a retried request may repeat one).
+        let mut unchained = inserted;
+        let new: Vec<&NewRecord> = requests.iter().flatten().filter(|r| unchained.remove(&r.id)).collect();
+        if chained {
+            chain::append(self, &new).await?;
         }
+        Ok((outcomes, new.len()))
     }
 
     pub async fn commit(self) -> sqlx::Result<()> {
@@ -272,7 +336,7 @@ impl Store for SqlStore {
         let mut tx = self.begin().await?;
         let applied = changes::apply(&mut tx, change).await?;
         let records = audit(&applied);
-        let staged = if records.is_empty() { 0 } else { tx.insert_records(&[records]).await?.1 };
+        let staged = if records.is_empty() { 0 } else { tx.insert_records(&[records], true).await?.1 };
         let committed = tx.commit().await;
         if matches!(change, Change::RevokeApiKey { .. }) {
             // After the commit, and before answering: no request that starts
@@ -316,14 +380,78 @@ impl Store for SqlStore {
         }
     }
 
+    async fn chain_heads(&self) -> StoreResult<Vec<ChainHead>> {
+        Ok(self.fetch_all(Use::Read, chain::heads).await?)
+    }
+
+    async fn chain_links(&self, chain: ChainId, after: i64, limit: usize) -> StoreResult<Vec<ChainLink>> {
+        Ok(self.fetch_all(Use::Read, |q| chain::links(q, chain, after, limit)).await?)
+    }
+
+    async fn linked_records(&self, chain: ChainId, from: i64, to: i64) -> StoreResult<Vec<NewRecord>> {
+        Ok(self.fetch_all(Use::Read, |q| chain::linked_records(q, chain, from, to)).await?)
+    }
+
+    async fn unlinked_records(&self, limit: usize) -> StoreResult<Vec<(Uuid, i64, Kind)>> {
+        Ok(self.fetch_all(Use::Read, |q| chain::unlinked_records(q, limit)).await?)
+    }
+
+    async fn link_of(&self, record_id: Uuid) -> StoreResult<Option<(ChainId, ChainLink)>> {
+        let row: Option<chain::LinkRow> = self.fetch_optional(Use::Read, |q| chain::link_of(q, record_id)).await?;
+        Ok(row.map(|row| (ChainId { workspace_id: row.workspace_id, kind: row.kind }, row.link)))
+    }
+
+    async fn digests(&self, chain: Option<ChainId>) -> StoreResult<Vec<Digest>> {
+        Ok(self.fetch_all(Use::Read, |q| chain::digests(q, chain)).await?)
+    }
+
+    async fn sign_heads(&self, sign: &SignDigest<'_>, now: Micros) -> StoreResult<Vec<Digest>> {
+        let mut tx = self.begin().await?;
+        if let Tx::Postgres(_) = tx {
+            // One signer at a time: each digest names the one before it.
+            tx.execute(|q| _ = q.push("SELECT pg_advisory_xact_lock(").bind(postgres::DIGEST_LOCK).push(")")).await?;
+        }
+        let heads: Vec<chain::Unsigned> = tx.fetch_all(chain::heads_with_last_digest).await?;
+        let mut signed = Vec::new();
+        for head in heads.into_iter().filter(|h| h.signed_seq.is_none_or(|seq| seq < h.seq)) {
+            let mut digest = Digest {
+                workspace_id: head.workspace_id,
+                kind: head.kind,
+                seq: head.seq,
+                head: hex::encode(&head.hash),
+                signed_at: now.0,
+                previous: head.previous,
+                signature: String::new(),
+                public_key: String::new(),
+            };
+            sign(&mut digest);
+            tx.execute(|q| chain::insert_digest(q, &digest)).await?;
+            signed.push(digest);
+        }
+        tx.commit().await?;
+        Ok(signed)
+    }
+
+    async fn integrity_status(&self) -> StoreResult<Option<IntegrityStatus>> {
+        Ok(self.fetch_optional(Use::Read, chain::integrity_status).await?)
+    }
+
+    async fn set_integrity_status(&self, status: &IntegrityStatus) -> StoreResult<()> {
+        self.execute(|q| chain::set_integrity_status(q, status)).await?;
+        Ok(())
+    }
+
     async fn insert_records(&self, requests: &[Vec<NewRecord>]) -> StoreResult<Vec<InsertOutcome>> {
         if requests.iter().all(Vec::is_empty) {
             return Ok(requests.iter().map(|_| InsertOutcome::default()).collect());
         }
-        match &self.backend {
-            Backend::Sqlite(db) => db.insert_records(requests).await,
-            Backend::Postgres(db) => db.insert_records(requests).await,
+        let mut tx = self.begin().await?;
+        let (outcomes, inserted) = tx.insert_records(requests, self.chained).await?;
+        tx.commit().await?;
+        if let Backend::Sqlite(db) = &self.backend {
+            db.staged(inserted);
         }
+        Ok(outcomes)
     }
 
     async fn compact(&self) -> StoreResult<()> {

@@ -97,14 +97,6 @@ impl SqliteDb {
         self.writer.begin_with("BEGIN IMMEDIATE").await
     }
 
-    pub async fn insert_records(&self, requests: &[Vec<NewRecord>]) -> StoreResult<Vec<InsertOutcome>> {
-        let mut tx = self.begin().await?;
-        let (outcomes, inserted) = write_group(&mut tx, requests).await?;
-        tx.commit().await?;
-        self.staged(inserted);
-        Ok(outcomes)
-    }
-
     /// The purge's lock: a SQLite database has one writing process, so a
     /// lock within it is enough.
     pub fn purge_lock(&self) -> Option<PurgeGuard> {
@@ -153,11 +145,11 @@ async fn move_staged(conn: &mut SqliteConnection) -> sqlx::Result<usize> {
     Ok(deleted.rows_affected() as usize)
 }
 
-/// Stages the group's new records; their outcomes and how many were new.
+/// Stages the group's new records; their outcomes and the ids of the new ones.
 pub async fn write_group(
     conn: &mut SqliteConnection,
     requests: &[Vec<NewRecord>],
-) -> sqlx::Result<(Vec<InsertOutcome>, usize)> {
+) -> sqlx::Result<(Vec<InsertOutcome>, HashSet<Uuid>)> {
     let records: Vec<&NewRecord> = requests.iter().flatten().collect();
     let mut inserted = HashSet::with_capacity(records.len());
     let mut rest = records.as_slice();
@@ -182,7 +174,7 @@ pub async fn write_group(
         .await?;
         existing.insert((workspace_id, event_id.to_owned()), id);
     }
-    Ok((outcomes(requests, &inserted, &existing), inserted.len()))
+    Ok((outcomes(requests, &inserted, &existing), inserted))
 }
 
 type Row<'b, 'q> = Separated<'b, 'q, Sqlite, &'static str>;

@@ -19,6 +19,7 @@ fn start_server(db: &TestDatabase, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_trail"))
         .arg("serve")
         .env("TRAIL_DATABASE_URL", &db.url)
+        .env("TRAIL_SIGNING_KEY_FILE", db.signing_key_file())
         // SQLite moves staged records after most groups, so the kill can land in a move.
         .env("TRAIL_SQLITE_STAGE_ROWS", STAGE_ROWS.to_string())
         .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
@@ -94,6 +95,9 @@ async fn acknowledged_records_survive_sigkill() {
     restarted.kill().unwrap();
     restarted.wait().unwrap();
     assert_eq!(missing, 0, "{missing} of {} acknowledged records were lost", acknowledged.len());
+    // And every chain still verifies: a commit is its records and their links, or neither.
+    let (code, report) = setup.cli_status(&["verify"]);
+    assert_eq!(code, 0, "{report}");
 }
 
 /// SIGTERM stops the server within a bounded time even with a request still

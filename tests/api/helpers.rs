@@ -16,23 +16,24 @@ use trail::server::Server;
 /// throw-away server (PostgreSQL).
 pub struct TestDatabase {
     pub url: String,
-    _dir: Option<tempfile::TempDir>,
+    /// The SQLite file's directory, and the signing key's.
+    pub dir: tempfile::TempDir,
 }
 
 impl TestDatabase {
     pub async fn fresh() -> TestDatabase {
+        let dir = tempfile::tempdir().expect("temp dir");
         match std::env::var("TRAIL_TEST_POSTGRES_URL") {
             Ok(server) if !server.is_empty() => {
                 let name = format!("trail_test_{}", uuid::Uuid::now_v7().simple());
                 let mut admin = sqlx::PgConnection::connect(&server).await.expect("connect to the test PostgreSQL");
                 sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.expect("create database");
                 let base = server.rsplit_once('/').map_or(server.as_str(), |(base, _)| base);
-                TestDatabase { url: format!("{base}/{name}"), _dir: None }
+                TestDatabase { url: format!("{base}/{name}"), dir }
             }
             _ => {
-                let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}", dir.path().join("trail.db").display());
-                TestDatabase { url, _dir: Some(dir) }
+                TestDatabase { url, dir }
             }
         }
     }
@@ -47,7 +48,18 @@ impl TestDatabase {
             // SQLite's record tables: staged records move once 5 have gathered.
             sqlite_stage_rows: STAGE_ROWS,
             trusted_proxies: Default::default(),
+            signing_key_file: self.signing_key_file(),
+            digest_interval: trail::config::DEFAULT_DIGEST_INTERVAL,
+            unchained_for_benchmark: false,
         }
+    }
+
+    pub fn signing_key_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("signing.key")
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres")
     }
 }
 
@@ -203,14 +215,26 @@ impl TestApp {
 
     /// Runs the `trail` command line on this app's database; its standard output.
     pub fn cli(&self, args: &[&str]) -> String {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_trail"))
-            .args(args)
-            .env("TRAIL_DATABASE_URL", &self.db.url)
-            .env("RUST_LOG", "error")
-            .output()
-            .unwrap();
+        let output = self.run_cli(args);
         assert!(output.status.success(), "trail {args:?}: {}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Runs the `trail` command line; its exit code, standard output and error.
+    pub fn cli_status(&self, args: &[&str]) -> (i32, String) {
+        let output = self.run_cli(args);
+        let text = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+        (output.status.code().unwrap_or(-1), text.into_owned())
+    }
+
+    fn run_cli(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_trail"))
+            .args(args)
+            .env("TRAIL_DATABASE_URL", &self.db.url)
+            .env("TRAIL_SIGNING_KEY_FILE", self.db.signing_key_file())
+            .env("RUST_LOG", "error")
+            .output()
+            .unwrap()
     }
 
     pub async fn sign_in(&self, email: &str) -> reqwest::Response {

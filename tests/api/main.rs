@@ -8,6 +8,7 @@ mod durability;
 mod hardening;
 mod helpers;
 mod ingest;
+mod integrity;
 mod isolation;
 mod read;
 mod retention;

@@ -202,7 +202,7 @@ async fn health_and_metrics_report_and_requests_carry_an_id() {
     let health: Value = health.json().await.unwrap();
     assert_eq!(health["status"], "healthy");
     let names: Vec<&str> = health["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["database", "query_time", "error_rate", "activity"]);
+    assert_eq!(names, ["database", "query_time", "error_rate", "activity", "integrity"]);
     assert!(health["records_24h"].is_null() && health["checks"][3]["detail"] == "", "no counts for anonymous callers");
     let workspace_key: Value =
         app.client.get(app.url("/api/system/health")).bearer_auth(&app.key).send().await.unwrap().json().await.unwrap();

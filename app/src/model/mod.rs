@@ -4,6 +4,7 @@
 
 mod enums;
 mod filter;
+mod integrity;
 mod record;
 mod retention;
 mod stats;
@@ -12,6 +13,7 @@ mod viewer;
 
 pub use enums::*;
 pub use filter::*;
+pub use integrity::*;
 pub use record::*;
 pub use retention::*;
 pub use stats::*;

@@ -1,0 +1,77 @@
+//! The hash chains that make tampering evident: one per workspace and kind.
+//! How a link is computed is the server's (`src/storage/canonical.rs`); these
+//! are the stored shapes (docs/integrity.md).
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::Kind;
+
+/// A chain: every record of one kind in one workspace, in the order committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ChainId {
+    pub workspace_id: i64,
+    pub kind: Kind,
+}
+
+/// A chain's last link, and where retention cut its oldest part.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct ChainHead {
+    pub workspace_id: i64,
+    pub kind: Kind,
+    pub seq: i64,
+    pub hash: Vec<u8>,
+    /// Links up to this one were removed by retention (0: none).
+    pub cut_seq: i64,
+    /// The hash of link `cut_seq`, from which the rest still verifies.
+    pub cut_hash: Option<Vec<u8>>,
+}
+
+impl ChainHead {
+    pub fn chain(&self) -> ChainId {
+        ChainId { workspace_id: self.workspace_id, kind: self.kind }
+    }
+}
+
+/// One record's place in its chain.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct ChainLink {
+    pub seq: i64,
+    pub record_id: Uuid,
+    /// SHA-256 of the record's canonical form.
+    pub content: Vec<u8>,
+    /// SHA-256(previous link's hash ‖ content).
+    pub hash: Vec<u8>,
+}
+
+/// A signed statement of a chain's head at a time (hex where binary).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow, schemars::JsonSchema))]
+pub struct Digest {
+    pub workspace_id: i64,
+    pub kind: Kind,
+    /// The chain's last link when signed.
+    pub seq: i64,
+    /// That link's hash.
+    pub head: String,
+    /// Microseconds since the Unix epoch.
+    pub signed_at: i64,
+    /// The signature of the chain's digest before this one (none for the first).
+    pub previous: Option<String>,
+    /// Ed25519 over the canonical form of the fields above.
+    pub signature: String,
+    pub public_key: String,
+}
+
+/// The last verification of every chain (`trail verify`, or the server's own).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct IntegrityStatus {
+    pub checked_at: i64,
+    /// Records found valid.
+    pub records: i64,
+    pub problems: i64,
+    pub detail: String,
+}

@@ -1,0 +1,109 @@
+//! Tamper evidence (docs/integrity.md): the hash chains are written with the
+//! records (`storage::chain`); here the server signs their heads in digests,
+//! verifies them in the background, and `trail verify` checks them all.
+
+pub mod proof;
+pub mod signing;
+pub mod verify;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::audit::{Actor, Entry};
+use app::model::{ChainId, IntegrityStatus, Micros};
+use app::store::{DynStore, Store, StoreResult};
+use ed25519_dalek::VerifyingKey;
+use serde_json::json;
+
+use signing::SigningKeys;
+use verify::{Report, Resume};
+
+/// Signs every chain that grew since its last digest; how many were signed.
+pub async fn sign(store: &dyn Store, keys: &SigningKeys) -> StoreResult<usize> {
+    Ok(store.sign_heads(&|digest| keys.sign(digest), Micros::now()).await?.len())
+}
+
+/// Verifies the chains (of one workspace, or all) from the start, or from
+/// `resume`; stores the outcome for the health check.
+pub async fn check(
+    store: &dyn Store,
+    trusted: &VerifyingKey,
+    workspace_id: Option<i64>,
+    resume: &HashMap<ChainId, Resume>,
+) -> StoreResult<Report> {
+    let names = store.workspaces().await?.into_iter().map(|w| (w.id, w.slug)).collect();
+    let report = verify::verify(store, trusted, verify::Scope { workspace_id, resume }, &names).await?;
+    let status = IntegrityStatus {
+        checked_at: Micros::now().0,
+        records: report.valid() as i64,
+        problems: report.problems() as i64,
+        detail: report.summary(),
+    };
+    store.set_integrity_status(&status).await?;
+    Ok(report)
+}
+
+/// The self-audit record of a verification: `integrity.verified`, or
+/// `integrity.failed` (critical) with the first problems.
+pub fn audit_record(actor: &Actor, report: &Report) -> app::store::NewRecord {
+    let problems: Vec<String> = report
+        .chains
+        .iter()
+        .flat_map(|c| c.problems.iter().map(move |p| format!("{}: {p}", c.name())))
+        .take(20)
+        .collect();
+    let payload = json!({
+        "chains": report.chains.len(),
+        "records_valid": report.valid(),
+        "digests_valid": report.digests_valid(),
+        "problems": report.problems(),
+        "first_problems": problems,
+    });
+    let entry = if report.problems() == 0 {
+        Entry::new("integrity.verified", "integrity", "chains", format!("Integrity verified: {}", report.summary()))
+    } else {
+        Entry::new("integrity.failed", "integrity", "chains", format!("Integrity check failed: {}", report.summary()))
+            .critical()
+    };
+    actor.record(entry.payload(payload))
+}
+
+/// Signs digests every `every` and verifies what was added since the last
+/// look (the whole of every chain at start). Records `integrity.failed` when
+/// a problem appears and `integrity.verified` at the first run and when
+/// the problems are gone.
+pub fn spawn(store: DynStore, keys: Arc<SigningKeys>, every: Duration) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut resume = HashMap::new();
+        let mut was_clean: Option<bool> = None;
+        loop {
+            ticks.tick().await;
+            if let Err(err) = sign(store.as_ref(), &keys).await {
+                tracing::error!(error = %err, "signing digests failed; next try in {every:?}");
+            }
+            let report = match check(store.as_ref(), &keys.public_key(), None, &resume).await {
+                Ok(report) => report,
+                Err(err) => {
+                    tracing::error!(error = %err, "verifying the chains failed; next try in {every:?}");
+                    continue;
+                }
+            };
+            let clean = report.problems() == 0;
+            if !clean {
+                tracing::error!(problems = report.problems(), "integrity check failed: run `trail verify`");
+            }
+            resume = report.resume_points();
+            if was_clean != Some(clean) {
+                let record = audit_record(&Actor::system("integrity check"), &report);
+                if let Err(err) = store.insert_records(&[vec![record]]).await {
+                    tracing::error!(error = %err, "could not record the integrity check");
+                    continue;
+                }
+                was_clean = Some(clean);
+            }
+        }
+    });
+}

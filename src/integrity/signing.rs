@@ -1,0 +1,156 @@
+//! The Ed25519 key that signs digests: read from a file, or made at first
+//! start (mode 0600); and the bytes a digest's signature covers.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use app::model::Digest;
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use serde_json::json;
+
+use crate::storage::canonical::jcs;
+
+pub struct SigningKeys {
+    key: SigningKey,
+}
+
+impl SigningKeys {
+    /// The key in `path`, made there first if the file does not exist.
+    pub fn load_or_create(path: &Path) -> anyhow::Result<SigningKeys> {
+        if let Some(keys) = Self::load(path)? {
+            return Ok(keys);
+        }
+        let seed: [u8; 32] = rand::random();
+        match create_private(path) {
+            Ok(mut file) => {
+                file.write_all(format!("{}\n", hex::encode(seed)).as_bytes())?;
+                file.sync_all()?;
+                tracing::info!(path = %path.display(), "made a new signing key for digests");
+                Ok(SigningKeys { key: SigningKey::from_bytes(&seed) })
+            }
+            // Another process made it meanwhile: use theirs.
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                Self::load(path)?.context("the signing key file vanished")
+            }
+            Err(err) => Err(err).with_context(|| format!("creating the signing key {}", path.display())),
+        }
+    }
+
+    /// The key in `path`, if the file exists.
+    pub fn load(path: &Path) -> anyhow::Result<Option<SigningKeys>> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(err).with_context(|| format!("reading the signing key {}", path.display())),
+        };
+        let seed = hex::decode(text.trim()).ok().and_then(|bytes| <[u8; 32]>::try_from(bytes).ok());
+        let Some(seed) = seed else {
+            bail!("{} does not hold a signing key (64 hex digits)", path.display());
+        };
+        Ok(Some(SigningKeys { key: SigningKey::from_bytes(&seed) }))
+    }
+
+    pub fn public_key(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+
+    /// Fills in the digest's public key and signature.
+    pub fn sign(&self, digest: &mut Digest) {
+        digest.public_key = hex::encode(self.public_key().as_bytes());
+        digest.signature = hex::encode(self.key.sign(&statement(digest)).to_bytes());
+    }
+}
+
+#[cfg(unix)]
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+}
+
+#[cfg(not(unix))]
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+/// What a digest's signature covers: the RFC 8785 form of its chain, link,
+/// head, time and the previous digest's signature (left out for the first).
+pub fn statement(digest: &Digest) -> Vec<u8> {
+    let mut fields = json!({
+        "workspace_id": digest.workspace_id,
+        "kind": digest.kind.as_str(),
+        "seq": digest.seq,
+        "head": digest.head,
+        "signed_at": digest.signed_at,
+    });
+    if let Some(previous) = &digest.previous {
+        fields["previous"] = json!(previous);
+    }
+    jcs(&fields)
+}
+
+/// A public key given as 64 hex digits.
+pub fn parse_public_key(text: &str) -> anyhow::Result<VerifyingKey> {
+    let bytes = hex::decode(text.trim()).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
+    let key = bytes.and_then(|b| VerifyingKey::from_bytes(&b).ok());
+    key.with_context(|| format!("{text:?} is not an Ed25519 public key (64 hex digits)"))
+}
+
+/// Whether `digest` was signed by `trusted` and says what it says.
+pub fn signed_by(digest: &Digest, trusted: &VerifyingKey) -> bool {
+    let signature = hex::decode(&digest.signature).ok().and_then(|b| Signature::from_slice(&b).ok());
+    digest.public_key == hex::encode(trusted.as_bytes())
+        && signature.is_some_and(|signature| trusted.verify(&statement(digest), &signature).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::model::Kind;
+
+    fn digest() -> Digest {
+        Digest {
+            workspace_id: 1,
+            kind: Kind::Audit,
+            seq: 5,
+            head: "ab".repeat(32),
+            signed_at: 7,
+            previous: None,
+            signature: String::new(),
+            public_key: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_digest_verifies_until_a_field_or_the_key_changes() {
+        let dir = tempfile_dir();
+        let keys = SigningKeys::load_or_create(&dir.join("key")).unwrap();
+        let again = SigningKeys::load_or_create(&dir.join("key")).unwrap();
+        assert_eq!(keys.public_key(), again.public_key(), "the file's key is used once made");
+        let mut d = digest();
+        keys.sign(&mut d);
+        assert!(signed_by(&d, &keys.public_key()));
+        let other = SigningKeys { key: SigningKey::from_bytes(&[9; 32]) };
+        assert!(!signed_by(&d, &other.public_key()));
+        let mut changed = d.clone();
+        changed.seq = 4;
+        assert!(!signed_by(&changed, &keys.public_key()));
+        assert_eq!(
+            String::from_utf8(statement(&d)).unwrap(),
+            format!(r#"{{"head":"{}","kind":"audit","seq":5,"signed_at":7,"workspace_id":1}}"#, "ab".repeat(32))
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join("key")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("trail-signing-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}

@@ -1,0 +1,421 @@
+//! `trail verify` and the server's background check: walks every chain link
+//! by link, checks each record against its link and each link against the
+//! one before, then checks every digest's signature and head. Reports, per
+//! chain, what is valid and, for each problem, which link and record.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use app::model::{ChainHead, ChainId, ChainLink, Digest};
+use app::store::{NewRecord, Store, StoreResult};
+use ed25519_dalek::VerifyingKey;
+use uuid::Uuid;
+
+use super::signing::signed_by;
+use crate::storage::canonical::{self, Hash, GENESIS};
+
+/// Links read per round trip.
+const BATCH: usize = 10_000;
+/// Records in no chain reported at most (each is named).
+const MAX_UNLINKED: usize = 1_000;
+/// Suspect links kept for classifying broken links; past this they are
+/// reported as broken without looking for where they belong.
+const MAX_SUSPECTS: usize = 10_000;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Finding {
+    /// The record no longer matches the content its link recorded.
+    Changed,
+    /// A link does not follow from the one before it, and belongs nowhere else.
+    LinkBroken,
+    /// The record is gone; its link is still there.
+    Missing,
+    /// Links from `seq` through this one are gone, with their records.
+    Gap { through: i64 },
+    /// A record in no chain: written behind Trail's back.
+    Inserted,
+    /// An intact link moved: it follows from the link at `belongs_after`.
+    OutOfOrder { belongs_after: i64 },
+    /// A digest signed links up to `signed`; the chain now ends before.
+    TailCut { signed: i64 },
+    /// The link a digest signed has another hash now.
+    DigestMismatch,
+    /// A digest whose signature fails (or was made with another key).
+    BadSignature,
+    /// A digest does not name the signature of the digest before it.
+    DigestOutOfChain,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Problem {
+    pub seq: Option<i64>,
+    pub record: Option<Uuid>,
+    pub finding: Finding,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(seq) = self.seq {
+            write!(f, "link {seq}")?;
+        }
+        if let Some(record) = self.record {
+            write!(f, "{}record {record}", if self.seq.is_some() { ", " } else { "" })?;
+        }
+        let what = match &self.finding {
+            Finding::Changed => "changed: the record no longer matches its link".to_owned(),
+            Finding::LinkBroken => "broken: the link does not follow from the one before it".to_owned(),
+            Finding::Missing => "missing: the record was removed".to_owned(),
+            Finding::Gap { through } => format!("missing: links through {through} were removed with their records"),
+            Finding::Inserted => "inserted: the record is in no chain".to_owned(),
+            Finding::OutOfOrder { belongs_after } => format!("out of order: it belongs after link {belongs_after}"),
+            Finding::TailCut { signed } => format!("tail cut: a digest signed links up to {signed}"),
+            Finding::DigestMismatch => "digest mismatch: the signed head has another hash now".to_owned(),
+            Finding::BadSignature => "digest signature fails".to_owned(),
+            Finding::DigestOutOfChain => "digest out of chain: the digest before it is missing or replaced".to_owned(),
+        };
+        write!(f, ": {what}")
+    }
+}
+
+/// Where a chain's walk may resume: the last link found valid.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Resume {
+    pub seq: i64,
+    pub hash: Hash,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChainReport {
+    pub chain: ChainId,
+    pub workspace: String,
+    /// Records checked and valid.
+    pub valid: u64,
+    /// The chain's last link.
+    pub last: i64,
+    /// Links up to this one were removed by retention.
+    pub removed_through: i64,
+    pub digests_valid: u64,
+    pub problems: Vec<Problem>,
+    /// Where the next incremental walk starts, if nothing was wrong.
+    pub resume: Option<Resume>,
+}
+
+impl ChainReport {
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.workspace, self.chain.kind)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Report {
+    pub chains: Vec<ChainReport>,
+}
+
+impl Report {
+    pub fn problems(&self) -> usize {
+        self.chains.iter().map(|c| c.problems.len()).sum()
+    }
+
+    pub fn valid(&self) -> u64 {
+        self.chains.iter().map(|c| c.valid).sum()
+    }
+
+    pub fn digests_valid(&self) -> u64 {
+        self.chains.iter().map(|c| c.digests_valid).sum()
+    }
+
+    /// One line: what was checked, what was wrong.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} chains, {} records valid, {} digests valid, {} problems",
+            self.chains.len(),
+            self.valid(),
+            self.digests_valid(),
+            self.problems()
+        )
+    }
+
+    /// Where each clean chain's next walk may start.
+    pub fn resume_points(&self) -> HashMap<ChainId, Resume> {
+        self.chains.iter().filter_map(|c| c.resume.map(|r| (c.chain, r))).collect()
+    }
+}
+
+/// What to check: every workspace or one, from the start of each chain or
+/// from where an earlier walk ended (`resume`; digests are always all checked).
+pub struct Scope<'a> {
+    pub workspace_id: Option<i64>,
+    pub resume: &'a HashMap<ChainId, Resume>,
+}
+
+pub async fn verify(
+    store: &dyn Store,
+    trusted: &VerifyingKey,
+    scope: Scope<'_>,
+    workspace_names: &HashMap<i64, String>,
+) -> StoreResult<Report> {
+    let wanted = |chain: &ChainId| scope.workspace_id.is_none_or(|id| id == chain.workspace_id);
+    let heads = store.chain_heads().await?;
+    let mut digests: BTreeMap<(i64, &'static str), (ChainId, Vec<Digest>)> = BTreeMap::new();
+    for digest in store.digests(None).await? {
+        let chain = ChainId { workspace_id: digest.workspace_id, kind: digest.kind };
+        digests.entry((chain.workspace_id, chain.kind.as_str())).or_insert((chain, Vec::new())).1.push(digest);
+    }
+    // Every chain with a head or a digest: a deleted head still has its digests.
+    let mut chains: BTreeMap<(i64, &'static str), (ChainId, Option<&ChainHead>)> = BTreeMap::new();
+    for (key, (chain, _)) in &digests {
+        chains.insert(*key, (*chain, None));
+    }
+    for head in &heads {
+        chains.insert((head.workspace_id, head.kind.as_str()), (head.chain(), Some(head)));
+    }
+    let unlinked = store.unlinked_records(MAX_UNLINKED).await?;
+
+    let mut report = Report::default();
+    for (key, (chain, head)) in chains.into_iter().filter(|(_, (chain, _))| wanted(chain)) {
+        let signed = digests.remove(&key).map(|(_, d)| d).unwrap_or_default();
+        let resume = resumes(scope.resume.get(&chain).copied(), head);
+        let mut walk = Walk::new(head, &signed, resume);
+        let mut after = resume.map_or(0, |r| r.seq);
+        loop {
+            let links = store.chain_links(chain, after, BATCH).await?;
+            let (Some(first), Some(last)) = (links.first(), links.last()) else { break };
+            let records: HashMap<Uuid, NewRecord> =
+                store.linked_records(chain, first.seq, last.seq).await?.into_iter().map(|r| (r.id, r)).collect();
+            after = last.seq;
+            for link in links {
+                let record = records.get(&link.record_id);
+                walk.step(link, record);
+            }
+        }
+        let name = workspace_names.get(&chain.workspace_id).cloned().unwrap_or_else(|| chain.workspace_id.to_string());
+        report.chains.push(walk.finish(chain, name, head, &signed, trusted));
+    }
+    for (id, workspace_id, kind) in unlinked {
+        let chain = ChainId { workspace_id, kind };
+        if !wanted(&chain) {
+            continue;
+        }
+        let problem = Problem { seq: None, record: Some(id), finding: Finding::Inserted };
+        match report.chains.iter_mut().find(|c| c.chain == chain) {
+            Some(found) => {
+                found.problems.push(problem);
+                found.resume = None;
+            }
+            None => report.chains.push(ChainReport {
+                chain,
+                workspace: workspace_names.get(&workspace_id).cloned().unwrap_or_else(|| workspace_id.to_string()),
+                valid: 0,
+                last: 0,
+                removed_through: 0,
+                digests_valid: 0,
+                problems: vec![problem],
+                resume: None,
+            }),
+        }
+    }
+    Ok(report)
+}
+
+/// A link whose check against the link before it failed, kept to find out
+/// whether it moved or was rewritten.
+struct Suspect {
+    seq: i64,
+    record: Uuid,
+    content: Vec<u8>,
+    hash: Vec<u8>,
+    /// The hash of the link before it in the walk.
+    shown_previous: Hash,
+    /// Whether the link after it failed its check too.
+    next_broken: bool,
+}
+
+/// One chain's walk, link by link.
+struct Walk {
+    cut_seq: i64,
+    /// The next link's seq, and the hash it must follow from (`None` after a gap).
+    next_seq: i64,
+    previous: Option<Hash>,
+    /// The hashes links may legitimately follow from besides their
+    /// predecessor: the genesis and the cut.
+    anchors: Vec<(i64, Hash)>,
+    signed_heads: HashMap<i64, String>,
+    last: i64,
+    valid: u64,
+    problems: Vec<Problem>,
+    suspects: Vec<Suspect>,
+    /// Whether the previous link is the last suspect.
+    previous_suspect: bool,
+    last_valid: Option<Resume>,
+}
+
+fn as_hash(bytes: &[u8]) -> Option<Hash> {
+    Hash::try_from(bytes).ok()
+}
+
+impl Walk {
+    /// `resume` must not lie before the chain's cut (see [`resumes`]).
+    fn new(head: Option<&ChainHead>, digests: &[Digest], resume: Option<Resume>) -> Walk {
+        let cut_seq = head.map_or(0, |h| h.cut_seq);
+        let cut_hash = head.and_then(|h| h.cut_hash.as_deref()).and_then(as_hash);
+        let mut anchors = vec![(0, GENESIS)];
+        anchors.extend(cut_hash.map(|hash| (cut_seq, hash)));
+        let start = match resume {
+            Some(r) => (r.seq + 1, Some(r.hash)),
+            None if cut_seq > 0 => (cut_seq + 1, cut_hash),
+            None => (1, Some(GENESIS)),
+        };
+        Walk {
+            cut_seq,
+            next_seq: start.0,
+            previous: start.1,
+            anchors,
+            signed_heads: digests.iter().map(|d| (d.seq, d.head.clone())).collect(),
+            last: resume.map_or(0, |r| r.seq),
+            valid: 0,
+            problems: Vec::new(),
+            suspects: Vec::new(),
+            previous_suspect: false,
+            last_valid: resume,
+        }
+    }
+
+    fn problem(&mut self, seq: Option<i64>, record: Option<Uuid>, finding: Finding) {
+        self.problems.push(Problem { seq, record, finding });
+    }
+
+    fn step(&mut self, link: ChainLink, record: Option<&NewRecord>) {
+        self.last = link.seq;
+        let content_ok = match record {
+            None => {
+                self.problem(Some(link.seq), Some(link.record_id), Finding::Missing);
+                false
+            }
+            Some(record) if canonical::content(record).as_slice() != link.content.as_slice() => {
+                self.problem(Some(link.seq), Some(link.record_id), Finding::Changed);
+                false
+            }
+            Some(_) => true,
+        };
+        // A link older than the cut that a purge kept (received after
+        // records it removed): checked for its content only.
+        if link.seq <= self.cut_seq {
+            self.valid += u64::from(content_ok);
+            return;
+        }
+        if link.seq > self.next_seq {
+            self.problem(Some(self.next_seq), None, Finding::Gap { through: link.seq - 1 });
+            self.previous = None;
+        }
+        let linked = self.previous.is_none_or(|previous| canonical::link(&previous, &link.content) == link.hash[..]);
+        let mut suspect = false;
+        if !linked {
+            if self.previous_suspect {
+                if let Some(last) = self.suspects.last_mut() {
+                    last.next_broken = true;
+                }
+            }
+            suspect = self.suspects.len() < MAX_SUSPECTS;
+            if suspect {
+                self.suspects.push(Suspect {
+                    seq: link.seq,
+                    record: link.record_id,
+                    content: link.content.clone(),
+                    hash: link.hash.clone(),
+                    shown_previous: self.previous.unwrap_or(GENESIS),
+                    next_broken: false,
+                });
+            } else {
+                self.problem(Some(link.seq), Some(link.record_id), Finding::LinkBroken);
+            }
+        }
+        self.previous_suspect = suspect;
+        if let Some(head) = self.signed_heads.get(&link.seq) {
+            if *head != hex::encode(&link.hash) {
+                self.problem(Some(link.seq), Some(link.record_id), Finding::DigestMismatch);
+            }
+        }
+        if content_ok && linked {
+            self.valid += 1;
+        }
+        self.previous = as_hash(&link.hash);
+        self.next_seq = link.seq + 1;
+        if self.problems.is_empty() && self.suspects.is_empty() {
+            self.last_valid = self.previous.map(|hash| Resume { seq: link.seq, hash });
+        }
+    }
+
+    /// Sorts out the suspects: a link that follows from another link than
+    /// the one before it, with the link after it broken too, moved; one that
+    /// follows from no link there is was rewritten.
+    fn classify(&mut self) {
+        let mut candidates: HashMap<Hash, i64> = self.anchors.iter().map(|(seq, hash)| (*hash, *seq)).collect();
+        for s in &self.suspects {
+            candidates.extend(as_hash(&s.hash).map(|hash| (hash, s.seq)));
+            candidates.entry(s.shown_previous).or_insert(s.seq - 1);
+        }
+        for s in std::mem::take(&mut self.suspects) {
+            let belongs_after = candidates
+                .iter()
+                .find(|(hash, _)| canonical::link(&hash[..], &s.content) == s.hash[..])
+                .map(|(_, seq)| *seq);
+            let finding = match belongs_after {
+                Some(after) if s.next_broken => Finding::OutOfOrder { belongs_after: after },
+                // Its own link is intact: the link before it is the one that moved.
+                Some(_) => continue,
+                None => Finding::LinkBroken,
+            };
+            self.problem(Some(s.seq), Some(s.record), finding);
+        }
+    }
+
+    fn finish(
+        mut self,
+        chain: ChainId,
+        workspace: String,
+        head: Option<&ChainHead>,
+        digests: &[Digest],
+        trusted: &VerifyingKey,
+    ) -> ChainReport {
+        self.classify();
+        let end = self.last.max(self.cut_seq);
+        if let Some(head) = head.filter(|h| h.seq > end) {
+            self.problem(Some(end + 1), None, Finding::Gap { through: head.seq });
+        }
+        if let Some(signed) = digests.iter().map(|d| d.seq).filter(|&seq| seq > end).max() {
+            self.problem(Some(end + 1), None, Finding::TailCut { signed });
+        }
+        let mut digests_valid = 0;
+        let mut previous: Option<&str> = None;
+        for digest in digests {
+            let signed = signed_by(digest, trusted);
+            if !signed {
+                self.problem(Some(digest.seq), None, Finding::BadSignature);
+            }
+            let in_chain = digest.previous.as_deref() == previous;
+            if !in_chain {
+                self.problem(Some(digest.seq), None, Finding::DigestOutOfChain);
+            }
+            digests_valid += u64::from(signed && in_chain);
+            previous = Some(&digest.signature);
+        }
+        self.problems.sort_by_key(|p| p.seq.unwrap_or(i64::MAX));
+        self.problems.dedup();
+        let clean = self.problems.is_empty();
+        ChainReport {
+            chain,
+            workspace,
+            valid: self.valid,
+            last: self.last,
+            removed_through: self.cut_seq,
+            digests_valid,
+            problems: self.problems,
+            resume: if clean { self.last_valid } else { None },
+        }
+    }
+}
+
+/// A resume point, unless retention has cut the chain past it since.
+fn resumes(resume: Option<Resume>, head: Option<&ChainHead>) -> Option<Resume> {
+    resume.filter(|r| r.seq >= head.map_or(0, |h| h.cut_seq))
+}

@@ -1,0 +1,302 @@
+//! The hash chains (docs/integrity.md): appending a group's new records to
+//! their chains inside the group's transaction, cutting links with the
+//! records a purge removes, and the statements that read chains and digests.
+
+use std::collections::HashMap;
+
+use app::model::{ChainHead, ChainId, ChainLink, Digest, IntegrityStatus, Kind};
+use app::store::NewRecord;
+use uuid::Uuid;
+
+use super::canonical::{self, Hash, GENESIS};
+use super::columns::stored_list;
+use super::sql_store::Tx;
+use super::statement::{Dialect, Sql};
+
+/// Links per INSERT: 6 values each, well within SQLite's 32,766.
+const LINKS_PER_STATEMENT: usize = 1_000;
+/// Records per statement where a list of ids is bound.
+pub const IDS_PER_STATEMENT: usize = 1_000;
+
+struct NewLink {
+    chain: ChainId,
+    seq: i64,
+    record_id: Uuid,
+    content: Hash,
+    hash: Hash,
+}
+
+/// Appends `records` (new, in the order given) to the ends of their chains.
+/// PostgreSQL's writers lock the heads they extend, in one order, so two
+/// groups append to a chain one after the other; SQLite has one writer.
+pub async fn append(tx: &mut Tx, records: &[&NewRecord]) -> sqlx::Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let contents: Vec<Hash> = records.iter().map(|r| canonical::content(r)).collect();
+    let mut chains: Vec<ChainId> =
+        records.iter().map(|r| ChainId { workspace_id: r.workspace_id, kind: r.kind }).collect();
+    chains.sort_by_key(|c| (c.workspace_id, c.kind.as_str()));
+    chains.dedup();
+    tx.execute(|q| ensure_heads(q, &chains)).await?;
+    let heads: Vec<ChainHead> = tx.fetch_all(|q| heads_for_update(q, &chains)).await?;
+    let mut ends: HashMap<ChainId, (i64, Hash)> =
+        heads.iter().map(|h| (h.chain(), (h.seq, Hash::try_from(h.hash.as_slice()).unwrap_or(GENESIS)))).collect();
+
+    let mut links = Vec::with_capacity(records.len());
+    for (record, content) in records.iter().zip(contents) {
+        let chain = ChainId { workspace_id: record.workspace_id, kind: record.kind };
+        let (seq, previous) = ends.entry(chain).or_insert((0, GENESIS));
+        *seq += 1;
+        *previous = canonical::link(previous.as_slice(), &content);
+        links.push(NewLink { chain, seq: *seq, record_id: record.id, content, hash: *previous });
+    }
+    for chunk in links.chunks(LINKS_PER_STATEMENT) {
+        tx.execute(|q| insert_links(q, chunk)).await?;
+    }
+    for (chain, (seq, hash)) in &ends {
+        tx.execute(|q| set_head(q, *chain, *seq, hash)).await?;
+    }
+    Ok(())
+}
+
+/// Removes the links of records a purge deleted (in the same transaction)
+/// and moves each chain's cut to the last of them, so that what remains
+/// still verifies from the cut's hash.
+pub async fn cut(tx: &mut Tx, record_ids: &[Uuid]) -> sqlx::Result<()> {
+    let mut cuts: HashMap<ChainId, (i64, Vec<u8>)> = HashMap::new();
+    for ids in record_ids.chunks(IDS_PER_STATEMENT) {
+        let removed: Vec<RemovedLink> = tx.fetch_all(|q| delete_links(q, ids)).await?;
+        for link in removed {
+            let chain = ChainId { workspace_id: link.workspace_id, kind: link.kind };
+            let cut = cuts.entry(chain).or_insert((0, Vec::new()));
+            if link.seq > cut.0 {
+                *cut = (link.seq, link.hash);
+            }
+        }
+    }
+    for (chain, (seq, hash)) in &cuts {
+        tx.execute(|q| set_cut(q, *chain, *seq, hash)).await?;
+    }
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct RemovedLink {
+    workspace_id: i64,
+    kind: Kind,
+    seq: i64,
+    hash: Vec<u8>,
+}
+
+/// `(workspace_id = ? AND kind = ?)`: one chain.
+fn chain_is<'a>(q: &mut Sql<'_, 'a>, qualifier: &str, chain: ChainId) {
+    q.push(format_args!("{qualifier}workspace_id = ")).bind(chain.workspace_id);
+    q.push(format_args!(" AND {qualifier}kind = ")).bind(chain.kind.as_str());
+}
+
+/// A head at link 0 for each chain that has none.
+fn ensure_heads<'a>(q: &mut Sql<'_, 'a>, chains: &'a [ChainId]) {
+    q.push("INSERT INTO chain_heads (workspace_id, kind, seq, hash) VALUES ");
+    q.join(chains, ", ", |q, chain| {
+        q.push("(").bind(chain.workspace_id).push(", ").bind(chain.kind.as_str());
+        q.push(", 0, ").bind(GENESIS.as_slice()).push(")");
+    });
+    q.push(" ON CONFLICT (workspace_id, kind) DO NOTHING");
+}
+
+const HEAD_COLUMNS: &str = "workspace_id, kind, seq, hash, cut_seq, cut_hash";
+
+fn heads_for_update<'a>(q: &mut Sql<'_, 'a>, chains: &'a [ChainId]) {
+    q.push(format_args!("SELECT {HEAD_COLUMNS} FROM chain_heads WHERE "));
+    q.join(chains, " OR ", |q, chain| {
+        q.push("(");
+        chain_is(q, "", *chain);
+        q.push(")");
+    });
+    q.push(" ORDER BY workspace_id, kind");
+    if q.dialect() == Dialect::Postgres {
+        q.push(" FOR UPDATE");
+    }
+}
+
+fn insert_links<'a>(q: &mut Sql<'_, 'a>, links: &'a [NewLink]) {
+    q.push("INSERT INTO chain_links (workspace_id, kind, seq, record_id, content, hash) VALUES ");
+    q.join(links, ", ", |q, link| {
+        q.push("(").bind(link.chain.workspace_id).push(", ").bind(link.chain.kind.as_str());
+        q.push(", ").bind(link.seq).push(", ").bind(link.record_id);
+        q.push(", ").bind(link.content.as_slice()).push(", ").bind(link.hash.as_slice()).push(")");
+    });
+}
+
+fn set_head<'a>(q: &mut Sql<'_, 'a>, chain: ChainId, seq: i64, hash: &'a Hash) {
+    q.push("UPDATE chain_heads SET seq = ").bind(seq).push(", hash = ").bind(hash.as_slice()).push(" WHERE ");
+    chain_is(q, "", chain);
+}
+
+fn delete_links<'a>(q: &mut Sql<'_, 'a>, record_ids: &'a [Uuid]) {
+    q.push("DELETE FROM chain_links WHERE record_id IN (");
+    q.join(record_ids, ", ", |q, id| _ = q.bind(*id));
+    q.push(") RETURNING workspace_id, kind, seq, hash");
+}
+
+fn set_cut<'a>(q: &mut Sql<'_, 'a>, chain: ChainId, seq: i64, hash: &'a [u8]) {
+    q.push("UPDATE chain_heads SET cut_seq = ").bind(seq).push(", cut_hash = ").bind(hash).push(" WHERE ");
+    chain_is(q, "", chain);
+    q.push(" AND cut_seq < ").bind(seq);
+}
+
+/// Every chain's head ([`ChainHead`]).
+pub fn heads(q: &mut Sql<'_, '_>) {
+    q.push(format_args!("SELECT {HEAD_COLUMNS} FROM chain_heads ORDER BY workspace_id, kind"));
+}
+
+/// Up to `limit` links ([`ChainLink`]) of a chain after link `after`.
+pub fn links(q: &mut Sql<'_, '_>, chain: ChainId, after: i64, limit: usize) {
+    q.push("SELECT seq, record_id, content, hash FROM chain_links WHERE ");
+    chain_is(q, "", chain);
+    q.push(" AND seq > ").bind(after).push(format_args!(" ORDER BY seq LIMIT {limit}"));
+}
+
+/// The stored records ([`NewRecord`]) of links `from..=to` of a chain, from every record table.
+pub fn linked_records(q: &mut Sql<'_, '_>, chain: ChainId, from: i64, to: i64) {
+    let columns = stored_list(q.dialect());
+    q.join(q.dialect().record_tables(), " UNION ALL ", |q, table| {
+        q.push(format_args!("SELECT {columns} FROM {table} e WHERE e.id IN (SELECT record_id FROM chain_links WHERE "));
+        chain_is(q, "", chain);
+        q.push(" AND seq >= ").bind(from).push(" AND seq <= ").bind(to).push(")");
+    });
+}
+
+/// Up to `limit` records (id, workspace id, kind) that no link points at.
+pub fn unlinked_records(q: &mut Sql<'_, '_>, limit: usize) {
+    q.join(q.dialect().record_tables(), " UNION ALL ", |q, table| {
+        q.push(format_args!(
+            "SELECT * FROM (SELECT e.id, e.workspace_id, e.kind FROM {table} e \
+             WHERE NOT EXISTS (SELECT 1 FROM chain_links l WHERE l.record_id = e.id) LIMIT {limit})"
+        ));
+        if q.dialect() == Dialect::Postgres {
+            q.push(" AS u");
+        }
+    });
+}
+
+/// Records of `table` in no chain, by id after `after` ([`NewRecord`]): the
+/// records stored before chains existed, chained once by the migration's backfill.
+pub fn unchained_batch<'a>(q: &mut Sql<'_, 'a>, table: &str, after: Option<Uuid>, limit: usize) {
+    let columns = stored_list(q.dialect());
+    q.push(format_args!(
+        "SELECT {columns} FROM {table} e WHERE NOT EXISTS (SELECT 1 FROM chain_links l WHERE l.record_id = e.id)"
+    ));
+    if let Some(after) = after {
+        q.push(" AND e.id > ").bind(after);
+    }
+    q.push(format_args!(" ORDER BY e.id LIMIT {limit}"));
+}
+
+/// A record's link, with its chain ([`LinkRow`]).
+pub fn link_of(q: &mut Sql<'_, '_>, record_id: Uuid) {
+    q.push("SELECT workspace_id, kind, seq, record_id, content, hash FROM chain_links WHERE record_id = ")
+        .bind(record_id);
+}
+
+#[derive(sqlx::FromRow)]
+pub struct LinkRow {
+    pub workspace_id: i64,
+    pub kind: Kind,
+    #[sqlx(flatten)]
+    pub link: ChainLink,
+}
+
+const DIGEST_COLUMNS: &str = "workspace_id, kind, seq, head, signed_at, previous, signature, public_key";
+
+/// Digests ([`Digest`]) in order: of one chain, or of all.
+pub fn digests(q: &mut Sql<'_, '_>, chain: Option<ChainId>) {
+    q.push(format_args!("SELECT {DIGEST_COLUMNS} FROM digests"));
+    if let Some(chain) = chain {
+        q.push(" WHERE ");
+        chain_is(q, "", chain);
+    }
+    q.push(" ORDER BY workspace_id, kind, seq");
+}
+
+/// Each chain's head with its last digest's link and signature ([`Unsigned`]).
+pub fn heads_with_last_digest(q: &mut Sql<'_, '_>) {
+    let last = |column: &str| {
+        format!(
+            "(SELECT d.{column} FROM digests d WHERE d.workspace_id = h.workspace_id AND d.kind = h.kind \
+             ORDER BY d.seq DESC LIMIT 1)"
+        )
+    };
+    q.push(format_args!(
+        "SELECT h.workspace_id, h.kind, h.seq, h.hash, {} AS signed_seq, {} AS previous FROM chain_heads h \
+         WHERE h.seq > 0 ORDER BY h.workspace_id, h.kind",
+        last("seq"),
+        last("signature")
+    ));
+}
+
+#[derive(sqlx::FromRow)]
+pub struct Unsigned {
+    pub workspace_id: i64,
+    pub kind: Kind,
+    pub seq: i64,
+    pub hash: Vec<u8>,
+    pub signed_seq: Option<i64>,
+    pub previous: Option<String>,
+}
+
+pub fn insert_digest<'a>(q: &mut Sql<'_, 'a>, d: &'a Digest) {
+    q.push(format_args!("INSERT INTO digests ({DIGEST_COLUMNS}) VALUES ("));
+    q.bind(d.workspace_id).push(", ").bind(d.kind.as_str()).push(", ").bind(d.seq).push(", ").bind(d.head.as_str());
+    q.push(", ").bind(d.signed_at).push(", ").bind(d.previous.as_deref()).push(", ").bind(d.signature.as_str());
+    q.push(", ").bind(d.public_key.as_str()).push(") ON CONFLICT (workspace_id, kind, seq) DO NOTHING");
+}
+
+pub fn integrity_status(q: &mut Sql<'_, '_>) {
+    q.push("SELECT checked_at, records, problems, detail FROM integrity_status WHERE id = 1");
+}
+
+pub fn set_integrity_status<'a>(q: &mut Sql<'_, 'a>, s: &'a IntegrityStatus) {
+    q.push("INSERT INTO integrity_status (id, checked_at, records, problems, detail) VALUES (1, ");
+    q.bind(s.checked_at).push(", ").bind(s.records).push(", ").bind(s.problems).push(", ").bind(s.detail.as_str());
+    q.push(
+        ") ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at, records = excluded.records, \
+         problems = excluded.problems, detail = excluded.detail",
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::statement::sql_of;
+
+    #[test]
+    fn postgres_locks_the_heads_it_extends_in_one_order() {
+        let chains = [ChainId { workspace_id: 1, kind: Kind::Audit }, ChainId { workspace_id: 2, kind: Kind::Event }];
+        let sql = sql_of(Dialect::Postgres, |q| heads_for_update(q, &chains));
+        assert!(
+            sql.ends_with(
+                "WHERE (workspace_id = $1 AND kind = $2) OR (workspace_id = $3 AND kind = $4) \
+             ORDER BY workspace_id, kind FOR UPDATE"
+            ),
+            "{sql}"
+        );
+        let sql = sql_of(Dialect::Sqlite, |q| heads_for_update(q, &chains));
+        assert!(sql.ends_with("ORDER BY workspace_id, kind"), "{sql}");
+    }
+
+    #[test]
+    fn sqlite_finds_linked_and_unlinked_records_in_both_tables() {
+        let chain = ChainId { workspace_id: 1, kind: Kind::Audit };
+        let sql = sql_of(Dialect::Sqlite, |q| linked_records(q, chain, 1, 10));
+        assert_eq!(sql.matches("SELECT record_id FROM chain_links").count(), 2, "{sql}");
+        assert!(sql.contains("FROM events_recent e WHERE e.id IN"), "{sql}");
+        let sql = sql_of(Dialect::Postgres, |q| unlinked_records(q, 5));
+        assert_eq!(
+            sql,
+            "SELECT * FROM (SELECT e.id, e.workspace_id, e.kind FROM events e WHERE NOT EXISTS \
+             (SELECT 1 FROM chain_links l WHERE l.record_id = e.id) LIMIT 5) AS u"
+        );
+    }
+}

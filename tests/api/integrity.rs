@@ -1,0 +1,327 @@
+//! Tamper evidence: every record is in the hash chain of its workspace and
+//! kind, digests of the chains' heads are signed, and `trail verify` names
+//! each record changed, removed, slipped in or moved behind Trail's back (by
+//! SQL straight on the database), and each digest cut short or damaged.
+
+use app::model::{Kind, Micros};
+use serde_json::{json, Value};
+use sqlx::Connection;
+use trail::integrity::signing::SigningKeys;
+
+use crate::helpers::{spawn_app, TestApp, FOUNDER_EMAIL};
+
+/// Ten events and five audits in `acme`, each in its own request.
+async fn fill(app: &TestApp) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..15 {
+        let kind = if i % 3 == 0 { "audit" } else { "event" };
+        let body = json!({"kind": kind, "key": "chain.sample", "message": format!("record {i}"),
+                          "payload": {"n": i, "amount": 1.5}});
+        let response = app.ingest(&body).await;
+        assert_eq!(response.status(), 202);
+        let body: Value = response.json().await.unwrap();
+        ids.push(body["ids"][0].as_str().unwrap().to_owned());
+    }
+    ids
+}
+
+fn keys(app: &TestApp) -> SigningKeys {
+    SigningKeys::load(&app.db.signing_key_file()).unwrap().expect("the server made its key")
+}
+
+async fn sign(app: &TestApp) -> usize {
+    trail::integrity::sign(app.store.as_ref(), &keys(app)).await.unwrap()
+}
+
+/// Runs SQL on the database behind Trail's back. Statements about SQLite's
+/// staging table are skipped on PostgreSQL, which has none.
+async fn tamper(app: &TestApp, statements: &[&str]) {
+    let postgres = app.db.is_postgres();
+    let statements = statements.iter().filter(|s| !(postgres && s.contains("events_recent")));
+    if postgres {
+        let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+        for statement in statements {
+            sqlx::query(statement).execute(&mut conn).await.unwrap();
+        }
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
+        for statement in statements {
+            sqlx::query(statement).execute(&mut conn).await.unwrap();
+        }
+    }
+}
+
+/// `trail verify`: its exit code and report.
+fn verify(app: &TestApp) -> (i32, String) {
+    app.cli_status(&["verify"])
+}
+
+/// The record id of link `seq` of acme's event chain, as SQL.
+fn link(app: &TestApp, seq: i64) -> String {
+    format!(
+        "(SELECT record_id FROM chain_links WHERE workspace_id = {} AND kind = 'event' AND seq = {seq})",
+        app.workspace.id
+    )
+}
+
+async fn record_at(app: &TestApp, seq: i64) -> String {
+    let chain = app::model::ChainId { workspace_id: app.workspace.id, kind: Kind::Event };
+    let links = app.store.chain_links(chain, seq - 1, 1).await.unwrap();
+    links[0].record_id.to_string()
+}
+
+#[tokio::test]
+async fn a_clean_database_verifies_and_says_what_it_checked() {
+    let app = spawn_app().await;
+    fill(&app).await;
+    assert!(sign(&app).await >= 2, "acme's audit and event chains are signed");
+    assert_eq!(sign(&app).await, 0, "nothing grew: no new digest");
+    let (code, report) = verify(&app);
+    assert_eq!(code, 0, "{report}");
+    assert!(
+        report.contains("acme/event") && report.contains("10 records valid, 10 links, 1 digests valid"),
+        "{report}"
+    );
+    assert!(report.contains("acme/audit") && report.contains("5 records valid, 5 links"), "{report}");
+    assert!(report.contains(" 0 problems"), "{report}");
+
+    // The check is itself audited, and the health check tells its outcome.
+    let audit = app.audit_records().await;
+    let verified = audit.iter().find(|r| r.key == "integrity.verified").expect("integrity.verified");
+    assert_eq!(verified.actor_label.as_deref(), Some("cli"));
+    let health: Value = app.client.get(app.url("/api/system/health")).send().await.unwrap().json().await.unwrap();
+    let integrity = health["checks"].as_array().unwrap().iter().find(|c| c["name"] == "integrity").unwrap();
+    assert_eq!(integrity["status"], "healthy", "{health}");
+}
+
+#[tokio::test]
+async fn a_changed_record_is_named() {
+    let app = spawn_app().await;
+    fill(&app).await;
+    sign(&app).await;
+    let id = record_at(&app, 3).await;
+    let changed = link(&app, 3);
+    tamper(
+        &app,
+        &[
+            &format!("UPDATE events SET message = 'nothing happened' WHERE id = {changed}"),
+            &format!("UPDATE events_recent SET message = 'nothing happened' WHERE id = {changed}"),
+        ],
+    )
+    .await;
+    let (code, report) = verify(&app);
+    assert_eq!(code, 1, "{report}");
+    assert!(report.contains(&format!("link 3, record {id}: changed")), "{report}");
+    assert!(report.contains(" 1 problems"), "{report}");
+
+    let audit = app.audit_records().await;
+    let failed = audit.iter().find(|r| r.key == "integrity.failed").expect("integrity.failed");
+    assert_eq!(failed.severity, app::model::Severity::Critical);
+}
+
+#[tokio::test]
+async fn a_removed_record_and_a_removed_link_are_named() {
+    let app = spawn_app().await;
+    fill(&app).await;
+    sign(&app).await;
+    let id = record_at(&app, 4).await;
+    let (gone, both_gone) = (link(&app, 4), link(&app, 7));
+    tamper(
+        &app,
+        &[
+            &format!("DELETE FROM events WHERE id = {gone}"),
+            &format!("DELETE FROM events_recent WHERE id = {gone}"),
+            &format!("DELETE FROM events WHERE id = {both_gone}"),
+            &format!("DELETE FROM events_recent WHERE id = {both_gone}"),
+            &format!(
+                "DELETE FROM chain_links WHERE workspace_id = {} AND kind = 'event' AND seq = 7",
+                app.workspace.id
+            ),
+        ],
+    )
+    .await;
+    let (code, report) = verify(&app);
+    assert_eq!(code, 1, "{report}");
+    assert!(report.contains(&format!("link 4, record {id}: missing: the record was removed")), "{report}");
+    assert!(report.contains("link 7: missing: links through 7 were removed"), "{report}");
+}
+
+#[tokio::test]
+async fn a_record_slipped_in_is_named() {
+    let app = spawn_app().await;
+    let ids = fill(&app).await;
+    // A copy of a real record under a new id, as someone with SQL access would forge it.
+    let forged = uuid::Uuid::now_v7();
+    let columns = "workspace_id, event_id, brand, kind, key, message, context, entity_type, entity_id, actor_type, \
+                   actor_id, actor_email, actor_name, actor_label, ip, user_agent, visibility, severity, status, \
+                   duration_ms, provider, error_message, error_stack, correlation_id, payload, diff, occurred_at, \
+                   received_at";
+    let original: uuid::Uuid = ids[1].parse().unwrap();
+    let insert = if app.db.is_postgres() {
+        format!("INSERT INTO events (id, {columns}) SELECT '{forged}', {columns} FROM events WHERE id = '{original}'")
+    } else {
+        let (forged, original) = (forged.simple(), original.simple());
+        format!(
+            "INSERT INTO events (id, {columns}) SELECT x'{forged}', {columns} FROM \
+             (SELECT {columns} FROM events WHERE id = x'{original}' UNION ALL \
+              SELECT {columns} FROM events_recent WHERE id = x'{original}')"
+        )
+    };
+    tamper(&app, &[&insert]).await;
+    let (code, report) = verify(&app);
+    assert_eq!(code, 1, "{report}");
+    assert!(report.contains(&format!("record {forged}: inserted: the record is in no chain")), "{report}");
+}
+
+#[tokio::test]
+async fn swapped_links_are_out_of_order() {
+    let app = spawn_app().await;
+    fill(&app).await;
+    sign(&app).await;
+    let (two, six) = (record_at(&app, 2).await, record_at(&app, 6).await);
+    let ws = app.workspace.id;
+    let seq = |n: i64| format!("workspace_id = {ws} AND kind = 'event' AND seq = {n}");
+    tamper(
+        &app,
+        &[
+            &format!("UPDATE chain_links SET seq = -1 WHERE {}", seq(2)),
+            &format!("UPDATE chain_links SET seq = 2 WHERE {}", seq(6)),
+            &format!("UPDATE chain_links SET seq = 6 WHERE {}", seq(-1)),
+        ],
+    )
+    .await;
+    let (code, report) = verify(&app);
+    assert_eq!(code, 1, "{report}");
+    assert!(report.contains(&format!("link 2, record {six}: out of order: it belongs after link 5")), "{report}");
+    assert!(report.contains(&format!("link 6, record {two}: out of order: it belongs after link 1")), "{report}");
+    assert!(report.contains(" 2 problems"), "{report}");
+}
+
+#[tokio::test]
+async fn a_tail_cut_after_a_digest_and_a_damaged_signature_are_named() {
+    let app = spawn_app().await;
+    fill(&app).await;
+    sign(&app).await;
+    let ws = app.workspace.id;
+    let tail = format!("(SELECT record_id FROM chain_links WHERE workspace_id = {ws} AND kind = 'event' AND seq > 8)");
+    tamper(
+        &app,
+        &[
+            &format!("DELETE FROM events WHERE id IN {tail}"),
+            &format!("DELETE FROM events_recent WHERE id IN {tail}"),
+            &format!("DELETE FROM chain_links WHERE workspace_id = {ws} AND kind = 'event' AND seq > 8"),
+            &format!("UPDATE chain_heads SET seq = 8 WHERE workspace_id = {ws} AND kind = 'event'"),
+            &format!(
+                "UPDATE digests SET signature = '00' || substr(signature, 3) WHERE workspace_id = {ws} AND kind = 'audit'"
+            ),
+        ],
+    )
+    .await;
+    let (code, report) = verify(&app);
+    assert_eq!(code, 1, "{report}");
+    assert!(report.contains("link 9: tail cut: a digest signed links up to 10"), "{report}");
+    assert!(report.contains("link 5: digest signature fails"), "{report}");
+}
+
+#[tokio::test]
+async fn a_purge_leaves_a_chain_that_verifies_from_its_cut() {
+    let app = spawn_app().await;
+    fill(&app).await;
+    sign(&app).await;
+    // Age acme's first four events by a year (behind Trail's back, but only
+    // the time the retention purge reads), then purge them as retention does.
+    let ws = app.workspace.id;
+    let year_ago = Micros::now().0 - 365 * 24 * app::model::HOUR_US;
+    let first =
+        format!("(SELECT record_id FROM chain_links WHERE workspace_id = {ws} AND kind = 'event' AND seq <= 4)");
+    tamper(
+        &app,
+        &[
+            &format!("UPDATE events SET received_at = {year_ago} WHERE id IN {first}"),
+            &format!("UPDATE events_recent SET received_at = {year_ago} WHERE id IN {first}"),
+        ],
+    )
+    .await;
+    let purged = app.cli(&["retention", "run"]);
+    assert!(purged.contains("acme") && purged.contains("4 removed"), "{purged}");
+    fill(&app).await;
+    sign(&app).await;
+    let (code, report) = verify(&app);
+    assert_eq!(code, 0, "{report}");
+    assert!(
+        report.contains("16 records valid, 20 links, 2 digests valid, links through 4 removed by retention"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn a_proof_checks_one_record_against_a_signed_digest() {
+    let app = spawn_app().await;
+    let ids = fill(&app).await;
+    let founder = app.client_signed_in_as(FOUNDER_EMAIL).await;
+    // No digest covers the records yet: asking for a proof signs one.
+    let proof: Value =
+        founder.get(app.url(&format!("/api/v1/events/{}/proof", ids[1]))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(proof["seq"], 1, "{proof}");
+    assert_eq!(proof["record"]["message"], "record 1", "{proof}");
+    assert_eq!(proof["following"].as_array().unwrap().len(), 9, "{proof}");
+    // Fold the links up to the digest's head.
+    let bytes = |v: &Value| hex::decode(v.as_str().unwrap()).unwrap();
+    let content = trail::storage::canonical::jcs(&proof["record"]);
+    assert_eq!(<sha2::Sha256 as sha2::Digest>::digest(&content).to_vec(), bytes(&proof["content"]));
+    let mut hash = trail::storage::canonical::link(&bytes(&proof["previous"]), &bytes(&proof["content"]));
+    assert_eq!(hash.to_vec(), bytes(&proof["hash"]));
+    for content in proof["following"].as_array().unwrap() {
+        hash = trail::storage::canonical::link(&hash, &bytes(content));
+    }
+    assert_eq!(hex::encode(hash), proof["digest"]["head"].as_str().unwrap());
+    let digest: app::model::Digest = serde_json::from_value(proof["digest"].clone()).unwrap();
+    assert!(trail::integrity::signing::signed_by(&digest, &keys(&app).public_key()));
+
+    // Scoped like every read: a stranger's id and an unknown one are 404.
+    let other = crate::helpers::add_workspace(&app.store, "globex").await;
+    let globex_key = crate::helpers::issue_key(&app.store, &other.slug, "ingest,read").await;
+    let outside = app
+        .client
+        .get(app.url(&format!("/api/v1/events/{}/proof", ids[1])))
+        .bearer_auth(&globex_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(outside.status(), 404);
+    let unknown = founder.get(app.url(&format!("/api/v1/events/{}/proof", uuid::Uuid::now_v7()))).send().await.unwrap();
+    assert_eq!(unknown.status(), 404);
+
+    // Digests: a workspace's key gets its workspace's only; the founder every one.
+    let own: Value =
+        app.client.get(app.url("/api/v1/digests")).bearer_auth(&app.key).send().await.unwrap().json().await.unwrap();
+    let own = own["digests"].as_array().unwrap();
+    assert!(!own.is_empty() && own.iter().all(|d| d["workspace_id"] == app.workspace.id), "{own:?}");
+    let none: Value =
+        app.client.get(app.url("/api/v1/digests")).bearer_auth(&globex_key).send().await.unwrap().json().await.unwrap();
+    assert!(none["digests"].as_array().unwrap().is_empty(), "{none}");
+    let all: Value = founder.get(app.url("/api/v1/digests")).send().await.unwrap().json().await.unwrap();
+    assert!(all["digests"].as_array().unwrap().len() > own.len(), "the trail workspace's chain too: {all}");
+    assert_eq!(all["public_key"], hex::encode(keys(&app).public_key().as_bytes()));
+}
+
+#[tokio::test]
+async fn records_stored_before_chains_are_chained_once_at_upgrade() {
+    let app = spawn_app().await;
+    fill(&app).await;
+    // Records without links: slipped in, unless the upgrade is still to chain them.
+    tamper(&app, &["DELETE FROM chain_links", "DELETE FROM chain_heads", "DELETE FROM digests"]).await;
+    let (code, report) = verify(&app);
+    assert_eq!(code, 1, "{report}");
+    assert!(report.contains("inserted: the record is in no chain"), "{report}");
+    // As the database was before hash chains: the next open chains them.
+    tamper(
+        &app,
+        &["DELETE FROM chain_links", "DELETE FROM chain_heads", "INSERT INTO chain_backfill (pending) VALUES (1)"],
+    )
+    .await;
+    let (code, report) = verify(&app);
+    assert_eq!(code, 0, "{report}");
+    assert!(report.contains("acme/event") && report.contains("10 records valid, 10 links"), "{report}");
+    assert_eq!(app.store.unlinked_records(10).await.unwrap(), vec![]);
+}
