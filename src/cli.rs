@@ -1,12 +1,13 @@
 //! The `trail` command line: serve (the default), migrate, workspace, user, key, demo.
 
 use std::io::{BufRead, IsTerminal};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use app::accounts;
 use app::audit::Actor;
-use app::model::{Kind, Period, Role};
+use app::model::{Kind, Micros, Period, Role};
 use app::store::{DynStore, UserRecord};
 use clap::{Args, Parser, Subcommand};
 
@@ -248,16 +249,16 @@ async fn execute(config: Config, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo(args) => crate::demo::run(&store, &args).await,
-        Command::Retention(command) => manage_retention(&store, command).await,
+        Command::Retention(command) => manage_retention(&store, command, &config.signing_key_file).await,
         Command::Verify { workspace, public_key } => {
             let trusted = match public_key {
                 Some(text) => crate::integrity::signing::parse_public_key(&text)?,
-                None => SigningKeys::load_or_create(&config.signing_key_file)?.public_key(),
+                None => SigningKeys::existing(&config.signing_key_file)?.public_key(),
             };
             verify(&store, &trusted, workspace.as_deref()).await
         }
         Command::PublicKey => {
-            println!("{}", hex::encode(SigningKeys::load_or_create(&config.signing_key_file)?.public_key().as_bytes()));
+            println!("{}", hex::encode(SigningKeys::existing(&config.signing_key_file)?.public_key().as_bytes()));
             Ok(())
         }
     }
@@ -295,7 +296,8 @@ async fn verify(store: &DynStore, trusted: &VerifyingKey, workspace: Option<&str
     }
 }
 
-async fn manage_retention(store: &DynStore, command: RetentionCommand) -> anyhow::Result<()> {
+/// `key_file`: the key that signs the chains' cuts a purge makes.
+async fn manage_retention(store: &DynStore, command: RetentionCommand, key_file: &Path) -> anyhow::Result<()> {
     match command {
         RetentionCommand::Show => {
             let retention = store.retention().await?;
@@ -313,15 +315,17 @@ async fn manage_retention(store: &DynStore, command: RetentionCommand) -> anyhow
             let workspace = workspace.unwrap_or_default();
             println!("{}", app::retention::set_period(store.as_ref(), &Actor::cli(), &workspace, kind, days).await?);
         }
-        RetentionCommand::Run => match crate::retention::run(store, app::model::Micros::now()).await? {
-            None => println!("another server is purging now; nothing done"),
-            Some(purged) if purged.is_empty() => println!("nothing is past its period"),
-            Some(purged) => {
-                for p in purged {
-                    println!("{:<20} {:<8} {} removed", p.workspace, p.kind, p.removed);
+        RetentionCommand::Run => {
+            match crate::retention::run(store, &SigningKeys::existing(key_file)?, Micros::now()).await? {
+                None => println!("another server is purging now; nothing done"),
+                Some(purged) if purged.is_empty() => println!("nothing is past its period"),
+                Some(purged) => {
+                    for p in purged {
+                        println!("{:<20} {:<8} {} removed", p.workspace, p.kind, p.removed);
+                    }
                 }
             }
-        },
+        }
     }
     Ok(())
 }

@@ -10,7 +10,11 @@
 use std::time::Duration;
 
 use app::model::{Kind, Micros};
-use app::store::{Cutoff, DynStore, StoreResult};
+use std::sync::Arc;
+
+use app::store::{Cutoff, DynStore, Signer, StoreResult};
+
+use crate::integrity::signing::SigningKeys;
 
 /// Records scanned per transaction (and deleted, if all are past their period).
 const WINDOW: usize = 5_000;
@@ -29,7 +33,8 @@ pub struct Purged {
 
 /// Removes every record past its period now; `None` if another server is
 /// purging. Lists only what had records to remove.
-pub async fn run(store: &DynStore, now: Micros) -> StoreResult<Option<Vec<Purged>>> {
+/// Each chain's new cut is signed by `signer` (docs/integrity.md).
+pub async fn run(store: &DynStore, signer: &dyn Signer, now: Micros) -> StoreResult<Option<Vec<Purged>>> {
     let Some(_guard) = store.purge_lock().await? else { return Ok(None) };
     let retention = store.retention().await?;
     let workspaces = store.workspaces().await?;
@@ -43,7 +48,7 @@ pub async fn run(store: &DynStore, now: Micros) -> StoreResult<Option<Vec<Purged
     }
     let slug = |id: i64| workspaces.iter().find(|w| w.id == id).map_or_else(|| id.to_string(), |w| w.slug.clone());
     let mut purged: Vec<Purged> = store
-        .purge(&cutoffs, WINDOW, PAUSE)
+        .purge(&cutoffs, WINDOW, PAUSE, signer)
         .await?
         .into_iter()
         .map(|p| Purged { workspace: slug(p.workspace_id), kind: p.kind, removed: p.removed })
@@ -53,12 +58,12 @@ pub async fn run(store: &DynStore, now: Micros) -> StoreResult<Option<Vec<Purged
 }
 
 /// Purges every hour, the first time soon after start.
-pub fn spawn_hourly(store: DynStore) {
+pub fn spawn_hourly(store: DynStore, signer: Arc<SigningKeys>) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(EVERY);
         loop {
             ticks.tick().await;
-            match run(&store, Micros::now()).await {
+            match run(&store, signer.as_ref(), Micros::now()).await {
                 Ok(Some(purged)) => {
                     for p in purged {
                         tracing::info!(workspace = p.workspace, kind = %p.kind, removed = p.removed, "retention purge");

@@ -45,8 +45,8 @@ impl Server {
         crate::metrics::handle();
         let opened = storage::open(&config).await?;
         opened.sessions.spawn_expiry();
-        crate::retention::spawn_hourly(opened.store.clone());
-        let signing = Arc::new(SigningKeys::load_or_create(&config.signing_key_file)?);
+        let signing = Arc::new(signing_keys(opened.store.as_ref(), &config).await?);
+        crate::retention::spawn_hourly(opened.store.clone(), signing.clone());
         let every = std::time::Duration::from_secs(config.digest_interval as u64);
         crate::integrity::spawn(opened.store.clone(), signing.clone(), every);
         let listener = TcpListener::bind(config.site_addr).await?;
@@ -90,6 +90,23 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// The key that signs digests: the file's, or a new one if the database
+/// has no digests yet. A database whose digests another key signed needs
+/// that key (a new one would make them all look forged).
+async fn signing_keys(store: &dyn app::store::Store, config: &Config) -> anyhow::Result<SigningKeys> {
+    if let Some(keys) = SigningKeys::load(&config.signing_key_file)? {
+        return Ok(keys);
+    }
+    if !store.digests(None, 0, Some(1)).await?.is_empty() {
+        anyhow::bail!(
+            "no signing key at {}, and this database has digests signed with one: \
+             set TRAIL_SIGNING_KEY_FILE to that key's file",
+            config.signing_key_file.display()
+        );
+    }
+    SigningKeys::load_or_create(&config.signing_key_file)
 }
 
 /// How long open requests may go on after a shutdown signal.

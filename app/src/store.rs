@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 use crate::model::{
     ActorType, ChainHead, ChainId, ChainLink, Cursor, Digest, EventDetail, EventFilter, EventRow, IntegrityStatus,
-    Kind, Micros, Order, Period, Retention, Role, Severity, Stats, StatsWindow, Status, Viewer, Visibility,
+    Kind, Micros, Order, Period, Retention, Role, Severity, Stats, StatsWindow, Status, StoredRecord, Viewer,
+    Visibility,
 };
 pub use crate::model::{ApiKeySummary, UserSummary};
 
@@ -106,9 +107,8 @@ impl Scope {
     }
 }
 
-/// A validated record ready to be written. Built by the ingest API and the
-/// demo; read back as stored, to check it against its chain.
-#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+/// A validated record ready to be written. Built by the ingest API and the demo.
+#[derive(Clone, Debug, PartialEq)]
 pub struct NewRecord {
     pub id: Uuid,
     pub workspace_id: i64,
@@ -128,7 +128,6 @@ pub struct NewRecord {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub visibility: Visibility,
-    #[sqlx(try_from = "i16")]
     pub severity: Severity,
     pub status: Option<Status>,
     pub duration_ms: Option<i64>,
@@ -140,10 +139,15 @@ pub struct NewRecord {
     pub payload: Option<String>,
     /// JSON text: `{"old": {...}, "new": {...}}`.
     pub diff: Option<String>,
-    #[sqlx(try_from = "i64")]
     pub occurred_at: Micros,
-    #[sqlx(try_from = "i64")]
     pub received_at: Micros,
+}
+
+impl NewRecord {
+    /// The hash chain the record is a link of.
+    pub fn chain(&self) -> ChainId {
+        ChainId { workspace_id: self.workspace_id, kind: self.kind }
+    }
 }
 
 /// What happened to one ingest request's records.
@@ -299,8 +303,13 @@ pub struct Purged {
 /// Held while purging (see `Store::purge_lock`); dropping it lets another process purge.
 pub struct PurgeGuard(pub Box<dyn std::any::Any + Send>);
 
-/// Signs a digest: fills in its `signature` and `public_key`.
-pub type SignDigest<'a> = dyn Fn(&mut Digest) + Send + Sync + 'a;
+/// Signs what the store vouches for: digests of chains, retention cuts.
+pub trait Signer: Send + Sync {
+    /// The Ed25519 signature of `message`, in hex.
+    fn sign(&self, message: &[u8]) -> String;
+    /// The public key that checks it, in hex.
+    fn public_key(&self) -> String;
+}
 
 /// Makes the audit records of an applied change.
 pub type AuditOf<'a> = dyn Fn(&Applied) -> Vec<NewRecord> + Send + Sync + 'a;
@@ -369,8 +378,15 @@ pub trait Store: Send + Sync + 'static {
     async fn retention(&self) -> StoreResult<Retention>;
     /// Deletes every record past its cutoff in one pass over the records in
     /// the order received, `window` records per transaction with `pause`
-    /// between them; how many went, per workspace and kind.
-    async fn purge(&self, cutoffs: &[Cutoff], window: usize, pause: Duration) -> StoreResult<Vec<Purged>>;
+    /// between them, with their chain links; each chain's new cut is signed
+    /// by `signer`. How many went, per workspace and kind.
+    async fn purge(
+        &self,
+        cutoffs: &[Cutoff],
+        window: usize,
+        pause: Duration,
+        signer: &dyn Signer,
+    ) -> StoreResult<Vec<Purged>>;
     /// Whether this process may purge now: with several servers on one
     /// database, one at a time. Purging is allowed while the guard lives.
     async fn purge_lock(&self) -> StoreResult<Option<PurgeGuard>>;
@@ -382,16 +398,18 @@ pub trait Store: Send + Sync + 'static {
     /// Up to `limit` links of a chain after link `after`, in order.
     async fn chain_links(&self, chain: ChainId, after: i64, limit: usize) -> StoreResult<Vec<ChainLink>>;
     /// The records, as stored, that links `from..=to` of a chain point at.
-    async fn linked_records(&self, chain: ChainId, from: i64, to: i64) -> StoreResult<Vec<NewRecord>>;
-    /// Up to `limit` records that are in no chain: id, workspace id, kind.
-    async fn unlinked_records(&self, limit: usize) -> StoreResult<Vec<(Uuid, i64, Kind)>>;
+    async fn linked_records(&self, chain: ChainId, from: i64, to: i64) -> StoreResult<Vec<StoredRecord>>;
+    /// Up to `limit` records (of one workspace, or any) that are in no chain:
+    /// id, workspace id, kind as stored.
+    async fn unlinked_records(&self, workspace_id: Option<i64>, limit: usize) -> StoreResult<Vec<(Uuid, i64, String)>>;
     /// A record's chain and link.
     async fn link_of(&self, record_id: Uuid) -> StoreResult<Option<(ChainId, ChainLink)>>;
-    /// Digests in order of chain and link: one chain's, or every chain's.
-    async fn digests(&self, chain: Option<ChainId>) -> StoreResult<Vec<Digest>>;
-    /// Signs each chain that grew since its last digest (one signer at a time,
-    /// however many servers share the database); the new digests.
-    async fn sign_heads(&self, sign: &SignDigest<'_>, now: Micros) -> StoreResult<Vec<Digest>>;
+    /// Digests in order of chain and link, from link `from_seq` on: one
+    /// chain's, or every chain's; at most `limit`.
+    async fn digests(&self, chain: Option<ChainId>, from_seq: i64, limit: Option<usize>) -> StoreResult<Vec<Digest>>;
+    /// Signs each chain (or just `chain`) that grew since its last digest,
+    /// one signer at a time however many servers share the database; the new digests.
+    async fn sign_heads(&self, signer: &dyn Signer, chain: Option<ChainId>) -> StoreResult<Vec<Digest>>;
     async fn integrity_status(&self) -> StoreResult<Option<IntegrityStatus>>;
     async fn set_integrity_status(&self, status: &IntegrityStatus) -> StoreResult<()>;
 

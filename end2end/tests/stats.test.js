@@ -54,7 +54,8 @@ test('founders see system health; clients get a 404', async () => {
   await signIn(page, ROLES.founder);
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Health' }).click();
   await page.getByRole('heading', { name: 'System health' }).waitFor();
-  assert.equal(await page.locator('table.list tbody tr').count(), 4);
+  // database, query time, error rate, activity, integrity
+  assert.equal(await page.locator('table.list tbody tr').count(), 5);
   const client = await browser.newPage();
   await signIn(client, ROLES.client);
   const response = await client.goto(`${BASE_URL}/health`);

@@ -16,7 +16,8 @@ CREATE TABLE chain_links (
 CREATE UNIQUE INDEX chain_links_record ON chain_links (record_id);
 
 -- Each chain's last link, and where retention cut it: links up to `cut_seq`
--- were removed with their records, `cut_hash` is the hash of link `cut_seq`.
+-- were removed with their records, `cut_hash` is the hash of link `cut_seq`;
+-- the purge signs the cut (`cut_signature` over chain, seq, hash, `cut_at`).
 -- Writers lock a chain's row (FOR UPDATE) to append to it.
 CREATE TABLE chain_heads (
     workspace_id BIGINT NOT NULL,
@@ -25,6 +26,8 @@ CREATE TABLE chain_heads (
     hash         BYTEA NOT NULL,
     cut_seq      BIGINT NOT NULL DEFAULT 0,
     cut_hash     BYTEA,
+    cut_at       BIGINT,
+    cut_signature TEXT,
     PRIMARY KEY (workspace_id, kind)
 );
 
@@ -53,6 +56,6 @@ CREATE TABLE integrity_status (
 );
 
 -- Records stored before this migration are chained once, at the next start,
--- in the order received; afterwards a record without a link was slipped in.
+-- by id; afterwards a record without a link was slipped in.
 CREATE TABLE chain_backfill (pending INTEGER PRIMARY KEY);
 INSERT INTO chain_backfill (pending) SELECT 1 WHERE EXISTS (SELECT 1 FROM events);

@@ -16,7 +16,8 @@ CREATE TABLE chain_links (
 CREATE UNIQUE INDEX chain_links_record ON chain_links (record_id);
 
 -- Each chain's last link, and where retention cut it: links up to `cut_seq`
--- were removed with their records, `cut_hash` is the hash of link `cut_seq`.
+-- were removed with their records, `cut_hash` is the hash of link `cut_seq`;
+-- the purge signs the cut (`cut_signature` over chain, seq, hash, `cut_at`).
 CREATE TABLE chain_heads (
     workspace_id INTEGER NOT NULL,
     kind         TEXT NOT NULL,
@@ -24,6 +25,8 @@ CREATE TABLE chain_heads (
     hash         BLOB NOT NULL,
     cut_seq      INTEGER NOT NULL DEFAULT 0,
     cut_hash     BLOB,
+    cut_at       INTEGER,
+    cut_signature TEXT,
     PRIMARY KEY (workspace_id, kind)
 );
 
@@ -52,6 +55,6 @@ CREATE TABLE integrity_status (
 );
 
 -- Records stored before this migration are chained once, at the next start,
--- in the order received; afterwards a record without a link was slipped in.
+-- by id; afterwards a record without a link was slipped in.
 CREATE TABLE chain_backfill (pending INTEGER PRIMARY KEY);
 INSERT INTO chain_backfill (pending) SELECT 1 WHERE EXISTS (SELECT 1 FROM events) OR EXISTS (SELECT 1 FROM events_recent);

@@ -21,11 +21,12 @@ use verify::{Report, Resume};
 
 /// Signs every chain that grew since its last digest; how many were signed.
 pub async fn sign(store: &dyn Store, keys: &SigningKeys) -> StoreResult<usize> {
-    Ok(store.sign_heads(&|digest| keys.sign(digest), Micros::now()).await?.len())
+    Ok(store.sign_heads(keys, None).await?.len())
 }
 
 /// Verifies the chains (of one workspace, or all) from the start, or from
-/// `resume`; stores the outcome for the health check.
+/// `resume`. The health check shows the last whole check, or a failure
+/// found since: a partial check that finds nothing clears nothing.
 pub async fn check(
     store: &dyn Store,
     trusted: &VerifyingKey,
@@ -34,25 +35,28 @@ pub async fn check(
 ) -> StoreResult<Report> {
     let names = store.workspaces().await?.into_iter().map(|w| (w.id, w.slug)).collect();
     let report = verify::verify(store, trusted, verify::Scope { workspace_id, resume }, &names).await?;
-    let status = IntegrityStatus {
-        checked_at: Micros::now().0,
-        records: report.valid() as i64,
-        problems: report.problems() as i64,
-        detail: report.summary(),
-    };
-    store.set_integrity_status(&status).await?;
+    let whole = workspace_id.is_none() && resume.is_empty();
+    if whole || report.problems() > 0 {
+        let scope = match (workspace_id, whole) {
+            (_, true) => "",
+            (Some(_), _) => " (one workspace)",
+            (None, _) => " (what was added since the last check)",
+        };
+        let status = IntegrityStatus {
+            checked_at: Micros::now().0,
+            records: report.valid() as i64,
+            problems: report.problems() as i64,
+            detail: format!("{}{scope}", report.summary()),
+        };
+        store.set_integrity_status(&status).await?;
+    }
     Ok(report)
 }
 
 /// The self-audit record of a verification: `integrity.verified`, or
 /// `integrity.failed` (critical) with the first problems.
 pub fn audit_record(actor: &Actor, report: &Report) -> app::store::NewRecord {
-    let problems: Vec<String> = report
-        .chains
-        .iter()
-        .flat_map(|c| c.problems.iter().map(move |p| format!("{}: {p}", c.name())))
-        .take(20)
-        .collect();
+    let problems: Vec<String> = report.lines().take(20).collect();
     let payload = json!({
         "chains": report.chains.len(),
         "records_valid": report.valid(),

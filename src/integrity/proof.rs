@@ -3,14 +3,13 @@
 //! the record's canonical object, its link, the content hashes of the links
 //! after it up to a digest, and that digest.
 
-use app::model::{ChainId, Digest, Kind};
-use app::store::{Scope, Store, StoreError, StoreResult};
+use app::model::{ChainId, Digest, Kind, Visibility};
+use app::store::{Scope, Signer, Store, StoreError, StoreResult};
 use schemars::JsonSchema;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::signing::SigningKeys;
-use crate::storage::canonical::{self, GENESIS};
+use crate::storage::canonical::GENESIS;
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Proof {
@@ -32,31 +31,60 @@ pub struct Proof {
     pub digest: Digest,
 }
 
-/// A proof of the record `id`, if `scope` may see it. A record newer than
-/// every digest gets one signed now.
-pub async fn proof(store: &dyn Store, keys: &SigningKeys, scope: &Scope, id: Uuid) -> StoreResult<Option<Proof>> {
-    if store.event_by_id(scope, id).await?.is_none() {
-        return Ok(None);
+/// The most later links a proof carries (32 bytes each): a record further
+/// from a digest than this (a database chained at upgrade, whose first
+/// digest covers the whole chain) has no proof yet.
+const MAX_FOLLOWING: i64 = 100_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProofError {
+    /// No such record, or not one the reader may see.
+    #[error("not found")]
+    NotFound,
+    /// Proofs tell how many records a chain holds: only for readers of the whole workspace.
+    #[error("proofs are for readers of every record of the workspace: a chain's length counts them all")]
+    NotWholeWorkspace,
+    #[error("{0}")]
+    Unavailable(String),
+    /// The chain does not hold what a proof needs: `trail verify` says why.
+    #[error("the record's chain is damaged ({0}): run `trail verify`")]
+    Damaged(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A proof of the record `id`, if `scope` may see it and the whole of its
+/// workspace. A record newer than every digest of its chain gets one
+/// signed now (of that chain only).
+pub async fn proof(store: &dyn Store, signer: &dyn Signer, scope: &Scope, id: Uuid) -> Result<Proof, ProofError> {
+    let record = store.event_by_id(scope, id).await?.ok_or(ProofError::NotFound)?;
+    let (chain, link) = store.link_of(id).await?.ok_or(ProofError::Damaged("the record has no link"))?;
+    if !reads_whole_workspace(scope, chain.workspace_id) {
+        return Err(ProofError::NotWholeWorkspace);
     }
-    let not_chained = || StoreError::NotFound("the record's chain link (run `trail verify`)".into());
-    let (chain, link) = store.link_of(id).await?.ok_or_else(not_chained)?;
-    let record = store.linked_records(chain, link.seq, link.seq).await?.into_iter().find(|r| r.id == id);
-    let record = record.ok_or_else(not_chained)?;
+    let stored = store.linked_records(chain, link.seq, link.seq).await?.into_iter().find(|r| r.id == record.row.id);
+    let stored = stored.ok_or(ProofError::Damaged("the record's link points elsewhere"))?;
     let digest = match covering_digest(store, chain, link.seq).await? {
         Some(digest) => digest,
         None => {
-            super::sign(store, keys).await?;
-            covering_digest(store, chain, link.seq).await?.ok_or_else(not_chained)?
+            store.sign_heads(signer, Some(chain)).await?;
+            covering_digest(store, chain, link.seq).await?.ok_or(ProofError::Damaged("no digest reaches the record"))?
         }
     };
-    let previous = previous_hash(store, chain, link.seq).await?;
-    let span = usize::try_from(digest.seq - link.seq).unwrap_or(0);
-    let following = store.chain_links(chain, link.seq, span).await?;
-    if following.len() != span {
-        return Err(StoreError::NotFound("links of the chain (run `trail verify`)".into()));
+    if digest.seq - link.seq > MAX_FOLLOWING {
+        return Err(ProofError::Unavailable(format!(
+            "the first digest after the record is {} links on (a proof carries at most {MAX_FOLLOWING})",
+            digest.seq - link.seq
+        )));
     }
-    Ok(Some(Proof {
-        record: canonical::object(&record),
+    let previous = previous_hash(store, chain, link.seq).await?;
+    let following = store.chain_links(chain, link.seq, (digest.seq - link.seq) as usize).await?;
+    let contiguous = following.iter().zip(link.seq + 1..).all(|(l, seq)| l.seq == seq);
+    if !contiguous || following.len() as i64 != digest.seq - link.seq {
+        return Err(ProofError::Damaged("links between the record and the digest are missing"));
+    }
+    Ok(Proof {
+        record: stored.columns,
         workspace_id: chain.workspace_id,
         kind: chain.kind,
         seq: link.seq,
@@ -65,15 +93,27 @@ pub async fn proof(store: &dyn Store, keys: &SigningKeys, scope: &Scope, id: Uui
         hash: hex::encode(&link.hash),
         following: following.iter().map(|l| hex::encode(&l.content)).collect(),
         digest,
-    }))
+    })
+}
+
+/// Whether `scope` reads every record of the workspace (every visibility, every brand).
+pub fn reads_whole_workspace(scope: &Scope, workspace_id: i64) -> bool {
+    match scope {
+        Scope::Platform => true,
+        Scope::Grants(grants) => grants.iter().any(|g| {
+            g.workspace_id == workspace_id
+                && g.brand.is_none()
+                && Visibility::ALL.iter().all(|v| g.visibilities.contains(v))
+        }),
+    }
 }
 
 async fn covering_digest(store: &dyn Store, chain: ChainId, seq: i64) -> StoreResult<Option<Digest>> {
-    Ok(store.digests(Some(chain)).await?.into_iter().find(|d| d.seq >= seq))
+    Ok(store.digests(Some(chain), seq, Some(1)).await?.into_iter().next())
 }
 
-/// The hash link `seq` follows from: the link before, the cut, or the genesis.
-async fn previous_hash(store: &dyn Store, chain: ChainId, seq: i64) -> StoreResult<Vec<u8>> {
+/// The hash link `seq` follows from: the link before, the signed cut, or the genesis.
+async fn previous_hash(store: &dyn Store, chain: ChainId, seq: i64) -> Result<Vec<u8>, ProofError> {
     if seq == 1 {
         return Ok(GENESIS.to_vec());
     }
@@ -81,7 +121,11 @@ async fn previous_hash(store: &dyn Store, chain: ChainId, seq: i64) -> StoreResu
         return Ok(before.hash);
     }
     let head = store.chain_heads().await?.into_iter().find(|h| h.chain() == chain);
-    head.filter(|h| h.cut_seq == seq - 1)
-        .and_then(|h| h.cut_hash)
-        .ok_or_else(|| StoreError::NotFound("the link before (run `trail verify`)".into()))
+    match head {
+        Some(h) if h.cut_seq == seq - 1 => h.cut_hash.ok_or(ProofError::Damaged("the cut has no hash")),
+        Some(h) if h.cut_seq >= seq => Err(ProofError::Unavailable(
+            "retention removed the links before the record: no proof reaches it any more".into(),
+        )),
+        _ => Err(ProofError::Damaged("the link before the record is missing")),
+    }
 }

@@ -6,30 +6,35 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use app::model::Digest;
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
-use serde_json::json;
+use app::store::Signer;
+use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier, VerifyingKey};
 
-use crate::storage::canonical::jcs;
+use crate::storage::canonical;
 
 pub struct SigningKeys {
     key: SigningKey,
 }
 
 impl SigningKeys {
-    /// The key in `path`, made there first if the file does not exist.
+    /// The key in `path`, made there first if the file does not exist. It
+    /// appears whole or not at all: written to a file of its own, then linked
+    /// into place (a second process racing to make it uses the first's).
     pub fn load_or_create(path: &Path) -> anyhow::Result<SigningKeys> {
         if let Some(keys) = Self::load(path)? {
             return Ok(keys);
         }
         let seed: [u8; 32] = rand::random();
-        match create_private(path) {
-            Ok(mut file) => {
-                file.write_all(format!("{}\n", hex::encode(seed)).as_bytes())?;
-                file.sync_all()?;
+        let draft = path.with_extension(format!("new-{}", uuid::Uuid::now_v7().simple()));
+        let mut file = create_private(&draft).with_context(|| format!("creating {}", draft.display()))?;
+        file.write_all(format!("{}\n", hex::encode(seed)).as_bytes())?;
+        file.sync_all()?;
+        let linked = std::fs::hard_link(&draft, path);
+        let _ = std::fs::remove_file(&draft);
+        match linked {
+            Ok(()) => {
                 tracing::info!(path = %path.display(), "made a new signing key for digests");
                 Ok(SigningKeys { key: SigningKey::from_bytes(&seed) })
             }
-            // Another process made it meanwhile: use theirs.
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
                 Self::load(path)?.context("the signing key file vanished")
             }
@@ -51,14 +56,29 @@ impl SigningKeys {
         Ok(Some(SigningKeys { key: SigningKey::from_bytes(&seed) }))
     }
 
+    /// The key in `path`, which the server made: commands never make one,
+    /// since a new key would make every digest look forged.
+    pub fn existing(path: &Path) -> anyhow::Result<SigningKeys> {
+        Self::load(path)?.with_context(|| {
+            format!(
+                "no signing key at {} (the server makes it at first start; set TRAIL_SIGNING_KEY_FILE to its file)",
+                path.display()
+            )
+        })
+    }
+
     pub fn public_key(&self) -> VerifyingKey {
         self.key.verifying_key()
     }
+}
 
-    /// Fills in the digest's public key and signature.
-    pub fn sign(&self, digest: &mut Digest) {
-        digest.public_key = hex::encode(self.public_key().as_bytes());
-        digest.signature = hex::encode(self.key.sign(&statement(digest)).to_bytes());
+impl Signer for SigningKeys {
+    fn sign(&self, message: &[u8]) -> String {
+        hex::encode(self.key.sign(message).to_bytes())
+    }
+
+    fn public_key(&self) -> String {
+        hex::encode(self.key.verifying_key().as_bytes())
     }
 }
 
@@ -73,22 +93,6 @@ fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
     std::fs::OpenOptions::new().write(true).create_new(true).open(path)
 }
 
-/// What a digest's signature covers: the RFC 8785 form of its chain, link,
-/// head, time and the previous digest's signature (left out for the first).
-pub fn statement(digest: &Digest) -> Vec<u8> {
-    let mut fields = json!({
-        "workspace_id": digest.workspace_id,
-        "kind": digest.kind.as_str(),
-        "seq": digest.seq,
-        "head": digest.head,
-        "signed_at": digest.signed_at,
-    });
-    if let Some(previous) = &digest.previous {
-        fields["previous"] = json!(previous);
-    }
-    jcs(&fields)
-}
-
 /// A public key given as 64 hex digits.
 pub fn parse_public_key(text: &str) -> anyhow::Result<VerifyingKey> {
     let bytes = hex::decode(text.trim()).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
@@ -98,9 +102,14 @@ pub fn parse_public_key(text: &str) -> anyhow::Result<VerifyingKey> {
 
 /// Whether `digest` was signed by `trusted` and says what it says.
 pub fn signed_by(digest: &Digest, trusted: &VerifyingKey) -> bool {
-    let signature = hex::decode(&digest.signature).ok().and_then(|b| Signature::from_slice(&b).ok());
     digest.public_key == hex::encode(trusted.as_bytes())
-        && signature.is_some_and(|signature| trusted.verify(&statement(digest), &signature).is_ok())
+        && signature_holds(&canonical::digest_statement(digest), &digest.signature, trusted)
+}
+
+/// Whether `signature` (hex) is `trusted`'s over `message`.
+pub fn signature_holds(message: &[u8], signature: &str, trusted: &VerifyingKey) -> bool {
+    let signature = hex::decode(signature).ok().and_then(|b| Signature::from_slice(&b).ok());
+    signature.is_some_and(|signature| trusted.verify(message, &signature).is_ok())
 }
 
 #[cfg(test)]
@@ -128,7 +137,8 @@ mod tests {
         let again = SigningKeys::load_or_create(&dir.join("key")).unwrap();
         assert_eq!(keys.public_key(), again.public_key(), "the file's key is used once made");
         let mut d = digest();
-        keys.sign(&mut d);
+        d.public_key = Signer::public_key(&keys);
+        d.signature = keys.sign(&canonical::digest_statement(&d));
         assert!(signed_by(&d, &keys.public_key()));
         let other = SigningKeys { key: SigningKey::from_bytes(&[9; 32]) };
         assert!(!signed_by(&d, &other.public_key()));
@@ -136,7 +146,7 @@ mod tests {
         changed.seq = 4;
         assert!(!signed_by(&changed, &keys.public_key()));
         assert_eq!(
-            String::from_utf8(statement(&d)).unwrap(),
+            String::from_utf8(canonical::digest_statement(&d)).unwrap(),
             format!(r#"{{"head":"{}","kind":"audit","seq":5,"signed_at":7,"workspace_id":1}}"#, "ab".repeat(32))
         );
         #[cfg(unix)]

@@ -6,12 +6,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use app::model::{ChainHead, ChainId, ChainLink, Digest};
-use app::store::{NewRecord, Store, StoreResult};
+use app::model::{ChainHead, ChainId, ChainLink, Digest, StoredRecord};
+use app::store::{Store, StoreResult};
 use ed25519_dalek::VerifyingKey;
 use uuid::Uuid;
 
-use super::signing::signed_by;
+use super::signing::{signature_holds, signed_by};
 use crate::storage::canonical::{self, Hash, GENESIS};
 
 /// Links read per round trip.
@@ -44,6 +44,9 @@ pub enum Finding {
     BadSignature,
     /// A digest does not name the signature of the digest before it.
     DigestOutOfChain,
+    /// Links through `seq` are gone as if purged, but no valid signature
+    /// vouches for the cut.
+    UnsignedCut,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -72,6 +75,7 @@ impl fmt::Display for Problem {
             Finding::DigestMismatch => "digest mismatch: the signed head has another hash now".to_owned(),
             Finding::BadSignature => "digest signature fails".to_owned(),
             Finding::DigestOutOfChain => "digest out of chain: the digest before it is missing or replaced".to_owned(),
+            Finding::UnsignedCut => "removed without a signed retention cut: links through here are gone".to_owned(),
         };
         write!(f, ": {what}")
     }
@@ -109,11 +113,13 @@ impl ChainReport {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Report {
     pub chains: Vec<ChainReport>,
+    /// Records in no chain whose workspace or kind names none: (workspace, kind, id).
+    pub strays: Vec<(i64, String, Uuid)>,
 }
 
 impl Report {
     pub fn problems(&self) -> usize {
-        self.chains.iter().map(|c| c.problems.len()).sum()
+        self.chains.iter().map(|c| c.problems.len()).sum::<usize>() + self.strays.len()
     }
 
     pub fn valid(&self) -> u64 {
@@ -133,6 +139,15 @@ impl Report {
             self.digests_valid(),
             self.problems()
         )
+    }
+
+    /// Every problem, as a line naming its chain.
+    pub fn lines(&self) -> impl Iterator<Item = String> + '_ {
+        let chains = self.chains.iter().flat_map(|c| c.problems.iter().map(move |p| format!("{}: {p}", c.name())));
+        let strays = self.strays.iter().map(|(workspace_id, kind, id)| {
+            format!("workspace {workspace_id}, kind {kind:?}: record {id}: inserted: the record is in no chain")
+        });
+        chains.chain(strays)
     }
 
     /// Where each clean chain's next walk may start.
@@ -155,32 +170,27 @@ pub async fn verify(
     workspace_names: &HashMap<i64, String>,
 ) -> StoreResult<Report> {
     let wanted = |chain: &ChainId| scope.workspace_id.is_none_or(|id| id == chain.workspace_id);
+    let name =
+        |workspace_id: i64| workspace_names.get(&workspace_id).cloned().unwrap_or_else(|| workspace_id.to_string());
     let heads = store.chain_heads().await?;
-    let mut digests: BTreeMap<(i64, &'static str), (ChainId, Vec<Digest>)> = BTreeMap::new();
-    for digest in store.digests(None).await? {
-        let chain = ChainId { workspace_id: digest.workspace_id, kind: digest.kind };
-        digests.entry((chain.workspace_id, chain.kind.as_str())).or_insert((chain, Vec::new())).1.push(digest);
+    let mut digests: BTreeMap<ChainId, Vec<Digest>> = BTreeMap::new();
+    for digest in store.digests(None, 0, None).await? {
+        digests.entry(digest.chain()).or_default().push(digest);
     }
     // Every chain with a head or a digest: a deleted head still has its digests.
-    let mut chains: BTreeMap<(i64, &'static str), (ChainId, Option<&ChainHead>)> = BTreeMap::new();
-    for (key, (chain, _)) in &digests {
-        chains.insert(*key, (*chain, None));
-    }
-    for head in &heads {
-        chains.insert((head.workspace_id, head.kind.as_str()), (head.chain(), Some(head)));
-    }
-    let unlinked = store.unlinked_records(MAX_UNLINKED).await?;
+    let mut chains: BTreeMap<ChainId, Option<&ChainHead>> = digests.keys().map(|chain| (*chain, None)).collect();
+    chains.extend(heads.iter().map(|head| (head.chain(), Some(head))));
 
     let mut report = Report::default();
-    for (key, (chain, head)) in chains.into_iter().filter(|(_, (chain, _))| wanted(chain)) {
-        let signed = digests.remove(&key).map(|(_, d)| d).unwrap_or_default();
+    for (chain, head) in chains.into_iter().filter(|(chain, _)| wanted(chain)) {
+        let signed = digests.remove(&chain).unwrap_or_default();
         let resume = resumes(scope.resume.get(&chain).copied(), head);
-        let mut walk = Walk::new(head, &signed, resume);
+        let mut walk = Walk::new(head, &signed, resume, trusted);
         let mut after = resume.map_or(0, |r| r.seq);
         loop {
             let links = store.chain_links(chain, after, BATCH).await?;
             let (Some(first), Some(last)) = (links.first(), links.last()) else { break };
-            let records: HashMap<Uuid, NewRecord> =
+            let records: HashMap<Uuid, StoredRecord> =
                 store.linked_records(chain, first.seq, last.seq).await?.into_iter().map(|r| (r.id, r)).collect();
             after = last.seq;
             for link in links {
@@ -188,33 +198,70 @@ pub async fn verify(
                 walk.step(link, record);
             }
         }
-        let name = workspace_names.get(&chain.workspace_id).cloned().unwrap_or_else(|| chain.workspace_id.to_string());
-        report.chains.push(walk.finish(chain, name, head, &signed, trusted));
+        report.chains.push(walk.finish(chain, name(chain.workspace_id), head, &signed, trusted));
     }
-    for (id, workspace_id, kind) in unlinked {
-        let chain = ChainId { workspace_id, kind };
-        if !wanted(&chain) {
+    forgive_concurrent_purges(store, &mut report).await?;
+
+    for (id, workspace_id, kind) in store.unlinked_records(scope.workspace_id, MAX_UNLINKED).await? {
+        let Ok(kind) = kind.parse() else {
+            report.strays.push((workspace_id, kind, id));
             continue;
-        }
-        let problem = Problem { seq: None, record: Some(id), finding: Finding::Inserted };
-        match report.chains.iter_mut().find(|c| c.chain == chain) {
-            Some(found) => {
-                found.problems.push(problem);
-                found.resume = None;
+        };
+        let chain = ChainId { workspace_id, kind };
+        let at = match report.chains.iter().position(|c| c.chain == chain) {
+            Some(at) => at,
+            None => {
+                report.chains.push(ChainReport::empty(chain, name(workspace_id)));
+                report.chains.len() - 1
             }
-            None => report.chains.push(ChainReport {
-                chain,
-                workspace: workspace_names.get(&workspace_id).cloned().unwrap_or_else(|| workspace_id.to_string()),
-                valid: 0,
-                last: 0,
-                removed_through: 0,
-                digests_valid: 0,
-                problems: vec![problem],
-                resume: None,
-            }),
-        }
+        };
+        let found = &mut report.chains[at];
+        found.problems.push(Problem { seq: None, record: Some(id), finding: Finding::Inserted });
+        found.resume = None;
     }
     Ok(report)
+}
+
+/// A purge that committed while the chains were read removes links and
+/// records between the reads: what went up to a chain's new (signed) cut
+/// is retention's, not a problem.
+async fn forgive_concurrent_purges(store: &dyn Store, report: &mut Report) -> StoreResult<()> {
+    if report.problems() == 0 {
+        return Ok(());
+    }
+    let cuts: HashMap<ChainId, i64> = store.chain_heads().await?.iter().map(|h| (h.chain(), h.cut_seq)).collect();
+    for chain in &mut report.chains {
+        let cut = cuts.get(&chain.chain).copied().unwrap_or(0);
+        if cut <= chain.removed_through {
+            continue;
+        }
+        chain.problems.retain(|p| {
+            let through = match p.finding {
+                Finding::Gap { through } => through,
+                Finding::TailCut { signed } => signed,
+                Finding::Missing => p.seq.unwrap_or(i64::MAX),
+                _ => return true,
+            };
+            through > cut
+        });
+        chain.removed_through = cut;
+    }
+    Ok(())
+}
+
+impl ChainReport {
+    fn empty(chain: ChainId, workspace: String) -> ChainReport {
+        ChainReport {
+            chain,
+            workspace,
+            valid: 0,
+            last: 0,
+            removed_through: 0,
+            digests_valid: 0,
+            problems: Vec::new(),
+            resume: None,
+        }
+    }
 }
 
 /// A link whose check against the link before it failed, kept to find out
@@ -247,6 +294,8 @@ struct Walk {
     /// Whether the previous link is the last suspect.
     previous_suspect: bool,
     last_valid: Option<Resume>,
+    /// The head says retention cut the chain, but no valid signature says so.
+    unsigned_cut: bool,
 }
 
 fn as_hash(bytes: &[u8]) -> Option<Hash> {
@@ -254,10 +303,17 @@ fn as_hash(bytes: &[u8]) -> Option<Hash> {
 }
 
 impl Walk {
-    /// `resume` must not lie before the chain's cut (see [`resumes`]).
-    fn new(head: Option<&ChainHead>, digests: &[Digest], resume: Option<Resume>) -> Walk {
-        let cut_seq = head.map_or(0, |h| h.cut_seq);
-        let cut_hash = head.and_then(|h| h.cut_hash.as_deref()).and_then(as_hash);
+    /// `resume` must not lie before the chain's cut (see [`resumes`]). A
+    /// cut counts only if its signature holds; else the walk starts at the
+    /// chain's beginning and what is gone is reported.
+    fn new(head: Option<&ChainHead>, digests: &[Digest], resume: Option<Resume>, trusted: &VerifyingKey) -> Walk {
+        let signed_cut = head.filter(|h| h.cut_seq > 0).and_then(|h| {
+            let hash = as_hash(h.cut_hash.as_deref()?)?;
+            let statement = canonical::cut_statement(h.workspace_id, h.kind, h.cut_seq, &hex::encode(hash), h.cut_at?);
+            signature_holds(&statement, h.cut_signature.as_deref()?, trusted).then_some((h.cut_seq, hash))
+        });
+        let unsigned_cut = head.is_some_and(|h| h.cut_seq > 0) && signed_cut.is_none();
+        let (cut_seq, cut_hash) = signed_cut.map_or((0, None), |(seq, hash)| (seq, Some(hash)));
         let mut anchors = vec![(0, GENESIS)];
         anchors.extend(cut_hash.map(|hash| (cut_seq, hash)));
         let start = match resume {
@@ -277,6 +333,7 @@ impl Walk {
             suspects: Vec::new(),
             previous_suspect: false,
             last_valid: resume,
+            unsigned_cut,
         }
     }
 
@@ -284,14 +341,14 @@ impl Walk {
         self.problems.push(Problem { seq, record, finding });
     }
 
-    fn step(&mut self, link: ChainLink, record: Option<&NewRecord>) {
+    fn step(&mut self, link: ChainLink, record: Option<&StoredRecord>) {
         self.last = link.seq;
         let content_ok = match record {
             None => {
                 self.problem(Some(link.seq), Some(link.record_id), Finding::Missing);
                 false
             }
-            Some(record) if canonical::content(record).as_slice() != link.content.as_slice() => {
+            Some(record) if canonical::content_of(&record.columns).as_slice() != link.content.as_slice() => {
                 self.problem(Some(link.seq), Some(link.record_id), Finding::Changed);
                 false
             }
@@ -304,7 +361,13 @@ impl Walk {
             return;
         }
         if link.seq > self.next_seq {
-            self.problem(Some(self.next_seq), None, Finding::Gap { through: link.seq - 1 });
+            let finding = if self.unsigned_cut && self.next_seq == 1 {
+                Finding::UnsignedCut
+            } else {
+                Finding::Gap { through: link.seq - 1 }
+            };
+            let seq = if finding == Finding::UnsignedCut { link.seq - 1 } else { self.next_seq };
+            self.problem(Some(seq), None, finding);
             self.previous = None;
         }
         let linked = self.previous.is_none_or(|previous| canonical::link(&previous, &link.content) == link.hash[..]);

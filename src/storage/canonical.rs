@@ -1,19 +1,24 @@
-//! The canonical form of a record and the hashes of its chain link
-//! (docs/integrity.md says the same for someone checking by hand):
+//! The canonical forms Trail hashes and signs (docs/integrity.md says the
+//! same for someone checking by hand):
 //!
-//! - canonical form: RFC 8785 (JCS) JSON of an object with one member per
-//!   stored column of the record that is not NULL, named as the column:
-//!   text as strings, `id` as the lowercase hyphenated UUID, integers as
-//!   numbers (`severity` is its rank, times are microseconds since the Unix
-//!   epoch), `payload` and `diff` as the JSON they hold;
+//! - a record: RFC 8785 (JCS) JSON of an object with one member per stored
+//!   column that is not NULL, named as the column: text as strings, `id` as
+//!   the lowercase hyphenated UUID, integers as numbers (`severity` is its
+//!   rank, times are microseconds since the Unix epoch), `payload` and `diff`
+//!   as the JSON they hold; an integer beyond ±(2^53 − 1), anywhere, as its
+//!   decimal string (JCS numbers are IEEE doubles, which would round it);
 //! - `content` = SHA-256(canonical form);
-//! - `hash` = SHA-256(previous link's hash ‖ content), 32 zero bytes before the
-//!   first link. Hashing the content's digest rather than the form itself
-//!   lets a proof carry 32 bytes per later record instead of the record.
+//! - a link's `hash` = SHA-256(previous link's hash ‖ content), 32 zero bytes
+//!   before the first link. Hashing the content's digest rather than the form
+//!   itself lets a proof carry 32 bytes per later record instead of the record;
+//! - a digest's and a retention cut's signed statement: RFC 8785 of their fields.
 
+use app::model::{ChainId, Digest, Kind, StoredRecord};
 use app::store::NewRecord;
-use serde_json::{Map, Value as Json};
+use serde_json::{json, Map, Value as Json};
 use sha2::{Digest as _, Sha256};
+use sqlx::{ColumnIndex, Decode, Row, Type};
+use uuid::Uuid;
 
 use super::columns::{Value, RECORD_COLUMNS};
 
@@ -22,21 +27,23 @@ pub type Hash = [u8; 32];
 /// The previous hash of a chain's first link.
 pub const GENESIS: Hash = [0; 32];
 
-/// The record as the JSON object its canonical form serialises.
-pub fn object(record: &NewRecord) -> Map<String, Json> {
+/// The largest integer an IEEE double holds exactly, and so RFC 8785 writes exactly.
+const MAX_EXACT: u64 = (1 << 53) - 1;
+
+/// A record's columns as the JSON object its canonical form serialises.
+pub type Canonical = Map<String, Json>;
+
+/// The canonical object of a record about to be written.
+pub fn object(record: &NewRecord) -> Canonical {
     let mut object = Map::new();
     for column in &RECORD_COLUMNS {
         let value = match column.value {
-            Value::Uuid(read) => Some(Json::String(read(record).hyphenated().to_string())),
-            Value::BigInt(read) => Some(read(record).into()),
-            Value::NullableBigInt(read) => read(record).map(Json::from),
-            Value::SmallInt(read) => Some(read(record).into()),
+            Value::Uuid(read) => Some(uuid(read(record))),
+            Value::BigInt(read) => Some(integer(read(record))),
+            Value::NullableBigInt(read) => read(record).map(integer),
+            Value::SmallInt(read) => Some(integer(read(record).into())),
             Value::Text(read) => read(record).map(|text| Json::String(text.to_owned())),
-            // Stored JSON that no longer parses was changed: as text it
-            // hashes differently from anything Trail stored.
-            Value::Json(read) => {
-                read(record).map(|text| serde_json::from_str(text).unwrap_or_else(|_| Json::String(text.to_owned())))
-            }
+            Value::Json(read) => read(record).map(stored_json),
         };
         if let Some(value) = value {
             object.insert(column.name.to_owned(), value);
@@ -45,15 +52,95 @@ pub fn object(record: &NewRecord) -> Map<String, Json> {
     object
 }
 
+/// Decodes a [`StoredRecord`]: each column as its type, or as text if
+/// someone stored something else in it, so a tampered row is reported,
+/// never unreadable.
+pub struct StoredRow(pub StoredRecord);
+
+impl<'r, R: Row> sqlx::FromRow<'r, R> for StoredRow
+where
+    &'static str: ColumnIndex<R>,
+    Uuid: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    i16: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> sqlx::Result<Self> {
+        let text = |name: &'static str| row.try_get::<Option<String>, _>(name).ok().flatten().map(Json::String);
+        let mut object = Map::new();
+        for column in &RECORD_COLUMNS {
+            let name = column.name;
+            let value = match column.value {
+                Value::Uuid(_) => {
+                    row.try_get::<Option<Uuid>, _>(name).map(|v| v.map(uuid)).unwrap_or_else(|_| text(name))
+                }
+                Value::BigInt(_) | Value::NullableBigInt(_) => {
+                    row.try_get::<Option<i64>, _>(name).map(|v| v.map(integer)).unwrap_or_else(|_| text(name))
+                }
+                Value::SmallInt(_) => row
+                    .try_get::<Option<i16>, _>(name)
+                    .map(|v| v.map(|n| integer(n.into())))
+                    .unwrap_or_else(|_| text(name)),
+                Value::Text(_) => text(name),
+                Value::Json(_) => row.try_get::<Option<String>, _>(name).ok().flatten().as_deref().map(stored_json),
+            };
+            if let Some(value) = value {
+                object.insert(name.to_owned(), value);
+            }
+        }
+        let workspace_id = object.get("workspace_id").and_then(Json::as_i64);
+        let kind = object.get("kind").and_then(Json::as_str).and_then(|k| k.parse::<Kind>().ok());
+        let chain = workspace_id.zip(kind).map(|(workspace_id, kind)| ChainId { workspace_id, kind });
+        Ok(StoredRow(StoredRecord { id: row.try_get("id")?, chain, columns: object }))
+    }
+}
+
+fn uuid(id: Uuid) -> Json {
+    Json::String(id.hyphenated().to_string())
+}
+
+fn integer(n: i64) -> Json {
+    if n.unsigned_abs() > MAX_EXACT {
+        Json::String(n.to_string())
+    } else {
+        n.into()
+    }
+}
+
+/// Stored JSON text as its value, with integers beyond a double's precision
+/// as strings. Text that no longer parses was changed behind Trail's back:
+/// it is kept as such, and so hashes unlike anything Trail stored.
+fn stored_json(text: &str) -> Json {
+    match serde_json::from_str(text) {
+        Ok(value) => exact(value),
+        Err(_) => json!({ "unparsable_json": text }),
+    }
+}
+
+fn exact(value: Json) -> Json {
+    match value {
+        Json::Number(n) if n.as_u64().is_some_and(|u| u > MAX_EXACT) => Json::String(n.to_string()),
+        Json::Number(n) if n.as_i64().is_some_and(|i| i.unsigned_abs() > MAX_EXACT) => Json::String(n.to_string()),
+        Json::Array(items) => Json::Array(items.into_iter().map(exact).collect()),
+        Json::Object(members) => Json::Object(members.into_iter().map(|(k, v)| (k, exact(v))).collect()),
+        other => other,
+    }
+}
+
 /// RFC 8785 bytes of `value`.
 pub fn jcs(value: &impl serde::Serialize) -> Vec<u8> {
     // Serialising a JSON value or a plain struct cannot fail.
     serde_jcs::to_vec(value).unwrap_or_default()
 }
 
+/// SHA-256 of a canonical object.
+pub fn content_of(object: &Canonical) -> Hash {
+    Sha256::digest(jcs(object)).into()
+}
+
 /// SHA-256 of the record's canonical form.
 pub fn content(record: &NewRecord) -> Hash {
-    Sha256::digest(jcs(&object(record))).into()
+    content_of(&object(record))
 }
 
 /// The hash of a link whose record has `content`, after a link hashed `previous`.
@@ -64,6 +151,29 @@ pub fn link(previous: &[u8], content: &[u8]) -> Hash {
     hasher.finalize().into()
 }
 
+/// What a digest's signature covers: its chain, link, head, time and the
+/// previous digest's signature (left out for a chain's first digest).
+pub fn digest_statement(digest: &Digest) -> Vec<u8> {
+    let mut fields = json!({
+        "workspace_id": digest.workspace_id,
+        "kind": digest.kind.as_str(),
+        "seq": digest.seq,
+        "head": digest.head,
+        "signed_at": digest.signed_at,
+    });
+    if let Some(previous) = &digest.previous {
+        fields["previous"] = json!(previous);
+    }
+    jcs(&fields)
+}
+
+/// What a retention cut's signature covers: the chain, the last link the
+/// purge removed, its hash (hex) and when.
+pub fn cut_statement(workspace_id: i64, kind: Kind, seq: i64, hash: &str, cut_at: i64) -> Vec<u8> {
+    jcs(&json!({ "cut": { "workspace_id": workspace_id, "kind": kind.as_str(), "seq": seq, "hash": hash,
+                          "cut_at": cut_at } }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,7 +182,7 @@ mod tests {
     #[test]
     fn the_canonical_form_is_sorted_compact_and_leaves_out_nulls() {
         let mut record = sample_record();
-        record.id = uuid::Uuid::nil();
+        record.id = Uuid::nil();
         record.payload = Some(r#"{"b": 1.50, "a": [true, null], "é": "x"}"#.into());
         record.diff = None;
         let text = String::from_utf8(jcs(&object(&record))).unwrap();
@@ -87,10 +197,34 @@ mod tests {
     fn the_same_json_however_written_hashes_the_same() {
         let (mut a, mut b) = (sample_record(), sample_record());
         b.id = a.id;
-        a.payload = Some(r#"{"x":1e2,"y":{"b":2,"a":1}}"#.into());
-        b.payload = Some(r#"{"y": {"a": 1, "b": 2}, "x": 100}"#.into());
+        // As serde_json writes a number, and as PostgreSQL's jsonb gives it back.
+        a.payload = Some(r#"{"x":1e2,"y":{"b":2,"a":1},"big":1.9613553321824117e34}"#.into());
+        b.payload = Some(r#"{"y": {"a": 1, "b": 2}, "x": 100, "big": 19613553321824117000000000000000000}"#.into());
         assert_eq!(content(&a), content(&b));
         b.message = Some("changed".into());
+        assert_ne!(content(&a), content(&b));
+    }
+
+    #[test]
+    fn integers_beyond_a_doubles_precision_stay_exact() {
+        let (mut a, mut b) = (sample_record(), sample_record());
+        b.id = a.id;
+        a.payload = Some(r#"{"n":9007199254740993,"m":[-9007199254740993,9007199254740991]}"#.into());
+        b.payload = Some(r#"{"n":9007199254740992,"m":[-9007199254740993,9007199254740991]}"#.into());
+        assert_ne!(content(&a), content(&b), "one apart beyond 2^53 is a change");
+        let text = String::from_utf8(jcs(&object(&a))).unwrap();
+        assert!(
+            text.contains(r#""payload":{"m":["-9007199254740993",9007199254740991],"n":"9007199254740993"}"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn unparsable_json_is_not_the_string_it_spells() {
+        let (mut a, mut b) = (sample_record(), sample_record());
+        b.id = a.id;
+        a.payload = Some(r#""abc""#.into());
+        b.payload = Some("abc".into());
         assert_ne!(content(&a), content(&b));
     }
 

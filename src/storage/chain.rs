@@ -2,10 +2,10 @@
 //! their chains inside the group's transaction, cutting links with the
 //! records a purge removes, and the statements that read chains and digests.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use app::model::{ChainHead, ChainId, ChainLink, Digest, IntegrityStatus, Kind};
-use app::store::NewRecord;
+use app::model::{ChainHead, ChainId, ChainLink, Digest, IntegrityStatus, Kind, Micros};
+use app::store::{NewRecord, Signer};
 use uuid::Uuid;
 
 use super::canonical::{self, Hash, GENESIS};
@@ -16,7 +16,20 @@ use super::statement::{Dialect, Sql};
 /// Links per INSERT: 6 values each, well within SQLite's 32,766.
 const LINKS_PER_STATEMENT: usize = 1_000;
 /// Records per statement where a list of ids is bound.
-pub const IDS_PER_STATEMENT: usize = 1_000;
+const IDS_PER_STATEMENT: usize = 1_000;
+
+/// A record to append to its chain: which, and the hash of its canonical form.
+pub struct Append {
+    pub record_id: Uuid,
+    pub chain: ChainId,
+    pub content: Hash,
+}
+
+impl Append {
+    pub fn of(record: &NewRecord) -> Append {
+        Append { record_id: record.id, chain: record.chain(), content: canonical::content(record) }
+    }
+}
 
 struct NewLink {
     chain: ChainId,
@@ -26,30 +39,36 @@ struct NewLink {
     hash: Hash,
 }
 
-/// Appends `records` (new, in the order given) to the ends of their chains.
+/// Appends records (new, in the order given) to the ends of their chains.
 /// PostgreSQL's writers lock the heads they extend, in one order, so two
 /// groups append to a chain one after the other; SQLite has one writer.
-pub async fn append(tx: &mut Tx, records: &[&NewRecord]) -> sqlx::Result<()> {
+pub async fn append(tx: &mut Tx, records: &[Append]) -> sqlx::Result<()> {
     if records.is_empty() {
         return Ok(());
     }
-    let contents: Vec<Hash> = records.iter().map(|r| canonical::content(r)).collect();
-    let mut chains: Vec<ChainId> =
-        records.iter().map(|r| ChainId { workspace_id: r.workspace_id, kind: r.kind }).collect();
-    chains.sort_by_key(|c| (c.workspace_id, c.kind.as_str()));
-    chains.dedup();
+    let chains: Vec<ChainId> = records.iter().map(|r| r.chain).collect::<BTreeSet<_>>().into_iter().collect();
     tx.execute(|q| ensure_heads(q, &chains)).await?;
     let heads: Vec<ChainHead> = tx.fetch_all(|q| heads_for_update(q, &chains)).await?;
-    let mut ends: HashMap<ChainId, (i64, Hash)> =
-        heads.iter().map(|h| (h.chain(), (h.seq, Hash::try_from(h.hash.as_slice()).unwrap_or(GENESIS)))).collect();
+    let mut ends: HashMap<ChainId, (i64, Hash)> = HashMap::new();
+    for head in heads {
+        let hash = Hash::try_from(head.hash.as_slice()).map_err(|_| {
+            sqlx::Error::Decode(format!("the head of chain {:?} is damaged: run trail verify", head.chain()).into())
+        })?;
+        ends.insert(head.chain(), (head.seq, hash));
+    }
 
     let mut links = Vec::with_capacity(records.len());
-    for (record, content) in records.iter().zip(contents) {
-        let chain = ChainId { workspace_id: record.workspace_id, kind: record.kind };
-        let (seq, previous) = ends.entry(chain).or_insert((0, GENESIS));
+    for record in records {
+        let (seq, previous) = ends.entry(record.chain).or_insert((0, GENESIS));
         *seq += 1;
-        *previous = canonical::link(previous.as_slice(), &content);
-        links.push(NewLink { chain, seq: *seq, record_id: record.id, content, hash: *previous });
+        *previous = canonical::link(previous.as_slice(), &record.content);
+        links.push(NewLink {
+            chain: record.chain,
+            seq: *seq,
+            record_id: record.record_id,
+            content: record.content,
+            hash: *previous,
+        });
     }
     for chunk in links.chunks(LINKS_PER_STATEMENT) {
         tx.execute(|q| insert_links(q, chunk)).await?;
@@ -60,23 +79,35 @@ pub async fn append(tx: &mut Tx, records: &[&NewRecord]) -> sqlx::Result<()> {
     Ok(())
 }
 
+/// A chain's new cut, signed.
+struct Cut {
+    seq: i64,
+    hash: Vec<u8>,
+    at: i64,
+    signature: String,
+}
+
 /// Removes the links of records a purge deleted (in the same transaction)
-/// and moves each chain's cut to the last of them, so that what remains
-/// still verifies from the cut's hash.
-pub async fn cut(tx: &mut Tx, record_ids: &[Uuid]) -> sqlx::Result<()> {
-    let mut cuts: HashMap<ChainId, (i64, Vec<u8>)> = HashMap::new();
+/// and moves each chain's cut to the last of them, signed, so that what
+/// remains still verifies, and a cut nobody signed is evident. Heads are
+/// updated in the order writers lock them.
+pub async fn cut(tx: &mut Tx, record_ids: &[Uuid], signer: &dyn Signer) -> sqlx::Result<()> {
+    let mut last: BTreeMap<ChainId, (i64, Vec<u8>)> = BTreeMap::new();
     for ids in record_ids.chunks(IDS_PER_STATEMENT) {
         let removed: Vec<RemovedLink> = tx.fetch_all(|q| delete_links(q, ids)).await?;
         for link in removed {
-            let chain = ChainId { workspace_id: link.workspace_id, kind: link.kind };
-            let cut = cuts.entry(chain).or_insert((0, Vec::new()));
+            let cut =
+                last.entry(ChainId { workspace_id: link.workspace_id, kind: link.kind }).or_insert((0, Vec::new()));
             if link.seq > cut.0 {
                 *cut = (link.seq, link.hash);
             }
         }
     }
-    for (chain, (seq, hash)) in &cuts {
-        tx.execute(|q| set_cut(q, *chain, *seq, hash)).await?;
+    let at = Micros::now().0;
+    for (chain, (seq, hash)) in last {
+        let statement = canonical::cut_statement(chain.workspace_id, chain.kind, seq, &hex::encode(&hash), at);
+        let cut = Cut { seq, hash, at, signature: signer.sign(&statement) };
+        tx.execute(|q| set_cut(q, chain, &cut)).await?;
     }
     Ok(())
 }
@@ -105,7 +136,7 @@ fn ensure_heads<'a>(q: &mut Sql<'_, 'a>, chains: &'a [ChainId]) {
     q.push(" ON CONFLICT (workspace_id, kind) DO NOTHING");
 }
 
-const HEAD_COLUMNS: &str = "workspace_id, kind, seq, hash, cut_seq, cut_hash";
+const HEAD_COLUMNS: &str = "workspace_id, kind, seq, hash, cut_seq, cut_hash, cut_at, cut_signature";
 
 fn heads_for_update<'a>(q: &mut Sql<'_, 'a>, chains: &'a [ChainId]) {
     q.push(format_args!("SELECT {HEAD_COLUMNS} FROM chain_heads WHERE "));
@@ -140,10 +171,11 @@ fn delete_links<'a>(q: &mut Sql<'_, 'a>, record_ids: &'a [Uuid]) {
     q.push(") RETURNING workspace_id, kind, seq, hash");
 }
 
-fn set_cut<'a>(q: &mut Sql<'_, 'a>, chain: ChainId, seq: i64, hash: &'a [u8]) {
-    q.push("UPDATE chain_heads SET cut_seq = ").bind(seq).push(", cut_hash = ").bind(hash).push(" WHERE ");
+fn set_cut<'a>(q: &mut Sql<'_, 'a>, chain: ChainId, cut: &'a Cut) {
+    q.push("UPDATE chain_heads SET cut_seq = ").bind(cut.seq).push(", cut_hash = ").bind(cut.hash.as_slice());
+    q.push(", cut_at = ").bind(cut.at).push(", cut_signature = ").bind(cut.signature.as_str()).push(" WHERE ");
     chain_is(q, "", chain);
-    q.push(" AND cut_seq < ").bind(seq);
+    q.push(" AND cut_seq < ").bind(cut.seq);
 }
 
 /// Every chain's head ([`ChainHead`]).
@@ -168,31 +200,37 @@ pub fn linked_records(q: &mut Sql<'_, '_>, chain: ChainId, from: i64, to: i64) {
     });
 }
 
-/// Up to `limit` records (id, workspace id, kind) that no link points at.
-pub fn unlinked_records(q: &mut Sql<'_, '_>, limit: usize) {
-    q.join(q.dialect().record_tables(), " UNION ALL ", |q, table| {
+/// Records no link points at, by id after `after`, at most `limit` per
+/// table: `columns` of them (over `e`), from `tables`, of one workspace or all.
+pub fn unlinked<'a>(
+    q: &mut Sql<'_, 'a>,
+    tables: &[&str],
+    columns: &str,
+    workspace_id: Option<i64>,
+    after: Option<Uuid>,
+    limit: usize,
+) {
+    let postgres = q.dialect() == Dialect::Postgres;
+    q.join(tables, " UNION ALL ", |q, table| {
         q.push(format_args!(
-            "SELECT * FROM (SELECT e.id, e.workspace_id, e.kind FROM {table} e \
-             WHERE NOT EXISTS (SELECT 1 FROM chain_links l WHERE l.record_id = e.id) LIMIT {limit})"
+            "SELECT * FROM (SELECT {columns} FROM {table} e \
+             WHERE NOT EXISTS (SELECT 1 FROM chain_links l WHERE l.record_id = e.id)"
         ));
-        if q.dialect() == Dialect::Postgres {
+        if let Some(workspace_id) = workspace_id {
+            q.push(" AND e.workspace_id = ").bind(workspace_id);
+        }
+        if let Some(after) = after {
+            q.push(" AND e.id > ").bind(after);
+        }
+        q.push(format_args!(" ORDER BY e.id LIMIT {limit})"));
+        if postgres {
             q.push(" AS u");
         }
     });
 }
 
-/// Records of `table` in no chain, by id after `after` ([`NewRecord`]): the
-/// records stored before chains existed, chained once by the migration's backfill.
-pub fn unchained_batch<'a>(q: &mut Sql<'_, 'a>, table: &str, after: Option<Uuid>, limit: usize) {
-    let columns = stored_list(q.dialect());
-    q.push(format_args!(
-        "SELECT {columns} FROM {table} e WHERE NOT EXISTS (SELECT 1 FROM chain_links l WHERE l.record_id = e.id)"
-    ));
-    if let Some(after) = after {
-        q.push(" AND e.id > ").bind(after);
-    }
-    q.push(format_args!(" ORDER BY e.id LIMIT {limit}"));
-}
+/// The columns of [`unlinked`] that name a record and its chain.
+pub const UNLINKED_IDS: &str = "e.id, e.workspace_id, e.kind";
 
 /// A record's link, with its chain ([`LinkRow`]).
 pub fn link_of(q: &mut Sql<'_, '_>, record_id: Uuid) {
@@ -210,18 +248,21 @@ pub struct LinkRow {
 
 const DIGEST_COLUMNS: &str = "workspace_id, kind, seq, head, signed_at, previous, signature, public_key";
 
-/// Digests ([`Digest`]) in order: of one chain, or of all.
-pub fn digests(q: &mut Sql<'_, '_>, chain: Option<ChainId>) {
-    q.push(format_args!("SELECT {DIGEST_COLUMNS} FROM digests"));
+/// Digests ([`Digest`]) in order, from link `from_seq` on: of one chain, or of all.
+pub fn digests(q: &mut Sql<'_, '_>, chain: Option<ChainId>, from_seq: i64, limit: Option<usize>) {
+    q.push(format_args!("SELECT {DIGEST_COLUMNS} FROM digests WHERE seq >= ")).bind(from_seq);
     if let Some(chain) = chain {
-        q.push(" WHERE ");
+        q.push(" AND ");
         chain_is(q, "", chain);
     }
     q.push(" ORDER BY workspace_id, kind, seq");
+    if let Some(limit) = limit {
+        q.push(format_args!(" LIMIT {limit}"));
+    }
 }
 
-/// Each chain's head with its last digest's link and signature ([`Unsigned`]).
-pub fn heads_with_last_digest(q: &mut Sql<'_, '_>) {
+/// Each chain's head (or one chain's) with its last digest's link and signature ([`Unsigned`]).
+pub fn heads_with_last_digest(q: &mut Sql<'_, '_>, chain: Option<ChainId>) {
     let last = |column: &str| {
         format!(
             "(SELECT d.{column} FROM digests d WHERE d.workspace_id = h.workspace_id AND d.kind = h.kind \
@@ -230,10 +271,15 @@ pub fn heads_with_last_digest(q: &mut Sql<'_, '_>) {
     };
     q.push(format_args!(
         "SELECT h.workspace_id, h.kind, h.seq, h.hash, {} AS signed_seq, {} AS previous FROM chain_heads h \
-         WHERE h.seq > 0 ORDER BY h.workspace_id, h.kind",
+         WHERE h.seq > 0",
         last("seq"),
         last("signature")
     ));
+    if let Some(chain) = chain {
+        q.push(" AND ");
+        chain_is(q, "h.", chain);
+    }
+    q.push(" ORDER BY h.workspace_id, h.kind");
 }
 
 #[derive(sqlx::FromRow)]
@@ -292,11 +338,11 @@ mod tests {
         let sql = sql_of(Dialect::Sqlite, |q| linked_records(q, chain, 1, 10));
         assert_eq!(sql.matches("SELECT record_id FROM chain_links").count(), 2, "{sql}");
         assert!(sql.contains("FROM events_recent e WHERE e.id IN"), "{sql}");
-        let sql = sql_of(Dialect::Postgres, |q| unlinked_records(q, 5));
+        let sql = sql_of(Dialect::Postgres, |q| unlinked(q, &["events"], UNLINKED_IDS, Some(3), None, 5));
         assert_eq!(
             sql,
             "SELECT * FROM (SELECT e.id, e.workspace_id, e.kind FROM events e WHERE NOT EXISTS \
-             (SELECT 1 FROM chain_links l WHERE l.record_id = e.id) LIMIT 5) AS u"
+             (SELECT 1 FROM chain_links l WHERE l.record_id = e.id) AND e.workspace_id = $1 ORDER BY e.id LIMIT 5) AS u"
         );
     }
 }

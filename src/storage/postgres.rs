@@ -27,6 +27,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(750);
 const PURGE_LOCK: i64 = 0x7472_6169_6c00_0001;
 /// The transaction lock of the one server signing digests ("trail" and 2).
 pub const DIGEST_LOCK: i64 = 0x7472_6169_6c00_0002;
+/// The transaction lock of a batch of the upgrade's chaining ("trail" and 3).
+pub const BACKFILL_LOCK: i64 = 0x7472_6169_6c00_0003;
 
 pub struct PgDb {
     pool: PgPool,

@@ -3,16 +3,16 @@
 //! it on whichever backend is open. Only opening, inserting records and
 //! SQLite's staging differ per backend (`sqlite.rs`, `postgres.rs`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use app::model::{
     ChainHead, ChainId, ChainLink, Digest, EventDetail, EventFilter, EventRow, IntegrityStatus, Kind, Micros,
-    Retention, Stats, StatsWindow,
+    Retention, Stats, StatsWindow, StoredRecord,
 };
 use app::store::{
     ApiKeyRecord, ApiKeySummary, Applied, AuditOf, Change, Cutoff, InsertOutcome, NewRecord, Page, PurgeGuard, Purged,
-    Scope, SignDigest, Store, StoreError, StoreResult, UserRecord, UserSummary, Workspace,
+    Scope, Signer, Store, StoreError, StoreResult, UserRecord, UserSummary, Workspace,
 };
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
@@ -20,6 +20,8 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, Postgres, Sqlite};
 use uuid::Uuid;
 
+use super::canonical::{self, StoredRow};
+use super::columns::stored_list;
 use super::key_cache::{KeyCache, Lookup};
 use super::postgres::{self, PgDb};
 use super::sqlite::{self, SqliteDb};
@@ -109,7 +111,9 @@ impl SqlStore {
 
 impl SqlStore {
     /// Chains the records stored before chains existed (once, after the
-    /// migration that made them), in batches, oldest table first.
+    /// migration that made them), in batches by id, oldest table first. With
+    /// several servers starting on one PostgreSQL database, their batches
+    /// take turns (a transaction lock), each chaining what is still unchained.
     pub async fn backfill_chains(&self) -> StoreResult<u64> {
         let pending: Option<(i32,)> =
             self.fetch_optional(Use::Write, |q| _ = q.push("SELECT pending FROM chain_backfill")).await?;
@@ -117,26 +121,53 @@ impl SqlStore {
             return Ok(0);
         }
         let mut chained = 0;
+        let columns = stored_list(self.dialect());
         for table in self.dialect().record_tables() {
             let mut after = None;
             loop {
                 let mut tx = self.begin().await?;
-                let records: Vec<NewRecord> =
-                    tx.fetch_all(|q| chain::unchained_batch(q, table, after, BACKFILL_BATCH)).await?;
-                let Some(last) = records.last() else { break };
-                after = Some(last.id);
-                chain::append(&mut tx, &records.iter().collect::<Vec<_>>()).await?;
+                tx.lock_on_postgres(postgres::BACKFILL_LOCK).await?;
+                let rows: Vec<StoredRow> =
+                    tx.fetch_all(|q| chain::unlinked(q, &[table], &columns, None, after, BACKFILL_BATCH)).await?;
+                let Some(last) = rows.last() else { break };
+                after = Some(last.0.id);
+                let mut appends = Vec::with_capacity(rows.len());
+                for StoredRow(record) in &rows {
+                    let chain = record.chain.ok_or_else(|| {
+                        StoreError::NotFound(format!("the workspace or kind of record {} (cannot chain it)", record.id))
+                    })?;
+                    appends.push(chain::Append {
+                        record_id: record.id,
+                        chain,
+                        content: canonical::content_of(&record.columns),
+                    });
+                }
+                chain::append(&mut tx, &appends).await?;
                 tx.commit().await?;
-                chained += records.len() as u64;
+                chained += rows.len() as u64;
             }
         }
         self.execute(|q| _ = q.push("DELETE FROM chain_backfill")).await?;
         Ok(chained)
     }
 
+    /// Writes a group's records in `tx`, each new one appended to its chain
+    /// (but in the benchmark's baseline); their outcomes and how many were new.
+    async fn write(&self, tx: &mut Tx, requests: &[Vec<NewRecord>]) -> sqlx::Result<(Vec<InsertOutcome>, usize)> {
+        let (outcomes, mut inserted) = tx.insert_records(requests).await?;
+        // Each new record once, in the order given (a retried request may repeat one).
+        let new: Vec<chain::Append> =
+            requests.iter().flatten().filter(|r| inserted.remove(&r.id)).map(chain::Append::of).collect();
+        if self.chained {
+            chain::append(tx, &new).await?;
+        }
+        Ok((outcomes, new.len()))
+    }
+
     /// One pass over `table` in the order received (positions of type `P`),
     /// a window at a time, until the records are all within their periods
     /// (received after every cutoff, give or take a clock step).
+    #[allow(clippy::too_many_arguments)]
     async fn purge_table<P>(
         &self,
         table: &str,
@@ -144,6 +175,7 @@ impl SqlStore {
         window: usize,
         pause: Duration,
         horizon: i64,
+        signer: &dyn Signer,
     ) -> StoreResult<Vec<retention::PurgedRow>>
     where
         P: for<'a> Bindable<'a> + Copy + Send + Sync + Unpin,
@@ -172,7 +204,7 @@ impl SqlStore {
                 removed.extend(rows);
             }
             let ids: Vec<Uuid> = removed.iter().map(|row| row.id).collect();
-            chain::cut(&mut tx, &ids).await?;
+            chain::cut(&mut tx, &ids, signer).await?;
             tx.commit().await?;
             deleted.extend(removed);
             let Some(to) = to else { break };
@@ -216,25 +248,24 @@ impl Tx {
         })
     }
 
-    /// Writes records as the ingest path does, each new one appended to its
-    /// chain (unless `chained` is false: the benchmark's baseline); their
-    /// outcomes and how many were new.
-    pub async fn insert_records(
+    /// Writes records as the ingest path does; their outcomes and the ids of the new ones.
+    async fn insert_records(
         &mut self,
         requests: &[Vec<NewRecord>],
-        chained: bool,
-    ) -> sqlx::Result<(Vec<InsertOutcome>, usize)> {
-        let (outcomes, inserted) = match self {
-            Tx::Sqlite(tx) => sqlite::write_group(tx, requests).await?,
-            Tx::Postgres(tx) => postgres::write_group(tx, requests).await?,
-        };
-        // Each new record once, in the order given (a retried request may repeat one).
-        let mut unchained = inserted;
-        let new: Vec<&NewRecord> = requests.iter().flatten().filter(|r| unchained.remove(&r.id)).collect();
-        if chained {
-            chain::append(self, &new).await?;
+    ) -> sqlx::Result<(Vec<InsertOutcome>, HashSet<Uuid>)> {
+        match self {
+            Tx::Sqlite(tx) => sqlite::write_group(tx, requests).await,
+            Tx::Postgres(tx) => postgres::write_group(tx, requests).await,
         }
-        Ok((outcomes, new.len()))
+    }
+
+    /// PostgreSQL: waits for the transaction lock `key` (released at commit).
+    /// SQLite's writer transactions exclude each other already.
+    pub async fn lock_on_postgres(&mut self, key: i64) -> sqlx::Result<()> {
+        if let Tx::Postgres(_) = self {
+            self.execute(|q| _ = q.push("SELECT pg_advisory_xact_lock(").bind(key).push(")")).await?;
+        }
+        Ok(())
     }
 
     pub async fn commit(self) -> sqlx::Result<()> {
@@ -336,7 +367,7 @@ impl Store for SqlStore {
         let mut tx = self.begin().await?;
         let applied = changes::apply(&mut tx, change).await?;
         let records = audit(&applied);
-        let staged = if records.is_empty() { 0 } else { tx.insert_records(&[records], true).await?.1 };
+        let staged = if records.is_empty() { 0 } else { self.write(&mut tx, &[records]).await?.1 };
         let committed = tx.commit().await;
         if matches!(change, Change::RevokeApiKey { .. }) {
             // After the commit, and before answering: no request that starts
@@ -354,7 +385,13 @@ impl Store for SqlStore {
         Ok(retention::retention(self.fetch_all(Use::Read, retention::rules).await?))
     }
 
-    async fn purge(&self, cutoffs: &[Cutoff], window: usize, pause: Duration) -> StoreResult<Vec<Purged>> {
+    async fn purge(
+        &self,
+        cutoffs: &[Cutoff],
+        window: usize,
+        pause: Duration,
+        signer: &dyn Signer,
+    ) -> StoreResult<Vec<Purged>> {
         let Some(latest) = cutoffs.iter().map(|c| c.before.0).max() else { return Ok(Vec::new()) };
         let horizon = latest + retention::CLOCK_MARGIN_US;
         let mut counts: HashMap<(i64, Kind), u64> = HashMap::new();
@@ -362,8 +399,10 @@ impl Store for SqlStore {
         // are then still ahead of the pass over `events`.
         for table in self.dialect().record_tables().iter().rev() {
             let deleted = match self.backend {
-                Backend::Sqlite(_) => self.purge_table::<i64>(table, cutoffs, window, pause, horizon).await?,
-                Backend::Postgres(_) => self.purge_table::<Uuid>(table, cutoffs, window, pause, horizon).await?,
+                Backend::Sqlite(_) => self.purge_table::<i64>(table, cutoffs, window, pause, horizon, signer).await?,
+                Backend::Postgres(_) => {
+                    self.purge_table::<Uuid>(table, cutoffs, window, pause, horizon, signer).await?
+                }
             };
             for row in deleted {
                 *counts.entry((row.workspace_id, row.kind)).or_default() += 1;
@@ -388,12 +427,16 @@ impl Store for SqlStore {
         Ok(self.fetch_all(Use::Read, |q| chain::links(q, chain, after, limit)).await?)
     }
 
-    async fn linked_records(&self, chain: ChainId, from: i64, to: i64) -> StoreResult<Vec<NewRecord>> {
-        Ok(self.fetch_all(Use::Read, |q| chain::linked_records(q, chain, from, to)).await?)
+    async fn linked_records(&self, chain: ChainId, from: i64, to: i64) -> StoreResult<Vec<StoredRecord>> {
+        let rows: Vec<StoredRow> = self.fetch_all(Use::Read, |q| chain::linked_records(q, chain, from, to)).await?;
+        Ok(rows.into_iter().map(|StoredRow(record)| record).collect())
     }
 
-    async fn unlinked_records(&self, limit: usize) -> StoreResult<Vec<(Uuid, i64, Kind)>> {
-        Ok(self.fetch_all(Use::Read, |q| chain::unlinked_records(q, limit)).await?)
+    async fn unlinked_records(&self, workspace_id: Option<i64>, limit: usize) -> StoreResult<Vec<(Uuid, i64, String)>> {
+        let tables = self.dialect().record_tables();
+        Ok(self
+            .fetch_all(Use::Read, |q| chain::unlinked(q, tables, chain::UNLINKED_IDS, workspace_id, None, limit))
+            .await?)
     }
 
     async fn link_of(&self, record_id: Uuid) -> StoreResult<Option<(ChainId, ChainLink)>> {
@@ -401,17 +444,16 @@ impl Store for SqlStore {
         Ok(row.map(|row| (ChainId { workspace_id: row.workspace_id, kind: row.kind }, row.link)))
     }
 
-    async fn digests(&self, chain: Option<ChainId>) -> StoreResult<Vec<Digest>> {
-        Ok(self.fetch_all(Use::Read, |q| chain::digests(q, chain)).await?)
+    async fn digests(&self, chain: Option<ChainId>, from_seq: i64, limit: Option<usize>) -> StoreResult<Vec<Digest>> {
+        Ok(self.fetch_all(Use::Read, |q| chain::digests(q, chain, from_seq, limit)).await?)
     }
 
-    async fn sign_heads(&self, sign: &SignDigest<'_>, now: Micros) -> StoreResult<Vec<Digest>> {
+    async fn sign_heads(&self, signer: &dyn Signer, chain: Option<ChainId>) -> StoreResult<Vec<Digest>> {
         let mut tx = self.begin().await?;
-        if let Tx::Postgres(_) = tx {
-            // One signer at a time: each digest names the one before it.
-            tx.execute(|q| _ = q.push("SELECT pg_advisory_xact_lock(").bind(postgres::DIGEST_LOCK).push(")")).await?;
-        }
-        let heads: Vec<chain::Unsigned> = tx.fetch_all(chain::heads_with_last_digest).await?;
+        // One signer at a time: each digest names the one before it.
+        tx.lock_on_postgres(postgres::DIGEST_LOCK).await?;
+        let signed_at = Micros::now().0;
+        let heads: Vec<chain::Unsigned> = tx.fetch_all(|q| chain::heads_with_last_digest(q, chain)).await?;
         let mut signed = Vec::new();
         for head in heads.into_iter().filter(|h| h.signed_seq.is_none_or(|seq| seq < h.seq)) {
             let mut digest = Digest {
@@ -419,12 +461,12 @@ impl Store for SqlStore {
                 kind: head.kind,
                 seq: head.seq,
                 head: hex::encode(&head.hash),
-                signed_at: now.0,
+                signed_at,
                 previous: head.previous,
                 signature: String::new(),
-                public_key: String::new(),
+                public_key: signer.public_key(),
             };
-            sign(&mut digest);
+            digest.signature = signer.sign(&canonical::digest_statement(&digest));
             tx.execute(|q| chain::insert_digest(q, &digest)).await?;
             signed.push(digest);
         }
@@ -446,7 +488,7 @@ impl Store for SqlStore {
             return Ok(requests.iter().map(|_| InsertOutcome::default()).collect());
         }
         let mut tx = self.begin().await?;
-        let (outcomes, inserted) = tx.insert_records(requests, self.chained).await?;
+        let (outcomes, inserted) = self.write(&mut tx, requests).await?;
         tx.commit().await?;
         if let Backend::Sqlite(db) = &self.backend {
             db.staged(inserted);

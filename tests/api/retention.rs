@@ -87,11 +87,11 @@ async fn a_purge_goes_on_beside_ingest_and_reads() {
     for chunk in old.chunks(3_000) {
         app.store.insert_records(&[chunk.to_vec()]).await.unwrap();
     }
-    let store = app.store.clone();
+    let (store, keys) = (app.store.clone(), signing_keys(&app));
     // The server's own purge at start may hold the lock for a moment.
     let purge = tokio::spawn(async move {
         loop {
-            if let Some(purged) = trail::retention::run(&store, Micros::now()).await.unwrap() {
+            if let Some(purged) = trail::retention::run(&store, &keys, Micros::now()).await.unwrap() {
                 return purged;
             }
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -111,6 +111,14 @@ async fn a_purge_goes_on_beside_ingest_and_reads() {
     let left = app.all_records().await;
     assert_eq!(left.len(), accepted, "only what came during the purge is left");
     assert!(left.iter().all(|row| row.key == "during.purge"));
+    // The chains still verify: the purge cut each one, and signed the cut.
+    let (code, report) = app.cli_status(&["verify"]);
+    assert_eq!(code, 0, "{report}");
+    assert!(report.contains("removed by retention"), "{report}");
+}
+
+fn signing_keys(app: &TestApp) -> trail::integrity::signing::SigningKeys {
+    trail::integrity::signing::SigningKeys::existing(&app.db.signing_key_file()).unwrap()
 }
 
 #[tokio::test]
@@ -126,8 +134,9 @@ async fn one_server_purges_at_a_time() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     let held = held.expect("free once the server's first purge is done");
-    let second = trail::retention::run(&app.store, Micros::now()).await.unwrap();
+    let keys = signing_keys(&app);
+    let second = trail::retention::run(&app.store, &keys, Micros::now()).await.unwrap();
     assert!(second.is_none(), "another purge holds the lock");
     drop(held);
-    assert!(trail::retention::run(&app.store, Micros::now()).await.unwrap().is_some(), "free again");
+    assert!(trail::retention::run(&app.store, &keys, Micros::now()).await.unwrap().is_some(), "free again");
 }

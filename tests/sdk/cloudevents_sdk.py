@@ -6,36 +6,13 @@ Run by scripts/test against a test server: TRAIL_API is its base URL and
 TRAIL_KEY an ingest+read key for one workspace.
 """
 
-import json
-import os
 import sys
-import urllib.error
-import urllib.request
 
 from cloudevents.core.bindings.http import to_binary_event, to_structured_event
 from cloudevents.core.v03.event import CloudEvent as CloudEventV03
 from cloudevents.core.v1.event import CloudEvent
 
-BASE = os.environ["TRAIL_API"]
-KEY = os.environ["TRAIL_KEY"]
-results = {"passed": 0, "failed": 0}
-
-
-def request(path, headers=None, body=None):
-    """(status, JSON body) of a request with the key."""
-    method = "POST" if body is not None else "GET"
-    all_headers = {"Authorization": f"Bearer {KEY}", **(headers or {})}
-    req = urllib.request.Request(BASE + path, data=body, method=method, headers=all_headers)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, json.load(error)
-
-
-def check(condition, what, detail=""):
-    results["passed" if condition else "failed"] += 1
-    print(("ok      " if condition else "FAILED  ") + what + ("" if condition else f": {detail}"))
+from harness import check, request, results
 
 
 def send(message):

@@ -9,35 +9,17 @@ TRAIL_KEY an ingest+read key for one workspace.
 
 import hashlib
 import json
-import os
 import sys
-import urllib.error
-import urllib.request
 
 import rfc8785
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
-BASE = os.environ["TRAIL_API"]
-KEY = os.environ["TRAIL_KEY"]
-results = {"passed": 0, "failed": 0}
+from harness import check, request, results
 
 
-def request(path, body=None):
-    """(status, JSON body) of a request with the key."""
-    data = None if body is None else json.dumps(body).encode()
-    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
-    req = urllib.request.Request(BASE + path, data=data, method="POST" if data else "GET", headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=10) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, json.load(error)
-
-
-def check(condition, what, detail=""):
-    results["passed" if condition else "failed"] += 1
-    print(("ok      " if condition else "FAILED  ") + what + ("" if condition else f": {detail}"))
+def post_json(path, value):
+    return request(path, headers={"Content-Type": "application/json"}, body=json.dumps(value).encode())
 
 
 def sha256(*parts):
@@ -76,7 +58,7 @@ def main():
          "diff": {"old": {"state": "draft"}, "new": {"state": "sent"}}}
         for n in range(3)
     ]
-    status, body = request("/api/v1/events", records)
+    status, body = post_json("/api/v1/events", records)
     check(status == 202, "three records ingested", body)
     _, digests = request("/api/v1/digests")
     public_key = digests["public_key"]

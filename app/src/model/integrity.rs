@@ -14,6 +14,30 @@ pub struct ChainId {
     pub kind: Kind,
 }
 
+/// By workspace, then kind by name: the order SQL sorts them in, and so the
+/// order PostgreSQL's writers lock chains' heads in.
+impl Ord for ChainId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.workspace_id, self.kind.as_str()).cmp(&(other.workspace_id, other.kind.as_str()))
+    }
+}
+
+impl PartialOrd for ChainId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// A record as stored, column by column, read back to be checked against its
+/// link: each column as a JSON value, as the canonical form has it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredRecord {
+    pub id: Uuid,
+    /// `None` if its workspace or kind no longer reads as one.
+    pub chain: Option<ChainId>,
+    pub columns: serde_json::Map<String, serde_json::Value>,
+}
+
 /// A chain's last link, and where retention cut its oldest part.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
@@ -26,6 +50,10 @@ pub struct ChainHead {
     pub cut_seq: i64,
     /// The hash of link `cut_seq`, from which the rest still verifies.
     pub cut_hash: Option<Vec<u8>>,
+    /// When the cut was made, and its signature (hex) over the chain, link,
+    /// hash and time: a cut nobody signed was not made by a purge.
+    pub cut_at: Option<i64>,
+    pub cut_signature: Option<String>,
 }
 
 impl ChainHead {
@@ -63,6 +91,12 @@ pub struct Digest {
     /// Ed25519 over the canonical form of the fields above.
     pub signature: String,
     pub public_key: String,
+}
+
+impl Digest {
+    pub fn chain(&self) -> ChainId {
+        ChainId { workspace_id: self.workspace_id, kind: self.kind }
+    }
 }
 
 /// The last verification of every chain (`trail verify`, or the server's own).
