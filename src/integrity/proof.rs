@@ -84,7 +84,8 @@ pub async fn proof(store: &dyn Store, signer: &dyn Signer, scope: &Scope, id: Uu
         return Err(ProofError::Damaged("links between the record and the digest are missing"));
     }
     Ok(Proof {
-        record: stored.columns,
+        record: serde_json::from_slice(&stored.canonical)
+            .map_err(|_| ProofError::Damaged("the record's canonical form does not read back"))?,
         workspace_id: chain.workspace_id,
         kind: chain.kind,
         seq: link.seq,

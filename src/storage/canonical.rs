@@ -7,15 +7,20 @@
 //!   rank, times are microseconds since the Unix epoch), `payload` and `diff`
 //!   as the JSON they hold; an integer beyond ±(2^53 − 1), anywhere, as its
 //!   decimal string (JCS numbers are IEEE doubles, which would round it);
+//!   stored JSON that no longer parses as `{"unparsable_json": text}`;
 //! - `content` = SHA-256(canonical form);
 //! - a link's `hash` = SHA-256(previous link's hash ‖ content), 32 zero bytes
 //!   before the first link. Hashing the content's digest rather than the form
 //!   itself lets a proof carry 32 bytes per later record instead of the record;
 //! - a digest's and a retention cut's signed statement: RFC 8785 of their fields.
 
+use std::borrow::Cow;
+use std::io::Write as _;
+use std::sync::LazyLock;
+
 use app::model::{ChainId, Digest, Kind, StoredRecord};
 use app::store::NewRecord;
-use serde_json::{json, Map, Value as Json};
+use serde_json::{json, Value as Json};
 use sha2::{Digest as _, Sha256};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 use uuid::Uuid;
@@ -30,26 +35,71 @@ pub const GENESIS: Hash = [0; 32];
 /// The largest integer an IEEE double holds exactly, and so RFC 8785 writes exactly.
 const MAX_EXACT: u64 = (1 << 53) - 1;
 
-/// A record's columns as the JSON object its canonical form serialises.
-pub type Canonical = Map<String, Json>;
+/// One column's value, as the canonical form writes it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell<'a> {
+    Uuid(Uuid),
+    Int(i64),
+    Text(Cow<'a, str>),
+    /// JSON text, written as the value it holds.
+    Json(Cow<'a, str>),
+}
 
-/// The canonical object of a record about to be written.
-pub fn object(record: &NewRecord) -> Canonical {
-    let mut object = Map::new();
-    for column in &RECORD_COLUMNS {
-        let value = match column.value {
-            Value::Uuid(read) => Some(uuid(read(record))),
-            Value::BigInt(read) => Some(integer(read(record))),
-            Value::NullableBigInt(read) => read(record).map(integer),
-            Value::SmallInt(read) => Some(integer(read(record).into())),
-            Value::Text(read) => read(record).map(|text| Json::String(text.to_owned())),
-            Value::Json(read) => read(record).map(stored_json),
-        };
-        if let Some(value) = value {
-            object.insert(column.name.to_owned(), value);
+/// The columns in the order RFC 8785 sorts their names (all ASCII, so by byte).
+static SORTED: LazyLock<Vec<usize>> = LazyLock::new(|| {
+    let mut order: Vec<usize> = (0..RECORD_COLUMNS.len()).collect();
+    order.sort_by_key(|&i| RECORD_COLUMNS[i].name);
+    order
+});
+
+/// The canonical form of a record's cells (one per column of
+/// [`RECORD_COLUMNS`], in its order; `None` for NULL, left out), written
+/// directly: the top level's members are known, so only `payload` and `diff`
+/// go through a general RFC 8785 serialiser.
+pub fn canonical(cells: &[Option<Cell<'_>>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(768);
+    out.push(b'{');
+    for &i in SORTED.iter() {
+        let Some(cell) = &cells[i] else { continue };
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        string(&mut out, RECORD_COLUMNS[i].name);
+        out.push(b':');
+        match cell {
+            Cell::Uuid(id) => string(&mut out, id.hyphenated().encode_lower(&mut Uuid::encode_buffer())),
+            Cell::Int(n) if n.unsigned_abs() > MAX_EXACT => string(&mut out, &n.to_string()),
+            // Writing to a Vec cannot fail.
+            Cell::Int(n) => _ = write!(out, "{n}"),
+            Cell::Text(text) => string(&mut out, text),
+            Cell::Json(text) => out.extend(jcs(&stored_json(text))),
         }
     }
-    object
+    out.push(b'}');
+    out
+}
+
+/// A JSON string as RFC 8785 writes it: serde_json escapes exactly `"`, `\`
+/// and the control characters (`\b \t \n \f \r`, else `\u00xx` in lower
+/// case), as RFC 8785 asks (a test checks it against serde_jcs).
+fn string(out: &mut Vec<u8>, text: &str) {
+    // Writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+/// The cells of a record about to be written, borrowed from it.
+pub fn cells(record: &NewRecord) -> Vec<Option<Cell<'_>>> {
+    RECORD_COLUMNS
+        .iter()
+        .map(|column| match column.value {
+            Value::Uuid(read) => Some(Cell::Uuid(read(record))),
+            Value::BigInt(read) => Some(Cell::Int(read(record))),
+            Value::NullableBigInt(read) => read(record).map(Cell::Int),
+            Value::SmallInt(read) => Some(Cell::Int(read(record).into())),
+            Value::Text(read) => read(record).map(|text| Cell::Text(Cow::Borrowed(text))),
+            Value::Json(read) => read(record).map(|text| Cell::Json(Cow::Borrowed(text))),
+        })
+        .collect()
 }
 
 /// Decodes a [`StoredRecord`]: each column as its type, or as text if
@@ -66,44 +116,40 @@ where
     String: Decode<'r, R::Database> + Type<R::Database>,
 {
     fn from_row(row: &'r R) -> sqlx::Result<Self> {
-        let text = |name: &'static str| row.try_get::<Option<String>, _>(name).ok().flatten().map(Json::String);
-        let mut object = Map::new();
-        for column in &RECORD_COLUMNS {
-            let name = column.name;
-            let value = match column.value {
-                Value::Uuid(_) => {
-                    row.try_get::<Option<Uuid>, _>(name).map(|v| v.map(uuid)).unwrap_or_else(|_| text(name))
+        let text = |name: &'static str| row.try_get::<Option<String>, _>(name).ok().flatten();
+        let as_text = |name| text(name).map(|t| Cell::Text(Cow::Owned(t)));
+        let cells: Vec<Option<Cell<'static>>> = RECORD_COLUMNS
+            .iter()
+            .map(|column| {
+                let name = column.name;
+                match column.value {
+                    Value::Uuid(_) => row
+                        .try_get::<Option<Uuid>, _>(name)
+                        .map(|v| v.map(Cell::Uuid))
+                        .unwrap_or_else(|_| as_text(name)),
+                    Value::BigInt(_) | Value::NullableBigInt(_) => {
+                        row.try_get::<Option<i64>, _>(name).map(|v| v.map(Cell::Int)).unwrap_or_else(|_| as_text(name))
+                    }
+                    Value::SmallInt(_) => row
+                        .try_get::<Option<i16>, _>(name)
+                        .map(|v| v.map(|n| Cell::Int(n.into())))
+                        .unwrap_or_else(|_| as_text(name)),
+                    Value::Text(_) => as_text(name),
+                    Value::Json(_) => text(name).map(|t| Cell::Json(Cow::Owned(t))),
                 }
-                Value::BigInt(_) | Value::NullableBigInt(_) => {
-                    row.try_get::<Option<i64>, _>(name).map(|v| v.map(integer)).unwrap_or_else(|_| text(name))
-                }
-                Value::SmallInt(_) => row
-                    .try_get::<Option<i16>, _>(name)
-                    .map(|v| v.map(|n| integer(n.into())))
-                    .unwrap_or_else(|_| text(name)),
-                Value::Text(_) => text(name),
-                Value::Json(_) => row.try_get::<Option<String>, _>(name).ok().flatten().as_deref().map(stored_json),
-            };
-            if let Some(value) = value {
-                object.insert(name.to_owned(), value);
-            }
-        }
-        let workspace_id = object.get("workspace_id").and_then(Json::as_i64);
-        let kind = object.get("kind").and_then(Json::as_str).and_then(|k| k.parse::<Kind>().ok());
+            })
+            .collect();
+        let cell = |name: &str| super::columns::position(name).and_then(|at| cells[at - 1].as_ref());
+        let workspace_id = match cell("workspace_id") {
+            Some(Cell::Int(id)) => Some(*id),
+            _ => None,
+        };
+        let kind = match cell("kind") {
+            Some(Cell::Text(kind)) => kind.parse::<Kind>().ok(),
+            _ => None,
+        };
         let chain = workspace_id.zip(kind).map(|(workspace_id, kind)| ChainId { workspace_id, kind });
-        Ok(StoredRow(StoredRecord { id: row.try_get("id")?, chain, columns: object }))
-    }
-}
-
-fn uuid(id: Uuid) -> Json {
-    Json::String(id.hyphenated().to_string())
-}
-
-fn integer(n: i64) -> Json {
-    if n.unsigned_abs() > MAX_EXACT {
-        Json::String(n.to_string())
-    } else {
-        n.into()
+        Ok(StoredRow(StoredRecord { id: row.try_get("id")?, chain, canonical: canonical(&cells) }))
     }
 }
 
@@ -133,14 +179,14 @@ pub fn jcs(value: &impl serde::Serialize) -> Vec<u8> {
     serde_jcs::to_vec(value).unwrap_or_default()
 }
 
-/// SHA-256 of a canonical object.
-pub fn content_of(object: &Canonical) -> Hash {
-    Sha256::digest(jcs(object)).into()
+/// SHA-256 of a canonical form.
+pub fn content_of(canonical: &[u8]) -> Hash {
+    Sha256::digest(canonical).into()
 }
 
 /// SHA-256 of the record's canonical form.
 pub fn content(record: &NewRecord) -> Hash {
-    content_of(&object(record))
+    content_of(&canonical(&cells(record)))
 }
 
 /// The hash of a link whose record has `content`, after a link hashed `previous`.
@@ -179,18 +225,35 @@ mod tests {
     use super::*;
     use crate::storage::columns::sample_record;
 
+    fn text(record: &NewRecord) -> String {
+        String::from_utf8(canonical(&cells(record))).unwrap()
+    }
+
     #[test]
     fn the_canonical_form_is_sorted_compact_and_leaves_out_nulls() {
         let mut record = sample_record();
         record.id = Uuid::nil();
         record.payload = Some(r#"{"b": 1.50, "a": [true, null], "é": "x"}"#.into());
         record.diff = None;
-        let text = String::from_utf8(jcs(&object(&record))).unwrap();
+        let text = text(&record);
         assert!(text.starts_with(r#"{"actor_email":"a@example.com","actor_id":"u_1","#), "{text}");
         assert!(text.contains(r#""id":"00000000-0000-0000-0000-000000000000""#), "{text}");
         assert!(text.contains(r#""payload":{"a":[true,null],"b":1.5,"é":"x"}"#), "{text}");
         assert!(text.contains(r#""severity":2,"#) && text.contains(r#""occurred_at":1,"#), "{text}");
         assert!(!text.contains("diff"), "{text}");
+    }
+
+    #[test]
+    fn the_direct_writer_is_rfc_8785_as_a_general_serialiser_writes_it() {
+        let mut record = sample_record();
+        record.message =
+            Some("quote \" backslash \\ tab \t nl \n nul-free \u{1} \u{1f} del \u{7f} \u{2028} é 😀".into());
+        record.payload = Some(r#"{"z": {"b": [1, 2.5, -0.0, 1e21]}, "a": "\u0007"}"#.into());
+        record.duration_ms = Some(-9_007_199_254_740_993);
+        let written = text(&record);
+        let parsed: serde_json::Map<String, Json> = serde_json::from_str(&written).unwrap();
+        assert_eq!(written, String::from_utf8(jcs(&parsed)).unwrap(), "re-serialised by serde_jcs, unchanged");
+        assert!(written.contains(r#""duration_ms":"-9007199254740993""#), "{written}");
     }
 
     #[test]
@@ -212,7 +275,7 @@ mod tests {
         a.payload = Some(r#"{"n":9007199254740993,"m":[-9007199254740993,9007199254740991]}"#.into());
         b.payload = Some(r#"{"n":9007199254740992,"m":[-9007199254740993,9007199254740991]}"#.into());
         assert_ne!(content(&a), content(&b), "one apart beyond 2^53 is a change");
-        let text = String::from_utf8(jcs(&object(&a))).unwrap();
+        let text = text(&a);
         assert!(
             text.contains(r#""payload":{"m":["-9007199254740993",9007199254740991],"n":"9007199254740993"}"#),
             "{text}"

@@ -139,7 +139,7 @@ impl SqlStore {
                     appends.push(chain::Append {
                         record_id: record.id,
                         chain,
-                        content: canonical::content_of(&record.columns),
+                        content: canonical::content_of(&record.canonical),
                     });
                 }
                 chain::append(&mut tx, &appends).await?;

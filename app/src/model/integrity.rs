@@ -28,14 +28,14 @@ impl PartialOrd for ChainId {
     }
 }
 
-/// A record as stored, column by column, read back to be checked against its
-/// link: each column as a JSON value, as the canonical form has it.
+/// A record as stored, read back to be checked against its link.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredRecord {
     pub id: Uuid,
     /// `None` if its workspace or kind no longer reads as one.
     pub chain: Option<ChainId>,
-    pub columns: serde_json::Map<String, serde_json::Value>,
+    /// Its canonical form (RFC 8785 JSON; docs/integrity.md), as stored now.
+    pub canonical: Vec<u8>,
 }
 
 /// A chain's last link, and where retention cut its oldest part.
