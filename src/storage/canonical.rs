@@ -110,33 +110,34 @@ pub struct StoredRow(pub StoredRecord);
 impl<'r, R: Row> sqlx::FromRow<'r, R> for StoredRow
 where
     &'static str: ColumnIndex<R>,
+    usize: ColumnIndex<R>,
     Uuid: Decode<'r, R::Database> + Type<R::Database>,
     i64: Decode<'r, R::Database> + Type<R::Database>,
     i16: Decode<'r, R::Database> + Type<R::Database>,
     String: Decode<'r, R::Database> + Type<R::Database>,
 {
+    /// Columns are read by position: the SELECT list is [`RECORD_COLUMNS`]
+    /// in order (`columns::stored_list`), and a lookup by name per column
+    /// was a good part of a verification's time.
     fn from_row(row: &'r R) -> sqlx::Result<Self> {
-        let text = |name: &'static str| row.try_get::<Option<String>, _>(name).ok().flatten();
-        let as_text = |name| text(name).map(|t| Cell::Text(Cow::Owned(t)));
+        let text = |at: usize| row.try_get::<Option<String>, _>(at).ok().flatten();
+        let as_text = |at| text(at).map(|t| Cell::Text(Cow::Owned(t)));
         let cells: Vec<Option<Cell<'static>>> = RECORD_COLUMNS
             .iter()
-            .map(|column| {
-                let name = column.name;
-                match column.value {
-                    Value::Uuid(_) => row
-                        .try_get::<Option<Uuid>, _>(name)
-                        .map(|v| v.map(Cell::Uuid))
-                        .unwrap_or_else(|_| as_text(name)),
-                    Value::BigInt(_) | Value::NullableBigInt(_) => {
-                        row.try_get::<Option<i64>, _>(name).map(|v| v.map(Cell::Int)).unwrap_or_else(|_| as_text(name))
-                    }
-                    Value::SmallInt(_) => row
-                        .try_get::<Option<i16>, _>(name)
-                        .map(|v| v.map(|n| Cell::Int(n.into())))
-                        .unwrap_or_else(|_| as_text(name)),
-                    Value::Text(_) => as_text(name),
-                    Value::Json(_) => text(name).map(|t| Cell::Json(Cow::Owned(t))),
+            .enumerate()
+            .map(|(at, column)| match column.value {
+                Value::Uuid(_) => {
+                    row.try_get::<Option<Uuid>, _>(at).map(|v| v.map(Cell::Uuid)).unwrap_or_else(|_| as_text(at))
                 }
+                Value::BigInt(_) | Value::NullableBigInt(_) => {
+                    row.try_get::<Option<i64>, _>(at).map(|v| v.map(Cell::Int)).unwrap_or_else(|_| as_text(at))
+                }
+                Value::SmallInt(_) => row
+                    .try_get::<Option<i16>, _>(at)
+                    .map(|v| v.map(|n| Cell::Int(n.into())))
+                    .unwrap_or_else(|_| as_text(at)),
+                Value::Text(_) => as_text(at),
+                Value::Json(_) => text(at).map(|t| Cell::Json(Cow::Owned(t))),
             })
             .collect();
         let cell = |name: &str| super::columns::position(name).and_then(|at| cells[at - 1].as_ref());

@@ -195,5 +195,10 @@ mod tests {
         let detail = select_list(Dialect::Postgres, true);
         assert!(detail.contains("e.payload::text AS payload, e.diff::text AS diff"), "{detail}");
         assert!(select_list(Dialect::Sqlite, true).contains("e.payload AS payload"));
+        // Stored rows are decoded by position (`canonical::StoredRow`).
+        let stored = stored_list(Dialect::Postgres);
+        let names: Vec<&str> =
+            stored.split(", ").map(|c| c.rsplit(' ').next().unwrap().trim_start_matches("e.")).collect();
+        assert_eq!(names, RECORD_COLUMNS.iter().map(|c| c.name).collect::<Vec<_>>(), "{stored}");
     }
 }
