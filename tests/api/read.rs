@@ -295,6 +295,7 @@ async fn a_large_export_streams_in_bounded_memory() {
     let mut server = Command::new(env!("CARGO_BIN_EXE_trail"))
         .arg("serve")
         .env("TRAIL_DATABASE_URL", &app.db.url)
+        .env("TRAIL_SIGNING_KEY_FILE", app.db.signing_key_file())
         .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
