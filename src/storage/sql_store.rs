@@ -155,13 +155,14 @@ impl SqlStore {
     /// (but in the benchmark's baseline); their outcomes and how many were new.
     async fn write(&self, tx: &mut Tx, requests: &[Vec<NewRecord>]) -> sqlx::Result<(Vec<InsertOutcome>, usize)> {
         let (outcomes, mut inserted) = tx.insert_records(requests).await?;
-        // Each new record once, in the order given (a retried request may repeat one).
-        let new: Vec<chain::Append> =
-            requests.iter().flatten().filter(|r| inserted.remove(&r.id)).map(chain::Append::of).collect();
+        let count = inserted.len();
         if self.chained {
+            // Each new record once, in the order given (a retried request may repeat one).
+            let new: Vec<chain::Append> =
+                requests.iter().flatten().filter(|r| inserted.remove(&r.id)).map(chain::Append::of).collect();
             chain::append(tx, &new).await?;
         }
-        Ok((outcomes, new.len()))
+        Ok((outcomes, count))
     }
 
     /// One pass over `table` in the order received (positions of type `P`),
