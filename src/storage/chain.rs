@@ -73,9 +73,8 @@ pub async fn append(tx: &mut Tx, records: &[Append]) -> sqlx::Result<()> {
     for chunk in links.chunks(LINKS_PER_STATEMENT) {
         tx.execute(|q| insert_links(q, chunk)).await?;
     }
-    for (chain, (seq, hash)) in &ends {
-        tx.execute(|q| set_head(q, *chain, *seq, hash)).await?;
-    }
+    let ends: Vec<(ChainId, i64, Hash)> = ends.into_iter().map(|(chain, (seq, hash))| (chain, seq, hash)).collect();
+    tx.execute(|q| set_heads(q, &ends)).await?;
     Ok(())
 }
 
@@ -160,9 +159,15 @@ fn insert_links<'a>(q: &mut Sql<'_, 'a>, links: &'a [NewLink]) {
     });
 }
 
-fn set_head<'a>(q: &mut Sql<'_, 'a>, chain: ChainId, seq: i64, hash: &'a Hash) {
-    q.push("UPDATE chain_heads SET seq = ").bind(seq).push(", hash = ").bind(hash.as_slice()).push(" WHERE ");
-    chain_is(q, "", chain);
+/// The new ends of the chains a group extended, in one statement (a group
+/// of many workspaces touches many chains). Their rows exist (`ensure_heads`).
+fn set_heads<'a>(q: &mut Sql<'_, 'a>, ends: &'a [(ChainId, i64, Hash)]) {
+    q.push("INSERT INTO chain_heads (workspace_id, kind, seq, hash) VALUES ");
+    q.join(ends, ", ", |q, (chain, seq, hash)| {
+        q.push("(").bind(chain.workspace_id).push(", ").bind(chain.kind.as_str()).push(", ").bind(*seq);
+        q.push(", ").bind(hash.as_slice()).push(")");
+    });
+    q.push(" ON CONFLICT (workspace_id, kind) DO UPDATE SET seq = excluded.seq, hash = excluded.hash");
 }
 
 fn delete_links<'a>(q: &mut Sql<'_, 'a>, record_ids: &'a [Uuid]) {
@@ -330,6 +335,18 @@ mod tests {
         );
         let sql = sql_of(Dialect::Sqlite, |q| heads_for_update(q, &chains));
         assert!(sql.ends_with("ORDER BY workspace_id, kind"), "{sql}");
+    }
+
+    #[test]
+    fn a_groups_chain_ends_are_set_in_one_statement() {
+        let chain = |workspace_id| ChainId { workspace_id, kind: Kind::Event };
+        let ends = [(chain(1), 4, GENESIS), (chain(2), 9, GENESIS)];
+        let sql = sql_of(Dialect::Postgres, |q| set_heads(q, &ends));
+        assert_eq!(
+            sql,
+            "INSERT INTO chain_heads (workspace_id, kind, seq, hash) VALUES ($1, $2, $3, $4), ($5, $6, $7, $8) \
+             ON CONFLICT (workspace_id, kind) DO UPDATE SET seq = excluded.seq, hash = excluded.hash"
+        );
     }
 
     #[test]
