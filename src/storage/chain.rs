@@ -87,19 +87,24 @@ struct Cut {
 }
 
 /// Removes the links of records a purge deleted (in the same transaction)
-/// and moves each chain's cut to the last of them, signed, so that what
-/// remains still verifies, and a cut nobody signed is evident. Heads are
-/// updated in the order writers lock them.
+/// and moves each chain's cut past them ([`sign_cuts`]).
 pub async fn cut(tx: &mut Tx, record_ids: &[Uuid], signer: &dyn Signer) -> sqlx::Result<()> {
-    let mut last: BTreeMap<ChainId, (i64, Vec<u8>)> = BTreeMap::new();
+    let mut removed = Vec::new();
     for ids in record_ids.chunks(IDS_PER_STATEMENT) {
-        let removed: Vec<RemovedLink> = tx.fetch_all(|q| delete_links(q, ids)).await?;
-        for link in removed {
-            let cut =
-                last.entry(ChainId { workspace_id: link.workspace_id, kind: link.kind }).or_insert((0, Vec::new()));
-            if link.seq > cut.0 {
-                *cut = (link.seq, link.hash);
-            }
+        removed.extend(tx.fetch_all::<RemovedLink>(|q| delete_links(q, ids)).await?);
+    }
+    sign_cuts(tx, removed, signer).await
+}
+
+/// Moves each chain's cut to the last of its `removed` links, signed, so
+/// that what remains still verifies, and a cut nobody signed is evident.
+/// Heads are updated in the order writers lock them.
+pub async fn sign_cuts(tx: &mut Tx, removed: Vec<RemovedLink>, signer: &dyn Signer) -> sqlx::Result<()> {
+    let mut last: BTreeMap<ChainId, (i64, Vec<u8>)> = BTreeMap::new();
+    for link in removed {
+        let cut = last.entry(ChainId { workspace_id: link.workspace_id, kind: link.kind }).or_insert((0, Vec::new()));
+        if link.seq > cut.0 {
+            *cut = (link.seq, link.hash);
         }
     }
     let at = Micros::now().0;
@@ -111,8 +116,9 @@ pub async fn cut(tx: &mut Tx, record_ids: &[Uuid], signer: &dyn Signer) -> sqlx:
     Ok(())
 }
 
+/// A link a purge removed.
 #[derive(sqlx::FromRow)]
-struct RemovedLink {
+pub struct RemovedLink {
     workspace_id: i64,
     kind: Kind,
     seq: i64,
@@ -174,6 +180,17 @@ fn delete_links<'a>(q: &mut Sql<'_, 'a>, record_ids: &'a [Uuid]) {
     q.push("DELETE FROM chain_links WHERE record_id IN (");
     q.join(record_ids, ", ", |q, id| _ = q.bind(*id));
     q.push(") RETURNING workspace_id, kind, seq, hash");
+}
+
+/// PostgreSQL: removes the links of every record in `table` (a partition
+/// about to be dropped); the last removed link of each chain ([`RemovedLink`]).
+pub fn delete_links_of(q: &mut Sql<'_, '_>, table: &str) {
+    q.push(format_args!(
+        "WITH removed AS (DELETE FROM chain_links l USING {table} e WHERE l.record_id = e.id \
+         RETURNING l.workspace_id, l.kind, l.seq, l.hash) \
+         SELECT DISTINCT ON (workspace_id, kind) workspace_id, kind, seq, hash FROM removed \
+         ORDER BY workspace_id, kind, seq DESC"
+    ));
 }
 
 fn set_cut<'a>(q: &mut Sql<'_, 'a>, chain: ChainId, cut: &'a Cut) {

@@ -11,6 +11,7 @@ mod columns;
 mod conditions;
 mod key_cache;
 mod outcomes;
+mod partitions;
 mod postgres;
 mod records;
 mod retention;

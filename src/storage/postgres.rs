@@ -1,5 +1,6 @@
 //! PostgreSQL: a connection pool; a group of records is one INSERT over
-//! UNNEST of column arrays, in one transaction.
+//! UNNEST of column arrays, in one transaction, into partitions of `events`
+//! that exist before it runs (`partitions.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -13,6 +14,7 @@ use uuid::Uuid;
 
 use super::columns::{self, Value, RECORD_COLUMNS};
 use super::outcomes::{outcomes, skipped};
+use super::partitions::Partitions;
 use super::rollup;
 use super::statement::Dialect;
 
@@ -32,6 +34,7 @@ pub const BACKFILL_LOCK: i64 = 0x7472_6169_6c00_0003;
 
 pub struct PgDb {
     pool: PgPool,
+    partitions: Partitions,
 }
 
 impl PgDb {
@@ -46,7 +49,14 @@ impl PgDb {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(PgDb { pool })
+        let partitions = Partitions::default();
+        partitions.ensure_current(&pool).await?;
+        Ok(PgDb { pool, partitions })
+    }
+
+    /// The partitions of `events` this process knows of.
+    pub fn partitions(&self) -> &Partitions {
+        &self.partitions
     }
 
     /// Groups written at once: PostgreSQL commits them in parallel, and one
@@ -87,7 +97,7 @@ pub async fn write_group(
     let mut existing = HashMap::new();
     if !skipped.is_empty() {
         let (workspaces, event_ids): (Vec<i64>, Vec<&str>) = skipped.into_iter().unzip();
-        let mut query = Unnest::new("SELECT e.workspace_id, e.event_id, e.id FROM events e JOIN UNNEST(");
+        let mut query = Unnest::new("SELECT e.workspace_id, e.event_id, e.record_id FROM event_ids e JOIN UNNEST(");
         query.array(workspaces, "bigint[]").array(event_ids, "text[]");
         let mut query = query
             .finish(" AS d (workspace_id, event_id) ON e.workspace_id = d.workspace_id AND e.event_id = d.event_id");
@@ -130,7 +140,9 @@ impl<'q> Unnest<'q> {
 }
 
 /// Inserts `records` and returns the new ones' ids; a duplicate by
-/// (workspace, event_id) is skipped.
+/// (workspace, event_id) is skipped. A record with an `event_id` claims it in
+/// `event_ids` first (unique across partitions, which an index on the
+/// partitioned `events` cannot be), in the same statement.
 fn insert<'q>(records: &[&'q NewRecord]) -> QueryBuilder<'q, Postgres> {
     let names = columns::names();
     // JSON travels as text and is stored as jsonb.
@@ -141,7 +153,7 @@ fn insert<'q>(records: &[&'q NewRecord]) -> QueryBuilder<'q, Postgres> {
             _ => c.name.to_owned(),
         })
         .collect();
-    let mut query = Unnest::new(format!("INSERT INTO events ({names}) SELECT {} FROM UNNEST(", select.join(", ")));
+    let mut query = Unnest::new("WITH t AS (SELECT * FROM UNNEST(");
     for column in &RECORD_COLUMNS {
         let sql_type = column.value.pg_array();
         match column.value {
@@ -152,7 +164,13 @@ fn insert<'q>(records: &[&'q NewRecord]) -> QueryBuilder<'q, Postgres> {
             Value::Text(read) | Value::Json(read) => query.array(records.iter().map(|r| read(r)).collect(), sql_type),
         };
     }
-    query.finish(&format!(" AS t ({names}) ON CONFLICT (workspace_id, event_id) DO NOTHING RETURNING id"))
+    query.finish(&format!(
+        " AS t ({names})), claimed AS (INSERT INTO event_ids (workspace_id, event_id, record_id) \
+         SELECT workspace_id, event_id, id FROM t WHERE event_id IS NOT NULL ON CONFLICT DO NOTHING RETURNING record_id) \
+         INSERT INTO events ({names}) SELECT {} FROM t WHERE event_id IS NULL OR id IN (SELECT record_id FROM claimed) \
+         RETURNING id",
+        select.join(", ")
+    ))
 }
 
 /// Binds the count columns of `counts`, one array per column, in the order
@@ -255,13 +273,22 @@ mod tests {
         assert_eq!(sql.matches('$').count(), RECORD_COLUMNS.len());
         assert!(sql.contains("FROM UNNEST($1::uuid[], $2::bigint[], $3::text[]"), "{sql}");
         assert!(sql.contains("payload::jsonb, diff::jsonb, occurred_at"), "{sql}");
+        let names = "id, workspace_id, event_id, brand, kind, key, message, context, entity_type, entity_id, \
+                     actor_type, actor_id, actor_email, actor_name, actor_label, ip, user_agent, visibility, \
+                     severity, status, duration_ms, provider, error_message, error_stack, correlation_id, \
+                     payload, diff, occurred_at, received_at";
+        assert!(sql.starts_with("WITH t AS (SELECT * FROM UNNEST($1::uuid[]"), "{sql}");
+        assert!(sql.contains(&format!("$29::bigint[]) AS t ({names})), claimed AS (")), "{sql}");
         assert!(
-            sql.ends_with(
-                "$29::bigint[]) AS t (id, workspace_id, event_id, brand, kind, key, message, context, \
-             entity_type, entity_id, actor_type, actor_id, actor_email, actor_name, actor_label, ip, user_agent, \
-             visibility, severity, status, duration_ms, provider, error_message, error_stack, correlation_id, \
-             payload, diff, occurred_at, received_at) ON CONFLICT (workspace_id, event_id) DO NOTHING RETURNING id"
+            sql.contains(
+                "claimed AS (INSERT INTO event_ids (workspace_id, event_id, record_id) SELECT workspace_id, \
+                 event_id, id FROM t WHERE event_id IS NOT NULL ON CONFLICT DO NOTHING RETURNING record_id) "
             ),
+            "{sql}"
+        );
+        assert!(sql.contains(&format!("INSERT INTO events ({names}) SELECT id, ")), "{sql}");
+        assert!(
+            sql.ends_with("FROM t WHERE event_id IS NULL OR id IN (SELECT record_id FROM claimed) RETURNING id"),
             "{sql}"
         );
     }

@@ -64,7 +64,7 @@ pub fn window_start<'a, P: Bindable<'a>>(q: &mut Sql<'_, 'a>, table: &str, after
 }
 
 /// Deletes the window's records that are past their cutoff, returning the
-/// workspace and kind of each ([`PurgedRow`]).
+/// workspace, kind and producer's id of each ([`PurgedRow`]).
 pub fn purge_window<'a, P: Bindable<'a>>(
     q: &mut Sql<'_, 'a>,
     table: &str,
@@ -86,7 +86,7 @@ pub fn purge_window<'a, P: Bindable<'a>>(
          WHERE r.workspace_id = e.workspace_id AND r.kind = e.kind AND e.received_at < r.cutoff"
     ));
     window(q, "e.", after, to);
-    q.push(") RETURNING id, workspace_id, kind");
+    q.push(") RETURNING id, workspace_id, kind, event_id");
 }
 
 /// ` AND position > after AND position <= to`, for the bounds given.
@@ -105,6 +105,7 @@ pub struct PurgedRow {
     pub id: uuid::Uuid,
     pub workspace_id: i64,
     pub kind: Kind,
+    pub event_id: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -144,7 +145,7 @@ mod tests {
             sql,
             "WITH r (workspace_id, kind, cutoff) AS (VALUES ($1, $2, $3), ($4, $5, $6)) DELETE FROM events \
              WHERE id IN (SELECT e.id FROM events e CROSS JOIN r WHERE r.workspace_id = e.workspace_id \
-             AND r.kind = e.kind AND e.received_at < r.cutoff AND e.id > $7) RETURNING id, workspace_id, kind"
+             AND r.kind = e.kind AND e.received_at < r.cutoff AND e.id > $7) RETURNING id, workspace_id, kind, event_id"
         );
         let sql = sql_of(Dialect::Sqlite, |q| window_end(q, "events_recent", Some(7_i64), 500));
         assert_eq!(sql, "SELECT seq FROM events_recent WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?");

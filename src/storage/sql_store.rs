@@ -26,7 +26,7 @@ use super::key_cache::{KeyCache, Lookup};
 use super::postgres::{self, PgDb};
 use super::sqlite::{self, SqliteDb};
 use super::statement::{for_postgres, for_sqlite, Bindable, Dialect, Sql};
-use super::{accounts, chain, changes, records, retention, rollup};
+use super::{accounts, chain, changes, partitions, records, retention, rollup};
 
 pub enum Backend {
     Sqlite(SqliteDb),
@@ -154,6 +154,9 @@ impl SqlStore {
     /// Writes a group's records in `tx`, each new one appended to its chain
     /// (but in the benchmark's baseline); their outcomes and how many were new.
     async fn write(&self, tx: &mut Tx, requests: &[Vec<NewRecord>]) -> sqlx::Result<(Vec<InsertOutcome>, usize)> {
+        if let Backend::Postgres(db) = &self.backend {
+            db.partitions().ensure(db.pool(), requests.iter().flatten()).await?;
+        }
         let (outcomes, mut inserted) = tx.insert_records(requests).await?;
         let count = inserted.len();
         if self.chained {
@@ -163,6 +166,13 @@ impl SqlStore {
             chain::append(tx, &new).await?;
         }
         Ok((outcomes, count))
+    }
+
+    async fn write_and_commit(&self, requests: &[Vec<NewRecord>]) -> sqlx::Result<(Vec<InsertOutcome>, usize)> {
+        let mut tx = self.begin().await?;
+        let written = self.write(&mut tx, requests).await?;
+        tx.commit().await?;
+        Ok(written)
     }
 
     /// One pass over `table` in the order received (positions of type `P`),
@@ -206,6 +216,9 @@ impl SqlStore {
             }
             let ids: Vec<Uuid> = removed.iter().map(|row| row.id).collect();
             chain::cut(&mut tx, &ids, signer).await?;
+            if let Tx::Postgres(pg) = &mut tx {
+                partitions::forget_event_ids(pg, &removed).await?;
+            }
             tx.commit().await?;
             deleted.extend(removed);
             let Some(to) = to else { break };
@@ -396,6 +409,13 @@ impl Store for SqlStore {
         let Some(latest) = cutoffs.iter().map(|c| c.before.0).max() else { return Ok(Vec::new()) };
         let horizon = latest + retention::CLOCK_MARGIN_US;
         let mut counts: HashMap<(i64, Kind), u64> = HashMap::new();
+        // PostgreSQL: whole partitions first, the rest in batches.
+        if let Backend::Postgres(db) = &self.backend {
+            for (workspace_id, kind, removed) in partitions::drop_expired(db.pool(), cutoffs, signer).await? {
+                *counts.entry((workspace_id, kind)).or_default() += removed;
+            }
+            db.partitions().forget();
+        }
         // SQLite's staged records first: any moved into `events` meanwhile
         // are then still ahead of the pass over `events`.
         for table in self.dialect().record_tables().iter().rev() {
@@ -488,9 +508,16 @@ impl Store for SqlStore {
         if requests.iter().all(Vec::is_empty) {
             return Ok(requests.iter().map(|_| InsertOutcome::default()).collect());
         }
-        let mut tx = self.begin().await?;
-        let (outcomes, inserted) = self.write(&mut tx, requests).await?;
-        tx.commit().await?;
+        let (outcomes, inserted) = match self.write_and_commit(requests).await {
+            // Another process dropped a partition this one still knew of.
+            Err(err) if partitions::is_missing_partition(&err) => {
+                if let Backend::Postgres(db) = &self.backend {
+                    db.partitions().forget();
+                }
+                self.write_and_commit(requests).await?
+            }
+            written => written?,
+        };
         if let Backend::Sqlite(db) = &self.backend {
             db.staged(inserted);
         }

@@ -10,6 +10,7 @@ mod helpers;
 mod ingest;
 mod integrity;
 mod isolation;
+mod partitions;
 mod read;
 mod retention;
 mod security;
