@@ -1152,11 +1152,27 @@ async fn purge_against_delete(args: &Args, url: &str, dir: &Path, now: Micros, k
                      ((SELECT COUNT(*) FROM events) + seq - (SELECT MIN(seq) FROM events_recent)) * {step}"
                 ),
             ],
+            // Each record's id is minted again at its new receive time (its
+            // random part kept), as ingest would have: the partitions of
+            // `events` are ranges of ids, so the records move into the
+            // partitions of their days, with their links and producers' ids.
             _ => vec![
                 format!(
-                    "UPDATE events e SET received_at = {start} + r.n * {step} FROM \
-                     (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM events) r WHERE e.id = r.id"
+                    "CREATE TABLE spread AS SELECT id AS old_id, {start} + (row_number() OVER (ORDER BY id) - 1) * \
+                     {step} AS at, kind FROM events"
                 ),
+                "ALTER TABLE spread ADD COLUMN new_id UUID".into(),
+                "UPDATE spread SET new_id = (lpad(to_hex(at / 1000), 12, '0') || \
+                 substr(replace(old_id::text, '-', ''), 13))::uuid"
+                    .into(),
+                "CREATE UNIQUE INDEX ON spread (old_id)".into(),
+                "SELECT trail_ensure_partition(kind, ms) FROM \
+                 (SELECT DISTINCT kind, at / 1000 / 86400000 * 86400000 AS ms FROM spread) AS days"
+                    .into(),
+                "UPDATE events e SET id = s.new_id, received_at = s.at FROM spread s WHERE e.id = s.old_id".into(),
+                "UPDATE chain_links l SET record_id = s.new_id FROM spread s WHERE l.record_id = s.old_id".into(),
+                "UPDATE event_ids d SET record_id = s.new_id FROM spread s WHERE d.record_id = s.old_id".into(),
+                "DROP TABLE spread".into(),
                 "VACUUM (ANALYZE)".into(),
             ],
         };
