@@ -142,7 +142,8 @@ impl<'q> Unnest<'q> {
 /// Inserts `records` and returns the new ones' ids; a duplicate by
 /// (workspace, event_id) is skipped. A record with an `event_id` claims it in
 /// `event_ids` first (unique across partitions, which an index on the
-/// partitioned `events` cannot be), in the same statement.
+/// partitioned `events` cannot be), in the same statement. A record given
+/// twice in one group (a retried request) is inserted once.
 fn insert<'q>(records: &[&'q NewRecord]) -> QueryBuilder<'q, Postgres> {
     let names = columns::names();
     // JSON travels as text and is stored as jsonb.
@@ -167,8 +168,8 @@ fn insert<'q>(records: &[&'q NewRecord]) -> QueryBuilder<'q, Postgres> {
     query.finish(&format!(
         " AS t ({names})), claimed AS (INSERT INTO event_ids (workspace_id, event_id, record_id) \
          SELECT workspace_id, event_id, id FROM t WHERE event_id IS NOT NULL ON CONFLICT DO NOTHING RETURNING record_id) \
-         INSERT INTO events ({names}) SELECT {} FROM t WHERE event_id IS NULL OR id IN (SELECT record_id FROM claimed) \
-         RETURNING id",
+         INSERT INTO events ({names}) SELECT DISTINCT ON (id) {} FROM t \
+         WHERE event_id IS NULL OR id IN (SELECT record_id FROM claimed) ORDER BY id RETURNING id",
         select.join(", ")
     ))
 }
@@ -286,9 +287,11 @@ mod tests {
             ),
             "{sql}"
         );
-        assert!(sql.contains(&format!("INSERT INTO events ({names}) SELECT id, ")), "{sql}");
+        assert!(sql.contains(&format!("INSERT INTO events ({names}) SELECT DISTINCT ON (id) id, ")), "{sql}");
         assert!(
-            sql.ends_with("FROM t WHERE event_id IS NULL OR id IN (SELECT record_id FROM claimed) RETURNING id"),
+            sql.ends_with(
+                "FROM t WHERE event_id IS NULL OR id IN (SELECT record_id FROM claimed) ORDER BY id RETURNING id"
+            ),
             "{sql}"
         );
     }
