@@ -6,11 +6,13 @@
 -- times (give or take the moment between minting and reading the clock),
 -- and a lookup by id finds its partition.
 --
--- Spans: a day for events and actions, 28 days for audits (kept longest,
--- so fewer partitions for every query that cannot prune).
+-- Spans: a week for events and actions, 52 weeks for audits (kept
+-- longest). Few partitions: a query that cannot prune (the feed orders by
+-- occurred_at) plans and locks every partition and its indexes, and the
+-- locks of all sessions share one table (max_locks_per_transaction).
 CREATE FUNCTION trail_partition_span_ms(kind TEXT) RETURNS BIGINT
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE kind WHEN 'audit' THEN 28 ELSE 1 END * 86400000::BIGINT
+    SELECT CASE kind WHEN 'audit' THEN 364 ELSE 7 END * 86400000::BIGINT
 $$;
 
 -- The lowest UUIDv7 of a millisecond (compared bytewise, as PostgreSQL does).
@@ -131,8 +133,7 @@ CREATE INDEX events_actor ON events (actor_id, occurred_at, id) WHERE actor_id I
 CREATE INDEX events_workspace_actor ON events (workspace_id, actor_id, occurred_at, id) WHERE actor_id IS NOT NULL;
 CREATE INDEX events_correlation ON events (correlation_id) WHERE correlation_id IS NOT NULL;
 
--- Today's and tomorrow's, so the first records need not wait for one.
-SELECT trail_ensure_partition(kind, ms)
-FROM (VALUES ('audit'), ('event'), ('action')) AS k (kind),
-     (SELECT (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT + d * 86400000 AS ms FROM generate_series(0, 1) AS d) AS t;
+-- The current ones, so the first records need not wait for one.
+SELECT trail_ensure_partition(kind, (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT)
+FROM (VALUES ('audit'), ('event'), ('action')) AS k (kind);
 ANALYZE events;

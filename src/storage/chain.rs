@@ -13,7 +13,7 @@ use super::columns::stored_list;
 use super::sql_store::Tx;
 use super::statement::{Dialect, Sql};
 
-/// Links per INSERT: 6 values each, well within SQLite's 32,766.
+/// Links per SQLite INSERT: 6 values each, well within SQLite's 32,766.
 const LINKS_PER_STATEMENT: usize = 1_000;
 /// Records per statement where a list of ids is bound.
 const IDS_PER_STATEMENT: usize = 1_000;
@@ -31,12 +31,12 @@ impl Append {
     }
 }
 
-struct NewLink {
-    chain: ChainId,
-    seq: i64,
-    record_id: Uuid,
-    content: Hash,
-    hash: Hash,
+pub struct NewLink {
+    pub chain: ChainId,
+    pub seq: i64,
+    pub record_id: Uuid,
+    pub content: Hash,
+    pub hash: Hash,
 }
 
 /// Appends records (new, in the order given) to the ends of their chains.
@@ -70,8 +70,15 @@ pub async fn append(tx: &mut Tx, records: &[Append]) -> sqlx::Result<()> {
             hash: *previous,
         });
     }
-    for chunk in links.chunks(LINKS_PER_STATEMENT) {
-        tx.execute(|q| insert_links(q, chunk)).await?;
+    match tx {
+        // One statement over arrays: the heads stay locked until the commit,
+        // so this is time the other writers wait.
+        Tx::Postgres(pg) => super::postgres::insert_links(pg, &links).await?,
+        Tx::Sqlite(_) => {
+            for chunk in links.chunks(LINKS_PER_STATEMENT) {
+                tx.execute(|q| insert_links(q, chunk)).await?;
+            }
+        }
     }
     let ends: Vec<(ChainId, i64, Hash)> = ends.into_iter().map(|(chain, (seq, hash))| (chain, seq, hash)).collect();
     tx.execute(|q| set_heads(q, &ends)).await?;

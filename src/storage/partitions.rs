@@ -1,10 +1,10 @@
 //! PostgreSQL's partitions of `events` (migration `partitioned_events`):
 //! each kind's records in ranges of their UUIDv7 ids, that is of the time
-//! they were received (a day of events or actions, 28 days of audits).
+//! they were received (a week of events or actions, 52 weeks of audits).
 //!
 //! Writers make sure that the partition of each record they write, and the
 //! one after it, exist before they write, so an insert never fails for want
-//! of one and a new day's partition is made the day before. Retention drops
+//! of one and a new week's partition is made the week before. Retention drops
 //! a partition whose records are all past their period, with their links
 //! and producers' ids, in one transaction that signs the chains' new cuts.
 
@@ -64,7 +64,7 @@ impl Partitions {
         Ok(())
     }
 
-    /// Today's and tomorrow's partitions of every kind.
+    /// The current partition of every kind, and the next.
     pub async fn ensure_current(&self, pool: &PgPool) -> sqlx::Result<()> {
         let now = minted_ms(Uuid::now_v7());
         for &kind in Kind::ALL {
@@ -194,17 +194,21 @@ async fn drop_one(
 
 /// Forgets the producers' ids of records a batched purge deleted.
 pub async fn forget_event_ids(tx: &mut PgConnection, purged: &[PurgedRow]) -> sqlx::Result<()> {
-    let (workspaces, event_ids): (Vec<i64>, Vec<&str>) =
-        purged.iter().filter_map(|row| Some((row.workspace_id, row.event_id.as_deref()?))).unzip();
-    if workspaces.is_empty() {
+    let with_ids: Vec<(&PurgedRow, &str)> =
+        purged.iter().filter_map(|row| Some((row, row.event_id.as_deref()?))).collect();
+    if with_ids.is_empty() {
         return Ok(());
     }
+    let workspaces: Vec<i64> = with_ids.iter().map(|(row, _)| row.workspace_id).collect();
+    let event_ids: Vec<&str> = with_ids.iter().map(|(_, event_id)| *event_id).collect();
+    let records: Vec<Uuid> = with_ids.iter().map(|(row, _)| row.id).collect();
     sqlx::query::<Postgres>(
-        "DELETE FROM event_ids d USING UNNEST($1::bigint[], $2::text[]) AS u (workspace_id, event_id) \
-         WHERE d.workspace_id = u.workspace_id AND d.event_id = u.event_id",
+        "DELETE FROM event_ids d USING UNNEST($1::bigint[], $2::text[], $3::uuid[]) AS u (workspace_id, event_id, id) \
+         WHERE d.workspace_id = u.workspace_id AND d.event_id = u.event_id AND d.record_id = u.id",
     )
     .bind(&workspaces)
     .bind(&event_ids)
+    .bind(&records)
     .execute(tx)
     .await?;
     Ok(())

@@ -12,6 +12,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Encode, PgConnection, PgPool, Postgres, QueryBuilder, Type};
 use uuid::Uuid;
 
+use super::chain::NewLink;
 use super::columns::{self, Value, RECORD_COLUMNS};
 use super::outcomes::{outcomes, skipped};
 use super::partitions::Partitions;
@@ -87,8 +88,15 @@ pub async fn write_group(
     // event_id wait for each other in one order and cannot deadlock.
     let mut records: Vec<&NewRecord> = requests.iter().flatten().collect();
     records.sort_by(|a, b| (a.workspace_id, &a.event_id).cmp(&(b.workspace_id, &b.event_id)));
-    let inserted: HashSet<Uuid> =
-        insert(&records).build_query_scalar::<Uuid>().fetch_all(&mut *tx).await?.into_iter().collect();
+    let claimed = claim_event_ids(tx, &records).await?;
+    // Each new record once: a retried request may repeat one in the group.
+    let mut seen = HashSet::new();
+    records.retain(|r| (r.event_id.is_none() || claimed.contains(&r.id)) && seen.insert(r.id));
+    let inserted: HashSet<Uuid> = if records.is_empty() {
+        HashSet::new()
+    } else {
+        insert(&records).build_query_scalar::<Uuid>().fetch_all(&mut *tx).await?.into_iter().collect()
+    };
 
     let rollups = rollup::aggregate(requests.iter().flatten(), &inserted);
     write_rollups(tx, &rollups).await?;
@@ -139,11 +147,26 @@ impl<'q> Unnest<'q> {
     }
 }
 
-/// Inserts `records` and returns the new ones' ids; a duplicate by
-/// (workspace, event_id) is skipped. A record with an `event_id` claims it in
-/// `event_ids` first (unique across partitions, which an index on the
-/// partitioned `events` cannot be), in the same statement. A record given
-/// twice in one group (a retried request) is inserted once.
+/// Claims the producers' ids of `records` in `event_ids` (unique per
+/// workspace across every partition, which an index of the partitioned
+/// `events` cannot be); the ids of the records that claimed theirs. First in
+/// the group's transaction: it locks nothing of `events` while it waits for
+/// a writer (or a purge) that holds the same producer's id.
+async fn claim_event_ids(tx: &mut PgConnection, records: &[&NewRecord]) -> sqlx::Result<HashSet<Uuid>> {
+    let claims: Vec<(&NewRecord, &str)> = records.iter().filter_map(|r| Some((*r, r.event_id.as_deref()?))).collect();
+    if claims.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let mut query = Unnest::new("INSERT INTO event_ids (workspace_id, event_id, record_id) SELECT * FROM UNNEST(");
+    query
+        .array(claims.iter().map(|(r, _)| r.workspace_id).collect(), "bigint[]")
+        .array(claims.iter().map(|(_, event_id)| *event_id).collect(), "text[]")
+        .array(claims.iter().map(|(r, _)| r.id).collect(), "uuid[]");
+    let mut claimed = query.finish(" ON CONFLICT DO NOTHING RETURNING record_id");
+    Ok(claimed.build_query_scalar::<Uuid>().fetch_all(tx).await?.into_iter().collect())
+}
+
+/// Inserts `records` (new, each once) and returns their ids.
 fn insert<'q>(records: &[&'q NewRecord]) -> QueryBuilder<'q, Postgres> {
     let names = columns::names();
     // JSON travels as text and is stored as jsonb.
@@ -154,7 +177,7 @@ fn insert<'q>(records: &[&'q NewRecord]) -> QueryBuilder<'q, Postgres> {
             _ => c.name.to_owned(),
         })
         .collect();
-    let mut query = Unnest::new("WITH t AS (SELECT * FROM UNNEST(");
+    let mut query = Unnest::new(format!("INSERT INTO events ({names}) SELECT {} FROM UNNEST(", select.join(", ")));
     for column in &RECORD_COLUMNS {
         let sql_type = column.value.pg_array();
         match column.value {
@@ -165,13 +188,23 @@ fn insert<'q>(records: &[&'q NewRecord]) -> QueryBuilder<'q, Postgres> {
             Value::Text(read) | Value::Json(read) => query.array(records.iter().map(|r| read(r)).collect(), sql_type),
         };
     }
-    query.finish(&format!(
-        " AS t ({names})), claimed AS (INSERT INTO event_ids (workspace_id, event_id, record_id) \
-         SELECT workspace_id, event_id, id FROM t WHERE event_id IS NOT NULL ON CONFLICT DO NOTHING RETURNING record_id) \
-         INSERT INTO events ({names}) SELECT DISTINCT ON (id) {} FROM t \
-         WHERE event_id IS NULL OR id IN (SELECT record_id FROM claimed) ORDER BY id RETURNING id",
-        select.join(", ")
-    ))
+    query.finish(&format!(" AS t ({names}) RETURNING id"))
+}
+
+/// Appends a group's chain links: one statement over arrays.
+pub async fn insert_links(tx: &mut PgConnection, links: &[NewLink]) -> sqlx::Result<()> {
+    let mut query = Unnest::new(
+        "INSERT INTO chain_links (workspace_id, kind, seq, record_id, content, hash) SELECT * FROM UNNEST(",
+    );
+    query
+        .array(links.iter().map(|l| l.chain.workspace_id).collect(), "bigint[]")
+        .array(links.iter().map(|l| l.chain.kind.as_str()).collect(), "text[]")
+        .array(links.iter().map(|l| l.seq).collect(), "bigint[]")
+        .array(links.iter().map(|l| l.record_id).collect(), "uuid[]")
+        .array(links.iter().map(|l| l.content.as_slice()).collect(), "bytea[]")
+        .array(links.iter().map(|l| l.hash.as_slice()).collect(), "bytea[]");
+    query.finish("").build().execute(tx).await?;
+    Ok(())
 }
 
 /// Binds the count columns of `counts`, one array per column, in the order
@@ -274,23 +307,12 @@ mod tests {
         assert_eq!(sql.matches('$').count(), RECORD_COLUMNS.len());
         assert!(sql.contains("FROM UNNEST($1::uuid[], $2::bigint[], $3::text[]"), "{sql}");
         assert!(sql.contains("payload::jsonb, diff::jsonb, occurred_at"), "{sql}");
-        let names = "id, workspace_id, event_id, brand, kind, key, message, context, entity_type, entity_id, \
-                     actor_type, actor_id, actor_email, actor_name, actor_label, ip, user_agent, visibility, \
-                     severity, status, duration_ms, provider, error_message, error_stack, correlation_id, \
-                     payload, diff, occurred_at, received_at";
-        assert!(sql.starts_with("WITH t AS (SELECT * FROM UNNEST($1::uuid[]"), "{sql}");
-        assert!(sql.contains(&format!("$29::bigint[]) AS t ({names})), claimed AS (")), "{sql}");
-        assert!(
-            sql.contains(
-                "claimed AS (INSERT INTO event_ids (workspace_id, event_id, record_id) SELECT workspace_id, \
-                 event_id, id FROM t WHERE event_id IS NOT NULL ON CONFLICT DO NOTHING RETURNING record_id) "
-            ),
-            "{sql}"
-        );
-        assert!(sql.contains(&format!("INSERT INTO events ({names}) SELECT DISTINCT ON (id) id, ")), "{sql}");
         assert!(
             sql.ends_with(
-                "FROM t WHERE event_id IS NULL OR id IN (SELECT record_id FROM claimed) ORDER BY id RETURNING id"
+                "$29::bigint[]) AS t (id, workspace_id, event_id, brand, kind, key, message, context, \
+             entity_type, entity_id, actor_type, actor_id, actor_email, actor_name, actor_label, ip, user_agent, \
+             visibility, severity, status, duration_ms, provider, error_message, error_stack, correlation_id, \
+             payload, diff, occurred_at, received_at) RETURNING id"
             ),
             "{sql}"
         );

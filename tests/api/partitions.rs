@@ -1,7 +1,8 @@
 //! PostgreSQL's partitioned `events`: retention drops a whole expired
 //! partition (with its records' links and producers' ids) and what remains
 //! verifies; a producer's id stays unique across partitions; a record lands
-//! in a partition made for it, however old; a database from before the
+//! in a partition made for it, however old, even one another process
+//! dropped; a database from before the
 //! partitions migrates with its records. Each test passes on SQLite as far as
 //! it applies (no partitions there).
 
@@ -19,7 +20,10 @@ const DAY_US: i64 = 24 * HOUR_US;
 
 /// A record of `kind` in `workspace_id` received `days_ago`, its id minted then.
 fn received(workspace_id: i64, kind: Kind, days_ago: f64, event_id: Option<String>) -> NewRecord {
-    let at = Micros(Micros::now().0 - (days_ago * DAY_US as f64) as i64);
+    received_at(workspace_id, kind, Micros(Micros::now().0 - (days_ago * DAY_US as f64) as i64), event_id)
+}
+
+fn received_at(workspace_id: i64, kind: Kind, at: Micros, event_id: Option<String>) -> NewRecord {
     let mut record = Actor::cli().record(Entry::new("partition.sample", "sample", "s1", "a sample".into()));
     record.id = Uuid::new_v7(uuid::Timestamp::from_unix(
         uuid::NoContext,
@@ -29,6 +33,18 @@ fn received(workspace_id: i64, kind: Kind, days_ago: f64, event_id: Option<Strin
     (record.workspace_id, record.kind, record.occurred_at, record.received_at) = (workspace_id, kind, at, at);
     record.event_id = event_id;
     record
+}
+
+/// Events and actions are partitioned by week (from the Unix epoch): the
+/// start of the week that holds `at`.
+fn week_of(at: Micros) -> Micros {
+    Micros(at.0 - at.0.rem_euclid(7 * DAY_US))
+}
+
+/// The name of the partition of `kind` whose span starts at `start`.
+fn partition_name(kind: Kind, start: Micros) -> String {
+    let day = chrono::DateTime::from_timestamp_micros(start.0).unwrap();
+    format!("events_{kind}_{}", day.format("%Y%m%d"))
 }
 
 async fn pg(app: &TestApp) -> sqlx::PgConnection {
@@ -48,44 +64,36 @@ async fn table_exists(app: &TestApp, name: &str) -> bool {
     sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(name).fetch_one(&mut pg(app).await).await.unwrap()
 }
 
-async fn purge(app: &TestApp) -> Vec<trail::retention::Purged> {
-    let keys = trail::integrity::signing::SigningKeys::existing(&app.db.signing_key_file()).unwrap();
-    // The server's own purge at start may hold the lock for a moment.
-    loop {
-        if let Some(purged) = trail::retention::run(&app.store, &keys, Micros::now()).await.unwrap() {
-            return purged;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
-}
-
 #[tokio::test]
 async fn retention_drops_a_whole_expired_partition_and_what_remains_verifies() {
     let app = spawn_app().await;
     let acme = app.workspace.id;
-    // 200 days ago: a day of events (some with producers' ids) past the
-    // default 90 days, and audits of the same day, kept forever.
+    // Mid-week, 200 days ago: events (with producers' ids) past the default
+    // 90 days, and audits of the same hours, kept forever.
+    let week = week_of(Micros(Micros::now().0 - 200 * DAY_US));
+    let at = |i: i64| Micros(week.0 + 3 * DAY_US + i * 1_000_000);
     let old: Vec<NewRecord> =
-        (0..300).map(|i| received(acme, Kind::Event, 200.0 + f64::from(i) / 1e5, Some(format!("old-{i}")))).collect();
-    let audits: Vec<NewRecord> =
-        (0..5).map(|i| received(acme, Kind::Audit, 200.0 + f64::from(i) / 1e5, None)).collect();
+        (0..300).map(|i| received_at(acme, Kind::Event, at(i), Some(format!("old-{i}")))).collect();
+    let audits: Vec<NewRecord> = (0..5).map(|i| received_at(acme, Kind::Audit, at(i), None)).collect();
     let young = received(acme, Kind::Event, 1.0, Some("young".into()));
     app.store.insert_records(&[old.clone(), audits.clone(), vec![young.clone()]]).await.unwrap();
-    let partition = if app.db.is_postgres() { Some(partition_of(&app, old[0].id).await) } else { None };
-    if let Some(partition) = &partition {
-        assert_ne!(partition, "events", "a partition, not the parent");
-        assert_eq!(partition_of(&app, old[299].id).await, *partition, "one day, one partition");
-        assert!(table_exists(&app, partition).await);
+    let partition = partition_name(Kind::Event, week);
+    if app.db.is_postgres() {
+        assert_eq!(partition_of(&app, old[0].id).await, partition);
+        assert_eq!(partition_of(&app, old[299].id).await, partition, "one week, one partition");
+        assert!(partition_of(&app, audits[0].id).await.starts_with("events_audit_"));
     }
 
-    let purged = purge(&app).await;
-    let removed: u64 =
-        purged.iter().filter(|p| p.workspace == "acme" && p.kind == Kind::Event).map(|p| p.removed).sum();
-    assert_eq!(removed, 300, "{purged:?}");
-    if let Some(partition) = &partition {
-        assert!(!table_exists(&app, partition).await, "{partition} is dropped whole");
+    // Another process purges: this server still knows the partition.
+    let printed = app.cli(&["retention", "run"]);
+    assert!(
+        printed.lines().any(|l| l.starts_with("acme") && l.contains("event") && l.contains(" 300 removed")),
+        "{printed}"
+    );
+    if app.db.is_postgres() {
+        assert!(!table_exists(&app, &partition).await, "{partition} is dropped whole");
         let (registered,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM event_partitions WHERE name = $1")
-            .bind(partition)
+            .bind(&partition)
             .fetch_one(&mut pg(&app).await)
             .await
             .unwrap();
@@ -105,12 +113,15 @@ async fn retention_drops_a_whole_expired_partition_and_what_remains_verifies() {
     assert_eq!(code, 0, "{report}");
     assert!(report.contains("removed by retention"), "{report}");
 
-    // A record of that day again: its partition is made anew, and an id the
-    // purge forgot is new again.
-    let again = received(acme, Kind::Event, 200.0, Some("old-7".into()));
+    // A record of that week again, through the server that still knew the
+    // dropped partition: it is made anew, and an id the purge forgot is new.
+    let again = received_at(acme, Kind::Event, at(7), Some("old-7".into()));
     let outcome = app.store.insert_records(&[vec![again.clone()]]).await.unwrap();
     assert_eq!((outcome[0].ids.clone(), outcome[0].duplicates), (vec![again.id], 0));
     assert!(app.store.event_by_id(&Scope::Platform, again.id).await.unwrap().is_some());
+    if app.db.is_postgres() {
+        assert_eq!(partition_of(&app, again.id).await, partition);
+    }
 }
 
 #[tokio::test]
@@ -148,10 +159,20 @@ async fn records_of_any_time_find_a_partition_made_for_them() {
         assert!(app.store.event_by_id(&Scope::Platform, record.id).await.unwrap().is_some());
     }
     if app.db.is_postgres() {
-        // And the partition after each, made ahead.
-        let (partitions,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM event_partitions").fetch_one(&mut pg(&app).await).await.unwrap();
-        assert!(partitions >= 6 + 6, "today's and tomorrow's of each kind, and two per record: {partitions}");
+        // Each in a partition of its kind, and the partition after it made ahead.
+        for record in &records {
+            let name = partition_of(&app, record.id).await;
+            assert!(name.starts_with(&format!("events_{}_", record.kind)), "{name}");
+            let (next,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM event_partitions p JOIN event_partitions n \
+                 ON n.kind = p.kind AND n.starts = p.ends WHERE p.name = $1",
+            )
+            .bind(&name)
+            .fetch_one(&mut pg(&app).await)
+            .await
+            .unwrap();
+            assert_eq!(next, 1, "the partition after {name}");
+        }
     }
 }
 
@@ -196,7 +217,8 @@ async fn a_database_from_before_the_partitions_migrates_with_its_records() {
     let legacy: Vec<_> = app.all_records().await.into_iter().filter(|r| r.key == "legacy.record").collect();
     assert_eq!(legacy.len(), 4, "every record moved into the partitions");
     for row in &legacy {
-        assert_ne!(partition_of(&app, row.id).await, "events");
+        let name = partition_of(&app, row.id).await;
+        assert!(name.starts_with(&format!("events_{}_", row.kind)), "{name}");
     }
     let mut retry = received(app.workspace.id, Kind::Event, 0.0, Some("legacy-0".into()));
     retry.key = "legacy.retry".into();
