@@ -1126,9 +1126,13 @@ struct PurgeRun {
     read_count: usize,
 }
 
+/// Days the purge benchmark spreads the records over: 20 weeks, so that the
+/// oldest tenth fills whole weeks, PostgreSQL's partitions of events and actions.
+const PURGE_SPREAD_DAYS: i64 = 140;
+
 /// Retention: on two copies of the loaded database, `received_at` is spread
-/// over the last 30 days in the order the records were received (as if
-/// ingest had gone on for a month), and the records older than the whole
+/// over the last [`PURGE_SPREAD_DAYS`] in the order the records were received
+/// (as if ingest had gone on that long), and the records older than the whole
 /// number of days that leaves closest to a tenth of them go: by
 /// `trail retention run` beside a serving Trail on one copy, and by one
 /// DELETE per record table on the other.
@@ -1141,7 +1145,7 @@ async fn purge_against_delete(args: &Args, url: &str, dir: &Path, now: Micros, k
     let copies =
         [copy_database(&args.db, url, dir, "purge").await?, copy_database(&args.db, url, dir, "delete").await?];
     let total = count_records(&copies[0], None).await?;
-    let (start, step) = (now.0 - DAYS * DAY_US, DAYS * DAY_US / total.max(1));
+    let (start, step) = (now.0 - PURGE_SPREAD_DAYS * DAY_US, PURGE_SPREAD_DAYS * DAY_US / total.max(1));
     for copy in &copies {
         let setup = match args.db.as_str() {
             // Staged records (the newest) come after those in `events`.
@@ -1182,16 +1186,20 @@ async fn purge_against_delete(args: &Args, url: &str, dir: &Path, now: Micros, k
         }
     }
     let [purge_url, delete_url] = copies;
-    let mut keep_days = DAYS;
+    let mut keep_days = PURGE_SPREAD_DAYS;
     let mut best = i64::MAX;
-    for days in 1..DAYS {
+    for days in 1..PURGE_SPREAD_DAYS {
         let older = count_records(&purge_url, Some(Micros(now.0 - days * DAY_US))).await?;
         if (older - total / 10).abs() < best {
             (best, keep_days) = ((older - total / 10).abs(), days);
         }
     }
 
-    // The server starts with the default periods (90 days: nothing to purge).
+    // Kept forever while the server starts (its own purge at start would
+    // take the records past the default 90 days), then for `keep_days`.
+    for kind in ["audit", "event", "action"] {
+        trail(&args.server, &purge_url, &["retention", "set", "--kind", kind, "--days", "forever"], None)?;
+    }
     let server = Server::start(&args.server, &purge_url).await?;
     let days = keep_days.to_string();
     for kind in ["audit", "event", "action"] {
