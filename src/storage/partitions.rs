@@ -174,12 +174,12 @@ async fn drop_one(
         sqlx::query_as(&format!("SELECT workspace_id, COUNT(*) FROM {table} GROUP BY workspace_id"))
             .fetch_all(&mut *tx)
             .await?;
-    sqlx::query(&format!(
-        "DELETE FROM event_ids d USING {table} e WHERE d.workspace_id = e.workspace_id AND d.event_id = e.event_id \
-         AND d.record_id = e.id"
-    ))
-    .execute(&mut *tx)
-    .await?;
+    // Looked up one by one: a join let PostgreSQL read all of `event_ids`.
+    let with_ids: Vec<PurgedRow> =
+        sqlx::query_as(&format!("SELECT id, workspace_id, kind, event_id FROM {table} WHERE event_id IS NOT NULL"))
+            .fetch_all(&mut *tx)
+            .await?;
+    forget_event_ids(&mut tx, &with_ids).await?;
     let mut tx = Tx::Postgres(tx);
     let links: Vec<RemovedLink> = tx.fetch_all(|q| chain::delete_links_of(q, table)).await?;
     // The chains' heads are locked last: a writer locks its partition's
@@ -192,7 +192,7 @@ async fn drop_one(
     Ok(Some(counts.into_iter().map(|(workspace_id, n)| (workspace_id, partition.kind, n as u64)).collect()))
 }
 
-/// Forgets the producers' ids of records a batched purge deleted.
+/// Forgets the producers' ids of records a purge removes.
 pub async fn forget_event_ids(tx: &mut PgConnection, purged: &[PurgedRow]) -> sqlx::Result<()> {
     let with_ids: Vec<(&PurgedRow, &str)> =
         purged.iter().filter_map(|row| Some((row, row.event_id.as_deref()?))).collect();
