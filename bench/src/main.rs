@@ -1126,9 +1126,10 @@ struct PurgeRun {
     read_count: usize,
 }
 
-/// Days the purge benchmark spreads the records over: 20 weeks, so that the
-/// oldest tenth fills whole weeks, PostgreSQL's partitions of events and actions.
-const PURGE_SPREAD_DAYS: i64 = 140;
+/// Days the purge benchmark spreads the records over: 15 × 28, so that the
+/// oldest tenth fills a whole span of PostgreSQL's partitions of events and
+/// actions (28 days).
+const PURGE_SPREAD_DAYS: i64 = 420;
 
 /// Retention: on two copies of the loaded database, `received_at` is spread
 /// over the last [`PURGE_SPREAD_DAYS`] in the order the records were received

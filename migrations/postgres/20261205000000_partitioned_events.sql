@@ -6,13 +6,13 @@
 -- times (give or take the moment between minting and reading the clock),
 -- and a lookup by id finds its partition.
 --
--- Spans: a week for events and actions, 52 weeks for audits (kept
--- longest). Few partitions: a query that cannot prune (the feed orders by
+-- Spans: 28 days for events and actions, 364 for audits (kept longest).
+-- Few partitions: a query that cannot prune (the feed orders by
 -- occurred_at) plans and locks every partition and its indexes, and the
 -- locks of all sessions share one table (max_locks_per_transaction).
 CREATE FUNCTION trail_partition_span_ms(kind TEXT) RETURNS BIGINT
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE kind WHEN 'audit' THEN 364 ELSE 7 END * 86400000::BIGINT
+    SELECT CASE kind WHEN 'audit' THEN 364 ELSE 28 END * 86400000::BIGINT
 $$;
 
 -- The lowest UUIDv7 of a millisecond (compared bytewise, as PostgreSQL does).

@@ -1,10 +1,10 @@
 //! PostgreSQL's partitions of `events` (migration `partitioned_events`):
 //! each kind's records in ranges of their UUIDv7 ids, that is of the time
-//! they were received (a week of events or actions, 52 weeks of audits).
+//! they were received (28 days of events or actions, 364 of audits).
 //!
 //! Writers make sure that the partition of each record they write, and the
 //! one after it, exist before they write, so an insert never fails for want
-//! of one and a new week's partition is made the week before. Retention drops
+//! of one and the next partition is made a span ahead. Retention drops
 //! a partition whose records are all past their period, with their links
 //! and producers' ids, in one transaction that signs the chains' new cuts.
 

@@ -35,10 +35,10 @@ fn received_at(workspace_id: i64, kind: Kind, at: Micros, event_id: Option<Strin
     record
 }
 
-/// Events and actions are partitioned by week (from the Unix epoch): the
-/// start of the week that holds `at`.
-fn week_of(at: Micros) -> Micros {
-    Micros(at.0 - at.0.rem_euclid(7 * DAY_US))
+/// Events and actions are partitioned by 28 days (from the Unix epoch): the
+/// start of the span that holds `at`.
+fn span_of(at: Micros) -> Micros {
+    Micros(at.0 - at.0.rem_euclid(28 * DAY_US))
 }
 
 /// The name of the partition of `kind` whose span starts at `start`.
@@ -68,19 +68,19 @@ async fn table_exists(app: &TestApp, name: &str) -> bool {
 async fn retention_drops_a_whole_expired_partition_and_what_remains_verifies() {
     let app = spawn_app().await;
     let acme = app.workspace.id;
-    // Mid-week, 200 days ago: events (with producers' ids) past the default
+    // Mid-span, 200 days ago: events (with producers' ids) past the default
     // 90 days, and audits of the same hours, kept forever.
-    let week = week_of(Micros(Micros::now().0 - 200 * DAY_US));
-    let at = |i: i64| Micros(week.0 + 3 * DAY_US + i * 1_000_000);
+    let span = span_of(Micros(Micros::now().0 - 200 * DAY_US));
+    let at = |i: i64| Micros(span.0 + 14 * DAY_US + i * 1_000_000);
     let old: Vec<NewRecord> =
         (0..300).map(|i| received_at(acme, Kind::Event, at(i), Some(format!("old-{i}")))).collect();
     let audits: Vec<NewRecord> = (0..5).map(|i| received_at(acme, Kind::Audit, at(i), None)).collect();
     let young = received(acme, Kind::Event, 1.0, Some("young".into()));
     app.store.insert_records(&[old.clone(), audits.clone(), vec![young.clone()]]).await.unwrap();
-    let partition = partition_name(Kind::Event, week);
+    let partition = partition_name(Kind::Event, span);
     if app.db.is_postgres() {
         assert_eq!(partition_of(&app, old[0].id).await, partition);
-        assert_eq!(partition_of(&app, old[299].id).await, partition, "one week, one partition");
+        assert_eq!(partition_of(&app, old[299].id).await, partition, "one span, one partition");
         assert!(partition_of(&app, audits[0].id).await.starts_with("events_audit_"));
     }
 
@@ -113,7 +113,7 @@ async fn retention_drops_a_whole_expired_partition_and_what_remains_verifies() {
     assert_eq!(code, 0, "{report}");
     assert!(report.contains("removed by retention"), "{report}");
 
-    // A record of that week again, through the server that still knew the
+    // A record of that span again, through the server that still knew the
     // dropped partition: it is made anew, and an id the purge forgot is new.
     let again = received_at(acme, Kind::Event, at(7), Some("old-7".into()));
     let outcome = app.store.insert_records(&[vec![again.clone()]]).await.unwrap();
