@@ -1099,12 +1099,11 @@ async fn run_statements(url: &str, statements: &[String]) -> anyhow::Result<f64>
     Ok(started.elapsed().as_secs_f64())
 }
 
-/// Records in every record table (received before `before`, if given).
-async fn count_records(url: &str, before: Option<Micros>) -> anyhow::Result<i64> {
+/// Records in every record table.
+async fn count_records(url: &str) -> anyhow::Result<i64> {
     let mut total = 0;
     for table in dialect_of(url).record_tables() {
-        let condition = before.map_or(String::new(), |at| format!(" WHERE received_at < {}", at.0));
-        let statement = format!("SELECT COUNT(*) FROM {table}{condition}");
+        let statement = format!("SELECT COUNT(*) FROM {table}");
         total += if url.starts_with("postgres") {
             sqlx::query_scalar::<_, i64>(&statement).fetch_one(&mut sqlx::PgConnection::connect(url).await?).await?
         } else {
@@ -1133,10 +1132,9 @@ const PURGE_SPREAD_DAYS: i64 = 420;
 
 /// Retention: on two copies of the loaded database, `received_at` is spread
 /// over the last [`PURGE_SPREAD_DAYS`] in the order the records were received
-/// (as if ingest had gone on that long), and the records older than the whole
-/// number of days that leaves closest to a tenth of them go: by
-/// `trail retention run` beside a serving Trail on one copy, and by one
-/// DELETE per record table on the other.
+/// (as if ingest had gone on that long), and the records of the oldest tenth
+/// of those days go: by `trail retention run` beside a serving Trail on one
+/// copy, and by one DELETE per record table on the other.
 async fn purge_against_delete(args: &Args, url: &str, dir: &Path, now: Micros, key: &str) -> anyhow::Result<PurgeRun> {
     const DAY_US: i64 = 24 * 3_600 * 1_000_000;
     let tables = dialect_of(url).record_tables();
@@ -1145,7 +1143,7 @@ async fn purge_against_delete(args: &Args, url: &str, dir: &Path, now: Micros, k
     }
     let copies =
         [copy_database(&args.db, url, dir, "purge").await?, copy_database(&args.db, url, dir, "delete").await?];
-    let total = count_records(&copies[0], None).await?;
+    let total = count_records(&copies[0]).await?;
     let (start, step) = (now.0 - PURGE_SPREAD_DAYS * DAY_US, PURGE_SPREAD_DAYS * DAY_US / total.max(1));
     for copy in &copies {
         let setup = match args.db.as_str() {
@@ -1187,14 +1185,8 @@ async fn purge_against_delete(args: &Args, url: &str, dir: &Path, now: Micros, k
         }
     }
     let [purge_url, delete_url] = copies;
-    let mut keep_days = PURGE_SPREAD_DAYS;
-    let mut best = i64::MAX;
-    for days in 1..PURGE_SPREAD_DAYS {
-        let older = count_records(&purge_url, Some(Micros(now.0 - days * DAY_US))).await?;
-        if (older - total / 10).abs() < best {
-            (best, keep_days) = ((older - total / 10).abs(), days);
-        }
-    }
+    // Spread evenly: keeping nine tenths of the days leaves a tenth of the records to go.
+    let keep_days = PURGE_SPREAD_DAYS - PURGE_SPREAD_DAYS / 10;
 
     // Kept forever while the server starts (its own purge at start would
     // take the records past the default 90 days), then for `keep_days`.
@@ -1206,7 +1198,7 @@ async fn purge_against_delete(args: &Args, url: &str, dir: &Path, now: Micros, k
     for kind in ["audit", "event", "action"] {
         trail(&args.server, &purge_url, &["retention", "set", "--kind", kind, "--days", &days], None)?;
     }
-    let before = count_records(&purge_url, None).await?;
+    let before = count_records(&purge_url).await?;
     let (binary, run_url) = (args.server.clone(), purge_url.clone());
     let started = Instant::now();
     let cutoff = Micros(Micros::now().0 - keep_days * DAY_US);
@@ -1229,12 +1221,12 @@ async fn purge_against_delete(args: &Args, url: &str, dir: &Path, now: Micros, k
     purge.await??;
     let purge_s = started.elapsed().as_secs_f64();
     drop(server);
-    let removed = before - count_records(&purge_url, None).await?;
+    let removed = before - count_records(&purge_url).await?;
 
     let delete: Vec<String> =
         tables.iter().map(|t| format!("DELETE FROM {t} WHERE received_at < {}", cutoff.0)).collect();
     let delete_s = run_statements(&delete_url, &delete).await?;
-    let deleted = total - count_records(&delete_url, None).await?;
+    let deleted = total - count_records(&delete_url).await?;
     if !args.keep {
         drop_databases(&args.db, &[&purge_url, &delete_url]).await?;
     }
