@@ -234,3 +234,24 @@ async fn concurrent_requests_are_all_committed_with_their_own_ids() {
     assert_eq!(ids.len(), 64);
     assert_eq!(app.all_records().await.len(), 64);
 }
+
+#[tokio::test]
+async fn the_same_event_id_sent_at_once_is_stored_once() {
+    let app = spawn_app().await;
+    // Concurrent requests go to different groups (PostgreSQL writes four at
+    // once): each waits for the claim of the one before it.
+    let requests = (0..32).map(|i| {
+        let app = &app;
+        async move {
+            let body = json!([{"key": "same.event", "event_id": "once"}, {"key": "other.event", "event_id": format!("o-{i}")}]);
+            let response = app.ingest(&body).await;
+            assert_eq!(response.status(), StatusCode::ACCEPTED);
+            json_of(response).await["ids"][0].as_str().unwrap().to_owned()
+        }
+    });
+    let ids: std::collections::BTreeSet<String> = futures::future::join_all(requests).await.into_iter().collect();
+    assert_eq!(ids.len(), 1, "every answer names the one stored record: {ids:?}");
+    let stored = app.all_records().await;
+    assert_eq!(stored.iter().filter(|r| r.key == "same.event").count(), 1);
+    assert_eq!(stored.iter().filter(|r| r.key == "other.event").count(), 32);
+}
