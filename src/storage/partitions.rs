@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use app::model::Kind;
+use app::model::{Kind, Micros};
 use app::store::{Cutoff, NewRecord, Signer};
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
@@ -28,33 +28,28 @@ use super::sql_store::Tx;
 const DROP_LOCK_TIMEOUT: &str = "200ms";
 
 /// One partition: a kind's records with ids minted in [`starts`, `ends`) ms.
-#[derive(sqlx::FromRow, Clone, Debug)]
-pub struct Partition {
-    pub kind: Kind,
-    pub starts: i64,
-    pub ends: i64,
-    pub name: String,
+#[derive(sqlx::FromRow)]
+struct Partition {
+    kind: Kind,
+    starts: i64,
+    ends: i64,
+    name: String,
 }
 
-/// The partitions this process knows to exist: kind → starts → ends.
+/// Partitions by kind: where each starts → where it ends.
+type Known = HashMap<Kind, BTreeMap<i64, i64>>;
+
+/// The partitions this process knows to exist.
 #[derive(Default)]
 pub struct Partitions {
-    known: Mutex<HashMap<Kind, BTreeMap<i64, i64>>>,
+    known: Mutex<Known>,
 }
 
 impl Partitions {
     /// Makes the partitions that `records` go to, and the one after each,
     /// unless this process knows of them already.
     pub async fn ensure<'r>(&self, pool: &PgPool, records: impl Iterator<Item = &'r NewRecord>) -> sqlx::Result<()> {
-        let mut wanted: Vec<(Kind, i64)> = Vec::new();
-        for record in records {
-            let ms = minted_ms(record.id);
-            match self.span_of(record.kind, ms) {
-                Some(ends) if self.span_of(record.kind, ends).is_some() => {}
-                Some(ends) => wanted.push((record.kind, ends)),
-                None => wanted.push((record.kind, ms)),
-            }
-        }
+        let wanted = self.unknown(records);
         for (kind, ms) in wanted {
             let ends = match self.span_of(kind, ms) {
                 Some(ends) => ends,
@@ -69,12 +64,28 @@ impl Partitions {
 
     /// The current partition of every kind, and the next.
     pub async fn ensure_current(&self, pool: &PgPool) -> sqlx::Result<()> {
-        let now = minted_ms(Uuid::now_v7());
+        let now = Micros::now().0 / 1_000;
         for &kind in Kind::ALL {
             let ends = self.make(pool, kind, now).await?;
             self.make(pool, kind, ends).await?;
         }
         Ok(())
+    }
+
+    /// For each record whose partition, or the one after it, this process
+    /// does not know: the kind and a millisecond that partition holds.
+    fn unknown<'r>(&self, records: impl Iterator<Item = &'r NewRecord>) -> Vec<(Kind, i64)> {
+        let known = self.known.lock().expect("partitions lock");
+        let mut wanted = Vec::new();
+        for record in records {
+            let ms = minted_ms(record.id);
+            match span_in(&known, record.kind, ms) {
+                Some(ends) if span_in(&known, record.kind, ends).is_some() => {}
+                Some(ends) => wanted.push((record.kind, ends)),
+                None => wanted.push((record.kind, ms)),
+            }
+        }
+        wanted
     }
 
     /// Forgets every partition: some were dropped by another process.
@@ -84,9 +95,7 @@ impl Partitions {
 
     /// Where the known partition of `kind` holding `ms` ends.
     fn span_of(&self, kind: Kind, ms: i64) -> Option<i64> {
-        let known = self.known.lock().expect("partitions lock");
-        let (_, &ends) = known.get(&kind)?.range(..=ms).next_back()?;
-        (ms < ends).then_some(ends)
+        span_in(&self.known.lock().expect("partitions lock"), kind, ms)
     }
 
     /// Makes (if missing) the partition of `kind` holding `ms`; where it ends.
@@ -103,6 +112,12 @@ impl Partitions {
     }
 }
 
+/// Where the partition of `kind` in `known` that holds `ms` ends.
+fn span_in(known: &Known, kind: Kind, ms: i64) -> Option<i64> {
+    let (_, &ends) = known.get(&kind)?.range(..=ms).next_back()?;
+    (ms < ends).then_some(ends)
+}
+
 /// The millisecond a UUIDv7 was minted in (its first 48 bits).
 fn minted_ms(id: Uuid) -> i64 {
     (id.as_u128() >> 80) as i64
@@ -117,7 +132,7 @@ pub fn is_missing_partition(err: &sqlx::Error) -> bool {
 }
 
 /// Every partition, oldest first within each kind.
-pub async fn list(pool: &PgPool) -> sqlx::Result<Vec<Partition>> {
+async fn list(pool: &PgPool) -> sqlx::Result<Vec<Partition>> {
     sqlx::query_as("SELECT kind, starts, ends, name FROM event_partitions ORDER BY kind, starts").fetch_all(pool).await
 }
 
