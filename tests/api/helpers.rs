@@ -3,14 +3,15 @@
 use std::sync::Arc;
 
 use app::accounts;
-use app::audit::{Actor, PLATFORM_WORKSPACE};
-use app::model::{EventFilter, EventRow, Role};
-use app::store::{Applied, Change, DynStore, NewUser, Page, Scope, Workspace};
+use app::audit::{Actor, Entry, PLATFORM_WORKSPACE};
+use app::model::{EventFilter, EventRow, Kind, Micros, Role, HOUR_US};
+use app::store::{Applied, Change, DynStore, NewRecord, NewUser, Page, Scope, Workspace};
 use serde_json::Value;
 use sqlx::Connection;
 use trail::auth::{password, ServerCredentials};
 use trail::config::Config;
 use trail::server::Server;
+use uuid::Uuid;
 
 /// A database for one test, removed with it (SQLite) or left to the
 /// throw-away server (PostgreSQL).
@@ -79,6 +80,23 @@ pub const STAGE_ROWS: usize = 5;
 
 pub const FOUNDER_EMAIL: &str = "founder@test.trail";
 pub const PASSWORD: &str = "correct horse battery";
+
+pub const DAY_US: i64 = 24 * HOUR_US;
+
+/// A record of `kind` in `workspace_id` that Trail received `days_ago`.
+pub fn received(workspace_id: i64, kind: Kind, days_ago: f64) -> NewRecord {
+    received_at(workspace_id, kind, Micros(Micros::now().0 - (days_ago * DAY_US as f64) as i64))
+}
+
+/// A record of `kind` in `workspace_id` that Trail received at `at`, its id
+/// minted then (retention goes by the time received, partitions by the id).
+pub fn received_at(workspace_id: i64, kind: Kind, at: Micros) -> NewRecord {
+    let mut record = Actor::cli().record(Entry::new("retention.sample", "sample", "s1", "a sample".into()));
+    let (seconds, micros) = (at.0.div_euclid(1_000_000), at.0.rem_euclid(1_000_000));
+    record.id = Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, seconds as u64, (micros * 1_000) as u32));
+    (record.workspace_id, record.kind, record.occurred_at, record.received_at) = (workspace_id, kind, at, at);
+    record
+}
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_on(Arc::new(TestDatabase::fresh().await)).await

@@ -8,31 +8,16 @@
 
 use std::sync::Arc;
 
-use app::audit::{Actor, Entry};
-use app::model::{Kind, Micros, HOUR_US};
+use app::model::{Kind, Micros};
 use app::store::{NewRecord, Scope};
 use sqlx::Connection;
 use uuid::Uuid;
 
-use crate::helpers::{spawn_app, spawn_app_on, TestApp, TestDatabase};
+use crate::helpers::{received, received_at, spawn_app, spawn_app_on, TestApp, TestDatabase, DAY_US};
 
-const DAY_US: i64 = 24 * HOUR_US;
-
-/// A record of `kind` in `workspace_id` received `days_ago`, its id minted then.
-fn received(workspace_id: i64, kind: Kind, days_ago: f64, event_id: Option<String>) -> NewRecord {
-    received_at(workspace_id, kind, Micros(Micros::now().0 - (days_ago * DAY_US as f64) as i64), event_id)
-}
-
-fn received_at(workspace_id: i64, kind: Kind, at: Micros, event_id: Option<String>) -> NewRecord {
-    let mut record = Actor::cli().record(Entry::new("partition.sample", "sample", "s1", "a sample".into()));
-    record.id = Uuid::new_v7(uuid::Timestamp::from_unix(
-        uuid::NoContext,
-        (at.0 / 1_000_000) as u64,
-        (at.0 % 1_000_000 * 1_000) as u32,
-    ));
-    (record.workspace_id, record.kind, record.occurred_at, record.received_at) = (workspace_id, kind, at, at);
-    record.event_id = event_id;
-    record
+/// A record with a producer's id.
+fn with_event_id(record: NewRecord, event_id: &str) -> NewRecord {
+    NewRecord { event_id: Some(event_id.to_owned()), ..record }
 }
 
 /// Events and actions are partitioned by 28 days (from the Unix epoch): the
@@ -73,9 +58,9 @@ async fn retention_drops_a_whole_expired_partition_and_what_remains_verifies() {
     let span = span_of(Micros(Micros::now().0 - 200 * DAY_US));
     let at = |i: i64| Micros(span.0 + 14 * DAY_US + i * 1_000_000);
     let old: Vec<NewRecord> =
-        (0..300).map(|i| received_at(acme, Kind::Event, at(i), Some(format!("old-{i}")))).collect();
-    let audits: Vec<NewRecord> = (0..5).map(|i| received_at(acme, Kind::Audit, at(i), None)).collect();
-    let young = received(acme, Kind::Event, 1.0, Some("young".into()));
+        (0..300).map(|i| with_event_id(received_at(acme, Kind::Event, at(i)), &format!("old-{i}"))).collect();
+    let audits: Vec<NewRecord> = (0..5).map(|i| received_at(acme, Kind::Audit, at(i))).collect();
+    let young = with_event_id(received(acme, Kind::Event, 1.0), "young");
     app.store.insert_records(&[old.clone(), audits.clone(), vec![young.clone()]]).await.unwrap();
     let partition = partition_name(Kind::Event, span);
     if app.db.is_postgres() {
@@ -115,7 +100,7 @@ async fn retention_drops_a_whole_expired_partition_and_what_remains_verifies() {
 
     // A record of that span again, through the server that still knew the
     // dropped partition: it is made anew, and an id the purge forgot is new.
-    let again = received_at(acme, Kind::Event, at(7), Some("old-7".into()));
+    let again = with_event_id(received_at(acme, Kind::Event, at(7)), "old-7");
     let outcome = app.store.insert_records(&[vec![again.clone()]]).await.unwrap();
     assert_eq!((outcome[0].ids.clone(), outcome[0].duplicates), (vec![again.id], 0));
     assert!(app.store.event_by_id(&Scope::Platform, again.id).await.unwrap().is_some());
@@ -128,17 +113,17 @@ async fn retention_drops_a_whole_expired_partition_and_what_remains_verifies() {
 async fn a_producers_id_is_one_record_across_partitions() {
     let app = spawn_app().await;
     let acme = app.workspace.id;
-    let first = received(acme, Kind::Event, 30.0, Some("evt-42".into()));
+    let first = with_event_id(received(acme, Kind::Event, 30.0), "evt-42");
     let outcome = app.store.insert_records(&[vec![first.clone()]]).await.unwrap();
     assert_eq!(outcome[0].duplicates, 0);
     // The same producer's id, minted a month later: another partition.
-    let retry = received(acme, Kind::Event, 0.0, Some("evt-42".into()));
+    let retry = with_event_id(received(acme, Kind::Event, 0.0), "evt-42");
     let outcome = app.store.insert_records(&[vec![retry.clone()]]).await.unwrap();
     assert_eq!(outcome[0].duplicates, 1);
     assert_eq!(outcome[0].ids, vec![first.id], "the retry answers with the stored record's id");
     // Another workspace may use the same id.
     let globex = crate::helpers::add_workspace(&app.store, "globex").await.id;
-    let other = received(globex, Kind::Event, 0.0, Some("evt-42".into()));
+    let other = with_event_id(received(globex, Kind::Event, 0.0), "evt-42");
     let outcome = app.store.insert_records(&[vec![other.clone()]]).await.unwrap();
     assert_eq!((outcome[0].ids.clone(), outcome[0].duplicates), (vec![other.id], 0));
 }
@@ -149,9 +134,9 @@ async fn records_of_any_time_find_a_partition_made_for_them() {
     let acme = app.workspace.id;
     // Long past, far ahead, and a kind whose partitions span 28 days.
     let records = vec![
-        received(acme, Kind::Action, 3_000.0, None),
-        received(acme, Kind::Event, -40.0, None),
-        received(acme, Kind::Audit, 700.0, None),
+        received(acme, Kind::Action, 3_000.0),
+        received(acme, Kind::Event, -40.0),
+        received(acme, Kind::Audit, 700.0),
     ];
     let outcome = app.store.insert_records(std::slice::from_ref(&records)).await.unwrap();
     assert_eq!(outcome[0].duplicates, 0);
@@ -220,7 +205,7 @@ async fn a_database_from_before_the_partitions_migrates_with_its_records() {
         let name = partition_of(&app, row.id).await;
         assert!(name.starts_with(&format!("events_{}_", row.kind)), "{name}");
     }
-    let mut retry = received(app.workspace.id, Kind::Event, 0.0, Some("legacy-0".into()));
+    let mut retry = with_event_id(received(app.workspace.id, Kind::Event, 0.0), "legacy-0");
     retry.key = "legacy.retry".into();
     let outcome = app.store.insert_records(&[vec![retry]]).await.unwrap();
     assert_eq!(outcome[0].duplicates, 1, "the producers' ids came along");

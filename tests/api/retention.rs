@@ -4,24 +4,12 @@
 
 use std::collections::BTreeSet;
 
-use app::audit::{Actor, Entry};
-use app::model::{Kind, Micros, Period, StatsWindow, HOUR_US};
+use app::model::{Kind, Micros, Period, StatsWindow};
 use app::store::{NewRecord, Scope};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{spawn_app, TestApp};
-
-const DAY_US: i64 = 24 * HOUR_US;
-
-/// A record of `kind` in `workspace_id` that Trail received `days_ago`.
-fn received(workspace_id: i64, kind: Kind, days_ago: f64) -> NewRecord {
-    let at = Micros(Micros::now().0 - (days_ago * DAY_US as f64) as i64);
-    let mut record = Actor::cli().record(Entry::new("retention.sample", "sample", "s1", "a sample".into()));
-    record.id = Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, (at.0 / 1_000_000) as u64, 0));
-    (record.workspace_id, record.kind, record.occurred_at, record.received_at) = (workspace_id, kind, at, at);
-    record
-}
+use crate::helpers::{received, spawn_app, TestApp};
 
 async fn ids(app: &TestApp) -> BTreeSet<Uuid> {
     app.all_records().await.into_iter().map(|row| row.id).collect()
