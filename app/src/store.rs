@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::model::{
     ActorType, ChainHead, ChainId, ChainLink, Cursor, Digest, EventDetail, EventFilter, EventRow, IntegrityStatus,
-    Kind, Micros, Order, Period, Retention, Role, Severity, Stats, StatsWindow, Status, StoredRecord, Viewer,
-    Visibility,
+    Kind, Micros, Order, Period, Retention, Role, Severity, Stats, StatsWindow, Status, StoredRecord, StreamPosition,
+    Viewer, Visibility,
 };
 pub use crate::model::{ApiKeySummary, UserSummary};
 
@@ -345,6 +345,15 @@ pub fn finish_page<T>(rows: &mut Vec<T>, limit: usize, cursor_of: impl Fn(&T) ->
     rows.last().map(|row| cursor_of(row).encode())
 }
 
+/// Records after a position, in commit order: what the live stream sends next.
+#[derive(Clone, Debug, Default)]
+pub struct StreamBatch {
+    pub records: Vec<(StreamPosition, EventDetail)>,
+    /// Committed records exist that cannot be sent yet, because an older
+    /// transaction is still running (PostgreSQL): ask again shortly.
+    pub held_back: bool,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
@@ -439,6 +448,23 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<EventDetail>>;
     /// One record, if the scope may see it.
     async fn event_by_id(&self, scope: &Scope, id: Uuid) -> StoreResult<Option<EventDetail>>;
+    // The live stream (docs/architecture.md, "Live stream").
+    /// Changes after every commit that wrote records: through this server at
+    /// once, through another on the same PostgreSQL database when its
+    /// notification arrives. A wake-up only; the records are read from the database.
+    fn commits(&self) -> tokio::sync::watch::Receiver<u64>;
+    /// Where a new subscription starts: after every record it will not be sent.
+    async fn stream_start(&self) -> StoreResult<StreamPosition>;
+    /// Up to `limit` records after `after` in commit order, within the scope
+    /// and the filter, with every field. Never one that a transaction still
+    /// running could be committed before.
+    async fn stream_after(
+        &self,
+        scope: &Scope,
+        filter: &EventFilter,
+        after: StreamPosition,
+        limit: usize,
+    ) -> StoreResult<StreamBatch>;
     /// Totals, histogram, keys, actors and operations of a window, from the roll-ups.
     async fn stats(
         &self,

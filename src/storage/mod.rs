@@ -8,6 +8,7 @@ pub mod canonical;
 mod chain;
 mod changes;
 mod columns;
+mod commit_signal;
 mod conditions;
 mod key_cache;
 mod outcomes;

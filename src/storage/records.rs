@@ -1,13 +1,13 @@
 //! Reads of records: the feed, its details, one record, and what arrived
 //! since the live feed last looked. Every one is limited by a scope.
 
-use app::model::{EventFilter, Order};
+use app::model::{EventDetail, EventFilter, Order, StreamPosition};
 use app::store::{Page, Scope};
 use uuid::Uuid;
 
 use super::columns::select_list;
 use super::conditions::Conditions;
-use super::statement::Sql;
+use super::statement::{Dialect, Sql};
 
 /// The order and length of a page of records.
 struct Sorted {
@@ -48,14 +48,14 @@ pub fn list_event_details<'a>(q: &mut Sql<'_, 'a>, scope: &'a Scope, filter: &'a
 
 fn paged<'a>(q: &mut Sql<'_, 'a>, detail: bool, scope: &'a Scope, filter: &'a EventFilter, page: Page) {
     let sorted = Sorted::by_time(&page);
-    select_records(q, detail, Some(sorted), |c| {
+    select_records(q, Fields::of(detail), Some(sorted), |c| {
         c.scope(scope).filter(filter).after_cursor(&page);
     });
 }
 
 /// One record by id, within the scope.
 pub fn event_by_id<'a>(q: &mut Sql<'_, 'a>, scope: &'a Scope, id: Uuid) {
-    select_records(q, true, None, |c| {
+    select_records(q, Fields::Detail, None, |c| {
         c.and().push("e.id = ").bind(id);
         c.scope(scope);
     });
@@ -70,13 +70,99 @@ pub fn events_received_after<'a>(
     limit: usize,
 ) {
     let sorted = Sorted { columns: &["id"], direction: "DESC", limit };
-    select_records(q, false, Some(sorted), |c| {
+    select_records(q, Fields::Row, Some(sorted), |c| {
         c.and().push("e.id > ").bind(after);
         c.scope(scope).filter(filter);
     });
 }
 
-/// `SELECT` a feed row (or the whole record, `detail`) over every table that
+/// A record with its place in commit order: what the live stream sends.
+#[derive(sqlx::FromRow)]
+pub struct Positioned {
+    #[sqlx(flatten)]
+    pub detail: EventDetail,
+    pub commit_tx: i64,
+}
+
+impl Positioned {
+    pub fn position(&self) -> StreamPosition {
+        StreamPosition { commit_tx: self.commit_tx, id: self.detail.row.id }
+    }
+}
+
+/// Records after `after` in commit order, every column and the position;
+/// with a `horizon`, only those written by transactions numbered below it.
+pub fn stream_after<'a>(
+    q: &mut Sql<'_, 'a>,
+    scope: &'a Scope,
+    filter: &'a EventFilter,
+    after: StreamPosition,
+    horizon: Option<i64>,
+    limit: usize,
+) {
+    let sorted = Sorted { columns: &["commit_tx", "id"], direction: "ASC", limit };
+    select_records(q, Fields::Positioned, Some(sorted), |c| {
+        c.and().push("(e.commit_tx, e.id) > (").bind(after.commit_tx).push(", ").bind(after.id).push(")");
+        if let Some(horizon) = horizon {
+            c.and().push("e.commit_tx < ").bind(horizon);
+        }
+        c.scope(scope).filter(filter);
+    });
+}
+
+/// SQLite: the last transaction that wrote records, over both record tables.
+pub fn last_commit_tx(q: &mut Sql<'_, '_>) {
+    let tables = q.dialect().record_tables();
+    q.push("SELECT MAX(n) FROM (");
+    q.join(tables, " UNION ALL ", |q, table| {
+        q.push(format_args!(
+            "SELECT * FROM (SELECT commit_tx AS n FROM {table} WHERE commit_tx IS NOT NULL \
+             ORDER BY commit_tx DESC LIMIT 1)"
+        ));
+    });
+    q.push(")");
+}
+
+/// PostgreSQL: the oldest transaction still running (every one numbered
+/// below it has ended), and whether records of later ones are already
+/// committed: the stream cannot send those yet.
+pub fn stream_horizon(q: &mut Sql<'_, '_>) {
+    q.push(
+        "SELECT h.horizon, EXISTS (SELECT 1 FROM events e WHERE e.commit_tx >= h.horizon) \
+         FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) h",
+    );
+}
+
+/// Which columns a read selects.
+#[derive(Clone, Copy)]
+enum Fields {
+    /// A feed row.
+    Row,
+    /// The whole record.
+    Detail,
+    /// The whole record and its place in commit order.
+    Positioned,
+}
+
+impl Fields {
+    fn of(detail: bool) -> Self {
+        if detail {
+            Fields::Detail
+        } else {
+            Fields::Row
+        }
+    }
+
+    fn list(self, dialect: Dialect) -> String {
+        match self {
+            Fields::Row => select_list(dialect, false),
+            Fields::Detail => select_list(dialect, true),
+            Fields::Positioned => format!("{}, e.commit_tx", select_list(dialect, true)),
+        }
+    }
+}
+
+/// `SELECT` the `fields` of records over every table that
 /// holds records, with the workspace joined as `w`. PostgreSQL has one table.
 /// SQLite's writer stages commits in `events_recent` (migration
 /// `recent_events`), so its reads are a UNION ALL of one arm per table, each
@@ -84,11 +170,11 @@ pub fn events_received_after<'a>(
 /// again; `conditions` writes each arm's WHERE clause.
 fn select_records<'a>(
     q: &mut Sql<'_, 'a>,
-    detail: bool,
+    fields: Fields,
     sorted: Option<Sorted>,
     conditions: impl Fn(&mut Conditions<'_, '_, 'a>),
 ) {
-    let columns = select_list(q.dialect(), detail);
+    let columns = fields.list(q.dialect());
     let tables = q.dialect().record_tables();
     let union = tables.len() > 1;
     q.join(tables, " UNION ALL ", |q, table| {

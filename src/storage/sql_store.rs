@@ -8,20 +8,22 @@ use std::time::Duration;
 
 use app::model::{
     ChainHead, ChainId, ChainLink, Digest, EventDetail, EventFilter, EventRow, IntegrityStatus, Kind, Micros,
-    Retention, Stats, StatsWindow, StoredRecord,
+    Retention, Stats, StatsWindow, StoredRecord, StreamPosition,
 };
 use app::store::{
     ApiKeyRecord, ApiKeySummary, Applied, AuditOf, Change, Cutoff, InsertOutcome, NewRecord, Page, PurgeGuard, Purged,
-    Scope, Signer, Store, StoreError, StoreResult, UserRecord, UserSummary, Workspace,
+    Scope, Signer, Store, StoreError, StoreResult, StreamBatch, UserRecord, UserSummary, Workspace,
 };
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, Postgres, Sqlite};
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::canonical::{self, StoredRow};
 use super::columns::stored_list;
+use super::commit_signal::CommitSignal;
 use super::key_cache::{KeyCache, Lookup};
 use super::postgres::{self, PgDb};
 use super::sqlite::{self, SqliteDb};
@@ -47,6 +49,7 @@ const BACKFILL_BATCH: usize = 5_000;
 pub struct SqlStore {
     backend: Backend,
     keys: KeyCache,
+    commits: CommitSignal,
     /// Whether ingested records are chained: always, but in the benchmark's
     /// baseline (`Config::unchained_for_benchmark`).
     chained: bool,
@@ -64,7 +67,11 @@ impl<'a, F> Build<'a> for F where F: for<'s> FnOnce(&mut Sql<'s, 'a>) + Send {}
 
 impl SqlStore {
     pub fn new(backend: Backend, chained: bool) -> Self {
-        SqlStore { backend, keys: KeyCache::default(), chained }
+        let commits = match &backend {
+            Backend::Sqlite(_) => CommitSignal::local(),
+            Backend::Postgres(db) => CommitSignal::shared(db.pool()),
+        };
+        SqlStore { backend, keys: KeyCache::default(), commits, chained }
     }
 
     pub async fn fetch_all<'a, T: Row>(&self, to: Use, build: impl Build<'a>) -> sqlx::Result<Vec<T>> {
@@ -173,6 +180,18 @@ impl SqlStore {
         let written = self.write(&mut tx, requests).await?;
         tx.commit().await?;
         Ok(written)
+    }
+
+    /// After a commit that wrote `records` new records: SQLite counts them
+    /// towards the next move, and the live stream wakes.
+    fn committed(&self, records: usize) {
+        if records == 0 {
+            return;
+        }
+        if let Backend::Sqlite(db) = &self.backend {
+            db.staged(records);
+        }
+        self.commits.committed();
     }
 
     /// One pass over `table` in the order received (positions of type `P`),
@@ -389,9 +408,7 @@ impl Store for SqlStore {
             self.keys.revoked();
         }
         committed?;
-        if let Backend::Sqlite(db) = &self.backend {
-            db.staged(staged);
-        }
+        self.committed(staged);
         Ok(applied)
     }
 
@@ -518,9 +535,7 @@ impl Store for SqlStore {
             }
             written => written?,
         };
-        if let Backend::Sqlite(db) = &self.backend {
-            db.staged(inserted);
-        }
+        self.committed(inserted);
         Ok(outcomes)
     }
 
@@ -557,6 +572,46 @@ impl Store for SqlStore {
 
     async fn event_by_id(&self, scope: &Scope, id: Uuid) -> StoreResult<Option<EventDetail>> {
         Ok(self.fetch_optional(Use::Read, |q| records::event_by_id(q, scope, id)).await?)
+    }
+
+    fn commits(&self) -> watch::Receiver<u64> {
+        self.commits.subscribe()
+    }
+
+    async fn stream_start(&self) -> StoreResult<StreamPosition> {
+        let commit_tx = match &self.backend {
+            Backend::Sqlite(_) => {
+                let (last,): (Option<i64>,) = self.fetch_one(Use::Read, records::last_commit_tx).await?;
+                last.unwrap_or(0)
+            }
+            Backend::Postgres(_) => {
+                let (horizon, _): (i64, bool) = self.fetch_one(Use::Read, records::stream_horizon).await?;
+                horizon - 1
+            }
+        };
+        Ok(StreamPosition { commit_tx, id: Uuid::max() })
+    }
+
+    async fn stream_after(
+        &self,
+        scope: &Scope,
+        filter: &EventFilter,
+        after: StreamPosition,
+        limit: usize,
+    ) -> StoreResult<StreamBatch> {
+        // SQLite commits one transaction at a time: whatever a reader sees
+        // is in commit order already.
+        let (horizon, held_back) = match &self.backend {
+            Backend::Sqlite(_) => (None, false),
+            Backend::Postgres(_) => {
+                let (horizon, held_back): (i64, bool) = self.fetch_one(Use::Read, records::stream_horizon).await?;
+                (Some(horizon), held_back)
+            }
+        };
+        let rows: Vec<records::Positioned> =
+            self.fetch_all(Use::Read, |q| records::stream_after(q, scope, filter, after, horizon, limit)).await?;
+        let records = rows.into_iter().map(|row| (row.position(), row.detail)).collect();
+        Ok(StreamBatch { records, held_back })
     }
 
     async fn stats(

@@ -134,7 +134,7 @@ async fn move_staged(conn: &mut SqliteConnection) -> sqlx::Result<usize> {
     let (first, last): (Option<i64>, Option<i64>) =
         sqlx::query_as("SELECT MIN(seq), MAX(seq) FROM events_recent").fetch_one(&mut *conn).await?;
     let (Some(first), Some(last)) = (first, last) else { return Ok(0) };
-    let columns = columns::names();
+    let columns = format!("{}, commit_tx", columns::names());
     let copy = format!(
         "INSERT INTO events ({columns}) SELECT {columns} FROM events_recent WHERE seq >= ? AND seq < ? ORDER BY seq"
     );
@@ -152,10 +152,11 @@ pub async fn write_group(
 ) -> sqlx::Result<(Vec<InsertOutcome>, HashSet<Uuid>)> {
     let records: Vec<&NewRecord> = requests.iter().flatten().collect();
     let mut inserted = HashSet::with_capacity(records.len());
+    let commit_tx = next_commit_tx(conn).await?;
     let mut rest = records.as_slice();
     while !rest.is_empty() {
         let (chunk, tail) = rest.split_at(statement_rows(rest.len()));
-        inserted.extend(stage(chunk).build_query_scalar::<Uuid>().fetch_all(&mut *conn).await?);
+        inserted.extend(stage(chunk, commit_tx).build_query_scalar::<Uuid>().fetch_all(&mut *conn).await?);
         rest = tail;
     }
 
@@ -267,11 +268,23 @@ fn statement_rows(remaining: usize) -> usize {
     1 << (usize::BITS - 1 - cap.leading_zeros())
 }
 
-/// Stages `records` and returns the new ones' ids. A record whose
-/// (workspace, event_id) is in either table is a duplicate: `events` is
-/// checked here, `events_recent` by its unique index.
-fn stage<'q>(records: &[&'q NewRecord]) -> QueryBuilder<'q, Sqlite> {
-    let mut query = QueryBuilder::new(format!("INSERT INTO events_recent ({}) SELECT * FROM (", columns::names()));
+/// The number of this write transaction in commit order (migration
+/// `commit_order`): one more than the last. Read inside the transaction,
+/// which holds SQLite's one write lock, so even another process writing the
+/// same file cannot take the same number or commit out of order.
+async fn next_commit_tx(conn: &mut SqliteConnection) -> sqlx::Result<i64> {
+    let (last,): (Option<i64>,) =
+        super::statement::for_sqlite(super::records::last_commit_tx).build_query_as().fetch_one(&mut *conn).await?;
+    Ok(last.unwrap_or(0) + 1)
+}
+
+/// Stages `records` as written by transaction `commit_tx` and returns the new
+/// ones' ids. A record whose (workspace, event_id) is in either table is a
+/// duplicate: `events` is checked here, `events_recent` by its unique index.
+fn stage<'q>(records: &[&'q NewRecord], commit_tx: i64) -> QueryBuilder<'q, Sqlite> {
+    let mut query =
+        QueryBuilder::new(format!("INSERT INTO events_recent ({}, commit_tx) SELECT *, ", columns::names()));
+    query.push_bind(commit_tx).push(" FROM (");
     query.push_values(records, |mut row, record| {
         for column in &RECORD_COLUMNS {
             bind_column(&mut row, column.value, record);
@@ -317,8 +330,8 @@ mod tests {
     #[test]
     fn staging_binds_every_column_of_every_record() {
         let record = columns::sample_record();
-        let sql = stage(&[&record, &record]).into_sql();
-        assert_eq!(sql.matches('?').count(), 2 * RECORD_COLUMNS.len());
+        let sql = stage(&[&record, &record], 7).into_sql();
+        assert_eq!(sql.matches('?').count(), 2 * RECORD_COLUMNS.len() + 1, "and the transaction's number");
         assert!(sql.contains("WHERE e.workspace_id = v.column2 AND e.event_id = v.column3"), "{sql}");
     }
 }
