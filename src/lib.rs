@@ -21,6 +21,8 @@ pub mod ingest;
 #[cfg(feature = "ssr")]
 pub mod integrity;
 #[cfg(feature = "ssr")]
+pub mod live;
+#[cfg(feature = "ssr")]
 pub mod metrics;
 #[cfg(feature = "ssr")]
 pub mod retention;

@@ -22,6 +22,8 @@ const GROUP_REQUESTS: &str = "trail_group_commit_requests";
 const GROUP_RECORDS: &str = "trail_group_commit_records";
 const REQUEST_DURATION: &str = "trail_http_request_duration_seconds";
 const POOL_CONNECTIONS: &str = "trail_db_pool_connections";
+const STREAM_SUBSCRIBERS: &str = "trail_stream_subscribers";
+const STREAM_LAGGED: &str = "trail_stream_lagged_total";
 
 /// The process's recorder, installed on first use: when a server is built
 /// (there is one per process, however many servers the tests start in it).
@@ -49,6 +51,8 @@ pub fn handle() -> &'static PrometheusHandle {
         describe_histogram!(GROUP_RECORDS, "Records written per group commit.");
         describe_histogram!(REQUEST_DURATION, Unit::Seconds, "Request latency by kind of route.");
         describe_gauge!(POOL_CONNECTIONS, "Database connections per pool.");
+        describe_gauge!(STREAM_SUBSCRIBERS, "Live streams open on this server.");
+        describe_counter!(STREAM_LAGGED, "Live streams ended because the client fell behind.");
         handle
     })
 }
@@ -76,6 +80,16 @@ pub fn group_committed(requests: usize, records: usize) {
     histogram!(GROUP_RECORDS).record(records as f64);
 }
 
+/// Live streams opened (positive) or ended (negative).
+pub fn stream_subscribers(change: i64) {
+    gauge!(STREAM_SUBSCRIBERS).increment(change as f64);
+}
+
+/// A live stream ended because its client fell behind.
+pub fn stream_lagged() {
+    counter!(STREAM_LAGGED).increment(1);
+}
+
 /// The pools' current use: (pool, open connections, idle ones).
 pub fn pools(pools: &[(&'static str, u32, usize)]) {
     for &(pool, open, idle) in pools {
@@ -89,6 +103,7 @@ pub fn pools(pools: &[(&'static str, u32, usize)]) {
 fn route_of(method: &Method, path: &str) -> &'static str {
     match (method, path) {
         (&Method::POST, "/api/v1/events") => "ingest",
+        (_, "/api/v1/events/stream") => "stream",
         (_, p) if p.starts_with("/api/v1/") => "read",
         (_, p) if p.starts_with("/api/") && !p.starts_with("/api/system") => "server_fn",
         (&Method::GET, "/" | "/admin" | "/health") => "page",
@@ -118,6 +133,7 @@ mod tests {
     fn routes_are_grouped_by_kind() {
         assert_eq!(route_of(&Method::POST, "/api/v1/events"), "ingest");
         assert_eq!(route_of(&Method::GET, "/api/v1/events"), "read");
+        assert_eq!(route_of(&Method::GET, "/api/v1/events/stream"), "stream");
         assert_eq!(route_of(&Method::POST, "/api/load_feed"), "server_fn");
         assert_eq!(route_of(&Method::GET, "/api/system/health"), "other");
         assert_eq!(route_of(&Method::GET, "/entities/track/1"), "page");

@@ -54,6 +54,7 @@ impl Server {
         let state = AppState {
             leptos_options: leptos_options(addr),
             committer: Committer::start(opened.store.clone()),
+            live: crate::live::Hub::new(opened.store.clone()),
             store: opened.store,
             config: Arc::new(config),
             login_throttle: Arc::new(LoginThrottle::default()),
@@ -69,8 +70,11 @@ impl Server {
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let stopping = Arc::new(tokio::sync::Notify::new());
         let signalled = stopping.clone();
+        let live = self.state.live.clone();
         let serve = axum::serve(self.listener, service).with_graceful_shutdown(async move {
             shutdown_signal().await;
+            // Live streams would never end on their own.
+            live.close();
             signalled.notify_one();
         });
         // Open requests get a bounded time to finish; one slow client must not

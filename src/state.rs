@@ -19,6 +19,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub login_throttle: Arc<LoginThrottle>,
     pub workspace_ids: Arc<WorkspaceIds>,
+    /// The live streams' subscriptions.
+    pub live: Arc<crate::live::Hub>,
     /// Signs the chains' digests (and proofs' digests when none covers a record yet).
     pub signing: Arc<SigningKeys>,
 }

@@ -5,6 +5,7 @@ mod integrity;
 pub mod openapi;
 pub mod query;
 pub mod record;
+mod stream;
 
 use aide::axum::routing::get_with;
 use aide::axum::ApiRouter;
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
             get_with(list_events, |op| op.summary("Records, newest first, filtered"))
                 .post_with(crate::ingest::ingest, openapi::ingest_docs),
         )
+        .api_route("/api/v1/events/stream", get_with(stream::stream, stream::stream_docs))
         .api_route("/api/v1/events/{id}", get_with(one_event, |op| openapi::not_found(op.summary("One record"))))
         .api_route(
             "/api/v1/events/failed/recent",

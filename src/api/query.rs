@@ -10,12 +10,28 @@ use serde::Deserialize;
 
 use crate::error::Error;
 
-/// Every value arrives as text and is parsed here, so that a bad one is a 400
+/// A page of records: the filters, `limit` and `cursor`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct ReadQuery {
+    #[serde(flatten)]
+    pub filters: FilterQuery,
+    /// Records per page, 1 to 1000 (default 50).
+    // Text, not a number: this struct is flattened into others, and serde
+    // hands flattened query values over as strings.
+    #[schemars(with = "Option<u16>", range(min = 1, max = 1000))]
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Which records: every filter of PRODUCT.md and the search syntax. Every
+/// value arrives as text and is parsed here, so that a bad one is a 400
 /// naming the parameter; the schema (`schemars(with)`) documents the values
 /// that are valid.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(default)]
-pub struct ReadQuery {
+pub struct FilterQuery {
     /// Workspace slug.
     pub workspace: Option<String>,
     pub brand: Option<String>,
@@ -51,13 +67,6 @@ pub struct ReadQuery {
     pub until: Option<String>,
     /// The feed's search syntax: `key:track_* actor:u_12 severity:>=warning "text"`.
     pub q: Option<String>,
-    /// Records per page, 1 to 1000 (default 50).
-    // Text, not a number: this struct is flattened into others, and serde
-    // hands flattened query values over as strings.
-    #[schemars(with = "Option<u16>", range(min = 1, max = 1000))]
-    pub limit: Option<String>,
-    /// `next_cursor` of the previous page.
-    pub cursor: Option<String>,
 }
 
 /// A text parameter that takes one of `values`, for `schemars(schema_with)`.
@@ -101,7 +110,7 @@ fn text(param: &str, value: &Option<String>) -> Result<Option<String>, Error> {
     }
 }
 
-impl ReadQuery {
+impl FilterQuery {
     pub fn filter(&self, now: Micros) -> Result<EventFilter, Error> {
         let errors_only = match self.errors.as_deref() {
             None | Some("" | "false" | "0") => false,
@@ -132,6 +141,12 @@ impl ReadQuery {
         }
         Ok(filter)
     }
+}
+
+impl ReadQuery {
+    pub fn filter(&self, now: Micros) -> Result<EventFilter, Error> {
+        self.filters.filter(now)
+    }
 
     pub fn limit(&self) -> Result<usize, Error> {
         let Some(text) = self.limit.as_deref().filter(|t| !t.is_empty()) else {
@@ -159,7 +174,7 @@ mod tests {
 
     #[test]
     fn parameters_and_search_combine() {
-        let query = ReadQuery {
+        let query = FilterQuery {
             kind: Some("audit".into()),
             errors: Some("true".into()),
             q: Some("actor:u_1 \"late fee\"".into()),
@@ -172,7 +187,7 @@ mod tests {
             (Some(Kind::Audit), true, Some("u_1"), Some("late fee"))
         );
         assert!(f.since.is_some());
-        let bad = ReadQuery { severity: Some("loud".into()), ..Default::default() };
+        let bad = FilterQuery { severity: Some("loud".into()), ..Default::default() };
         assert_eq!(
             bad.filter(Micros(0)).unwrap_err().to_string(),
             "severity: expected one of info, warning, error, critical"

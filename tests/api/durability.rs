@@ -2,43 +2,14 @@
 //! SIGKILL while requests are in flight, restarted, and every record it
 //! answered 202 for is there.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{spawn_app_on, TestDatabase, STAGE_ROWS};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn start_server(db: &TestDatabase, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_trail"))
-        .arg("serve")
-        .env("TRAIL_DATABASE_URL", &db.url)
-        .env("TRAIL_SIGNING_KEY_FILE", db.signing_key_file())
-        // SQLite moves staged records after most groups, so the kill can land in a move.
-        .env("TRAIL_SQLITE_STAGE_ROWS", STAGE_ROWS.to_string())
-        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the trail binary starts")
-}
-
-async fn wait_until_up(client: &reqwest::Client, base: &str) {
-    for _ in 0..200 {
-        if client.get(format!("{base}/login")).send().await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not come up at {base}");
-}
+use crate::helpers::{free_port, spawn_app_on, start_server, wait_until_up, TestDatabase};
 
 #[tokio::test]
 async fn acknowledged_records_survive_sigkill() {

@@ -1,6 +1,8 @@
 //! `spawn_app()`: a real server on a fresh database and a free port.
 
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::time::Duration;
 
 use app::accounts;
 use app::audit::{Actor, Entry, PLATFORM_WORKSPACE};
@@ -258,4 +260,36 @@ impl TestApp {
     pub async fn sign_in(&self, email: &str) -> reqwest::Response {
         self.client.post(self.url("/login")).form(&[("email", email), ("password", PASSWORD)]).send().await.unwrap()
     }
+}
+
+/// A port no one listens on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `trail serve` as a child process on `db`, at `port`.
+pub fn start_server(db: &TestDatabase, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_trail"))
+        .arg("serve")
+        .env("TRAIL_DATABASE_URL", &db.url)
+        .env("TRAIL_SIGNING_KEY_FILE", db.signing_key_file())
+        // SQLite moves staged records after most groups, so the kill can land in a move.
+        .env("TRAIL_SQLITE_STAGE_ROWS", STAGE_ROWS.to_string())
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the trail binary starts")
+}
+
+/// Returns once the server at `base` answers.
+pub async fn wait_until_up(client: &reqwest::Client, base: &str) {
+    for _ in 0..200 {
+        if client.get(format!("{base}/login")).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the server did not come up at {base}");
 }

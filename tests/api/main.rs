@@ -16,3 +16,4 @@ mod retention;
 mod security;
 mod stats;
 mod storage;
+mod stream;

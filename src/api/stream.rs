@@ -1,0 +1,197 @@
+//! `GET /api/v1/events/stream`: new records as Server-Sent Events, with the
+//! filters and search syntax of `/api/v1/events` and the reader's scope.
+//!
+//! Each event's `id` is its position in commit order. A client that
+//! reconnects with `Last-Event-ID` (or `last_event_id`) first reads what was
+//! committed since, then joins its group (`crate::live`) and reads once more,
+//! so that nothing committed meanwhile falls between the two; what it gets
+//! twice is dropped by position.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aide::transform::TransformOperation;
+use app::model::{EventFilter, Micros, StreamPosition};
+use app::store::Scope;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::Stream;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use tokio::sync::watch;
+
+use super::openapi;
+use super::query::FilterQuery;
+use crate::auth::reader::Reader;
+use crate::error::{Error, Query, Result};
+use crate::live::{Hub, Item, Membership, BATCH};
+use crate::state::AppState;
+
+/// A comment goes out this often when nothing else does, so proxies and
+/// clients see the connection is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// How long a client waits before reconnecting (the `retry` field).
+const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct StreamQuery {
+    #[serde(flatten)]
+    filters: FilterQuery,
+    /// Resume after this event (the `id` of an event this stream sent), for
+    /// clients that cannot send the `Last-Event-ID` header. The header wins.
+    last_event_id: Option<String>,
+}
+
+pub async fn stream(
+    State(state): State<AppState>,
+    Reader { scope, .. }: Reader,
+    headers: HeaderMap,
+    Query(query): Query<StreamQuery>,
+) -> Result<Response> {
+    let filter = query.filters.filter(Micros::now())?;
+    let resume = resume_after(&headers, query.last_event_id.as_deref())?;
+    let after = match resume {
+        Some(position) => position,
+        None => state.live.store().stream_start().await?,
+    };
+    let follow = Follow {
+        hub: state.live.clone(),
+        closing: state.live.closing(),
+        scope,
+        filter,
+        last: after,
+        pending: VecDeque::new(),
+        phase: Phase::Greeting,
+    };
+    let sse = Sse::new(follow.events()).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"));
+    // Tells nginx and the like not to buffer the stream.
+    Ok(([("x-accel-buffering", "no")], sse).into_response())
+}
+
+pub fn stream_docs(op: TransformOperation) -> TransformOperation {
+    let op = op.summary("New records as Server-Sent Events, resumable with Last-Event-ID").description(
+        "Each record is a `message` event: `id` is its position (send it back as `Last-Event-ID` to resume), \
+         `data` the record as `/api/v1/events` returns it. A comment goes out every 15 s when nothing else does. \
+         A client that falls too far behind gets a `lagged` event and is disconnected: reconnect to resume.",
+    );
+    openapi::text_response(op, "an endless stream of events", &["text/event-stream"])
+}
+
+/// Where to resume: the `Last-Event-ID` header, else the parameter; blank is none.
+fn resume_after(headers: &HeaderMap, parameter: Option<&str>) -> Result<Option<StreamPosition>> {
+    let (name, value) = match headers.get("last-event-id") {
+        Some(value) => ("Last-Event-ID", value.to_str().unwrap_or("\u{fffd}")),
+        None => ("last_event_id", parameter.unwrap_or_default()),
+    };
+    if value.trim().is_empty() {
+        return Ok(None);
+    }
+    StreamPosition::decode(value)
+        .map(Some)
+        .ok_or_else(|| Error::BadRequest(format!("{name}: expected the id of an event this stream sent")))
+}
+
+/// One subscriber's stream.
+struct Follow {
+    hub: Arc<Hub>,
+    closing: watch::Receiver<bool>,
+    scope: Scope,
+    filter: EventFilter,
+    /// The last position sent (or where the subscription starts).
+    last: StreamPosition,
+    pending: VecDeque<Arc<Item>>,
+    phase: Phase,
+}
+
+enum Phase {
+    Greeting,
+    /// Reading what was committed after `last`, before joining the group.
+    CatchingUp,
+    /// Reading once more after joining, while the group queues what follows.
+    Joined(Membership),
+    Live(Membership),
+    Lagged,
+    Ended,
+}
+
+impl Follow {
+    fn events(self) -> impl Stream<Item = std::result::Result<Event, Infallible>> {
+        futures_util::stream::unfold(self, |mut follow| async move {
+            let event = follow.next().await?;
+            Some((Ok(event), follow))
+        })
+    }
+
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                if item.position <= self.last {
+                    continue; // sent already, by the other read
+                }
+                self.last = item.position;
+                return Some(Event::default().id(item.position.encode()).data(&item.json));
+            }
+            match std::mem::replace(&mut self.phase, Phase::Ended) {
+                Phase::Greeting => {
+                    self.phase = Phase::CatchingUp;
+                    return Some(Event::default().retry(RECONNECT_AFTER).comment("connected"));
+                }
+                phase @ (Phase::CatchingUp | Phase::Joined(_)) => match self.catch_up(phase).await {
+                    Ok(next) => self.phase = next,
+                    Err(err) => return Some(failed(&err)),
+                },
+                Phase::Live(mut member) => {
+                    tokio::select! {
+                        item = member.queue.recv() => match item {
+                            Some(item) => {
+                                self.pending.push_back(item);
+                                self.phase = Phase::Live(member);
+                            }
+                            None if member.lagged.load(Ordering::Relaxed) => self.phase = Phase::Lagged,
+                            None => {}
+                        },
+                        _ = self.closing.wait_for(|closing| *closing) => {}
+                    }
+                }
+                Phase::Lagged => return Some(lagged(self.last)),
+                Phase::Ended => return None,
+            }
+        }
+    }
+
+    /// Reads a batch after `last`; joins the group, then goes live, once a
+    /// read comes back short (nothing more is committed).
+    async fn catch_up(&mut self, phase: Phase) -> Result<Phase> {
+        let store = self.hub.store();
+        let batch = store.stream_after(&self.scope, &self.filter, self.last, BATCH).await?;
+        let more = batch.records.len() == BATCH;
+        self.pending.extend(batch.records.into_iter().map(|(position, record)| Item::new(position, record)));
+        Ok(match phase {
+            _ if more => phase,
+            Phase::Joined(member) => Phase::Live(member),
+            _ => Phase::Joined(self.hub.join(&self.scope, &self.filter).await?),
+        })
+    }
+}
+
+/// The last event of a client that fell too far behind.
+fn lagged(last: StreamPosition) -> Event {
+    let body = serde_json::json!({
+        "error": "this client fell too far behind and was disconnected: reconnect with Last-Event-ID to resume",
+        "last_event_id": last.encode(),
+    });
+    Event::default().event("lagged").data(body.to_string())
+}
+
+/// The last event of a stream the database failed.
+fn failed(err: &Error) -> Event {
+    tracing::warn!(error = %err, "a live stream failed");
+    let body = serde_json::json!({ "error": "the stream failed: reconnect with Last-Event-ID to resume" });
+    Event::default().event("failed").data(body.to_string())
+}

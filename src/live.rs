@@ -1,0 +1,205 @@
+//! Live subscriptions to new records (`GET /api/v1/events/stream`).
+//!
+//! Subscribers with the same scope and filter share a *group*: one task per
+//! group reads what was committed after the group's position, once per wake
+//! (the store's commit signal), and hands each record, serialized once, to
+//! every member. A thousand dashboards of one founder cost one query per
+//! commit, not a thousand. Records are always read from the database, after
+//! their commit, through the same scoped statements as every other read.
+//!
+//! A member's queue is bounded: one that falls [`QUEUE`] records behind is
+//! dropped from its group and told to resume (`lagged`), so a slow client
+//! can never grow the server's memory. docs/architecture.md, "Live stream",
+//! explains why a position is never skipped.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use app::model::{EventFilter, StreamPosition};
+use app::store::{DynStore, Scope, StoreResult};
+use tokio::sync::{mpsc, watch};
+
+use crate::api::record::ApiRecord;
+
+/// Records read per query, by a group and by a subscriber catching up.
+pub const BATCH: usize = 500;
+/// Records a member may have waiting before it is dropped as too slow.
+pub const QUEUE: usize = 2_000;
+/// How soon a group asks again when records wait behind a transaction
+/// that is still running (PostgreSQL).
+const HELD_BACK_RETRY: Duration = Duration::from_millis(20);
+/// A group reads even without a wake this often: a lost notification
+/// delays a record by this much at most.
+const POLL_EVERY: Duration = Duration::from_secs(5);
+/// How long a group waits after a failed read.
+const RETRY_AFTER_ERROR: Duration = Duration::from_secs(1);
+
+/// A committed record, ready to send: its position and its JSON.
+#[derive(Debug)]
+pub struct Item {
+    pub position: StreamPosition,
+    pub json: String,
+}
+
+impl Item {
+    pub fn new(position: StreamPosition, record: app::model::EventDetail) -> Arc<Item> {
+        let json = serde_json::to_string(&ApiRecord::from(record)).unwrap_or_else(|err| {
+            // ApiRecord holds only strings, numbers and JSON already parsed.
+            tracing::error!(error = %err, "a record could not be serialized");
+            "{}".to_owned()
+        });
+        Arc::new(Item { position, json })
+    }
+}
+
+/// Every group of this server.
+pub struct Hub {
+    store: DynStore,
+    groups: tokio::sync::Mutex<Vec<Arc<Group>>>,
+    /// Set when the server stops: every stream ends.
+    closing: watch::Sender<bool>,
+}
+
+struct Group {
+    scope: Scope,
+    filter: EventFilter,
+    members: Mutex<Vec<Member>>,
+}
+
+struct Member {
+    queue: mpsc::Sender<Arc<Item>>,
+    lagged: Arc<AtomicBool>,
+}
+
+/// A member's end: the records its group reads, in order.
+pub struct Membership {
+    pub queue: mpsc::Receiver<Arc<Item>>,
+    /// Set when the group dropped this member for falling behind.
+    pub lagged: Arc<AtomicBool>,
+}
+
+impl Hub {
+    pub fn new(store: DynStore) -> Arc<Hub> {
+        Arc::new(Hub { store, groups: Default::default(), closing: watch::channel(false).0 })
+    }
+
+    pub fn store(&self) -> &DynStore {
+        &self.store
+    }
+
+    /// Ends every stream (the server is stopping).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Changes to `true` when the server stops.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    /// Groups and members now: (groups, members).
+    pub async fn size(&self) -> (usize, usize) {
+        let groups = self.groups.lock().await;
+        (groups.len(), groups.iter().map(|g| g.members().len()).sum())
+    }
+
+    /// Joins the group of `scope` and `filter` (starting it if there is none).
+    /// It sends every record committed after it started; records before
+    /// that are the subscriber's to read (`catch_up` after joining).
+    pub async fn join(self: &Arc<Self>, scope: &Scope, filter: &EventFilter) -> StoreResult<Membership> {
+        let mut groups = self.groups.lock().await;
+        let group = match groups.iter().find(|g| g.scope == *scope && g.filter == *filter) {
+            Some(group) => group.clone(),
+            None => {
+                // Under the lock, before any member reads: nothing committed
+                // after this position can be missed by both.
+                let start = self.store.stream_start().await?;
+                let group =
+                    Arc::new(Group { scope: scope.clone(), filter: filter.clone(), members: Mutex::new(Vec::new()) });
+                groups.push(group.clone());
+                tokio::spawn(self.clone().run(group.clone(), start));
+                group
+            }
+        };
+        let (queue, receiver) = mpsc::channel(QUEUE);
+        let lagged = Arc::new(AtomicBool::new(false));
+        group.members().push(Member { queue, lagged: lagged.clone() });
+        crate::metrics::stream_subscribers(1);
+        Ok(Membership { queue: receiver, lagged })
+    }
+
+    /// A group's task: reads after `position` on every wake and hands the
+    /// records to the members, until none is left.
+    async fn run(self: Arc<Self>, group: Arc<Group>, mut position: StreamPosition) {
+        let mut commits = self.store.commits();
+        loop {
+            commits.borrow_and_update();
+            let (full, held_back) = match self.store.stream_after(&group.scope, &group.filter, position, BATCH).await {
+                Ok(batch) => {
+                    let full = batch.records.len() == BATCH;
+                    let items: Vec<Arc<Item>> = batch.records.into_iter().map(|(p, r)| Item::new(p, r)).collect();
+                    if let Some(last) = items.last() {
+                        position = last.position;
+                    }
+                    group.hand_out(&items);
+                    (full, batch.held_back)
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "the live stream could not read new records");
+                    tokio::time::sleep(RETRY_AFTER_ERROR).await;
+                    (false, false)
+                }
+            };
+            if self.leave_if_empty(&group).await {
+                return;
+            }
+            if full {
+                continue;
+            }
+            let wait = if held_back { HELD_BACK_RETRY } else { POLL_EVERY };
+            tokio::select! {
+                _ = commits.changed() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Removes `group` if it has no members left; whether it did.
+    async fn leave_if_empty(&self, group: &Arc<Group>) -> bool {
+        let mut groups = self.groups.lock().await;
+        if !group.members().is_empty() {
+            return false;
+        }
+        groups.retain(|g| !Arc::ptr_eq(g, group));
+        true
+    }
+}
+
+impl Group {
+    fn members(&self) -> std::sync::MutexGuard<'_, Vec<Member>> {
+        self.members.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `items` for every member; drops members that left or whose
+    /// queue is full (they are told to resume).
+    fn hand_out(&self, items: &[Arc<Item>]) {
+        let mut members = self.members();
+        let before = members.len();
+        members.retain(|member| {
+            for item in items {
+                match member.queue.try_send(item.clone()) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        member.lagged.store(true, Ordering::Relaxed);
+                        crate::metrics::stream_lagged();
+                        return false;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return false,
+                }
+            }
+            !member.queue.is_closed()
+        });
+        crate::metrics::stream_subscribers(members.len() as i64 - before as i64);
+    }
+}

@@ -1,0 +1,327 @@
+//! `GET /api/v1/events/stream`: committed records arrive in commit order,
+//! within the reader's scope and filter; a client resumes with
+//! `Last-Event-ID` (across a server restart) without gap or duplicate; a
+//! client that stops reading is dropped, not buffered without end.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use app::model::Visibility;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::io::AsyncReadExt;
+
+use crate::helpers::{free_port, issue_key, spawn_app, spawn_app_on, start_server, wait_until_up, TestDatabase};
+use crate::isolation::{fixture, may_see, sign_ins};
+
+/// How long a test waits for an event that should come.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// One event of the stream (comments and `retry` alone are skipped).
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    pub data: String,
+}
+
+impl SseEvent {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data).unwrap_or_else(|e| panic!("{e}: {}", self.data))
+    }
+}
+
+/// A client's end of a stream.
+pub struct EventStream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl EventStream {
+    /// Opens `url` with `request` (auth, `Last-Event-ID`) and checks the answer.
+    pub async fn open(request: reqwest::RequestBuilder) -> EventStream {
+        let response = request.send().await.expect("stream request sent");
+        assert_eq!(response.status(), StatusCode::OK, "{:?}", response.headers());
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        EventStream { response, buffer: String::new() }
+    }
+
+    /// The next event within `within`; `None` when the stream ended or nothing came.
+    pub async fn next_within(&mut self, within: Duration) -> Option<SseEvent> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                if let Some(event) = parse(&block) {
+                    return Some(event);
+                }
+            }
+            match tokio::time::timeout_at(deadline, self.response.chunk()).await {
+                Ok(Ok(Some(bytes))) => self.buffer.push_str(std::str::from_utf8(&bytes).expect("UTF-8")),
+                _ => return None,
+            }
+        }
+    }
+
+    pub async fn next(&mut self) -> SseEvent {
+        self.next_within(PATIENCE).await.expect("an event within 10 s")
+    }
+}
+
+fn parse(block: &str) -> Option<SseEvent> {
+    let (mut id, mut event, mut data) = (None, None, Vec::new());
+    for line in block.lines() {
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "id" => id = Some(value.to_owned()),
+            "event" => event = Some(value.to_owned()),
+            "data" => data.push(value),
+            _ => {} // a comment, or `retry`
+        }
+    }
+    (!data.is_empty()).then(|| SseEvent { id, event, data: data.join("\n") })
+}
+
+fn ids(records: &[Value]) -> Vec<String> {
+    records.iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn ingest_keys(client: &reqwest::Client, base: &str, key: &str, keys: &[&str]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for k in keys {
+        let response =
+            client.post(format!("{base}/api/v1/events")).bearer_auth(key).json(&json!({"key": k})).send().await;
+        let response = response.unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        let body: Value = response.json().await.unwrap();
+        ids.push(body["ids"][0].as_str().unwrap().to_owned());
+    }
+    ids
+}
+
+#[tokio::test]
+async fn committed_records_arrive_in_order_with_every_field() {
+    let app = spawn_app().await;
+    let mut stream = EventStream::open(app.client.get(app.url("/api/v1/events/stream")).bearer_auth(&app.key)).await;
+    let started = Instant::now();
+    let sent = ingest_keys(&app.client, &app.address, &app.key, &["one", "two", "three"]).await;
+    let mut received = Vec::new();
+    for _ in 0..3 {
+        let event = stream.next().await;
+        assert_eq!(event.event, None, "a record is a plain message");
+        let record = event.json();
+        assert!(event.id.is_some_and(|id| !id.is_empty()), "each record's position is its id");
+        received.push(record);
+    }
+    assert_eq!(ids(&received), sent, "in the order committed");
+    assert!(started.elapsed() < Duration::from_secs(3), "pushed, not left for a 5-s poll: {:?}", started.elapsed());
+    // The same record as the read API returns.
+    let one: Value = app
+        .client
+        .get(app.url(&format!("/api/v1/events/{}", sent[1])))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(received[1], one);
+}
+
+/// Which fixture records (workspace, visibility, brand) a stream may send.
+type Allowed = Box<dyn Fn(&str, Visibility, Option<&str>) -> bool>;
+
+#[tokio::test]
+async fn every_role_and_key_streams_only_what_it_may_see() {
+    let app = spawn_app().await;
+    let signed_in = sign_ins(&app).await;
+    let workspace_key = issue_key(&app.store, "acme", "read").await;
+    let spanning_key = issue_key(&app.store, "", "read").await;
+    let url = app.url("/api/v1/events/stream");
+    let mut streams: Vec<(String, bool, Allowed, EventStream)> = Vec::new();
+    for (role, client) in &signed_in {
+        let role = *role;
+        let all = EventStream::open(client.get(&url)).await;
+        streams.push((format!("{role}"), role.is_platform(), Box::new(move |w, v, b| may_see(role, w, v, b)), all));
+        // A filter naming another workspace cannot widen the scope.
+        let foreign = EventStream::open(client.get(&url).query(&[("workspace", "globex")])).await;
+        let allowed: Allowed = Box::new(move |w, v, b| w == "globex" && may_see(role, w, v, b));
+        streams.push((format!("{role}, workspace globex"), role.is_platform(), allowed, foreign));
+    }
+    // A workspace's key reads every visibility of its workspace.
+    let keyed = EventStream::open(app.client.get(&url).bearer_auth(&workspace_key)).await;
+    streams.push(("acme key".into(), false, Box::new(|w, _, _| w == "acme"), keyed));
+    let spanning = EventStream::open(app.client.get(&url).bearer_auth(&spanning_key)).await;
+    streams.push(("spanning key".into(), true, Box::new(|_, _, _| true), spanning));
+
+    let fixture = fixture(&app).await;
+    // Last in each workspace, visible to every reader of it: once it
+    // arrives, everything before it has.
+    let ingest_anywhere = issue_key(&app.store, "", "ingest").await;
+    for workspace in ["acme", "globex"] {
+        let marker = json!({"workspace": workspace, "key": "the.end", "visibility": "client", "brand": "nike"});
+        assert_eq!(app.ingest_with(&ingest_anywhere, &marker).await.status(), StatusCode::ACCEPTED);
+    }
+
+    for (name, platform, allowed, mut stream) in streams {
+        let expected: BTreeSet<String> =
+            fixture.records.iter().filter(|(_, w, v, b)| allowed(w, *v, *b)).map(|(id, ..)| id.clone()).collect();
+        if expected.is_empty() {
+            assert!(stream.next_within(Duration::from_secs(1)).await.is_none(), "{name} gets nothing");
+            continue;
+        }
+        let mut records = Vec::new();
+        let mut markers = 0;
+        let markers_expected = if allowed("acme", Visibility::Client, Some("nike")) { 1 } else { 0 }
+            + if allowed("globex", Visibility::Client, Some("nike")) { 1 } else { 0 };
+        while markers < markers_expected {
+            let record = stream.next().await.json();
+            markers += usize::from(record["key"] == "the.end");
+            records.push(record);
+        }
+        let got: BTreeSet<String> = records
+            .iter()
+            .filter(|r| r["workspace"] != "trail" && r["key"] != "the.end")
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(got, expected, "{name}");
+        if !platform {
+            assert!(records.iter().all(|r| r["workspace"] != "trail"), "{name} never gets Trail's own records");
+        }
+    }
+}
+
+#[tokio::test]
+async fn filters_and_search_apply_to_the_stream() {
+    let app = spawn_app().await;
+    let url = app.url("/api/v1/events/stream");
+    let mut payments =
+        EventStream::open(app.client.get(&url).bearer_auth(&app.key).query(&[("q", "key:payment.* severity:>=error")]))
+            .await;
+    let mut text =
+        EventStream::open(app.client.get(&url).bearer_auth(&app.key).query(&[("q", "\"card declined\"")])).await;
+    for body in [
+        json!({"key": "payment.failed", "severity": "error", "message": "card declined"}),
+        json!({"key": "payment.ok", "message": "card declined twice"}),
+        json!({"key": "login", "severity": "critical"}),
+        json!({"key": "payment.refused", "severity": "critical"}),
+    ] {
+        assert_eq!(app.ingest(&body).await.status(), StatusCode::ACCEPTED);
+    }
+    let keys = |records: Vec<SseEvent>| {
+        records.into_iter().map(|e| e.json()["key"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    let got = vec![payments.next().await, payments.next().await];
+    assert_eq!(keys(got), ["payment.failed", "payment.refused"]);
+    let got = vec![text.next().await, text.next().await];
+    assert_eq!(keys(got), ["payment.failed", "payment.ok"]);
+    assert!(text.next_within(Duration::from_millis(500)).await.is_none(), "nothing else matches");
+
+    let bad = app.client.get(&url).bearer_auth(&app.key).query(&[("severity", "loud")]).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let bad = app.client.get(&url).bearer_auth(&app.key).header("last-event-id", "nope").send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("Last-Event-ID"));
+    let anonymous = app.client.get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let ingest_only = issue_key(&app.store, "acme", "ingest").await;
+    let refused = app.client.get(&url).bearer_auth(&ingest_only).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_client_resumes_across_a_restart_without_gap_or_duplicate() {
+    let db = Arc::new(TestDatabase::fresh().await);
+    let setup = spawn_app_on(db.clone()).await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut server = start_server(&db, port);
+    wait_until_up(&client, &base).await;
+    let url = format!("{base}/api/v1/events/stream");
+
+    let mut stream = EventStream::open(client.get(&url).bearer_auth(&setup.key)).await;
+    let first = ingest_keys(&client, &base, &setup.key, &["a", "b", "c"]).await;
+    let events: Vec<SseEvent> = vec![stream.next().await, stream.next().await, stream.next().await];
+    assert_eq!(ids(&events.iter().map(SseEvent::json).collect::<Vec<_>>()), first);
+    let after_first = events[0].id.clone().unwrap();
+    let after_third = events[2].id.clone().unwrap();
+
+    // The server stops: the stream ends (it does not hold the stop up).
+    let stopping = Instant::now();
+    assert!(std::process::Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap().success());
+    assert!(stream.next_within(PATIENCE).await.is_none(), "the stream ends with the server");
+    server.wait().unwrap();
+    assert!(stopping.elapsed() < Duration::from_secs(4), "stopped in {:?}", stopping.elapsed());
+
+    // Records committed while the client was away, through another server.
+    let mut server = start_server(&db, port);
+    wait_until_up(&client, &base).await;
+    let missed = ingest_keys(&client, &base, &setup.key, &["d", "e"]).await;
+
+    let mut resumed =
+        EventStream::open(client.get(&url).bearer_auth(&setup.key).header("last-event-id", &after_third)).await;
+    let events = vec![resumed.next().await.json(), resumed.next().await.json()];
+    assert_eq!(ids(&events), missed, "exactly what came after the last event seen");
+    let later = ingest_keys(&client, &base, &setup.key, &["f"]).await;
+    assert_eq!(ids(&[resumed.next().await.json()]), later, "then live");
+
+    // From further back, by the parameter: every record after it, once.
+    let from_first = client.get(&url).bearer_auth(&setup.key).query(&[("last_event_id", &after_first)]);
+    let mut replay = EventStream::open(from_first).await;
+    let mut got = Vec::new();
+    while let Some(event) = replay.next_within(Duration::from_secs(1)).await {
+        got.push(event.json());
+    }
+    let expected: Vec<String> = first[1..].iter().chain(&missed).chain(&later).cloned().collect();
+    assert_eq!(ids(&got), expected);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_and_told_to_resume() {
+    let app = spawn_app().await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    // A client that reads nothing, with a small receive window.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut slow = socket.connect(address.parse().unwrap()).await.unwrap();
+    let request =
+        format!("GET /api/v1/events/stream HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\r\n", app.key);
+    tokio::io::AsyncWriteExt::write_all(&mut slow, request.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Far more than the server queues for one client (and than the sockets hold).
+    let message = "x".repeat(9_000);
+    for batch in 0..12 {
+        let records: Vec<Value> =
+            (0..400).map(|i| json!({"key": "bulk", "message": format!("{batch}.{i} {message}")})).collect();
+        assert_eq!(app.ingest(&Value::Array(records)).await.status(), StatusCode::ACCEPTED);
+    }
+    // A client that keeps up is not affected.
+    let mut fast = EventStream::open(app.client.get(app.url("/api/v1/events/stream")).bearer_auth(&app.key)).await;
+    assert_eq!(ingest_keys(&app.client, &app.address, &app.key, &["after"]).await.len(), 1);
+    assert_eq!(fast.next().await.json()["key"], "after");
+
+    // Reading now, the slow client gets what was queued, then `lagged`, then
+    // the end of the response (the last chunk).
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, async {
+        let mut buffer = vec![0; 64 * 1024];
+        while !received.ends_with(b"0\r\n\r\n") {
+            let n = slow.read(&mut buffer).await.unwrap();
+            assert!(n > 0, "the connection stays open after the stream");
+            received.extend_from_slice(&buffer[..n]);
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the server ended the stream");
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.contains("event: lagged"), "told it fell behind");
+    let delivered = text.matches("\"key\":\"bulk\"").count();
+    assert!(delivered < 4_800, "dropped before all {delivered} were queued for it");
+}
