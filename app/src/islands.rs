@@ -17,39 +17,86 @@ const REFRESH_EVERY: Duration = Duration::from_secs(10);
 /// The feed's list, rendered by the server.
 pub const FEED_LIST: &str = "ol.feed";
 
-/// The feed's heading and live controls. Every 10 s it keeps the relative
-/// times current and, unless paused, prepends the records received since the
-/// newest one shown (`newest_ms`). `live` is false when the search was not
-/// understood: then there is nothing to poll.
+/// The feed's heading and live controls. Unless paused, it follows
+/// `/api/v1/events/stream` (with the page's filters) and, when a record
+/// arrives, prepends the records received since the newest one shown
+/// (`newest_ms`), rendered by the server. Where the stream cannot be opened
+/// it polls every 10 s instead. Relative times are kept current every 10 s.
+/// `live` is false when the search was not understood: then there is
+/// nothing to follow.
 #[island]
 pub fn LiveFeed(params: FeedParams, newest_ms: i64, live: bool) -> impl IntoView {
     let paused = RwSignal::new(false);
+    let streaming = RwSignal::new(false);
     let problem = RwSignal::new(None::<String>);
     let newest_ms = StoredValue::new(newest_ms);
+    let stream_url = StoredValue::new(format!("/api/v1/events/stream?{}", params.stream_query()));
     let params = StoredValue::new(params);
+    // One poll at a time; a wake during one asks for another after it.
+    let (polling, again) = (StoredValue::new(false), StoredValue::new(false));
     let poll = move || {
+        if polling.get_value() {
+            again.set_value(true);
+            return;
+        }
+        polling.set_value(true);
         spawn_local(async move {
-            match feed_updates(params.get_value(), newest_ms.get_value()).await {
-                Ok(update) => {
-                    if let Some(ms) = update.newest_ms {
-                        newest_ms.update_value(|n| *n = (*n).max(ms));
+            loop {
+                again.set_value(false);
+                match feed_updates(params.get_value(), newest_ms.get_value()).await {
+                    Ok(update) => {
+                        if let Some(ms) = update.newest_ms {
+                            newest_ms.update_value(|n| *n = (*n).max(ms));
+                        }
+                        dom::insert_unseen(FEED_LIST, &update.html, dom::Place::First);
+                        problem.set(None);
                     }
-                    dom::insert_unseen(FEED_LIST, &update.html, dom::Place::First);
-                    problem.set(None);
+                    Err(err) => problem.set(Some(format!("Live updates failed: {err}"))),
                 }
-                Err(err) => problem.set(Some(format!("Live updates failed: {err}"))),
+                if !again.get_value() {
+                    break;
+                }
             }
+            polling.set_value(false);
         });
+    };
+    let follow = move || {
+        let on_message = move || {
+            if !paused.get_untracked() {
+                poll();
+            }
+        };
+        streaming.set(false);
+        stream_url.with_value(|url| dom::follow(url, on_message, move |open| streaming.set(open)));
+    };
+    let stop = move || {
+        dom::stop_following();
+        streaming.set(false);
     };
     // Effects run only in the browser.
     Effect::new(move |_| {
         if !live {
             return;
         }
+        if paused.get() {
+            stop();
+        } else {
+            follow();
+        }
+    });
+    Effect::new(move |_| {
+        if !live {
+            return;
+        }
         let tick = move || {
             dom::refresh_times(FEED_LIST);
-            if !paused.get_untracked() {
-                poll();
+            if paused.get_untracked() || streaming.get_untracked() {
+                return;
+            }
+            poll();
+            // A stream the server refused (or lost for good) is tried again.
+            if !dom::following() {
+                follow();
             }
         };
         let handle = set_interval_with_handle(tick, REFRESH_EVERY).ok();
@@ -59,18 +106,29 @@ pub fn LiveFeed(params: FeedParams, newest_ms: i64, live: bool) -> impl IntoView
             }
         });
     });
+    let toggle = move |_| {
+        let resuming = paused.get_untracked();
+        paused.set(!resuming);
+        if resuming {
+            poll(); // what arrived while paused
+        }
+    };
     view! {
         <div class="toolbar">
             <h1>"Activity"</h1>
             <span class="spacer"></span>
             <span class="live" class:paused=move || paused.get() aria-live="polite">
-                {move || if paused.get() { "Paused" } else { "Live · every 10 s" }}
+                {move || match (paused.get(), streaming.get()) {
+                    (true, _) => "Paused",
+                    (false, true) => "Live",
+                    (false, false) => "Live · every 10 s",
+                }}
             </span>
             <button
                 type="button"
                 class="secondary"
                 aria-pressed=move || paused.get().to_string()
-                on:click=move |_| paused.update(|p| *p = !*p)
+                on:click=toggle
             >
                 {move || if paused.get() { "Resume" } else { "Pause" }}
             </button>
@@ -150,13 +208,55 @@ mod dom {
     use leptos::prelude::document;
     use wasm_bindgen::closure::Closure;
     use wasm_bindgen::{JsCast, JsValue};
-    use web_sys::{Element, Event, HtmlFormElement, HtmlTemplateElement, NodeList};
+    use web_sys::{Element, Event, EventSource, HtmlFormElement, HtmlTemplateElement, NodeList};
 
     use crate::format::relative_age;
 
     pub enum Place {
         First,
         Last,
+    }
+
+    /// The page's `EventSource` and its handlers (dropped with it). Only
+    /// ever touched in the browser, which has one thread.
+    struct Follow {
+        source: EventSource,
+        _handlers: [Closure<dyn Fn(Event)>; 3],
+    }
+
+    thread_local! {
+        static FOLLOWING: std::cell::RefCell<Option<Follow>> = const { std::cell::RefCell::new(None) };
+    }
+
+    /// Opens `url` in place of any stream open before: `on_message` for
+    /// each record, `on_state(open)` when the connection opens or fails. The
+    /// browser reconnects by itself, sending `Last-Event-ID`, after a
+    /// dropped connection.
+    pub fn follow(url: &str, on_message: impl Fn() + 'static, on_state: impl Fn(bool) + Clone + 'static) {
+        stop_following();
+        let Ok(source) = EventSource::new(url) else { return };
+        let on_open = on_state.clone();
+        let handlers = [
+            Closure::<dyn Fn(Event)>::new(move |_| on_message()),
+            Closure::<dyn Fn(Event)>::new(move |_| on_open(true)),
+            Closure::<dyn Fn(Event)>::new(move |_| on_state(false)),
+        ];
+        source.set_onmessage(Some(handlers[0].as_ref().unchecked_ref()));
+        source.set_onopen(Some(handlers[1].as_ref().unchecked_ref()));
+        source.set_onerror(Some(handlers[2].as_ref().unchecked_ref()));
+        FOLLOWING.with_borrow_mut(|f| *f = Some(Follow { source, _handlers: handlers }));
+    }
+
+    /// Whether a stream is open or being reopened by the browser (not
+    /// refused for good, not stopped).
+    pub fn following() -> bool {
+        FOLLOWING.with_borrow(|f| f.as_ref().is_some_and(|f| f.source.ready_state() != EventSource::CLOSED))
+    }
+
+    pub fn stop_following() {
+        if let Some(follow) = FOLLOWING.with_borrow_mut(Option::take) {
+            follow.source.close();
+        }
     }
 
     fn find(selector: &str) -> Option<Element> {

@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 
-import { BASE_URL, FOUNDER, ingest, launch, signIn, watchedPage } from './support.js';
+import { BASE_URL, FOUNDER, ingest, launch, ownServer, signIn, watchedPage } from './support.js';
 
 let browser;
 before(async () => {
@@ -69,6 +69,43 @@ test('the founder sees ingested records, and new ones arrive live without a relo
 
   assert.deepEqual(problems, [], 'no console errors');
   await page.close();
+});
+
+test('a new record is pushed to the open feed in under a second, also after the server restarted', async () => {
+  const server = await ownServer();
+  try {
+    const { page, problems } = await watchedPage(browser);
+    await signIn(page, FOUNDER, server.base);
+    const feed = page.getByRole('list', { name: 'Activity feed' });
+    await page.getByText('Live', { exact: true }).waitFor({ timeout: 5_000 });
+    await page.evaluate(() => { window.__noReload = true; });
+
+    // From the ingest's answer to the row on screen; the 10-s poll cannot do this.
+    async function pushed(message) {
+      const sent = Date.now();
+      await ingest([{ key: 'e2e.pushed', message }], server.base);
+      await feed.getByText(message).waitFor({ timeout: 5_000 });
+      return Date.now() - sent;
+    }
+    const run = randomUUID().slice(0, 8);
+    const first = await pushed(`e2e pushed ${run}`);
+    assert.ok(first < 1_000, `shown ${first} ms after it was acknowledged`);
+
+    await server.stop();
+    await server.start();
+    // The browser reconnects by itself (the stream asks it to after 1 s).
+    await page.getByText('Live', { exact: true }).waitFor({ timeout: 10_000 });
+    const again = await pushed(`e2e pushed again ${run}`);
+    assert.ok(again < 1_000, `after the restart, shown ${again} ms after it was acknowledged`);
+    assert.equal(await page.evaluate(() => window.__noReload), true, 'the page was not reloaded');
+    assert.equal(await feed.locator('li.fresh', { hasText: run }).count(), 2, 'both rows are marked as new');
+    // While the server was down the browser's reconnection attempts failed, as they should.
+    const unexpected = problems.filter((p) => !/api\/v1\/events\/stream|ERR_CONNECTION_REFUSED/.test(p));
+    assert.deepEqual(unexpected, [], 'no other console errors');
+    await page.close();
+  } finally {
+    await server.stop();
+  }
 });
 
 test('pausing stops live updates', async () => {

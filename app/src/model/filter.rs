@@ -78,16 +78,26 @@ impl FeedParams {
 
     /// The export link's query: the same view for `/api/v1/events/export`.
     pub fn export_query(&self, format: &str) -> String {
-        let errors = if self.errors { "true" } else { "" };
-        query_string(&[
-            ("format", format),
+        let mut params = vec![("format", format)];
+        params.extend(self.api_params());
+        query_string(&params)
+    }
+
+    /// The live feed's query: the same view for `/api/v1/events/stream`.
+    pub fn stream_query(&self) -> String {
+        query_string(&self.api_params())
+    }
+
+    /// These parameters in the read API's terms.
+    fn api_params(&self) -> [(&'static str, &str); 6] {
+        [
             ("q", &self.q),
             ("workspace", &self.workspace),
             ("kind", &self.kind),
             ("severity", &self.severity),
             ("since", &self.range),
-            ("errors", errors),
-        ])
+            ("errors", if self.errors { "true" } else { "" }),
+        ]
     }
 
     /// The URL query for these parameters (empty ones left out).
