@@ -18,7 +18,7 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::auth::client_address;
-use crate::auth::throttle::LoginThrottle;
+use crate::auth::throttle::{Limits, LoginThrottle};
 use crate::config::Config;
 use crate::ingest::commit::Committer;
 use crate::ingest::WorkspaceIds;
@@ -51,13 +51,14 @@ impl Server {
         crate::integrity::spawn(opened.store.clone(), signing.clone(), every);
         let listener = TcpListener::bind(config.site_addr).await?;
         let addr = listener.local_addr()?;
+        let login_throttle = Arc::new(LoginThrottle::new(opened.store.clone(), Limits::default()));
         let state = AppState {
             leptos_options: leptos_options(addr),
             committer: Committer::start(opened.store.clone()),
             live: crate::live::Hub::new(opened.store.clone()),
             store: opened.store,
             config: Arc::new(config),
-            login_throttle: Arc::new(LoginThrottle::default()),
+            login_throttle,
             workspace_ids: Arc::new(WorkspaceIds::default()),
             signing,
         };
@@ -139,7 +140,7 @@ fn router(state: AppState, sessions: SessionBackend) -> Router {
     let context = ServerContext {
         store: state.store.clone(),
         credentials: Arc::new(crate::auth::ServerCredentials),
-        notices: Default::default(),
+        notices: Arc::new(crate::auth::notices::SealedNotices::new(state.store.clone(), state.config.cookie_secure)),
     };
     let options = state.leptos_options.clone();
     Router::new()

@@ -169,8 +169,9 @@ pub(crate) fn refused(err: accounts::AccountError) -> ServerFnError {
 
 #[cfg(feature = "ssr")]
 pub(crate) mod ssr {
+    use axum::http::header::{HeaderValue, COOKIE, SET_COOKIE};
+    use axum::http::HeaderMap;
     use leptos::prelude::*;
-
     use tower_sessions::Session;
 
     use super::{failed, Notice};
@@ -198,13 +199,45 @@ pub(crate) mod ssr {
                 Err(ServerFnError::ServerError(message)) => Notice::Failed(message.clone()),
                 Err(other) => Notice::Failed(other.to_string()),
             };
-            ctx.notices.put(session, notice);
+            match ctx.notices.put(&session, &notice).await {
+                Ok(key) => set_notice_cookie(&key, NOTICE_LIFETIME_S, ctx.notices.secure_cookie()),
+                Err(err) => tracing::error!(error = %err, "could not keep the notice of an admin action"),
+            }
         }
         result
     }
 
     pub async fn take_notice(ctx: &ServerContext) -> Option<Notice> {
-        ctx.notices.take(&session_id().await?)
+        let headers: HeaderMap = leptos_axum::extract().await.ok()?;
+        let key = notice_cookie(&headers)?;
+        set_notice_cookie("", 0, ctx.notices.secure_cookie());
+        ctx.notices.take(&session_id().await?, &key).await
+    }
+
+    /// The notice's key travels in this cookie, to the next `/admin` view.
+    const NOTICE_COOKIE: &str = "trail_notice";
+    /// As long as a notice is kept (`Notices::put`).
+    const NOTICE_LIFETIME_S: u32 = 300;
+
+    fn notice_cookie(headers: &HeaderMap) -> Option<String> {
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|cookies| cookies.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, value)| *name == NOTICE_COOKIE && !value.is_empty())
+            .map(|(_, value)| value.to_owned())
+    }
+
+    /// Sets the notice cookie (an empty `key` with `max_age` 0 removes it).
+    fn set_notice_cookie(key: &str, max_age: u32, secure: bool) {
+        let Some(response) = use_context::<leptos_axum::ResponseOptions>() else { return };
+        let secure = if secure { "; Secure" } else { "" };
+        let cookie = format!("{NOTICE_COOKIE}={key}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.append_header(SET_COOKIE, value);
+        }
     }
 
     /// The signed-in viewer, if their role is at least `least` (founder > admin), as

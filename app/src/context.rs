@@ -2,9 +2,7 @@
 //! the store, the credentials the server makes, and the admin page's one-time
 //! notices. Kept apart from the storage contract, which knows nothing of pages.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -32,30 +30,19 @@ pub struct GeneratedKey {
 pub struct ServerContext {
     pub store: DynStore,
     pub credentials: Arc<dyn Credentials>,
-    pub notices: Arc<Notices>,
+    pub notices: Arc<dyn Notices>,
 }
 
-/// The admin pages' one-time notices, per session. In memory only: one may
-/// carry a new API key's secret, which is never written anywhere.
-#[derive(Default)]
-pub struct Notices(Mutex<HashMap<String, (Instant, Notice)>>);
-
-impl Notices {
-    /// A notice not taken within this time is dropped.
-    const LIFETIME: Duration = Duration::from_secs(300);
-
-    fn entries(&self) -> MutexGuard<'_, HashMap<String, (Instant, Notice)>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub fn put(&self, session: String, notice: Notice) {
-        let mut entries = self.entries();
-        entries.retain(|_, (at, _)| at.elapsed() < Self::LIFETIME);
-        entries.insert(session, (Instant::now(), notice));
-    }
-
-    pub fn take(&self, session: &str) -> Option<Notice> {
-        let (at, notice) = self.entries().remove(session)?;
-        (at.elapsed() < Self::LIFETIME).then_some(notice)
-    }
+/// The admin pages' one-time notices, per session. A notice may carry a new
+/// API key's secret, so the server keeps it sealed (the database alone cannot
+/// read it) for a few minutes at most; the browser holds the key to open it,
+/// in a cookie. Any server on the database can then show it, once.
+#[async_trait]
+pub trait Notices: Send + Sync + 'static {
+    /// Keeps `notice` for `session`; the key to it, for the browser to keep.
+    async fn put(&self, session: &str, notice: &Notice) -> Result<String, String>;
+    /// The notice kept for `session` under `key`, once.
+    async fn take(&self, session: &str, key: &str) -> Option<Notice>;
+    /// Whether the key's cookie may travel over plain HTTP.
+    fn secure_cookie(&self) -> bool;
 }

@@ -345,6 +345,14 @@ pub fn finish_page<T>(rows: &mut Vec<T>, limit: usize, cursor_of: impl Fn(&T) ->
     rows.last().map(|row| cursor_of(row).encode())
 }
 
+/// At most `most` sign-in attempts counted under `key` since `since`.
+#[derive(Clone, Debug)]
+pub struct AttemptLimit {
+    pub key: String,
+    pub since: Micros,
+    pub most: i64,
+}
+
 /// Records after a position, in commit order: what the live stream sends next.
 #[derive(Clone, Debug, Default)]
 pub struct StreamBatch {
@@ -382,6 +390,31 @@ pub trait Store: Send + Sync + 'static {
     /// one transaction: a change that fails leaves no record, and a change
     /// that is made always has its records.
     async fn apply(&self, change: Change<'_>, audit: &AuditOf<'_>) -> StoreResult<Applied>;
+
+    // Sign-in throttling (the server's `auth::throttle`), counted in the
+    // database: every server sees every server's attempts.
+    /// Counts an attempt under each of `keys` (their ids, in order), unless
+    /// one of `limits` is reached (`None`). Attempts are counted one at a
+    /// time, across servers; those before `forget_before` are dropped.
+    async fn count_attempt(
+        &self,
+        limits: &[AttemptLimit],
+        keys: &[String],
+        now: Micros,
+        forget_before: Micros,
+    ) -> StoreResult<Option<Vec<i64>>>;
+    /// A right password: takes back the attempts `ids`, forgets every
+    /// attempt under `forgive`, and remembers that `known` signed in `now`.
+    async fn attempt_succeeded(&self, ids: &[i64], forgive: &str, known: &str, now: Micros) -> StoreResult<()>;
+    /// When the (account, address) `pair` last signed in.
+    async fn known_since(&self, pair: &str) -> StoreResult<Option<Micros>>;
+
+    // One-time notices (`crate::context::Notices`), sealed before they come here.
+    /// Keeps a notice for `session` (a hash of its id) until `expires_at`,
+    /// in place of any earlier one of the session.
+    async fn put_notice(&self, id: &str, session: &str, sealed: &[u8], expires_at: Micros) -> StoreResult<()>;
+    /// Removes and returns the notice, if it is `session`'s and not expired.
+    async fn take_notice(&self, id: &str, session: &str) -> StoreResult<Option<Vec<u8>>>;
 
     // Retention.
     async fn retention(&self) -> StoreResult<Retention>;

@@ -2,6 +2,7 @@
 
 pub mod api_key;
 pub mod client_address;
+pub mod notices;
 pub mod password;
 pub mod reader;
 pub mod throttle;

@@ -14,12 +14,15 @@
 //!
 //! An attempt is counted when it starts, before its password is hashed, and
 //! taken back when the password proves right: a burst of concurrent guesses
-//! gets no more checks than the limit, however many are queued.
+//! gets no more checks than the limit, however many are queued. Attempts are
+//! counted in the database, one at a time across servers, so switching
+//! between servers behind a load balancer gains a guesser nothing.
 
-use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use app::model::Micros;
+use app::store::{AttemptLimit, DynStore, StoreError};
 
 /// One sliding-window limit.
 #[derive(Clone, Copy, Debug)]
@@ -50,105 +53,78 @@ impl Default for Limits {
     }
 }
 
-/// Tracked keys beyond which expired entries are swept.
-const MAX_TRACKED: usize = 100_000;
-
-#[derive(Default)]
-struct Counts {
-    failures: HashMap<String, VecDeque<Instant>>,
-    /// (account, address) pairs that signed in, and when last.
-    known: HashMap<String, Instant>,
-}
-
+/// Counts attempts in the database (`Store::count_attempt`), so that every
+/// server behind a load balancer sees every server's failures.
 pub struct LoginThrottle {
-    counts: Mutex<Counts>,
+    store: DynStore,
     limits: Limits,
-}
-
-impl Default for LoginThrottle {
-    fn default() -> Self {
-        LoginThrottle::new(Limits::default())
-    }
 }
 
 /// A sign-in attempt under way, already counted as a failure.
 #[must_use = "report a right password with `LoginThrottle::succeeded`"]
 pub struct Attempt {
     pair: String,
-    address: String,
-    account: String,
+    /// The attempt's rows under the address and the account.
+    counted: Vec<i64>,
 }
 
-/// The attempt was refused before any password check.
-#[derive(Debug, PartialEq)]
-pub struct Throttled;
+/// Why an attempt may not go ahead.
+#[derive(Debug)]
+pub enum Refused {
+    /// A limit is reached.
+    Throttled,
+    /// The attempts could not be counted.
+    Store(StoreError),
+}
+
+fn before(now: Micros, window: Duration) -> Micros {
+    Micros(now.0 - window.as_micros() as i64)
+}
 
 impl LoginThrottle {
-    pub fn new(limits: Limits) -> Self {
-        LoginThrottle { counts: Mutex::new(Counts::default()), limits }
-    }
-
-    fn counts(&self) -> MutexGuard<'_, Counts> {
-        // The counts stay consistent whatever panicked while holding them.
-        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
+    pub fn new(store: DynStore, limits: Limits) -> Self {
+        LoginThrottle { store, limits }
     }
 
     /// Counts an attempt for `account` from `address`, or refuses it if a limit is reached.
-    pub fn begin(&self, account: &str, address: IpAddr) -> Result<Attempt, Throttled> {
+    pub async fn begin(&self, account: &str, address: IpAddr) -> Result<Attempt, Refused> {
         let account = format!("account:{}", account.trim().to_lowercase());
         let address = format!("address:{}", address_key(address));
         let pair = format!("{account}|{address}");
-        let now = Instant::now();
-        let mut counts = self.counts();
-        if counts.failures.len() > MAX_TRACKED {
-            let longest = self.longest_window();
-            counts.failures.retain(|_, times| times.back().is_some_and(|t| now.duration_since(*t) < longest));
-            let known_for = self.limits.known_address_for;
-            counts.known.retain(|_, at| now.duration_since(*at) < known_for);
-        }
-        let known = counts.known.get(&pair).is_some_and(|at| now.duration_since(*at) < self.limits.known_address_for);
-        let mut checks = vec![(&pair, self.limits.per_account_and_address), (&address, self.limits.per_address)];
+        let now = Micros::now();
+        let known = self.store.known_since(&pair).await.map_err(Refused::Store)?;
+        let known = known.is_some_and(|at| at >= before(now, self.limits.known_address_for));
+        let limit = |key: &String, limit: Limit| AttemptLimit {
+            key: key.clone(),
+            since: before(now, limit.window),
+            most: limit.failures as i64,
+        };
+        let mut limits =
+            vec![limit(&pair, self.limits.per_account_and_address), limit(&address, self.limits.per_address)];
         if !known {
-            checks.push((&account, self.limits.per_account));
+            limits.push(limit(&account, self.limits.per_account));
         }
-        for (key, limit) in checks {
-            if recent(&mut counts.failures, key, limit.window, now) >= limit.failures {
-                return Err(Throttled);
+        let keys = [address, account, pair.clone()];
+        let forget = before(now, self.longest_window());
+        match self.store.count_attempt(&limits, &keys, now, forget).await.map_err(Refused::Store)? {
+            Some(mut counted) => {
+                counted.truncate(2); // the pair's own row goes with the pair's forgiveness
+                Ok(Attempt { pair, counted })
             }
+            None => Err(Refused::Throttled),
         }
-        for key in [&pair, &address, &account] {
-            counts.failures.entry(key.clone()).or_default().push_back(now);
-        }
-        Ok(Attempt { pair, address, account })
     }
 
     /// The attempt's password was right: it was no failure, the pair's earlier
     /// failures are forgiven, and the address is known for this account.
-    pub fn succeeded(&self, attempt: Attempt) {
-        let mut counts = self.counts();
-        for key in [&attempt.address, &attempt.account] {
-            if let Some(times) = counts.failures.get_mut(key) {
-                times.pop_back();
-            }
-        }
-        counts.failures.remove(&attempt.pair);
-        counts.known.insert(attempt.pair, Instant::now());
+    pub async fn succeeded(&self, attempt: Attempt) -> Result<(), StoreError> {
+        self.store.attempt_succeeded(&attempt.counted, &attempt.pair, &attempt.pair, Micros::now()).await
     }
 
     fn longest_window(&self) -> Duration {
         let l = &self.limits;
         l.per_account_and_address.window.max(l.per_address.window).max(l.per_account.window)
     }
-}
-
-/// Failures of `key` within `window`, dropping older ones.
-fn recent(failures: &mut HashMap<String, VecDeque<Instant>>, key: &str, window: Duration, now: Instant) -> usize {
-    failures.get_mut(key).map_or(0, |times| {
-        while times.front().is_some_and(|t| now.duration_since(*t) >= window) {
-            times.pop_front();
-        }
-        times.len()
-    })
 }
 
 /// An IPv6 client controls a whole /64, so that is what one address is.
@@ -182,46 +158,64 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_attempt_counts_before_its_outcome_is_known() {
-        let throttle = LoginThrottle::new(limits(3, 100, 100, Duration::from_secs(60)));
+    /// A throttle on a fresh SQLite database (kept alive by the directory).
+    async fn throttle(limits: Limits) -> (tempfile::TempDir, LoginThrottle) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("trail.db").display());
+        let db = crate::storage::sqlite_for_tests(&url).await;
+        (dir, LoginThrottle::new(db, limits))
+    }
+
+    fn throttled(result: Result<Attempt, Refused>) -> bool {
+        matches!(result, Err(Refused::Throttled))
+    }
+
+    #[tokio::test]
+    async fn an_attempt_counts_before_its_outcome_is_known() {
+        let (_db, throttle) = throttle(limits(3, 100, 100, Duration::from_secs(60))).await;
         // Three attempts in flight at once use up the pair's limit.
-        let _pending: Vec<Attempt> = (0..3).map(|_| throttle.begin("a@x", ip("1.1.1.1")).unwrap()).collect();
-        assert_eq!(throttle.begin("a@x", ip("1.1.1.1")).err(), Some(Throttled));
-        assert!(throttle.begin("A@X ", ip("2.2.2.2")).is_ok(), "another address is not affected");
-    }
-
-    #[test]
-    fn a_right_password_takes_its_attempt_back_and_forgives_the_pair() {
-        let throttle = LoginThrottle::new(limits(3, 100, 100, Duration::from_secs(60)));
-        let _ = throttle.begin("a@x", ip("1.1.1.1")).unwrap();
-        let _ = throttle.begin("a@x", ip("1.1.1.1")).unwrap();
-        throttle.succeeded(throttle.begin("a@x", ip("1.1.1.1")).unwrap());
+        let mut pending = Vec::new();
         for _ in 0..3 {
-            let _ = throttle.begin("a@x", ip("1.1.1.1")).unwrap();
+            pending.push(throttle.begin("a@x", ip("1.1.1.1")).await.unwrap());
         }
-        assert!(throttle.begin("a@x", ip("1.1.1.1")).is_err());
+        assert!(throttled(throttle.begin("a@x", ip("1.1.1.1")).await));
+        assert!(throttle.begin("A@X ", ip("2.2.2.2")).await.is_ok(), "another address is not affected");
     }
 
-    #[test]
-    fn failures_from_elsewhere_spare_an_address_that_signed_in_before() {
-        let throttle = LoginThrottle::new(limits(100, 100, 5, Duration::from_secs(60)));
-        throttle.succeeded(throttle.begin("a@x", ip("1.1.1.1")).unwrap());
+    #[tokio::test]
+    async fn a_right_password_takes_its_attempt_back_and_forgives_the_pair() {
+        let (_db, throttle) = throttle(limits(3, 100, 100, Duration::from_secs(60))).await;
+        let _ = throttle.begin("a@x", ip("1.1.1.1")).await.unwrap();
+        let _ = throttle.begin("a@x", ip("1.1.1.1")).await.unwrap();
+        throttle.succeeded(throttle.begin("a@x", ip("1.1.1.1")).await.unwrap()).await.unwrap();
+        for _ in 0..3 {
+            let _ = throttle.begin("a@x", ip("1.1.1.1")).await.unwrap();
+        }
+        assert!(throttled(throttle.begin("a@x", ip("1.1.1.1")).await));
+    }
+
+    #[tokio::test]
+    async fn failures_from_elsewhere_spare_an_address_that_signed_in_before() {
+        let (_db, throttle) = throttle(limits(100, 100, 5, Duration::from_secs(60))).await;
+        throttle.succeeded(throttle.begin("a@x", ip("1.1.1.1")).await.unwrap()).await.unwrap();
         for n in 0..5 {
-            let _ = throttle.begin("a@x", format!("10.0.0.{n}").parse().unwrap()).unwrap();
+            let _ = throttle.begin("a@x", format!("10.0.0.{n}").parse().unwrap()).await.unwrap();
         }
-        assert!(throttle.begin("a@x", ip("9.9.9.9")).is_err(), "the account-wide limit holds for new addresses");
-        assert!(throttle.begin("a@x", ip("1.1.1.1")).is_ok(), "but not for the known one");
+        assert!(
+            throttled(throttle.begin("a@x", ip("9.9.9.9")).await),
+            "the account-wide limit holds for new addresses"
+        );
+        assert!(throttle.begin("a@x", ip("1.1.1.1")).await.is_ok(), "but not for the known one");
     }
 
-    #[test]
-    fn one_address_trying_many_accounts_is_limited() {
-        let throttle = LoginThrottle::new(limits(100, 3, 100, Duration::from_secs(60)));
+    #[tokio::test]
+    async fn one_address_trying_many_accounts_is_limited() {
+        let (_db, throttle) = throttle(limits(100, 3, 100, Duration::from_secs(60))).await;
         for n in 0..3 {
-            let _ = throttle.begin(&format!("user{n}@x"), ip("1.1.1.1")).unwrap();
+            let _ = throttle.begin(&format!("user{n}@x"), ip("1.1.1.1")).await.unwrap();
         }
-        assert!(throttle.begin("other@x", ip("1.1.1.1")).is_err());
-        assert!(throttle.begin("other@x", ip("1.1.1.2")).is_ok());
+        assert!(throttled(throttle.begin("other@x", ip("1.1.1.1")).await));
+        assert!(throttle.begin("other@x", ip("1.1.1.2")).await.is_ok());
     }
 
     #[test]
@@ -231,12 +225,12 @@ mod tests {
         assert_eq!(address_key(ip("::ffff:1.2.3.4")), "1.2.3.4");
     }
 
-    #[test]
-    fn failures_expire() {
-        let throttle = LoginThrottle::new(limits(1, 10, 10, Duration::from_millis(20)));
-        let _ = throttle.begin("a@x", ip("1.1.1.1")).unwrap();
-        assert!(throttle.begin("a@x", ip("1.1.1.1")).is_err());
-        std::thread::sleep(Duration::from_millis(30));
-        assert!(throttle.begin("a@x", ip("1.1.1.1")).is_ok());
+    #[tokio::test]
+    async fn failures_expire() {
+        let (_db, throttle) = throttle(limits(1, 10, 10, Duration::from_millis(20))).await;
+        let _ = throttle.begin("a@x", ip("1.1.1.1")).await.unwrap();
+        assert!(throttled(throttle.begin("a@x", ip("1.1.1.1")).await));
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(throttle.begin("a@x", ip("1.1.1.1")).await.is_ok());
     }
 }

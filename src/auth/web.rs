@@ -15,6 +15,7 @@ use tower_sessions::Session;
 
 use crate::auth::client_address::ClientAddress;
 use crate::auth::password;
+use crate::auth::throttle::Refused;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -64,11 +65,19 @@ async fn login(
 ) -> Response {
     let tried = email_tried(&form.email);
     let stranger = Actor::stranger(&tried, origin.clone());
-    let Ok(attempt) = state.login_throttle.begin(&form.email, address) else {
-        tracing::warn!("sign-in throttled");
-        let entry = Entry::new("auth.throttled", "email", &tried, format!("Sign-in as {tried} throttled")).warning();
-        audit(&state, &stranger, entry).await;
-        return refused("throttled", &form.next);
+    let attempt = match state.login_throttle.begin(&form.email, address).await {
+        Ok(attempt) => attempt,
+        Err(Refused::Throttled) => {
+            tracing::warn!("sign-in throttled");
+            let entry =
+                Entry::new("auth.throttled", "email", &tried, format!("Sign-in as {tried} throttled")).warning();
+            audit(&state, &stranger, entry).await;
+            return refused("throttled", &form.next);
+        }
+        Err(Refused::Store(err)) => {
+            tracing::error!(error = %err, "counting a sign-in attempt failed");
+            return refused("unavailable", &form.next);
+        }
     };
     // No account's email holds a NUL, and PostgreSQL cannot compare one.
     let email = form.email.trim();
@@ -102,7 +111,10 @@ async fn login(
         tracing::error!(error = %err, "storing the session failed");
         return refused("unavailable", &form.next);
     }
-    state.login_throttle.succeeded(attempt);
+    if let Err(err) = state.login_throttle.succeeded(attempt).await {
+        // Signed in all the same; the attempt stays counted as a failure.
+        tracing::error!(error = %err, "forgiving a right password's attempt failed");
+    }
     tracing::info!(user_id = user.id, "signed in");
     Redirect::to(safe_next(&form.next).unwrap_or("/")).into_response()
 }

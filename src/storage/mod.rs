@@ -4,6 +4,7 @@
 //! docs/architecture.md.
 
 mod accounts;
+mod attempts;
 pub mod canonical;
 mod chain;
 mod changes;
@@ -11,6 +12,7 @@ mod columns;
 mod commit_signal;
 mod conditions;
 mod key_cache;
+mod notices;
 mod outcomes;
 mod partitions;
 mod postgres;
@@ -80,6 +82,13 @@ async fn open_backend(config: &Config) -> anyhow::Result<Opened> {
         tracing::info!(chained, "records stored before hash chains are now chained");
     }
     Ok(Opened { store: Arc::new(store), sessions })
+}
+
+/// A store on a fresh SQLite file at `url`, for unit tests.
+#[cfg(test)]
+pub async fn sqlite_for_tests(url: &str) -> DynStore {
+    let db = sqlite::SqliteDb::open(url, crate::config::DEFAULT_SQLITE_STAGE_ROWS).await.expect("a test database");
+    Arc::new(SqlStore::new(Backend::Sqlite(db), true))
 }
 
 #[cfg(test)]

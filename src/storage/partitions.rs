@@ -49,15 +49,29 @@ impl Partitions {
     /// Makes the partitions that `records` go to, and the one after each,
     /// unless this process knows of them already.
     pub async fn ensure<'r>(&self, pool: &PgPool, records: impl Iterator<Item = &'r NewRecord>) -> sqlx::Result<()> {
-        let wanted = self.unknown(records);
-        for (kind, ms) in wanted {
-            let ends = match self.span_of(kind, ms) {
-                Some(ends) => ends,
-                None => self.make(pool, kind, ms).await?,
-            };
-            if self.span_of(kind, ends).is_none() {
-                self.make(pool, kind, ends).await?;
-            }
+        for (kind, ms) in self.unknown(records) {
+            self.ensure_span(pool, kind, ms).await?;
+        }
+        Ok(())
+    }
+
+    /// The current partition of every kind, and the next, unless known.
+    pub async fn ensure_now(&self, pool: &PgPool) -> sqlx::Result<()> {
+        let now = Micros::now().0 / 1_000;
+        for &kind in Kind::ALL {
+            self.ensure_span(pool, kind, now).await?;
+        }
+        Ok(())
+    }
+
+    /// The partition of `kind` holding `ms`, and the next, unless known.
+    async fn ensure_span(&self, pool: &PgPool, kind: Kind, ms: i64) -> sqlx::Result<()> {
+        let ends = match self.span_of(kind, ms) {
+            Some(ends) => ends,
+            None => self.make(pool, kind, ms).await?,
+        };
+        if self.span_of(kind, ends).is_none() {
+            self.make(pool, kind, ends).await?;
         }
         Ok(())
     }

@@ -32,6 +32,8 @@ const PURGE_LOCK: i64 = 0x7472_6169_6c00_0001;
 pub const DIGEST_LOCK: i64 = 0x7472_6169_6c00_0002;
 /// The transaction lock of a batch of the upgrade's chaining ("trail" and 3).
 pub const BACKFILL_LOCK: i64 = 0x7472_6169_6c00_0003;
+/// Sign-in attempts are counted one at a time, across servers.
+pub const SIGN_IN_LOCK: i64 = 0x7472_6169_6c00_0005;
 
 pub struct PgDb {
     pool: PgPool,

@@ -123,13 +123,24 @@ pub fn last_commit_tx(q: &mut Sql<'_, '_>) {
     q.push(")");
 }
 
-/// PostgreSQL: the oldest transaction still running (every one numbered
-/// below it has ended), and whether records of later ones are already
-/// committed: the stream cannot send those yet.
+/// PostgreSQL: the stream's horizon, below which every transaction that
+/// could write records has ended, and whether records of later ones are
+/// already committed (the stream cannot send those yet). It is the oldest
+/// transaction still running in this database, else the next to start:
+/// transactions of other databases on the same server write no records, and
+/// a long one there must not hold the stream up. The statement's snapshot is
+/// taken before `pg_stat_activity` is read, so a transaction that starts
+/// meanwhile is numbered above the snapshot's `xmax`. `backend_xid` is a
+/// 32-bit id; it is widened with the epoch of `xmax` (the one before, if
+/// it is above `xmax`'s low half).
 pub fn stream_horizon(q: &mut Sql<'_, '_>) {
     q.push(
-        "SELECT h.horizon, EXISTS (SELECT 1 FROM events e WHERE e.commit_tx >= h.horizon) \
-         FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) h",
+        "WITH s AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS next), \
+         h AS (SELECT LEAST(s.next, (SELECT MIN(((s.next >> 32) << 32) + a.backend_xid::text::bigint \
+                 - CASE WHEN a.backend_xid::text::bigint > (s.next & 4294967295) THEN 4294967296 ELSE 0 END) \
+               FROM pg_stat_activity a WHERE a.datname = current_database() AND a.backend_xid IS NOT NULL)) AS horizon \
+               FROM s) \
+         SELECT h.horizon, EXISTS (SELECT 1 FROM events e WHERE e.commit_tx >= h.horizon) FROM h",
     );
 }
 

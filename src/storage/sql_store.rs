@@ -11,8 +11,8 @@ use app::model::{
     Retention, Stats, StatsWindow, StoredRecord, StreamPosition,
 };
 use app::store::{
-    ApiKeyRecord, ApiKeySummary, Applied, AuditOf, Change, Cutoff, InsertOutcome, NewRecord, Page, PurgeGuard, Purged,
-    Scope, Signer, Store, StoreError, StoreResult, StreamBatch, UserRecord, UserSummary, Workspace,
+    ApiKeyRecord, ApiKeySummary, Applied, AttemptLimit, AuditOf, Change, Cutoff, InsertOutcome, NewRecord, Page,
+    PurgeGuard, Purged, Scope, Signer, Store, StoreError, StoreResult, StreamBatch, UserRecord, UserSummary, Workspace,
 };
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
@@ -28,7 +28,7 @@ use super::key_cache::{KeyCache, Lookup};
 use super::postgres::{self, PgDb};
 use super::sqlite::{self, SqliteDb};
 use super::statement::{for_postgres, for_sqlite, Bindable, Dialect, Sql};
-use super::{accounts, chain, changes, partitions, records, retention, rollup};
+use super::{accounts, attempts, chain, changes, notices, partitions, records, retention, rollup};
 
 pub enum Backend {
     Sqlite(SqliteDb),
@@ -160,10 +160,9 @@ impl SqlStore {
 
     /// Writes a group's records in `tx`, each new one appended to its chain
     /// (but in the benchmark's baseline); their outcomes and how many were new.
+    /// The caller makes the records' partitions first, before its
+    /// transaction begins (`Partitions::ensure`).
     async fn write(&self, tx: &mut Tx, requests: &[Vec<NewRecord>]) -> sqlx::Result<(Vec<InsertOutcome>, usize)> {
-        if let Backend::Postgres(db) = &self.backend {
-            db.partitions().ensure(db.pool(), requests.iter().flatten()).await?;
-        }
         let (outcomes, mut inserted) = tx.insert_records(requests).await?;
         let count = inserted.len();
         if self.chained {
@@ -176,6 +175,9 @@ impl SqlStore {
     }
 
     async fn write_and_commit(&self, requests: &[Vec<NewRecord>]) -> sqlx::Result<(Vec<InsertOutcome>, usize)> {
+        if let Backend::Postgres(db) = &self.backend {
+            db.partitions().ensure(db.pool(), requests.iter().flatten()).await?;
+        }
         let mut tx = self.begin().await?;
         let written = self.write(&mut tx, requests).await?;
         tx.commit().await?;
@@ -397,6 +399,13 @@ impl Store for SqlStore {
     }
 
     async fn apply(&self, change: Change<'_>, audit: &AuditOf<'_>) -> StoreResult<Applied> {
+        // The audit records are made once the change is, and minted now.
+        // Their partitions are made before the transaction: attaching one
+        // takes a lock on `workspaces` (the foreign key) that a transaction
+        // which changed a workspace holds until its end.
+        if let Backend::Postgres(db) = &self.backend {
+            db.partitions().ensure_now(db.pool()).await?;
+        }
         let mut tx = self.begin().await?;
         let applied = changes::apply(&mut tx, change).await?;
         let records = audit(&applied);
@@ -410,6 +419,59 @@ impl Store for SqlStore {
         committed?;
         self.committed(staged);
         Ok(applied)
+    }
+
+    async fn count_attempt(
+        &self,
+        limits: &[AttemptLimit],
+        keys: &[String],
+        now: Micros,
+        forget_before: Micros,
+    ) -> StoreResult<Option<Vec<i64>>> {
+        let mut tx = self.begin().await?;
+        tx.lock_on_postgres(postgres::SIGN_IN_LOCK).await?;
+        tx.execute(|q| attempts::forget_before(q, forget_before)).await?;
+        for limit in limits {
+            let (count,): (i64,) = tx.fetch_one(|q| attempts::count_since(q, &limit.key, limit.since)).await?;
+            if count >= limit.most {
+                return Ok(None);
+            }
+        }
+        let mut ids = Vec::with_capacity(keys.len());
+        for key in keys {
+            let (id,): (i64,) = tx.fetch_one(|q| attempts::insert(q, key, now)).await?;
+            ids.push(id);
+        }
+        tx.commit().await?;
+        Ok(Some(ids))
+    }
+
+    async fn attempt_succeeded(&self, ids: &[i64], forgive: &str, known: &str, now: Micros) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        if !ids.is_empty() {
+            tx.execute(|q| attempts::take_back(q, ids)).await?;
+        }
+        tx.execute(|q| attempts::forgive(q, forgive)).await?;
+        tx.execute(|q| attempts::remember_known(q, known, now)).await?;
+        Ok(tx.commit().await?)
+    }
+
+    async fn known_since(&self, pair: &str) -> StoreResult<Option<Micros>> {
+        let at: Option<(i64,)> = self.fetch_optional(Use::Read, |q| attempts::known_at(q, pair)).await?;
+        Ok(at.map(|(at,)| Micros(at)))
+    }
+
+    async fn put_notice(&self, id: &str, session: &str, sealed: &[u8], expires_at: Micros) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        tx.execute(|q| notices::drop_stale(q, session, Micros::now())).await?;
+        tx.execute(|q| notices::put(q, id, session, sealed, expires_at)).await?;
+        Ok(tx.commit().await?)
+    }
+
+    async fn take_notice(&self, id: &str, session: &str) -> StoreResult<Option<Vec<u8>>> {
+        let taken: Option<(Vec<u8>,)> =
+            self.fetch_optional(Use::Write, |q| notices::take(q, id, session, Micros::now())).await?;
+        Ok(taken.map(|(sealed,)| sealed))
     }
 
     async fn retention(&self) -> StoreResult<Retention> {

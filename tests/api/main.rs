@@ -8,6 +8,7 @@ mod durability;
 mod hardening;
 mod helpers;
 mod ingest;
+mod instances;
 mod integrity;
 mod isolation;
 mod partitions;

@@ -325,3 +325,30 @@ async fn a_client_that_stops_reading_is_dropped_and_told_to_resume() {
     let delivered = text.matches("\"key\":\"bulk\"").count();
     assert!(delivered < 4_800, "dropped before all {delivered} were queued for it");
 }
+
+/// PostgreSQL: a record is sent once every transaction of Trail's database
+/// that began before its own has ended (one of them might still commit
+/// records that come first); transactions of other databases do not matter.
+#[tokio::test]
+async fn records_wait_for_older_transactions_of_their_database_only() {
+    use sqlx::{Connection, Executor};
+
+    let app = spawn_app().await;
+    if !app.db.is_postgres() {
+        return; // SQLite commits one transaction at a time.
+    }
+    let mut stream = EventStream::open(app.client.get(app.url("/api/v1/events/stream")).bearer_auth(&app.key)).await;
+    let server = std::env::var("TRAIL_TEST_POSTGRES_URL").unwrap();
+    let mut elsewhere = sqlx::PgConnection::connect(&server).await.unwrap();
+    elsewhere.execute("BEGIN; SELECT pg_current_xact_id()").await.unwrap();
+    ingest_keys(&app.client, &app.address, &app.key, &["while.elsewhere"]).await;
+    assert_eq!(stream.next().await.json()["key"], "while.elsewhere", "another database's transaction holds nothing");
+
+    let mut here = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+    here.execute("BEGIN; SELECT pg_current_xact_id()").await.unwrap();
+    ingest_keys(&app.client, &app.address, &app.key, &["behind.older"]).await;
+    assert!(stream.next_within(Duration::from_secs(1)).await.is_none(), "held while an older transaction runs");
+    here.execute("COMMIT").await.unwrap();
+    assert_eq!(stream.next().await.json()["key"], "behind.older", "sent once it ended");
+    elsewhere.execute("COMMIT").await.unwrap();
+}
