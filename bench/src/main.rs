@@ -5,6 +5,8 @@
 //! engine's own bulk import and against one INSERT per record; reads, stats and
 //! page renders at the loaded size; bundle sizes; the server's peak memory.
 
+mod live;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -955,6 +957,8 @@ async fn main() -> anyhow::Result<()> {
         "p99 ≤ 50 ms",
         busy.p99,
     );
+
+    crate::live::measure(&args, dir.path(), data, &server, &key, &mut table).await?;
 
     // The browser bundle.
     let wasm = args.pkg.join("trail.wasm");

@@ -1,0 +1,217 @@
+//! The live stream under load (`/api/v1/events/stream`): how long a record
+//! takes from its ingest request to every subscriber, with 1, 100 and 1,000
+//! of them; what a subscriber costs the server in memory; and batch ingest
+//! with 1,000 subscribers connected against none.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::json;
+use tokio::task::JoinHandle;
+
+use crate::{drop_databases, fresh_database, http_batch_ingest, percentiles, prepare, Args, DataSet, Server, Table};
+
+/// Records sent one after the other per latency measurement.
+const SAMPLES: usize = 40;
+/// The subscriber counts measured.
+const COUNTS: [usize; 3] = [1, 100, 1_000];
+/// Records per batch-ingest run with and without subscribers.
+const INGEST_ROWS: usize = 100_000;
+const INGEST_PAIRS: usize = 3;
+
+/// Open streams, each recording when each sample arrived.
+struct Subscribers {
+    tasks: Vec<JoinHandle<()>>,
+    /// (sample, when it arrived), from every stream.
+    arrivals: Arc<Mutex<Vec<(usize, Instant)>>>,
+}
+
+impl Drop for Subscribers {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Opens `count` streams of `query`, returning once every one is connected.
+async fn subscribe(
+    base: &str,
+    key: &str,
+    count: usize,
+    query: impl Fn(usize) -> Vec<(String, String)>,
+) -> anyhow::Result<Subscribers> {
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
+    let connected = Arc::new(AtomicUsize::new(0));
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build()?;
+    let mut tasks = Vec::with_capacity(count);
+    for n in 0..count {
+        let request = client.get(format!("{base}/api/v1/events/stream")).bearer_auth(key).query(&query(n));
+        let (arrivals, connected) = (arrivals.clone(), connected.clone());
+        tasks.push(tokio::spawn(async move {
+            let Ok(mut response) = request.send().await else { return };
+            let mut buffer = String::new();
+            let mut first = true;
+            while let Ok(Some(chunk)) = response.chunk().await {
+                if first {
+                    connected.fetch_add(1, Ordering::Relaxed);
+                    first = false;
+                }
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buffer.find("\n\n") {
+                    let block: String = buffer.drain(..end + 2).collect();
+                    if let Some(sample) = sample_of(&block) {
+                        arrivals.lock().expect("not poisoned").push((sample, Instant::now()));
+                    }
+                }
+            }
+        }));
+    }
+    let started = Instant::now();
+    while connected.load(Ordering::Relaxed) < count {
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("only {} of {count} streams connected", connected.load(Ordering::Relaxed));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(Subscribers { tasks, arrivals })
+}
+
+/// The sample number of a record event (`"message":"live <n>"`).
+fn sample_of(block: &str) -> Option<usize> {
+    let rest = &block[block.find("\"message\":\"live ")? + 16..];
+    rest[..rest.find('"')?].parse().ok()
+}
+
+/// A server's resident memory now, in KiB.
+fn rss_kib(server: &Server) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Delivery latency with `count` subscribers of one view; p50, p99 in ms,
+/// how many deliveries were missing, and the server's memory per subscriber.
+struct Delivery {
+    p50: f64,
+    p99: f64,
+    missing: usize,
+    kib_per_subscriber: f64,
+}
+
+async fn delivery(server: &Server, key: &str, count: usize) -> anyhow::Result<Delivery> {
+    let client = reqwest::Client::new();
+    let idle_kib = rss_kib(server);
+    let view = |_| vec![("q".to_owned(), "key:bench.live".to_owned())];
+    let subscribers = subscribe(&server.base, key, count, view).await?;
+    let mut sent = Vec::with_capacity(SAMPLES);
+    for sample in 0..SAMPLES {
+        let body = json!({"workspace": "ws00", "key": "bench.live", "message": format!("live {sample}")});
+        sent.push(Instant::now());
+        let response =
+            client.post(format!("{}/api/v1/events", server.base)).bearer_auth(key).json(&body).send().await?;
+        if response.status() != 202 {
+            bail!("ingest answered {}", response.status());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let kib_per_subscriber = (rss_kib(server) - idle_kib).max(0.0) / count as f64;
+    let arrivals = std::mem::take(&mut *subscribers.arrivals.lock().expect("not poisoned"));
+    drop(subscribers);
+    let missing = (SAMPLES * count).saturating_sub(arrivals.len());
+    let latencies: Vec<f64> =
+        arrivals.iter().map(|(sample, at)| at.duration_since(sent[*sample]).as_secs_f64() * 1e3).collect();
+    if latencies.is_empty() {
+        bail!("no record reached the {count} subscribers");
+    }
+    let (p50, _, p99) = percentiles(latencies);
+    Ok(Delivery { p50, p99, missing, kib_per_subscriber })
+}
+
+/// Batch ingest into fresh databases, with 1,000 subscribers (20 per
+/// workspace, so each record goes to 20 streams) and with none, in turns:
+/// the median pair's rates and every ratio.
+async fn ingest_with_subscribers(args: &Args, dir: &Path, data: DataSet) -> anyhow::Result<(f64, f64, String)> {
+    let mut pairs = Vec::new();
+    for pair in 0..INGEST_PAIRS {
+        let mut rates = [0.0; 2];
+        for (slot, subscribed) in [(0, true), (1, false)] {
+            let url = fresh_database(&args.db, dir, &format!("live{pair}{slot}")).await?;
+            let key = prepare(&args.server, &url)?;
+            let server = Server::start(&args.server, &url).await?;
+            let per_workspace = |n: usize| vec![("workspace".to_owned(), format!("ws{:02}", n % crate::WORKSPACES))];
+            let subscribers =
+                if subscribed { Some(subscribe(&server.base, &key, 1_000, per_workspace).await?) } else { None };
+            rates[slot] = http_batch_ingest(&server.base, &key, data).await?;
+            drop(subscribers);
+            drop(server);
+            if !args.keep {
+                drop_databases(&args.db, &[&url]).await?;
+            }
+        }
+        println!(
+            "batch ingest with 1,000 subscribers {:.0} rec/s, none {:.0}: {:.2}",
+            rates[0],
+            rates[1],
+            rates[0] / rates[1]
+        );
+        pairs.push(rates);
+    }
+    pairs.sort_by(|a, b| (a[0] / a[1]).total_cmp(&(b[0] / b[1])));
+    let ratios = pairs.iter().map(|p| format!("{:.2}", p[0] / p[1])).collect::<Vec<_>>().join(", ");
+    let [with, without] = pairs[pairs.len() / 2];
+    Ok((with, without, ratios))
+}
+
+/// Every figure of the live stream, into `table`. `server` runs on the loaded database.
+pub async fn measure(
+    args: &Args,
+    dir: &Path,
+    data: DataSet,
+    server: &Server,
+    key: &str,
+    table: &mut Table,
+) -> anyhow::Result<()> {
+    for count in COUNTS {
+        let d = delivery(server, key, count).await.with_context(|| format!("{count} subscribers"))?;
+        let missing = if d.missing == 0 { String::new() } else { format!(", {} missing", d.missing) };
+        table.add(
+            &format!("stream_latency_{count}"),
+            &format!("ingest → stream delivery p50 / p99, {count} subscriber(s)"),
+            format!("{:.1} / {:.1} ms ({:.0} KiB per subscriber{missing})", d.p50, d.p99, d.kib_per_subscriber),
+            "p99 ≤ 100 ms at 1,000",
+            d.p99,
+        );
+    }
+    let (with, without, ratios) =
+        ingest_with_subscribers(args, dir, DataSet { rows: data.rows.min(INGEST_ROWS), now: data.now }).await?;
+    table.add(
+        "ingest_batch_subscribed",
+        "HTTP batch ingest with 1,000 streams open (20 per workspace)",
+        format!("{with:.0} rec/s"),
+        "",
+        with,
+    );
+    table.add(
+        "ingest_batch_unsubscribed",
+        "  the same with none, in turns",
+        format!("{without:.0} rec/s"),
+        "",
+        without,
+    );
+    table.add(
+        "ratio_subscribed_vs_none",
+        "  with 1,000 streams ÷ none",
+        format!("{:.2} (pairs: {ratios})", with / without),
+        "≥ 0.9",
+        with / without,
+    );
+    Ok(())
+}
