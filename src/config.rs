@@ -18,6 +18,11 @@ pub struct Config {
     /// `sqlite://path` (embedded, WAL) or `postgres://user:pass@host/db`.
     #[arg(long, global = true, env = "TRAIL_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
+    /// PostgreSQL: a streaming replica of that database for reads of records
+    /// (feeds, stats, exports). Writes, sessions, accounts and the live
+    /// stream stay on the primary.
+    #[arg(long, global = true, env = "TRAIL_DATABASE_READ_URL")]
+    pub database_read_url: Option<String>,
     /// Where to listen; port 0 picks a free one.
     #[arg(long, global = true, env = "LEPTOS_SITE_ADDR", default_value = DEFAULT_SITE_ADDR)]
     pub site_addr: SocketAddr,
@@ -81,6 +86,7 @@ mod tests {
     fn defaults_options_and_bad_values() {
         let config = Cli::try_parse_from(["trail"]).unwrap().config;
         assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(config.database_read_url, None);
         assert_eq!(config.site_addr.to_string(), DEFAULT_SITE_ADDR);
         assert!(!config.cookie_secure);
         assert_eq!(config.sqlite_stage_rows, DEFAULT_SQLITE_STAGE_ROWS);

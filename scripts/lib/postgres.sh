@@ -54,7 +54,46 @@ pg_start_command() {
 
 pg_stop() {
   [ -n "${PG_DIR:-}" ] && [ -d "$PG_DIR/data" ] || return 0
+  [ -d "$PG_DIR/replica" ] && as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DIR/replica" -m fast -w stop >/dev/null 2>&1
   as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
   rm -rf "$PG_DIR"
-  unset PG_DIR TRAIL_TEST_POSTGRES_URL
+  unset PG_DIR TRAIL_TEST_POSTGRES_URL TRAIL_TEST_POSTGRES_READ_URL
+}
+
+# A streaming replica of the running cluster (`pg_basebackup -R`, a second
+# postgres on another port), for the tests of TRAIL_DATABASE_READ_URL: exports
+# TRAIL_TEST_POSTGRES_READ_URL. Commits then wait until the replica has
+# applied them (synchronous_commit = remote_apply), so a test reads its own
+# writes through the replica; `pg_replica_stop` undoes both.
+pg_replica_start() {
+  PG_REPLICA_PORT=$(free_port)
+  as_pg_user "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT" -U postgres -D "$PG_DIR/replica" -R -X stream \
+    >"$PG_DIR/basebackup.log" 2>&1 || { cat "$PG_DIR/basebackup.log" >&2; return 1; }
+  as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DIR/replica" -l "$PG_DIR/replica.log" -w \
+    -o "-p $PG_REPLICA_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=500 -c recovery_init_sync_method=syncfs" start \
+    >/dev/null || { cat "$PG_DIR/replica.log" >&2; return 1; }
+  pg_sql "ALTER SYSTEM SET synchronous_standby_names = '*'" "ALTER SYSTEM SET synchronous_commit = 'remote_apply'" \
+    "SELECT pg_reload_conf()" >/dev/null
+  for _ in $(seq 100); do
+    [ "$(pg_sql "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'")" = 1 ] && break
+    sleep 0.1
+  done
+  export TRAIL_TEST_POSTGRES_READ_URL="postgres://postgres@127.0.0.1:$PG_REPLICA_PORT/postgres"
+  echo "PostgreSQL replica on port $PG_REPLICA_PORT"
+}
+
+pg_replica_stop() {
+  [ -n "${PG_REPLICA_PORT:-}" ] || return 0
+  pg_sql "ALTER SYSTEM RESET synchronous_standby_names" "ALTER SYSTEM RESET synchronous_commit" "SELECT pg_reload_conf()" \
+    >/dev/null
+  as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DIR/replica" -m fast -w stop >/dev/null 2>&1 || true
+  unset PG_REPLICA_PORT TRAIL_TEST_POSTGRES_READ_URL
+}
+
+# Runs each statement on the primary; prints the last one's result.
+pg_sql() {
+  local statement
+  for statement in "$@"; do
+    "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -Atqc "$statement"
+  done
 }

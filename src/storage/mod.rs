@@ -63,11 +63,14 @@ fn redact(text: &str) -> String {
 async fn open_backend(config: &Config) -> anyhow::Result<Opened> {
     let url = config.database_url.as_str();
     let (backend, sessions) = if url.starts_with("sqlite:") {
+        if config.database_read_url.is_some() {
+            bail!("TRAIL_DATABASE_READ_URL names a PostgreSQL replica; SQLite has none");
+        }
         let db = sqlite::SqliteDb::open(url, config.sqlite_stage_rows).await?;
         let sessions = SessionBackend::sqlite(&db).await?;
         (Backend::Sqlite(db), sessions)
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        let db = postgres::PgDb::open(url).await?;
+        let db = postgres::PgDb::open(url, config.database_read_url.as_deref()).await?;
         let sessions = SessionBackend::postgres(db.pool().clone()).await?;
         (Backend::Postgres(db), sessions)
     } else {

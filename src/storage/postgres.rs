@@ -6,6 +6,8 @@ use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
+use anyhow::Context;
+
 use app::model::DURATION_BUCKETS;
 use app::store::{InsertOutcome, NewRecord, PurgeGuard};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -17,6 +19,7 @@ use super::columns::{self, Value, RECORD_COLUMNS};
 use super::outcomes::{outcomes, skipped};
 use super::partitions::Partitions;
 use super::rollup;
+use super::sql_store::Use;
 use super::statement::Dialect;
 
 const POOL_SIZE: u32 = 16;
@@ -35,26 +38,34 @@ pub const BACKFILL_LOCK: i64 = 0x7472_6169_6c00_0003;
 /// Sign-in attempts are counted one at a time, across servers.
 pub const SIGN_IN_LOCK: i64 = 0x7472_6169_6c00_0005;
 
+/// A pool on `url`. No JIT: Trail's queries are short, and PostgreSQL
+/// compiled the stats aggregates each time their estimated cost passed
+/// jit_above_cost, which cost more than the queries themselves.
+async fn connect(url: &str) -> sqlx::Result<PgPool> {
+    let options = PgConnectOptions::from_str(url)?.options([("jit", "off")]);
+    PgPoolOptions::new().max_connections(POOL_SIZE).acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await
+}
+
 pub struct PgDb {
     pool: PgPool,
+    /// A streaming replica for reads that may lag (`Use::Replica`).
+    replica: Option<PgPool>,
     partitions: Partitions,
 }
 
 impl PgDb {
-    pub async fn open(url: &str) -> anyhow::Result<Self> {
-        // No JIT: Trail's queries are short, and PostgreSQL compiled the stats
-        // aggregates each time their estimated cost passed jit_above_cost,
-        // which cost more than the queries themselves.
-        let options = PgConnectOptions::from_str(url)?.options([("jit", "off")]);
-        let pool = PgPoolOptions::new()
-            .max_connections(POOL_SIZE)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect_with(options)
-            .await?;
+    /// Opens the database at `url` and migrates it; reads that may lag go
+    /// to `read_url`, a streaming replica of it, if given.
+    pub async fn open(url: &str, read_url: Option<&str>) -> anyhow::Result<Self> {
+        let pool = connect(url).await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         let partitions = Partitions::default();
         partitions.ensure_current(&pool).await?;
-        Ok(PgDb { pool, partitions })
+        let replica = match read_url {
+            Some(read_url) => Some(connect(read_url).await.context("connecting to TRAIL_DATABASE_READ_URL")?),
+            None => None,
+        };
+        Ok(PgDb { pool, replica, partitions })
     }
 
     /// The partitions of `events` this process knows of.
@@ -66,9 +77,23 @@ impl PgDb {
     /// writer left its WAL flushes and other cores idle (docs/performance.md).
     pub const CONCURRENT_WRITES: usize = 4;
 
-    /// Reads and writes share one pool.
+    /// The primary: writes, and every read but those that may lag.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The replica for `Use::Replica`, if there is one; else the primary.
+    pub fn pool_for(&self, to: Use) -> &PgPool {
+        match (to, &self.replica) {
+            (Use::Replica, Some(replica)) => replica,
+            _ => &self.pool,
+        }
+    }
+
+    pub fn pools(&self) -> Vec<(&'static str, &PgPool)> {
+        let mut pools = vec![("pool", &self.pool)];
+        pools.extend(self.replica.as_ref().map(|replica| ("replica", replica)));
+        pools
     }
 
     /// The purge's advisory lock, on a connection of its own that never goes

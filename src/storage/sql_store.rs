@@ -36,10 +36,18 @@ pub enum Backend {
 }
 
 /// Which connections a statement runs on: SQLite reads through a pool of
-/// readers and writes through its one writer; PostgreSQL has one pool.
+/// readers and writes through its one writer; PostgreSQL has one pool, and
+/// optionally a streaming replica (`TRAIL_DATABASE_READ_URL`).
 #[derive(Clone, Copy, Debug)]
 pub enum Use {
+    /// A read that must see every commit so far: accounts, keys, sessions'
+    /// users, the chains, the live stream and the live feed's poll.
     Read,
+    /// A read of records that may lag a moment behind the primary: pages,
+    /// one record, stats, exports. Successive reads through one replica
+    /// never go back in time, so "load more" never skips what the first
+    /// page's read had seen.
+    Replica,
     Write,
 }
 
@@ -77,14 +85,14 @@ impl SqlStore {
     pub async fn fetch_all<'a, T: Row>(&self, to: Use, build: impl Build<'a>) -> sqlx::Result<Vec<T>> {
         match &self.backend {
             Backend::Sqlite(db) => for_sqlite(build).build_query_as().fetch_all(db.pool(to)).await,
-            Backend::Postgres(db) => for_postgres(build).build_query_as().fetch_all(db.pool()).await,
+            Backend::Postgres(db) => for_postgres(build).build_query_as().fetch_all(db.pool_for(to)).await,
         }
     }
 
     pub async fn fetch_optional<'a, T: Row>(&self, to: Use, build: impl Build<'a>) -> sqlx::Result<Option<T>> {
         match &self.backend {
             Backend::Sqlite(db) => for_sqlite(build).build_query_as().fetch_optional(db.pool(to)).await,
-            Backend::Postgres(db) => for_postgres(build).build_query_as().fetch_optional(db.pool()).await,
+            Backend::Postgres(db) => for_postgres(build).build_query_as().fetch_optional(db.pool_for(to)).await,
         }
     }
 
@@ -343,7 +351,9 @@ impl Store for SqlStore {
     fn pool_use(&self) -> Vec<(&'static str, u32, usize)> {
         match &self.backend {
             Backend::Sqlite(db) => db.pools().map(|(name, pool)| (name, pool.size(), pool.num_idle())).into(),
-            Backend::Postgres(db) => vec![("pool", db.pool().size(), db.pool().num_idle())],
+            Backend::Postgres(db) => {
+                db.pools().into_iter().map(|(name, pool)| (name, pool.size(), pool.num_idle())).collect()
+            }
         }
     }
 
@@ -610,7 +620,7 @@ impl Store for SqlStore {
     }
 
     async fn list_events(&self, scope: &Scope, filter: &EventFilter, page: Page) -> StoreResult<Vec<EventRow>> {
-        Ok(self.fetch_all(Use::Read, |q| records::list_events(q, scope, filter, page)).await?)
+        Ok(self.fetch_all(Use::Replica, |q| records::list_events(q, scope, filter, page)).await?)
     }
 
     async fn events_received_after(
@@ -629,11 +639,11 @@ impl Store for SqlStore {
         filter: &EventFilter,
         page: Page,
     ) -> StoreResult<Vec<EventDetail>> {
-        Ok(self.fetch_all(Use::Read, |q| records::list_event_details(q, scope, filter, page)).await?)
+        Ok(self.fetch_all(Use::Replica, |q| records::list_event_details(q, scope, filter, page)).await?)
     }
 
     async fn event_by_id(&self, scope: &Scope, id: Uuid) -> StoreResult<Option<EventDetail>> {
-        Ok(self.fetch_optional(Use::Read, |q| records::event_by_id(q, scope, id)).await?)
+        Ok(self.fetch_optional(Use::Replica, |q| records::event_by_id(q, scope, id)).await?)
     }
 
     fn commits(&self) -> watch::Receiver<u64> {
@@ -683,7 +693,7 @@ impl Store for SqlStore {
         window: StatsWindow,
         now: Micros,
     ) -> StoreResult<Stats> {
-        let rows = self.fetch_all(Use::Read, |q| rollup::stats(q, scope, workspace, window, now)).await?;
+        let rows = self.fetch_all(Use::Replica, |q| rollup::stats(q, scope, workspace, window, now)).await?;
         Ok(rollup::assemble(window, now, rows))
     }
 }

@@ -45,6 +45,7 @@ impl TestDatabase {
     pub fn config(&self) -> Config {
         Config {
             database_url: self.url.clone(),
+            database_read_url: self.read_url(),
             site_addr: "127.0.0.1:0".parse().unwrap(),
             cookie_secure: false,
             // Small, so the shared tests read and deduplicate across both of
@@ -55,6 +56,15 @@ impl TestDatabase {
             digest_interval: trail::config::DEFAULT_DIGEST_INTERVAL,
             unchained_for_benchmark: false,
         }
+    }
+
+    /// The same database on the test server's streaming replica, when
+    /// `TRAIL_TEST_POSTGRES_READ_URL` names one (scripts/test).
+    pub fn read_url(&self) -> Option<String> {
+        let replica = std::env::var("TRAIL_TEST_POSTGRES_READ_URL").ok().filter(|url| !url.is_empty())?;
+        let name = self.url.rsplit_once('/')?.1;
+        let base = replica.rsplit_once('/').map_or(replica.as_str(), |(base, _)| base);
+        self.is_postgres().then(|| format!("{base}/{name}"))
     }
 
     pub fn signing_key_file(&self) -> std::path::PathBuf {

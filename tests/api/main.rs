@@ -13,6 +13,7 @@ mod integrity;
 mod isolation;
 mod partitions;
 mod read;
+mod replica;
 mod retention;
 mod security;
 mod stats;
