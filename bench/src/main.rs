@@ -5,6 +5,7 @@
 //! engine's own bulk import and against one INSERT per record; reads, stats and
 //! page renders at the loaded size; bundle sizes; the server's peak memory.
 
+mod instances;
 mod live;
 
 use std::path::{Path, PathBuf};
@@ -328,16 +329,18 @@ async fn http_batch_ingest(base: &str, key: &str, data: DataSet) -> anyhow::Resu
 /// client in Rust spent more CPU than the server here, on the same 2 cores.
 /// wrk cycles through the records of `data`, each request with a new event_id; records/s.
 fn http_single_ingest(base: &str, key: &str, data: DataSet, dir: &Path) -> anyhow::Result<f64> {
-    let bodies_path = dir.join("single.ndjson");
+    // Runs at once (through two servers) get event ids and files of their own.
+    let run = Uuid::now_v7().simple().to_string();
+    let bodies_path = dir.join(format!("single-{run}.ndjson"));
     let mut bodies = String::new();
     for (i, g) in data.records(0..data.rows).enumerate() {
         let mut json = g.json.clone();
-        json["event_id"] = json!(format!("single-{i}-@N@"));
+        json["event_id"] = json!(format!("single-{run}-{i}-@N@"));
         bodies.push_str(&json.to_string());
         bodies.push('\n');
     }
     std::fs::write(&bodies_path, bodies)?;
-    let script = dir.join("single.lua");
+    let script = dir.join(format!("single-{run}.lua"));
     std::fs::write(
         &script,
         format!(
@@ -959,6 +962,8 @@ async fn main() -> anyhow::Result<()> {
     );
 
     crate::live::measure(&args, dir.path(), data, &server, &key, &mut table).await?;
+    let single_sample = DataSet { rows: concurrent_len, now };
+    crate::instances::measure(&args, &url, &server, &key, &cookie, single_sample, dir.path(), &mut table).await?;
 
     // The browser bundle.
     let wasm = args.pkg.join("trail.wasm");
