@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
-use crate::{drop_databases, fresh_database, http_batch_ingest, percentiles, prepare, Args, DataSet, Server, Table};
+use crate::{ingest_in_turns, percentiles, Args, DataSet, Paired, Server, Table};
 
 /// Records sent one after the other per latency measurement.
 const SAMPLES: usize = 40;
@@ -20,7 +20,6 @@ const SAMPLES: usize = 40;
 const COUNTS: [usize; 3] = [1, 100, 1_000];
 /// Records per batch-ingest run with and without subscribers.
 const INGEST_ROWS: usize = 100_000;
-const INGEST_PAIRS: usize = 3;
 
 /// Open streams, each recording when each sample arrived.
 struct Subscribers {
@@ -149,41 +148,16 @@ fn quiet(_: usize) -> Vec<(String, String)> {
     vec![("q".to_owned(), "key:bench.quiet".to_owned())]
 }
 
-/// Batch ingest into fresh databases, with 1,000 subscribers of `view`
-/// and with none, in turns: the median pair's rates and every ratio.
-async fn ingest_with_subscribers(
-    args: &Args,
-    dir: &Path,
-    data: DataSet,
-    view: View,
-) -> anyhow::Result<(f64, f64, String)> {
-    let mut pairs = Vec::new();
-    for pair in 0..INGEST_PAIRS {
-        let mut rates = [0.0; 2];
-        for (slot, subscribed) in [(0, true), (1, false)] {
-            let url = fresh_database(&args.db, dir, &format!("live{pair}{slot}")).await?;
-            let key = prepare(&args.server, &url)?;
-            let server = Server::start(&args.server, &url).await?;
-            let subscribers = if subscribed { Some(subscribe(&server.base, &key, 1_000, view).await?) } else { None };
-            rates[slot] = http_batch_ingest(&server.base, &key, data).await?;
-            drop(subscribers);
-            drop(server);
-            if !args.keep {
-                drop_databases(&args.db, &[&url]).await?;
-            }
+/// Batch ingest with 1,000 subscribers of `view` against none, in turns.
+async fn ingest_with_subscribers(args: &Args, dir: &Path, data: DataSet, view: View) -> anyhow::Result<Paired> {
+    let attach = |setup, base: String, key: String| async move {
+        if setup == 0 {
+            Ok(Some(subscribe(&base, &key, 1_000, view).await?))
+        } else {
+            Ok(None)
         }
-        println!(
-            "batch ingest with 1,000 subscribers {:.0} rec/s, none {:.0}: {:.2}",
-            rates[0],
-            rates[1],
-            rates[0] / rates[1]
-        );
-        pairs.push(rates);
-    }
-    pairs.sort_by(|a, b| (a[0] / a[1]).total_cmp(&(b[0] / b[1])));
-    let ratios = pairs.iter().map(|p| format!("{:.2}", p[0] / p[1])).collect::<Vec<_>>().join(", ");
-    let [with, without] = pairs[pairs.len() / 2];
-    Ok((with, without, ratios))
+    };
+    ingest_in_turns(args, dir, data, "streams", |_| &[], attach).await
 }
 
 /// Every figure of the live stream, into `table`. `server` runs on the loaded database.
@@ -211,7 +185,7 @@ pub async fn measure(
         ("quiet", "1,000 streams of a view nothing matches", quiet as View),
         ("per_workspace", "1,000 streams, 20 per workspace (each record to 20)", per_workspace as View),
     ] {
-        let (with, without, ratios) = ingest_with_subscribers(args, dir, sample, view).await?;
+        let Paired { first: with, second: without, ratios } = ingest_with_subscribers(args, dir, sample, view).await?;
         table.add(
             &format!("ingest_batch_streams_{id}"),
             &format!("HTTP batch ingest with {name}"),

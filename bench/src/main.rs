@@ -1015,23 +1015,23 @@ async fn main() -> anyhow::Result<()> {
     table.add(
         "ingest_batch_chained",
         "HTTP batch ingest into a fresh database, with hash chains (the median pair of 3)",
-        format!("{:.0} rec/s", cost.chained),
+        format!("{:.0} rec/s", cost.first),
         "",
-        cost.chained,
+        cost.first,
     );
     table.add(
         "ingest_batch_unchained",
         "  the same without hash chains, in turns",
-        format!("{:.0} rec/s", cost.unchained),
+        format!("{:.0} rec/s", cost.second),
         "",
-        cost.unchained,
+        cost.second,
     );
     table.add(
         "ratio_chained_vs_unchained",
         "  with chains ÷ without",
-        format!("{:.2} (pairs: {})", cost.chained / cost.unchained, cost.ratios),
+        format!("{:.2} (pairs: {})", cost.first / cost.second, cost.ratios),
         "≥ 0.9",
-        cost.chained / cost.unchained,
+        cost.first / cost.second,
     );
 
     let purge = purge_against_delete(&args, &url, dir.path(), now, &key).await?;
@@ -1271,41 +1271,66 @@ async fn export_all(base: &str, key: &str) -> anyhow::Result<f64> {
     Ok(started.elapsed().as_secs_f64())
 }
 
-/// Rounds of the comparison with and without hash chains.
-const CHAIN_PAIRS: usize = 3;
+/// Rounds of each comparison made in turns.
+const PAIRS: usize = 3;
 
-/// Batch ingest of the same records into fresh databases, with hash chains
-/// and without (`TRAIL_UNCHAINED_FOR_BENCHMARK`), in turns: each pair's
-/// ratio, with the rates of the pair whose ratio is the median.
-async fn chain_cost(args: &Args, dir: &Path, data: DataSet) -> anyhow::Result<ChainCost> {
+/// Batch ingest rates of two set-ups, measured in turns `PAIRS` times: the
+/// pair whose ratio (first ÷ second) is the median, and every ratio.
+struct Paired {
+    first: f64,
+    second: f64,
+    /// Every pair's ratio, lowest first.
+    ratios: String,
+}
+
+/// Batch ingest of `data` into a fresh database per run, set-up 0 and 1 in
+/// turns: each server started with `env(setup)`, and whatever
+/// `attach(setup, base, key)` opens kept open while it is measured.
+async fn ingest_in_turns<A, Fut>(
+    args: &Args,
+    dir: &Path,
+    data: DataSet,
+    name: &str,
+    env: impl Fn(usize) -> &'static [(&'static str, &'static str)],
+    attach: impl Fn(usize, String, String) -> Fut,
+) -> anyhow::Result<Paired>
+where
+    Fut: std::future::Future<Output = anyhow::Result<A>>,
+{
     let mut pairs = Vec::new();
-    for pair in 0..CHAIN_PAIRS {
+    for pair in 0..PAIRS {
         let mut rates = [0.0; 2];
-        for (slot, with_chain) in [(0, true), (1, false)] {
-            let url = fresh_database(&args.db, dir, &format!("chain{pair}{slot}")).await?;
+        for (setup, rate) in rates.iter_mut().enumerate() {
+            let url = fresh_database(&args.db, dir, &format!("{name}{pair}{setup}")).await?;
             let key = prepare(&args.server, &url)?;
-            let env: &[(&str, &str)] = if with_chain { &[] } else { &[("TRAIL_UNCHAINED_FOR_BENCHMARK", "1")] };
-            let server = Server::start_with(&args.server, &url, env).await?;
-            rates[slot] = http_batch_ingest(&server.base, &key, data).await?;
+            let server = Server::start_with(&args.server, &url, env(setup)).await?;
+            let attached = attach(setup, server.base.clone(), key.clone()).await?;
+            *rate = http_batch_ingest(&server.base, &key, data).await?;
+            drop(attached);
             drop(server);
             if !args.keep {
                 drop_databases(&args.db, &[&url]).await?;
             }
         }
-        println!("batch ingest with chains {:.0} rec/s, without {:.0}: {:.2}", rates[0], rates[1], rates[0] / rates[1]);
+        println!("{name}: batch ingest {:.0} rec/s against {:.0}: {:.2}", rates[0], rates[1], rates[0] / rates[1]);
         pairs.push(rates);
     }
     pairs.sort_by(|a, b| (a[0] / a[1]).total_cmp(&(b[0] / b[1])));
     let ratios = pairs.iter().map(|p| format!("{:.2}", p[0] / p[1])).collect::<Vec<_>>().join(", ");
-    let [chained, unchained] = pairs[pairs.len() / 2];
-    Ok(ChainCost { chained, unchained, ratios })
+    let [first, second] = pairs[pairs.len() / 2];
+    Ok(Paired { first, second, ratios })
 }
 
-struct ChainCost {
-    chained: f64,
-    unchained: f64,
-    /// Every pair's ratio, lowest first.
-    ratios: String,
+/// Batch ingest with hash chains against without (`TRAIL_UNCHAINED_FOR_BENCHMARK`).
+async fn chain_cost(args: &Args, dir: &Path, data: DataSet) -> anyhow::Result<Paired> {
+    let env = |setup| -> &'static [(&'static str, &'static str)] {
+        if setup == 0 {
+            &[]
+        } else {
+            &[("TRAIL_UNCHAINED_FOR_BENCHMARK", "1")]
+        }
+    };
+    ingest_in_turns(args, dir, data, "chains", env, |_, _, _| async { Ok(()) }).await
 }
 
 fn write_results(args: &Args, table: &Table) -> anyhow::Result<()> {
