@@ -12,7 +12,7 @@ use std::time::Duration;
 use app::model::{Kind, Micros};
 use std::sync::Arc;
 
-use app::store::{Cutoff, DynStore, Signer, StoreResult};
+use app::store::{Cutoff, DynStore, Job, Signer, StoreResult};
 
 use crate::integrity::signing::SigningKeys;
 
@@ -35,7 +35,7 @@ pub struct Purged {
 /// purging. Lists only what had records to remove.
 /// Each chain's new cut is signed by `signer` (docs/integrity.md).
 pub async fn run(store: &DynStore, signer: &dyn Signer, now: Micros) -> StoreResult<Option<Vec<Purged>>> {
-    let Some(_guard) = store.purge_lock().await? else { return Ok(None) };
+    let Some(_guard) = store.job_lock(Job::Purge).await? else { return Ok(None) };
     let retention = store.retention().await?;
     let workspaces = store.workspaces().await?;
     let mut cutoffs = Vec::new();

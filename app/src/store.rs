@@ -300,8 +300,18 @@ pub struct Purged {
     pub removed: u64,
 }
 
-/// Held while purging (see `Store::purge_lock`); dropping it lets another process purge.
-pub struct PurgeGuard(pub Box<dyn std::any::Any + Send>);
+/// Background work that one server at a time does, however many share the
+/// database (`Store::job_lock`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Job {
+    /// The retention purge.
+    Purge,
+    /// The background verification of the chains.
+    IntegrityCheck,
+}
+
+/// Held while doing a [`Job`]; dropping it lets another server do it.
+pub struct JobGuard(pub Box<dyn std::any::Any + Send>);
 
 /// Signs what the store vouches for: digests of chains, retention cuts.
 pub trait Signer: Send + Sync {
@@ -429,9 +439,9 @@ pub trait Store: Send + Sync + 'static {
         pause: Duration,
         signer: &dyn Signer,
     ) -> StoreResult<Vec<Purged>>;
-    /// Whether this process may purge now: with several servers on one
-    /// database, one at a time. Purging is allowed while the guard lives.
-    async fn purge_lock(&self) -> StoreResult<Option<PurgeGuard>>;
+    /// Whether this server may do `job` now: with several servers on one
+    /// database, one at a time. It may while the guard lives.
+    async fn job_lock(&self, job: Job) -> StoreResult<Option<JobGuard>>;
 
     // Integrity (docs/integrity.md): unscoped, for verification, digests and
     // proofs; a proof checks the reader's scope first.

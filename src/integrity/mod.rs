@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use app::audit::{Actor, Entry};
 use app::model::{ChainId, IntegrityStatus, Micros};
-use app::store::{DynStore, Store, StoreResult};
+use app::store::{DynStore, Job, Store, StoreResult};
 use ed25519_dalek::VerifyingKey;
 use serde_json::json;
 
@@ -76,7 +76,8 @@ pub fn audit_record(actor: &Actor, report: &Report) -> app::store::NewRecord {
 /// Signs digests every `every` and verifies what was added since the last
 /// look (the whole of every chain at start). Records `integrity.failed` when
 /// a problem appears and `integrity.verified` at the first run and when
-/// the problems are gone.
+/// the problems are gone. With several servers on one database one checks
+/// at a time (`Job::IntegrityCheck`); the others only sign.
 pub fn spawn(store: DynStore, keys: Arc<SigningKeys>, every: Duration) {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(every);
@@ -88,6 +89,14 @@ pub fn spawn(store: DynStore, keys: Arc<SigningKeys>, every: Duration) {
             if let Err(err) = sign(store.as_ref(), &keys).await {
                 tracing::error!(error = %err, "signing digests failed; next try in {every:?}");
             }
+            let _checking = match store.job_lock(Job::IntegrityCheck).await {
+                Ok(Some(guard)) => guard,
+                Ok(None) => continue, // another server checks
+                Err(err) => {
+                    tracing::error!(error = %err, "could not take the check's turn; next try in {every:?}");
+                    continue;
+                }
+            };
             let report = match check(store.as_ref(), &keys.public_key(), None, &resume).await {
                 Ok(report) => report,
                 Err(err) => {

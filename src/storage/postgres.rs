@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use app::model::DURATION_BUCKETS;
-use app::store::{InsertOutcome, NewRecord, PurgeGuard};
+use app::store::{InsertOutcome, Job, JobGuard, NewRecord};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Encode, PgConnection, PgPool, Postgres, QueryBuilder, Type};
 use uuid::Uuid;
@@ -31,6 +31,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(750);
 
 /// The advisory lock one purging server holds ("trail" and 1).
 const PURGE_LOCK: i64 = 0x7472_6169_6c00_0001;
+const CHECK_LOCK: i64 = 0x7472_6169_6c00_0006;
 /// The transaction lock of the one server signing digests ("trail" and 2).
 pub const DIGEST_LOCK: i64 = 0x7472_6169_6c00_0002;
 /// The transaction lock of a batch of the upgrade's chaining ("trail" and 3).
@@ -96,13 +97,17 @@ impl PgDb {
         pools
     }
 
-    /// The purge's advisory lock, on a connection of its own that never goes
-    /// back to the pool: closing it releases the lock however the purge ends.
-    pub async fn purge_lock(&self) -> sqlx::Result<Option<PurgeGuard>> {
+    /// A job's advisory lock, on a connection of its own that never goes
+    /// back to the pool: closing it releases the lock however the job ends.
+    pub async fn job_lock(&self, job: Job) -> sqlx::Result<Option<JobGuard>> {
+        let key = match job {
+            Job::Purge => PURGE_LOCK,
+            Job::IntegrityCheck => CHECK_LOCK,
+        };
         let mut conn = self.pool.acquire().await?.detach();
         let (locked,): (bool,) =
-            sqlx::query_as("SELECT pg_try_advisory_lock($1)").bind(PURGE_LOCK).fetch_one(&mut conn).await?;
-        Ok(locked.then(|| PurgeGuard(Box::new(conn))))
+            sqlx::query_as("SELECT pg_try_advisory_lock($1)").bind(key).fetch_one(&mut conn).await?;
+        Ok(locked.then(|| JobGuard(Box::new(conn))))
     }
 }
 

@@ -11,8 +11,9 @@ use app::model::{
     Retention, Stats, StatsWindow, StoredRecord, StreamPosition,
 };
 use app::store::{
-    ApiKeyRecord, ApiKeySummary, Applied, AttemptLimit, AuditOf, Change, Cutoff, InsertOutcome, NewRecord, Page,
-    PurgeGuard, Purged, Scope, Signer, Store, StoreError, StoreResult, StreamBatch, UserRecord, UserSummary, Workspace,
+    ApiKeyRecord, ApiKeySummary, Applied, AttemptLimit, AuditOf, Change, Cutoff, InsertOutcome, Job, JobGuard,
+    NewRecord, Page, Purged, Scope, Signer, Store, StoreError, StoreResult, StreamBatch, UserRecord, UserSummary,
+    Workspace,
 };
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
@@ -522,10 +523,10 @@ impl Store for SqlStore {
         Ok(purged.collect())
     }
 
-    async fn purge_lock(&self) -> StoreResult<Option<PurgeGuard>> {
+    async fn job_lock(&self, job: Job) -> StoreResult<Option<JobGuard>> {
         match &self.backend {
-            Backend::Sqlite(db) => Ok(db.purge_lock()),
-            Backend::Postgres(db) => Ok(db.purge_lock().await?),
+            Backend::Sqlite(db) => Ok(db.job_lock(job)),
+            Backend::Postgres(db) => Ok(db.job_lock(job).await?),
         }
     }
 

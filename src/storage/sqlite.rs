@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::store::{InsertOutcome, NewRecord, PurgeGuard, StoreResult};
+use app::store::{InsertOutcome, Job, JobGuard, NewRecord, StoreResult};
 use sqlx::query_builder::Separated;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
@@ -45,8 +45,10 @@ pub struct SqliteDb {
     staged: AtomicUsize,
     /// They are moved once there are this many (`Config::sqlite_stage_rows`).
     move_at: usize,
-    /// Held while this process purges: one purge at a time.
+    /// Held while this process purges, and while it checks the chains: one
+    /// at a time each.
     purging: Arc<tokio::sync::Mutex<()>>,
+    checking: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteDb {
@@ -72,8 +74,8 @@ impl SqliteDb {
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new().max_connections(readers()).connect_with(options.read_only(true)).await?;
         let staged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events_recent").fetch_one(&writer).await?;
-        let purging = Arc::default();
-        Ok(SqliteDb { writer, reader, staged: AtomicUsize::new(staged as usize), move_at, purging })
+        let (purging, checking) = (Arc::default(), Arc::default());
+        Ok(SqliteDb { writer, reader, staged: AtomicUsize::new(staged as usize), move_at, purging, checking })
     }
 
     /// SQLite has one writer; a second would wait for the first's lock.
@@ -97,11 +99,15 @@ impl SqliteDb {
         self.writer.begin_with("BEGIN IMMEDIATE").await
     }
 
-    /// The purge's lock: a SQLite database has one writing process, so a
-    /// lock within it is enough.
-    pub fn purge_lock(&self) -> Option<PurgeGuard> {
-        let guard = self.purging.clone().try_lock_owned().ok()?;
-        Some(PurgeGuard(Box::new(guard)))
+    /// A job's lock: a SQLite database has one writing process, so a lock
+    /// within it is enough.
+    pub fn job_lock(&self, job: Job) -> Option<JobGuard> {
+        let lock = match job {
+            Job::Purge => &self.purging,
+            Job::IntegrityCheck => &self.checking,
+        };
+        let guard = lock.clone().try_lock_owned().ok()?;
+        Some(JobGuard(Box::new(guard)))
     }
 
     /// Counts records a committed transaction staged, towards the next move.

@@ -115,7 +115,7 @@ async fn one_server_purges_at_a_time() {
     // The server's own first purge, at start, may still hold it for a moment.
     let mut held = None;
     for _ in 0..100 {
-        held = app.store.purge_lock().await.unwrap();
+        held = app.store.job_lock(app::store::Job::Purge).await.unwrap();
         if held.is_some() {
             break;
         }
