@@ -64,7 +64,13 @@ pub struct Hub {
 struct Group {
     scope: Scope,
     filter: EventFilter,
-    members: Mutex<Vec<Member>>,
+    /// The members, and the position of the last record handed to them.
+    members: Mutex<Members>,
+}
+
+struct Members {
+    list: Vec<Member>,
+    position: StreamPosition,
 }
 
 struct Member {
@@ -77,6 +83,8 @@ pub struct Membership {
     pub queue: mpsc::Receiver<Arc<Item>>,
     /// Set when the group dropped this member for falling behind.
     pub lagged: Arc<AtomicBool>,
+    /// Every record after this position is queued for the member.
+    pub from: StreamPosition,
 }
 
 impl Hub {
@@ -98,15 +106,9 @@ impl Hub {
         self.closing.subscribe()
     }
 
-    /// Groups and members now: (groups, members).
-    pub async fn size(&self) -> (usize, usize) {
-        let groups = self.groups.lock().await;
-        (groups.len(), groups.iter().map(|g| g.members().len()).sum())
-    }
-
     /// Joins the group of `scope` and `filter` (starting it if there is none).
-    /// It sends every record committed after it started; records before
-    /// that are the subscriber's to read (`catch_up` after joining).
+    /// The member is sent every record after `Membership::from`; a
+    /// subscriber resuming from further back reads the rest itself.
     pub async fn join(self: &Arc<Self>, scope: &Scope, filter: &EventFilter) -> StoreResult<Membership> {
         let mut groups = self.groups.lock().await;
         let group = match groups.iter().find(|g| g.scope == *scope && g.filter == *filter) {
@@ -114,34 +116,34 @@ impl Hub {
             None => {
                 // Under the lock, before any member reads: nothing committed
                 // after this position can be missed by both.
-                let start = self.store.stream_start().await?;
-                let group =
-                    Arc::new(Group { scope: scope.clone(), filter: filter.clone(), members: Mutex::new(Vec::new()) });
+                let position = self.store.stream_start().await?;
+                let members = Mutex::new(Members { list: Vec::new(), position });
+                let group = Arc::new(Group { scope: scope.clone(), filter: filter.clone(), members });
                 groups.push(group.clone());
-                tokio::spawn(self.clone().run(group.clone(), start));
+                tokio::spawn(self.clone().run(group.clone()));
                 group
             }
         };
         let (queue, receiver) = mpsc::channel(QUEUE);
         let lagged = Arc::new(AtomicBool::new(false));
-        group.members().push(Member { queue, lagged: lagged.clone() });
+        let mut members = group.members();
+        members.list.push(Member { queue, lagged: lagged.clone() });
         crate::metrics::stream_subscribers(1);
-        Ok(Membership { queue: receiver, lagged })
+        Ok(Membership { queue: receiver, lagged, from: members.position })
     }
 
-    /// A group's task: reads after `position` on every wake and hands the
-    /// records to the members, until none is left.
-    async fn run(self: Arc<Self>, group: Arc<Group>, mut position: StreamPosition) {
+    /// A group's task: reads after its position on every wake and hands the
+    /// records to the members, until none is left. Only this task moves
+    /// the position.
+    async fn run(self: Arc<Self>, group: Arc<Group>) {
         let mut commits = self.store.commits();
         loop {
             commits.borrow_and_update();
+            let position = group.members().position;
             let (full, held_back) = match self.store.stream_after(&group.scope, &group.filter, position, BATCH).await {
                 Ok(batch) => {
                     let full = batch.records.len() == BATCH;
                     let items: Vec<Arc<Item>> = batch.records.into_iter().map(|(p, r)| Item::new(p, r)).collect();
-                    if let Some(last) = items.last() {
-                        position = last.position;
-                    }
                     group.hand_out(&items);
                     (full, batch.held_back)
                 }
@@ -159,7 +161,8 @@ impl Hub {
             }
             let wait = if held_back { HELD_BACK_RETRY } else { POLL_EVERY };
             tokio::select! {
-                _ = commits.changed() => {}
+                // An error: the store is gone (the server stops); just poll.
+                Ok(()) = commits.changed() => {}
                 () = tokio::time::sleep(wait) => {}
             }
         }
@@ -168,7 +171,7 @@ impl Hub {
     /// Removes `group` if it has no members left; whether it did.
     async fn leave_if_empty(&self, group: &Arc<Group>) -> bool {
         let mut groups = self.groups.lock().await;
-        if !group.members().is_empty() {
+        if !group.members().list.is_empty() {
             return false;
         }
         groups.retain(|g| !Arc::ptr_eq(g, group));
@@ -177,16 +180,21 @@ impl Hub {
 }
 
 impl Group {
-    fn members(&self) -> std::sync::MutexGuard<'_, Vec<Member>> {
+    fn members(&self) -> std::sync::MutexGuard<'_, Members> {
         self.members.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues `items` for every member; drops members that left or whose
-    /// queue is full (they are told to resume).
+    /// Queues `items` for every member and moves the position past them;
+    /// drops members that left or whose queue is full (they are told to
+    /// resume). Under the members' lock, so that a member joining now gets
+    /// exactly what follows the position it is told.
     fn hand_out(&self, items: &[Arc<Item>]) {
         let mut members = self.members();
-        let before = members.len();
-        members.retain(|member| {
+        if let Some(last) = items.last() {
+            members.position = last.position;
+        }
+        let before = members.list.len();
+        members.list.retain(|member| {
             for item in items {
                 match member.queue.try_send(item.clone()) {
                     Ok(()) => {}
@@ -200,6 +208,6 @@ impl Group {
             }
             !member.queue.is_closed()
         });
-        crate::metrics::stream_subscribers(members.len() as i64 - before as i64);
+        crate::metrics::stream_subscribers(members.list.len() as i64 - before as i64);
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use app::api::ssr::RequestViewer;
 use app::context::ServerContext;
 use app::{shell, App};
+use axum::serve::ListenerExt;
 use axum::Router;
 use leptos::config::{Env, LeptosOptions};
 use leptos::prelude::provide_context;
@@ -69,10 +70,17 @@ impl Server {
     pub async fn run(self) -> anyhow::Result<()> {
         tracing::info!(addr = %self.addr, backend = self.state.store.backend(), "serving on http://{}", self.addr);
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        // Small writes go out at once: a live stream's event waited for the
+        // client's delayed ACK of the one before (Nagle), 40 ms and more.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "could not set TCP_NODELAY");
+            }
+        });
         let stopping = Arc::new(tokio::sync::Notify::new());
         let signalled = stopping.clone();
         let live = self.state.live.clone();
-        let serve = axum::serve(self.listener, service).with_graceful_shutdown(async move {
+        let serve = axum::serve(listener, service).with_graceful_shutdown(async move {
             shutdown_signal().await;
             // Live streams would never end on their own.
             live.close();

@@ -1,11 +1,12 @@
 //! `GET /api/v1/events/stream`: new records as Server-Sent Events, with the
 //! filters and search syntax of `/api/v1/events` and the reader's scope.
 //!
-//! Each event's `id` is its position in commit order. A client that
-//! reconnects with `Last-Event-ID` (or `last_event_id`) first reads what was
-//! committed since, then joins its group (`crate::live`) and reads once more,
-//! so that nothing committed meanwhile falls between the two; what it gets
-//! twice is dropped by position.
+//! Each event's `id` is its position in commit order. A new client joins its
+//! group (`crate::live`) and is sent what the group reads after the group's
+//! position. A client that reconnects with `Last-Event-ID` (or
+//! `last_event_id`) first reads what was committed since, then joins and
+//! reads once more, so that nothing committed meanwhile falls between the
+//! two; what it gets twice is dropped by position.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -55,19 +56,23 @@ pub async fn stream(
     Query(query): Query<StreamQuery>,
 ) -> Result<Response> {
     let filter = query.filters.filter(Micros::now())?;
-    let resume = resume_after(&headers, query.last_event_id.as_deref())?;
-    let after = match resume {
-        Some(position) => position,
-        None => state.live.store().stream_start().await?,
+    // A new subscriber joins before the answer, so that every record
+    // committed once the client has it is sent.
+    let (last, next) = match resume_after(&headers, query.last_event_id.as_deref())? {
+        Some(position) => (position, Phase::CatchingUp),
+        None => {
+            let member = state.live.join(&scope, &filter).await?;
+            (member.from, Phase::Live(member))
+        }
     };
     let follow = Follow {
         hub: state.live.clone(),
         closing: state.live.closing(),
         scope,
         filter,
-        last: after,
+        last,
         pending: VecDeque::new(),
-        phase: Phase::Greeting,
+        phase: Phase::Greeting(Box::new(next)),
     };
     let sse = Sse::new(follow.events()).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"));
     // Tells nginx and the like not to buffer the stream.
@@ -97,7 +102,9 @@ fn resume_after(headers: &HeaderMap, parameter: Option<&str>) -> Result<Option<S
         .ok_or_else(|| Error::BadRequest(format!("{name}: expected the id of an event this stream sent")))
 }
 
-/// One subscriber's stream.
+/// One subscriber's stream. A new one has joined its group and is live from
+/// the group's position, reading nothing itself; one that resumes reads
+/// what was committed since first.
 struct Follow {
     hub: Arc<Hub>,
     closing: watch::Receiver<bool>,
@@ -110,7 +117,8 @@ struct Follow {
 }
 
 enum Phase {
-    Greeting,
+    /// The first event, then the phase inside.
+    Greeting(Box<Phase>),
     /// Reading what was committed after `last`, before joining the group.
     CatchingUp,
     /// Reading once more after joining, while the group queues what follows.
@@ -138,8 +146,8 @@ impl Follow {
                 return Some(Event::default().id(item.position.encode()).data(&item.json));
             }
             match std::mem::replace(&mut self.phase, Phase::Ended) {
-                Phase::Greeting => {
-                    self.phase = Phase::CatchingUp;
+                Phase::Greeting(next) => {
+                    self.phase = *next;
                     return Some(Event::default().retry(RECONNECT_AFTER).comment("connected"));
                 }
                 phase @ (Phase::CatchingUp | Phase::Joined(_)) => match self.catch_up(phase).await {
