@@ -35,7 +35,8 @@ const POLL_EVERY: Duration = Duration::from_secs(5);
 /// How long a group waits after a failed read.
 const RETRY_AFTER_ERROR: Duration = Duration::from_secs(1);
 
-/// A committed record, ready to send: its position and its JSON.
+/// A committed record, ready to send: its position and its JSON (empty for
+/// a position only: nothing else up to it matches).
 #[derive(Debug)]
 pub struct Item {
     pub position: StreamPosition,
@@ -43,6 +44,10 @@ pub struct Item {
 }
 
 impl Item {
+    pub fn position_only(position: StreamPosition) -> Arc<Item> {
+        Arc::new(Item { position, json: String::new() })
+    }
+
     pub fn new(position: StreamPosition, record: app::model::EventDetail) -> Arc<Item> {
         let json = serde_json::to_string(&ApiRecord::from(record)).unwrap_or_else(|err| {
             // ApiRecord holds only strings, numbers and JSON already parsed.
@@ -144,7 +149,7 @@ impl Hub {
                 Ok(batch) => {
                     let full = batch.records.len() == BATCH;
                     let items: Vec<Arc<Item>> = batch.records.into_iter().map(|(p, r)| Item::new(p, r)).collect();
-                    group.hand_out(&items);
+                    group.hand_out(&items, batch.through);
                     (full, batch.held_back)
                 }
                 Err(err) => {
@@ -184,15 +189,16 @@ impl Group {
         self.members.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues `items` for every member and moves the position past them;
+    /// Queues `items` for every member and moves the position past them
+    /// (and on to `through`, what the read covered: a view that rarely
+    /// matches does not read everything since its last match again);
     /// drops members that left or whose queue is full (they are told to
     /// resume). Under the members' lock, so that a member joining now gets
     /// exactly what follows the position it is told.
-    fn hand_out(&self, items: &[Arc<Item>]) {
+    fn hand_out(&self, items: &[Arc<Item>], through: Option<StreamPosition>) {
         let mut members = self.members();
-        if let Some(last) = items.last() {
-            members.position = last.position;
-        }
+        let last = items.last().map(|item| item.position);
+        members.position = last.into_iter().chain(through).chain([members.position]).max().expect("one at least");
         let before = members.list.len();
         members.list.retain(|member| {
             for item in items {

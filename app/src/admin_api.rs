@@ -176,7 +176,7 @@ pub(crate) mod ssr {
 
     use super::{failed, Notice};
     use crate::audit::{Actor, Origin};
-    use crate::context::ServerContext;
+    use crate::context::{ServerContext, NOTICE_LIFETIME};
     use crate::model::Role;
     use crate::store::UserRecord;
 
@@ -200,7 +200,7 @@ pub(crate) mod ssr {
                 Err(other) => Notice::Failed(other.to_string()),
             };
             match ctx.notices.put(&session, &notice).await {
-                Ok(key) => set_notice_cookie(&key, NOTICE_LIFETIME_S, ctx.notices.secure_cookie()),
+                Ok(key) => set_notice_cookie(&key, NOTICE_LIFETIME.as_secs(), ctx.notices.secure_cookie()),
                 Err(err) => tracing::error!(error = %err, "could not keep the notice of an admin action"),
             }
         }
@@ -216,8 +216,6 @@ pub(crate) mod ssr {
 
     /// The notice's key travels in this cookie, to the next `/admin` view.
     const NOTICE_COOKIE: &str = "trail_notice";
-    /// As long as a notice is kept (`Notices::put`).
-    const NOTICE_LIFETIME_S: u32 = 300;
 
     fn notice_cookie(headers: &HeaderMap) -> Option<String> {
         headers
@@ -231,7 +229,7 @@ pub(crate) mod ssr {
     }
 
     /// Sets the notice cookie (an empty `key` with `max_age` 0 removes it).
-    fn set_notice_cookie(key: &str, max_age: u32, secure: bool) {
+    fn set_notice_cookie(key: &str, max_age: u64, secure: bool) {
         let Some(response) = use_context::<leptos_axum::ResponseOptions>() else { return };
         let secure = if secure { "; Secure" } else { "" };
         let cookie = format!("{NOTICE_COOKIE}={key}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");

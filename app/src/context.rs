@@ -37,12 +37,15 @@ pub struct ServerContext {
 /// API key's secret, so the server keeps it sealed (the database alone cannot
 /// read it) for a few minutes at most; the browser holds the key to open it,
 /// in a cookie. Any server on the database can then show it, once.
+/// How long a notice waits for the page that shows it (and its cookie lives).
+pub const NOTICE_LIFETIME: std::time::Duration = std::time::Duration::from_secs(300);
+
 #[async_trait]
 pub trait Notices: Send + Sync + 'static {
     /// Keeps `notice` for `session`; the key to it, for the browser to keep.
     async fn put(&self, session: &str, notice: &Notice) -> Result<String, String>;
     /// The notice kept for `session` under `key`, once.
     async fn take(&self, session: &str, key: &str) -> Option<Notice>;
-    /// Whether the key's cookie may travel over plain HTTP.
+    /// Whether the key's cookie is marked `Secure` (sent over HTTPS only).
     fn secure_cookie(&self) -> bool;
 }

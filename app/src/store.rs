@@ -370,6 +370,9 @@ pub struct StreamBatch {
     /// Committed records exist that cannot be sent yet, because an older
     /// transaction is still running (PostgreSQL): ask again shortly.
     pub held_back: bool,
+    /// When the batch was not cut short: every matching record up to this
+    /// position is in it, so the next read may start here.
+    pub through: Option<StreamPosition>,
 }
 
 #[async_trait]

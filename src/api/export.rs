@@ -51,7 +51,7 @@ pub fn export_docs(op: aide::transform::TransformOperation) -> aide::transform::
 
 pub async fn export(
     State(state): State<AppState>,
-    Reader { scope, actor }: Reader,
+    Reader { scope, actor, .. }: Reader,
     RawQuery(filters): RawQuery,
     Query(query): Query<ExportQuery>,
 ) -> Result<Response> {

@@ -28,7 +28,7 @@ use tokio::sync::watch;
 
 use super::openapi;
 use super::query::FilterQuery;
-use crate::auth::reader::Reader;
+use crate::auth::reader::{Principal, Reader};
 use crate::error::{Error, Query, Result};
 use crate::live::{Hub, Item, Membership, BATCH};
 use crate::state::AppState;
@@ -38,6 +38,9 @@ use crate::state::AppState;
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
 /// How long a client waits before reconnecting (the `retry` field).
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+/// How often an open stream asks again what its reader may see: a revoked
+/// key, a disabled person or a changed role ends it.
+const RECHECK_EVERY: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(default)]
@@ -51,11 +54,17 @@ pub struct StreamQuery {
 
 pub async fn stream(
     State(state): State<AppState>,
-    Reader { scope, .. }: Reader,
+    Reader { scope, principal, .. }: Reader,
     headers: HeaderMap,
     Query(query): Query<StreamQuery>,
 ) -> Result<Response> {
-    let filter = query.filters.filter(Micros::now())?;
+    let now = Micros::now();
+    let mut filter = query.filters.filter(now)?;
+    // Every record from now on is received after a `since` in the past
+    // (`24h` becomes a time): without it, such streams share one group.
+    if filter.since.is_some_and(|since| since <= now) {
+        filter.since = None;
+    }
     // A new subscriber joins before the answer, so that every record
     // committed once the client has it is sent.
     let (last, next) = match resume_after(&headers, query.last_event_id.as_deref())? {
@@ -65,9 +74,13 @@ pub async fn stream(
             (member.from, Phase::Live(member))
         }
     };
+    let mut recheck = tokio::time::interval(RECHECK_EVERY);
+    recheck.reset(); // the first check after RECHECK_EVERY, not at once
     let follow = Follow {
         hub: state.live.clone(),
         closing: state.live.closing(),
+        principal,
+        recheck,
         scope,
         filter,
         last,
@@ -108,12 +121,21 @@ fn resume_after(headers: &HeaderMap, parameter: Option<&str>) -> Result<Option<S
 struct Follow {
     hub: Arc<Hub>,
     closing: watch::Receiver<bool>,
+    principal: Principal,
+    recheck: tokio::time::Interval,
     scope: Scope,
     filter: EventFilter,
     /// The last position sent (or where the subscription starts).
     last: StreamPosition,
     pending: VecDeque<Arc<Item>>,
     phase: Phase,
+}
+
+/// What a live stream woke up for.
+enum Woke {
+    Item(Option<Arc<Item>>),
+    Closing,
+    Recheck,
 }
 
 enum Phase {
@@ -143,28 +165,47 @@ impl Follow {
                     continue; // sent already, by the other read
                 }
                 self.last = item.position;
-                return Some(Event::default().id(item.position.encode()).data(&item.json));
+                let event = Event::default().id(item.position.encode());
+                return Some(match item.json.as_str() {
+                    // Sets the client's Last-Event-ID: no need to read up to here again.
+                    "" => event.comment("nothing else matches up to here"),
+                    json => event.data(json),
+                });
             }
             match std::mem::replace(&mut self.phase, Phase::Ended) {
                 Phase::Greeting(next) => {
                     self.phase = *next;
-                    return Some(Event::default().retry(RECONNECT_AFTER).comment("connected"));
+                    // With an id, so a client that reconnects before its first
+                    // record resumes from here.
+                    let greeting = Event::default().id(self.last.encode()).retry(RECONNECT_AFTER);
+                    return Some(greeting.comment("connected"));
                 }
                 phase @ (Phase::CatchingUp | Phase::Joined(_)) => match self.catch_up(phase).await {
                     Ok(next) => self.phase = next,
                     Err(err) => return Some(failed(&err)),
                 },
                 Phase::Live(mut member) => {
-                    tokio::select! {
-                        item = member.queue.recv() => match item {
-                            Some(item) => {
-                                self.pending.push_back(item);
+                    let woke = tokio::select! {
+                        item = member.queue.recv() => Woke::Item(item),
+                        _ = self.closing.wait_for(|closing| *closing) => Woke::Closing,
+                        _ = self.recheck.tick() => Woke::Recheck,
+                    };
+                    match woke {
+                        Woke::Item(Some(item)) => {
+                            self.pending.push_back(item);
+                            self.phase = Phase::Live(member);
+                        }
+                        Woke::Item(None) if member.lagged.load(Ordering::Relaxed) => self.phase = Phase::Lagged,
+                        Woke::Item(None) | Woke::Closing => {}
+                        Woke::Recheck => match self.principal.scope_now(self.hub.store().as_ref()).await {
+                            Ok(Some(scope)) if scope == self.scope => self.phase = Phase::Live(member),
+                            // Reconnecting reads with what the reader may see now, if anything.
+                            Ok(_) => return Some(ended("what this reader may see has changed: reconnect")),
+                            Err(err) => {
+                                tracing::warn!(error = %err, "could not check a live stream's reader");
                                 self.phase = Phase::Live(member);
                             }
-                            None if member.lagged.load(Ordering::Relaxed) => self.phase = Phase::Lagged,
-                            None => {}
                         },
-                        _ = self.closing.wait_for(|closing| *closing) => {}
                     }
                 }
                 Phase::Lagged => return Some(lagged(self.last)),
@@ -180,6 +221,10 @@ impl Follow {
         let batch = store.stream_after(&self.scope, &self.filter, self.last, BATCH).await?;
         let more = batch.records.len() == BATCH;
         self.pending.extend(batch.records.into_iter().map(|(position, record)| Item::new(position, record)));
+        if let Some(through) = batch.through {
+            // Nothing else up to there matches: the next read starts past it.
+            self.pending.push_back(Item::position_only(through));
+        }
         Ok(match phase {
             _ if more => phase,
             Phase::Joined(member) => Phase::Live(member),
@@ -195,6 +240,11 @@ fn lagged(last: StreamPosition) -> Event {
         "last_event_id": last.encode(),
     });
     Event::default().event("lagged").data(body.to_string())
+}
+
+/// The last event of a stream whose reader may no longer see what it asked for.
+fn ended(why: &str) -> Event {
+    Event::default().event("ended").data(serde_json::json!({ "error": why }).to_string())
 }
 
 /// The last event of a stream the database failed.

@@ -41,6 +41,11 @@ impl ApiKey {
     }
 }
 
+/// The hash of the key the request presents, if it presents one.
+pub fn presented_hash(parts: &Parts) -> Option<String> {
+    presented_key(parts).map(hash_key)
+}
+
 fn presented_key(parts: &Parts) -> Option<&str> {
     let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
     header("authorization")

@@ -2,14 +2,14 @@
 //!
 //! A notice (which may hold a new API key's secret) is sealed with
 //! ChaCha20-Poly1305 under a fresh key, and only the sealed bytes are stored,
-//! for [`LIFETIME`] at most, under the SHA-256 of the session's id. The key
+//! for [`NOTICE_LIFETIME`] at most, under the SHA-256 of the session's id. The key
 //! goes to the browser in a cookie with the notice's id. The next `/admin`
 //! view, on whichever server, brings the cookie, removes the notice from the
 //! database (only one reader can) and opens it. Neither the database nor the
 //! cookie alone reveals the secret.
 
 use app::admin_api::Notice;
-use app::context::Notices;
+use app::context::{Notices, NOTICE_LIFETIME};
 use app::model::Micros;
 use app::store::DynStore;
 use async_trait::async_trait;
@@ -17,8 +17,6 @@ use chacha20poly1305::aead::{Aead, KeyInit, OsRng};
 use chacha20poly1305::{AeadCore, ChaCha20Poly1305, Key, Nonce};
 use sha2::{Digest, Sha256};
 
-/// How long a notice waits for the page that shows it.
-pub const LIFETIME: std::time::Duration = std::time::Duration::from_secs(300);
 const NONCE_BYTES: usize = 12;
 
 pub struct SealedNotices {
@@ -45,7 +43,7 @@ impl Notices for SealedNotices {
         let mut sealed = nonce.to_vec();
         sealed.extend(ChaCha20Poly1305::new(&key).encrypt(&nonce, plain.as_slice()).map_err(|e| e.to_string())?);
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let expires_at = Micros(Micros::now().0 + LIFETIME.as_micros() as i64);
+        let expires_at = Micros(Micros::now().0 + NOTICE_LIFETIME.as_micros() as i64);
         self.store.put_notice(&id, &session_hash(session), &sealed, expires_at).await.map_err(|e| e.to_string())?;
         Ok(format!("{id}.{}", hex::encode(key)))
     }

@@ -4,12 +4,12 @@
 
 use app::audit::{Actor, Origin};
 use app::model::Visibility;
-use app::store::{Grant, Scope};
+use app::store::{ApiKeyRecord, Grant, Scope, Store};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use tower_sessions::Session;
 
-use crate::auth::api_key::ApiKey;
+use crate::auth::api_key::{self, ApiKey};
 use crate::error::Error;
 use crate::state::AppState;
 
@@ -17,6 +17,44 @@ use crate::state::AppState;
 pub struct Reader {
     pub scope: Scope,
     pub actor: Actor,
+    pub principal: Principal,
+}
+
+/// What a reader proved, to ask again later what they may see.
+#[derive(Clone, Debug)]
+pub enum Principal {
+    /// An API key, by its hash.
+    Key(String),
+    /// A signed-in person.
+    Person(i64),
+}
+
+impl Principal {
+    /// What this reader may see now, `None` if nothing any more (a revoked
+    /// key, a disabled person): a request that lasts (the live stream) asks
+    /// from time to time.
+    pub async fn scope_now(&self, store: &dyn Store) -> Result<Option<Scope>, Error> {
+        Ok(match self {
+            Principal::Key(hash) => store
+                .api_key_by_hash(hash)
+                .await?
+                .filter(|key| !key.revoked && key.scopes.iter().any(|s| s == "read"))
+                .map(|key| key_scope(&key)),
+            Principal::Person(user_id) => {
+                app::api::ssr::viewer_by_id(store, *user_id).await?.map(|viewer| Scope::for_viewer(&viewer))
+            }
+        })
+    }
+}
+
+/// A read key sees every visibility of its workspace, or every workspace.
+fn key_scope(key: &ApiKeyRecord) -> Scope {
+    match key.workspace_id {
+        Some(workspace_id) => {
+            Scope::Grants(vec![Grant { workspace_id, brand: None, visibilities: Visibility::ALL.to_vec() }])
+        }
+        None => Scope::Platform,
+    }
 }
 
 fn presents_key(parts: &Parts) -> bool {
@@ -31,18 +69,14 @@ impl FromRequestParts<AppState> for Reader {
         if presents_key(parts) {
             let key = ApiKey::from_request_parts(parts, state).await?;
             key.require_scope("read")?;
-            let scope = match key.0.workspace_id {
-                Some(workspace_id) => {
-                    Scope::Grants(vec![Grant { workspace_id, brand: None, visibilities: Visibility::ALL.to_vec() }])
-                }
-                None => Scope::Platform,
-            };
-            return Ok(Reader { scope, actor: Actor::api_key(key.0.id, origin) });
+            let principal = Principal::Key(api_key::presented_hash(parts).ok_or(Error::Unauthorized)?);
+            return Ok(Reader { scope: key_scope(&key.0), actor: Actor::api_key(key.0.id, origin), principal });
         }
         let session = Session::from_request_parts(parts, state).await.map_err(|_| Error::Unauthorized)?;
         let user_id = app::api::ssr::session_user(&session).await.map_err(|e| Error::Internal(e.into()))?;
         let user_id = user_id.ok_or(Error::Unauthorized)?;
         let viewer = app::api::ssr::viewer_by_id(state.store.as_ref(), user_id).await?.ok_or(Error::Unauthorized)?;
-        Ok(Reader { scope: Scope::for_viewer(&viewer), actor: Actor::viewer(&viewer, origin) })
+        let principal = Principal::Person(user_id);
+        Ok(Reader { scope: Scope::for_viewer(&viewer), actor: Actor::viewer(&viewer, origin), principal })
     }
 }

@@ -58,6 +58,9 @@ impl Default for Limits {
 pub struct LoginThrottle {
     store: DynStore,
     limits: Limits,
+    /// One count at a time from this server: a flood of sign-ins waits
+    /// here, not on database connections waiting for the count's lock.
+    counting: tokio::sync::Mutex<()>,
 }
 
 /// A sign-in attempt under way, already counted as a failure.
@@ -83,14 +86,16 @@ fn before(now: Micros, window: Duration) -> Micros {
 
 impl LoginThrottle {
     pub fn new(store: DynStore, limits: Limits) -> Self {
-        LoginThrottle { store, limits }
+        LoginThrottle { store, limits, counting: tokio::sync::Mutex::new(()) }
     }
 
     /// Counts an attempt for `account` from `address`, or refuses it if a limit is reached.
     pub async fn begin(&self, account: &str, address: IpAddr) -> Result<Attempt, Refused> {
         let account = format!("account:{}", account.trim().to_lowercase());
         let address = format!("address:{}", address_key(address));
-        let pair = format!("{account}|{address}");
+        // Stored hashed: a fixed length whatever was typed (NUL, megabytes).
+        let pair = hashed(&format!("{account}|{address}"));
+        let (account, address) = (hashed(&account), hashed(&address));
         let now = Micros::now();
         let known = self.store.known_since(&pair).await.map_err(Refused::Store)?;
         let known = known.is_some_and(|at| at >= before(now, self.limits.known_address_for));
@@ -106,6 +111,7 @@ impl LoginThrottle {
         }
         let keys = [address, account, pair.clone()];
         let forget = before(now, self.longest_window());
+        let _turn = self.counting.lock().await;
         match self.store.count_attempt(&limits, &keys, now, forget).await.map_err(Refused::Store)? {
             Some(mut counted) => {
                 counted.truncate(2); // the pair's own row goes with the pair's forgiveness
@@ -125,6 +131,11 @@ impl LoginThrottle {
         let l = &self.limits;
         l.per_account_and_address.window.max(l.per_address.window).max(l.per_account.window)
     }
+}
+
+fn hashed(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 /// An IPv6 client controls a whole /64, so that is what one address is.

@@ -90,54 +90,49 @@ impl Positioned {
     }
 }
 
-/// Records after `after` in commit order, every column and the position;
-/// with a `horizon`, only those written by transactions numbered below it.
+/// Records after `after` in commit order, every column and the position,
+/// of transactions numbered below `horizon`.
 pub fn stream_after<'a>(
     q: &mut Sql<'_, 'a>,
     scope: &'a Scope,
     filter: &'a EventFilter,
     after: StreamPosition,
-    horizon: Option<i64>,
+    horizon: i64,
     limit: usize,
 ) {
     let sorted = Sorted { columns: &["commit_tx", "id"], direction: "ASC", limit };
     select_records(q, Fields::Positioned, Some(sorted), |c| {
         c.and().push("(e.commit_tx, e.id) > (").bind(after.commit_tx).push(", ").bind(after.id).push(")");
-        if let Some(horizon) = horizon {
-            c.and().push("e.commit_tx < ").bind(horizon);
-        }
+        c.and().push("e.commit_tx < ").bind(horizon);
         c.scope(scope).filter(filter);
     });
 }
 
-/// SQLite: the last transaction that wrote records, over both record tables.
+/// SQLite: the number of the last write transaction that stored records.
 pub fn last_commit_tx(q: &mut Sql<'_, '_>) {
-    let tables = q.dialect().record_tables();
-    q.push("SELECT MAX(n) FROM (");
-    q.join(tables, " UNION ALL ", |q, table| {
-        q.push(format_args!(
-            "SELECT * FROM (SELECT commit_tx AS n FROM {table} WHERE commit_tx IS NOT NULL \
-             ORDER BY commit_tx DESC LIMIT 1)"
-        ));
-    });
-    q.push(")");
+    q.push("SELECT n FROM commit_counter");
+}
+
+/// SQLite: numbers the write transaction it runs in (migration `commit_order`).
+pub fn next_commit_tx(q: &mut Sql<'_, '_>) {
+    q.push("UPDATE commit_counter SET n = n + 1 RETURNING n");
 }
 
 /// PostgreSQL: the stream's horizon, below which every transaction that
 /// could write records has ended, and whether records of later ones are
 /// already committed (the stream cannot send those yet). It is the oldest
-/// transaction still running in this database, else the next to start:
-/// transactions of other databases on the same server write no records, and
-/// a long one there must not hold the stream up. The statement's snapshot is
-/// taken before `pg_stat_activity` is read, so a transaction that starts
-/// meanwhile is numbered above the snapshot's `xmax`. `backend_xid` is a
-/// 32-bit id; it is widened with the epoch of `xmax` (the one before, if
-/// it is above `xmax`'s low half).
+/// transaction still running in this database, else the snapshot's `xmax`
+/// (one past the last that ended): transactions of other databases on the
+/// same server write no records, and a long one there must not hold the
+/// stream up. The statement's snapshot is taken before `pg_stat_activity` is
+/// read, so a transaction that starts meanwhile is numbered at least `xmax`.
+/// `backend_xid` is a 32-bit id, widened to 64 bits by its signed distance
+/// from `xmax` (a running one may be above `xmax`, or in the epoch before).
 pub fn stream_horizon(q: &mut Sql<'_, '_>) {
     q.push(
         "WITH s AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS next), \
-         h AS (SELECT LEAST(s.next, (SELECT MIN(((s.next >> 32) << 32) + a.backend_xid::text::bigint \
-                 - CASE WHEN a.backend_xid::text::bigint > (s.next & 4294967295) THEN 4294967296 ELSE 0 END) \
+         h AS (SELECT LEAST(s.next, (SELECT MIN(s.next + ((((a.backend_xid::text::bigint - (s.next & 4294967295)) \
+                 + 2147483648) & 4294967295) - 2147483648)) \
                FROM pg_stat_activity a WHERE a.datname = current_database() AND a.backend_xid IS NOT NULL)) AS horizon \
                FROM s) \
          SELECT h.horizon, EXISTS (SELECT 1 FROM events e WHERE e.commit_tx >= h.horizon) FROM h",

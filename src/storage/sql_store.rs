@@ -45,7 +45,7 @@ pub enum Use {
     /// users, the chains, the live stream and the live feed's poll.
     Read,
     /// A read of records that may lag a moment behind the primary: pages,
-    /// one record, stats, exports. Successive reads through one replica
+    /// stats, exports (not one record: a proof reads its link on the primary). Successive reads through one replica
     /// never go back in time, so "load more" never skips what the first
     /// page's read had seen.
     Replica,
@@ -644,7 +644,7 @@ impl Store for SqlStore {
     }
 
     async fn event_by_id(&self, scope: &Scope, id: Uuid) -> StoreResult<Option<EventDetail>> {
-        Ok(self.fetch_optional(Use::Replica, |q| records::event_by_id(q, scope, id)).await?)
+        Ok(self.fetch_optional(Use::Read, |q| records::event_by_id(q, scope, id)).await?)
     }
 
     fn commits(&self) -> watch::Receiver<u64> {
@@ -654,8 +654,8 @@ impl Store for SqlStore {
     async fn stream_start(&self) -> StoreResult<StreamPosition> {
         let commit_tx = match &self.backend {
             Backend::Sqlite(_) => {
-                let (last,): (Option<i64>,) = self.fetch_one(Use::Read, records::last_commit_tx).await?;
-                last.unwrap_or(0)
+                let (last,): (i64,) = self.fetch_one(Use::Read, records::last_commit_tx).await?;
+                last
             }
             Backend::Postgres(_) => {
                 let (horizon, _): (i64, bool) = self.fetch_one(Use::Read, records::stream_horizon).await?;
@@ -672,19 +672,32 @@ impl Store for SqlStore {
         after: StreamPosition,
         limit: usize,
     ) -> StoreResult<StreamBatch> {
-        // SQLite commits one transaction at a time: whatever a reader sees
-        // is in commit order already.
-        let (horizon, held_back) = match &self.backend {
-            Backend::Sqlite(_) => (None, false),
+        let (rows, horizon, held_back): (Vec<records::Positioned>, i64, bool) = match &self.backend {
+            // SQLite commits one transaction at a time: what a reader sees is
+            // complete up to the last transaction's number, read in the same
+            // snapshot (a read transaction).
+            Backend::Sqlite(db) => {
+                let mut tx = db.pool(Use::Read).begin().await?;
+                let (last,): (i64,) = for_sqlite(records::last_commit_tx).build_query_as().fetch_one(&mut *tx).await?;
+                let rows = for_sqlite(|q| records::stream_after(q, scope, filter, after, last + 1, limit))
+                    .build_query_as()
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.rollback().await?;
+                (rows, last + 1, false)
+            }
             Backend::Postgres(_) => {
                 let (horizon, held_back): (i64, bool) = self.fetch_one(Use::Read, records::stream_horizon).await?;
-                (Some(horizon), held_back)
+                let rows = self
+                    .fetch_all(Use::Read, |q| records::stream_after(q, scope, filter, after, horizon, limit))
+                    .await?;
+                (rows, horizon, held_back)
             }
         };
-        let rows: Vec<records::Positioned> =
-            self.fetch_all(Use::Read, |q| records::stream_after(q, scope, filter, after, horizon, limit)).await?;
+        // A short batch holds every matching record below the horizon.
+        let through = (rows.len() < limit).then_some(StreamPosition { commit_tx: horizon - 1, id: Uuid::max() });
         let records = rows.into_iter().map(|row| (row.position(), row.detail)).collect();
-        Ok(StreamBatch { records, held_back })
+        Ok(StreamBatch { records, held_back, through })
     }
 
     async fn stats(

@@ -275,13 +275,13 @@ fn statement_rows(remaining: usize) -> usize {
 }
 
 /// The number of this write transaction in commit order (migration
-/// `commit_order`): one more than the last. Read inside the transaction,
-/// which holds SQLite's one write lock, so even another process writing the
-/// same file cannot take the same number or commit out of order.
+/// `commit_order`), counted inside the transaction, which holds SQLite's one
+/// write lock: even another process writing the same file cannot take the
+/// same number or commit out of order.
 async fn next_commit_tx(conn: &mut SqliteConnection) -> sqlx::Result<i64> {
-    let (last,): (Option<i64>,) =
-        super::statement::for_sqlite(super::records::last_commit_tx).build_query_as().fetch_one(&mut *conn).await?;
-    Ok(last.unwrap_or(0) + 1)
+    let (n,): (i64,) =
+        super::statement::for_sqlite(super::records::next_commit_tx).build_query_as().fetch_one(&mut *conn).await?;
+    Ok(n)
 }
 
 /// Stages `records` as written by transaction `commit_tx` and returns the new

@@ -352,3 +352,44 @@ async fn records_wait_for_older_transactions_of_their_database_only() {
     assert_eq!(stream.next().await.json()["key"], "behind.older", "sent once it ended");
     elsewhere.execute("COMMIT").await.unwrap();
 }
+
+/// PostgreSQL: with two transactions running at once (the younger one's id
+/// above the snapshot's `xmax`), a new stream still starts now: it neither
+/// replays what came before nor stalls.
+#[tokio::test]
+async fn a_new_stream_starts_now_while_transactions_overlap() {
+    use sqlx::{Connection, Executor};
+
+    let app = spawn_app().await;
+    if !app.db.is_postgres() {
+        return;
+    }
+    ingest_keys(&app.client, &app.address, &app.key, &["before"]).await;
+    let mut older = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+    let mut younger = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+    older.execute("BEGIN; SELECT pg_current_xact_id()").await.unwrap();
+    younger.execute("BEGIN; SELECT pg_current_xact_id()").await.unwrap();
+    let mut stream = EventStream::open(app.client.get(app.url("/api/v1/events/stream")).bearer_auth(&app.key)).await;
+    older.execute("COMMIT").await.unwrap();
+    younger.execute("COMMIT").await.unwrap();
+    ingest_keys(&app.client, &app.address, &app.key, &["after"]).await;
+    assert_eq!(stream.next().await.json()["key"], "after", "nothing from before the stream, and no stall");
+}
+
+/// An open stream asks again what its reader may see: a key revoked
+/// meanwhile ends it within seconds (the client's reconnection is refused).
+#[tokio::test]
+async fn a_stream_ends_when_its_key_is_revoked() {
+    let app = spawn_app().await;
+    let reader = issue_key(&app.store, "acme", "read").await;
+    let mut stream = EventStream::open(app.client.get(app.url("/api/v1/events/stream")).bearer_auth(&reader)).await;
+    let id = app.store.api_keys().await.unwrap().into_iter().find(|k| reader.starts_with(&k.prefix)).unwrap().id;
+    app::accounts::revoke_key(app.store.as_ref(), &app::audit::Actor::cli(), id).await.unwrap();
+    let revoked = Instant::now();
+    let last = stream.next_within(PATIENCE).await.expect("a last event");
+    assert_eq!(last.event.as_deref(), Some("ended"), "{last:?}");
+    assert!(revoked.elapsed() < Duration::from_secs(5), "ended after {:?}", revoked.elapsed());
+    assert!(stream.next_within(Duration::from_secs(1)).await.is_none(), "and closed");
+    let again = app.client.get(app.url("/api/v1/events/stream")).bearer_auth(&reader).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+}
