@@ -54,7 +54,9 @@ pg_start_command() {
 
 pg_stop() {
   [ -n "${PG_DIR:-}" ] && [ -d "$PG_DIR/data" ] || return 0
-  [ -d "$PG_DIR/replica" ] && as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DIR/replica" -m fast -w stop >/dev/null 2>&1
+  if [ -d "$PG_DIR/replica" ]; then
+    as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DIR/replica" -m fast -w stop >/dev/null 2>&1 || true
+  fi
   as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
   rm -rf "$PG_DIR"
   unset PG_DIR TRAIL_TEST_POSTGRES_URL TRAIL_TEST_POSTGRES_READ_URL

@@ -9,12 +9,24 @@ use std::time::{Duration, Instant};
 
 use app::admin_api::{CreateKey, RevokeKey};
 use app::model::Kind;
+use app::store::Job;
 use leptos::server_fn::ServerFn;
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{received, spawn_app_on, TestApp, TestDatabase, FOUNDER_EMAIL, PASSWORD};
 use crate::stream::EventStream;
+
+/// `job`'s turn, once the servers' own background runs leave it.
+async fn take_turn(app: &TestApp, job: Job) -> app::store::JobGuard {
+    for _ in 0..200 {
+        if let Some(guard) = app.store.job_lock(job).await.unwrap() {
+            return guard;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{job:?} stayed taken");
+}
 
 /// Two servers on one fresh database.
 async fn two_servers() -> (TestApp, TestApp) {
@@ -202,6 +214,13 @@ async fn background_jobs_do_their_work_once_whichever_server_runs_them() {
     let removed: u64 =
         [from_a.unwrap(), from_b.unwrap()].into_iter().flatten().flatten().map(|purged| purged.removed).sum();
     assert_eq!(removed, 50, "each record purged once");
+    // While one server holds a job's turn, the other does not get it.
+    for job in [Job::Purge, Job::IntegrityCheck] {
+        let held = take_turn(&a, job).await;
+        assert!(b.store.job_lock(job).await.unwrap().is_none(), "{job:?}: one server at a time");
+        drop(held);
+        take_turn(&b, job).await;
+    }
 
     // Both sign the chains' heads at once: one digest per grown chain.
     assert_eq!(a.ingest(&json!({"key": "grow"})).await.status(), StatusCode::ACCEPTED);
