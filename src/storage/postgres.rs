@@ -42,13 +42,18 @@ pub const SIGN_IN_LOCK: i64 = 0x7472_6169_6c00_0005;
 /// A pool on `url`. No JIT: Trail's queries are short, and PostgreSQL
 /// compiled the stats aggregates each time their estimated cost passed
 /// jit_above_cost, which cost more than the queries themselves.
-async fn connect(url: &str) -> sqlx::Result<PgPool> {
+async fn connect(url: &str, size: u32) -> sqlx::Result<PgPool> {
     let options = PgConnectOptions::from_str(url)?.options([("jit", "off")]);
-    PgPoolOptions::new().max_connections(POOL_SIZE).acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await
+    PgPoolOptions::new().max_connections(size).acquire_timeout(ACQUIRE_TIMEOUT).connect_with(options).await
 }
+
+/// Connections of the live stream's own pool (`Use::Stream`).
+const STREAM_POOL_SIZE: u32 = 4;
 
 pub struct PgDb {
     pool: PgPool,
+    /// The live stream's reads, on the primary.
+    stream: PgPool,
     /// A streaming replica for reads that may lag (`Use::Replica`).
     replica: Option<PgPool>,
     partitions: Partitions,
@@ -58,15 +63,18 @@ impl PgDb {
     /// Opens the database at `url` and migrates it; reads that may lag go
     /// to `read_url`, a streaming replica of it, if given.
     pub async fn open(url: &str, read_url: Option<&str>) -> anyhow::Result<Self> {
-        let pool = connect(url).await?;
+        let pool = connect(url, POOL_SIZE).await?;
+        let stream = connect(url, STREAM_POOL_SIZE).await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         let partitions = Partitions::default();
         partitions.ensure_current(&pool).await?;
         let replica = match read_url {
-            Some(read_url) => Some(connect(read_url).await.context("connecting to TRAIL_DATABASE_READ_URL")?),
+            Some(read_url) => {
+                Some(connect(read_url, POOL_SIZE).await.context("connecting to TRAIL_DATABASE_READ_URL")?)
+            }
             None => None,
         };
-        Ok(PgDb { pool, replica, partitions })
+        Ok(PgDb { pool, stream, replica, partitions })
     }
 
     /// The partitions of `events` this process knows of.
@@ -83,16 +91,18 @@ impl PgDb {
         &self.pool
     }
 
-    /// The replica for `Use::Replica`, if there is one; else the primary.
+    /// The replica for `Use::Replica`, if there is one; the stream's own
+    /// pool for `Use::Stream`; else the primary.
     pub fn pool_for(&self, to: Use) -> &PgPool {
         match (to, &self.replica) {
             (Use::Replica, Some(replica)) => replica,
+            (Use::Stream, _) => &self.stream,
             _ => &self.pool,
         }
     }
 
     pub fn pools(&self) -> Vec<(&'static str, &PgPool)> {
-        let mut pools = vec![("pool", &self.pool)];
+        let mut pools = vec![("pool", &self.pool), ("stream", &self.stream)];
         pools.extend(self.replica.as_ref().map(|replica| ("replica", replica)));
         pools
     }

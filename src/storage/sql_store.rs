@@ -44,6 +44,9 @@ pub enum Use {
     /// A read that must see every commit so far: accounts, keys, sessions'
     /// users, the chains, the live stream and the live feed's poll.
     Read,
+    /// The live stream's reads: on PostgreSQL a few connections of their
+    /// own, so that many streams cannot take the connections ingest needs.
+    Stream,
     /// A read of records that may lag a moment behind the primary: pages,
     /// stats, exports (not one record: a proof reads its link on the primary). Successive reads through one replica
     /// never go back in time, so "load more" never skips what the first
@@ -654,11 +657,11 @@ impl Store for SqlStore {
     async fn stream_start(&self) -> StoreResult<StreamPosition> {
         let commit_tx = match &self.backend {
             Backend::Sqlite(_) => {
-                let (last,): (i64,) = self.fetch_one(Use::Read, records::last_commit_tx).await?;
+                let (last,): (i64,) = self.fetch_one(Use::Stream, records::last_commit_tx).await?;
                 last
             }
             Backend::Postgres(_) => {
-                let (horizon, _): (i64, bool) = self.fetch_one(Use::Read, records::stream_horizon).await?;
+                let (horizon, _): (i64, bool) = self.fetch_one(Use::Stream, records::stream_horizon).await?;
                 horizon - 1
             }
         };
@@ -677,7 +680,7 @@ impl Store for SqlStore {
             // complete up to the last transaction's number, read in the same
             // snapshot (a read transaction).
             Backend::Sqlite(db) => {
-                let mut tx = db.pool(Use::Read).begin().await?;
+                let mut tx = db.pool(Use::Stream).begin().await?;
                 let (last,): (i64,) = for_sqlite(records::last_commit_tx).build_query_as().fetch_one(&mut *tx).await?;
                 let rows = for_sqlite(|q| records::stream_after(q, scope, filter, after, last + 1, limit))
                     .build_query_as()
@@ -687,9 +690,9 @@ impl Store for SqlStore {
                 (rows, last + 1, false)
             }
             Backend::Postgres(_) => {
-                let (horizon, held_back): (i64, bool) = self.fetch_one(Use::Read, records::stream_horizon).await?;
+                let (horizon, held_back): (i64, bool) = self.fetch_one(Use::Stream, records::stream_horizon).await?;
                 let rows = self
-                    .fetch_all(Use::Read, |q| records::stream_after(q, scope, filter, after, horizon, limit))
+                    .fetch_all(Use::Stream, |q| records::stream_after(q, scope, filter, after, horizon, limit))
                     .await?;
                 (rows, horizon, held_back)
             }

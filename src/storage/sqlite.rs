@@ -89,7 +89,7 @@ impl SqliteDb {
     /// session store uses them the same way.
     pub fn pool(&self, to: Use) -> &SqlitePool {
         match to {
-            Use::Read | Use::Replica => &self.reader,
+            Use::Read | Use::Replica | Use::Stream => &self.reader,
             Use::Write => &self.writer,
         }
     }
