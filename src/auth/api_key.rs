@@ -7,7 +7,6 @@ use app::store::ApiKeyRecord;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::state::AppState;
@@ -24,26 +23,25 @@ pub fn generate() -> GeneratedKey {
 }
 
 pub fn hash_key(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
+    super::sha256_hex(secret)
 }
 
-/// The caller's verified API key (`Authorization: Bearer` or `X-API-Key`).
+/// The caller's verified API key (`Authorization: Bearer` or `X-API-Key`),
+/// and its hash (what it is stored and looked up under).
 #[derive(Clone, Debug)]
-pub struct ApiKey(pub ApiKeyRecord);
+pub struct ApiKey {
+    pub record: ApiKeyRecord,
+    pub hash: String,
+}
 
 impl ApiKey {
     pub fn require_scope(&self, scope: &str) -> Result<(), Error> {
-        if self.0.scopes.iter().any(|s| s == scope) {
+        if self.record.scopes.iter().any(|s| s == scope) {
             Ok(())
         } else {
             Err(Error::Forbidden(format!("this API key lacks the {scope:?} scope")))
         }
     }
-}
-
-/// The hash of the key the request presents, if it presents one.
-pub fn presented_hash(parts: &Parts) -> Option<String> {
-    presented_key(parts).map(hash_key)
 }
 
 fn presented_key(parts: &Parts) -> Option<&str> {
@@ -60,7 +58,8 @@ impl FromRequestParts<AppState> for ApiKey {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let secret = presented_key(parts).ok_or(Error::Unauthorized)?;
-        let record = state.store.api_key_by_hash(&hash_key(secret)).await?.ok_or(Error::Unauthorized)?;
+        let hash = hash_key(secret);
+        let record = state.store.api_key_by_hash(&hash).await?.ok_or(Error::Unauthorized)?;
         if record.revoked {
             return Err(Error::Unauthorized);
         }
@@ -74,7 +73,7 @@ impl FromRequestParts<AppState> for ApiKey {
                 }
             });
         }
-        Ok(ApiKey(record))
+        Ok(ApiKey { record, hash })
     }
 }
 

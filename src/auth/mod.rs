@@ -10,6 +10,13 @@ pub mod web;
 
 use app::context::{Credentials, GeneratedKey};
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+
+/// SHA-256 of `text`, in hex: how keys, sessions' ids (for notices) and
+/// sign-in throttle keys are stored.
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
 
 /// What server functions use to make password hashes and API keys.
 pub struct ServerCredentials;

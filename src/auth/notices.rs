@@ -15,7 +15,8 @@ use app::store::DynStore;
 use async_trait::async_trait;
 use chacha20poly1305::aead::{Aead, KeyInit, OsRng};
 use chacha20poly1305::{AeadCore, ChaCha20Poly1305, Key, Nonce};
-use sha2::{Digest, Sha256};
+
+use super::sha256_hex;
 
 const NONCE_BYTES: usize = 12;
 
@@ -30,10 +31,6 @@ impl SealedNotices {
     }
 }
 
-fn session_hash(session: &str) -> String {
-    hex::encode(Sha256::digest(session.as_bytes()))
-}
-
 #[async_trait]
 impl Notices for SealedNotices {
     async fn put(&self, session: &str, notice: &Notice) -> Result<String, String> {
@@ -44,14 +41,14 @@ impl Notices for SealedNotices {
         sealed.extend(ChaCha20Poly1305::new(&key).encrypt(&nonce, plain.as_slice()).map_err(|e| e.to_string())?);
         let id = uuid::Uuid::new_v4().simple().to_string();
         let expires_at = Micros(Micros::now().0 + NOTICE_LIFETIME.as_micros() as i64);
-        self.store.put_notice(&id, &session_hash(session), &sealed, expires_at).await.map_err(|e| e.to_string())?;
+        self.store.put_notice(&id, &sha256_hex(session), &sealed, expires_at).await.map_err(|e| e.to_string())?;
         Ok(format!("{id}.{}", hex::encode(key)))
     }
 
     async fn take(&self, session: &str, key: &str) -> Option<Notice> {
         let (id, key) = key.split_once('.')?;
         let key = hex::decode(key).ok().filter(|k| k.len() == 32)?;
-        let sealed = match self.store.take_notice(id, &session_hash(session)).await {
+        let sealed = match self.store.take_notice(id, &sha256_hex(session)).await {
             Ok(sealed) => sealed?,
             Err(err) => {
                 tracing::error!(error = %err, "could not read an admin action's notice");

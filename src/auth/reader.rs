@@ -9,7 +9,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use tower_sessions::Session;
 
-use crate::auth::api_key::{self, ApiKey};
+use crate::auth::api_key::ApiKey;
 use crate::error::Error;
 use crate::state::AppState;
 
@@ -69,8 +69,8 @@ impl FromRequestParts<AppState> for Reader {
         if presents_key(parts) {
             let key = ApiKey::from_request_parts(parts, state).await?;
             key.require_scope("read")?;
-            let principal = Principal::Key(api_key::presented_hash(parts).ok_or(Error::Unauthorized)?);
-            return Ok(Reader { scope: key_scope(&key.0), actor: Actor::api_key(key.0.id, origin), principal });
+            let (scope, actor) = (key_scope(&key.record), Actor::api_key(key.record.id, origin));
+            return Ok(Reader { scope, actor, principal: Principal::Key(key.hash) });
         }
         let session = Session::from_request_parts(parts, state).await.map_err(|_| Error::Unauthorized)?;
         let user_id = app::api::ssr::session_user(&session).await.map_err(|e| Error::Internal(e.into()))?;

@@ -24,6 +24,8 @@ use std::time::Duration;
 use app::model::Micros;
 use app::store::{AttemptLimit, DynStore, StoreError};
 
+use super::sha256_hex;
+
 /// One sliding-window limit.
 #[derive(Clone, Copy, Debug)]
 pub struct Limit {
@@ -94,8 +96,8 @@ impl LoginThrottle {
         let account = format!("account:{}", account.trim().to_lowercase());
         let address = format!("address:{}", address_key(address));
         // Stored hashed: a fixed length whatever was typed (NUL, megabytes).
-        let pair = hashed(&format!("{account}|{address}"));
-        let (account, address) = (hashed(&account), hashed(&address));
+        let pair = sha256_hex(&format!("{account}|{address}"));
+        let (account, address) = (sha256_hex(&account), sha256_hex(&address));
         let now = Micros::now();
         let known = self.store.known_since(&pair).await.map_err(Refused::Store)?;
         let known = known.is_some_and(|at| at >= before(now, self.limits.known_address_for));
@@ -131,11 +133,6 @@ impl LoginThrottle {
         let l = &self.limits;
         l.per_account_and_address.window.max(l.per_address.window).max(l.per_account.window)
     }
-}
-
-fn hashed(key: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 /// An IPv6 client controls a whole /64, so that is what one address is.

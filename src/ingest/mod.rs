@@ -119,7 +119,7 @@ fn items_of_request(format: Format, headers: &HeaderMap, bytes: &[u8]) -> Result
     items_of(format, json)
 }
 
-#[tracing::instrument(skip_all, fields(key_id = key.0.id, records))]
+#[tracing::instrument(skip_all, fields(key_id = key.record.id, records))]
 pub async fn ingest(
     State(state): State<AppState>,
     key: ApiKey,
@@ -148,7 +148,7 @@ pub async fn ingest(
 }
 
 async fn workspace_rules(state: &AppState, key: &ApiKey, items: &[Value]) -> Result<WorkspaceRules> {
-    let key_workspace = key.0.workspace_id.zip(key.0.workspace.clone());
+    let key_workspace = key.record.workspace_id.zip(key.record.workspace.clone());
     let mut known = HashMap::new();
     if key_workspace.is_none() {
         for slug in parse::named_workspaces(items) {
