@@ -202,11 +202,14 @@ async fn background_jobs_do_their_work_once_whichever_server_runs_them() {
     if !a.db.is_postgres() {
         return; // SQLite has one server; its jobs take turns within it.
     }
-    // Expired records, purged by both servers at the same moment.
-    a.cli(&["retention", "set", "--workspace", "acme", "--kind", "event", "--days", "2"]);
+    // Expired records, purged by both servers at the same moment. Each
+    // server purges once as it starts: those runs come first (before a
+    // period is set they remove nothing), so they cannot take the records.
     let acme = a.workspace.id;
     let old: Vec<_> = (0..50).map(|_| received(acme, Kind::Event, 3.0)).collect();
     a.store.insert_records(&[old]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    a.cli(&["retention", "set", "--workspace", "acme", "--kind", "event", "--days", "2"]);
     let signer = trail::integrity::signing::SigningKeys::load(&a.db.signing_key_file()).unwrap().unwrap();
     let now = app::model::Micros::now();
     let (from_a, from_b) =
