@@ -52,20 +52,23 @@ async fn subscribe(
         let (arrivals, connected) = (arrivals.clone(), connected.clone());
         tasks.push(tokio::spawn(async move {
             let Ok(mut response) = request.send().await else { return };
-            let mut buffer = String::new();
+            let mut buffer = Vec::new();
             let mut first = true;
             while let Ok(Some(chunk)) = response.chunk().await {
                 if first {
                     connected.fetch_add(1, Ordering::Relaxed);
                     first = false;
                 }
-                buffer.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = buffer.find("\n\n") {
-                    let block: String = buffer.drain(..end + 2).collect();
-                    if let Some(sample) = sample_of(&block) {
+                buffer.extend_from_slice(&chunk);
+                // Every whole event in the buffer, then what is left moved to its front once.
+                let mut start = 0;
+                while let Some(end) = memchr::memmem::find(&buffer[start..], b"\n\n") {
+                    if let Some(sample) = sample_of(&buffer[start..start + end]) {
                         arrivals.lock().expect("not poisoned").push((sample, Instant::now()));
                     }
+                    start += end + 2;
                 }
+                buffer.drain(..start);
             }
         }));
     }
@@ -80,9 +83,9 @@ async fn subscribe(
 }
 
 /// The sample number of a record event (`"message":"live <n>"`).
-fn sample_of(block: &str) -> Option<usize> {
-    let rest = &block[block.find("\"message\":\"live ")? + 16..];
-    rest[..rest.find('"')?].parse().ok()
+fn sample_of(block: &[u8]) -> Option<usize> {
+    let rest = &block[memchr::memmem::find(block, b"\"message\":\"live ")? + 16..];
+    std::str::from_utf8(&rest[..memchr::memchr(b'"', rest)?]).ok()?.parse().ok()
 }
 
 /// A server's resident memory now, in KiB.

@@ -48,6 +48,10 @@ struct Args {
     /// print it with the server's peak memory after each (for profiling; writes no table).
     #[arg(long)]
     ingest_only: bool,
+    /// Measure only the live stream (on a database of `--rows` records) and
+    /// print its figures (for profiling; writes no table).
+    #[arg(long)]
+    live_only: bool,
     /// Keep the databases afterwards (their directory is printed), to profile queries on them.
     #[arg(long)]
     keep: bool,
@@ -193,6 +197,16 @@ impl Server {
             .find(|l| l.starts_with("VmHWM:"))
             .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
             .map_or(0.0, |kib| kib / 1024.0)
+    }
+
+    /// Processor time the server has used so far (user and system), in seconds.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // After the command name in parentheses: utime and stime are fields 14 and 15.
+        let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+        let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|t| t.parse::<f64>().ok()).sum());
+        // USER_HZ is 100 on every Linux this runs on.
+        ticks / 100.0
     }
 }
 
@@ -775,6 +789,13 @@ async fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    if args.live_only {
+        let url = fresh_database(&args.db, dir.path(), "trail").await?;
+        let key = prepare(&args.server, &url)?;
+        let server = Server::start(&args.server, &url).await?;
+        http_batch_ingest(&server.base, &key, data).await?;
+        return crate::live::measure(&args, dir.path(), data, &server, &key, &mut table).await;
+    }
 
     // Ingest: the engine's bulk path, the naive way, Trail's batches. The bulk
     // import runs in two halves, and the naive baselines insert the records
@@ -1299,20 +1320,29 @@ where
 {
     let mut pairs = Vec::new();
     for pair in 0..PAIRS {
-        let mut rates = [0.0; 2];
+        let (mut rates, mut cpu_used) = ([0.0; 2], [0.0; 2]);
         for (setup, rate) in rates.iter_mut().enumerate() {
             let url = fresh_database(&args.db, dir, &format!("{name}{pair}{setup}")).await?;
             let key = prepare(&args.server, &url)?;
             let server = Server::start_with(&args.server, &url, env(setup)).await?;
             let attached = attach(setup, server.base.clone(), key.clone()).await?;
+            let cpu = server.cpu_seconds();
             *rate = http_batch_ingest(&server.base, &key, data).await?;
+            cpu_used[setup] = server.cpu_seconds() - cpu;
             drop(attached);
             drop(server);
             if !args.keep {
                 drop_databases(&args.db, &[&url]).await?;
             }
         }
-        println!("{name}: batch ingest {:.0} rec/s against {:.0}: {:.2}", rates[0], rates[1], rates[0] / rates[1]);
+        println!(
+            "{name}: batch ingest {:.0} rec/s against {:.0}: {:.2} (server processor time {:.1} s against {:.1} s)",
+            rates[0],
+            rates[1],
+            rates[0] / rates[1],
+            cpu_used[0],
+            cpu_used[1]
+        );
         pairs.push(rates);
     }
     pairs.sort_by(|a, b| (a[0] / a[1]).total_cmp(&(b[0] / b[1])));
