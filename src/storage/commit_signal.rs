@@ -67,6 +67,11 @@ impl CommitSignal {
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.any.subscribe()
     }
+
+    /// How many commits were signalled so far (wrapping).
+    pub fn count(&self) -> u64 {
+        *self.any.borrow()
+    }
 }
 
 /// Sends one notification per wake: commits made meanwhile share it.

@@ -11,6 +11,7 @@ mod changes;
 mod columns;
 mod commit_signal;
 mod conditions;
+mod horizon;
 mod key_cache;
 mod notices;
 mod outcomes;

@@ -25,6 +25,7 @@ use uuid::Uuid;
 use super::canonical::{self, StoredRow};
 use super::columns::stored_list;
 use super::commit_signal::CommitSignal;
+use super::horizon::SharedHorizon;
 use super::key_cache::{KeyCache, Lookup};
 use super::postgres::{self, PgDb};
 use super::sqlite::{self, SqliteDb};
@@ -62,6 +63,8 @@ pub struct SqlStore {
     backend: Backend,
     keys: KeyCache,
     commits: CommitSignal,
+    /// PostgreSQL: the live stream's horizon, read once per wake.
+    horizon: SharedHorizon,
     /// Whether ingested records are chained: always, but in the benchmark's
     /// baseline (`Config::unchained_for_benchmark`).
     chained: bool,
@@ -83,7 +86,14 @@ impl SqlStore {
             Backend::Sqlite(_) => CommitSignal::local(),
             Backend::Postgres(db) => CommitSignal::shared(db.pool()),
         };
-        SqlStore { backend, keys: KeyCache::default(), commits, chained }
+        SqlStore { backend, keys: KeyCache::default(), commits, horizon: SharedHorizon::default(), chained }
+    }
+
+    /// PostgreSQL: the live stream's horizon and whether records wait above
+    /// it, shared by the groups one commit woke.
+    async fn stream_horizon(&self) -> StoreResult<(i64, bool)> {
+        let read = || async { self.fetch_one(Use::Stream, records::stream_horizon).await };
+        Ok(self.horizon.get(self.commits.count(), read).await?)
     }
 
     pub async fn fetch_all<'a, T: Row>(&self, to: Use, build: impl Build<'a>) -> sqlx::Result<Vec<T>> {
@@ -661,7 +671,7 @@ impl Store for SqlStore {
                 last
             }
             Backend::Postgres(_) => {
-                let (horizon, _): (i64, bool) = self.fetch_one(Use::Stream, records::stream_horizon).await?;
+                let (horizon, _) = self.stream_horizon().await?;
                 horizon - 1
             }
         };
@@ -690,7 +700,7 @@ impl Store for SqlStore {
                 (rows, last + 1, false)
             }
             Backend::Postgres(_) => {
-                let (horizon, held_back): (i64, bool) = self.fetch_one(Use::Stream, records::stream_horizon).await?;
+                let (horizon, held_back) = self.stream_horizon().await?;
                 let rows = self
                     .fetch_all(Use::Stream, |q| records::stream_after(q, scope, filter, after, horizon, limit))
                     .await?;

@@ -1,0 +1,50 @@
+//! PostgreSQL: how far the live stream may read (`records::stream_horizon`),
+//! read once for all the groups a commit woke. Fifty groups woken at once
+//! would otherwise ask fifty times, and while writers overlap (a horizon held
+//! back) ask again every few milliseconds each.
+//!
+//! Reusing a read is safe whatever its age: every transaction below its
+//! horizon had ended when it was read, so nothing below it can still
+//! appear. Its age only costs latency, which is what the reuse rule bounds.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// A read is reused for this long at most (for the groups asking again
+/// while a transaction that commits no records holds the horizon back).
+const FRESH: Duration = Duration::from_millis(10);
+
+#[derive(Default)]
+pub struct SharedHorizon {
+    last: Mutex<Option<Read>>,
+}
+
+struct Read {
+    /// The commit signal's count when the read began.
+    commits: u64,
+    at: Instant,
+    horizon: (i64, bool),
+}
+
+impl SharedHorizon {
+    /// The horizon and whether records wait above it: the last read if it
+    /// began after every commit signalled so far (`commits`, the signal's
+    /// count now) and is fresh, else a new one by `read`. Callers that
+    /// arrive during a read wait for it.
+    pub async fn get<E, Fut>(&self, commits: u64, read: impl FnOnce() -> Fut) -> Result<(i64, bool), E>
+    where
+        Fut: Future<Output = Result<(i64, bool), E>>,
+    {
+        let mut last = self.last.lock().await;
+        if let Some(last) = last.as_ref().filter(|r| r.commits == commits && r.at.elapsed() < FRESH) {
+            return Ok(last.horizon);
+        }
+        let at = Instant::now();
+        let horizon = read().await?;
+        *last = Some(Read { commits, at, horizon });
+        Ok(horizon)
+    }
+}
