@@ -12,6 +12,8 @@ pub const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
 pub const DEFAULT_SQLITE_STAGE_ROWS: usize = 50_000;
 pub const DEFAULT_SIGNING_KEY_FILE: &str = "trail-signing.key";
 pub const DEFAULT_DIGEST_INTERVAL: usize = 600;
+pub const DEFAULT_MAX_STREAMS: usize = 10_000;
+pub const DEFAULT_MAX_STREAMS_PER_READER: usize = 1_000;
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct Config {
@@ -50,6 +52,15 @@ pub struct Config {
     #[arg(long, global = true, env = "TRAIL_DIGEST_INTERVAL", default_value_t = DEFAULT_DIGEST_INTERVAL,
           value_parser = positive)]
     pub digest_interval: usize,
+    /// Live streams (`/api/v1/events/stream`) this server keeps open at
+    /// once; more are refused with 503. Each needs a file descriptor.
+    #[arg(long, global = true, env = "TRAIL_MAX_STREAMS", default_value_t = DEFAULT_MAX_STREAMS, value_parser = positive)]
+    pub max_streams: usize,
+    /// Live streams one API key or session may have open at once; more are
+    /// refused with 429.
+    #[arg(long, global = true, env = "TRAIL_MAX_STREAMS_PER_READER", default_value_t = DEFAULT_MAX_STREAMS_PER_READER,
+          value_parser = positive)]
+    pub max_streams_per_reader: usize,
     /// Write ingested records without their hash chain links: only the
     /// benchmark's baseline uses it, and `trail verify` then reports every
     /// such record as slipped in.

@@ -49,6 +49,9 @@ pub enum Error {
     UnsupportedMediaType(String),
     #[error("{} invalid field(s); nothing was stored", .0.len())]
     Invalid(Vec<FieldError>),
+    /// The caller holds as many of something as it may.
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("service unavailable")]
     Unavailable,
     #[error(transparent)]
@@ -68,6 +71,7 @@ impl Error {
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(err) if err.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(err) if err.is_bad_text() => StatusCode::BAD_REQUEST,

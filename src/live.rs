@@ -2,50 +2,65 @@
 //!
 //! Subscribers with the same scope and filter share a *group*: one task per
 //! group reads what was committed after the group's position, once per wake
-//! (the store's commit signal), and hands each record, serialized once, to
-//! every member. A thousand dashboards of one founder cost one query per
-//! commit, not a thousand. Records are always read from the database, after
-//! their commit, through the same scoped statements as every other read.
+//! (the store's commit signal), and hands each record, encoded once as an
+//! event, to every member. A thousand dashboards of one founder cost one
+//! query per commit, not a thousand. Records are always read from the
+//! database, after their commit, through the same scoped statements as every
+//! other read.
 //!
-//! A member's queue is bounded: one that falls [`QUEUE`] records behind is
-//! dropped from its group and told to resume (`lagged`), so a slow client
-//! can never grow the server's memory. docs/architecture.md, "Live stream",
-//! explains why a position is never skipped.
+//! A member's queue is bounded by bytes: one that has [`QUEUE_BYTES`]
+//! waiting is dropped from its group and told to resume (`lagged`), so a
+//! slow client can never grow the server's memory; how many streams a server
+//! and a reader may open is bounded too ([`Limits`]). docs/architecture.md,
+//! "Live stream", explains why a position is never skipped.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use app::model::{EventFilter, StreamPosition};
 use app::store::{DynStore, Scope, StoreResult};
+use axum::body::Bytes;
 use tokio::sync::{mpsc, watch};
 
 use crate::api::record::ApiRecord;
+use crate::api::sse;
+use crate::auth::reader::Principal;
 
 /// Records read per query, by a group and by a subscriber catching up.
 pub const BATCH: usize = 500;
-/// Records a member may have waiting before it is dropped as too slow.
-pub const QUEUE: usize = 2_000;
-/// How soon a group asks again when records wait behind a transaction
-/// that is still running (PostgreSQL).
+/// Bytes of events a member may have waiting before it is dropped as too slow.
+pub const QUEUE_BYTES: usize = 4 << 20;
+/// How soon a group asks again, at first, when records wait behind a
+/// transaction that is still running (PostgreSQL). The commit that ends a
+/// writer's transaction wakes the group anyway; this is for transactions
+/// that commit no records (sessions, keys) or roll back, so it doubles up
+/// to [`HELD_BACK_LONGEST`] while they last.
 const HELD_BACK_RETRY: Duration = Duration::from_millis(20);
+const HELD_BACK_LONGEST: Duration = Duration::from_millis(320);
 /// A group reads even without a wake this often: a lost notification
 /// delays a record by this much at most.
 const POLL_EVERY: Duration = Duration::from_secs(5);
 /// How long a group waits after a failed read.
 const RETRY_AFTER_ERROR: Duration = Duration::from_secs(1);
 
-/// A committed record, ready to send: its position and its JSON (empty for
-/// a position only: nothing else up to it matches).
+/// A committed record, ready to send: its position and its event, encoded
+/// once for every member.
 #[derive(Debug)]
 pub struct Item {
     pub position: StreamPosition,
-    pub json: String,
+    pub event: Bytes,
 }
 
 impl Item {
+    /// Nothing else up to `position` matches: an event with only its id
+    /// (the client's `Last-Event-ID` moves on; no need to read up to here again).
     pub fn position_only(position: StreamPosition) -> Arc<Item> {
-        Arc::new(Item { position, json: String::new() })
+        let id = position.encode();
+        let event =
+            sse::Event { id: Some(&id), comment: Some("nothing else matches up to here"), ..Default::default() };
+        Arc::new(Item { position, event: event.encode() })
     }
 
     pub fn new(position: StreamPosition, record: app::model::EventDetail) -> Arc<Item> {
@@ -54,14 +69,37 @@ impl Item {
             tracing::error!(error = %err, "a record could not be serialized");
             "{}".to_owned()
         });
-        Arc::new(Item { position, json })
+        let id = position.encode();
+        Arc::new(Item {
+            position,
+            event: sse::Event { id: Some(&id), data: Some(&json), ..Default::default() }.encode(),
+        })
     }
+}
+
+/// How many streams may be open at once.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// On this server.
+    pub per_server: usize,
+    /// Per API key or session.
+    pub per_reader: usize,
+}
+
+/// Why a stream was not opened.
+#[derive(Debug, PartialEq)]
+pub enum Refused {
+    ServerFull,
+    ReaderFull,
 }
 
 /// Every group of this server.
 pub struct Hub {
     store: DynStore,
     groups: tokio::sync::Mutex<Vec<Arc<Group>>>,
+    limits: Limits,
+    /// Open streams, per reader.
+    open: Arc<Mutex<HashMap<Principal, usize>>>,
     /// Set when the server stops: every stream ends.
     closing: watch::Sender<bool>,
 }
@@ -79,22 +117,82 @@ struct Members {
 }
 
 struct Member {
-    queue: mpsc::Sender<Arc<Item>>,
+    queue: mpsc::UnboundedSender<Arc<Item>>,
+    /// Bytes of events queued and not yet taken.
+    waiting: Arc<AtomicUsize>,
     lagged: Arc<AtomicBool>,
 }
 
 /// A member's end: the records its group reads, in order.
 pub struct Membership {
-    pub queue: mpsc::Receiver<Arc<Item>>,
-    /// Set when the group dropped this member for falling behind.
-    pub lagged: Arc<AtomicBool>,
+    queue: mpsc::UnboundedReceiver<Arc<Item>>,
+    waiting: Arc<AtomicUsize>,
+    lagged: Arc<AtomicBool>,
     /// Every record after this position is queued for the member.
     pub from: StreamPosition,
 }
 
+impl Membership {
+    /// The next record; `None` once the group dropped this member.
+    pub async fn next(&mut self) -> Option<Arc<Item>> {
+        let item = self.queue.recv().await?;
+        Some(self.taken(item))
+    }
+
+    /// The next record if one is queued already.
+    pub fn ready(&mut self) -> Option<Arc<Item>> {
+        let item = self.queue.try_recv().ok()?;
+        Some(self.taken(item))
+    }
+
+    fn taken(&self, item: Arc<Item>) -> Arc<Item> {
+        self.waiting.fetch_sub(item.event.len(), Ordering::Relaxed);
+        item
+    }
+
+    /// Whether the group dropped this member for falling behind.
+    pub fn lagged(&self) -> bool {
+        self.lagged.load(Ordering::Relaxed)
+    }
+}
+
+/// An open stream, counted against the [`Limits`] until dropped.
+pub struct Admission {
+    open: Arc<Mutex<HashMap<Principal, usize>>>,
+    reader: Principal,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.reader) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.reader);
+            }
+        }
+    }
+}
+
 impl Hub {
-    pub fn new(store: DynStore) -> Arc<Hub> {
-        Arc::new(Hub { store, groups: Default::default(), closing: watch::channel(false).0 })
+    pub fn new(store: DynStore, limits: Limits) -> Arc<Hub> {
+        let closing = watch::channel(false).0;
+        Arc::new(Hub { store, groups: Default::default(), limits, open: Default::default(), closing })
+    }
+
+    /// Counts a new stream of `reader`, unless the server or the reader has
+    /// as many open as the limits allow.
+    pub fn admit(&self, reader: &Principal) -> Result<Admission, Refused> {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if open.values().sum::<usize>() >= self.limits.per_server {
+            return Err(Refused::ServerFull);
+        }
+        let count = open.entry(reader.clone()).or_default();
+        if *count >= self.limits.per_reader {
+            return Err(Refused::ReaderFull);
+        }
+        *count += 1;
+        Ok(Admission { open: self.open.clone(), reader: reader.clone() })
     }
 
     pub fn store(&self) -> &DynStore {
@@ -129,12 +227,12 @@ impl Hub {
                 group
             }
         };
-        let (queue, receiver) = mpsc::channel(QUEUE);
-        let lagged = Arc::new(AtomicBool::new(false));
+        let (queue, receiver) = mpsc::unbounded_channel();
+        let (waiting, lagged) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
         let mut members = group.members();
-        members.list.push(Member { queue, lagged: lagged.clone() });
+        members.list.push(Member { queue, waiting: waiting.clone(), lagged: lagged.clone() });
         crate::metrics::stream_subscribers(1);
-        Ok(Membership { queue: receiver, lagged, from: members.position })
+        Ok(Membership { queue: receiver, waiting, lagged, from: members.position })
     }
 
     /// A group's task: reads after its position on every wake and hands the
@@ -142,6 +240,7 @@ impl Hub {
     /// the position.
     async fn run(self: Arc<Self>, group: Arc<Group>) {
         let mut commits = self.store.commits();
+        let mut held_back_retry = HELD_BACK_RETRY;
         loop {
             commits.borrow_and_update();
             let position = group.members().position;
@@ -164,7 +263,14 @@ impl Hub {
             if full {
                 continue;
             }
-            let wait = if held_back { HELD_BACK_RETRY } else { POLL_EVERY };
+            let wait = if held_back {
+                let wait = held_back_retry;
+                held_back_retry = (held_back_retry * 2).min(HELD_BACK_LONGEST);
+                wait
+            } else {
+                held_back_retry = HELD_BACK_RETRY;
+                POLL_EVERY
+            };
             tokio::select! {
                 // An error: the store is gone (the server stops); just poll.
                 Ok(()) = commits.changed() => {}
@@ -192,7 +298,7 @@ impl Group {
     /// Queues `items` for every member and moves the position past them
     /// (and on to `through`, what the read covered: a view that rarely
     /// matches does not read everything since its last match again);
-    /// drops members that left or whose queue is full (they are told to
+    /// drops members that left or have too much waiting (they are told to
     /// resume). Under the members' lock, so that a member joining now gets
     /// exactly what follows the position it is told.
     fn hand_out(&self, items: &[Arc<Item>], through: Option<StreamPosition>) {
@@ -202,14 +308,13 @@ impl Group {
         let before = members.list.len();
         members.list.retain(|member| {
             for item in items {
-                match member.queue.try_send(item.clone()) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        member.lagged.store(true, Ordering::Relaxed);
-                        crate::metrics::stream_lagged();
-                        return false;
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => return false,
+                if member.waiting.fetch_add(item.event.len(), Ordering::Relaxed) + item.event.len() > QUEUE_BYTES {
+                    member.lagged.store(true, Ordering::Relaxed);
+                    crate::metrics::stream_lagged();
+                    return false;
+                }
+                if member.queue.send(item.clone()).is_err() {
+                    return false; // the stream is gone
                 }
             }
             !member.queue.is_closed()

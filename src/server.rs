@@ -26,7 +26,7 @@ use crate::ingest::WorkspaceIds;
 use crate::integrity::signing::SigningKeys;
 use crate::security;
 use crate::state::AppState;
-use crate::storage::{self, SessionBackend};
+use crate::storage;
 
 /// Sessions last a week. The store is written only when a session changes (at
 /// sign-in), not on every request, so page views never wait for the writer.
@@ -53,17 +53,20 @@ impl Server {
         let listener = TcpListener::bind(config.site_addr).await?;
         let addr = listener.local_addr()?;
         let login_throttle = Arc::new(LoginThrottle::new(opened.store.clone(), Limits::default()));
+        let stream_limits =
+            crate::live::Limits { per_server: config.max_streams, per_reader: config.max_streams_per_reader };
         let state = AppState {
             leptos_options: leptos_options(addr),
             committer: Committer::start(opened.store.clone()),
-            live: crate::live::Hub::new(opened.store.clone()),
+            live: crate::live::Hub::new(opened.store.clone(), stream_limits),
             store: opened.store,
             config: Arc::new(config),
             login_throttle,
+            sessions: opened.sessions,
             workspace_ids: Arc::new(WorkspaceIds::default()),
             signing,
         };
-        let router = router(state.clone(), opened.sessions);
+        let router = router(state.clone());
         Ok(Server { listener, router, addr, state })
     }
 
@@ -138,8 +141,8 @@ fn leptos_options(addr: SocketAddr) -> LeptosOptions {
         .build()
 }
 
-fn router(state: AppState, sessions: SessionBackend) -> Router {
-    let sessions = SessionManagerLayer::new(sessions)
+fn router(state: AppState) -> Router {
+    let sessions = SessionManagerLayer::new(state.sessions.clone())
         .with_name("trail_session")
         .with_http_only(true)
         .with_same_site(SameSite::Lax)

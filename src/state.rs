@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::ingest::commit::Committer;
 use crate::ingest::WorkspaceIds;
 use crate::integrity::signing::SigningKeys;
+use crate::storage::SessionBackend;
 
 /// Everything handlers share. Leptos reads its options through `FromRef`.
 #[derive(Clone, FromRef)]
@@ -18,6 +19,8 @@ pub struct AppState {
     pub committer: Committer,
     pub config: Arc<Config>,
     pub login_throttle: Arc<LoginThrottle>,
+    /// The dashboard's sessions (a live stream asks whether its session still is).
+    pub sessions: SessionBackend,
     pub workspace_ids: Arc<WorkspaceIds>,
     /// The live streams' subscriptions.
     pub live: Arc<crate::live::Hub>,

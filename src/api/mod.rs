@@ -5,6 +5,7 @@ mod integrity;
 pub mod openapi;
 pub mod query;
 pub mod record;
+pub mod sse;
 mod stream;
 
 use aide::axum::routing::get_with;

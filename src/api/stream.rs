@@ -10,27 +10,28 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aide::transform::TransformOperation;
 use app::model::{EventFilter, Micros, StreamPosition};
 use app::store::Scope;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::openapi;
 use super::query::FilterQuery;
+use super::sse;
 use crate::auth::reader::{Principal, Reader};
 use crate::error::{Error, Query, Result};
-use crate::live::{Hub, Item, Membership, BATCH};
+use crate::live::{Admission, Item, Membership, Refused, BATCH};
 use crate::state::AppState;
 
 /// A comment goes out this often when nothing else does, so proxies and
@@ -39,8 +40,10 @@ pub const HEARTBEAT: Duration = Duration::from_secs(15);
 /// How long a client waits before reconnecting (the `retry` field).
 const RECONNECT_AFTER: Duration = Duration::from_secs(1);
 /// How often an open stream asks again what its reader may see: a revoked
-/// key, a disabled person or a changed role ends it.
+/// key, a session signed out, a disabled person or a changed role ends it.
 const RECHECK_EVERY: Duration = Duration::from_secs(2);
+/// Events that wait for a stream go out together, up to about this many bytes.
+const CHUNK_BYTES: usize = 256 << 10;
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(default)]
@@ -58,6 +61,14 @@ pub async fn stream(
     headers: HeaderMap,
     Query(query): Query<StreamQuery>,
 ) -> Result<Response> {
+    let admission = state.live.admit(&principal).map_err(|refused| match refused {
+        Refused::ServerFull => Error::Unavailable,
+        Refused::ReaderFull => Error::TooManyRequests(format!(
+            "this {} has {} live streams open already: close one first",
+            principal.kind(),
+            state.config.max_streams_per_reader
+        )),
+    })?;
     let now = Micros::now();
     let mut filter = query.filters.filter(now)?;
     // Every record from now on is received after a `since` in the past
@@ -77,19 +88,25 @@ pub async fn stream(
     let mut recheck = tokio::time::interval(RECHECK_EVERY);
     recheck.reset(); // the first check after RECHECK_EVERY, not at once
     let follow = Follow {
-        hub: state.live.clone(),
         closing: state.live.closing(),
+        state,
+        _admission: admission,
         principal,
         recheck,
+        quiet_until: Instant::now() + HEARTBEAT,
         scope,
         filter,
         last,
         pending: VecDeque::new(),
         phase: Phase::Greeting(Box::new(next)),
     };
-    let sse = Sse::new(follow.events()).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat"));
-    // Tells nginx and the like not to buffer the stream.
-    Ok(([("x-accel-buffering", "no")], sse).into_response())
+    let headers = [
+        (header::CONTENT_TYPE, "text/event-stream"),
+        (header::CACHE_CONTROL, "no-cache"),
+        // Tells nginx and the like not to buffer the stream.
+        (header::HeaderName::from_static("x-accel-buffering"), "no"),
+    ];
+    Ok((headers, Body::from_stream(follow.chunks())).into_response())
 }
 
 pub fn stream_docs(op: TransformOperation) -> TransformOperation {
@@ -119,10 +136,14 @@ fn resume_after(headers: &HeaderMap, parameter: Option<&str>) -> Result<Option<S
 /// the group's position, reading nothing itself; one that resumes reads
 /// what was committed since first.
 struct Follow {
-    hub: Arc<Hub>,
+    state: AppState,
     closing: watch::Receiver<bool>,
+    /// Counts this stream against the limits while it is open.
+    _admission: Admission,
     principal: Principal,
     recheck: tokio::time::Interval,
+    /// A heartbeat goes out if nothing else did by then.
+    quiet_until: Instant,
     scope: Scope,
     filter: EventFilter,
     /// The last position sent (or where the subscription starts).
@@ -136,6 +157,7 @@ enum Woke {
     Item(Option<Arc<Item>>),
     Closing,
     Recheck,
+    Quiet,
 }
 
 enum Phase {
@@ -151,34 +173,33 @@ enum Phase {
 }
 
 impl Follow {
-    fn events(self) -> impl Stream<Item = std::result::Result<Event, Infallible>> {
+    fn chunks(self) -> impl Stream<Item = std::result::Result<Bytes, Infallible>> {
         futures_util::stream::unfold(self, |mut follow| async move {
-            let event = follow.next().await?;
-            Some((Ok(event), follow))
+            let chunk = follow.next().await?;
+            follow.quiet_until = Instant::now() + HEARTBEAT;
+            Some((Ok(chunk), follow))
         })
     }
 
-    async fn next(&mut self) -> Option<Event> {
+    /// What to send next: every event waiting, as one chunk.
+    async fn next(&mut self) -> Option<Bytes> {
         loop {
-            if let Some(item) = self.pending.pop_front() {
-                if item.position <= self.last {
-                    continue; // sent already, by the other read
-                }
-                self.last = item.position;
-                let event = Event::default().id(item.position.encode());
-                return Some(match item.json.as_str() {
-                    // Sets the client's Last-Event-ID: no need to read up to here again.
-                    "" => event.comment("nothing else matches up to here"),
-                    json => event.data(json),
-                });
+            if let Some(chunk) = self.take_pending() {
+                return Some(chunk);
             }
             match std::mem::replace(&mut self.phase, Phase::Ended) {
                 Phase::Greeting(next) => {
                     self.phase = *next;
                     // With an id, so a client that reconnects before its first
                     // record resumes from here.
-                    let greeting = Event::default().id(self.last.encode()).retry(RECONNECT_AFTER);
-                    return Some(greeting.comment("connected"));
+                    let id = self.last.encode();
+                    let greeting = sse::Event {
+                        id: Some(&id),
+                        retry: Some(RECONNECT_AFTER),
+                        comment: Some("connected"),
+                        ..Default::default()
+                    };
+                    return Some(greeting.encode());
                 }
                 phase @ (Phase::CatchingUp | Phase::Joined(_)) => match self.catch_up(phase).await {
                     Ok(next) => self.phase = next,
@@ -186,18 +207,29 @@ impl Follow {
                 },
                 Phase::Live(mut member) => {
                     let woke = tokio::select! {
-                        item = member.queue.recv() => Woke::Item(item),
+                        item = member.next() => Woke::Item(item),
                         _ = self.closing.wait_for(|closing| *closing) => Woke::Closing,
                         _ = self.recheck.tick() => Woke::Recheck,
+                        () = tokio::time::sleep_until(self.quiet_until) => Woke::Quiet,
                     };
                     match woke {
                         Woke::Item(Some(item)) => {
                             self.pending.push_back(item);
+                            let mut bytes = 0;
+                            while bytes < CHUNK_BYTES {
+                                let Some(item) = member.ready() else { break };
+                                bytes += item.event.len();
+                                self.pending.push_back(item);
+                            }
                             self.phase = Phase::Live(member);
                         }
-                        Woke::Item(None) if member.lagged.load(Ordering::Relaxed) => self.phase = Phase::Lagged,
+                        Woke::Item(None) if member.lagged() => self.phase = Phase::Lagged,
                         Woke::Item(None) | Woke::Closing => {}
-                        Woke::Recheck => match self.principal.scope_now(self.hub.store().as_ref()).await {
+                        Woke::Quiet => {
+                            self.phase = Phase::Live(member);
+                            return Some(sse::comment("heartbeat"));
+                        }
+                        Woke::Recheck => match self.principal.scope_now(&self.state).await {
                             Ok(Some(scope)) if scope == self.scope => self.phase = Phase::Live(member),
                             // Reconnecting reads with what the reader may see now, if anything.
                             Ok(_) => return Some(ended("what this reader may see has changed: reconnect")),
@@ -214,10 +246,33 @@ impl Follow {
         }
     }
 
+    /// The events waiting that were not sent yet, as one chunk.
+    fn take_pending(&mut self) -> Option<Bytes> {
+        let mut fresh = Vec::new();
+        while let Some(item) = self.pending.pop_front() {
+            // Sent already, by the other read.
+            if item.position > self.last {
+                self.last = item.position;
+                fresh.push(item);
+            }
+        }
+        match fresh.as_slice() {
+            [] => None,
+            [one] => Some(one.event.clone()),
+            many => {
+                let mut chunk = Vec::with_capacity(many.iter().map(|item| item.event.len()).sum());
+                for item in many {
+                    chunk.extend_from_slice(&item.event);
+                }
+                Some(chunk.into())
+            }
+        }
+    }
+
     /// Reads a batch after `last`; joins the group, then goes live, once a
     /// read comes back short (nothing more is committed).
     async fn catch_up(&mut self, phase: Phase) -> Result<Phase> {
-        let store = self.hub.store();
+        let store = &self.state.store;
         let batch = store.stream_after(&self.scope, &self.filter, self.last, BATCH).await?;
         let more = batch.records.len() == BATCH;
         self.pending.extend(batch.records.into_iter().map(|(position, record)| Item::new(position, record)));
@@ -228,28 +283,32 @@ impl Follow {
         Ok(match phase {
             _ if more => phase,
             Phase::Joined(member) => Phase::Live(member),
-            _ => Phase::Joined(self.hub.join(&self.scope, &self.filter).await?),
+            _ => Phase::Joined(self.state.live.join(&self.scope, &self.filter).await?),
         })
     }
 }
 
+/// The last event of a stream: its type and what it says.
+fn last_event(kind: &str, body: serde_json::Value) -> Bytes {
+    sse::Event { kind: Some(kind), data: Some(&body.to_string()), ..Default::default() }.encode()
+}
+
 /// The last event of a client that fell too far behind.
-fn lagged(last: StreamPosition) -> Event {
+fn lagged(last: StreamPosition) -> Bytes {
     let body = serde_json::json!({
         "error": "this client fell too far behind and was disconnected: reconnect with Last-Event-ID to resume",
         "last_event_id": last.encode(),
     });
-    Event::default().event("lagged").data(body.to_string())
+    last_event("lagged", body)
 }
 
 /// The last event of a stream whose reader may no longer see what it asked for.
-fn ended(why: &str) -> Event {
-    Event::default().event("ended").data(serde_json::json!({ "error": why }).to_string())
+fn ended(why: &str) -> Bytes {
+    last_event("ended", serde_json::json!({ "error": why }))
 }
 
 /// The last event of a stream the database failed.
-fn failed(err: &Error) -> Event {
+fn failed(err: &Error) -> Bytes {
     tracing::warn!(error = %err, "a live stream failed");
-    let body = serde_json::json!({ "error": "the stream failed: reconnect with Last-Event-ID to resume" });
-    Event::default().event("failed").data(body.to_string())
+    last_event("failed", serde_json::json!({ "error": "the stream failed: reconnect with Last-Event-ID to resume" }))
 }

@@ -2,12 +2,14 @@
 //! every visibility; a spanning key sees every workspace), or a signed-in
 //! person (their own scope, as in the dashboard).
 
+use app::api::SESSION_USER_KEY;
 use app::audit::{Actor, Origin};
 use app::model::Visibility;
-use app::store::{ApiKeyRecord, Grant, Scope, Store};
+use app::store::{ApiKeyRecord, Grant, Scope};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use tower_sessions::Session;
+use tower_sessions::session::Id;
+use tower_sessions::{Session, SessionStore};
 
 use crate::auth::api_key::ApiKey;
 use crate::error::Error;
@@ -20,30 +22,47 @@ pub struct Reader {
     pub principal: Principal,
 }
 
-/// What a reader proved, to ask again later what they may see.
-#[derive(Clone, Debug)]
+/// What a reader proved, to ask again later what they may see (and to
+/// count what they hold open).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Principal {
     /// An API key, by its hash.
     Key(String),
-    /// A signed-in person.
-    Person(i64),
+    /// A signed-in person, by their session.
+    Session { user_id: i64, session: Id },
 }
 
 impl Principal {
     /// What this reader may see now, `None` if nothing any more (a revoked
-    /// key, a disabled person): a request that lasts (the live stream) asks
-    /// from time to time.
-    pub async fn scope_now(&self, store: &dyn Store) -> Result<Option<Scope>, Error> {
+    /// key, a session signed out or expired, a disabled person): a request
+    /// that lasts (the live stream) asks from time to time.
+    pub async fn scope_now(&self, state: &AppState) -> Result<Option<Scope>, Error> {
+        let store = state.store.as_ref();
         Ok(match self {
             Principal::Key(hash) => store
                 .api_key_by_hash(hash)
                 .await?
                 .filter(|key| !key.revoked && key.scopes.iter().any(|s| s == "read"))
                 .map(|key| key_scope(&key)),
-            Principal::Person(user_id) => {
-                app::api::ssr::viewer_by_id(store, *user_id).await?.map(|viewer| Scope::for_viewer(&viewer))
+            Principal::Session { user_id, session } => {
+                let record = state.sessions.load(session).await.map_err(|err| Error::Internal(err.into()))?;
+                let signed_in = record.and_then(|r| r.data.get(SESSION_USER_KEY).and_then(|v| v.as_i64()));
+                match signed_in {
+                    Some(id) if id == *user_id => {
+                        app::api::ssr::viewer_by_id(store, id).await?.map(|viewer| Scope::for_viewer(&viewer))
+                    }
+                    _ => None,
+                }
             }
         })
+    }
+
+    /// What it is, in words.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Principal::Key(_) => "API key",
+            Principal::Session { .. } => "session",
+        }
     }
 }
 
@@ -76,7 +95,9 @@ impl FromRequestParts<AppState> for Reader {
         let user_id = app::api::ssr::session_user(&session).await.map_err(|e| Error::Internal(e.into()))?;
         let user_id = user_id.ok_or(Error::Unauthorized)?;
         let viewer = app::api::ssr::viewer_by_id(state.store.as_ref(), user_id).await?.ok_or(Error::Unauthorized)?;
-        let principal = Principal::Person(user_id);
+        // A session that reached here was loaded from its cookie: it has an id.
+        let session = session.id().ok_or(Error::Unauthorized)?;
+        let principal = Principal::Session { user_id, session };
         Ok(Reader { scope: Scope::for_viewer(&viewer), actor: Actor::viewer(&viewer, origin), principal })
     }
 }

@@ -54,6 +54,8 @@ impl TestDatabase {
             trusted_proxies: Default::default(),
             signing_key_file: self.signing_key_file(),
             digest_interval: trail::config::DEFAULT_DIGEST_INTERVAL,
+            max_streams: trail::config::DEFAULT_MAX_STREAMS,
+            max_streams_per_reader: trail::config::DEFAULT_MAX_STREAMS_PER_READER,
             unchained_for_benchmark: false,
         }
     }

@@ -12,7 +12,10 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
-use crate::helpers::{free_port, issue_key, spawn_app, spawn_app_on, start_server, wait_until_up, TestDatabase};
+use crate::helpers::{
+    free_port, issue_key, spawn_app, spawn_app_on, spawn_app_with, start_server, wait_until_up, TestDatabase,
+    FOUNDER_EMAIL,
+};
 use crate::isolation::{fixture, may_see, sign_ins};
 
 /// How long a test waits for an event that should come.
@@ -392,6 +395,71 @@ async fn a_stream_ends_when_its_key_is_revoked() {
     assert!(stream.next_within(Duration::from_secs(1)).await.is_none(), "and closed");
     let again = app.client.get(app.url("/api/v1/events/stream")).bearer_auth(&reader).send().await.unwrap();
     assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// A session signed out elsewhere (another tab, another server) ends the
+/// streams it opened, like a revoked key; other sessions of the same person
+/// stream on.
+#[tokio::test]
+async fn a_stream_ends_when_its_session_is_signed_out() {
+    let app = spawn_app().await;
+    let (leaving, staying) =
+        (app.client_signed_in_as(FOUNDER_EMAIL).await, app.client_signed_in_as(FOUNDER_EMAIL).await);
+    let mut ended = EventStream::open(leaving.get(app.url("/api/v1/events/stream"))).await;
+    let mut open = EventStream::open(staying.get(app.url("/api/v1/events/stream"))).await;
+    let logout = leaving.post(app.url("/logout")).send().await.unwrap();
+    assert_eq!(logout.headers()["location"], "/login");
+    let signed_out = Instant::now();
+    // The founder sees the sign-out's own audit record first.
+    assert_eq!(ended.next().await.json()["key"], "auth.sign_out");
+    let last = ended.next_within(PATIENCE).await.expect("a last event");
+    assert_eq!(last.event.as_deref(), Some("ended"), "{last:?}");
+    assert!(signed_out.elapsed() < Duration::from_secs(5), "ended after {:?}", signed_out.elapsed());
+    assert!(ended.next_within(Duration::from_secs(1)).await.is_none(), "and closed");
+
+    ingest_keys(&app.client, &app.address, &app.key, &["still.here"]).await;
+    assert_eq!(open.next().await.json()["key"], "auth.sign_out");
+    assert_eq!(open.next().await.json()["key"], "still.here", "the other session streams on");
+    let again = leaving.get(app.url("/api/v1/events/stream")).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Streams are counted: a key (or session) may hold a few open at once, the
+/// server a few more; past either limit a new one is refused with a clear
+/// error, and a closed stream frees its place.
+#[tokio::test]
+async fn streams_per_reader_and_per_server_are_limited() {
+    let app = spawn_app_with(Arc::new(TestDatabase::fresh().await), |config| {
+        config.max_streams_per_reader = 2;
+        config.max_streams = 3;
+    })
+    .await;
+    let open = |key: &str| app.client.get(app.url("/api/v1/events/stream")).bearer_auth(key.to_owned());
+    let first = EventStream::open(open(&app.key)).await;
+    let _second = EventStream::open(open(&app.key)).await;
+    let refused = open(&app.key).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = refused.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("2 live streams"), "{body}");
+
+    let other = issue_key(&app.store, "acme", "read").await;
+    let _third = EventStream::open(open(&other)).await;
+    let full = open(&other).send().await.unwrap();
+    assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(full.headers().contains_key("retry-after"));
+
+    // The server notices the closed connection and counts the stream out.
+    drop(first);
+    let started = Instant::now();
+    loop {
+        let response = open(&app.key).send().await.unwrap();
+        if response.status() == StatusCode::OK {
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert!(started.elapsed() < PATIENCE, "a closed stream still counted after {:?}", started.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Many writers at once (four group writers on PostgreSQL commit in
