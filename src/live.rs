@@ -9,9 +9,11 @@
 //! other read.
 //!
 //! A member's queue is bounded by bytes: one that has [`QUEUE_BYTES`]
-//! waiting is dropped from its group and told to resume (`lagged`), so a
-//! slow client can never grow the server's memory; how many streams a server
-//! and a reader may open is bounded too ([`Limits`]). docs/architecture.md,
+//! waiting is dropped from its group and told to resume (`lagged`), and so
+//! is every member that is behind at all while the events held on the
+//! server pass [`SERVER_BYTES`]: a slow client can never grow the server's
+//! memory. How many streams a server and a reader may open is bounded too
+//! ([`StreamLimits`]). docs/architecture.md,
 //! "Live stream", explains why a position is never skipped.
 
 use std::collections::HashMap;
@@ -30,8 +32,12 @@ use crate::auth::reader::Principal;
 
 /// Records read per query, by a group and by a subscriber catching up.
 pub const BATCH: usize = 500;
-/// Bytes of events a member may have waiting before it is dropped as too slow.
+/// Bytes of events a member may have waiting before it is dropped as too
+/// slow (one event is always let in, however large).
 pub const QUEUE_BYTES: usize = 4 << 20;
+/// Bytes of events the server may hold for its streams (each counted once,
+/// however many queues share it) before members that are behind are dropped.
+pub const SERVER_BYTES: usize = 256 << 20;
 /// How soon a group asks again, at first, when records wait behind a
 /// transaction that is still running (PostgreSQL). The commit that ends a
 /// writer's transaction wakes the group anyway; this is for transactions
@@ -46,40 +52,24 @@ const POLL_EVERY: Duration = Duration::from_secs(5);
 const RETRY_AFTER_ERROR: Duration = Duration::from_secs(1);
 
 /// A committed record, ready to send: its position and its event, encoded
-/// once for every member.
+/// once for every member. Made by [`Hub::item`], counted in the server's
+/// bytes held until the last queue or stream lets go of it.
 #[derive(Debug)]
 pub struct Item {
     pub position: StreamPosition,
     pub event: Bytes,
+    held: Arc<AtomicUsize>,
 }
 
-impl Item {
-    /// Nothing else up to `position` matches: an event with only its id
-    /// (the client's `Last-Event-ID` moves on; no need to read up to here again).
-    pub fn position_only(position: StreamPosition) -> Arc<Item> {
-        let id = position.encode();
-        let event =
-            sse::Event { id: Some(&id), comment: Some("nothing else matches up to here"), ..Default::default() };
-        Arc::new(Item { position, event: event.encode() })
-    }
-
-    pub fn new(position: StreamPosition, record: app::model::EventDetail) -> Arc<Item> {
-        let json = serde_json::to_string(&ApiRecord::from(record)).unwrap_or_else(|err| {
-            // ApiRecord holds only strings, numbers and JSON already parsed.
-            tracing::error!(error = %err, "a record could not be serialized");
-            "{}".to_owned()
-        });
-        let id = position.encode();
-        Arc::new(Item {
-            position,
-            event: sse::Event { id: Some(&id), data: Some(&json), ..Default::default() }.encode(),
-        })
+impl Drop for Item {
+    fn drop(&mut self) {
+        self.held.fetch_sub(self.event.len(), Ordering::Relaxed);
     }
 }
 
 /// How many streams may be open at once.
 #[derive(Clone, Copy, Debug)]
-pub struct Limits {
+pub struct StreamLimits {
     /// On this server.
     pub per_server: usize,
     /// Per API key or session.
@@ -97,11 +87,19 @@ pub enum Refused {
 pub struct Hub {
     store: DynStore,
     groups: tokio::sync::Mutex<Vec<Arc<Group>>>,
-    limits: Limits,
+    limits: StreamLimits,
     /// Open streams, per reader.
-    open: Arc<Mutex<HashMap<Principal, usize>>>,
+    open: Arc<Mutex<OpenStreams>>,
+    /// Bytes of the events alive now (see [`SERVER_BYTES`]).
+    held: Arc<AtomicUsize>,
     /// Set when the server stops: every stream ends.
     closing: watch::Sender<bool>,
+}
+
+#[derive(Default)]
+struct OpenStreams {
+    per_reader: HashMap<Principal, usize>,
+    total: usize,
 }
 
 struct Group {
@@ -156,47 +154,72 @@ impl Membership {
     }
 }
 
-/// An open stream, counted against the [`Limits`] until dropped.
+/// An open stream, counted against the [`StreamLimits`] until dropped.
 pub struct Admission {
-    open: Arc<Mutex<HashMap<Principal, usize>>>,
+    open: Arc<Mutex<OpenStreams>>,
     reader: Principal,
 }
 
 impl Drop for Admission {
     fn drop(&mut self) {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.reader) {
+        open.total -= 1;
+        if let Some(count) = open.per_reader.get_mut(&self.reader) {
             *count -= 1;
             if *count == 0 {
-                open.remove(&self.reader);
+                open.per_reader.remove(&self.reader);
             }
         }
     }
 }
 
 impl Hub {
-    pub fn new(store: DynStore, limits: Limits) -> Arc<Hub> {
+    pub fn new(store: DynStore, limits: StreamLimits) -> Arc<Hub> {
         let closing = watch::channel(false).0;
-        Arc::new(Hub { store, groups: Default::default(), limits, open: Default::default(), closing })
+        let (groups, open, held) = Default::default();
+        Arc::new(Hub { store, groups, limits, open, held, closing })
     }
 
     /// Counts a new stream of `reader`, unless the server or the reader has
     /// as many open as the limits allow.
     pub fn admit(&self, reader: &Principal) -> Result<Admission, Refused> {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        if open.values().sum::<usize>() >= self.limits.per_server {
+        if open.total >= self.limits.per_server {
             return Err(Refused::ServerFull);
         }
-        let count = open.entry(reader.clone()).or_default();
+        let count = open.per_reader.entry(reader.clone()).or_default();
         if *count >= self.limits.per_reader {
             return Err(Refused::ReaderFull);
         }
         *count += 1;
+        open.total += 1;
         Ok(Admission { open: self.open.clone(), reader: reader.clone() })
     }
 
-    pub fn store(&self) -> &DynStore {
-        &self.store
+    /// A record's event.
+    pub fn item(&self, position: StreamPosition, record: app::model::EventDetail) -> Arc<Item> {
+        let json = serde_json::to_string(&ApiRecord::from(record)).unwrap_or_else(|err| {
+            // ApiRecord holds only strings, numbers and JSON already parsed.
+            tracing::error!(error = %err, "a record could not be serialized");
+            "{}".to_owned()
+        });
+        let id = position.encode();
+        self.held_item(position, sse::Event { id: Some(&id), data: Some(&json), ..Default::default() })
+    }
+
+    /// Nothing else up to `position` matches: an event with only its id
+    /// (the client's `Last-Event-ID` moves on; no need to read up to here again).
+    pub fn position_only(&self, position: StreamPosition) -> Arc<Item> {
+        let id = position.encode();
+        let event =
+            sse::Event { id: Some(&id), comment: Some("nothing else matches up to here"), ..Default::default() };
+        self.held_item(position, event)
+    }
+
+    fn held_item(&self, position: StreamPosition, event: sse::Event<'_>) -> Arc<Item> {
+        let event = event.encode();
+        self.held.fetch_add(event.len(), Ordering::Relaxed);
+        Arc::new(Item { position, event, held: self.held.clone() })
     }
 
     /// Ends every stream (the server is stopping).
@@ -247,8 +270,9 @@ impl Hub {
             let (full, held_back) = match self.store.stream_after(&group.scope, &group.filter, position, BATCH).await {
                 Ok(batch) => {
                     let full = batch.records.len() == BATCH;
-                    let items: Vec<Arc<Item>> = batch.records.into_iter().map(|(p, r)| Item::new(p, r)).collect();
-                    group.hand_out(&items, batch.through);
+                    let items: Vec<Arc<Item>> = batch.records.into_iter().map(|(p, r)| self.item(p, r)).collect();
+                    let over_budget = self.held.load(Ordering::Relaxed) > SERVER_BYTES;
+                    group.hand_out(&items, batch.through, over_budget);
                     (full, batch.held_back)
                 }
                 Err(err) => {
@@ -298,17 +322,19 @@ impl Group {
     /// Queues `items` for every member and moves the position past them
     /// (and on to `through`, what the read covered: a view that rarely
     /// matches does not read everything since its last match again);
-    /// drops members that left or have too much waiting (they are told to
-    /// resume). Under the members' lock, so that a member joining now gets
+    /// drops members that left or have too much waiting, or any waiting at
+    /// all when the server holds too much (`over_budget`); they are told to
+    /// resume. Under the members' lock, so that a member joining now gets
     /// exactly what follows the position it is told.
-    fn hand_out(&self, items: &[Arc<Item>], through: Option<StreamPosition>) {
+    fn hand_out(&self, items: &[Arc<Item>], through: Option<StreamPosition>, over_budget: bool) {
         let mut members = self.members();
         let last = items.last().map(|item| item.position);
         members.position = last.into_iter().chain(through).chain([members.position]).max().expect("one at least");
         let before = members.list.len();
         members.list.retain(|member| {
             for item in items {
-                if member.waiting.fetch_add(item.event.len(), Ordering::Relaxed) + item.event.len() > QUEUE_BYTES {
+                let before = member.waiting.fetch_add(item.event.len(), Ordering::Relaxed);
+                if before > 0 && (over_budget || before + item.event.len() > QUEUE_BYTES) {
                     member.lagged.store(true, Ordering::Relaxed);
                     crate::metrics::stream_lagged();
                     return false;

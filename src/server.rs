@@ -54,7 +54,7 @@ impl Server {
         let addr = listener.local_addr()?;
         let login_throttle = Arc::new(LoginThrottle::new(opened.store.clone(), Limits::default()));
         let stream_limits =
-            crate::live::Limits { per_server: config.max_streams, per_reader: config.max_streams_per_reader };
+            crate::live::StreamLimits { per_server: config.max_streams, per_reader: config.max_streams_per_reader };
         let state = AppState {
             leptos_options: leptos_options(addr),
             committer: Committer::start(opened.store.clone()),

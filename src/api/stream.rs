@@ -24,7 +24,7 @@ use futures_util::Stream;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio_stream::StreamExt as _;
 
 use super::openapi;
 use super::query::FilterQuery;
@@ -93,7 +93,6 @@ pub async fn stream(
         _admission: admission,
         principal,
         recheck,
-        quiet_until: Instant::now() + HEARTBEAT,
         scope,
         filter,
         last,
@@ -142,8 +141,6 @@ struct Follow {
     _admission: Admission,
     principal: Principal,
     recheck: tokio::time::Interval,
-    /// A heartbeat goes out if nothing else did by then.
-    quiet_until: Instant,
     scope: Scope,
     filter: EventFilter,
     /// The last position sent (or where the subscription starts).
@@ -157,7 +154,6 @@ enum Woke {
     Item(Option<Arc<Item>>),
     Closing,
     Recheck,
-    Quiet,
 }
 
 enum Phase {
@@ -173,12 +169,17 @@ enum Phase {
 }
 
 impl Follow {
+    /// The stream's chunks, with a heartbeat whenever nothing else went out
+    /// for [`HEARTBEAT`] (while live, catching up or checking alike).
     fn chunks(self) -> impl Stream<Item = std::result::Result<Bytes, Infallible>> {
-        futures_util::stream::unfold(self, |mut follow| async move {
+        let chunks = futures_util::stream::unfold(self, |mut follow| async move {
             let chunk = follow.next().await?;
-            follow.quiet_until = Instant::now() + HEARTBEAT;
-            Some((Ok(chunk), follow))
-        })
+            Some((chunk, follow))
+        });
+        // A timeout yields an error and keeps the stream going where it was.
+        let mut quiet = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
+        quiet.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        chunks.timeout_repeating(quiet).map(|chunk| Ok(chunk.unwrap_or_else(|_| heartbeat())))
     }
 
     /// What to send next: every event waiting, as one chunk.
@@ -210,7 +211,6 @@ impl Follow {
                         item = member.next() => Woke::Item(item),
                         _ = self.closing.wait_for(|closing| *closing) => Woke::Closing,
                         _ = self.recheck.tick() => Woke::Recheck,
-                        () = tokio::time::sleep_until(self.quiet_until) => Woke::Quiet,
                     };
                     match woke {
                         Woke::Item(Some(item)) => {
@@ -225,10 +225,6 @@ impl Follow {
                         }
                         Woke::Item(None) if member.lagged() => self.phase = Phase::Lagged,
                         Woke::Item(None) | Woke::Closing => {}
-                        Woke::Quiet => {
-                            self.phase = Phase::Live(member);
-                            return Some(sse::comment("heartbeat"));
-                        }
                         Woke::Recheck => match self.principal.scope_now(&self.state).await {
                             Ok(Some(scope)) if scope == self.scope => self.phase = Phase::Live(member),
                             // Reconnecting reads with what the reader may see now, if anything.
@@ -275,10 +271,10 @@ impl Follow {
         let store = &self.state.store;
         let batch = store.stream_after(&self.scope, &self.filter, self.last, BATCH).await?;
         let more = batch.records.len() == BATCH;
-        self.pending.extend(batch.records.into_iter().map(|(position, record)| Item::new(position, record)));
+        self.pending.extend(batch.records.into_iter().map(|(position, record)| self.state.live.item(position, record)));
         if let Some(through) = batch.through {
             // Nothing else up to there matches: the next read starts past it.
-            self.pending.push_back(Item::position_only(through));
+            self.pending.push_back(self.state.live.position_only(through));
         }
         Ok(match phase {
             _ if more => phase,
@@ -286,6 +282,10 @@ impl Follow {
             _ => Phase::Joined(self.state.live.join(&self.scope, &self.filter).await?),
         })
     }
+}
+
+fn heartbeat() -> Bytes {
+    sse::comment("heartbeat")
 }
 
 /// The last event of a stream: its type and what it says.

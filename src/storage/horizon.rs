@@ -6,6 +6,9 @@
 //! Reusing a read is safe whatever its age: every transaction below its
 //! horizon had ended when it was read, so nothing below it can still
 //! appear. Its age only costs latency, which is what the reuse rule bounds.
+//! Reads are made one at a time and the newest is kept, so a horizon handed
+//! out is never below one handed out before: a stream that resumes, joins
+//! its group and reads once more relies on that to reach the group's position.
 
 use std::future::Future;
 use std::time::Duration;
@@ -23,8 +26,11 @@ pub struct SharedHorizon {
 }
 
 struct Read {
-    /// The commit signal's count when the read began.
+    /// The commit signal's count when the caller that read asked (before
+    /// the read began).
     commits: u64,
+    /// When the read ended: one that took long is still reused by those
+    /// that waited for it.
     at: Instant,
     horizon: (i64, bool),
 }
@@ -42,9 +48,8 @@ impl SharedHorizon {
         if let Some(last) = last.as_ref().filter(|r| r.commits == commits && r.at.elapsed() < FRESH) {
             return Ok(last.horizon);
         }
-        let at = Instant::now();
         let horizon = read().await?;
-        *last = Some(Read { commits, at, horizon });
+        *last = Some(Read { commits, at: Instant::now(), horizon });
         Ok(horizon)
     }
 }

@@ -128,6 +128,9 @@ pub fn next_commit_tx(q: &mut Sql<'_, '_>) {
 /// read, so a transaction that starts meanwhile is numbered at least `xmax`.
 /// `backend_xid` is a 32-bit id, widened to 64 bits by its signed distance
 /// from `xmax` (a running one may be above `xmax`, or in the epoch before).
+/// Whether records wait is `MAX(commit_tx)` (one probe of each partition's
+/// index): `EXISTS (… commit_tx >= horizon)` was planned as a scan of every
+/// partition, 53 ms at 62k records, and delayed every delivery by as much.
 pub fn stream_horizon(q: &mut Sql<'_, '_>) {
     q.push(
         "WITH s AS (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS next), \
@@ -135,7 +138,7 @@ pub fn stream_horizon(q: &mut Sql<'_, '_>) {
                  + 2147483648) & 4294967295) - 2147483648)) \
                FROM pg_stat_activity a WHERE a.datname = current_database() AND a.backend_xid IS NOT NULL)) AS horizon \
                FROM s) \
-         SELECT h.horizon, EXISTS (SELECT 1 FROM events e WHERE e.commit_tx >= h.horizon) FROM h",
+         SELECT h.horizon, COALESCE((SELECT MAX(e.commit_tx) FROM events e) >= h.horizon, false) FROM h",
     );
 }
 
