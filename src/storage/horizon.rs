@@ -53,3 +53,37 @@ impl SharedHorizon {
         Ok(horizon)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A read that counts itself and answers `horizon`.
+    async fn counted(reads: &AtomicUsize, horizon: i64) -> Result<(i64, bool), ()> {
+        reads.fetch_add(1, Ordering::Relaxed);
+        Ok((horizon, false))
+    }
+
+    #[tokio::test]
+    async fn a_read_is_reused_until_a_commit_is_signalled_or_it_grows_old() {
+        let (shared, reads) = (SharedHorizon::default(), AtomicUsize::new(0));
+        assert_eq!(shared.get(7, || counted(&reads, 100)).await, Ok((100, false)));
+        assert_eq!(shared.get(7, || counted(&reads, 101)).await, Ok((100, false)), "same wake: reused");
+        assert_eq!(reads.load(Ordering::Relaxed), 1);
+        assert_eq!(shared.get(8, || counted(&reads, 102)).await, Ok((102, false)), "a commit since: read again");
+        tokio::time::sleep(FRESH).await;
+        assert_eq!(shared.get(8, || counted(&reads, 103)).await, Ok((103, false)), "too old: read again");
+        assert_eq!(reads.load(Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_is_not_kept() {
+        let (shared, reads) = (SharedHorizon::default(), AtomicUsize::new(0));
+        assert_eq!(shared.get(1, || async { Err::<(i64, bool), _>("down") }).await, Err("down"));
+        let read = || async { counted(&reads, 5).await.map_err(|()| "down") };
+        assert_eq!(shared.get(1, read).await, Ok((5, false)), "read again");
+        assert_eq!(reads.load(Ordering::Relaxed), 1);
+    }
+}
