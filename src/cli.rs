@@ -42,6 +42,9 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Webhook endpoints: signed messages of records and alerts.
+    #[command(subcommand)]
+    Webhook(crate::webhooks::cli::WebhookCommand),
     /// Fill the database with realistic sample data and sign-ins for every role.
     Demo(DemoArgs),
     /// How long records are kept, per kind, by default and per workspace.
@@ -249,6 +252,7 @@ async fn execute(config: Config, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo(args) => crate::demo::run(&store, &args).await,
+        Command::Webhook(command) => crate::webhooks::cli::run(&store, command).await,
         Command::Retention(command) => manage_retention(&store, command, &config.signing_key_file).await,
         Command::Verify { workspace, public_key } => {
             let trusted = match public_key {

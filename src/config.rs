@@ -61,6 +61,21 @@ pub struct Config {
     #[arg(long, global = true, env = "TRAIL_MAX_STREAMS_PER_READER", default_value_t = DEFAULT_MAX_STREAMS_PER_READER,
           value_parser = positive)]
     pub max_streams_per_reader: usize,
+    /// Webhooks may be sent to loopback, private and link-local addresses
+    /// (refused otherwise, on the address resolved at send time).
+    #[arg(long, global = true, env = "TRAIL_WEBHOOK_ALLOW_PRIVATE", default_value_t = false,
+          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true")]
+    pub webhook_allow_private: bool,
+    /// The waits after each failed webhook attempt, in seconds, comma-separated
+    /// (the first attempt is immediate; one more attempt per wait).
+    #[arg(long, global = true, env = "TRAIL_WEBHOOK_RETRY_SCHEDULE", default_value = DEFAULT_WEBHOOK_RETRY_SCHEDULE,
+          value_parser = retry_schedule)]
+    pub webhook_retry_schedule: RetrySchedule,
+    /// Where people reach the dashboard (links in Slack messages); the
+    /// listening address if not given.
+    #[arg(long, global = true, env = "TRAIL_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Write ingested records without their hash chain links: only the
     /// benchmark's baseline uses it, and `trail verify` then reports every
     /// such record as slipped in.
@@ -75,6 +90,25 @@ pub struct TrustedProxies(pub Vec<ipnet::IpNet>);
 
 fn trusted_proxies(text: &str) -> Result<TrustedProxies, String> {
     crate::auth::client_address::parse_trusted_proxies(text).map(TrustedProxies)
+}
+
+/// The specification's schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
+pub const DEFAULT_WEBHOOK_RETRY_SCHEDULE: &str = "5,300,1800,7200,18000,36000,50400,72000,86400";
+
+/// The parsed `--webhook-retry-schedule`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetrySchedule(pub Vec<std::time::Duration>);
+
+fn retry_schedule(text: &str) -> Result<RetrySchedule, String> {
+    let waits = text
+        .split(',')
+        .map(|part| {
+            let seconds: f64 =
+                part.trim().parse().map_err(|_| format!("{:?} is not a number of seconds", part.trim()))?;
+            std::time::Duration::try_from_secs_f64(seconds).map_err(|_| format!("{seconds} is not a wait"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RetrySchedule(waits))
 }
 
 fn positive(text: &str) -> Result<usize, String> {

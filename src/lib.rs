@@ -34,6 +34,8 @@ pub mod server;
 pub mod state;
 #[cfg(feature = "ssr")]
 pub mod storage;
+#[cfg(feature = "ssr")]
+pub mod webhooks;
 
 // Links the islands of `app` (each exported to JavaScript) into the bundle.
 #[cfg(feature = "hydrate")]

@@ -53,6 +53,15 @@ impl Server {
         let listener = TcpListener::bind(config.site_addr).await?;
         let addr = listener.local_addr()?;
         let login_throttle = Arc::new(LoginThrottle::new(opened.store.clone(), Limits::default()));
+        let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        crate::webhooks::sender::spawn(
+            opened.store.clone(),
+            crate::webhooks::sender::Settings {
+                schedule: config.webhook_retry_schedule.0.clone(),
+                allow_private: config.webhook_allow_private,
+                public_url,
+            },
+        )?;
         let stream_limits =
             crate::live::StreamLimits { per_server: config.max_streams, per_reader: config.max_streams_per_reader };
         let state = AppState {

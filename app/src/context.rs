@@ -15,6 +15,8 @@ pub trait Credentials: Send + Sync + 'static {
     async fn hash_password(&self, password: String) -> Result<String, String>;
     /// A new random key; only its hash is stored.
     fn new_key(&self) -> GeneratedKey;
+    /// A new webhook signing secret (`whsec_…`).
+    fn new_webhook_secret(&self) -> String;
 }
 
 /// A freshly made API key: the secret (shown once) and what is stored.

@@ -19,6 +19,7 @@ pub mod retention;
 pub mod search;
 #[cfg(feature = "ssr")]
 pub mod store;
+pub mod webhooks;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};

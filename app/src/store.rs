@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::model::{
     ActorType, ChainHead, ChainId, ChainLink, Cursor, Digest, EventDetail, EventFilter, EventRow, IntegrityStatus,
     Kind, Micros, Order, Period, Retention, Role, Severity, Stats, StatsWindow, Status, StoredRecord, StreamPosition,
-    Viewer, Visibility,
+    Viewer, Visibility, WebhookEndpoint, WebhookFormat,
 };
 pub use crate::model::{ApiKeySummary, UserSummary};
 
@@ -205,6 +205,20 @@ pub struct NewApiKey {
     pub scopes: Vec<String>,
 }
 
+/// A webhook endpoint to create.
+#[derive(Clone, Debug)]
+pub struct NewWebhook {
+    pub workspace_id: Option<i64>,
+    pub url: String,
+    pub description: String,
+    pub format: WebhookFormat,
+    pub records: Option<String>,
+    pub alerts: bool,
+    /// `whsec_…`: kept, since signing needs it.
+    pub secret: String,
+    pub created_at: Micros,
+}
+
 /// A change to workspaces, users, memberships or keys (see `Store::apply`).
 #[derive(Clone, Copy, Debug)]
 pub enum Change<'a> {
@@ -243,6 +257,16 @@ pub enum Change<'a> {
         kind: Kind,
         period: Period,
     },
+    CreateWebhook(&'a NewWebhook),
+    RemoveWebhook {
+        id: i64,
+    },
+    /// A new secret; the current one keeps signing until `previous_until`.
+    RotateWebhook {
+        id: i64,
+        secret: &'a str,
+        previous_until: Micros,
+    },
 }
 
 /// What a [`Change`] did, read inside its transaction, so its audit records
@@ -274,6 +298,98 @@ pub enum Applied {
     RetentionSet {
         before: Option<Period>,
     },
+    /// The endpoint created, removed or rotated (as it was before a removal).
+    Webhook(WebhookEndpoint),
+}
+
+/// A message due to be sent, claimed by one sender until its lease ends.
+#[derive(Clone, Debug)]
+pub struct ClaimedMessage {
+    /// `webhook-id`.
+    pub id: String,
+    pub endpoint: WebhookTarget,
+    pub kind: MessageKind,
+    /// A record's message is built from the record when sent.
+    pub record_id: Option<Uuid>,
+    pub body: Option<String>,
+    /// Attempts made before this one.
+    pub attempts: u32,
+}
+
+/// Where a claimed message goes, and what signs it.
+#[derive(Clone, Debug)]
+pub struct WebhookTarget {
+    pub id: i64,
+    pub url: String,
+    pub format: WebhookFormat,
+    pub secret: String,
+    /// The rotated-out secret, while it still signs.
+    pub previous_secret: Option<String>,
+    pub failing_since: Option<Micros>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageKind {
+    Record,
+    Alert,
+    Test,
+}
+
+impl MessageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Record => "record",
+            MessageKind::Alert => "alert",
+            MessageKind::Test => "test",
+        }
+    }
+}
+
+/// What one attempt to send a message came to.
+#[derive(Clone, Debug)]
+pub struct Attempt {
+    pub at: Micros,
+    /// The receiver's status, if it answered.
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    pub next: AttemptNext,
+}
+
+/// What follows an attempt.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum AttemptNext {
+    Delivered,
+    /// Try again then.
+    RetryAt(Micros),
+    /// No attempt is left (or the record is gone): the message failed.
+    Failed,
+    /// The receiver said the endpoint is gone (`410`), or it failed for
+    /// too long: the endpoint is disabled, and the message failed.
+    DisableEndpoint,
+}
+
+/// A message to queue outside a record's transaction (a test, an alert).
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    pub endpoint_id: i64,
+    pub kind: MessageKind,
+    pub body: String,
+    pub at: Micros,
+}
+
+/// A delivery, as the admin page lists it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Delivery {
+    pub id: String,
+    pub kind: String,
+    pub status: String,
+    pub attempts: u32,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub last_attempt_at: Option<Micros>,
+    pub next_attempt_at: Option<Micros>,
+    pub created_at: Micros,
 }
 
 /// The parts of a user an update changes.
@@ -396,6 +512,19 @@ pub trait Store: Send + Sync + 'static {
     /// Every user with their memberships, by email.
     async fn users(&self) -> StoreResult<Vec<UserSummary>>;
     async fn api_keys(&self) -> StoreResult<Vec<ApiKeySummary>>;
+    /// Every webhook endpoint.
+    async fn webhooks(&self) -> StoreResult<Vec<WebhookEndpoint>>;
+    /// An endpoint's recent deliveries, newest first.
+    async fn webhook_deliveries(&self, endpoint_id: i64, limit: usize) -> StoreResult<Vec<Delivery>>;
+    /// Queues a message that is not a record's (those are queued with the record).
+    async fn queue_message(&self, message: &NewMessage) -> StoreResult<String>;
+    /// Makes message `id` due now (a pending or failed one); whether there was one.
+    async fn retry_message_now(&self, id: &str, now: Micros) -> StoreResult<bool>;
+    /// Claims up to `limit` messages due at `now` for this sender until
+    /// `lease_until`; with several servers each message goes to one.
+    async fn claim_messages(&self, now: Micros, lease_until: Micros, limit: usize) -> StoreResult<Vec<ClaimedMessage>>;
+    /// Records an attempt's outcome on the message (and its endpoint).
+    async fn finish_attempt(&self, message: &ClaimedMessage, attempt: &Attempt) -> StoreResult<()>;
     /// May answer from a copy up to a second old; a revocation through `apply` on the same store clears it.
     async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
     async fn touch_api_key(&self, id: i64, at: Micros) -> StoreResult<()>;

@@ -30,4 +30,8 @@ impl Credentials for ServerCredentials {
     fn new_key(&self) -> GeneratedKey {
         api_key::generate()
     }
+
+    fn new_webhook_secret(&self) -> String {
+        crate::webhooks::signature::Secret::generate().encode()
+    }
 }

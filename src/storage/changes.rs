@@ -3,12 +3,13 @@
 //! change reads back (the state before, what it removed) comes from that same
 //! transaction, so the records say exactly what changed.
 
-use app::model::Period;
+use app::model::{Period, WebhookEndpoint};
 use app::store::{Applied, Change, StoreError, StoreResult, UserRecord, UserState, Workspace};
 
 use super::accounts::{self, BrandRow};
 use super::retention::{self, DaysRow};
 use super::sql_store::{conflict, Tx};
+use super::webhooks;
 
 pub async fn apply(tx: &mut Tx, change: Change<'_>) -> StoreResult<Applied> {
     Ok(match change {
@@ -65,5 +66,23 @@ pub async fn apply(tx: &mut Tx, change: Change<'_>) -> StoreResult<Applied> {
             tx.execute(|q| retention::set_period(q, workspace_id, kind, period)).await?;
             Applied::RetentionSet { before: before.map(|row| Period::from_days(row.days)) }
         }
+        Change::CreateWebhook(new) => {
+            let (id,): (i64,) = tx.fetch_one(|q| webhooks::create_endpoint(q, new)).await?;
+            Applied::Webhook(endpoint(tx, id).await?)
+        }
+        Change::RemoveWebhook { id } => {
+            let before = endpoint(tx, id).await?;
+            tx.execute(|q| webhooks::remove_endpoint(q, id)).await?;
+            Applied::Webhook(before)
+        }
+        Change::RotateWebhook { id, secret, previous_until } => {
+            tx.execute(|q| webhooks::rotate_secret(q, id, secret, previous_until)).await?;
+            Applied::Webhook(endpoint(tx, id).await?)
+        }
     })
+}
+
+async fn endpoint(tx: &mut Tx, id: i64) -> StoreResult<WebhookEndpoint> {
+    let row: Option<webhooks::EndpointRow> = tx.fetch_optional(|q| webhooks::endpoint(q, id)).await?;
+    row.map(Into::into).ok_or_else(|| StoreError::NotFound("webhook endpoint".into()))
 }

@@ -14,6 +14,7 @@ mod conditions;
 mod horizon;
 mod key_cache;
 mod notices;
+mod outbox;
 mod outcomes;
 mod partitions;
 mod postgres;
@@ -24,6 +25,7 @@ mod sessions;
 mod sql_store;
 mod sqlite;
 pub mod statement;
+mod webhooks;
 
 use std::sync::Arc;
 

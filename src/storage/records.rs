@@ -1,6 +1,7 @@
 //! Reads of records: the feed, its details, one record, and what arrived
 //! since the live feed last looked. Every one is limited by a scope.
 
+use app::audit::PLATFORM_WORKSPACE_ID;
 use app::model::{EventDetail, EventFilter, Order, StreamPosition};
 use app::store::{Page, Scope};
 use uuid::Uuid;
@@ -108,6 +109,24 @@ pub fn stream_after<'a>(
     });
 }
 
+/// The ids of the records this transaction wrote that `scope` and `filter`
+/// match: the webhook outbox's messages for endpoint `endpoint_id`, queued
+/// in the records' transaction. Trail's records about that endpoint (its
+/// failures) are left out, so a failing endpoint cannot feed itself.
+pub fn written_here<'a>(q: &mut Sql<'_, 'a>, scope: &'a Scope, filter: &'a EventFilter, endpoint_id: i64) {
+    let this_transaction = match q.dialect() {
+        Dialect::Postgres => "pg_current_xact_id()::text::bigint",
+        // Numbered at the transaction's start (`next_commit_tx`).
+        Dialect::Sqlite => "(SELECT n FROM commit_counter)",
+    };
+    select_records(q, Fields::Id, None, |c| {
+        c.and().push(format_args!("e.commit_tx = {this_transaction}"));
+        let q = c.and().push("NOT (e.workspace_id = ").bind(PLATFORM_WORKSPACE_ID);
+        q.push(" AND e.entity_type = 'webhook' AND e.entity_id = ").bind(endpoint_id.to_string()).push(")");
+        c.scope(scope).filter(filter);
+    });
+}
+
 /// SQLite: the number of the last write transaction that stored records.
 pub fn last_commit_tx(q: &mut Sql<'_, '_>) {
     q.push("SELECT n FROM commit_counter");
@@ -151,6 +170,8 @@ enum Fields {
     Detail,
     /// The whole record and its place in commit order.
     Positioned,
+    /// The id alone.
+    Id,
 }
 
 impl Fields {
@@ -167,6 +188,7 @@ impl Fields {
             Fields::Row => select_list(dialect, false),
             Fields::Detail => select_list(dialect, true),
             Fields::Positioned => format!("{}, e.commit_tx", select_list(dialect, true)),
+            Fields::Id => "e.id".to_owned(),
         }
     }
 }

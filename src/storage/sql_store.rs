@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use app::model::{
     ChainHead, ChainId, ChainLink, Digest, EventDetail, EventFilter, EventRow, IntegrityStatus, Kind, Micros,
-    Retention, Stats, StatsWindow, StoredRecord, StreamPosition,
+    Retention, Stats, StatsWindow, StoredRecord, StreamPosition, WebhookEndpoint,
 };
 use app::store::{
-    ApiKeyRecord, ApiKeySummary, Applied, AttemptLimit, AuditOf, Change, Cutoff, InsertOutcome, Job, JobGuard,
-    NewRecord, Page, Purged, Scope, Signer, Store, StoreError, StoreResult, StreamBatch, UserRecord, UserSummary,
-    Workspace,
+    ApiKeyRecord, ApiKeySummary, Applied, Attempt, AttemptLimit, AuditOf, Change, ClaimedMessage, Cutoff, Delivery,
+    InsertOutcome, Job, JobGuard, NewMessage, NewRecord, Page, Purged, Scope, Signer, Store, StoreError, StoreResult,
+    StreamBatch, UserRecord, UserSummary, Workspace,
 };
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
@@ -27,10 +27,11 @@ use super::columns::stored_list;
 use super::commit_signal::CommitSignal;
 use super::horizon::SharedHorizon;
 use super::key_cache::{KeyCache, Lookup};
+use super::outbox;
 use super::postgres::{self, PgDb};
 use super::sqlite::{self, SqliteDb};
 use super::statement::{for_postgres, for_sqlite, Bindable, Dialect, Sql};
-use super::{accounts, attempts, chain, changes, notices, partitions, records, retention, rollup};
+use super::{accounts, attempts, chain, changes, notices, partitions, records, retention, rollup, webhooks};
 
 pub enum Backend {
     Sqlite(SqliteDb),
@@ -86,7 +87,8 @@ impl SqlStore {
             Backend::Sqlite(_) => CommitSignal::local(),
             Backend::Postgres(db) => CommitSignal::shared(db.pool()),
         };
-        SqlStore { backend, keys: KeyCache::default(), commits, horizon: SharedHorizon::default(), chained }
+        let (keys, horizon) = Default::default();
+        SqlStore { backend, keys, commits, horizon, chained }
     }
 
     /// PostgreSQL: the live stream's horizon and whether records wait above
@@ -192,6 +194,9 @@ impl SqlStore {
             let new: Vec<chain::Append> =
                 requests.iter().flatten().filter(|r| inserted.remove(&r.id)).map(chain::Append::of).collect();
             chain::append(tx, &new).await?;
+        }
+        if count > 0 {
+            outbox::queue(tx).await?;
         }
         Ok((outcomes, count))
     }
@@ -400,6 +405,45 @@ impl Store for SqlStore {
 
     async fn api_keys(&self) -> StoreResult<Vec<ApiKeySummary>> {
         Ok(self.fetch_all(Use::Read, accounts::api_keys).await?)
+    }
+
+    async fn webhooks(&self) -> StoreResult<Vec<WebhookEndpoint>> {
+        let rows: Vec<webhooks::EndpointRow> = self.fetch_all(Use::Read, webhooks::endpoints).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn webhook_deliveries(&self, endpoint_id: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
+        let rows: Vec<webhooks::DeliveryRow> =
+            self.fetch_all(Use::Read, |q| webhooks::deliveries(q, endpoint_id, limit)).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn queue_message(&self, message: &NewMessage) -> StoreResult<String> {
+        let id = webhooks::message_id();
+        self.execute(|q| webhooks::queue_message(q, &id, message)).await?;
+        Ok(id)
+    }
+
+    async fn retry_message_now(&self, id: &str, now: Micros) -> StoreResult<bool> {
+        Ok(self.execute(|q| webhooks::retry_now(q, id, now)).await? > 0)
+    }
+
+    async fn claim_messages(&self, now: Micros, lease_until: Micros, limit: usize) -> StoreResult<Vec<ClaimedMessage>> {
+        let ids: Vec<(String,)> = self.fetch_all(Use::Write, |q| webhooks::claim(q, now, lease_until, limit)).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = ids.into_iter().map(|(id,)| id).collect();
+        let rows: Vec<webhooks::ClaimedRow> = self.fetch_all(Use::Write, |q| webhooks::claimed(q, &ids)).await?;
+        Ok(rows.into_iter().map(|row| row.into_claimed(now)).collect())
+    }
+
+    async fn finish_attempt(&self, message: &ClaimedMessage, attempt: &Attempt) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        tx.execute(|q| webhooks::finish_message(q, &message.id, attempt)).await?;
+        tx.execute(|q| webhooks::finish_endpoint(q, message.endpoint.id, attempt)).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {

@@ -10,6 +10,7 @@ mod retention;
 mod stats;
 mod time;
 mod viewer;
+mod webhook;
 
 pub use enums::*;
 pub use filter::*;
@@ -19,6 +20,7 @@ pub use retention::*;
 pub use stats::*;
 pub use time::*;
 pub use viewer::*;
+pub use webhook::*;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,144 @@
+//! Webhook endpoints: the operations that create, remove and rotate them,
+//! each self-audited. The admin page's server functions and the CLI call
+//! these, so each exists once and every caller refuses the same things.
+
+#[cfg(feature = "ssr")]
+pub use operation::*;
+
+#[cfg(feature = "ssr")]
+mod operation {
+    use serde_json::json;
+
+    use crate::accounts::{self, AccountError};
+    use crate::audit::{Actor, Entry};
+    use crate::context::Credentials;
+    use crate::model::{check_webhook_records, Micros, WebhookEndpoint, WebhookFormat, HOUR_US};
+    use crate::store::{Applied, Change, NewWebhook, Store};
+
+    type Result<T> = std::result::Result<T, AccountError>;
+
+    /// After a rotation the old secret still signs this long, so receivers
+    /// can move to the new one without losing messages.
+    pub const ROTATION_OVERLAP_US: i64 = 24 * HOUR_US;
+
+    /// An endpoint to create; empty text is "not given".
+    pub struct WebhookRequest {
+        pub url: String,
+        /// A workspace's slug; empty: every workspace.
+        pub workspace: String,
+        pub format: WebhookFormat,
+        /// The records it receives, in the search syntax; empty: none.
+        pub records: String,
+        pub alerts: bool,
+        pub description: String,
+    }
+
+    /// A new endpoint's id and its secret (shown this once).
+    pub struct CreatedWebhook {
+        pub id: i64,
+        pub secret: String,
+    }
+
+    /// An endpoint's URL: `http` or `https`, a host, no user or password in it.
+    pub fn check_url(text: &str) -> std::result::Result<String, String> {
+        let text = text.trim();
+        let url = url::Url::parse(text).map_err(|err| format!("{text:?} is not a URL: {err}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("a webhook URL is http or https, not {:?}", url.scheme()));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err("a webhook URL names a host".to_owned());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("a webhook URL carries no user or password: the signature authenticates".to_owned());
+        }
+        Ok(url.to_string())
+    }
+
+    fn endpoint_json(endpoint: &WebhookEndpoint) -> serde_json::Value {
+        json!({
+            "id": endpoint.id, "url": endpoint.url, "workspace": endpoint.workspace,
+            "format": endpoint.format, "records": endpoint.records, "alerts": endpoint.alerts,
+        })
+    }
+
+    pub async fn create_webhook(
+        store: &dyn Store,
+        credentials: &dyn Credentials,
+        actor: &Actor,
+        request: WebhookRequest,
+    ) -> Result<CreatedWebhook> {
+        let refused = |message: String| AccountError::Refused(message);
+        let url = check_url(&request.url).map_err(refused)?;
+        let records = check_webhook_records(&request.records).map_err(refused)?;
+        let workspace = match request.workspace.trim() {
+            "" => None,
+            slug => Some(accounts::workspace(store, slug).await?),
+        };
+        let secret = credentials.new_webhook_secret();
+        let new = NewWebhook {
+            workspace_id: workspace.as_ref().map(|w| w.id),
+            url,
+            description: request.description.trim().to_owned(),
+            format: request.format,
+            records,
+            alerts: request.alerts,
+            secret: secret.clone(),
+            created_at: Micros::now(),
+        };
+        let audit = |applied: &Applied| {
+            let Applied::Webhook(endpoint) = applied else { return Vec::new() };
+            let message = format!("webhook endpoint {} created for {}", endpoint.id, endpoint.url);
+            let entry = Entry::new("webhook.created", "webhook", endpoint.id, message).payload(endpoint_json(endpoint));
+            vec![actor.record(entry)]
+        };
+        match store.apply(Change::CreateWebhook(&new), &audit).await? {
+            Applied::Webhook(endpoint) => Ok(CreatedWebhook { id: endpoint.id, secret }),
+            other => unreachable!("creating a webhook applied as {other:?}"),
+        }
+    }
+
+    pub async fn remove_webhook(store: &dyn Store, actor: &Actor, id: i64) -> Result<()> {
+        let audit = |applied: &Applied| {
+            let Applied::Webhook(endpoint) = applied else { return Vec::new() };
+            let message = format!("webhook endpoint {} removed ({})", endpoint.id, endpoint.url);
+            vec![actor.record(
+                Entry::new("webhook.removed", "webhook", endpoint.id, message).payload(endpoint_json(endpoint)),
+            )]
+        };
+        store.apply(Change::RemoveWebhook { id }, &audit).await?;
+        Ok(())
+    }
+
+    /// A new secret for endpoint `id` (shown this once); the old one signs
+    /// too for [`ROTATION_OVERLAP_US`].
+    pub async fn rotate_webhook(
+        store: &dyn Store,
+        credentials: &dyn Credentials,
+        actor: &Actor,
+        id: i64,
+    ) -> Result<String> {
+        let secret = credentials.new_webhook_secret();
+        let previous_until = Micros(Micros::now().0 + ROTATION_OVERLAP_US);
+        let audit = |applied: &Applied| {
+            let Applied::Webhook(endpoint) = applied else { return Vec::new() };
+            let message = format!("webhook endpoint {} has a new secret; the old one signs for 24 h", endpoint.id);
+            vec![actor.record(Entry::new("webhook.rotated", "webhook", endpoint.id, message))]
+        };
+        store.apply(Change::RotateWebhook { id, secret: &secret, previous_until }, &audit).await?;
+        Ok(secret)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::check_url;
+
+        #[test]
+        fn urls_are_http_with_a_host_and_no_credentials() {
+            assert_eq!(check_url(" https://hooks.example.com/x ").unwrap(), "https://hooks.example.com/x");
+            for bad in ["ftp://example.com", "not a url", "https://user:pw@example.com/", "file:///etc/passwd"] {
+                assert!(check_url(bad).is_err(), "{bad}");
+            }
+        }
+    }
+}

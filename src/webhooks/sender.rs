@@ -1,0 +1,366 @@
+//! Sends the outbox's messages: claims the due ones (with several servers,
+//! each message is claimed by one), posts each signed, and records the
+//! outcome — delivered, retried later on the schedule, or failed (then a
+//! critical record says so). A `410` disables the endpoint, and so do five
+//! days of failures.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use app::audit::{Actor, Entry};
+use app::model::{Micros, WebhookFormat, HOUR_US};
+use app::store::{Attempt, AttemptNext, ClaimedMessage, DynStore, Scope};
+use rand::Rng;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use serde_json::json;
+
+use super::signature::{self, Secret};
+use crate::api::record::ApiRecord;
+
+/// How long a receiver has to answer.
+pub const TIMEOUT: Duration = Duration::from_secs(15);
+/// A claim outlasts one attempt: a sender that dies lets its messages go then.
+const LEASE: Duration = Duration::from_secs(60);
+/// Messages claimed (and sent at once) per round.
+const ROUND: usize = 16;
+/// Due retries are looked for at least this often.
+const LOOK_EVERY: Duration = Duration::from_secs(1);
+/// An endpoint whose every attempt failed this long is disabled.
+const FAILING_LIMIT_US: i64 = 5 * 24 * HOUR_US;
+
+/// The specification's schedule: the wait after each failed attempt (the
+/// first attempt is immediate), so ten attempts over about three days.
+pub const DEFAULT_SCHEDULE: &[Duration] = &[
+    Duration::from_secs(5),
+    Duration::from_secs(5 * 60),
+    Duration::from_secs(30 * 60),
+    Duration::from_secs(2 * 3600),
+    Duration::from_secs(5 * 3600),
+    Duration::from_secs(10 * 3600),
+    Duration::from_secs(14 * 3600),
+    Duration::from_secs(20 * 3600),
+    Duration::from_secs(24 * 3600),
+];
+
+/// How the sender behaves (from the configuration).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The waits after each failed attempt.
+    pub schedule: Vec<Duration>,
+    /// Whether loopback, private and link-local addresses may be posted to.
+    pub allow_private: bool,
+    /// Where the dashboard is reachable, for links in Slack messages.
+    pub public_url: String,
+}
+
+/// Starts the sender; it runs as long as the server does.
+pub fn spawn(store: DynStore, settings: Settings) -> anyhow::Result<()> {
+    let client = client(settings.allow_private)?;
+    tokio::spawn(run(store, client, Arc::new(settings)));
+    Ok(())
+}
+
+/// The HTTP client: no redirects (a receiver cannot point the request
+/// elsewhere), and names resolved through [`Guard`].
+fn client(allow_private: bool) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(Arc::new(Guard { allow_private }))
+        .user_agent(concat!("Trail-Webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+async fn run(store: DynStore, client: reqwest::Client, settings: Arc<Settings>) {
+    let mut commits = store.commits();
+    loop {
+        let now = Micros::now();
+        let lease_until = Micros(now.0 + LEASE.as_micros() as i64);
+        let claimed = match store.claim_messages(now, lease_until, ROUND).await {
+            Ok(claimed) => claimed,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not claim webhook messages");
+                Vec::new()
+            }
+        };
+        if claimed.len() == ROUND {
+            // More may be due: send these, then look again at once.
+            send_all(&store, &client, &settings, claimed).await;
+            continue;
+        }
+        let idle = claimed.is_empty();
+        send_all(&store, &client, &settings, claimed).await;
+        if idle {
+            tokio::select! {
+                // A commit may have queued messages (the store is gone: just wait).
+                Ok(()) = commits.changed() => {}
+                () = tokio::time::sleep(LOOK_EVERY) => {}
+            }
+        }
+    }
+}
+
+async fn send_all(store: &DynStore, client: &reqwest::Client, settings: &Settings, claimed: Vec<ClaimedMessage>) {
+    let sends = claimed.iter().map(|message| async move {
+        let attempt = attempt(store, client, settings, message).await;
+        if let Err(err) = store.finish_attempt(message, &attempt).await {
+            // The lease runs out and the message is tried again.
+            tracing::error!(error = %err, message = message.id, "could not record a webhook attempt");
+            return;
+        }
+        if matches!(attempt.next, AttemptNext::Failed | AttemptNext::DisableEndpoint) {
+            report_failure(store, message, &attempt).await;
+        }
+    });
+    futures_util::future::join_all(sends).await;
+}
+
+/// One attempt at `message`: what it came to and what follows.
+async fn attempt(store: &DynStore, client: &reqwest::Client, settings: &Settings, message: &ClaimedMessage) -> Attempt {
+    let started = Instant::now();
+    let at = Micros::now();
+    let finish = |status: Option<u16>, error: Option<String>, next: AttemptNext| Attempt {
+        at,
+        status,
+        error,
+        duration_ms: started.elapsed().as_millis() as i64,
+        next,
+    };
+    let body = match body(store, settings, message).await {
+        Ok(Some(body)) => body,
+        Ok(None) => return finish(None, Some("the record is gone (purged)".into()), AttemptNext::Failed),
+        Err(err) => {
+            let next = retry_or_fail(message, settings, None, at);
+            return finish(None, Some(format!("could not read the record: {err}")), next);
+        }
+    };
+    let (status, retry_after, error) = match post(client, settings, message, body).await {
+        Ok((status, retry_after)) => (Some(status), retry_after, None),
+        Err(err) => (None, None, Some(err)),
+    };
+    let next = match status {
+        Some(200..=299) => AttemptNext::Delivered,
+        Some(410) => AttemptNext::DisableEndpoint,
+        _ if failing_too_long(message, at) => AttemptNext::DisableEndpoint,
+        _ => retry_or_fail(message, settings, retry_after, at),
+    };
+    let error = error.or_else(|| status.filter(|s| !(200..300).contains(s)).map(|s| format!("answered {s}")));
+    finish(status, error, next)
+}
+
+fn failing_too_long(message: &ClaimedMessage, now: Micros) -> bool {
+    message.endpoint.failing_since.is_some_and(|since| now.0 - since.0 >= FAILING_LIMIT_US)
+}
+
+/// The next attempt on the schedule (never sooner than a `Retry-After`),
+/// with ±10 % jitter so that retries of one outage spread; or none left.
+fn retry_or_fail(
+    message: &ClaimedMessage,
+    settings: &Settings,
+    retry_after: Option<Duration>,
+    now: Micros,
+) -> AttemptNext {
+    let Some(wait) = settings.schedule.get(message.attempts as usize) else { return AttemptNext::Failed };
+    let jittered = wait.mul_f64(rand::thread_rng().gen_range(0.9..=1.1));
+    let wait = retry_after.map_or(jittered, |asked| asked.max(jittered));
+    AttemptNext::RetryAt(Micros(now.0 + wait.as_micros() as i64))
+}
+
+/// The message's body; `None` when its record is gone.
+async fn body(store: &DynStore, settings: &Settings, message: &ClaimedMessage) -> anyhow::Result<Option<String>> {
+    if let Some(body) = &message.body {
+        return Ok(Some(body.clone()));
+    }
+    let Some(id) = message.record_id else { return Ok(None) };
+    let Some(record) = store.event_by_id(&Scope::Platform, id).await? else { return Ok(None) };
+    let record = ApiRecord::from(record);
+    Ok(Some(match message.endpoint.format {
+        WebhookFormat::Trail => {
+            json!({ "type": "trail.record", "timestamp": record.received_at, "data": record }).to_string()
+        }
+        WebhookFormat::Slack => {
+            let link = format!("{}/events/{}", settings.public_url.trim_end_matches('/'), record.id);
+            json!({ "text": slack_text(&record, &link) }).to_string()
+        }
+    }))
+}
+
+/// One line: severity, workspace, key and message, and a link to the record.
+fn slack_text(record: &ApiRecord, link: &str) -> String {
+    let severity = record.severity.as_str().to_uppercase();
+    let message = record.message.as_deref().unwrap_or("");
+    format!("[{severity}] {} · {}: {message} <{link}|open in Trail>", record.workspace, record.key)
+}
+
+/// Posts the signed body; the status and any `Retry-After`, or why no answer came.
+async fn post(
+    client: &reqwest::Client,
+    settings: &Settings,
+    message: &ClaimedMessage,
+    body: String,
+) -> Result<(u16, Option<Duration>), String> {
+    refuse_private_literal(&message.endpoint.url, settings.allow_private)?;
+    let secrets: Vec<Secret> = [Some(&message.endpoint.secret), message.endpoint.previous_secret.as_ref()]
+        .into_iter()
+        .flatten()
+        .filter_map(|text| Secret::parse(text).ok())
+        .collect();
+    let timestamp = Micros::now().0 / 1_000_000;
+    let signature = signature::header(&secrets.iter().collect::<Vec<_>>(), &message.id, timestamp, body.as_bytes());
+    let response = client
+        .post(&message.endpoint.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &message.id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .map_err(describe)?;
+    let status = response.status().as_u16();
+    let retry_after = matches!(status, 429 | 502 | 503 | 504)
+        .then(|| response.headers().get("retry-after")?.to_str().ok()?.trim().parse::<u64>().ok())
+        .flatten()
+        .map(Duration::from_secs);
+    Ok((status, retry_after))
+}
+
+/// What went wrong, without the URL (it may carry a token in its path).
+fn describe(err: reqwest::Error) -> String {
+    let err = err.without_url();
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+/// Names are checked when resolved ([`Guard`]); an address written in the
+/// URL is checked here.
+fn refuse_private_literal(url: &str, allow_private: bool) -> Result<(), String> {
+    let host = url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+    match host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        Ok(ip) if !allow_private && !is_public(ip) => Err(refusal(ip)),
+        _ => Ok(()),
+    }
+}
+
+fn refusal(ip: IpAddr) -> String {
+    format!("refused: {ip} is a loopback, private or link-local address (TRAIL_WEBHOOK_ALLOW_PRIVATE=1 allows it)")
+}
+
+/// Whether `ip` is an address on the public internet: not loopback,
+/// private, link-local, shared, unspecified, multicast or broadcast.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                !(v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || (first & 0xfe00) == 0xfc00
+                    || (first & 0xffc0) == 0xfe80)
+            }
+        },
+    }
+}
+
+/// Resolves names for the sender and refuses addresses that are not public
+/// (unless allowed): the check is on the address connected to, so a name
+/// that resolves to 127.0.0.1 is refused too.
+struct Guard {
+    allow_private: bool,
+}
+
+impl Resolve for Guard {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> =
+                found.iter().copied().filter(|addr| allow_private || is_public(addr.ip())).collect();
+            match (allowed.is_empty(), found.first()) {
+                (true, Some(addr)) => Err(refusal(addr.ip()).into()),
+                _ => Ok(Box::new(allowed.into_iter()) as Addrs),
+            }
+        })
+    }
+}
+
+/// A critical record says a message failed for good (or its endpoint was
+/// disabled), in Trail's own workspace.
+async fn report_failure(store: &DynStore, message: &ClaimedMessage, attempt: &Attempt) {
+    let why = attempt.error.clone().unwrap_or_default();
+    let (key, text) = match attempt.next {
+        AttemptNext::DisableEndpoint => {
+            ("webhook.endpoint_disabled", format!("webhook endpoint {} disabled: {why}", message.endpoint.id))
+        }
+        _ => ("webhook.failed", format!("webhook message {} failed for good: {why}", message.id)),
+    };
+    let payload = json!({
+        "message": message.id, "endpoint": message.endpoint.id, "kind": message.kind.as_str(),
+        "record": message.record_id, "attempts": message.attempts + 1, "last_status": attempt.status,
+        "error": attempt.error,
+    });
+    let entry = Entry::new(key, "webhook", message.endpoint.id, text).critical().payload(payload);
+    let record = Actor::system("webhook sender").record(entry);
+    if let Err(err) = store.insert_records(&[vec![record]]).await {
+        tracing::error!(error = %err, "could not record a failed webhook message");
+    }
+}
+
+/// A test message's body, in the endpoint's format.
+pub fn test_body(format: WebhookFormat, endpoint_id: i64) -> String {
+    let text = format!("A test message from Trail to webhook endpoint {endpoint_id}");
+    match format {
+        WebhookFormat::Trail => {
+            json!({ "type": "trail.test", "timestamp": chrono::Utc::now().to_rfc3339(), "data": { "message": text } })
+                .to_string()
+        }
+        WebhookFormat::Slack => json!({ "text": text }).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in
+            ["127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.5.4", "169.254.169.254", "0.0.0.0", "100.64.0.1"]
+        {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for private in ["::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "::"] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["93.184.216.34", "2606:2800:220:1::1"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
+    fn an_address_in_the_url_is_checked_before_sending() {
+        assert!(refuse_private_literal("http://127.0.0.1:9/x", false).unwrap_err().contains("127.0.0.1"));
+        assert!(refuse_private_literal("http://[::1]:9/x", false).is_err());
+        assert!(refuse_private_literal("http://127.0.0.1:9/x", true).is_ok());
+        assert!(refuse_private_literal("https://hooks.example.com/x", false).is_ok(), "names: at resolution");
+    }
+}
