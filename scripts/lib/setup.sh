@@ -7,6 +7,7 @@ SCHEMATHESIS_VERSION=4.32.5
 CLOUDEVENTS_VERSION=2.2.0
 RFC8785_VERSION=0.1.4
 PYNACL_VERSION=1.6.2
+STANDARDWEBHOOKS_VERSION=1.3.0
 export PATH="$HOME/.cargo/bin:$PWD/scripts/tools/node_modules/.bin:$PATH"
 
 say() { printf '\n== %s  (%s)\n' "$*" "$(date +%T)"; }
@@ -101,7 +102,7 @@ setup_tests() {
 # Schemathesis, the official CloudEvents SDK, and for the independent check
 # of record proofs an RFC 8785 implementation and PyNaCl (Ed25519), from
 # PyPI, pinned, in a virtualenv under target/.
-PYTHON_TOOLS="schemathesis==$SCHEMATHESIS_VERSION cloudevents==$CLOUDEVENTS_VERSION rfc8785==$RFC8785_VERSION pynacl==$PYNACL_VERSION"
+PYTHON_TOOLS="schemathesis==$SCHEMATHESIS_VERSION cloudevents==$CLOUDEVENTS_VERSION rfc8785==$RFC8785_VERSION pynacl==$PYNACL_VERSION standardwebhooks==$STANDARDWEBHOOKS_VERSION"
 setup_python_tools() {
   local venv=target/venv
   if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$PYTHON_TOOLS" ]; then

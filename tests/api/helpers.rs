@@ -56,6 +56,10 @@ impl TestDatabase {
             digest_interval: trail::config::DEFAULT_DIGEST_INTERVAL,
             max_streams: trail::config::DEFAULT_MAX_STREAMS,
             max_streams_per_reader: trail::config::DEFAULT_MAX_STREAMS_PER_READER,
+            // The tests' receivers listen on 127.0.0.1, and wait for no one.
+            webhook_allow_private: true,
+            webhook_retry_schedule: trail::config::RetrySchedule(vec![std::time::Duration::from_millis(200); 3]),
+            public_url: None,
             unchained_for_benchmark: false,
         }
     }
@@ -281,8 +285,16 @@ pub fn free_port() -> u16 {
 
 /// `trail serve` as a child process on `db`, at `port`.
 pub fn start_server(db: &TestDatabase, port: u16) -> Child {
+    start_server_with(db, port, &[])
+}
+
+/// As [`start_server`], with more environment (it wins over the defaults).
+pub fn start_server_with(db: &TestDatabase, port: u16, env: &[(&str, &str)]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_trail"))
         .arg("serve")
+        // The tests' webhook receivers listen on 127.0.0.1.
+        .env("TRAIL_WEBHOOK_ALLOW_PRIVATE", "1")
+        .envs(env.iter().copied())
         .env("TRAIL_DATABASE_URL", &db.url)
         .env("TRAIL_SIGNING_KEY_FILE", db.signing_key_file())
         // SQLite moves staged records after most groups, so the kill can land in a move.

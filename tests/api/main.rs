@@ -19,3 +19,4 @@ mod security;
 mod stats;
 mod storage;
 mod stream;
+mod webhooks;

@@ -1,0 +1,336 @@
+//! Webhook endpoints, against a real receiver that verifies every request
+//! with the official Standard Webhooks library (tests/webhooks/receiver.py,
+//! `standardwebhooks` from PyPI, installed by scripts/test).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    free_port, issue_key, spawn_app, spawn_app_on, spawn_app_with, start_server_with, wait_until_up, TestApp,
+    TestDatabase,
+};
+
+/// How long a test waits for deliveries that should come.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The receiver: a Python process, its port, and what it received.
+struct Receiver {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Receiver {
+    /// Listens on `port` (0: any), answering `answers` ("500,200": one per request, the last repeated).
+    fn start_on(port: u16, answers: &str) -> Receiver {
+        let python = std::env::var("TRAIL_TEST_PYTHON").unwrap_or_else(|_| "target/venv/bin/python".into());
+        assert!(
+            std::path::Path::new(&python).exists(),
+            "{python} is missing: scripts/test installs the Standard Webhooks library there"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secrets"), "").unwrap();
+        let mut child = Command::new(python)
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/webhooks/receiver.py"))
+            .args(["--port", &port.to_string(), "--answers", answers])
+            .arg("--secrets")
+            .arg(dir.path().join("secrets"))
+            .arg("--out")
+            .arg(dir.path().join("received"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the receiver starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port = line.trim().parse().unwrap_or_else(|_| panic!("the receiver printed its port: {line:?}"));
+        Receiver { child, port, dir }
+    }
+
+    fn start(answers: &str) -> Receiver {
+        Receiver::start_on(0, answers)
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    /// The secrets it verifies with (an endpoint's, once created).
+    fn trust(&self, secrets: &[&str]) {
+        std::fs::write(self.dir.path().join("secrets"), secrets.join("\n")).unwrap();
+    }
+
+    fn received(&self) -> Vec<Value> {
+        let path: PathBuf = self.dir.path().join("received");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+    }
+
+    /// What it received once `done` holds of it, within [`PATIENCE`].
+    async fn wait_for(&self, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let started = Instant::now();
+        loop {
+            let received = self.received();
+            if done(&received) {
+                return received;
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "{what}: after {:?} the receiver has {received:#?}",
+                started.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// `trail webhook add …` through the CLI: the endpoint's id and secret.
+fn add_endpoint(app: &TestApp, args: &[&str]) -> (i64, String) {
+    let out = app.cli(&[&["webhook", "add"], args].concat());
+    let id = out.split_whitespace().nth(2).and_then(|id| id.parse().ok()).unwrap_or_else(|| panic!("an id: {out}"));
+    let secret = out.lines().last().unwrap().trim().to_owned();
+    assert!(secret.starts_with("whsec_"), "{out}");
+    (id, secret)
+}
+
+async fn ingest(app: &TestApp, records: Value) {
+    assert_eq!(app.ingest(&records).await.status(), StatusCode::ACCEPTED);
+}
+
+/// Trail's own records with `key`, read with `reader` (a spanning key).
+async fn trail_records(app: &TestApp, reader: &str, key: &str) -> Vec<Value> {
+    let url = app.url(&format!("/api/v1/events?workspace=trail&q=key:{key}"));
+    let body: Value = app.client.get(url).bearer_auth(reader).send().await.unwrap().json().await.unwrap();
+    body["events"].as_array().cloned().unwrap_or_default()
+}
+
+/// A record that matches goes out signed (the library verifies it), and a
+/// receiver that fails three times gets it on the fourth attempt with the
+/// same `webhook-id`; a record that does not match never goes.
+#[tokio::test]
+async fn a_matching_record_is_delivered_signed_and_retried_under_one_id() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start("500,500,500,200");
+    let (id, secret) = add_endpoint(&app, &["--url", &receiver.url(), "--records", "key:order.*"]);
+    receiver.trust(&[&secret]);
+    ingest(&app, json!([{"key": "order.paid", "message": "paid"}, {"key": "user.login"}])).await;
+
+    let got = receiver.wait_for("four attempts", |r| r.len() >= 4).await;
+    assert_eq!(got.len(), 4, "three failures, one success, nothing more: {got:#?}");
+    let first = got[0]["id"].as_str().unwrap();
+    assert!(first.starts_with("msg_"));
+    for attempt in &got {
+        assert_eq!(attempt["id"], first, "the same webhook-id on every attempt");
+        assert_eq!(attempt["verified_with"], json!([0]), "signed with the endpoint's secret: {attempt}");
+        assert_eq!(attempt["body"]["type"], "trail.record");
+        assert_eq!(attempt["body"]["data"]["key"], "order.paid");
+        assert_eq!(attempt["body"]["data"]["workspace"], "acme");
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), 4, "user.login does not match and is never sent");
+
+    let deliveries = app.store.webhook_deliveries(id, 10).await.unwrap();
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!((deliveries[0].status.as_str(), deliveries[0].attempts), ("delivered", 4));
+    assert_eq!(deliveries[0].last_status, Some(200));
+}
+
+/// A `410` says the endpoint is gone: it is disabled at once, and a
+/// critical record says so; later records are not sent to it.
+#[tokio::test]
+async fn a_410_disables_the_endpoint_and_a_critical_record_says_so() {
+    let app = spawn_app().await;
+    let reader = issue_key(&app.store, "", "read").await;
+    let receiver = Receiver::start("410");
+    let (id, secret) = add_endpoint(&app, &["--url", &receiver.url(), "--workspace", "acme", "--records", "key:*"]);
+    receiver.trust(&[&secret]);
+    ingest(&app, json!({"key": "first"})).await;
+    receiver.wait_for("one attempt", |r| !r.is_empty()).await;
+
+    let started = Instant::now();
+    while app.store.webhooks().await.unwrap()[0].enabled {
+        assert!(started.elapsed() < PATIENCE, "still enabled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let endpoint = app.store.webhooks().await.unwrap().remove(0);
+    assert_eq!((endpoint.id, endpoint.disabled_reason.as_deref()), (id, Some("answered 410")));
+    let records = trail_records(&app, &reader, "webhook.endpoint_disabled").await;
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(records[0]["severity"], "critical");
+
+    ingest(&app, json!({"key": "second"})).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(receiver.received().len(), 1, "nothing more to a disabled endpoint");
+}
+
+/// Without `TRAIL_WEBHOOK_ALLOW_PRIVATE`, an endpoint on a loopback address
+/// is refused at send time (nothing reaches it); after the last attempt the
+/// message fails and a critical record says why.
+#[tokio::test]
+async fn loopback_endpoints_are_refused_unless_allowed() {
+    let app = spawn_app_with(Arc::new(TestDatabase::fresh().await), |c| c.webhook_allow_private = false).await;
+    let reader = issue_key(&app.store, "", "read").await;
+    let receiver = Receiver::start("200");
+    let (id, secret) = add_endpoint(&app, &["--url", &receiver.url(), "--workspace", "acme", "--records", "key:*"]);
+    receiver.trust(&[&secret]);
+    let by_name = receiver.url().replace("127.0.0.1", "localhost");
+    let (named, _) = add_endpoint(&app, &["--url", &by_name, "--workspace", "acme", "--records", "key:*"]);
+    ingest(&app, json!({"key": "to.loopback"})).await;
+
+    for endpoint in [id, named] {
+        let started = Instant::now();
+        let failed = loop {
+            let mut deliveries = app.store.webhook_deliveries(endpoint, 10).await.unwrap();
+            if deliveries.first().is_some_and(|d| d.status == "failed") {
+                break deliveries.remove(0);
+            }
+            assert!(started.elapsed() < PATIENCE, "endpoint {endpoint}: {deliveries:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(failed.attempts, 4, "every attempt of the (test) schedule");
+        let error = failed.last_error.unwrap_or_default();
+        assert!(error.contains("refused") && (error.contains("127.0.0.1") || error.contains("::1")), "{error}");
+    }
+    assert!(receiver.received().is_empty(), "nothing was sent");
+    // Each failure's record follows its message's last attempt.
+    let started = Instant::now();
+    while trail_records(&app, &reader, "webhook.failed").await.len() < 2 {
+        assert!(started.elapsed() < PATIENCE, "the failures were not recorded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The message is written with its record: a server killed (SIGKILL) after
+/// the commit and before a delivery got through delivers it once restarted.
+#[tokio::test]
+async fn a_message_survives_a_kill_between_commit_and_delivery() {
+    let app = spawn_app().await;
+    let receiver_port = free_port();
+    // Nobody listens yet: attempts fail and are retried every second.
+    let url = format!("http://127.0.0.1:{receiver_port}/hook");
+    let (_, secret) = add_endpoint(&app, &["--url", &url, "--workspace", "acme", "--records", "key:*"]);
+    let env = [("TRAIL_WEBHOOK_RETRY_SCHEDULE", "1,1,1,1,1,1,1,1,1,1")];
+    let port = free_port();
+    let mut server = start_server_with(&app.db, port, &env);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until_up(&app.client, &base).await;
+    let response = app.client.post(format!("{base}/api/v1/events")).bearer_auth(&app.key).json(&json!({"key": "kept"}));
+    assert_eq!(response.send().await.unwrap().status(), StatusCode::ACCEPTED);
+    server.kill().unwrap(); // SIGKILL
+    server.wait().unwrap();
+
+    let receiver = Receiver::start_on(receiver_port, "200");
+    receiver.trust(&[&secret]);
+    let mut server = start_server_with(&app.db, port, &env);
+    wait_until_up(&app.client, &base).await;
+    // The killed server may have held a claim: it lapses after its lease.
+    let started = Instant::now();
+    let got = loop {
+        let got = receiver.received();
+        if !got.is_empty() {
+            break got;
+        }
+        assert!(started.elapsed() < Duration::from_secs(90), "not delivered after the restart");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(got[0]["body"]["data"]["key"], "kept");
+    assert_eq!(got[0]["verified_with"], json!([0]));
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+/// Two servers on one PostgreSQL send from one outbox: each message once.
+#[tokio::test]
+async fn two_servers_deliver_each_message_once() {
+    let db = Arc::new(TestDatabase::fresh().await);
+    let (a, b) = (spawn_app_on(db.clone()).await, spawn_app_on(db).await);
+    let receiver = Receiver::start("200");
+    let (_, secret) = add_endpoint(&a, &["--url", &receiver.url(), "--records", "key:many"]);
+    receiver.trust(&[&secret]);
+    for round in 0..10 {
+        let records: Vec<Value> = (0..5).map(|i| json!({"key": "many", "message": format!("{round}.{i}")})).collect();
+        let server = if round % 2 == 0 { &a } else { &b };
+        ingest(server, Value::Array(records)).await;
+    }
+    let got = receiver.wait_for("50 messages", |r| r.len() >= 50).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got_after = receiver.received();
+    assert_eq!(got_after.len(), 50, "no message twice: {}", got_after.len() - got.len());
+    let ids: std::collections::BTreeSet<&str> = got_after.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 50);
+}
+
+/// The CLI lists, rotates (old and new secrets both sign for 24 h), sends a
+/// test message, and removes; each change is self-audited.
+#[tokio::test]
+async fn endpoints_are_listed_rotated_tested_and_removed_from_the_cli() {
+    let app = spawn_app().await;
+    let reader = issue_key(&app.store, "", "read").await;
+    let receiver = Receiver::start("200");
+    let (id, old) = add_endpoint(
+        &app,
+        &["--url", &receiver.url(), "--workspace", "acme", "--format", "slack", "--records", "key:x"],
+    );
+    let listed = app.cli(&["webhook", "list"]);
+    assert!(listed.contains(&receiver.url()) && listed.contains("slack") && listed.contains("acme"), "{listed}");
+    assert!(!listed.contains("whsec_"), "secrets are never listed");
+
+    let rotated = app.cli(&["webhook", "rotate", &id.to_string()]);
+    let new = rotated.lines().last().unwrap().trim().to_owned();
+    assert!(new.starts_with("whsec_") && new != old);
+    receiver.trust(&[&old, &new]);
+    ingest(&app, json!({"key": "x", "message": "hello", "severity": "error"})).await;
+    let got = receiver.wait_for("one message", |r| !r.is_empty()).await;
+    assert_eq!(got[0]["verified_with"], json!([0, 1]), "signed with both secrets: {}", got[0]);
+    let text = got[0]["body"]["text"].as_str().unwrap();
+    assert!(text.starts_with("[ERROR] acme · x: hello <http://"), "{text}");
+
+    app.cli(&["webhook", "test", &id.to_string()]);
+    let got = receiver.wait_for("the test message", |r| r.len() >= 2).await;
+    assert!(got[1]["body"]["text"].as_str().unwrap().contains("test message"), "{}", got[1]);
+
+    let (code, out) = app.cli_status(&["webhook", "add", "--url", "ftp://example.com/x"]);
+    assert_ne!(code, 0);
+    assert!(out.contains("http or https"), "{out}");
+    app.cli(&["webhook", "remove", &id.to_string()]);
+    assert!(app.store.webhooks().await.unwrap().is_empty());
+    for key in ["webhook.created", "webhook.rotated", "webhook.removed"] {
+        assert_eq!(trail_records(&app, &reader, key).await.len(), 1, "{key}");
+    }
+}
+
+/// An endpoint that takes every record, Trail's own included, is not sent
+/// Trail's records about itself (its creation, its failures): a failing
+/// endpoint cannot feed itself.
+#[tokio::test]
+async fn a_failing_endpoint_is_not_sent_its_own_failures() {
+    let app = spawn_app().await;
+    let reader = issue_key(&app.store, "", "read").await;
+    let receiver = Receiver::start("500");
+    let (id, secret) = add_endpoint(&app, &["--url", &receiver.url(), "--records", "key:*"]);
+    receiver.trust(&[&secret]);
+    ingest(&app, json!({"key": "one"})).await;
+    receiver.wait_for("four attempts", |r| r.len() >= 4).await;
+    let started = Instant::now();
+    while trail_records(&app, &reader, "webhook.failed").await.is_empty() {
+        assert!(started.elapsed() < PATIENCE, "the failure was not recorded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let deliveries = app.store.webhook_deliveries(id, 10).await.unwrap();
+    assert_eq!(deliveries.len(), 1, "only the record ingested: {deliveries:#?}");
+    assert_eq!(receiver.received().len(), 4);
+    assert_eq!(trail_records(&app, &reader, "webhook.failed").await.len(), 1);
+}
