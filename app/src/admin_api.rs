@@ -34,6 +34,8 @@ pub enum Notice {
     Failed(String),
     /// A new API key's secret.
     NewKey(String),
+    /// A webhook endpoint's new signing secret.
+    NewSecret(String),
 }
 
 /// Everything `/admin` shows; members get a 404.

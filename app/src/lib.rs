@@ -35,6 +35,7 @@ use pages::{
     login::{LoginPage, LogoutPage},
     not_found::NotFound,
     retention::RetentionPage,
+    webhooks::WebhooksPage,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -74,6 +75,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/entities/:type/:id") view=EntityPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin/retention") view=RetentionPage ssr=SsrMode::Async/>
+                <Route path=path!("/admin/webhooks") view=WebhooksPage ssr=SsrMode::Async/>
                 <Route path=path!("/health") view=HealthPage ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=LoginPage/>
                 <Route path=path!("/logout") view=LogoutPage/>

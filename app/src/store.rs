@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::model::{
-    ActorType, ChainHead, ChainId, ChainLink, Cursor, Digest, EventDetail, EventFilter, EventRow, IntegrityStatus,
-    Kind, Micros, Order, Period, Retention, Role, Severity, Stats, StatsWindow, Status, StoredRecord, StreamPosition,
-    Viewer, Visibility, WebhookEndpoint, WebhookFormat,
+    ActorType, ChainHead, ChainId, ChainLink, Cursor, Delivery, Digest, EventDetail, EventFilter, EventRow,
+    IntegrityStatus, Kind, Micros, Order, Period, Retention, Role, Severity, Stats, StatsWindow, Status, StoredRecord,
+    StreamPosition, Viewer, Visibility, WebhookEndpoint, WebhookFormat,
 };
 pub use crate::model::{ApiKeySummary, UserSummary};
 
@@ -376,20 +376,6 @@ pub struct NewMessage {
     pub kind: MessageKind,
     pub body: String,
     pub at: Micros,
-}
-
-/// A delivery, as the admin page lists it.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Delivery {
-    pub id: String,
-    pub kind: String,
-    pub status: String,
-    pub attempts: u32,
-    pub last_status: Option<u16>,
-    pub last_error: Option<String>,
-    pub last_attempt_at: Option<Micros>,
-    pub next_attempt_at: Option<Micros>,
-    pub created_at: Micros,
 }
 
 /// The parts of a user an update changes.

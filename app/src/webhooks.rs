@@ -2,6 +2,115 @@
 //! each self-audited. The admin page's server functions and the CLI call
 //! these, so each exists once and every caller refuses the same things.
 
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::admin_api::Notice;
+use crate::model::{Delivery, Loaded, Viewer, WebhookEndpoint};
+
+/// Deliveries shown per endpoint.
+pub const RECENT_DELIVERIES: usize = 10;
+
+/// What `/admin/webhooks` shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WebhooksData {
+    pub viewer: Viewer,
+    pub workspaces: Vec<String>,
+    /// Each endpoint with its recent deliveries, newest first.
+    pub endpoints: Vec<(WebhookEndpoint, Vec<Delivery>)>,
+    pub notice: Option<Notice>,
+}
+
+/// The endpoints, for founders and admins; members get a 404.
+#[server]
+pub async fn webhooks_overview() -> Result<Loaded<WebhooksData>, ServerFnError> {
+    let Some((viewer, ctx)) = crate::api::ssr::current_viewer().await? else {
+        return Ok(Loaded::SignedOut);
+    };
+    if !viewer.role.is_platform() {
+        return Ok(Loaded::NotFound);
+    }
+    let internal = crate::api::ssr::internal;
+    let workspaces = ctx.store.workspaces().await.map_err(internal)?.into_iter().map(|w| w.slug).collect();
+    let mut endpoints = Vec::new();
+    for endpoint in ctx.store.webhooks().await.map_err(internal)? {
+        let deliveries = ctx.store.webhook_deliveries(endpoint.id, RECENT_DELIVERIES).await.map_err(internal)?;
+        endpoints.push((endpoint, deliveries));
+    }
+    let notice = crate::admin_api::ssr::take_notice(&ctx).await;
+    Ok(Loaded::Found(WebhooksData { viewer, workspaces, endpoints, notice }))
+}
+
+/// Adds an endpoint; its secret is shown once. Founders only.
+#[server]
+pub async fn add_webhook(
+    url: String,
+    workspace: String,
+    format: String,
+    records: String,
+    description: String,
+    #[server(default)] no_alerts: Option<String>,
+) -> Result<String, ServerFnError> {
+    crate::admin_api::ssr::noted(Notice::NewSecret, async move {
+        let (actor, ctx) = crate::admin_api::ssr::require(crate::model::Role::Founder).await?;
+        let format = crate::model::WebhookFormat::parse(&format).map_err(ServerFnError::new)?;
+        let request = WebhookRequest { url, workspace, format, records, alerts: no_alerts.is_none(), description };
+        let created = create_webhook(ctx.store.as_ref(), ctx.credentials.as_ref(), &actor, request)
+            .await
+            .map_err(crate::admin_api::refused)?;
+        Ok(created.secret)
+    })
+    .await
+}
+
+/// Removes an endpoint with its queued messages. Founders only.
+#[server]
+pub async fn remove_webhook_endpoint(id: i64) -> Result<String, ServerFnError> {
+    crate::admin_api::ssr::noted(Notice::Done, async move {
+        let (actor, ctx) = crate::admin_api::ssr::require(crate::model::Role::Founder).await?;
+        remove_webhook(ctx.store.as_ref(), &actor, id).await.map_err(crate::admin_api::refused)?;
+        Ok(format!("Webhook endpoint {id} removed."))
+    })
+    .await
+}
+
+/// A new secret for an endpoint, shown once. Founders only.
+#[server]
+pub async fn rotate_webhook_secret(id: i64) -> Result<String, ServerFnError> {
+    crate::admin_api::ssr::noted(Notice::NewSecret, async move {
+        let (actor, ctx) = crate::admin_api::ssr::require(crate::model::Role::Founder).await?;
+        rotate_webhook(ctx.store.as_ref(), ctx.credentials.as_ref(), &actor, id)
+            .await
+            .map_err(crate::admin_api::refused)
+    })
+    .await
+}
+
+/// Queues a test message to an endpoint. Founders only.
+#[server]
+pub async fn send_test_message(id: i64) -> Result<String, ServerFnError> {
+    crate::admin_api::ssr::noted(Notice::Done, async move {
+        let (_, ctx) = crate::admin_api::ssr::require(crate::model::Role::Founder).await?;
+        let message = queue_test(ctx.store.as_ref(), id).await.map_err(crate::admin_api::refused)?;
+        Ok(format!("Test message {message} queued for endpoint {id}."))
+    })
+    .await
+}
+
+/// Makes a pending or failed message due now. Founders only.
+#[server]
+pub async fn retry_message(id: String) -> Result<String, ServerFnError> {
+    crate::admin_api::ssr::noted(Notice::Done, async move {
+        let (_, ctx) = crate::admin_api::ssr::require(crate::model::Role::Founder).await?;
+        let now = crate::model::Micros::now();
+        match ctx.store.retry_message_now(&id, now).await.map_err(crate::api::ssr::internal)? {
+            true => Ok(format!("Message {id} is sent again now.")),
+            false => Err(ServerFnError::new(format!("no message {id} waiting or failed"))),
+        }
+    })
+    .await
+}
+
 #[cfg(feature = "ssr")]
 pub use operation::*;
 
@@ -13,7 +122,7 @@ mod operation {
     use crate::audit::{Actor, Entry};
     use crate::context::Credentials;
     use crate::model::{check_webhook_records, Micros, WebhookEndpoint, WebhookFormat, HOUR_US};
-    use crate::store::{Applied, Change, NewWebhook, Store};
+    use crate::store::{Applied, Change, MessageKind, NewMessage, NewWebhook, Store};
 
     type Result<T> = std::result::Result<T, AccountError>;
 
@@ -127,6 +236,22 @@ mod operation {
         };
         store.apply(Change::RotateWebhook { id, secret: &secret, previous_until }, &audit).await?;
         Ok(secret)
+    }
+
+    /// Queues a test message to endpoint `id`, in its format; the message's id.
+    pub async fn queue_test(store: &dyn Store, id: i64) -> Result<String> {
+        let endpoint = store.webhooks().await?.into_iter().find(|e| e.id == id);
+        let endpoint = endpoint.ok_or_else(|| AccountError::Refused(format!("no webhook endpoint {id}")))?;
+        let text = format!("A test message from Trail to webhook endpoint {id}");
+        let body = match endpoint.format {
+            WebhookFormat::Trail => {
+                json!({ "type": "trail.test", "timestamp": Micros::now(), "data": { "message": text } })
+            }
+            WebhookFormat::Slack => json!({ "text": text }),
+        };
+        let message =
+            NewMessage { endpoint_id: id, kind: MessageKind::Test, body: body.to_string(), at: Micros::now() };
+        Ok(store.queue_message(&message).await?)
     }
 
     #[cfg(test)]

@@ -7,11 +7,11 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use app::model::{
-    ChainHead, ChainId, ChainLink, Digest, EventDetail, EventFilter, EventRow, IntegrityStatus, Kind, Micros,
+    ChainHead, ChainId, ChainLink, Delivery, Digest, EventDetail, EventFilter, EventRow, IntegrityStatus, Kind, Micros,
     Retention, Stats, StatsWindow, StoredRecord, StreamPosition, WebhookEndpoint,
 };
 use app::store::{
-    ApiKeyRecord, ApiKeySummary, Applied, Attempt, AttemptLimit, AuditOf, Change, ClaimedMessage, Cutoff, Delivery,
+    ApiKeyRecord, ApiKeySummary, Applied, Attempt, AttemptLimit, AuditOf, Change, ClaimedMessage, Cutoff,
     InsertOutcome, Job, JobGuard, NewMessage, NewRecord, Page, Purged, Scope, Signer, Store, StoreError, StoreResult,
     StreamBatch, UserRecord, UserSummary, Workspace,
 };

@@ -1,7 +1,7 @@
 //! Statements of webhook endpoints and their outbox (migration `webhooks`).
 
-use app::model::{Micros, WebhookEndpoint, WebhookFormat};
-use app::store::{Attempt, AttemptNext, ClaimedMessage, Delivery, MessageKind, NewMessage, NewWebhook, WebhookTarget};
+use app::model::{Delivery, Micros, WebhookEndpoint, WebhookFormat};
+use app::store::{Attempt, AttemptNext, ClaimedMessage, MessageKind, NewMessage, NewWebhook, WebhookTarget};
 use uuid::Uuid;
 
 use super::statement::{Dialect, Sql};

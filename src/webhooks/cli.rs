@@ -2,8 +2,8 @@
 //! operations as the admin page (each self-audited).
 
 use app::audit::Actor;
-use app::model::{Micros, WebhookFormat};
-use app::store::{DynStore, MessageKind, NewMessage};
+use app::model::WebhookFormat;
+use app::store::DynStore;
 use app::webhooks::{self, WebhookRequest};
 use clap::Subcommand;
 
@@ -82,11 +82,7 @@ pub async fn run(store: &DynStore, command: WebhookCommand) -> anyhow::Result<()
             println!("{secret}");
         }
         WebhookCommand::Test { id } => {
-            let endpoint = store.webhooks().await?.into_iter().find(|e| e.id == id);
-            let endpoint = endpoint.ok_or_else(|| anyhow::anyhow!("no webhook endpoint {id}"))?;
-            let body = super::sender::test_body(endpoint.format, id);
-            let message = NewMessage { endpoint_id: id, kind: MessageKind::Test, body, at: Micros::now() };
-            let queued = store.queue_message(&message).await?;
+            let queued = webhooks::queue_test(store.as_ref(), id).await?;
             println!("test message {queued} queued for webhook endpoint {id}");
         }
     }

@@ -325,18 +325,6 @@ async fn report_failure(store: &DynStore, message: &ClaimedMessage, attempt: &At
     }
 }
 
-/// A test message's body, in the endpoint's format.
-pub fn test_body(format: WebhookFormat, endpoint_id: i64) -> String {
-    let text = format!("A test message from Trail to webhook endpoint {endpoint_id}");
-    match format {
-        WebhookFormat::Trail => {
-            json!({ "type": "trail.test", "timestamp": chrono::Utc::now().to_rfc3339(), "data": { "message": text } })
-                .to_string()
-        }
-        WebhookFormat::Slack => json!({ "text": text }).to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -334,3 +334,60 @@ async fn a_failing_endpoint_is_not_sent_its_own_failures() {
     assert_eq!(receiver.received().len(), 4);
     assert_eq!(trail_records(&app, &reader, "webhook.failed").await.len(), 1);
 }
+
+/// `/admin/webhooks`: founders add (the secret shown once, and it signs),
+/// send a test message and see its delivery, retry a failed one; admins
+/// see the page without its forms and cannot post them; members get a 404.
+#[tokio::test]
+async fn the_admin_page_manages_endpoints_and_shows_deliveries() {
+    use app::webhooks::{AddWebhook, RetryMessage, SendTestMessage};
+    use leptos::server_fn::ServerFn;
+
+    let app = spawn_app().await;
+    let receiver = Receiver::start("503,200");
+    let founder = app.client_signed_in_as(crate::helpers::FOUNDER_EMAIL).await;
+    let post = |client: &reqwest::Client, path: &str, form: &[(&str, &str)]| {
+        let request = client.post(app.url(path)).header("accept", "text/html");
+        request.header("referer", app.url("/admin/webhooks")).form(form).send()
+    };
+    let page = |client: &reqwest::Client| client.get(app.url("/admin/webhooks")).header("accept", "text/html").send();
+
+    let form = [("url", receiver.url()), ("workspace", "acme".into()), ("format", "trail".into())];
+    let form: Vec<(&str, &str)> =
+        form.iter().map(|(k, v)| (*k, v.as_str())).chain([("records", ""), ("description", "ops")]).collect();
+    let response = post(&founder, AddWebhook::PATH, &form).await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let html = page(&founder).await.unwrap().text().await.unwrap();
+    let shown = &html[html.find(r#"data-testid="new-secret""#).expect("the secret is shown")..];
+    let secret = &shown[shown.find("whsec_").unwrap()..];
+    let secret = &secret[..secret.find('<').unwrap()];
+    receiver.trust(&[secret]);
+    assert!(html.contains(&receiver.url()) && html.contains("Send a test message"), "listed, with its actions");
+    let again = page(&founder).await.unwrap().text().await.unwrap();
+    assert!(!again.contains(secret), "the secret is shown once");
+
+    let id = app.store.webhooks().await.unwrap()[0].id.to_string();
+    assert_eq!(post(&founder, SendTestMessage::PATH, &[("id", &id)]).await.unwrap().status(), StatusCode::FOUND);
+    let got = receiver.wait_for("the test message after a 503", |r| r.len() >= 2).await;
+    assert_eq!(got[1]["verified_with"], json!([0]));
+    assert_eq!(got[1]["body"]["type"], "trail.test");
+    let html = page(&founder).await.unwrap().text().await.unwrap();
+    assert!(html.contains("delivered") && html.contains(got[0]["id"].as_str().unwrap()), "the delivery is listed");
+
+    // Retry now: a delivered message is not sent again.
+    let message = got[0]["id"].as_str().unwrap();
+    post(&founder, RetryMessage::PATH, &[("id", message)]).await.unwrap();
+    assert!(page(&founder).await.unwrap().text().await.unwrap().contains("no message"), "refused: {message}");
+
+    crate::helpers::add_user(&app.store, "admin@test.trail", app::model::Role::Admin).await;
+    let admin = app.client_signed_in_as("admin@test.trail").await;
+    let html = page(&admin).await.unwrap().text().await.unwrap();
+    assert!(html.contains(&receiver.url()) && !html.contains("Send a test message"), "admins read");
+    post(&admin, SendTestMessage::PATH, &[("id", &id)]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), 2, "an admin's post sends nothing");
+    let provider = crate::helpers::add_user(&app.store, "p@test.trail", app::model::Role::Provider).await;
+    crate::helpers::grant(&app.store, provider, "acme", "").await;
+    let provider = app.client_signed_in_as("p@test.trail").await;
+    assert_eq!(page(&provider).await.unwrap().status(), StatusCode::NOT_FOUND);
+}

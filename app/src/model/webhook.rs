@@ -62,6 +62,20 @@ pub struct WebhookEndpoint {
     pub created_at: Micros,
 }
 
+/// A delivery, as the admin page lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub id: String,
+    pub kind: String,
+    pub status: String,
+    pub attempts: u32,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub last_attempt_at: Option<Micros>,
+    pub next_attempt_at: Option<Micros>,
+    pub created_at: Micros,
+}
+
 /// Which records an endpoint receives, in the search syntax; blank is none.
 /// Checked as the feed would read it.
 pub fn check_webhook_records(text: &str) -> Result<Option<String>, String> {

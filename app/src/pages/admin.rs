@@ -47,6 +47,13 @@ pub(crate) fn notice_view(notice: Notice) -> impl IntoView {
             </div>
         }
         .into_any(),
+        Notice::NewSecret(secret) => view! {
+            <div class="notice" role="status">
+                <p>"Copy this signing secret now; it is not shown again:"</p>
+                <p class="secret" data-testid="new-secret">{secret}</p>
+            </div>
+        }
+        .into_any(),
     }
 }
 
@@ -60,7 +67,7 @@ fn Admin(data: AdminData) -> impl IntoView {
         <main class="page admin">
             <h1>"Administration"</h1>
             {notice.map(notice_view)}
-            <p><a href="/admin/retention">"Retention periods"</a></p>
+            <p><a href="/admin/retention">"Retention periods"</a> " · " <a href="/admin/webhooks">"Webhooks"</a></p>
             <WorkspacesSection workspaces can_create=is_founder/>
             {users.map(|users| view! { <UsersSection users slugs=slugs.clone()/> })}
             <KeysSection keys slugs/>

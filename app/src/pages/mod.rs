@@ -7,3 +7,4 @@ pub mod login;
 pub mod not_found;
 pub mod retention;
 pub mod stats;
+pub mod webhooks;

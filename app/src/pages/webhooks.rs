@@ -1,0 +1,160 @@
+//! `/admin/webhooks`: the endpoints, their recent deliveries, and (for
+//! founders) adding, removing, rotating, a test message and "retry now".
+
+use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
+
+use super::admin::{notice_view, PostForm};
+use crate::components::{loaded_view, TopBar};
+use crate::format::absolute_time;
+use crate::model::{Delivery, Role, WebhookEndpoint, WebhookFormat};
+use crate::webhooks::{
+    webhooks_overview, AddWebhook, RemoveWebhookEndpoint, RetryMessage, RotateWebhookSecret, SendTestMessage,
+    WebhooksData,
+};
+
+#[component]
+pub fn WebhooksPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| webhooks_overview());
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                loaded_view(data.await, |data| view! { <WebhooksView data/> }.into_any())
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn WebhooksView(data: WebhooksData) -> impl IntoView {
+    let WebhooksData { viewer, workspaces, endpoints, notice } = data;
+    let is_founder = viewer.role == Role::Founder;
+    let options = workspaces.iter().map(|s| view! { <option value=s.clone()>{s.clone()}</option> }).collect_view();
+    let formats =
+        WebhookFormat::ALL.iter().map(|f| view! { <option value=f.as_str()>{f.as_str()}</option> }).collect_view();
+    let list = if endpoints.is_empty() {
+        view! { <p class="muted">"No endpoints yet."</p> }.into_any()
+    } else {
+        endpoints
+            .into_iter()
+            .map(|(endpoint, deliveries)| view! { <EndpointView endpoint deliveries is_founder/> })
+            .collect_view()
+            .into_any()
+    };
+    view! {
+        <TopBar viewer/>
+        <main class="page admin">
+            <h1>"Webhooks"</h1>
+            {notice.map(notice_view)}
+            <p class="muted">
+                "Records and alerts go to these endpoints signed per Standard Webhooks, and are retried until \
+                 delivered (docs/webhooks.md)."
+            </p>
+            {list}
+            {is_founder.then(|| view! {
+                <PostForm to=AddWebhook::PATH class="inline" label="Add a webhook endpoint">
+                    <label>"URL" <input name="url" type="url" required size="40" placeholder="https://…"/></label>
+                    <label>"Workspace" <select name="workspace">
+                        <option value="">"every workspace"</option>
+                        {options}
+                    </select></label>
+                    <label>"Format" <select name="format">{formats}</select></label>
+                    <label>"Records (search)" <input name="records" size="24" placeholder="severity:>=error"/></label>
+                    <label>"Description" <input name="description" size="20"/></label>
+                    <label><input type="checkbox" name="no_alerts" value="on"/>" no alerts"</label>
+                    <button type="submit" class="primary">"Add"</button>
+                </PostForm>
+            })}
+        </main>
+    }
+}
+
+#[component]
+fn EndpointView(endpoint: WebhookEndpoint, deliveries: Vec<Delivery>, is_founder: bool) -> impl IntoView {
+    let id = endpoint.id.to_string();
+    let state = match (&endpoint.enabled, &endpoint.disabled_reason) {
+        (true, _) if endpoint.failing_since.is_some() => "enabled, failing".to_owned(),
+        (true, _) => "enabled".to_owned(),
+        (false, Some(why)) => format!("disabled: {why}"),
+        (false, None) => "disabled".to_owned(),
+    };
+    let rows = deliveries.into_iter().map(|d| view! { <DeliveryRow delivery=d is_founder/> }).collect_view();
+    let actions = is_founder.then(|| {
+        let (a, b, c) = (id.clone(), id.clone(), id.clone());
+        view! {
+            <div class="actions">
+                <PostForm to=SendTestMessage::PATH class="inline" label="Send a test message">
+                    <input type="hidden" name="id" value=a/>
+                    <button type="submit">"Send a test message"</button>
+                </PostForm>
+                <PostForm to=RotateWebhookSecret::PATH class="inline" label="Rotate the secret">
+                    <input type="hidden" name="id" value=b/>
+                    <button type="submit">"Rotate the secret"</button>
+                </PostForm>
+                <PostForm to=RemoveWebhookEndpoint::PATH class="inline" label="Remove the endpoint">
+                    <input type="hidden" name="id" value=c/>
+                    <button type="submit" class="danger">"Remove"</button>
+                </PostForm>
+            </div>
+        }
+    });
+    view! {
+        <section class="endpoint" data-endpoint=id>
+            <h2>{format!("#{} ", endpoint.id)}<code>{endpoint.url.clone()}</code></h2>
+            <p>
+                {state} " · " {endpoint.format.as_str()} " · "
+                {endpoint.workspace.clone().unwrap_or_else(|| "every workspace".into())} " · records: "
+                {endpoint.records.clone().unwrap_or_else(|| "none".into())}
+                {(!endpoint.alerts).then_some(" · no alerts")}
+                {(!endpoint.description.is_empty()).then(|| format!(" · {}", endpoint.description))}
+            </p>
+            {actions}
+            <table class="list">
+                <thead>
+                    <tr>
+                        <th scope="col">"Message"</th>
+                        <th scope="col">"Kind"</th>
+                        <th scope="col">"Status"</th>
+                        <th scope="col">"Attempts"</th>
+                        <th scope="col">"Last answer"</th>
+                        <th scope="col">"Last attempt"</th>
+                        <th scope="col">"Next attempt"</th>
+                        <th scope="col"></th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </section>
+    }
+}
+
+#[component]
+fn DeliveryRow(delivery: Delivery, is_founder: bool) -> impl IntoView {
+    let answer = match (delivery.last_status, delivery.last_error.clone()) {
+        (Some(status), _) => status.to_string(),
+        (None, Some(error)) => error,
+        (None, None) => "—".into(),
+    };
+    let when = |at: Option<crate::model::Micros>| at.map(absolute_time).unwrap_or_else(|| "—".into());
+    let message = delivery.id.clone();
+    let retry = (is_founder && delivery.status != "delivered").then(move || {
+        view! {
+            <PostForm to=RetryMessage::PATH class="inline" label="Retry now">
+                <input type="hidden" name="id" value=message/>
+                <button type="submit">"Retry now"</button>
+            </PostForm>
+        }
+    });
+    view! {
+        <tr>
+            <td><code>{delivery.id.clone()}</code></td>
+            <td>{delivery.kind.clone()}</td>
+            <td>{delivery.status.clone()}</td>
+            <td>{delivery.attempts}</td>
+            <td>{answer}</td>
+            <td>{when(delivery.last_attempt_at)}</td>
+            <td>{when(delivery.next_attempt_at)}</td>
+            <td>{retry}</td>
+        </tr>
+    }
+}
