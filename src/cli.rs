@@ -45,6 +45,9 @@ enum Command {
     /// Webhook endpoints: signed messages of records and alerts.
     #[command(subcommand)]
     Webhook(crate::webhooks::cli::WebhookCommand),
+    /// Log streams: every record exported continuously to a directory or a URL.
+    #[command(subcommand)]
+    LogStream(crate::log_streams::cli::LogStreamCommand),
     /// Fill the database with realistic sample data and sign-ins for every role.
     Demo(DemoArgs),
     /// How long records are kept, per kind, by default and per workspace.
@@ -253,6 +256,7 @@ async fn execute(config: Config, command: Command) -> anyhow::Result<()> {
         }
         Command::Demo(args) => crate::demo::run(&store, &args).await,
         Command::Webhook(command) => crate::webhooks::cli::run(&store, command).await,
+        Command::LogStream(command) => crate::log_streams::cli::run(&store, command).await,
         Command::Retention(command) => manage_retention(&store, command, &config.signing_key_file).await,
         Command::Verify { workspace, public_key } => {
             let trusted = match public_key {

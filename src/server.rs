@@ -54,14 +54,19 @@ impl Server {
         let addr = listener.local_addr()?;
         let login_throttle = Arc::new(LoginThrottle::new(opened.store.clone(), Limits::default()));
         let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+        // Webhooks and log streams post through one client, which refuses
+        // private addresses unless allowed.
+        let client = crate::webhooks::sender::client(config.webhook_allow_private)?;
+        crate::log_streams::spawn(opened.store.clone(), client.clone());
         crate::webhooks::sender::spawn(
             opened.store.clone(),
+            client,
             crate::webhooks::sender::Settings {
                 schedule: config.webhook_retry_schedule.0.clone(),
                 allow_private: config.webhook_allow_private,
                 public_url,
             },
-        )?;
+        );
         let stream_limits =
             crate::live::StreamLimits { per_server: config.max_streams, per_reader: config.max_streams_per_reader };
         let state = AppState {

@@ -13,6 +13,7 @@ pub mod context;
 pub mod format;
 pub mod health;
 pub mod islands;
+pub mod log_streams;
 pub mod model;
 pub mod pages;
 pub mod retention;

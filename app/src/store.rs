@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::model::{
-    ActorType, ChainHead, ChainId, ChainLink, Cursor, Delivery, Digest, EventDetail, EventFilter, EventRow,
-    IntegrityStatus, Kind, Micros, Order, Period, Retention, Role, Severity, Stats, StatsWindow, Status, StoredRecord,
-    StreamPosition, Viewer, Visibility, WebhookEndpoint, WebhookFormat,
+    ActorType, ChainHead, ChainId, ChainLink, Cursor, Delivery, Destination, Digest, EventDetail, EventFilter,
+    EventRow, IntegrityStatus, Kind, LogStream, Micros, Order, Period, Retention, Role, Severity, Stats, StatsWindow,
+    Status, StoredRecord, StreamPosition, Viewer, Visibility, WebhookEndpoint, WebhookFormat,
 };
 pub use crate::model::{ApiKeySummary, UserSummary};
 
@@ -219,6 +219,24 @@ pub struct NewWebhook {
     pub created_at: Micros,
 }
 
+/// A log stream to create.
+#[derive(Clone, Debug)]
+pub struct NewLogStream {
+    pub workspace_id: Option<i64>,
+    pub destination: Destination,
+    pub target: String,
+    /// HTTP: the batches' signing secret.
+    pub secret: Option<String>,
+    pub created_at: Micros,
+}
+
+/// A log stream as its exporter needs it.
+#[derive(Clone, Debug)]
+pub struct LogStreamTarget {
+    pub stream: LogStream,
+    pub secret: Option<String>,
+}
+
 /// A change to workspaces, users, memberships or keys (see `Store::apply`).
 #[derive(Clone, Copy, Debug)]
 pub enum Change<'a> {
@@ -258,6 +276,10 @@ pub enum Change<'a> {
         period: Period,
     },
     CreateWebhook(&'a NewWebhook),
+    CreateLogStream(&'a NewLogStream),
+    RemoveLogStream {
+        id: i64,
+    },
     RemoveWebhook {
         id: i64,
     },
@@ -300,6 +322,8 @@ pub enum Applied {
     },
     /// The endpoint created, removed or rotated (as it was before a removal).
     Webhook(WebhookEndpoint),
+    /// The log stream created or removed (as it was before a removal).
+    LogStream(LogStream),
 }
 
 /// A message due to be sent, claimed by one sender until its lease ends.
@@ -410,6 +434,8 @@ pub enum Job {
     Purge,
     /// The background verification of the chains.
     IntegrityCheck,
+    /// The log streams' export.
+    LogStreams,
 }
 
 /// Held while doing a [`Job`]; dropping it lets another server do it.
@@ -500,6 +526,12 @@ pub trait Store: Send + Sync + 'static {
     async fn api_keys(&self) -> StoreResult<Vec<ApiKeySummary>>;
     /// Every webhook endpoint.
     async fn webhooks(&self) -> StoreResult<Vec<WebhookEndpoint>>;
+    /// Every log stream, with what its exporter needs.
+    async fn log_streams(&self) -> StoreResult<Vec<LogStreamTarget>>;
+    /// Log stream `id` exported `count` more records, up to `position`.
+    async fn advance_log_stream(&self, id: i64, position: StreamPosition, count: i64, at: Micros) -> StoreResult<()>;
+    /// Log stream `id` could not export (`None`: it can again).
+    async fn log_stream_error(&self, id: i64, error: Option<&str>) -> StoreResult<()>;
     /// An endpoint's recent deliveries, newest first.
     async fn webhook_deliveries(&self, endpoint_id: i64, limit: usize) -> StoreResult<Vec<Delivery>>;
     /// Queues a message that is not a record's (those are queued with the record).

@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
-use crate::{ingest_in_turns, percentiles, Args, DataSet, Paired, Server, Table};
+use crate::{ingest_in_turns, percentiles, Args, DataSet, Paired, Server, Table, Turn};
 
 /// Records sent one after the other per latency measurement.
 const SAMPLES: usize = 40;
@@ -153,9 +153,9 @@ fn quiet(_: usize) -> Vec<(String, String)> {
 
 /// Batch ingest with 1,000 subscribers of `view` against none, in turns.
 async fn ingest_with_subscribers(args: &Args, dir: &Path, data: DataSet, view: View) -> anyhow::Result<Paired> {
-    let attach = |setup, base: String, key: String| async move {
-        if setup == 0 {
-            Ok(Some(subscribe(&base, &key, 1_000, view).await?))
+    let attach = |turn: Turn| async move {
+        if turn.setup == 0 {
+            Ok(Some(subscribe(&turn.base, &turn.key, 1_000, view).await?))
         } else {
             Ok(None)
         }

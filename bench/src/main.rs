@@ -7,6 +7,7 @@
 
 mod instances;
 mod live;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -52,6 +53,10 @@ struct Args {
     /// print its figures (for profiling; writes no table).
     #[arg(long)]
     live_only: bool,
+    /// Measure only the webhooks (ingest with endpoints, delivery latency) and
+    /// print their figures (for profiling; writes no table).
+    #[arg(long)]
+    webhooks_only: bool,
     /// Keep the databases afterwards (their directory is printed), to profile queries on them.
     #[arg(long)]
     keep: bool,
@@ -796,6 +801,9 @@ async fn main() -> anyhow::Result<()> {
         http_batch_ingest(&server.base, &key, data).await?;
         return crate::live::measure(&args, dir.path(), data, &server, &key, &mut table).await;
     }
+    if args.webhooks_only {
+        return crate::webhooks::measure(&args, dir.path(), data, &mut table).await;
+    }
 
     // Ingest: the engine's bulk path, the naive way, Trail's batches. The bulk
     // import runs in two halves, and the naive baselines insert the records
@@ -983,6 +991,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     crate::live::measure(&args, dir.path(), data, &server, &key, &mut table).await?;
+    crate::webhooks::measure(&args, dir.path(), data, &mut table).await?;
     let single_sample = DataSet { rows: concurrent_len, now };
     crate::instances::measure(&args, &url, &server, &key, &cookie, single_sample, dir.path(), &mut table).await?;
 
@@ -1304,16 +1313,24 @@ struct Paired {
     ratios: String,
 }
 
+/// One run of [`ingest_in_turns`]: which set-up, and its server, key and database.
+struct Turn {
+    setup: usize,
+    base: String,
+    key: String,
+    url: String,
+}
+
 /// Batch ingest of `data` into a fresh database per run, set-up 0 and 1 in
-/// turns: each server started with `env(setup)`, and whatever
-/// `attach(setup, base, key)` opens kept open while it is measured.
+/// turns: each server started with `env(setup)`, and whatever `attach(turn)`
+/// opens kept open while it is measured.
 async fn ingest_in_turns<A, Fut>(
     args: &Args,
     dir: &Path,
     data: DataSet,
     name: &str,
     env: impl Fn(usize) -> &'static [(&'static str, &'static str)],
-    attach: impl Fn(usize, String, String) -> Fut,
+    attach: impl Fn(Turn) -> Fut,
 ) -> anyhow::Result<Paired>
 where
     Fut: std::future::Future<Output = anyhow::Result<A>>,
@@ -1325,7 +1342,8 @@ where
             let url = fresh_database(&args.db, dir, &format!("{name}{pair}{setup}")).await?;
             let key = prepare(&args.server, &url)?;
             let server = Server::start_with(&args.server, &url, env(setup)).await?;
-            let attached = attach(setup, server.base.clone(), key.clone()).await?;
+            let turn = Turn { setup, base: server.base.clone(), key: key.clone(), url: url.clone() };
+            let attached = attach(turn).await?;
             let cpu = server.cpu_seconds();
             *rate = http_batch_ingest(&server.base, &key, data).await?;
             cpu_used[setup] = server.cpu_seconds() - cpu;
@@ -1360,7 +1378,7 @@ async fn chain_cost(args: &Args, dir: &Path, data: DataSet) -> anyhow::Result<Pa
             &[("TRAIL_UNCHAINED_FOR_BENCHMARK", "1")]
         }
     };
-    ingest_in_turns(args, dir, data, "chains", env, |_, _, _| async { Ok(()) }).await
+    ingest_in_turns(args, dir, data, "chains", env, |_| async { Ok(()) }).await
 }
 
 fn write_results(args: &Args, table: &Table) -> anyhow::Result<()> {

@@ -3,13 +3,13 @@
 //! change reads back (the state before, what it removed) comes from that same
 //! transaction, so the records say exactly what changed.
 
-use app::model::{Period, WebhookEndpoint};
-use app::store::{Applied, Change, StoreError, StoreResult, UserRecord, UserState, Workspace};
+use app::model::{LogStream, Period, WebhookEndpoint};
+use app::store::{Applied, Change, LogStreamTarget, StoreError, StoreResult, UserRecord, UserState, Workspace};
 
 use super::accounts::{self, BrandRow};
 use super::retention::{self, DaysRow};
 use super::sql_store::{conflict, Tx};
-use super::webhooks;
+use super::{log_streams, webhooks};
 
 pub async fn apply(tx: &mut Tx, change: Change<'_>) -> StoreResult<Applied> {
     Ok(match change {
@@ -75,11 +75,26 @@ pub async fn apply(tx: &mut Tx, change: Change<'_>) -> StoreResult<Applied> {
             tx.execute(|q| webhooks::remove_endpoint(q, id)).await?;
             Applied::Webhook(before)
         }
+        Change::CreateLogStream(new) => {
+            let (id,): (i64,) = tx.fetch_one(|q| log_streams::create(q, new)).await?;
+            Applied::LogStream(log_stream(tx, id).await?)
+        }
+        Change::RemoveLogStream { id } => {
+            let before = log_stream(tx, id).await?;
+            tx.execute(|q| log_streams::remove(q, id)).await?;
+            Applied::LogStream(before)
+        }
         Change::RotateWebhook { id, secret, previous_until } => {
             tx.execute(|q| webhooks::rotate_secret(q, id, secret, previous_until)).await?;
             Applied::Webhook(endpoint(tx, id).await?)
         }
     })
+}
+
+async fn log_stream(tx: &mut Tx, id: i64) -> StoreResult<LogStream> {
+    let row: Option<log_streams::LogStreamRow> = tx.fetch_optional(|q| log_streams::one(q, id)).await?;
+    let target: Option<LogStreamTarget> = row.map(Into::into);
+    target.map(|t| t.stream).ok_or_else(|| StoreError::NotFound("log stream".into()))
 }
 
 async fn endpoint(tx: &mut Tx, id: i64) -> StoreResult<WebhookEndpoint> {

@@ -13,6 +13,7 @@ mod commit_signal;
 mod conditions;
 mod horizon;
 mod key_cache;
+mod log_streams;
 mod notices;
 mod outbox;
 mod outcomes;

@@ -32,6 +32,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(750);
 /// The advisory lock one purging server holds ("trail" and 1).
 const PURGE_LOCK: i64 = 0x7472_6169_6c00_0001;
 const CHECK_LOCK: i64 = 0x7472_6169_6c00_0006;
+const LOG_STREAMS_LOCK: i64 = 0x7472_6169_6c00_0007;
 /// The transaction lock of the one server signing digests ("trail" and 2).
 pub const DIGEST_LOCK: i64 = 0x7472_6169_6c00_0002;
 /// The transaction lock of a batch of the upgrade's chaining ("trail" and 3).
@@ -113,6 +114,7 @@ impl PgDb {
         let key = match job {
             Job::Purge => PURGE_LOCK,
             Job::IntegrityCheck => CHECK_LOCK,
+            Job::LogStreams => LOG_STREAMS_LOCK,
         };
         let mut conn = self.pool.acquire().await?.detach();
         let (locked,): (bool,) =

@@ -12,8 +12,8 @@ use app::model::{
 };
 use app::store::{
     ApiKeyRecord, ApiKeySummary, Applied, Attempt, AttemptLimit, AuditOf, Change, ClaimedMessage, Cutoff,
-    InsertOutcome, Job, JobGuard, NewMessage, NewRecord, Page, Purged, Scope, Signer, Store, StoreError, StoreResult,
-    StreamBatch, UserRecord, UserSummary, Workspace,
+    InsertOutcome, Job, JobGuard, LogStreamTarget, NewMessage, NewRecord, Page, Purged, Scope, Signer, Store,
+    StoreError, StoreResult, StreamBatch, UserRecord, UserSummary, Workspace,
 };
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
@@ -31,7 +31,9 @@ use super::outbox;
 use super::postgres::{self, PgDb};
 use super::sqlite::{self, SqliteDb};
 use super::statement::{for_postgres, for_sqlite, Bindable, Dialect, Sql};
-use super::{accounts, attempts, chain, changes, notices, partitions, records, retention, rollup, webhooks};
+use super::{
+    accounts, attempts, chain, changes, log_streams, notices, partitions, records, retention, rollup, webhooks,
+};
 
 pub enum Backend {
     Sqlite(SqliteDb),
@@ -410,6 +412,21 @@ impl Store for SqlStore {
     async fn webhooks(&self) -> StoreResult<Vec<WebhookEndpoint>> {
         let rows: Vec<webhooks::EndpointRow> = self.fetch_all(Use::Read, webhooks::endpoints).await?;
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn log_streams(&self) -> StoreResult<Vec<LogStreamTarget>> {
+        let rows: Vec<log_streams::LogStreamRow> = self.fetch_all(Use::Read, log_streams::all).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn advance_log_stream(&self, id: i64, position: StreamPosition, count: i64, at: Micros) -> StoreResult<()> {
+        self.execute(|q| log_streams::advance(q, id, position, count, at)).await?;
+        Ok(())
+    }
+
+    async fn log_stream_error(&self, id: i64, error: Option<&str>) -> StoreResult<()> {
+        self.execute(|q| log_streams::error(q, id, error)).await?;
+        Ok(())
     }
 
     async fn webhook_deliveries(&self, endpoint_id: i64, limit: usize) -> StoreResult<Vec<Delivery>> {

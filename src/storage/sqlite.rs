@@ -45,10 +45,11 @@ pub struct SqliteDb {
     staged: AtomicUsize,
     /// They are moved once there are this many (`Config::sqlite_stage_rows`).
     move_at: usize,
-    /// Held while this process purges, and while it checks the chains: one
-    /// at a time each.
+    /// Held while this process purges, checks the chains, exports log
+    /// streams: one at a time each.
     purging: Arc<tokio::sync::Mutex<()>>,
     checking: Arc<tokio::sync::Mutex<()>>,
+    exporting: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteDb {
@@ -74,8 +75,9 @@ impl SqliteDb {
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new().max_connections(readers()).connect_with(options.read_only(true)).await?;
         let staged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events_recent").fetch_one(&writer).await?;
-        let (purging, checking) = (Arc::default(), Arc::default());
-        Ok(SqliteDb { writer, reader, staged: AtomicUsize::new(staged as usize), move_at, purging, checking })
+        let (purging, checking, exporting) = Default::default();
+        let staged = AtomicUsize::new(staged as usize);
+        Ok(SqliteDb { writer, reader, staged, move_at, purging, checking, exporting })
     }
 
     /// SQLite has one writer; a second would wait for the first's lock.
@@ -105,6 +107,7 @@ impl SqliteDb {
         let lock = match job {
             Job::Purge => &self.purging,
             Job::IntegrityCheck => &self.checking,
+            Job::LogStreams => &self.exporting,
         };
         let guard = lock.clone().try_lock_owned().ok()?;
         Some(JobGuard(Box::new(guard)))

@@ -55,15 +55,13 @@ pub struct Settings {
 }
 
 /// Starts the sender; it runs as long as the server does.
-pub fn spawn(store: DynStore, settings: Settings) -> anyhow::Result<()> {
-    let client = client(settings.allow_private)?;
+pub fn spawn(store: DynStore, client: reqwest::Client, settings: Settings) {
     tokio::spawn(run(store, client, Arc::new(settings)));
-    Ok(())
 }
 
 /// The HTTP client: no redirects (a receiver cannot point the request
 /// elsewhere), and names resolved through [`Guard`].
-fn client(allow_private: bool) -> reqwest::Result<reqwest::Client> {
+pub fn client(allow_private: bool) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
@@ -227,7 +225,7 @@ async fn post(
 }
 
 /// What went wrong, without the URL (it may carry a token in its path).
-fn describe(err: reqwest::Error) -> String {
+pub fn describe(err: reqwest::Error) -> String {
     let err = err.without_url();
     let mut text = err.to_string();
     let mut source = std::error::Error::source(&err);

@@ -11,6 +11,7 @@ mod ingest;
 mod instances;
 mod integrity;
 mod isolation;
+mod log_streams;
 mod partitions;
 mod read;
 mod replica;

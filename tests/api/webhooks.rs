@@ -20,7 +20,7 @@ use crate::helpers::{
 const PATIENCE: Duration = Duration::from_secs(20);
 
 /// The receiver: a Python process, its port, and what it received.
-struct Receiver {
+pub struct Receiver {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
@@ -35,7 +35,7 @@ impl Drop for Receiver {
 
 impl Receiver {
     /// Listens on `port` (0: any), answering `answers` ("500,200": one per request, the last repeated).
-    fn start_on(port: u16, answers: &str) -> Receiver {
+    pub fn start_on(port: u16, answers: &str) -> Receiver {
         let python = std::env::var("TRAIL_TEST_PYTHON").unwrap_or_else(|_| "target/venv/bin/python".into());
         assert!(
             std::path::Path::new(&python).exists(),
@@ -59,27 +59,27 @@ impl Receiver {
         Receiver { child, port, dir }
     }
 
-    fn start(answers: &str) -> Receiver {
+    pub fn start(answers: &str) -> Receiver {
         Receiver::start_on(0, answers)
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hook", self.port)
     }
 
     /// The secrets it verifies with (an endpoint's, once created).
-    fn trust(&self, secrets: &[&str]) {
+    pub fn trust(&self, secrets: &[&str]) {
         std::fs::write(self.dir.path().join("secrets"), secrets.join("\n")).unwrap();
     }
 
-    fn received(&self) -> Vec<Value> {
+    pub fn received(&self) -> Vec<Value> {
         let path: PathBuf = self.dir.path().join("received");
         let text = std::fs::read_to_string(path).unwrap_or_default();
         text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
     }
 
     /// What it received once `done` holds of it, within [`PATIENCE`].
-    async fn wait_for(&self, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    pub async fn wait_for(&self, what: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
         let started = Instant::now();
         loop {
             let received = self.received();

@@ -4,7 +4,7 @@ Verifies every request with the official Standard Webhooks library
 (`standardwebhooks` from PyPI) and writes one JSON line per request to
 --out: its headers' id, whether it verified (and with which secret of
 --secrets, a file re-read per request, one secret per line), the body and
-the status answered. Answers come from --answers ("500,500,200": one per
+the status answered (an NDJSON body's records as "lines"). Answers come from --answers ("500,500,200": one per
 request, the last repeated). Prints its port on the first line of stdout.
 """
 
@@ -37,7 +37,7 @@ class Handler(BaseHTTPRequestHandler):
         verified_with = []
         for index, secret in enumerate(secrets):
             try:
-                Webhook(secret).verify(body, headers)
+                Webhook(secret).verify(body, headers, json_parse=False)
                 verified_with.append(index)
             except WebhookVerificationError:
                 pass
@@ -48,12 +48,17 @@ class Handler(BaseHTTPRequestHandler):
                 parsed = json.loads(body)
             except ValueError:
                 parsed = None
+            # A log stream's NDJSON batch: one record per line.
+            lines = None
+            if headers.get("Content-Type", headers.get("content-type", "")).startswith("application/x-ndjson"):
+                lines = [json.loads(line) for line in body.decode().splitlines() if line.strip()]
             line = {
                 "id": headers.get("webhook-id"),
                 "timestamp": headers.get("webhook-timestamp"),
                 "signature": headers.get("webhook-signature"),
                 "verified_with": verified_with,
                 "body": parsed,
+                "lines": lines,
                 "answered": status,
             }
             with open(args.out, "a") as out:

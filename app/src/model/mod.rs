@@ -5,6 +5,7 @@
 mod enums;
 mod filter;
 mod integrity;
+mod log_stream;
 mod record;
 mod retention;
 mod stats;
@@ -15,6 +16,7 @@ mod webhook;
 pub use enums::*;
 pub use filter::*;
 pub use integrity::*;
+pub use log_stream::*;
 pub use record::*;
 pub use retention::*;
 pub use stats::*;

@@ -1,0 +1,153 @@
+//! Log streams: every record of a workspace (or all), exported continuously
+//! to a directory as gzip NDJSON files (`YYYY/MM/DD/HH/<uuid>.ndjson.gz`,
+//! GitHub's layout) or to an HTTP endpoint as signed NDJSON batches.
+//!
+//! Each stream's cursor is a position in commit order, read the way the
+//! live stream reads (`Store::stream_after`: a record that commits late
+//! behind an older transaction still comes after the cursor). The cursor
+//! moves only once a batch is written whole (file synced and renamed into
+//! place) or acknowledged (`2xx`): at least once, never skipped; a restart
+//! resumes where the last batch ended. With several servers one exports at
+//! a time (`Job::LogStreams`).
+
+pub mod cli;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use app::model::{Destination, EventFilter, Micros, StreamPosition, Visibility};
+use app::store::{DynStore, Grant, Job, LogStreamTarget, Scope};
+
+use crate::api::record::ApiRecord;
+use crate::webhooks::signature::{self, Secret};
+
+/// Records per file or request.
+pub const BATCH: usize = 1_000;
+/// The streams are looked at least this often (and after every commit).
+const LOOK_EVERY: Duration = Duration::from_secs(1);
+/// After a failure a stream waits this long before it tries again.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// Starts the exporter; it runs as long as the server does.
+pub fn spawn(store: DynStore, client: reqwest::Client) {
+    tokio::spawn(async move {
+        let mut commits = store.commits();
+        let mut failing_until = std::collections::HashMap::new();
+        loop {
+            tokio::select! {
+                Ok(()) = commits.changed() => {}
+                () = tokio::time::sleep(LOOK_EVERY) => {}
+            }
+            let Ok(Some(_turn)) = store.job_lock(Job::LogStreams).await else { continue };
+            let streams = match store.log_streams().await {
+                Ok(streams) => streams,
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not read the log streams");
+                    continue;
+                }
+            };
+            for target in streams {
+                let id = target.stream.id;
+                if failing_until.get(&id).is_some_and(|until| tokio::time::Instant::now() < *until) {
+                    continue;
+                }
+                let outcome = export(&store, &client, &target).await;
+                let error = outcome.err();
+                if error.is_some() {
+                    failing_until.insert(id, tokio::time::Instant::now() + RETRY_AFTER);
+                } else {
+                    failing_until.remove(&id);
+                }
+                if error.is_some() || target.stream.last_error.is_some() {
+                    if let Err(err) = store.log_stream_error(id, error.as_deref()).await {
+                        tracing::warn!(error = %err, stream = id, "could not record a log stream's state");
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Exports what was committed after the stream's cursor, a batch at a time.
+async fn export(store: &DynStore, client: &reqwest::Client, target: &LogStreamTarget) -> Result<(), String> {
+    let stream = &target.stream;
+    let scope = match stream.workspace_id {
+        Some(workspace_id) => {
+            Scope::Grants(vec![Grant { workspace_id, brand: None, visibilities: Visibility::ALL.to_vec() }])
+        }
+        None => Scope::Platform,
+    };
+    let filter = EventFilter::default();
+    let mut position = stream.position;
+    loop {
+        let batch = store.stream_after(&scope, &filter, position, BATCH).await.map_err(|e| e.to_string())?;
+        let Some((last, _)) = batch.records.last() else { return Ok(()) };
+        let (first, last, count) = (batch.records[0].0, *last, batch.records.len());
+        let mut lines = Vec::with_capacity(count * 1024);
+        for (_, record) in batch.records {
+            serde_json::to_writer(&mut lines, &ApiRecord::from(record)).map_err(|e| e.to_string())?;
+            lines.push(b'\n');
+        }
+        match stream.destination {
+            Destination::Directory => {
+                let dir = PathBuf::from(&stream.target);
+                tokio::task::spawn_blocking(move || write_file(&dir, &lines))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| format!("writing to {}: {e}", stream.target))?;
+            }
+            Destination::Http => post(client, target, first, lines).await?,
+        }
+        store.advance_log_stream(stream.id, last, count as i64, Micros::now()).await.map_err(|e| e.to_string())?;
+        position = last;
+        if count < BATCH {
+            return Ok(());
+        }
+    }
+}
+
+/// Writes one gzip NDJSON file under `dir/YYYY/MM/DD/HH/`: to a hidden name
+/// first, synced, then renamed, and the directory synced, so a file that
+/// appears is whole and stays.
+pub fn write_file(dir: &Path, ndjson: &[u8]) -> std::io::Result<PathBuf> {
+    let hour = dir.join(chrono::Utc::now().format("%Y/%m/%d/%H").to_string());
+    std::fs::create_dir_all(&hour)?;
+    let name = format!("{}.ndjson.gz", uuid::Uuid::now_v7());
+    let partial = hour.join(format!(".{name}.partial"));
+    let file = std::fs::File::create(&partial)?;
+    let mut gzip = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+    gzip.write_all(ndjson)?;
+    gzip.finish()?.sync_all()?;
+    let done = hour.join(&name);
+    std::fs::rename(&partial, &done)?;
+    std::fs::File::open(&hour)?.sync_all()?;
+    Ok(done)
+}
+
+/// Posts one NDJSON batch, signed as webhooks are; its `webhook-id` names
+/// the stream and where the batch starts, so a retried batch keeps it.
+async fn post(
+    client: &reqwest::Client,
+    target: &LogStreamTarget,
+    first: StreamPosition,
+    ndjson: Vec<u8>,
+) -> Result<(), String> {
+    let secret = target.secret.as_deref().and_then(|s| Secret::parse(s).ok()).ok_or("the stream has no secret")?;
+    let id = format!("msg_stream{}_{}", target.stream.id, first.encode());
+    let timestamp = Micros::now().0 / 1_000_000;
+    let response = client
+        .post(&target.stream.target)
+        .header("content-type", "application/x-ndjson")
+        .header("webhook-id", &id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature::header(&[&secret], &id, timestamp, &ndjson))
+        .body(ndjson)
+        .send()
+        .await
+        .map_err(crate::webhooks::sender::describe)?;
+    match response.status().as_u16() {
+        200..=299 => Ok(()),
+        status => Err(format!("answered {status}")),
+    }
+}
