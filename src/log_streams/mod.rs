@@ -34,19 +34,32 @@ pub fn spawn(store: DynStore, client: reqwest::Client) {
     tokio::spawn(async move {
         let mut commits = store.commits();
         let mut failing_until = std::collections::HashMap::new();
+        // The export's turn, kept while there are streams: taking it costs a
+        // connection of its own on PostgreSQL, too much to take per commit.
+        // A server that stops lets it go with its connection.
+        let mut turn = None;
         loop {
             tokio::select! {
                 Ok(()) = commits.changed() => {}
                 () = tokio::time::sleep(LOOK_EVERY) => {}
             }
-            let Ok(Some(_turn)) = store.job_lock(Job::LogStreams).await else { continue };
             let streams = match store.log_streams().await {
+                Ok(streams) if streams.is_empty() => {
+                    turn = None;
+                    continue;
+                }
                 Ok(streams) => streams,
                 Err(err) => {
                     tracing::warn!(error = %err, "could not read the log streams");
                     continue;
                 }
             };
+            if turn.is_none() {
+                turn = store.job_lock(Job::LogStreams).await.ok().flatten();
+            }
+            if turn.is_none() {
+                continue; // another server exports
+            }
             for target in streams {
                 let id = target.stream.id;
                 if failing_until.get(&id).is_some_and(|until| tokio::time::Instant::now() < *until) {
