@@ -541,8 +541,9 @@ pub trait Store: Send + Sync + 'static {
     /// Claims up to `limit` messages due at `now` for this sender until
     /// `lease_until`; with several servers each message goes to one.
     async fn claim_messages(&self, now: Micros, lease_until: Micros, limit: usize) -> StoreResult<Vec<ClaimedMessage>>;
-    /// Records an attempt's outcome on the message (and its endpoint).
-    async fn finish_attempt(&self, message: &ClaimedMessage, attempt: &Attempt) -> StoreResult<()>;
+    /// Records attempts' outcomes on their messages (and endpoints), in one
+    /// transaction: a sender's round costs one write.
+    async fn finish_attempts(&self, attempts: &[(ClaimedMessage, Attempt)]) -> StoreResult<()>;
     /// May answer from a copy up to a second old; a revocation through `apply` on the same store clears it.
     async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
     async fn touch_api_key(&self, id: i64, at: Micros) -> StoreResult<()>;

@@ -23,7 +23,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(15);
 /// A claim outlasts one attempt: a sender that dies lets its messages go then.
 const LEASE: Duration = Duration::from_secs(60);
 /// Messages claimed (and sent at once) per round.
-const ROUND: usize = 16;
+const ROUND: usize = 32;
 /// Due retries are looked for at least this often.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 /// An endpoint whose every attempt failed this long is disabled.
@@ -99,19 +99,26 @@ async fn run(store: DynStore, client: reqwest::Client, settings: Arc<Settings>) 
     }
 }
 
+/// Sends a round's messages at once, then records every outcome in one write.
 async fn send_all(store: &DynStore, client: &reqwest::Client, settings: &Settings, claimed: Vec<ClaimedMessage>) {
-    let sends = claimed.iter().map(|message| async move {
-        let attempt = attempt(store, client, settings, message).await;
-        if let Err(err) = store.finish_attempt(message, &attempt).await {
-            // The lease runs out and the message is tried again.
-            tracing::error!(error = %err, message = message.id, "could not record a webhook attempt");
-            return;
-        }
-        if matches!(attempt.next, AttemptNext::Failed | AttemptNext::DisableEndpoint) {
-            report_failure(store, message, &attempt).await;
-        }
+    if claimed.is_empty() {
+        return;
+    }
+    let sends = claimed.into_iter().map(|message| async move {
+        let attempt = attempt(store, client, settings, &message).await;
+        (message, attempt)
     });
-    futures_util::future::join_all(sends).await;
+    let attempts = futures_util::future::join_all(sends).await;
+    if let Err(err) = store.finish_attempts(&attempts).await {
+        // The claims lapse and the messages are tried again.
+        tracing::error!(error = %err, "could not record {} webhook attempts", attempts.len());
+        return;
+    }
+    for (message, attempt) in &attempts {
+        if matches!(attempt.next, AttemptNext::Failed | AttemptNext::DisableEndpoint) {
+            report_failure(store, message, attempt).await;
+        }
+    }
 }
 
 /// One attempt at `message`: what it came to and what follows.
@@ -325,7 +332,65 @@ async fn report_failure(store: &DynStore, message: &ClaimedMessage, attempt: &At
 
 #[cfg(test)]
 mod tests {
+    use app::store::{MessageKind, WebhookTarget};
+
     use super::*;
+
+    fn message(attempts: u32, failing_since: Option<Micros>) -> ClaimedMessage {
+        let endpoint = WebhookTarget {
+            id: 1,
+            url: "https://hooks.example.com/".into(),
+            format: WebhookFormat::Trail,
+            secret: Secret::generate().encode(),
+            previous_secret: None,
+            failing_since,
+        };
+        ClaimedMessage {
+            id: "msg_1".into(),
+            endpoint,
+            kind: MessageKind::Record,
+            record_id: None,
+            body: None,
+            attempts,
+        }
+    }
+
+    fn settings() -> Settings {
+        Settings { schedule: DEFAULT_SCHEDULE.to_vec(), allow_private: false, public_url: String::new() }
+    }
+
+    #[test]
+    fn retries_follow_the_schedule_with_jitter_then_fail() {
+        let now = Micros(1_000_000_000_000);
+        for (attempts, wait) in DEFAULT_SCHEDULE.iter().enumerate() {
+            let AttemptNext::RetryAt(at) = retry_or_fail(&message(attempts as u32, None), &settings(), None, now)
+            else {
+                panic!("attempt {} is retried", attempts + 1);
+            };
+            let waited = Duration::from_micros((at.0 - now.0) as u64);
+            assert!(waited >= wait.mul_f64(0.9) && waited <= wait.mul_f64(1.1), "{waited:?} for {wait:?}");
+        }
+        let last = message(DEFAULT_SCHEDULE.len() as u32, None);
+        assert_eq!(retry_or_fail(&last, &settings(), None, now), AttemptNext::Failed, "ten attempts in all");
+    }
+
+    #[test]
+    fn a_retry_after_longer_than_the_schedule_is_honoured() {
+        let now = Micros(0);
+        let asked = Duration::from_secs(120);
+        let AttemptNext::RetryAt(at) = retry_or_fail(&message(0, None), &settings(), Some(asked), now) else {
+            panic!("retried")
+        };
+        assert_eq!(at.0, asked.as_micros() as i64, "not the schedule's 5 s");
+    }
+
+    #[test]
+    fn five_days_of_failures_disable_the_endpoint() {
+        let now = Micros(10 * FAILING_LIMIT_US);
+        assert!(!failing_too_long(&message(3, None), now));
+        assert!(!failing_too_long(&message(3, Some(Micros(now.0 - FAILING_LIMIT_US + 1))), now));
+        assert!(failing_too_long(&message(3, Some(Micros(now.0 - FAILING_LIMIT_US))), now));
+    }
 
     #[test]
     fn only_public_addresses_are_public() {
