@@ -41,22 +41,19 @@ pub enum Notice {
 /// Everything `/admin` shows; members get a 404.
 #[server]
 pub async fn admin_overview() -> Result<Loaded<AdminData>, ServerFnError> {
-    let Some((viewer, ctx)) = crate::api::ssr::current_viewer().await? else {
-        return Ok(Loaded::SignedOut);
-    };
-    if !viewer.role.is_platform() {
-        return Ok(Loaded::NotFound);
-    }
-    let store = &ctx.store;
-    let workspaces = store.workspaces().await.map_err(failed)?;
-    let users = match viewer.role {
-        Role::Founder => Some(store.users().await.map_err(failed)?),
-        _ => None,
-    };
-    let keys = store.api_keys().await.map_err(failed)?;
-    let workspaces = workspaces.into_iter().map(|w| WorkspaceSummary { slug: w.slug, name: w.name }).collect();
-    let notice = ssr::take_notice(&ctx).await;
-    Ok(Loaded::Found(AdminData { viewer, workspaces, users, keys, notice }))
+    ssr::platform_page(|viewer, ctx| async move {
+        let store = &ctx.store;
+        let workspaces = store.workspaces().await.map_err(failed)?;
+        let users = match viewer.role {
+            Role::Founder => Some(store.users().await.map_err(failed)?),
+            _ => None,
+        };
+        let keys = store.api_keys().await.map_err(failed)?;
+        let workspaces = workspaces.into_iter().map(|w| WorkspaceSummary { slug: w.slug, name: w.name }).collect();
+        let notice = ssr::take_notice(&ctx).await;
+        Ok(AdminData { viewer, workspaces, users, keys, notice })
+    })
+    .await
 }
 
 #[server]
@@ -179,7 +176,7 @@ pub(crate) mod ssr {
     use super::{failed, Notice};
     use crate::audit::{Actor, Origin};
     use crate::context::{ServerContext, NOTICE_LIFETIME};
-    use crate::model::Role;
+    use crate::model::{Loaded, Role, Viewer};
     use crate::store::UserRecord;
 
     async fn session_id() -> Option<String> {
@@ -238,6 +235,23 @@ pub(crate) mod ssr {
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             response.append_header(SET_COOKIE, value);
         }
+    }
+
+    /// A page for founders and admins: signed out, the sign-in; a member, a
+    /// 404 (as for anything they may not see); else what `build` makes of
+    /// the viewer.
+    pub async fn platform_page<T, F, Fut>(build: F) -> Result<Loaded<T>, ServerFnError>
+    where
+        F: FnOnce(Viewer, ServerContext) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ServerFnError>>,
+    {
+        let Some((viewer, ctx)) = crate::api::ssr::current_viewer().await? else {
+            return Ok(Loaded::SignedOut);
+        };
+        if !viewer.role.is_platform() {
+            return Ok(Loaded::NotFound);
+        }
+        Ok(Loaded::Found(build(viewer, ctx).await?))
     }
 
     /// The signed-in viewer, if their role is at least `least` (founder > admin), as

@@ -20,17 +20,14 @@ pub struct RetentionData {
 /// The settings, for founders and admins; members get a 404.
 #[server]
 pub async fn retention_overview() -> Result<Loaded<RetentionData>, ServerFnError> {
-    let Some((viewer, ctx)) = crate::api::ssr::current_viewer().await? else {
-        return Ok(Loaded::SignedOut);
-    };
-    if !viewer.role.is_platform() {
-        return Ok(Loaded::NotFound);
-    }
-    let internal = crate::api::ssr::internal;
-    let workspaces = ctx.store.workspaces().await.map_err(internal)?.into_iter().map(|w| w.slug).collect();
-    let retention = ctx.store.retention().await.map_err(internal)?;
-    let notice = crate::admin_api::ssr::take_notice(&ctx).await;
-    Ok(Loaded::Found(RetentionData { viewer, workspaces, retention, notice }))
+    crate::admin_api::ssr::platform_page(|viewer, ctx| async move {
+        let internal = crate::api::ssr::internal;
+        let workspaces = ctx.store.workspaces().await.map_err(internal)?.into_iter().map(|w| w.slug).collect();
+        let retention = ctx.store.retention().await.map_err(internal)?;
+        let notice = crate::admin_api::ssr::take_notice(&ctx).await;
+        Ok(RetentionData { viewer, workspaces, retention, notice })
+    })
+    .await
 }
 
 /// Sets a kind's period (`workspace` empty: the platform default); founders only.

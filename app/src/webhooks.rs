@@ -24,21 +24,18 @@ pub struct WebhooksData {
 /// The endpoints, for founders and admins; members get a 404.
 #[server]
 pub async fn webhooks_overview() -> Result<Loaded<WebhooksData>, ServerFnError> {
-    let Some((viewer, ctx)) = crate::api::ssr::current_viewer().await? else {
-        return Ok(Loaded::SignedOut);
-    };
-    if !viewer.role.is_platform() {
-        return Ok(Loaded::NotFound);
-    }
-    let internal = crate::api::ssr::internal;
-    let workspaces = ctx.store.workspaces().await.map_err(internal)?.into_iter().map(|w| w.slug).collect();
-    let mut endpoints = Vec::new();
-    for endpoint in ctx.store.webhooks().await.map_err(internal)? {
-        let deliveries = ctx.store.webhook_deliveries(endpoint.id, RECENT_DELIVERIES).await.map_err(internal)?;
-        endpoints.push((endpoint, deliveries));
-    }
-    let notice = crate::admin_api::ssr::take_notice(&ctx).await;
-    Ok(Loaded::Found(WebhooksData { viewer, workspaces, endpoints, notice }))
+    crate::admin_api::ssr::platform_page(|viewer, ctx| async move {
+        let internal = crate::api::ssr::internal;
+        let workspaces = ctx.store.workspaces().await.map_err(internal)?.into_iter().map(|w| w.slug).collect();
+        let mut endpoints = Vec::new();
+        for endpoint in ctx.store.webhooks().await.map_err(internal)? {
+            let deliveries = ctx.store.webhook_deliveries(endpoint.id, RECENT_DELIVERIES).await.map_err(internal)?;
+            endpoints.push((endpoint, deliveries));
+        }
+        let notice = crate::admin_api::ssr::take_notice(&ctx).await;
+        Ok(WebhooksData { viewer, workspaces, endpoints, notice })
+    })
+    .await
 }
 
 /// Adds an endpoint; its secret is shown once. Founders only.
