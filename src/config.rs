@@ -105,7 +105,11 @@ fn retry_schedule(text: &str) -> Result<RetrySchedule, String> {
         .map(|part| {
             let seconds: f64 =
                 part.trim().parse().map_err(|_| format!("{:?} is not a number of seconds", part.trim()))?;
-            std::time::Duration::try_from_secs_f64(seconds).map_err(|_| format!("{seconds} is not a wait"))
+            // A week at most: longer waits are a typo, and would overflow the clock's arithmetic.
+            std::time::Duration::try_from_secs_f64(seconds)
+                .ok()
+                .filter(|wait| *wait <= std::time::Duration::from_secs(7 * 24 * 3600))
+                .ok_or_else(|| format!("{seconds} is not a wait of up to a week"))
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(RetrySchedule(waits))

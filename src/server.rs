@@ -57,7 +57,7 @@ impl Server {
         // Webhooks and log streams post through one client, which refuses
         // private addresses unless allowed.
         let client = crate::webhooks::sender::client(config.webhook_allow_private)?;
-        crate::log_streams::spawn(opened.store.clone(), client.clone());
+        crate::log_streams::spawn(opened.store.clone(), client.clone(), config.webhook_allow_private);
         crate::webhooks::sender::spawn(
             opened.store.clone(),
             client,

@@ -378,6 +378,9 @@ pub struct Attempt {
     pub error: Option<String>,
     pub duration_ms: i64,
     pub next: AttemptNext,
+    /// Whether the endpoint was tried (not a record that could not be read):
+    /// only then does a failure count against the endpoint.
+    pub endpoint_tried: bool,
 }
 
 /// What follows an attempt.

@@ -30,7 +30,7 @@ const LOOK_EVERY: Duration = Duration::from_secs(1);
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// Starts the exporter; it runs as long as the server does.
-pub fn spawn(store: DynStore, client: reqwest::Client) {
+pub fn spawn(store: DynStore, client: reqwest::Client, allow_private: bool) {
     tokio::spawn(async move {
         let mut commits = store.commits();
         let mut failing_until = std::collections::HashMap::new();
@@ -65,7 +65,7 @@ pub fn spawn(store: DynStore, client: reqwest::Client) {
                 if failing_until.get(&id).is_some_and(|until| tokio::time::Instant::now() < *until) {
                     continue;
                 }
-                let outcome = export(&store, &client, &target).await;
+                let outcome = export(&store, &client, allow_private, &target).await;
                 let error = outcome.err();
                 if error.is_some() {
                     failing_until.insert(id, tokio::time::Instant::now() + RETRY_AFTER);
@@ -83,7 +83,12 @@ pub fn spawn(store: DynStore, client: reqwest::Client) {
 }
 
 /// Exports what was committed after the stream's cursor, a batch at a time.
-async fn export(store: &DynStore, client: &reqwest::Client, target: &LogStreamTarget) -> Result<(), String> {
+async fn export(
+    store: &DynStore,
+    client: &reqwest::Client,
+    allow_private: bool,
+    target: &LogStreamTarget,
+) -> Result<(), String> {
     let stream = &target.stream;
     let scope = match stream.workspace_id {
         Some(workspace_id) => {
@@ -110,7 +115,10 @@ async fn export(store: &DynStore, client: &reqwest::Client, target: &LogStreamTa
                     .map_err(|e| e.to_string())?
                     .map_err(|e| format!("writing to {}: {e}", stream.target))?;
             }
-            Destination::Http => post(client, target, first, lines).await?,
+            Destination::Http => {
+                crate::webhooks::sender::refuse_private_literal(&stream.target, allow_private)?;
+                post(client, target, (first, last), lines).await?
+            }
         }
         store.advance_log_stream(stream.id, last, count as i64, Micros::now()).await.map_err(|e| e.to_string())?;
         position = last;
@@ -139,15 +147,16 @@ pub fn write_file(dir: &Path, ndjson: &[u8]) -> std::io::Result<PathBuf> {
 }
 
 /// Posts one NDJSON batch, signed as webhooks are; its `webhook-id` names
-/// the stream and where the batch starts, so a retried batch keeps it.
+/// the stream and the batch's first and last records, so a batch sent again
+/// with the same records keeps it (and one with more records does not).
 async fn post(
     client: &reqwest::Client,
     target: &LogStreamTarget,
-    first: StreamPosition,
+    (first, last): (StreamPosition, StreamPosition),
     ndjson: Vec<u8>,
 ) -> Result<(), String> {
     let secret = target.secret.as_deref().and_then(|s| Secret::parse(s).ok()).ok_or("the stream has no secret")?;
-    let id = format!("msg_stream{}_{}", target.stream.id, first.encode());
+    let id = format!("msg_stream{}_{}_{}", target.stream.id, first.encode(), last.encode());
     let timestamp = Micros::now().0 / 1_000_000;
     let response = client
         .post(&target.stream.target)

@@ -122,7 +122,8 @@ pub fn written_here<'a>(q: &mut Sql<'_, 'a>, scope: &'a Scope, filter: &'a Event
     select_records(q, Fields::Id, None, |c| {
         c.and().push(format_args!("e.commit_tx = {this_transaction}"));
         let q = c.and().push("NOT (e.workspace_id = ").bind(PLATFORM_WORKSPACE_ID);
-        q.push(" AND e.entity_type = 'webhook' AND e.entity_id = ").bind(endpoint_id.to_string()).push(")");
+        q.push(" AND COALESCE(e.entity_type, '') = 'webhook' AND COALESCE(e.entity_id, '') = ");
+        q.bind(endpoint_id.to_string()).push(")");
         c.scope(scope).filter(filter);
     });
 }

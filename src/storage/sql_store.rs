@@ -343,7 +343,9 @@ impl Tx {
 /// Writes one attempt's outcome on its message and endpoint.
 async fn finish_attempt(tx: &mut Tx, message: &ClaimedMessage, attempt: &Attempt) -> sqlx::Result<()> {
     tx.execute(|q| webhooks::finish_message(q, &message.id, attempt)).await?;
-    tx.execute(|q| webhooks::finish_endpoint(q, message.endpoint.id, attempt)).await?;
+    if attempt.endpoint_tried {
+        tx.execute(|q| webhooks::finish_endpoint(q, message.endpoint.id, attempt)).await?;
+    }
     Ok(())
 }
 
@@ -463,26 +465,11 @@ impl Store for SqlStore {
     }
 
     async fn finish_attempts(&self, attempts: &[(ClaimedMessage, Attempt)]) -> StoreResult<()> {
-        match &self.backend {
-            // One writer: one transaction for the round, so the sender
-            // takes one turn beside ingest's commits.
-            Backend::Sqlite(_) => {
-                let mut tx = self.begin().await?;
-                for (message, attempt) in attempts {
-                    finish_attempt(&mut tx, message, attempt).await?;
-                }
-                tx.commit().await?;
-            }
-            // Connections in parallel: each message in its own transaction at once.
-            Backend::Postgres(_) => {
-                let each = attempts.iter().map(|(message, attempt)| async move {
-                    let mut tx = self.begin().await?;
-                    finish_attempt(&mut tx, message, attempt).await?;
-                    tx.commit().await
-                });
-                futures_util::future::try_join_all(each).await?;
-            }
+        let mut tx = self.begin().await?;
+        for (message, attempt) in attempts {
+            finish_attempt(&mut tx, message, attempt).await?;
         }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -26,6 +26,8 @@ const LEASE: Duration = Duration::from_secs(60);
 const ROUND: usize = 32;
 /// Due retries are looked for at least this often.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
+/// The longest wait a `Retry-After` may ask for.
+const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// An endpoint whose every attempt failed this long is disabled.
 const FAILING_LIMIT_US: i64 = 5 * 24 * HOUR_US;
 
@@ -65,6 +67,8 @@ pub fn client(allow_private: bool) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
+        // Through a proxy the guard would see only the proxy's address.
+        .no_proxy()
         .dns_resolver(Arc::new(Guard { allow_private }))
         .user_agent(concat!("Trail-Webhooks/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -125,19 +129,20 @@ async fn send_all(store: &DynStore, client: &reqwest::Client, settings: &Setting
 async fn attempt(store: &DynStore, client: &reqwest::Client, settings: &Settings, message: &ClaimedMessage) -> Attempt {
     let started = Instant::now();
     let at = Micros::now();
-    let finish = |status: Option<u16>, error: Option<String>, next: AttemptNext| Attempt {
+    let finish = |status: Option<u16>, error: Option<String>, next: AttemptNext, endpoint_tried: bool| Attempt {
         at,
         status,
         error,
         duration_ms: started.elapsed().as_millis() as i64,
         next,
+        endpoint_tried,
     };
     let body = match body(store, settings, message).await {
         Ok(Some(body)) => body,
-        Ok(None) => return finish(None, Some("the record is gone (purged)".into()), AttemptNext::Failed),
+        Ok(None) => return finish(None, Some("the record is gone (purged)".into()), AttemptNext::Failed, false),
         Err(err) => {
             let next = retry_or_fail(message, settings, None, at);
-            return finish(None, Some(format!("could not read the record: {err}")), next);
+            return finish(None, Some(format!("could not read the record: {err}")), next, false);
         }
     };
     let (status, retry_after, error) = match post(client, settings, message, body).await {
@@ -151,7 +156,7 @@ async fn attempt(store: &DynStore, client: &reqwest::Client, settings: &Settings
         _ => retry_or_fail(message, settings, retry_after, at),
     };
     let error = error.or_else(|| status.filter(|s| !(200..300).contains(s)).map(|s| format!("answered {s}")));
-    finish(status, error, next)
+    finish(status, error, next, true)
 }
 
 fn failing_too_long(message: &ClaimedMessage, now: Micros) -> bool {
@@ -168,8 +173,8 @@ fn retry_or_fail(
 ) -> AttemptNext {
     let Some(wait) = settings.schedule.get(message.attempts as usize) else { return AttemptNext::Failed };
     let jittered = wait.mul_f64(rand::thread_rng().gen_range(0.9..=1.1));
-    let wait = retry_after.map_or(jittered, |asked| asked.max(jittered));
-    AttemptNext::RetryAt(Micros(now.0 + wait.as_micros() as i64))
+    let wait = retry_after.map_or(jittered, |asked| asked.min(LONGEST_RETRY_AFTER).max(jittered));
+    AttemptNext::RetryAt(Micros(now.0.saturating_add(i64::try_from(wait.as_micros()).unwrap_or(i64::MAX))))
 }
 
 /// The message's body; `None` when its record is gone.
@@ -245,7 +250,7 @@ pub fn describe(err: reqwest::Error) -> String {
 
 /// Names are checked when resolved ([`Guard`]); an address written in the
 /// URL is checked here.
-fn refuse_private_literal(url: &str, allow_private: bool) -> Result<(), String> {
+pub fn refuse_private_literal(url: &str, allow_private: bool) -> Result<(), String> {
     let host = url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
     match host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
         Ok(ip) if !allow_private && !is_public(ip) => Err(refusal(ip)),
@@ -382,6 +387,10 @@ mod tests {
             panic!("retried")
         };
         assert_eq!(at.0, asked.as_micros() as i64, "not the schedule's 5 s");
+        let AttemptNext::RetryAt(at) = retry_or_fail(&message(0, None), &settings(), Some(Duration::MAX), now) else {
+            panic!("retried")
+        };
+        assert_eq!(at.0, LONGEST_RETRY_AFTER.as_micros() as i64, "a day at most, and no overflow");
     }
 
     #[test]
