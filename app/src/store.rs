@@ -86,6 +86,17 @@ pub struct Grant {
 }
 
 impl Scope {
+    /// Every record, of every visibility, of one workspace (`None`: of all):
+    /// what a read key, a webhook endpoint or a log stream sees.
+    pub fn whole_workspace(workspace_id: Option<i64>) -> Scope {
+        match workspace_id {
+            Some(workspace_id) => {
+                Scope::Grants(vec![Grant { workspace_id, brand: None, visibilities: Visibility::ALL.to_vec() }])
+            }
+            None => Scope::Platform,
+        }
+    }
+
     pub fn for_viewer(viewer: &Viewer) -> Scope {
         let visibilities = match viewer.role {
             Role::Founder | Role::Admin => return Scope::Platform,

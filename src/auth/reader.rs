@@ -4,8 +4,7 @@
 
 use app::api::SESSION_USER_KEY;
 use app::audit::{Actor, Origin};
-use app::model::Visibility;
-use app::store::{ApiKeyRecord, Grant, Scope};
+use app::store::{ApiKeyRecord, Scope};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use tower_sessions::session::Id;
@@ -68,12 +67,7 @@ impl Principal {
 
 /// A read key sees every visibility of its workspace, or every workspace.
 fn key_scope(key: &ApiKeyRecord) -> Scope {
-    match key.workspace_id {
-        Some(workspace_id) => {
-            Scope::Grants(vec![Grant { workspace_id, brand: None, visibilities: Visibility::ALL.to_vec() }])
-        }
-        None => Scope::Platform,
-    }
+    Scope::whole_workspace(key.workspace_id)
 }
 
 fn presents_key(parts: &Parts) -> bool {

@@ -16,11 +16,12 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use app::model::{Destination, EventFilter, Micros, StreamPosition, Visibility};
-use app::store::{DynStore, Grant, Job, LogStreamTarget, Scope};
+use app::model::{Destination, EventFilter, Micros, StreamPosition};
+use app::store::{DynStore, Job, LogStreamTarget, Scope};
 
 use crate::api::record::ApiRecord;
-use crate::webhooks::signature::{self, Secret};
+use crate::webhooks::sender::Signed;
+use crate::webhooks::signature::Secret;
 
 /// Records per file or request.
 pub const BATCH: usize = 1_000;
@@ -90,12 +91,7 @@ async fn export(
     target: &LogStreamTarget,
 ) -> Result<(), String> {
     let stream = &target.stream;
-    let scope = match stream.workspace_id {
-        Some(workspace_id) => {
-            Scope::Grants(vec![Grant { workspace_id, brand: None, visibilities: Visibility::ALL.to_vec() }])
-        }
-        None => Scope::Platform,
-    };
+    let scope = Scope::whole_workspace(stream.workspace_id);
     let filter = EventFilter::default();
     let mut position = stream.position;
     loop {
@@ -115,10 +111,7 @@ async fn export(
                     .map_err(|e| e.to_string())?
                     .map_err(|e| format!("writing to {}: {e}", stream.target))?;
             }
-            Destination::Http => {
-                crate::webhooks::sender::refuse_private_literal(&stream.target, allow_private)?;
-                post(client, target, (first, last), lines).await?
-            }
+            Destination::Http => post(client, allow_private, target, (first, last), lines).await?,
         }
         store.advance_log_stream(stream.id, last, count as i64, Micros::now()).await.map_err(|e| e.to_string())?;
         position = last;
@@ -151,23 +144,15 @@ pub fn write_file(dir: &Path, ndjson: &[u8]) -> std::io::Result<PathBuf> {
 /// with the same records keeps it (and one with more records does not).
 async fn post(
     client: &reqwest::Client,
+    allow_private: bool,
     target: &LogStreamTarget,
     (first, last): (StreamPosition, StreamPosition),
     ndjson: Vec<u8>,
 ) -> Result<(), String> {
     let secret = target.secret.as_deref().and_then(|s| Secret::parse(s).ok()).ok_or("the stream has no secret")?;
     let id = format!("msg_stream{}_{}_{}", target.stream.id, first.encode(), last.encode());
-    let timestamp = Micros::now().0 / 1_000_000;
-    let response = client
-        .post(&target.stream.target)
-        .header("content-type", "application/x-ndjson")
-        .header("webhook-id", &id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signature::header(&[&secret], &id, timestamp, &ndjson))
-        .body(ndjson)
-        .send()
-        .await
-        .map_err(crate::webhooks::sender::describe)?;
+    let signed = Signed { id: &id, secrets: &[secret], content_type: "application/x-ndjson", body: ndjson };
+    let response = signed.post(client, &target.stream.target, allow_private).await?;
     match response.status().as_u16() {
         200..=299 => Ok(()),
         status => Err(format!("answered {status}")),

@@ -3,8 +3,8 @@
 //! matches one, so a record acknowledged is a message that will be sent
 //! (a crash between the commit and the send loses nothing).
 
-use app::model::{FeedParams, Micros, Visibility};
-use app::store::{Grant, Scope};
+use app::model::{FeedParams, Micros};
+use app::store::Scope;
 use uuid::Uuid;
 
 use super::records;
@@ -26,12 +26,7 @@ impl Route {
     fn of(row: RouteRow) -> Option<Route> {
         let params = FeedParams { q: row.records, ..FeedParams::default() };
         let filter = params.to_filter(Micros::now()).ok()?;
-        let scope = match row.workspace_id {
-            Some(workspace_id) => {
-                Scope::Grants(vec![Grant { workspace_id, brand: None, visibilities: Visibility::ALL.to_vec() }])
-            }
-            None => Scope::Platform,
-        };
+        let scope = Scope::whole_workspace(row.workspace_id);
         Some(Route { endpoint_id: row.id, scope, filter })
     }
 }
