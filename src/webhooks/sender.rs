@@ -210,24 +210,14 @@ async fn post(
     message: &ClaimedMessage,
     body: String,
 ) -> Result<(u16, Option<Duration>), String> {
-    refuse_private_literal(&message.endpoint.url, settings.allow_private)?;
     let secrets: Vec<Secret> = [Some(&message.endpoint.secret), message.endpoint.previous_secret.as_ref()]
         .into_iter()
         .flatten()
         .filter_map(|text| Secret::parse(text).ok())
         .collect();
-    let timestamp = Micros::now().0 / 1_000_000;
-    let signature = signature::header(&secrets.iter().collect::<Vec<_>>(), &message.id, timestamp, body.as_bytes());
-    let response = client
-        .post(&message.endpoint.url)
-        .header("content-type", "application/json")
-        .header("webhook-id", &message.id)
-        .header("webhook-timestamp", timestamp.to_string())
-        .header("webhook-signature", signature)
-        .body(body)
-        .send()
-        .await
-        .map_err(describe)?;
+    let signed =
+        Signed { id: &message.id, secrets: &secrets, content_type: "application/json", body: body.into_bytes() };
+    let response = signed.post(client, &message.endpoint.url, settings.allow_private).await?;
     let status = response.status().as_u16();
     let retry_after = matches!(status, 429 | 502 | 503 | 504)
         .then(|| response.headers().get("retry-after")?.to_str().ok()?.trim().parse::<u64>().ok())
@@ -236,8 +226,43 @@ async fn post(
     Ok((status, retry_after))
 }
 
+/// A request signed per Standard Webhooks: a webhook message or a log
+/// stream's batch.
+pub struct Signed<'a> {
+    /// `webhook-id`.
+    pub id: &'a str,
+    /// Every secret in force signs.
+    pub secrets: &'a [Secret],
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl Signed<'_> {
+    /// Posts it to `url` (refused for a private address written in it
+    /// unless allowed; names are checked by the client's resolver), signed now.
+    pub async fn post(
+        self,
+        client: &reqwest::Client,
+        url: &str,
+        allow_private: bool,
+    ) -> Result<reqwest::Response, String> {
+        refuse_private_literal(url, allow_private)?;
+        let timestamp = Micros::now().0 / 1_000_000;
+        client
+            .post(url)
+            .header("content-type", self.content_type)
+            .header("webhook-id", self.id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature::header(self.secrets, self.id, timestamp, &self.body))
+            .body(self.body)
+            .send()
+            .await
+            .map_err(describe)
+    }
+}
+
 /// What went wrong, without the URL (it may carry a token in its path).
-pub fn describe(err: reqwest::Error) -> String {
+fn describe(err: reqwest::Error) -> String {
     let err = err.without_url();
     let mut text = err.to_string();
     let mut source = std::error::Error::source(&err);
@@ -250,7 +275,7 @@ pub fn describe(err: reqwest::Error) -> String {
 
 /// Names are checked when resolved ([`Guard`]); an address written in the
 /// URL is checked here.
-pub fn refuse_private_literal(url: &str, allow_private: bool) -> Result<(), String> {
+fn refuse_private_literal(url: &str, allow_private: bool) -> Result<(), String> {
     let host = url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
     match host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
         Ok(ip) if !allow_private && !is_public(ip) => Err(refusal(ip)),

@@ -58,7 +58,7 @@ impl Secret {
 
 /// The `webhook-signature` header: one signature per secret in force
 /// (two while a rotated secret's old one is still valid), space-separated.
-pub fn header(secrets: &[&Secret], id: &str, timestamp: i64, body: &[u8]) -> String {
+pub fn header(secrets: &[Secret], id: &str, timestamp: i64, body: &[u8]) -> String {
     secrets.iter().map(|secret| secret.sign(id, timestamp, body)).collect::<Vec<_>>().join(" ")
 }
 
@@ -88,7 +88,7 @@ mod tests {
     #[test]
     fn every_secret_in_force_signs() {
         let (old, new) = (Secret::generate(), Secret::generate());
-        let both = header(&[&new, &old], "msg_1", 5, b"{}");
+        let both = header(&[new.clone(), old.clone()], "msg_1", 5, b"{}");
         assert_eq!(both, format!("{} {}", new.sign("msg_1", 5, b"{}"), old.sign("msg_1", 5, b"{}")));
     }
 }
