@@ -45,6 +45,9 @@ enum Command {
     /// Webhook endpoints: signed messages of records and alerts.
     #[command(subcommand)]
     Webhook(crate::webhooks::cli::WebhookCommand),
+    /// Alert rules: what fires an alert, and where it goes.
+    #[command(subcommand)]
+    Alert(crate::alerts::cli::AlertCommand),
     /// Log streams: every record exported continuously to a directory or a URL.
     #[command(subcommand)]
     LogStream(crate::log_streams::cli::LogStreamCommand),
@@ -257,6 +260,7 @@ async fn execute(config: Config, command: Command) -> anyhow::Result<()> {
         Command::Demo(args) => crate::demo::run(&store, &args).await,
         Command::Webhook(command) => crate::webhooks::cli::run(&store, command).await,
         Command::LogStream(command) => crate::log_streams::cli::run(&store, command).await,
+        Command::Alert(command) => crate::alerts::cli::run(&store, command).await,
         Command::Retention(command) => manage_retention(&store, command, &config.signing_key_file).await,
         Command::Verify { workspace, public_key } => {
             let trusted = match public_key {

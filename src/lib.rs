@@ -5,6 +5,8 @@
 //! `hydrate` it is the browser bundle, whose entry point is [`hydrate`].
 
 #[cfg(feature = "ssr")]
+pub mod alerts;
+#[cfg(feature = "ssr")]
 pub mod api;
 #[cfg(feature = "ssr")]
 pub mod auth;

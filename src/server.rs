@@ -58,6 +58,7 @@ impl Server {
         // private addresses unless allowed.
         let client = crate::webhooks::sender::client(config.webhook_allow_private)?;
         crate::log_streams::spawn(opened.store.clone(), client.clone(), config.webhook_allow_private);
+        crate::alerts::spawn(opened.store.clone());
         crate::webhooks::sender::spawn(
             opened.store.clone(),
             client,

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod admin_api;
+pub mod alerts;
 pub mod api;
 #[cfg(feature = "ssr")]
 pub mod audit;
@@ -29,6 +30,7 @@ use leptos_router::{path, SsrMode};
 
 use pages::{
     admin::AdminPage,
+    alerts::AlertsPage,
     entity::EntityPage,
     event::EventPage,
     feed::FeedPage,
@@ -77,6 +79,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin/retention") view=RetentionPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin/webhooks") view=WebhooksPage ssr=SsrMode::Async/>
+                <Route path=path!("/admin/alerts") view=AlertsPage ssr=SsrMode::Async/>
                 <Route path=path!("/health") view=HealthPage ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=LoginPage/>
                 <Route path=path!("/logout") view=LogoutPage/>

@@ -9,9 +9,10 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::model::{
-    ActorType, ChainHead, ChainId, ChainLink, Cursor, Delivery, Destination, Digest, EventDetail, EventFilter,
-    EventRow, IntegrityStatus, Kind, LogStream, Micros, Order, Period, Retention, Role, Severity, Stats, StatsWindow,
-    Status, StoredRecord, StreamPosition, Viewer, Visibility, WebhookEndpoint, WebhookFormat,
+    ActorType, AlertCondition, AlertRule, AlertState, AlertTotals, ChainHead, ChainId, ChainLink, Cursor, Delivery,
+    Destination, Digest, EventDetail, EventFilter, EventRow, IntegrityStatus, Kind, LogStream, Micros, Order, Period,
+    Retention, Role, Severity, Stats, StatsWindow, Status, StoredRecord, StreamPosition, Viewer, Visibility,
+    WebhookEndpoint, WebhookFormat,
 };
 pub use crate::model::{ApiKeySummary, UserSummary};
 
@@ -241,6 +242,71 @@ pub struct NewLogStream {
     pub created_at: Micros,
 }
 
+/// An alert rule to create.
+#[derive(Clone, Debug)]
+pub struct NewAlertRule {
+    pub name: String,
+    pub workspace_id: Option<i64>,
+    pub query: String,
+    pub condition: AlertCondition,
+    pub window_seconds: i64,
+    pub cooldown_seconds: i64,
+    pub endpoints: Vec<i64>,
+    /// Where its counting starts: records committed before it are not counted.
+    pub position: StreamPosition,
+    /// The newest matching record's time when it was made (absence rules
+    /// count from it, or from the rule's creation when there is none).
+    pub last_match_at: Micros,
+    pub created_at: Micros,
+}
+
+/// What one evaluation of a rule adds to its roll-up and state.
+#[derive(Clone, Debug, Default)]
+pub struct AlertFold {
+    pub rule_id: i64,
+    /// The position read before (the fold is dropped if another evaluator moved it).
+    pub from: StreamPosition,
+    /// Every matching record up to here is folded in.
+    pub through: StreamPosition,
+    /// Matching records by group and slot of the roll-up.
+    pub slots: Vec<(i64, AlertTotals)>,
+    /// Per group: the newest match's time and record, and how many matched.
+    pub seen: Vec<AlertSeen>,
+    /// Slots before this one are out of every window: removed.
+    pub drop_before_slot: i64,
+    /// The window's first slot.
+    pub window_slot: i64,
+}
+
+impl AlertFold {
+    /// Nothing new was read.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty() && self.seen.is_empty() && self.from == self.through
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AlertSeen {
+    pub group: String,
+    pub last_match_at: Micros,
+    pub last_record: Uuid,
+    pub matches: i64,
+}
+
+/// A group of a rule starts or stops firing; `record` says so.
+#[derive(Clone, Debug)]
+pub struct AlertChange {
+    pub rule_id: i64,
+    pub group: String,
+    pub firing: bool,
+    pub at: Micros,
+    pub record: NewRecord,
+}
+
+/// Decides from a rule's window totals (per group) and its states, after
+/// its fold, which groups fire or resolve.
+pub type DecideAlert<'a> = dyn Fn(i64, &[AlertTotals], &[AlertState]) -> Vec<AlertChange> + Send + Sync + 'a;
+
 /// A log stream as its exporter needs it.
 #[derive(Clone, Debug)]
 pub struct LogStreamTarget {
@@ -300,6 +366,10 @@ pub enum Change<'a> {
         secret: &'a str,
         previous_until: Micros,
     },
+    CreateAlertRule(&'a NewAlertRule),
+    RemoveAlertRule {
+        id: i64,
+    },
 }
 
 /// What a [`Change`] did, read inside its transaction, so its audit records
@@ -335,6 +405,8 @@ pub enum Applied {
     Webhook(WebhookEndpoint),
     /// The log stream created or removed (as it was before a removal).
     LogStream(LogStream),
+    /// The alert rule created or removed (as it was before a removal).
+    AlertRule(AlertRule),
 }
 
 /// A message due to be sent, claimed by one sender until its lease ends.
@@ -450,6 +522,8 @@ pub enum Job {
     IntegrityCheck,
     /// The log streams' export.
     LogStreams,
+    /// The alert rules' evaluation.
+    Alerts,
 }
 
 /// Held while doing a [`Job`]; dropping it lets another server do it.
@@ -673,6 +747,12 @@ pub trait Store: Send + Sync + 'static {
         after: StreamPosition,
         limit: usize,
     ) -> StoreResult<StreamBatch>;
+    /// Every alert rule with its endpoints and states.
+    async fn alert_rules(&self) -> StoreResult<Vec<AlertRule>>;
+    /// Folds each rule's new matches into its roll-up and state, then asks
+    /// `decide` what fires or resolves and writes that with its records and
+    /// their alert messages, all in one transaction. The changes made.
+    async fn alert_round(&self, folds: &[AlertFold], decide: &DecideAlert<'_>) -> StoreResult<usize>;
     /// Totals, histogram, keys, actors and operations of a window, from the roll-ups.
     async fn stats(
         &self,

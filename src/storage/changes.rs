@@ -3,13 +3,13 @@
 //! change reads back (the state before, what it removed) comes from that same
 //! transaction, so the records say exactly what changed.
 
-use app::model::{LogStream, Period, WebhookEndpoint};
+use app::model::{AlertRule, LogStream, Period, WebhookEndpoint};
 use app::store::{Applied, Change, LogStreamTarget, StoreError, StoreResult, UserRecord, UserState, Workspace};
 
 use super::accounts::{self, BrandRow};
 use super::retention::{self, DaysRow};
 use super::sql_store::{conflict, Tx};
-use super::{log_streams, webhooks};
+use super::{alerts, log_streams, webhooks};
 
 pub async fn apply(tx: &mut Tx, change: Change<'_>) -> StoreResult<Applied> {
     Ok(match change {
@@ -84,11 +84,31 @@ pub async fn apply(tx: &mut Tx, change: Change<'_>) -> StoreResult<Applied> {
             tx.execute(|q| log_streams::remove(q, id)).await?;
             Applied::LogStream(before)
         }
+        Change::CreateAlertRule(new) => {
+            let (id,): (i64,) = tx.fetch_one(|q| alerts::create(q, new)).await?;
+            if !new.endpoints.is_empty() {
+                tx.execute(|q| alerts::add_endpoints(q, id, &new.endpoints)).await?;
+            }
+            tx.execute(|q| alerts::first_state(q, id, new.last_match_at)).await?;
+            Applied::AlertRule(alert_rule(tx, id).await?)
+        }
+        Change::RemoveAlertRule { id } => {
+            let before = alert_rule(tx, id).await?;
+            tx.execute(|q| alerts::remove(q, id)).await?;
+            Applied::AlertRule(before)
+        }
         Change::RotateWebhook { id, secret, previous_until } => {
             tx.execute(|q| webhooks::rotate_secret(q, id, secret, previous_until)).await?;
             Applied::Webhook(endpoint(tx, id).await?)
         }
     })
+}
+
+async fn alert_rule(tx: &mut Tx, id: i64) -> StoreResult<AlertRule> {
+    let rules = tx.fetch_all(|q| alerts::rule(q, id)).await?;
+    let links = tx.fetch_all(|q| alerts::endpoints(q, Some(id))).await?;
+    let states = tx.fetch_all(|q| alerts::states(q, Some(id))).await?;
+    alerts::assemble(rules, links, states).pop().ok_or_else(|| StoreError::NotFound("alert rule".into()))
 }
 
 async fn log_stream(tx: &mut Tx, id: i64) -> StoreResult<LogStream> {

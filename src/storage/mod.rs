@@ -4,6 +4,7 @@
 //! docs/architecture.md.
 
 mod accounts;
+mod alerts;
 mod attempts;
 pub mod canonical;
 mod chain;

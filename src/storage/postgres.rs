@@ -33,6 +33,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(750);
 const PURGE_LOCK: i64 = 0x7472_6169_6c00_0001;
 const CHECK_LOCK: i64 = 0x7472_6169_6c00_0006;
 const LOG_STREAMS_LOCK: i64 = 0x7472_6169_6c00_0007;
+const ALERTS_LOCK: i64 = 0x7472_6169_6c00_0008;
 /// The transaction lock of the one server signing digests ("trail" and 2).
 pub const DIGEST_LOCK: i64 = 0x7472_6169_6c00_0002;
 /// The transaction lock of a batch of the upgrade's chaining ("trail" and 3).
@@ -115,6 +116,7 @@ impl PgDb {
             Job::Purge => PURGE_LOCK,
             Job::IntegrityCheck => CHECK_LOCK,
             Job::LogStreams => LOG_STREAMS_LOCK,
+            Job::Alerts => ALERTS_LOCK,
         };
         let mut conn = self.pool.acquire().await?.detach();
         let (locked,): (bool,) =

@@ -7,13 +7,14 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use app::model::{
-    ChainHead, ChainId, ChainLink, Delivery, Digest, EventDetail, EventFilter, EventRow, IntegrityStatus, Kind, Micros,
-    Retention, Stats, StatsWindow, StoredRecord, StreamPosition, WebhookEndpoint,
+    AlertRule, AlertState, AlertTotals, ChainHead, ChainId, ChainLink, Delivery, Digest, EventDetail, EventFilter,
+    EventRow, IntegrityStatus, Kind, Micros, Retention, Stats, StatsWindow, StoredRecord, StreamPosition,
+    WebhookEndpoint,
 };
 use app::store::{
-    ApiKeyRecord, ApiKeySummary, Applied, Attempt, AttemptLimit, AuditOf, Change, ClaimedMessage, Cutoff,
-    InsertOutcome, Job, JobGuard, LogStreamTarget, NewMessage, NewRecord, Page, Purged, Scope, Signer, Store,
-    StoreError, StoreResult, StreamBatch, UserRecord, UserSummary, Workspace,
+    AlertFold, ApiKeyRecord, ApiKeySummary, Applied, Attempt, AttemptLimit, AuditOf, Change, ClaimedMessage, Cutoff,
+    DecideAlert, InsertOutcome, Job, JobGuard, LogStreamTarget, NewMessage, NewRecord, Page, Purged, Scope, Signer,
+    Store, StoreError, StoreResult, StreamBatch, UserRecord, UserSummary, Workspace,
 };
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
@@ -32,7 +33,7 @@ use super::postgres::{self, PgDb};
 use super::sqlite::{self, SqliteDb};
 use super::statement::{for_postgres, for_sqlite, Bindable, Dialect, Sql};
 use super::{
-    accounts, attempts, chain, changes, log_streams, notices, partitions, records, retention, rollup, webhooks,
+    accounts, alerts, attempts, chain, changes, log_streams, notices, partitions, records, retention, rollup, webhooks,
 };
 
 pub enum Backend {
@@ -421,6 +422,73 @@ impl Store for SqlStore {
     async fn webhooks(&self) -> StoreResult<Vec<WebhookEndpoint>> {
         let rows: Vec<webhooks::EndpointRow> = self.fetch_all(Use::Read, webhooks::endpoints).await?;
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn alert_rules(&self) -> StoreResult<Vec<AlertRule>> {
+        let rules = self.fetch_all(Use::Read, alerts::rules).await?;
+        let links = self.fetch_all(Use::Read, |q| alerts::endpoints(q, None)).await?;
+        let states = self.fetch_all(Use::Read, |q| alerts::states(q, None)).await?;
+        Ok(alerts::assemble(rules, links, states))
+    }
+
+    async fn alert_round(&self, folds: &[AlertFold], decide: &DecideAlert<'_>) -> StoreResult<usize> {
+        // With nothing new, most rounds change nothing: they are judged on a
+        // reader first, so they do not queue for SQLite's one writer.
+        if folds.iter().all(AlertFold::is_empty) {
+            let mut changes = false;
+            for fold in folds {
+                let totals: Vec<alerts::WindowRow> =
+                    self.fetch_all(Use::Read, |q| alerts::window(q, fold.rule_id, fold.window_slot)).await?;
+                let states: Vec<alerts::StateRow> =
+                    self.fetch_all(Use::Read, |q| alerts::states(q, Some(fold.rule_id))).await?;
+                let totals: Vec<AlertTotals> = totals.into_iter().map(Into::into).collect();
+                let states: Vec<AlertState> = states.iter().map(Into::into).collect();
+                changes |= !decide(fold.rule_id, &totals, &states).is_empty();
+            }
+            if !changes {
+                return Ok(0);
+            }
+        }
+        if let Backend::Postgres(db) = &self.backend {
+            db.partitions().ensure_now(db.pool()).await?;
+        }
+        let mut tx = self.begin().await?;
+        let mut changes = Vec::new();
+        for fold in folds {
+            if fold.from != fold.through && tx.execute(|q| alerts::move_cursor(q, fold)).await? == 0 {
+                continue; // another evaluator counted these
+            }
+            if !fold.slots.is_empty() {
+                tx.execute(|q| alerts::add_to_slots(q, fold.rule_id, &fold.slots)).await?;
+            }
+            tx.execute(|q| alerts::drop_slots(q, fold.rule_id, fold.drop_before_slot)).await?;
+            for seen in &fold.seen {
+                tx.execute(|q| alerts::see(q, fold.rule_id, seen)).await?;
+            }
+            let totals: Vec<alerts::WindowRow> =
+                tx.fetch_all(|q| alerts::window(q, fold.rule_id, fold.window_slot)).await?;
+            let states: Vec<alerts::StateRow> = tx.fetch_all(|q| alerts::states(q, Some(fold.rule_id))).await?;
+            let totals: Vec<AlertTotals> = totals.into_iter().map(Into::into).collect();
+            let states: Vec<AlertState> = states.iter().map(Into::into).collect();
+            changes.extend(decide(fold.rule_id, &totals, &states));
+        }
+        for change in &changes {
+            tx.execute(|q| alerts::change(q, change)).await?;
+        }
+        let records: Vec<NewRecord> = changes.iter().map(|c| c.record.clone()).collect();
+        let staged = if records.is_empty() { 0 } else { self.write(&mut tx, &[records]).await?.1 };
+        let now = Micros::now();
+        for change in &changes {
+            let record = change.record.id;
+            let targets: Vec<(i64,)> = tx.fetch_all(|q| alerts::alert_targets(q, change.rule_id, record)).await?;
+            let targets: Vec<i64> = targets.into_iter().map(|(id,)| id).collect();
+            if !targets.is_empty() {
+                tx.execute(|q| alerts::queue_alert(q, record, &targets, now)).await?;
+            }
+        }
+        tx.commit().await?;
+        self.committed(staged);
+        Ok(changes.len())
     }
 
     async fn log_streams(&self) -> StoreResult<Vec<LogStreamTarget>> {

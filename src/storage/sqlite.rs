@@ -50,6 +50,7 @@ pub struct SqliteDb {
     purging: Arc<tokio::sync::Mutex<()>>,
     checking: Arc<tokio::sync::Mutex<()>>,
     exporting: Arc<tokio::sync::Mutex<()>>,
+    alerting: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteDb {
@@ -75,9 +76,9 @@ impl SqliteDb {
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new().max_connections(readers()).connect_with(options.read_only(true)).await?;
         let staged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events_recent").fetch_one(&writer).await?;
-        let (purging, checking, exporting) = Default::default();
+        let (purging, checking, exporting, alerting) = Default::default();
         let staged = AtomicUsize::new(staged as usize);
-        Ok(SqliteDb { writer, reader, staged, move_at, purging, checking, exporting })
+        Ok(SqliteDb { writer, reader, staged, move_at, purging, checking, exporting, alerting })
     }
 
     /// SQLite has one writer; a second would wait for the first's lock.
@@ -108,6 +109,7 @@ impl SqliteDb {
             Job::Purge => &self.purging,
             Job::IntegrityCheck => &self.checking,
             Job::LogStreams => &self.exporting,
+            Job::Alerts => &self.alerting,
         };
         let guard = lock.clone().try_lock_owned().ok()?;
         Some(JobGuard(Box::new(guard)))

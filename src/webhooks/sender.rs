@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use app::audit::{Actor, Entry};
 use app::model::{Micros, WebhookFormat, HOUR_US};
-use app::store::{Attempt, AttemptNext, ClaimedMessage, DynStore, Scope};
+use app::store::{Attempt, AttemptNext, ClaimedMessage, DynStore, MessageKind, Scope};
 use rand::Rng;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use serde_json::json;
@@ -187,7 +187,8 @@ async fn body(store: &DynStore, settings: &Settings, message: &ClaimedMessage) -
     let record = ApiRecord::from(record);
     Ok(Some(match message.endpoint.format {
         WebhookFormat::Trail => {
-            json!({ "type": "trail.record", "timestamp": record.received_at, "data": record }).to_string()
+            let kind = if message.kind == MessageKind::Alert { "trail.alert" } else { "trail.record" };
+            json!({ "type": kind, "timestamp": record.received_at, "data": record }).to_string()
         }
         WebhookFormat::Slack => {
             let link = format!("{}/events/{}", settings.public_url.trim_end_matches('/'), record.id);
@@ -362,7 +363,7 @@ async fn report_failure(store: &DynStore, message: &ClaimedMessage, attempt: &At
 
 #[cfg(test)]
 mod tests {
-    use app::store::{MessageKind, WebhookTarget};
+    use app::store::WebhookTarget;
 
     use super::*;
 

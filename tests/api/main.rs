@@ -2,6 +2,7 @@
 //! default, and against PostgreSQL when `TRAIL_TEST_POSTGRES_URL` names a
 //! server (each test gets a fresh database there).
 
+mod alerts;
 mod audit;
 mod dashboard;
 mod durability;

@@ -2,6 +2,7 @@
 //! sees it, the signed-in viewer, the filters of a feed query and the stats.
 //! One file per concern; everything is re-exported here.
 
+mod alert;
 mod enums;
 mod filter;
 mod integrity;
@@ -13,6 +14,7 @@ mod time;
 mod viewer;
 mod webhook;
 
+pub use alert::*;
 pub use enums::*;
 pub use filter::*;
 pub use integrity::*;

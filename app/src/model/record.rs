@@ -194,7 +194,7 @@ impl Cursor {
 /// event's `id` and taken back as `Last-Event-ID`. `commit_tx` numbers the
 /// transaction that wrote the record (migration `commit_order`); within one,
 /// records go by id. Ordered as the database orders them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct StreamPosition {
     pub commit_tx: i64,
     pub id: Uuid,

@@ -89,6 +89,14 @@ pub struct Durations {
 }
 
 impl Durations {
+    /// Counts one duration.
+    pub fn add(&mut self, ms: i64) {
+        self.count += 1;
+        self.sum += ms;
+        self.max = self.max.max(ms);
+        self.buckets[duration_bucket(ms)] += 1;
+    }
+
     pub fn merge(&mut self, other: &Durations) {
         self.count += other.count;
         self.sum += other.sum;

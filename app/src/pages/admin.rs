@@ -67,7 +67,8 @@ fn Admin(data: AdminData) -> impl IntoView {
         <main class="page admin">
             <h1>"Administration"</h1>
             {notice.map(notice_view)}
-            <p><a href="/admin/retention">"Retention periods"</a> " · " <a href="/admin/webhooks">"Webhooks"</a></p>
+            <p><a href="/admin/retention">"Retention periods"</a> " · " <a href="/admin/webhooks">"Webhooks"</a> " · "
+                <a href="/admin/alerts">"Alert rules"</a></p>
             <WorkspacesSection workspaces can_create=is_founder/>
             {users.map(|users| view! { <UsersSection users slugs=slugs.clone()/> })}
             <KeysSection keys slugs/>

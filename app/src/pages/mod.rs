@@ -1,4 +1,5 @@
 pub mod admin;
+pub mod alerts;
 pub mod entity;
 pub mod event;
 pub mod feed;

@@ -37,7 +37,7 @@ fn stats_conditions<'c, 's, 'a>(
 /// third of the table and scans all of it; a two-sided range it reads by index.
 const NO_END: i64 = i64::MAX;
 
-fn sum(column: &str) -> String {
+pub fn sum(column: &str) -> String {
     format!("CAST(SUM({column}) AS BIGINT)")
 }
 
@@ -48,7 +48,7 @@ const PART_ACTOR: &str = "actor";
 const PART_ACTION: &str = "action";
 
 /// The count columns of a stats row after `records`, in order.
-fn duration_columns() -> Vec<String> {
+pub fn duration_columns() -> Vec<String> {
     let mut columns: Vec<String> = ["duration_count", "duration_sum", "duration_max"].map(String::from).into();
     columns.extend((0..DURATION_BUCKETS).map(|i| format!("d{i:02}")));
     columns
@@ -144,6 +144,13 @@ pub struct StatsRow {
     pub provider: String,
     pub status: String,
     pub records: i64,
+    #[sqlx(flatten)]
+    pub durations: DurationColumns,
+}
+
+/// The duration columns of a roll-up (`rollup_hourly`, `alert_buckets`), summed.
+#[derive(Debug, sqlx::FromRow)]
+pub struct DurationColumns {
     pub duration_count: i64,
     pub duration_sum: i64,
     pub duration_max: i64,
@@ -161,17 +168,20 @@ pub struct StatsRow {
     pub d11: i64,
 }
 
+impl From<&DurationColumns> for Durations {
+    fn from(c: &DurationColumns) -> Self {
+        Durations {
+            count: c.duration_count,
+            sum: c.duration_sum,
+            max: c.duration_max,
+            buckets: [c.d00, c.d01, c.d02, c.d03, c.d04, c.d05, c.d06, c.d07, c.d08, c.d09, c.d10, c.d11],
+        }
+    }
+}
+
 impl StatsRow {
     fn durations(&self) -> Durations {
-        Durations {
-            count: self.duration_count,
-            sum: self.duration_sum,
-            max: self.duration_max,
-            buckets: [
-                self.d00, self.d01, self.d02, self.d03, self.d04, self.d05, self.d06, self.d07, self.d08, self.d09,
-                self.d10, self.d11,
-            ],
-        }
+        Durations::from(&self.durations)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use app::model::{duration_bucket, Durations, Micros, DURATION_BUCKETS, HOUR_US};
+use app::model::{Durations, Micros, DURATION_BUCKETS, HOUR_US};
 use app::store::NewRecord;
 use uuid::Uuid;
 
@@ -147,11 +147,7 @@ pub fn aggregate<'a>(records: impl Iterator<Item = &'a NewRecord>, inserted: &Ha
         let counts = rollups.rows.entry(key).or_default();
         counts.records += 1;
         if let Some(ms) = r.duration_ms {
-            let d = &mut counts.durations;
-            d.count += 1;
-            d.sum += ms;
-            d.max = d.max.max(ms);
-            d.buckets[duration_bucket(ms)] += 1;
+            counts.durations.add(ms);
         }
         if let Some(actor) = &r.actor_id {
             let key = ActorKey {
@@ -208,7 +204,7 @@ pub fn platform_actor_upsert_tail(table: &str) -> String {
     format!("ON CONFLICT (hour, actor) DO UPDATE SET records = {table}.records + excluded.records")
 }
 
-fn counts_upsert_tail(dialect: Dialect, table: &str, conflict: &str) -> String {
+pub fn counts_upsert_tail(dialect: Dialect, table: &str, conflict: &str) -> String {
     let max = dialect.greatest();
     let mut sets: Vec<String> = ["records", "duration_count", "duration_sum"]
         .iter()

@@ -1,0 +1,132 @@
+//! `/admin/alerts`: the alert rules, whether each fires, and (for founders
+//! and admins) adding and removing them.
+
+use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
+
+use super::admin::{notice_view, PostForm};
+use crate::alerts::{alerts_overview, AddAlertRule, AlertsData, RemoveAlert};
+use crate::components::{loaded_view, TopBar};
+use crate::format::absolute_time;
+use crate::model::{span_text, AlertRule};
+
+#[component]
+pub fn AlertsPage() -> impl IntoView {
+    let data = Resource::new(|| (), |_| alerts_overview());
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                loaded_view(data.await, |data| view! { <AlertsView data/> }.into_any())
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn AlertsView(data: AlertsData) -> impl IntoView {
+    let AlertsData { viewer, workspaces, rules, endpoints, notice } = data;
+    let options = workspaces.iter().map(|s| view! { <option value=s.clone()>{s.clone()}</option> }).collect_view();
+    let conditions = [
+        ("match", "each matching record"),
+        ("count", "more than N matching records in the window"),
+        ("error_rate", "error rate above P % (of N records at least)"),
+        ("avg_duration", "average duration above T ms, per provider"),
+        ("p95_duration", "p95 duration above T ms, per provider"),
+        ("absent", "no matching record in the window"),
+    ]
+    .map(|(value, text)| view! { <option value=value>{text}</option> })
+    .collect_view();
+    let known = endpoints.iter().map(|(id, url)| format!("{id}: {url}")).collect::<Vec<_>>().join(" · ");
+    let list = if rules.is_empty() {
+        view! { <p class="muted">"No alert rules yet."</p> }.into_any()
+    } else {
+        let rows = rules.into_iter().map(|rule| view! { <RuleRow rule/> }).collect_view();
+        view! {
+            <table class="list">
+                <thead>
+                    <tr>
+                        <th scope="col">"Rule"</th>
+                        <th scope="col">"Workspace"</th>
+                        <th scope="col">"Search"</th>
+                        <th scope="col">"Condition"</th>
+                        <th scope="col">"Cool-down"</th>
+                        <th scope="col">"Endpoints"</th>
+                        <th scope="col">"State"</th>
+                        <th scope="col"></th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        }
+        .into_any()
+    };
+    view! {
+        <TopBar viewer/>
+        <main class="page admin">
+            <h1>"Alert rules"</h1>
+            {notice.map(notice_view)}
+            <p class="muted">
+                "A rule fires once when its condition starts and once when it resolves; both are records in the \
+                 trail workspace, sent to the rule's webhook endpoints (docs/webhooks.md)."
+            </p>
+            {list}
+            <PostForm to=AddAlertRule::PATH class="inline" label="Add an alert rule">
+                <label>"Name" <input name="name" required size="20"/></label>
+                <label>"Workspace" <select name="workspace">
+                    <option value="">"every workspace"</option>
+                    {options}
+                </select></label>
+                <label>"Search" <input name="query" size="24" placeholder="severity:>=error key:payment.*"/></label>
+                <label>"Condition" <select name="condition">{conditions}</select></label>
+                <label>"Threshold" <input name="threshold" size="6" placeholder="N, P or T"/></label>
+                <label>"Fewest records" <input name="min_records" size="4" placeholder="0"/></label>
+                <label>"Window" <input name="window" size="4" placeholder="5m"/></label>
+                <label>"Cool-down" <input name="cooldown" size="4" placeholder="5m"/></label>
+                <label>"Endpoints" <input name="endpoints" size="8" placeholder="ids; none: all" title=known/></label>
+                <button type="submit" class="primary">"Add"</button>
+            </PostForm>
+        </main>
+    }
+}
+
+#[component]
+fn RuleRow(rule: AlertRule) -> impl IntoView {
+    let firing: Vec<String> = rule
+        .firing()
+        .map(|s| {
+            let since = s.changed_at.map(absolute_time).unwrap_or_default();
+            if s.group.is_empty() {
+                format!("firing since {since}")
+            } else {
+                format!("{} firing since {since}", s.group)
+            }
+        })
+        .collect();
+    let state = if firing.is_empty() { "quiet".to_owned() } else { firing.join("; ") };
+    let endpoints = if rule.endpoints.is_empty() {
+        "every endpoint taking alerts".to_owned()
+    } else {
+        rule.endpoints.iter().map(|id| format!("#{id}")).collect::<Vec<_>>().join(", ")
+    };
+    let id = rule.id.to_string();
+    let is_firing = !firing.is_empty();
+    let hidden = id.clone();
+    let remove = view! {
+        <PostForm to=RemoveAlert::PATH class="inline" label="Remove the rule">
+            <input type="hidden" name="id" value=hidden/>
+            <button type="submit" class="danger">"Remove"</button>
+        </PostForm>
+    };
+    view! {
+        <tr data-rule=id class:firing=is_firing>
+            <td>{format!("#{} {}", rule.id, rule.name)}</td>
+            <td>{rule.workspace.clone().unwrap_or_else(|| "every workspace".into())}</td>
+            <td><code>{if rule.query.is_empty() { "every record".to_owned() } else { rule.query.clone() }}</code></td>
+            <td>{rule.condition.describe(rule.window_seconds)}</td>
+            <td>{span_text(rule.cooldown_seconds)}</td>
+            <td>{endpoints}</td>
+            <td>{state}</td>
+            <td>{remove}</td>
+        </tr>
+    }
+}
