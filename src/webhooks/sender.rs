@@ -14,6 +14,7 @@ use app::store::{Attempt, AttemptNext, ClaimedMessage, DynStore, MessageKind, Sc
 use rand::Rng;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use serde_json::json;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::signature::{self, Secret};
 use crate::api::record::ApiRecord;
@@ -22,8 +23,10 @@ use crate::api::record::ApiRecord;
 pub const TIMEOUT: Duration = Duration::from_secs(15);
 /// A claim outlasts one attempt: a sender that dies lets its messages go then.
 const LEASE: Duration = Duration::from_secs(60);
-/// Messages claimed (and sent at once) per round.
+/// Messages claimed per statement.
 const ROUND: usize = 32;
+/// Messages being sent (or their outcomes written) at once.
+const IN_FLIGHT: usize = 256;
 /// Due retries are looked for at least this often.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 /// The longest wait a `Retry-After` may ask for.
@@ -76,24 +79,37 @@ pub fn client(allow_private: bool) -> reqwest::Result<reqwest::Client> {
 
 async fn run(store: DynStore, client: reqwest::Client, settings: Arc<Settings>) {
     let mut commits = store.commits();
+    // A place per message from its claim until its outcome is written: a
+    // slow receiver holds only its own messages' places, never the others'.
+    let places = Arc::new(Semaphore::new(IN_FLIGHT));
+    let outcomes = spawn_recorder(store.clone());
     loop {
+        let room = places.available_permits().min(ROUND);
+        if room == 0 {
+            drop(places.acquire().await); // wait until an outcome is written
+            continue;
+        }
         let now = Micros::now();
         let lease_until = Micros(now.0 + LEASE.as_micros() as i64);
-        let claimed = match store.claim_messages(now, lease_until, ROUND).await {
+        let claimed = match store.claim_messages(now, lease_until, room).await {
             Ok(claimed) => claimed,
             Err(err) => {
                 tracing::warn!(error = %err, "could not claim webhook messages");
                 Vec::new()
             }
         };
-        if claimed.len() == ROUND {
-            // More may be due: send these, then look again at once.
-            send_all(&store, &client, &settings, claimed).await;
-            continue;
+        let more_due = claimed.len() == room;
+        for message in claimed {
+            let Ok(place) = places.clone().acquire_owned().await else { return };
+            let (store, client, settings, outcomes) =
+                (store.clone(), client.clone(), settings.clone(), outcomes.clone());
+            tokio::spawn(async move {
+                let attempt = attempt(&store, &client, &settings, &message).await;
+                // The recorder ends only with the server.
+                let _ = outcomes.send(Outcome { message, attempt, place });
+            });
         }
-        let idle = claimed.is_empty();
-        send_all(&store, &client, &settings, claimed).await;
-        if idle {
+        if !more_due {
             tokio::select! {
                 // A commit may have queued messages (the store is gone: just wait).
                 Ok(()) = commits.changed() => {}
@@ -103,26 +119,37 @@ async fn run(store: DynStore, client: reqwest::Client, settings: Arc<Settings>) 
     }
 }
 
-/// Sends a round's messages at once, then records every outcome in one write.
-async fn send_all(store: &DynStore, client: &reqwest::Client, settings: &Settings, claimed: Vec<ClaimedMessage>) {
-    if claimed.is_empty() {
-        return;
-    }
-    let sends = claimed.into_iter().map(|message| async move {
-        let attempt = attempt(store, client, settings, &message).await;
-        (message, attempt)
-    });
-    let attempts = futures_util::future::join_all(sends).await;
-    if let Err(err) = store.finish_attempts(&attempts).await {
-        // The claims lapse and the messages are tried again.
-        tracing::error!(error = %err, "could not record {} webhook attempts", attempts.len());
-        return;
-    }
-    for (message, attempt) in &attempts {
-        if matches!(attempt.next, AttemptNext::Failed | AttemptNext::DisableEndpoint) {
-            report_failure(store, message, attempt).await;
+/// An attempt's outcome, holding its message's place until it is written.
+struct Outcome {
+    message: ClaimedMessage,
+    attempt: Attempt,
+    place: OwnedSemaphorePermit,
+}
+
+/// Writes outcomes as they come, those that came together in one
+/// transaction (one writer: no burst of transactions to exhaust a pool);
+/// then the records of messages that failed for good.
+fn spawn_recorder(store: DynStore) -> mpsc::UnboundedSender<Outcome> {
+    let (sender, mut outcomes) = mpsc::unbounded_channel::<Outcome>();
+    tokio::spawn(async move {
+        let mut batch = Vec::new();
+        while outcomes.recv_many(&mut batch, IN_FLIGHT).await > 0 {
+            let (attempts, places): (Vec<_>, Vec<_>) =
+                batch.drain(..).map(|o| ((o.message, o.attempt), o.place)).unzip();
+            if let Err(err) = store.finish_attempts(&attempts).await {
+                // The claims lapse and the messages are tried again.
+                tracing::error!(error = %err, "could not record {} webhook attempts", attempts.len());
+                continue;
+            }
+            drop(places);
+            for (message, attempt) in &attempts {
+                if matches!(attempt.next, AttemptNext::Failed | AttemptNext::DisableEndpoint) {
+                    report_failure(&store, message, attempt).await;
+                }
+            }
         }
-    }
+    });
+    sender
 }
 
 /// One attempt at `message`: what it came to and what follows.

@@ -4,13 +4,16 @@ Verifies every request with the official Standard Webhooks library
 (`standardwebhooks` from PyPI) and writes one JSON line per request to
 --out: its headers' id, whether it verified (and with which secret of
 --secrets, a file re-read per request, one secret per line), the body and
-the status answered (an NDJSON body's records as "lines"). Answers come from --answers ("500,500,200": one per
-request, the last repeated). Prints its port on the first line of stdout.
+the status answered (an NDJSON body's records as "lines"). Answers come
+from --answers ("500,500,200": one per request, the last repeated), each
+--delay seconds after its request (the line is written then). Prints its
+port on the first line of stdout.
 """
 
 import argparse
 import json
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Lock
 
@@ -21,6 +24,7 @@ parser.add_argument("--port", type=int, default=0)
 parser.add_argument("--secrets", required=True)
 parser.add_argument("--answers", default="200")
 parser.add_argument("--out", required=True)
+parser.add_argument("--delay", type=float, default=0)
 args = parser.parse_args()
 answers = [int(a) for a in args.answers.split(",")]
 lock = Lock()
@@ -31,6 +35,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         global served
         body = self.rfile.read(int(self.headers.get("content-length", "0")))
+        time.sleep(args.delay)
         headers = {k: v for k, v in self.headers.items()}
         with open(args.secrets) as f:
             secrets = [line.strip() for line in f if line.strip()]
