@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::rollup::{counts_upsert_tail, duration_columns, sum, DurationColumns};
 use super::statement::Sql;
-use super::webhooks::message_id;
+use super::webhooks::new_message_id;
 
 fn select_rules(q: &mut Sql<'_, '_>) {
     q.push(
@@ -149,24 +149,18 @@ pub fn change<'a>(q: &mut Sql<'_, 'a>, change: &'a AlertChange) {
     );
 }
 
-/// Where a rule's alerts go: its own endpoints, or (having none) every
-/// endpoint that takes alerts; enabled ones only, and not one that the
-/// record already goes to as a record.
-pub fn alert_targets(q: &mut Sql<'_, '_>, rule_id: i64, record: Uuid) {
-    q.push("SELECT ep.id FROM webhook_endpoints ep WHERE ep.enabled AND CASE WHEN EXISTS (");
+/// Queues an alert's message (the record that says so) to the rule's own
+/// endpoints, or (having none) to every endpoint that takes alerts; enabled
+/// ones only, and not to one that the record already goes to as a record.
+pub fn queue_alert(q: &mut Sql<'_, '_>, rule_id: i64, record: Uuid, now: Micros) {
+    q.push("INSERT INTO webhook_messages (id, endpoint_id, record_id, kind, next_attempt_at, created_at) ");
+    q.push(format_args!("SELECT {}, ep.id, ", new_message_id(q.dialect())));
+    q.bind(record).push(", 'alert', ").bind(now.0).push(", ").bind(now.0);
+    q.push(" FROM webhook_endpoints ep WHERE ep.enabled AND CASE WHEN EXISTS (");
     q.push("SELECT 1 FROM alert_rule_endpoints WHERE rule_id = ").bind(rule_id);
     q.push(") THEN ep.id IN (SELECT endpoint_id FROM alert_rule_endpoints WHERE rule_id = ").bind(rule_id);
     q.push(") ELSE ep.alerts END AND NOT EXISTS (SELECT 1 FROM webhook_messages m ");
-    q.push("WHERE m.endpoint_id = ep.id AND m.record_id = ").bind(record).push(") ORDER BY ep.id");
-}
-
-/// An alert's message (the record that says so) to each endpoint, due now.
-pub fn queue_alert<'a>(q: &mut Sql<'_, 'a>, record: Uuid, endpoints: &'a [i64], now: Micros) {
-    q.push("INSERT INTO webhook_messages (id, endpoint_id, record_id, kind, next_attempt_at, created_at) VALUES ");
-    q.join(endpoints, ", ", |q, endpoint| {
-        q.push("(").bind(message_id()).push(", ").bind(*endpoint).push(", ").bind(record);
-        q.push(", 'alert', ").bind(now.0).push(", ").bind(now.0).push(")");
-    });
+    q.push("WHERE m.endpoint_id = ep.id AND m.record_id = ").bind(record).push(")");
 }
 
 #[derive(sqlx::FromRow)]

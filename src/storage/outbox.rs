@@ -5,14 +5,10 @@
 
 use app::model::{FeedParams, Micros};
 use app::store::Scope;
-use uuid::Uuid;
 
 use super::records;
 use super::sql_store::Tx;
 use super::webhooks::{self, RouteRow};
-
-/// Messages per statement.
-const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// An endpoint that takes records, with its filter parsed once.
 struct Route {
@@ -31,19 +27,27 @@ impl Route {
     }
 }
 
-/// Queues the messages of the records `tx` wrote. The endpoints are read in
-/// the same transaction: one created a moment ago, through any server, takes
-/// every record committed after it.
+/// Queues the messages of the records `tx` wrote, every endpoint's in one
+/// statement. The endpoints are read in the same transaction: one created a
+/// moment ago, through any server, takes every record committed after it.
 pub async fn queue(tx: &mut Tx) -> sqlx::Result<()> {
     let routes: Vec<RouteRow> = tx.fetch_all(webhooks::record_routes).await?;
-    let now = Micros::now();
-    for route in routes.into_iter().filter_map(Route::of) {
-        let ids: Vec<(Uuid,)> =
-            tx.fetch_all(|q| records::written_here(q, &route.scope, &route.filter, route.endpoint_id)).await?;
-        let ids: Vec<Uuid> = ids.into_iter().map(|(id,)| id).collect();
-        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-            tx.execute(|q| webhooks::queue_records(q, route.endpoint_id, chunk, now)).await?;
-        }
+    let routes: Vec<Route> = routes.into_iter().filter_map(Route::of).collect();
+    if routes.is_empty() {
+        return Ok(());
     }
+    let now = Micros::now();
+    tx.execute(|q| {
+        q.push("INSERT INTO webhook_messages (id, endpoint_id, record_id, kind, next_attempt_at, created_at) ");
+        q.push(format_args!("SELECT {}, m.endpoint_id, m.id, 'record', ", webhooks::new_message_id(q.dialect())));
+        q.bind(now.0).push(", ").bind(now.0).push(" FROM (");
+        q.join(&routes, " UNION ALL ", |q, route| {
+            q.push("SELECT ").bind(route.endpoint_id).push(" AS endpoint_id, r.id FROM (");
+            records::written_here(q, &route.scope, &route.filter, route.endpoint_id);
+            q.push(") r");
+        });
+        q.push(") m");
+    })
+    .await?;
     Ok(())
 }

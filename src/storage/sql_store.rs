@@ -479,12 +479,7 @@ impl Store for SqlStore {
         let staged = if records.is_empty() { 0 } else { self.write(&mut tx, &[records]).await?.1 };
         let now = Micros::now();
         for change in &changes {
-            let record = change.record.id;
-            let targets: Vec<(i64,)> = tx.fetch_all(|q| alerts::alert_targets(q, change.rule_id, record)).await?;
-            let targets: Vec<i64> = targets.into_iter().map(|(id,)| id).collect();
-            if !targets.is_empty() {
-                tx.execute(|q| alerts::queue_alert(q, record, &targets, now)).await?;
-            }
+            tx.execute(|q| alerts::queue_alert(q, change.rule_id, change.record.id, now)).await?;
         }
         tx.commit().await?;
         self.committed(staged);

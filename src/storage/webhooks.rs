@@ -11,6 +11,15 @@ pub fn message_id() -> String {
     format!("msg_{}", Uuid::now_v7().simple())
 }
 
+/// A new message's id made by the database, for messages queued by a
+/// statement: `msg_` and 32 random hex digits.
+pub fn new_message_id(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "'msg_' || lower(hex(randomblob(16)))",
+        Dialect::Postgres => "'msg_' || replace(gen_random_uuid()::text, '-', '')",
+    }
+}
+
 const ENDPOINT_COLUMNS: &str = "ep.id, w.slug AS workspace, ep.workspace_id, ep.url, ep.description, ep.format, \
      ep.records, ep.alerts, ep.enabled, ep.disabled_reason, ep.failing_since, ep.previous_secret_until, ep.created_at";
 
@@ -45,6 +54,11 @@ pub fn create_endpoint<'a>(q: &mut Sql<'_, 'a>, new: &'a NewWebhook) {
     q.push(", ").bind(new.secret.as_str()).push(", ").bind(new.created_at.0).push(") RETURNING id");
 }
 
+pub fn enable_endpoint(q: &mut Sql<'_, '_>, id: i64) {
+    q.push("UPDATE webhook_endpoints SET enabled = ").bind(true);
+    q.push(", disabled_reason = NULL, failing_since = NULL WHERE id = ").bind(id);
+}
+
 pub fn remove_endpoint(q: &mut Sql<'_, '_>, id: i64) {
     q.push("DELETE FROM webhook_endpoints WHERE id = ").bind(id);
 }
@@ -53,16 +67,6 @@ pub fn remove_endpoint(q: &mut Sql<'_, '_>, id: i64) {
 pub fn rotate_secret<'a>(q: &mut Sql<'_, 'a>, id: i64, secret: &'a str, previous_until: Micros) {
     q.push("UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_until = ").bind(previous_until.0);
     q.push(", secret = ").bind(secret).push(" WHERE id = ").bind(id);
-}
-
-/// Queues a record's message for each id, due now.
-pub fn queue_records<'a>(q: &mut Sql<'_, 'a>, endpoint_id: i64, records: &'a [Uuid], now: Micros) {
-    q.push("INSERT INTO webhook_messages (id, endpoint_id, record_id, kind, next_attempt_at, created_at) ");
-    q.push("VALUES ");
-    q.join(records, ", ", |q, record| {
-        q.push("(").bind(message_id()).push(", ").bind(endpoint_id).push(", ").bind(*record);
-        q.push(", 'record', ").bind(now.0).push(", ").bind(now.0).push(")");
-    });
 }
 
 pub fn queue_message<'a>(q: &mut Sql<'_, 'a>, id: &'a str, message: &'a NewMessage) {
