@@ -360,6 +360,10 @@ pub enum Change<'a> {
     RemoveWebhook {
         id: i64,
     },
+    /// Enables a disabled endpoint again; its waiting messages go out.
+    EnableWebhook {
+        id: i64,
+    },
     /// A new secret; the current one keeps signing until `previous_until`.
     RotateWebhook {
         id: i64,

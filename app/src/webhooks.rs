@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::admin_api::Notice;
-use crate::model::{Delivery, Loaded, Viewer, WebhookEndpoint};
+use crate::model::{Delivery, Loaded, LogStream, Viewer, WebhookEndpoint};
 
 /// Deliveries shown per endpoint.
 pub const RECENT_DELIVERIES: usize = 10;
@@ -18,6 +18,8 @@ pub struct WebhooksData {
     pub workspaces: Vec<String>,
     /// Each endpoint with its recent deliveries, newest first.
     pub endpoints: Vec<(WebhookEndpoint, Vec<Delivery>)>,
+    /// The log streams and how far each got (managed with `trail log-stream`).
+    pub log_streams: Vec<LogStream>,
     pub notice: Option<Notice>,
 }
 
@@ -32,8 +34,9 @@ pub async fn webhooks_overview() -> Result<Loaded<WebhooksData>, ServerFnError> 
             let deliveries = ctx.store.webhook_deliveries(endpoint.id, RECENT_DELIVERIES).await.map_err(internal)?;
             endpoints.push((endpoint, deliveries));
         }
+        let log_streams = ctx.store.log_streams().await.map_err(internal)?.into_iter().map(|t| t.stream).collect();
         let notice = crate::admin_api::ssr::take_notice(&ctx).await;
-        Ok(WebhooksData { viewer, workspaces, endpoints, notice })
+        Ok(WebhooksData { viewer, workspaces, endpoints, log_streams, notice })
     })
     .await
 }
@@ -67,6 +70,17 @@ pub async fn remove_webhook_endpoint(id: i64) -> Result<String, ServerFnError> {
         let (actor, ctx) = crate::admin_api::ssr::require(crate::model::Role::Founder).await?;
         remove_webhook(ctx.store.as_ref(), &actor, id).await.map_err(crate::admin_api::refused)?;
         Ok(format!("Webhook endpoint {id} removed."))
+    })
+    .await
+}
+
+/// Enables a disabled endpoint again. Founders only.
+#[server]
+pub async fn enable_webhook_endpoint(id: i64) -> Result<String, ServerFnError> {
+    crate::admin_api::ssr::noted(Notice::Done, async move {
+        let (actor, ctx) = crate::admin_api::ssr::require(crate::model::Role::Founder).await?;
+        enable_webhook(ctx.store.as_ref(), &actor, id).await.map_err(crate::admin_api::refused)?;
+        Ok(format!("Webhook endpoint {id} enabled."))
     })
     .await
 }
@@ -213,6 +227,17 @@ mod operation {
             )]
         };
         store.apply(Change::RemoveWebhook { id }, &audit).await?;
+        Ok(())
+    }
+
+    /// Enables endpoint `id` again (after a `410` or 5 days of failures).
+    pub async fn enable_webhook(store: &dyn Store, actor: &Actor, id: i64) -> Result<()> {
+        let audit = |applied: &Applied| {
+            let Applied::Webhook(endpoint) = applied else { return Vec::new() };
+            let message = format!("webhook endpoint {} enabled ({})", endpoint.id, endpoint.url);
+            vec![actor.record(Entry::new("webhook.enabled", "webhook", endpoint.id, message))]
+        };
+        store.apply(Change::EnableWebhook { id }, &audit).await?;
         Ok(())
     }
 

@@ -75,6 +75,10 @@ pub async fn apply(tx: &mut Tx, change: Change<'_>) -> StoreResult<Applied> {
             tx.execute(|q| webhooks::remove_endpoint(q, id)).await?;
             Applied::Webhook(before)
         }
+        Change::EnableWebhook { id } => {
+            tx.execute(|q| webhooks::enable_endpoint(q, id)).await?;
+            Applied::Webhook(endpoint(tx, id).await?)
+        }
         Change::CreateLogStream(new) => {
             let (id,): (i64,) = tx.fetch_one(|q| log_streams::create(q, new)).await?;
             Applied::LogStream(log_stream(tx, id).await?)

@@ -40,6 +40,8 @@ pub enum WebhookCommand {
     Rotate { id: i64 },
     /// Queue a test message to an endpoint.
     Test { id: i64 },
+    /// Enable a disabled endpoint again; its waiting messages go out.
+    Enable { id: i64 },
 }
 
 pub async fn run(store: &DynStore, command: WebhookCommand) -> anyhow::Result<()> {
@@ -80,6 +82,10 @@ pub async fn run(store: &DynStore, command: WebhookCommand) -> anyhow::Result<()
             let secret = webhooks::rotate_webhook(store.as_ref(), &ServerCredentials, &actor, id).await?;
             println!("webhook endpoint {id} has a new secret (the old one signs for 24 h more). Shown only now:");
             println!("{secret}");
+        }
+        WebhookCommand::Enable { id } => {
+            webhooks::enable_webhook(store.as_ref(), &actor, id).await?;
+            println!("webhook endpoint {id} enabled");
         }
         WebhookCommand::Test { id } => {
             let queued = webhooks::queue_test(store.as_ref(), id).await?;

@@ -36,6 +36,11 @@ impl Drop for Receiver {
 impl Receiver {
     /// Listens on `port` (0: any), answering `answers` ("500,200": one per request, the last repeated).
     pub fn start_on(port: u16, answers: &str) -> Receiver {
+        Receiver::start_slow(port, answers, Duration::ZERO)
+    }
+
+    /// Like `start_on`, answering each request `delay` after it came.
+    pub fn start_slow(port: u16, answers: &str, delay: Duration) -> Receiver {
         let python = std::env::var("TRAIL_TEST_PYTHON").unwrap_or_else(|_| "target/venv/bin/python".into());
         assert!(
             std::path::Path::new(&python).exists(),
@@ -46,6 +51,7 @@ impl Receiver {
         let mut child = Command::new(python)
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/webhooks/receiver.py"))
             .args(["--port", &port.to_string(), "--answers", answers])
+            .args(["--delay", &delay.as_secs_f64().to_string()])
             .arg("--secrets")
             .arg(dir.path().join("secrets"))
             .arg("--out")
@@ -109,11 +115,31 @@ async fn ingest(app: &TestApp, records: Value) {
     assert_eq!(app.ingest(&records).await.status(), StatusCode::ACCEPTED);
 }
 
+/// Waits until endpoint 1 of `app` is `enabled` (or not).
+async fn wait_enabled(app: &TestApp, enabled: bool) {
+    let started = Instant::now();
+    while app.store.webhooks().await.unwrap()[0].enabled != enabled {
+        assert!(started.elapsed() < PATIENCE, "still enabled: {}", !enabled);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Trail's own records with `key`, read with `reader` (a spanning key).
 async fn trail_records(app: &TestApp, reader: &str, key: &str) -> Vec<Value> {
     let url = app.url(&format!("/api/v1/events?workspace=trail&q=key:{key}"));
     let body: Value = app.client.get(url).bearer_auth(reader).send().await.unwrap().json().await.unwrap();
     body["events"].as_array().cloned().unwrap_or_default()
+}
+
+/// A disabled endpoint is enabled again from the CLI (audited), and then
+/// takes records again.
+async fn enable_again(app: &TestApp, reader: &str, receiver: &Receiver, id: i64) {
+    app.cli(&["webhook", "enable", &id.to_string()]);
+    wait_enabled(app, true).await;
+    assert_eq!(trail_records(app, reader, "webhook.enabled").await.len(), 1);
+    ingest(app, json!({"key": "third"})).await;
+    let got = receiver.wait_for("the record after enabling", |r| r.len() >= 2).await;
+    assert_eq!(got[1]["body"]["data"]["key"], "third", "{got:#?}");
 }
 
 /// A record that matches goes out signed (the library verifies it), and a
@@ -153,17 +179,13 @@ async fn a_matching_record_is_delivered_signed_and_retried_under_one_id() {
 async fn a_410_disables_the_endpoint_and_a_critical_record_says_so() {
     let app = spawn_app().await;
     let reader = issue_key(&app.store, "", "read").await;
-    let receiver = Receiver::start("410");
+    let receiver = Receiver::start("410,200");
     let (id, secret) = add_endpoint(&app, &["--url", &receiver.url(), "--workspace", "acme", "--records", "key:*"]);
     receiver.trust(&[&secret]);
     ingest(&app, json!({"key": "first"})).await;
     receiver.wait_for("one attempt", |r| !r.is_empty()).await;
 
-    let started = Instant::now();
-    while app.store.webhooks().await.unwrap()[0].enabled {
-        assert!(started.elapsed() < PATIENCE, "still enabled");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_enabled(&app, false).await;
     let endpoint = app.store.webhooks().await.unwrap().remove(0);
     assert_eq!((endpoint.id, endpoint.disabled_reason.as_deref()), (id, Some("answered 410")));
     let records = trail_records(&app, &reader, "webhook.endpoint_disabled").await;
@@ -173,6 +195,7 @@ async fn a_410_disables_the_endpoint_and_a_critical_record_says_so() {
     ingest(&app, json!({"key": "second"})).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(receiver.received().len(), 1, "nothing more to a disabled endpoint");
+    enable_again(&app, &reader, &receiver, id).await;
 }
 
 /// Without `TRAIL_WEBHOOK_ALLOW_PRIVATE`, an endpoint on a loopback address
@@ -335,6 +358,27 @@ async fn a_failing_endpoint_is_not_sent_its_own_failures() {
     assert_eq!(trail_records(&app, &reader, "webhook.failed").await.len(), 1);
 }
 
+/// A receiver that takes its time holds only its own messages: another
+/// endpoint's message queued after it is delivered while it still waits.
+#[tokio::test]
+async fn a_slow_receiver_does_not_hold_other_endpoints() {
+    let app = spawn_app().await;
+    let slow = Receiver::start_slow(0, "200", Duration::from_secs(8));
+    let fast = Receiver::start("200");
+    let (_, secret) = add_endpoint(&app, &["--url", &slow.url(), "--records", "key:slow.*"]);
+    slow.trust(&[&secret]);
+    let (_, secret) = add_endpoint(&app, &["--url", &fast.url(), "--records", "key:fast.*"]);
+    fast.trust(&[&secret]);
+    ingest(&app, json!({"key": "slow.one"})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // the slow message is being sent
+    ingest(&app, json!({"key": "fast.one"})).await;
+    let started = Instant::now();
+    fast.wait_for("the fast endpoint's message", |r| !r.is_empty()).await;
+    assert!(started.elapsed() < Duration::from_secs(5), "delivered after {:?}", started.elapsed());
+    assert!(slow.received().is_empty(), "while the slow receiver has not answered yet");
+    slow.wait_for("the slow message, answered", |r| r.len() == 1).await;
+}
+
 /// `/admin/webhooks`: founders add (the secret shown once, and it signs),
 /// send a test message and see its delivery, retry a failed one; admins
 /// see the page without its forms and cannot post them; members get a 404.
@@ -365,6 +409,12 @@ async fn the_admin_page_manages_endpoints_and_shows_deliveries() {
     assert!(html.contains(&receiver.url()) && html.contains("Send a test message"), "listed, with its actions");
     let again = page(&founder).await.unwrap().text().await.unwrap();
     assert!(!again.contains(secret), "the secret is shown once");
+
+    // Log streams are listed below the endpoints.
+    let export = tempfile::tempdir().unwrap();
+    app.cli(&["log-stream", "add", "--dir", export.path().to_str().unwrap()]);
+    let html = page(&founder).await.unwrap().text().await.unwrap();
+    assert!(html.contains("Log streams") && html.contains(export.path().to_str().unwrap()), "the stream is listed");
 
     let id = app.store.webhooks().await.unwrap()[0].id.to_string();
     assert_eq!(post(&founder, SendTestMessage::PATH, &[("id", &id)]).await.unwrap().status(), StatusCode::FOUND);

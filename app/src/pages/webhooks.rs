@@ -7,10 +7,10 @@ use leptos::server_fn::ServerFn;
 use super::admin::{notice_view, PostForm};
 use crate::components::{loaded_view, TopBar};
 use crate::format::absolute_time;
-use crate::model::{Delivery, Role, WebhookEndpoint, WebhookFormat};
+use crate::model::{Delivery, LogStream, Role, WebhookEndpoint, WebhookFormat};
 use crate::webhooks::{
-    webhooks_overview, AddWebhook, RemoveWebhookEndpoint, RetryMessage, RotateWebhookSecret, SendTestMessage,
-    WebhooksData,
+    webhooks_overview, AddWebhook, EnableWebhookEndpoint, RemoveWebhookEndpoint, RetryMessage, RotateWebhookSecret,
+    SendTestMessage, WebhooksData,
 };
 
 #[component]
@@ -27,7 +27,7 @@ pub fn WebhooksPage() -> impl IntoView {
 
 #[component]
 fn WebhooksView(data: WebhooksData) -> impl IntoView {
-    let WebhooksData { viewer, workspaces, endpoints, notice } = data;
+    let WebhooksData { viewer, workspaces, endpoints, log_streams, notice } = data;
     let is_founder = viewer.role == Role::Founder;
     let options = workspaces.iter().map(|s| view! { <option value=s.clone()>{s.clone()}</option> }).collect_view();
     let formats =
@@ -65,7 +65,50 @@ fn WebhooksView(data: WebhooksData) -> impl IntoView {
                     <button type="submit" class="primary">"Add"</button>
                 </PostForm>
             })}
+            <LogStreamsView streams=log_streams/>
         </main>
+    }
+}
+
+/// The log streams, read-only: `trail log-stream` manages them.
+#[component]
+fn LogStreamsView(streams: Vec<LogStream>) -> impl IntoView {
+    let when = |at: Option<crate::model::Micros>| at.map(absolute_time).unwrap_or_else(|| "—".into());
+    let rows = streams
+        .into_iter()
+        .map(|s| {
+            view! {
+                <tr data-stream=s.id>
+                    <td>{format!("#{}", s.id)}</td>
+                    <td>{s.destination.as_str()}</td>
+                    <td><code>{s.target.clone()}</code></td>
+                    <td>{s.workspace.clone().unwrap_or_else(|| "every workspace".into())}</td>
+                    <td>{s.exported}</td>
+                    <td>{when(s.last_export_at)}</td>
+                    <td>{s.last_error.clone().unwrap_or_else(|| "—".into())}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="log-streams">
+            <h2>"Log streams"</h2>
+            <p class="muted">"Every record, exported continuously; managed with " <code>"trail log-stream"</code> "."</p>
+            <table class="list">
+                <thead>
+                    <tr>
+                        <th scope="col">"Stream"</th>
+                        <th scope="col">"Destination"</th>
+                        <th scope="col">"Target"</th>
+                        <th scope="col">"Workspace"</th>
+                        <th scope="col">"Exported"</th>
+                        <th scope="col">"Last export"</th>
+                        <th scope="col">"Last error"</th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </section>
     }
 }
 
@@ -79,10 +122,17 @@ fn EndpointView(endpoint: WebhookEndpoint, deliveries: Vec<Delivery>, is_founder
         (false, None) => "disabled".to_owned(),
     };
     let rows = deliveries.into_iter().map(|d| view! { <DeliveryRow delivery=d is_founder/> }).collect_view();
+    let disabled = !endpoint.enabled;
     let actions = is_founder.then(|| {
-        let (a, b, c) = (id.clone(), id.clone(), id.clone());
+        let (a, b, c, d) = (id.clone(), id.clone(), id.clone(), id.clone());
         view! {
             <div class="actions">
+                {disabled.then(|| view! {
+                    <PostForm to=EnableWebhookEndpoint::PATH class="inline" label="Enable the endpoint">
+                        <input type="hidden" name="id" value=d/>
+                        <button type="submit" class="primary">"Enable"</button>
+                    </PostForm>
+                })}
                 <PostForm to=SendTestMessage::PATH class="inline" label="Send a test message">
                     <input type="hidden" name="id" value=a/>
                     <button type="submit">"Send a test message"</button>
