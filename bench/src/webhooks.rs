@@ -1,5 +1,6 @@
-//! Webhooks under load: batch ingest with two endpoints taking records
-//! against none (the outbox written in every commit, the sender posting
+//! Webhooks under load: batch ingest with two endpoints taking records and
+//! five match rules against none (the outbox written in every commit, the
+//! alert evaluator reading each rule's matches and the sender posting
 //! beside ingest), and how long a record takes from its acknowledged ingest
 //! to a receiver, at 500 matching records a second.
 
@@ -23,6 +24,15 @@ const SECONDS: usize = 10;
 /// The endpoints' filters: 1 in 8 of the data set, and its failed provider
 /// actions (about 2 %).
 const FILTERS: [&str; 2] = ["key:publication.failed", "status:failure"];
+/// Five match rules, as (search, workspace): errors, a key, a provider's
+/// failures, a kind's key, and one workspace's key.
+const RULES: [(&str, &str); 5] = [
+    ("severity:>=error", ""),
+    ("key:publication.failed", ""),
+    ("provider:stripe status:failure", ""),
+    ("kind:audit key:INVOICE_GENERATED", ""),
+    ("key:member.role_changed", "ws07"),
+];
 /// Every server here may post to the bench's receiver on 127.0.0.1.
 const ENV: &[(&str, &str)] = &[("TRAIL_WEBHOOK_ALLOW_PRIVATE", "1")];
 
@@ -95,7 +105,16 @@ fn add_endpoint(args: &Args, url: &str, receiver: &str, records: &str) -> anyhow
     Ok(())
 }
 
-/// Batch ingest with the two endpoints against none, in turns.
+fn add_rule(args: &Args, url: &str, name: &str, (search, workspace): (&str, &str)) -> anyhow::Result<()> {
+    let mut command = vec!["alert", "add", "--name", name, "--match", search];
+    if !workspace.is_empty() {
+        command.extend(["--workspace", workspace]);
+    }
+    trail(&args.server, url, &command, None)?;
+    Ok(())
+}
+
+/// Batch ingest with the two endpoints and five rules against none, in turns.
 async fn ingest_with_endpoints(args: &Args, dir: &Path, data: DataSet) -> anyhow::Result<(Paired, usize)> {
     let delivered = Arc::new(Mutex::new(0));
     let attach = |turn: Turn| {
@@ -107,6 +126,9 @@ async fn ingest_with_endpoints(args: &Args, dir: &Path, data: DataSet) -> anyhow
             let receiver = Receiver::start().await?;
             for filter in FILTERS {
                 add_endpoint(args, &turn.url, &receiver.url(), filter)?;
+            }
+            for (i, rule) in RULES.into_iter().enumerate() {
+                add_rule(args, &turn.url, &format!("rule {i}"), rule)?;
             }
             *delivered.lock().expect("not poisoned") = 0;
             Ok(Some(Counting { receiver, delivered }))
@@ -175,14 +197,14 @@ pub async fn measure(args: &Args, dir: &Path, data: DataSet, table: &mut Table) 
     let (Paired { first: with, second: without, ratios }, delivered) = ingest_with_endpoints(args, dir, sample).await?;
     table.add(
         "ingest_batch_webhooks",
-        "HTTP batch ingest with 2 webhook endpoints taking records",
+        "HTTP batch ingest with 2 webhook endpoints taking records and 5 match rules",
         format!("{with:.0} rec/s (none: {without:.0}; {delivered} messages delivered in the last run)"),
         "",
         with,
     );
     table.add(
         "ratio_webhooks_vs_none",
-        "  with the endpoints ÷ none, in turns",
+        "  with the endpoints and rules ÷ none, in turns",
         format!("{:.2} (pairs: {ratios})", with / without),
         "≥ 0.9",
         with / without,
