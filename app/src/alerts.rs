@@ -150,9 +150,11 @@ mod operation {
         store: &dyn Store,
         actor: &Actor,
         request: AlertRequest,
-        endpoints: Vec<i64>,
+        mut endpoints: Vec<i64>,
     ) -> Result<AlertRule> {
         let refused = |message: String| AccountError::Refused(message);
+        endpoints.sort_unstable();
+        endpoints.dedup();
         let name = request.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
             return Err(refused(format!(

@@ -272,9 +272,7 @@ pub struct AlertFold {
     pub slots: Vec<(i64, AlertTotals)>,
     /// Per group: the newest match's time and record, and how many matched.
     pub seen: Vec<AlertSeen>,
-    /// Slots before this one are out of every window: removed.
-    pub drop_before_slot: i64,
-    /// The window's first slot.
+    /// The window's first slot; those before it are removed.
     pub window_slot: i64,
 }
 

@@ -218,7 +218,22 @@ mod operation {
         }
     }
 
+    /// Removes endpoint `id`, unless alert rules name it (they would send to
+    /// every endpoint instead).
     pub async fn remove_webhook(store: &dyn Store, actor: &Actor, id: i64) -> Result<()> {
+        let naming: Vec<String> = store
+            .alert_rules()
+            .await?
+            .into_iter()
+            .filter(|r| r.endpoints.contains(&id))
+            .map(|r| r.id.to_string())
+            .collect();
+        if !naming.is_empty() {
+            return Err(AccountError::Refused(format!(
+                "alert rules {} send to webhook endpoint {id}: remove them first",
+                naming.join(", ")
+            )));
+        }
         let audit = |applied: &Applied| {
             let Applied::Webhook(endpoint) = applied else { return Vec::new() };
             let message = format!("webhook endpoint {} removed ({})", endpoint.id, endpoint.url);
@@ -232,6 +247,14 @@ mod operation {
 
     /// Enables endpoint `id` again (after a `410` or 5 days of failures).
     pub async fn enable_webhook(store: &dyn Store, actor: &Actor, id: i64) -> Result<()> {
+        let endpoint = store.webhooks().await?.into_iter().find(|e| e.id == id);
+        match endpoint {
+            None => return Err(AccountError::Refused(format!("no webhook endpoint {id}"))),
+            Some(endpoint) if endpoint.enabled => {
+                return Err(AccountError::Refused(format!("webhook endpoint {id} is enabled already")))
+            }
+            Some(_) => {}
+        }
         let audit = |applied: &Applied| {
             let Applied::Webhook(endpoint) = applied else { return Vec::new() };
             let message = format!("webhook endpoint {} enabled ({})", endpoint.id, endpoint.url);

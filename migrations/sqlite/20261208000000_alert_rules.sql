@@ -26,9 +26,11 @@ CREATE TABLE alert_rules (
 );
 
 -- The endpoints a rule's alerts go to; none: every enabled endpoint that takes alerts.
+-- An endpoint that rules name cannot be removed (no cascade): the rule would
+-- silently send to every endpoint instead.
 CREATE TABLE alert_rule_endpoints (
     rule_id     INTEGER NOT NULL REFERENCES alert_rules (id) ON DELETE CASCADE,
-    endpoint_id INTEGER NOT NULL REFERENCES webhook_endpoints (id) ON DELETE CASCADE,
+    endpoint_id INTEGER NOT NULL REFERENCES webhook_endpoints (id),
     PRIMARY KEY (rule_id, endpoint_id)
 );
 

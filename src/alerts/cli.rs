@@ -42,7 +42,7 @@ pub struct AddRule {
     #[arg(long, value_name = "P")]
     error_rate_above: Option<f64>,
     /// With --error-rate-above: judged on at least N records.
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "error_rate_above")]
     min_records: i64,
     /// Fires when a provider's average duration_ms is above T.
     #[arg(long, value_name = "T")]

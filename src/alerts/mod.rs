@@ -32,6 +32,11 @@ const LOOK_EVERY: Duration = Duration::from_secs(1);
 const ROUND_GAP: Duration = Duration::from_millis(200);
 
 const SECOND_US: i64 = 1_000_000;
+/// Durations are counted up to this (31 years), so no sum can overflow.
+const LONGEST_COUNTED_MS: i64 = 1_000_000_000_000;
+
+const FIRED: &str = "alert.fired";
+const RESOLVED: &str = "alert.resolved";
 
 /// Starts the evaluator; it runs as long as the server does.
 pub fn spawn(store: DynStore) {
@@ -78,7 +83,21 @@ pub async fn round(store: &DynStore, rules: &[AlertRule], now: Micros) -> StoreR
     let decide = |rule_id: i64, totals: &[AlertTotals], states: &[AlertState]| {
         rules.iter().find(|r| r.id == rule_id).map(|rule| judge(rule, totals, states, now)).unwrap_or_default()
     };
-    store.alert_round(&folds, &decide).await
+    match store.alert_round(&folds, &decide).await {
+        Ok(changes) => Ok(changes),
+        Err(err) => {
+            // One rule's failure must not stop the others: each on its own.
+            tracing::warn!(error = %err, "an alert round failed; evaluating each rule on its own");
+            let mut changes = 0;
+            for fold in &folds {
+                match store.alert_round(std::slice::from_ref(fold), &decide).await {
+                    Ok(n) => changes += n,
+                    Err(err) => tracing::error!(error = %err, rule = fold.rule_id, "could not evaluate an alert rule"),
+                }
+            }
+            Ok(changes)
+        }
+    }
 }
 
 /// Reads a rule's matches after its cursor into slots and per-group counts.
@@ -89,7 +108,6 @@ async fn fold(store: &DynStore, rule: &AlertRule, now: Micros) -> StoreResult<Al
         rule_id: rule.id,
         from: rule.position,
         through: rule.position,
-        drop_before_slot: window_slot,
         window_slot,
         ..AlertFold::default()
     };
@@ -105,7 +123,7 @@ async fn fold(store: &DynStore, rule: &AlertRule, now: Micros) -> StoreResult<Al
         let full = batch.records.len() == BATCH;
         for (position, record) in batch.records {
             fold.through = position;
-            if about_itself(rule, &record) {
+            if ignored(rule, &record) {
                 continue;
             }
             count(rule, &record, window_slot, &mut slots, &mut seen);
@@ -122,11 +140,13 @@ async fn fold(store: &DynStore, rule: &AlertRule, now: Micros) -> StoreResult<Al
     Ok(fold)
 }
 
-/// A rule's own records (its alerts, its creation) never count towards it,
-/// so a rule that matches them cannot feed itself.
-fn about_itself(rule: &AlertRule, record: &EventDetail) -> bool {
-    record.row.entity_type.as_deref() == Some("alert_rule")
-        && record.row.entity_id.as_deref() == Some(rule.id.to_string().as_str())
+/// Records that never count towards a rule: its own (its alerts, its
+/// creation), so it cannot feed itself; and any rule's resolving, so two
+/// rules that match each other's alerts settle once both resolve.
+fn ignored(rule: &AlertRule, record: &EventDetail) -> bool {
+    let row = &record.row;
+    let about_alerts = row.entity_type.as_deref() == Some("alert_rule");
+    about_alerts && (row.entity_id.as_deref() == Some(rule.id.to_string().as_str()) || row.key == RESOLVED)
 }
 
 fn count(
@@ -146,8 +166,9 @@ fn count(
     if !rule.condition.uses_window() {
         return;
     }
-    // Windows slide over when things happened; older ones never count.
-    let slot = row.occurred_at.0.div_euclid(rule.slot_us());
+    // Windows slide over when things happened (a record dated ahead of its
+    // arrival counts from its arrival); older ones never count.
+    let slot = row.occurred_at.min(row.received_at).0.div_euclid(rule.slot_us());
     if slot < window_slot {
         return;
     }
@@ -155,7 +176,7 @@ fn count(
     totals.records += 1;
     totals.errors += i64::from(row.severity >= Severity::Error);
     if let Some(ms) = row.duration_ms {
-        totals.durations.add(ms);
+        totals.durations.add(ms.clamp(0, LONGEST_COUNTED_MS));
     }
 }
 
@@ -177,7 +198,7 @@ pub fn judge(rule: &AlertRule, totals: &[AlertTotals], states: &[AlertState], no
     match rule.condition {
         AlertCondition::Match => {
             for state in states {
-                if !state.firing && state.matches > 0 {
+                if !state.firing && state.matches > 0 && cooled(state) {
                     change(state, true, None);
                 } else if state.firing && state.last_match_at.is_none_or(|at| now.0 - at.0 >= cooldown_us) {
                     change(state, false, None);
@@ -244,7 +265,7 @@ fn exceeds(condition: AlertCondition, window: &AlertTotals, value: f64) -> bool 
 
 /// The record that says a rule (or one provider of it) fired or resolved.
 fn alert_record(rule: &AlertRule, state: &AlertState, firing: bool, value: Option<f64>) -> app::store::NewRecord {
-    let (key, verb) = if firing { ("alert.fired", "fired") } else { ("alert.resolved", "resolved") };
+    let (key, verb) = if firing { (FIRED, "fired") } else { (RESOLVED, "resolved") };
     let provider = (!state.group.is_empty()).then(|| format!(" for provider {}", state.group));
     let reading = value.map(|v| format!(" (now {})", (v * 10.0).round() / 10.0));
     let message = format!(
@@ -322,6 +343,8 @@ mod tests {
         assert!(judge(&r, &[], &[state(true, Some(5), Some(1), 3)], NOW).is_empty(), "more matches fold in");
         assert_eq!(fired(&judge(&r, &[], &[state(true, Some(40), Some(30), 3)], NOW)), [false]);
         assert!(judge(&r, &[], &[state(false, Some(1), Some(31), 0)], NOW).is_empty(), "quiet stays quiet");
+        assert!(judge(&r, &[], &[state(false, Some(5), Some(0), 1)], NOW).is_empty(), "cooling down after resolving");
+        assert_eq!(fired(&judge(&r, &[], &[state(false, Some(30), Some(10), 1)], NOW)), [true], "then it fires");
     }
 
     #[test]
@@ -331,7 +354,7 @@ mod tests {
         assert!(judge(&r, &[totals(3, 0)], std::slice::from_ref(&quiet), NOW).is_empty(), "3 is not more than 3");
         let change = judge(&r, &[totals(4, 0)], &[quiet], NOW);
         assert_eq!(fired(&change), [true]);
-        assert_eq!(change[0].record.key, "alert.fired");
+        assert_eq!(change[0].record.key, FIRED);
         assert_eq!(change[0].record.kind, Kind::Event);
         assert!(judge(&r, &[totals(9, 0)], &[state(true, Some(1), None, 0)], NOW).is_empty(), "fires once");
         assert_eq!(fired(&judge(&r, &[], &[state(true, Some(1), None, 0)], NOW)), [false], "the window emptied");

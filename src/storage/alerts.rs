@@ -1,7 +1,7 @@
 //! Statements of alert rules, their states and roll-ups (migration `alert_rules`).
 
 use app::model::{AlertCondition, AlertRule, AlertState, AlertTotals, Durations, Micros, StreamPosition};
-use app::store::{AlertChange, AlertFold, AlertSeen, NewAlertRule};
+use app::store::{AlertChange, AlertFold, AlertSeen, DecideAlert, NewAlertRule};
 use uuid::Uuid;
 
 use super::rollup::{counts_upsert_tail, duration_columns, sum, DurationColumns};
@@ -80,6 +80,9 @@ pub fn move_cursor(q: &mut Sql<'_, '_>, fold: &AlertFold) {
     q.push(" AND cursor_tx = ").bind(fold.from.commit_tx).push(" AND cursor_id = ").bind(fold.from.id);
 }
 
+/// Slots per statement: 20 values each, within either database's limit.
+pub const SLOTS_PER_STATEMENT: usize = 500;
+
 /// Adds matching records to the rule's roll-up.
 pub fn add_to_slots<'a>(q: &mut Sql<'_, 'a>, rule_id: i64, slots: &'a [(i64, AlertTotals)]) {
     q.push(format_args!(
@@ -145,13 +148,14 @@ pub fn change<'a>(q: &mut Sql<'_, 'a>, change: &'a AlertChange) {
     q.push(", ").bind(change.group.as_str()).push(", ").bind(change.firing).push(", ").bind(change.at.0);
     q.push(
         ") ON CONFLICT (rule_id, grp) DO UPDATE SET firing = excluded.firing, changed_at = excluded.changed_at, \
-         matches = 0",
+         matches = 0 WHERE alert_states.firing <> excluded.firing",
     );
 }
 
 /// Queues an alert's message (the record that says so) to the rule's own
-/// endpoints, or (having none) to every endpoint that takes alerts; enabled
-/// ones only, and not to one that the record already goes to as a record.
+/// endpoints, or (having none) to every endpoint that takes alerts and
+/// whose workspace is the rule's (or every one); enabled ones only, and not
+/// to one that the record already goes to as a record.
 pub fn queue_alert(q: &mut Sql<'_, '_>, rule_id: i64, record: Uuid, now: Micros) {
     q.push("INSERT INTO webhook_messages (id, endpoint_id, record_id, kind, next_attempt_at, created_at) ");
     q.push(format_args!("SELECT {}, ep.id, ", new_message_id(q.dialect())));
@@ -159,7 +163,9 @@ pub fn queue_alert(q: &mut Sql<'_, '_>, rule_id: i64, record: Uuid, now: Micros)
     q.push(" FROM webhook_endpoints ep WHERE ep.enabled AND CASE WHEN EXISTS (");
     q.push("SELECT 1 FROM alert_rule_endpoints WHERE rule_id = ").bind(rule_id);
     q.push(") THEN ep.id IN (SELECT endpoint_id FROM alert_rule_endpoints WHERE rule_id = ").bind(rule_id);
-    q.push(") ELSE ep.alerts END AND NOT EXISTS (SELECT 1 FROM webhook_messages m ");
+    q.push(") ELSE ep.alerts AND (ep.workspace_id IS NULL OR ep.workspace_id = ");
+    q.push("(SELECT workspace_id FROM alert_rules WHERE id = ").bind(rule_id).push(")) END");
+    q.push(" AND NOT EXISTS (SELECT 1 FROM webhook_messages m ");
     q.push("WHERE m.endpoint_id = ep.id AND m.record_id = ").bind(record).push(")");
 }
 
@@ -197,15 +203,33 @@ pub struct StateRow {
     last_record: Option<Uuid>,
 }
 
+/// What `decide` makes of a rule's window and states as read.
+pub fn judged(
+    decide: &DecideAlert<'_>,
+    rule_id: i64,
+    totals: Vec<WindowRow>,
+    states: Vec<StateRow>,
+) -> Vec<AlertChange> {
+    let totals: Vec<AlertTotals> = totals.into_iter().map(Into::into).collect();
+    let states: Vec<AlertState> = states.iter().map(Into::into).collect();
+    decide(rule_id, &totals, &states)
+}
+
 /// The rules with their endpoints and states (each list ordered by rule).
+/// A rule whose condition does not read back (the table's CHECK should
+/// prevent it) is left out, with a warning, rather than guessed.
 pub fn assemble(rules: Vec<RuleRow>, links: Vec<EndpointLinkRow>, states: Vec<StateRow>) -> Vec<AlertRule> {
     rules
         .into_iter()
-        .map(|row| {
-            // The table's CHECK allows only known conditions, with the threshold they need.
-            let condition = AlertCondition::from_parts(&row.condition, row.threshold, row.min_records)
-                .unwrap_or(AlertCondition::Match);
-            AlertRule {
+        .filter_map(|row| {
+            let condition = match AlertCondition::from_parts(&row.condition, row.threshold, row.min_records) {
+                Ok(condition) => condition,
+                Err(err) => {
+                    tracing::warn!(rule = row.id, error = %err, "an alert rule's condition does not read back");
+                    return None;
+                }
+            };
+            Some(AlertRule {
                 id: row.id,
                 name: row.name,
                 workspace: row.workspace,
@@ -218,7 +242,7 @@ pub fn assemble(rules: Vec<RuleRow>, links: Vec<EndpointLinkRow>, states: Vec<St
                 position: StreamPosition { commit_tx: row.cursor_tx, id: row.cursor_id },
                 states: states.iter().filter(|s| s.rule_id == row.id).map(AlertState::from).collect(),
                 created_at: Micros(row.created_at),
-            }
+            })
         })
         .collect()
 }

@@ -10,6 +10,9 @@ use super::records;
 use super::sql_store::Tx;
 use super::webhooks::{self, RouteRow};
 
+/// Endpoints per statement: SQLite allows 500 terms in a compound SELECT.
+const ROUTES_PER_STATEMENT: usize = 100;
+
 /// An endpoint that takes records, with its filter parsed once.
 struct Route {
     endpoint_id: i64,
@@ -37,11 +40,19 @@ pub async fn queue(tx: &mut Tx) -> sqlx::Result<()> {
         return Ok(());
     }
     let now = Micros::now();
+    for routes in routes.chunks(ROUTES_PER_STATEMENT) {
+        queue_for(tx, routes, now).await?;
+    }
+    Ok(())
+}
+
+/// One statement for `routes`' messages.
+async fn queue_for(tx: &mut Tx, routes: &[Route], now: Micros) -> sqlx::Result<()> {
     tx.execute(|q| {
         q.push("INSERT INTO webhook_messages (id, endpoint_id, record_id, kind, next_attempt_at, created_at) ");
         q.push(format_args!("SELECT {}, m.endpoint_id, m.id, 'record', ", webhooks::new_message_id(q.dialect())));
         q.bind(now.0).push(", ").bind(now.0).push(" FROM (");
-        q.join(&routes, " UNION ALL ", |q, route| {
+        q.join(routes, " UNION ALL ", |q, route| {
             q.push("SELECT ").bind(route.endpoint_id).push(" AS endpoint_id, r.id FROM (");
             records::written_here(q, &route.scope, &route.filter, route.endpoint_id);
             q.push(") r");

@@ -7,9 +7,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use app::model::{
-    AlertRule, AlertState, AlertTotals, ChainHead, ChainId, ChainLink, Delivery, Digest, EventDetail, EventFilter,
-    EventRow, IntegrityStatus, Kind, Micros, Retention, Stats, StatsWindow, StoredRecord, StreamPosition,
-    WebhookEndpoint,
+    AlertRule, ChainHead, ChainId, ChainLink, Delivery, Digest, EventDetail, EventFilter, EventRow, IntegrityStatus,
+    Kind, Micros, Retention, Stats, StatsWindow, StoredRecord, StreamPosition, WebhookEndpoint,
 };
 use app::store::{
     AlertFold, ApiKeyRecord, ApiKeySummary, Applied, Attempt, AttemptLimit, AuditOf, Change, ClaimedMessage, Cutoff,
@@ -437,13 +436,9 @@ impl Store for SqlStore {
         if folds.iter().all(AlertFold::is_empty) {
             let mut changes = false;
             for fold in folds {
-                let totals: Vec<alerts::WindowRow> =
-                    self.fetch_all(Use::Read, |q| alerts::window(q, fold.rule_id, fold.window_slot)).await?;
-                let states: Vec<alerts::StateRow> =
-                    self.fetch_all(Use::Read, |q| alerts::states(q, Some(fold.rule_id))).await?;
-                let totals: Vec<AlertTotals> = totals.into_iter().map(Into::into).collect();
-                let states: Vec<AlertState> = states.iter().map(Into::into).collect();
-                changes |= !decide(fold.rule_id, &totals, &states).is_empty();
+                let totals = self.fetch_all(Use::Read, |q| alerts::window(q, fold.rule_id, fold.window_slot)).await?;
+                let states = self.fetch_all(Use::Read, |q| alerts::states(q, Some(fold.rule_id))).await?;
+                changes |= !alerts::judged(decide, fold.rule_id, totals, states).is_empty();
             }
             if !changes {
                 return Ok(0);
@@ -453,27 +448,28 @@ impl Store for SqlStore {
             db.partitions().ensure_now(db.pool()).await?;
         }
         let mut tx = self.begin().await?;
-        let mut changes = Vec::new();
+        let mut decided = Vec::new();
         for fold in folds {
             if fold.from != fold.through && tx.execute(|q| alerts::move_cursor(q, fold)).await? == 0 {
                 continue; // another evaluator counted these
             }
-            if !fold.slots.is_empty() {
-                tx.execute(|q| alerts::add_to_slots(q, fold.rule_id, &fold.slots)).await?;
+            for slots in fold.slots.chunks(alerts::SLOTS_PER_STATEMENT) {
+                tx.execute(|q| alerts::add_to_slots(q, fold.rule_id, slots)).await?;
             }
-            tx.execute(|q| alerts::drop_slots(q, fold.rule_id, fold.drop_before_slot)).await?;
+            tx.execute(|q| alerts::drop_slots(q, fold.rule_id, fold.window_slot)).await?;
             for seen in &fold.seen {
                 tx.execute(|q| alerts::see(q, fold.rule_id, seen)).await?;
             }
-            let totals: Vec<alerts::WindowRow> =
-                tx.fetch_all(|q| alerts::window(q, fold.rule_id, fold.window_slot)).await?;
-            let states: Vec<alerts::StateRow> = tx.fetch_all(|q| alerts::states(q, Some(fold.rule_id))).await?;
-            let totals: Vec<AlertTotals> = totals.into_iter().map(Into::into).collect();
-            let states: Vec<AlertState> = states.iter().map(Into::into).collect();
-            changes.extend(decide(fold.rule_id, &totals, &states));
+            let totals = tx.fetch_all(|q| alerts::window(q, fold.rule_id, fold.window_slot)).await?;
+            let states = tx.fetch_all(|q| alerts::states(q, Some(fold.rule_id))).await?;
+            decided.extend(alerts::judged(decide, fold.rule_id, totals, states));
         }
-        for change in &changes {
-            tx.execute(|q| alerts::change(q, change)).await?;
+        // A change another evaluator made already is not made (or said) twice.
+        let mut changes = Vec::with_capacity(decided.len());
+        for change in decided {
+            if tx.execute(|q| alerts::change(q, &change)).await? > 0 {
+                changes.push(change);
+            }
         }
         let records: Vec<NewRecord> = changes.iter().map(|c| c.record.clone()).collect();
         let staged = if records.is_empty() { 0 } else { self.write(&mut tx, &[records]).await?.1 };

@@ -79,8 +79,9 @@ pub fn client(allow_private: bool) -> reqwest::Result<reqwest::Client> {
 
 async fn run(store: DynStore, client: reqwest::Client, settings: Arc<Settings>) {
     let mut commits = store.commits();
-    // A place per message from its claim until its outcome is written: a
-    // slow receiver holds only its own messages' places, never the others'.
+    // A place per message from its claim until its outcome is written: the
+    // sender claims again as soon as any is free, so a slow receiver delays
+    // others only once its messages hold every place (not capped per endpoint).
     let places = Arc::new(Semaphore::new(IN_FLIGHT));
     let outcomes = spawn_recorder(store.clone());
     loop {
@@ -127,8 +128,10 @@ struct Outcome {
 }
 
 /// Writes outcomes as they come, those that came together in one
-/// transaction (one writer: no burst of transactions to exhaust a pool);
-/// then the records of messages that failed for good.
+/// transaction (one writer: no burst of transactions to exhaust a pool).
+/// The records of messages that failed for good are written beside, so
+/// they never hold up the outcomes behind them; an endpoint disabled by
+/// several messages at once gets one record.
 fn spawn_recorder(store: DynStore) -> mpsc::UnboundedSender<Outcome> {
     let (sender, mut outcomes) = mpsc::unbounded_channel::<Outcome>();
     tokio::spawn(async move {
@@ -142,10 +145,25 @@ fn spawn_recorder(store: DynStore) -> mpsc::UnboundedSender<Outcome> {
                 continue;
             }
             drop(places);
-            for (message, attempt) in &attempts {
-                if matches!(attempt.next, AttemptNext::Failed | AttemptNext::DisableEndpoint) {
-                    report_failure(&store, message, attempt).await;
-                }
+            let mut disabled = Vec::new();
+            let failures: Vec<(ClaimedMessage, Attempt)> = attempts
+                .into_iter()
+                .filter(|(message, attempt)| match attempt.next {
+                    AttemptNext::Failed => true,
+                    AttemptNext::DisableEndpoint if !disabled.contains(&message.endpoint.id) => {
+                        disabled.push(message.endpoint.id);
+                        true
+                    }
+                    _ => false,
+                })
+                .collect();
+            if !failures.is_empty() {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for (message, attempt) in &failures {
+                        report_failure(&store, message, attempt).await;
+                    }
+                });
             }
         }
     });

@@ -82,8 +82,10 @@ async fn a_match_rule_fires_once_and_resolves_after_its_cool_down() {
     let reader = issue_key(&app.store, "", "read").await;
     let takes_alerts = Receiver::start("200");
     let no_alerts = Receiver::start("200");
+    let other_workspace = Receiver::start("200");
     endpoint(&app, &takes_alerts, &[]);
     endpoint(&app, &no_alerts, &["--no-alerts"]);
+    endpoint(&app, &other_workspace, &["--workspace", "acme"]);
     let id = rule(&app, &["--name", "criticals", "--match", "severity:critical", "--cooldown", "2s"]);
 
     ingest(&app, json!([{"key": "db.down", "severity": "critical"}, {"key": "db.down", "severity": "critical"}])).await;
@@ -101,6 +103,7 @@ async fn a_match_rule_fires_once_and_resolves_after_its_cool_down() {
     assert!(fire["message"].as_str().unwrap().contains("\"criticals\" fired"), "{fire}");
     assert_eq!(resolve["payload"]["matches"], 1, "the critical that came while it fired is folded in");
     assert!(alerts(&no_alerts).is_empty(), "an endpoint without alerts gets none");
+    assert!(alerts(&other_workspace).is_empty(), "nor one limited to a workspace, from a rule on every one");
 
     // The feed shows them; the rule's changes are audited.
     assert_eq!(trail_records(&app, &reader, "alert.fired").await.len(), 1);
@@ -136,6 +139,8 @@ async fn a_count_rule_fires_above_its_threshold_and_resolves_as_the_window_slide
     assert_eq!(summary(&got), [fired(""), resolved("")], "{got:#?}");
     assert_eq!(got[0]["payload"]["value"], 4.0);
     assert!(alerts(&everyone).is_empty(), "a rule that names its endpoints sends only to them");
+    let (code, out) = app.cli_status(&["webhook", "remove", &target.to_string()]);
+    assert!(code != 0 && out.contains("remove them first"), "an endpoint a rule names stays: {out}");
 }
 
 /// An error rate above P % fires only once there are enough records to

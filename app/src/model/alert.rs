@@ -64,7 +64,13 @@ impl AlertCondition {
             }
             Ok(value as i64)
         };
+        if min_records != 0 && name.trim() != "error_rate" {
+            return Err(format!("the {name} condition takes no fewest records"));
+        }
         let condition = match name.trim() {
+            "match" | "absent" if threshold.is_some() => {
+                return Err(format!("the {name} condition takes no threshold"));
+            }
             "match" => AlertCondition::Match,
             "count" => AlertCondition::CountAbove { count: whole("a count")? },
             "error_rate" => {
@@ -242,5 +248,7 @@ mod tests {
         assert!(AlertCondition::from_parts("count", Some(1.5), 0).is_err());
         assert!(AlertCondition::from_parts("error_rate", Some(100.0), 0).is_err());
         assert!(AlertCondition::from_parts("spike", None, 0).is_err());
+        assert!(AlertCondition::from_parts("match", Some(3.0), 0).is_err(), "no threshold is ignored");
+        assert!(AlertCondition::from_parts("count", Some(3.0), 5).is_err(), "nor a fewest records");
     }
 }
