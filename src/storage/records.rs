@@ -62,6 +62,16 @@ pub fn event_by_id<'a>(q: &mut Sql<'_, 'a>, scope: &'a Scope, id: Uuid) {
     });
 }
 
+/// Records by id, within the scope, in no particular order.
+pub fn events_by_ids<'a>(q: &mut Sql<'_, 'a>, scope: &'a Scope, ids: &'a [Uuid]) {
+    select_records(q, Fields::Detail, None, |c| {
+        let q = c.and().push("e.id IN (");
+        q.join(ids, ", ", |q, id| _ = q.bind(*id));
+        q.push(")");
+        c.scope(scope);
+    });
+}
+
 /// Records whose UUIDv7 id is after `after`: received since then, newest first.
 pub fn events_received_after<'a>(
     q: &mut Sql<'_, 'a>,

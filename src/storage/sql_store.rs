@@ -11,9 +11,9 @@ use app::model::{
     Kind, Micros, Retention, Stats, StatsWindow, StoredRecord, StreamPosition, WebhookEndpoint,
 };
 use app::store::{
-    AlertFold, ApiKeyRecord, ApiKeySummary, Applied, Attempt, AttemptLimit, AuditOf, Change, ClaimedMessage, Cutoff,
-    DecideAlert, InsertOutcome, Job, JobGuard, LogStreamTarget, NewMessage, NewRecord, Page, Purged, Scope, Signer,
-    Store, StoreError, StoreResult, StreamBatch, UserRecord, UserSummary, Workspace,
+    AlertFold, ApiKeyRecord, ApiKeySummary, Applied, Attempt, AttemptLimit, AttemptNext, AuditOf, Change,
+    ClaimedMessage, Cutoff, DecideAlert, InsertOutcome, Job, JobGuard, LogStreamTarget, NewMessage, NewRecord, Page,
+    Purged, Scope, Signer, Store, StoreError, StoreResult, StreamBatch, UserRecord, UserSummary, Workspace,
 };
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
@@ -343,7 +343,9 @@ impl Tx {
 /// Writes one attempt's outcome on its message and endpoint.
 async fn finish_attempt(tx: &mut Tx, message: &ClaimedMessage, attempt: &Attempt) -> sqlx::Result<()> {
     tx.execute(|q| webhooks::finish_message(q, &message.id, attempt)).await?;
-    if attempt.endpoint_tried {
+    // A delivery to an endpoint that was not failing changes nothing on it.
+    let no_change = attempt.next == AttemptNext::Delivered && message.endpoint.failing_since.is_none();
+    if attempt.endpoint_tried && !no_change {
         tx.execute(|q| webhooks::finish_endpoint(q, message.endpoint.id, attempt)).await?;
     }
     Ok(())
@@ -788,6 +790,14 @@ impl Store for SqlStore {
 
     async fn event_by_id(&self, scope: &Scope, id: Uuid) -> StoreResult<Option<EventDetail>> {
         Ok(self.fetch_optional(Use::Read, |q| records::event_by_id(q, scope, id)).await?)
+    }
+
+    async fn events_by_ids(&self, scope: &Scope, ids: &[Uuid]) -> StoreResult<Vec<EventDetail>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for ids in ids.chunks(1_000) {
+            found.extend(self.fetch_all::<EventDetail>(Use::Write, |q| records::events_by_ids(q, scope, ids)).await?);
+        }
+        Ok(found)
     }
 
     fn commits(&self) -> watch::Receiver<u64> {

@@ -4,17 +4,19 @@
 //! critical record says so). A `410` disables the endpoint, and so do five
 //! days of failures.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use app::audit::{Actor, Entry};
-use app::model::{Micros, WebhookFormat, HOUR_US};
+use app::model::{EventDetail, Micros, WebhookFormat, HOUR_US};
 use app::store::{Attempt, AttemptNext, ClaimedMessage, DynStore, MessageKind, Scope};
 use rand::Rng;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use serde_json::json;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use uuid::Uuid;
 
 use super::signature::{self, Secret};
 use crate::api::record::ApiRecord;
@@ -100,12 +102,14 @@ async fn run(store: DynStore, client: reqwest::Client, settings: Arc<Settings>) 
             }
         };
         let more_due = claimed.len() == room;
+        let records = Arc::new(read_records(&store, &claimed).await);
         for message in claimed {
             let Ok(place) = places.clone().acquire_owned().await else { return };
-            let (store, client, settings, outcomes) =
-                (store.clone(), client.clone(), settings.clone(), outcomes.clone());
+            let (client, settings, outcomes, records) =
+                (client.clone(), settings.clone(), outcomes.clone(), records.clone());
             tokio::spawn(async move {
-                let attempt = attempt(&store, &client, &settings, &message).await;
+                let body = body(&settings, &message, &records);
+                let attempt = attempt(&client, &settings, &message, body).await;
                 // The recorder ends only with the server.
                 let _ = outcomes.send(Outcome { message, attempt, place });
             });
@@ -170,8 +174,23 @@ fn spawn_recorder(store: DynStore) -> mpsc::UnboundedSender<Outcome> {
     sender
 }
 
-/// One attempt at `message`: what it came to and what follows.
-async fn attempt(store: &DynStore, client: &reqwest::Client, settings: &Settings, message: &ClaimedMessage) -> Attempt {
+/// The records of a claim's messages, in one read (on the primary).
+async fn read_records(store: &DynStore, claimed: &[ClaimedMessage]) -> Result<HashMap<Uuid, EventDetail>, String> {
+    let ids: Vec<Uuid> = claimed.iter().filter(|m| m.body.is_none()).filter_map(|m| m.record_id).collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let found = store.events_by_ids(&Scope::Platform, &ids).await.map_err(|err| err.to_string())?;
+    Ok(found.into_iter().map(|record| (record.row.id, record)).collect())
+}
+
+/// One attempt at `message` with its `body`: what it came to and what follows.
+async fn attempt(
+    client: &reqwest::Client,
+    settings: &Settings,
+    message: &ClaimedMessage,
+    body: Result<Option<String>, String>,
+) -> Attempt {
     let started = Instant::now();
     let at = Micros::now();
     let finish = |status: Option<u16>, error: Option<String>, next: AttemptNext, endpoint_tried: bool| Attempt {
@@ -182,7 +201,7 @@ async fn attempt(store: &DynStore, client: &reqwest::Client, settings: &Settings
         next,
         endpoint_tried,
     };
-    let body = match body(store, settings, message).await {
+    let body = match body {
         Ok(Some(body)) => body,
         Ok(None) => return finish(None, Some("the record is gone (purged)".into()), AttemptNext::Failed, false),
         Err(err) => {
@@ -222,14 +241,18 @@ fn retry_or_fail(
     AttemptNext::RetryAt(Micros(now.0.saturating_add(i64::try_from(wait.as_micros()).unwrap_or(i64::MAX))))
 }
 
-/// The message's body; `None` when its record is gone.
-async fn body(store: &DynStore, settings: &Settings, message: &ClaimedMessage) -> anyhow::Result<Option<String>> {
+/// The message's body, from its claim's `records`; `None` when its record is gone.
+fn body(
+    settings: &Settings,
+    message: &ClaimedMessage,
+    records: &Result<HashMap<Uuid, EventDetail>, String>,
+) -> Result<Option<String>, String> {
     if let Some(body) = &message.body {
         return Ok(Some(body.clone()));
     }
     let Some(id) = message.record_id else { return Ok(None) };
-    let Some(record) = store.event_by_id(&Scope::Platform, id).await? else { return Ok(None) };
-    let record = ApiRecord::from(record);
+    let Some(record) = records.as_ref().map_err(Clone::clone)?.get(&id) else { return Ok(None) };
+    let record = ApiRecord::from(record.clone());
     Ok(Some(match message.endpoint.format {
         WebhookFormat::Trail => {
             let kind = if message.kind == MessageKind::Alert { "trail.alert" } else { "trail.record" };
