@@ -340,13 +340,17 @@ impl Tx {
     }
 }
 
-/// Writes one attempt's outcome on its message and endpoint.
-async fn finish_attempt(tx: &mut Tx, message: &ClaimedMessage, attempt: &Attempt) -> sqlx::Result<()> {
-    tx.execute(|q| webhooks::finish_message(q, &message.id, attempt)).await?;
-    // A delivery to an endpoint that was not failing changes nothing on it.
-    let no_change = attempt.next == AttemptNext::Delivered && message.endpoint.failing_since.is_none();
-    if attempt.endpoint_tried && !no_change {
-        tx.execute(|q| webhooks::finish_endpoint(q, message.endpoint.id, attempt)).await?;
+/// Writes attempts' outcomes on their messages and endpoints.
+async fn finish_attempts(tx: &mut Tx, attempts: &[(ClaimedMessage, Attempt)]) -> sqlx::Result<()> {
+    for chunk in attempts.chunks(webhooks::OUTCOMES_PER_STATEMENT) {
+        tx.execute(|q| webhooks::finish_messages(q, chunk)).await?;
+    }
+    for (message, attempt) in attempts {
+        // A delivery to an endpoint that was not failing changes nothing on it.
+        let no_change = attempt.next == AttemptNext::Delivered && message.endpoint.failing_since.is_none();
+        if attempt.endpoint_tried && !no_change {
+            tx.execute(|q| webhooks::finish_endpoint(q, message.endpoint.id, attempt)).await?;
+        }
     }
     Ok(())
 }
@@ -527,9 +531,7 @@ impl Store for SqlStore {
 
     async fn finish_attempts(&self, attempts: &[(ClaimedMessage, Attempt)]) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        for (message, attempt) in attempts {
-            finish_attempt(&mut tx, message, attempt).await?;
-        }
+        finish_attempts(&mut tx, attempts).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -109,24 +109,29 @@ pub fn claimed<'a>(q: &mut Sql<'_, 'a>, ids: &'a [String]) {
     q.push(") ORDER BY m.next_attempt_at");
 }
 
-/// Writes an attempt's outcome on the message.
-pub fn finish_message<'a>(q: &mut Sql<'_, 'a>, id: &'a str, attempt: &'a Attempt) {
-    let status = match attempt.next {
-        AttemptNext::Delivered => "delivered",
-        AttemptNext::RetryAt(_) => "pending",
-        AttemptNext::Failed | AttemptNext::DisableEndpoint => "failed",
-    };
-    q.push("UPDATE webhook_messages SET status = ").bind(status);
-    q.push(", attempts = attempts + 1, claimed_until = NULL, last_attempt_at = ").bind(attempt.at.0);
-    q.push(", last_status = ").bind(attempt.status.map(i32::from));
-    q.push(", last_error = ").bind(attempt.error.as_deref());
-    q.push(", last_duration_ms = ").bind(attempt.duration_ms);
-    match attempt.next {
-        AttemptNext::Delivered => _ = q.push(", delivered_at = ").bind(attempt.at.0),
-        AttemptNext::RetryAt(at) => _ = q.push(", next_attempt_at = ").bind(at.0),
-        AttemptNext::Failed | AttemptNext::DisableEndpoint => {}
-    }
-    q.push(" WHERE id = ").bind(id);
+/// Attempts' outcomes per statement: 7 values each.
+pub const OUTCOMES_PER_STATEMENT: usize = 500;
+
+/// Writes attempts' outcomes on their messages, in one statement.
+pub fn finish_messages<'a>(q: &mut Sql<'_, 'a>, attempts: &'a [(ClaimedMessage, Attempt)]) {
+    q.push(
+        "UPDATE webhook_messages SET status = v.column2, attempts = webhook_messages.attempts + 1, \
+         claimed_until = NULL, last_attempt_at = v.column3, last_status = v.column4, last_error = v.column5, \
+         last_duration_ms = v.column6, \
+         delivered_at = CASE WHEN v.column2 = 'delivered' THEN v.column3 ELSE webhook_messages.delivered_at END, \
+         next_attempt_at = COALESCE(v.column7, webhook_messages.next_attempt_at) FROM (VALUES ",
+    );
+    q.join(attempts, ", ", |q, (message, attempt)| {
+        let (status, retry_at) = match attempt.next {
+            AttemptNext::Delivered => ("delivered", None),
+            AttemptNext::RetryAt(at) => ("pending", Some(at.0)),
+            AttemptNext::Failed | AttemptNext::DisableEndpoint => ("failed", None),
+        };
+        q.push("(").bind(message.id.as_str()).push(", ").bind(status).push(", ").bind(attempt.at.0);
+        q.push(", ").bind(attempt.status.map(i32::from)).push(", ").bind(attempt.error.as_deref());
+        q.push(", ").bind(attempt.duration_ms).push(", ").bind(retry_at).push(")");
+    });
+    q.push(") AS v WHERE webhook_messages.id = v.column1");
 }
 
 /// Writes an attempt's outcome on the endpoint: whether it is failing, since
