@@ -477,9 +477,10 @@ impl Store for SqlStore {
                 changes.push(change);
             }
         }
+        // Before the records' own messages are queued (see `queue_alert`).
+        let now = Micros::now();
         let records: Vec<NewRecord> = changes.iter().map(|c| c.record.clone()).collect();
         let staged = if records.is_empty() { 0 } else { self.write(&mut tx, &[records]).await?.1 };
-        let now = Micros::now();
         for change in &changes {
             tx.execute(|q| alerts::queue_alert(q, change.rule_id, change.record.id, now)).await?;
         }

@@ -201,12 +201,15 @@ async fn duration_rules_fire_per_provider() {
 }
 
 /// An absence rule fires when nothing matched for its window and resolves
-/// when a match comes; its firing is a record another rule can match.
+/// when a match comes; its firing is a record another rule can match. An
+/// endpoint whose records filter takes the firing records gets each once.
 #[tokio::test]
 async fn an_absence_rule_fires_when_nothing_comes_and_resolves_on_a_match() {
     let app = spawn_app().await;
     let receiver = Receiver::start("200");
     endpoint(&app, &receiver, &[]);
+    let records_too = Receiver::start("200");
+    endpoint(&app, &records_too, &["--records", "key:alert.fired"]);
     let started = Instant::now();
     let args = ["--match", "key:payment.received", "--absent", "--window", "3s", "--cooldown", "1s"];
     rule(&app, &[&["--name", "no payments"], &args[..]].concat());
@@ -227,6 +230,12 @@ async fn an_absence_rule_fires_when_nothing_comes_and_resolves_on_a_match() {
     assert!(names.contains(&name("any alert", "alert.fired")), "the firing record is matched by the other rule");
     assert!(names.contains(&name("no payments", "alert.resolved")), "{names:?}");
     assert_eq!(names.iter().filter(|(_, key)| key == "alert.fired").count(), 2, "each fired once: {names:?}");
+    let is_fired = |m: &Value| m["body"]["data"]["key"] == "alert.fired";
+    records_too.wait_for("both firing records", |r| r.iter().filter(|m| is_fired(m)).count() >= 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let fired: Vec<Value> = records_too.received().into_iter().filter(is_fired).collect();
+    assert_eq!(fired.len(), 2, "once each, not as a record and as an alert: {fired:#?}");
+    assert!(fired.iter().all(|m| m["body"]["type"] == "trail.record"));
 }
 
 /// `/admin/alerts`: founders and admins add and remove rules, and the page
