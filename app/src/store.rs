@@ -531,6 +531,33 @@ pub enum Job {
 /// Held while doing a [`Job`]; dropping it lets another server do it.
 pub struct JobGuard(pub Box<dyn std::any::Any + Send>);
 
+/// A job's turn kept across passes while there is work: taking it costs a
+/// connection of its own on PostgreSQL, too much to take at every pass. A
+/// server that stops lets it go with its connection.
+pub struct Turn {
+    job: Job,
+    held: Option<JobGuard>,
+}
+
+impl Turn {
+    pub fn new(job: Job) -> Self {
+        Turn { job, held: None }
+    }
+
+    /// Whether this server does the job now: with `work` it takes the turn
+    /// (unless another server has it); without, it lets the turn go.
+    pub async fn hold(&mut self, store: &dyn Store, work: bool) -> bool {
+        if !work {
+            self.held = None;
+            return false;
+        }
+        if self.held.is_none() {
+            self.held = store.job_lock(self.job).await.ok().flatten();
+        }
+        self.held.is_some()
+    }
+}
+
 /// Signs what the store vouches for: digests of chains, retention cuts.
 pub trait Signer: Send + Sync {
     /// The Ed25519 signature of `message`, in hex.

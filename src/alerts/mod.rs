@@ -19,7 +19,7 @@ use app::audit::{Actor, Entry};
 use app::model::{
     span_text, AlertCondition, AlertRule, AlertState, AlertTotals, EventDetail, FeedParams, Kind, Micros, Severity,
 };
-use app::store::{AlertChange, AlertFold, AlertSeen, DynStore, Job, Scope, StoreResult};
+use app::store::{AlertChange, AlertFold, AlertSeen, DynStore, Job, Scope, StoreResult, Turn};
 use serde_json::json;
 
 /// Matching records read per statement.
@@ -42,29 +42,21 @@ const RESOLVED: &str = "alert.resolved";
 pub fn spawn(store: DynStore) {
     tokio::spawn(async move {
         let mut commits = store.commits();
-        // The turn is kept while there are rules (see `log_streams::spawn`).
-        let mut turn = None;
+        let mut turn = Turn::new(Job::Alerts);
         loop {
             tokio::select! {
                 Ok(()) = commits.changed() => {}
                 () = tokio::time::sleep(LOOK_EVERY) => {}
             }
             let rules = match store.alert_rules().await {
-                Ok(rules) if rules.is_empty() => {
-                    turn = None;
-                    continue;
-                }
                 Ok(rules) => rules,
                 Err(err) => {
                     tracing::warn!(error = %err, "could not read the alert rules");
                     continue;
                 }
             };
-            if turn.is_none() {
-                turn = store.job_lock(Job::Alerts).await.ok().flatten();
-            }
-            if turn.is_none() {
-                continue; // another server evaluates
+            if !turn.hold(store.as_ref(), !rules.is_empty()).await {
+                continue; // no rules, or another server evaluates
             }
             if let Err(err) = round(&store, &rules, Micros::now()).await {
                 tracing::warn!(error = %err, "could not evaluate the alert rules");

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use app::model::{Destination, EventFilter, Micros, StreamPosition};
-use app::store::{DynStore, Job, LogStreamTarget, Scope};
+use app::store::{DynStore, Job, LogStreamTarget, Scope, Turn};
 
 use crate::api::record::ApiRecord;
 use crate::webhooks::sender::Signed;
@@ -35,31 +35,21 @@ pub fn spawn(store: DynStore, client: reqwest::Client, allow_private: bool) {
     tokio::spawn(async move {
         let mut commits = store.commits();
         let mut failing_until = std::collections::HashMap::new();
-        // The export's turn, kept while there are streams: taking it costs a
-        // connection of its own on PostgreSQL, too much to take per commit.
-        // A server that stops lets it go with its connection.
-        let mut turn = None;
+        let mut turn = Turn::new(Job::LogStreams);
         loop {
             tokio::select! {
                 Ok(()) = commits.changed() => {}
                 () = tokio::time::sleep(LOOK_EVERY) => {}
             }
             let streams = match store.log_streams().await {
-                Ok(streams) if streams.is_empty() => {
-                    turn = None;
-                    continue;
-                }
                 Ok(streams) => streams,
                 Err(err) => {
                     tracing::warn!(error = %err, "could not read the log streams");
                     continue;
                 }
             };
-            if turn.is_none() {
-                turn = store.job_lock(Job::LogStreams).await.ok().flatten();
-            }
-            if turn.is_none() {
-                continue; // another server exports
+            if !turn.hold(store.as_ref(), !streams.is_empty()).await {
+                continue; // no streams, or another server exports
             }
             for target in streams {
                 let id = target.stream.id;
