@@ -50,6 +50,18 @@ fn to_sign_in() -> AnyView {
     view! { <leptos_router::components::Redirect path="/login"/> }.into_any()
 }
 
+/// A list table's header row: one column heading each (empty: an
+/// unnamed column, such as one of buttons).
+#[component]
+pub fn ListHead(columns: &'static [&'static str]) -> impl IntoView {
+    let headings = columns.iter().map(|name| view! { <th scope="col">{*name}</th> }).collect_view();
+    view! {
+        <thead>
+            <tr>{headings}</tr>
+        </thead>
+    }
+}
+
 #[component]
 pub fn TopBar(viewer: Viewer) -> impl IntoView {
     let who = viewer.name.clone().unwrap_or_else(|| viewer.email.clone());

@@ -9,7 +9,7 @@ use crate::admin_api::{
     admin_overview, AdminData, CreateKey, CreateUser, CreateWorkspace, GrantMembership, Notice, RevokeKey,
     RevokeMembership, UpdateUser,
 };
-use crate::components::{loaded_view, TopBar};
+use crate::components::{loaded_view, ListHead, TopBar};
 use crate::format::absolute_time;
 use crate::model::{ApiKeySummary, Micros, Role, UserSummary, WorkspaceSummary};
 
@@ -82,7 +82,7 @@ fn WorkspacesSection(workspaces: Vec<WorkspaceSummary>, can_create: bool) -> imp
         <section aria-labelledby="workspaces">
             <h2 id="workspaces">"Workspaces"</h2>
             <table class="list">
-                <thead><tr><th scope="col">"Slug"</th><th scope="col">"Name"</th></tr></thead>
+                <ListHead columns=&["Slug", "Name"]/>
                 <tbody>
                     {workspaces.into_iter().map(|w| view! {
                         <tr><td><a href=format!("/?workspace={}", w.slug)>{w.slug.clone()}</a></td><td>{w.name}</td></tr>
@@ -177,7 +177,7 @@ fn UsersSection(users: Vec<UserSummary>, slugs: Vec<String>) -> impl IntoView {
         <section aria-labelledby="users">
             <h2 id="users">"Users"</h2>
             <table class="list">
-                <thead><tr><th scope="col">"User"</th><th scope="col">"Role and access"</th><th scope="col">"Memberships"</th></tr></thead>
+                <ListHead columns=&["User", "Role and access", "Memberships"]/>
                 <tbody>{rows}</tbody>
             </table>
             <h3>"New user"</h3>
@@ -228,12 +228,7 @@ fn KeysSection(keys: Vec<ApiKeySummary>, slugs: Vec<String>) -> impl IntoView {
         <section aria-labelledby="keys">
             <h2 id="keys">"API keys"</h2>
             <table class="list">
-                <thead>
-                    <tr>
-                        <th scope="col">"Key"</th><th scope="col">"Workspace"</th><th scope="col">"Scopes"</th>
-                        <th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col">"Status"</th>
-                    </tr>
-                </thead>
+                <ListHead columns=&["Key", "Workspace", "Scopes", "Created", "Last used", "Status"]/>
                 <tbody>{rows}</tbody>
             </table>
             <h3>"New key"</h3>

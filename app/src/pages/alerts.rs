@@ -6,7 +6,7 @@ use leptos::server_fn::ServerFn;
 
 use super::admin::{notice_view, PostForm};
 use crate::alerts::{alerts_overview, AddAlertRule, AlertsData, RemoveAlert};
-use crate::components::{loaded_view, TopBar};
+use crate::components::{loaded_view, ListHead, TopBar};
 use crate::format::absolute_time;
 use crate::model::{span_text, AlertRule};
 
@@ -43,18 +43,7 @@ fn AlertsView(data: AlertsData) -> impl IntoView {
         let rows = rules.into_iter().map(|rule| view! { <RuleRow rule/> }).collect_view();
         view! {
             <table class="list">
-                <thead>
-                    <tr>
-                        <th scope="col">"Rule"</th>
-                        <th scope="col">"Workspace"</th>
-                        <th scope="col">"Search"</th>
-                        <th scope="col">"Condition"</th>
-                        <th scope="col">"Cool-down"</th>
-                        <th scope="col">"Endpoints"</th>
-                        <th scope="col">"State"</th>
-                        <th scope="col"></th>
-                    </tr>
-                </thead>
+                <ListHead columns=&["Rule", "Workspace", "Search", "Condition", "Cool-down", "Endpoints", "State", ""]/>
                 <tbody>{rows}</tbody>
             </table>
         }

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 
 use super::admin::{notice_view, PostForm};
-use crate::components::{loaded_view, TopBar};
+use crate::components::{loaded_view, ListHead, TopBar};
 use crate::format::absolute_time;
 use crate::model::{Delivery, LogStream, Role, WebhookEndpoint, WebhookFormat};
 use crate::webhooks::{
@@ -95,17 +95,7 @@ fn LogStreamsView(streams: Vec<LogStream>) -> impl IntoView {
             <h2>"Log streams"</h2>
             <p class="muted">"Every record, exported continuously; managed with " <code>"trail log-stream"</code> "."</p>
             <table class="list">
-                <thead>
-                    <tr>
-                        <th scope="col">"Stream"</th>
-                        <th scope="col">"Destination"</th>
-                        <th scope="col">"Target"</th>
-                        <th scope="col">"Workspace"</th>
-                        <th scope="col">"Exported"</th>
-                        <th scope="col">"Last export"</th>
-                        <th scope="col">"Last error"</th>
-                    </tr>
-                </thead>
+                <ListHead columns=&["Stream", "Destination", "Target", "Workspace", "Exported", "Last export", "Last error"]/>
                 <tbody>{rows}</tbody>
             </table>
         </section>
@@ -160,18 +150,7 @@ fn EndpointView(endpoint: WebhookEndpoint, deliveries: Vec<Delivery>, is_founder
             </p>
             {actions}
             <table class="list">
-                <thead>
-                    <tr>
-                        <th scope="col">"Message"</th>
-                        <th scope="col">"Kind"</th>
-                        <th scope="col">"Status"</th>
-                        <th scope="col">"Attempts"</th>
-                        <th scope="col">"Last answer"</th>
-                        <th scope="col">"Last attempt"</th>
-                        <th scope="col">"Next attempt"</th>
-                        <th scope="col"></th>
-                    </tr>
-                </thead>
+                <ListHead columns=&["Message", "Kind", "Status", "Attempts", "Last answer", "Last attempt", "Next attempt", ""]/>
                 <tbody>{rows}</tbody>
             </table>
         </section>
