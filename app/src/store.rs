@@ -759,8 +759,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<EventDetail>>;
     /// One record, if the scope may see it.
     async fn event_by_id(&self, scope: &Scope, id: Uuid) -> StoreResult<Option<EventDetail>>;
-    /// Records by id (those found), read on the primary: a record whose
-    /// commit was just acknowledged is there even when a replica lags.
+    /// Records by id (those found), within the scope.
     async fn events_by_ids(&self, scope: &Scope, ids: &[Uuid]) -> StoreResult<Vec<EventDetail>>;
     // The live stream (docs/architecture.md, "Live stream").
     /// Changes after every commit that wrote records: through this server at

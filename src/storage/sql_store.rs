@@ -11,9 +11,9 @@ use app::model::{
     Kind, Micros, Retention, Stats, StatsWindow, StoredRecord, StreamPosition, WebhookEndpoint,
 };
 use app::store::{
-    AlertFold, ApiKeyRecord, ApiKeySummary, Applied, Attempt, AttemptLimit, AttemptNext, AuditOf, Change,
-    ClaimedMessage, Cutoff, DecideAlert, InsertOutcome, Job, JobGuard, LogStreamTarget, NewMessage, NewRecord, Page,
-    Purged, Scope, Signer, Store, StoreError, StoreResult, StreamBatch, UserRecord, UserSummary, Workspace,
+    AlertFold, ApiKeyRecord, ApiKeySummary, Applied, Attempt, AttemptLimit, AuditOf, Change, ClaimedMessage, Cutoff,
+    DecideAlert, InsertOutcome, Job, JobGuard, LogStreamTarget, NewMessage, NewRecord, Page, Purged, Scope, Signer,
+    Store, StoreError, StoreResult, StreamBatch, UserRecord, UserSummary, Workspace,
 };
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
@@ -30,7 +30,7 @@ use super::key_cache::{KeyCache, Lookup};
 use super::outbox;
 use super::postgres::{self, PgDb};
 use super::sqlite::{self, SqliteDb};
-use super::statement::{for_postgres, for_sqlite, Bindable, Dialect, Sql};
+use super::statement::{for_postgres, for_sqlite, power_of_two_chunks, Bindable, Dialect, Sql};
 use super::{
     accounts, alerts, attempts, chain, changes, log_streams, notices, partitions, records, retention, rollup, webhooks,
 };
@@ -342,13 +342,21 @@ impl Tx {
 
 /// Writes attempts' outcomes on their messages and endpoints.
 async fn finish_attempts(tx: &mut Tx, attempts: &[(ClaimedMessage, Attempt)]) -> sqlx::Result<()> {
-    for chunk in attempts.chunks(webhooks::OUTCOMES_PER_STATEMENT) {
+    // One outcome per message (the latest), should a lapsed claim have sent
+    // one twice: an UPDATE … FROM applies just one of its matching rows.
+    let mut latest: Vec<(ClaimedMessage, Attempt)> = Vec::with_capacity(attempts.len());
+    for (message, attempt) in attempts {
+        match latest.iter_mut().find(|(m, _)| m.id == message.id) {
+            Some(kept) if kept.1.at <= attempt.at => *kept = (message.clone(), attempt.clone()),
+            Some(_) => {}
+            None => latest.push((message.clone(), attempt.clone())),
+        }
+    }
+    for chunk in power_of_two_chunks(&latest, webhooks::OUTCOMES_PER_STATEMENT) {
         tx.execute(|q| webhooks::finish_messages(q, chunk)).await?;
     }
-    for (message, attempt) in attempts {
-        // A delivery to an endpoint that was not failing changes nothing on it.
-        let no_change = attempt.next == AttemptNext::Delivered && message.endpoint.failing_since.is_none();
-        if attempt.endpoint_tried && !no_change {
+    for (message, attempt) in &latest {
+        if attempt.endpoint_tried {
             tx.execute(|q| webhooks::finish_endpoint(q, message.endpoint.id, attempt)).await?;
         }
     }
@@ -797,8 +805,8 @@ impl Store for SqlStore {
 
     async fn events_by_ids(&self, scope: &Scope, ids: &[Uuid]) -> StoreResult<Vec<EventDetail>> {
         let mut found = Vec::with_capacity(ids.len());
-        for ids in ids.chunks(1_000) {
-            found.extend(self.fetch_all::<EventDetail>(Use::Write, |q| records::events_by_ids(q, scope, ids)).await?);
+        for ids in power_of_two_chunks(ids, 1_024) {
+            found.extend(self.fetch_all::<EventDetail>(Use::Read, |q| records::events_by_ids(q, scope, ids)).await?);
         }
         Ok(found)
     }

@@ -136,6 +136,21 @@ pub fn sql_of<'a>(dialect: Dialect, build: impl for<'s> FnOnce(&mut Sql<'s, 'a>)
     }
 }
 
+/// `items` in chunks whose lengths are powers of two (`max` at most, itself
+/// one), largest first: statements of few distinct shapes, so a connection's
+/// cache of prepared statements is not churned by one shape per length.
+pub fn power_of_two_chunks<T>(mut items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    std::iter::from_fn(move || {
+        if items.is_empty() {
+            return None;
+        }
+        let cap = items.len().min(max);
+        let (chunk, rest) = items.split_at(1 << (usize::BITS - 1 - cap.leading_zeros()));
+        items = rest;
+        Some(chunk)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +165,13 @@ mod tests {
         };
         assert_eq!(sql_of(Dialect::Sqlite, build), "a = ? AND b IN (?, ?)");
         assert_eq!(sql_of(Dialect::Postgres, build), "a = $1 AND b IN ($2, $3)");
+    }
+
+    #[test]
+    fn chunks_are_powers_of_two_up_to_the_maximum() {
+        let items: Vec<u32> = (0..1_300).collect();
+        let lengths: Vec<usize> = power_of_two_chunks(&items, 512).map(<[u32]>::len).collect();
+        assert_eq!(lengths, [512, 512, 256, 16, 4]);
+        assert_eq!(power_of_two_chunks(&items[..0], 512).count(), 0);
     }
 }

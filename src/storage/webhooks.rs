@@ -110,7 +110,7 @@ pub fn claimed<'a>(q: &mut Sql<'_, 'a>, ids: &'a [String]) {
 }
 
 /// Attempts' outcomes per statement: 7 values each.
-pub const OUTCOMES_PER_STATEMENT: usize = 500;
+pub const OUTCOMES_PER_STATEMENT: usize = 512;
 
 /// Writes attempts' outcomes on their messages, in one statement.
 pub fn finish_messages<'a>(q: &mut Sql<'_, 'a>, attempts: &'a [(ClaimedMessage, Attempt)]) {
@@ -148,6 +148,9 @@ pub fn finish_endpoint<'a>(q: &mut Sql<'_, 'a>, endpoint_id: i64, attempt: &'a A
         }
     }
     q.push(" WHERE id = ").bind(endpoint_id);
+    if attempt.next == AttemptNext::Delivered {
+        q.push(" AND failing_since IS NOT NULL"); // only an endpoint that was failing is rewritten
+    }
 }
 
 pub fn deliveries(q: &mut Sql<'_, '_>, endpoint_id: i64, limit: usize) {

@@ -174,7 +174,7 @@ fn spawn_recorder(store: DynStore) -> mpsc::UnboundedSender<Outcome> {
     sender
 }
 
-/// The records of a claim's messages, in one read (on the primary).
+/// The records of a claim's messages, in one read.
 async fn read_records(store: &DynStore, claimed: &[ClaimedMessage]) -> Result<HashMap<Uuid, EventDetail>, String> {
     let ids: Vec<Uuid> = claimed.iter().filter(|m| m.body.is_none()).filter_map(|m| m.record_id).collect();
     if ids.is_empty() {
