@@ -4,7 +4,7 @@ use app::model::{AlertCondition, AlertRule, AlertState, AlertTotals, Durations, 
 use app::store::{AlertChange, AlertFold, AlertSeen, DecideAlert, NewAlertRule};
 use uuid::Uuid;
 
-use super::rollup::{counts_upsert_tail, duration_columns, sum, DurationColumns};
+use super::rollup::{counts_upsert_tail, duration_columns, merged_durations, sum, DurationColumns};
 use super::statement::Sql;
 use super::webhooks::new_message_id;
 
@@ -110,16 +110,7 @@ pub fn drop_slots(q: &mut Sql<'_, '_>, rule_id: i64, before: i64) {
 
 /// The rule's totals per group from slot `since` on.
 pub fn window(q: &mut Sql<'_, '_>, rule_id: i64, since: i64) {
-    let sums: Vec<String> = duration_columns()
-        .iter()
-        .map(|c| {
-            if c == "duration_max" {
-                format!("CAST(MAX({c}) AS BIGINT) AS {c}")
-            } else {
-                format!("{} AS {c}", sum(c))
-            }
-        })
-        .collect();
+    let sums = merged_durations("");
     q.push(format_args!(
         "SELECT grp, {} AS records, {} AS errors, {} FROM alert_buckets WHERE rule_id = ",
         sum("records"),

@@ -54,6 +54,18 @@ pub fn duration_columns() -> Vec<String> {
     columns
 }
 
+/// The duration columns merged over a GROUP BY (sums, and the largest
+/// maximum), each named as the column; `qualifier` prefixes the columns read.
+pub fn merged_durations(qualifier: &str) -> Vec<String> {
+    duration_columns()
+        .iter()
+        .map(|c| match c.as_str() {
+            "duration_max" => format!("CAST(MAX({qualifier}{c}) AS BIGINT) AS {c}"),
+            _ => format!("{} AS {c}", sum(&format!("{qualifier}{c}"))),
+        })
+        .collect()
+}
+
 /// One statement for a whole stats answer: four GROUP BYs over the roll-ups,
 /// joined by UNION ALL into rows of one shape ([`StatsRow`]), so a stats
 /// answer costs one round trip instead of four.
@@ -89,10 +101,7 @@ pub fn stats<'a>(q: &mut Sql<'_, 'a>, scope: &'a Scope, workspace: Option<&'a st
     conditions(q, first_hour..NO_END);
     q.push(" GROUP BY r.key");
 
-    let action_sums: Vec<String> = durations
-        .iter()
-        .map(|c| if c == "duration_max" { format!("CAST(MAX(r.{c}) AS BIGINT)") } else { sum(&format!("r.{c}")) })
-        .collect();
+    let action_sums = merged_durations("r.");
     q.push(format_args!(
         " UNION ALL SELECT '{PART_ACTION}', {}, r.key, r.provider, r.status, {records}, {} FROM {counts} r",
         zeros(2),
