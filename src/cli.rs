@@ -67,6 +67,17 @@ enum Command {
     },
     /// Print the public key that digests are signed with (hex).
     PublicKey,
+    /// The search index.
+    #[command(subcommand)]
+    Search(SearchCommand),
+}
+
+#[derive(Subcommand)]
+enum SearchCommand {
+    /// Index every record again, now (after records were loaded into the
+    /// database behind the server's back, e.g. restored from a dump). A
+    /// running server also picks the work up within 30 seconds.
+    Reindex,
 }
 
 #[derive(Subcommand)]
@@ -268,6 +279,12 @@ async fn execute(config: Config, command: Command) -> anyhow::Result<()> {
                 None => SigningKeys::existing(&config.signing_key_file)?.public_key(),
             };
             verify(&store, &trusted, workspace.as_deref()).await
+        }
+        Command::Search(SearchCommand::Reindex) => {
+            store.reindex().await?;
+            let indexed = crate::search::drain(&store).await?;
+            println!("{indexed} records indexed for search");
+            Ok(())
         }
         Command::PublicKey => {
             println!("{}", hex::encode(SigningKeys::existing(&config.signing_key_file)?.public_key().as_bytes()));

@@ -82,6 +82,11 @@ pub struct Config {
     #[arg(long, global = true, env = "TRAIL_UNCHAINED_FOR_BENCHMARK", hide = true, default_value_t = false,
           value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub unchained_for_benchmark: bool,
+    /// Write ingested records without their search documents: only the
+    /// benchmark's baseline uses it (searches then miss those records).
+    #[arg(long, global = true, env = "TRAIL_UNINDEXED_FOR_BENCHMARK", hide = true, default_value_t = false,
+          value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub unindexed_for_benchmark: bool,
 }
 
 /// The parsed `--trusted-proxies` (one value, so clap does not split it).

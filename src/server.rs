@@ -59,6 +59,7 @@ impl Server {
         let client = crate::webhooks::sender::client(config.webhook_allow_private)?;
         crate::log_streams::spawn(opened.store.clone(), client.clone(), config.webhook_allow_private);
         crate::alerts::spawn(opened.store.clone());
+        crate::search::spawn(opened.store.clone());
         crate::webhooks::sender::spawn(
             opened.store.clone(),
             client,

@@ -2,10 +2,19 @@
 //! filters as the controls, e.g.
 //! `key:track_* actor:u_12 severity:>=warning entity:track/trk_1 after:2026-11-01 "failed payment"`.
 //! Parsed identically in the browser and on the server.
+//!
+//! Free text is matched by words: the text is cut into words of letters and
+//! digits, lowercased ([`words`]), and a record matches when it holds every
+//! term's words in a row (`INV-2024-0042` is the words `inv 2024 0042`). A
+//! term ending in `*` matches words that start with its last word. The server
+//! indexes each record's words the same way (`src/storage/search.rs`).
+
+use std::net::IpAddr;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use ipnet::IpNet;
 
-use crate::model::{EventFilter, Micros, Severity};
+use crate::model::{Comparison, EventFilter, FieldCondition, FieldTest, Micros, Severity};
 
 /// The qualifiers the search box understands, for help and error messages.
 pub const QUALIFIERS: &[&str] = &[
@@ -23,7 +32,63 @@ pub const QUALIFIERS: &[&str] = &[
     "correlation:",
     "after:",
     "before:",
+    "ip:",
+    "ua:",
+    "payload.<field>:",
 ];
+
+/// The syntax, one line per form, for the search box's help.
+pub const SYNTAX: &[(&str, &str)] = &[
+    ("INV-2024-0042", "records holding these words, in this order (case does not matter)"),
+    ("\"failed payment\"", "a phrase: the words in this order"),
+    ("refund*", "words starting with refund"),
+    ("key:invoice.*", "a key, or keys starting with invoice."),
+    ("actor:u_12 / actor:maya@example.com", "an actor's id or email"),
+    ("entity:invoice/inv_42", "one entity (or entity:invoice for a type)"),
+    ("severity:>=warning  is:error", "at least a severity; warning and above"),
+    ("kind:audit  status:failure  provider:stripe", "kind, outcome, provider"),
+    ("workspace:acme  brand:nike  visibility:client", "where and for whom"),
+    ("correlation:req_1", "the records of one flow"),
+    ("after:2026-11-01  before:24h", "a date, an RFC 3339 time or an age (30m, 24h, 7d)"),
+    ("ip:203.0.113.7  ip:203.0.113.0/24", "the client's address, or a CIDR range"),
+    ("ua:firefox", "words of the user agent"),
+    ("payload.data.email:bob@example.com", "a payload field equal to a value"),
+    ("payload.amountCents:>=1000", "a payload number compared (>, >=, <, <=)"),
+];
+
+/// Longer words are not indexed: they are blobs (tokens, base64), not words
+/// anyone types. Their shorter neighbours still are.
+pub const MAX_WORD_CHARS: usize = 128;
+
+/// The words of `text`: runs of letters and digits, lowercased. Records and
+/// searches are cut into words by this one rule.
+pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty() && w.chars().count() <= MAX_WORD_CHARS)
+        .map(str::to_lowercase)
+}
+
+/// One term of free text: its words in a row; with `prefix`, the last word
+/// is the start of a word.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Term {
+    pub words: Vec<String>,
+    pub prefix: bool,
+}
+
+/// The terms of the free text `q` (as [`apply`] leaves it in the filter). A
+/// term without words (`-`) is left out.
+pub fn terms(q: &str) -> Vec<Term> {
+    let (tokens, _) = split(q);
+    tokens
+        .into_iter()
+        .filter_map(|token| {
+            let prefix = !token.quoted && token.text.ends_with('*');
+            let words: Vec<String> = words(&token.text).collect();
+            (!words.is_empty()).then_some(Term { words, prefix })
+        })
+        .collect()
+}
 
 /// Applies the search `text` on top of `filter`. An error names the problem.
 pub fn apply(text: &str, filter: &mut EventFilter, now: Micros) -> Result<(), String> {
@@ -33,8 +98,16 @@ pub fn apply(text: &str, filter: &mut EventFilter, now: Micros) -> Result<(), St
     }
     let mut free_text = Vec::new();
     for token in tokens(text)? {
+        if let Some(condition) = payload_field(&token) {
+            filter.payload.push(condition?);
+            continue;
+        }
         let Some((name, value)) = qualifier(&token) else {
-            free_text.push(token.text);
+            if words(&token.text).next().is_none() {
+                return Err(format!("\"{}\" has no letters or digits to search for", token.text));
+            }
+            // Quotes kept: a phrase stays one term (`terms`).
+            free_text.push(if token.quoted { format!("\"{}\"", token.text) } else { token.text });
             continue;
         };
         if value.is_empty() {
@@ -48,6 +121,46 @@ pub fn apply(text: &str, filter: &mut EventFilter, now: Micros) -> Result<(), St
     Ok(())
 }
 
+/// Applies one qualifier, `name:value` with `value` taken whole (the read
+/// API's parameters `ip`, `user_agent`, `payload.…`).
+pub fn apply_one(name: &str, value: &str, filter: &mut EventFilter, now: Micros) -> Result<(), String> {
+    if value.contains('\0') {
+        return Err(format!("{name}: must not contain the NUL character (U+0000)"));
+    }
+    let token = Token { text: format!("{name}:{value}"), quoted: false };
+    if let Some(condition) = payload_field(&token) {
+        filter.payload.push(condition?);
+        return Ok(());
+    }
+    apply_qualifier(&name.to_ascii_lowercase(), value, filter, now)
+}
+
+/// How a search reads, part by part, for the search box to show: each
+/// qualifier (`ip`, `203.0.113.0/24`) and each term of free text (`words`,
+/// `inv 2024 0042`); empty when the search is not understood (`apply` says why).
+pub fn understood(text: &str) -> Vec<(String, String)> {
+    let Ok(tokens) = tokens(text) else { return vec![] };
+    let mut parts = Vec::new();
+    for token in tokens {
+        if let Some(condition) = payload_field(&token) {
+            let Ok(condition) = condition else { return vec![] };
+            let test = match &condition.test {
+                FieldTest::Equals(value) => format!("= {value}"),
+                FieldTest::Compare(op, n) => format!("{} {n}", op.as_str()),
+            };
+            parts.push((format!("payload.{}", condition.dotted_path()), test));
+        } else if let Some((name, value)) = qualifier(&token) {
+            parts.push((name, value.to_owned()));
+        } else {
+            for term in terms(&if token.quoted { format!("\"{}\"", token.text) } else { token.text }) {
+                let name = if term.prefix { "words, the last a start" } else { "words" };
+                parts.push((name.to_owned(), term.words.join(" ")));
+            }
+        }
+    }
+    parts
+}
+
 struct Token {
     text: String,
     /// Written in quotes: always free text.
@@ -56,6 +169,14 @@ struct Token {
 
 /// Splits on white space, keeping "quoted phrases" (also as `actor:"Maya Chen"`) whole.
 fn tokens(text: &str) -> Result<Vec<Token>, String> {
+    match split(text) {
+        (_, true) => Err("a quote is not closed".into()),
+        (tokens, false) => Ok(tokens),
+    }
+}
+
+/// The tokens of `text`, and whether a quote was left open (it closes at the end).
+fn split(text: &str) -> (Vec<Token>, bool) {
     let mut out = Vec::new();
     let mut current = String::new();
     let mut in_quotes = false;
@@ -75,13 +196,45 @@ fn tokens(text: &str) -> Result<Vec<Token>, String> {
             c => current.push(c),
         }
     }
-    if in_quotes {
-        return Err("a quote is not closed".into());
-    }
     if !current.is_empty() {
         out.push(Token { text: current, quoted });
     }
-    Ok(out)
+    (out, in_quotes)
+}
+
+/// `payload.data.email:bob@example.com`, `payload.amountCents:>=1000`.
+fn payload_field(token: &Token) -> Option<Result<FieldCondition, String>> {
+    let rest = token.text.get(..8).filter(|p| !token.quoted && p.eq_ignore_ascii_case("payload."))?;
+    let (path, value) = token.text[rest.len()..].split_once(':')?;
+    let path: Vec<String> = path.split('.').map(str::to_owned).collect();
+    if path.iter().any(String::is_empty) {
+        return Some(Err(format!("payload.{}: a field's path is names joined by dots", path.join("."))));
+    }
+    let test = match comparison(value) {
+        Some((op, number)) => match number.trim().parse::<f64>() {
+            Ok(n) if n.is_finite() => FieldTest::Compare(op, n),
+            _ => return Some(Err(format!("payload.{}: {} needs a number", path.join("."), op.as_str()))),
+        },
+        None => FieldTest::Equals(value.to_owned()),
+    };
+    Some(Ok(FieldCondition { path, test }))
+}
+
+/// `>=1000` → (at least, "1000"); `None` for a value to equal.
+fn comparison(value: &str) -> Option<(Comparison, &str)> {
+    [(">=", Comparison::AtLeast), ("<=", Comparison::AtMost), (">", Comparison::Above), ("<", Comparison::Below)]
+        .into_iter()
+        .find_map(|(sign, op)| value.strip_prefix(sign).map(|rest| (op, rest)))
+}
+
+/// `203.0.113.7` (one address) or `203.0.113.0/24` (a range).
+fn ip_range(value: &str) -> Result<IpNet, String> {
+    if let Ok(address) = value.parse::<IpAddr>() {
+        return Ok(address.into());
+    }
+    value.parse::<IpNet>().map(|net| net.trunc()).map_err(|_| {
+        format!("\"{value}\" is not an IP address (203.0.113.7, 2001:db8::1) or a CIDR range (203.0.113.0/24)")
+    })
 }
 
 fn qualifier(token: &Token) -> Option<(String, &str)> {
@@ -117,6 +270,13 @@ fn apply_qualifier(name: &str, value: &str, f: &mut EventFilter, now: Micros) ->
         "visibility" | "vis" => f.visibility = Some(choice(name, value)?),
         "provider" => f.provider = Some(value.to_owned()),
         "correlation" | "correlation_id" | "trace" => f.correlation_id = Some(value.to_owned()),
+        "ip" => f.ip = Some(ip_range(value).map_err(|e| format!("{name}: {e}"))?),
+        "ua" | "user_agent" => {
+            if words(value).next().is_none() {
+                return Err(format!("{name}: \"{value}\" has no letters or digits to search for"));
+            }
+            f.user_agent = Some(value.to_owned());
+        }
         "after" | "since" => f.since = Some(point_in_time(value, now).map_err(|e| format!("{name}: {e}"))?),
         "before" | "until" => f.until = Some(point_in_time(value, now).map_err(|e| format!("{name}: {e}"))?),
         other => return Err(format!("unknown filter \"{other}:\"; use one of {}", QUALIFIERS.join(" "))),
@@ -208,7 +368,7 @@ mod tests {
         assert_eq!(f.min_severity, Some(Severity::Warning));
         assert_eq!((f.entity_type.as_deref(), f.entity_id.as_deref()), (Some("track"), Some("trk_1")));
         assert_eq!(f.since.unwrap().to_rfc3339(), "2026-11-01T00:00:00.000000Z");
-        assert_eq!(f.q.as_deref(), Some("failed payment"));
+        assert_eq!(f.q.as_deref(), Some("\"failed payment\""));
     }
 
     #[test]
@@ -224,7 +384,7 @@ mod tests {
         );
         assert_eq!(f.q.as_deref(), Some("word"));
         assert_eq!(parse(r#"actor:"Maya Chen""#).unwrap().actor.as_deref(), Some("Maya Chen"));
-        assert_eq!(parse(r#""key:not a filter""#).unwrap().q.as_deref(), Some("key:not a filter"));
+        assert_eq!(parse(r#""key:not a filter""#).unwrap().q.as_deref(), Some("\"key:not a filter\""));
     }
 
     /// Every way a time can be wrong is an error naming it, never a panic:
@@ -280,5 +440,65 @@ mod tests {
         assert_eq!(parse("\"open").unwrap_err(), "a quote is not closed");
         assert_eq!(parse("key:").unwrap_err(), "key: needs a value");
         assert_eq!(parse("sev:>critical").unwrap_err(), "sev: nothing is above critical");
+        assert!(parse("ip:203.0.113").unwrap_err().starts_with("ip: \"203.0.113\" is not an IP address"));
+        assert!(parse("ip:203.0.113.0/33").is_err());
+        assert_eq!(parse("payload.amount:>=lots").unwrap_err(), "payload.amount: >= needs a number");
+        assert!(parse("payload..x:1").unwrap_err().contains("names joined by dots"));
+        assert_eq!(parse("--").unwrap_err(), "\"--\" has no letters or digits to search for");
+        assert!(parse("ua:/").is_err());
+    }
+
+    #[test]
+    fn free_text_is_words_in_a_row() {
+        let found: Vec<String> = words("INV-2024-0042 bob@Example.COM Ünïcode_ok").collect();
+        assert_eq!(found, ["inv", "2024", "0042", "bob", "example", "com", "ünïcode", "ok"]);
+        let f = parse(r#"INV-2024* "failed payment" x"#).unwrap();
+        let terms = terms(f.q.as_deref().unwrap());
+        let term = |w: &[&str], prefix| Term { words: w.iter().map(|w| w.to_string()).collect(), prefix };
+        assert_eq!(terms, [term(&["inv", "2024"], true), term(&["failed", "payment"], false), term(&["x"], false)]);
+        assert!(words(&"a".repeat(MAX_WORD_CHARS + 1)).next().is_none());
+    }
+
+    #[test]
+    fn the_search_box_shows_how_it_read_the_search() {
+        let parts = understood(r#"INV-2024* key:a ip:10.0.0.0/8 payload.n:>=5 "x y""#);
+        let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        assert_eq!(
+            parts,
+            [
+                pair("words, the last a start", "inv 2024"),
+                pair("key", "a"),
+                pair("ip", "10.0.0.0/8"),
+                pair("payload.n", ">= 5"),
+                pair("words", "x y")
+            ]
+        );
+        assert!(understood("\"open").is_empty());
+    }
+
+    #[test]
+    fn addresses_agents_and_payload_fields() {
+        let f = parse("ip:203.0.113.7 ua:Firefox/115 payload.data.email:bob@example.com payload.amountCents:>=1000")
+            .unwrap();
+        assert_eq!(f.ip, Some("203.0.113.7/32".parse().unwrap()));
+        assert_eq!(f.user_agent.as_deref(), Some("Firefox/115"));
+        assert_eq!(
+            f.payload,
+            [
+                FieldCondition {
+                    path: vec!["data".into(), "email".into()],
+                    test: FieldTest::Equals("bob@example.com".into())
+                },
+                FieldCondition {
+                    path: vec!["amountCents".into()],
+                    test: FieldTest::Compare(Comparison::AtLeast, 1000.0)
+                },
+            ]
+        );
+        assert_eq!(f.q, None);
+        assert_eq!(parse("ip:203.0.113.9/24").unwrap().ip, Some("203.0.113.0/24".parse().unwrap()));
+        assert_eq!(parse("ip:2001:db8::1").unwrap().ip, Some("2001:db8::1/128".parse().unwrap()));
+        let name = parse(r#"payload.customer.name:"Maya Chen""#).unwrap();
+        assert_eq!(name.payload[0].test, FieldTest::Equals("Maya Chen".into()));
     }
 }

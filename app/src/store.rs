@@ -737,6 +737,12 @@ pub trait Store: Send + Sync + 'static {
     /// Writes every request's records in one transaction (group commit).
     /// Duplicates by (workspace, event_id) are stored once.
     async fn insert_records(&self, requests: &[Vec<NewRecord>]) -> StoreResult<Vec<InsertOutcome>>;
+    /// Indexes for search up to `limit` of the records stored before the
+    /// index or marked by `reindex`; how many, `None` once none is left.
+    async fn index_backlog(&self, limit: usize) -> StoreResult<Option<usize>>;
+    /// Marks every record to be indexed for search again (after records were
+    /// loaded into the database behind the server's back).
+    async fn reindex(&self) -> StoreResult<()>;
     /// Upkeep the writer runs between groups, after answering them: SQLite
     /// moves its staged records into the main table once enough have gathered.
     async fn compact(&self) -> StoreResult<()>;

@@ -65,8 +65,18 @@ pub struct FilterQuery {
     pub since: Option<String>,
     /// Date, RFC 3339 time or age.
     pub until: Option<String>,
+    /// The client's address (`203.0.113.7`) or a CIDR range (`203.0.113.0/24`).
+    pub ip: Option<String>,
+    /// Words of the user agent (`firefox`).
+    pub user_agent: Option<String>,
     /// The feed's search syntax: `key:track_* actor:u_12 severity:>=warning "text"`.
     pub q: Option<String>,
+    /// Every other parameter: `payload.<path>=<value>` ones are payload
+    /// field filters (`payload.data.email=bob@example.com`,
+    /// `payload.amountCents=>=1000`); the rest are not filters.
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub others: std::collections::BTreeMap<String, String>,
 }
 
 /// A text parameter that takes one of `values`, for `schemars(schema_with)`.
@@ -134,8 +144,19 @@ impl FilterQuery {
             correlation_id: text("correlation_id", &self.correlation_id)?,
             since: time("since", &self.since, now)?,
             until: time("until", &self.until, now)?,
-            q: None,
+            ..Default::default()
         };
+        // One parser for the parameters and the search box: each parameter
+        // reads as its qualifier would.
+        let named = [("ip", &self.ip), ("user_agent", &self.user_agent)];
+        let params = named.into_iter().filter_map(|(name, value)| Some((name, value.as_deref()?)));
+        let fields = self.others.iter().filter(|(name, _)| name.starts_with("payload."));
+        for (name, value) in params.chain(fields.map(|(name, value)| (name.as_str(), value.as_str()))) {
+            if !value.trim().is_empty() {
+                // The error names the parameter (`ip: …`).
+                app::search::apply_one(name, value.trim(), &mut filter, now).map_err(Error::BadRequest)?;
+            }
+        }
         if let Some(q) = &self.q {
             app::search::apply(q, &mut filter, now).map_err(|e| bad("q", e))?;
         }
@@ -184,7 +205,7 @@ mod tests {
         let f = query.filter(Micros(0)).unwrap();
         assert_eq!(
             (f.kind, f.errors_only, f.actor.as_deref(), f.q.as_deref()),
-            (Some(Kind::Audit), true, Some("u_1"), Some("late fee"))
+            (Some(Kind::Audit), true, Some("u_1"), Some("\"late fee\""))
         );
         assert!(f.since.is_some());
         let bad = FilterQuery { severity: Some("loud".into()), ..Default::default() };

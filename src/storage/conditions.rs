@@ -2,10 +2,11 @@
 //! its keyset cursor. Every read of records or roll-ups is limited here, so
 //! there is one place that decides what a viewer can read.
 
-use app::model::{EventFilter, Order};
+use app::model::{EventFilter, FieldCondition, FieldTest, Order};
 use app::store::{Page, Scope};
 
-use super::statement::Sql;
+use super::search::{self, IndexQuery};
+use super::statement::{Dialect, Sql};
 
 /// A conjunction written straight into a statement: the first condition
 /// opens the WHERE clause, each later one is joined with AND.
@@ -126,23 +127,108 @@ impl<'q, 's, 'a> Conditions<'q, 's, 'a> {
         if let Some(until) = f.until {
             self.and().push("e.occurred_at < ").bind(until.0);
         }
-        if let Some(q) = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-            self.text(q);
+        if let Some(query) = IndexQuery::of(f) {
+            self.indexed(query);
+        }
+        for condition in &f.payload {
+            self.payload_field(condition);
         }
         self
     }
 
-    /// Free text: a case-insensitive substring of any of the searched columns.
-    fn text(&mut self, text: &str) {
-        let pattern = format!("%{}%", escape_like(text));
+    /// Records the search index finds for `query` (free text, address, user
+    /// agent, the payload fields' marks): the index decides, never a scan.
+    fn indexed(&mut self, query: IndexQuery) {
         let q = self.and();
-        let like = q.dialect().ilike();
-        let columns = ["e.message", "e.key", "e.actor_id", "e.actor_email", "e.actor_name", "e.entity_id"];
-        q.push("(");
-        q.join(columns, " OR ", |q, column| {
-            q.push(format_args!("{column} {like} ")).bind(pattern.clone()).push(" ESCAPE '\\'");
-        });
-        q.push(")");
+        match q.dialect() {
+            Dialect::Sqlite => {
+                q.push("e.seq IN (SELECT rowid FROM events_search WHERE events_search MATCH ").bind(query.fts5());
+                q.push(")")
+            }
+            Dialect::Postgres => q.push("e.search @@ to_tsquery('simple', ").bind(query.tsquery()).push(")"),
+        };
+    }
+
+    /// A payload field's exact value, checked on the records the index found
+    /// by the field's mark (and value's words).
+    fn payload_field(&mut self, condition: &'a FieldCondition) {
+        let q = self.and();
+        let dialect = q.dialect();
+        let field = |q: &mut Sql<'s, 'a>| match dialect {
+            Dialect::Sqlite => {
+                let path: String = condition.path.iter().map(|key| format!(".\"{key}\"")).collect();
+                q.push("e.payload, ").bind(format!("${path}"));
+            }
+            Dialect::Postgres => {
+                q.push("e.payload #> ARRAY[").join(&condition.path, ", ", |q, key| _ = q.bind(key.as_str()));
+                q.push("]::text[]");
+            }
+        };
+        // A number's value: NULL for anything else.
+        let number = |q: &mut Sql<'s, 'a>| match dialect {
+            Dialect::Sqlite => {
+                q.push("(CASE WHEN json_type(");
+                field(q);
+                q.push(") IN ('integer', 'real') THEN json_extract(");
+                field(q);
+                q.push(") END)");
+            }
+            Dialect::Postgres => {
+                q.push("(CASE WHEN jsonb_typeof(");
+                field(q);
+                q.push(") = 'number' THEN (");
+                field(q);
+                q.push(")::text::numeric END)");
+            }
+        };
+        let bind_number = |q: &mut Sql<'s, 'a>, n: f64| match dialect {
+            Dialect::Sqlite => _ = q.bind(n),
+            Dialect::Postgres => _ = q.push("CAST(").bind(n).push(" AS numeric)"),
+        };
+        match &condition.test {
+            FieldTest::Compare(op, n) => {
+                number(q);
+                q.push(format_args!(" {} ", op.as_str()));
+                bind_number(q, *n);
+            }
+            FieldTest::Equals(value) => {
+                q.push("(");
+                match dialect {
+                    Dialect::Sqlite => {
+                        q.push("(json_type(");
+                        field(q);
+                        q.push(") = 'text' AND json_extract(");
+                        field(q);
+                        q.push(") = ").bind(value.as_str()).push(")");
+                    }
+                    Dialect::Postgres => {
+                        field(q);
+                        q.push(" = to_jsonb(CAST(").bind(value.as_str()).push(" AS text))");
+                    }
+                }
+                if let Some(n) = search::field_number(value) {
+                    q.push(" OR ");
+                    number(q);
+                    q.push(" = ");
+                    bind_number(q, n);
+                }
+                if let Some(b) = search::field_boolean(value) {
+                    q.push(" OR ");
+                    match dialect {
+                        Dialect::Sqlite => {
+                            q.push("json_type(");
+                            field(q);
+                            q.push(format_args!(") = '{b}'"));
+                        }
+                        Dialect::Postgres => {
+                            field(q);
+                            q.push(format_args!(" = '{b}'::jsonb"));
+                        }
+                    }
+                }
+                q.push(")");
+            }
+        }
     }
 
     /// Records after the page's cursor, in the page's order.
@@ -174,10 +260,6 @@ fn prefix_upper_bound(prefix: &str) -> String {
     }
     // Only reachable for a prefix of char::MAX; nothing sorts above it.
     char::MAX.to_string()
-}
-
-fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
 #[cfg(test)]
@@ -228,9 +310,35 @@ mod tests {
             ..Default::default()
         };
         let sql = sql_of(Dialect::Sqlite, |q| _ = Conditions::new(q, "e").filter(&filter));
-        assert!(sql.starts_with(" WHERE e.kind = ? AND e.key >= ? AND e.key < ? AND e.severity >= 1 AND (e.message LIKE ? ESCAPE '\\' OR "), "{sql}");
-        assert_eq!(sql.matches('?').count(), 3 + 6);
-        assert_eq!(escape_like("50%_\\"), "50\\%\\_\\\\");
+        assert_eq!(
+            sql,
+            " WHERE e.kind = ? AND e.key >= ? AND e.key < ? AND e.severity >= 1 AND \
+             e.seq IN (SELECT rowid FROM events_search WHERE events_search MATCH ?)"
+        );
+        let sql = sql_of(Dialect::Postgres, |q| _ = Conditions::new(q, "e").filter(&filter));
+        assert!(sql.ends_with(" AND e.search @@ to_tsquery('simple', $4)"), "{sql}");
+    }
+
+    #[test]
+    fn payload_fields_are_checked_exactly_on_what_the_index_found() {
+        let mut filter = EventFilter::default();
+        app::search::apply("payload.data.email:bob@example.com payload.n:>=10", &mut filter, app::model::Micros(0))
+            .unwrap();
+        let sql = sql_of(Dialect::Sqlite, |q| _ = Conditions::new(q, "e").filter(&filter));
+        assert!(
+            sql.starts_with(
+                " WHERE e.seq IN (SELECT rowid FROM events_search WHERE events_search MATCH ?) AND \
+             ((json_type(e.payload, ?) = 'text' AND json_extract(e.payload, ?) = ?)) AND \
+             (CASE WHEN json_type(e.payload, ?) IN ('integer', 'real') THEN json_extract(e.payload, ?) END) >= ?"
+            ),
+            "{sql}"
+        );
+        let sql = sql_of(Dialect::Postgres, |q| _ = Conditions::new(q, "e").filter(&filter));
+        assert!(sql.contains("(e.payload #> ARRAY[$2, $3]::text[] = to_jsonb(CAST($4 AS text)))"), "{sql}");
+        assert!(
+            sql.ends_with("THEN (e.payload #> ARRAY[$6]::text[])::text::numeric END) >= CAST($7 AS numeric)"),
+            "{sql}"
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ mod postgres;
 mod records;
 mod retention;
 pub mod rollup;
+mod search;
 mod sessions;
 mod sql_store;
 mod sqlite;
@@ -36,7 +37,7 @@ use app::store::DynStore;
 
 pub use columns::names as record_column_names;
 pub use sessions::SessionBackend;
-pub use sql_store::{Backend, SqlStore};
+pub use sql_store::{Backend, Derived, SqlStore};
 
 use crate::config::Config;
 
@@ -84,7 +85,11 @@ async fn open_backend(config: &Config) -> anyhow::Result<Opened> {
     if config.unchained_for_benchmark {
         tracing::warn!("records are written WITHOUT hash chains (a benchmark's baseline): `trail verify` will fail");
     }
-    let store = SqlStore::new(backend, !config.unchained_for_benchmark);
+    if config.unindexed_for_benchmark {
+        tracing::warn!("records are written WITHOUT search documents (a benchmark's baseline): searches miss them");
+    }
+    let derived = Derived { chained: !config.unchained_for_benchmark, indexed: !config.unindexed_for_benchmark };
+    let store = SqlStore::new(backend, derived);
     let chained = store.backfill_chains().await.context("chaining the records stored before hash chains")?;
     if chained > 0 {
         tracing::info!(chained, "records stored before hash chains are now chained");
@@ -96,7 +101,7 @@ async fn open_backend(config: &Config) -> anyhow::Result<Opened> {
 #[cfg(test)]
 pub async fn sqlite_for_tests(url: &str) -> DynStore {
     let db = sqlite::SqliteDb::open(url, crate::config::DEFAULT_SQLITE_STAGE_ROWS).await.expect("a test database");
-    Arc::new(SqlStore::new(Backend::Sqlite(db), true))
+    Arc::new(SqlStore::new(Backend::Sqlite(db), Derived::ALL))
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use super::columns::{self, Value, RECORD_COLUMNS};
 use super::outcomes::{outcomes, skipped};
 use super::partitions::Partitions;
 use super::rollup;
+use super::search;
 use super::sql_store::Use;
 use super::statement::Dialect;
 
@@ -129,6 +130,7 @@ impl PgDb {
 pub async fn write_group(
     tx: &mut PgConnection,
     requests: &[Vec<NewRecord>],
+    indexed: bool,
 ) -> sqlx::Result<(Vec<InsertOutcome>, HashSet<Uuid>)> {
     // In key order, like the roll-ups: concurrent groups that repeat an
     // event_id wait for each other in one order and cannot deadlock.
@@ -141,7 +143,7 @@ pub async fn write_group(
     let inserted: HashSet<Uuid> = if records.is_empty() {
         HashSet::new()
     } else {
-        insert(&records).build_query_scalar::<Uuid>().fetch_all(&mut *tx).await?.into_iter().collect()
+        insert(&records, indexed).build_query_scalar::<Uuid>().fetch_all(&mut *tx).await?.into_iter().collect()
     };
 
     let rollups = rollup::aggregate(requests.iter().flatten(), &inserted);
@@ -213,7 +215,7 @@ async fn claim_event_ids(tx: &mut PgConnection, records: &[&NewRecord]) -> sqlx:
 }
 
 /// Inserts `records` (new, each once) and returns their ids.
-fn insert<'q>(records: &[&'q NewRecord]) -> QueryBuilder<'q, Postgres> {
+fn insert<'q>(records: &[&'q NewRecord], indexed: bool) -> QueryBuilder<'q, Postgres> {
     let names = columns::names();
     // JSON travels as text and is stored as jsonb.
     let select: Vec<String> = RECORD_COLUMNS
@@ -223,7 +225,11 @@ fn insert<'q>(records: &[&'q NewRecord]) -> QueryBuilder<'q, Postgres> {
             _ => c.name.to_owned(),
         })
         .collect();
-    let mut query = Unnest::new(format!("INSERT INTO events ({names}) SELECT {} FROM UNNEST(", select.join(", ")));
+    // And each record's search document, as its words (`search::document`).
+    let mut query = Unnest::new(format!(
+        "INSERT INTO events ({names}, search) SELECT {}, to_tsvector('simple', search) FROM UNNEST(",
+        select.join(", ")
+    ));
     for column in &RECORD_COLUMNS {
         let sql_type = column.value.pg_array();
         match column.value {
@@ -234,7 +240,55 @@ fn insert<'q>(records: &[&'q NewRecord]) -> QueryBuilder<'q, Postgres> {
             Value::Text(read) | Value::Json(read) => query.array(records.iter().map(|r| read(r)).collect(), sql_type),
         };
     }
-    query.finish(&format!(" AS t ({names}) RETURNING id"))
+    let documents = records.iter().map(|r| indexed.then(|| search::document(&search::Searchable::of(r))));
+    query.array(documents.collect::<Vec<Option<String>>>(), "text[]");
+    query.finish(&format!(" AS t ({names}, search) RETURNING id"))
+}
+
+/// Indexes the `limit` records after the backlog's mark (migration
+/// `search`), by id, and moves it past them; how many were indexed, `None`
+/// once none is left.
+pub async fn index_backlog(tx: &mut PgConnection, limit: usize) -> sqlx::Result<Option<usize>> {
+    let after: Option<Uuid> =
+        sqlx::query_scalar("SELECT after FROM search_backfill FOR UPDATE").fetch_optional(&mut *tx).await?;
+    let Some(after) = after else { return Ok(None) };
+    let columns = search::searched_columns(Dialect::Postgres);
+    let rows: Vec<search::StoredSearchable> =
+        sqlx::query_as(&format!("SELECT {columns} FROM events e WHERE e.id > $1 ORDER BY e.id LIMIT $2"))
+            .bind(after)
+            .bind(limit as i64)
+            .fetch_all(&mut *tx)
+            .await?;
+    let ids: Vec<Uuid> = rows
+        .iter()
+        .filter_map(|row| match row.position {
+            search::PositionValue::Id(id) => Some(id),
+            search::PositionValue::Seq(_) => None,
+        })
+        .collect();
+    let Some(last) = ids.last().copied() else {
+        sqlx::query("DELETE FROM search_backfill").execute(&mut *tx).await?;
+        return Ok(None);
+    };
+    let mut query = Unnest::new("UPDATE events e SET search = to_tsvector('simple', d.doc) FROM UNNEST(");
+    query
+        .array(ids.clone(), "uuid[]")
+        .array(rows.iter().map(|row| row.kind.clone()).collect(), "text[]")
+        .array(rows.iter().map(|row| search::document(&row.searchable())).collect(), "text[]");
+    query.finish(" AS d (id, kind, doc) WHERE e.kind = d.kind AND e.id = d.id").build().execute(&mut *tx).await?;
+    sqlx::query("UPDATE search_backfill SET after = $1").bind(last).execute(&mut *tx).await?;
+    Ok(Some(ids.len()))
+}
+
+/// Marks every record to be indexed again; their documents serve until then.
+pub async fn reindex(tx: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO search_backfill (id, after) VALUES (1, '00000000-0000-0000-0000-000000000000') \
+         ON CONFLICT (id) DO UPDATE SET after = excluded.after",
+    )
+    .execute(tx)
+    .await?;
+    Ok(())
 }
 
 /// Appends a group's chain links: one statement over arrays.
@@ -349,16 +403,16 @@ mod tests {
     #[test]
     fn a_group_is_one_array_per_column() {
         let record = columns::sample_record();
-        let sql = insert(&[&record, &record]).into_sql();
-        assert_eq!(sql.matches('$').count(), RECORD_COLUMNS.len());
+        let sql = insert(&[&record, &record], true).into_sql();
+        assert_eq!(sql.matches('$').count(), RECORD_COLUMNS.len() + 1, "and the search documents");
         assert!(sql.contains("FROM UNNEST($1::uuid[], $2::bigint[], $3::text[]"), "{sql}");
         assert!(sql.contains("payload::jsonb, diff::jsonb, occurred_at"), "{sql}");
         assert!(
             sql.ends_with(
-                "$29::bigint[]) AS t (id, workspace_id, event_id, brand, kind, key, message, context, \
+                "$29::bigint[], $30::text[]) AS t (id, workspace_id, event_id, brand, kind, key, message, context, \
              entity_type, entity_id, actor_type, actor_id, actor_email, actor_name, actor_label, ip, user_agent, \
              visibility, severity, status, duration_ms, provider, error_message, error_stack, correlation_id, \
-             payload, diff, occurred_at, received_at) RETURNING id"
+             payload, diff, occurred_at, received_at, search) RETURNING id"
             ),
             "{sql}"
         );

@@ -68,9 +68,23 @@ pub struct SqlStore {
     commits: CommitSignal,
     /// PostgreSQL: the live stream's horizon, read once per wake.
     horizon: SharedHorizon,
-    /// Whether ingested records are chained: always, but in the benchmark's
-    /// baseline (`Config::unchained_for_benchmark`).
-    chained: bool,
+    /// What each ingested record adds besides itself.
+    derived: Derived,
+}
+
+/// What ingest writes besides each record: always both, but in a
+/// benchmark's baseline (`Config::unchained_for_benchmark`,
+/// `Config::unindexed_for_benchmark`).
+#[derive(Clone, Copy, Debug)]
+pub struct Derived {
+    /// Its link in its hash chain.
+    pub chained: bool,
+    /// Its search document.
+    pub indexed: bool,
+}
+
+impl Derived {
+    pub const ALL: Derived = Derived { chained: true, indexed: true };
 }
 
 /// A row type both backends can decode.
@@ -84,13 +98,13 @@ pub trait Build<'a>: for<'s> FnOnce(&mut Sql<'s, 'a>) + Send {}
 impl<'a, F> Build<'a> for F where F: for<'s> FnOnce(&mut Sql<'s, 'a>) + Send {}
 
 impl SqlStore {
-    pub fn new(backend: Backend, chained: bool) -> Self {
+    pub fn new(backend: Backend, derived: Derived) -> Self {
         let commits = match &backend {
             Backend::Sqlite(_) => CommitSignal::local(),
             Backend::Postgres(db) => CommitSignal::shared(db.pool()),
         };
         let (keys, horizon) = Default::default();
-        SqlStore { backend, keys, commits, horizon, chained }
+        SqlStore { backend, keys, commits, horizon, derived }
     }
 
     /// PostgreSQL: the live stream's horizon and whether records wait above
@@ -189,9 +203,9 @@ impl SqlStore {
     /// The caller makes the records' partitions first, before its
     /// transaction begins (`Partitions::ensure`).
     async fn write(&self, tx: &mut Tx, requests: &[Vec<NewRecord>]) -> sqlx::Result<(Vec<InsertOutcome>, usize)> {
-        let (outcomes, mut inserted) = tx.insert_records(requests).await?;
+        let (outcomes, mut inserted) = tx.insert_records(requests, self.derived.indexed).await?;
         let count = inserted.len();
-        if self.chained {
+        if self.derived.chained {
             // Each new record once, in the order given (a retried request may repeat one).
             let new: Vec<chain::Append> =
                 requests.iter().flatten().filter(|r| inserted.remove(&r.id)).map(chain::Append::of).collect();
@@ -316,10 +330,11 @@ impl Tx {
     async fn insert_records(
         &mut self,
         requests: &[Vec<NewRecord>],
+        indexed: bool,
     ) -> sqlx::Result<(Vec<InsertOutcome>, HashSet<Uuid>)> {
         match self {
-            Tx::Sqlite(tx) => sqlite::write_group(tx, requests).await,
-            Tx::Postgres(tx) => postgres::write_group(tx, requests).await,
+            Tx::Sqlite(tx) => sqlite::write_group(tx, requests, indexed).await,
+            Tx::Postgres(tx) => postgres::write_group(tx, requests, indexed).await,
         }
     }
 
@@ -766,6 +781,26 @@ impl Store for SqlStore {
         };
         self.committed(inserted);
         Ok(outcomes)
+    }
+
+    async fn index_backlog(&self, limit: usize) -> StoreResult<Option<usize>> {
+        let mut tx = self.begin().await?;
+        let indexed = match &mut tx {
+            Tx::Sqlite(tx) => sqlite::index_backlog(tx, limit).await?,
+            Tx::Postgres(tx) => postgres::index_backlog(tx, limit).await?,
+        };
+        tx.commit().await?;
+        Ok(indexed)
+    }
+
+    async fn reindex(&self) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        match &mut tx {
+            Tx::Sqlite(tx) => sqlite::reindex(tx).await?,
+            Tx::Postgres(tx) => postgres::reindex(tx).await?,
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn compact(&self) -> StoreResult<()> {

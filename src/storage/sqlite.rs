@@ -18,6 +18,7 @@ use uuid::Uuid;
 use super::columns::{self, Value, RECORD_COLUMNS};
 use super::outcomes::{outcomes, skipped};
 use super::rollup;
+use super::search;
 use super::sql_store::Use;
 use super::statement::Dialect;
 
@@ -74,6 +75,14 @@ impl SqliteDb {
             .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES.to_string());
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(writer_options).await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
+        // Staged records number past every record of `events` (migration
+        // `search`), also after rows were loaded into it behind the server's back.
+        sqlx::query(
+            "UPDATE sqlite_sequence SET seq = MAX(seq, (SELECT COALESCE(MAX(seq), 0) FROM events)) \
+             WHERE name = 'events_recent'",
+        )
+        .execute(&writer)
+        .await?;
         let reader = SqlitePoolOptions::new().max_connections(readers()).connect_with(options.read_only(true)).await?;
         let staged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events_recent").fetch_one(&writer).await?;
         let (purging, checking, exporting, alerting) = Default::default();
@@ -145,7 +154,8 @@ async fn move_staged(conn: &mut SqliteConnection) -> sqlx::Result<usize> {
     let (first, last): (Option<i64>, Option<i64>) =
         sqlx::query_as("SELECT MIN(seq), MAX(seq) FROM events_recent").fetch_one(&mut *conn).await?;
     let (Some(first), Some(last)) = (first, last) else { return Ok(0) };
-    let columns = format!("{}, commit_tx", columns::names());
+    // `seq` too: the record's search document is filed under it.
+    let columns = format!("seq, {}, commit_tx", columns::names());
     let copy = format!(
         "INSERT INTO events ({columns}) SELECT {columns} FROM events_recent WHERE seq >= ? AND seq < ? ORDER BY seq"
     );
@@ -160,16 +170,27 @@ async fn move_staged(conn: &mut SqliteConnection) -> sqlx::Result<usize> {
 pub async fn write_group(
     conn: &mut SqliteConnection,
     requests: &[Vec<NewRecord>],
+    indexed: bool,
 ) -> sqlx::Result<(Vec<InsertOutcome>, HashSet<Uuid>)> {
     let records: Vec<&NewRecord> = requests.iter().flatten().collect();
     let mut inserted = HashSet::with_capacity(records.len());
     let commit_tx = next_commit_tx(conn).await?;
+    let mut documents: Vec<(i64, String)> = Vec::with_capacity(records.len());
     let mut rest = records.as_slice();
     while !rest.is_empty() {
         let (chunk, tail) = rest.split_at(statement_rows(rest.len()));
-        inserted.extend(stage(chunk, commit_tx).build_query_scalar::<Uuid>().fetch_all(&mut *conn).await?);
+        let rows: Vec<(i64, Uuid)> = stage(chunk, commit_tx).build_query_as().fetch_all(&mut *conn).await?;
+        if indexed {
+            let by_id: HashMap<Uuid, &NewRecord> = chunk.iter().map(|r| (r.id, *r)).collect();
+            documents.extend(
+                rows.iter()
+                    .filter_map(|(seq, id)| Some((*seq, search::document(&search::Searchable::of(by_id.get(id)?))))),
+            );
+        }
+        inserted.extend(rows.into_iter().map(|(_, id)| id));
         rest = tail;
     }
+    index(conn, &documents).await?;
 
     let rollups = rollup::aggregate(records.iter().copied(), &inserted);
     write_rollups(conn, &rollups).await?;
@@ -187,6 +208,63 @@ pub async fn write_group(
         existing.insert((workspace_id, event_id.to_owned()), id);
     }
     Ok((outcomes(requests, &inserted, &existing), inserted))
+}
+
+/// Files the search `documents` of records stored under their `seq`, in
+/// statements of up to `MAX_ROWS_PER_STATEMENT`.
+async fn index(conn: &mut SqliteConnection, documents: &[(i64, String)]) -> sqlx::Result<()> {
+    let mut rest = documents;
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(statement_rows(rest.len()));
+        let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO events_search (rowid, doc) ");
+        query.push_values(chunk, |mut row, (seq, document)| {
+            row.push_bind(*seq).push_bind(document.as_str());
+        });
+        query.build().execute(&mut *conn).await?;
+        rest = tail;
+    }
+    Ok(())
+}
+
+/// Indexes the records just below the backlog's mark (migration `search`)
+/// and lowers it by `limit`; how many were indexed, `None` once none is left.
+pub async fn index_backlog(conn: &mut SqliteConnection, limit: usize) -> sqlx::Result<Option<usize>> {
+    let below: Option<i64> = sqlx::query_scalar("SELECT below FROM search_backfill").fetch_optional(&mut *conn).await?;
+    let Some(below) = below else { return Ok(None) };
+    let from = below.saturating_sub(limit as i64).max(0);
+    let columns = search::searched_columns(Dialect::Sqlite);
+    let select = format!(
+        "SELECT {columns} FROM events e WHERE e.seq >= ?1 AND e.seq < ?2 \
+         UNION ALL SELECT {columns} FROM events_recent e WHERE e.seq >= ?1 AND e.seq < ?2"
+    );
+    let rows: Vec<search::StoredSearchable> =
+        sqlx::query_as(&select).bind(from).bind(below).fetch_all(&mut *conn).await?;
+    let documents: Vec<(i64, String)> = rows
+        .iter()
+        .filter_map(|row| match row.position {
+            search::PositionValue::Seq(seq) => Some((seq, search::document(&row.searchable()))),
+            search::PositionValue::Id(_) => None,
+        })
+        .collect();
+    index(conn, &documents).await?;
+    if from == 0 {
+        sqlx::query("DELETE FROM search_backfill").execute(&mut *conn).await?;
+    } else {
+        sqlx::query("UPDATE search_backfill SET below = ?").bind(from).execute(&mut *conn).await?;
+    }
+    Ok(Some(documents.len()))
+}
+
+/// Empties the index and marks every record to be indexed again.
+pub async fn reindex(conn: &mut SqliteConnection) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO events_search (events_search) VALUES ('delete-all')").execute(&mut *conn).await?;
+    sqlx::query(
+        "INSERT OR REPLACE INTO search_backfill (id, below) SELECT 1, MAX(seq) + 1 \
+         FROM (SELECT MAX(seq) AS seq FROM events UNION ALL SELECT MAX(seq) FROM events_recent) HAVING MAX(seq) > 0",
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 type Row<'b, 'q> = Separated<'b, 'q, Sqlite, &'static str>;
@@ -303,7 +381,7 @@ fn stage<'q>(records: &[&'q NewRecord], commit_tx: i64) -> QueryBuilder<'q, Sqli
     });
     query.push(format_args!(
         ") AS v WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.workspace_id = v.{} AND e.event_id = v.{}) \
-         ON CONFLICT (workspace_id, event_id) DO NOTHING RETURNING id",
+         ON CONFLICT (workspace_id, event_id) DO NOTHING RETURNING seq, id",
         values_column("workspace_id"),
         values_column("event_id")
     ));

@@ -15,14 +15,6 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    /// Case-insensitive LIKE.
-    pub fn ilike(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "LIKE",
-            Dialect::Postgres => "ILIKE",
-        }
-    }
-
     /// A JSON column as text.
     pub fn json_text(self, column: &str) -> String {
         match self {

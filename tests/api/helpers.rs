@@ -61,6 +61,7 @@ impl TestDatabase {
             webhook_retry_schedule: trail::config::RetrySchedule(vec![std::time::Duration::from_millis(200); 3]),
             public_url: None,
             unchained_for_benchmark: false,
+            unindexed_for_benchmark: false,
         }
     }
 

@@ -17,6 +17,7 @@ mod partitions;
 mod read;
 mod replica;
 mod retention;
+mod search;
 mod security;
 mod stats;
 mod storage;

@@ -1,6 +1,7 @@
 //! Which records a feed shows: the filter, the page, and the URL parameters
 //! that carry a view (queries, paths and the places a sign-in may return to).
 
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::{EventRow, Kind, Micros, Severity, Status, Visibility};
@@ -30,8 +31,56 @@ pub struct EventFilter {
     pub correlation_id: Option<String>,
     pub since: Option<Micros>,
     pub until: Option<Micros>,
-    /// Free text over message, key, actor and entity.
+    /// Free text, matched by words (`crate::search::terms`).
     pub q: Option<String>,
+    /// The client's address, or a range of addresses.
+    pub ip: Option<IpNet>,
+    /// Words of the user agent.
+    pub user_agent: Option<String>,
+    /// Conditions on the payload's fields, all of which hold.
+    pub payload: Vec<FieldCondition>,
+}
+
+/// `payload.data.email:bob@example.com`: a field of the payload, named by
+/// its path through objects, and what its value must be.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FieldCondition {
+    pub path: Vec<String>,
+    pub test: FieldTest,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum FieldTest {
+    /// The value is this string, or the number or boolean it spells.
+    Equals(String),
+    /// The value is a number that compares so with this one.
+    Compare(Comparison, f64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Comparison {
+    Above,
+    AtLeast,
+    Below,
+    AtMost,
+}
+
+impl Comparison {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Comparison::Above => ">",
+            Comparison::AtLeast => ">=",
+            Comparison::Below => "<",
+            Comparison::AtMost => "<=",
+        }
+    }
+}
+
+impl FieldCondition {
+    /// `data.email`.
+    pub fn dotted_path(&self) -> String {
+        self.path.join(".")
+    }
 }
 
 /// A page of the feed, newest first, and where the next one starts.
@@ -182,7 +231,7 @@ mod tests {
         let filter = params.to_filter(Micros(0)).unwrap();
         assert_eq!(
             (filter.key.as_deref(), filter.q.as_deref(), filter.errors_only),
-            (Some("track_*"), Some("a b"), true)
+            (Some("track_*"), Some("\"a b\""), true)
         );
         let bad = FeedParams { range: "2w".into(), ..Default::default() };
         assert!(bad.to_filter(Micros(0)).unwrap_err().starts_with("range:"));

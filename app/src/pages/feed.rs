@@ -7,7 +7,7 @@ use crate::api::{load_feed, newest_received_ms, FeedStart, MoreOf};
 use crate::components::{loaded_view, EventItem, TopBar};
 use crate::islands::{LiveFeed, LoadMore, SubmitOnChange, FEED_LIST};
 use crate::model::{FeedParams, Kind, Severity};
-use crate::search::QUALIFIERS;
+use crate::search::{understood, QUALIFIERS, SYNTAX};
 
 #[component]
 pub fn FeedPage() -> impl IntoView {
@@ -95,7 +95,12 @@ fn FilterBar(params: FeedParams, workspaces: Vec<String>) -> impl IntoView {
                         />
                     </label>
                     <button type="submit" class="primary">"Search"</button>
+                    <button type="button" class="help-button" popovertarget="search-help" aria-label="Search syntax">
+                        "?"
+                    </button>
+                    <SearchHelp/>
                 </div>
+                <Understood q=params.q.clone()/>
                 <div class="filter-row controls">
                     {workspace}
                     <label>
@@ -118,6 +123,35 @@ fn FilterBar(params: FeedParams, workspaces: Vec<String>) -> impl IntoView {
             </form>
         </div>
     }
+}
+
+/// The syntax, in a popover the `?` button opens (no script needed).
+#[component]
+fn SearchHelp() -> impl IntoView {
+    let rows = SYNTAX
+        .iter()
+        .map(|(example, meaning)| view! { <dt><code>{*example}</code></dt><dd>{*meaning}</dd> })
+        .collect_view();
+    view! {
+        <div id="search-help" class="search-help" popover role="dialog" aria-label="Search syntax">
+            <h2>"Search syntax"</h2>
+            <p>"Words match whole words, found by the search index; every part must hold."</p>
+            <dl>{rows}</dl>
+        </div>
+    }
+}
+
+/// How the search box read the current search, part by part.
+#[component]
+fn Understood(q: String) -> impl IntoView {
+    let parts = understood(&q);
+    (!parts.is_empty()).then(|| {
+        let items = parts
+            .into_iter()
+            .map(|(name, value)| view! { <li><span class="name">{name}</span> " " <code>{value}</code></li> })
+            .collect_view();
+        view! { <ul class="understood" aria-label="Search understood as">{items}</ul> }
+    })
 }
 
 /// `<option>`s for a select: "any" (empty) and each value, `selected` marked.

@@ -1,0 +1,444 @@
+//! The search index: each record's words, in one document per record, and
+//! the index query a filter's free text, address, user agent and payload
+//! fields become. SQLite keeps the documents in an FTS5 table
+//! (`events_search`), PostgreSQL as a `tsvector` column with a GIN index
+//! (migrations `search`); both are written in the record's transaction and
+//! asked with the same query, rendered per dialect.
+//!
+//! Words are cut by `app::search::words` on both sides. Besides the record's
+//! words, a document holds marker words no one types: `0f…` before a payload
+//! field's value (a hash of its path), `0ip…` for the client's address (its
+//! 32 hex digits, so a CIDR range is a prefix), `0ua…` before each word of
+//! the user agent.
+
+use std::net::IpAddr;
+
+use app::model::{EventFilter, FieldCondition, FieldTest};
+use app::search::{terms, words, Term};
+use app::store::NewRecord;
+use ipnet::IpNet;
+use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
+
+use super::statement::Dialect;
+
+/// A document stops growing here: PostgreSQL refuses a `tsvector` over 1 MiB
+/// and keeps word positions up to 16,383 only.
+const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
+
+const FIELD_MARK: &str = "0f";
+const IP_MARK: &str = "0ip";
+const AGENT_MARK: &str = "0ua";
+
+/// The record's columns whose words are searched, in the order a document
+/// holds them, then the address, the user agent and the payload.
+const TEXT_COLUMNS: [&str; 13] = [
+    "message",
+    "key",
+    "context",
+    "entity_type",
+    "entity_id",
+    "actor_id",
+    "actor_email",
+    "actor_name",
+    "actor_label",
+    "error_message",
+    "provider",
+    "correlation_id",
+    "event_id",
+];
+
+/// What a record is found by, borrowed from a new record or a stored row.
+pub struct Searchable<'r> {
+    texts: [Option<&'r str>; TEXT_COLUMNS.len()],
+    ip: Option<&'r str>,
+    user_agent: Option<&'r str>,
+    payload: Option<&'r str>,
+}
+
+impl<'r> Searchable<'r> {
+    pub fn of(r: &'r NewRecord) -> Self {
+        Searchable {
+            texts: [
+                r.message.as_deref(),
+                Some(r.key.as_str()),
+                r.context.as_deref(),
+                r.entity_type.as_deref(),
+                r.entity_id.as_deref(),
+                r.actor_id.as_deref(),
+                r.actor_email.as_deref(),
+                r.actor_name.as_deref(),
+                r.actor_label.as_deref(),
+                r.error_message.as_deref(),
+                r.provider.as_deref(),
+                r.correlation_id.as_deref(),
+                r.event_id.as_deref(),
+            ],
+            ip: r.ip.as_deref(),
+            user_agent: r.user_agent.as_deref(),
+            payload: r.payload.as_deref(),
+        }
+    }
+}
+
+/// A stored record's searched columns (`searched_columns`), read by position.
+pub struct StoredSearchable {
+    /// SQLite's `seq`, PostgreSQL's `id`: where the document goes.
+    pub position: PositionValue,
+    pub kind: String,
+    cells: Vec<Option<String>>,
+}
+
+/// A record's place in its table.
+pub enum PositionValue {
+    Seq(i64),
+    Id(uuid::Uuid),
+}
+
+/// The SELECT list `StoredSearchable` reads, over records `e`.
+pub fn searched_columns(dialect: Dialect) -> String {
+    let mut columns: Vec<String> = vec![format!("e.{}", dialect.position()), "e.kind".into()];
+    columns.extend(TEXT_COLUMNS.iter().chain(&["ip", "user_agent"]).map(|c| format!("e.{c}")));
+    columns.push(dialect.json_text("e.payload"));
+    columns.join(", ")
+}
+
+impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for StoredSearchable
+where
+    usize: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    uuid::Uuid: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> sqlx::Result<Self> {
+        let position = match row.try_get::<i64, _>(0) {
+            Ok(seq) => PositionValue::Seq(seq),
+            Err(_) => PositionValue::Id(row.try_get(0)?),
+        };
+        let cells = (2..row.len()).map(|at| row.try_get::<Option<String>, _>(at)).collect::<sqlx::Result<_>>()?;
+        Ok(StoredSearchable { position, kind: row.try_get(1)?, cells })
+    }
+}
+
+impl StoredSearchable {
+    pub fn searchable(&self) -> Searchable<'_> {
+        let cell = |at: usize| self.cells.get(at).and_then(|c| c.as_deref());
+        let n = TEXT_COLUMNS.len();
+        Searchable { texts: std::array::from_fn(cell), ip: cell(n), user_agent: cell(n + 1), payload: cell(n + 2) }
+    }
+}
+
+/// The words a record is found by.
+pub fn document(r: &Searchable) -> String {
+    let mut doc = Document::default();
+    for text in r.texts.into_iter().flatten() {
+        doc.text(text);
+    }
+    if let Some(address) = r.ip.and_then(|ip| ip.trim().parse::<IpAddr>().ok()) {
+        doc.word(&address_word(address));
+    }
+    for word in r.user_agent.map(words).into_iter().flatten() {
+        doc.word(&format!("{AGENT_MARK}{word}"));
+    }
+    if let Some(payload) = r.payload.and_then(|p| serde_json::from_str::<Json>(p).ok()) {
+        doc.json(&payload, Some(&mut Vec::new()));
+    }
+    doc.0
+}
+
+#[derive(Default)]
+struct Document(String);
+
+impl Document {
+    fn full(&self) -> bool {
+        self.0.len() >= MAX_DOCUMENT_BYTES
+    }
+
+    fn word(&mut self, word: &str) {
+        if !self.full() {
+            if !self.0.is_empty() {
+                self.0.push(' ');
+            }
+            self.0.push_str(word);
+        }
+    }
+
+    fn text(&mut self, text: &str) {
+        for word in words(text) {
+            self.word(&word);
+        }
+    }
+
+    /// A value's words. A scalar reached through objects only (`path`) is
+    /// preceded by its field's mark; inside arrays there is no path.
+    fn json(&mut self, value: &Json, path: Option<&mut Vec<String>>) {
+        if self.full() {
+            return;
+        }
+        match value {
+            Json::Object(members) => match path {
+                Some(path) => {
+                    for (key, member) in members {
+                        path.push(key.clone());
+                        self.json(member, Some(path));
+                        path.pop();
+                    }
+                }
+                None => members.values().for_each(|member| self.json(member, None)),
+            },
+            Json::Array(items) => items.iter().for_each(|item| self.json(item, None)),
+            Json::Null => {}
+            scalar => {
+                if let Some(path) = path {
+                    self.word(&field_word(path));
+                }
+                match scalar {
+                    Json::String(text) => self.text(text),
+                    Json::Number(n) => self.text(&number_text(&n.to_string()).unwrap_or_default()),
+                    other => self.text(&other.to_string()),
+                }
+            }
+        }
+    }
+}
+
+/// The mark of a payload field: a hash of its path.
+fn field_word(path: &[String]) -> String {
+    let digest = Sha256::digest(path.join(".").as_bytes());
+    format!("{FIELD_MARK}{}", hex::encode(&digest[..8]))
+}
+
+/// An address as the 32 hex digits of its IPv6 form (IPv4 mapped).
+fn address_word(address: IpAddr) -> String {
+    format!("{IP_MARK}{:032x}", address_bits(address))
+}
+
+fn address_bits(address: IpAddr) -> u128 {
+    let v6 = match address {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(v6, |v4| v4.to_ipv6_mapped()),
+    };
+    u128::from(v6)
+}
+
+/// A number written the one way both sides write it: integers without a
+/// fraction (`1500.0` is `1500`), others as Rust prints them.
+fn number_text(text: &str) -> Option<String> {
+    if let Ok(n) = text.parse::<i64>() {
+        return Some(n.to_string());
+    }
+    if let Ok(n) = text.parse::<u64>() {
+        return Some(n.to_string());
+    }
+    let n = text.parse::<f64>().ok().filter(|n| n.is_finite())?;
+    if n.fract() == 0.0 && n.abs() < 9.0e15 {
+        Some((n as i64).to_string())
+    } else {
+        Some(n.to_string())
+    }
+}
+
+/// Words in a row; with `prefix`, the last one is the start of a word.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Phrase {
+    words: Vec<String>,
+    prefix: bool,
+}
+
+impl Phrase {
+    fn exact(words: Vec<String>) -> Self {
+        Phrase { words, prefix: false }
+    }
+}
+
+impl From<Term> for Phrase {
+    fn from(term: Term) -> Self {
+        Phrase { words: term.words, prefix: term.prefix }
+    }
+}
+
+/// What the index is asked: every clause holds, each clause by one of its
+/// phrases.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct IndexQuery(Vec<Vec<Phrase>>);
+
+impl IndexQuery {
+    /// The index query of `filter`'s free text, address, user agent and
+    /// payload fields; `None` when it has none of them.
+    pub fn of(filter: &EventFilter) -> Option<Self> {
+        let mut clauses: Vec<Vec<Phrase>> = Vec::new();
+        if let Some(q) = &filter.q {
+            clauses.extend(terms(q).into_iter().map(|term| vec![term.into()]));
+        }
+        if let Some(range) = filter.ip {
+            clauses.push(address_prefixes(range));
+        }
+        if let Some(agent) = &filter.user_agent {
+            clauses.extend(terms(agent).into_iter().map(|term| {
+                let words = term.words.iter().map(|w| format!("{AGENT_MARK}{w}")).collect();
+                vec![Phrase { words, prefix: term.prefix }]
+            }));
+        }
+        for condition in &filter.payload {
+            clauses.push(field_phrases(condition));
+        }
+        (!clauses.is_empty()).then_some(IndexQuery(clauses))
+    }
+
+    /// An FTS5 query: `"inv 2024" * AND ("0ipab"* OR "0ipac"*)`.
+    pub fn fts5(&self) -> String {
+        self.render(" AND ", " OR ", |p| format!("\"{}\"{}", p.words.join(" "), if p.prefix { " *" } else { "" }))
+    }
+
+    /// A `tsquery`: `inv <-> 2024:* & (0ipab:* | 0ipac:*)`.
+    pub fn tsquery(&self) -> String {
+        self.render(" & ", " | ", |p| format!("{}{}", p.words.join(" <-> "), if p.prefix { ":*" } else { "" }))
+    }
+
+    fn render(&self, and: &str, or: &str, phrase: impl Fn(&Phrase) -> String) -> String {
+        let clauses: Vec<String> = self
+            .0
+            .iter()
+            .map(|alternatives| {
+                let rendered: Vec<String> = alternatives.iter().map(&phrase).collect();
+                if rendered.len() == 1 {
+                    rendered.into_iter().next().unwrap_or_default()
+                } else {
+                    format!("({})", rendered.join(or))
+                }
+            })
+            .collect();
+        clauses.join(and)
+    }
+}
+
+/// The address words of `range`: one word, or the starts of the words in
+/// it, whole hex digits each (a /22 is four /24 starts).
+fn address_prefixes(range: IpNet) -> Vec<Phrase> {
+    let mapped = match range {
+        IpNet::V4(_) => 96,
+        IpNet::V6(_) => 0,
+    };
+    let bits = mapped + u32::from(range.prefix_len());
+    let base = address_bits(range.network());
+    if bits == 128 {
+        return vec![Phrase::exact(vec![address_word(range.network())])];
+    }
+    let digits = bits.div_ceil(4);
+    let spare = digits * 4 - bits;
+    (0..1u128 << spare)
+        .map(|n| {
+            let start = base | (n << (128 - digits * 4));
+            let hex = format!("{start:032x}");
+            Phrase { words: vec![format!("{IP_MARK}{}", &hex[..digits as usize])], prefix: true }
+        })
+        .collect()
+}
+
+/// A field's mark, followed by its value's words for an equality. A number
+/// may be stored written otherwise (`1500.0`), so it also goes as written
+/// the one way.
+fn field_phrases(condition: &FieldCondition) -> Vec<Phrase> {
+    let mark = field_word(&condition.path);
+    let FieldTest::Equals(value) = &condition.test else {
+        return vec![Phrase::exact(vec![mark])];
+    };
+    let phrase = |text: &str| Phrase::exact(std::iter::once(mark.clone()).chain(words(text)).collect());
+    let mut phrases = vec![phrase(value)];
+    if let Some(number) = number_text(value) {
+        let other = phrase(&number);
+        if other != phrases[0] {
+            phrases.push(other);
+        }
+    }
+    phrases
+}
+
+/// A payload field's number, for a comparison or a numeric equality.
+pub fn field_number(value: &str) -> Option<f64> {
+    value.trim().parse::<f64>().ok().filter(|n| n.is_finite())
+}
+
+/// The value of `value` if it spells a JSON boolean.
+pub fn field_boolean(value: &str) -> Option<bool> {
+    match value {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::columns::sample_record;
+
+    fn filter(text: &str) -> EventFilter {
+        let mut filter = EventFilter::default();
+        app::search::apply(text, &mut filter, app::model::Micros(0)).unwrap();
+        filter
+    }
+
+    #[test]
+    fn a_document_holds_the_words_fields_address_and_agent() {
+        let mut record = sample_record();
+        record.message = Some("Invoice INV-2024-0042 sent".into());
+        record.ip = Some("203.0.113.7".into());
+        record.user_agent = Some("Mozilla/5.0 Firefox/115".into());
+        record.payload = Some(r#"{"data":{"email":"Bob@Example.com","n":1500.0},"tags":["vip"]}"#.into());
+        let doc = document(&Searchable::of(&record));
+        assert!(
+            doc.starts_with("invoice inv 2024 0042 sent invoice sent billing invoice inv 1 u 1 a example com"),
+            "{doc}"
+        );
+        assert!(doc.contains("0ip00000000000000000000ffffcb007107"), "{doc}");
+        assert!(doc.contains("0uamozilla 0ua5 0ua0 0uafirefox 0ua115"), "{doc}");
+        let email = field_word(&["data".into(), "email".into()]);
+        assert!(doc.contains(&format!("{email} bob example com")), "{doc}");
+        assert!(doc.contains(&format!("{} 1500", field_word(&["data".into(), "n".into()]))), "{doc}");
+        assert!(doc.ends_with(" vip"), "array items are words without a field: {doc}");
+    }
+
+    #[test]
+    fn a_document_stops_growing() {
+        let mut record = sample_record();
+        record.payload = Some(serde_json::json!({ "text": "word ".repeat(100_000) }).to_string());
+        assert!(document(&Searchable::of(&record)).len() < MAX_DOCUMENT_BYTES + 10);
+    }
+
+    #[test]
+    fn queries_render_for_both_indexes() {
+        let query = IndexQuery::of(&filter(r#"INV-2024* "failed payment" ip:203.0.113.0/22"#)).unwrap();
+        assert_eq!(
+            query.fts5(),
+            "\"inv 2024\" * AND \"failed payment\" AND (\"0ip00000000000000000000ffffcb0070\" * OR \
+             \"0ip00000000000000000000ffffcb0071\" * OR \"0ip00000000000000000000ffffcb0072\" * OR \
+             \"0ip00000000000000000000ffffcb0073\" *)"
+        );
+        let query = IndexQuery::of(&filter("ua:firefox/115 ip:203.0.113.7")).unwrap();
+        assert_eq!(query.tsquery(), "0ip00000000000000000000ffffcb007107 & 0uafirefox <-> 0ua115");
+        assert_eq!(IndexQuery::of(&filter("kind:audit")), None);
+    }
+
+    #[test]
+    fn addresses_are_one_word_whatever_their_form() {
+        let mapped: IpAddr = "::ffff:203.0.113.7".parse().unwrap();
+        assert_eq!(address_word(mapped), address_word("203.0.113.7".parse().unwrap()));
+        let all = address_prefixes("0.0.0.0/0".parse().unwrap());
+        assert_eq!(all, [Phrase { words: vec!["0ip00000000000000000000ffff".into()], prefix: true }]);
+        assert_eq!(address_prefixes("2001:db8::/33".parse().unwrap()).len(), 8);
+    }
+
+    #[test]
+    fn field_values_are_matched_as_written_and_as_numbers() {
+        let f = filter("payload.n:1500.0 payload.amount:>=10");
+        let mark = field_word(&["n".into()]);
+        let phrases = field_phrases(&f.payload[0]);
+        assert_eq!(phrases.len(), 2);
+        assert_eq!(phrases[1].words, [mark, "1500".to_owned()]);
+        assert_eq!(field_phrases(&f.payload[1]), [Phrase::exact(vec![field_word(&["amount".into()])])]);
+        assert_eq!(number_text("1e3").as_deref(), Some("1000"));
+        assert_eq!(number_text("18446744073709551615").as_deref(), Some("18446744073709551615"));
+        assert_eq!(number_text("0042").as_deref(), Some("42"));
+    }
+}

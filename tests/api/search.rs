@@ -1,0 +1,243 @@
+//! Investigations: free text by words, payload fields, addresses and user
+//! agents, served by the search index, on both databases; the index keeps
+//! step with staging, purges and a reindex.
+
+use std::collections::BTreeSet;
+
+use app::model::{EventFilter, Kind, Micros};
+use app::store::Scope;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{issue_key, received, spawn_app, TestApp};
+
+/// The keys of the records a read-API search finds, or the error's text.
+async fn find(app: &TestApp, key: &str, query: &[(&str, &str)]) -> Result<BTreeSet<String>, String> {
+    let response =
+        app.client.get(app.url("/api/v1/events")).bearer_auth(key).query(query).send().await.expect("request sent");
+    let status = response.status();
+    let body: Value = response.json().await.expect("JSON");
+    if status != StatusCode::OK {
+        return Err(format!("{status}: {body}"));
+    }
+    Ok(body["events"].as_array().expect("events").iter().map(|r| r["key"].as_str().unwrap().to_owned()).collect())
+}
+
+fn keys(keys: &[&str]) -> BTreeSet<String> {
+    keys.iter().map(|k| k.to_string()).collect()
+}
+
+async fn investigation(app: &TestApp) {
+    let records = json!([
+        {"kind": "audit", "key": "invoice.paid", "message": "Invoice INV-2024-0042 paid",
+         "actor": {"type": "user", "id": "u_1", "email": "maya@example.com", "name": "Maya Chen"},
+         "ip": "203.0.113.7", "user_agent": "Mozilla/5.0 (X11; Linux) Firefox/115.0",
+         "payload": {"data": {"email": "bob@example.com"}, "amountCents": 1500, "items": [{"sku": "SKU-77"}]}},
+        {"kind": "audit", "key": "invoice.sent", "message": "Invoice INV-2024-0043 sent",
+         "actor": {"type": "user", "id": "u_2"},
+         "ip": "203.0.113.200", "user_agent": "curl/8.5.0",
+         "payload": {"data": {"email": "ann@example.com"}, "amountCents": 500.0, "vip": true}},
+        {"kind": "event", "key": "refund.issued", "message": "Refunded the order",
+         "ip": "2001:db8::1", "payload": {"amountCents": "1500", "order": "ORD-9"}},
+        {"kind": "event", "key": "login.failed", "message": "Wrong password for bob",
+         "ip": "198.51.100.2", "payload": {"data": {"email": "BOB@example.com"}}},
+    ]);
+    let response = app.ingest(&records).await;
+    assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+}
+
+#[tokio::test]
+async fn one_record_among_many_by_its_words_fields_address_or_agent() {
+    let app = spawn_app().await;
+    investigation(&app).await;
+    let key = issue_key(&app.store, "", "read").await;
+    let q = |text: &'static str| [("q", text)];
+    for (query, expected) in [
+        ("INV-2024-0042", &["invoice.paid"][..]),
+        ("inv-2024", &["invoice.paid", "invoice.sent"]),
+        ("0043", &["invoice.sent"]),
+        ("INV-2024-0044", &[]),
+        ("\"paid 0042\"", &[]),
+        ("invoice paid", &["invoice.paid"]),
+        ("refund*", &["refund.issued"]),
+        ("maya@example.com", &["invoice.paid"]),
+        ("Maya", &["invoice.paid"]),
+        ("bob@example.com", &["invoice.paid", "login.failed"]),
+        ("sku-77", &["invoice.paid"]),
+        ("ORD-9 kind:event", &["refund.issued"]),
+        ("ip:203.0.113.7", &["invoice.paid"]),
+        ("ip:203.0.113.0/24", &["invoice.paid", "invoice.sent"]),
+        ("ip:203.0.112.0/22", &["invoice.paid", "invoice.sent"]),
+        ("ip:203.0.113.128/25", &["invoice.sent"]),
+        ("ip:2001:db8::/32", &["refund.issued"]),
+        ("ip:::ffff:198.51.100.2", &["login.failed"]),
+        ("ua:firefox", &["invoice.paid"]),
+        ("ua:curl/8", &["invoice.sent"]),
+        ("payload.data.email:bob@example.com", &["invoice.paid"]),
+        ("payload.data.email:BOB@example.com", &["login.failed"]),
+        ("payload.email:bob@example.com", &[]),
+        ("payload.amountCents:1500", &["invoice.paid", "refund.issued"]),
+        ("payload.amountCents:500", &["invoice.sent"]),
+        ("payload.amountCents:>=1000", &["invoice.paid"]),
+        ("payload.amountCents:<1000", &["invoice.sent"]),
+        ("payload.vip:true", &["invoice.sent"]),
+        ("payload.items.sku:SKU-77", &[]),
+    ] {
+        assert_eq!(find(&app, &key, &q(query)).await, Ok(keys(expected)), "{query}");
+    }
+
+    // The same as parameters of the read API.
+    for (params, expected) in [
+        (&[("ip", "203.0.113.0/24")][..], &["invoice.paid", "invoice.sent"][..]),
+        (&[("user_agent", "Mozilla/5.0 (X11; Linux)")], &["invoice.paid"]),
+        (&[("payload.data.email", "bob@example.com")], &["invoice.paid"]),
+        (&[("payload.amountCents", ">=1000"), ("q", "invoice")], &["invoice.paid"]),
+    ] {
+        assert_eq!(find(&app, &key, params).await, Ok(keys(expected)), "{params:?}");
+    }
+    for (params, names) in [
+        (&[("ip", "203.0.113")][..], "ip:"),
+        (&[("payload.amountCents", ">=lots")], "payload.amountCents: >= needs a number"),
+        (&[("q", "ip:999.1.1.1")], "q: ip:"),
+        (&[("q", "---")], "has no letters or digits"),
+        (&[("user_agent", "//")], "user_agent:"),
+    ] {
+        let error = find(&app, &key, params).await.expect_err("refused");
+        assert!(error.starts_with("400") && error.contains(names), "{params:?}: {error}");
+    }
+}
+
+#[tokio::test]
+async fn a_search_stays_within_the_readers_scope() {
+    let app = spawn_app().await;
+    investigation(&app).await;
+    crate::helpers::add_workspace(&app.store, "globex").await;
+    let globex = issue_key(&app.store, "globex", "ingest,read").await;
+    let response =
+        app.ingest_with(&globex, &json!({"key": "globex.secret", "message": "INV-2024-0042 elsewhere"})).await;
+    assert!(response.status().is_success());
+    let acme = issue_key(&app.store, "acme", "read").await;
+    assert_eq!(find(&app, &acme, &[("q", "INV-2024-0042")]).await, Ok(keys(&["invoice.paid"])));
+    assert_eq!(find(&app, &globex, &[("q", "INV-2024-0042")]).await, Ok(keys(&["globex.secret"])));
+    let everyone = issue_key(&app.store, "", "read").await;
+    assert_eq!(find(&app, &everyone, &[("q", "INV-2024-0042")]).await, Ok(keys(&["invoice.paid", "globex.secret"])));
+}
+
+/// Newest first and keyset-paged, like every feed.
+#[tokio::test]
+async fn many_matches_page_newest_first() {
+    let app = spawn_app().await;
+    let records: Vec<Value> = (0..23)
+        .map(|n| {
+            json!({"key": format!("order.n{n:02}"), "message": format!("order ORD-{n} shipped"),
+                         "occurred_at": format!("2026-11-01T00:00:{n:02}Z")})
+        })
+        .collect();
+    assert!(app.ingest(&Value::Array(records)).await.status().is_success());
+    let key = issue_key(&app.store, "", "read").await;
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let mut query = vec![("q", "shipped"), ("limit", "10")];
+        if !cursor.is_empty() {
+            query.push(("cursor", &cursor));
+        }
+        let page: Value = app
+            .client
+            .get(app.url("/api/v1/events"))
+            .bearer_auth(&key)
+            .query(&query)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen.extend(page["events"].as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..23).rev().map(|n| format!("order.n{n:02}")).collect();
+    assert_eq!(seen, expected);
+}
+
+async fn found(app: &TestApp, q: &str) -> usize {
+    let mut filter = EventFilter::default();
+    app::search::apply(q, &mut filter, Micros::now()).unwrap();
+    app.records(&Scope::Platform, &filter).await.len()
+}
+
+/// A purged record leaves nothing the index can find; records staged and
+/// moved (SQLite) stay found.
+#[tokio::test]
+async fn the_index_keeps_step_with_staging_and_purges() {
+    let app = spawn_app().await;
+    let acme = app.workspace.id;
+    let mut old = received(acme, Kind::Event, 3.0);
+    old.message = Some("needle-old-7 in the haystack".into());
+    let mut young = received(acme, Kind::Event, 1.0);
+    young.message = Some("needle-young-8 in the haystack".into());
+    // More than a stage (5 in tests), so some move into `events` on SQLite.
+    let mut others: Vec<_> = (0..12).map(|_| received(acme, Kind::Event, 0.5)).collect();
+    others.push(old);
+    others.push(young);
+    app.store.insert_records(&[others]).await.unwrap();
+    app.store.compact().await.unwrap();
+    assert_eq!((found(&app, "needle-old-7").await, found(&app, "needle-young-8").await), (1, 1));
+    assert_eq!(found(&app, "haystack").await, 2);
+
+    app.cli(&["retention", "set", "--kind", "event", "--days", "2"]);
+    app.cli(&["retention", "run"]);
+    assert_eq!((found(&app, "needle-old-7").await, found(&app, "needle-young-8").await), (0, 1));
+    assert_eq!(documents_holding(app, "old").await, 0, "the purged record's words are gone from the index");
+}
+
+/// How many documents of the index hold `word`, asked of the index itself.
+async fn documents_holding(app: TestApp, word: &str) -> i64 {
+    if app.db.is_postgres() {
+        let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE search @@ to_tsquery('simple', $1)")
+            .bind(word)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    } else {
+        let pool = sqlx::SqlitePool::connect(&app.db.url).await.unwrap();
+        sqlx::query_scalar("SELECT COUNT(*) FROM events_search WHERE events_search MATCH ?")
+            .bind(word)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    }
+}
+
+/// Records the index lost (or never had: loaded behind the server's back)
+/// are found again after `trail search reindex`.
+#[tokio::test]
+async fn a_reindex_finds_records_the_index_lost() {
+    let app = spawn_app().await;
+    investigation(&app).await;
+    let forget = if app.db.is_postgres() {
+        "UPDATE events SET search = NULL"
+    } else {
+        "INSERT INTO events_search (events_search) VALUES ('delete-all')"
+    };
+    if app.db.is_postgres() {
+        let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+        sqlx::query(forget).execute(&pool).await.unwrap();
+    } else {
+        let pool = sqlx::SqlitePool::connect(&app.db.url).await.unwrap();
+        sqlx::query(forget).execute(&pool).await.unwrap();
+    }
+    assert_eq!(found(&app, "INV-2024-0042").await, 0, "the index forgot");
+    let printed = app.cli(&["search", "reindex"]);
+    assert!(printed.contains("records indexed for search"), "{printed}");
+    assert_eq!(found(&app, "INV-2024-0042").await, 1);
+    assert_eq!(found(&app, "ip:203.0.113.0/24").await, 2);
+    // New records are indexed as before, once each.
+    let response = app.ingest(&json!({"key": "after.reindex", "message": "INV-2024-0042 again"})).await;
+    assert!(response.status().is_success());
+    assert_eq!(found(&app, "INV-2024-0042").await, 2);
+}
