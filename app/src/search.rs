@@ -56,6 +56,11 @@ pub const SYNTAX: &[(&str, &str)] = &[
     ("payload.amountCents:>=1000", "a payload number compared (>, >=, <, <=)"),
 ];
 
+/// Terms of free text (and of `ua:`) one search may hold, and payload
+/// fields: enough for any investigation, and a bound on one search's work.
+pub const MAX_TERMS: usize = 32;
+pub const MAX_FIELDS: usize = 16;
+
 /// Longer words are not indexed: they are blobs (tokens, base64), not words
 /// anyone types. Their shorter neighbours still are.
 pub const MAX_WORD_CHARS: usize = 128;
@@ -97,17 +102,20 @@ pub fn apply(text: &str, filter: &mut EventFilter, now: Micros) -> Result<(), St
         return Err("the search must not contain the NUL character (U+0000)".into());
     }
     let mut free_text = Vec::new();
+    let mut wordless = None;
     for token in tokens(text)? {
         if let Some(condition) = payload_field(&token) {
             filter.payload.push(condition?);
             continue;
         }
         let Some((name, value)) = qualifier(&token) else {
-            if words(&token.text).next().is_none() {
-                return Err(format!("\"{}\" has no letters or digits to search for", token.text));
+            match terms(&phrase_text(&token)).pop() {
+                None => wordless = Some(token.text),
+                Some(term) => {
+                    check_prefix(&term, &token.text)?;
+                    free_text.push(phrase_text(&token));
+                }
             }
-            // Quotes kept: a phrase stays one term (`terms`).
-            free_text.push(if token.quoted { format!("\"{}\"", token.text) } else { token.text });
             continue;
         };
         if value.is_empty() {
@@ -115,10 +123,41 @@ pub fn apply(text: &str, filter: &mut EventFilter, now: Micros) -> Result<(), St
         }
         apply_qualifier(&name, value, filter, now)?;
     }
+    // Punctuation beside other parts is left out; alone it finds nothing.
+    if let (Some(token), true) = (wordless, free_text.is_empty() && *filter == EventFilter::default()) {
+        return Err(format!("\"{token}\" has no letters or digits to search for"));
+    }
     if !free_text.is_empty() {
         filter.q = Some(free_text.join(" "));
     }
+    let terms = filter.q.as_deref().map_or(0, |q| terms(q).len())
+        + filter.user_agent.as_deref().map_or(0, |ua| terms(ua).len());
+    if terms > MAX_TERMS {
+        return Err(format!("a search may hold at most {MAX_TERMS} terms of text"));
+    }
+    if filter.payload.len() > MAX_FIELDS {
+        return Err(format!("a search may test at most {MAX_FIELDS} payload fields"));
+    }
     Ok(())
+}
+
+/// A token as free text: quotes kept, so a phrase stays one term (`terms`).
+fn phrase_text(token: &Token) -> String {
+    if token.quoted {
+        format!("\"{}\"", token.text)
+    } else {
+        token.text.clone()
+    }
+}
+
+/// A prefix of one character would ask the index for most of its words.
+fn check_prefix(term: &Term, text: &str) -> Result<(), String> {
+    match term.words.last() {
+        Some(last) if term.prefix && last.chars().count() < 2 => {
+            Err(format!("\"{text}\": a prefix needs at least 2 letters or digits before the *"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Applies one qualifier, `name:value` with `value` taken whole (the read
@@ -129,6 +168,9 @@ pub fn apply_one(name: &str, value: &str, filter: &mut EventFilter, now: Micros)
     }
     let token = Token { text: format!("{name}:{value}"), quoted: false };
     if let Some(condition) = payload_field(&token) {
+        if filter.payload.len() >= MAX_FIELDS {
+            return Err(format!("{name}: a search may test at most {MAX_FIELDS} payload fields"));
+        }
         filter.payload.push(condition?);
         return Ok(());
     }
@@ -152,7 +194,7 @@ pub fn understood(text: &str) -> Vec<(String, String)> {
         } else if let Some((name, value)) = qualifier(&token) {
             parts.push((name, value.to_owned()));
         } else {
-            for term in terms(&if token.quoted { format!("\"{}\"", token.text) } else { token.text }) {
+            for term in terms(&phrase_text(&token)) {
                 let name = if term.prefix { "words, the last a start" } else { "words" };
                 parts.push((name.to_owned(), term.words.join(" ")));
             }
@@ -207,12 +249,15 @@ fn payload_field(token: &Token) -> Option<Result<FieldCondition, String>> {
     let rest = token.text.get(..8).filter(|p| !token.quoted && p.eq_ignore_ascii_case("payload."))?;
     let (path, value) = token.text[rest.len()..].split_once(':')?;
     let path: Vec<String> = path.split('.').map(str::to_owned).collect();
-    if path.iter().any(String::is_empty) {
-        return Some(Err(format!("payload.{}: a field's path is names joined by dots", path.join("."))));
+    if path.iter().any(|key| key.is_empty() || key.contains(['"', '\\'])) {
+        return Some(Err(format!(
+            "payload.{}: a field's path is names joined by dots (without quotes or backslashes)",
+            path.join(".")
+        )));
     }
     let test = match comparison(value) {
         Some((op, number)) => match number.trim().parse::<f64>() {
-            Ok(n) if n.is_finite() => FieldTest::Compare(op, n),
+            Ok(n) if n.is_finite() => FieldTest::Compare(op, number.trim().to_owned()),
             _ => return Some(Err(format!("payload.{}: {} needs a number", path.join("."), op.as_str()))),
         },
         None => FieldTest::Equals(value.to_owned()),
@@ -272,8 +317,12 @@ fn apply_qualifier(name: &str, value: &str, f: &mut EventFilter, now: Micros) ->
         "correlation" | "correlation_id" | "trace" => f.correlation_id = Some(value.to_owned()),
         "ip" => f.ip = Some(ip_range(value).map_err(|e| format!("{name}: {e}"))?),
         "ua" | "user_agent" => {
-            if words(value).next().is_none() {
+            let found = terms(value);
+            if found.is_empty() {
                 return Err(format!("{name}: \"{value}\" has no letters or digits to search for"));
+            }
+            for term in &found {
+                check_prefix(term, value).map_err(|e| format!("{name}: {e}"))?;
             }
             f.user_agent = Some(value.to_owned());
         }
@@ -445,7 +494,13 @@ mod tests {
         assert_eq!(parse("payload.amount:>=lots").unwrap_err(), "payload.amount: >= needs a number");
         assert!(parse("payload..x:1").unwrap_err().contains("names joined by dots"));
         assert_eq!(parse("--").unwrap_err(), "\"--\" has no letters or digits to search for");
+        assert_eq!(parse("key:a --").unwrap().q, None, "punctuation beside other parts is left out");
         assert!(parse("ua:/").is_err());
+        assert!(parse("a*").unwrap_err().contains("a prefix needs at least 2"));
+        assert!(parse("ua:f*").is_err());
+        assert!(parse(r#"payload.a"b:1"#).is_err());
+        assert!(parse(&"w ".repeat(MAX_TERMS + 1)).unwrap_err().contains("at most 32 terms"));
+        assert!(parse(&"payload.a:1 ".repeat(MAX_FIELDS + 1)).unwrap_err().contains("at most 16 payload fields"));
     }
 
     #[test]
@@ -491,7 +546,7 @@ mod tests {
                 },
                 FieldCondition {
                     path: vec!["amountCents".into()],
-                    test: FieldTest::Compare(Comparison::AtLeast, 1000.0)
+                    test: FieldTest::Compare(Comparison::AtLeast, "1000".into())
                 },
             ]
         );

@@ -7,6 +7,7 @@
 
 mod instances;
 mod live;
+mod search;
 mod webhooks;
 
 use std::path::{Path, PathBuf};
@@ -57,6 +58,10 @@ struct Args {
     /// print their figures (for profiling; writes no table).
     #[arg(long)]
     webhooks_only: bool,
+    /// Measure only search (on a database of `--rows` records) and print its
+    /// figures (for profiling; writes no table).
+    #[arg(long)]
+    search_only: bool,
     /// Keep the databases afterwards (their directory is printed), to profile queries on them.
     #[arg(long)]
     keep: bool,
@@ -92,6 +97,32 @@ impl DataSet {
     }
 }
 
+/// Records that share a lot number (`lot L…` in the message): the search
+/// benchmark's term in about a thousand records, at any size.
+const LOT_RECORDS: usize = 1_000;
+/// Distinct customers in payloads (`customer.email`).
+const CUSTOMERS: usize = 100_000;
+
+/// A cheap deterministic mix of `i` (no RNG state to share between threads).
+fn mix(i: usize) -> u64 {
+    (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
+}
+
+/// Record `i`'s invoice number: in its message, and in no other record.
+fn invoice(i: usize) -> String {
+    format!("INV-{i:08}")
+}
+
+fn customer_email(n: usize) -> String {
+    format!("customer{n}@example.org")
+}
+
+/// Record `i`'s client address: one of 250,000, 1,000 per /24.
+fn address(i: usize) -> String {
+    let h = mix(i);
+    format!("10.{}.{}.{}", (h >> 20) % 4, (h >> 24) % 250, (h >> 32) % 250)
+}
+
 /// Record `i` of `rows`: deterministic, over the last 30 days in 50
 /// workspaces, with the seeds' mix: audits with diffs, lifecycle events,
 /// provider actions.
@@ -107,8 +138,7 @@ fn generate(i: usize, rows: usize, now: Micros) -> Generated {
         ("action", "charge_create", "charge", Some("stripe")),
     ];
     let span = DAYS * 24 * 3_600 * 1_000_000;
-    // A cheap deterministic mix (no RNG state to share between threads).
-    let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
+    let h = mix(i);
     let workspace = i % WORKSPACES;
     let (kind, key, entity, provider) = templates[(h % 8) as usize];
     // In i128: i × span passes i64 above 3.5 M records (it wrapped silently in
@@ -122,14 +152,23 @@ fn generate(i: usize, rows: usize, now: Micros) -> Generated {
         "event_id": format!("bench-{i}"),
         "kind": kind,
         "key": key,
-        "message": format!("{key} for {entity} {} by user {}", h % 5_000, h % 200),
+        "message": format!(
+            "{key} for {entity} {} by user {} ({}, lot L{})",
+            h % 5_000,
+            h % 200,
+            invoice(i),
+            i % (rows / LOT_RECORDS).max(1)
+        ),
         "entity": {"type": entity, "id": format!("{}_{}", &entity[..3], h % 5_000)},
         "actor": {"id": format!("u_{}", h % 200), "email": format!("user{}@example.com", h % 200)},
         "visibility": visibility,
         "brand": brand,
         "occurred_at": occurred.to_rfc3339(),
         "correlation_id": format!("req_{}", i / 3),
-        "payload": {"n": i, "path": format!("/{entity}s/{}", h % 5_000)},
+        "ip": address(i),
+        "user_agent": AGENTS[(h >> 36) as usize % AGENTS.len()],
+        "payload": {"n": i, "path": format!("/{entity}s/{}", h % 5_000),
+                    "customer": {"email": customer_email(i % CUSTOMERS)}},
     });
     if kind == "audit" {
         record["diff"] = json!({"old": {"status": "draft"}, "new": {"status": "published"}});
@@ -145,6 +184,14 @@ fn generate(i: usize, rows: usize, now: Micros) -> Generated {
     }
     Generated { json: record, workspace }
 }
+
+const AGENTS: [&str; 5] = [
+    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Version/17.5 Safari/605.1.15",
+    "curl/8.5.0",
+    "okhttp/4.12.0",
+    "python-requests/2.32.3",
+];
 
 /// Latency percentiles in milliseconds.
 fn percentiles(mut samples: Vec<f64>) -> (f64, f64, f64) {
@@ -461,8 +508,8 @@ fn row_values(g: &Generated) -> Vec<Option<String>> {
         text(&r["actor"]["email"]),
         None,
         None,
-        None,
-        None,
+        text(&r["ip"]),
+        text(&r["user_agent"]),
         text(&r["visibility"]),
         Some(severity.to_string()),
         text(&r["status"]),
@@ -804,6 +851,16 @@ async fn main() -> anyhow::Result<()> {
     if args.webhooks_only {
         return crate::webhooks::measure(&args, dir.path(), data, &mut table).await;
     }
+    if args.search_only {
+        let url = fresh_database(&args.db, dir.path(), "trail").await?;
+        let key = prepare(&args.server, &url)?;
+        let server = Server::start(&args.server, &url).await?;
+        let started = Instant::now();
+        let rate = http_batch_ingest(&server.base, &key, data).await?;
+        println!("loaded {} records in {:.0} s ({rate:.0} rec/s)", args.rows, started.elapsed().as_secs_f64());
+        settle(&args, &url).await?;
+        return crate::search::measure(&args, dir.path(), data, &server.base, &key, &url, &mut table).await;
+    }
 
     // Ingest: the engine's bulk path, the naive way, Trail's batches. The bulk
     // import runs in two halves, and the naive baselines insert the records
@@ -897,10 +954,7 @@ async fn main() -> anyhow::Result<()> {
     // autovacuum leaves within minutes of a bulk load: planner statistics (before,
     // the planner guessed and scanned whole roll-up tables) and a visibility map
     // (before, every index scan also visited the heap: profile in docs/performance.md).
-    if args.db == "postgres" {
-        let mut conn = sqlx::PgConnection::connect(&url).await?;
-        sqlx::query("VACUUM (ANALYZE)").execute(&mut conn).await?;
-    }
+    settle(&args, &url).await?;
     let client = reqwest::Client::new();
     let base = &server.base;
     // An entity and an actor that exist, from the middle of the data.
@@ -934,6 +988,8 @@ async fn main() -> anyhow::Result<()> {
         };
         table.add(id, &format!("{name} p50 / p95 / p99"), format!("{p50:.2} / {p95:.2} / {p99:.2} ms"), &target, p99);
     }
+
+    crate::search::measure(&args, dir.path(), data, base, &key, &url, &mut table).await?;
 
     // Stats: Trail's roll-ups against GROUP BY over the records.
     let (stats_p50, _, _) =
@@ -1102,6 +1158,16 @@ async fn main() -> anyhow::Result<()> {
     );
 
     write_results(&args, &table)
+}
+
+/// PostgreSQL as autovacuum leaves it within minutes of a load: planner
+/// statistics and a visibility map.
+async fn settle(args: &Args, url: &str) -> anyhow::Result<()> {
+    if args.db == "postgres" {
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        sqlx::query("VACUUM (ANALYZE)").execute(&mut conn).await?;
+    }
+    Ok(())
 }
 
 fn dialect_of(url: &str) -> Dialect {

@@ -149,3 +149,35 @@ test('"Load more" appends the next page of the feed and of an entity\'s history'
   assert.deepEqual(problems, []);
   await page.close();
 });
+
+test('the search box explains its syntax, shows how it read a search, and finds one record by id, address or field', async () => {
+  const run = randomUUID().slice(0, 8);
+  const invoice = `INV-${run}-0042`;
+  await ingest([
+    { key: 'e2e.invoice', message: `Invoice ${invoice} paid`, ip: '203.0.113.77', payload: { data: { email: `bob-${run}@example.com` } } },
+    { key: 'e2e.invoice', message: `Invoice INV-${run}-0043 sent`, ip: '198.51.100.7' },
+  ]);
+  const { page, problems } = await watchedPage(browser);
+  await signIn(page, FOUNDER);
+
+  await page.getByRole('button', { name: 'Syntax help' }).click();
+  const help = page.getByRole('dialog', { name: 'Search syntax' });
+  await help.waitFor();
+  assert.match(await help.innerText(), /payload\.data\.email:bob@example\.com/);
+  assert.match(await help.innerText(), /ip:203\.0\.113\.0\/24/);
+  await page.keyboard.press('Escape');
+  await help.waitFor({ state: 'hidden' });
+
+  const feed = page.getByRole('list', { name: 'Activity feed' });
+  for (const search of [invoice, `ip:203.0.113.0/24 key:e2e.invoice`, `payload.data.email:bob-${run}@example.com`]) {
+    await page.getByRole('searchbox').fill(search);
+    const searched = (url) => new URL(url).searchParams.get('q') === search;
+    await Promise.all([page.waitForURL(searched), page.getByRole('button', { name: 'Search', exact: true }).click()]);
+    await feed.getByText(invoice).waitFor({ timeout: 5_000 });
+    assert.equal(await feed.locator('li').count(), 1, `only the one record for ${search}`);
+  }
+  const understood = page.getByRole('list', { name: 'Search understood as' });
+  assert.match(await understood.innerText(), /payload\.data\.email\s*=\s*bob-/);
+  assert.deepEqual(problems, []);
+  await page.close();
+});

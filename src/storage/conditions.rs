@@ -15,11 +15,50 @@ pub struct Conditions<'q, 's, 'a> {
     /// The alias of the table the conditions apply to (`e` records, `r` roll-ups).
     alias: &'static str,
     started: bool,
+    index_use: IndexUse,
+}
+
+/// How a read uses the search index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IndexUse {
+    /// Each record the read comes to is checked against the index: right
+    /// when many records match (the newest page is found early in time
+    /// order) and for reads bounded otherwise (the live feed, an outbox).
+    #[default]
+    Check,
+    /// The index's matches are the records read, then sorted: right when few
+    /// match (a walk in time order would pass most records to find them).
+    Drive,
+}
+
+/// Below this many matches the index drives a page's read (`IndexUse`): a
+/// page then sorts at most this many records, where a walk in time order
+/// would pass ~50 ÷ (matches ÷ records) records (docs/performance.md).
+pub const DRIVE_BELOW: i64 = 5_000;
+
+/// `SELECT COUNT(*)` of the records the index finds for `query`, counting
+/// no further than `DRIVE_BELOW`.
+pub fn count_matches(q: &mut Sql<'_, '_>, query: &IndexQuery) {
+    q.push("SELECT COUNT(*) FROM (");
+    match q.dialect() {
+        Dialect::Sqlite => q.push("SELECT 1 FROM events_search WHERE events_search MATCH ").bind(query.fts5()),
+        Dialect::Postgres => q.push(format_args!(
+            "SELECT 1 FROM events WHERE search @@ to_tsquery('simple', {})",
+            query.tsquery_literal()
+        )),
+    };
+    q.push(format_args!(" LIMIT {DRIVE_BELOW}) AS found"));
 }
 
 impl<'q, 's, 'a> Conditions<'q, 's, 'a> {
     pub fn new(q: &'q mut Sql<'s, 'a>, alias: &'static str) -> Self {
-        Conditions { q, alias, started: false }
+        Conditions { q, alias, started: false, index_use: IndexUse::Check }
+    }
+
+    /// How the free text, address, agent and payload conditions use the index.
+    pub fn index_use(&mut self, index_use: IndexUse) -> &mut Self {
+        self.index_use = index_use;
+        self
     }
 
     /// Starts the next condition and returns the statement to write it in.
@@ -137,15 +176,28 @@ impl<'q, 's, 'a> Conditions<'q, 's, 'a> {
     }
 
     /// Records the search index finds for `query` (free text, address, user
-    /// agent, the payload fields' marks): the index decides, never a scan.
+    /// agent, the payload fields' marks), as `index_use` says.
     fn indexed(&mut self, query: IndexQuery) {
+        let index_use = self.index_use;
         let q = self.and();
-        match q.dialect() {
-            Dialect::Sqlite => {
+        // PostgreSQL: a literal, not a parameter, so the planner weighs the
+        // words' frequencies (a generic plan for a parameter walked the time
+        // index for every search). The parser cuts the words as it cut the
+        // documents (`3e8a1f` is `3e8 a1f`).
+        let tsquery = || format!("to_tsquery('simple', {})", query.tsquery_literal());
+        match (q.dialect(), index_use) {
+            (Dialect::Sqlite, IndexUse::Drive) => {
                 q.push("e.seq IN (SELECT rowid FROM events_search WHERE events_search MATCH ").bind(query.fts5());
                 q.push(")")
             }
-            Dialect::Postgres => q.push("e.search @@ to_tsquery('simple', ").bind(query.tsquery()).push(")"),
+            (Dialect::Sqlite, IndexUse::Check) => {
+                q.push("EXISTS (SELECT 1 FROM events_search WHERE events_search MATCH ").bind(query.fts5());
+                q.push(" AND events_search.rowid = e.seq)")
+            }
+            (Dialect::Postgres, IndexUse::Drive) => {
+                q.push(format_args!("e.id = ANY (ARRAY (SELECT s.id FROM events s WHERE s.search @@ {}))", tsquery()))
+            }
+            (Dialect::Postgres, IndexUse::Check) => q.push(format_args!("e.search @@ {}", tsquery())),
         };
     }
 
@@ -181,15 +233,19 @@ impl<'q, 's, 'a> Conditions<'q, 's, 'a> {
                 q.push(")::text::numeric END)");
             }
         };
-        let bind_number = |q: &mut Sql<'s, 'a>, n: f64| match dialect {
-            Dialect::Sqlite => _ = q.bind(n),
+        // Exactly as written: an integer stays one (ids beyond 2^53 too).
+        let bind_number = |q: &mut Sql<'s, 'a>, n: &'a str| match dialect {
+            Dialect::Sqlite => match n.parse::<i64>() {
+                Ok(int) => _ = q.bind(int),
+                Err(_) => _ = q.bind(n.parse::<f64>().unwrap_or(f64::NAN)),
+            },
             Dialect::Postgres => _ = q.push("CAST(").bind(n).push(" AS numeric)"),
         };
         match &condition.test {
             FieldTest::Compare(op, n) => {
                 number(q);
                 q.push(format_args!(" {} ", op.as_str()));
-                bind_number(q, *n);
+                bind_number(q, n);
             }
             FieldTest::Equals(value) => {
                 q.push("(");
@@ -313,10 +369,19 @@ mod tests {
         assert_eq!(
             sql,
             " WHERE e.kind = ? AND e.key >= ? AND e.key < ? AND e.severity >= 1 AND \
-             e.seq IN (SELECT rowid FROM events_search WHERE events_search MATCH ?)"
+             EXISTS (SELECT 1 FROM events_search WHERE events_search MATCH ? AND events_search.rowid = e.seq)"
+        );
+        let sql = sql_of(Dialect::Sqlite, |q| _ = Conditions::new(q, "e").index_use(IndexUse::Drive).filter(&filter));
+        assert!(sql.ends_with(" AND e.seq IN (SELECT rowid FROM events_search WHERE events_search MATCH ?)"), "{sql}");
+        let sql = sql_of(Dialect::Postgres, |q| _ = Conditions::new(q, "e").index_use(IndexUse::Drive).filter(&filter));
+        assert!(
+            sql.ends_with(
+                "e.id = ANY (ARRAY (SELECT s.id FROM events s WHERE s.search @@ to_tsquery('simple', '50')))"
+            ),
+            "{sql}"
         );
         let sql = sql_of(Dialect::Postgres, |q| _ = Conditions::new(q, "e").filter(&filter));
-        assert!(sql.ends_with(" AND e.search @@ to_tsquery('simple', $4)"), "{sql}");
+        assert!(sql.ends_with(" AND e.search @@ to_tsquery('simple', '50')"), "{sql}");
     }
 
     #[test]
@@ -327,16 +392,16 @@ mod tests {
         let sql = sql_of(Dialect::Sqlite, |q| _ = Conditions::new(q, "e").filter(&filter));
         assert!(
             sql.starts_with(
-                " WHERE e.seq IN (SELECT rowid FROM events_search WHERE events_search MATCH ?) AND \
-             ((json_type(e.payload, ?) = 'text' AND json_extract(e.payload, ?) = ?)) AND \
+                " WHERE EXISTS (SELECT 1 FROM events_search WHERE events_search MATCH ? AND events_search.rowid = e.seq) \
+             AND ((json_type(e.payload, ?) = 'text' AND json_extract(e.payload, ?) = ?)) AND \
              (CASE WHEN json_type(e.payload, ?) IN ('integer', 'real') THEN json_extract(e.payload, ?) END) >= ?"
             ),
             "{sql}"
         );
         let sql = sql_of(Dialect::Postgres, |q| _ = Conditions::new(q, "e").filter(&filter));
-        assert!(sql.contains("(e.payload #> ARRAY[$2, $3]::text[] = to_jsonb(CAST($4 AS text)))"), "{sql}");
+        assert!(sql.contains("(e.payload #> ARRAY[$1, $2]::text[] = to_jsonb(CAST($3 AS text)))"), "{sql}");
         assert!(
-            sql.ends_with("THEN (e.payload #> ARRAY[$6]::text[])::text::numeric END) >= CAST($7 AS numeric)"),
+            sql.ends_with("THEN (e.payload #> ARRAY[$5]::text[])::text::numeric END) >= CAST($6 AS numeric)"),
             "{sql}"
         );
     }

@@ -249,23 +249,19 @@ fn insert<'q>(records: &[&'q NewRecord], indexed: bool) -> QueryBuilder<'q, Post
 /// `search`), by id, and moves it past them; how many were indexed, `None`
 /// once none is left.
 pub async fn index_backlog(tx: &mut PgConnection, limit: usize) -> sqlx::Result<Option<usize>> {
-    let after: Option<Uuid> =
-        sqlx::query_scalar("SELECT after FROM search_backfill FOR UPDATE").fetch_optional(&mut *tx).await?;
-    let Some(after) = after else { return Ok(None) };
+    let mark: Option<(Uuid, Uuid)> =
+        sqlx::query_as("SELECT after, through FROM search_backfill FOR UPDATE").fetch_optional(&mut *tx).await?;
+    let Some((after, through)) = mark else { return Ok(None) };
     let columns = search::searched_columns(Dialect::Postgres);
-    let rows: Vec<search::StoredSearchable> =
-        sqlx::query_as(&format!("SELECT {columns} FROM events e WHERE e.id > $1 ORDER BY e.id LIMIT $2"))
-            .bind(after)
-            .bind(limit as i64)
-            .fetch_all(&mut *tx)
-            .await?;
-    let ids: Vec<Uuid> = rows
-        .iter()
-        .filter_map(|row| match row.position {
-            search::PositionValue::Id(id) => Some(id),
-            search::PositionValue::Seq(_) => None,
-        })
-        .collect();
+    let rows: Vec<search::StoredSearchable> = sqlx::query_as(&format!(
+        "SELECT {columns} FROM events e WHERE e.id > $1 AND e.id <= $2 ORDER BY e.id LIMIT $3"
+    ))
+    .bind(after)
+    .bind(through)
+    .bind(limit as i64)
+    .fetch_all(&mut *tx)
+    .await?;
+    let ids: Vec<Uuid> = rows.iter().filter_map(|row| row.position.id()).collect();
     let Some(last) = ids.last().copied() else {
         sqlx::query("DELETE FROM search_backfill").execute(&mut *tx).await?;
         return Ok(None);
@@ -283,8 +279,9 @@ pub async fn index_backlog(tx: &mut PgConnection, limit: usize) -> sqlx::Result<
 /// Marks every record to be indexed again; their documents serve until then.
 pub async fn reindex(tx: &mut PgConnection) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO search_backfill (id, after) VALUES (1, '00000000-0000-0000-0000-000000000000') \
-         ON CONFLICT (id) DO UPDATE SET after = excluded.after",
+        "INSERT INTO search_backfill (id, after, through) \
+         SELECT 1, '00000000-0000-0000-0000-000000000000', id FROM events ORDER BY id DESC LIMIT 1 \
+         ON CONFLICT (id) DO UPDATE SET after = excluded.after, through = excluded.through",
     )
     .execute(tx)
     .await?;

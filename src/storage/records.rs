@@ -7,7 +7,7 @@ use app::store::{Page, Scope};
 use uuid::Uuid;
 
 use super::columns::select_list;
-use super::conditions::Conditions;
+use super::conditions::{Conditions, IndexUse};
 use super::statement::{Dialect, Sql};
 
 /// The order and length of a page of records.
@@ -37,20 +37,29 @@ impl Sorted {
     }
 }
 
+/// What a page of the feed reads: the scope, the filter, how the filter
+/// uses the search index, the page.
+pub struct PageOf<'a> {
+    pub scope: &'a Scope,
+    pub filter: &'a EventFilter,
+    pub index_use: IndexUse,
+    pub page: Page,
+}
+
 /// The feed: one page by (occurred_at, id) after the cursor.
-pub fn list_events<'a>(q: &mut Sql<'_, 'a>, scope: &'a Scope, filter: &'a EventFilter, page: Page) {
-    paged(q, false, scope, filter, page);
+pub fn list_events<'a>(q: &mut Sql<'_, 'a>, of: PageOf<'a>) {
+    paged(q, false, of);
 }
 
 /// Like `list_events`, with every column of the record.
-pub fn list_event_details<'a>(q: &mut Sql<'_, 'a>, scope: &'a Scope, filter: &'a EventFilter, page: Page) {
-    paged(q, true, scope, filter, page);
+pub fn list_event_details<'a>(q: &mut Sql<'_, 'a>, of: PageOf<'a>) {
+    paged(q, true, of);
 }
 
-fn paged<'a>(q: &mut Sql<'_, 'a>, detail: bool, scope: &'a Scope, filter: &'a EventFilter, page: Page) {
-    let sorted = Sorted::by_time(&page);
+fn paged<'a>(q: &mut Sql<'_, 'a>, detail: bool, of: PageOf<'a>) {
+    let sorted = Sorted::by_time(&of.page);
     select_records(q, Fields::of(detail), Some(sorted), |c| {
-        c.scope(scope).filter(filter).after_cursor(&page);
+        c.index_use(of.index_use).scope(of.scope).filter(of.filter).after_cursor(&of.page);
     });
 }
 
@@ -246,7 +255,9 @@ mod tests {
     #[test]
     fn sqlite_reads_both_record_tables_and_postgres_one() {
         let filter = EventFilter { kind: Some(Kind::Audit), ..Default::default() };
-        let sql = sql_of(Dialect::Sqlite, |q| list_events(q, &Scope::Platform, &filter, Page::newest(5)));
+        let of =
+            || PageOf { scope: &Scope::Platform, filter: &filter, index_use: IndexUse::Check, page: Page::newest(5) };
+        let sql = sql_of(Dialect::Sqlite, |q| list_events(q, of()));
         let arm = "FROM events_recent e JOIN workspaces w ON w.id = e.workspace_id WHERE e.kind = ? \
                    ORDER BY e.occurred_at DESC, e.id DESC LIMIT 5)";
         assert!(sql.starts_with("SELECT * FROM (SELECT e.id"), "{sql}");
@@ -254,7 +265,7 @@ mod tests {
         assert!(sql.ends_with(") ORDER BY occurred_at DESC, id DESC LIMIT 5"), "{sql}");
         assert_eq!(sql.matches('?').count(), 2, "the arm's values repeat per arm");
 
-        let sql = sql_of(Dialect::Postgres, |q| list_events(q, &Scope::Platform, &filter, Page::newest(5)));
+        let sql = sql_of(Dialect::Postgres, |q| list_events(q, of()));
         assert!(!sql.contains("events_recent") && !sql.contains("UNION"), "{sql}");
         assert!(sql.ends_with("WHERE e.kind = $1 ORDER BY e.occurred_at DESC, e.id DESC LIMIT 5"), "{sql}");
     }

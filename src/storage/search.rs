@@ -32,7 +32,7 @@ const AGENT_MARK: &str = "0ua";
 
 /// The record's columns whose words are searched, in the order a document
 /// holds them, then the address, the user agent and the payload.
-const TEXT_COLUMNS: [&str; 13] = [
+const TEXT_COLUMNS: [&str; 11] = [
     "message",
     "key",
     "context",
@@ -44,8 +44,6 @@ const TEXT_COLUMNS: [&str; 13] = [
     "actor_label",
     "error_message",
     "provider",
-    "correlation_id",
-    "event_id",
 ];
 
 /// What a record is found by, borrowed from a new record or a stored row.
@@ -71,8 +69,6 @@ impl<'r> Searchable<'r> {
                 r.actor_label.as_deref(),
                 r.error_message.as_deref(),
                 r.provider.as_deref(),
-                r.correlation_id.as_deref(),
-                r.event_id.as_deref(),
             ],
             ip: r.ip.as_deref(),
             user_agent: r.user_agent.as_deref(),
@@ -93,6 +89,22 @@ pub struct StoredSearchable {
 pub enum PositionValue {
     Seq(i64),
     Id(uuid::Uuid),
+}
+
+impl PositionValue {
+    pub fn seq(&self) -> Option<i64> {
+        match self {
+            PositionValue::Seq(seq) => Some(*seq),
+            PositionValue::Id(_) => None,
+        }
+    }
+
+    pub fn id(&self) -> Option<uuid::Uuid> {
+        match self {
+            PositionValue::Id(id) => Some(*id),
+            PositionValue::Seq(_) => None,
+        }
+    }
 }
 
 /// The SELECT list `StoredSearchable` reads, over records `e`.
@@ -238,23 +250,11 @@ fn number_text(text: &str) -> Option<String> {
     }
 }
 
-/// Words in a row; with `prefix`, the last one is the start of a word.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Phrase {
-    words: Vec<String>,
-    prefix: bool,
-}
+/// Words in a row (`app::search::Term`): the index query's phrases.
+type Phrase = Term;
 
-impl Phrase {
-    fn exact(words: Vec<String>) -> Self {
-        Phrase { words, prefix: false }
-    }
-}
-
-impl From<Term> for Phrase {
-    fn from(term: Term) -> Self {
-        Phrase { words: term.words, prefix: term.prefix }
-    }
+fn exact(words: Vec<String>) -> Phrase {
+    Term { words, prefix: false }
 }
 
 /// What the index is asked: every clause holds, each clause by one of its
@@ -268,7 +268,7 @@ impl IndexQuery {
     pub fn of(filter: &EventFilter) -> Option<Self> {
         let mut clauses: Vec<Vec<Phrase>> = Vec::new();
         if let Some(q) = &filter.q {
-            clauses.extend(terms(q).into_iter().map(|term| vec![term.into()]));
+            clauses.extend(terms(q).into_iter().map(|term| vec![term]));
         }
         if let Some(range) = filter.ip {
             clauses.push(address_prefixes(range));
@@ -285,14 +285,19 @@ impl IndexQuery {
         (!clauses.is_empty()).then_some(IndexQuery(clauses))
     }
 
-    /// An FTS5 query: `"inv 2024" * AND ("0ipab"* OR "0ipac"*)`.
+    /// An FTS5 query: `"inv 2024" * AND ("0ipab"* OR "0ipac"*)`. Words
+    /// are letters and digits, so within quotes none is an operator.
     pub fn fts5(&self) -> String {
         self.render(" AND ", " OR ", |p| format!("\"{}\"{}", p.words.join(" "), if p.prefix { " *" } else { "" }))
     }
 
-    /// A `tsquery`: `inv <-> 2024:* & (0ipab:* | 0ipac:*)`.
-    pub fn tsquery(&self) -> String {
-        self.render(" & ", " | ", |p| format!("{}{}", p.words.join(" <-> "), if p.prefix { ":*" } else { "" }))
+    /// A `tsquery` as an SQL string literal: `'inv <-> 2024:* & (0ipab:* | 0ipac:*)'`.
+    /// Words are letters and digits; quotes are doubled all the same, so the
+    /// literal's safety does not rest on that rule alone.
+    pub fn tsquery_literal(&self) -> String {
+        let query =
+            self.render(" & ", " | ", |p| format!("{}{}", p.words.join(" <-> "), if p.prefix { ":*" } else { "" }));
+        format!("'{}'", query.replace('\'', "''"))
     }
 
     fn render(&self, and: &str, or: &str, phrase: impl Fn(&Phrase) -> String) -> String {
@@ -322,13 +327,14 @@ fn address_prefixes(range: IpNet) -> Vec<Phrase> {
     let bits = mapped + u32::from(range.prefix_len());
     let base = address_bits(range.network());
     if bits == 128 {
-        return vec![Phrase::exact(vec![address_word(range.network())])];
+        return vec![exact(vec![address_word(range.network())])];
     }
     let digits = bits.div_ceil(4);
     let spare = digits * 4 - bits;
     (0..1u128 << spare)
         .map(|n| {
-            let start = base | (n << (128 - digits * 4));
+            // No spare bits (n = 0) when the range is all addresses (digits = 0).
+            let start = base | n.checked_shl(128 - digits * 4).unwrap_or(0);
             let hex = format!("{start:032x}");
             Phrase { words: vec![format!("{IP_MARK}{}", &hex[..digits as usize])], prefix: true }
         })
@@ -341,9 +347,9 @@ fn address_prefixes(range: IpNet) -> Vec<Phrase> {
 fn field_phrases(condition: &FieldCondition) -> Vec<Phrase> {
     let mark = field_word(&condition.path);
     let FieldTest::Equals(value) = &condition.test else {
-        return vec![Phrase::exact(vec![mark])];
+        return vec![exact(vec![mark])];
     };
-    let phrase = |text: &str| Phrase::exact(std::iter::once(mark.clone()).chain(words(text)).collect());
+    let phrase = |text: &str| exact(std::iter::once(mark.clone()).chain(words(text)).collect());
     let mut phrases = vec![phrase(value)];
     if let Some(number) = number_text(value) {
         let other = phrase(&number);
@@ -354,9 +360,10 @@ fn field_phrases(condition: &FieldCondition) -> Vec<Phrase> {
     phrases
 }
 
-/// A payload field's number, for a comparison or a numeric equality.
-pub fn field_number(value: &str) -> Option<f64> {
-    value.trim().parse::<f64>().ok().filter(|n| n.is_finite())
+/// A payload field's value if it spells a number (for a numeric equality).
+pub fn field_number(value: &str) -> Option<&str> {
+    let value = value.trim();
+    value.parse::<f64>().ok().filter(|n| n.is_finite()).map(|_| value)
 }
 
 /// The value of `value` if it spells a JSON boolean.
@@ -416,7 +423,7 @@ mod tests {
              \"0ip00000000000000000000ffffcb0073\" *)"
         );
         let query = IndexQuery::of(&filter("ua:firefox/115 ip:203.0.113.7")).unwrap();
-        assert_eq!(query.tsquery(), "0ip00000000000000000000ffffcb007107 & 0uafirefox <-> 0ua115");
+        assert_eq!(query.tsquery_literal(), "'0ip00000000000000000000ffffcb007107 & 0uafirefox <-> 0ua115'");
         assert_eq!(IndexQuery::of(&filter("kind:audit")), None);
     }
 
@@ -427,6 +434,8 @@ mod tests {
         let all = address_prefixes("0.0.0.0/0".parse().unwrap());
         assert_eq!(all, [Phrase { words: vec!["0ip00000000000000000000ffff".into()], prefix: true }]);
         assert_eq!(address_prefixes("2001:db8::/33".parse().unwrap()).len(), 8);
+        let everything = address_prefixes("::/0".parse().unwrap());
+        assert_eq!(everything, [Phrase { words: vec!["0ip".into()], prefix: true }]);
     }
 
     #[test]
@@ -436,7 +445,7 @@ mod tests {
         let phrases = field_phrases(&f.payload[0]);
         assert_eq!(phrases.len(), 2);
         assert_eq!(phrases[1].words, [mark, "1500".to_owned()]);
-        assert_eq!(field_phrases(&f.payload[1]), [Phrase::exact(vec![field_word(&["amount".into()])])]);
+        assert_eq!(field_phrases(&f.payload[1]), [exact(vec![field_word(&["amount".into()])])]);
         assert_eq!(number_text("1e3").as_deref(), Some("1000"));
         assert_eq!(number_text("18446744073709551615").as_deref(), Some("18446744073709551615"));
         assert_eq!(number_text("0042").as_deref(), Some("42"));

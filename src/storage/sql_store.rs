@@ -25,10 +25,12 @@ use uuid::Uuid;
 use super::canonical::{self, StoredRow};
 use super::columns::stored_list;
 use super::commit_signal::CommitSignal;
+use super::conditions::{count_matches, IndexUse, DRIVE_BELOW};
 use super::horizon::SharedHorizon;
 use super::key_cache::{KeyCache, Lookup};
 use super::outbox;
 use super::postgres::{self, PgDb};
+use super::search::IndexQuery;
 use super::sqlite::{self, SqliteDb};
 use super::statement::{for_postgres, for_sqlite, power_of_two_chunks, Bindable, Dialect, Sql};
 use super::{
@@ -196,6 +198,14 @@ impl SqlStore {
         }
         self.execute(|q| _ = q.push("DELETE FROM chain_backfill")).await?;
         Ok(chained)
+    }
+
+    /// How a page of `filter` uses the search index: driven by it when it
+    /// finds few records (counted, up to `DRIVE_BELOW`), else checked per record.
+    async fn index_use(&self, filter: &EventFilter) -> StoreResult<IndexUse> {
+        let Some(query) = IndexQuery::of(filter) else { return Ok(IndexUse::Check) };
+        let (found,): (i64,) = self.fetch_one(Use::Replica, |q| count_matches(q, &query)).await?;
+        Ok(if found < DRIVE_BELOW { IndexUse::Drive } else { IndexUse::Check })
     }
 
     /// Writes a group's records in `tx`, each new one appended to its chain
@@ -812,7 +822,9 @@ impl Store for SqlStore {
     }
 
     async fn list_events(&self, scope: &Scope, filter: &EventFilter, page: Page) -> StoreResult<Vec<EventRow>> {
-        Ok(self.fetch_all(Use::Replica, |q| records::list_events(q, scope, filter, page)).await?)
+        let index_use = self.index_use(filter).await?;
+        let of = records::PageOf { scope, filter, index_use, page };
+        Ok(self.fetch_all(Use::Replica, |q| records::list_events(q, of)).await?)
     }
 
     async fn events_received_after(
@@ -831,7 +843,9 @@ impl Store for SqlStore {
         filter: &EventFilter,
         page: Page,
     ) -> StoreResult<Vec<EventDetail>> {
-        Ok(self.fetch_all(Use::Replica, |q| records::list_event_details(q, scope, filter, page)).await?)
+        let index_use = self.index_use(filter).await?;
+        let of = records::PageOf { scope, filter, index_use, page };
+        Ok(self.fetch_all(Use::Replica, |q| records::list_event_details(q, of)).await?)
     }
 
     async fn event_by_id(&self, scope: &Scope, id: Uuid) -> StoreResult<Option<EventDetail>> {

@@ -226,38 +226,38 @@ async fn index(conn: &mut SqliteConnection, documents: &[(i64, String)]) -> sqlx
     Ok(())
 }
 
-/// Indexes the records just below the backlog's mark (migration `search`)
-/// and lowers it by `limit`; how many were indexed, `None` once none is left.
+/// Indexes the `limit` newest records below the backlog's mark (migration
+/// `search`) and lowers it past them; how many were indexed, `None` once
+/// none is left. A record indexed before (a reindex) loses its old words first.
 pub async fn index_backlog(conn: &mut SqliteConnection, limit: usize) -> sqlx::Result<Option<usize>> {
     let below: Option<i64> = sqlx::query_scalar("SELECT below FROM search_backfill").fetch_optional(&mut *conn).await?;
     let Some(below) = below else { return Ok(None) };
-    let from = below.saturating_sub(limit as i64).max(0);
     let columns = search::searched_columns(Dialect::Sqlite);
     let select = format!(
-        "SELECT {columns} FROM events e WHERE e.seq >= ?1 AND e.seq < ?2 \
-         UNION ALL SELECT {columns} FROM events_recent e WHERE e.seq >= ?1 AND e.seq < ?2"
+        "SELECT * FROM (SELECT {columns} FROM events e WHERE e.seq < ?1 ORDER BY e.seq DESC LIMIT ?2) \
+         UNION ALL SELECT * FROM (SELECT {columns} FROM events_recent e WHERE e.seq < ?1 ORDER BY e.seq DESC LIMIT ?2) \
+         ORDER BY seq DESC LIMIT ?2"
     );
     let rows: Vec<search::StoredSearchable> =
-        sqlx::query_as(&select).bind(from).bind(below).fetch_all(&mut *conn).await?;
-    let documents: Vec<(i64, String)> = rows
-        .iter()
-        .filter_map(|row| match row.position {
-            search::PositionValue::Seq(seq) => Some((seq, search::document(&row.searchable()))),
-            search::PositionValue::Id(_) => None,
-        })
-        .collect();
-    index(conn, &documents).await?;
-    if from == 0 {
+        sqlx::query_as(&select).bind(below).bind(limit as i64).fetch_all(&mut *conn).await?;
+    let documents: Vec<(i64, String)> =
+        rows.iter().filter_map(|row| Some((row.position.seq()?, search::document(&row.searchable())))).collect();
+    let Some(lowest) = documents.last().map(|(seq, _)| *seq) else {
         sqlx::query("DELETE FROM search_backfill").execute(&mut *conn).await?;
-    } else {
-        sqlx::query("UPDATE search_backfill SET below = ?").bind(from).execute(&mut *conn).await?;
-    }
+        return Ok(None);
+    };
+    sqlx::query("DELETE FROM events_search WHERE rowid >= ? AND rowid < ?")
+        .bind(lowest)
+        .bind(below)
+        .execute(&mut *conn)
+        .await?;
+    index(conn, &documents).await?;
+    sqlx::query("UPDATE search_backfill SET below = ?").bind(lowest).execute(&mut *conn).await?;
     Ok(Some(documents.len()))
 }
 
-/// Empties the index and marks every record to be indexed again.
+/// Marks every record to be indexed again; their words serve until then.
 pub async fn reindex(conn: &mut SqliteConnection) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO events_search (events_search) VALUES ('delete-all')").execute(&mut *conn).await?;
     sqlx::query(
         "INSERT OR REPLACE INTO search_backfill (id, below) SELECT 1, MAX(seq) + 1 \
          FROM (SELECT MAX(seq) AS seq FROM events UNION ALL SELECT MAX(seq) FROM events_recent) HAVING MAX(seq) > 0",

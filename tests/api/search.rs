@@ -38,7 +38,7 @@ async fn investigation(app: &TestApp) {
          "ip": "203.0.113.200", "user_agent": "curl/8.5.0",
          "payload": {"data": {"email": "ann@example.com"}, "amountCents": 500.0, "vip": true}},
         {"kind": "event", "key": "refund.issued", "message": "Refunded the order",
-         "ip": "2001:db8::1", "payload": {"amountCents": "1500", "order": "ORD-9"}},
+         "ip": "2001:db8::1", "payload": {"amountCents": "1500", "order": "ORD-9", "big": 12345678901234567_u64}},
         {"kind": "event", "key": "login.failed", "message": "Wrong password for bob",
          "ip": "198.51.100.2", "payload": {"data": {"email": "BOB@example.com"}}},
     ]);
@@ -82,6 +82,13 @@ async fn one_record_among_many_by_its_words_fields_address_or_agent() {
         ("payload.amountCents:<1000", &["invoice.sent"]),
         ("payload.vip:true", &["invoice.sent"]),
         ("payload.items.sku:SKU-77", &[]),
+        // Integers beyond 2^53 compare exactly.
+        ("payload.big:12345678901234567", &["refund.issued"]),
+        ("payload.big:12345678901234568", &[]),
+        ("payload.big:>12345678901234566", &["refund.issued"]),
+        ("payload.big:>12345678901234567", &[]),
+        ("ip:::/0", &["invoice.paid", "invoice.sent", "refund.issued", "login.failed"]),
+        ("ip:0.0.0.0/0", &["invoice.paid", "invoice.sent", "login.failed"]),
     ] {
         assert_eq!(find(&app, &key, &q(query)).await, Ok(keys(expected)), "{query}");
     }
@@ -101,6 +108,8 @@ async fn one_record_among_many_by_its_words_fields_address_or_agent() {
         (&[("q", "ip:999.1.1.1")], "q: ip:"),
         (&[("q", "---")], "has no letters or digits"),
         (&[("user_agent", "//")], "user_agent:"),
+        (&[("q", "a*")], "a prefix needs at least 2"),
+        (&[("payload.a\"b", "1")], "without quotes"),
     ] {
         let error = find(&app, &key, params).await.expect_err("refused");
         assert!(error.starts_with("400") && error.contains(names), "{params:?}: {error}");
@@ -194,6 +203,17 @@ async fn the_index_keeps_step_with_staging_and_purges() {
     assert_eq!(documents_holding(app, "old").await, 0, "the purged record's words are gone from the index");
 }
 
+/// Empties the search index behind the server's back.
+async fn forget_the_index(app: &TestApp) {
+    if app.db.is_postgres() {
+        let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+        sqlx::query("UPDATE events SET search = NULL").execute(&pool).await.unwrap();
+    } else {
+        let pool = sqlx::SqlitePool::connect(&app.db.url).await.unwrap();
+        sqlx::query("INSERT INTO events_search (events_search) VALUES ('delete-all')").execute(&pool).await.unwrap();
+    }
+}
+
 /// How many documents of the index hold `word`, asked of the index itself.
 async fn documents_holding(app: TestApp, word: &str) -> i64 {
     if app.db.is_postgres() {
@@ -219,18 +239,7 @@ async fn documents_holding(app: TestApp, word: &str) -> i64 {
 async fn a_reindex_finds_records_the_index_lost() {
     let app = spawn_app().await;
     investigation(&app).await;
-    let forget = if app.db.is_postgres() {
-        "UPDATE events SET search = NULL"
-    } else {
-        "INSERT INTO events_search (events_search) VALUES ('delete-all')"
-    };
-    if app.db.is_postgres() {
-        let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
-        sqlx::query(forget).execute(&pool).await.unwrap();
-    } else {
-        let pool = sqlx::SqlitePool::connect(&app.db.url).await.unwrap();
-        sqlx::query(forget).execute(&pool).await.unwrap();
-    }
+    forget_the_index(&app).await;
     assert_eq!(found(&app, "INV-2024-0042").await, 0, "the index forgot");
     let printed = app.cli(&["search", "reindex"]);
     assert!(printed.contains("records indexed for search"), "{printed}");

@@ -53,8 +53,9 @@ pub struct FieldCondition {
 pub enum FieldTest {
     /// The value is this string, or the number or boolean it spells.
     Equals(String),
-    /// The value is a number that compares so with this one.
-    Compare(Comparison, f64),
+    /// The value is a number that compares so with this one (a finite
+    /// number, as written: integers beyond 2^53 stay exact).
+    Compare(Comparison, String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -42,7 +42,7 @@ fn Feed(start: FeedStart, params: FeedParams) -> impl IntoView {
         <main class="page">
             <LiveFeed params=params.clone() newest_ms live/>
             <crate::pages::stats::StatsPanel params=params.clone()/>
-            <FilterBar params=params.clone() workspaces=choosable_workspaces/>
+            <FilterBar params=params.clone() workspaces=choosable_workspaces understood=live/>
             <p class="export">
                 "Export this view: "
                 <a href=format!("/api/v1/events/export?{}", params.export_query("csv")) download>"CSV"</a>
@@ -61,7 +61,7 @@ fn Feed(start: FeedStart, params: FeedParams) -> impl IntoView {
 /// The filters: a search box and controls in a plain GET form, so the URL
 /// is the view; with JavaScript a control's change applies at once.
 #[component]
-fn FilterBar(params: FeedParams, workspaces: Vec<String>) -> impl IntoView {
+fn FilterBar(params: FeedParams, workspaces: Vec<String>, understood: bool) -> impl IntoView {
     let kinds: Vec<String> = Kind::ALL.iter().map(|k| k.as_str().to_owned()).collect();
     let severities: Vec<String> = Severity::ALL.iter().map(|s| s.as_str().to_owned()).collect();
     let ranges: Vec<String> = FeedParams::RANGES.iter().map(|r| r.to_string()).collect();
@@ -95,12 +95,12 @@ fn FilterBar(params: FeedParams, workspaces: Vec<String>) -> impl IntoView {
                         />
                     </label>
                     <button type="submit" class="primary">"Search"</button>
-                    <button type="button" class="help-button" popovertarget="search-help" aria-label="Search syntax">
+                    <button type="button" class="help-button" popovertarget="search-help" aria-label="Syntax help">
                         "?"
                     </button>
                     <SearchHelp/>
                 </div>
-                <Understood q=params.q.clone()/>
+                {understood.then(|| view! { <Understood q=params.q.clone()/> })}
                 <div class="filter-row controls">
                     {workspace}
                     <label>
