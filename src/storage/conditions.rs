@@ -21,32 +21,30 @@ pub struct Conditions<'q, 's, 'a> {
 /// How a read uses the search index.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum IndexUse {
-    /// Each record the read comes to is checked against the index: right
-    /// when many records match (the newest page is found early in time
-    /// order) and for reads bounded otherwise (the live feed, an outbox).
+    /// Each record the read comes to, in its own order, is tested: against
+    /// its own words (PostgreSQL) or the index's matches gathered once
+    /// (SQLite). Right when many records match (the newest page is found
+    /// early in time order) and for reads bounded otherwise (the live feed,
+    /// an outbox).
     #[default]
     Check,
     /// The index's matches are the records read, then sorted: right when few
     /// match (a walk in time order would pass most records to find them).
+    /// SQLite only: PostgreSQL's planner makes this choice itself.
     Drive,
 }
 
-/// Below this many matches the index drives a page's read (`IndexUse`): a
-/// page then sorts at most this many records, where a walk in time order
-/// would pass ~50 ÷ (matches ÷ records) records (docs/performance.md).
+/// Below this many matches the index drives a page's read on SQLite
+/// (`IndexUse`): a page then sorts at most this many records, where a walk
+/// in time order would pass ~50 ÷ (matches ÷ records) records
+/// (docs/performance.md).
 pub const DRIVE_BELOW: i64 = 5_000;
 
-/// `SELECT COUNT(*)` of the records the index finds for `query`, counting
-/// no further than `DRIVE_BELOW`.
-pub fn count_matches(q: &mut Sql<'_, '_>, query: &IndexQuery) {
-    q.push("SELECT COUNT(*) FROM (");
-    match q.dialect() {
-        Dialect::Sqlite => q.push("SELECT 1 FROM events_search WHERE events_search MATCH ").bind(query.fts5()),
-        Dialect::Postgres => q.push(format_args!(
-            "SELECT 1 FROM events WHERE search @@ to_tsquery('simple', {})",
-            query.tsquery_literal()
-        )),
-    };
+/// SQLite: `SELECT COUNT(*)` of the records the index finds for `query`,
+/// counting no further than `DRIVE_BELOW`. (PostgreSQL's planner weighs the
+/// words itself, from the `search` column's statistics.)
+pub fn count_sqlite_matches(q: &mut Sql<'_, '_>, query: &IndexQuery) {
+    q.push("SELECT COUNT(*) FROM (SELECT 1 FROM events_search WHERE events_search MATCH ").bind(query.fts5());
     q.push(format_args!(" LIMIT {DRIVE_BELOW}) AS found"));
 }
 
@@ -180,24 +178,22 @@ impl<'q, 's, 'a> Conditions<'q, 's, 'a> {
     fn indexed(&mut self, query: IndexQuery) {
         let index_use = self.index_use;
         let q = self.and();
-        // PostgreSQL: a literal, not a parameter, so the planner weighs the
-        // words' frequencies (a generic plan for a parameter walked the time
-        // index for every search). The parser cuts the words as it cut the
-        // documents (`3e8a1f` is `3e8 a1f`).
-        let tsquery = || format!("to_tsquery('simple', {})", query.tsquery_literal());
-        match (q.dialect(), index_use) {
-            (Dialect::Sqlite, IndexUse::Drive) => {
-                q.push("e.seq IN (SELECT rowid FROM events_search WHERE events_search MATCH ").bind(query.fts5());
-                q.push(")")
+        match q.dialect() {
+            // Driven: the matches are looked up by `seq`. Tested (`+`: not
+            // by `seq`): the read keeps its own order and index and tests each
+            // record against the matches, gathered once (an FTS5 lookup per
+            // record, `rowid = e.seq`, took 0.3 ms each: docs/performance.md).
+            Dialect::Sqlite => {
+                let tested = if index_use == IndexUse::Check { "+" } else { "" };
+                q.push(format_args!("{tested}e.seq IN (SELECT rowid FROM events_search WHERE events_search MATCH "));
+                q.bind(query.fts5()).push(")")
             }
-            (Dialect::Sqlite, IndexUse::Check) => {
-                q.push("EXISTS (SELECT 1 FROM events_search WHERE events_search MATCH ").bind(query.fts5());
-                q.push(" AND events_search.rowid = e.seq)")
-            }
-            (Dialect::Postgres, IndexUse::Drive) => {
-                q.push(format_args!("e.id = ANY (ARRAY (SELECT s.id FROM events s WHERE s.search @@ {}))", tsquery()))
-            }
-            (Dialect::Postgres, IndexUse::Check) => q.push(format_args!("e.search @@ {}", tsquery())),
+            // A literal, not a parameter, so the planner weighs the words'
+            // frequencies (a rare word: the index; a common one: a walk in
+            // time order), where a generic plan for a parameter walked for
+            // every search. The parser cuts the words as it cut the
+            // documents (`3e8a1f` is `3e8 a1f`).
+            Dialect::Postgres => q.push(format_args!("e.search @@ to_tsquery('simple', {})", query.tsquery_literal())),
         };
     }
 
@@ -369,17 +365,12 @@ mod tests {
         assert_eq!(
             sql,
             " WHERE e.kind = ? AND e.key >= ? AND e.key < ? AND e.severity >= 1 AND \
-             EXISTS (SELECT 1 FROM events_search WHERE events_search MATCH ? AND events_search.rowid = e.seq)"
+             +e.seq IN (SELECT rowid FROM events_search WHERE events_search MATCH ?)"
         );
         let sql = sql_of(Dialect::Sqlite, |q| _ = Conditions::new(q, "e").index_use(IndexUse::Drive).filter(&filter));
         assert!(sql.ends_with(" AND e.seq IN (SELECT rowid FROM events_search WHERE events_search MATCH ?)"), "{sql}");
         let sql = sql_of(Dialect::Postgres, |q| _ = Conditions::new(q, "e").index_use(IndexUse::Drive).filter(&filter));
-        assert!(
-            sql.ends_with(
-                "e.id = ANY (ARRAY (SELECT s.id FROM events s WHERE s.search @@ to_tsquery('simple', '50')))"
-            ),
-            "{sql}"
-        );
+        assert!(sql.ends_with(" AND e.search @@ to_tsquery('simple', '50')"), "{sql}");
         let sql = sql_of(Dialect::Postgres, |q| _ = Conditions::new(q, "e").filter(&filter));
         assert!(sql.ends_with(" AND e.search @@ to_tsquery('simple', '50')"), "{sql}");
     }
@@ -392,7 +383,7 @@ mod tests {
         let sql = sql_of(Dialect::Sqlite, |q| _ = Conditions::new(q, "e").filter(&filter));
         assert!(
             sql.starts_with(
-                " WHERE EXISTS (SELECT 1 FROM events_search WHERE events_search MATCH ? AND events_search.rowid = e.seq) \
+                " WHERE +e.seq IN (SELECT rowid FROM events_search WHERE events_search MATCH ?) \
              AND ((json_type(e.payload, ?) = 'text' AND json_extract(e.payload, ?) = ?)) AND \
              (CASE WHEN json_type(e.payload, ?) IN ('integer', 'real') THEN json_extract(e.payload, ?) END) >= ?"
             ),

@@ -25,7 +25,7 @@ use uuid::Uuid;
 use super::canonical::{self, StoredRow};
 use super::columns::stored_list;
 use super::commit_signal::CommitSignal;
-use super::conditions::{count_matches, IndexUse, DRIVE_BELOW};
+use super::conditions::{count_sqlite_matches, IndexUse, DRIVE_BELOW};
 use super::horizon::SharedHorizon;
 use super::key_cache::{KeyCache, Lookup};
 use super::outbox;
@@ -200,11 +200,14 @@ impl SqlStore {
         Ok(chained)
     }
 
-    /// How a page of `filter` uses the search index: driven by it when it
-    /// finds few records (counted, up to `DRIVE_BELOW`), else checked per record.
+    /// How a page of `filter` uses the search index on SQLite: driven by it
+    /// when it finds few records (counted, up to `DRIVE_BELOW`), else tested
+    /// per record. PostgreSQL's planner chooses by the words' statistics.
     async fn index_use(&self, filter: &EventFilter) -> StoreResult<IndexUse> {
-        let Some(query) = IndexQuery::of(filter) else { return Ok(IndexUse::Check) };
-        let (found,): (i64,) = self.fetch_one(Use::Replica, |q| count_matches(q, &query)).await?;
+        let (Backend::Sqlite(_), Some(query)) = (&self.backend, IndexQuery::of(filter)) else {
+            return Ok(IndexUse::Check);
+        };
+        let (found,): (i64,) = self.fetch_one(Use::Replica, |q| count_sqlite_matches(q, &query)).await?;
         Ok(if found < DRIVE_BELOW { IndexUse::Drive } else { IndexUse::Check })
     }
 
