@@ -78,6 +78,12 @@ impl SqliteDb {
         // Staged records number past every record of `events` (migration
         // `search`), also after rows were loaded into it behind the server's back.
         sqlx::query(
+            "INSERT INTO sqlite_sequence (name, seq) SELECT 'events_recent', 0 \
+             WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'events_recent')",
+        )
+        .execute(&writer)
+        .await?;
+        sqlx::query(
             "UPDATE sqlite_sequence SET seq = MAX(seq, (SELECT COALESCE(MAX(seq), 0) FROM events)) \
              WHERE name = 'events_recent'",
         )
