@@ -130,6 +130,12 @@ pub fn apply(text: &str, filter: &mut EventFilter, now: Micros) -> Result<(), St
     if !free_text.is_empty() {
         filter.q = Some(free_text.join(" "));
     }
+    check_limits(filter)
+}
+
+/// A search's bounds (`MAX_TERMS`, `MAX_FIELDS`), however its parts came:
+/// the search syntax, the read API's parameters, or both.
+pub fn check_limits(filter: &EventFilter) -> Result<(), String> {
     let terms = filter.q.as_deref().map_or(0, |q| terms(q).len())
         + filter.user_agent.as_deref().map_or(0, |ua| terms(ua).len());
     if terms > MAX_TERMS {
@@ -168,9 +174,6 @@ pub fn apply_one(name: &str, value: &str, filter: &mut EventFilter, now: Micros)
     }
     let token = Token { text: format!("{name}:{value}"), quoted: false };
     if let Some(condition) = payload_field(&token) {
-        if filter.payload.len() >= MAX_FIELDS {
-            return Err(format!("{name}: a search may test at most {MAX_FIELDS} payload fields"));
-        }
         filter.payload.push(condition?);
         return Ok(());
     }

@@ -160,6 +160,7 @@ impl FilterQuery {
         if let Some(q) = &self.q {
             app::search::apply(q, &mut filter, now).map_err(|e| bad("q", e))?;
         }
+        app::search::check_limits(&filter).map_err(Error::BadRequest)?;
         Ok(filter)
     }
 }

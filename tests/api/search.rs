@@ -102,6 +102,7 @@ async fn one_record_among_many_by_its_words_fields_address_or_agent() {
     ] {
         assert_eq!(find(&app, &key, params).await, Ok(keys(expected)), "{params:?}");
     }
+    let many_words = "w ".repeat(app::search::MAX_TERMS + 1);
     for (params, names) in [
         (&[("ip", "203.0.113")][..], "ip:"),
         (&[("payload.amountCents", ">=lots")], "payload.amountCents: >= needs a number"),
@@ -110,6 +111,8 @@ async fn one_record_among_many_by_its_words_fields_address_or_agent() {
         (&[("user_agent", "//")], "user_agent:"),
         (&[("q", "a*")], "a prefix needs at least 2"),
         (&[("payload.a\"b", "1")], "without quotes"),
+        // The bounds hold for the parameters as for `q`.
+        (&[("user_agent", many_words.as_str())], "at most 32 terms"),
     ] {
         let error = find(&app, &key, params).await.expect_err("refused");
         assert!(error.starts_with("400") && error.contains(names), "{params:?}: {error}");
