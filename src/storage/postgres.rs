@@ -227,7 +227,7 @@ fn insert<'q>(records: &[&'q NewRecord], indexed: bool) -> QueryBuilder<'q, Post
         .collect();
     // And each record's search document, as its words (`search::document`).
     let mut query = Unnest::new(format!(
-        "INSERT INTO events ({names}, search) SELECT {}, to_tsvector('simple', search) FROM UNNEST(",
+        "INSERT INTO events ({names}, search) SELECT {}, search::tsvector FROM UNNEST(",
         select.join(", ")
     ));
     for column in &RECORD_COLUMNS {
@@ -240,7 +240,8 @@ fn insert<'q>(records: &[&'q NewRecord], indexed: bool) -> QueryBuilder<'q, Post
             Value::Text(read) | Value::Json(read) => query.array(records.iter().map(|r| read(r)).collect(), sql_type),
         };
     }
-    let documents = records.iter().map(|r| indexed.then(|| search::document(&search::Searchable::of(r))));
+    let documents =
+        records.iter().map(|r| indexed.then(|| search::document(&search::Searchable::of(r), Dialect::Postgres)));
     query.array(documents.collect::<Vec<Option<String>>>(), "text[]");
     query.finish(&format!(" AS t ({names}, search) RETURNING id"))
 }
@@ -266,11 +267,11 @@ pub async fn index_backlog(tx: &mut PgConnection, limit: usize) -> sqlx::Result<
         sqlx::query("DELETE FROM search_backfill").execute(&mut *tx).await?;
         return Ok(None);
     };
-    let mut query = Unnest::new("UPDATE events e SET search = to_tsvector('simple', d.doc) FROM UNNEST(");
+    let mut query = Unnest::new("UPDATE events e SET search = d.doc::tsvector FROM UNNEST(");
     query
         .array(ids.clone(), "uuid[]")
         .array(rows.iter().map(|row| row.kind.clone()).collect(), "text[]")
-        .array(rows.iter().map(|row| search::document(&row.searchable())).collect(), "text[]");
+        .array(rows.iter().map(|row| search::document(&row.searchable(), Dialect::Postgres)).collect(), "text[]");
     query.finish(" AS d (id, kind, doc) WHERE e.kind = d.kind AND e.id = d.id").build().execute(&mut *tx).await?;
     sqlx::query("UPDATE search_backfill SET after = $1").bind(last).execute(&mut *tx).await?;
     Ok(Some(ids.len()))

@@ -188,10 +188,9 @@ pub async fn write_group(
         let rows: Vec<(i64, Uuid)> = stage(chunk, commit_tx).build_query_as().fetch_all(&mut *conn).await?;
         if indexed {
             let by_id: HashMap<Uuid, &NewRecord> = chunk.iter().map(|r| (r.id, *r)).collect();
-            documents.extend(
-                rows.iter()
-                    .filter_map(|(seq, id)| Some((*seq, search::document(&search::Searchable::of(by_id.get(id)?))))),
-            );
+            documents.extend(rows.iter().filter_map(|(seq, id)| {
+                Some((*seq, search::document(&search::Searchable::of(by_id.get(id)?), Dialect::Sqlite)))
+            }));
         }
         inserted.extend(rows.into_iter().map(|(_, id)| id));
         rest = tail;
@@ -246,8 +245,10 @@ pub async fn index_backlog(conn: &mut SqliteConnection, limit: usize) -> sqlx::R
     );
     let rows: Vec<search::StoredSearchable> =
         sqlx::query_as(&select).bind(below).bind(limit as i64).fetch_all(&mut *conn).await?;
-    let documents: Vec<(i64, String)> =
-        rows.iter().filter_map(|row| Some((row.position.seq()?, search::document(&row.searchable())))).collect();
+    let documents: Vec<(i64, String)> = rows
+        .iter()
+        .filter_map(|row| Some((row.position.seq()?, search::document(&row.searchable(), Dialect::Sqlite))))
+        .collect();
     let Some(lowest) = documents.last().map(|(seq, _)| *seq) else {
         sqlx::query("DELETE FROM search_backfill").execute(&mut *conn).await?;
         return Ok(None);
