@@ -23,29 +23,54 @@ pub struct Conditions<'q, 's, 'a> {
 pub enum IndexUse {
     /// Each record the read comes to, in its own order, is tested: against
     /// its own words (PostgreSQL) or the index's matches gathered once
-    /// (SQLite). Right when many records match (the newest page is found
-    /// early in time order) and for reads bounded otherwise (the live feed,
-    /// an outbox).
+    /// (SQLite). Right on SQLite when many records match (the newest page is
+    /// found early in time order) and for reads bounded otherwise (the live
+    /// feed, an outbox).
     #[default]
     Check,
     /// The index's matches are the records read, then sorted: right when few
     /// match (a walk in time order would pass most records to find them).
-    /// SQLite only: PostgreSQL's planner makes this choice itself.
     Drive,
+    /// PostgreSQL, many matches: the newest `STRETCH` records of the read
+    /// are tested (`records::list_events`); fewer matches than a page among
+    /// them, and the page is read again, driven. PostgreSQL's own choice for
+    /// common words, a walk in time order, passed every record of a
+    /// partition its words are not in (`stripe` only in provider actions:
+    /// 0.9 s at 1 M, docs/performance.md).
+    Stretch,
 }
 
-/// Below this many matches the index drives a page's read on SQLite
-/// (`IndexUse`): a page then sorts at most this many records, where a walk
-/// in time order would pass ~50 ÷ (matches ÷ records) records
-/// (docs/performance.md).
+/// Below this many matches the index drives a page's read (`IndexUse`): a
+/// page then sorts at most about this many records, where a walk in time
+/// order would pass ~50 ÷ (matches ÷ records) records
+/// (docs/performance.md). SQLite counts the matches; PostgreSQL's planner
+/// estimates them from the `search` column's statistics.
 pub const DRIVE_BELOW: i64 = 5_000;
 
+/// Records a PostgreSQL page tests in time order before it lets the index
+/// drive (`IndexUse::Stretch`): a page of 50 among them when at least
+/// 1 in 400 match.
+pub const STRETCH: usize = 20_000;
+
 /// SQLite: `SELECT COUNT(*)` of the records the index finds for `query`,
-/// counting no further than `DRIVE_BELOW`. (PostgreSQL's planner weighs the
-/// words itself, from the `search` column's statistics.)
+/// counting no further than `DRIVE_BELOW`.
 pub fn count_sqlite_matches(q: &mut Sql<'_, '_>, query: &IndexQuery) {
     q.push("SELECT COUNT(*) FROM (SELECT 1 FROM events_search WHERE events_search MATCH ").bind(query.fts5());
     q.push(format_args!(" LIMIT {DRIVE_BELOW}) AS found"));
+}
+
+/// PostgreSQL: the planner's plan, as JSON, for the records the index finds
+/// for `query`; its `Plan Rows` is the estimate (counting them took 55 ms for
+/// a common word at 1 M: the index hands over every match first).
+pub fn estimate_postgres_matches(q: &mut Sql<'_, '_>, query: &IndexQuery) {
+    q.push(format_args!("EXPLAIN (FORMAT JSON) SELECT 1 FROM events e WHERE {}", postgres_match(query)));
+}
+
+/// `e.search @@ '…'::tsquery`: a literal, not a parameter, so the planner
+/// weighs the words' frequencies, where a generic plan for a parameter
+/// walked in time order for every search.
+fn postgres_match(query: &IndexQuery) -> String {
+    format!("e.search @@ {}::tsquery", query.tsquery_literal())
 }
 
 impl<'q, 's, 'a> Conditions<'q, 's, 'a> {
@@ -107,6 +132,11 @@ impl<'q, 's, 'a> Conditions<'q, 's, 'a> {
 
     /// The feed's filters, on records (`e`).
     pub fn filter(&mut self, f: &'a EventFilter) -> &mut Self {
+        self.unsearched(f).searched(f)
+    }
+
+    /// The filter's conditions on the record's own columns.
+    pub fn unsearched(&mut self, f: &'a EventFilter) -> &mut Self {
         if let Some(slug) = &f.workspace {
             self.workspace(slug);
         }
@@ -164,6 +194,12 @@ impl<'q, 's, 'a> Conditions<'q, 's, 'a> {
         if let Some(until) = f.until {
             self.and().push("e.occurred_at < ").bind(until.0);
         }
+        self
+    }
+
+    /// The filter's conditions the search index serves: free text, address,
+    /// agent, payload fields (and their exact values, checked).
+    pub fn searched(&mut self, f: &'a EventFilter) -> &mut Self {
         if let Some(query) = IndexQuery::of(f) {
             self.indexed(query);
         }
@@ -184,15 +220,12 @@ impl<'q, 's, 'a> Conditions<'q, 's, 'a> {
             // record against the matches, gathered once (an FTS5 lookup per
             // record, `rowid = e.seq`, took 0.3 ms each: docs/performance.md).
             Dialect::Sqlite => {
-                let tested = if index_use == IndexUse::Check { "+" } else { "" };
+                let tested = if index_use == IndexUse::Drive { "" } else { "+" };
                 q.push(format_args!("{tested}e.seq IN (SELECT rowid FROM events_search WHERE events_search MATCH "));
                 q.bind(query.fts5()).push(")")
             }
-            // A literal, not a parameter, so the planner weighs the words'
-            // frequencies (a rare word: the index; a common one: a walk in
-            // time order), where a generic plan for a parameter walked for
-            // every search.
-            Dialect::Postgres => q.push(format_args!("e.search @@ {}::tsquery", query.tsquery_literal())),
+            // How it is read is the page's order (`records::list_events`).
+            Dialect::Postgres => q.push(postgres_match(&query)),
         };
     }
 

@@ -7,7 +7,7 @@ use app::store::{Page, Scope};
 use uuid::Uuid;
 
 use super::columns::select_list;
-use super::conditions::{Conditions, IndexUse};
+use super::conditions::{Conditions, IndexUse, STRETCH};
 use super::statement::{Dialect, Sql};
 
 /// The order and length of a page of records.
@@ -16,6 +16,11 @@ struct Sorted {
     columns: &'static [&'static str],
     direction: &'static str,
     limit: usize,
+    /// Sorted by an expression of the first column, which no index yields:
+    /// PostgreSQL then reads what the other conditions find (the search
+    /// index's matches) and sorts them, where it may otherwise walk the
+    /// column's index.
+    unindexed: bool,
 }
 
 impl Sorted {
@@ -24,15 +29,20 @@ impl Sorted {
             Order::NewestFirst => "DESC",
             Order::OldestFirst => "ASC",
         };
-        Sorted { columns: &["occurred_at", "id"], direction, limit: page.limit }
+        Sorted { columns: &["occurred_at", "id"], direction, limit: page.limit, unindexed: false }
     }
 
     /// ` ORDER BY … LIMIT n`, the columns prefixed by `qualifier`.
     fn push(&self, q: &mut Sql<'_, '_>, qualifier: &str) {
         q.push(" ORDER BY ");
-        q.join(self.columns, ", ", |q, c| {
-            q.push(format_args!("{qualifier}{c} {}", self.direction));
-        });
+        for (n, c) in self.columns.iter().enumerate() {
+            let (separator, plus) = match n {
+                0 if self.unindexed => ("", " + 0"),
+                0 => ("", ""),
+                _ => (", ", ""),
+            };
+            q.push(format_args!("{separator}{qualifier}{c}{plus} {}", self.direction));
+        }
         q.push(format_args!(" LIMIT {}", self.limit));
     }
 }
@@ -57,10 +67,29 @@ pub fn list_event_details<'a>(q: &mut Sql<'_, 'a>, of: PageOf<'a>) {
 }
 
 fn paged<'a>(q: &mut Sql<'_, 'a>, detail: bool, of: PageOf<'a>) {
-    let sorted = Sorted::by_time(&of.page);
+    let mut sorted = Sorted::by_time(&of.page);
+    match (q.dialect(), of.index_use) {
+        (Dialect::Postgres, IndexUse::Stretch) => return stretch(q, Fields::of(detail), sorted, of),
+        // SQLite's driven read is `e.seq IN (matches)`; PostgreSQL's is the
+        // order no index yields.
+        (Dialect::Postgres, IndexUse::Drive) => sorted.unindexed = true,
+        _ => {}
+    }
     select_records(q, Fields::of(detail), Some(sorted), |c| {
         c.index_use(of.index_use).scope(of.scope).filter(of.filter).after_cursor(&of.page);
     });
+}
+
+/// PostgreSQL: the page among the next `STRETCH` records of the read
+/// (`IndexUse::Stretch`), tested against the search. It is the page when it
+/// is full: no match comes before the stretch's end.
+fn stretch<'a>(q: &mut Sql<'_, 'a>, fields: Fields, sorted: Sorted, of: PageOf<'a>) {
+    q.push(format_args!("SELECT {} FROM (SELECT e.* FROM events e", fields.list(q.dialect())));
+    Conditions::new(q, "e").scope(of.scope).unsearched(of.filter).after_cursor(&of.page);
+    Sorted { limit: STRETCH, ..Sorted::by_time(&of.page) }.push(q, "e.");
+    q.push(") e JOIN workspaces w ON w.id = e.workspace_id");
+    Conditions::new(q, "e").searched(of.filter);
+    sorted.push(q, "e.");
 }
 
 /// One record by id, within the scope.
@@ -89,7 +118,7 @@ pub fn events_received_after<'a>(
     after: Uuid,
     limit: usize,
 ) {
-    let sorted = Sorted { columns: &["id"], direction: "DESC", limit };
+    let sorted = Sorted { columns: &["id"], direction: "DESC", limit, unindexed: false };
     select_records(q, Fields::Row, Some(sorted), |c| {
         c.and().push("e.id > ").bind(after);
         c.scope(scope).filter(filter);
@@ -120,7 +149,7 @@ pub fn stream_after<'a>(
     horizon: i64,
     limit: usize,
 ) {
-    let sorted = Sorted { columns: &["commit_tx", "id"], direction: "ASC", limit };
+    let sorted = Sorted { columns: &["commit_tx", "id"], direction: "ASC", limit, unindexed: false };
     select_records(q, Fields::Positioned, Some(sorted), |c| {
         c.and().push("(e.commit_tx, e.id) > (").bind(after.commit_tx).push(", ").bind(after.id).push(")");
         c.and().push("e.commit_tx < ").bind(horizon);
@@ -283,5 +312,26 @@ mod tests {
         let filter = EventFilter::default();
         let sql = sql_of(Dialect::Postgres, |q| events_received_after(q, &Scope::Platform, &filter, Uuid::nil(), 50));
         assert!(sql.ends_with("WHERE e.id > $1 ORDER BY e.id DESC LIMIT 50"), "{sql}");
+    }
+
+    #[test]
+    fn postgres_tests_a_stretch_or_lets_the_index_drive() {
+        let filter = EventFilter { kind: Some(Kind::Audit), q: Some("tide".into()), ..Default::default() };
+        let of = |index_use| PageOf { scope: &Scope::Platform, filter: &filter, index_use, page: Page::newest(51) };
+        let sql = sql_of(Dialect::Postgres, |q| list_events(q, of(IndexUse::Stretch)));
+        let stretch = "FROM (SELECT e.* FROM events e WHERE e.kind = $1 \
+                       ORDER BY e.occurred_at DESC, e.id DESC LIMIT 20000) e JOIN workspaces w ON w.id = e.workspace_id \
+                       WHERE e.search @@ 'tide'::tsquery ORDER BY e.occurred_at DESC, e.id DESC LIMIT 51";
+        assert!(sql.ends_with(stretch), "{sql}");
+        let sql = sql_of(Dialect::Postgres, |q| list_events(q, of(IndexUse::Drive)));
+        assert!(
+            sql.ends_with(
+                "WHERE e.kind = $1 AND e.search @@ 'tide'::tsquery \
+                               ORDER BY e.occurred_at + 0 DESC, e.id DESC LIMIT 51"
+            ),
+            "{sql}"
+        );
+        let sql = sql_of(Dialect::Sqlite, |q| list_events(q, of(IndexUse::Drive)));
+        assert!(!sql.contains("+ 0"), "SQLite's driven read is its own: {sql}");
     }
 }

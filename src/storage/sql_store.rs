@@ -25,7 +25,7 @@ use uuid::Uuid;
 use super::canonical::{self, StoredRow};
 use super::columns::stored_list;
 use super::commit_signal::CommitSignal;
-use super::conditions::{count_sqlite_matches, IndexUse, DRIVE_BELOW};
+use super::conditions::{count_sqlite_matches, estimate_postgres_matches, IndexUse, DRIVE_BELOW};
 use super::horizon::SharedHorizon;
 use super::key_cache::{KeyCache, Lookup};
 use super::outbox;
@@ -200,15 +200,51 @@ impl SqlStore {
         Ok(chained)
     }
 
-    /// How a page of `filter` uses the search index on SQLite: driven by it
-    /// when it finds few records (counted, up to `DRIVE_BELOW`), else tested
-    /// per record. PostgreSQL's planner chooses by the words' statistics.
+    /// How a page of `filter` uses the search index: driven by it when it
+    /// finds few records (SQLite counts them, up to `DRIVE_BELOW`;
+    /// PostgreSQL's planner estimates them), else tested in time order (a
+    /// stretch of it on PostgreSQL).
     async fn index_use(&self, filter: &EventFilter) -> StoreResult<IndexUse> {
-        let (Backend::Sqlite(_), Some(query)) = (&self.backend, IndexQuery::of(filter)) else {
-            return Ok(IndexUse::Check);
-        };
-        let (found,): (i64,) = self.fetch_one(Use::Replica, |q| count_sqlite_matches(q, &query)).await?;
-        Ok(if found < DRIVE_BELOW { IndexUse::Drive } else { IndexUse::Check })
+        let Some(query) = IndexQuery::of(filter) else { return Ok(IndexUse::Check) };
+        Ok(match &self.backend {
+            Backend::Sqlite(_) => {
+                let (found,): (i64,) = self.fetch_one(Use::Replica, |q| count_sqlite_matches(q, &query)).await?;
+                if found < DRIVE_BELOW {
+                    IndexUse::Drive
+                } else {
+                    IndexUse::Check
+                }
+            }
+            Backend::Postgres(_) => {
+                let (plan,): (sqlx::types::Json<serde_json::Value>,) =
+                    self.fetch_one(Use::Replica, |q| estimate_postgres_matches(q, &query)).await?;
+                let estimate = plan.0[0]["Plan"]["Plan Rows"].as_f64().unwrap_or(f64::INFINITY);
+                if estimate < DRIVE_BELOW as f64 {
+                    IndexUse::Drive
+                } else {
+                    IndexUse::Stretch
+                }
+            }
+        })
+    }
+
+    /// A page of records as `read` writes it, the search index used as
+    /// `index_use` says; a stretch that holds less than the page is read
+    /// again, driven.
+    async fn page_of<T: Row>(
+        &self,
+        scope: &Scope,
+        filter: &EventFilter,
+        page: Page,
+        read: for<'a> fn(&mut Sql<'_, 'a>, records::PageOf<'a>),
+    ) -> StoreResult<Vec<T>> {
+        let index_use = self.index_use(filter).await?;
+        let of = |index_use| records::PageOf { scope, filter, index_use, page };
+        let rows: Vec<T> = self.fetch_all(Use::Replica, |q| read(q, of(index_use))).await?;
+        if index_use == IndexUse::Stretch && rows.len() < page.limit {
+            return Ok(self.fetch_all(Use::Replica, |q| read(q, of(IndexUse::Drive))).await?);
+        }
+        Ok(rows)
     }
 
     /// Writes a group's records in `tx`, each new one appended to its chain
@@ -825,9 +861,7 @@ impl Store for SqlStore {
     }
 
     async fn list_events(&self, scope: &Scope, filter: &EventFilter, page: Page) -> StoreResult<Vec<EventRow>> {
-        let index_use = self.index_use(filter).await?;
-        let of = records::PageOf { scope, filter, index_use, page };
-        Ok(self.fetch_all(Use::Replica, |q| records::list_events(q, of)).await?)
+        self.page_of(scope, filter, page, records::list_events).await
     }
 
     async fn events_received_after(
@@ -846,9 +880,7 @@ impl Store for SqlStore {
         filter: &EventFilter,
         page: Page,
     ) -> StoreResult<Vec<EventDetail>> {
-        let index_use = self.index_use(filter).await?;
-        let of = records::PageOf { scope, filter, index_use, page };
-        Ok(self.fetch_all(Use::Replica, |q| records::list_event_details(q, of)).await?)
+        self.page_of(scope, filter, page, records::list_event_details).await
     }
 
     async fn event_by_id(&self, scope: &Scope, id: Uuid) -> StoreResult<Option<EventDetail>> {
