@@ -31,7 +31,8 @@ pub enum IndexUse {
     /// The index's matches are the records read, then sorted: right when few
     /// match (a walk in time order would pass most records to find them).
     Drive,
-    /// PostgreSQL, many matches: the newest `STRETCH` records of the read
+    /// PostgreSQL, many matches: the newest records of the read (a stretch,
+    /// `STRETCH_PER_RECORD` per record of the page)
     /// are tested (`records::list_events`); fewer matches than a page among
     /// them, and the page is read again, driven. PostgreSQL's own choice for
     /// common words, a walk in time order, passed every record of a
@@ -47,10 +48,12 @@ pub enum IndexUse {
 /// estimates them from the `search` column's statistics.
 pub const DRIVE_BELOW: i64 = 5_000;
 
-/// Records a PostgreSQL page tests in time order before it lets the index
-/// drive (`IndexUse::Stretch`): a page of 50 among them when at least
-/// 1 in 400 match.
-pub const STRETCH: usize = 20_000;
+/// Records a PostgreSQL page tests in time order, per record of the page,
+/// before it lets the index drive (`IndexUse::Stretch`): the page fills from
+/// them when at least 1 in 400 match (a page of 50: 20,400 records, ~25 ms).
+/// Per record, so an export's large pages still fill from their stretch
+/// where a driven read would sort every match left, page after page.
+pub const STRETCH_PER_RECORD: usize = 400;
 
 /// SQLite: `SELECT COUNT(*)` of the records the index finds for `query`,
 /// counting no further than `DRIVE_BELOW`.

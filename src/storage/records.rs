@@ -7,7 +7,7 @@ use app::store::{Page, Scope};
 use uuid::Uuid;
 
 use super::columns::select_list;
-use super::conditions::{Conditions, IndexUse, STRETCH};
+use super::conditions::{Conditions, IndexUse, STRETCH_PER_RECORD};
 use super::statement::{Dialect, Sql};
 
 /// The order and length of a page of records.
@@ -80,13 +80,14 @@ fn paged<'a>(q: &mut Sql<'_, 'a>, detail: bool, of: PageOf<'a>) {
     });
 }
 
-/// PostgreSQL: the page among the next `STRETCH` records of the read
+/// PostgreSQL: the page among the next records of the read (a stretch of
+/// `STRETCH_PER_RECORD` per record of the page)
 /// (`IndexUse::Stretch`), tested against the search. It is the page when it
 /// is full: no match comes before the stretch's end.
 fn stretch<'a>(q: &mut Sql<'_, 'a>, fields: Fields, sorted: Sorted, of: PageOf<'a>) {
     q.push(format_args!("SELECT {} FROM (SELECT e.* FROM events e", fields.list(q.dialect())));
     Conditions::new(q, "e").scope(of.scope).unsearched(of.filter).after_cursor(&of.page);
-    Sorted { limit: STRETCH, ..Sorted::by_time(&of.page) }.push(q, "e.");
+    Sorted { limit: of.page.limit * STRETCH_PER_RECORD, ..Sorted::by_time(&of.page) }.push(q, "e.");
     q.push(") e JOIN workspaces w ON w.id = e.workspace_id");
     Conditions::new(q, "e").searched(of.filter);
     sorted.push(q, "e.");
@@ -320,7 +321,7 @@ mod tests {
         let of = |index_use| PageOf { scope: &Scope::Platform, filter: &filter, index_use, page: Page::newest(51) };
         let sql = sql_of(Dialect::Postgres, |q| list_events(q, of(IndexUse::Stretch)));
         let stretch = "FROM (SELECT e.* FROM events e WHERE e.kind = $1 \
-                       ORDER BY e.occurred_at DESC, e.id DESC LIMIT 20000) e JOIN workspaces w ON w.id = e.workspace_id \
+                       ORDER BY e.occurred_at DESC, e.id DESC LIMIT 20400) e JOIN workspaces w ON w.id = e.workspace_id \
                        WHERE e.search @@ 'tide'::tsquery ORDER BY e.occurred_at DESC, e.id DESC LIMIT 51";
         assert!(sql.ends_with(stretch), "{sql}");
         let sql = sql_of(Dialect::Postgres, |q| list_events(q, of(IndexUse::Drive)));

@@ -262,12 +262,12 @@ async fn a_reindex_finds_records_the_index_lost() {
 /// A word in thousands of records is read in time order, a stretch at a
 /// time on PostgreSQL (its planner expects too many matches to let the
 /// index drive); when the newest stretch holds less than a page (`tide` is
-/// only in records older than the newest 20,000), the index drives after
-/// all. Either way: the newest matches, keyset-paged.
+/// only in records older than the newest 20,400, a page of 51's stretch),
+/// the index drives after all. Either way: the newest matches, keyset-paged.
 #[tokio::test]
 async fn a_common_word_pages_newest_first_wherever_its_records_are() {
     let app = spawn_app().await;
-    let (total, with_tide) = (26_000_i64, 6_000_i64);
+    let (total, with_tide) = (27_000_i64, 6_000_i64);
     let start = Micros::now().0 - total * 1_000_000;
     let groups: Vec<Vec<_>> = (0..total)
         .map(|n| {
