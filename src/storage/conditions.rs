@@ -31,14 +31,14 @@ pub enum IndexUse {
     /// The index's matches are the records read, then sorted: right when few
     /// match (a walk in time order would pass most records to find them).
     Drive,
-    /// PostgreSQL, many matches: the newest records of the read (a stretch,
-    /// `STRETCH_PER_RECORD` per record of the page)
-    /// are tested (`records::list_events`); fewer matches than a page among
-    /// them, and the page is read again, driven. PostgreSQL's own choice for
-    /// common words, a walk in time order, passed every record of a
-    /// partition its words are not in (`stripe` only in provider actions:
-    /// 0.9 s at 1 M, docs/performance.md).
-    Stretch,
+    /// PostgreSQL, many matches: this many of the read's next records, in
+    /// its order, are tested against their own words (`records::stretch`);
+    /// a page short of full goes on in longer stretches, then lets the index
+    /// drive (`SqlStore::page_of`). PostgreSQL's own choice for common
+    /// words, a walk in time order, passed every record of a partition the
+    /// words are not in (`stripe`, only in provider actions, 0.9 s at 1 M:
+    /// docs/performance.md).
+    Stretch(usize),
 }
 
 /// Below this many matches the index drives a page's read (`IndexUse`): a
@@ -48,25 +48,21 @@ pub enum IndexUse {
 /// estimates them from the `search` column's statistics.
 pub const DRIVE_BELOW: i64 = 5_000;
 
-/// Records a PostgreSQL page tests in time order, per record of the page,
-/// before it lets the index drive (`IndexUse::Stretch`): the page fills from
-/// them when at least 1 in 400 match (a page of 50: 20,400 records, ~25 ms).
-/// Per record, so an export's large pages still fill from their stretch
-/// where a driven read would sort every match left, page after page.
+/// A PostgreSQL page's first stretch, per record of the page
+/// (`IndexUse::Stretch`): the page fills from it when 1 in 400 records
+/// match (a page of 50: 20,400 records). Per record, so an export's large
+/// pages fill from theirs as a page of 50 does.
 pub const STRETCH_PER_RECORD: usize = 400;
+
+/// Stretches a PostgreSQL page tests before the index drives, each four
+/// times the last (a page of 50: 20,400, then 81,600 records).
+pub const STRETCHES: u32 = 2;
 
 /// SQLite: `SELECT COUNT(*)` of the records the index finds for `query`,
 /// counting no further than `DRIVE_BELOW`.
 pub fn count_sqlite_matches(q: &mut Sql<'_, '_>, query: &IndexQuery) {
     q.push("SELECT COUNT(*) FROM (SELECT 1 FROM events_search WHERE events_search MATCH ").bind(query.fts5());
     q.push(format_args!(" LIMIT {DRIVE_BELOW}) AS found"));
-}
-
-/// PostgreSQL: the planner's plan, as JSON, for the records the index finds
-/// for `query`; its `Plan Rows` is the estimate (counting them took 55 ms for
-/// a common word at 1 M: the index hands over every match first).
-pub fn estimate_postgres_matches(q: &mut Sql<'_, '_>, query: &IndexQuery) {
-    q.push(format_args!("EXPLAIN (FORMAT JSON) SELECT 1 FROM events e WHERE {}", postgres_match(query)));
 }
 
 /// `e.search @@ '…'::tsquery`: a literal, not a parameter, so the planner

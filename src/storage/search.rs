@@ -184,7 +184,8 @@ impl Document {
             self.text.push(' ');
         }
         self.text.push_str(word);
-        self.bytes += word.len() + 1;
+        // As long as the text of words and spaces (SQLite's document).
+        self.bytes += word.len() + usize::from(self.words > 0);
         self.words += 1;
         if self.positions {
             // Past 16,383 PostgreSQL keeps the last position; words are

@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use app::model::{
-    AlertRule, ChainHead, ChainId, ChainLink, Delivery, Digest, EventDetail, EventFilter, EventRow, IntegrityStatus,
-    Kind, Micros, Retention, Stats, StatsWindow, StoredRecord, StreamPosition, WebhookEndpoint,
+    AlertRule, ChainHead, ChainId, ChainLink, Cursor, Delivery, Digest, EventDetail, EventFilter, EventRow,
+    IntegrityStatus, Kind, Micros, Retention, Stats, StatsWindow, StoredRecord, StreamPosition, WebhookEndpoint,
 };
 use app::store::{
     AlertFold, ApiKeyRecord, ApiKeySummary, Applied, Attempt, AttemptLimit, AuditOf, Change, ClaimedMessage, Cutoff,
@@ -25,7 +25,7 @@ use uuid::Uuid;
 use super::canonical::{self, StoredRow};
 use super::columns::stored_list;
 use super::commit_signal::CommitSignal;
-use super::conditions::{count_sqlite_matches, estimate_postgres_matches, IndexUse, DRIVE_BELOW};
+use super::conditions::{count_sqlite_matches, IndexUse, DRIVE_BELOW, STRETCHES, STRETCH_PER_RECORD};
 use super::horizon::SharedHorizon;
 use super::key_cache::{KeyCache, Lookup};
 use super::outbox;
@@ -200,37 +200,34 @@ impl SqlStore {
         Ok(chained)
     }
 
-    /// How a page of `filter` uses the search index: driven by it when it
-    /// finds few records (SQLite counts them, up to `DRIVE_BELOW`;
-    /// PostgreSQL's planner estimates them), else tested in time order (a
-    /// stretch of it on PostgreSQL).
-    async fn index_use(&self, filter: &EventFilter) -> StoreResult<IndexUse> {
-        let Some(query) = IndexQuery::of(filter) else { return Ok(IndexUse::Check) };
-        Ok(match &self.backend {
+    /// How a page of `of` uses the search index: driven by it when it finds
+    /// few records (SQLite counts them, up to `DRIVE_BELOW`; PostgreSQL's
+    /// planner estimates them), else tested in the read's order (on
+    /// PostgreSQL, a stretch at a time).
+    async fn index_use(&self, of: records::PageOf<'_>) -> StoreResult<IndexUse> {
+        let Some(query) = IndexQuery::of(of.filter) else { return Ok(IndexUse::Check) };
+        let (matches, many) = match &self.backend {
             Backend::Sqlite(_) => {
                 let (found,): (i64,) = self.fetch_one(Use::Replica, |q| count_sqlite_matches(q, &query)).await?;
-                if found < DRIVE_BELOW {
-                    IndexUse::Drive
-                } else {
-                    IndexUse::Check
-                }
+                (found as f64, IndexUse::Check)
             }
             Backend::Postgres(_) => {
                 let (plan,): (sqlx::types::Json<serde_json::Value>,) =
-                    self.fetch_one(Use::Replica, |q| estimate_postgres_matches(q, &query)).await?;
-                let estimate = plan.0[0]["Plan"]["Plan Rows"].as_f64().unwrap_or(f64::INFINITY);
-                if estimate < DRIVE_BELOW as f64 {
-                    IndexUse::Drive
-                } else {
-                    IndexUse::Stretch
-                }
+                    self.fetch_one(Use::Replica, |q| records::estimate_matches(q, of)).await?;
+                let estimate = plan.0[0]["Plan"]["Plan Rows"].as_f64().unwrap_or_else(|| {
+                    tracing::warn!(plan = %plan.0, "no estimate in the plan: the page is read a stretch at a time");
+                    f64::INFINITY
+                });
+                (estimate, IndexUse::Stretch(of.page.limit * STRETCH_PER_RECORD))
             }
-        })
+        };
+        Ok(if matches < DRIVE_BELOW as f64 { IndexUse::Drive } else { many })
     }
 
     /// A page of records as `read` writes it, the search index used as
-    /// `index_use` says; a stretch that holds less than the page is read
-    /// again, driven.
+    /// `index_use` says. On PostgreSQL with many matches, stretches of the
+    /// read, each four times the last, until the page is full or the read
+    /// ends; what is left after the last, driven by the index.
     async fn page_of<T: Row>(
         &self,
         scope: &Scope,
@@ -238,12 +235,24 @@ impl SqlStore {
         page: Page,
         read: for<'a> fn(&mut Sql<'_, 'a>, records::PageOf<'a>),
     ) -> StoreResult<Vec<T>> {
-        let index_use = self.index_use(filter).await?;
-        let of = |index_use| records::PageOf { scope, filter, index_use, page };
-        let rows: Vec<T> = self.fetch_all(Use::Replica, |q| read(q, of(index_use))).await?;
-        if index_use == IndexUse::Stretch && rows.len() < page.limit {
-            return Ok(self.fetch_all(Use::Replica, |q| read(q, of(IndexUse::Drive))).await?);
+        let of = |index_use, page| records::PageOf { scope, filter, index_use, page };
+        let index_use = self.index_use(of(IndexUse::Check, page)).await?;
+        let IndexUse::Stretch(first) = index_use else {
+            return Ok(self.fetch_all(Use::Replica, |q| read(q, of(index_use, page))).await?);
+        };
+        let mut rows: Vec<T> = Vec::new();
+        let mut rest = page;
+        for records in (0..STRETCHES).map(|n| first * 4_usize.pow(n)) {
+            rows.extend(self.fetch_all(Use::Replica, |q| read(q, of(IndexUse::Stretch(records), rest))).await?);
+            if rows.len() >= page.limit {
+                return Ok(rows);
+            }
+            let end: Option<(i64, Uuid)> =
+                self.fetch_optional(Use::Replica, |q| records::stretch_end(q, of(index_use, rest), records)).await?;
+            let Some((occurred_at, id)) = end else { return Ok(rows) };
+            rest = Page { cursor: Some(Cursor { occurred_at, id }), limit: page.limit - rows.len(), ..page };
         }
+        rows.extend(self.fetch_all(Use::Replica, |q| read(q, of(IndexUse::Drive, rest))).await?);
         Ok(rows)
     }
 

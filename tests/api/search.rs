@@ -4,12 +4,12 @@
 
 use std::collections::BTreeSet;
 
-use app::model::{EventFilter, Kind, Micros, Order};
+use app::model::{Cursor, EventFilter, EventRow, Kind, Micros, Order};
 use app::store::{Page, Scope};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{issue_key, received, received_at, spawn_app, TestApp};
+use crate::helpers::{add_workspace, issue_key, received, received_at, spawn_app, TestApp};
 
 /// The keys of the records a read-API search finds, or the error's text.
 async fn find(app: &TestApp, key: &str, query: &[(&str, &str)]) -> Result<BTreeSet<String>, String> {
@@ -226,7 +226,7 @@ async fn forget_the_index(app: &TestApp) {
 async fn documents_holding(app: TestApp, word: &str) -> i64 {
     if app.db.is_postgres() {
         let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
-        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE search @@ to_tsquery('simple', $1)")
+        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE search @@ $1::tsquery")
             .bind(word)
             .fetch_one(&pool)
             .await
@@ -261,18 +261,23 @@ async fn a_reindex_finds_records_the_index_lost() {
 
 /// A word in thousands of records is read in time order, a stretch at a
 /// time on PostgreSQL (its planner expects too many matches to let the
-/// index drive); when the newest stretch holds less than a page (`tide` is
-/// only in records older than the newest 20,400, a page of 51's stretch),
-/// the index drives after all. Either way: the newest matches, keyset-paged.
+/// index drive): 400 records per record of the page, then four times as
+/// many, then the index drives. `wave` is in every record, `tide` only in
+/// the oldest 6,000 of 27,000: a page of 51 finds none in its first
+/// stretch (20,400) and fills from the second; a page of 2 (stretches of
+/// 800 and 3,200) is driven. Either way: the newest matches in scope,
+/// keyset-paged.
 #[tokio::test]
 async fn a_common_word_pages_newest_first_wherever_its_records_are() {
     let app = spawn_app().await;
+    let (acme, other) = (app.workspace.id, add_workspace(&app.store, "other").await.id);
     let (total, with_tide) = (27_000_i64, 6_000_i64);
     let start = Micros::now().0 - total * 1_000_000;
     let groups: Vec<Vec<_>> = (0..total)
         .map(|n| {
             let kind = if n % 2 == 0 { Kind::Event } else { Kind::Audit };
-            let mut record = received_at(app.workspace.id, kind, Micros(start + n * 1_000_000));
+            let workspace = if n % 3 == 2 { other } else { acme };
+            let mut record = received_at(workspace, kind, Micros(start + n * 1_000_000));
             let tide = if n < with_tide { "tide " } else { "" };
             record.message = Some(format!("{tide}wave record n{n}"));
             record
@@ -291,27 +296,49 @@ async fn a_common_word_pages_newest_first_wherever_its_records_are() {
                 .await
                 .unwrap();
         let estimate = plan.0[0]["Plan"]["Plan Rows"].as_f64().unwrap();
-        // `DRIVE_BELOW` (src/storage/conditions.rs): at or above it, a stretch.
-        assert!(estimate >= 5_000.0, "the planner expects {estimate} records: this test would not read a stretch");
+        // `DRIVE_BELOW` (src/storage/conditions.rs): at or above it, stretches.
+        assert!(estimate >= 5_000.0, "the planner expects {estimate} records: this test would read no stretch");
     }
-    let page = |q: &'static str, cursor| {
-        let app = &app;
-        async move {
-            let mut filter = EventFilter::default();
-            app::search::apply(q, &mut filter, Micros::now()).unwrap();
-            let page = Page { cursor, limit: 51, order: Order::NewestFirst };
-            let rows = app.store.list_events(&Scope::Platform, &filter, page).await.unwrap();
-            let ns: Vec<i64> = rows
-                .iter()
-                .map(|r| r.message.as_deref().unwrap().rsplit('n').next().unwrap().parse().unwrap())
-                .collect();
-            (ns, rows.get(49).map(|r| r.cursor()))
-        }
+    // The newest `count` record numbers below `below` that `keep`.
+    let newest = |below: i64, count: usize, keep: fn(i64) -> bool| -> Vec<i64> {
+        (0..below).rev().filter(|n| keep(*n)).take(count).collect()
     };
-    let newest = |from: i64, step: i64| -> Vec<i64> { (0..51).map(|k| from - k * step).collect() };
-    assert_eq!(page("wave", None).await.0, newest(total - 1, 1), "from the newest stretch");
-    let (first, cursor) = page("tide", None).await;
-    assert_eq!(first, newest(with_tide - 1, 1), "driven: none in the newest stretch");
-    assert_eq!(page("tide", cursor).await.0, newest(with_tide - 51, 1), "the next page, from the stretch after it");
-    assert_eq!(page("tide kind:audit", None).await.0, newest(with_tide - 1, 2));
+    type Kept = fn(i64) -> bool;
+    let (every, odd, in_acme): (Kept, Kept, Kept) = (|_| true, |n| n % 2 == 1, |n| n % 3 != 2);
+    let (platform, acme_only) = (&Scope::Platform, &Scope::whole_workspace(Some(acme)));
+    let page = |scope, q, limit, cursor| numbered_page(&app, scope, q, limit, cursor);
+
+    let (first, cursor) = page(platform, "wave", 51, None).await;
+    assert_eq!(first, newest(total, 51, every));
+    assert_eq!(page(platform, "wave", 51, cursor).await.0, newest(total - 50, 51, every), "after a cursor");
+    assert_eq!(page(platform, "wave kind:audit", 51, None).await.0, newest(total, 51, odd));
+    assert_eq!(page(acme_only, "wave", 51, None).await.0, newest(total, 51, in_acme), "in scope");
+
+    let (first, cursor) = page(platform, "tide", 51, None).await;
+    assert_eq!(first, newest(with_tide, 51, every), "from the second stretch");
+    assert_eq!(page(platform, "tide", 51, cursor).await.0, newest(with_tide - 50, 51, every));
+    let (first, cursor) = page(acme_only, "tide", 51, None).await;
+    assert_eq!(first, newest(with_tide, 51, in_acme), "in scope, from the second stretch");
+    let after = *first.get(49).unwrap();
+    assert_eq!(page(acme_only, "tide", 51, cursor).await.0, newest(after, 51, in_acme));
+
+    assert_eq!(page(platform, "tide", 2, None).await.0, newest(with_tide, 2, every), "driven");
+    assert_eq!(page(acme_only, "tide kind:audit", 2, None).await.0, newest(with_tide, 2, |n| n % 2 == 1 && n % 3 != 2));
+}
+
+/// The numbers (`n…`) of the records on a page of `q` newest first, and the
+/// cursor after it.
+async fn numbered_page(
+    app: &TestApp,
+    scope: &Scope,
+    q: &str,
+    limit: usize,
+    cursor: Option<Cursor>,
+) -> (Vec<i64>, Option<Cursor>) {
+    let mut filter = EventFilter::default();
+    app::search::apply(q, &mut filter, Micros::now()).unwrap();
+    let page = Page { cursor, limit, order: Order::NewestFirst };
+    let rows = app.store.list_events(scope, &filter, page).await.unwrap();
+    let number = |r: &EventRow| r.message.as_deref().and_then(|m| m.rsplit('n').next()?.parse().ok()).unwrap();
+    (rows.iter().map(number).collect(), rows.get(limit - 2).map(EventRow::cursor))
 }
