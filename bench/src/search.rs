@@ -185,6 +185,7 @@ pub async fn measure(
     for (id, name, query) in [
         ("search_common", "a term in ~0.5 % of records (\"user 17\"), first page", "q=%22user%2017%22"),
         ("search_agent", "a user agent in 20 % of records (ua:okhttp), first page", "q=ua:okhttp"),
+        ("search_one_kind", "a word in one kind's records (stripe, 12.5 %), first page", "q=stripe"),
     ] {
         let urls = vec![events(query.to_owned()); samples];
         let (p50, p99) = timed(&client, key, &urls, |_| 50..=50).await?;
