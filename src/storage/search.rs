@@ -11,6 +11,7 @@
 //! 32 hex digits, so a CIDR range is a prefix), `0ua…` before each word of
 //! the user agent.
 
+use std::fmt::Write;
 use std::net::IpAddr;
 
 use app::model::{EventFilter, FieldCondition, FieldTest};
@@ -190,8 +191,8 @@ impl Document {
         if self.positions {
             // Past 16,383 PostgreSQL keeps the last position; words are
             // letters and digits, nothing its `tsvector` input reads as syntax.
-            self.text.push(':');
-            self.text.push_str(&self.words.to_string());
+            // Written in place: a document is built per record at ingest.
+            let _ = write!(self.text, ":{}", self.words);
         }
     }
 
