@@ -81,7 +81,10 @@ impl Receiver {
     pub fn received(&self) -> Vec<Value> {
         let path: PathBuf = self.dir.path().join("received");
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+        // A line per delivery, appended as it comes: a read may catch the
+        // last one half written, so only lines already ended are read.
+        let ended = text.rfind('\n').map_or("", |end| &text[..end]);
+        ended.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
     }
 
     /// What it received once `done` holds of it, within [`PATIENCE`].
