@@ -7,10 +7,12 @@
 //!
 //! Words are cut by `app::search::words` on both sides. Besides the record's
 //! words, a document holds marker words no one types: `0f…` before a payload
-//! field's value (a hash of its path), `0ip…` for the client's address (its
-//! 32 hex digits, so a CIDR range is a prefix), `0ua…` before each word of
-//! the user agent.
+//! field's value (a hash of its path), `0v…` for the field's value (a hash of
+//! path and value, so an equality is one word), `0ip…` for the client's
+//! address (its 32 hex digits, so a CIDR range is a prefix), `0ua…` before
+//! each word of the user agent.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 use std::net::IpAddr;
 
@@ -28,6 +30,7 @@ use super::statement::Dialect;
 const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 
 const FIELD_MARK: &str = "0f";
+const VALUE_MARK: &str = "0v";
 const IP_MARK: &str = "0ip";
 const AGENT_MARK: &str = "0ua";
 
@@ -222,14 +225,16 @@ impl Document {
             Json::Array(items) => items.iter().for_each(|item| self.json(item, None)),
             Json::Null => {}
             scalar => {
+                let text = match scalar {
+                    Json::String(text) => Cow::Borrowed(text.as_str()),
+                    Json::Number(n) => Cow::Owned(number_text(&n.to_string()).unwrap_or_default()),
+                    other => Cow::Owned(other.to_string()),
+                };
                 if let Some(path) = path {
                     self.word(&field_word(path));
+                    self.word(&value_word(path, &text));
                 }
-                match scalar {
-                    Json::String(text) => self.text(text),
-                    Json::Number(n) => self.text(&number_text(&n.to_string()).unwrap_or_default()),
-                    other => self.text(&other.to_string()),
-                }
+                self.text(&text);
             }
         }
     }
@@ -237,7 +242,18 @@ impl Document {
 
 /// The mark of a payload field: a hash of its path.
 fn field_word(path: &[impl AsRef<str>]) -> String {
-    // The hash of the dotted path (`data.email`), fed a key at a time.
+    format!("{FIELD_MARK}{}", path_hash(path, None))
+}
+
+/// A payload field holding a value: a hash of its path and the value, as
+/// written for a string, as `number_text` writes a number, `true`/`false`.
+fn value_word(path: &[impl AsRef<str>], value: &str) -> String {
+    format!("{VALUE_MARK}{}", path_hash(path, Some(value)))
+}
+
+/// 16 hex digits of the hash of the dotted path (`data.email`), fed a key at
+/// a time, then a zero byte and the value.
+fn path_hash(path: &[impl AsRef<str>], value: Option<&str>) -> String {
     let mut hash = Sha256::new();
     for (n, key) in path.iter().enumerate() {
         if n > 0 {
@@ -245,7 +261,11 @@ fn field_word(path: &[impl AsRef<str>]) -> String {
         }
         hash.update(key.as_ref().as_bytes());
     }
-    format!("{FIELD_MARK}{}", hex::encode(&hash.finalize()[..8]))
+    if let Some(value) = value {
+        hash.update([0]);
+        hash.update(value.as_bytes());
+    }
+    hex::encode(&hash.finalize()[..8])
 }
 
 /// An address as the 32 hex digits of its IPv6 form (IPv4 mapped).
@@ -261,13 +281,19 @@ fn address_bits(address: IpAddr) -> u128 {
     u128::from(v6)
 }
 
-/// A number written the one way both sides write it: integers without a
-/// fraction (`1500.0` is `1500`), others as Rust prints them.
+/// A number written the one way both sides write it: integers exactly,
+/// without a fraction of zeros (`1500.0` is `1500`), others as Rust prints
+/// the nearest `f64` (as SQLite compares them).
 fn number_text(text: &str) -> Option<String> {
-    if let Ok(n) = text.parse::<i64>() {
+    let text = text.trim();
+    let integer = match text.split_once('.') {
+        Some((integer, fraction)) if fraction.bytes().all(|b| b == b'0') => integer,
+        _ => text,
+    };
+    if let Ok(n) = integer.parse::<i64>() {
         return Some(n.to_string());
     }
-    if let Ok(n) = text.parse::<u64>() {
+    if let Ok(n) = integer.parse::<u64>() {
         return Some(n.to_string());
     }
     let n = text.parse::<f64>().ok().filter(|n| n.is_finite())?;
@@ -370,18 +396,17 @@ fn address_prefixes(range: IpNet) -> Vec<Phrase> {
         .collect()
 }
 
-/// A field's mark, followed by its value's words for an equality. A number
-/// may be stored written otherwise (`1500.0`), so it also goes as written
-/// the one way.
+/// An equality is the field's value word, for the value as written and, when
+/// it spells a number, as `number_text` writes it (a number stored as
+/// `1500.0`); a comparison is the field's mark. The records found are checked
+/// against the exact test (`Conditions`): two values may share a word.
 fn field_phrases(condition: &FieldCondition) -> Vec<Phrase> {
-    let mark = field_word(&condition.path);
     let FieldTest::Equals(value) = &condition.test else {
-        return vec![exact(vec![mark])];
+        return vec![exact(vec![field_word(&condition.path)])];
     };
-    let phrase = |text: &str| exact(std::iter::once(mark.clone()).chain(words(text)).collect());
-    let mut phrases = vec![phrase(value)];
-    if let Some(number) = number_text(value) {
-        let other = phrase(&number);
+    let mut phrases = vec![exact(vec![value_word(&condition.path, value)])];
+    if let Some(number) = field_number(value).and_then(number_text) {
+        let other = exact(vec![value_word(&condition.path, &number)]);
         if other != phrases[0] {
             phrases.push(other);
         }
@@ -431,8 +456,10 @@ mod tests {
         assert!(doc.contains("0uamozilla 0ua5 0ua0 0uafirefox 0ua115"), "{doc}");
         let email = field_word(&["data", "email"]);
         assert_eq!(email, field_word(&["data.email"]), "the hash of the dotted path");
-        assert!(doc.contains(&format!("{email} bob example com")), "{doc}");
-        assert!(doc.contains(&format!("{} 1500", field_word(&["data", "n"]))), "{doc}");
+        let bob = value_word(&["data", "email"], "Bob@Example.com");
+        assert!(doc.contains(&format!("{email} {bob} bob example com")), "{doc}");
+        let n = ["data", "n"];
+        assert!(doc.contains(&format!("{} {} 1500", field_word(&n), value_word(&n, "1500"))), "{doc}");
         assert!(doc.ends_with(" vip"), "array items are words without a field: {doc}");
     }
 
@@ -485,15 +512,33 @@ mod tests {
     }
 
     #[test]
-    fn field_values_are_matched_as_written_and_as_numbers() {
-        let f = filter("payload.n:1500.0 payload.amount:>=10");
-        let mark = field_word(&["n"]);
-        let phrases = field_phrases(&f.payload[0]);
-        assert_eq!(phrases.len(), 2);
-        assert_eq!(phrases[1].words, [mark, "1500".to_owned()]);
+    fn field_values_are_one_word_as_written_and_as_numbers() {
+        let f = filter("payload.n:1500.0 payload.amount:>=10 payload.data.email:Bob@Example.com payload.vip:true");
+        let n = field_phrases(&f.payload[0]);
+        assert_eq!(n, [exact(vec![value_word(&["n"], "1500.0")]), exact(vec![value_word(&["n"], "1500")])]);
         assert_eq!(field_phrases(&f.payload[1]), [exact(vec![field_word(&["amount"])])]);
+        let email = field_phrases(&f.payload[2]);
+        assert_eq!(email, [exact(vec![value_word(&["data", "email"], "Bob@Example.com")])]);
+        assert_ne!(email[0].words[0], value_word(&["data", "email"], "bob@example.com"), "values are exact");
+        assert_ne!(value_word(&["a"], "b"), value_word(&["a", "b"], ""), "path and value are apart");
+        assert_eq!(field_phrases(&f.payload[3]), [exact(vec![value_word(&["vip"], "true")])]);
+        let mut record = sample_record();
+        record.payload = Some(r#"{"vip":true,"n":1.5e3}"#.into());
+        let doc = document(&Searchable::of(&record), Dialect::Sqlite);
+        assert!(doc.contains(&value_word(&["vip"], "true")), "{doc}");
+        assert!(doc.contains(&value_word(&["n"], "1500")), "{doc}");
+    }
+
+    #[test]
+    fn numbers_are_written_one_way() {
         assert_eq!(number_text("1e3").as_deref(), Some("1000"));
         assert_eq!(number_text("18446744073709551615").as_deref(), Some("18446744073709551615"));
         assert_eq!(number_text("0042").as_deref(), Some("42"));
+        assert_eq!(number_text(" 1500.00 ").as_deref(), Some("1500"));
+        // Beyond 2^53 an integer stays exact, with a fraction of zeros too.
+        assert_eq!(number_text("9007199254740993.0").as_deref(), Some("9007199254740993"));
+        assert_eq!(number_text("-0.0").as_deref(), Some("0"));
+        assert_eq!(number_text("0.10").as_deref(), Some("0.1"));
+        assert_eq!(number_text("lots"), None);
     }
 }

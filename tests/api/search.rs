@@ -83,6 +83,11 @@ async fn one_record_among_many_by_its_words_fields_address_or_agent() {
         ("payload.email:bob@example.com", &[]),
         ("payload.amountCents:1500", &["invoice.paid", "refund.issued"]),
         ("payload.amountCents:500", &["invoice.sent"]),
+        // A number as written otherwise; a string that spells one is a string.
+        ("payload.amountCents:500.00", &["invoice.sent"]),
+        ("payload.amountCents:1500.0", &["invoice.paid"]),
+        ("payload.order:ORD-9", &["refund.issued"]),
+        ("payload.order:ord-9", &[]),
         ("payload.amountCents:>=1000", &["invoice.paid"]),
         ("payload.amountCents:<1000", &["invoice.sent"]),
         ("payload.vip:true", &["invoice.sent"]),
@@ -253,6 +258,7 @@ async fn a_reindex_finds_records_the_index_lost() {
     assert!(printed.contains("records indexed for search"), "{printed}");
     assert_eq!(found(&app, "INV-2024-0042").await, 1);
     assert_eq!(found(&app, "ip:203.0.113.0/24").await, 2);
+    assert_eq!(found(&app, "payload.data.email:bob@example.com").await, 1);
     // New records are indexed as before, once each.
     let response = app.ingest(&json!({"key": "after.reindex", "message": "INV-2024-0042 again"})).await;
     assert!(response.status().is_success());
