@@ -7,10 +7,10 @@
 //!
 //! Words are cut by `app::search::words` on both sides. Besides the record's
 //! words, a document holds marker words no one types: `0f…` before a payload
-//! field's value (a hash of its path), `0v…` for the field's value (a hash of
-//! path and value, so an equality is one word), `0ip…` for the client's
-//! address (its 32 hex digits, so a CIDR range is a prefix), `0ua…` before
-//! each word of the user agent.
+//! field's value (a hash of its path), `0v…` for a value of more than one
+//! word (a hash of path and value, so an equality is one word), `0ip…` for
+//! the client's address (its 32 hex digits, so a CIDR range is a prefix),
+//! `0ua…` before each word of the user agent.
 
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -232,7 +232,9 @@ impl Document {
                 };
                 if let Some(path) = path {
                     self.word(&field_word(path));
-                    self.word(&value_word(path, &text));
+                    if !is_one_word(&text) {
+                        self.word(&value_word(path, &text));
+                    }
                 }
                 self.text(&text);
             }
@@ -242,18 +244,41 @@ impl Document {
 
 /// The mark of a payload field: a hash of its path.
 fn field_word(path: &[impl AsRef<str>]) -> String {
-    format!("{FIELD_MARK}{}", path_hash(path, None))
+    format!("{FIELD_MARK}{}", hex::encode(&path_hasher(path).finalize()[..8]))
 }
 
-/// A payload field holding a value: a hash of its path and the value, as
-/// written for a string, as `number_text` writes a number, `true`/`false`.
+/// A payload field holding a value that is not one word (`number_text`
+/// writes a number, `true`/`false` a boolean): a hash of path and value.
+/// 40 bits: two values sharing a word is rare and the exact test is checked
+/// on what the index finds, while a short word costs less to index.
 fn value_word(path: &[impl AsRef<str>], value: &str) -> String {
-    format!("{VALUE_MARK}{}", path_hash(path, Some(value)))
+    let mut hash = path_hasher(path);
+    hash.update([0]);
+    hash.update(value.as_bytes());
+    format!("{VALUE_MARK}{}", hex::encode(&hash.finalize()[..5]))
 }
 
-/// 16 hex digits of the hash of the dotted path (`data.email`), fed a key at
-/// a time, then a zero byte and the value.
-fn path_hash(path: &[impl AsRef<str>], value: Option<&str>) -> String {
+/// What finds a field holding `value`: a value that is one word as the index
+/// writes it (`1500`, `paid`) is that word right after the field's mark, and
+/// the word itself narrows the search as much as a word of the value's own
+/// would (which would double the index's unique words: ids, numbers); any
+/// other value (`bob@example.com`, `Paid`, `-5`), whose words may each be in
+/// most records, is its value word.
+fn value_phrase(path: &[impl AsRef<str>], value: &str) -> Phrase {
+    if is_one_word(value) {
+        exact(vec![field_word(path), value.to_owned()])
+    } else {
+        exact(vec![value_word(path, value)])
+    }
+}
+
+fn is_one_word(text: &str) -> bool {
+    let mut words = words(text);
+    words.next().is_some_and(|word| word == text) && words.next().is_none()
+}
+
+/// The hash of the dotted path (`data.email`), fed a key at a time.
+fn path_hasher(path: &[impl AsRef<str>]) -> Sha256 {
     let mut hash = Sha256::new();
     for (n, key) in path.iter().enumerate() {
         if n > 0 {
@@ -261,11 +286,7 @@ fn path_hash(path: &[impl AsRef<str>], value: Option<&str>) -> String {
         }
         hash.update(key.as_ref().as_bytes());
     }
-    if let Some(value) = value {
-        hash.update([0]);
-        hash.update(value.as_bytes());
-    }
-    hex::encode(&hash.finalize()[..8])
+    hash
 }
 
 /// An address as the 32 hex digits of its IPv6 form (IPv4 mapped).
@@ -396,17 +417,18 @@ fn address_prefixes(range: IpNet) -> Vec<Phrase> {
         .collect()
 }
 
-/// An equality is the field's value word, for the value as written and, when
-/// it spells a number, as `number_text` writes it (a number stored as
-/// `1500.0`); a comparison is the field's mark. The records found are checked
-/// against the exact test (`Conditions`): two values may share a word.
+/// An equality is the field's value phrase (`value_phrase`), for the value
+/// as written and, when it spells a number, as `number_text` writes it (a
+/// number stored as `1500.0`); a comparison is the field's mark. The records
+/// found are checked against the exact test (`Conditions`): two values may
+/// share a word, and words are lowercase.
 fn field_phrases(condition: &FieldCondition) -> Vec<Phrase> {
     let FieldTest::Equals(value) = &condition.test else {
         return vec![exact(vec![field_word(&condition.path)])];
     };
-    let mut phrases = vec![exact(vec![value_word(&condition.path, value)])];
+    let mut phrases = vec![value_phrase(&condition.path, value)];
     if let Some(number) = field_number(value).and_then(number_text) {
-        let other = exact(vec![value_word(&condition.path, &number)]);
+        let other = value_phrase(&condition.path, &number);
         if other != phrases[0] {
             phrases.push(other);
         }
@@ -458,8 +480,8 @@ mod tests {
         assert_eq!(email, field_word(&["data.email"]), "the hash of the dotted path");
         let bob = value_word(&["data", "email"], "Bob@Example.com");
         assert!(doc.contains(&format!("{email} {bob} bob example com")), "{doc}");
-        let n = ["data", "n"];
-        assert!(doc.contains(&format!("{} {} 1500", field_word(&n), value_word(&n, "1500"))), "{doc}");
+        let n = field_word(&["data", "n"]);
+        assert!(doc.contains(&format!("{n} 1500 ")), "a value of one word has no value word: {doc}");
         assert!(doc.ends_with(" vip"), "array items are words without a field: {doc}");
     }
 
@@ -512,21 +534,31 @@ mod tests {
     }
 
     #[test]
-    fn field_values_are_one_word_as_written_and_as_numbers() {
+    fn field_values_are_found_as_written_and_as_numbers() {
         let f = filter("payload.n:1500.0 payload.amount:>=10 payload.data.email:Bob@Example.com payload.vip:true");
         let n = field_phrases(&f.payload[0]);
-        assert_eq!(n, [exact(vec![value_word(&["n"], "1500.0")]), exact(vec![value_word(&["n"], "1500")])]);
+        assert_eq!(n, [exact(vec![value_word(&["n"], "1500.0")]), exact(vec![field_word(&["n"]), "1500".into()])]);
         assert_eq!(field_phrases(&f.payload[1]), [exact(vec![field_word(&["amount"])])]);
         let email = field_phrases(&f.payload[2]);
         assert_eq!(email, [exact(vec![value_word(&["data", "email"], "Bob@Example.com")])]);
         assert_ne!(email[0].words[0], value_word(&["data", "email"], "bob@example.com"), "values are exact");
         assert_ne!(value_word(&["a"], "b"), value_word(&["a", "b"], ""), "path and value are apart");
-        assert_eq!(field_phrases(&f.payload[3]), [exact(vec![value_word(&["vip"], "true")])]);
+        assert_eq!(field_phrases(&f.payload[3]), [exact(vec![field_word(&["vip"]), "true".into()])]);
         let mut record = sample_record();
-        record.payload = Some(r#"{"vip":true,"n":1.5e3}"#.into());
+        record.payload = Some(r#"{"vip":true,"n":1.5e3,"state":"Paid","code":"-5"}"#.into());
         let doc = document(&Searchable::of(&record), Dialect::Sqlite);
-        assert!(doc.contains(&value_word(&["vip"], "true")), "{doc}");
-        assert!(doc.contains(&value_word(&["n"], "1500")), "{doc}");
+        for phrase in
+            [("vip", "true"), ("n", "1500"), ("state", "Paid"), ("code", "-5")].map(|(p, v)| value_phrase(&[p], v))
+        {
+            assert!(doc.contains(&phrase.words.join(" ")), "{phrase:?} in {doc}");
+        }
+    }
+
+    #[test]
+    fn a_value_is_one_word_as_the_index_writes_it() {
+        assert!(is_one_word("paid") && is_one_word("1500") && is_one_word("überweisung"));
+        assert!(!is_one_word("Paid") && !is_one_word("-5") && !is_one_word("a b") && !is_one_word(""));
+        assert!(!is_one_word(&"x".repeat(200)), "a word too long to be written");
     }
 
     #[test]
