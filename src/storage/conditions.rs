@@ -5,6 +5,7 @@
 use app::model::{EventFilter, FieldCondition, FieldTest, Order};
 use app::store::{Page, Scope};
 
+use super::numbers::FieldNumber;
 use super::search::{self, IndexQuery};
 use super::statement::{Dialect, Sql};
 
@@ -209,7 +210,7 @@ impl<'q, 's, 'a> Conditions<'q, 's, 'a> {
     }
 
     /// Records the search index finds for `query` (free text, address, user
-    /// agent, the payload fields' marks), as `index_use` says.
+    /// agent, the payload fields' values or marks), as `index_use` says.
     fn indexed(&mut self, query: IndexQuery) {
         let index_use = self.index_use;
         let q = self.and();
@@ -228,8 +229,8 @@ impl<'q, 's, 'a> Conditions<'q, 's, 'a> {
         };
     }
 
-    /// A payload field's exact value, checked on the records the index found
-    /// by the field's mark (and value's words).
+    /// A payload field's exact test, checked on the records the index found
+    /// by the field's value (or, for a comparison, its mark).
     fn payload_field(&mut self, condition: &'a FieldCondition) {
         let q = self.and();
         let dialect = q.dialect();
@@ -260,19 +261,24 @@ impl<'q, 's, 'a> Conditions<'q, 's, 'a> {
                 q.push(")::text::numeric END)");
             }
         };
-        // Exactly as written: an integer stays one (ids beyond 2^53 too).
-        let bind_number = |q: &mut Sql<'s, 'a>, n: &'a str| match dialect {
-            Dialect::Sqlite => match n.parse::<i64>() {
-                Ok(int) => _ = q.bind(int),
-                Err(_) => _ = q.bind(n.parse::<f64>().unwrap_or(f64::NAN)),
+        // Exactly as written on PostgreSQL; on SQLite an integer stays one
+        // (ids beyond 2^53 too, `…67.0` among them), as the index writes it.
+        let bind_number = |q: &mut Sql<'s, 'a>, n: FieldNumber| match dialect {
+            Dialect::Sqlite => match n.integer() {
+                Some(integer) => _ = q.bind(integer),
+                None => _ = q.bind(n.float()),
             },
-            Dialect::Postgres => _ = q.push("CAST(").bind(n).push(" AS numeric)"),
+            Dialect::Postgres => _ = q.push("CAST(").bind(n.exact().to_owned()).push(" AS numeric)"),
         };
         match &condition.test {
             FieldTest::Compare(op, n) => {
                 number(q);
                 q.push(format_args!(" {} ", op.as_str()));
-                bind_number(q, n);
+                // The parser let only numbers through; anything else finds nothing.
+                match FieldNumber::parse(n) {
+                    Some(n) => bind_number(q, n),
+                    None => _ = q.push("NULL"),
+                }
             }
             FieldTest::Equals(value) => {
                 q.push("(");
@@ -289,7 +295,7 @@ impl<'q, 's, 'a> Conditions<'q, 's, 'a> {
                         q.push(" = to_jsonb(CAST(").bind(value.as_str()).push(" AS text))");
                     }
                 }
-                if let Some(n) = search::field_number(value) {
+                if let Some(n) = FieldNumber::parse(value) {
                     q.push(" OR ");
                     number(q);
                     q.push(" = ");

@@ -16,6 +16,7 @@ mod horizon;
 mod key_cache;
 mod log_streams;
 mod notices;
+mod numbers;
 mod outbox;
 mod outcomes;
 mod partitions;

@@ -23,11 +23,15 @@ use ipnet::IpNet;
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
+use super::numbers::{stored_text, FieldNumber};
 use super::statement::Dialect;
 
-/// A document stops growing here: PostgreSQL refuses a `tsvector` over 1 MiB
-/// and keeps word positions up to 16,383 only.
+/// A document stops growing at either: PostgreSQL refuses a `tsvector` over
+/// 1 MiB, and past position 16,383 it keeps the last, so a phrase (a field's
+/// mark and its value) could not be found there; both databases hold the
+/// same words.
 const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
+const MAX_DOCUMENT_WORDS: usize = 16_383;
 
 const FIELD_MARK: &str = "0f";
 const VALUE_MARK: &str = "0v";
@@ -177,7 +181,7 @@ struct Document {
 
 impl Document {
     fn full(&self) -> bool {
-        self.bytes >= MAX_DOCUMENT_BYTES
+        self.bytes >= MAX_DOCUMENT_BYTES || self.words >= MAX_DOCUMENT_WORDS
     }
 
     fn word(&mut self, word: &str) {
@@ -192,8 +196,8 @@ impl Document {
         self.bytes += word.len() + usize::from(self.words > 0);
         self.words += 1;
         if self.positions {
-            // Past 16,383 PostgreSQL keeps the last position; words are
-            // letters and digits, nothing its `tsvector` input reads as syntax.
+            // Words are letters and digits, nothing PostgreSQL's `tsvector`
+            // input reads as syntax.
             // Written in place: a document is built per record at ingest.
             let _ = write!(self.text, ":{}", self.words);
         }
@@ -225,11 +229,7 @@ impl Document {
             Json::Array(items) => items.iter().for_each(|item| self.json(item, None)),
             Json::Null => {}
             scalar => {
-                let text = match scalar {
-                    Json::String(text) => Cow::Borrowed(text.as_str()),
-                    Json::Number(n) => Cow::Owned(number_text(&n.to_string()).unwrap_or_default()),
-                    other => Cow::Owned(other.to_string()),
-                };
+                let text = scalar_text(scalar);
                 if let Some(path) = path {
                     self.word(&field_word(path));
                     if !is_one_word(&text) {
@@ -242,13 +242,23 @@ impl Document {
     }
 }
 
+/// A scalar's text as the index writes it: a string as it is, a number as
+/// `numbers::stored_text` writes it, `true`/`false`.
+fn scalar_text(scalar: &Json) -> Cow<'_, str> {
+    match scalar {
+        Json::String(text) => Cow::Borrowed(text),
+        Json::Number(n) => Cow::Owned(stored_text(n)),
+        other => Cow::Owned(other.to_string()),
+    }
+}
+
 /// The mark of a payload field: a hash of its path.
 fn field_word(path: &[impl AsRef<str>]) -> String {
     format!("{FIELD_MARK}{}", hex::encode(&path_hasher(path).finalize()[..8]))
 }
 
-/// A payload field holding a value that is not one word (`number_text`
-/// writes a number, `true`/`false` a boolean): a hash of path and value.
+/// A payload field holding a value that is not one word (as `scalar_text`
+/// writes it): a hash of path and value.
 /// 40 bits: two values sharing a word is rare and the exact test is checked
 /// on what the index finds, while a short word costs less to index.
 fn value_word(path: &[impl AsRef<str>], value: &str) -> String {
@@ -272,6 +282,9 @@ fn value_phrase(path: &[impl AsRef<str>], value: &str) -> Phrase {
     }
 }
 
+/// Whether `text` is a single word exactly as `words` writes it (a word
+/// of letters and digits, lowercase, not too long): the document and the
+/// query both ask this of a value, so they agree on its words.
 fn is_one_word(text: &str) -> bool {
     let mut words = words(text);
     words.next().is_some_and(|word| word == text) && words.next().is_none()
@@ -300,29 +313,6 @@ fn address_bits(address: IpAddr) -> u128 {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(v6, |v4| v4.to_ipv6_mapped()),
     };
     u128::from(v6)
-}
-
-/// A number written the one way both sides write it: integers exactly,
-/// without a fraction of zeros (`1500.0` is `1500`), others as Rust prints
-/// the nearest `f64` (as SQLite compares them).
-fn number_text(text: &str) -> Option<String> {
-    let text = text.trim();
-    let integer = match text.split_once('.') {
-        Some((integer, fraction)) if fraction.bytes().all(|b| b == b'0') => integer,
-        _ => text,
-    };
-    if let Ok(n) = integer.parse::<i64>() {
-        return Some(n.to_string());
-    }
-    if let Ok(n) = integer.parse::<u64>() {
-        return Some(n.to_string());
-    }
-    let n = text.parse::<f64>().ok().filter(|n| n.is_finite())?;
-    if n.fract() == 0.0 && n.abs() < 9.0e15 {
-        Some((n as i64).to_string())
-    } else {
-        Some(n.to_string())
-    }
 }
 
 /// Words in a row (`app::search::Term`): the index query's phrases.
@@ -417,29 +407,26 @@ fn address_prefixes(range: IpNet) -> Vec<Phrase> {
         .collect()
 }
 
-/// An equality is the field's value phrase (`value_phrase`), for the value
-/// as written and, when it spells a number, as `number_text` writes it (a
-/// number stored as `1500.0`); a comparison is the field's mark. The records
-/// found are checked against the exact test (`Conditions`): two values may
-/// share a word, and words are lowercase.
+/// An equality is the field's value phrase (`value_phrase`) for the value
+/// as written and, when it spells a number, for each way the index may have
+/// written a number equal to it (`FieldNumber::texts`: `1500.0` is stored
+/// `1500`); a comparison is the field's mark. What the index finds is then
+/// checked against the exact test (`Conditions`): two values may share a
+/// value word, a string and a number a phrase (`"1500"`, `1500`), and a
+/// dotted key a path (`{"a.b": 1}`, `{"a": {"b": 1}}`).
 fn field_phrases(condition: &FieldCondition) -> Vec<Phrase> {
     let FieldTest::Equals(value) = &condition.test else {
         return vec![exact(vec![field_word(&condition.path)])];
     };
-    let mut phrases = vec![value_phrase(&condition.path, value)];
-    if let Some(number) = field_number(value).and_then(number_text) {
-        let other = value_phrase(&condition.path, &number);
-        if other != phrases[0] {
-            phrases.push(other);
+    let numbers = FieldNumber::parse(value).map(|n| n.texts()).unwrap_or_default();
+    let mut phrases: Vec<Phrase> = Vec::new();
+    for text in std::iter::once(value.as_str()).chain(numbers.iter().map(String::as_str)) {
+        let phrase = value_phrase(&condition.path, text);
+        if !phrases.contains(&phrase) {
+            phrases.push(phrase);
         }
     }
     phrases
-}
-
-/// A payload field's value if it spells a number (for a numeric equality).
-pub fn field_number(value: &str) -> Option<&str> {
-    let value = value.trim();
-    value.parse::<f64>().ok().filter(|n| n.is_finite()).map(|_| value)
 }
 
 /// The value of `value` if it spells a JSON boolean.
@@ -490,6 +477,9 @@ mod tests {
         let mut record = sample_record();
         record.payload = Some(serde_json::json!({ "text": "word ".repeat(100_000) }).to_string());
         assert!(document(&Searchable::of(&record), Dialect::Sqlite).len() < MAX_DOCUMENT_BYTES + 10);
+        record.payload = Some(serde_json::json!({ "text": "1 ".repeat(30_000), "status": "paid" }).to_string());
+        let words = document(&Searchable::of(&record), Dialect::Sqlite);
+        assert_eq!(words.split(' ').count(), MAX_DOCUMENT_WORDS, "short words stop it too");
         let positioned = document(&Searchable::of(&record), Dialect::Postgres);
         assert_eq!(
             positioned.split(' ').count(),
@@ -541,16 +531,15 @@ mod tests {
         assert_eq!(field_phrases(&f.payload[1]), [exact(vec![field_word(&["amount"])])]);
         let email = field_phrases(&f.payload[2]);
         assert_eq!(email, [exact(vec![value_word(&["data", "email"], "Bob@Example.com")])]);
-        assert_ne!(email[0].words[0], value_word(&["data", "email"], "bob@example.com"), "values are exact");
         assert_ne!(value_word(&["a"], "b"), value_word(&["a", "b"], ""), "path and value are apart");
         assert_eq!(field_phrases(&f.payload[3]), [exact(vec![field_word(&["vip"]), "true".into()])]);
         let mut record = sample_record();
-        record.payload = Some(r#"{"vip":true,"n":1.5e3,"state":"Paid","code":"-5"}"#.into());
+        record.payload = Some(r#"{"vip":true,"n":1.5e3,"state":"Paid","code":"-5","x":15000}"#.into());
         let doc = document(&Searchable::of(&record), Dialect::Sqlite);
         for phrase in
             [("vip", "true"), ("n", "1500"), ("state", "Paid"), ("code", "-5")].map(|(p, v)| value_phrase(&[p], v))
         {
-            assert!(doc.contains(&phrase.words.join(" ")), "{phrase:?} in {doc}");
+            assert!(format!("{doc} ").contains(&format!(" {} ", phrase.words.join(" "))), "{phrase:?} in {doc}");
         }
     }
 
@@ -559,18 +548,5 @@ mod tests {
         assert!(is_one_word("paid") && is_one_word("1500") && is_one_word("überweisung"));
         assert!(!is_one_word("Paid") && !is_one_word("-5") && !is_one_word("a b") && !is_one_word(""));
         assert!(!is_one_word(&"x".repeat(200)), "a word too long to be written");
-    }
-
-    #[test]
-    fn numbers_are_written_one_way() {
-        assert_eq!(number_text("1e3").as_deref(), Some("1000"));
-        assert_eq!(number_text("18446744073709551615").as_deref(), Some("18446744073709551615"));
-        assert_eq!(number_text("0042").as_deref(), Some("42"));
-        assert_eq!(number_text(" 1500.00 ").as_deref(), Some("1500"));
-        // Beyond 2^53 an integer stays exact, with a fraction of zeros too.
-        assert_eq!(number_text("9007199254740993.0").as_deref(), Some("9007199254740993"));
-        assert_eq!(number_text("-0.0").as_deref(), Some("0"));
-        assert_eq!(number_text("0.10").as_deref(), Some("0.1"));
-        assert_eq!(number_text("lots"), None);
     }
 }
