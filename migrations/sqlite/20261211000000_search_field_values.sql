@@ -9,11 +9,3 @@ INSERT OR REPLACE INTO search_backfill (id, below)
 SELECT 1, MAX(seq) + 1
 FROM (SELECT MAX(seq) AS seq FROM events UNION ALL SELECT MAX(seq) FROM events_recent)
 HAVING MAX(seq) > 0;
-
--- FTS5 merges 16 segments of a level into one, not 4: each word's entries
--- are rewritten about half as often as the index grows, for more segments
--- to look in. The crisis merge (a whole level at once, in one commit) waits
--- for 64 segments, not 16, so the merges stay a little work per commit
--- (docs/performance.md, "Payload values as words").
-INSERT INTO events_search (events_search, rank) VALUES ('automerge', 16);
-INSERT INTO events_search (events_search, rank) VALUES ('crisismerge', 64);
