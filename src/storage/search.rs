@@ -7,7 +7,7 @@
 //!
 //! Words are cut by `app::search::words` on both sides. Besides the record's
 //! words, a document holds marker words no one types: `0f…` before a payload
-//! field's value (a hash of its path), `0v…` for a value of more than one
+//! field's value (a hash of its path), `0v…` for a value that is not one
 //! word (a hash of path and value, so an equality is one word), `0ip…` for
 //! the client's address (its 32 hex digits, so a CIDR range is a prefix),
 //! `0ua…` before each word of the user agent.
@@ -231,9 +231,11 @@ impl Document {
             scalar => {
                 let text = scalar_text(scalar);
                 if let Some(path) = path {
-                    self.word(&field_word(path));
+                    // The path hashed once for the mark and the value word.
+                    let field = PathHash::of(path);
+                    self.word(&field.mark());
                     if !is_one_word(&text) {
-                        self.word(&value_word(path, &text));
+                        self.word(&field.value_word(&text));
                     }
                 }
                 self.text(&text);
@@ -254,18 +256,13 @@ fn scalar_text(scalar: &Json) -> Cow<'_, str> {
 
 /// The mark of a payload field: a hash of its path.
 fn field_word(path: &[impl AsRef<str>]) -> String {
-    format!("{FIELD_MARK}{}", hex::encode(&path_hasher(path).finalize()[..8]))
+    PathHash::of(path).mark()
 }
 
 /// A payload field holding a value that is not one word (as `scalar_text`
 /// writes it): a hash of path and value.
-/// 40 bits: two values sharing a word is rare and the exact test is checked
-/// on what the index finds, while a short word costs less to index.
 fn value_word(path: &[impl AsRef<str>], value: &str) -> String {
-    let mut hash = path_hasher(path);
-    hash.update([0]);
-    hash.update(value.as_bytes());
-    format!("{VALUE_MARK}{}", hex::encode(&hash.finalize()[..5]))
+    PathHash::of(path).value_word(value)
 }
 
 /// What finds a field holding `value`: a value that is one word as the index
@@ -290,16 +287,34 @@ fn is_one_word(text: &str) -> bool {
     words.next().is_some_and(|word| word == text) && words.next().is_none()
 }
 
-/// The hash of the dotted path (`data.email`), fed a key at a time.
-fn path_hasher(path: &[impl AsRef<str>]) -> Sha256 {
-    let mut hash = Sha256::new();
-    for (n, key) in path.iter().enumerate() {
-        if n > 0 {
-            hash.update(b".");
+/// The hash of a payload field's dotted path (`data.email`), fed a key at a
+/// time: what its mark and its value words start from.
+struct PathHash(Sha256);
+
+impl PathHash {
+    fn of(path: &[impl AsRef<str>]) -> Self {
+        let mut hash = Sha256::new();
+        for (n, key) in path.iter().enumerate() {
+            if n > 0 {
+                hash.update(b".");
+            }
+            hash.update(key.as_ref().as_bytes());
         }
-        hash.update(key.as_ref().as_bytes());
+        PathHash(hash)
     }
-    hash
+
+    fn mark(&self) -> String {
+        format!("{FIELD_MARK}{}", hex::encode(&self.0.clone().finalize()[..8]))
+    }
+
+    /// 40 bits: two values sharing a word is rare and the exact test is
+    /// checked on what the index finds, while a short word costs less to index.
+    fn value_word(&self, value: &str) -> String {
+        let mut hash = self.0.clone();
+        hash.update([0]);
+        hash.update(value.as_bytes());
+        format!("{VALUE_MARK}{}", hex::encode(&hash.finalize()[..5]))
+    }
 }
 
 /// An address as the 32 hex digits of its IPv6 form (IPv4 mapped).
