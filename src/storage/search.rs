@@ -23,7 +23,7 @@ use ipnet::IpNet;
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
-use super::numbers::{stored_text, FieldNumber};
+use super::numbers::{integer_beyond_i64, stored_text, FieldNumber};
 use super::statement::Dialect;
 
 /// A document stops growing at either: PostgreSQL refuses a `tsvector` over
@@ -239,6 +239,9 @@ impl Document {
                     }
                 }
                 self.text(&text);
+                if let Some(written) = scalar.as_number().and_then(integer_beyond_i64) {
+                    self.text(&written);
+                }
             }
         }
     }
@@ -549,13 +552,16 @@ mod tests {
         assert_ne!(value_word(&["a"], "b"), value_word(&["a", "b"], ""), "path and value are apart");
         assert_eq!(field_phrases(&f.payload[3]), [exact(vec![field_word(&["vip"]), "true".into()])]);
         let mut record = sample_record();
-        record.payload = Some(r#"{"vip":true,"n":1.5e3,"state":"Paid","code":"-5","x":15000}"#.into());
+        record.payload =
+            Some(r#"{"vip":true,"n":1.5e3,"state":"Paid","code":"-5","x":15000,"id":18446744073709551615}"#.into());
         let doc = document(&Searchable::of(&record), Dialect::Sqlite);
         for phrase in
-            [("vip", "true"), ("n", "1500"), ("state", "Paid"), ("code", "-5")].map(|(p, v)| value_phrase(&[p], v))
+            [("vip", "true"), ("n", "1500"), ("state", "Paid"), ("code", "-5"), ("id", "18446744073709552000")]
+                .map(|(p, v)| value_phrase(&[p], v))
         {
             assert!(format!("{doc} ").contains(&format!(" {} ", phrase.words.join(" "))), "{phrase:?} in {doc}");
         }
+        assert!(doc.contains(" 18446744073709551615 "), "free text finds a number as written: {doc}");
     }
 
     #[test]
