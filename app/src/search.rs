@@ -60,6 +60,8 @@ pub const SYNTAX: &[(&str, &str)] = &[
 /// fields: enough for any investigation, and a bound on one search's work.
 pub const MAX_TERMS: usize = 32;
 pub const MAX_FIELDS: usize = 16;
+/// Keys in a payload field's path (`data.email` has two).
+pub const MAX_PATH_KEYS: usize = 32;
 
 /// Longer words are not indexed: they are blobs (tokens, base64), not words
 /// anyone types. Their shorter neighbours still are.
@@ -109,12 +111,15 @@ pub fn apply(text: &str, filter: &mut EventFilter, now: Micros) -> Result<(), St
             continue;
         }
         let Some((name, value)) = qualifier(&token) else {
-            match terms(&phrase_text(&token)).pop() {
-                None => wordless = Some(token.text),
-                Some(term) => {
-                    check_prefix(&term, &token.text)?;
-                    free_text.push(phrase_text(&token));
+            // A token may hold several terms (`a"* b"`): each is checked.
+            let found = terms(&phrase_text(&token));
+            if found.is_empty() {
+                wordless = Some(token.text);
+            } else {
+                for term in &found {
+                    check_prefix(term, &token.text)?;
                 }
+                free_text.push(phrase_text(&token));
             }
             continue;
         };
@@ -172,12 +177,17 @@ pub fn apply_one(name: &str, value: &str, filter: &mut EventFilter, now: Micros)
     if value.contains('\0') {
         return Err(format!("{name}: must not contain the NUL character (U+0000)"));
     }
-    let token = Token { text: format!("{name}:{value}"), quoted: false };
-    if let Some(condition) = payload_field(&token) {
-        filter.payload.push(condition?);
+    if let Some(path) = payload_path(name) {
+        filter.payload.push(field_condition(path, value)?);
         return Ok(());
     }
     apply_qualifier(&name.to_ascii_lowercase(), value, filter, now)
+}
+
+/// The path of a payload field's name (`payload.data.email`), any case of `payload.`.
+pub fn payload_path(name: &str) -> Option<&str> {
+    let prefix = name.get(..8).filter(|p| p.eq_ignore_ascii_case("payload."))?;
+    Some(&name[prefix.len()..])
 }
 
 /// How a search reads, part by part, for the search box to show: each
@@ -249,23 +259,31 @@ fn split(text: &str) -> (Vec<Token>, bool) {
 
 /// `payload.data.email:bob@example.com`, `payload.amountCents:>=1000`.
 fn payload_field(token: &Token) -> Option<Result<FieldCondition, String>> {
-    let rest = token.text.get(..8).filter(|p| !token.quoted && p.eq_ignore_ascii_case("payload."))?;
-    let (path, value) = token.text[rest.len()..].split_once(':')?;
-    let path: Vec<String> = path.split('.').map(str::to_owned).collect();
-    if path.iter().any(|key| key.is_empty() || key.contains(['"', '\\'])) {
-        return Some(Err(format!(
-            "payload.{}: a field's path is names joined by dots (without quotes or backslashes)",
-            path.join(".")
-        )));
+    let (path, value) = payload_path(&token.text).filter(|_| !token.quoted)?.split_once(':')?;
+    Some(field_condition(path, value))
+}
+
+/// The test of the payload field at the dotted `path` that `value` asks
+/// (`bob@example.com`, `>=1000`).
+fn field_condition(path: &str, value: &str) -> Result<FieldCondition, String> {
+    let keys: Vec<String> = path.split('.').map(str::to_owned).collect();
+    if keys.iter().any(|key| key.is_empty() || key.contains(['"', '\\', '\0'])) {
+        return Err(format!(
+            "payload.{}: a field's path is names joined by dots (without quotes, backslashes or NUL)",
+            path.replace('\0', "\\0")
+        ));
+    }
+    if keys.len() > MAX_PATH_KEYS {
+        return Err(format!("payload.{path}: a field's path may hold at most {MAX_PATH_KEYS} names"));
     }
     let test = match comparison(value) {
         Some((op, number)) => match number.trim().parse::<f64>() {
             Ok(n) if n.is_finite() => FieldTest::Compare(op, number.trim().to_owned()),
-            _ => return Some(Err(format!("payload.{}: {} needs a number", path.join("."), op.as_str()))),
+            _ => return Err(format!("payload.{path}: {} needs a number", op.as_str())),
         },
         None => FieldTest::Equals(value.to_owned()),
     };
-    Some(Ok(FieldCondition { path, test }))
+    Ok(FieldCondition { path: keys, test })
 }
 
 /// `>=1000` → (at least, "1000"); `None` for a value to equal.
@@ -500,6 +518,7 @@ mod tests {
         assert_eq!(parse("key:a --").unwrap().q, None, "punctuation beside other parts is left out");
         assert!(parse("ua:/").is_err());
         assert!(parse("a*").unwrap_err().contains("a prefix needs at least 2"));
+        assert!(parse(r#"a"* b""#).unwrap_err().contains("a prefix needs at least 2"), "every term of a token");
         assert!(parse("ua:f*").is_err());
         assert!(parse(r#"payload.a"b:1"#).is_err());
         assert!(parse(&"w ".repeat(MAX_TERMS + 1)).unwrap_err().contains("at most 32 terms"));

@@ -150,12 +150,13 @@ impl FilterQuery {
         // reads as its qualifier would.
         let named = [("ip", &self.ip), ("user_agent", &self.user_agent)];
         let params = named.into_iter().filter_map(|(name, value)| Some((name, value.as_deref()?)));
-        let fields = self.others.iter().filter(|(name, _)| name.starts_with("payload."));
+        // A blank `ip` or `user_agent` is an empty form field; a blank
+        // payload field asks for `""`, as `payload.note:` does in `q`.
+        let params = params.filter(|(_, value)| !value.trim().is_empty());
+        let fields = self.others.iter().filter(|(name, _)| app::search::payload_path(name).is_some());
         for (name, value) in params.chain(fields.map(|(name, value)| (name.as_str(), value.as_str()))) {
-            if !value.trim().is_empty() {
-                // The error names the parameter (`ip: …`).
-                app::search::apply_one(name, value.trim(), &mut filter, now).map_err(Error::BadRequest)?;
-            }
+            // The error names the parameter (`ip: …`).
+            app::search::apply_one(name, value.trim(), &mut filter, now).map_err(Error::BadRequest)?;
         }
         if let Some(q) = &self.q {
             app::search::apply(q, &mut filter, now).map_err(|e| bad("q", e))?;

@@ -98,13 +98,15 @@ fn exact_decimal(text: &str) -> Option<String> {
     let (integer, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let all = format!("{integer}{fraction}");
     let significant = all.trim_start_matches('0');
-    // Where the point is, counted in `significant`'s digits.
-    let point = integer.len() as i64 + exponent - (all.len() - significant.len()) as i64;
+    // Where the point is, counted in `significant`'s digits; saturating,
+    // as an exponent may be any i64 (`0.1e-9223372036854775808` is 0.0 to f64).
+    let zeros = (all.len() - significant.len()) as i64;
+    let point = (integer.len() as i64).saturating_add(exponent).saturating_sub(zeros);
     let digits = significant.trim_end_matches('0');
     if digits.is_empty() {
         return Some("0".to_owned());
     }
-    if point.abs() > MAX_EXACT_DIGITS {
+    if point.unsigned_abs() > MAX_EXACT_DIGITS.unsigned_abs() {
         return None;
     }
     let len = digits.len() as i64;
@@ -147,6 +149,12 @@ mod tests {
         assert_eq!(FieldNumber::parse("lots"), None);
         assert_eq!(FieldNumber::parse("inf"), None);
         assert_eq!(exact("1e-99999"), "0", "too far from the point: its f64");
+        // Exponents at i64's ends, which f64 reads as 0.
+        assert_eq!(exact("0.1e-9223372036854775808"), "0");
+        assert_eq!(exact("-1e-9223372036854775807"), "0");
+        assert_eq!(exact("00e9223372036854775807"), "0");
+        assert_eq!(exact("0.0e9223372036854775807"), "0");
+        assert_eq!(FieldNumber::parse("0.1e9223372036854775807"), None, "infinite");
     }
 
     #[test]

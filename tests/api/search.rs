@@ -38,7 +38,8 @@ async fn investigation(app: &TestApp) {
          "ip": "203.0.113.200", "user_agent": "curl/8.5.0",
          "payload": {"data": {"email": "ann@example.com"}, "amountCents": 500.0, "vip": true, "rate": 1.5, "delta": -5}},
         {"kind": "event", "key": "refund.issued", "message": "Refunded the order (build 3e8a1f, Überweisung)",
-         "ip": "2001:db8::1", "payload": {"amountCents": "1500", "order": "ORD-9", "big": 12345678901234567_u64}},
+         "ip": "2001:db8::1",
+         "payload": {"amountCents": "1500", "order": "ORD-9", "big": 12345678901234567_u64, "ns:id": 4242, "note": ""}},
         {"kind": "event", "key": "login.failed", "message": "Wrong password for bob (3e8 attempts)",
          "ip": "198.51.100.2", "payload": {"data": {"email": "BOB@example.com"}}},
     ]);
@@ -118,10 +119,19 @@ async fn one_record_among_many_by_its_words_fields_address_or_agent() {
         (&[("user_agent", "Mozilla/5.0 (X11; Linux)")], &["invoice.paid"]),
         (&[("payload.data.email", "bob@example.com")], &["invoice.paid"]),
         (&[("payload.amountCents", ">=1000"), ("q", "invoice")], &["invoice.paid"]),
+        // A parameter's name is the whole path, colons and all; any case of `payload.`.
+        (&[("payload.ns:id", "4242")], &["refund.issued"]),
+        (&[("Payload.order", "ORD-9")], &["refund.issued"]),
+        // A blank field asks for "", as `payload.note:` does; a blank `ip` is no filter.
+        (&[("payload.note", ""), ("ip", "")], &["refund.issued"]),
+        // Exponents at i64's ends read as f64 does (0), and do not break the exact test.
+        (&[("payload.amountCents", ">=1e-9223372036854775808")], &["invoice.paid", "invoice.sent"]),
+        (&[("payload.amountCents", "0.1e-9223372036854775808")], &[]),
     ] {
         assert_eq!(find(&app, &key, params).await, Ok(keys(expected)), "{params:?}");
     }
     let many_words = "w ".repeat(app::search::MAX_TERMS + 1);
+    let deep_path = format!("payload.{}", ["a"; app::search::MAX_PATH_KEYS + 1].join("."));
     for (params, names) in [
         (&[("ip", "203.0.113")][..], "ip:"),
         (&[("payload.amountCents", ">=lots")], "payload.amountCents: >= needs a number"),
@@ -130,6 +140,8 @@ async fn one_record_among_many_by_its_words_fields_address_or_agent() {
         (&[("user_agent", "//")], "user_agent:"),
         (&[("q", "a*")], "a prefix needs at least 2"),
         (&[("payload.a\"b", "1")], "without quotes"),
+        (&[("payload.a\0b", "1")], "NUL"),
+        (&[(deep_path.as_str(), "1")], "at most 32 names"),
         // The bounds hold for the parameters as for `q`.
         (&[("user_agent", many_words.as_str())], "at most 32 terms"),
     ] {
