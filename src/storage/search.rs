@@ -33,6 +33,12 @@ use super::statement::Dialect;
 const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 const MAX_DOCUMENT_WORDS: usize = 16_383;
 
+/// PostgreSQL keeps a word's first 256 positions in a document: past them
+/// a one-word value's phrase (its field's mark, the word) may not be found.
+/// Fewer words in, no word can have had that many, so from this many words
+/// on a one-word value is given its value word too.
+const POSITIONS_PER_WORD: usize = 256;
+
 const FIELD_MARK: &str = "0f";
 const VALUE_MARK: &str = "0v";
 const IP_MARK: &str = "0ip";
@@ -234,7 +240,7 @@ impl Document {
                     // The path hashed once for the mark and the value word.
                     let field = PathHash::of(path);
                     self.word(&field.mark());
-                    if !is_one_word(&text) {
+                    if !is_one_word(&text) || self.words >= POSITIONS_PER_WORD {
                         self.word(&field.value_word(&text));
                     }
                 }
@@ -271,14 +277,16 @@ fn value_word(path: &[impl AsRef<str>], value: &str) -> String {
 /// What finds a field holding `value`: a value that is one word as the index
 /// writes it (`1500`, `paid`) is that word right after the field's mark, and
 /// the word itself narrows the search as much as a word of the value's own
-/// would (which would double the index's unique words: ids, numbers); any
+/// would (which would double the index's unique words: ids, numbers), or,
+/// far into a long document, its value word (`POSITIONS_PER_WORD`); any
 /// other value (`bob@example.com`, `Paid`, `-5`), whose words may each be in
 /// most records, is its value word.
-fn value_phrase(path: &[impl AsRef<str>], value: &str) -> Phrase {
+fn value_phrases(path: &[impl AsRef<str>], value: &str) -> Vec<Phrase> {
+    let value_word = exact(vec![value_word(path, value)]);
     if is_one_word(value) {
-        exact(vec![field_word(path), value.to_owned()])
+        vec![exact(vec![field_word(path), value.to_owned()]), value_word]
     } else {
-        exact(vec![value_word(path, value)])
+        vec![value_word]
     }
 }
 
@@ -425,7 +433,7 @@ fn address_prefixes(range: IpNet) -> Vec<Phrase> {
         .collect()
 }
 
-/// An equality is the field's value phrase (`value_phrase`) for the value
+/// An equality is the field's value phrases (`value_phrases`) for the value
 /// as written and, when it spells a number, for each way the index may have
 /// written a number equal to it (`FieldNumber::texts`: `1500.0` is stored
 /// `1500`); a comparison is the field's mark. What the index finds is then
@@ -439,9 +447,10 @@ fn field_phrases(condition: &FieldCondition) -> Vec<Phrase> {
     let numbers = FieldNumber::parse(value).map(|n| n.texts()).unwrap_or_default();
     let mut phrases: Vec<Phrase> = Vec::new();
     for text in std::iter::once(value.as_str()).chain(numbers.iter().map(String::as_str)) {
-        let phrase = value_phrase(&condition.path, text);
-        if !phrases.contains(&phrase) {
-            phrases.push(phrase);
+        for phrase in value_phrases(&condition.path, text) {
+            if !phrases.contains(&phrase) {
+                phrases.push(phrase);
+            }
         }
     }
     phrases
@@ -545,23 +554,40 @@ mod tests {
     fn field_values_are_found_as_written_and_as_numbers() {
         let f = filter("payload.n:1500.0 payload.amount:>=10 payload.data.email:Bob@Example.com payload.vip:true");
         let n = field_phrases(&f.payload[0]);
-        assert_eq!(n, [exact(vec![value_word(&["n"], "1500.0")]), exact(vec![field_word(&["n"]), "1500".into()])]);
+        let (n_mark, n_1500) = (field_word(&["n"]), value_word(&["n"], "1500"));
+        assert_eq!(
+            n,
+            [exact(vec![value_word(&["n"], "1500.0")]), exact(vec![n_mark, "1500".into()]), exact(vec![n_1500])]
+        );
         assert_eq!(field_phrases(&f.payload[1]), [exact(vec![field_word(&["amount"])])]);
         let email = field_phrases(&f.payload[2]);
         assert_eq!(email, [exact(vec![value_word(&["data", "email"], "Bob@Example.com")])]);
         assert_ne!(value_word(&["a"], "b"), value_word(&["a", "b"], ""), "path and value are apart");
-        assert_eq!(field_phrases(&f.payload[3]), [exact(vec![field_word(&["vip"]), "true".into()])]);
+        let vip = [exact(vec![field_word(&["vip"]), "true".into()]), exact(vec![value_word(&["vip"], "true")])];
+        assert_eq!(field_phrases(&f.payload[3]), vip);
         let mut record = sample_record();
         record.payload =
             Some(r#"{"vip":true,"n":1.5e3,"state":"Paid","code":"-5","x":15000,"id":18446744073709551615}"#.into());
         let doc = document(&Searchable::of(&record), Dialect::Sqlite);
         for phrase in
             [("vip", "true"), ("n", "1500"), ("state", "Paid"), ("code", "-5"), ("id", "18446744073709552000")]
-                .map(|(p, v)| value_phrase(&[p], v))
+                .map(|(p, v)| value_phrases(&[p], v).remove(0))
         {
             assert!(format!("{doc} ").contains(&format!(" {} ", phrase.words.join(" "))), "{phrase:?} in {doc}");
         }
         assert!(doc.contains(" 18446744073709551615 "), "free text finds a number as written: {doc}");
+    }
+
+    #[test]
+    fn far_into_a_long_document_a_one_word_value_has_its_value_word() {
+        let mut record = sample_record();
+        // 300 `usd`s before `total.currency`: PostgreSQL keeps the first 256 positions of a word.
+        let items: Vec<String> = (0..300).map(|_| r#"{"currency":"usd"}"#.to_owned()).collect();
+        record.payload = Some(format!(r#"{{"items":[{}],"total":{{"currency":"usd"}}}}"#, items.join(",")));
+        let doc = document(&Searchable::of(&record), Dialect::Postgres);
+        let value_word = value_word(&["total", "currency"], "usd");
+        assert!(doc.contains(&format!(" {value_word}:")), "{doc}");
+        assert!(field_phrases(&filter("payload.total.currency:usd").payload[0]).contains(&exact(vec![value_word])));
     }
 
     #[test]

@@ -150,6 +150,20 @@ async fn one_record_among_many_by_its_words_fields_address_or_agent() {
     }
 }
 
+/// PostgreSQL keeps a word's first 256 positions in a document: a field
+/// whose one-word value comes after 300 of the same word is found all the same.
+#[tokio::test]
+async fn a_field_far_into_a_long_payload_is_found() {
+    let app = spawn_app().await;
+    let items: Vec<Value> = (0..300).map(|_| json!({"currency": "usd"})).collect();
+    let record = json!({"key": "order.placed", "payload": {"items": items, "total": {"currency": "usd"}}});
+    let response = app.ingest(&record).await;
+    assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+    let key = issue_key(&app.store, "", "read").await;
+    assert_eq!(find(&app, &key, &[("payload.total.currency", "usd")]).await, Ok(keys(&["order.placed"])));
+    assert_eq!(find(&app, &key, &[("payload.total.currency", "eur")]).await, Ok(keys(&[])));
+}
+
 #[tokio::test]
 async fn a_search_stays_within_the_readers_scope() {
     let app = spawn_app().await;
