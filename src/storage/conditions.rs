@@ -2,7 +2,7 @@
 //! its keyset cursor. Every read of records or roll-ups is limited here, so
 //! there is one place that decides what a viewer can read.
 
-use app::model::{EventFilter, FieldCondition, FieldTest, Order};
+use app::model::{Cursor, EventFilter, FieldCondition, FieldTest, Order};
 use app::store::{Page, Scope};
 
 use super::numbers::FieldNumber;
@@ -24,9 +24,8 @@ pub struct Conditions<'q, 's, 'a> {
 pub enum IndexUse {
     /// Each record the read comes to, in its own order, is tested: against
     /// its own words (PostgreSQL) or the index's matches gathered once
-    /// (SQLite). Right on SQLite when many records match (the newest page is
-    /// found early in time order) and for reads bounded otherwise (the live
-    /// feed, an outbox).
+    /// (SQLite). Right for reads bounded otherwise (the live feed, an
+    /// outbox) and on SQLite after a page's stretches.
     #[default]
     Check,
     /// The index's matches are the records read, then sorted: right when few
@@ -38,8 +37,16 @@ pub enum IndexUse {
     /// drive (`SqlStore::page_of`). PostgreSQL's own choice for common
     /// words, a walk in time order, passed every record of a partition the
     /// words are not in (`stripe`, only in provider actions, 0.9 s at 1 M:
-    /// docs/performance.md).
+    /// docs/performance.md). On SQLite, the stretch's size before its
+    /// bounds are known (`records::stretch_bounds`).
     Stretch(usize),
+    /// SQLite, many matches: the read stops at its stretch's last record,
+    /// `end` (none when the read ends within the stretch), and tests each
+    /// record against the index's matches from `seq` `low` on, gathered
+    /// once (FTS5 seeks to a rowid, so a range costs its own matches, where
+    /// gathering all of a word in 20 % of 10 M records took 0.6 s), or, below
+    /// `low` (a record stored out of time order), against its own words.
+    Bounded { low: i64, end: Option<Cursor> },
 }
 
 /// Below this many matches the index drives a page's read (`IndexUse`): a
@@ -49,15 +56,22 @@ pub enum IndexUse {
 /// estimates them from the `search` column's statistics.
 pub const DRIVE_BELOW: i64 = 5_000;
 
-/// A PostgreSQL page's first stretch, per record of the page
+/// A page's first stretch, per record of the page
 /// (`IndexUse::Stretch`): the page fills from it when 1 in 400 records
 /// match (a page of 50: 20,400 records). Per record, so an export's large
 /// pages fill from theirs as a page of 50 does.
 pub const STRETCH_PER_RECORD: usize = 400;
 
-/// Stretches a PostgreSQL page tests before the index drives, each four
-/// times the last (a page of 50: 20,400, then 81,600 records).
+/// Stretches a page tests before the index drives (PostgreSQL) or its
+/// matches are all gathered (SQLite), each four times the last (a page of
+/// 50: 20,400, then 81,600 records).
 pub const STRETCHES: u32 = 2;
+
+/// SQLite: of a stretch's records, at most one in this many (those of the
+/// lowest `seq`, stored out of time order: a late batch, Trail's own
+/// records) are tested against their own words, each an FTS5 lookup of
+/// ~0.1 ms; the rest against the matches from the next `seq` on.
+pub const STRAGGLERS_ONE_IN: usize = 100;
 
 /// SQLite: `SELECT COUNT(*)` of the records the index finds for `query`,
 /// counting no further than `DRIVE_BELOW`.
@@ -220,9 +234,19 @@ impl<'q, 's, 'a> Conditions<'q, 's, 'a> {
             // record against the matches, gathered once (an FTS5 lookup per
             // record, `rowid = e.seq`, took 0.3 ms each: docs/performance.md).
             Dialect::Sqlite => {
-                let tested = if index_use == IndexUse::Drive { "" } else { "+" };
-                q.push(format_args!("{tested}e.seq IN (SELECT rowid FROM events_search WHERE events_search MATCH "));
-                q.bind(query.fts5()).push(")")
+                let matches = "SELECT rowid FROM events_search WHERE events_search MATCH ";
+                match index_use {
+                    IndexUse::Drive => q.push(format_args!("e.seq IN ({matches}")).bind(query.fts5()).push(")"),
+                    IndexUse::Bounded { low, .. } => {
+                        q.push(format_args!("(+e.seq IN ({matches}")).bind(query.fts5());
+                        q.push(" AND rowid >= ").bind(low).push(") OR (e.seq < ").bind(low);
+                        q.push(format_args!(" AND EXISTS ({matches}")).bind(query.fts5());
+                        q.push(" AND rowid = e.seq)))")
+                    }
+                    IndexUse::Check | IndexUse::Stretch(_) => {
+                        q.push(format_args!("+e.seq IN ({matches}")).bind(query.fts5()).push(")")
+                    }
+                }
             }
             // How it is read is the page's order (`records::list_events`).
             Dialect::Postgres => q.push(postgres_match(&query)),
@@ -327,14 +351,26 @@ impl<'q, 's, 'a> Conditions<'q, 's, 'a> {
                 Order::NewestFirst => "<",
                 Order::OldestFirst => ">",
             };
-            self.and()
-                .push(format_args!("(e.occurred_at, e.id) {op} ("))
-                .bind(c.occurred_at)
-                .push(", ")
-                .bind(c.id)
-                .push(")");
+            self.compare_position(op, c);
         }
         self
+    }
+
+    /// Records up to a stretch's last record, `end`, in the page's order.
+    pub fn through(&mut self, page: &Page, end: Option<Cursor>) -> &mut Self {
+        if let Some(end) = end {
+            let op = match page.order {
+                Order::NewestFirst => ">=",
+                Order::OldestFirst => "<=",
+            };
+            self.compare_position(op, end);
+        }
+        self
+    }
+
+    fn compare_position(&mut self, op: &str, c: Cursor) {
+        let q = self.and().push(format_args!("(e.occurred_at, e.id) {op} ("));
+        q.bind(c.occurred_at).push(", ").bind(c.id).push(")");
     }
 }
 

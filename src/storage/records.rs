@@ -7,10 +7,11 @@ use app::store::{Page, Scope};
 use uuid::Uuid;
 
 use super::columns::select_list;
-use super::conditions::{Conditions, IndexUse};
+use super::conditions::{Conditions, IndexUse, STRAGGLERS_ONE_IN};
 use super::statement::{Dialect, Sql};
 
 /// The order and length of a page of records.
+#[derive(Clone, Copy)]
 struct Sorted {
     /// Columns of the record, unqualified.
     columns: &'static [&'static str],
@@ -74,7 +75,30 @@ fn paged<'a>(q: &mut Sql<'_, 'a>, detail: bool, of: PageOf<'a>) {
     }
     select_records(q, Fields::of(detail), Some(sorted), |c| {
         c.index_use(of.index_use).scope(of.scope).filter(of.filter).after_cursor(&of.page);
+        if let IndexUse::Bounded { end, .. } = of.index_use {
+            c.through(&of.page, end);
+        }
     });
+}
+
+/// SQLite: the bounds of a stretch, the read's next `records` (scope, the
+/// filter's own columns, cursor; `IndexUse::Bounded`): the `seq` from which
+/// the index's matches are gathered (all but the lowest
+/// `STRAGGLERS_ONE_IN`th of the stretch's), and its last record, none when
+/// the read ends within it.
+pub fn stretch_bounds<'a>(q: &mut Sql<'_, 'a>, of: PageOf<'a>, records: usize) {
+    let sorted = Sorted::by_time(&of.page);
+    q.push("WITH s AS (");
+    select_records(q, Fields::Position, Some(Sorted { limit: records, ..sorted }), |c| {
+        c.scope(of.scope).unsearched(of.filter).after_cursor(&of.page);
+    });
+    q.push(format_args!(
+        ") SELECT COALESCE((SELECT seq FROM s ORDER BY seq LIMIT 1 \
+         OFFSET (SELECT COUNT(*) FROM s) / {STRAGGLERS_ONE_IN}), 0), last.occurred_at, last.id \
+         FROM (SELECT 1) LEFT JOIN (SELECT occurred_at, id FROM s"
+    ));
+    Sorted { limit: 1, ..sorted }.push(q, "");
+    q.push(format_args!(" OFFSET {}) AS last ON 1", records.saturating_sub(1)));
 }
 
 /// PostgreSQL: the page among the read's next `records` (a stretch, read
@@ -242,6 +266,8 @@ enum Fields {
     Positioned,
     /// The id alone.
     Id,
+    /// Where the record is in `seq` and in time.
+    Position,
 }
 
 impl Fields {
@@ -259,6 +285,7 @@ impl Fields {
             Fields::Detail => select_list(dialect, true),
             Fields::Positioned => format!("{}, e.commit_tx", select_list(dialect, true)),
             Fields::Id => "e.id".to_owned(),
+            Fields::Position => "e.seq, e.occurred_at, e.id".to_owned(),
         }
     }
 }
@@ -368,5 +395,34 @@ mod tests {
         let sql = sql_of(Dialect::Postgres, |q| estimate_matches(q, of(IndexUse::Check)));
         assert!(sql.starts_with("EXPLAIN (FORMAT JSON) SELECT 1 FROM events e WHERE ((e.workspace_id = $1"), "{sql}");
         assert!(sql.ends_with("AND e.search @@ 'tide'::tsquery AND (e.occurred_at, e.id) < ($6, $7)"), "{sql}");
+    }
+
+    #[test]
+    fn sqlite_bounds_a_stretch_then_tests_it_against_a_range_of_matches() {
+        let filter = EventFilter { kind: Some(Kind::Audit), q: Some("tide".into()), ..Default::default() };
+        let scope = Scope::whole_workspace(Some(7));
+        let of = |index_use| PageOf { scope: &scope, filter: &filter, index_use, page: Page::newest(51) };
+        let sql = sql_of(Dialect::Sqlite, |q| stretch_bounds(q, of(IndexUse::Check), 20_400));
+        assert!(sql.starts_with("WITH s AS (SELECT * FROM (SELECT e.seq, e.occurred_at, e.id FROM events e"), "{sql}");
+        assert!(sql.contains("AND e.kind = ? ORDER BY e.occurred_at DESC, e.id DESC LIMIT 20400)"), "{sql}");
+        assert!(!sql.contains("MATCH"), "a stretch is read without the search: {sql}");
+        assert!(
+            sql.ends_with(
+                ") SELECT COALESCE((SELECT seq FROM s ORDER BY seq LIMIT 1 OFFSET (SELECT COUNT(*) FROM s) / 100), 0), \
+                 last.occurred_at, last.id FROM (SELECT 1) LEFT JOIN (SELECT occurred_at, id FROM s \
+                 ORDER BY occurred_at DESC, id DESC LIMIT 1 OFFSET 20399) AS last ON 1"
+            ),
+            "{sql}"
+        );
+
+        let end = Some(app::model::Cursor { occurred_at: 5, id: Uuid::nil() });
+        let sql = sql_of(Dialect::Sqlite, |q| list_events(q, of(IndexUse::Bounded { low: 900, end })));
+        let arm = "AND e.kind = ? AND (+e.seq IN (SELECT rowid FROM events_search WHERE events_search MATCH ? \
+                   AND rowid >= ?) OR (e.seq < ? AND EXISTS (SELECT rowid FROM events_search \
+                   WHERE events_search MATCH ? AND rowid = e.seq))) AND (e.occurred_at, e.id) >= (?, ?) \
+                   ORDER BY e.occurred_at DESC, e.id DESC LIMIT 51)";
+        assert!(sql.contains(arm), "{sql}");
+        let sql = sql_of(Dialect::Sqlite, |q| list_events(q, of(IndexUse::Bounded { low: 900, end: None })));
+        assert!(!sql.contains(">= (?, ?)"), "the read ends within the stretch: {sql}");
     }
 }

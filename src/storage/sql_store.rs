@@ -202,32 +202,36 @@ impl SqlStore {
 
     /// How a page of `of` uses the search index: driven by it when it finds
     /// few records (SQLite counts them, up to `DRIVE_BELOW`; PostgreSQL's
-    /// planner estimates them), else tested in the read's order (on
-    /// PostgreSQL, a stretch at a time).
+    /// planner estimates them), else tested in the read's order, a stretch
+    /// at a time.
     async fn index_use(&self, of: records::PageOf<'_>) -> StoreResult<IndexUse> {
         let Some(query) = IndexQuery::of(of.filter) else { return Ok(IndexUse::Check) };
-        let (matches, many) = match &self.backend {
+        let matches = match &self.backend {
             Backend::Sqlite(_) => {
                 let (found,): (i64,) = self.fetch_one(Use::Replica, |q| count_sqlite_matches(q, &query)).await?;
-                (found as f64, IndexUse::Check)
+                found as f64
             }
             Backend::Postgres(_) => {
                 let (plan,): (sqlx::types::Json<serde_json::Value>,) =
                     self.fetch_one(Use::Replica, |q| records::estimate_matches(q, of)).await?;
-                let estimate = plan.0[0]["Plan"]["Plan Rows"].as_f64().unwrap_or_else(|| {
+                plan.0[0]["Plan"]["Plan Rows"].as_f64().unwrap_or_else(|| {
                     tracing::warn!(plan = %plan.0, "no estimate in the plan: the page is read a stretch at a time");
                     f64::INFINITY
-                });
-                (estimate, IndexUse::Stretch(of.page.limit * STRETCH_PER_RECORD))
+                })
             }
         };
-        Ok(if matches < DRIVE_BELOW as f64 { IndexUse::Drive } else { many })
+        Ok(if matches < DRIVE_BELOW as f64 {
+            IndexUse::Drive
+        } else {
+            IndexUse::Stretch(of.page.limit * STRETCH_PER_RECORD)
+        })
     }
 
     /// A page of records as `read` writes it, the search index used as
-    /// `index_use` says. On PostgreSQL with many matches, stretches of the
-    /// read, each four times the last, until the page is full or the read
-    /// ends; what is left after the last, driven by the index.
+    /// `index_use` says. With many matches, stretches of the read, each four
+    /// times the last, until the page is full or the read ends; what is left
+    /// after the last, driven by the index (PostgreSQL) or tested against
+    /// all its matches (SQLite).
     async fn page_of<T: Row>(
         &self,
         scope: &Scope,
@@ -243,17 +247,51 @@ impl SqlStore {
         let mut rows: Vec<T> = Vec::new();
         let mut rest = page;
         for records in (0..STRETCHES).map(|n| first * 4_usize.pow(n)) {
-            rows.extend(self.fetch_all(Use::Replica, |q| read(q, of(IndexUse::Stretch(records), rest))).await?);
+            let (found, end) = self.read_stretch(of(index_use, rest), records, read).await?;
+            rows.extend(found);
             if rows.len() >= page.limit {
                 return Ok(rows);
             }
-            let end: Option<(i64, Uuid)> =
-                self.fetch_optional(Use::Replica, |q| records::stretch_end(q, of(index_use, rest), records)).await?;
-            let Some((occurred_at, id)) = end else { return Ok(rows) };
-            rest = Page { cursor: Some(Cursor { occurred_at, id }), limit: page.limit - rows.len(), ..page };
+            let Some(end) = end else { return Ok(rows) };
+            rest = Page { cursor: Some(end), limit: page.limit - rows.len(), ..page };
         }
-        rows.extend(self.fetch_all(Use::Replica, |q| read(q, of(IndexUse::Drive, rest))).await?);
+        let last = match self.backend {
+            Backend::Sqlite(_) => IndexUse::Check,
+            Backend::Postgres(_) => IndexUse::Drive,
+        };
+        rows.extend(self.fetch_all(Use::Replica, |q| read(q, of(last, rest))).await?);
         Ok(rows)
+    }
+
+    /// The page's records among the read's next `records` (a stretch) and
+    /// the stretch's last record, where the page goes on; none when the read
+    /// ends within it (or, on PostgreSQL, when the page is full).
+    async fn read_stretch<T: Row>(
+        &self,
+        of: records::PageOf<'_>,
+        records: usize,
+        read: for<'a> fn(&mut Sql<'_, 'a>, records::PageOf<'a>),
+    ) -> StoreResult<(Vec<T>, Option<Cursor>)> {
+        let cursor = |(occurred_at, id): (i64, Uuid)| Cursor { occurred_at, id };
+        Ok(match &self.backend {
+            Backend::Sqlite(_) => {
+                let (low, occurred_at, id): (i64, Option<i64>, Option<Uuid>) =
+                    self.fetch_one(Use::Replica, |q| records::stretch_bounds(q, of, records)).await?;
+                let end = occurred_at.zip(id).map(cursor);
+                let bounded = records::PageOf { index_use: IndexUse::Bounded { low, end }, ..of };
+                (self.fetch_all(Use::Replica, |q| read(q, bounded)).await?, end)
+            }
+            Backend::Postgres(_) => {
+                let stretch = records::PageOf { index_use: IndexUse::Stretch(records), ..of };
+                let found: Vec<T> = self.fetch_all(Use::Replica, |q| read(q, stretch)).await?;
+                if found.len() >= of.page.limit {
+                    return Ok((found, None));
+                }
+                let end: Option<(i64, Uuid)> =
+                    self.fetch_optional(Use::Replica, |q| records::stretch_end(q, of, records)).await?;
+                (found, end.map(cursor))
+            }
+        })
     }
 
     /// Writes a group's records in `tx`, each new one appended to its chain
