@@ -42,11 +42,12 @@ pub enum IndexUse {
     Stretch(usize),
     /// SQLite, many matches: the read stops at its stretch's last record,
     /// `end` (none when the read ends within the stretch), and tests each
-    /// record against the index's matches from `seq` `low` on, gathered
-    /// once (FTS5 seeks to a rowid, so a range costs its own matches, where
-    /// gathering all of a word in 20 % of 10 M records took 0.6 s), or, below
-    /// `low` (a record stored out of time order), against its own words.
-    Bounded { low: i64, end: Option<Cursor> },
+    /// record against the index's matches of `seq` `low` to `high`,
+    /// gathered once (FTS5 seeks to a rowid, so a range costs its own
+    /// matches, where gathering all of a word in 20 % of 10 M records took
+    /// 0.6 s), or, outside them (a record stored out of time order, or since
+    /// the bounds were read), against its own words.
+    Bounded { low: i64, high: i64, end: Option<Cursor> },
 }
 
 /// Below this many matches the index drives a page's read (`IndexUse`): a
@@ -67,11 +68,17 @@ pub const STRETCH_PER_RECORD: usize = 400;
 /// 50: 20,400, then 81,600 records).
 pub const STRETCHES: u32 = 2;
 
-/// SQLite: of a stretch's records, at most one in this many (those of the
-/// lowest `seq`, stored out of time order: a late batch, Trail's own
-/// records) are tested against their own words, each an FTS5 lookup of
-/// ~0.1 ms; the rest against the matches from the next `seq` on.
-pub const STRAGGLERS_ONE_IN: usize = 100;
+/// SQLite: at most this many of a stretch's records, those of the lowest
+/// `seq` when they lie far below the rest (stored out of time order: a late
+/// batch, Trail's own records), are tested against their own words, each
+/// an FTS5 lookup of ~0.1 ms, rather than widen the range of matches
+/// gathered down to them.
+pub const MAX_STRAGGLERS: usize = 32;
+
+/// SQLite: its stretches are at most this long (an export's pages of 1,000
+/// too): a stretch's bounds are read over all of it, where PostgreSQL's
+/// read of a stretch stops when the page is full.
+pub const MAX_SQLITE_STRETCH: usize = 81_600;
 
 /// SQLite: `SELECT COUNT(*)` of the records the index finds for `query`,
 /// counting no further than `DRIVE_BELOW`.
@@ -237,9 +244,10 @@ impl<'q, 's, 'a> Conditions<'q, 's, 'a> {
                 let matches = "SELECT rowid FROM events_search WHERE events_search MATCH ";
                 match index_use {
                     IndexUse::Drive => q.push(format_args!("e.seq IN ({matches}")).bind(query.fts5()).push(")"),
-                    IndexUse::Bounded { low, .. } => {
+                    IndexUse::Bounded { low, high, .. } => {
                         q.push(format_args!("(+e.seq IN ({matches}")).bind(query.fts5());
-                        q.push(" AND rowid >= ").bind(low).push(") OR (e.seq < ").bind(low);
+                        q.push(" AND rowid BETWEEN ").bind(low).push(" AND ").bind(high);
+                        q.push(") OR (e.seq NOT BETWEEN ").bind(low).push(" AND ").bind(high);
                         q.push(format_args!(" AND EXISTS ({matches}")).bind(query.fts5());
                         q.push(" AND rowid = e.seq)))")
                     }

@@ -7,7 +7,7 @@ use app::store::{Page, Scope};
 use uuid::Uuid;
 
 use super::columns::select_list;
-use super::conditions::{Conditions, IndexUse, STRAGGLERS_ONE_IN};
+use super::conditions::{Conditions, IndexUse, MAX_STRAGGLERS};
 use super::statement::{Dialect, Sql};
 
 /// The order and length of a page of records.
@@ -82,10 +82,11 @@ fn paged<'a>(q: &mut Sql<'_, 'a>, detail: bool, of: PageOf<'a>) {
 }
 
 /// SQLite: the bounds of a stretch, the read's next `records` (scope, the
-/// filter's own columns, cursor; `IndexUse::Bounded`): the `seq` from which
-/// the index's matches are gathered (all but the lowest
-/// `STRAGGLERS_ONE_IN`th of the stretch's), and its last record, none when
-/// the read ends within it.
+/// filter's own columns, cursor; `IndexUse::Bounded`): the range of `seq`
+/// whose matches are gathered, and its last record, none when the read
+/// ends within it; no row's values when the stretch is empty. The range is
+/// the stretch's, but for at most `MAX_STRAGGLERS` records of the lowest
+/// `seq` when they lie further below the rest than the stretch is long.
 pub fn stretch_bounds<'a>(q: &mut Sql<'_, 'a>, of: PageOf<'a>, records: usize) {
     let sorted = Sorted::by_time(&of.page);
     q.push("WITH s AS (");
@@ -93,9 +94,10 @@ pub fn stretch_bounds<'a>(q: &mut Sql<'_, 'a>, of: PageOf<'a>, records: usize) {
         c.scope(of.scope).unsearched(of.filter).after_cursor(&of.page);
     });
     q.push(format_args!(
-        ") SELECT COALESCE((SELECT seq FROM s ORDER BY seq LIMIT 1 \
-         OFFSET (SELECT COUNT(*) FROM s) / {STRAGGLERS_ONE_IN}), 0), last.occurred_at, last.id \
-         FROM (SELECT 1) LEFT JOIN (SELECT occurred_at, id FROM s"
+        "), b AS (SELECT MIN(seq) AS least, MAX(seq) AS most, COUNT(*) AS n FROM s), \
+         cut AS (SELECT seq FROM s ORDER BY seq LIMIT 1 OFFSET MIN((SELECT n FROM b) - 1, {MAX_STRAGGLERS})) \
+         SELECT CASE WHEN cut.seq - b.least > b.n THEN cut.seq ELSE b.least END, b.most, \
+         last.occurred_at, last.id FROM b LEFT JOIN cut ON 1 LEFT JOIN (SELECT occurred_at, id FROM s"
     ));
     Sorted { limit: 1, ..sorted }.push(q, "");
     q.push(format_args!(" OFFSET {}) AS last ON 1", records.saturating_sub(1)));
@@ -306,13 +308,15 @@ fn select_records<'a>(
     conditions: impl Fn(&mut Conditions<'_, '_, 'a>),
 ) {
     let columns = fields.list(q.dialect());
+    // A position is the record's own columns: no workspace to join.
+    let from = if matches!(fields, Fields::Position) { "e" } else { WITH_WORKSPACE };
     let tables = q.dialect().record_tables();
     let union = tables.len() > 1;
     q.join(tables, " UNION ALL ", |q, table| {
         if union {
             q.push("SELECT * FROM (");
         }
-        q.push(format_args!("SELECT {columns} FROM {table} {WITH_WORKSPACE}"));
+        q.push(format_args!("SELECT {columns} FROM {table} {from}"));
         conditions(&mut Conditions::new(q, "e"));
         if let Some(sorted) = &sorted {
             sorted.push(q, "e.");
@@ -403,26 +407,35 @@ mod tests {
         let scope = Scope::whole_workspace(Some(7));
         let of = |index_use| PageOf { scope: &scope, filter: &filter, index_use, page: Page::newest(51) };
         let sql = sql_of(Dialect::Sqlite, |q| stretch_bounds(q, of(IndexUse::Check), 20_400));
-        assert!(sql.starts_with("WITH s AS (SELECT * FROM (SELECT e.seq, e.occurred_at, e.id FROM events e"), "{sql}");
+        assert!(
+            sql.starts_with("WITH s AS (SELECT * FROM (SELECT e.seq, e.occurred_at, e.id FROM events e WHERE"),
+            "{sql}"
+        );
         assert!(sql.contains("AND e.kind = ? ORDER BY e.occurred_at DESC, e.id DESC LIMIT 20400)"), "{sql}");
-        assert!(!sql.contains("MATCH"), "a stretch is read without the search: {sql}");
+        assert!(!sql.contains("MATCH") && !sql.contains("JOIN workspaces"), "the stretch alone: {sql}");
         assert!(
             sql.ends_with(
-                ") SELECT COALESCE((SELECT seq FROM s ORDER BY seq LIMIT 1 OFFSET (SELECT COUNT(*) FROM s) / 100), 0), \
-                 last.occurred_at, last.id FROM (SELECT 1) LEFT JOIN (SELECT occurred_at, id FROM s \
+                "), b AS (SELECT MIN(seq) AS least, MAX(seq) AS most, COUNT(*) AS n FROM s), \
+                 cut AS (SELECT seq FROM s ORDER BY seq LIMIT 1 OFFSET MIN((SELECT n FROM b) - 1, 32)) \
+                 SELECT CASE WHEN cut.seq - b.least > b.n THEN cut.seq ELSE b.least END, b.most, \
+                 last.occurred_at, last.id FROM b LEFT JOIN cut ON 1 LEFT JOIN (SELECT occurred_at, id FROM s \
                  ORDER BY occurred_at DESC, id DESC LIMIT 1 OFFSET 20399) AS last ON 1"
             ),
             "{sql}"
         );
 
         let end = Some(app::model::Cursor { occurred_at: 5, id: Uuid::nil() });
-        let sql = sql_of(Dialect::Sqlite, |q| list_events(q, of(IndexUse::Bounded { low: 900, end })));
+        let bounded = |end| IndexUse::Bounded { low: 900, high: 1_000, end };
+        let sql = sql_of(Dialect::Sqlite, |q| list_events(q, of(bounded(end))));
         let arm = "AND e.kind = ? AND (+e.seq IN (SELECT rowid FROM events_search WHERE events_search MATCH ? \
-                   AND rowid >= ?) OR (e.seq < ? AND EXISTS (SELECT rowid FROM events_search \
-                   WHERE events_search MATCH ? AND rowid = e.seq))) AND (e.occurred_at, e.id) >= (?, ?) \
-                   ORDER BY e.occurred_at DESC, e.id DESC LIMIT 51)";
+                   AND rowid BETWEEN ? AND ?) OR (e.seq NOT BETWEEN ? AND ? AND EXISTS (SELECT rowid \
+                   FROM events_search WHERE events_search MATCH ? AND rowid = e.seq))) \
+                   AND (e.occurred_at, e.id) >= (?, ?) ORDER BY e.occurred_at DESC, e.id DESC LIMIT 51)";
         assert!(sql.contains(arm), "{sql}");
-        let sql = sql_of(Dialect::Sqlite, |q| list_events(q, of(IndexUse::Bounded { low: 900, end: None })));
+        let sql = sql_of(Dialect::Sqlite, |q| list_events(q, of(bounded(None))));
         assert!(!sql.contains(">= (?, ?)"), "the read ends within the stretch: {sql}");
+        let oldest = PageOf { page: Page { order: Order::OldestFirst, ..Page::newest(51) }, ..of(bounded(end)) };
+        let sql = sql_of(Dialect::Sqlite, |q| list_events(q, oldest));
+        assert!(sql.contains("AND (e.occurred_at, e.id) <= (?, ?) ORDER BY e.occurred_at ASC"), "{sql}");
     }
 }

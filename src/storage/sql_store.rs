@@ -25,7 +25,9 @@ use uuid::Uuid;
 use super::canonical::{self, StoredRow};
 use super::columns::stored_list;
 use super::commit_signal::CommitSignal;
-use super::conditions::{count_sqlite_matches, IndexUse, DRIVE_BELOW, STRETCHES, STRETCH_PER_RECORD};
+use super::conditions::{
+    count_sqlite_matches, IndexUse, DRIVE_BELOW, MAX_SQLITE_STRETCH, STRETCHES, STRETCH_PER_RECORD,
+};
 use super::horizon::SharedHorizon;
 use super::key_cache::{KeyCache, Lookup};
 use super::outbox;
@@ -275,10 +277,12 @@ impl SqlStore {
         let cursor = |(occurred_at, id): (i64, Uuid)| Cursor { occurred_at, id };
         Ok(match &self.backend {
             Backend::Sqlite(_) => {
-                let (low, occurred_at, id): (i64, Option<i64>, Option<Uuid>) =
+                let records = records.min(MAX_SQLITE_STRETCH);
+                let (low, high, occurred_at, id): (Option<i64>, Option<i64>, Option<i64>, Option<Uuid>) =
                     self.fetch_one(Use::Replica, |q| records::stretch_bounds(q, of, records)).await?;
+                let (Some(low), Some(high)) = (low, high) else { return Ok((Vec::new(), None)) };
                 let end = occurred_at.zip(id).map(cursor);
-                let bounded = records::PageOf { index_use: IndexUse::Bounded { low, end }, ..of };
+                let bounded = records::PageOf { index_use: IndexUse::Bounded { low, high, end }, ..of };
                 (self.fetch_all(Use::Replica, |q| read(q, bounded)).await?, end)
             }
             Backend::Postgres(_) => {

@@ -306,10 +306,11 @@ async fn a_reindex_finds_records_the_index_lost() {
 /// (PostgreSQL) or all its matches are gathered (SQLite). `wave` is in
 /// every record, `tide` only in the oldest 6,000 of 27,000: a page of 51
 /// finds none in its first stretch (20,400) and fills from the second; a
-/// page of 2 (stretches of 800 and 3,200) is driven. Records are stored
-/// out of time order, the newest 30 first and the oldest 300 last, as a
-/// late batch is: SQLite tests those of a stretch's lowest `seq`s against
-/// their own words. Either way: the newest matches in scope, keyset-paged.
+/// page of 2 (stretches of 800 and 3,200) goes past both. Records are
+/// stored out of time order, the newest 30 first and the oldest 300 last,
+/// as a late batch is: SQLite tests those far below the rest of a
+/// stretch's `seq`s against their own words. Either way: the newest (or
+/// oldest) matches in scope, keyset-paged.
 #[tokio::test]
 async fn a_common_word_pages_newest_first_wherever_its_records_are() {
     let app = spawn_app().await;
@@ -352,6 +353,11 @@ async fn a_common_word_pages_newest_first_wherever_its_records_are() {
     let (platform, acme_only) = (&Scope::Platform, &Scope::whole_workspace(Some(acme)));
     let page = |scope, q, limit, cursor| numbered_page(&app, scope, q, limit, cursor, Order::NewestFirst);
 
+    // A page of 11 reads stretches of 4,400 records: the newest 30, stored
+    // first, lie far below the rest of its `seq`s.
+    let (first, cursor) = page(platform, "wave", 11, None).await;
+    assert_eq!(first, newest(total, 11, every), "stored first");
+    assert_eq!(page(platform, "wave", 11, cursor).await.0, newest(total - 10, 11, every), "stored first");
     let (first, cursor) = page(platform, "wave", 51, None).await;
     assert_eq!(first, newest(total, 51, every));
     assert_eq!(page(platform, "wave", 51, cursor).await.0, newest(total - 50, 51, every), "after a cursor");
@@ -366,10 +372,12 @@ async fn a_common_word_pages_newest_first_wherever_its_records_are() {
     let after = *first.get(49).unwrap();
     assert_eq!(page(acme_only, "tide", 51, cursor).await.0, newest(after, 51, in_acme));
 
-    let (oldest_first, _) = numbered_page(&app, platform, "wave kind:audit", 51, None, Order::OldestFirst).await;
+    let (oldest_first, _) = numbered_page(&app, platform, "wave", 51, None, Order::OldestFirst).await;
+    assert_eq!(oldest_first, (0..51).collect::<Vec<_>>(), "oldest first");
+    let (oldest_first, _) = numbered_page(&app, platform, "tide kind:audit", 51, None, Order::OldestFirst).await;
     assert_eq!(oldest_first, (0..total).filter(|n| n % 2 == 1).take(51).collect::<Vec<_>>(), "oldest first");
 
-    assert_eq!(page(platform, "tide", 2, None).await.0, newest(with_tide, 2, every), "driven");
+    assert_eq!(page(platform, "tide", 2, None).await.0, newest(with_tide, 2, every), "past both stretches");
     assert_eq!(page(acme_only, "tide kind:audit", 2, None).await.0, newest(with_tide, 2, |n| n % 2 == 1 && n % 3 != 2));
 }
 
