@@ -7,7 +7,7 @@ use app::store::{Page, Scope};
 use uuid::Uuid;
 
 use super::columns::select_list;
-use super::conditions::{Conditions, IndexUse, MAX_STRAGGLERS};
+use super::conditions::{Conditions, IndexUse, STRAGGLERS_ONE_IN};
 use super::statement::{Dialect, Sql};
 
 /// The order and length of a page of records.
@@ -85,8 +85,8 @@ fn paged<'a>(q: &mut Sql<'_, 'a>, detail: bool, of: PageOf<'a>) {
 /// filter's own columns, cursor; `IndexUse::Bounded`): the range of `seq`
 /// whose matches are gathered, and its last record, none when the read
 /// ends within it; no row's values when the stretch is empty. The range is
-/// the stretch's, but for at most `MAX_STRAGGLERS` records of the lowest
-/// `seq` when they lie further below the rest than the stretch is long.
+/// the stretch's, but for its lowest `seq`s (a `STRAGGLERS_ONE_IN`th at
+/// most) when they lie further below the rest than the stretch is long.
 pub fn stretch_bounds<'a>(q: &mut Sql<'_, 'a>, of: PageOf<'a>, records: usize) {
     let sorted = Sorted::by_time(&of.page);
     q.push("WITH s AS (");
@@ -95,7 +95,7 @@ pub fn stretch_bounds<'a>(q: &mut Sql<'_, 'a>, of: PageOf<'a>, records: usize) {
     });
     q.push(format_args!(
         "), b AS (SELECT MIN(seq) AS least, MAX(seq) AS most, COUNT(*) AS n FROM s), \
-         cut AS (SELECT seq FROM s ORDER BY seq LIMIT 1 OFFSET MIN((SELECT n FROM b) - 1, {MAX_STRAGGLERS})) \
+         cut AS (SELECT seq FROM s ORDER BY seq LIMIT 1 OFFSET (SELECT n FROM b) / {STRAGGLERS_ONE_IN}) \
          SELECT CASE WHEN cut.seq - b.least > b.n THEN cut.seq ELSE b.least END, b.most, \
          last.occurred_at, last.id FROM b LEFT JOIN cut ON 1 LEFT JOIN (SELECT occurred_at, id FROM s"
     ));
@@ -416,7 +416,7 @@ mod tests {
         assert!(
             sql.ends_with(
                 "), b AS (SELECT MIN(seq) AS least, MAX(seq) AS most, COUNT(*) AS n FROM s), \
-                 cut AS (SELECT seq FROM s ORDER BY seq LIMIT 1 OFFSET MIN((SELECT n FROM b) - 1, 32)) \
+                 cut AS (SELECT seq FROM s ORDER BY seq LIMIT 1 OFFSET (SELECT n FROM b) / 100) \
                  SELECT CASE WHEN cut.seq - b.least > b.n THEN cut.seq ELSE b.least END, b.most, \
                  last.occurred_at, last.id FROM b LEFT JOIN cut ON 1 LEFT JOIN (SELECT occurred_at, id FROM s \
                  ORDER BY occurred_at DESC, id DESC LIMIT 1 OFFSET 20399) AS last ON 1"
