@@ -148,11 +148,12 @@ impl FilterQuery {
         };
         // One parser for the parameters and the search box: each parameter
         // reads as its qualifier would.
-        let named = [("ip", &self.ip), ("user_agent", &self.user_agent)];
-        let params = named.into_iter().filter_map(|(name, value)| Some((name, value.as_deref()?)));
         // A blank `ip` or `user_agent` is an empty form field; a blank
         // payload field asks for `""`, as `payload.note:` does in `q`.
-        let params = params.filter(|(_, value)| !value.trim().is_empty());
+        let named = [("ip", &self.ip), ("user_agent", &self.user_agent)];
+        let params = named
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value.as_deref().filter(|v| !v.trim().is_empty())?)));
         let fields = self.others.iter().filter(|(name, _)| app::search::payload_path(name).is_some());
         for (name, value) in params.chain(fields.map(|(name, value)| (name.as_str(), value.as_str()))) {
             // The error names the parameter (`ip: …`).

@@ -10,7 +10,7 @@ use serde_json::Number;
 
 /// Beyond this many digits from the point, a number's exact decimal is not
 /// written out (`1e-99999`): its nearest `f64` stands for it.
-const MAX_EXACT_DIGITS: i64 = 1_000;
+const MAX_EXACT_DIGITS: u64 = 1_000;
 
 /// A finite number, parsed once from its text (`1500`, ` 1500.0 `,
 /// `1.5e3`, `-0`).
@@ -106,7 +106,7 @@ fn exact_decimal(text: &str) -> Option<String> {
     if digits.is_empty() {
         return Some("0".to_owned());
     }
-    if point.unsigned_abs() > MAX_EXACT_DIGITS.unsigned_abs() {
+    if point.unsigned_abs() > MAX_EXACT_DIGITS {
         return None;
     }
     let len = digits.len() as i64;

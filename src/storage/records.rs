@@ -281,6 +281,12 @@ impl Fields {
         }
     }
 
+    /// Whether the read joins the record's workspace (`w`): every read but
+    /// a stretch's positions, the record's own columns.
+    fn joins_workspace(self) -> bool {
+        !matches!(self, Fields::Position)
+    }
+
     fn list(self, dialect: Dialect) -> String {
         match self {
             Fields::Row => select_list(dialect, false),
@@ -308,8 +314,7 @@ fn select_records<'a>(
     conditions: impl Fn(&mut Conditions<'_, '_, 'a>),
 ) {
     let columns = fields.list(q.dialect());
-    // A position is the record's own columns: no workspace to join.
-    let from = if matches!(fields, Fields::Position) { "e" } else { WITH_WORKSPACE };
+    let from = if fields.joins_workspace() { WITH_WORKSPACE } else { "e" };
     let tables = q.dialect().record_tables();
     let union = tables.len() > 1;
     q.join(tables, " UNION ALL ", |q, table| {

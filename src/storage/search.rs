@@ -268,12 +268,6 @@ fn field_word(path: &[impl AsRef<str>]) -> String {
     PathHash::of(path).mark()
 }
 
-/// A payload field holding a value that is not one word (as `scalar_text`
-/// writes it): a hash of path and value.
-fn value_word(path: &[impl AsRef<str>], value: &str) -> String {
-    PathHash::of(path).value_word(value)
-}
-
 /// What finds a field holding `value`: a value that is one word as the index
 /// writes it (`1500`, `paid`) is that word right after the field's mark, and
 /// the word itself narrows the search as much as a word of the value's own
@@ -282,9 +276,10 @@ fn value_word(path: &[impl AsRef<str>], value: &str) -> String {
 /// other value (`bob@example.com`, `Paid`, `-5`), whose words may each be in
 /// most records, is its value word.
 fn value_phrases(path: &[impl AsRef<str>], value: &str) -> Vec<Phrase> {
-    let value_word = exact(vec![value_word(path, value)]);
+    let field = PathHash::of(path);
+    let value_word = exact(vec![field.value_word(value)]);
     if is_one_word(value) {
-        vec![exact(vec![field_word(path), value.to_owned()]), value_word]
+        vec![exact(vec![field.mark(), value.to_owned()]), value_word]
     } else {
         vec![value_word]
     }
@@ -469,6 +464,11 @@ pub fn field_boolean(value: &str) -> Option<bool> {
 mod tests {
     use super::*;
     use crate::storage::columns::sample_record;
+
+    /// A payload field holding `value`'s value word.
+    fn value_word(path: &[&str], value: &str) -> String {
+        PathHash::of(path).value_word(value)
+    }
 
     fn filter(text: &str) -> EventFilter {
         let mut filter = EventFilter::default();
