@@ -11,16 +11,16 @@ use crate::helpers::{issue_key, spawn_app, TestApp};
 use crate::webhooks::Receiver;
 
 /// `trail webhook add …`, trusted by the receiver: the endpoint's id.
-fn endpoint(app: &TestApp, receiver: &Receiver, extra: &[&str]) -> i64 {
-    let out = app.cli(&[&["webhook", "add", "--url", &receiver.url()], extra].concat());
+async fn endpoint(app: &TestApp, receiver: &Receiver, extra: &[&str]) -> i64 {
+    let out = app.cli(&[&["webhook", "add", "--url", &receiver.url()], extra].concat()).await;
     let id = out.split_whitespace().nth(2).and_then(|id| id.parse().ok()).unwrap_or_else(|| panic!("an id: {out}"));
     receiver.trust(&[out.lines().last().unwrap().trim()]);
     id
 }
 
 /// `trail alert add …`: the rule's id.
-fn rule(app: &TestApp, args: &[&str]) -> i64 {
-    let out = app.cli(&[&["alert", "add"], args].concat());
+async fn rule(app: &TestApp, args: &[&str]) -> i64 {
+    let out = app.cli(&[&["alert", "add"], args].concat()).await;
     out.split_whitespace().nth(2).and_then(|id| id.parse().ok()).unwrap_or_else(|| panic!("an id: {out}"))
 }
 
@@ -83,10 +83,10 @@ async fn a_match_rule_fires_once_and_resolves_after_its_cool_down() {
     let takes_alerts = Receiver::start("200");
     let no_alerts = Receiver::start("200");
     let other_workspace = Receiver::start("200");
-    endpoint(&app, &takes_alerts, &[]);
-    endpoint(&app, &no_alerts, &["--no-alerts"]);
-    endpoint(&app, &other_workspace, &["--workspace", "acme"]);
-    let id = rule(&app, &["--name", "criticals", "--match", "severity:critical", "--cooldown", "2s"]);
+    endpoint(&app, &takes_alerts, &[]).await;
+    endpoint(&app, &no_alerts, &["--no-alerts"]).await;
+    endpoint(&app, &other_workspace, &["--workspace", "acme"]).await;
+    let id = rule(&app, &["--name", "criticals", "--match", "severity:critical", "--cooldown", "2s"]).await;
 
     ingest(&app, json!([{"key": "db.down", "severity": "critical"}, {"key": "db.down", "severity": "critical"}])).await;
     ingest(&app, json!({"key": "user.login"})).await;
@@ -110,11 +110,11 @@ async fn a_match_rule_fires_once_and_resolves_after_its_cool_down() {
     assert_eq!(trail_records(&app, &reader, "alert.resolved").await.len(), 1);
     let created = trail_records(&app, &reader, "alert.created").await;
     assert_eq!((created.len(), &created[0]["kind"]), (1, &json!("audit")));
-    let listed = app.cli(&["alert", "list"]);
+    let listed = app.cli(&["alert", "list"]).await;
     assert!(listed.contains("criticals") && listed.contains("quiet"), "{listed}");
-    app.cli(&["alert", "remove", &id.to_string()]);
+    app.cli(&["alert", "remove", &id.to_string()]).await;
     assert_eq!(trail_records(&app, &reader, "alert.removed").await.len(), 1);
-    assert!(!app.cli(&["alert", "list"]).contains("criticals"));
+    assert!(!app.cli(&["alert", "list"]).await.contains("criticals"));
 }
 
 /// More than N matching records in the window fires once (to the endpoint
@@ -125,10 +125,10 @@ async fn a_count_rule_fires_above_its_threshold_and_resolves_as_the_window_slide
     let app = spawn_app().await;
     let everyone = Receiver::start("200");
     let named = Receiver::start("200");
-    endpoint(&app, &everyone, &[]);
-    let target = endpoint(&app, &named, &["--no-alerts"]);
+    endpoint(&app, &everyone, &[]).await;
+    let target = endpoint(&app, &named, &["--no-alerts"]).await;
     let args = ["--match", "key:payment.failed", "--count-above", "3", "--window", "4s", "--cooldown", "1s"];
-    rule(&app, &[&["--name", "payments", "--webhook", &target.to_string()], &args[..]].concat());
+    rule(&app, &[&["--name", "payments", "--webhook", &target.to_string()], &args[..]].concat()).await;
 
     let failed = json!({"key": "payment.failed", "severity": "error"});
     ingest(&app, json!([failed, failed, failed, {"key": "payment.ok"}])).await;
@@ -139,7 +139,7 @@ async fn a_count_rule_fires_above_its_threshold_and_resolves_as_the_window_slide
     assert_eq!(summary(&got), [fired(""), resolved("")], "{got:#?}");
     assert_eq!(got[0]["payload"]["value"], 4.0);
     assert!(alerts(&everyone).is_empty(), "a rule that names its endpoints sends only to them");
-    let (code, out) = app.cli_status(&["webhook", "remove", &target.to_string()]);
+    let (code, out) = app.cli_status(&["webhook", "remove", &target.to_string()]).await;
     assert!(code != 0 && out.contains("remove them first"), "an endpoint a rule names stays: {out}");
 }
 
@@ -149,9 +149,9 @@ async fn a_count_rule_fires_above_its_threshold_and_resolves_as_the_window_slide
 async fn an_error_rate_rule_fires_with_enough_records_and_resolves_when_the_rate_falls() {
     let app = spawn_app().await;
     let receiver = Receiver::start("200");
-    endpoint(&app, &receiver, &[]);
+    endpoint(&app, &receiver, &[]).await;
     let args = ["--match", "provider:stripe", "--error-rate-above", "50", "--min-records", "4", "--window", "30s"];
-    rule(&app, &[&["--name", "stripe errors", "--cooldown", "1s"], &args[..]].concat());
+    rule(&app, &[&["--name", "stripe errors", "--cooldown", "1s"], &args[..]].concat()).await;
     let charge = |status: &str| json!({"kind": "action", "key": "charge", "provider": "stripe", "status": status});
 
     ingest(&app, json!([charge("success"), charge("failure"), charge("failure")])).await;
@@ -171,10 +171,10 @@ async fn an_error_rate_rule_fires_with_enough_records_and_resolves_when_the_rate
 async fn duration_rules_fire_per_provider() {
     let app = spawn_app().await;
     let receiver = Receiver::start("200");
-    endpoint(&app, &receiver, &[]);
+    endpoint(&app, &receiver, &[]).await;
     let window = ["--window", "4s", "--cooldown", "1s", "--match", "kind:action"];
-    rule(&app, &[&["--name", "p95", "--p95-duration-above", "1000"], &window[..]].concat());
-    rule(&app, &[&["--name", "average", "--avg-duration-above", "1000"], &window[..]].concat());
+    rule(&app, &[&["--name", "p95", "--p95-duration-above", "1000"], &window[..]].concat()).await;
+    rule(&app, &[&["--name", "average", "--avg-duration-above", "1000"], &window[..]].concat()).await;
     let call = |provider: &str, ms: i64| json!({"kind": "action", "key": "call", "provider": provider, "duration_ms": ms, "status": "success"});
 
     ingest(&app, json!([call("stripe", 3_000), call("stripe", 2_500), call("ses", 20), call("ses", 40)])).await;
@@ -207,14 +207,14 @@ async fn duration_rules_fire_per_provider() {
 async fn an_absence_rule_fires_when_nothing_comes_and_resolves_on_a_match() {
     let app = spawn_app().await;
     let receiver = Receiver::start("200");
-    endpoint(&app, &receiver, &[]);
+    endpoint(&app, &receiver, &[]).await;
     let records_too = Receiver::start("200");
-    endpoint(&app, &records_too, &["--records", "key:alert.fired"]);
+    endpoint(&app, &records_too, &["--records", "key:alert.fired"]).await;
     let started = Instant::now();
     let args = ["--match", "key:payment.received", "--absent", "--window", "3s", "--cooldown", "1s"];
-    rule(&app, &[&["--name", "no payments"], &args[..]].concat());
+    rule(&app, &[&["--name", "no payments"], &args[..]].concat()).await;
     let watch = ["--workspace", "trail", "--match", "key:alert.fired", "--cooldown", "2s"];
-    rule(&app, &[&["--name", "any alert"], &watch[..]].concat());
+    rule(&app, &[&["--name", "any alert"], &watch[..]].concat()).await;
 
     receiver.wait_for("both rules fire", |_| alerts(&receiver).len() >= 2).await;
     assert!(started.elapsed() >= Duration::from_secs(3), "not before the window passed");

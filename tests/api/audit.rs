@@ -190,8 +190,8 @@ async fn sign_ins_sign_outs_and_exports_are_recorded() {
 async fn the_command_line_is_recorded_as_the_system_actor_cli() {
     let app = spawn_app().await;
     let setup = setup(&app).await;
-    app.cli(&["workspace", "add", "initech"]);
-    app.cli(&["user", "role", "--email", FOUNDER_EMAIL, "--role", "admin"]);
+    app.cli(&["workspace", "add", "initech"]).await;
+    app.cli(&["user", "role", "--email", FOUNDER_EMAIL, "--role", "admin"]).await;
     for key in ["workspace.created", "user.role_changed"] {
         let record = only(&app, &setup, key).await;
         assert_eq!(record.row.actor_type, ActorType::System, "{key}");

@@ -67,7 +67,7 @@ async fn acknowledged_records_survive_sigkill() {
     restarted.wait().unwrap();
     assert_eq!(missing, 0, "{missing} of {} acknowledged records were lost", acknowledged.len());
     // And every chain still verifies: a commit is its records and their links, or neither.
-    let (code, report) = setup.cli_status(&["verify"]);
+    let (code, report) = setup.cli_status(&["verify"]).await;
     assert_eq!(code, 0, "{report}");
 }
 

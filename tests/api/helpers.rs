@@ -251,26 +251,31 @@ impl TestApp {
     }
 
     /// Runs the `trail` command line on this app's database; its standard output.
-    pub fn cli(&self, args: &[&str]) -> String {
-        let output = self.run_cli(args);
+    pub async fn cli(&self, args: &[&str]) -> String {
+        let output = self.run_cli(args).await;
         assert!(output.status.success(), "trail {args:?}: {}", String::from_utf8_lossy(&output.stderr));
         String::from_utf8(output.stdout).unwrap()
     }
 
     /// Runs the `trail` command line; its exit code, standard output and error.
-    pub fn cli_status(&self, args: &[&str]) -> (i32, String) {
-        let output = self.run_cli(args);
+    pub async fn cli_status(&self, args: &[&str]) -> (i32, String) {
+        let output = self.run_cli(args).await;
         let text = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
         (output.status.code().unwrap_or(-1), text.into_owned())
     }
 
-    fn run_cli(&self, args: &[&str]) -> std::process::Output {
-        std::process::Command::new(env!("CARGO_BIN_EXE_trail"))
+    /// Awaited, not blocking: the app's own tasks run on the test's
+    /// runtime, and one of them may hold a transaction the command waits
+    /// for (a blocked runtime deadlocked `webhook remove` behind the
+    /// sender's open UPDATE).
+    async fn run_cli(&self, args: &[&str]) -> std::process::Output {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_trail"))
             .args(args)
             .env("TRAIL_DATABASE_URL", &self.db.url)
             .env("TRAIL_SIGNING_KEY_FILE", self.db.signing_key_file())
             .env("RUST_LOG", "error")
             .output()
+            .await
             .unwrap()
     }
 

@@ -209,7 +209,7 @@ async fn background_jobs_do_their_work_once_whichever_server_runs_them() {
     let old: Vec<_> = (0..50).map(|_| received(acme, Kind::Event, 3.0)).collect();
     a.store.insert_records(&[old]).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    a.cli(&["retention", "set", "--workspace", "acme", "--kind", "event", "--days", "2"]);
+    a.cli(&["retention", "set", "--workspace", "acme", "--kind", "event", "--days", "2"]).await;
     let signer = trail::integrity::signing::SigningKeys::load(&a.db.signing_key_file()).unwrap().unwrap();
     let now = app::model::Micros::now();
     let (from_a, from_b) =

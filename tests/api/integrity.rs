@@ -53,8 +53,8 @@ async fn tamper(app: &TestApp, statements: &[&str]) {
 }
 
 /// `trail verify`: its exit code and report.
-fn verify(app: &TestApp) -> (i32, String) {
-    app.cli_status(&["verify"])
+async fn verify(app: &TestApp) -> (i32, String) {
+    app.cli_status(&["verify"]).await
 }
 
 /// The record id of link `seq` of acme's event chain, as SQL.
@@ -77,7 +77,7 @@ async fn a_clean_database_verifies_and_says_what_it_checked() {
     fill(&app).await;
     assert!(sign(&app).await >= 2, "acme's audit and event chains are signed");
     assert_eq!(sign(&app).await, 0, "nothing grew: no new digest");
-    let (code, report) = verify(&app);
+    let (code, report) = verify(&app).await;
     assert_eq!(code, 0, "{report}");
     assert!(
         report.contains("acme/event") && report.contains("10 records valid, 10 links, 1 digests valid"),
@@ -110,7 +110,7 @@ async fn a_changed_record_is_named() {
         ],
     )
     .await;
-    let (code, report) = verify(&app);
+    let (code, report) = verify(&app).await;
     assert_eq!(code, 1, "{report}");
     assert!(report.contains(&format!("link 3, record {id}: changed")), "{report}");
     assert!(report.contains(" 1 problems"), "{report}");
@@ -135,7 +135,7 @@ async fn a_value_no_record_could_hold_is_a_change_not_a_crash() {
         ],
     )
     .await;
-    let (code, report) = verify(&app);
+    let (code, report) = verify(&app).await;
     assert_eq!(code, 1, "{report}");
     assert!(report.contains("link 2, record") && report.contains("link 5, record"), "{report}");
     assert_eq!(report.matches(": changed").count(), 2, "{report}");
@@ -162,7 +162,7 @@ async fn a_removed_record_and_a_removed_link_are_named() {
         ],
     )
     .await;
-    let (code, report) = verify(&app);
+    let (code, report) = verify(&app).await;
     assert_eq!(code, 1, "{report}");
     assert!(report.contains(&format!("link 4, record {id}: missing: the record was removed")), "{report}");
     assert!(report.contains("link 7: missing: links through 7 were removed"), "{report}");
@@ -190,7 +190,7 @@ async fn a_record_slipped_in_is_named() {
         )
     };
     tamper(&app, &[&insert]).await;
-    let (code, report) = verify(&app);
+    let (code, report) = verify(&app).await;
     assert_eq!(code, 1, "{report}");
     assert!(report.contains(&format!("record {forged}: inserted: the record is in no chain")), "{report}");
 }
@@ -212,7 +212,7 @@ async fn swapped_links_are_out_of_order() {
         ],
     )
     .await;
-    let (code, report) = verify(&app);
+    let (code, report) = verify(&app).await;
     assert_eq!(code, 1, "{report}");
     assert!(report.contains(&format!("link 2, record {six}: out of order: it belongs after link 5")), "{report}");
     assert!(report.contains(&format!("link 6, record {two}: out of order: it belongs after link 1")), "{report}");
@@ -239,7 +239,7 @@ async fn a_tail_cut_after_a_digest_and_a_damaged_signature_are_named() {
         ],
     )
     .await;
-    let (code, report) = verify(&app);
+    let (code, report) = verify(&app).await;
     assert_eq!(code, 1, "{report}");
     assert!(report.contains("link 9: tail cut: a digest signed links up to 10"), "{report}");
     assert!(report.contains("link 5: digest signature fails"), "{report}");
@@ -264,11 +264,11 @@ async fn a_purge_leaves_a_chain_that_verifies_from_its_cut() {
         ],
     )
     .await;
-    let purged = app.cli(&["retention", "run"]);
+    let purged = app.cli(&["retention", "run"]).await;
     assert!(purged.contains("acme") && purged.contains("4 removed"), "{purged}");
     fill(&app).await;
     sign(&app).await;
-    let (code, report) = verify(&app);
+    let (code, report) = verify(&app).await;
     assert_eq!(code, 0, "{report}");
     assert!(
         report.contains("16 records valid, 20 links, 2 digests valid, links through 4 removed by retention"),
@@ -294,7 +294,7 @@ async fn the_oldest_records_removed_as_if_purged_but_unsigned_are_named() {
         ],
     )
     .await;
-    let (code, report) = verify(&app);
+    let (code, report) = verify(&app).await;
     assert_eq!(code, 1, "{report}");
     assert!(report.contains("link 3: removed without a signed retention cut"), "{report}");
 }
@@ -306,7 +306,7 @@ async fn commands_never_make_a_signing_key_and_the_server_keeps_its_digests_key(
     sign(&app).await;
     let kept = app.db.dir.path().join("kept.key");
     std::fs::rename(app.db.signing_key_file(), &kept).unwrap();
-    let (code, report) = verify(&app);
+    let (code, report) = verify(&app).await;
     assert_eq!(code, 1, "{report}");
     assert!(report.contains("no signing key at"), "{report}");
     assert!(!app.db.signing_key_file().exists(), "verify made no key");
@@ -314,7 +314,7 @@ async fn commands_never_make_a_signing_key_and_the_server_keeps_its_digests_key(
     let message = format!("{:#}", refused.err().expect("a server without the digests' key refuses to start"));
     assert!(message.contains("digests signed with one"), "{message}");
     std::fs::rename(&kept, app.db.signing_key_file()).unwrap();
-    assert_eq!(verify(&app).0, 0);
+    assert_eq!(verify(&app).await.0, 0);
 }
 
 #[tokio::test]
@@ -389,7 +389,7 @@ async fn records_stored_before_chains_are_chained_once_at_upgrade() {
     fill(&app).await;
     // Records without links: slipped in, unless the upgrade is still to chain them.
     tamper(&app, &["DELETE FROM chain_links", "DELETE FROM chain_heads", "DELETE FROM digests"]).await;
-    let (code, report) = verify(&app);
+    let (code, report) = verify(&app).await;
     assert_eq!(code, 1, "{report}");
     assert!(report.contains("inserted: the record is in no chain"), "{report}");
     // As the database was before hash chains: the next open chains them.
@@ -398,7 +398,7 @@ async fn records_stored_before_chains_are_chained_once_at_upgrade() {
         &["DELETE FROM chain_links", "DELETE FROM chain_heads", "INSERT INTO chain_backfill (pending) VALUES (1)"],
     )
     .await;
-    let (code, report) = verify(&app);
+    let (code, report) = verify(&app).await;
     assert_eq!(code, 0, "{report}");
     assert!(report.contains("acme/event") && report.contains("10 records valid, 10 links"), "{report}");
     assert_eq!(app.store.unlinked_records(None, 10).await.unwrap(), vec![]);

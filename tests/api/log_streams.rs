@@ -71,7 +71,7 @@ async fn wait_until_exported(dir: &Path, ids: &BTreeSet<String>) -> Vec<String> 
 async fn a_directory_stream_exports_every_record_of_its_workspace_once() {
     let app = spawn_app().await;
     let dir = tempfile::tempdir().unwrap();
-    let out = app.cli(&["log-stream", "add", "--dir", dir.path().to_str().unwrap(), "--workspace", "acme"]);
+    let out = app.cli(&["log-stream", "add", "--dir", dir.path().to_str().unwrap(), "--workspace", "acme"]).await;
     assert!(out.contains("log stream 1 added"), "{out}");
     let ids = ingest(&app.address, &app, 2_300, "batch").await;
     let exported = wait_until_exported(dir.path(), &ids).await;
@@ -83,7 +83,7 @@ async fn a_directory_stream_exports_every_record_of_its_workspace_once() {
     assert!(exported_again.iter().all(|id| ids.contains(id)), "only this workspace's records");
     let hour = chrono::Utc::now().format("%Y/%m/%d").to_string();
     assert!(dir.path().join(hour).is_dir(), "laid out by date and hour");
-    let listed = app.cli(&["log-stream", "list"]);
+    let listed = app.cli(&["log-stream", "list"]).await;
     assert!(listed.contains("exported: 2300"), "{listed}");
 }
 
@@ -93,7 +93,7 @@ async fn a_directory_stream_exports_every_record_of_its_workspace_once() {
 async fn a_killed_export_resumes_and_skips_nothing() {
     let app = spawn_app().await;
     let dir = tempfile::tempdir().unwrap();
-    app.cli(&["log-stream", "add", "--dir", dir.path().to_str().unwrap(), "--workspace", "acme"]);
+    app.cli(&["log-stream", "add", "--dir", dir.path().to_str().unwrap(), "--workspace", "acme"]).await;
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut server = start_server_with(&app.db, port, &[]);
@@ -122,7 +122,7 @@ async fn a_killed_export_resumes_and_skips_nothing() {
 async fn an_http_stream_posts_signed_batches_and_retries_them() {
     let app = spawn_app().await;
     let receiver = Receiver::start("500,200");
-    let out = app.cli(&["log-stream", "add", "--url", &receiver.url(), "--workspace", "acme"]);
+    let out = app.cli(&["log-stream", "add", "--url", &receiver.url(), "--workspace", "acme"]).await;
     receiver.trust(&[out.lines().last().unwrap().trim()]);
     // One request: one batch, refused, then sent again with the same records.
     let ids = ingest(&app.address, &app, 200, "http").await;

@@ -70,7 +70,7 @@ async fn retention_drops_a_whole_expired_partition_and_what_remains_verifies() {
     }
 
     // Another process purges: this server still knows the partition.
-    let printed = app.cli(&["retention", "run"]);
+    let printed = app.cli(&["retention", "run"]).await;
     assert!(
         printed.lines().any(|l| l.starts_with("acme") && l.contains("event") && l.contains(" 300 removed")),
         "{printed}"
@@ -94,7 +94,7 @@ async fn retention_drops_a_whole_expired_partition_and_what_remains_verifies() {
     assert!(audits.iter().chain([&young]).all(|r| left.contains(&r.id)), "audits and the young event stay");
 
     // What remains verifies: the drop cut the chain and signed the cut.
-    let (code, report) = app.cli_status(&["verify"]);
+    let (code, report) = app.cli_status(&["verify"]).await;
     assert_eq!(code, 0, "{report}");
     assert!(report.contains("removed by retention"), "{report}");
 
@@ -209,6 +209,6 @@ async fn a_database_from_before_the_partitions_migrates_with_its_records() {
     retry.key = "legacy.retry".into();
     let outcome = app.store.insert_records(&[vec![retry]]).await.unwrap();
     assert_eq!(outcome[0].duplicates, 1, "the producers' ids came along");
-    let (code, report) = app.cli_status(&["verify"]);
+    let (code, report) = app.cli_status(&["verify"]).await;
     assert_eq!(code, 0, "{report}");
 }

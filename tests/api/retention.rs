@@ -25,7 +25,7 @@ async fn records_past_their_period_go_and_the_rest_stay() {
     assert_eq!(retention.period("acme", Kind::Event), Period::Days(90));
     assert_eq!(retention.period("acme", Kind::Audit), Period::Forever);
 
-    let printed = app.cli(&["retention", "set", "--workspace", "acme", "--kind", "event", "--days", "2"]);
+    let printed = app.cli(&["retention", "set", "--workspace", "acme", "--kind", "event", "--days", "2"]).await;
     assert!(printed.contains("kept 2 days"), "{printed}");
     let changed = app.audit_records().await.into_iter().find(|r| r.key == "retention.changed").expect("audited");
     let changed = app.store.event_by_id(&Scope::Platform, changed.id).await.unwrap().unwrap();
@@ -47,7 +47,7 @@ async fn records_past_their_period_go_and_the_rest_stay() {
     };
     let stats_before = week(&app).await;
 
-    let printed = app.cli(&["retention", "run"]);
+    let printed = app.cli(&["retention", "run"]).await;
     assert!(printed.contains("acme") && printed.contains("1 removed"), "{printed}");
     let kept = ids(&app).await;
     for (record, stays) in [
@@ -62,8 +62,8 @@ async fn records_past_their_period_go_and_the_rest_stay() {
     }
     // The roll-ups stay as history: the week's stats are what they were.
     assert_eq!(week(&app).await.records, stats_before.records);
-    assert!(app.cli(&["retention", "run"]).contains("nothing is past its period"));
-    let shown = app.cli(&["retention", "show"]);
+    assert!(app.cli(&["retention", "run"]).await.contains("nothing is past its period"));
+    let shown = app.cli(&["retention", "show"]).await;
     assert!(shown.lines().any(|l| l.starts_with("acme") && l.contains("2 days")), "{shown}");
 }
 
@@ -100,7 +100,7 @@ async fn a_purge_goes_on_beside_ingest_and_reads() {
     assert_eq!(left.len(), accepted, "only what came during the purge is left");
     assert!(left.iter().all(|row| row.key == "during.purge"));
     // The chains still verify: the purge cut each one, and signed the cut.
-    let (code, report) = app.cli_status(&["verify"]);
+    let (code, report) = app.cli_status(&["verify"]).await;
     assert_eq!(code, 0, "{report}");
     assert!(report.contains("removed by retention"), "{report}");
 }

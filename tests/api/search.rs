@@ -245,8 +245,8 @@ async fn the_index_keeps_step_with_staging_and_purges() {
     assert_eq!((found(&app, "needle-old-7").await, found(&app, "needle-young-8").await), (1, 1));
     assert_eq!(found(&app, "haystack").await, 2);
 
-    app.cli(&["retention", "set", "--kind", "event", "--days", "2"]);
-    app.cli(&["retention", "run"]);
+    app.cli(&["retention", "set", "--kind", "event", "--days", "2"]).await;
+    app.cli(&["retention", "run"]).await;
     assert_eq!((found(&app, "needle-old-7").await, found(&app, "needle-young-8").await), (0, 1));
     assert_eq!(documents_holding(app, "old").await, 0, "the purged record's words are gone from the index");
 }
@@ -289,7 +289,7 @@ async fn a_reindex_finds_records_the_index_lost() {
     investigation(&app).await;
     forget_the_index(&app).await;
     assert_eq!(found(&app, "INV-2024-0042").await, 0, "the index forgot");
-    let printed = app.cli(&["search", "reindex"]);
+    let printed = app.cli(&["search", "reindex"]).await;
     assert!(printed.contains("records indexed for search"), "{printed}");
     assert_eq!(found(&app, "INV-2024-0042").await, 1);
     assert_eq!(found(&app, "ip:203.0.113.0/24").await, 2);

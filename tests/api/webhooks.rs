@@ -106,8 +106,8 @@ impl Receiver {
 }
 
 /// `trail webhook add …` through the CLI: the endpoint's id and secret.
-fn add_endpoint(app: &TestApp, args: &[&str]) -> (i64, String) {
-    let out = app.cli(&[&["webhook", "add"], args].concat());
+async fn add_endpoint(app: &TestApp, args: &[&str]) -> (i64, String) {
+    let out = app.cli(&[&["webhook", "add"], args].concat()).await;
     let id = out.split_whitespace().nth(2).and_then(|id| id.parse().ok()).unwrap_or_else(|| panic!("an id: {out}"));
     let secret = out.lines().last().unwrap().trim().to_owned();
     assert!(secret.starts_with("whsec_"), "{out}");
@@ -137,7 +137,7 @@ async fn trail_records(app: &TestApp, reader: &str, key: &str) -> Vec<Value> {
 /// A disabled endpoint is enabled again from the CLI (audited), and then
 /// takes records again.
 async fn enable_again(app: &TestApp, reader: &str, receiver: &Receiver, id: i64) {
-    app.cli(&["webhook", "enable", &id.to_string()]);
+    app.cli(&["webhook", "enable", &id.to_string()]).await;
     wait_enabled(app, true).await;
     assert_eq!(trail_records(app, reader, "webhook.enabled").await.len(), 1);
     ingest(app, json!({"key": "third"})).await;
@@ -152,7 +152,7 @@ async fn enable_again(app: &TestApp, reader: &str, receiver: &Receiver, id: i64)
 async fn a_matching_record_is_delivered_signed_and_retried_under_one_id() {
     let app = spawn_app().await;
     let receiver = Receiver::start("500,500,500,200");
-    let (id, secret) = add_endpoint(&app, &["--url", &receiver.url(), "--records", "key:order.*"]);
+    let (id, secret) = add_endpoint(&app, &["--url", &receiver.url(), "--records", "key:order.*"]).await;
     receiver.trust(&[&secret]);
     ingest(&app, json!([{"key": "order.paid", "message": "paid"}, {"key": "user.login"}])).await;
 
@@ -183,7 +183,8 @@ async fn a_410_disables_the_endpoint_and_a_critical_record_says_so() {
     let app = spawn_app().await;
     let reader = issue_key(&app.store, "", "read").await;
     let receiver = Receiver::start("410,200");
-    let (id, secret) = add_endpoint(&app, &["--url", &receiver.url(), "--workspace", "acme", "--records", "key:*"]);
+    let (id, secret) =
+        add_endpoint(&app, &["--url", &receiver.url(), "--workspace", "acme", "--records", "key:*"]).await;
     receiver.trust(&[&secret]);
     ingest(&app, json!({"key": "first"})).await;
     receiver.wait_for("one attempt", |r| !r.is_empty()).await;
@@ -209,10 +210,11 @@ async fn loopback_endpoints_are_refused_unless_allowed() {
     let app = spawn_app_with(Arc::new(TestDatabase::fresh().await), |c| c.webhook_allow_private = false).await;
     let reader = issue_key(&app.store, "", "read").await;
     let receiver = Receiver::start("200");
-    let (id, secret) = add_endpoint(&app, &["--url", &receiver.url(), "--workspace", "acme", "--records", "key:*"]);
+    let (id, secret) =
+        add_endpoint(&app, &["--url", &receiver.url(), "--workspace", "acme", "--records", "key:*"]).await;
     receiver.trust(&[&secret]);
     let by_name = receiver.url().replace("127.0.0.1", "localhost");
-    let (named, _) = add_endpoint(&app, &["--url", &by_name, "--workspace", "acme", "--records", "key:*"]);
+    let (named, _) = add_endpoint(&app, &["--url", &by_name, "--workspace", "acme", "--records", "key:*"]).await;
     ingest(&app, json!({"key": "to.loopback"})).await;
 
     for endpoint in [id, named] {
@@ -246,7 +248,7 @@ async fn a_message_survives_a_kill_between_commit_and_delivery() {
     let receiver_port = free_port();
     // Nobody listens yet: attempts fail and are retried every second.
     let url = format!("http://127.0.0.1:{receiver_port}/hook");
-    let (_, secret) = add_endpoint(&app, &["--url", &url, "--workspace", "acme", "--records", "key:*"]);
+    let (_, secret) = add_endpoint(&app, &["--url", &url, "--workspace", "acme", "--records", "key:*"]).await;
     let env = [("TRAIL_WEBHOOK_RETRY_SCHEDULE", "1,1,1,1,1,1,1,1,1,1")];
     let port = free_port();
     let mut server = start_server_with(&app.db, port, &env);
@@ -283,7 +285,7 @@ async fn two_servers_deliver_each_message_once() {
     let db = Arc::new(TestDatabase::fresh().await);
     let (a, b) = (spawn_app_on(db.clone()).await, spawn_app_on(db).await);
     let receiver = Receiver::start("200");
-    let (_, secret) = add_endpoint(&a, &["--url", &receiver.url(), "--records", "key:many"]);
+    let (_, secret) = add_endpoint(&a, &["--url", &receiver.url(), "--records", "key:many"]).await;
     receiver.trust(&[&secret]);
     for round in 0..10 {
         let records: Vec<Value> = (0..5).map(|i| json!({"key": "many", "message": format!("{round}.{i}")})).collect();
@@ -308,12 +310,13 @@ async fn endpoints_are_listed_rotated_tested_and_removed_from_the_cli() {
     let (id, old) = add_endpoint(
         &app,
         &["--url", &receiver.url(), "--workspace", "acme", "--format", "slack", "--records", "key:x"],
-    );
-    let listed = app.cli(&["webhook", "list"]);
+    )
+    .await;
+    let listed = app.cli(&["webhook", "list"]).await;
     assert!(listed.contains(&receiver.url()) && listed.contains("slack") && listed.contains("acme"), "{listed}");
     assert!(!listed.contains("whsec_"), "secrets are never listed");
 
-    let rotated = app.cli(&["webhook", "rotate", &id.to_string()]);
+    let rotated = app.cli(&["webhook", "rotate", &id.to_string()]).await;
     let new = rotated.lines().last().unwrap().trim().to_owned();
     assert!(new.starts_with("whsec_") && new != old);
     receiver.trust(&[&old, &new]);
@@ -323,14 +326,14 @@ async fn endpoints_are_listed_rotated_tested_and_removed_from_the_cli() {
     let text = got[0]["body"]["text"].as_str().unwrap();
     assert!(text.starts_with("[ERROR] acme · x: hello <http://"), "{text}");
 
-    app.cli(&["webhook", "test", &id.to_string()]);
+    app.cli(&["webhook", "test", &id.to_string()]).await;
     let got = receiver.wait_for("the test message", |r| r.len() >= 2).await;
     assert!(got[1]["body"]["text"].as_str().unwrap().contains("test message"), "{}", got[1]);
 
-    let (code, out) = app.cli_status(&["webhook", "add", "--url", "ftp://example.com/x"]);
+    let (code, out) = app.cli_status(&["webhook", "add", "--url", "ftp://example.com/x"]).await;
     assert_ne!(code, 0);
     assert!(out.contains("http or https"), "{out}");
-    app.cli(&["webhook", "remove", &id.to_string()]);
+    app.cli(&["webhook", "remove", &id.to_string()]).await;
     assert!(app.store.webhooks().await.unwrap().is_empty());
     for key in ["webhook.created", "webhook.rotated", "webhook.removed"] {
         assert_eq!(trail_records(&app, &reader, key).await.len(), 1, "{key}");
@@ -345,7 +348,7 @@ async fn a_failing_endpoint_is_not_sent_its_own_failures() {
     let app = spawn_app().await;
     let reader = issue_key(&app.store, "", "read").await;
     let receiver = Receiver::start("500");
-    let (id, secret) = add_endpoint(&app, &["--url", &receiver.url(), "--records", "key:*"]);
+    let (id, secret) = add_endpoint(&app, &["--url", &receiver.url(), "--records", "key:*"]).await;
     receiver.trust(&[&secret]);
     ingest(&app, json!({"key": "one"})).await;
     receiver.wait_for("four attempts", |r| r.len() >= 4).await;
@@ -368,9 +371,9 @@ async fn a_slow_receiver_does_not_hold_other_endpoints() {
     let app = spawn_app().await;
     let slow = Receiver::start_slow(0, "200", Duration::from_secs(8));
     let fast = Receiver::start("200");
-    let (_, secret) = add_endpoint(&app, &["--url", &slow.url(), "--records", "key:slow.*"]);
+    let (_, secret) = add_endpoint(&app, &["--url", &slow.url(), "--records", "key:slow.*"]).await;
     slow.trust(&[&secret]);
-    let (_, secret) = add_endpoint(&app, &["--url", &fast.url(), "--records", "key:fast.*"]);
+    let (_, secret) = add_endpoint(&app, &["--url", &fast.url(), "--records", "key:fast.*"]).await;
     fast.trust(&[&secret]);
     ingest(&app, json!({"key": "slow.one"})).await;
     tokio::time::sleep(Duration::from_millis(300)).await; // the slow message is being sent
@@ -415,7 +418,7 @@ async fn the_admin_page_manages_endpoints_and_shows_deliveries() {
 
     // Log streams are listed below the endpoints.
     let export = tempfile::tempdir().unwrap();
-    app.cli(&["log-stream", "add", "--dir", export.path().to_str().unwrap()]);
+    app.cli(&["log-stream", "add", "--dir", export.path().to_str().unwrap()]).await;
     let html = page(&founder).await.unwrap().text().await.unwrap();
     assert!(html.contains("Log streams") && html.contains(export.path().to_str().unwrap()), "the stream is listed");
 
