@@ -76,7 +76,34 @@ pub struct FilterQuery {
     /// `payload.amountCents=>=1000`); the rest are not filters.
     #[serde(flatten)]
     #[schemars(skip)]
-    pub others: std::collections::BTreeMap<String, String>,
+    pub others: OtherParams,
+}
+
+/// The parameters no field of the query names, in order, each as often as
+/// it is given: a payload field named twice is two conditions
+/// (`payload.amountCents=>=1000&payload.amountCents=<2000`), where a map
+/// kept the last.
+#[derive(Debug, Default)]
+pub struct OtherParams(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for OtherParams {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Pairs;
+        impl<'de> serde::de::Visitor<'de> for Pairs {
+            type Value = OtherParams;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("query parameters")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<OtherParams, A::Error> {
+                let mut pairs = Vec::new();
+                while let Some(pair) = map.next_entry::<String, String>()? {
+                    pairs.push(pair);
+                }
+                Ok(OtherParams(pairs))
+            }
+        }
+        deserializer.deserialize_map(Pairs)
+    }
 }
 
 /// A text parameter that takes one of `values`, for `schemars(schema_with)`.
@@ -154,7 +181,7 @@ impl FilterQuery {
         let params = named
             .into_iter()
             .filter_map(|(name, value)| Some((name, value.as_deref().filter(|v| !v.trim().is_empty())?)));
-        let fields = self.others.iter().filter(|(name, _)| app::search::payload_path(name).is_some());
+        let fields = self.others.0.iter().filter(|(name, _)| app::search::payload_path(name).is_some());
         for (name, value) in params.chain(fields.map(|(name, value)| (name.as_str(), value.as_str()))) {
             // The error names the parameter (`ip: …`).
             app::search::apply_one(name, value.trim(), &mut filter, now).map_err(Error::BadRequest)?;
@@ -217,6 +244,19 @@ mod tests {
             "severity: expected one of info, warning, error, critical"
         );
         let _ = Severity::Info;
+    }
+
+    #[test]
+    fn a_payload_field_named_twice_is_two_conditions() {
+        let uri: axum::http::Uri =
+            "/api/v1/events?payload.n=%3E%3D10&kind=audit&payload.n=%3C20&payload.note=&limit=5".parse().unwrap();
+        let axum::extract::Query(query) = axum::extract::Query::<ReadQuery>::try_from_uri(&uri).unwrap();
+        let f = query.filter(Micros(0)).unwrap();
+        let paths: Vec<String> = f.payload.iter().map(|c| c.path.join(".")).collect();
+        assert_eq!(paths, ["n", "n", "note"]);
+        assert_eq!((f.kind, query.limit().unwrap()), (Some(Kind::Audit), 5));
+        let twice: axum::http::Uri = "/api/v1/events?kind=audit&kind=event".parse().unwrap();
+        assert!(axum::extract::Query::<ReadQuery>::try_from_uri(&twice).is_err(), "a filter named twice is refused");
     }
 
     #[test]

@@ -119,6 +119,8 @@ async fn one_record_among_many_by_its_words_fields_address_or_agent() {
         (&[("user_agent", "Mozilla/5.0 (X11; Linux)")], &["invoice.paid"]),
         (&[("payload.data.email", "bob@example.com")], &["invoice.paid"]),
         (&[("payload.amountCents", ">=1000"), ("q", "invoice")], &["invoice.paid"]),
+        // A field named twice is two conditions: a range.
+        (&[("payload.amountCents", ">=600"), ("payload.amountCents", "<=1500")], &["invoice.paid"]),
         // A parameter's name is the whole path, colons and all; any case of `payload.`.
         (&[("payload.ns:id", "4242")], &["refund.issued"]),
         (&[("Payload.order", "ORD-9")], &["refund.issued"]),
