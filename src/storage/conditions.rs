@@ -37,8 +37,9 @@ pub enum IndexUse {
     /// drive (`SqlStore::page_of`). PostgreSQL's own choice for common
     /// words, a walk in time order, passed every record of a partition the
     /// words are not in (`stripe`, only in provider actions, 0.9 s at 1 M:
-    /// docs/performance.md). On SQLite, the stretch's size before its
-    /// bounds are known (`records::stretch_bounds`).
+    /// docs/performance.md). On SQLite, the stretch's size in each
+    /// record table, before its end and bounds are known
+    /// (`records::stretch_end`, `records::stretch_bounds`).
     Stretch(usize),
     /// SQLite, many matches: the read stops at its stretch's last record,
     /// `end` (none when the read ends within the stretch), and tests each
@@ -76,8 +77,8 @@ pub const STRETCHES: u32 = 2;
 /// newest: with them in the range a page took 0.5 s, without 3 ms).
 pub const STRAGGLERS_ONE_IN: usize = 100;
 
-/// SQLite: its stretches are at most this long (an export's pages of 1,000
-/// too): a stretch's bounds are read over all of it, where PostgreSQL's
+/// SQLite: its stretches are at most this long in each record table (an
+/// export's pages of 1,000 too): a stretch's bounds are read over all of it, where PostgreSQL's
 /// read of a stretch stops when the page is full.
 pub const MAX_SQLITE_STRETCH: usize = 81_600;
 

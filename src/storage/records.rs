@@ -2,7 +2,7 @@
 //! since the live feed last looked. Every one is limited by a scope.
 
 use app::audit::PLATFORM_WORKSPACE_ID;
-use app::model::{EventDetail, EventFilter, Order, StreamPosition};
+use app::model::{Cursor, EventDetail, EventFilter, Order, StreamPosition};
 use app::store::{Page, Scope};
 use uuid::Uuid;
 
@@ -17,6 +17,10 @@ struct Sorted {
     columns: &'static [&'static str],
     direction: &'static str,
     limit: usize,
+    /// Records skipped before the `limit`. SQLite's reads skip them in each
+    /// record table's arm, and the union takes the first `limit` of what is
+    /// left (`select_records`).
+    offset: usize,
     /// Sorted by an expression of the first column, which no index yields:
     /// PostgreSQL then reads what the other conditions find (the search
     /// index's matches) and sorts them, where it may otherwise walk the
@@ -30,7 +34,7 @@ impl Sorted {
             Order::NewestFirst => "DESC",
             Order::OldestFirst => "ASC",
         };
-        Sorted { columns: &["occurred_at", "id"], direction, limit: page.limit, unindexed: false }
+        Sorted { columns: &["occurred_at", "id"], direction, limit: page.limit, offset: 0, unindexed: false }
     }
 
     /// ` ORDER BY … LIMIT n`, the columns prefixed by `qualifier`.
@@ -41,6 +45,9 @@ impl Sorted {
             q.push(format_args!("{qualifier}{c}{plus} {}", self.direction));
         });
         q.push(format_args!(" LIMIT {}", self.limit));
+        if self.offset > 0 {
+            q.push(format_args!(" OFFSET {}", self.offset));
+        }
     }
 }
 
@@ -81,26 +88,37 @@ fn paged<'a>(q: &mut Sql<'_, 'a>, detail: bool, of: PageOf<'a>) {
     });
 }
 
-/// SQLite: the bounds of a stretch, the read's next `records` (scope, the
-/// filter's own columns, cursor; `IndexUse::Bounded`): the range of `seq`
-/// whose matches are gathered, and its last record, none when the read
-/// ends within it; no row's values when the stretch is empty. The range is
-/// the stretch's, but for its lowest `seq`s (a `STRAGGLERS_ONE_IN`th at
-/// most) when they lie further below the rest than the stretch is long.
-pub fn stretch_bounds<'a>(q: &mut Sql<'_, 'a>, of: PageOf<'a>, records: usize) {
-    let sorted = Sorted::by_time(&of.page);
-    q.push("WITH s AS (");
-    select_records(q, Fields::Position, Some(Sorted { limit: records, ..sorted }), |c| {
+/// Where a stretch of the read's next `records` (scope, the filter's own
+/// columns, cursor; read without the search) ends: the (occurred_at, id) of
+/// its last record, where the page goes on; none when the read ends within
+/// it. SQLite's stretch is `records` of each record table, up to the
+/// shallower of the two tables' ends: each table's end is a walk of its own
+/// index, where merging the two tables' records in the read's order cost
+/// most of a stretch's read (docs/performance.md).
+pub fn stretch_end<'a>(q: &mut Sql<'_, 'a>, of: PageOf<'a>, records: usize) {
+    let sorted = Sorted { limit: 1, offset: records.saturating_sub(1), ..Sorted::by_time(&of.page) };
+    select_records(q, Fields::Cursor, Some(sorted), |c| {
         c.scope(of.scope).unsearched(of.filter).after_cursor(&of.page);
+    });
+}
+
+/// SQLite: the range of `seq` whose matches a stretch's page is tested
+/// against (`IndexUse::Bounded`), the stretch read up to its `end`
+/// (`stretch_end`); no row's values when the stretch is empty. The range
+/// is the stretch's, but for its lowest `seq`s (a `STRAGGLERS_ONE_IN`th at
+/// most) when they lie further below the rest than the stretch is long.
+pub fn stretch_bounds<'a>(q: &mut Sql<'_, 'a>, of: PageOf<'a>, end: Option<Cursor>) {
+    // Materialized: `cut`'s order by `seq` would otherwise walk each table
+    // by `seq`, past every record the stretch's conditions leave out.
+    q.push("WITH s AS MATERIALIZED (");
+    select_records(q, Fields::Seq, None, |c| {
+        c.scope(of.scope).unsearched(of.filter).after_cursor(&of.page).through(&of.page, end);
     });
     q.push(format_args!(
         "), b AS (SELECT MIN(seq) AS least, MAX(seq) AS most, COUNT(*) AS n FROM s), \
          cut AS (SELECT seq FROM s ORDER BY seq LIMIT 1 OFFSET (SELECT n FROM b) / {STRAGGLERS_ONE_IN}) \
-         SELECT CASE WHEN cut.seq - b.least > b.n THEN cut.seq ELSE b.least END, b.most, \
-         last.occurred_at, last.id FROM b LEFT JOIN cut ON 1 LEFT JOIN (SELECT occurred_at, id FROM s"
+         SELECT CASE WHEN cut.seq - b.least > b.n THEN cut.seq ELSE b.least END, b.most FROM b LEFT JOIN cut ON 1"
     ));
-    Sorted { limit: 1, ..sorted }.push(q, "");
-    q.push(format_args!(" OFFSET {}) AS last ON 1", records.saturating_sub(1)));
 }
 
 /// PostgreSQL: the page among the read's next `records` (a stretch, read
@@ -112,14 +130,6 @@ fn stretch<'a>(q: &mut Sql<'_, 'a>, fields: Fields, sorted: Sorted, of: PageOf<'
     q.push(format_args!(") {WITH_WORKSPACE}"));
     Conditions::new(q, "e").searched(of.filter);
     sorted.push(q, "e.");
-}
-
-/// PostgreSQL: the (occurred_at, id) of the last of the read's next
-/// `records`, where the page goes on after a stretch; none when the read
-/// ends within them.
-pub fn stretch_end<'a>(q: &mut Sql<'_, 'a>, of: PageOf<'a>, records: usize) {
-    unsearched_read(q, "e.occurred_at, e.id", of, 1);
-    q.push(format_args!(" OFFSET {}", records.saturating_sub(1)));
 }
 
 /// PostgreSQL: the page's read without the search (scope, the filter's
@@ -165,7 +175,7 @@ pub fn events_received_after<'a>(
     after: Uuid,
     limit: usize,
 ) {
-    let sorted = Sorted { columns: &["id"], direction: "DESC", limit, unindexed: false };
+    let sorted = Sorted { columns: &["id"], direction: "DESC", limit, offset: 0, unindexed: false };
     select_records(q, Fields::Row, Some(sorted), |c| {
         c.and().push("e.id > ").bind(after);
         c.scope(scope).filter(filter);
@@ -196,7 +206,7 @@ pub fn stream_after<'a>(
     horizon: i64,
     limit: usize,
 ) {
-    let sorted = Sorted { columns: &["commit_tx", "id"], direction: "ASC", limit, unindexed: false };
+    let sorted = Sorted { columns: &["commit_tx", "id"], direction: "ASC", limit, offset: 0, unindexed: false };
     select_records(q, Fields::Positioned, Some(sorted), |c| {
         c.and().push("(e.commit_tx, e.id) > (").bind(after.commit_tx).push(", ").bind(after.id).push(")");
         c.and().push("e.commit_tx < ").bind(horizon);
@@ -268,8 +278,10 @@ enum Fields {
     Positioned,
     /// The id alone.
     Id,
-    /// Where the record is in `seq` and in time.
-    Position,
+    /// SQLite's `seq` alone.
+    Seq,
+    /// Where the record is in time: a page's cursor.
+    Cursor,
 }
 
 impl Fields {
@@ -284,7 +296,7 @@ impl Fields {
     /// Whether the read joins the record's workspace (`w`): every read but
     /// a stretch's positions, the record's own columns.
     fn joins_workspace(self) -> bool {
-        !matches!(self, Fields::Position)
+        !matches!(self, Fields::Seq | Fields::Cursor)
     }
 
     fn list(self, dialect: Dialect) -> String {
@@ -293,7 +305,8 @@ impl Fields {
             Fields::Detail => select_list(dialect, true),
             Fields::Positioned => format!("{}, e.commit_tx", select_list(dialect, true)),
             Fields::Id => "e.id".to_owned(),
-            Fields::Position => "e.seq, e.occurred_at, e.id".to_owned(),
+            Fields::Seq => "e.seq".to_owned(),
+            Fields::Cursor => "e.occurred_at, e.id".to_owned(),
         }
     }
 }
@@ -330,8 +343,8 @@ fn select_records<'a>(
             q.push(")");
         }
     });
-    if let (true, Some(sorted)) = (union, &sorted) {
-        sorted.push(q, "");
+    if let (true, Some(sorted)) = (union, sorted) {
+        Sorted { offset: 0, ..sorted }.push(q, "");
     }
 }
 
@@ -411,25 +424,31 @@ mod tests {
         let filter = EventFilter { kind: Some(Kind::Audit), q: Some("tide".into()), ..Default::default() };
         let scope = Scope::whole_workspace(Some(7));
         let of = |index_use| PageOf { scope: &scope, filter: &filter, index_use, page: Page::newest(51) };
-        let sql = sql_of(Dialect::Sqlite, |q| stretch_bounds(q, of(IndexUse::Check), 20_400));
-        assert!(
-            sql.starts_with("WITH s AS (SELECT * FROM (SELECT e.seq, e.occurred_at, e.id FROM events e WHERE"),
-            "{sql}"
-        );
-        assert!(sql.contains("AND e.kind = ? ORDER BY e.occurred_at DESC, e.id DESC LIMIT 20400)"), "{sql}");
+        // Each table's own end, the shallower of the two taken.
+        let sql = sql_of(Dialect::Sqlite, |q| stretch_end(q, of(IndexUse::Check), 20_400));
+        assert!(sql.starts_with("SELECT * FROM (SELECT e.occurred_at, e.id FROM events e WHERE"), "{sql}");
+        let arm_end = "AND e.kind = ? ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1 OFFSET 20399)";
+        assert_eq!(sql.matches(arm_end).count(), 2, "{sql}");
+        assert!(sql.ends_with(") ORDER BY occurred_at DESC, id DESC LIMIT 1"), "{sql}");
+        assert!(!sql.contains("MATCH") && !sql.contains("JOIN workspaces"), "the stretch alone: {sql}");
+
+        let end = Some(app::model::Cursor { occurred_at: 5, id: Uuid::nil() });
+        let sql = sql_of(Dialect::Sqlite, |q| stretch_bounds(q, of(IndexUse::Check), end));
+        assert!(sql.starts_with("WITH s AS MATERIALIZED (SELECT * FROM (SELECT e.seq FROM events e WHERE"), "{sql}");
+        assert_eq!(sql.matches("AND e.kind = ? AND (e.occurred_at, e.id) >= (?, ?))").count(), 2, "{sql}");
         assert!(!sql.contains("MATCH") && !sql.contains("JOIN workspaces"), "the stretch alone: {sql}");
         assert!(
             sql.ends_with(
                 "), b AS (SELECT MIN(seq) AS least, MAX(seq) AS most, COUNT(*) AS n FROM s), \
                  cut AS (SELECT seq FROM s ORDER BY seq LIMIT 1 OFFSET (SELECT n FROM b) / 100) \
-                 SELECT CASE WHEN cut.seq - b.least > b.n THEN cut.seq ELSE b.least END, b.most, \
-                 last.occurred_at, last.id FROM b LEFT JOIN cut ON 1 LEFT JOIN (SELECT occurred_at, id FROM s \
-                 ORDER BY occurred_at DESC, id DESC LIMIT 1 OFFSET 20399) AS last ON 1"
+                 SELECT CASE WHEN cut.seq - b.least > b.n THEN cut.seq ELSE b.least END, b.most \
+                 FROM b LEFT JOIN cut ON 1"
             ),
             "{sql}"
         );
+        let sql = sql_of(Dialect::Sqlite, |q| stretch_bounds(q, of(IndexUse::Check), None));
+        assert!(!sql.contains(">= (?, ?)"), "the read ends within the stretch: {sql}");
 
-        let end = Some(app::model::Cursor { occurred_at: 5, id: Uuid::nil() });
         let bounded = |end| IndexUse::Bounded { low: 900, high: 1_000, end };
         let sql = sql_of(Dialect::Sqlite, |q| list_events(q, of(bounded(end))));
         let arm = "AND e.kind = ? AND (+e.seq IN (SELECT rowid FROM events_search WHERE events_search MATCH ? \

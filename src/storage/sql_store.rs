@@ -278,10 +278,14 @@ impl SqlStore {
         Ok(match &self.backend {
             Backend::Sqlite(_) => {
                 let records = records.min(MAX_SQLITE_STRETCH);
-                let (low, high, occurred_at, id): (Option<i64>, Option<i64>, Option<i64>, Option<Uuid>) =
-                    self.fetch_one(Use::Replica, |q| records::stretch_bounds(q, of, records)).await?;
-                let (Some(low), Some(high)) = (low, high) else { return Ok((Vec::new(), None)) };
-                let end = occurred_at.zip(id).map(cursor);
+                let end: Option<(i64, Uuid)> =
+                    self.fetch_optional(Use::Replica, |q| records::stretch_end(q, of, records)).await?;
+                let end = end.map(cursor);
+                // A record stored after the bounds are read lies above them:
+                // it is tested against its own words (`IndexUse::Bounded`).
+                let (low, high): (Option<i64>, Option<i64>) =
+                    self.fetch_one(Use::Replica, |q| records::stretch_bounds(q, of, end)).await?;
+                let (Some(low), Some(high)) = (low, high) else { return Ok((Vec::new(), end)) };
                 let bounded = records::PageOf { index_use: IndexUse::Bounded { low, high, end }, ..of };
                 (self.fetch_all(Use::Replica, |q| read(q, bounded)).await?, end)
             }
