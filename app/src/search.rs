@@ -60,6 +60,10 @@ pub const SYNTAX: &[(&str, &str)] = &[
 /// fields: enough for any investigation, and a bound on one search's work.
 pub const MAX_TERMS: usize = 32;
 pub const MAX_FIELDS: usize = 16;
+/// Words in one term (a phrase): a pasted sentence fits, while a phrase of
+/// thousands of words (`a-a-a-…`) would be a query nested as deep, which
+/// PostgreSQL evaluates recursively.
+pub const MAX_TERM_WORDS: usize = 64;
 /// Keys in a payload field's path (`data.email` has two).
 pub const MAX_PATH_KEYS: usize = 32;
 
@@ -105,9 +109,11 @@ pub fn apply(text: &str, filter: &mut EventFilter, now: Micros) -> Result<(), St
     }
     let mut free_text = Vec::new();
     let mut wordless = None;
+    let mut qualified = false;
     for token in tokens(text)? {
         if let Some(condition) = payload_field(&token) {
             filter.payload.push(condition?);
+            qualified = true;
             continue;
         }
         let Some((name, value)) = qualifier(&token) else {
@@ -127,9 +133,11 @@ pub fn apply(text: &str, filter: &mut EventFilter, now: Micros) -> Result<(), St
             return Err(format!("{name}: needs a value"));
         }
         apply_qualifier(&name, value, filter, now)?;
+        qualified = true;
     }
-    // Punctuation beside other parts is left out; alone it finds nothing.
-    if let (Some(token), true) = (wordless, free_text.is_empty() && *filter == EventFilter::default()) {
+    // Punctuation beside other parts of the search is left out; alone it
+    // finds nothing (whatever filters the search is applied on).
+    if let (Some(token), true) = (wordless, free_text.is_empty() && !qualified) {
         return Err(format!("\"{token}\" has no letters or digits to search for"));
     }
     if !free_text.is_empty() {
@@ -141,10 +149,12 @@ pub fn apply(text: &str, filter: &mut EventFilter, now: Micros) -> Result<(), St
 /// A search's bounds (`MAX_TERMS`, `MAX_FIELDS`), however its parts came:
 /// the search syntax, the read API's parameters, or both.
 pub fn check_limits(filter: &EventFilter) -> Result<(), String> {
-    let terms = filter.q.as_deref().map_or(0, |q| terms(q).len())
-        + filter.user_agent.as_deref().map_or(0, |ua| terms(ua).len());
-    if terms > MAX_TERMS {
+    let found: Vec<Term> = [&filter.q, &filter.user_agent].into_iter().flatten().flat_map(|text| terms(text)).collect();
+    if found.len() > MAX_TERMS {
         return Err(format!("a search may hold at most {MAX_TERMS} terms of text"));
+    }
+    if found.iter().any(|term| term.words.len() > MAX_TERM_WORDS) {
+        return Err(format!("a term (a phrase) may hold at most {MAX_TERM_WORDS} words"));
     }
     if filter.payload.len() > MAX_FIELDS {
         return Err(format!("a search may test at most {MAX_FIELDS} payload fields"));
@@ -312,31 +322,44 @@ fn qualifier(token: &Token) -> Option<(String, &str)> {
     is_name.then(|| (name.to_ascii_lowercase(), value))
 }
 
+/// Applies `name:value` on top of what `f` already asks: every part
+/// narrows. A time bound or a range of addresses given again keeps the
+/// narrower, the user agent's words add up, and any other filter given
+/// again must agree (a record has one kind): two that differ are an error,
+/// not the last one silently.
 fn apply_qualifier(name: &str, value: &str, f: &mut EventFilter, now: Micros) -> Result<(), String> {
     match name {
-        "workspace" | "ws" => f.workspace = Some(value.to_owned()),
-        "brand" => f.brand = Some(value.to_owned()),
-        "kind" => f.kind = Some(choice(name, value)?),
-        "key" => f.key = Some(value.to_owned()),
+        "workspace" | "ws" => once(name, &mut f.workspace, value.to_owned())?,
+        "brand" => once(name, &mut f.brand, value.to_owned())?,
+        "kind" => once(name, &mut f.kind, choice(name, value)?)?,
+        "key" => once(name, &mut f.key, value.to_owned())?,
         "severity" | "sev" => severity(value, f).map_err(|e| format!("{name}: {e}"))?,
         "is" => match value.to_ascii_lowercase().as_str() {
             "error" | "errors" => f.errors_only = true,
             other => return Err(format!("is:{other} is unknown; try is:error")),
         },
-        "status" => f.status = Some(choice(name, value)?),
-        "actor" => f.actor = Some(value.to_owned()),
+        "status" => once(name, &mut f.status, choice(name, value)?)?,
+        "actor" => once(name, &mut f.actor, value.to_owned())?,
         "entity" => match value.split_once('/') {
             Some((t, id)) if !t.is_empty() && !id.is_empty() => {
-                f.entity_type = Some(t.to_owned());
-                f.entity_id = Some(id.to_owned());
+                once(name, &mut f.entity_type, t.to_owned())?;
+                once(name, &mut f.entity_id, id.to_owned())?;
             }
             Some(_) => return Err("entity: expects type/id or type".into()),
-            None => f.entity_type = Some(value.to_owned()),
+            None => once(name, &mut f.entity_type, value.to_owned())?,
         },
-        "visibility" | "vis" => f.visibility = Some(choice(name, value)?),
-        "provider" => f.provider = Some(value.to_owned()),
-        "correlation" | "correlation_id" | "trace" => f.correlation_id = Some(value.to_owned()),
-        "ip" => f.ip = Some(ip_range(value).map_err(|e| format!("{name}: {e}"))?),
+        "visibility" | "vis" => once(name, &mut f.visibility, choice(name, value)?)?,
+        "provider" => once(name, &mut f.provider, value.to_owned())?,
+        "correlation" | "correlation_id" | "trace" => once(name, &mut f.correlation_id, value.to_owned())?,
+        "ip" => {
+            let range = ip_range(value).map_err(|e| format!("{name}: {e}"))?;
+            f.ip = Some(match f.ip {
+                None => range,
+                Some(set) if set.contains(&range) => range,
+                Some(set) if range.contains(&set) => set,
+                Some(set) => return Err(format!("{name}: {set} and {range} share no address")),
+            });
+        }
         "ua" | "user_agent" => {
             let found = terms(value);
             if found.is_empty() {
@@ -345,13 +368,39 @@ fn apply_qualifier(name: &str, value: &str, f: &mut EventFilter, now: Micros) ->
             for term in &found {
                 check_prefix(term, value).map_err(|e| format!("{name}: {e}"))?;
             }
-            f.user_agent = Some(value.to_owned());
+            f.user_agent = Some(match f.user_agent.take() {
+                // A quote left open in the first closes before the second.
+                Some(set) if set.matches('"').count() % 2 == 1 => format!("{set}\" {value}"),
+                Some(set) => format!("{set} {value}"),
+                None => value.to_owned(),
+            });
         }
-        "after" | "since" => f.since = Some(point_in_time(value, now).map_err(|e| format!("{name}: {e}"))?),
-        "before" | "until" => f.until = Some(point_in_time(value, now).map_err(|e| format!("{name}: {e}"))?),
+        "after" | "since" => {
+            let since = point_in_time(value, now).map_err(|e| format!("{name}: {e}"))?;
+            f.since = f.since.max(Some(since));
+        }
+        "before" | "until" => {
+            let until = point_in_time(value, now).map_err(|e| format!("{name}: {e}"))?;
+            f.until = Some(f.until.map_or(until, |set| set.min(until)));
+        }
         other => return Err(format!("unknown filter \"{other}:\"; use one of {}", QUALIFIERS.join(" "))),
     }
     Ok(())
+}
+
+/// Sets the filter `name`, which takes one value, unless it holds another.
+fn once<T: PartialEq + std::fmt::Display>(name: &str, slot: &mut Option<T>, value: T) -> Result<(), String> {
+    agree(slot, value).map_err(|e| format!("{name}: {e}"))
+}
+
+fn agree<T: PartialEq + std::fmt::Display>(slot: &mut Option<T>, value: T) -> Result<(), String> {
+    match slot {
+        Some(set) if *set != value => Err(format!("given twice ({set} and {value}); a record has one")),
+        _ => {
+            *slot = Some(value);
+            Ok(())
+        }
+    }
 }
 
 /// One of a closed set of values (`kind:audit`), case-insensitively.
@@ -369,13 +418,13 @@ fn severity(value: &str, f: &mut EventFilter) -> Result<(), String> {
         },
     };
     let level: Severity = level.to_ascii_lowercase().parse()?;
-    match op {
-        "=" => f.severity = Some(level),
-        ">=" => f.min_severity = Some(level),
-        _ => {
-            f.min_severity = Some(Severity::from_rank(level.rank() + 1).ok_or("nothing is above critical")?);
-        }
-    }
+    let least = match op {
+        "=" => return agree(&mut f.severity, level),
+        ">=" => level,
+        _ => Severity::from_rank(level.rank() + 1).ok_or("nothing is above critical")?,
+    };
+    // The higher of two bounds.
+    f.min_severity = Some(f.min_severity.map_or(least, |set| if set.rank() >= least.rank() { set } else { least }));
     Ok(())
 }
 
@@ -522,7 +571,40 @@ mod tests {
         assert!(parse("ua:f*").is_err());
         assert!(parse(r#"payload.a"b:1"#).is_err());
         assert!(parse(&"w ".repeat(MAX_TERMS + 1)).unwrap_err().contains("at most 32 terms"));
+        let long = format!("{}w", "w-".repeat(MAX_TERM_WORDS));
+        assert!(parse(&long).unwrap_err().contains("at most 64 words"), "one term of 65 words");
+        assert!(parse(&format!("ua:{long}")).unwrap_err().contains("at most 64 words"));
+        assert!(parse(&format!("\"{}\"", "w ".repeat(MAX_TERM_WORDS))).is_ok(), "64 words are a phrase");
         assert!(parse(&"payload.a:1 ".repeat(MAX_FIELDS + 1)).unwrap_err().contains("at most 16 payload fields"));
+    }
+
+    /// Every part narrows, also a filter given twice: never the last one alone.
+    #[test]
+    fn a_filter_given_twice_narrows_or_is_refused() {
+        assert_eq!(parse("kind:audit kind:Audit").unwrap().kind, Some(Kind::Audit));
+        assert_eq!(
+            parse("kind:audit kind:action").unwrap_err(),
+            "kind: given twice (audit and action); a record has one"
+        );
+        assert!(parse("sev:info sev:error").unwrap_err().starts_with("sev: given twice"));
+        assert!(parse("actor:u_1 actor:u_2").is_err() && parse("entity:a/1 entity:b").is_err());
+        for text in ["ip:10.0.0.0/8 ip:10.1.2.3", "ip:10.1.2.3 ip:10.0.0.0/8"] {
+            assert_eq!(parse(text).unwrap().ip, Some("10.1.2.3/32".parse().unwrap()), "{text}");
+        }
+        assert_eq!(
+            parse("ip:10.0.0.0/8 ip:203.0.113.7").unwrap_err(),
+            "ip: 10.0.0.0/8 and 203.0.113.7/32 share no address"
+        );
+        assert_eq!(parse("ua:firefox ua:linux").unwrap().user_agent.as_deref(), Some("firefox linux"));
+        let f = parse("after:2026-11-05 after:2026-11-01 before:2026-11-20 before:2026-11-30").unwrap();
+        assert_eq!(f.since.unwrap().to_rfc3339(), "2026-11-05T00:00:00.000000Z");
+        assert_eq!(f.until.unwrap().to_rfc3339(), "2026-11-20T00:00:00.000000Z");
+        assert_eq!(parse("sev:>=error sev:>=warning").unwrap().min_severity, Some(Severity::Error));
+        assert_eq!(parse("sev:>=warning sev:>warning").unwrap().min_severity, Some(Severity::Error));
+        // On top of filters set elsewhere (the read API's parameters, the feed's controls).
+        let mut filter = EventFilter { kind: Some(Kind::Audit), ..Default::default() };
+        assert!(apply("kind:action", &mut filter, NOW).unwrap_err().starts_with("kind: given twice"));
+        assert_eq!(apply("---", &mut filter, NOW).unwrap_err(), "\"---\" has no letters or digits to search for");
     }
 
     #[test]

@@ -185,11 +185,12 @@ impl FilterQuery {
         for (name, value) in params.chain(fields.map(|(name, value)| (name.as_str(), value.as_str()))) {
             // The error names the parameter (`ip: …`).
             app::search::apply_one(name, value.trim(), &mut filter, now).map_err(Error::BadRequest)?;
+            app::search::check_limits(&filter).map_err(|e| bad(name, e))?;
         }
         if let Some(q) = &self.q {
+            // Its limits checked too, on top of the parameters'.
             app::search::apply(q, &mut filter, now).map_err(|e| bad("q", e))?;
         }
-        app::search::check_limits(&filter).map_err(Error::BadRequest)?;
         Ok(filter)
     }
 }

@@ -121,6 +121,8 @@ async fn one_record_among_many_by_its_words_fields_address_or_agent() {
         (&[("payload.amountCents", ">=1000"), ("q", "invoice")], &["invoice.paid"]),
         // A field named twice is two conditions: a range.
         (&[("payload.amountCents", ">=600"), ("payload.amountCents", "<=1500")], &["invoice.paid"]),
+        // An address range twice is the narrower.
+        (&[("ip", "203.0.113.0/24"), ("q", "ip:203.0.113.7")], &["invoice.paid"]),
         // A parameter's name is the whole path, colons and all; any case of `payload.`.
         (&[("payload.ns:id", "4242")], &["refund.issued"]),
         (&[("Payload.order", "ORD-9")], &["refund.issued"]),
@@ -134,6 +136,7 @@ async fn one_record_among_many_by_its_words_fields_address_or_agent() {
     }
     let many_words = "w ".repeat(app::search::MAX_TERMS + 1);
     let deep_path = format!("payload.{}", ["a"; app::search::MAX_PATH_KEYS + 1].join("."));
+    let long_phrase = format!("{}a", "a-".repeat(app::search::MAX_TERM_WORDS));
     for (params, names) in [
         (&[("ip", "203.0.113")][..], "ip:"),
         (&[("payload.amountCents", ">=lots")], "payload.amountCents: >= needs a number"),
@@ -145,7 +148,12 @@ async fn one_record_among_many_by_its_words_fields_address_or_agent() {
         (&[("payload.a\0b", "1")], "NUL"),
         (&[(deep_path.as_str(), "1")], "at most 32 names"),
         // The bounds hold for the parameters as for `q`.
-        (&[("user_agent", many_words.as_str())], "at most 32 terms"),
+        (&[("user_agent", many_words.as_str())], "user_agent: a search may hold at most 32 terms"),
+        (&[("q", long_phrase.as_str())], "q: a term (a phrase) may hold at most 64 words"),
+        // A filter given twice narrows: two that cannot both hold are refused.
+        (&[("ip", "10.0.0.0/8"), ("q", "ip:203.0.113.7")], "q: ip: 10.0.0.0/8 and 203.0.113.7/32 share no address"),
+        (&[("kind", "audit"), ("q", "kind:action")], "q: kind: given twice"),
+        (&[("kind", "audit"), ("q", "---")], "has no letters or digits"),
     ] {
         let error = find(&app, &key, params).await.expect_err("refused");
         assert!(error.starts_with("400") && error.contains(names), "{params:?}: {error}");
