@@ -23,15 +23,18 @@ use ipnet::IpNet;
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
-use super::numbers::{integer_beyond_i64, stored_text, FieldNumber};
+use super::numbers::{shown_text, stored_text, FieldNumber};
 use super::statement::Dialect;
 
-/// A document stops growing at either: PostgreSQL refuses a `tsvector` over
-/// 1 MiB, and past position 16,383 it keeps the last, so a phrase (a field's
-/// mark and its value) could not be found there; both databases hold the
-/// same words.
+/// A document's words stop at either: PostgreSQL refuses a `tsvector` over
+/// 1 MiB, and past position 16,383 it keeps the last, so a phrase could not
+/// be found there; both databases hold the same words.
 const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 const MAX_DOCUMENT_WORDS: usize = 16_383;
+/// Past those, each payload field still gets its mark and its value word
+/// (one word each, found wherever they are), up to this many more bytes
+/// (about 2,000 fields): a long text before it does not hide a field.
+const MAX_FIELD_WORD_BYTES: usize = 64 * 1024;
 
 /// PostgreSQL keeps a word's first 256 positions in a document: past them
 /// a one-word value's phrase (its field's mark, the word) may not be found.
@@ -160,14 +163,15 @@ impl StoredSearchable {
 /// `3e8a1f` as `3e8 a1f`) and its time goes to the index, not to parsing.
 pub fn document(r: &Searchable, dialect: Dialect) -> String {
     let mut doc = Document { positions: dialect == Dialect::Postgres, ..Document::default() };
-    for text in r.texts.into_iter().flatten() {
-        doc.text(text);
-    }
+    // The address and the agent first: a long text cannot leave them out.
     if let Some(address) = r.ip.and_then(|ip| ip.trim().parse::<IpAddr>().ok()) {
         doc.word(&address_word(address));
     }
     for word in r.user_agent.map(words).into_iter().flatten() {
         doc.word(&format!("{AGENT_MARK}{word}"));
+    }
+    for text in r.texts.into_iter().flatten() {
+        doc.text(text);
     }
     if let Some(payload) = r.payload.and_then(|p| serde_json::from_str::<Json>(p).ok()) {
         doc.json(&payload, Some(&mut Vec::new()));
@@ -181,19 +185,41 @@ struct Document {
     /// Bytes of words so far (positions aside, so both forms hold the same).
     bytes: usize,
     words: usize,
+    /// Bytes of fields' words written after the words of text stopped.
+    past_text_bytes: usize,
     /// Each word followed by its position (`tsvector` text form).
     positions: bool,
 }
 
 impl Document {
+    /// No more words of text.
     fn full(&self) -> bool {
         self.bytes >= MAX_DOCUMENT_BYTES || self.words >= MAX_DOCUMENT_WORDS
     }
 
+    /// No more words at all, not even a field's.
+    fn closed(&self) -> bool {
+        self.past_text_bytes >= MAX_FIELD_WORD_BYTES
+    }
+
     fn word(&mut self, word: &str) {
-        if self.full() {
+        if !self.full() {
+            self.push(word);
+        }
+    }
+
+    /// A field's mark or value word: it goes on past the words of text.
+    fn field_word(&mut self, word: &str) {
+        if self.closed() {
             return;
         }
+        if self.full() {
+            self.past_text_bytes += word.len() + 1;
+        }
+        self.push(word);
+    }
+
+    fn push(&mut self, word: &str) {
         if !self.text.is_empty() {
             self.text.push(' ');
         }
@@ -218,7 +244,7 @@ impl Document {
     /// A value's words. A scalar reached through objects only (`path`) is
     /// preceded by its field's mark; inside arrays there is no path.
     fn json<'v>(&mut self, value: &'v Json, path: Option<&mut Vec<&'v str>>) {
-        if self.full() {
+        if self.closed() {
             return;
         }
         match value {
@@ -239,14 +265,16 @@ impl Document {
                 if let Some(path) = path {
                     // The path hashed once for the mark and the value word.
                     let field = PathHash::of(path);
-                    self.word(&field.mark());
-                    if !is_one_word(&text) || self.words >= POSITIONS_PER_WORD {
-                        self.word(&field.value_word(&text));
+                    self.field_word(&field.mark());
+                    // A one-word value after its mark is their phrase, if
+                    // the word is written and PostgreSQL keeps its place.
+                    if !is_one_word(&text) || self.full() || self.words >= POSITIONS_PER_WORD {
+                        self.field_word(&field.value_word(&text));
                     }
                 }
                 self.text(&text);
-                if let Some(written) = scalar.as_number().and_then(integer_beyond_i64) {
-                    self.text(&written);
+                if let Some(shown) = scalar.as_number().and_then(shown_text) {
+                    self.text(&shown);
                 }
             }
         }
@@ -485,17 +513,18 @@ mod tests {
         record.payload = Some(r#"{"data":{"email":"Bob@Example.com","n":1500.0},"tags":["vip"]}"#.into());
         let doc = document(&Searchable::of(&record), Dialect::Sqlite);
         assert!(
-            doc.starts_with("invoice inv 2024 0042 sent invoice sent billing invoice inv 1 u 1 a example com"),
+            doc.starts_with(
+                "0ip00000000000000000000ffffcb007107 0uamozilla 0ua5 0ua0 0uafirefox 0ua115 \
+                 invoice inv 2024 0042 sent invoice sent billing invoice inv 1 u 1 a example com"
+            ),
             "{doc}"
         );
-        assert!(doc.contains("0ip00000000000000000000ffffcb007107"), "{doc}");
-        assert!(doc.contains("0uamozilla 0ua5 0ua0 0uafirefox 0ua115"), "{doc}");
         let email = field_word(&["data", "email"]);
         assert_eq!(email, field_word(&["data.email"]), "the hash of the dotted path");
         let bob = value_word(&["data", "email"], "Bob@Example.com");
         assert!(doc.contains(&format!("{email} {bob} bob example com")), "{doc}");
         let n = field_word(&["data", "n"]);
-        assert!(doc.contains(&format!("{n} 1500 ")), "a value of one word has no value word: {doc}");
+        assert!(doc.contains(&format!("{n} 1500 1500 0 ")), "no value word; also as shown (1500.0): {doc}");
         assert!(doc.ends_with(" vip"), "array items are words without a field: {doc}");
     }
 
@@ -514,10 +543,39 @@ mod tests {
         );
     }
 
+    /// A long text leaves out the words after it, but not a field's mark
+    /// and value word, nor the address or the agent.
+    #[test]
+    fn a_long_text_hides_no_field_address_or_agent() {
+        let mut record = sample_record();
+        record.message = Some("m ".repeat(20_000));
+        record.ip = Some("203.0.113.7".into());
+        record.user_agent = Some("curl/8".into());
+        let fields: serde_json::Map<String, Json> =
+            (0..3_000).map(|n| (format!("f{n:04}"), Json::from("paid"))).collect();
+        record.payload = Some(Json::Object(fields).to_string());
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            let doc = document(&Searchable::of(&record), dialect);
+            let words: Vec<&str> = doc.split(' ').map(|w| w.split(':').next().unwrap_or(w)).collect();
+            assert!(words.contains(&address_word("203.0.113.7".parse().unwrap()).as_str()));
+            assert!(words.contains(&"0uacurl"));
+            assert_eq!(words.iter().filter(|w| **w == "m").count(), MAX_DOCUMENT_WORDS - 3, "the text stops");
+            assert!(!words.contains(&"paid"), "no value's own words past the text's end");
+            for n in [0, 1_000] {
+                let path = [format!("f{n:04}")];
+                assert!(words.contains(&field_word(&path).as_str()), "field {n}'s mark");
+                assert!(words.contains(&value_word(&[path[0].as_str()], "paid").as_str()), "field {n}'s value");
+            }
+            assert!(!words.contains(&field_word(&["f2999"]).as_str()), "fields stop too");
+            assert!(doc.len() < 512 * 1024, "a document stays far below PostgreSQL's 1 MiB");
+        }
+    }
+
     #[test]
     fn a_postgres_document_is_its_words_with_their_positions() {
         let mut record = sample_record();
         record.message = Some("Invoice 3e8a1f sent".into());
+        (record.ip, record.user_agent) = (None, None);
         let doc = document(&Searchable::of(&record), Dialect::Postgres);
         assert!(doc.starts_with("invoice:1 3e8a1f:2 sent:3 invoice:4"), "{doc}");
         let words = document(&Searchable::of(&record), Dialect::Sqlite);

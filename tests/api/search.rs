@@ -174,6 +174,37 @@ async fn a_field_far_into_a_long_payload_is_found() {
     assert_eq!(find(&app, &key, &[("payload.total.currency", "eur")]).await, Ok(keys(&[])));
 }
 
+/// A document's words of text stop at 16,383: the fields, the address and
+/// the agent of a record with a long text are found all the same, and a
+/// number is found as the record shows it.
+#[tokio::test]
+async fn a_long_text_hides_no_field_address_or_agent() {
+    let app = spawn_app().await;
+    let long = "w ".repeat(17_000);
+    // 10,000 characters of 4 bytes each, in words of 99: two fill 64 KiB.
+    let dense = format!("{} ", "𝒜".repeat(99)).repeat(100);
+    let records = json!([
+        {"key": "mail.sent", "message": dense, "error_message": dense,
+         "ip": "203.0.113.9", "user_agent": "curl/8.4",
+         "payload": {"body": long, "status": "paid", "zeta": 5}},
+        {"key": "price.set", "payload": {"price": 10.0}},
+    ]);
+    let response = app.ingest(&records).await;
+    assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+    let key = issue_key(&app.store, "", "read").await;
+    for (params, expected) in [
+        (&[("payload.status", "paid")][..], &["mail.sent"][..]),
+        (&[("payload.zeta", ">=5")], &["mail.sent"]),
+        (&[("ip", "203.0.113.9")], &["mail.sent"]),
+        (&[("user_agent", "curl")], &["mail.sent"]),
+        (&[("q", "10.0")], &["price.set"]),
+        (&[("q", "10")], &["price.set"]),
+        (&[("payload.price", "10")], &["price.set"]),
+    ] {
+        assert_eq!(find(&app, &key, params).await, Ok(keys(expected)), "{params:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_search_stays_within_the_readers_scope() {
     let app = spawn_app().await;
