@@ -323,16 +323,23 @@ fn qualifier(token: &Token) -> Option<(String, &str)> {
 }
 
 /// Applies `name:value` on top of what `f` already asks: every part
-/// narrows. A time bound or a range of addresses given again keeps the
-/// narrower, the user agent's words add up, and any other filter given
-/// again must agree (a record has one kind): two that differ are an error,
-/// not the last one silently.
+/// narrows. A time bound, a range of addresses or a key prefix given again
+/// keeps the narrower, the user agent's words add up, and any other filter
+/// given again must agree: two that differ are an error, not the last one
+/// silently.
 fn apply_qualifier(name: &str, value: &str, f: &mut EventFilter, now: Micros) -> Result<(), String> {
     match name {
         "workspace" | "ws" => once(name, &mut f.workspace, value.to_owned())?,
         "brand" => once(name, &mut f.brand, value.to_owned())?,
         "kind" => once(name, &mut f.kind, choice(name, value)?)?,
-        "key" => once(name, &mut f.key, value.to_owned())?,
+        "key" => {
+            let key = match f.key.take() {
+                None => value.to_owned(),
+                Some(set) => narrower_key(&set, value)
+                    .ok_or_else(|| format!("{name}: {set} and {value} name no key in common"))?,
+            };
+            f.key = Some(key);
+        }
         "severity" | "sev" => severity(value, f).map_err(|e| format!("{name}: {e}"))?,
         "is" => match value.to_ascii_lowercase().as_str() {
             "error" | "errors" => f.errors_only = true,
@@ -355,8 +362,8 @@ fn apply_qualifier(name: &str, value: &str, f: &mut EventFilter, now: Micros) ->
             let range = ip_range(value).map_err(|e| format!("{name}: {e}"))?;
             f.ip = Some(match f.ip {
                 None => range,
-                Some(set) if set.contains(&range) => range,
-                Some(set) if range.contains(&set) => set,
+                Some(set) if as_v6(set).contains(&as_v6(range)) => range,
+                Some(set) if as_v6(range).contains(&as_v6(set)) => set,
                 Some(set) => return Err(format!("{name}: {set} and {range} share no address")),
             });
         }
@@ -388,6 +395,31 @@ fn apply_qualifier(name: &str, value: &str, f: &mut EventFilter, now: Micros) ->
     Ok(())
 }
 
+/// Of two keys (`invoice.paid`) or key prefixes (`invoice.*`), the one
+/// within the other; `None` when neither is.
+fn narrower_key(a: &str, b: &str) -> Option<String> {
+    let within = |inner: &str, outer: &str| match outer.strip_suffix('*') {
+        Some(prefix) => inner.strip_suffix('*').unwrap_or(inner).starts_with(prefix),
+        None => inner == outer,
+    };
+    if within(b, a) {
+        Some(b.to_owned())
+    } else if within(a, b) {
+        Some(a.to_owned())
+    } else {
+        None
+    }
+}
+
+/// A range as the index sees it: IPv4 as its IPv6-mapped form, so that
+/// `::/0` holds `10.0.0.0/8` and `::ffff:203.0.113.0/120` is `203.0.113.0/24`.
+fn as_v6(range: IpNet) -> ipnet::Ipv6Net {
+    match range {
+        IpNet::V4(v4) => ipnet::Ipv6Net::new(v4.network().to_ipv6_mapped(), 96 + v4.prefix_len()).unwrap_or_default(),
+        IpNet::V6(v6) => v6,
+    }
+}
+
 /// Sets the filter `name`, which takes one value, unless it holds another.
 fn once<T: PartialEq + std::fmt::Display>(name: &str, slot: &mut Option<T>, value: T) -> Result<(), String> {
     agree(slot, value).map_err(|e| format!("{name}: {e}"))
@@ -395,7 +427,7 @@ fn once<T: PartialEq + std::fmt::Display>(name: &str, slot: &mut Option<T>, valu
 
 fn agree<T: PartialEq + std::fmt::Display>(slot: &mut Option<T>, value: T) -> Result<(), String> {
     match slot {
-        Some(set) if *set != value => Err(format!("given twice ({set} and {value}); a record has one")),
+        Some(set) if *set != value => Err(format!("given twice ({set} and {value}): give one")),
         _ => {
             *slot = Some(value);
             Ok(())
@@ -582,10 +614,7 @@ mod tests {
     #[test]
     fn a_filter_given_twice_narrows_or_is_refused() {
         assert_eq!(parse("kind:audit kind:Audit").unwrap().kind, Some(Kind::Audit));
-        assert_eq!(
-            parse("kind:audit kind:action").unwrap_err(),
-            "kind: given twice (audit and action); a record has one"
-        );
+        assert_eq!(parse("kind:audit kind:action").unwrap_err(), "kind: given twice (audit and action): give one");
         assert!(parse("sev:info sev:error").unwrap_err().starts_with("sev: given twice"));
         assert!(parse("actor:u_1 actor:u_2").is_err() && parse("entity:a/1 entity:b").is_err());
         for text in ["ip:10.0.0.0/8 ip:10.1.2.3", "ip:10.1.2.3 ip:10.0.0.0/8"] {
@@ -595,6 +624,24 @@ mod tests {
             parse("ip:10.0.0.0/8 ip:203.0.113.7").unwrap_err(),
             "ip: 10.0.0.0/8 and 203.0.113.7/32 share no address"
         );
+        // An IPv4 address is its IPv6-mapped form, as the index has it.
+        let narrowed = parse("ip:203.0.113.0/24 ip:::ffff:203.0.113.7").unwrap().ip.unwrap();
+        assert_eq!(as_v6(narrowed), as_v6("203.0.113.7/32".parse().unwrap()));
+        assert_eq!(parse("ip:::/0 ip:10.0.0.0/8").unwrap().ip, Some("10.0.0.0/8".parse().unwrap()));
+        assert!(parse("ip:2001:db8::/32 ip:10.0.0.0/8").is_err());
+        for (text, key) in [
+            ("key:invoice.* key:invoice.sent", "invoice.sent"),
+            ("key:invoice.sent key:invoice.*", "invoice.sent"),
+            ("key:invoice.* key:invoice.s*", "invoice.s*"),
+            ("key:invoice.sent key:invoice.sent", "invoice.sent"),
+        ] {
+            assert_eq!(parse(text).unwrap().key.as_deref(), Some(key), "{text}");
+        }
+        assert_eq!(
+            parse("key:invoice.* key:refund.*").unwrap_err(),
+            "key: invoice.* and refund.* name no key in common"
+        );
+        assert!(parse("key:invoice.sent key:invoice.paid").is_err());
         assert_eq!(parse("ua:firefox ua:linux").unwrap().user_agent.as_deref(), Some("firefox linux"));
         let f = parse("after:2026-11-05 after:2026-11-01 before:2026-11-20 before:2026-11-30").unwrap();
         assert_eq!(f.since.unwrap().to_rfc3339(), "2026-11-05T00:00:00.000000Z");

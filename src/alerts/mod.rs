@@ -16,11 +16,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use app::audit::{Actor, Entry};
-use app::model::{
-    span_text, AlertCondition, AlertRule, AlertState, AlertTotals, EventDetail, FeedParams, Kind, Micros, Severity,
-};
+use app::model::{span_text, AlertCondition, AlertRule, AlertState, AlertTotals, EventDetail, Kind, Micros, Severity};
 use app::store::{AlertChange, AlertFold, AlertSeen, DynStore, Job, Scope, StoreResult, Turn};
 use serde_json::json;
+
+use crate::saved_search::{self, Owner};
 
 /// Matching records read per statement.
 const BATCH: usize = 1_000;
@@ -70,7 +70,7 @@ pub fn spawn(store: DynStore) {
 pub async fn round(store: &DynStore, rules: &[AlertRule], now: Micros) -> StoreResult<usize> {
     let mut folds = Vec::with_capacity(rules.len());
     for rule in rules {
-        folds.push(fold(store, rule, now).await?);
+        folds.extend(fold(store, rule, now).await?);
     }
     let decide = |rule_id: i64, totals: &[AlertTotals], states: &[AlertState]| {
         rules.iter().find(|r| r.id == rule_id).map(|rule| judge(rule, totals, states, now)).unwrap_or_default()
@@ -92,8 +92,11 @@ pub async fn round(store: &DynStore, rules: &[AlertRule], now: Micros) -> StoreR
     }
 }
 
-/// Reads a rule's matches after its cursor into slots and per-group counts.
-async fn fold(store: &DynStore, rule: &AlertRule, now: Micros) -> StoreResult<AlertFold> {
+/// Reads a rule's matches after its cursor into slots and per-group counts;
+/// `None` for a rule whose search no longer parses (it was checked when the
+/// rule was made, under an older server's rules): it is left as it is,
+/// neither firing nor resolving, and the log says why.
+async fn fold(store: &DynStore, rule: &AlertRule, now: Micros) -> StoreResult<Option<AlertFold>> {
     let slot_us = rule.slot_us();
     let window_slot = (now.0 - rule.window_seconds * SECOND_US).div_euclid(slot_us);
     let mut fold = AlertFold {
@@ -103,9 +106,8 @@ async fn fold(store: &DynStore, rule: &AlertRule, now: Micros) -> StoreResult<Al
         window_slot,
         ..AlertFold::default()
     };
-    let params = FeedParams { q: rule.query.clone(), ..FeedParams::default() };
-    let Ok(filter) = params.to_filter(now) else {
-        return Ok(fold); // checked when the rule was made; nothing to count
+    let Some(filter) = saved_search::filter(Owner::AlertRule, rule.id, &rule.query, now) else {
+        return Ok(None);
     };
     let scope = Scope::whole_workspace(rule.workspace_id);
     let mut slots: BTreeMap<(String, i64), AlertTotals> = BTreeMap::new();
@@ -129,7 +131,7 @@ async fn fold(store: &DynStore, rule: &AlertRule, now: Micros) -> StoreResult<Al
     }
     fold.slots = slots.into_iter().map(|((_, slot), totals)| (slot, totals)).collect();
     fold.seen = seen.into_values().collect();
-    Ok(fold)
+    Ok(Some(fold))
 }
 
 /// Records that never count towards a rule: its own (its alerts, its

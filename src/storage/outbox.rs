@@ -3,12 +3,13 @@
 //! matches one, so a record acknowledged is a message that will be sent
 //! (a crash between the commit and the send loses nothing).
 
-use app::model::{FeedParams, Micros};
+use app::model::Micros;
 use app::store::Scope;
 
 use super::records;
 use super::sql_store::Tx;
 use super::webhooks::{self, RouteRow};
+use crate::saved_search::{self, Owner};
 
 /// Endpoints per statement: SQLite allows 500 terms in a compound SELECT.
 const ROUTES_PER_STATEMENT: usize = 100;
@@ -21,10 +22,9 @@ struct Route {
 }
 
 impl Route {
-    /// `None` for a filter that no longer parses (it was checked when set).
+    /// `None` for a filter that no longer parses (`saved_search`).
     fn of(row: RouteRow) -> Option<Route> {
-        let params = FeedParams { q: row.records, ..FeedParams::default() };
-        let filter = params.to_filter(Micros::now()).ok()?;
+        let filter = saved_search::filter(Owner::WebhookEndpoint, row.id, &row.records, Micros::now())?;
         let scope = Scope::whole_workspace(row.workspace_id);
         Some(Route { endpoint_id: row.id, scope, filter })
     }

@@ -48,7 +48,7 @@ const IP_MARK: &str = "0ip";
 const AGENT_MARK: &str = "0ua";
 
 /// The record's columns whose words are searched, in the order a document
-/// holds them, then the address, the user agent and the payload.
+/// holds them, after the address and the user agent, before the payload.
 const TEXT_COLUMNS: [&str; 11] = [
     "message",
     "key",

@@ -200,6 +200,30 @@ async fn duration_rules_fire_per_provider() {
     );
 }
 
+/// A rule whose saved search an upgraded server no longer reads (here: made
+/// so behind the server's back) is left as it is: an absence rule does not
+/// fire because nothing is counted. A good rule beside it still fires.
+#[tokio::test]
+async fn a_rule_whose_search_no_longer_parses_neither_fires_nor_resolves() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start("200");
+    endpoint(&app, &receiver, &[]).await;
+    let stale = rule(&app, &["--name", "stale", "--match", "kind:audit", "--absent", "--window", "1s"]).await;
+    let contradiction = "UPDATE alert_rules SET query = 'kind:audit kind:action' WHERE id = ";
+    if app.db.is_postgres() {
+        let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+        sqlx::query(&format!("{contradiction}{stale}")).execute(&pool).await.unwrap();
+    } else {
+        let pool = sqlx::SqlitePool::connect(&app.db.url).await.unwrap();
+        sqlx::query(&format!("{contradiction}{stale}")).execute(&pool).await.unwrap();
+    }
+    rule(&app, &["--name", "fresh", "--match", "kind:event", "--absent", "--window", "2s"]).await;
+    receiver.wait_for("the good rule fires", |_| !alerts(&receiver).is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let names: Vec<Value> = alerts(&receiver).iter().map(|a| a["payload"]["name"].clone()).collect();
+    assert_eq!(names, [json!("fresh")], "the stale rule stays quiet");
+}
+
 /// An absence rule fires when nothing matched for its window and resolves
 /// when a match comes; its firing is a record another rule can match. An
 /// endpoint whose records filter takes the firing records gets each once.

@@ -364,7 +364,8 @@ async fn a_common_word_pages_newest_first_wherever_its_records_are() {
             let workspace = if n % 3 == 2 { other } else { acme };
             let mut record = received_at(workspace, kind, Micros(start + n * 1_000_000));
             let tide = if n < with_tide { "tide " } else { "" };
-            record.message = Some(format!("{tide}wave record n{n}"));
+            let surf = if n < with_tide || n % 1_000 == 0 { "surf " } else { "" };
+            record.message = Some(format!("{tide}{surf}wave record n{n}"));
             record
         })
         .collect();
@@ -427,6 +428,15 @@ async fn a_common_word_pages_newest_first_wherever_its_records_are() {
     assert_eq!(oldest_first, (0..51).collect::<Vec<_>>(), "oldest first");
     let (oldest_first, _) = numbered_page(&app, platform, "tide kind:audit", 51, None, Order::OldestFirst).await;
     assert_eq!(oldest_first, (0..total).filter(|n| n % 2 == 1).take(51).collect::<Vec<_>>(), "oldest first");
+
+    // A page of 11 fills across a stretch's end: its first stretch (4,400
+    // records, of each table on SQLite) holds fewer than 11 of these.
+    let surf: Kept = |n| n < 6_000 || n % 1_000 == 0;
+    let (first, cursor) = page(platform, "surf", 11, None).await;
+    assert_eq!(first, newest(total, 11, surf), "across a stretch's end");
+    assert_eq!(page(platform, "surf", 11, cursor).await.0, newest(*first.get(9).unwrap(), 11, surf));
+    let (oldest_first, _) = numbered_page(&app, platform, "surf", 11, None, Order::OldestFirst).await;
+    assert_eq!(oldest_first, (0..11).collect::<Vec<_>>(), "oldest first");
 
     assert_eq!(page(platform, "tide", 2, None).await.0, newest(with_tide, 2, every), "past both stretches");
     assert_eq!(page(acme_only, "tide kind:audit", 2, None).await.0, newest(with_tide, 2, |n| n % 2 == 1 && n % 3 != 2));
