@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::query::ReadQuery;
+use super::query::FilterQuery;
 use super::record::ApiRecord;
 use crate::auth::reader::Reader;
 use crate::error::{Error, Query, Result};
@@ -36,8 +36,9 @@ pub struct ExportQuery {
     /// `csv` (the default) or `ndjson`.
     #[schemars(schema_with = "export_format")]
     format: Option<String>,
+    /// The filters; an export has no pages to ask for (`limit`, `cursor`).
     #[serde(flatten)]
-    page: ReadQuery,
+    filters: FilterQuery,
 }
 
 fn export_format(_: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
@@ -56,11 +57,11 @@ pub async fn export(
     Query(query): Query<ExportQuery>,
 ) -> Result<Response> {
     let format = match query.format.as_deref() {
-        None | Some("csv") => Format::Csv,
+        None | Some("" | "csv") => Format::Csv,
         Some("ndjson") => Format::Ndjson,
         Some(other) => return Err(Error::BadRequest(format!("format: expected csv or ndjson, got {other:?}"))),
     };
-    let filter = query.page.filter(Micros::now())?;
+    let filter = query.filters.filter(Micros::now())?;
     let (content_type, extension) = match format {
         Format::Csv => ("text/csv; charset=utf-8", "csv"),
         Format::Ndjson => ("application/x-ndjson", "ndjson"),
@@ -272,12 +273,48 @@ fn defused(text: String) -> String {
     }
 }
 
+/// The CSV export's columns, in `CsvRow`'s order (a unit test holds them
+/// together): the header of an export without rows.
+const CSV_COLUMNS: [&str; 27] = [
+    "id",
+    "occurred_at",
+    "received_at",
+    "workspace",
+    "brand",
+    "kind",
+    "key",
+    "severity",
+    "visibility",
+    "status",
+    "duration_ms",
+    "provider",
+    "actor_type",
+    "actor_id",
+    "actor_email",
+    "actor_name",
+    "entity_type",
+    "entity_id",
+    "message",
+    "context",
+    "correlation_id",
+    "event_id",
+    "ip",
+    "user_agent",
+    "error_message",
+    "payload",
+    "diff",
+];
+
 /// `rows` as RFC 4180 CSV (CRLF line ends), with the header line if `header`.
 fn csv_chunk(rows: Vec<EventDetail>, header: bool) -> Result<Vec<u8>, app::store::StoreError> {
     let mut writer = csv::WriterBuilder::new()
         .has_headers(header)
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::with_capacity(rows.len() * 512));
+    if header && rows.is_empty() {
+        // The header is written with the first row, and there is none.
+        writer.write_record(CSV_COLUMNS).map_err(io_error)?;
+    }
     for row in rows {
         writer.serialize(CsvRow::from(row)).map_err(io_error)?;
     }
@@ -340,5 +377,13 @@ mod tests {
         assert!(csv("=HYPERLINK(\"x\")", false).contains(",\"'=HYPERLINK(\"\"x\"\")\","));
         assert!(csv("plain", false).contains(",'-5,"), "an id that starts like a formula is defused too");
         assert!(!csv("plain", false).starts_with("id,"));
+    }
+
+    #[test]
+    fn an_export_without_rows_has_its_header() {
+        let empty = String::from_utf8(csv_chunk(vec![], true).unwrap()).unwrap();
+        let first_line = csv("plain", true).split("\r\n").next().unwrap().to_owned();
+        assert_eq!(empty, format!("{first_line}\r\n"), "the same columns as a row's header");
+        assert!(csv_chunk(vec![], false).unwrap().is_empty());
     }
 }

@@ -110,8 +110,16 @@ struct StatsQuery {
 }
 
 impl StatsQuery {
+    /// Blank is the default, as for every read parameter.
     fn window(&self) -> Result<StatsWindow> {
-        self.window.as_deref().map_or(Ok(StatsWindow::Day), |w| StatsWindow::parse(w).map_err(Error::BadRequest))
+        match self.window.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
+            None => Ok(StatsWindow::Day),
+            Some(w) => StatsWindow::parse(w).map_err(Error::BadRequest),
+        }
+    }
+
+    fn workspace(&self) -> Result<Option<String>> {
+        query::text("workspace", &self.workspace)
     }
 }
 
@@ -122,7 +130,7 @@ async fn stats(
     Query(query): Query<StatsQuery>,
 ) -> Result<Json<Stats>> {
     let window = query.window()?;
-    Ok(Json(state.store.stats(&scope, query.workspace.as_deref(), window, Micros::now()).await?))
+    Ok(Json(state.store.stats(&scope, query.workspace()?.as_deref(), window, Micros::now()).await?))
 }
 
 /// Records per key in a window, most first.
@@ -139,7 +147,7 @@ async fn counts_by_key(
     Query(query): Query<StatsQuery>,
 ) -> Result<Json<KeyCounts>> {
     let window = query.window()?;
-    let stats = state.store.stats(&scope, query.workspace.as_deref(), window, Micros::now()).await?;
+    let stats = state.store.stats(&scope, query.workspace()?.as_deref(), window, Micros::now()).await?;
     Ok(Json(KeyCounts { window, by_key: stats.by_key }))
 }
 
@@ -224,10 +232,26 @@ async fn timeline(
     if entity_type.contains('\0') || entity_id.contains('\0') {
         return Err(Error::NotFound); // no stored text holds it
     }
-    let filter = EventFilter { entity_type: Some(entity_type), entity_id: Some(entity_id), ..Default::default() };
+    let entity = EventFilter { entity_type: Some(entity_type), entity_id: Some(entity_id), ..Default::default() };
+    // The read API's filters narrow the timeline; the path names the entity.
+    let mut filter = query.page.filter(Micros::now())?;
+    for (name, asked, named) in [
+        ("entity_type", &mut filter.entity_type, &entity.entity_type),
+        ("entity_id", &mut filter.entity_id, &entity.entity_id),
+    ] {
+        if asked.as_ref().is_some_and(|asked| Some(asked) != named.as_ref()) {
+            return Err(Error::BadRequest(format!("{name}: the path names another entity")));
+        }
+        asked.clone_from(named);
+    }
     let page = page_of(&state, &scope, &filter, &query.page, order).await?;
+    // An entity without a record the reader may see is not found; one whose
+    // records the filters leave out has an empty timeline.
     if page.events.is_empty() && query.page.cursor.is_none() {
-        return Err(Error::NotFound);
+        let seen = filter != entity && !state.store.list_events(&scope, &entity, Page::newest(1)).await?.is_empty();
+        if !seen {
+            return Err(Error::NotFound);
+        }
     }
     Ok(Json(page))
 }
@@ -236,8 +260,9 @@ async fn timeline(
 #[serde(default)]
 struct RecentQuery {
     /// How far back, 1 to 10080 (default 60).
-    #[schemars(range(min = 1, max = 10080))]
-    minutes: Option<i64>,
+    // Text, read here: a bad or blank value is answered as every parameter is.
+    #[schemars(with = "Option<u16>", range(min = 1, max = 10080))]
+    minutes: Option<String>,
     #[serde(flatten)]
     page: ReadQuery,
 }
@@ -248,13 +273,18 @@ async fn failed_recent(
     Reader { scope, .. }: Reader,
     Query(query): Query<RecentQuery>,
 ) -> Result<Json<RecordPage>> {
-    let minutes = query.minutes.unwrap_or(60);
-    if !(1..=7 * 24 * 60).contains(&minutes) {
-        return Err(Error::BadRequest("minutes: expected 1 to 10080".into()));
-    }
+    let minutes =
+        match query.minutes.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+            None => 60,
+            Some(text) => text.parse::<i64>().ok().filter(|m| (1..=7 * 24 * 60).contains(m)).ok_or_else(|| {
+                Error::BadRequest(format!("minutes: expected a number from 1 to 10080, got {text:?}"))
+            })?,
+        };
     let now = Micros::now();
+    // On top of the read API's filters, which narrow it further.
     let mut filter = query.page.filter(now)?;
-    filter.min_severity = Some(Severity::Error);
-    filter.since = Some(Micros(now.0 - minutes * 60_000_000));
+    let least = filter.min_severity.filter(|s| s.rank() > Severity::Error.rank()).unwrap_or(Severity::Error);
+    filter.min_severity = Some(least);
+    filter.since = filter.since.max(Some(Micros(now.0 - minutes * 60_000_000)));
     Ok(Json(page_of(&state, &scope, &filter, &query.page, Order::NewestFirst).await?))
 }

@@ -140,7 +140,7 @@ fn time(param: &str, value: &Option<String>, now: Micros) -> Result<Option<Micro
 /// A text filter, trimmed; blank is none. No record holds the NUL character
 /// (ingest refuses it), and PostgreSQL cannot even compare text with one, so
 /// a value with it is a mistake.
-fn text(param: &str, value: &Option<String>) -> Result<Option<String>, Error> {
+pub(super) fn text(param: &str, value: &Option<String>) -> Result<Option<String>, Error> {
     match value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
         Some(v) if v.contains('\0') => Err(bad(param, "must not contain the NUL character (U+0000)")),
         found => Ok(found.map(str::to_owned)),

@@ -14,6 +14,21 @@ const SPEC_VERSION: &str = "1.0";
 /// Attributes every event must carry, as non-empty strings (spec, "Required Attributes").
 const REQUIRED: &[&str] = &["id", "source", "specversion", "type"];
 
+/// Context attributes and the record fields they become.
+const MAPPED: &[(&str, &str)] = &[
+    ("type", "key"),
+    ("id", "event_id"),
+    ("source", "context"),
+    ("time", "occurred_at"),
+    ("subject", "entity_id"),
+    ("data", "payload"),
+    ("data_base64", "payload"),
+];
+
+/// The extension that holds a number (the rest are strings): in binary mode
+/// it arrives as header text, as every attribute does.
+const NUMBER_EXTENSION: &str = "durationms";
+
 /// Extension attributes named like Trail fields without underscores
 /// (`workspace`, `severity`, `actorid`, `entitytype`, `correlationid`...) carry over.
 const EXTENSIONS: &[&str] = &[
@@ -53,7 +68,11 @@ pub fn binary_event(headers: &HeaderMap, content_type: &str, body: &[u8]) -> Res
         let Some(attribute) = name.as_str().strip_prefix("ce-") else { continue };
         let value = value.to_str().map_err(|_| format!("header {name}: not visible ASCII"))?;
         let value = percent_decode_str(value).decode_utf8().map_err(|_| format!("header {name}: not UTF-8"))?;
-        event.insert(attribute.to_owned(), Value::String(value.into_owned()));
+        let value = match value.parse::<i64>() {
+            Ok(number) if attribute == NUMBER_EXTENSION => Value::from(number),
+            _ => Value::String(value.into_owned()),
+        };
+        event.insert(attribute.to_owned(), value);
     }
     if !content_type.is_empty() {
         event.insert("datacontenttype".into(), Value::String(content_type.to_owned()));
@@ -101,17 +120,23 @@ pub fn to_record(event: &Value, index: usize) -> Result<Value, Vec<FieldError>> 
             record.insert(to.to_owned(), v.clone());
         }
     };
-    copy("type", "key");
-    copy("id", "event_id");
-    copy("source", "context");
-    copy("time", "occurred_at");
-    copy("subject", "entity_id");
-    copy("data", "payload");
-    copy("data_base64", "payload");
+    for (attribute, field) in MAPPED {
+        copy(attribute, field);
+    }
     for name in EXTENSIONS {
         copy(&name.replace('_', ""), name);
     }
     Ok(Value::Object(record))
+}
+
+/// The attribute a record's `field` came from (`occurred_at` is `time`), so
+/// that an error about an event names what its producer sent.
+pub fn attribute_of(field: &str) -> String {
+    match MAPPED.iter().find(|(_, to)| *to == field) {
+        Some((attribute, _)) => (*attribute).to_owned(),
+        None if EXTENSIONS.contains(&field) => field.replace('_', ""),
+        None => field.to_owned(),
+    }
 }
 
 /// Every event of a batch in record shape, or every problem of the batch.
@@ -175,6 +200,20 @@ mod tests {
     }
 
     #[test]
+    fn an_error_names_the_attribute_the_producer_sent() {
+        for (field, attribute) in [
+            ("occurred_at", "time"),
+            ("key", "type"),
+            ("payload", "data"),
+            ("duration_ms", "durationms"),
+            ("actor_id", "actorid"),
+            ("", ""),
+        ] {
+            assert_eq!(attribute_of(field), attribute);
+        }
+    }
+
+    #[test]
     fn binary_mode_reads_headers_and_body() {
         let mut headers = HeaderMap::new();
         for (name, value) in [
@@ -183,6 +222,7 @@ mod tests {
             ("ce-source", "/shop"),
             ("ce-type", "order.paid"),
             ("ce-subject", "ord%201"),
+            ("ce-durationms", "245"),
         ] {
             headers.insert(name, value.parse().unwrap());
         }
@@ -190,6 +230,7 @@ mod tests {
         let record = to_record(&event, 0).unwrap();
         assert_eq!((record["key"].as_str(), record["event_id"].as_str()), (Some("order.paid"), Some("b1")));
         assert_eq!((record["entity_id"].as_str(), &record["payload"]), (Some("ord 1"), &json!({"amount": 12})));
+        assert_eq!(record["duration_ms"], json!(245), "a number, as the header's text spells it");
         let text = binary_event(&headers, "text/plain", b"hello").unwrap();
         assert_eq!(text["data"], json!("hello"));
         assert!(binary_event(&headers, "application/json", b"{nope").is_err());

@@ -136,7 +136,14 @@ pub async fn ingest(
         let items = items_of_request(format, &headers, &bytes)?;
         tracing::Span::current().record("records", items.len());
         let rules = workspace_rules(&state, &key, &items).await?;
-        parse::parse_records(&items, &rules, Micros::now()).map_err(Error::Invalid)?
+        parse::parse_records(&items, &rules, Micros::now()).map_err(|mut errors| {
+            if format != Format::Trail {
+                for error in &mut errors {
+                    error.field = cloudevents::attribute_of(&error.field);
+                }
+            }
+            Error::Invalid(errors)
+        })?
     };
     let outcome = state.committer.submit(records).await.map_err(|err| match err {
         commit::CommitError::Store(err) => Error::Store(err),

@@ -42,7 +42,8 @@ pub fn named_workspaces(items: &[Value]) -> Vec<String> {
         .filter_map(Value::as_object)
         .filter_map(|o| {
             let fields = Fields::new(o);
-            fields.first(WORKSPACE_NAMES).and_then(|(_, v)| v.as_str()).map(str::to_owned)
+            // Trimmed, as `resolve_workspace` reads it.
+            fields.first(WORKSPACE_NAMES).and_then(|(_, v)| v.as_str()).map(|slug| slug.trim().to_owned())
         })
         .collect();
     slugs.sort();
@@ -267,8 +268,15 @@ fn parse_record(f: &Fields, rules: &WorkspaceRules, now: Micros, problems: &mut 
         None => Some(if actor_id.is_some() { ActorType::User } else { ActorType::System }),
     };
     let entity = Nested::new(f, "entity");
+    if f.get("entity").is_some_and(|v| !v.is_object() && !v.is_null()) {
+        problems.add("entity", "expected an object: {\"type\": …, \"id\": …}");
+    }
     let (error_message, error_stack) = match f.get("error") {
         Some(Value::String(_)) => (opt_text(&["error"], MAX_MESSAGE_LEN, false, problems), None),
+        Some(Value::Bool(_) | Value::Number(_) | Value::Array(_)) => {
+            problems.add("error", "expected a message or an object: {\"message\": …, \"stack\": …}");
+            (None, None)
+        }
         _ => {
             let error = Nested::new(f, "error");
             (error.text("message", &[], MAX_MESSAGE_LEN, problems), error.text("stack", &[], MAX_STACK_LEN, problems))

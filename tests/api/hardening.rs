@@ -32,6 +32,7 @@ const TIME_PARAMETERS: &[(&str, &[&str])] = &[
     ("/api/v1/events", &["since", "until"]),
     ("/api/v1/events/export", &["since", "until"]),
     ("/api/v1/events/failed/recent", &["since", "until"]),
+    ("/api/v1/entities/contact/c_1/timeline", &["since", "until"]),
 ];
 
 async fn get(app: &TestApp, path: &str, query: &[(&str, &str)]) -> reqwest::Response {
@@ -71,14 +72,59 @@ async fn every_time_parameter_refuses_hostile_values() {
             assert_eq!(get(&app, path, &[("window", value)]).await.status(), StatusCode::BAD_REQUEST, "{path} {value}");
         }
     }
-    for minutes in ["99999999999999999999", "5€", "-1", "0", "1.5"] {
+    for minutes in ["99999999999999999999", "5€", "-1", "0", "1.5", "10081"] {
         let response = get(&app, "/api/v1/events/failed/recent", &[("minutes", minutes)]).await;
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "minutes={minutes}");
-        let body: Value = response.json().await.expect("a JSON error");
-        assert_eq!(body["error"]["status"], 400);
+        assert_bad_request(response, "minutes", &format!("minutes={minutes}")).await;
     }
     // The server is still there and answers the good request.
     assert_eq!(get(&app, "/api/v1/events", &[("since", "24h")]).await.status(), StatusCode::OK);
+}
+
+/// A blank parameter is its default on every read endpoint, as on the feed;
+/// the stats' workspace is read like every text filter.
+#[tokio::test]
+async fn blank_read_parameters_are_their_defaults() {
+    let app = spawn_app().await;
+    for (path, name) in [
+        ("/api/v1/events/failed/recent", "minutes"),
+        ("/api/v1/stats", "window"),
+        ("/api/v1/stats", "workspace"),
+        ("/api/v1/events/counts", "window"),
+        ("/api/v1/events/export", "format"),
+        ("/api/v1/entities/contact/c_1/timeline", "order"),
+    ] {
+        let status = get(&app, path, &[(name, "")]).await.status();
+        assert!(matches!(status, StatusCode::OK | StatusCode::NOT_FOUND), "{path}?{name}=: {status}");
+    }
+    for path in ["/api/v1/stats", "/api/v1/events/counts"] {
+        assert_bad_request(get(&app, path, &[("workspace", "a\0b")]).await, "workspace", path).await;
+    }
+}
+
+/// An `entity` or `error` that is neither absent nor of its shape is a 422,
+/// never a record stored without it.
+#[tokio::test]
+async fn an_entity_or_error_of_another_shape_is_refused() {
+    let app = spawn_app().await;
+    for (record, field) in [
+        (json!({"key": "k.a", "entity": "trk_1"}), "entity"),
+        (json!({"key": "k.a", "entity": 5}), "entity"),
+        (json!({"key": "k.a", "error": 42}), "error"),
+        (json!({"key": "k.a", "error": ["boom"]}), "error"),
+    ] {
+        let response = app.ingest(&record).await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{record}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["errors"][0]["field"], field, "{body}");
+    }
+    assert!(app.all_records().await.is_empty());
+    for record in [
+        json!({"key": "k.b", "entity": null, "error": null}),
+        json!({"key": "k.c", "error": "boom"}),
+        json!({"key": "k.d", "entity": {"type": "track", "id": "t1"}, "error": {"message": "boom"}}),
+    ] {
+        assert_eq!(app.ingest(&record).await.status(), StatusCode::ACCEPTED, "{record}");
+    }
 }
 
 #[tokio::test]
@@ -206,6 +252,10 @@ async fn cloudevents_follow_the_specification() {
         (json!({"id": null}), "id"),
         (json!({"source": ""}), "source"),
         (json!({"type": null}), "type"),
+        // Mapped attributes are named as sent, not as the record's fields.
+        (json!({"time": "yesterday"}), "time"),
+        (json!({"type": "no spaces allowed"}), "type"),
+        (json!({"durationms": "long"}), "durationms"),
     ] {
         let mut bad = event.clone();
         for (name, value) in change.as_object().unwrap() {

@@ -129,6 +129,54 @@ async fn pages_follow_cursors_and_bad_parameters_are_400() {
     assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
 }
 
+async fn read_json(app: &TestApp, path: &str) -> (StatusCode, Value) {
+    let response = app.client.get(app.url(path)).bearer_auth(&app.key).send().await.unwrap();
+    (response.status(), body(response).await)
+}
+
+fn keys(page: &Value) -> BTreeSet<String> {
+    page["events"].as_array().expect("events").iter().map(|r| r["key"].as_str().unwrap().to_owned()).collect()
+}
+
+/// The timeline and the failed operations take the read API's filters on
+/// top of what they are, and an export without rows still has its header.
+#[tokio::test]
+async fn timelines_and_failures_narrow_by_the_filters() {
+    let app = spawn_app().await;
+    let records = json!([
+        {"key": "track.created", "kind": "audit", "entity": {"type": "track", "id": "t1"}},
+        {"key": "track.failed", "kind": "action", "status": "failure", "entity": {"type": "track", "id": "t1"}},
+        {"key": "track.noted", "severity": "critical", "entity": {"type": "track", "id": "t1"}},
+    ]);
+    assert_eq!(app.ingest(&records).await.status(), StatusCode::ACCEPTED);
+    let all = ["track.created", "track.failed", "track.noted"].map(str::to_owned);
+    let timeline = "/api/v1/entities/track/t1/timeline";
+    assert_eq!(keys(&read_json(&app, timeline).await.1), BTreeSet::from(all.clone()));
+    let (status, audits) = read_json(&app, &format!("{timeline}?kind=audit")).await;
+    assert_eq!((status, keys(&audits)), (StatusCode::OK, BTreeSet::from(["track.created".to_owned()])));
+    let (status, none) = read_json(&app, &format!("{timeline}?key=nothing.here")).await;
+    assert_eq!((status, keys(&none).len()), (StatusCode::OK, 0), "an entity the filters leave empty");
+    for path in ["/api/v1/entities/track/t2/timeline", "/api/v1/entities/track/t2/timeline?kind=audit"] {
+        assert_eq!(read_json(&app, path).await.0, StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(read_json(&app, &format!("{timeline}?entity_type=album")).await.0, StatusCode::BAD_REQUEST);
+
+    let failed = keys(&read_json(&app, "/api/v1/events/failed/recent").await.1);
+    assert_eq!(failed, BTreeSet::from(["track.failed".to_owned(), "track.noted".to_owned()]));
+    let critical = keys(&read_json(&app, "/api/v1/events/failed/recent?q=sev:>=critical").await.1);
+    assert_eq!(critical, BTreeSet::from(["track.noted".to_owned()]), "a narrower severity narrows");
+
+    let export = app.client.get(app.url("/api/v1/events/export?format=csv&key=nothing.here")).bearer_auth(&app.key);
+    let csv = export.send().await.unwrap().text().await.unwrap();
+    assert!(csv.starts_with("id,occurred_at,") && csv.ends_with("\r\n"), "{csv:?}");
+    assert_eq!(csv.matches("\r\n").count(), 1, "the header alone");
+
+    // A spanning key's workspace is read trimmed, as a bound key's is.
+    let spanning = crate::helpers::issue_key(&app.store, "", "ingest").await;
+    let padded = json!({"key": "k.padded", "workspace": format!(" {} ", app.workspace.slug)});
+    assert_eq!(app.ingest_with(&spanning, &padded).await.status(), StatusCode::ACCEPTED);
+}
+
 /// Validates `instance` against the document's schema for a response.
 fn conforms(doc: &Value, path: &str, method: &str, status: u16, instance: &Value) {
     let schema_ref =
