@@ -25,6 +25,9 @@ const CORRELATION_NAMES: &[&str] = &["correlation_id", "trace_id", "request_id"]
 const MAX_KEY_LEN: usize = 200;
 const MAX_TEXT_LEN: usize = 1_000;
 const MAX_MESSAGE_LEN: usize = 10_000;
+/// An entity's type or id, an actor's id: bytes of UTF-8, besides the
+/// characters' limit (see `parse_record`).
+const MAX_INDEXED_BYTES: usize = 1_200;
 const MAX_STACK_LEN: usize = 100_000;
 
 /// Which workspaces records may name and what they resolve to.
@@ -305,6 +308,15 @@ fn parse_record(f: &Fields, rules: &WorkspaceRules, now: Micros, problems: &mut 
     let user_agent = opt_text(&["user_agent"], MAX_TEXT_LEN, false, problems);
     let provider = opt_text(&["provider"], MAX_KEY_LEN, false, problems);
     let correlation_id = opt_text(CORRELATION_NAMES, MAX_KEY_LEN, true, problems);
+    // PostgreSQL's B-tree indexes hold at most ~2.7 KB per entry, and these
+    // are indexed (the entity's two together): 1,000 characters of 3 or 4
+    // bytes each would be refused at the commit (a 500). Both databases
+    // refuse them here alike.
+    for (field, value) in [("entity_type", &entity_type), ("entity_id", &entity_id), ("actor_id", &actor_id)] {
+        if value.as_ref().is_some_and(|v| v.len() > MAX_INDEXED_BYTES) {
+            problems.add(field, format!("longer than {MAX_INDEXED_BYTES} bytes of UTF-8 (it is indexed)"));
+        }
+    }
     let payload = f.first(PAYLOAD_NAMES).map(|(name, v)| {
         check_json(v, &snake_case(name), problems);
         v.to_string()
@@ -580,6 +592,21 @@ mod tests {
 
     /// A required field given as blank text is reported, never dropped:
     /// every record of a batch is either stored or named in an error.
+    #[test]
+    fn indexed_ids_are_bounded_in_bytes_too() {
+        let wide = "字".repeat(401); // 1,203 bytes in 401 characters
+        for (record, field) in [
+            (json!({"key": "k", "entity": {"type": wide, "id": "1"}}), "entity_type"),
+            (json!({"key": "k", "entity_id": wide}), "entity_id"),
+            (json!({"key": "k", "actor": wide}), "actor_id"),
+        ] {
+            let errors = parse(json!([record])).unwrap_err();
+            assert_eq!(errors[0].field, field, "{errors:?}");
+        }
+        let fits = "字".repeat(400);
+        assert!(parse(json!([{"key": "k", "entity": {"type": fits, "id": fits}, "actor": fits}])).is_ok());
+    }
+
     #[test]
     fn blank_required_fields_are_errors() {
         for blank in ["", "   ", "\t\n"] {

@@ -117,6 +117,11 @@ async fn an_entity_or_error_of_another_shape_is_refused() {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["errors"][0]["field"], field, "{body}");
     }
+    // Ids an index holds, at most 1,200 bytes: PostgreSQL refused 1,000
+    // wide characters at the commit (a 500).
+    let wide: String = (0..1_000).map(|n| char::from_u32(0x4E00 + n * 7).unwrap()).collect();
+    let response = app.ingest(&json!({"key": "k.a", "entity": {"type": wide, "id": wide}})).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(app.all_records().await.is_empty());
     for record in [
         json!({"key": "k.b", "entity": null, "error": null}),
