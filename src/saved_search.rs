@@ -1,7 +1,8 @@
 //! Searches saved with an alert rule or a webhook endpoint, read again each
 //! time they are used. Each was checked when it was saved; one that an
-//! upgraded server no longer reads (a stricter rule) matches nothing, and
-//! the log says so, once per rule or endpoint, until someone edits it.
+//! upgraded server no longer reads (a stricter rule) is not used: the rule
+//! neither fires nor resolves, the endpoint takes no records, and the log
+//! says so once per rule or endpoint, until it is removed and added again.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -26,8 +27,10 @@ pub fn filter(owner: Owner, id: i64, q: &str, now: Micros) -> Option<EventFilter
         Err(err) => {
             if UNPARSED.lock().map_or(true, |mut logged| logged.insert((owner, id))) {
                 let what = match owner {
-                    Owner::AlertRule => "an alert rule's search no longer parses: edit the rule",
-                    Owner::WebhookEndpoint => "a webhook endpoint's records filter no longer parses: edit it",
+                    Owner::AlertRule => "an alert rule's search no longer parses: remove the rule and add it again",
+                    Owner::WebhookEndpoint => {
+                        "a webhook endpoint's records filter no longer parses: remove it and add it again"
+                    }
                 };
                 tracing::error!(id, error = %err, "{what}");
             }

@@ -56,7 +56,7 @@ pub async fn export(
     RawQuery(filters): RawQuery,
     Query(query): Query<ExportQuery>,
 ) -> Result<Response> {
-    let format = match query.format.as_deref() {
+    let format = match query.format.as_deref().map(str::trim) {
         None | Some("" | "csv") => Format::Csv,
         Some("ndjson") => Format::Ndjson,
         Some(other) => return Err(Error::BadRequest(format!("format: expected csv or ndjson, got {other:?}"))),

@@ -224,7 +224,7 @@ async fn timeline(
     Path(EntityPath { entity_type, entity_id }): Path<EntityPath>,
     Query(query): Query<TimelineQuery>,
 ) -> Result<Json<RecordPage>> {
-    let order = match query.order.as_deref() {
+    let order = match query.order.as_deref().map(str::trim) {
         None | Some("" | "desc") => Order::NewestFirst,
         Some("asc") => Order::OldestFirst,
         Some(other) => return Err(Error::BadRequest(format!("order: expected asc or desc, got {other:?}"))),
@@ -247,7 +247,7 @@ async fn timeline(
     let page = page_of(&state, &scope, &filter, &query.page, order).await?;
     // An entity without a record the reader may see is not found; one whose
     // records the filters leave out has an empty timeline.
-    if page.events.is_empty() && query.page.cursor.is_none() {
+    if page.events.is_empty() && query.page.cursor()?.is_none() {
         let seen = filter != entity && !state.store.list_events(&scope, &entity, Page::newest(1)).await?.is_empty();
         if !seen {
             return Err(Error::NotFound);

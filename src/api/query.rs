@@ -201,7 +201,7 @@ impl ReadQuery {
     }
 
     pub fn limit(&self) -> Result<usize, Error> {
-        let Some(text) = self.limit.as_deref().filter(|t| !t.is_empty()) else {
+        let Some(text) = self.limit.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
             return Ok(app::model::DEFAULT_PAGE_SIZE);
         };
         match text.parse::<usize>() {
@@ -213,6 +213,7 @@ impl ReadQuery {
     pub fn cursor(&self) -> Result<Option<Cursor>, Error> {
         self.cursor
             .as_deref()
+            .map(str::trim)
             .filter(|c| !c.is_empty())
             .map(|c| Cursor::decode(c).ok_or_else(|| bad("cursor", "not a cursor from a previous page")))
             .transpose()

@@ -68,8 +68,8 @@ pub fn binary_event(headers: &HeaderMap, content_type: &str, body: &[u8]) -> Res
         let Some(attribute) = name.as_str().strip_prefix("ce-") else { continue };
         let value = value.to_str().map_err(|_| format!("header {name}: not visible ASCII"))?;
         let value = percent_decode_str(value).decode_utf8().map_err(|_| format!("header {name}: not UTF-8"))?;
-        let value = match value.parse::<i64>() {
-            Ok(number) if attribute == NUMBER_EXTENSION => Value::from(number),
+        let value = match serde_json::from_str::<serde_json::Number>(value.trim()) {
+            Ok(number) if attribute == NUMBER_EXTENSION => Value::Number(number),
             _ => Value::String(value.into_owned()),
         };
         event.insert(attribute.to_owned(), value);
@@ -129,13 +129,19 @@ pub fn to_record(event: &Value, index: usize) -> Result<Value, Vec<FieldError>> 
     Ok(Value::Object(record))
 }
 
-/// The attribute a record's `field` came from (`occurred_at` is `time`), so
-/// that an error about an event names what its producer sent.
+/// The attributes a record's `field` comes from (`occurred_at` is `time`;
+/// `entity_id` is `subject or entityid`), so that an error about an event
+/// names what its producer sent.
 pub fn attribute_of(field: &str) -> String {
-    match MAPPED.iter().find(|(_, to)| *to == field) {
-        Some((attribute, _)) => (*attribute).to_owned(),
-        None if EXTENSIONS.contains(&field) => field.replace('_', ""),
-        None => field.to_owned(),
+    let mut attributes: Vec<String> =
+        MAPPED.iter().filter(|(_, to)| *to == field).map(|(attribute, _)| (*attribute).to_owned()).collect();
+    if EXTENSIONS.contains(&field) {
+        attributes.push(field.replace('_', ""));
+    }
+    if attributes.is_empty() {
+        field.to_owned()
+    } else {
+        attributes.join(" or ")
     }
 }
 
@@ -204,7 +210,8 @@ mod tests {
         for (field, attribute) in [
             ("occurred_at", "time"),
             ("key", "type"),
-            ("payload", "data"),
+            ("payload", "data or data_base64"),
+            ("entity_id", "subject or entityid"),
             ("duration_ms", "durationms"),
             ("actor_id", "actorid"),
             ("", ""),
@@ -222,7 +229,7 @@ mod tests {
             ("ce-source", "/shop"),
             ("ce-type", "order.paid"),
             ("ce-subject", "ord%201"),
-            ("ce-durationms", "245"),
+            ("ce-durationms", "245.5"),
         ] {
             headers.insert(name, value.parse().unwrap());
         }
@@ -230,7 +237,7 @@ mod tests {
         let record = to_record(&event, 0).unwrap();
         assert_eq!((record["key"].as_str(), record["event_id"].as_str()), (Some("order.paid"), Some("b1")));
         assert_eq!((record["entity_id"].as_str(), &record["payload"]), (Some("ord 1"), &json!({"amount": 12})));
-        assert_eq!(record["duration_ms"], json!(245), "a number, as the header's text spells it");
+        assert_eq!(record["duration_ms"], json!(245.5), "a number, as the header's text spells it");
         let text = binary_event(&headers, "text/plain", b"hello").unwrap();
         assert_eq!(text["data"], json!("hello"));
         assert!(binary_event(&headers, "application/json", b"{nope").is_err());

@@ -169,6 +169,10 @@ fn text(value: &Value, field: &str, max: usize, numbers_ok: bool, problems: &mut
     (!text.is_empty()).then_some(text)
 }
 
+fn is_blank(value: &Value) -> bool {
+    value.as_str().is_some_and(|text| text.trim().is_empty())
+}
+
 /// A text field that must not be blank when given.
 fn non_blank(value: &Value, field: &str, max: usize, numbers_ok: bool, problems: &mut Problems) -> Option<String> {
     let before = problems.errors.len();
@@ -271,15 +275,17 @@ fn parse_record(f: &Fields, rules: &WorkspaceRules, now: Micros, problems: &mut 
         None => Some(if actor_id.is_some() { ActorType::User } else { ActorType::System }),
     };
     let entity = Nested::new(f, "entity");
-    if f.get("entity").is_some_and(|v| !v.is_object() && !v.is_null()) {
+    // Absent, null or blank is no entity; other text names no type.
+    if f.get("entity").is_some_and(|v| !v.is_object() && !v.is_null() && !is_blank(v)) {
         problems.add("entity", "expected an object: {\"type\": …, \"id\": …}");
     }
     let (error_message, error_stack) = match f.get("error") {
         Some(Value::String(_)) => (opt_text(&["error"], MAX_MESSAGE_LEN, false, problems), None),
-        Some(Value::Bool(_) | Value::Number(_) | Value::Array(_)) => {
+        Some(Value::Number(_) | Value::Array(_)) => {
             problems.add("error", "expected a message or an object: {\"message\": …, \"stack\": …}");
             (None, None)
         }
+        // An object, or a flag (`"error": true`) beside `error_message`.
         _ => {
             let error = Nested::new(f, "error");
             (error.text("message", &[], MAX_MESSAGE_LEN, problems), error.text("stack", &[], MAX_STACK_LEN, problems))

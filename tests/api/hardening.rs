@@ -125,7 +125,9 @@ async fn an_entity_or_error_of_another_shape_is_refused() {
     assert!(app.all_records().await.is_empty());
     for record in [
         json!({"key": "k.b", "entity": null, "error": null}),
+        json!({"key": "k.b", "entity": " ", "error": false}),
         json!({"key": "k.c", "error": "boom"}),
+        json!({"key": "k.c", "error": true, "error_message": "boom"}),
         json!({"key": "k.d", "entity": {"type": "track", "id": "t1"}, "error": {"message": "boom"}}),
     ] {
         assert_eq!(app.ingest(&record).await.status(), StatusCode::ACCEPTED, "{record}");

@@ -156,7 +156,11 @@ async fn timelines_and_failures_narrow_by_the_filters() {
     assert_eq!((status, keys(&audits)), (StatusCode::OK, BTreeSet::from(["track.created".to_owned()])));
     let (status, none) = read_json(&app, &format!("{timeline}?key=nothing.here")).await;
     assert_eq!((status, keys(&none).len()), (StatusCode::OK, 0), "an entity the filters leave empty");
-    for path in ["/api/v1/entities/track/t2/timeline", "/api/v1/entities/track/t2/timeline?kind=audit"] {
+    for path in [
+        "/api/v1/entities/track/t2/timeline",
+        "/api/v1/entities/track/t2/timeline?kind=audit",
+        "/api/v1/entities/track/t2/timeline?cursor=&limit=%20",
+    ] {
         assert_eq!(read_json(&app, path).await.0, StatusCode::NOT_FOUND, "{path}");
     }
     assert_eq!(read_json(&app, &format!("{timeline}?entity_type=album")).await.0, StatusCode::BAD_REQUEST);
