@@ -65,6 +65,9 @@ async fn a_founder_signs_in_and_sees_records_rendered_as_text() {
     assert!(html.contains("brand.created") && html.contains("Maya Chen") && html.contains("acme"));
     assert!(html.contains("&lt;script&gt;window.pwned=1&lt;/script&gt;"), "the message is escaped");
     assert!(!html.contains(hostile));
+    // The search in the URL is the search shown, its `%41` kept (decoded once).
+    let searched = page(&app, "/?q=50%2541").await.text().await.unwrap();
+    assert!(searched.contains(r#"name="q" value="50%41""#), "{searched}");
 
     let logout = app.client.post(app.url("/logout")).send().await.unwrap();
     assert_eq!(location(&logout), "/login");
@@ -141,6 +144,9 @@ async fn every_signed_out_page_redirects_to_sign_in_and_back() {
     // The sign-in page carries `next` along, and signing in goes there.
     let html = page(&app, "/login?next=%2Fadmin").await.text().await.unwrap();
     assert!(html.contains(r#"name="next" value="/admin""#), "{html}");
+    // Each value decoded once: a search for `INV%2342` keeps its `%23`.
+    let html = page(&app, "/login?next=%2F%3Fq%3DINV%252342").await.text().await.unwrap();
+    assert!(html.contains(r#"name="next" value="/?q=INV%2342""#), "{html}");
     let response = app
         .client
         .post(app.url("/login"))

@@ -201,6 +201,19 @@ pub fn safe_next(next: &str) -> Option<&str> {
     same_site.then_some(next)
 }
 
+/// The pairs of a URL query (`a=1&b=x+y`, with or without its `?`), each
+/// decoded once, in order. leptos_router 0.8's query map decodes its values
+/// a second time: `q=50%2541` (a search for `50%41`) read as `50A`, and a
+/// sign-in's `next` lost what followed a `%23` (`#`).
+pub fn query_pairs(search: &str) -> Vec<(String, String)> {
+    serde_urlencoded::from_str(search.trim_start_matches('?')).unwrap_or_default()
+}
+
+/// The first value of `name` among a query's `pairs`.
+pub fn query_value(pairs: &[(String, String)], name: &str) -> Option<String> {
+    pairs.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone())
+}
+
 /// A URL query (`a=1&b=x+y`) of the pairs whose value is not empty.
 pub fn query_string(pairs: &[(&str, &str)]) -> String {
     let present: Vec<&(&str, &str)> = pairs.iter().filter(|(_, value)| !value.is_empty()).collect();
@@ -225,9 +238,14 @@ mod tests {
             FeedParams { q: "key:track_* \"a b\"".into(), kind: "audit".into(), errors: true, ..Default::default() };
         let query = params.to_query();
         assert_eq!(query, "q=key%3Atrack_*+%22a+b%22&kind=audit&errors=1");
-        let decoded: Vec<(String, String)> = serde_urlencoded::from_str(&query).unwrap();
-        let back = FeedParams::from_query(|name| decoded.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()));
+        let decoded = query_pairs(&format!("?{query}"));
+        let back = FeedParams::from_query(|name| query_value(&decoded, name));
         assert_eq!(back, params, "what the URL carries is the view");
+        // Decoded once: a search for `50%41`, a sign-in's way back to `/?q=INV%2342`.
+        let pairs = query_pairs("q=50%2541&next=%2F%3Fq%3DINV%252342&a=b+c");
+        assert_eq!(query_value(&pairs, "q").as_deref(), Some("50%41"));
+        assert_eq!(query_value(&pairs, "next").as_deref(), Some("/?q=INV%2342"));
+        assert_eq!((query_value(&pairs, "a").as_deref(), query_value(&pairs, "b")), (Some("b c"), None));
         assert_eq!(path_segment("a b/c~d"), "a%20b%2Fc~d");
         let filter = params.to_filter(Micros(0)).unwrap();
         assert_eq!(

@@ -1,20 +1,21 @@
 //! `/entities/{type}/{id}`: who changed what on one thing, and when.
 
 use leptos::prelude::*;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_params_map;
 
+use super::use_query_pairs;
 use crate::api::{load_timeline, MoreOf, Timeline};
 use crate::components::{loaded_view, TimelineEntry, TopBar};
 use crate::islands::LoadMore;
-use crate::model::{entity_href, Micros, Order};
+use crate::model::{entity_href, query_value, Micros, Order};
 
 #[component]
 pub fn EntityPage() -> impl IntoView {
     let params = use_params_map();
-    let query = use_query_map();
+    let query = use_query_pairs();
     let key = move || {
         let (t, id) = params.with(|p| (p.get("type").unwrap_or_default(), p.get("id").unwrap_or_default()));
-        let order = match query.with(|q| q.get("order")).as_deref() {
+        let order = match query.with(|q| query_value(q, "order")).as_deref() {
             Some("oldest") => Order::OldestFirst,
             _ => Order::NewestFirst,
         };

@@ -1,18 +1,18 @@
 //! `/`: the viewer's activity feed, newest first, live, filtered by the URL.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
 
+use super::use_query_pairs;
 use crate::api::{load_feed, newest_received_ms, FeedStart, MoreOf};
 use crate::components::{loaded_view, EventItem, TopBar};
 use crate::islands::{LiveFeed, LoadMore, SubmitOnChange, FEED_LIST};
-use crate::model::{FeedParams, Kind, Severity};
+use crate::model::{query_value, FeedParams, Kind, Severity};
 use crate::search::{understood, QUALIFIERS, SYNTAX};
 
 #[component]
 pub fn FeedPage() -> impl IntoView {
-    let query = use_query_map();
-    let params = Memo::new(move |_| query.with(|q| FeedParams::from_query(|name| q.get(name))));
+    let query = use_query_pairs();
+    let params = Memo::new(move |_| query.with(|q| FeedParams::from_query(|name| query_value(q, name))));
     let start = Resource::new(move || params.get(), load_feed);
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>

@@ -1,19 +1,21 @@
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
+
+use super::use_query_pairs;
+use crate::model::query_value;
 
 /// A plain HTML form posting to the server's `/login` handler, so signing in
 /// works before (and without) hydration.
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let query = use_query_map();
+    let query = use_query_pairs();
     let error = move || {
-        query.read().get("error").map(|code| match code.as_str() {
+        query.with(|q| query_value(q, "error")).map(|code| match code.as_str() {
             "throttled" => "Too many failed attempts. Wait a few minutes, then try again.",
             "unavailable" => "Signing in is unavailable right now. Try again shortly.",
             _ => "Wrong email or password.",
         })
     };
-    let next = move || query.read().get("next").filter(|next| crate::model::safe_next(next).is_some());
+    let next = move || query.with(|q| query_value(q, "next")).filter(|next| crate::model::safe_next(next).is_some());
     view! {
         <main class="centered login">
             <form class="card login-form" method="post" action="/login">

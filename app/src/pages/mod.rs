@@ -9,3 +9,12 @@ pub mod not_found;
 pub mod retention;
 pub mod stats;
 pub mod webhooks;
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_location;
+
+/// The page's URL query, each value decoded once (`model::query_pairs`).
+pub fn use_query_pairs() -> Memo<Vec<(String, String)>> {
+    let location = use_location();
+    Memo::new(move |_| location.search.with(|search| crate::model::query_pairs(search)))
+}
