@@ -114,6 +114,9 @@ pub async fn load_stats(window: String, workspace: String) -> Result<crate::mode
         crate::model::StatsWindow::parse(&window).map_err(ServerFnError::new)?
     };
     let workspace = Some(workspace).filter(|w| !w.is_empty());
+    if workspace.as_deref().is_some_and(|w| w.contains('\0')) {
+        return Err(ServerFnError::new("workspace: must not contain the NUL character (U+0000)"));
+    }
     let scope = Scope::for_viewer(&viewer);
     ctx.store.stats(&scope, workspace.as_deref(), window, Micros::now()).await.map_err(ssr::internal)
 }
@@ -185,6 +188,9 @@ pub async fn load_timeline(
         Some(text) => Some(Cursor::decode(&text).ok_or_else(|| ServerFnError::new("invalid cursor"))?),
         None => None,
     };
+    if entity_type.contains('\0') || entity_id.contains('\0') {
+        return Ok(Loaded::NotFound); // no record holds it
+    }
     let (records, next_cursor) = ssr::timeline_page(&ctx, &viewer, entity_type, entity_id, order, cursor).await?;
     if records.is_empty() && cursor.is_none() {
         return Ok(Loaded::NotFound);
@@ -281,7 +287,12 @@ pub mod ssr {
     }
 
     /// Logs the cause and gives the browser a message without internals.
+    /// Text PostgreSQL cannot compare (a NUL) is the reader's input, not a
+    /// failure: it gets its own message, as the read API's 400 does.
     pub fn internal(err: StoreError) -> ServerFnError {
+        if err.is_bad_text() {
+            return ServerFnError::new("the search holds a NUL character (U+0000), which no record holds");
+        }
         tracing::error!(error = %err, "server function failed");
         ServerFnError::new("internal error")
     }

@@ -196,7 +196,14 @@ impl<'q, 's, 'a> Conditions<'q, 's, 'a> {
             equal(self, "status", status.as_str());
         }
         if let Some(actor) = &f.actor {
-            equal(self, if actor.contains('@') { "actor_email" } else { "actor_id" }, actor);
+            if actor.contains('@') {
+                // An email: the actor's email, or an id that is one (the
+                // stats' top actors are ids, and link to `actor:`).
+                let q = self.and().push("(e.actor_email = ").bind(actor.as_str());
+                q.push(" OR e.actor_id = ").bind(actor.as_str()).push(")");
+            } else {
+                equal(self, "actor_id", actor);
+            }
         }
         for (column, value) in [
             ("entity_type", &f.entity_type),

@@ -65,6 +65,14 @@ async fn a_founder_signs_in_and_sees_records_rendered_as_text() {
     assert!(html.contains("brand.created") && html.contains("Maya Chen") && html.contains("acme"));
     assert!(html.contains("&lt;script&gt;window.pwned=1&lt;/script&gt;"), "the message is escaped");
     assert!(!html.contains(hostile));
+    // A NUL no record holds: not found, or a message; never "internal error"
+    // (PostgreSQL refuses to compare text holding one).
+    let nul = page(&app, "/entities/track/%00").await;
+    assert_eq!(nul.status(), StatusCode::NOT_FOUND);
+    for path in ["/?workspace=%00", "/?q=%00"] {
+        let html = page(&app, path).await.text().await.unwrap();
+        assert!(html.contains("NUL") && !html.contains("internal error"), "{path}: {html}");
+    }
     // The search in the URL is the search shown, its `%41` kept (decoded once).
     let searched = page(&app, "/?q=50%2541").await.text().await.unwrap();
     assert!(searched.contains(r#"name="q" value="50%41""#), "{searched}");

@@ -175,6 +175,16 @@ async fn timelines_and_failures_narrow_by_the_filters() {
     assert!(csv.starts_with("id,occurred_at,") && csv.ends_with("\r\n"), "{csv:?}");
     assert_eq!(csv.matches("\r\n").count(), 1, "the header alone");
 
+    // An actor named by an email is found by its email or by an id that is one.
+    let actors = json!([
+        {"key": "actor.by_id", "actor": {"id": "maya@example.com"}},
+        {"key": "actor.by_email", "actor": {"id": "u_7", "email": "maya@example.com"}},
+        {"key": "actor.other", "actor": {"id": "u_8", "email": "bob@example.com"}},
+    ]);
+    assert_eq!(app.ingest(&actors).await.status(), StatusCode::ACCEPTED);
+    let maya = keys(&read_json(&app, "/api/v1/events?actor=maya@example.com").await.1);
+    assert_eq!(maya, BTreeSet::from(["actor.by_id".to_owned(), "actor.by_email".to_owned()]));
+
     // A spanning key's workspace is read trimmed, as a bound key's is.
     let spanning = crate::helpers::issue_key(&app.store, "", "ingest").await;
     let padded = json!({"key": "k.padded", "workspace": format!(" {} ", app.workspace.slug)});
