@@ -232,3 +232,28 @@ async fn every_caller_of_an_account_operation_gets_the_same_rules() {
     let unknown = accounts::create_key(app.store.as_ref(), &credentials, &cli, "nope", "read", "").await;
     assert_eq!(unknown.err().map(|e| e.to_string()).as_deref(), Some("no workspace \"nope\""));
 }
+
+/// The stats panel counts the feed's workspace, chosen by the control or
+/// typed in the search.
+#[tokio::test]
+async fn the_stats_panel_follows_the_workspace_of_the_search() {
+    let app = spawn_app().await;
+    crate::helpers::add_workspace(&app.store, "globex").await;
+    let globex = crate::helpers::issue_key(&app.store, "globex", "ingest").await;
+    app.ingest(&json!([{"key": "a.one"}, {"key": "a.two"}, {"key": "a.three"}])).await;
+    app.ingest_with(&globex, &json!([{"key": "g.one"}, {"key": "g.two"}])).await;
+    app.sign_in(FOUNDER_EMAIL).await;
+    // The Records tile: `<span class="value">N<!></span><span class="label">Records`.
+    let records = |html: String| -> String {
+        let before = html.split("<span class=\"label\">Records").next().unwrap_or("").to_owned();
+        let value = before.rsplit("<span class=\"value\">").next().unwrap_or("");
+        value.split('<').next().unwrap_or("").to_owned()
+    };
+    let mut counts = Vec::new();
+    for path in ["/?workspace=globex", "/?q=workspace:globex", "/?workspace=acme", "/?q=ws:acme", "/"] {
+        counts.push(records(page(&app, path).await.text().await.unwrap()));
+    }
+    assert_eq!(counts[0], "2", "{counts:?}");
+    assert_eq!((&counts[1], &counts[3]), (&counts[0], &counts[2]), "typed as chosen: {counts:?}");
+    assert_ne!(counts[4], counts[0], "every workspace: {counts:?}");
+}

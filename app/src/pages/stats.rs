@@ -7,11 +7,16 @@ use leptos::prelude::*;
 use crate::api::load_stats;
 use crate::format::absolute_time;
 use crate::islands::HistogramReadout;
-use crate::model::{Bar, FeedParams, NamedCount, OperationStats, Severity, Stats, StatsWindow};
+use crate::model::{Bar, FeedParams, Micros, NamedCount, OperationStats, Severity, Stats, StatsWindow};
 
 #[component]
 pub fn StatsPanel(params: FeedParams) -> impl IntoView {
-    let key = (params.window.clone(), params.workspace.clone());
+    // The feed's workspace, chosen or typed (`workspace:acme` in the search).
+    let workspace = match params.to_filter(Micros::now()) {
+        Ok(filter) => filter.workspace.unwrap_or_default(),
+        Err(_) => params.workspace.clone(),
+    };
+    let key = (params.window.clone(), workspace);
     let stats = Resource::new(move || key.clone(), |(window, workspace)| load_stats(window, workspace));
     view! {
         <section class="stats" aria-labelledby="stats-title">
