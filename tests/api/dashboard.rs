@@ -256,4 +256,8 @@ async fn the_stats_panel_follows_the_workspace_of_the_search() {
     assert_eq!(counts[0], "2", "{counts:?}");
     assert_eq!((&counts[1], &counts[3]), (&counts[0], &counts[2]), "typed as chosen: {counts:?}");
     assert_ne!(counts[4], counts[0], "every workspace: {counts:?}");
+    // A ranking links to the records it counted: that workspace, that window.
+    let html = page(&app, "/?q=workspace:globex&window=7d").await.text().await.unwrap();
+    let link = "href=\"/?q=key%3A%22g.one%22&amp;workspace=globex&amp;range=7d&amp;window=7d\"";
+    assert!(html.contains(link), "{html}");
 }

@@ -181,7 +181,9 @@ impl FeedParams {
             filter.severity = Some(self.severity.parse().map_err(|e| format!("severity: {e}"))?);
         }
         if !self.range.is_empty() {
-            let since = crate::search::age(&self.range).and_then(|age| now.checked_before(age));
+            // One the control offers, so the page shows the range it applies.
+            let offered = Self::RANGES.contains(&self.range.as_str());
+            let since = crate::search::age(&self.range).and_then(|age| now.checked_before(age)).filter(|_| offered);
             filter.since = Some(since.ok_or_else(|| format!("range: \"{}\" is not 1h, 24h, 7d or 30d", self.range))?);
         }
         crate::search::apply(&self.q, &mut filter, now)?;
@@ -252,8 +254,12 @@ mod tests {
             (filter.key.as_deref(), filter.q.as_deref(), filter.errors_only),
             (Some("track_*"), Some("\"a b\""), true)
         );
-        let bad = FeedParams { range: "2w".into(), ..Default::default() };
-        assert!(bad.to_filter(Micros(0)).unwrap_err().starts_with("range:"));
+        for range in ["2w", "2h", "31d"] {
+            let bad = FeedParams { range: range.into(), ..Default::default() };
+            assert!(bad.to_filter(Micros(0)).unwrap_err().starts_with("range:"), "only what the control offers");
+        }
+        let week = FeedParams { range: "7d".into(), ..Default::default() };
+        assert!(week.to_filter(Micros(8 * 86_400_000_000)).unwrap().since.is_some());
     }
 
     #[test]

@@ -16,18 +16,25 @@ pub fn StatsPanel(params: FeedParams) -> impl IntoView {
         Ok(filter) => filter.workspace.unwrap_or_default(),
         Err(_) => params.workspace.clone(),
     };
+    // A ranking's link shows the records it counted: this workspace, this window.
+    let window = if params.window.is_empty() { StatsWindow::Day.as_str().to_owned() } else { params.window.clone() };
+    let counted =
+        FeedParams { workspace: workspace.clone(), window: params.window.clone(), range: window, ..Default::default() };
     let key = (params.window.clone(), workspace);
     let stats = Resource::new(move || key.clone(), |(window, workspace)| load_stats(window, workspace));
     view! {
         <section class="stats" aria-labelledby="stats-title">
             <WindowPicker params/>
             <Suspense fallback=|| view! { <p class="loading">"Loading stats…"</p> }>
-                {move || Suspend::new(async move {
-                    match stats.await {
-                        Ok(stats) => view! { <StatsBody stats/> }.into_any(),
-                        Err(err) => view! { <p class="alert" role="alert">{format!("Stats unavailable: {err}")}</p> }.into_any(),
-                    }
-                })}
+                {move || {
+                    let counted = counted.clone();
+                    Suspend::new(async move {
+                        match stats.await {
+                            Ok(stats) => view! { <StatsBody stats counted/> }.into_any(),
+                            Err(err) => view! { <p class="alert" role="alert">{format!("Stats unavailable: {err}")}</p> }.into_any(),
+                        }
+                    })
+                }}
             </Suspense>
         </section>
     }
@@ -77,7 +84,7 @@ fn ms(value: Option<f64>) -> String {
 }
 
 #[component]
-fn StatsBody(stats: Stats) -> impl IntoView {
+fn StatsBody(stats: Stats, counted: FeedParams) -> impl IntoView {
     let tiles = [
         ("Records", stats.records.to_string(), ""),
         ("Warnings", stats.warnings.to_string(), "sev-warning"),
@@ -106,8 +113,8 @@ fn StatsBody(stats: Stats) -> impl IntoView {
         <div class="tiles">{tiles}</div>
         <Histogram bars=stats.bars.clone() bar_hours=stats.bar_hours/>
         <div class="stat-grid">
-            <Ranking title="Top keys" items=stats.by_key.iter().take(8).cloned().collect() link="key"/>
-            <Ranking title="Top actors" items=stats.top_actors.clone() link="actor"/>
+            <Ranking title="Top keys" items=stats.by_key.iter().take(8).cloned().collect() link="key" counted=counted.clone()/>
+            <Ranking title="Top actors" items=stats.top_actors.clone() link="actor" counted=counted.clone()/>
             <div class="card-section">
                 <h3>"Provider operations"</h3>
                 <p class="muted">
@@ -123,18 +130,19 @@ fn StatsBody(stats: Stats) -> impl IntoView {
         </div>
         <details class="card-section">
             <summary>{format!("Counts by key ({})", stats.by_key.len())}</summary>
-            <Ranking title="" items=keys link="key"/>
+            <Ranking title="" items=keys link="key" counted/>
             {other_keys.map(|other| view! { <p class="muted other">{format!("and {} more keys: {} records", other.name, other.count)}</p> })}
         </details>
     }
 }
 
 #[component]
-fn Ranking(title: &'static str, items: Vec<NamedCount>, link: &'static str) -> impl IntoView {
+fn Ranking(title: &'static str, items: Vec<NamedCount>, link: &'static str, counted: FeedParams) -> impl IntoView {
     let rows = items
         .into_iter()
         .map(|item| {
-            let href = format!("/?{}", crate::model::query_string(&[("q", &format!("{link}:\"{}\"", item.name))]));
+            let feed = FeedParams { q: format!("{link}:\"{}\"", item.name), ..counted.clone() };
+            let href = format!("/?{}", feed.to_query());
             view! { <li><a href=href>{item.name}</a> <span class="count">{item.count}</span></li> }
         })
         .collect_view();
