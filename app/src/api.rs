@@ -287,11 +287,12 @@ pub mod ssr {
     }
 
     /// Logs the cause and gives the browser a message without internals.
-    /// Text PostgreSQL cannot compare (a NUL) is the reader's input, not a
+    /// Text PostgreSQL cannot compare (a NUL) is the input's fault, not a
     /// failure: it gets its own message, as the read API's 400 does.
     pub fn internal(err: StoreError) -> ServerFnError {
         if err.is_bad_text() {
-            return ServerFnError::new("the search holds a NUL character (U+0000), which no record holds");
+            tracing::warn!(error = %err, "a request held a NUL character");
+            return ServerFnError::new("the request holds a NUL character (U+0000), which Trail does not store");
         }
         tracing::error!(error = %err, "server function failed");
         ServerFnError::new("internal error")

@@ -256,8 +256,14 @@ async fn the_stats_panel_follows_the_workspace_of_the_search() {
     assert_eq!(counts[0], "2", "{counts:?}");
     assert_eq!((&counts[1], &counts[3]), (&counts[0], &counts[2]), "typed as chosen: {counts:?}");
     assert_ne!(counts[4], counts[0], "every workspace: {counts:?}");
-    // A ranking links to the records it counted: that workspace, that window.
+    // A ranking links to the records it counted: that workspace, from the
+    // window's first bar (a UTC day six days ago, for 7d).
     let html = page(&app, "/?q=workspace:globex&window=7d").await.text().await.unwrap();
-    let link = "href=\"/?q=key%3A%22g.one%22&amp;workspace=globex&amp;range=7d&amp;window=7d\"";
-    assert!(html.contains(link), "{html}");
+    let first_day = (chrono::Utc::now() - chrono::Duration::days(6)).format("%Y-%m-%dT00%%3A00%%3A00.000000Z");
+    let link = format!("href=\"/?q=key%3A%22g.one%22+after%3A{first_day}&amp;workspace=globex&amp;window=7d\"");
+    assert!(html.contains(&link), "{link} in {html}");
+    // A view the page did not understand offers no export of it.
+    assert!(html.contains("Export this view"));
+    let refused = page(&app, "/?range=12h").await.text().await.unwrap();
+    assert!(refused.contains("range:") && !refused.contains("Export this view"), "{refused}");
 }

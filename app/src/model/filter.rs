@@ -211,9 +211,10 @@ pub fn query_pairs(search: &str) -> Vec<(String, String)> {
     serde_urlencoded::from_str(search.trim_start_matches('?')).unwrap_or_default()
 }
 
-/// The first value of `name` among a query's `pairs`.
+/// The value of `name` among a query's `pairs`, the last if it repeats
+/// (as a form's later field overrides, and as leptos_router read it).
 pub fn query_value(pairs: &[(String, String)], name: &str) -> Option<String> {
-    pairs.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone())
+    pairs.iter().rev().find(|(key, _)| key == name).map(|(_, value)| value.clone())
 }
 
 /// A URL query (`a=1&b=x+y`) of the pairs whose value is not empty.
@@ -248,6 +249,7 @@ mod tests {
         assert_eq!(query_value(&pairs, "q").as_deref(), Some("50%41"));
         assert_eq!(query_value(&pairs, "next").as_deref(), Some("/?q=INV%2342"));
         assert_eq!((query_value(&pairs, "a").as_deref(), query_value(&pairs, "b")), (Some("b c"), None));
+        assert_eq!(query_value(&query_pairs("r=1h&r=7d"), "r").as_deref(), Some("7d"), "the last of a repeat");
         assert_eq!(path_segment("a b/c~d"), "a%20b%2Fc~d");
         let filter = params.to_filter(Micros(0)).unwrap();
         assert_eq!(

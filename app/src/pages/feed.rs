@@ -43,12 +43,15 @@ fn Feed(start: FeedStart, params: FeedParams) -> impl IntoView {
             <LiveFeed params=params.clone() newest_ms live/>
             <crate::pages::stats::StatsPanel params=params.clone()/>
             <FilterBar params=params.clone() workspaces=choosable_workspaces understood=live/>
-            <p class="export">
-                "Export this view: "
-                <a href=format!("/api/v1/events/export?{}", params.export_query("csv")) download>"CSV"</a>
-                " · "
-                <a href=format!("/api/v1/events/export?{}", params.export_query("ndjson")) download>"NDJSON"</a>
-            </p>
+            // Only a view the page understood: the export would read its parts otherwise.
+            {live.then(|| view! {
+                <p class="export">
+                    "Export this view: "
+                    <a href=format!("/api/v1/events/export?{}", params.export_query("csv")) download>"CSV"</a>
+                    " · "
+                    <a href=format!("/api/v1/events/export?{}", params.export_query("ndjson")) download>"NDJSON"</a>
+                </p>
+            })}
             {search_error.map(|text| view! { <p class="alert" role="alert">"Search not understood: " {text}</p> })}
             {(empty && live).then(|| view! { <p class="empty">"Nothing matches. Records sent to the ingest API appear here."</p> })}
             // Always there, so live records have a place to go.

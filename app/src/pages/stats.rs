@@ -16,10 +16,8 @@ pub fn StatsPanel(params: FeedParams) -> impl IntoView {
         Ok(filter) => filter.workspace.unwrap_or_default(),
         Err(_) => params.workspace.clone(),
     };
-    // A ranking's link shows the records it counted: this workspace, this window.
-    let window = if params.window.is_empty() { StatsWindow::Day.as_str().to_owned() } else { params.window.clone() };
-    let counted =
-        FeedParams { workspace: workspace.clone(), window: params.window.clone(), range: window, ..Default::default() };
+    // A ranking's link keeps the panel: this workspace, this window.
+    let counted = FeedParams { workspace: workspace.clone(), window: params.window.clone(), ..Default::default() };
     let key = (params.window.clone(), workspace);
     let stats = Resource::new(move || key.clone(), |(window, workspace)| load_stats(window, workspace));
     view! {
@@ -113,8 +111,8 @@ fn StatsBody(stats: Stats, counted: FeedParams) -> impl IntoView {
         <div class="tiles">{tiles}</div>
         <Histogram bars=stats.bars.clone() bar_hours=stats.bar_hours/>
         <div class="stat-grid">
-            <Ranking title="Top keys" items=stats.by_key.iter().take(8).cloned().collect() link="key" counted=counted.clone()/>
-            <Ranking title="Top actors" items=stats.top_actors.clone() link="actor" counted=counted.clone()/>
+            <Ranking title="Top keys" items=stats.by_key.iter().take(8).cloned().collect() link="key" counted=counted.clone() since=stats.since/>
+            <Ranking title="Top actors" items=stats.top_actors.clone() link="actor" counted=counted.clone() since=stats.since/>
             <div class="card-section">
                 <h3>"Provider operations"</h3>
                 <p class="muted">
@@ -130,18 +128,27 @@ fn StatsBody(stats: Stats, counted: FeedParams) -> impl IntoView {
         </div>
         <details class="card-section">
             <summary>{format!("Counts by key ({})", stats.by_key.len())}</summary>
-            <Ranking title="" items=keys link="key" counted/>
+            <Ranking title="" items=keys link="key" counted since=stats.since/>
             {other_keys.map(|other| view! { <p class="muted other">{format!("and {} more keys: {} records", other.name, other.count)}</p> })}
         </details>
     }
 }
 
 #[component]
-fn Ranking(title: &'static str, items: Vec<NamedCount>, link: &'static str, counted: FeedParams) -> impl IntoView {
+/// Names and counts, each a link to the records it counted: the panel's
+/// workspace, from the window's first bar on (`since`, whole hours or days).
+fn Ranking(
+    title: &'static str,
+    items: Vec<NamedCount>,
+    link: &'static str,
+    counted: FeedParams,
+    since: Micros,
+) -> impl IntoView {
     let rows = items
         .into_iter()
         .map(|item| {
-            let feed = FeedParams { q: format!("{link}:\"{}\"", item.name), ..counted.clone() };
+            let q = format!("{link}:\"{}\" after:{}", item.name, since.to_rfc3339());
+            let feed = FeedParams { q, ..counted.clone() };
             let href = format!("/?{}", feed.to_query());
             view! { <li><a href=href>{item.name}</a> <span class="count">{item.count}</span></li> }
         })
