@@ -20,8 +20,8 @@ pub enum Owner {
 static UNPARSED: Mutex<BTreeSet<(Owner, i64)>> = Mutex::new(BTreeSet::new());
 
 /// The filter of `owner` `id`'s saved search `q`; `None` when it no longer parses.
-pub fn filter(owner: Owner, id: i64, q: &str, now: Micros) -> Option<EventFilter> {
-    let params = FeedParams { q: q.to_owned(), ..FeedParams::default() };
+pub fn filter(owner: Owner, id: i64, q: String, now: Micros) -> Option<EventFilter> {
+    let params = FeedParams { q, ..FeedParams::default() };
     match params.to_filter(now) {
         Ok(filter) => Some(filter),
         Err(err) => {

@@ -114,9 +114,7 @@ pub async fn load_stats(window: String, workspace: String) -> Result<crate::mode
         crate::model::StatsWindow::parse(&window).map_err(ServerFnError::new)?
     };
     let workspace = Some(workspace).filter(|w| !w.is_empty());
-    if workspace.as_deref().is_some_and(|w| w.contains('\0')) {
-        return Err(ServerFnError::new("workspace: must not contain the NUL character (U+0000)"));
-    }
+    crate::search::no_nul("workspace", workspace.as_deref().unwrap_or_default()).map_err(ServerFnError::new)?;
     let scope = Scope::for_viewer(&viewer);
     ctx.store.stats(&scope, workspace.as_deref(), window, Micros::now()).await.map_err(ssr::internal)
 }

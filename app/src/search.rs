@@ -184,14 +184,21 @@ fn check_prefix(term: &Term, text: &str) -> Result<(), String> {
 /// Applies one qualifier, `name:value` with `value` taken whole (the read
 /// API's parameters `ip`, `user_agent`, `payload.…`).
 pub fn apply_one(name: &str, value: &str, filter: &mut EventFilter, now: Micros) -> Result<(), String> {
-    if value.contains('\0') {
-        return Err(format!("{name}: must not contain the NUL character (U+0000)"));
-    }
+    no_nul(name, value)?;
     if let Some(path) = payload_path(name) {
         filter.payload.push(field_condition(path, value)?);
         return Ok(());
     }
     apply_qualifier(&name.to_ascii_lowercase(), value, filter, now)
+}
+
+/// No record holds the NUL character (ingest refuses it), and PostgreSQL
+/// cannot even compare text with one: a value holding one is refused.
+pub fn no_nul(name: &str, value: &str) -> Result<(), String> {
+    match value.contains('\0') {
+        true => Err(format!("{name}: must not contain the NUL character (U+0000)")),
+        false => Ok(()),
+    }
 }
 
 /// The path of a payload field's name (`payload.data.email`), any case of `payload.`.
@@ -456,7 +463,7 @@ fn severity(value: &str, f: &mut EventFilter) -> Result<(), String> {
         _ => Severity::from_rank(level.rank() + 1).ok_or("nothing is above critical")?,
     };
     // The higher of two bounds.
-    f.min_severity = Some(f.min_severity.map_or(least, |set| if set.rank() >= least.rank() { set } else { least }));
+    f.min_severity = f.min_severity.max(Some(least));
     Ok(())
 }
 

@@ -106,7 +106,7 @@ async fn fold(store: &DynStore, rule: &AlertRule, now: Micros) -> StoreResult<Op
         window_slot,
         ..AlertFold::default()
     };
-    let Some(filter) = saved_search::filter(Owner::AlertRule, rule.id, &rule.query, now) else {
+    let Some(filter) = saved_search::filter(Owner::AlertRule, rule.id, rule.query.clone(), now) else {
         return Ok(None);
     };
     let scope = Scope::whole_workspace(rule.workspace_id);

@@ -56,8 +56,8 @@ pub async fn export(
     RawQuery(filters): RawQuery,
     Query(query): Query<ExportQuery>,
 ) -> Result<Response> {
-    let format = match query.format.as_deref().map(str::trim) {
-        None | Some("" | "csv") => Format::Csv,
+    let format = match super::query::given(&query.format) {
+        None | Some("csv") => Format::Csv,
         Some("ndjson") => Format::Ndjson,
         Some(other) => return Err(Error::BadRequest(format!("format: expected csv or ndjson, got {other:?}"))),
     };

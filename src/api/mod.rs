@@ -110,9 +110,8 @@ struct StatsQuery {
 }
 
 impl StatsQuery {
-    /// Blank is the default, as for every read parameter.
     fn window(&self) -> Result<StatsWindow> {
-        match self.window.as_deref().map(str::trim).filter(|w| !w.is_empty()) {
+        match query::given(&self.window) {
             None => Ok(StatsWindow::Day),
             Some(w) => StatsWindow::parse(w).map_err(Error::BadRequest),
         }
@@ -224,8 +223,8 @@ async fn timeline(
     Path(EntityPath { entity_type, entity_id }): Path<EntityPath>,
     Query(query): Query<TimelineQuery>,
 ) -> Result<Json<RecordPage>> {
-    let order = match query.order.as_deref().map(str::trim) {
-        None | Some("" | "desc") => Order::NewestFirst,
+    let order = match query::given(&query.order) {
+        None | Some("desc") => Order::NewestFirst,
         Some("asc") => Order::OldestFirst,
         Some(other) => return Err(Error::BadRequest(format!("order: expected asc or desc, got {other:?}"))),
     };
@@ -267,24 +266,25 @@ struct RecentQuery {
     page: ReadQuery,
 }
 
+/// `failed/recent` looks back at most a week.
+const MAX_RECENT_MINUTES: i64 = 7 * 24 * 60;
+
 /// Errors and failed operations of the last `minutes` (default 60), newest first.
 async fn failed_recent(
     State(state): State<AppState>,
     Reader { scope, .. }: Reader,
     Query(query): Query<RecentQuery>,
 ) -> Result<Json<RecordPage>> {
-    let minutes =
-        match query.minutes.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
-            None => 60,
-            Some(text) => text.parse::<i64>().ok().filter(|m| (1..=7 * 24 * 60).contains(m)).ok_or_else(|| {
-                Error::BadRequest(format!("minutes: expected a number from 1 to 10080, got {text:?}"))
-            })?,
-        };
+    let minutes = match query::given(&query.minutes) {
+        None => 60,
+        Some(text) => text.parse::<i64>().ok().filter(|m| (1..=MAX_RECENT_MINUTES).contains(m)).ok_or_else(|| {
+            Error::BadRequest(format!("minutes: expected a number from 1 to {MAX_RECENT_MINUTES}, got {text:?}"))
+        })?,
+    };
     let now = Micros::now();
     // On top of the read API's filters, which narrow it further.
     let mut filter = query.page.filter(now)?;
-    let least = filter.min_severity.filter(|s| s.rank() > Severity::Error.rank()).unwrap_or(Severity::Error);
-    filter.min_severity = Some(least);
+    filter.min_severity = filter.min_severity.max(Some(Severity::Error));
     filter.since = filter.since.max(Some(Micros(now.0 - minutes * 60_000_000)));
     Ok(Json(page_of(&state, &scope, &filter, &query.page, Order::NewestFirst).await?))
 }

@@ -137,14 +137,17 @@ fn time(param: &str, value: &Option<String>, now: Micros) -> Result<Option<Micro
         .transpose()
 }
 
-/// A text filter, trimmed; blank is none. No record holds the NUL character
-/// (ingest refuses it), and PostgreSQL cannot even compare text with one, so
-/// a value with it is a mistake.
+/// A parameter's value, trimmed; `None` when it is absent or blank, as an
+/// empty form field is: every read parameter then takes its default.
+pub(super) fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// A text filter, trimmed; blank is none; a NUL is refused (`no_nul`).
 pub(super) fn text(param: &str, value: &Option<String>) -> Result<Option<String>, Error> {
-    match value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
-        Some(v) if v.contains('\0') => Err(bad(param, "must not contain the NUL character (U+0000)")),
-        found => Ok(found.map(str::to_owned)),
-    }
+    let found = given(value);
+    app::search::no_nul(param, found.unwrap_or_default()).map_err(Error::BadRequest)?;
+    Ok(found.map(str::to_owned))
 }
 
 impl FilterQuery {
@@ -201,7 +204,7 @@ impl ReadQuery {
     }
 
     pub fn limit(&self) -> Result<usize, Error> {
-        let Some(text) = self.limit.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
+        let Some(text) = given(&self.limit) else {
             return Ok(app::model::DEFAULT_PAGE_SIZE);
         };
         match text.parse::<usize>() {
@@ -211,10 +214,7 @@ impl ReadQuery {
     }
 
     pub fn cursor(&self) -> Result<Option<Cursor>, Error> {
-        self.cursor
-            .as_deref()
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
+        given(&self.cursor)
             .map(|c| Cursor::decode(c).ok_or_else(|| bad("cursor", "not a cursor from a previous page")))
             .transpose()
     }

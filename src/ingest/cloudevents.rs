@@ -68,10 +68,8 @@ pub fn binary_event(headers: &HeaderMap, content_type: &str, body: &[u8]) -> Res
         let Some(attribute) = name.as_str().strip_prefix("ce-") else { continue };
         let value = value.to_str().map_err(|_| format!("header {name}: not visible ASCII"))?;
         let value = percent_decode_str(value).decode_utf8().map_err(|_| format!("header {name}: not UTF-8"))?;
-        let value = match serde_json::from_str::<serde_json::Number>(value.trim()) {
-            Ok(number) if attribute == NUMBER_EXTENSION => Value::Number(number),
-            _ => Value::String(value.into_owned()),
-        };
+        let number = (attribute == NUMBER_EXTENSION).then(|| serde_json::from_str(value.trim()).ok()).flatten();
+        let value = number.map_or_else(|| Value::String(value.into_owned()), Value::Number);
         event.insert(attribute.to_owned(), value);
     }
     if !content_type.is_empty() {

@@ -68,14 +68,6 @@ pub fn stored_text(n: &Number) -> String {
     }
 }
 
-/// A number as JSON writes it (`10.0`, `18446744073709551615`), when
-/// `stored_text` writes it otherwise (`10`, the nearest `f64`): free text
-/// finds a number as a record shows it.
-pub fn shown_text(n: &Number) -> Option<String> {
-    let shown = n.to_string();
-    (shown != stored_text(n)).then_some(shown)
-}
-
 /// An `f64` written one way: an integer without a fraction (`1500.0` is
 /// `1500`), others as Rust prints them (no exponent).
 fn float_text(n: f64) -> String {
@@ -168,10 +160,8 @@ mod tests {
         assert_eq!(huge.texts(), ["18446744073709551614", "18446744073709552000"]);
         let stored: Number = serde_json::from_str("18446744073709551615").unwrap();
         assert_eq!(stored_text(&stored), "18446744073709552000", "SQLite holds it as a REAL");
-        assert_eq!(shown_text(&stored).as_deref(), Some("18446744073709551615"));
-        assert_eq!(shown_text(&serde_json::from_str("42").unwrap()), None);
-        assert_eq!(shown_text(&serde_json::from_str("0.5").unwrap()), None);
-        assert_eq!(shown_text(&serde_json::from_str("10.0").unwrap()).as_deref(), Some("10.0"));
+        // As shown, it differs: the document holds both (`search::Document::json`).
+        assert_eq!(stored.to_string(), "18446744073709551615");
         let exact_integer = FieldNumber::parse("12345678901234567.0").unwrap();
         assert_eq!(exact_integer.texts(), ["12345678901234567", "12345678901234568"]);
         assert_eq!(stored_text(&serde_json::from_str("12345678901234567").unwrap()), "12345678901234567");

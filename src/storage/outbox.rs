@@ -24,7 +24,7 @@ struct Route {
 impl Route {
     /// `None` for a filter that no longer parses (`saved_search`).
     fn of(row: RouteRow) -> Option<Route> {
-        let filter = saved_search::filter(Owner::WebhookEndpoint, row.id, &row.records, Micros::now())?;
+        let filter = saved_search::filter(Owner::WebhookEndpoint, row.id, row.records, Micros::now())?;
         let scope = Scope::whole_workspace(row.workspace_id);
         Some(Route { endpoint_id: row.id, scope, filter })
     }

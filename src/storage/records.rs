@@ -126,16 +126,16 @@ pub fn stretch_bounds<'a>(q: &mut Sql<'_, 'a>, of: PageOf<'a>, end: Option<Curso
 /// the page: no match comes before the stretch's end.
 fn stretch<'a>(q: &mut Sql<'_, 'a>, fields: Fields, sorted: Sorted, of: PageOf<'a>, records: usize) {
     q.push(format_args!("SELECT {} FROM (", fields.list(q.dialect())));
-    unsearched_read(q, "e.*", of, records);
+    unsearched_read(q, of, records);
     q.push(format_args!(") {WITH_WORKSPACE}"));
     Conditions::new(q, "e").searched(of.filter);
     sorted.push(q, "e.");
 }
 
-/// PostgreSQL: the page's read without the search (scope, the filter's
-/// own columns, cursor), in its order, `limit` records of it.
-fn unsearched_read<'a>(q: &mut Sql<'_, 'a>, columns: &str, of: PageOf<'a>, limit: usize) {
-    q.push(format_args!("SELECT {columns} FROM events e"));
+/// PostgreSQL: a stretch's records read without the search (scope, the
+/// filter's own columns, cursor), in the page's order, `limit` of them.
+fn unsearched_read<'a>(q: &mut Sql<'_, 'a>, of: PageOf<'a>, limit: usize) {
+    q.push("SELECT e.* FROM events e");
     Conditions::new(q, "e").scope(of.scope).unsearched(of.filter).after_cursor(&of.page);
     Sorted { limit, ..Sorted::by_time(&of.page) }.push(q, "e.");
 }

@@ -23,7 +23,7 @@ use ipnet::IpNet;
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
-use super::numbers::{shown_text, stored_text, FieldNumber};
+use super::numbers::{stored_text, FieldNumber};
 use super::statement::Dialect;
 
 /// A document's words stop at either: PostgreSQL refuses a `tsvector` over
@@ -273,8 +273,13 @@ impl Document {
                     }
                 }
                 self.text(&text);
-                if let Some(shown) = scalar.as_number().and_then(shown_text) {
-                    self.text(&shown);
+                // A number also as JSON shows it (`10.0`), when the index
+                // writes it otherwise (`10`): free text finds it as shown.
+                if let Json::Number(n) = scalar {
+                    let shown = n.to_string();
+                    if shown != text {
+                        self.text(&shown);
+                    }
                 }
             }
         }

@@ -166,9 +166,7 @@ impl FeedParams {
 
     /// The filter these parameters describe; an error explains a bad search.
     pub fn to_filter(&self, now: Micros) -> Result<EventFilter, String> {
-        if self.workspace.contains('\0') {
-            return Err("workspace: must not contain the NUL character (U+0000)".into());
-        }
+        crate::search::no_nul("workspace", &self.workspace)?;
         let mut filter = EventFilter {
             workspace: (!self.workspace.is_empty()).then(|| self.workspace.clone()),
             errors_only: self.errors,
