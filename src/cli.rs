@@ -59,7 +59,7 @@ enum Command {
     /// Check every hash chain and signed digest; exit status 1 on any problem.
     Verify {
         /// Only this workspace's chains.
-        #[arg(long)]
+        #[arg(long, value_parser = app::model::parse_slug)]
         workspace: Option<String>,
         /// The key digests must be signed with (hex); default: the signing key file's.
         #[arg(long)]
@@ -86,7 +86,7 @@ enum RetentionCommand {
     Show,
     /// Set a kind's period: for one workspace, or (without --workspace) the default.
     Set {
-        #[arg(long)]
+        #[arg(long, value_parser = app::model::parse_slug)]
         workspace: Option<String>,
         /// audit, event or action.
         #[arg(long, value_parser = |text: &str| text.parse::<Kind>())]
@@ -121,7 +121,7 @@ enum UserCommand {
         #[arg(long, value_parser = parse_role)]
         role: Role,
         /// Workspace the user belongs to (providers and clients).
-        #[arg(long)]
+        #[arg(long, value_parser = app::model::parse_slug)]
         workspace: Option<String>,
         /// Limit a client to one brand of the workspace.
         #[arg(long)]
@@ -152,7 +152,7 @@ enum UserCommand {
     Grant {
         #[arg(long)]
         email: String,
-        #[arg(long)]
+        #[arg(long, value_parser = app::model::parse_slug)]
         workspace: String,
         #[arg(long)]
         brand: Option<String>,
@@ -161,7 +161,7 @@ enum UserCommand {
     Revoke {
         #[arg(long)]
         email: String,
-        #[arg(long)]
+        #[arg(long, value_parser = app::model::parse_slug)]
         workspace: String,
     },
 }
@@ -171,7 +171,7 @@ enum KeyCommand {
     /// Create an API key. The key is printed once, on the last line; only its hash is stored.
     Create {
         /// The workspace the key writes to and reads from.
-        #[arg(long, required_unless_present = "all_workspaces")]
+        #[arg(long, required_unless_present = "all_workspaces", value_parser = app::model::parse_slug)]
         workspace: Option<String>,
         /// A key for every workspace: each record then names its workspace.
         #[arg(long, conflicts_with = "workspace")]
@@ -189,11 +189,14 @@ enum KeyCommand {
     Revoke { id: i64 },
 }
 
+const MAX_DEMO_RECORDS: u64 = 1_000_000;
+
 #[derive(Args)]
 pub struct DemoArgs {
-    /// How many records to generate.
-    #[arg(long, default_value_t = 10_000)]
-    pub records: usize,
+    /// How many records to generate (at most a million: they are made in
+    /// memory, then written in time order).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(..=MAX_DEMO_RECORDS))]
+    pub records: u64,
     /// Do nothing if the database already has workspaces.
     #[arg(long)]
     pub if_empty: bool,
@@ -233,6 +236,10 @@ fn init_logging(serving: bool) {
 async fn execute(config: Config, command: Command) -> anyhow::Result<()> {
     if let Command::Serve = command {
         return Server::build(config).await?.run().await;
+    }
+    if let Command::Verify { .. } = command {
+        // A check must not create an empty database and find nothing wrong.
+        storage::must_exist(&config.database_url)?;
     }
     let store = storage::open(&config).await?.store;
     match command {

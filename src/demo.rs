@@ -172,7 +172,7 @@ pub async fn run(store: &DynStore, args: &DemoArgs) -> anyhow::Result<()> {
         accounts::grant_membership(store.as_ref(), &Actor::cli(), &provider, "hub", "").await?;
     }
 
-    let records = generate(&workspace_ids, args.records, Micros::now(), 7);
+    let records = generate(&workspace_ids, args.records as usize, Micros::now(), 7);
     let progress = ProgressBar::new(records.len() as u64).with_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} records ({per_sec})")?.progress_chars("=> "),
     );

@@ -29,7 +29,7 @@ pub struct AddRule {
     #[arg(long = "match", default_value = "")]
     query: String,
     /// Only this workspace's records (default: every workspace's).
-    #[arg(long)]
+    #[arg(long, value_parser = app::model::parse_slug)]
     workspace: Option<String>,
     /// A webhook endpoint's id to send its alerts to (repeatable). None:
     /// every enabled endpoint that takes alerts.

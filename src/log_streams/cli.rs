@@ -20,7 +20,7 @@ pub enum LogStreamCommand {
         /// Signed NDJSON batches are posted here.
         #[arg(long)]
         url: Option<String>,
-        #[arg(long)]
+        #[arg(long, value_parser = app::model::parse_slug)]
         workspace: Option<String>,
     },
     /// List log streams and how far each got.

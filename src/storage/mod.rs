@@ -55,6 +55,15 @@ pub async fn open(config: &Config) -> anyhow::Result<Opened> {
     open_backend(config).await.with_context(|| format!("opening the database {}", redact(url)))
 }
 
+/// Fails unless the database at `url` is there already (PostgreSQL's always
+/// is, or its connection fails).
+pub fn must_exist(url: &str) -> anyhow::Result<()> {
+    if url.starts_with("sqlite:") {
+        sqlite::must_exist(url)?;
+    }
+    Ok(())
+}
+
 /// The URL without its password, for messages.
 fn redact(text: &str) -> String {
     match url::Url::parse(text) {

@@ -54,6 +54,16 @@ pub struct SqliteDb {
     alerting: Arc<tokio::sync::Mutex<()>>,
 }
 
+/// Fails unless the file `url` names exists (an in-memory database never does).
+pub fn must_exist(url: &str) -> anyhow::Result<()> {
+    let options = SqliteConnectOptions::from_str(url)?;
+    let path = options.get_filename();
+    if !path.is_file() {
+        anyhow::bail!("no database at {}", path.display());
+    }
+    Ok(())
+}
+
 impl SqliteDb {
     /// Opens the file (creating it) and migrates. Staged records move into
     /// `events` once `move_at` have gathered.

@@ -17,7 +17,7 @@ pub enum WebhookCommand {
         #[arg(long)]
         url: String,
         /// Only this workspace's records (default: every workspace's).
-        #[arg(long)]
+        #[arg(long, value_parser = app::model::parse_slug)]
         workspace: Option<String>,
         /// trail (the record as JSON) or slack (Slack/Discord `text`).
         #[arg(long, default_value = "trail", value_parser = WebhookFormat::parse)]

@@ -58,6 +58,14 @@ pub struct ApiKeySummary {
 }
 
 /// Workspace slugs: 1-64 lowercase letters, digits, `-` or `_`, starting with a letter or digit.
+/// A workspace named on the command line: trimmed, and a slug. An empty
+/// `--workspace ''` is refused, never read as "every workspace".
+pub fn parse_slug(text: &str) -> Result<String, String> {
+    let slug = text.trim();
+    valid_slug(slug)?;
+    Ok(slug.to_owned())
+}
+
 pub fn valid_slug(slug: &str) -> Result<(), String> {
     let ok = (1..=64).contains(&slug.len())
         && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
