@@ -152,4 +152,27 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
     Error::Internal(anyhow::anyhow!("handler panicked: {detail}")).into_response()
 }
 
+/// A dashboard call (server function) whose arguments could not be read
+/// answers 400, where leptos answers every error 500: the arguments are the
+/// caller's fault. Errors of the functions themselves carry their own
+/// status (`app::api::ssr::refusal`).
+pub async fn bad_server_fn_arguments(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    /// How leptos writes an error reading a call's arguments.
+    const ARGUMENT_ERRORS: [&[u8]; 3] = [b"Args|", b"Deserialization|", b"MissingArg|"];
+    /// Far above any such message.
+    const MAX_ERROR_BYTES: usize = 64 * 1024;
+    let response = next.run(request).await;
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR || !response.headers().contains_key("serverfnerror") {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_ERROR_BYTES).await else {
+        return Error::Internal(anyhow::anyhow!("an unreadable server function error")).into_response();
+    };
+    if ARGUMENT_ERRORS.iter().any(|prefix| bytes.starts_with(prefix)) {
+        parts.status = StatusCode::BAD_REQUEST;
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -183,6 +183,7 @@ fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(crate::error::bad_server_fn_arguments))
         .layer(sessions)
         .layer(axum::middleware::from_fn_with_state(state.clone(), client_address::attach_origin))
         .layer(axum::middleware::from_fn(security::reject_cross_site))

@@ -8,8 +8,23 @@ use crate::model::Role;
 pub const MIN_PASSWORD_CHARS: usize = 8;
 pub const KEY_SCOPES: &[&str] = &["ingest", "read"];
 
+/// The most characters of a name, an email, a brand or a description.
+pub const MAX_LABEL_CHARS: usize = 256;
+
+/// A name, an email, a brand or a description as Trail keeps it (trimmed):
+/// at most `MAX_LABEL_CHARS`, without control characters (a NUL among
+/// them, which PostgreSQL refuses to store and SQLite would keep).
+pub fn check_label(field: &str, text: &str) -> Result<(), String> {
+    let text = text.trim();
+    if text.chars().count() > MAX_LABEL_CHARS || text.chars().any(char::is_control) {
+        return Err(format!("{field}: at most {MAX_LABEL_CHARS} characters, without control characters"));
+    }
+    Ok(())
+}
+
 /// A new user's email and password, before anything is stored.
 pub fn check_new_user(email: &str, password: &str) -> Result<(), String> {
+    check_label("email", email)?;
     if !email.trim().contains('@') {
         return Err(format!("{:?} is not an email address", email.trim()));
     }
@@ -28,6 +43,7 @@ pub fn membership<'a>(
     brand: &'a str,
 ) -> Result<Option<(&'a str, Option<&'a str>)>, String> {
     let (workspace, brand) = (workspace.trim(), brand.trim());
+    check_label("brand", brand)?;
     if role.is_platform() {
         if !workspace.is_empty() || !brand.is_empty() {
             return Err(format!("a {role} sees every workspace; give no workspace or brand"));
@@ -67,7 +83,7 @@ pub use operations::*;
 mod operations {
     use serde_json::{json, Value};
 
-    use super::{check_new_user, membership, parse_scopes};
+    use super::{check_label, check_new_user, membership, parse_scopes};
     use crate::audit::{Actor, Entry, PLATFORM_WORKSPACE};
     use crate::context::Credentials;
     use crate::model::{valid_slug, Micros, Role};
@@ -132,6 +148,7 @@ mod operations {
                 "the workspace slug {PLATFORM_WORKSPACE:?} is reserved for Trail's own records"
             )));
         }
+        check_label("name", name).map_err(refused)?;
         let name = if name.trim().is_empty() { slug } else { name.trim() };
         let audit = |applied: &Applied| match applied {
             Applied::Workspace(ws) => vec![actor.record(
@@ -185,6 +202,7 @@ mod operations {
         account: NewAccount,
     ) -> Result<i64> {
         check_new_user(&account.email, &account.password).map_err(refused)?;
+        check_label("name", &account.name).map_err(refused)?;
         let membership = membership_for(store, account.role, &account.workspace, &account.brand).await?;
         let password_hash = credentials.hash_password(account.password).await.map_err(refused)?;
         let name = Some(account.name.trim().to_owned()).filter(|n| !n.is_empty());
@@ -298,6 +316,7 @@ mod operations {
         name: &str,
     ) -> Result<IssuedKey> {
         let scopes = parse_scopes(scopes).map_err(refused)?;
+        check_label("name", name).map_err(refused)?;
         let workspace = match workspace.trim() {
             "" => None,
             slug => Some(member_workspace(store, slug).await?),

@@ -7,12 +7,16 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
 use crate::accounts;
+#[cfg(feature = "ssr")]
+use crate::api::ssr::{bad_request, not_found, refusal};
 use crate::model::Loaded;
 #[cfg(feature = "ssr")]
 use crate::model::Role;
 use crate::model::{ApiKeySummary, UserSummary, Viewer, WorkspaceSummary};
 #[cfg(feature = "ssr")]
 use crate::store::StoreError;
+#[cfg(feature = "ssr")]
+use axum::http::StatusCode;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AdminData {
@@ -77,7 +81,7 @@ pub async fn create_user(
 ) -> Result<String, ServerFnError> {
     ssr::noted(Notice::Done, async move {
         let (actor, ctx) = ssr::require(Role::Founder).await?;
-        let role: Role = role.parse().map_err(ServerFnError::new)?;
+        let role: Role = role.parse().map_err(bad_request)?;
         let account = accounts::NewAccount { email: email.clone(), name, role, workspace, brand, password };
         accounts::add_user(ctx.store.as_ref(), ctx.credentials.as_ref(), &actor, account).await.map_err(refused)?;
         Ok(format!("User {} created.", email.trim()))
@@ -90,7 +94,7 @@ pub async fn create_user(
 pub async fn update_user(user_id: i64, role: String, disabled: bool) -> Result<String, ServerFnError> {
     ssr::noted(Notice::Done, async move {
         let (actor, ctx) = ssr::require(Role::Founder).await?;
-        let role: Role = role.parse().map_err(ServerFnError::new)?;
+        let role: Role = role.parse().map_err(bad_request)?;
         accounts::update_user(ctx.store.as_ref(), &actor, user_id, Some(role), Some(disabled))
             .await
             .map_err(refused)?;
@@ -150,9 +154,8 @@ pub async fn revoke_key(key_id: i64) -> Result<String, ServerFnError> {
 #[cfg(feature = "ssr")]
 fn failed(err: StoreError) -> ServerFnError {
     match err {
-        StoreError::Conflict(_) | StoreError::NotFound(_) | StoreError::ChangedMeanwhile(_) => {
-            ServerFnError::new(err.to_string())
-        }
+        StoreError::Conflict(_) | StoreError::ChangedMeanwhile(_) => refusal(StatusCode::CONFLICT, err),
+        StoreError::NotFound(_) => not_found(err),
         other => crate::api::ssr::internal(other),
     }
 }
@@ -161,7 +164,7 @@ fn failed(err: StoreError) -> ServerFnError {
 #[cfg(feature = "ssr")]
 pub(crate) fn refused(err: accounts::AccountError) -> ServerFnError {
     match err {
-        accounts::AccountError::Refused(message) => ServerFnError::new(message),
+        accounts::AccountError::Refused(message) => bad_request(message),
         accounts::AccountError::Store(err) => failed(err),
     }
 }
@@ -264,13 +267,14 @@ pub(crate) mod ssr {
             Role::Provider | Role::Client => true,
         };
         if !allowed {
-            return Err(ServerFnError::new("not allowed for your role"));
+            // As a page they may not see: not there for them.
+            return Err(crate::api::ssr::not_found("not found"));
         }
         let origin = leptos_axum::extract::<axum::Extension<Origin>>().await.map(|origin| origin.0).unwrap_or_default();
         Ok((Actor::viewer(&viewer, origin), ctx))
     }
 
     pub async fn user(ctx: &ServerContext, user_id: i64) -> Result<UserRecord, ServerFnError> {
-        ctx.store.user_by_id(user_id).await.map_err(failed)?.ok_or_else(|| ServerFnError::new("no such user"))
+        ctx.store.user_by_id(user_id).await.map_err(failed)?.ok_or_else(|| crate::api::ssr::not_found("no such user"))
     }
 }

@@ -50,7 +50,7 @@ pub async fn add_alert_rule(
     crate::admin_api::ssr::noted(Notice::Done, async move {
         let (actor, ctx) = crate::admin_api::ssr::require(crate::model::Role::Admin).await?;
         let request = AlertRequest { name, workspace, query, condition, threshold, min_records, window, cooldown };
-        let endpoints = parse_endpoints(&endpoints).map_err(ServerFnError::new)?;
+        let endpoints = parse_endpoints(&endpoints).map_err(crate::api::ssr::bad_request)?;
         let rule = create_alert_rule(ctx.store.as_ref(), &actor, request, endpoints)
             .await
             .map_err(crate::admin_api::refused)?;
@@ -112,8 +112,6 @@ mod operation {
 
     type Result<T> = std::result::Result<T, AccountError>;
 
-    /// The longest rule name.
-    const MAX_NAME: usize = 200;
     const DEFAULT_SPAN: &str = "5m";
 
     fn rule_json(rule: &AlertRule) -> serde_json::Value {
@@ -156,21 +154,32 @@ mod operation {
         endpoints.sort_unstable();
         endpoints.dedup();
         let name = request.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
-            return Err(refused(format!(
-                "a rule has a name of 1 to {MAX_NAME} characters, without control characters"
-            )));
+        accounts::check_label("name", &name).map_err(refused)?;
+        if name.is_empty() {
+            return Err(refused("a rule has a name".into()));
         }
         let query = check_alert_query(&request.query).map_err(refused)?;
         let (condition, window_seconds, cooldown_seconds) = condition_of(&request).map_err(refused)?;
-        let known: Vec<i64> = store.webhooks().await?.into_iter().map(|e| e.id).collect();
-        if let Some(unknown) = endpoints.iter().find(|id| !known.contains(id)) {
-            return Err(refused(format!("no webhook endpoint {unknown}")));
-        }
         let workspace = match request.workspace.trim() {
             "" => None,
             slug => Some(accounts::workspace(store, slug).await?),
         };
+        // An endpoint of one workspace hears of that workspace only.
+        let slug = workspace.as_ref().map(|w| w.slug.as_str());
+        let known = store.webhooks().await?;
+        for id in &endpoints {
+            match known.iter().find(|e| e.id == *id) {
+                None => return Err(refused(format!("no webhook endpoint {id}"))),
+                Some(e) if e.workspace.is_some() && e.workspace.as_deref() != slug => {
+                    return Err(refused(format!(
+                        "webhook endpoint {id} takes workspace {}'s records only; this rule watches {}",
+                        e.workspace.as_deref().unwrap_or_default(),
+                        slug.unwrap_or("every workspace")
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
         let workspace_id = workspace.as_ref().map(|w| w.id);
         let now = Micros::now();
         // Counting starts now; an absence counts from the newest match there is.

@@ -75,17 +75,22 @@ pub enum MoreOf {
 #[server(input = Json)]
 pub async fn load_more(list: MoreOf, cursor: String) -> Result<RowsHtml, ServerFnError> {
     let (viewer, ctx) = ssr::require_viewer().await?;
-    let cursor = Cursor::decode(&cursor).ok_or_else(|| ServerFnError::new("invalid cursor"))?;
+    let cursor = Cursor::decode(&cursor).ok_or_else(|| ssr::bad_request("invalid cursor"))?;
     let now = Micros::now();
     match list {
         MoreOf::Feed(params) => {
-            let filter = params.to_filter(now).map_err(ServerFnError::new)?;
+            let filter = params.to_filter(now).map_err(ssr::bad_request)?;
             let page = ssr::feed_page(&ctx, &viewer, &filter, Some(cursor)).await?;
             Ok(ssr::rows_html(page.rows, false, now, page.next_cursor))
         }
         MoreOf::Timeline { entity_type, entity_id, order } => {
             let (records, next_cursor) =
-                ssr::timeline_page(&ctx, &viewer, entity_type, entity_id, order, Some(cursor)).await?;
+                ssr::timeline_page(&ctx, &viewer, entity_type.clone(), entity_id.clone(), order, Some(cursor)).await?;
+            if records.is_empty()
+                && ssr::timeline_page(&ctx, &viewer, entity_type, entity_id, order, None).await?.0.is_empty()
+            {
+                return Err(ssr::not_found("no such entity"));
+            }
             Ok(ssr::entries_html(records, now, next_cursor))
         }
     }
@@ -97,7 +102,7 @@ pub async fn load_more(list: MoreOf, cursor: String) -> Result<RowsHtml, ServerF
 pub async fn feed_updates(params: FeedParams, since_ms: i64) -> Result<RowsHtml, ServerFnError> {
     let (viewer, ctx) = ssr::require_viewer().await?;
     let now = Micros::now();
-    let filter = params.to_filter(now).map_err(ServerFnError::new)?;
+    let filter = params.to_filter(now).map_err(ssr::bad_request)?;
     let after = ssr::uuid_v7_lower_bound(since_ms.saturating_sub(POLL_OVERLAP_MS));
     let scope = Scope::for_viewer(&viewer);
     let rows = ctx.store.events_received_after(&scope, &filter, after, MAX_PAGE_SIZE).await.map_err(ssr::internal)?;
@@ -111,10 +116,10 @@ pub async fn load_stats(window: String, workspace: String) -> Result<crate::mode
     let window = if window.is_empty() {
         crate::model::StatsWindow::Day
     } else {
-        crate::model::StatsWindow::parse(&window).map_err(ServerFnError::new)?
+        crate::model::StatsWindow::parse(&window).map_err(ssr::bad_request)?
     };
     let workspace = Some(workspace).filter(|w| !w.is_empty());
-    crate::search::no_nul("workspace", workspace.as_deref().unwrap_or_default()).map_err(ServerFnError::new)?;
+    crate::search::no_nul("workspace", workspace.as_deref().unwrap_or_default()).map_err(ssr::bad_request)?;
     let scope = Scope::for_viewer(&viewer);
     ctx.store.stats(&scope, workspace.as_deref(), window, Micros::now()).await.map_err(ssr::internal)
 }
@@ -183,14 +188,19 @@ pub async fn load_timeline(
         return Ok(Loaded::SignedOut);
     };
     let cursor = match cursor {
-        Some(text) => Some(Cursor::decode(&text).ok_or_else(|| ServerFnError::new("invalid cursor"))?),
+        Some(text) => Some(Cursor::decode(&text).ok_or_else(|| ssr::bad_request("invalid cursor"))?),
         None => None,
     };
     if entity_type.contains('\0') || entity_id.contains('\0') {
         return Ok(Loaded::NotFound); // no record holds it
     }
-    let (records, next_cursor) = ssr::timeline_page(&ctx, &viewer, entity_type, entity_id, order, cursor).await?;
-    if records.is_empty() && cursor.is_none() {
+    let (records, next_cursor) =
+        ssr::timeline_page(&ctx, &viewer, entity_type.clone(), entity_id.clone(), order, cursor).await?;
+    // Not found when the viewer may see none of its records, past a cursor too.
+    let unseen = records.is_empty()
+        && (cursor.is_none()
+            || ssr::timeline_page(&ctx, &viewer, entity_type, entity_id, order, None).await?.0.is_empty());
+    if unseen {
         return Ok(Loaded::NotFound);
     }
     Ok(Loaded::Found(Timeline { viewer, records, next_cursor }))
@@ -200,6 +210,8 @@ pub async fn load_timeline(
 pub mod ssr {
     use std::sync::{Arc, OnceLock};
 
+    use axum::http::header::{ACCEPT, REFERER};
+    use axum::http::StatusCode;
     use leptos::prelude::*;
     use tower_sessions::Session;
     use uuid::Uuid;
@@ -284,13 +296,38 @@ pub mod ssr {
         }
     }
 
+    /// An error of the caller's making (a bad value, a refusal, something
+    /// that is not there for them), answered with `status` where leptos
+    /// answers 500; except to a plain form post (no script), which leptos
+    /// redirects back to its page, where the notice tells what happened.
+    pub fn refusal(status: StatusCode, message: impl std::fmt::Display) -> ServerFnError {
+        let form_post = use_context::<axum::http::request::Parts>().is_some_and(|parts| {
+            let html = parts.headers.get(ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
+            html && parts.headers.contains_key(REFERER)
+        });
+        if let (false, Some(response)) = (form_post, use_context::<leptos_axum::ResponseOptions>()) {
+            response.set_status(status);
+        }
+        ServerFnError::new(message)
+    }
+
+    /// A value the caller sent that cannot be taken: 400.
+    pub fn bad_request(message: impl std::fmt::Display) -> ServerFnError {
+        refusal(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// Something that does not exist for the viewer: 404.
+    pub fn not_found(message: impl std::fmt::Display) -> ServerFnError {
+        refusal(StatusCode::NOT_FOUND, message)
+    }
+
     /// Logs the cause and gives the browser a message without internals.
     /// Text PostgreSQL cannot compare (a NUL) is the input's fault, not a
     /// failure: it gets its own message, as the read API's 400 does.
     pub fn internal(err: StoreError) -> ServerFnError {
         if err.is_bad_text() {
             tracing::warn!(error = %err, "a request held a NUL character");
-            return ServerFnError::new("the request holds a NUL character (U+0000), which Trail does not store");
+            return bad_request("the request holds a NUL character (U+0000), which Trail does not store");
         }
         tracing::error!(error = %err, "server function failed");
         ServerFnError::new("internal error")
@@ -346,12 +383,7 @@ pub mod ssr {
     pub async fn require_viewer() -> Result<(Viewer, ServerContext), ServerFnError> {
         match current_viewer().await? {
             Some(found) => Ok(found),
-            None => {
-                if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-                    response.set_status(axum::http::StatusCode::UNAUTHORIZED);
-                }
-                Err(ServerFnError::new("not signed in"))
-            }
+            None => Err(refusal(StatusCode::UNAUTHORIZED, "not signed in")),
         }
     }
 

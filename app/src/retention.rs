@@ -35,8 +35,8 @@ pub async fn retention_overview() -> Result<Loaded<RetentionData>, ServerFnError
 pub async fn set_retention(workspace: String, kind: String, period: String) -> Result<String, ServerFnError> {
     crate::admin_api::ssr::noted(Notice::Done, async move {
         let (actor, ctx) = crate::admin_api::ssr::require(crate::model::Role::Founder).await?;
-        let kind = kind.parse().map_err(ServerFnError::new)?;
-        let period = period.parse().map_err(ServerFnError::new)?;
+        let kind = kind.parse().map_err(crate::api::ssr::bad_request)?;
+        let period = period.parse().map_err(crate::api::ssr::bad_request)?;
         set_period(ctx.store.as_ref(), &actor, &workspace, kind, period).await.map_err(crate::admin_api::refused)
     })
     .await

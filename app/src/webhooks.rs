@@ -53,7 +53,7 @@ pub async fn add_webhook(
 ) -> Result<String, ServerFnError> {
     crate::admin_api::ssr::noted(Notice::NewSecret, async move {
         let (actor, ctx) = crate::admin_api::ssr::require(crate::model::Role::Founder).await?;
-        let format = crate::model::WebhookFormat::parse(&format).map_err(ServerFnError::new)?;
+        let format = crate::model::WebhookFormat::parse(&format).map_err(crate::api::ssr::bad_request)?;
         let request = WebhookRequest { url, workspace, format, records, alerts: no_alerts.is_none(), description };
         let created = create_webhook(ctx.store.as_ref(), ctx.credentials.as_ref(), &actor, request)
             .await
@@ -116,7 +116,7 @@ pub async fn retry_message(id: String) -> Result<String, ServerFnError> {
         let now = crate::model::Micros::now();
         match ctx.store.retry_message_now(&id, now).await.map_err(crate::api::ssr::internal)? {
             true => Ok(format!("Message {id} is sent again now.")),
-            false => Err(ServerFnError::new(format!("no message {id} waiting or failed"))),
+            false => Err(crate::api::ssr::not_found(format!("no message {id} waiting or failed"))),
         }
     })
     .await
@@ -191,6 +191,7 @@ mod operation {
         let refused = |message: String| AccountError::Refused(message);
         let url = check_url(&request.url).map_err(refused)?;
         let records = check_webhook_records(&request.records).map_err(refused)?;
+        accounts::check_label("description", &request.description).map_err(refused)?;
         let workspace = match request.workspace.trim() {
             "" => None,
             slug => Some(accounts::workspace(store, slug).await?),

@@ -244,10 +244,12 @@ async fn timeline(
         asked.clone_from(named);
     }
     let page = page_of(&state, &scope, &filter, &query.page, order).await?;
-    // An entity without a record the reader may see is not found; one whose
-    // records the filters leave out has an empty timeline.
-    if page.events.is_empty() && query.page.cursor()?.is_none() {
-        let seen = filter != entity && !state.store.list_events(&scope, &entity, Page::newest(1)).await?.is_empty();
+    // An entity without a record the reader may see is not found, past a
+    // cursor too; one whose records the filters or the cursor leave out
+    // has an empty page.
+    if page.events.is_empty() {
+        let narrowed = filter != entity || query.page.cursor()?.is_some();
+        let seen = narrowed && !state.store.list_events(&scope, &entity, Page::newest(1)).await?.is_empty();
         if !seen {
             return Err(Error::NotFound);
         }

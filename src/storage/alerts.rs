@@ -144,8 +144,8 @@ pub fn change<'a>(q: &mut Sql<'_, 'a>, change: &'a AlertChange) {
 }
 
 /// Queues an alert's message (the record that says so) to the rule's own
-/// endpoints, or (having none) to every endpoint that takes alerts and
-/// whose workspace is the rule's (or every one); enabled ones only, and not
+/// endpoints, or (having none) to every endpoint that takes alerts; enabled
+/// ones only, whose workspace is the rule's (or every one), and not
 /// to one that the record already goes to as a record (queued by this
 /// transaction, after `now`: looked for from a minute before, so a clock
 /// step back cannot hide it, through the index on (endpoint, created_at)
@@ -154,11 +154,11 @@ pub fn queue_alert(q: &mut Sql<'_, '_>, rule_id: i64, record: Uuid, now: Micros)
     q.push("INSERT INTO webhook_messages (id, endpoint_id, record_id, kind, next_attempt_at, created_at) ");
     q.push(format_args!("SELECT {}, ep.id, ", new_message_id(q.dialect())));
     q.bind(record).push(", 'alert', ").bind(now.0).push(", ").bind(now.0);
-    q.push(" FROM webhook_endpoints ep WHERE ep.enabled AND CASE WHEN EXISTS (");
+    q.push(" FROM webhook_endpoints ep WHERE ep.enabled AND (ep.workspace_id IS NULL OR ep.workspace_id = ");
+    q.push("(SELECT workspace_id FROM alert_rules WHERE id = ").bind(rule_id).push(")) AND CASE WHEN EXISTS (");
     q.push("SELECT 1 FROM alert_rule_endpoints WHERE rule_id = ").bind(rule_id);
     q.push(") THEN ep.id IN (SELECT endpoint_id FROM alert_rule_endpoints WHERE rule_id = ").bind(rule_id);
-    q.push(") ELSE ep.alerts AND (ep.workspace_id IS NULL OR ep.workspace_id = ");
-    q.push("(SELECT workspace_id FROM alert_rules WHERE id = ").bind(rule_id).push(")) END");
+    q.push(") ELSE ep.alerts END");
     q.push(" AND NOT EXISTS (SELECT 1 FROM webhook_messages m ");
     q.push("WHERE m.endpoint_id = ep.id AND m.created_at >= ").bind(now.0 - 60_000_000);
     q.push(" AND m.record_id = ").bind(record).push(")");

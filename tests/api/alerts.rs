@@ -200,6 +200,45 @@ async fn duration_rules_fire_per_provider() {
     );
 }
 
+/// Runs `sql` on the app's database directly.
+async fn behind_the_servers_back(app: &TestApp, sql: &str) {
+    if app.db.is_postgres() {
+        let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    } else {
+        let pool = sqlx::SqlitePool::connect(&app.db.url).await.unwrap();
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+}
+
+/// An endpoint of one workspace hears of that workspace only: a rule on
+/// another (or on every workspace) may not name it, and a rule that names
+/// it anyway (behind the server's back) does not send it its alerts.
+#[tokio::test]
+async fn an_alert_goes_to_endpoints_of_its_workspace_only() {
+    let app = spawn_app().await;
+    app.cli(&["workspace", "add", "globex"]).await;
+    let (own, foreign) = (Receiver::start("200"), Receiver::start("200"));
+    let own_id = endpoint(&app, &own, &[]).await;
+    let foreign_id = endpoint(&app, &foreign, &["--workspace", "globex"]).await.to_string();
+    for workspace in [&["--workspace", "acme"][..], &[]] {
+        let args =
+            [&["alert", "add", "--name", "x", "--match", "key:a.b", "--webhook", &foreign_id], workspace].concat();
+        let (status, out) = app.cli_status(&args).await;
+        assert!(status != 0 && out.contains("takes workspace globex's records only"), "{status} {out}");
+    }
+    assert!(app.store.alert_rules().await.unwrap().is_empty(), "nothing added");
+
+    let id =
+        rule(&app, &["--name", "ab", "--workspace", "acme", "--match", "key:a.b", "--webhook", &own_id.to_string()])
+            .await;
+    behind_the_servers_back(&app, &format!("INSERT INTO alert_rule_endpoints VALUES ({id}, {foreign_id})")).await;
+    ingest(&app, json!({"key": "a.b"})).await;
+    own.wait_for("the alert", |_| !alerts(&own).is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(alerts(&foreign).is_empty(), "globex's endpoint heard nothing of acme");
+}
+
 /// A rule whose saved search an upgraded server no longer reads (here: made
 /// so behind the server's back) is left as it is: an absence rule does not
 /// fire because nothing is counted. A good rule beside it still fires.
@@ -209,14 +248,11 @@ async fn a_rule_whose_search_no_longer_parses_neither_fires_nor_resolves() {
     let receiver = Receiver::start("200");
     endpoint(&app, &receiver, &[]).await;
     let stale = rule(&app, &["--name", "stale", "--match", "kind:audit", "--absent", "--window", "1s"]).await;
-    let contradiction = "UPDATE alert_rules SET query = 'kind:audit kind:action' WHERE id = ";
-    if app.db.is_postgres() {
-        let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
-        sqlx::query(&format!("{contradiction}{stale}")).execute(&pool).await.unwrap();
-    } else {
-        let pool = sqlx::SqlitePool::connect(&app.db.url).await.unwrap();
-        sqlx::query(&format!("{contradiction}{stale}")).execute(&pool).await.unwrap();
-    }
+    behind_the_servers_back(
+        &app,
+        &format!("UPDATE alert_rules SET query = 'kind:audit kind:action' WHERE id = {stale}"),
+    )
+    .await;
     rule(&app, &["--name", "fresh", "--match", "kind:event", "--absent", "--window", "2s"]).await;
     receiver.wait_for("the good rule fires", |_| !alerts(&receiver).is_empty()).await;
     tokio::time::sleep(Duration::from_millis(500)).await;

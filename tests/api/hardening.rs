@@ -337,3 +337,92 @@ async fn stats_panel_tables_stay_bounded() {
     assert_eq!(provider_rows, app::pages::stats::PANEL_PROVIDERS, "top providers only");
     assert!(html.contains("22 others"), "the rest in one row");
 }
+
+/// The dashboard's calls answer a caller's mistake as the read API does: a
+/// value that cannot be taken 400, something that is not there 404, never
+/// leptos's 500. Text with a control character (a NUL among them) is
+/// refused alike on both databases, and nothing of it is stored.
+#[tokio::test]
+async fn dashboard_calls_answer_bad_input_with_its_status() {
+    use app::admin_api::{CreateKey, CreateUser, CreateWorkspace, GrantMembership, RevokeKey};
+    use app::api::{LoadMore, LoadRecord, LoadStats};
+
+    let app = spawn_app().await;
+    let founder = app.client_signed_in_as(FOUNDER_EMAIL).await;
+    let user = |email: &'static str, name: &'static str, role: &'static str| {
+        [
+            ("email", email),
+            ("name", name),
+            ("role", role),
+            ("workspace", "acme"),
+            ("brand", ""),
+            ("password", "long enough password"),
+        ]
+    };
+    let forms = [
+        (app.call_form::<CreateWorkspace>(&founder, &[("slug", "BAD SLUG"), ("name", "")]).await, 400),
+        (app.call_form::<CreateWorkspace>(&founder, &[("name", "no slug")]).await, 400),
+        (app.call_form::<CreateWorkspace>(&founder, &[("slug", "nulws"), ("name", "a\0b")]).await, 400),
+        (app.call_form::<CreateUser>(&founder, &user("king@test.trail", "", "king")).await, 400),
+        (app.call_form::<CreateUser>(&founder, &user("nul@test.trail", "a\0b", "provider")).await, 400),
+        (app.call_form::<CreateUser>(&founder, &user("n\0u@test.trail", "", "provider")).await, 400),
+        (
+            app.call_form::<CreateKey>(&founder, &[("workspace", "acme"), ("scopes", "read"), ("name", "k\0")]).await,
+            400,
+        ),
+        (app.call_form::<RevokeKey>(&founder, &[("key_id", "99999")]).await, 404),
+        (
+            app.call_form::<GrantMembership>(&founder, &[("user_id", "99999"), ("workspace", "acme"), ("brand", "")])
+                .await,
+            404,
+        ),
+    ];
+    for ((status, body), expected) in forms {
+        assert_eq!(status, expected, "{body}");
+    }
+    let calls = [
+        (app.call::<LoadRecord>(&founder, json!({"id": 5})).await, 400),
+        (app.call::<LoadMore>(&founder, json!({"list": {"Feed": {}}, "cursor": "zz"})).await, 400),
+        (app.call::<LoadStats>(&founder, json!({"window": "5y", "workspace": ""})).await, 400),
+    ];
+    for ((status, body), expected) in calls {
+        assert_eq!(status, expected, "{body}");
+    }
+    assert!(app.store.workspace_by_slug("nulws").await.unwrap().is_none(), "no workspace stored");
+    let users = app.store.users().await.unwrap();
+    assert!(!users.iter().any(|u| u.email.contains("nul") || u.email.contains('\0')), "no user stored");
+    assert!(!app.store.api_keys().await.unwrap().iter().any(|k| k.name.contains('\0')), "no key stored");
+}
+
+/// The command line refuses what it cannot mean: an empty workspace is not
+/// "every workspace", a check of a database that is not there does not make
+/// an empty one and pass, and the demo's size is bounded.
+#[tokio::test]
+async fn the_command_line_refuses_empty_workspaces_missing_databases_and_huge_demos() {
+    let app = spawn_app().await;
+    for args in [
+        &["key", "create", "--workspace", "", "--scope", "read"][..],
+        &["key", "create", "--workspace", " ", "--scope", "read"],
+        &["retention", "set", "--workspace", "", "--kind", "event", "--days", "5"],
+        &["webhook", "add", "--url", "https://hooks.example.com/a", "--workspace", ""],
+        &["alert", "add", "--name", "a", "--workspace", ""],
+        &["log-stream", "add", "--dir", "/tmp/trail-never", "--workspace", " "],
+        &["verify", "--workspace", ""],
+    ] {
+        let (status, out) = app.cli_status(args).await;
+        assert!(status != 0 && out.contains("workspace slug"), "{args:?}: {status} {out}");
+    }
+    assert!(app.store.api_keys().await.unwrap().iter().all(|k| k.workspace.is_some()), "no spanning key made");
+    assert!(app.store.webhooks().await.unwrap().is_empty() && app.store.alert_rules().await.unwrap().is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.db");
+    let url = format!("sqlite://{}", missing.display());
+    let (status, out) = app.cli_status(&["verify", "--database-url", &url]).await;
+    assert!(status != 0 && out.contains("no database at"), "{status} {out}");
+    assert!(!missing.exists(), "verify made no database");
+
+    let (status, out) = app.cli_status(&["demo", "--records", "18446744073709551615"]).await;
+    assert!(status != 0 && !out.contains("panicked"), "{status} {out}");
+    assert!(app.store.workspace_by_slug("agency").await.unwrap().is_none(), "no half-made demo");
+}

@@ -164,6 +164,15 @@ async fn timelines_and_failures_narrow_by_the_filters() {
         assert_eq!(read_json(&app, path).await.0, StatusCode::NOT_FOUND, "{path}");
     }
     assert_eq!(read_json(&app, &format!("{timeline}?entity_type=album")).await.0, StatusCode::BAD_REQUEST);
+    // Past a cursor, an entity the reader sees none of is still not found.
+    let (_, first) = read_json(&app, &format!("{timeline}?limit=2")).await;
+    let cursor = first["next_cursor"].as_str().expect("a second page").to_owned();
+    let (status, rest) = read_json(&app, &format!("{timeline}?cursor={cursor}")).await;
+    assert_eq!((status, keys(&rest).len()), (StatusCode::OK, 1));
+    let (status, none) = read_json(&app, &format!("{timeline}?cursor={cursor}&key=nothing.here")).await;
+    assert_eq!((status, keys(&none).len()), (StatusCode::OK, 0), "past the cursor, the filters leave none");
+    let unknown = format!("/api/v1/entities/track/t2/timeline?cursor={cursor}");
+    assert_eq!(read_json(&app, &unknown).await.0, StatusCode::NOT_FOUND, "{unknown}");
 
     let failed = keys(&read_json(&app, "/api/v1/events/failed/recent").await.1);
     assert_eq!(failed, BTreeSet::from(["track.failed".to_owned(), "track.noted".to_owned()]));
