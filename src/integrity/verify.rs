@@ -3,7 +3,7 @@
 //! one before, then checks every digest's signature and head. Reports, per
 //! chain, what is valid and, for each problem, which link and record.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use app::model::{ChainHead, ChainId, ChainLink, Digest, StoredRecord};
@@ -47,6 +47,13 @@ pub enum Finding {
     /// Links through `seq` are gone as if purged, but no valid signature
     /// vouches for the cut.
     UnsignedCut,
+    /// The record is stored more than once (the copies may differ).
+    Duplicated,
+    /// Links go on past the chain's head (at `head`): appended behind
+    /// Trail's back.
+    PastHead { head: i64 },
+    /// The chain's head names another hash than its last link's.
+    HeadChanged,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -76,6 +83,9 @@ impl fmt::Display for Problem {
             Finding::BadSignature => "digest signature fails".to_owned(),
             Finding::DigestOutOfChain => "digest out of chain: the digest before it is missing or replaced".to_owned(),
             Finding::UnsignedCut => "removed without a signed retention cut: links through here are gone".to_owned(),
+            Finding::Duplicated => "duplicated: the record is stored more than once".to_owned(),
+            Finding::PastHead { head } => format!("appended: links go on past the chain's head at {head}"),
+            Finding::HeadChanged => "head changed: the chain's head names another hash than this link's".to_owned(),
         };
         write!(f, ": {what}")
     }
@@ -94,8 +104,9 @@ pub struct ChainReport {
     pub workspace: String,
     /// Records checked and valid.
     pub valid: u64,
-    /// The chain's last link.
+    /// The chain's last link, and its hash (`None` when the walk read none).
     pub last: i64,
+    pub last_hash: Option<Hash>,
     /// Links up to this one were removed by retention.
     pub removed_through: i64,
     pub digests_valid: u64,
@@ -190,9 +201,12 @@ pub async fn verify(
         loop {
             let links = store.chain_links(chain, after, BATCH).await?;
             let (Some(first), Some(last)) = (links.first(), links.last()) else { break };
-            let contents = contents(store.linked_records(chain, first.seq, last.seq).await?).await;
+            let (contents, duplicated) = contents(store.linked_records(chain, first.seq, last.seq).await?).await;
             after = last.seq;
             for link in links {
+                if duplicated.contains(&link.record_id) {
+                    walk.problem(Some(link.seq), Some(link.record_id), Finding::Duplicated);
+                }
                 let content = contents.get(&link.record_id).copied();
                 walk.step(link, content);
             }
@@ -200,6 +214,7 @@ pub async fn verify(
         report.chains.push(walk.finish(chain, name(chain.workspace_id), head, &signed, trusted));
     }
     forgive_concurrent_purges(store, &mut report).await?;
+    check_heads(store, &mut report).await?;
 
     for (id, workspace_id, kind) in store.unlinked_records(scope.workspace_id, MAX_UNLINKED).await? {
         let Ok(kind) = kind.parse() else {
@@ -221,9 +236,38 @@ pub async fn verify(
     Ok(report)
 }
 
-/// The content hash of each record, on every core: the canonical form and
-/// its SHA-256 are most of a walk's work.
-async fn contents(records: Vec<StoredRecord>) -> HashMap<Uuid, Hash> {
+/// Each chain's head, read after its walk, against the last link the walk
+/// read: a head behind it means links were appended behind Trail's back;
+/// at it, the head must name its hash (ingest continues from the head).
+/// A head past it is a record appended since the walk.
+async fn check_heads(store: &dyn Store, report: &mut Report) -> StoreResult<()> {
+    let heads: HashMap<ChainId, ChainHead> = store.chain_heads().await?.into_iter().map(|h| (h.chain(), h)).collect();
+    for chain in &mut report.chains {
+        let Some(head) = heads.get(&chain.chain) else { continue };
+        if head.seq < chain.last {
+            chain.problems.push(Problem {
+                seq: Some(head.seq + 1),
+                record: None,
+                finding: Finding::PastHead { head: head.seq },
+            });
+        } else if head.seq == chain.last && head.seq > 0 {
+            let named = as_hash(&head.hash);
+            if chain.last_hash.is_some() && named != chain.last_hash {
+                chain.problems.push(Problem { seq: Some(head.seq), record: None, finding: Finding::HeadChanged });
+            }
+        } else {
+            continue;
+        }
+        chain.resume = None;
+    }
+    Ok(())
+}
+
+/// The content hash of each record, on every core (the canonical form and
+/// its SHA-256 are most of a walk's work), and the ids stored more than once.
+async fn contents(records: Vec<StoredRecord>) -> (HashMap<Uuid, Hash>, HashSet<Uuid>) {
+    let mut seen = HashSet::with_capacity(records.len());
+    let duplicated: HashSet<Uuid> = records.iter().filter(|r| !seen.insert(r.id)).map(|r| r.id).collect();
     let hashed = tokio::task::spawn_blocking(move || {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let part = records.len().div_ceil(threads).max(1);
@@ -240,7 +284,7 @@ async fn contents(records: Vec<StoredRecord>) -> HashMap<Uuid, Hash> {
         })
     });
     // A record whose hash could not be made is reported missing, never skipped.
-    hashed.await.unwrap_or_default()
+    (hashed.await.unwrap_or_default(), duplicated)
 }
 
 /// A purge that committed while the chains were read removes links and
@@ -277,6 +321,7 @@ impl ChainReport {
             workspace,
             valid: 0,
             last: 0,
+            last_hash: None,
             removed_through: 0,
             digests_valid: 0,
             problems: Vec::new(),
@@ -309,6 +354,7 @@ struct Walk {
     anchors: Vec<(i64, Hash)>,
     signed_heads: HashMap<i64, String>,
     last: i64,
+    last_hash: Option<Hash>,
     valid: u64,
     problems: Vec<Problem>,
     suspects: Vec<Suspect>,
@@ -349,6 +395,7 @@ impl Walk {
             anchors,
             signed_heads: digests.iter().map(|d| (d.seq, d.head.clone())).collect(),
             last: resume.map_or(0, |r| r.seq),
+            last_hash: resume.map(|r| r.hash),
             valid: 0,
             problems: Vec::new(),
             suspects: Vec::new(),
@@ -365,6 +412,7 @@ impl Walk {
     /// `content`: the hash of the stored record the link points at, if there is one.
     fn step(&mut self, link: ChainLink, content: Option<Hash>) {
         self.last = link.seq;
+        self.last_hash = as_hash(&link.hash);
         let content_ok = match content {
             None => {
                 self.problem(Some(link.seq), Some(link.record_id), Finding::Missing);
@@ -492,6 +540,7 @@ impl Walk {
             workspace,
             valid: self.valid,
             last: self.last,
+            last_hash: self.last_hash,
             removed_through: self.cut_seq,
             digests_valid,
             problems: self.problems,

@@ -229,8 +229,10 @@ pub fn linked_records(q: &mut Sql<'_, '_>, chain: ChainId, from: i64, to: i64) {
     });
 }
 
-/// Records no link points at, by id after `after`, at most `limit` per
-/// table: `columns` of them (over `e`), from `tables`, of one workspace or all.
+/// Records no link of their own chain points at, by id after `after`, at
+/// most `limit` per table: `columns` of them (over `e`), from `tables`, of
+/// one workspace or all. A link in another chain, or before a chain's
+/// first (seq 0 or less, where no walk looks), links nothing.
 pub fn unlinked<'a>(
     q: &mut Sql<'_, 'a>,
     tables: &[&str],
@@ -243,7 +245,8 @@ pub fn unlinked<'a>(
     q.join(tables, " UNION ALL ", |q, table| {
         q.push(format_args!(
             "SELECT * FROM (SELECT {columns} FROM {table} e \
-             WHERE NOT EXISTS (SELECT 1 FROM chain_links l WHERE l.record_id = e.id)"
+             WHERE NOT EXISTS (SELECT 1 FROM chain_links l WHERE l.record_id = e.id \
+             AND l.workspace_id = e.workspace_id AND l.kind = e.kind AND l.seq >= 1)"
         ));
         if let Some(workspace_id) = workspace_id {
             q.push(" AND e.workspace_id = ").bind(workspace_id);

@@ -192,7 +192,62 @@ async fn a_record_slipped_in_is_named() {
     tamper(&app, &[&insert]).await;
     let (code, report) = verify(&app).await;
     assert_eq!(code, 1, "{report}");
-    assert!(report.contains(&format!("record {forged}: inserted: the record is in no chain")), "{report}");
+    let inserted = format!("record {forged}: inserted: the record is in no chain");
+    assert!(report.contains(&inserted), "{report}");
+
+    // A link where no walk looks links nothing: in a chain with no head
+    // (acme has no actions), or before its own chain's first link.
+    let ws = app.workspace.id;
+    let (id, zeros) = match app.db.is_postgres() {
+        true => (format!("'{forged}'"), "decode(repeat('00', 32), 'hex')".to_owned()),
+        false => (format!("x'{}'", forged.simple()), "zeroblob(32)".to_owned()),
+    };
+    for (kind, seq) in [("action", 1), ("event", 0)] {
+        let forge = format!("INSERT INTO chain_links VALUES ({ws}, '{kind}', {seq}, {id}, {zeros}, {zeros})");
+        tamper(&app, &[&forge, &format!("DELETE FROM chain_links WHERE record_id = {id} AND seq <> {seq}")]).await;
+        let (code, report) = verify(&app).await;
+        assert!(code == 1 && report.contains(&inserted), "a link in {kind} at {seq}: {report}");
+        tamper(&app, &[&format!("DELETE FROM chain_links WHERE record_id = {id}")]).await;
+    }
+}
+
+/// A record stored twice, a head moved back behind links appended after it,
+/// and a head whose hash was rewritten are each named (ingest would fail on
+/// such a head while verify said the data was clean).
+#[tokio::test]
+async fn a_duplicated_record_and_a_tampered_head_are_named() {
+    let app = spawn_app().await;
+    let ids = fill(&app).await;
+    sign(&app).await;
+    let ws = app.workspace.id;
+    let head = |kind: &str| format!("workspace_id = {ws} AND kind = '{kind}'");
+    tamper(&app, &[&format!("UPDATE chain_heads SET seq = seq - 1 WHERE {}", head("event"))]).await;
+    let (code, report) = verify(&app).await;
+    assert!(code == 1 && report.contains("appended: links go on past the chain's head at 9"), "{report}");
+    tamper(&app, &[&format!("UPDATE chain_heads SET seq = seq + 1 WHERE {}", head("event"))]).await;
+
+    let zeros = if app.db.is_postgres() { "decode(repeat('00', 32), 'hex')" } else { "zeroblob(32)" };
+    tamper(&app, &[&format!("UPDATE chain_heads SET hash = {zeros} WHERE {}", head("audit"))]).await;
+    let (code, report) = verify(&app).await;
+    assert!(code == 1 && report.contains("link 5: head changed"), "{report}");
+
+    if !app.db.is_postgres() {
+        // SQLite's two record tables can each hold a copy of one id.
+        let original = uuid::Uuid::parse_str(&ids[1]).unwrap().simple();
+        let copy = |to: &str, from: &str| {
+            format!(
+                "INSERT INTO {to} (id, workspace_id, kind, key, message, actor_type, visibility, severity, \
+                 occurred_at, received_at) SELECT id, workspace_id, kind, key, 'FORGED', actor_type, visibility, \
+                 severity, occurred_at, received_at FROM {from} WHERE id = x'{original}' \
+                 AND NOT EXISTS (SELECT 1 FROM {to} WHERE id = x'{original}')"
+            )
+        };
+        // Into whichever table does not hold it yet.
+        tamper(&app, &[&copy("events_recent", "events"), &copy("events", "events_recent")]).await;
+        let (code, report) = verify(&app).await;
+        let duplicated = format!("record {}: duplicated", ids[1]);
+        assert!(code == 1 && report.contains(&duplicated), "{report}");
+    }
 }
 
 #[tokio::test]
