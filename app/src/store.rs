@@ -646,7 +646,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every log stream, with what its exporter needs.
     async fn log_streams(&self) -> StoreResult<Vec<LogStreamTarget>>;
     /// Log stream `id` exported `count` more records, up to `position`.
-    async fn advance_log_stream(&self, id: i64, position: StreamPosition, count: i64, at: Micros) -> StoreResult<()>;
+    /// Whether it moved: not when the stream was removed, or another
+    /// exporter took it further.
+    async fn advance_log_stream(&self, id: i64, position: StreamPosition, count: i64, at: Micros) -> StoreResult<bool>;
     /// Log stream `id` could not export (`None`: it can again).
     async fn log_stream_error(&self, id: i64, error: Option<&str>) -> StoreResult<()>;
     /// An endpoint's recent deliveries, newest first.
@@ -659,8 +661,9 @@ pub trait Store: Send + Sync + 'static {
     /// `lease_until`; with several servers each message goes to one.
     async fn claim_messages(&self, now: Micros, lease_until: Micros, limit: usize) -> StoreResult<Vec<ClaimedMessage>>;
     /// Records attempts' outcomes on their messages (and endpoints), in one
-    /// transaction: a sender's round costs one write.
-    async fn finish_attempts(&self, attempts: &[(ClaimedMessage, Attempt)]) -> StoreResult<()>;
+    /// transaction: a sender's round costs one write. The endpoints these
+    /// outcomes disabled (each once: one disabled already is not again).
+    async fn finish_attempts(&self, attempts: &[(ClaimedMessage, Attempt)]) -> StoreResult<Vec<i64>>;
     /// May answer from a copy up to a second old; a revocation through `apply` on the same store clears it.
     async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
     async fn touch_api_key(&self, id: i64, at: Micros) -> StoreResult<()>;

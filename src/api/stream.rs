@@ -20,7 +20,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use futures_util::Stream;
+use futures_util::{FutureExt as _, Stream};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::sync::watch;
@@ -79,6 +79,13 @@ pub async fn stream(
     // A new subscriber joins before the answer, so that every record
     // committed once the client has it is sent.
     let (last, next) = match resume_after(&headers, query.last_event_id.as_deref())? {
+        // A position past every record committed (from another database, or
+        // before a restore) would skip what comes until the stream caught up.
+        Some(position) if position > state.store.stream_start().await? => {
+            return Err(Error::BadRequest(
+                "Last-Event-ID: no record this server holds has that position yet: reconnect without it".into(),
+            ));
+        }
         Some(position) => (position, Phase::CatchingUp),
         None => {
             let member = state.live.join(&scope, &filter).await?;
@@ -202,10 +209,18 @@ impl Follow {
                     };
                     return Some(greeting.encode());
                 }
-                phase @ (Phase::CatchingUp | Phase::Joined(_)) => match self.catch_up(phase).await {
-                    Ok(next) => self.phase = next,
-                    Err(err) => return Some(failed(&err)),
-                },
+                phase @ (Phase::CatchingUp | Phase::Joined(_)) => {
+                    // A long catch-up checks its reader as often as a live stream.
+                    if self.recheck.tick().now_or_never().is_some() {
+                        if let Some(end) = self.reader_changed().await {
+                            return Some(end);
+                        }
+                    }
+                    match self.catch_up(phase).await {
+                        Ok(next) => self.phase = next,
+                        Err(err) => return Some(failed(&err)),
+                    }
+                }
                 Phase::Live(mut member) => {
                     let woke = tokio::select! {
                         item = member.next() => Woke::Item(item),
@@ -225,19 +240,28 @@ impl Follow {
                         }
                         Woke::Item(None) if member.lagged() => self.phase = Phase::Lagged,
                         Woke::Item(None) | Woke::Closing => {}
-                        Woke::Recheck => match self.principal.scope_now(&self.state).await {
-                            Ok(Some(scope)) if scope == self.scope => self.phase = Phase::Live(member),
-                            // Reconnecting reads with what the reader may see now, if anything.
-                            Ok(_) => return Some(ended("what this reader may see has changed: reconnect")),
-                            Err(err) => {
-                                tracing::warn!(error = %err, "could not check a live stream's reader");
-                                self.phase = Phase::Live(member);
-                            }
+                        Woke::Recheck => match self.reader_changed().await {
+                            Some(end) => return Some(end),
+                            None => self.phase = Phase::Live(member),
                         },
                     }
                 }
                 Phase::Lagged => return Some(lagged(self.last)),
                 Phase::Ended => return None,
+            }
+        }
+    }
+
+    /// The stream's last event if its reader may no longer see what it asked
+    /// for (a revoked key, a changed role or membership); reconnecting reads
+    /// with what the reader may see now, if anything.
+    async fn reader_changed(&self) -> Option<Bytes> {
+        match self.principal.scope_now(&self.state).await {
+            Ok(Some(scope)) if scope == self.scope => None,
+            Ok(_) => Some(ended("what this reader may see has changed: reconnect")),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not check a live stream's reader");
+                None
             }
         }
     }

@@ -12,12 +12,14 @@
 
 pub mod cli;
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use app::model::{Destination, EventFilter, Micros, StreamPosition};
 use app::store::{DynStore, Job, LogStreamTarget, Scope, Turn};
+use tokio::task::JoinHandle;
 
 use crate::api::record::ApiRecord;
 use crate::webhooks::sender::Signed;
@@ -30,11 +32,13 @@ const LOOK_EVERY: Duration = Duration::from_secs(1);
 /// After a failure a stream waits this long before it tries again.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
-/// Starts the exporter; it runs as long as the server does.
+/// Starts the exporter; it runs as long as the server does. Each stream
+/// exports in a task of its own, so a destination that hangs (up to the
+/// client's timeout) holds up only its own stream.
 pub fn spawn(store: DynStore, client: reqwest::Client, allow_private: bool) {
     tokio::spawn(async move {
         let mut commits = store.commits();
-        let mut failing_until = std::collections::HashMap::new();
+        let mut running: HashMap<i64, JoinHandle<()>> = HashMap::new();
         let mut turn = Turn::new(Job::LogStreams);
         loop {
             tokio::select! {
@@ -48,29 +52,50 @@ pub fn spawn(store: DynStore, client: reqwest::Client, allow_private: bool) {
                     continue;
                 }
             };
+            // A removed stream's export stops where it is.
+            running.retain(|id, task| {
+                let kept = streams.iter().any(|target| target.stream.id == *id);
+                if !kept {
+                    task.abort();
+                }
+                kept
+            });
             if !turn.hold(store.as_ref(), !streams.is_empty()).await {
                 continue; // no streams, or another server exports
             }
-            for target in streams {
-                let id = target.stream.id;
-                if failing_until.get(&id).is_some_and(|until| tokio::time::Instant::now() < *until) {
-                    continue;
+            for id in streams.iter().map(|target| target.stream.id) {
+                if running.get(&id).is_some_and(|task| !task.is_finished()) {
+                    continue; // still exporting, or waiting after a failure
                 }
-                let outcome = export(&store, &client, allow_private, &target).await;
-                let error = outcome.err();
-                if error.is_some() {
-                    failing_until.insert(id, tokio::time::Instant::now() + RETRY_AFTER);
-                } else {
-                    failing_until.remove(&id);
-                }
-                if error.is_some() || target.stream.last_error.is_some() {
-                    if let Err(err) = store.log_stream_error(id, error.as_deref()).await {
-                        tracing::warn!(error = %err, stream = id, "could not record a log stream's state");
-                    }
-                }
+                let (store, client) = (store.clone(), client.clone());
+                running.insert(id, tokio::spawn(export_once(store, client, allow_private, id)));
             }
         }
     });
+}
+
+/// One round of stream `id`'s export, its state recorded; after a failure
+/// it waits `RETRY_AFTER` before it ends, so the next round comes no sooner.
+/// The stream is read here, after the last round ended: a cursor read
+/// before that round's last batch would export the batch again.
+async fn export_once(store: DynStore, client: reqwest::Client, allow_private: bool, id: i64) {
+    let target = match store.log_streams().await {
+        Ok(streams) => streams.into_iter().find(|target| target.stream.id == id),
+        Err(err) => {
+            tracing::warn!(error = %err, "could not read the log streams");
+            return;
+        }
+    };
+    let Some(target) = target else { return }; // removed meanwhile
+    let error = export(&store, &client, allow_private, &target).await.err();
+    if error.is_some() || target.stream.last_error.is_some() {
+        if let Err(err) = store.log_stream_error(id, error.as_deref()).await {
+            tracing::warn!(error = %err, stream = id, "could not record a log stream's state");
+        }
+    }
+    if error.is_some() {
+        tokio::time::sleep(RETRY_AFTER).await;
+    }
 }
 
 /// Exports what was committed after the stream's cursor, a batch at a time.
@@ -103,9 +128,11 @@ async fn export(
             }
             Destination::Http => post(client, allow_private, target, (first, last), lines).await?,
         }
-        store.advance_log_stream(stream.id, last, count as i64, Micros::now()).await.map_err(|e| e.to_string())?;
+        let moved =
+            store.advance_log_stream(stream.id, last, count as i64, Micros::now()).await.map_err(|e| e.to_string())?;
         position = last;
-        if count < BATCH {
+        // Removed meanwhile (or taken further by another exporter): no more.
+        if !moved || count < BATCH {
             return Ok(());
         }
     }

@@ -11,9 +11,9 @@ use app::model::{
     IntegrityStatus, Kind, Micros, Retention, Stats, StatsWindow, StoredRecord, StreamPosition, WebhookEndpoint,
 };
 use app::store::{
-    AlertFold, ApiKeyRecord, ApiKeySummary, Applied, Attempt, AttemptLimit, AuditOf, Change, ClaimedMessage, Cutoff,
-    DecideAlert, InsertOutcome, Job, JobGuard, LogStreamTarget, NewMessage, NewRecord, Page, Purged, Scope, Signer,
-    Store, StoreError, StoreResult, StreamBatch, UserRecord, UserSummary, Workspace,
+    AlertFold, ApiKeyRecord, ApiKeySummary, Applied, Attempt, AttemptLimit, AttemptNext, AuditOf, Change,
+    ClaimedMessage, Cutoff, DecideAlert, InsertOutcome, Job, JobGuard, LogStreamTarget, NewMessage, NewRecord, Page,
+    Purged, Scope, Signer, Store, StoreError, StoreResult, StreamBatch, UserRecord, UserSummary, Workspace,
 };
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
@@ -460,7 +460,7 @@ impl Tx {
 }
 
 /// Writes attempts' outcomes on their messages and endpoints.
-async fn finish_attempts(tx: &mut Tx, attempts: &[(ClaimedMessage, Attempt)]) -> sqlx::Result<()> {
+async fn finish_attempts(tx: &mut Tx, attempts: &[(ClaimedMessage, Attempt)]) -> sqlx::Result<Vec<i64>> {
     // One outcome per message (the latest), should a lapsed claim have sent
     // one twice: an UPDATE … FROM applies just one of its matching rows.
     let mut latest: Vec<(ClaimedMessage, Attempt)> = Vec::with_capacity(attempts.len());
@@ -474,12 +474,16 @@ async fn finish_attempts(tx: &mut Tx, attempts: &[(ClaimedMessage, Attempt)]) ->
     for chunk in power_of_two_chunks(&latest, webhooks::OUTCOMES_PER_STATEMENT) {
         tx.execute(|q| webhooks::finish_messages(q, chunk)).await?;
     }
+    let mut disabled = Vec::new();
     for (message, attempt) in &latest {
         if attempt.endpoint_tried {
-            tx.execute(|q| webhooks::finish_endpoint(q, message.endpoint.id, attempt)).await?;
+            let changed = tx.execute(|q| webhooks::finish_endpoint(q, message.endpoint.id, attempt)).await?;
+            if attempt.next == AttemptNext::DisableEndpoint && changed > 0 {
+                disabled.push(message.endpoint.id);
+            }
         }
     }
-    Ok(())
+    Ok(disabled)
 }
 
 /// Maps a unique-constraint violation to `Conflict(what)`.
@@ -621,9 +625,8 @@ impl Store for SqlStore {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    async fn advance_log_stream(&self, id: i64, position: StreamPosition, count: i64, at: Micros) -> StoreResult<()> {
-        self.execute(|q| log_streams::advance(q, id, position, count, at)).await?;
-        Ok(())
+    async fn advance_log_stream(&self, id: i64, position: StreamPosition, count: i64, at: Micros) -> StoreResult<bool> {
+        Ok(self.execute(|q| log_streams::advance(q, id, position, count, at)).await? > 0)
     }
 
     async fn log_stream_error(&self, id: i64, error: Option<&str>) -> StoreResult<()> {
@@ -657,11 +660,11 @@ impl Store for SqlStore {
         Ok(rows.into_iter().map(|row| row.into_claimed(now)).collect())
     }
 
-    async fn finish_attempts(&self, attempts: &[(ClaimedMessage, Attempt)]) -> StoreResult<()> {
+    async fn finish_attempts(&self, attempts: &[(ClaimedMessage, Attempt)]) -> StoreResult<Vec<i64>> {
         let mut tx = self.begin().await?;
-        finish_attempts(&mut tx, attempts).await?;
+        let disabled = finish_attempts(&mut tx, attempts).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(disabled)
     }
 
     async fn api_key_by_hash(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {

@@ -125,7 +125,9 @@ pub fn finish_messages<'a>(q: &mut Sql<'_, 'a>, attempts: &'a [(ClaimedMessage, 
         let (status, retry_at) = match attempt.next {
             AttemptNext::Delivered => ("delivered", None),
             AttemptNext::RetryAt(at) => ("pending", Some(at.0)),
-            AttemptNext::Failed | AttemptNext::DisableEndpoint => ("failed", None),
+            // Its endpoint is disabled: it waits, due once the endpoint is enabled again.
+            AttemptNext::DisableEndpoint => ("pending", Some(attempt.at.0)),
+            AttemptNext::Failed => ("failed", None),
         };
         q.push("(").bind(message.id.as_str()).push(", ").bind(status).push(", ").bind(attempt.at.0);
         q.push(", ").bind(attempt.status.map(i32::from)).push(", ").bind(attempt.error.as_deref());
@@ -135,7 +137,8 @@ pub fn finish_messages<'a>(q: &mut Sql<'_, 'a>, attempts: &'a [(ClaimedMessage, 
 }
 
 /// Writes an attempt's outcome on the endpoint: whether it is failing, since
-/// when, and disabled when it must be.
+/// when, and disabled when it must be (if enabled: a row changed says this
+/// attempt disabled it).
 pub fn finish_endpoint<'a>(q: &mut Sql<'_, 'a>, endpoint_id: i64, attempt: &'a Attempt) {
     q.push("UPDATE webhook_endpoints SET ");
     match attempt.next {
@@ -148,8 +151,10 @@ pub fn finish_endpoint<'a>(q: &mut Sql<'_, 'a>, endpoint_id: i64, attempt: &'a A
         }
     }
     q.push(" WHERE id = ").bind(endpoint_id);
-    if attempt.next == AttemptNext::Delivered {
-        q.push(" AND failing_since IS NOT NULL"); // only an endpoint that was failing is rewritten
+    match attempt.next {
+        AttemptNext::Delivered => _ = q.push(" AND failing_since IS NOT NULL"), // only one that was failing
+        AttemptNext::DisableEndpoint => _ = q.push(" AND enabled"),
+        AttemptNext::RetryAt(_) | AttemptNext::Failed => {}
     }
 }
 

@@ -134,8 +134,8 @@ struct Outcome {
 /// Writes outcomes as they come, those that came together in one
 /// transaction (one writer: no burst of transactions to exhaust a pool).
 /// The records of messages that failed for good are written beside, so
-/// they never hold up the outcomes behind them; an endpoint disabled by
-/// several messages at once gets one record.
+/// they never hold up the outcomes behind them; an endpoint disabled gets
+/// one record, by the outcome that disabled it (the store says which).
 fn spawn_recorder(store: DynStore) -> mpsc::UnboundedSender<Outcome> {
     let (sender, mut outcomes) = mpsc::unbounded_channel::<Outcome>();
     tokio::spawn(async move {
@@ -143,20 +143,22 @@ fn spawn_recorder(store: DynStore) -> mpsc::UnboundedSender<Outcome> {
         while outcomes.recv_many(&mut batch, IN_FLIGHT).await > 0 {
             let (attempts, places): (Vec<_>, Vec<_>) =
                 batch.drain(..).map(|o| ((o.message, o.attempt), o.place)).unzip();
-            if let Err(err) = store.finish_attempts(&attempts).await {
-                // The claims lapse and the messages are tried again.
-                tracing::error!(error = %err, "could not record {} webhook attempts", attempts.len());
-                continue;
-            }
+            let mut disabled = match store.finish_attempts(&attempts).await {
+                Ok(disabled) => disabled,
+                Err(err) => {
+                    // The claims lapse and the messages are tried again.
+                    tracing::error!(error = %err, "could not record {} webhook attempts", attempts.len());
+                    continue;
+                }
+            };
             drop(places);
-            let mut disabled = Vec::new();
             let failures: Vec<(ClaimedMessage, Attempt)> = attempts
                 .into_iter()
                 .filter(|(message, attempt)| match attempt.next {
                     AttemptNext::Failed => true,
-                    AttemptNext::DisableEndpoint if !disabled.contains(&message.endpoint.id) => {
-                        disabled.push(message.endpoint.id);
-                        true
+                    AttemptNext::DisableEndpoint => {
+                        let first = disabled.iter().position(|&id| id == message.endpoint.id);
+                        first.map(|at| disabled.swap_remove(at)).is_some()
                     }
                     _ => false,
                 })

@@ -137,3 +137,34 @@ async fn an_http_stream_posts_signed_batches_and_retries_them() {
     let delivered: BTreeSet<String> = lines.into_iter().collect();
     assert!(ids.iter().all(|id| delivered.contains(id)), "every record");
 }
+
+/// A destination that is slow to answer holds up only its own stream: a
+/// directory stream beside it exports before the slow one's first answer.
+/// A stream removed while it catches up sends no more batches.
+#[tokio::test]
+async fn a_slow_destination_holds_up_only_its_stream_and_a_removed_one_stops() {
+    let app = spawn_app().await;
+    let slow = Receiver::start_slow(0, "200", Duration::from_secs(10));
+    app.cli(&["log-stream", "add", "--url", &slow.url(), "--workspace", "acme"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    app.cli(&["log-stream", "add", "--dir", dir.path().to_str().unwrap(), "--workspace", "acme"]).await;
+    let ids = ingest(&app.address, &app, 10, "beside").await;
+    wait_until_exported(dir.path(), &ids).await;
+    assert!(slow.received().is_empty(), "the directory did not wait for the slow answer");
+    app.cli(&["log-stream", "remove", "1"]).await;
+    app.cli(&["log-stream", "remove", "2"]).await;
+
+    let paced = Receiver::start_slow(0, "200", Duration::from_millis(700));
+    let out = app.cli(&["log-stream", "add", "--url", &paced.url(), "--workspace", "acme"]).await;
+    paced.trust(&[out.lines().last().unwrap().trim()]);
+    ingest(&app.address, &app, 5_000, "paced").await;
+    paced.wait_for("a first batch", |r| !r.is_empty()).await;
+    app.cli(&["log-stream", "remove", "3"]).await;
+    let at_removal = paced.received().len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = paced.received().len();
+    assert!(
+        after <= at_removal + 1,
+        "{at_removal} batches at the removal, {after} since: no more after the one in flight"
+    );
+}

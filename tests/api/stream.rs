@@ -229,6 +229,11 @@ async fn filters_and_search_apply_to_the_stream() {
     let bad = app.client.get(&url).bearer_auth(&app.key).header("last-event-id", "nope").send().await.unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     assert!(bad.text().await.unwrap().contains("Last-Event-ID"));
+    // A position no record has reached yet would skip what comes until then.
+    let ahead = "999999999.ffffffffffffffffffffffffffffffff";
+    let bad = app.client.get(&url).bearer_auth(&app.key).header("last-event-id", ahead).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("no record this server holds has that position yet"));
     let anonymous = app.client.get(&url).send().await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     let ingest_only = issue_key(&app.store, "acme", "ingest").await;
