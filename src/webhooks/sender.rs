@@ -5,7 +5,7 @@
 //! days of failures.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -355,15 +355,17 @@ fn refuse_private_literal(url: &str, allow_private: bool) -> Result<(), String> 
 }
 
 fn refusal(ip: IpAddr) -> String {
-    format!("refused: {ip} is a loopback, private or link-local address (TRAIL_WEBHOOK_ALLOW_PRIVATE=1 allows it)")
+    format!("refused: {ip} is not a public address (loopback, private, link-local, reserved, or one that leads to such an address); TRAIL_WEBHOOK_ALLOW_PRIVATE=1 allows it")
 }
 
 /// Whether `ip` is an address on the public internet: not loopback,
-/// private, link-local, shared, unspecified, multicast or broadcast.
+/// private, link-local, shared, reserved, unspecified, multicast or
+/// broadcast. An IPv6 address that carries an IPv4 one (mapped, compatible,
+/// NAT64, 6to4) is judged by the IPv4 address it reaches.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             !(v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
@@ -371,19 +373,41 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v4.is_broadcast()
                 || v4.is_multicast()
                 || a == 0
-                || (a == 100 && (64..128).contains(&b)))
+                || (a == 100 && (64..128).contains(&b)) // shared (carrier-grade NAT)
+                || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+                || (a == 198 && (18..20).contains(&b)) // benchmarking
+                || a >= 240) // reserved
         }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public(IpAddr::V4(v4)),
-            None => {
-                let first = v6.segments()[0];
-                !(v6.is_loopback()
-                    || v6.is_unspecified()
-                    || v6.is_multicast()
-                    || (first & 0xfe00) == 0xfc00
-                    || (first & 0xffc0) == 0xfe80)
+        IpAddr::V6(v6) => {
+            if let Some(v4) = carried_v4(v6) {
+                return is_public(IpAddr::V4(v4));
             }
-        },
+            let s = v6.segments();
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] == 0x2001 && s[1] == 0) // Teredo: a tunnel to an IPv4 address
+                || (s[0] == 0x2001 && s[1] == 0xdb8) // documentation
+                || (s[0] == 0x100 && s[1..4] == [0, 0, 0])) // discard
+        }
+    }
+}
+
+/// The IPv4 address an IPv6 one carries: mapped (`::ffff:a.b.c.d`),
+/// compatible (`::a.b.c.d`), NAT64 (`64:ff9b::/96`, `64:ff9b:1::/48`) or
+/// 6to4 (`2002::/16`).
+fn carried_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    let v4 = |high: u16, low: u16| Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
+    match v6.segments() {
+        [0, 0, 0, 0, 0, 0xffff, high, low]
+        | [0x64, 0xff9b, 0, 0, 0, 0, high, low]
+        | [0x64, 0xff9b, 1, .., high, low] => Some(v4(high, low)),
+        // Not `::` or `::1`, which are themselves.
+        [0, 0, 0, 0, 0, 0, high, low] if (high, low) > (0, 1) => Some(v4(high, low)),
+        [0x2002, high, low, ..] => Some(v4(high, low)),
+        _ => None,
     }
 }
 
@@ -507,7 +531,22 @@ mod tests {
         for private in ["::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "::"] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
-        for public in ["93.184.216.34", "2606:2800:220:1::1"] {
+        // IPv6 that reaches a private IPv4 address, and ranges no server is at.
+        for private in [
+            "::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::10.0.0.1",
+            "2002:7f00:1::",
+            "2002:a00:1::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:db8::1",
+            "240.0.0.1",
+            "198.18.0.1",
+            "192.0.0.8",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["93.184.216.34", "2606:2800:220:1::1", "64:ff9b::5db8:d822", "2002:5db8:d822::1"] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
     }
