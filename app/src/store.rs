@@ -658,8 +658,15 @@ pub trait Store: Send + Sync + 'static {
     /// Makes message `id` due now (a pending or failed one); whether there was one.
     async fn retry_message_now(&self, id: &str, now: Micros) -> StoreResult<bool>;
     /// Claims up to `limit` messages due at `now` for this sender until
-    /// `lease_until`; with several servers each message goes to one.
-    async fn claim_messages(&self, now: Micros, lease_until: Micros, limit: usize) -> StoreResult<Vec<ClaimedMessage>>;
+    /// `lease_until`, none of the endpoints `busy`; with several servers
+    /// each message goes to one.
+    async fn claim_messages(
+        &self,
+        now: Micros,
+        lease_until: Micros,
+        limit: usize,
+        busy: &[i64],
+    ) -> StoreResult<Vec<ClaimedMessage>>;
     /// Records attempts' outcomes on their messages (and endpoints), in one
     /// transaction: a sender's round costs one write. The endpoints these
     /// outcomes disabled (each once: one disabled already is not again).

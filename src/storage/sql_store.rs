@@ -650,8 +650,15 @@ impl Store for SqlStore {
         Ok(self.execute(|q| webhooks::retry_now(q, id, now)).await? > 0)
     }
 
-    async fn claim_messages(&self, now: Micros, lease_until: Micros, limit: usize) -> StoreResult<Vec<ClaimedMessage>> {
-        let ids: Vec<(String,)> = self.fetch_all(Use::Write, |q| webhooks::claim(q, now, lease_until, limit)).await?;
+    async fn claim_messages(
+        &self,
+        now: Micros,
+        lease_until: Micros,
+        limit: usize,
+        busy: &[i64],
+    ) -> StoreResult<Vec<ClaimedMessage>> {
+        let ids: Vec<(String,)> =
+            self.fetch_all(Use::Write, |q| webhooks::claim(q, now, lease_until, limit, busy)).await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }

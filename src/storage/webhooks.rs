@@ -80,9 +80,10 @@ pub fn retry_now<'a>(q: &mut Sql<'_, 'a>, id: &'a str, now: Micros) {
     q.push(" WHERE id = ").bind(id).push(" AND status <> 'delivered'");
 }
 
-/// Leases up to `limit` due messages of enabled endpoints to the caller;
-/// PostgreSQL skips rows another sender is claiming at the same moment.
-pub fn claim(q: &mut Sql<'_, '_>, now: Micros, lease_until: Micros, limit: usize) {
+/// Leases up to `limit` due messages of enabled endpoints but the `busy`
+/// ones to the caller; PostgreSQL skips rows another sender is claiming at
+/// the same moment.
+pub fn claim<'a>(q: &mut Sql<'_, 'a>, now: Micros, lease_until: Micros, limit: usize, busy: &'a [i64]) {
     q.push("UPDATE webhook_messages SET claimed_until = ").bind(lease_until.0);
     q.push(
         " WHERE id IN (SELECT m.id FROM webhook_messages m \
@@ -91,6 +92,11 @@ pub fn claim(q: &mut Sql<'_, '_>, now: Micros, lease_until: Micros, limit: usize
     )
     .bind(now.0);
     q.push(" AND (m.claimed_until IS NULL OR m.claimed_until < ").bind(now.0).push(")");
+    if !busy.is_empty() {
+        q.push(" AND m.endpoint_id NOT IN (");
+        q.join(busy, ", ", |q, id| _ = q.bind(*id));
+        q.push(")");
+    }
     q.push(" ORDER BY m.next_attempt_at LIMIT ").bind(limit as i64);
     if q.dialect() == Dialect::Postgres {
         q.push(" FOR UPDATE OF m SKIP LOCKED");

@@ -29,6 +29,9 @@ const LEASE: Duration = Duration::from_secs(60);
 const ROUND: usize = 32;
 /// Messages being sent (or their outcomes written) at once.
 const IN_FLIGHT: usize = 256;
+/// Messages of one endpoint being sent at once, at most (one claim past
+/// it): a receiver that hangs holds these, the other endpoints the rest.
+const PER_ENDPOINT: usize = 32;
 /// Due retries are looked for at least this often.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 /// The longest wait a `Retry-After` may ask for.
@@ -82,9 +85,10 @@ pub fn client(allow_private: bool) -> reqwest::Result<reqwest::Client> {
 async fn run(store: DynStore, client: reqwest::Client, settings: Arc<Settings>) {
     let mut commits = store.commits();
     // A place per message from its claim until its outcome is written: the
-    // sender claims again as soon as any is free, so a slow receiver delays
-    // others only once its messages hold every place (not capped per endpoint).
+    // sender claims again as soon as any is free. An endpoint with
+    // `PER_ENDPOINT` messages out is not claimed for until some come back.
     let places = Arc::new(Semaphore::new(IN_FLIGHT));
+    let sending = Arc::new(Sending::default());
     let outcomes = spawn_recorder(store.clone());
     loop {
         let room = places.available_permits().min(ROUND);
@@ -94,7 +98,7 @@ async fn run(store: DynStore, client: reqwest::Client, settings: Arc<Settings>) 
         }
         let now = Micros::now();
         let lease_until = Micros(now.0 + LEASE.as_micros() as i64);
-        let claimed = match store.claim_messages(now, lease_until, room).await {
+        let claimed = match store.claim_messages(now, lease_until, room, &sending.busy()).await {
             Ok(claimed) => claimed,
             Err(err) => {
                 tracing::warn!(error = %err, "could not claim webhook messages");
@@ -107,9 +111,11 @@ async fn run(store: DynStore, client: reqwest::Client, settings: Arc<Settings>) 
             let Ok(place) = places.clone().acquire_owned().await else { return };
             let (client, settings, outcomes, records) =
                 (client.clone(), settings.clone(), outcomes.clone(), records.clone());
+            let sent = sending.start(message.endpoint.id);
             tokio::spawn(async move {
                 let body = body(&settings, &message, &records);
                 let attempt = attempt(&client, &settings, &message, body).await;
+                drop(sent);
                 // The recorder ends only with the server.
                 let _ = outcomes.send(Outcome { message, attempt, place });
             });
@@ -119,6 +125,41 @@ async fn run(store: DynStore, client: reqwest::Client, settings: Arc<Settings>) 
                 // A commit may have queued messages (the store is gone: just wait).
                 Ok(()) = commits.changed() => {}
                 () = tokio::time::sleep(LOOK_EVERY) => {}
+            }
+        }
+    }
+}
+
+/// How many messages of each endpoint are being sent.
+#[derive(Default)]
+struct Sending(std::sync::Mutex<HashMap<i64, usize>>);
+
+impl Sending {
+    /// The endpoints with `PER_ENDPOINT` messages out.
+    fn busy(&self) -> Vec<i64> {
+        let counts = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        counts.iter().filter(|(_, &n)| n >= PER_ENDPOINT).map(|(&id, _)| id).collect()
+    }
+
+    /// Counts a message of `endpoint` out until the guard is dropped.
+    fn start(self: &Arc<Self>, endpoint: i64) -> SendingGuard {
+        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).entry(endpoint).or_default() += 1;
+        SendingGuard { sending: self.clone(), endpoint }
+    }
+}
+
+struct SendingGuard {
+    sending: Arc<Sending>,
+    endpoint: i64,
+}
+
+impl Drop for SendingGuard {
+    fn drop(&mut self) {
+        let mut counts = self.sending.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(n) = counts.get_mut(&self.endpoint) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.endpoint);
             }
         }
     }
