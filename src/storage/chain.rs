@@ -214,7 +214,8 @@ pub fn heads(q: &mut Sql<'_, '_>) {
 
 /// Up to `limit` links ([`ChainLink`]) of a chain after link `after`.
 pub fn links(q: &mut Sql<'_, '_>, chain: ChainId, after: i64, limit: usize) {
-    q.push("SELECT seq, record_id, content, hash FROM chain_links WHERE ");
+    let record_id = q.dialect().checked_id("record_id");
+    q.push(format_args!("SELECT seq, {record_id} AS record_id, content, hash FROM chain_links WHERE "));
     chain_is(q, "", chain);
     q.push(" AND seq > ").bind(after).push(format_args!(" ORDER BY seq LIMIT {limit}"));
 }
@@ -262,7 +263,9 @@ pub fn unlinked<'a>(
 }
 
 /// The columns of [`unlinked`] that name a record and its chain.
-pub const UNLINKED_IDS: &str = "e.id, e.workspace_id, e.kind";
+pub fn unlinked_ids(dialect: Dialect) -> String {
+    format!("{}, e.workspace_id, e.kind", dialect.checked_id("e.id"))
+}
 
 /// A record's link, with its chain ([`LinkRow`]).
 pub fn link_of(q: &mut Sql<'_, '_>, record_id: Uuid) {
@@ -382,11 +385,13 @@ mod tests {
         let sql = sql_of(Dialect::Sqlite, |q| linked_records(q, chain, 1, 10));
         assert_eq!(sql.matches("SELECT record_id FROM chain_links").count(), 2, "{sql}");
         assert!(sql.contains("FROM events_recent e WHERE e.id IN"), "{sql}");
-        let sql = sql_of(Dialect::Postgres, |q| unlinked(q, &["events"], UNLINKED_IDS, Some(3), None, 5));
+        let ids = unlinked_ids(Dialect::Postgres);
+        let sql = sql_of(Dialect::Postgres, |q| unlinked(q, &["events"], &ids, Some(3), None, 5));
         assert_eq!(
             sql,
             "SELECT * FROM (SELECT e.id, e.workspace_id, e.kind FROM events e WHERE NOT EXISTS \
-             (SELECT 1 FROM chain_links l WHERE l.record_id = e.id) AND e.workspace_id = $1 ORDER BY e.id LIMIT 5) AS u"
+             (SELECT 1 FROM chain_links l WHERE l.record_id = e.id AND l.workspace_id = e.workspace_id \
+             AND l.kind = e.kind AND l.seq >= 1) AND e.workspace_id = $1 ORDER BY e.id LIMIT 5) AS u"
         );
     }
 }

@@ -109,6 +109,7 @@ pub fn stored_list(dialect: Dialect) -> String {
         .iter()
         .map(|c| match c.value {
             Value::Json(_) => format!("{} AS {}", dialect.json_text(&format!("e.{}", c.name)), c.name),
+            _ if c.name == "id" => format!("{} AS id", dialect.checked_id("e.id")),
             _ => format!("e.{}", c.name),
         })
         .collect::<Vec<_>>()

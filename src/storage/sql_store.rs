@@ -831,7 +831,9 @@ impl Store for SqlStore {
     async fn unlinked_records(&self, workspace_id: Option<i64>, limit: usize) -> StoreResult<Vec<(Uuid, i64, String)>> {
         let tables = self.dialect().record_tables();
         Ok(self
-            .fetch_all(Use::Read, |q| chain::unlinked(q, tables, chain::UNLINKED_IDS, workspace_id, None, limit))
+            .fetch_all(Use::Read, |q| {
+                chain::unlinked(q, tables, &chain::unlinked_ids(self.dialect()), workspace_id, None, limit)
+            })
             .await?)
     }
 

@@ -23,6 +23,20 @@ impl Dialect {
         }
     }
 
+    /// An id column as a check reads it: on SQLite, whose BLOB column takes
+    /// anything, a value that is not 16 bytes reads as the nil id (the check
+    /// then reports its record or link, where decoding it failed the check).
+    pub fn checked_id(self, column: &str) -> String {
+        match self {
+            Dialect::Sqlite => {
+                format!(
+                    "CASE WHEN typeof({column}) = 'blob' AND length({column}) = 16 THEN {column} ELSE zeroblob(16) END"
+                )
+            }
+            Dialect::Postgres => column.to_owned(),
+        }
+    }
+
     /// The larger of two values.
     pub fn greatest(self) -> &'static str {
         match self {

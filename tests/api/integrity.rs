@@ -139,6 +139,19 @@ async fn a_value_no_record_could_hold_is_a_change_not_a_crash() {
     assert_eq!(code, 1, "{report}");
     assert!(report.contains("link 2, record") && report.contains("link 5, record"), "{report}");
     assert_eq!(report.matches(": changed").count(), 2, "{report}");
+
+    if !app.db.is_postgres() {
+        // SQLite's id column takes any value: an id that is no id leaves its
+        // link without a record, and a record in no chain.
+        let seven = link(&app, 7);
+        let text_id = |table: &str| format!("UPDATE {table} SET id = lower(hex(id)) WHERE id = {seven}");
+        let record = record_at(&app, 7).await;
+        tamper(&app, &[&text_id("events"), &text_id("events_recent")]).await;
+        let (code, report) = verify(&app).await;
+        assert_eq!(code, 1, "{report}");
+        assert!(report.contains(&format!("link 7, record {record}: missing")), "{report}");
+        assert!(report.contains("record 00000000-0000-0000-0000-000000000000: inserted"), "{report}");
+    }
 }
 
 #[tokio::test]
