@@ -366,7 +366,9 @@ async fn manage_retention(store: &DynStore, command: RetentionCommand, key_file:
     Ok(())
 }
 
+/// The user of `email`, trimmed as `user add` stores it.
 async fn user(store: &DynStore, email: &str) -> anyhow::Result<UserRecord> {
+    let email = email.trim();
     store.user_by_email(email).await?.with_context(|| format!("no user {email:?}"))
 }
 
