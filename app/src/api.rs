@@ -86,9 +86,7 @@ pub async fn load_more(list: MoreOf, cursor: String) -> Result<RowsHtml, ServerF
         MoreOf::Timeline { entity_type, entity_id, order } => {
             let (records, next_cursor) =
                 ssr::timeline_page(&ctx, &viewer, entity_type.clone(), entity_id.clone(), order, Some(cursor)).await?;
-            if records.is_empty()
-                && ssr::timeline_page(&ctx, &viewer, entity_type, entity_id, order, None).await?.0.is_empty()
-            {
+            if records.is_empty() && !ssr::entity_seen(&ctx, &viewer, &entity_type, &entity_id).await? {
                 return Err(ssr::not_found("no such entity"));
             }
             Ok(ssr::entries_html(records, now, next_cursor))
@@ -197,9 +195,8 @@ pub async fn load_timeline(
     let (records, next_cursor) =
         ssr::timeline_page(&ctx, &viewer, entity_type.clone(), entity_id.clone(), order, cursor).await?;
     // Not found when the viewer may see none of its records, past a cursor too.
-    let unseen = records.is_empty()
-        && (cursor.is_none()
-            || ssr::timeline_page(&ctx, &viewer, entity_type, entity_id, order, None).await?.0.is_empty());
+    let unseen =
+        records.is_empty() && (cursor.is_none() || !ssr::entity_seen(&ctx, &viewer, &entity_type, &entity_id).await?);
     if unseen {
         return Ok(Loaded::NotFound);
     }
@@ -301,9 +298,10 @@ pub mod ssr {
     /// answers 500; except to a plain form post (no script), which leptos
     /// redirects back to its page, where the notice tells what happened.
     pub fn refusal(status: StatusCode, message: impl std::fmt::Display) -> ServerFnError {
+        // As leptos_axum tells it; a page's own render (a GET) is never one.
         let form_post = use_context::<axum::http::request::Parts>().is_some_and(|parts| {
             let html = parts.headers.get(ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
-            html && parts.headers.contains_key(REFERER)
+            parts.method == axum::http::Method::POST && html && parts.headers.contains_key(REFERER)
         });
         if let (false, Some(response)) = (form_post, use_context::<leptos_axum::ResponseOptions>()) {
             response.set_status(status);
@@ -427,6 +425,22 @@ pub mod ssr {
         let mut records = ctx.store.list_event_details(&scope, &filter, page).await.map_err(internal)?;
         let next_cursor = finish_page(&mut records, DEFAULT_PAGE_SIZE, |r| r.row.cursor());
         Ok((records, next_cursor))
+    }
+
+    /// Whether the viewer may see any record of the entity.
+    pub async fn entity_seen(
+        ctx: &ServerContext,
+        viewer: &Viewer,
+        entity_type: &str,
+        entity_id: &str,
+    ) -> Result<bool, ServerFnError> {
+        let filter = EventFilter {
+            entity_type: Some(entity_type.to_owned()),
+            entity_id: Some(entity_id.to_owned()),
+            ..Default::default()
+        };
+        let newest = ctx.store.list_events(&Scope::for_viewer(viewer), &filter, Page::newest(1)).await;
+        Ok(!newest.map_err(internal)?.is_empty())
     }
 
     /// Feed rows as the page renders them.

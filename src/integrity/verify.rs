@@ -213,8 +213,10 @@ pub async fn verify(
         }
         report.chains.push(walk.finish(chain, name(chain.workspace_id), head, &signed, trusted));
     }
-    forgive_concurrent_purges(store, &mut report).await?;
-    check_heads(store, &mut report).await?;
+    // The heads as they are once every chain was read.
+    let heads: HashMap<ChainId, ChainHead> = store.chain_heads().await?.into_iter().map(|h| (h.chain(), h)).collect();
+    forgive_concurrent_purges(&heads, &mut report);
+    check_heads(&heads, &mut report);
 
     for (id, workspace_id, kind) in store.unlinked_records(scope.workspace_id, MAX_UNLINKED).await? {
         let Ok(kind) = kind.parse() else {
@@ -240,27 +242,23 @@ pub async fn verify(
 /// read: a head behind it means links were appended behind Trail's back;
 /// at it, the head must name its hash (ingest continues from the head).
 /// A head past it is a record appended since the walk.
-async fn check_heads(store: &dyn Store, report: &mut Report) -> StoreResult<()> {
-    let heads: HashMap<ChainId, ChainHead> = store.chain_heads().await?.into_iter().map(|h| (h.chain(), h)).collect();
+fn check_heads(heads: &HashMap<ChainId, ChainHead>, report: &mut Report) {
     for chain in &mut report.chains {
         let Some(head) = heads.get(&chain.chain) else { continue };
-        if head.seq < chain.last {
-            chain.problems.push(Problem {
-                seq: Some(head.seq + 1),
-                record: None,
-                finding: Finding::PastHead { head: head.seq },
-            });
-        } else if head.seq == chain.last && head.seq > 0 {
-            let named = as_hash(&head.hash);
-            if chain.last_hash.is_some() && named != chain.last_hash {
-                chain.problems.push(Problem { seq: Some(head.seq), record: None, finding: Finding::HeadChanged });
-            }
+        let finding = if head.seq < chain.last {
+            Finding::PastHead { head: head.seq }
+        } else if head.seq == chain.last
+            && head.seq > 0
+            && chain.last_hash.is_some_and(|last| as_hash(&head.hash) != Some(last))
+        {
+            Finding::HeadChanged
         } else {
-            continue;
-        }
+            continue; // as it should be: the chain keeps its resume point
+        };
+        let seq = if head.seq < chain.last { head.seq + 1 } else { head.seq };
+        chain.problems.push(Problem { seq: Some(seq), record: None, finding });
         chain.resume = None;
     }
-    Ok(())
 }
 
 /// The content hash of each record, on every core (the canonical form and
@@ -290,13 +288,12 @@ async fn contents(records: Vec<StoredRecord>) -> (HashMap<Uuid, Hash>, HashSet<U
 /// A purge that committed while the chains were read removes links and
 /// records between the reads: what went up to a chain's new (signed) cut
 /// is retention's, not a problem.
-async fn forgive_concurrent_purges(store: &dyn Store, report: &mut Report) -> StoreResult<()> {
+fn forgive_concurrent_purges(heads: &HashMap<ChainId, ChainHead>, report: &mut Report) {
     if report.problems() == 0 {
-        return Ok(());
+        return;
     }
-    let cuts: HashMap<ChainId, i64> = store.chain_heads().await?.iter().map(|h| (h.chain(), h.cut_seq)).collect();
     for chain in &mut report.chains {
-        let cut = cuts.get(&chain.chain).copied().unwrap_or(0);
+        let cut = heads.get(&chain.chain).map_or(0, |head| head.cut_seq);
         if cut <= chain.removed_through {
             continue;
         }
@@ -311,7 +308,6 @@ async fn forgive_concurrent_purges(store: &dyn Store, report: &mut Report) -> St
         });
         chain.removed_through = cut;
     }
-    Ok(())
 }
 
 impl ChainReport {

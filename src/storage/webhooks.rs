@@ -115,29 +115,30 @@ pub fn claimed<'a>(q: &mut Sql<'_, 'a>, ids: &'a [String]) {
     q.push(") ORDER BY m.next_attempt_at");
 }
 
-/// Attempts' outcomes per statement: 7 values each.
+/// Attempts' outcomes per statement: 8 values each.
 pub const OUTCOMES_PER_STATEMENT: usize = 512;
 
 /// Writes attempts' outcomes on their messages, in one statement.
 pub fn finish_messages<'a>(q: &mut Sql<'_, 'a>, attempts: &'a [(ClaimedMessage, Attempt)]) {
     q.push(
-        "UPDATE webhook_messages SET status = v.column2, attempts = webhook_messages.attempts + 1, \
+        "UPDATE webhook_messages SET status = v.column2, attempts = webhook_messages.attempts + v.column8, \
          claimed_until = NULL, last_attempt_at = v.column3, last_status = v.column4, last_error = v.column5, \
          last_duration_ms = v.column6, \
          delivered_at = CASE WHEN v.column2 = 'delivered' THEN v.column3 ELSE webhook_messages.delivered_at END, \
          next_attempt_at = COALESCE(v.column7, webhook_messages.next_attempt_at) FROM (VALUES ",
     );
     q.join(attempts, ", ", |q, (message, attempt)| {
-        let (status, retry_at) = match attempt.next {
-            AttemptNext::Delivered => ("delivered", None),
-            AttemptNext::RetryAt(at) => ("pending", Some(at.0)),
-            // Its endpoint is disabled: it waits, due once the endpoint is enabled again.
-            AttemptNext::DisableEndpoint => ("pending", Some(attempt.at.0)),
-            AttemptNext::Failed => ("failed", None),
+        let (status, retry_at, counted) = match attempt.next {
+            AttemptNext::Delivered => ("delivered", None, 1),
+            AttemptNext::RetryAt(at) => ("pending", Some(at.0), 1),
+            // Its endpoint is disabled: it waits, due once the endpoint is
+            // enabled again, with the attempts of its schedule still its own.
+            AttemptNext::DisableEndpoint => ("pending", Some(attempt.at.0), 0),
+            AttemptNext::Failed => ("failed", None, 1),
         };
         q.push("(").bind(message.id.as_str()).push(", ").bind(status).push(", ").bind(attempt.at.0);
         q.push(", ").bind(attempt.status.map(i32::from)).push(", ").bind(attempt.error.as_deref());
-        q.push(", ").bind(attempt.duration_ms).push(", ").bind(retry_at).push(")");
+        q.push(", ").bind(attempt.duration_ms).push(", ").bind(retry_at).push(", ").bind(counted).push(")");
     });
     q.push(") AS v WHERE webhook_messages.id = v.column1");
 }

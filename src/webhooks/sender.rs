@@ -430,6 +430,7 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (s[0] & 0xfe00) == 0xfc00 // unique local
                 || (s[0] & 0xffc0) == 0xfe80 // link-local
                 || (s[0] == 0x2001 && s[1] == 0) // Teredo: a tunnel to an IPv4 address
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local NAT64: to any IPv4 address
                 || (s[0] == 0x2001 && s[1] == 0xdb8) // documentation
                 || (s[0] == 0x100 && s[1..4] == [0, 0, 0])) // discard
         }
@@ -437,14 +438,14 @@ pub fn is_public(ip: IpAddr) -> bool {
 }
 
 /// The IPv4 address an IPv6 one carries: mapped (`::ffff:a.b.c.d`),
-/// compatible (`::a.b.c.d`), NAT64 (`64:ff9b::/96`, `64:ff9b:1::/48`) or
-/// 6to4 (`2002::/16`).
+/// translated (`::ffff:0:a.b.c.d`), compatible (`::a.b.c.d`), NAT64's
+/// well-known prefix (`64:ff9b::/96`) or 6to4 (`2002::/16`).
 fn carried_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
     let v4 = |high: u16, low: u16| Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
     match v6.segments() {
         [0, 0, 0, 0, 0, 0xffff, high, low]
-        | [0x64, 0xff9b, 0, 0, 0, 0, high, low]
-        | [0x64, 0xff9b, 1, .., high, low] => Some(v4(high, low)),
+        | [0, 0, 0, 0, 0xffff, 0, high, low]
+        | [0x64, 0xff9b, 0, 0, 0, 0, high, low] => Some(v4(high, low)),
         // Not `::` or `::1`, which are themselves.
         [0, 0, 0, 0, 0, 0, high, low] if (high, low) > (0, 1) => Some(v4(high, low)),
         [0x2002, high, low, ..] => Some(v4(high, low)),
@@ -577,6 +578,8 @@ mod tests {
             "::127.0.0.1",
             "64:ff9b::a9fe:a9fe",
             "64:ff9b:1::10.0.0.1",
+            "64:ff9b:1:a00:1:0:5db8:d822",
+            "::ffff:0:10.0.0.1",
             "2002:7f00:1::",
             "2002:a00:1::1",
             "2001:0:4136:e378:8000:63bf:3fff:fdd2",

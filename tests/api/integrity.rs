@@ -86,6 +86,15 @@ async fn a_clean_database_verifies_and_says_what_it_checked() {
     assert!(report.contains("acme/audit") && report.contains("5 records valid, 5 links"), "{report}");
     assert!(report.contains(" 0 problems"), "{report}");
 
+    // The server's incremental check resumes each clean chain where it
+    // ended: a second look with nothing added reads no link again.
+    let trusted = keys(&app).public_key();
+    let whole = trail::integrity::check(app.store.as_ref(), &trusted, None, &Default::default()).await.unwrap();
+    let resume = whole.resume_points();
+    assert_eq!(resume.len(), whole.chains.len(), "every clean chain can resume: {whole:?}");
+    let again = trail::integrity::check(app.store.as_ref(), &trusted, None, &resume).await.unwrap();
+    assert_eq!((again.problems(), again.valid()), (0, 0), "{again:?}");
+
     // The check is itself audited, and the health check tells its outcome.
     let audit = app.audit_records().await;
     let verified = audit.iter().find(|r| r.key == "integrity.verified").expect("integrity.verified");

@@ -199,7 +199,8 @@ async fn a_410_disables_the_endpoint_and_a_critical_record_says_so() {
     assert_eq!(records.len(), 1, "{records:#?}");
     assert_eq!(records[0]["severity"], "critical");
     let waiting = app.store.webhook_deliveries(id, 10).await.unwrap();
-    assert_eq!((waiting[0].status.as_str(), waiting[0].attempts), ("pending", 1), "it waits, not failed");
+    let waited = (waiting[0].status.as_str(), waiting[0].attempts, waiting[0].last_status);
+    assert_eq!(waited, ("pending", 0, Some(410)), "it waits, its schedule's attempts still its own");
 
     ingest(&app, json!({"key": "second"})).await;
     tokio::time::sleep(Duration::from_millis(800)).await;

@@ -57,7 +57,6 @@ pub struct ApiKeySummary {
     pub revoked_at: Option<i64>,
 }
 
-/// Workspace slugs: 1-64 lowercase letters, digits, `-` or `_`, starting with a letter or digit.
 /// A workspace named on the command line: trimmed, and a slug. An empty
 /// `--workspace ''` is refused, never read as "every workspace".
 pub fn parse_slug(text: &str) -> Result<String, String> {
@@ -66,6 +65,7 @@ pub fn parse_slug(text: &str) -> Result<String, String> {
     Ok(slug.to_owned())
 }
 
+/// Workspace slugs: 1-64 lowercase letters, digits, `-` or `_`, starting with a letter or digit.
 pub fn valid_slug(slug: &str) -> Result<(), String> {
     let ok = (1..=64).contains(&slug.len())
         && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
