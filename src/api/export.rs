@@ -86,9 +86,10 @@ pub async fn export(
         .into_response())
 }
 
-/// The export's audit record: written with the last chunk, before the client
-/// has all of it, or when the client cuts the stream off (then with the rows
-/// sent so far).
+/// The export's audit record: written once the connection took the last
+/// chunk (before the stream ends: an export not recorded does not end
+/// cleanly), or when the client cuts the stream off, then with the rows of
+/// the chunks the connection took.
 struct ExportAudit {
     committer: Committer,
     actor: Actor,
@@ -143,6 +144,8 @@ struct Progress {
     cursor: Option<Cursor>,
     started: bool,
     finished: bool,
+    /// The rows of the chunk handed out last.
+    handed_out: usize,
 }
 
 /// The export as a stream of byte chunks, one keyset page at a time.
@@ -152,11 +155,15 @@ fn chunks(
     format: Format,
     audit: Arc<ExportAudit>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, app::store::StoreError>> {
-    let start = Progress { cursor: None, started: false, finished: false };
+    let start = Progress { cursor: None, started: false, finished: false, handed_out: 0 };
     futures_util::stream::try_unfold(start, move |progress| {
         let (store, query, audit) = (store.clone(), query.clone(), audit.clone());
         async move {
+            // Asked for more: the connection took the chunk before.
+            audit.rows.fetch_add(progress.handed_out, Ordering::Relaxed);
             if progress.finished {
+                // Unrecorded, the export does not complete.
+                audit.finished().await.inspect_err(|err| tracing::error!(error = %err, "export not recorded"))?;
                 return Ok(None);
             }
             let (scope, filter) = &*query;
@@ -164,9 +171,12 @@ fn chunks(
             let rows = store.list_event_details(scope, filter, page).await.inspect_err(|err| {
                 tracing::error!(error = %err, "export stopped");
             })?;
-            let next =
-                Progress { cursor: rows.last().map(|r| r.row.cursor()), started: true, finished: rows.len() < CHUNK };
-            let count = rows.len();
+            let next = Progress {
+                cursor: rows.last().map(|r| r.row.cursor()),
+                started: true,
+                finished: rows.len() < CHUNK,
+                handed_out: rows.len(),
+            };
             let out = match format {
                 // The header goes with the first chunk only.
                 Format::Csv => csv_chunk(rows, !progress.started),
@@ -180,11 +190,6 @@ fn chunks(
                 }
             }
             .inspect_err(|err| tracing::error!(error = %err, "export stopped"))?;
-            audit.rows.fetch_add(count, Ordering::Relaxed);
-            if next.finished {
-                // Unrecorded, the export does not complete.
-                audit.finished().await.inspect_err(|err| tracing::error!(error = %err, "export not recorded"))?;
-            }
             Ok(Some((Bytes::from(out), next)))
         }
     })
