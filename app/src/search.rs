@@ -26,6 +26,7 @@ pub const QUALIFIERS: &[&str] = &[
     "is:error",
     "status:",
     "actor:",
+    "actor_id:",
     "entity:",
     "visibility:",
     "provider:",
@@ -44,6 +45,7 @@ pub const SYNTAX: &[(&str, &str)] = &[
     ("refund*", "words starting with refund"),
     ("key:invoice.*", "a key, or keys starting with invoice."),
     ("actor:u_12 / actor:maya@example.com", "an actor's id or email"),
+    ("actor_id:\"ann \\\"the boss\\\" lee\"", "an actor's id exactly; in quotes, \\\" is a quote and \\\\ a backslash"),
     ("entity:invoice/inv_42", "one entity (or entity:invoice for a type)"),
     ("severity:>=warning  is:error", "at least a severity; warning and above"),
     ("kind:audit  status:failure  provider:stripe", "kind, outcome, provider"),
@@ -247,14 +249,19 @@ fn tokens(text: &str) -> Result<Vec<Token>, String> {
     }
 }
 
-/// The tokens of `text`, and whether a quote was left open (it closes at the end).
+/// The tokens of `text`, and whether a quote was left open (it closes at the
+/// end). Within quotes, `\"` is a quote and `\\` a backslash ([`quote`]).
 fn split(text: &str) -> (Vec<Token>, bool) {
     let mut out = Vec::new();
     let mut current = String::new();
     let mut in_quotes = false;
     let mut quoted = false;
-    for ch in text.chars() {
+    let mut chars = text.chars().peekable();
+    while let Some(ch) = chars.next() {
         match ch {
+            '\\' if in_quotes && matches!(chars.peek(), Some('"' | '\\')) => {
+                current.extend(chars.next());
+            }
             '"' => {
                 in_quotes = !in_quotes;
                 quoted |= current.is_empty();
@@ -272,6 +279,21 @@ fn split(text: &str) -> (Vec<Token>, bool) {
         out.push(Token { text: current, quoted });
     }
     (out, in_quotes)
+}
+
+/// `value` in quotes, as the search reads it back whatever it holds
+/// (`"ann \"the boss\" lee"`): what a link to a stored value writes.
+pub fn quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for ch in value.chars() {
+        if matches!(ch, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out.push('"');
+    out
 }
 
 /// `payload.data.email:bob@example.com`, `payload.amountCents:>=1000`.
@@ -354,6 +376,7 @@ fn apply_qualifier(name: &str, value: &str, f: &mut EventFilter, now: Micros) ->
         },
         "status" => once(name, &mut f.status, choice(name, value)?)?,
         "actor" => once(name, &mut f.actor, value.to_owned())?,
+        "actor_id" => once(name, &mut f.actor_id, value.to_owned())?,
         "entity" => match value.split_once('/') {
             Some((t, id)) if !t.is_empty() && !id.is_empty() => {
                 once(name, &mut f.entity_type, t.to_owned())?;
@@ -510,6 +533,17 @@ mod tests {
     use crate::model::{Kind, Status};
 
     const NOW: Micros = Micros(1_800_000_000_000_000);
+
+    #[test]
+    fn quoted_values_read_back_whatever_they_hold() {
+        for value in [r#"ann "the boss" lee"#, r"C:\temp", r#"\""#, "plain", "two words", "carol@x.test"] {
+            let f = parse(&format!("actor_id:{} refund", quote(value))).unwrap();
+            assert_eq!(f.actor_id.as_deref(), Some(value), "{value}");
+            assert_eq!(f.q.as_deref(), Some("refund"));
+        }
+        // Outside quotes a backslash is a character like any other.
+        assert_eq!(parse(r"actor:u\1").unwrap().actor.as_deref(), Some(r"u\1"));
+    }
 
     fn parse(text: &str) -> Result<EventFilter, String> {
         let mut filter = EventFilter::default();

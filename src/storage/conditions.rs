@@ -206,6 +206,7 @@ impl<'q, 's, 'a> Conditions<'q, 's, 'a> {
             }
         }
         for (column, value) in [
+            ("actor_id", &f.actor_id),
             ("entity_type", &f.entity_type),
             ("entity_id", &f.entity_id),
             ("provider", &f.provider),

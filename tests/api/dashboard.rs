@@ -5,7 +5,7 @@ use app::admin_api::{CreateKey, CreateUser, CreateWorkspace};
 use app::model::Role;
 use leptos::server_fn::ServerFn;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::{add_user, spawn_app, FOUNDER_EMAIL};
 
@@ -262,6 +262,31 @@ async fn the_stats_panel_follows_the_workspace_of_the_search() {
     let first_day = (chrono::Utc::now() - chrono::Duration::days(6)).format("%Y-%m-%dT00%%3A00%%3A00.000000Z");
     let link = format!("href=\"/?q=key%3A%22g.one%22+after%3A{first_day}&amp;workspace=globex&amp;window=7d\"");
     assert!(html.contains(&link), "{link} in {html}");
+    // A top actor's link finds what it counted, whatever the id holds: a
+    // quote, or an `@` that other records hold as their email.
+    let actors = json!([
+        {"key": "act.quoted", "actor": {"id": "ann \"the boss\" lee"}},
+        {"key": "act.quoted", "actor": {"id": "ann \"the boss\" lee"}},
+        {"key": "act.email", "actor": {"id": "carol@x.test"}},
+        {"key": "act.email", "actor": {"id": "u_77", "email": "carol@x.test"}},
+    ]);
+    app.ingest(&actors).await;
+    let panel = page(&app, "/?workspace=acme&window=24h").await.text().await.unwrap();
+    let searches: Vec<String> = panel
+        .split("href=\"/?")
+        .skip(1)
+        .filter_map(|rest| {
+            app::model::query_value(&app::model::query_pairs(&rest[..rest.find('"')?].replace("&amp;", "&")), "q")
+        })
+        .collect();
+    for (id, counted) in [(r#"ann "the boss" lee"#, 1 + 1), ("carol@x.test", 1)] {
+        let prefix = format!("actor_id:{} ", app::search::quote(id));
+        let q = searches.iter().find(|q| q.starts_with(&prefix)).unwrap_or_else(|| panic!("{prefix} in {searches:?}"));
+        let url = app.url("/api/v1/events?workspace=acme&limit=100");
+        let found: Value =
+            app.client.get(url).query(&[("q", q)]).bearer_auth(&app.key).send().await.unwrap().json().await.unwrap();
+        assert_eq!(found["events"].as_array().map(Vec::len), Some(counted), "{q}: {found}");
+    }
     // A view the page did not understand offers no export of it.
     assert!(html.contains("Export this view"));
     let refused = page(&app, "/?range=12h").await.text().await.unwrap();

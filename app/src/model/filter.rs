@@ -23,7 +23,10 @@ pub struct EventFilter {
     /// Warning, error and critical only.
     pub errors_only: bool,
     pub status: Option<Status>,
+    /// An actor's id or email (an id, also when it holds an `@`).
     pub actor: Option<String>,
+    /// An actor's id, exactly.
+    pub actor_id: Option<String>,
     pub entity_type: Option<String>,
     pub entity_id: Option<String>,
     pub visibility: Option<Visibility>,

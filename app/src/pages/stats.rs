@@ -112,7 +112,7 @@ fn StatsBody(stats: Stats, counted: FeedParams) -> impl IntoView {
         <Histogram bars=stats.bars.clone() bar_hours=stats.bar_hours/>
         <div class="stat-grid">
             <Ranking title="Top keys" items=stats.by_key.iter().take(8).cloned().collect() link="key" counted=counted.clone() since=stats.since/>
-            <Ranking title="Top actors" items=stats.top_actors.clone() link="actor" counted=counted.clone() since=stats.since/>
+            <Ranking title="Top actors" items=stats.top_actors.clone() link="actor_id" counted=counted.clone() since=stats.since/>
             <div class="card-section">
                 <h3>"Provider operations"</h3>
                 <p class="muted">
@@ -147,7 +147,7 @@ fn Ranking(
     let rows = items
         .into_iter()
         .map(|item| {
-            let q = format!("{link}:\"{}\" after:{}", item.name, since.to_rfc3339());
+            let q = format!("{link}:{} after:{}", crate::search::quote(&item.name), since.to_rfc3339());
             let feed = FeedParams { q, ..counted.clone() };
             let href = format!("/?{}", feed.to_query());
             view! { <li><a href=href>{item.name}</a> <span class="count">{item.count}</span></li> }
