@@ -164,10 +164,11 @@ pub fn check_limits(filter: &EventFilter) -> Result<(), String> {
     Ok(())
 }
 
-/// A token as free text: quotes kept, so a phrase stays one term (`terms`).
+/// A token as free text: quoted again (its escapes too), so a phrase stays
+/// one term when `terms` reads the filter's text.
 fn phrase_text(token: &Token) -> String {
     if token.quoted {
-        format!("\"{}\"", token.text)
+        quote(&token.text)
     } else {
         token.text.clone()
     }
@@ -375,8 +376,14 @@ fn apply_qualifier(name: &str, value: &str, f: &mut EventFilter, now: Micros) ->
             other => return Err(format!("is:{other} is unknown; try is:error")),
         },
         "status" => once(name, &mut f.status, choice(name, value)?)?,
-        "actor" => once(name, &mut f.actor, value.to_owned())?,
-        "actor_id" => once(name, &mut f.actor_id, value.to_owned())?,
+        "actor" => {
+            once(name, &mut f.actor, value.to_owned())?;
+            same_actor(f)?;
+        }
+        "actor_id" => {
+            once(name, &mut f.actor_id, value.to_owned())?;
+            same_actor(f)?;
+        }
         "entity" => match value.split_once('/') {
             Some((t, id)) if !t.is_empty() && !id.is_empty() => {
                 once(name, &mut f.entity_type, t.to_owned())?;
@@ -451,6 +458,16 @@ fn as_v6(range: IpNet) -> ipnet::Ipv6Net {
 }
 
 /// Sets the filter `name`, which takes one value, unless it holds another.
+/// `actor:` without an `@` is an id: with `actor_id:` it must be the same one.
+fn same_actor(f: &EventFilter) -> Result<(), String> {
+    match (&f.actor, &f.actor_id) {
+        (Some(actor), Some(id)) if !actor.contains('@') && actor != id => {
+            Err(format!("actor: and actor_id: name two actors ({actor} and {id}): give one"))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn once<T: PartialEq + std::fmt::Display>(name: &str, slot: &mut Option<T>, value: T) -> Result<(), String> {
     agree(slot, value).map_err(|e| format!("{name}: {e}"))
 }
@@ -543,6 +560,11 @@ mod tests {
         }
         // Outside quotes a backslash is a character like any other.
         assert_eq!(parse(r"actor:u\1").unwrap().actor.as_deref(), Some(r"u\1"));
+        // A phrase is read again from the filter's text as it was written.
+        let phrase = parse(r#""a \" b" c"#).unwrap();
+        let words: Vec<Vec<String>> = terms(phrase.q.as_deref().unwrap()).into_iter().map(|t| t.words).collect();
+        assert_eq!(words, [vec!["a".to_owned(), "b".to_owned()], vec!["c".to_owned()]]);
+        assert!(parse("actor:u_1 actor_id:u_2").is_err() && parse("actor:a@x.test actor_id:u_2").is_ok());
     }
 
     fn parse(text: &str) -> Result<EventFilter, String> {

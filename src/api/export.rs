@@ -112,15 +112,18 @@ impl ExportAudit {
         self.actor.record(entry)
     }
 
-    /// Writes the record of a complete export (once).
+    /// Writes the record of a complete export (once). In a task of its own:
+    /// a client gone during the write does not cancel it (`Drop` leaves
+    /// the record to it).
     async fn finished(&self) -> Result<(), StoreError> {
         if self.written.swap(true, Ordering::Relaxed) {
             return Ok(());
         }
-        match self.committer.submit(vec![self.record(true)]).await {
-            Ok(_) => Ok(()),
-            Err(CommitError::Store(err)) => Err(err),
-            Err(CommitError::Stopped) => Err(StoreError::Unavailable),
+        let (record, committer) = (self.record(true), self.committer.clone());
+        match tokio::spawn(async move { committer.submit(vec![record]).await }).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(CommitError::Store(err))) => Err(err),
+            Ok(Err(CommitError::Stopped)) | Err(_) => Err(StoreError::Unavailable),
         }
     }
 }

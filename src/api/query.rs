@@ -51,6 +51,8 @@ pub struct FilterQuery {
     pub status: Option<String>,
     /// Actor id (or email).
     pub actor: Option<String>,
+    /// Actor id, exactly.
+    pub actor_id: Option<String>,
     /// With `entity_id`: one entity.
     pub entity_type: Option<String>,
     pub entity_id: Option<String>,
@@ -167,6 +169,7 @@ impl FilterQuery {
             errors_only,
             status: choice("status", &self.status)?,
             actor: text("actor", &self.actor)?,
+            actor_id: text("actor_id", &self.actor_id)?,
             entity_type: text("entity_type", &self.entity_type)?,
             entity_id: text("entity_id", &self.entity_id)?,
             visibility: choice("visibility", &self.visibility)?,

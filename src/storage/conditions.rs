@@ -197,8 +197,8 @@ impl<'q, 's, 'a> Conditions<'q, 's, 'a> {
         }
         if let Some(actor) = &f.actor {
             if actor.contains('@') {
-                // An email: the actor's email, or an id that is one (the
-                // stats' top actors are ids, and link to `actor:`).
+                // An email: the actor's email, or an id that is one
+                // (`actor_id:` is the id alone).
                 let q = self.and().push("(e.actor_email = ").bind(actor.as_str());
                 q.push(" OR e.actor_id = ").bind(actor.as_str()).push(")");
             } else {

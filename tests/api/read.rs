@@ -193,6 +193,10 @@ async fn timelines_and_failures_narrow_by_the_filters() {
     assert_eq!(app.ingest(&actors).await.status(), StatusCode::ACCEPTED);
     let maya = keys(&read_json(&app, "/api/v1/events?actor=maya@example.com").await.1);
     assert_eq!(maya, BTreeSet::from(["actor.by_id".to_owned(), "actor.by_email".to_owned()]));
+    // `actor_id` is the id alone, as a parameter and in the search.
+    for path in ["/api/v1/events?actor_id=maya@example.com", "/api/v1/events?q=actor_id:maya@example.com"] {
+        assert_eq!(keys(&read_json(&app, path).await.1), BTreeSet::from(["actor.by_id".to_owned()]), "{path}");
+    }
 
     // A spanning key's workspace is read trimmed, as a bound key's is.
     let spanning = crate::helpers::issue_key(&app.store, "", "ingest").await;
