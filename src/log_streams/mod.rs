@@ -45,6 +45,9 @@ pub fn spawn(store: DynStore, client: reqwest::Client, allow_private: bool) {
                 Ok(()) = commits.changed() => {}
                 () = tokio::time::sleep(LOOK_EVERY) => {}
             }
+            // Known before the streams are read: a round that ended by then
+            // moved its cursor before this read, so the next starts there.
+            let busy: Vec<i64> = running.iter().filter(|(_, task)| !task.is_finished()).map(|(id, _)| *id).collect();
             let streams = match store.log_streams().await {
                 Ok(streams) => streams,
                 Err(err) => {
@@ -63,30 +66,22 @@ pub fn spawn(store: DynStore, client: reqwest::Client, allow_private: bool) {
             if !turn.hold(store.as_ref(), !streams.is_empty()).await {
                 continue; // no streams, or another server exports
             }
-            for id in streams.iter().map(|target| target.stream.id) {
-                if running.get(&id).is_some_and(|task| !task.is_finished()) {
+            for target in streams {
+                let id = target.stream.id;
+                if busy.contains(&id) {
                     continue; // still exporting, or waiting after a failure
                 }
                 let (store, client) = (store.clone(), client.clone());
-                running.insert(id, tokio::spawn(export_once(store, client, allow_private, id)));
+                running.insert(id, tokio::spawn(export_once(store, client, allow_private, target)));
             }
         }
     });
 }
 
-/// One round of stream `id`'s export, its state recorded; after a failure
-/// it waits `RETRY_AFTER` before it ends, so the next round comes no sooner.
-/// The stream is read here, after the last round ended: a cursor read
-/// before that round's last batch would export the batch again.
-async fn export_once(store: DynStore, client: reqwest::Client, allow_private: bool, id: i64) {
-    let target = match store.log_streams().await {
-        Ok(streams) => streams.into_iter().find(|target| target.stream.id == id),
-        Err(err) => {
-            tracing::warn!(error = %err, "could not read the log streams");
-            return;
-        }
-    };
-    let Some(target) = target else { return }; // removed meanwhile
+/// One round of a stream's export, its state recorded; after a failure it
+/// waits `RETRY_AFTER` before it ends, so the next round comes no sooner.
+async fn export_once(store: DynStore, client: reqwest::Client, allow_private: bool, target: LogStreamTarget) {
+    let id = target.stream.id;
     let error = export(&store, &client, allow_private, &target).await.err();
     if error.is_some() || target.stream.last_error.is_some() {
         if let Err(err) = store.log_stream_error(id, error.as_deref()).await {

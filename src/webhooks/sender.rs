@@ -135,15 +135,18 @@ async fn run(store: DynStore, client: reqwest::Client, settings: Arc<Settings>) 
 struct Sending(std::sync::Mutex<HashMap<i64, usize>>);
 
 impl Sending {
+    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<i64, usize>> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// The endpoints with `PER_ENDPOINT` messages out.
     fn busy(&self) -> Vec<i64> {
-        let counts = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        counts.iter().filter(|(_, &n)| n >= PER_ENDPOINT).map(|(&id, _)| id).collect()
+        self.counts().iter().filter(|(_, &n)| n >= PER_ENDPOINT).map(|(&id, _)| id).collect()
     }
 
     /// Counts a message of `endpoint` out until the guard is dropped.
     fn start(self: &Arc<Self>, endpoint: i64) -> SendingGuard {
-        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).entry(endpoint).or_default() += 1;
+        *self.counts().entry(endpoint).or_default() += 1;
         SendingGuard { sending: self.clone(), endpoint }
     }
 }
@@ -155,7 +158,7 @@ struct SendingGuard {
 
 impl Drop for SendingGuard {
     fn drop(&mut self) {
-        let mut counts = self.sending.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut counts = self.sending.counts();
         if let Some(n) = counts.get_mut(&self.endpoint) {
             *n -= 1;
             if *n == 0 {
