@@ -6,17 +6,18 @@ use std::sync::Arc;
 
 use app::audit::{Actor, Entry};
 use app::model::{Cursor, EventDetail, EventFilter, Micros, Order};
-use app::store::{DynStore, NewRecord, Page, Scope, StoreError};
+use app::store::{NewRecord, Page, Scope, StoreError};
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use axum::BoxError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::query::FilterQuery;
 use super::record::ApiRecord;
-use crate::auth::reader::Reader;
+use crate::auth::reader::{Principal, Reader};
 use crate::error::{Error, Query, Result};
 use crate::ingest::commit::{CommitError, Committer};
 use crate::state::AppState;
@@ -52,7 +53,7 @@ pub fn export_docs(op: aide::transform::TransformOperation) -> aide::transform::
 
 pub async fn export(
     State(state): State<AppState>,
-    Reader { scope, actor, .. }: Reader,
+    Reader { scope, actor, principal }: Reader,
     RawQuery(filters): RawQuery,
     Query(query): Query<ExportQuery>,
 ) -> Result<Response> {
@@ -75,7 +76,8 @@ pub async fn export(
         rows: AtomicUsize::new(0),
         written: AtomicBool::new(false),
     });
-    let body = Body::from_stream(chunks(state.store.clone(), Arc::new((scope, filter)), format, audit));
+    let export = Export { state, principal, scope, filter, format };
+    let body = Body::from_stream(chunks(Arc::new(export), audit));
     Ok((
         [
             (header::CONTENT_TYPE, content_type.to_owned()),
@@ -151,36 +153,49 @@ struct Progress {
     handed_out: usize,
 }
 
-/// The export as a stream of byte chunks, one keyset page at a time.
-fn chunks(
-    store: DynStore,
-    query: Arc<(Scope, EventFilter)>,
+/// What is exported, and for whom.
+struct Export {
+    state: AppState,
+    principal: Principal,
+    scope: Scope,
+    filter: EventFilter,
     format: Format,
-    audit: Arc<ExportAudit>,
-) -> impl futures_util::Stream<Item = Result<Bytes, app::store::StoreError>> {
+}
+
+/// The export as a stream of byte chunks, one keyset page at a time. A
+/// stream that ends in an error is cut off, not ended: the client sees
+/// an incomplete download.
+fn chunks(export: Arc<Export>, audit: Arc<ExportAudit>) -> impl futures_util::Stream<Item = Result<Bytes, BoxError>> {
     let start = Progress { cursor: None, started: false, finished: false, handed_out: 0 };
     futures_util::stream::try_unfold(start, move |progress| {
-        let (store, query, audit) = (store.clone(), query.clone(), audit.clone());
+        let (export, audit) = (export.clone(), audit.clone());
         async move {
             // Asked for more: the connection took the chunk before.
             audit.rows.fetch_add(progress.handed_out, Ordering::Relaxed);
+            // A long export asks again what its reader may see, as the live
+            // stream does: a key revoked meanwhile gets no further chunk.
+            if progress.started && !export.principal.still_sees(&export.state, &export.scope).await {
+                tracing::info!("export stopped: its reader may no longer see it");
+                return Err("the reader may no longer see this export".into());
+            }
             if progress.finished {
                 // Unrecorded, the export does not complete.
                 audit.finished().await.inspect_err(|err| tracing::error!(error = %err, "export not recorded"))?;
                 return Ok(None);
             }
-            let (scope, filter) = &*query;
             let page = Page { cursor: progress.cursor, limit: CHUNK, order: Order::NewestFirst };
-            let rows = store.list_event_details(scope, filter, page).await.inspect_err(|err| {
-                tracing::error!(error = %err, "export stopped");
-            })?;
+            let rows = export.state.store.list_event_details(&export.scope, &export.filter, page).await.inspect_err(
+                |err| {
+                    tracing::error!(error = %err, "export stopped");
+                },
+            )?;
             let next = Progress {
                 cursor: rows.last().map(|r| r.row.cursor()),
                 started: true,
                 finished: rows.len() < CHUNK,
                 handed_out: rows.len(),
             };
-            let out = match format {
+            let out = match export.format {
                 // The header goes with the first chunk only.
                 Format::Csv => csv_chunk(rows, !progress.started),
                 Format::Ndjson => {
@@ -222,6 +237,7 @@ struct CsvRow {
     actor_id: Option<String>,
     actor_email: Option<String>,
     actor_name: Option<String>,
+    actor_label: Option<String>,
     entity_type: Option<String>,
     entity_id: Option<String>,
     message: Option<String>,
@@ -231,6 +247,7 @@ struct CsvRow {
     ip: Option<String>,
     user_agent: Option<String>,
     error_message: Option<String>,
+    error_stack: Option<String>,
     payload: Option<String>,
     diff: Option<String>,
 }
@@ -256,6 +273,7 @@ impl From<EventDetail> for CsvRow {
             actor_id: text(r.actor_id),
             actor_email: text(r.actor_email),
             actor_name: text(r.actor_name),
+            actor_label: text(r.actor_label),
             entity_type: text(r.entity_type),
             entity_id: text(r.entity_id),
             message: text(r.message),
@@ -265,6 +283,7 @@ impl From<EventDetail> for CsvRow {
             ip: text(d.ip),
             user_agent: text(d.user_agent),
             error_message: text(d.error_message),
+            error_stack: text(d.error_stack),
             payload: text(d.payload),
             diff: text(d.diff),
         }
@@ -283,7 +302,7 @@ fn defused(text: String) -> String {
 
 /// The CSV export's columns, in `CsvRow`'s order (a unit test holds them
 /// together): the header of an export without rows.
-const CSV_COLUMNS: [&str; 27] = [
+const CSV_COLUMNS: [&str; 29] = [
     "id",
     "occurred_at",
     "received_at",
@@ -300,6 +319,7 @@ const CSV_COLUMNS: [&str; 27] = [
     "actor_id",
     "actor_email",
     "actor_name",
+    "actor_label",
     "entity_type",
     "entity_id",
     "message",
@@ -309,6 +329,7 @@ const CSV_COLUMNS: [&str; 27] = [
     "ip",
     "user_agent",
     "error_message",
+    "error_stack",
     "payload",
     "diff",
 ];
@@ -379,6 +400,10 @@ mod tests {
         let header = csv("plain", true);
         assert!(header.starts_with("id,occurred_at,received_at,workspace,brand,kind,key,severity,visibility,status,"));
         assert!(header.contains(",plain,") && header.ends_with("\r\n"), "{header}");
+        assert!(
+            header.contains(",actor_name,actor_label,") && header.contains(",error_message,error_stack,"),
+            "{header}"
+        );
         assert_eq!(header.matches("\r\n").count(), 2, "a header line and a row");
         assert!(csv("a,b", false).contains(",\"a,b\","));
         assert!(csv("say \"hi\"\nnow", false).contains(",\"say \"\"hi\"\"\nnow\","));

@@ -267,13 +267,9 @@ impl Follow {
     /// for (a revoked key, a changed role or membership); reconnecting reads
     /// with what the reader may see now, if anything.
     async fn reader_changed(&self) -> Option<Bytes> {
-        match self.principal.scope_now(&self.state).await {
-            Ok(Some(scope)) if scope == self.scope => None,
-            Ok(_) => Some(ended("what this reader may see has changed: reconnect")),
-            Err(err) => {
-                tracing::warn!(error = %err, "could not check a live stream's reader");
-                None
-            }
+        match self.principal.still_sees(&self.state, &self.scope).await {
+            true => None,
+            false => Some(ended("what this reader may see has changed: reconnect")),
         }
     }
 

@@ -33,9 +33,8 @@ pub enum Principal {
 
 impl Principal {
     /// What this reader may see now, `None` if nothing any more (a revoked
-    /// key, a session signed out or expired, a disabled person): a request
-    /// that lasts (the live stream) asks from time to time.
-    pub async fn scope_now(&self, state: &AppState) -> Result<Option<Scope>, Error> {
+    /// key, a session signed out or expired, a disabled person).
+    async fn scope_now(&self, state: &AppState) -> Result<Option<Scope>, Error> {
         let store = state.store.as_ref();
         Ok(match self {
             Principal::Key(hash) => store
@@ -54,6 +53,20 @@ impl Principal {
                 }
             }
         })
+    }
+
+    /// Whether this reader may still see exactly `scope`, what it was
+    /// answered with: a request that lasts (the live stream, an export)
+    /// asks as it goes. A check that fails (the database away a moment)
+    /// counts as yes, logged: an outage does not cut readers off.
+    pub async fn still_sees(&self, state: &AppState, scope: &Scope) -> bool {
+        match self.scope_now(state).await {
+            Ok(now) => now.as_ref() == Some(scope),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not check what a reader may still see");
+                true
+            }
+        }
     }
 
     /// What it is, in words.

@@ -414,3 +414,48 @@ async fn a_large_export_streams_in_bounded_memory() {
     assert!(bytes > 30 << 20, "the export is large ({bytes} bytes)");
     assert!(growth_mib < 24, "peak memory grew {growth_mib} MiB while streaming {} MiB", bytes >> 20);
 }
+
+/// A long export asks again what its reader may see, as the live stream
+/// does: a key revoked while it runs gets no further chunk, and the client
+/// sees a download cut off, not a complete one.
+#[tokio::test]
+async fn an_export_stops_when_its_key_is_revoked() {
+    let app = spawn_app().await;
+    let reader = crate::helpers::issue_key(&app.store, "acme", "read").await;
+    // Far more than the connection's buffers hold.
+    let total = 30_000;
+    let padding = "x".repeat(600);
+    for batch in 0..total / 1_000 {
+        let records: Vec<Value> = (0..1_000)
+            .map(|i| json!({"key": "bulk.export", "message": format!("record {batch}-{i} {padding}")}))
+            .collect();
+        assert_eq!(app.ingest(&json!(records)).await.status(), 202);
+    }
+    let mut response =
+        app.client.get(app.url("/api/v1/events/export?format=ndjson")).bearer_auth(&reader).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let first = response.chunk().await.unwrap().expect("a first chunk");
+    let id = app.store.api_keys().await.unwrap().into_iter().find(|k| reader.starts_with(&k.prefix)).unwrap().id;
+    app::accounts::revoke_key(app.store.as_ref(), &app::audit::Actor::cli(), id).await.unwrap();
+
+    let mut lines = first.iter().filter(|b| **b == b'\n').count();
+    let cut_off = loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => lines += chunk.iter().filter(|b| **b == b'\n').count(),
+            Ok(None) => break false,
+            Err(_) => break true,
+        }
+    };
+    assert!(cut_off, "the download ends in an error, not as complete ({lines} lines)");
+    assert!(lines < total, "{lines} of {total} records after the revocation");
+    let mut recorded = None;
+    for _ in 0..100 {
+        recorded = app.audit_records().await.into_iter().find(|r| r.key == "export.downloaded");
+        if recorded.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let message = recorded.expect("the export is recorded").message.unwrap_or_default();
+    assert!(message.starts_with("Export cut off after"), "{message}");
+}
