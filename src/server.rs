@@ -131,7 +131,7 @@ async fn signing_keys(store: &dyn app::store::Store, config: &Config) -> anyhow:
     if let Some(keys) = SigningKeys::load(&config.signing_key_file)? {
         return Ok(keys);
     }
-    if !store.digests(None, 0, Some(1)).await?.is_empty() {
+    if !store.digests(app::model::DigestsOf::All, None, Some(1)).await?.is_empty() {
         anyhow::bail!(
             "no signing key at {}, and this database has digests signed with one: \
              set TRAIL_SIGNING_KEY_FILE to that key's file",

@@ -3,16 +3,17 @@
 //! against one (docs/integrity.md).
 
 use aide::transform::TransformOperation;
-use app::model::Digest;
+use app::model::{Digest, DigestPosition, DigestsOf, MAX_PAGE_SIZE};
+use app::store::Scope;
 use axum::extract::State;
 use axum::Json;
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::EventPath;
 use crate::auth::reader::Reader;
-use crate::error::{Error, Path, Result};
+use crate::error::{Error, Path, Query, Result};
 use crate::integrity::proof::{self, Proof, ProofError};
 use crate::state::AppState;
 
@@ -37,23 +38,63 @@ pub fn proof_docs(op: TransformOperation) -> TransformOperation {
         .response_with::<409, Error, _>(|r| r.description("no proof can be made now (too far from a digest, purged)"))
 }
 
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct DigestsQuery {
+    /// Digests per page, 1 to 1000 (default 1000).
+    #[schemars(with = "Option<u16>", range(min = 1, max = 1000))]
+    limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Digests {
     /// The Ed25519 key this server signs with (hex).
     pub public_key: String,
     pub digests: Vec<Digest>,
+    /// Where the next page starts; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// The digests of the chains the reader may read every record of: all for
 /// founders, admins and spanning keys; a workspace's for its keys. A chain's
 /// length counts every record, so members, who see only some, get none.
-pub async fn digests(State(state): State<AppState>, Reader { scope, .. }: Reader) -> Result<Json<Digests>> {
-    let mut digests = state.store.digests(None, 0, None).await?;
-    digests.retain(|d| proof::reads_whole_workspace(&scope, d.workspace_id));
+pub async fn digests(
+    State(state): State<AppState>,
+    Reader { scope, .. }: Reader,
+    Query(query): Query<DigestsQuery>,
+) -> Result<Json<Digests>> {
+    let limit = super::query::page_limit(&query.limit, MAX_PAGE_SIZE)?;
+    let from = super::query::given(&query.cursor)
+        .map(|text| {
+            DigestPosition::decode(text)
+                .ok_or_else(|| Error::BadRequest("cursor: not a cursor from a previous page".into()))
+        })
+        .transpose()?;
+    let mut workspaces: Vec<i64> = match &scope {
+        Scope::Platform => Vec::new(),
+        Scope::Grants(grants) => {
+            grants.iter().map(|g| g.workspace_id).filter(|id| proof::reads_whole_workspace(&scope, *id)).collect()
+        }
+    };
+    workspaces.sort_unstable();
+    workspaces.dedup();
+    let of = match &scope {
+        Scope::Platform => DigestsOf::All,
+        Scope::Grants(_) => DigestsOf::Workspaces(&workspaces),
+    };
+    // One more than the page: whether there is a next one, and where it starts.
+    let mut digests = state.store.digests(of, from, Some(limit + 1)).await?;
+    let next_cursor = match digests.len() > limit {
+        true => digests.pop().map(|next| DigestPosition { chain: next.chain(), seq: next.seq }.encode()),
+        false => None,
+    };
     let public_key = hex::encode(state.signing.public_key().as_bytes());
-    Ok(Json(Digests { public_key, digests }))
+    Ok(Json(Digests { public_key, digests, next_cursor }))
 }
 
 pub fn digests_docs(op: TransformOperation) -> TransformOperation {
-    op.summary("The signed digests of the hash chains, oldest first, and the server's public key")
+    op.summary("The signed digests of the hash chains, by chain and oldest first, and the server's public key")
+        .description("Paged: `next_cursor`, sent back as `cursor`, reads on.")
 }

@@ -207,19 +207,24 @@ impl ReadQuery {
     }
 
     pub fn limit(&self) -> Result<usize, Error> {
-        let Some(text) = given(&self.limit) else {
-            return Ok(app::model::DEFAULT_PAGE_SIZE);
-        };
-        match text.parse::<usize>() {
-            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
-            _ => Err(bad("limit", format!("{text:?} is not a number from 1 to {MAX_PAGE_SIZE}"))),
-        }
+        page_limit(&self.limit, app::model::DEFAULT_PAGE_SIZE)
     }
 
     pub fn cursor(&self) -> Result<Option<Cursor>, Error> {
         given(&self.cursor)
             .map(|c| Cursor::decode(c).ok_or_else(|| bad("cursor", "not a cursor from a previous page")))
             .transpose()
+    }
+}
+
+/// A page's `limit`: 1 to [`MAX_PAGE_SIZE`], `default` if not given.
+pub fn page_limit(limit: &Option<String>, default: usize) -> Result<usize, Error> {
+    let Some(text) = given(limit) else {
+        return Ok(default);
+    };
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
+        _ => Err(bad("limit", format!("{text:?} is not a number from 1 to {MAX_PAGE_SIZE}"))),
     }
 }
 

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
-use app::model::{ChainHead, ChainId, ChainLink, Digest, StoredRecord};
+use app::model::{ChainHead, ChainId, ChainLink, Digest, DigestsOf, StoredRecord};
 use app::store::{Store, StoreResult};
 use ed25519_dalek::VerifyingKey;
 use uuid::Uuid;
@@ -185,7 +185,11 @@ pub async fn verify(
         |workspace_id: i64| workspace_names.get(&workspace_id).cloned().unwrap_or_else(|| workspace_id.to_string());
     let heads = store.chain_heads().await?;
     let mut digests: BTreeMap<ChainId, Vec<Digest>> = BTreeMap::new();
-    for digest in store.digests(None, 0, None).await? {
+    let of = match &scope.workspace_id {
+        Some(id) => DigestsOf::Workspaces(std::slice::from_ref(id)),
+        None => DigestsOf::All,
+    };
+    for digest in store.digests(of, None, None).await? {
         digests.entry(digest.chain()).or_default().push(digest);
     }
     // Every chain with a head or a digest: a deleted head still has its digests.

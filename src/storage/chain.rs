@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use app::model::{ChainHead, ChainId, ChainLink, Digest, IntegrityStatus, Kind, Micros};
+use app::model::{ChainHead, ChainId, ChainLink, Digest, DigestPosition, DigestsOf, IntegrityStatus, Kind, Micros};
 use app::store::{NewRecord, Signer};
 use uuid::Uuid;
 
@@ -283,12 +283,21 @@ pub struct LinkRow {
 
 const DIGEST_COLUMNS: &str = "workspace_id, kind, seq, head, signed_at, previous, signature, public_key";
 
-/// Digests ([`Digest`]) in order, from link `from_seq` on: of one chain, or of all.
-pub fn digests(q: &mut Sql<'_, '_>, chain: Option<ChainId>, from_seq: i64, limit: Option<usize>) {
-    q.push(format_args!("SELECT {DIGEST_COLUMNS} FROM digests WHERE seq >= ")).bind(from_seq);
-    if let Some(chain) = chain {
-        q.push(" AND ");
-        chain_is(q, "", chain);
+/// Digests ([`Digest`]) of some chains in order, from `from` on.
+pub fn digests(q: &mut Sql<'_, '_>, of: DigestsOf<'_>, from: Option<DigestPosition>, limit: Option<usize>) {
+    q.push(format_args!("SELECT {DIGEST_COLUMNS} FROM digests WHERE "));
+    match of {
+        DigestsOf::All => _ = q.push("TRUE"),
+        DigestsOf::Workspaces([]) => _ = q.push("FALSE"),
+        DigestsOf::Workspaces(ids) => {
+            q.push("workspace_id IN (").join(ids.iter().copied(), ", ", |q, id| _ = q.bind(id)).push(")");
+        }
+        DigestsOf::Chain(chain) => chain_is(q, "", chain),
+    }
+    if let Some(DigestPosition { chain, seq }) = from {
+        // The key's order, row by row (both databases compare row values so).
+        q.push(" AND (workspace_id, kind, seq) >= (").bind(chain.workspace_id).push(", ");
+        q.bind(chain.kind.as_str()).push(", ").bind(seq).push(")");
     }
     q.push(" ORDER BY workspace_id, kind, seq");
     if let Some(limit) = limit {

@@ -7,8 +7,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use app::model::{
-    AlertRule, ChainHead, ChainId, ChainLink, Cursor, Delivery, Digest, EventDetail, EventFilter, EventRow,
-    IntegrityStatus, Kind, Micros, Retention, Stats, StatsWindow, StoredRecord, StreamPosition, WebhookEndpoint,
+    AlertRule, ChainHead, ChainId, ChainLink, Cursor, Delivery, Digest, DigestPosition, DigestsOf, EventDetail,
+    EventFilter, EventRow, IntegrityStatus, Kind, Micros, Retention, Stats, StatsWindow, StoredRecord, StreamPosition,
+    WebhookEndpoint,
 };
 use app::store::{
     AlertFold, ApiKeyRecord, ApiKeySummary, Applied, Attempt, AttemptLimit, AttemptNext, AuditOf, Change,
@@ -842,8 +843,13 @@ impl Store for SqlStore {
         Ok(row.map(|row| (ChainId { workspace_id: row.workspace_id, kind: row.kind }, row.link)))
     }
 
-    async fn digests(&self, chain: Option<ChainId>, from_seq: i64, limit: Option<usize>) -> StoreResult<Vec<Digest>> {
-        Ok(self.fetch_all(Use::Read, |q| chain::digests(q, chain, from_seq, limit)).await?)
+    async fn digests(
+        &self,
+        of: DigestsOf<'_>,
+        from: Option<DigestPosition>,
+        limit: Option<usize>,
+    ) -> StoreResult<Vec<Digest>> {
+        Ok(self.fetch_all(Use::Read, |q| chain::digests(q, of, from, limit)).await?)
     }
 
     async fn sign_heads(&self, signer: &dyn Signer, chain: Option<ChainId>) -> StoreResult<Vec<Digest>> {

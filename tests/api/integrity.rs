@@ -457,6 +457,24 @@ async fn a_proof_checks_one_record_against_a_signed_digest() {
     sign(&app).await;
     let all: Value = founder.get(app.url("/api/v1/digests")).send().await.unwrap().json().await.unwrap();
     assert!(all["digests"].as_array().unwrap().len() > own.len(), "the trail workspace's chain too: {all}");
+    assert_eq!(all["next_cursor"], Value::Null, "one page");
+    // Paged: one digest a page, each once, in the same order.
+    let (mut paged, mut cursor) = (Vec::new(), String::new());
+    loop {
+        let url = app.url(&format!("/api/v1/digests?limit=1&cursor={cursor}"));
+        let page: Value = founder.get(url).send().await.unwrap().json().await.unwrap();
+        assert_eq!(page["digests"].as_array().unwrap().len(), 1, "{page}");
+        paged.extend(page["digests"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(&paged, all["digests"].as_array().unwrap());
+    for bad in ["limit=0", "limit=1001", "cursor=1.audit", "cursor=x.audit.1", "cursor=1.nokind.1"] {
+        let response = founder.get(app.url(&format!("/api/v1/digests?{bad}"))).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{bad}");
+    }
     assert_eq!(all["public_key"], hex::encode(keys(&app).public_key().as_bytes()));
 }
 

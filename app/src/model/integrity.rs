@@ -28,6 +28,38 @@ impl PartialOrd for ChainId {
     }
 }
 
+/// Which chains' digests to read.
+#[derive(Clone, Copy, Debug)]
+pub enum DigestsOf<'a> {
+    All,
+    Workspaces(&'a [i64]),
+    Chain(ChainId),
+}
+
+/// A digest's place in their order (by chain, then link): where a page of
+/// digests reads from. Travels as an opaque string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DigestPosition {
+    pub chain: ChainId,
+    pub seq: i64,
+}
+
+impl DigestPosition {
+    pub fn encode(&self) -> String {
+        format!("{}.{}.{}", self.chain.workspace_id, self.chain.kind.as_str(), self.seq)
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.split('.');
+        let (workspace_id, kind, seq) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let chain = ChainId { workspace_id: workspace_id.parse().ok()?, kind: kind.parse().ok()? };
+        Some(DigestPosition { chain, seq: seq.parse().ok()? })
+    }
+}
+
 /// A record as stored, read back to be checked against its link.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredRecord {
