@@ -655,7 +655,8 @@ pub trait Store: Send + Sync + 'static {
     async fn webhook_deliveries(&self, endpoint_id: i64, limit: usize) -> StoreResult<Vec<Delivery>>;
     /// Queues a message that is not a record's (those are queued with the record).
     async fn queue_message(&self, message: &NewMessage) -> StoreResult<String>;
-    /// Makes message `id` due now (a pending or failed one); whether there was one.
+    /// Makes message `id` due now (a pending or failed one, not one being
+    /// sent); whether there was one.
     async fn retry_message_now(&self, id: &str, now: Micros) -> StoreResult<bool>;
     /// Claims up to `limit` messages due at `now` for this sender until
     /// `lease_until`, none of the endpoints `busy`; with several servers

@@ -108,7 +108,8 @@ pub async fn send_test_message(id: i64) -> Result<String, ServerFnError> {
     .await
 }
 
-/// Makes a pending or failed message due now. Founders only.
+/// Makes a pending or failed message due now (one being sent now gets its
+/// outcome first). Founders only.
 #[server]
 pub async fn retry_message(id: String) -> Result<String, ServerFnError> {
     crate::admin_api::ssr::noted(Notice::Done, async move {
@@ -116,7 +117,9 @@ pub async fn retry_message(id: String) -> Result<String, ServerFnError> {
         let now = crate::model::Micros::now();
         match ctx.store.retry_message_now(&id, now).await.map_err(crate::api::ssr::internal)? {
             true => Ok(format!("Message {id} is sent again now.")),
-            false => Err(crate::api::ssr::not_found(format!("no message {id} waiting or failed"))),
+            false => Err(crate::api::ssr::not_found(format!(
+                "no message {id} waiting or failed (a message being sent now is retried after its attempt)"
+            ))),
         }
     })
     .await

@@ -75,9 +75,12 @@ pub fn queue_message<'a>(q: &mut Sql<'_, 'a>, id: &'a str, message: &'a NewMessa
     q.push(", ").bind(message.kind.as_str()).push(", ").bind(message.at.0).push(", ").bind(message.at.0).push(")");
 }
 
+/// Message `id` due now, unless delivered or being sent (its lease still
+/// runs): freed from a live lease, it would go out twice at once.
 pub fn retry_now<'a>(q: &mut Sql<'_, 'a>, id: &'a str, now: Micros) {
     q.push("UPDATE webhook_messages SET status = 'pending', claimed_until = NULL, next_attempt_at = ").bind(now.0);
     q.push(" WHERE id = ").bind(id).push(" AND status <> 'delivered'");
+    q.push(" AND (claimed_until IS NULL OR claimed_until < ").bind(now.0).push(")");
 }
 
 /// Leases up to `limit` due messages of enabled endpoints but the `busy`

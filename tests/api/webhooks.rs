@@ -455,3 +455,25 @@ async fn the_admin_page_manages_endpoints_and_shows_deliveries() {
     let provider = app.client_signed_in_as("p@test.trail").await;
     assert_eq!(page(&provider).await.unwrap().status(), StatusCode::NOT_FOUND);
 }
+
+/// "Retry now" on a message while it is being sent leaves it alone: freed
+/// from its lease, a second sender's round would send it again at once.
+#[tokio::test]
+async fn retrying_a_message_in_flight_does_not_send_it_twice() {
+    let app = spawn_app().await;
+    let slow = Receiver::start_slow(0, "200", Duration::from_secs(3));
+    let (endpoint, secret) = add_endpoint(&app, &["--url", &slow.url(), "--records", "key:slow.*"]).await;
+    slow.trust(&[&secret]);
+    ingest(&app, json!({"key": "slow.one"})).await;
+    tokio::time::sleep(Duration::from_millis(700)).await; // being sent
+    let message = app.store.webhook_deliveries(endpoint, 1).await.unwrap().remove(0);
+    assert_eq!(message.last_attempt_at, None, "not answered yet: {message:?}");
+    let retried = app.store.retry_message_now(&message.id, app::model::Micros::now()).await.unwrap();
+    assert!(!retried, "a message in flight is not made due again");
+    slow.wait_for("the message", |r| !r.is_empty()).await;
+    tokio::time::sleep(Duration::from_secs(4)).await; // a second copy would have come by now
+    assert_eq!(slow.received().len(), 1, "sent once");
+    let delivered = app.store.webhook_deliveries(endpoint, 1).await.unwrap().remove(0);
+    assert_eq!((delivered.status.as_str(), delivered.attempts), ("delivered", 1));
+    assert!(!app.store.retry_message_now(&message.id, app::model::Micros::now()).await.unwrap(), "delivered");
+}
