@@ -158,7 +158,7 @@ pub struct StatsRow {
 }
 
 /// The duration columns of a roll-up (`rollup_hourly`, `alert_buckets`), summed.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, Default, sqlx::FromRow)]
 pub struct DurationColumns {
     pub duration_count: i64,
     pub duration_sum: i64,
@@ -219,6 +219,9 @@ pub fn assemble(window: StatsWindow, now: Micros, rows: Vec<StatsRow>) -> Stats 
         ..Default::default()
     };
     for (bar, severity, records) in bars {
+        // Records dated ahead of the server's clock (ingest takes up to an
+        // hour ahead) count in the last bar, so the bars add up to the total.
+        let bar = bar.min(first_bar + count as i64 - 1);
         let (Ok(i), Ok(s)) = (usize::try_from(bar - first_bar), usize::try_from(severity)) else { continue };
         if let Some(slot) = stats.bars.get_mut(i).and_then(|b| b.by_severity.get_mut(s)) {
             *slot += records;
@@ -287,6 +290,26 @@ mod tests {
         let sql = sql_of(Dialect::Sqlite, |q| stats(q, &Scope::Platform, None, StatsWindow::Day, now));
         assert!(sql.contains("FROM rollup_platform_hourly r WHERE r.hour >= ? AND r.hour < ? GROUP BY"), "{sql}");
         assert!(!sql.contains("workspace_id"), "{sql}");
+    }
+
+    #[test]
+    fn records_dated_ahead_count_in_the_last_bar() {
+        let now = Micros(1_000 * HOUR_US + 5);
+        let bar = |bar: i64, records: i64| StatsRow {
+            part: PART_BAR.into(),
+            bar,
+            severity: 2,
+            name: String::new(),
+            provider: String::new(),
+            status: String::new(),
+            records,
+            durations: DurationColumns::default(),
+        };
+        let stats = assemble(StatsWindow::Day, now, vec![bar(999, 1), bar(1_000, 2), bar(1_001, 4)]);
+        assert_eq!(stats.bars.len(), 24);
+        let in_bars: i64 = stats.bars.iter().map(|b| b.by_severity.iter().sum::<i64>()).sum();
+        assert_eq!((stats.records, in_bars, stats.errors), (7, 7, 7));
+        assert_eq!(stats.bars.last().unwrap().by_severity[2], 6, "this hour's and the next's");
     }
 
     #[test]
