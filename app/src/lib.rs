@@ -76,6 +76,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=FeedPage ssr=SsrMode::Async/>
                 <Route path=path!("/events/:id") view=EventPage ssr=SsrMode::Async/>
                 <Route path=path!("/entities/:type/:id") view=EntityPage ssr=SsrMode::Async/>
+                <Route path=path!("/entities") view=EntityPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin/retention") view=RetentionPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin/webhooks") view=WebhooksPage ssr=SsrMode::Async/>

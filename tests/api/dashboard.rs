@@ -292,3 +292,38 @@ async fn the_stats_panel_follows_the_workspace_of_the_search() {
     let refused = page(&app, "/?range=12h").await.text().await.unwrap();
     assert!(refused.contains("range:") && !refused.contains("Export this view"), "{refused}");
 }
+
+/// Every entity link opens its timeline, whatever its type and id hold
+/// (`%20` read once, `.` and `..` that browsers fold away from a path),
+/// and a record's correlation link finds its flow, quotes and all.
+#[tokio::test]
+async fn entity_and_correlation_links_find_what_they_name() {
+    let app = spawn_app().await;
+    let entities = [("file", "x%20y"), ("enc", "a%2Fb"), ("doc", "a/b"), ("dot", "."), ("..", "up"), ("t", "ü é?#")];
+    for (entity_type, entity_id) in entities {
+        let record = json!({"key": "entity.touched", "message": format!("touched {entity_type} {entity_id}"),
+            "entity": {"type": entity_type, "id": entity_id}, "correlation_id": "req \"q\" \\ 7"});
+        assert_eq!(app.ingest(&record).await.status(), StatusCode::ACCEPTED);
+    }
+    app.ingest(&json!({"key": "other.flow", "correlation_id": "req"})).await;
+    app.sign_in(FOUNDER_EMAIL).await;
+    for (entity_type, entity_id) in entities {
+        let href = app::model::entity_href(entity_type, entity_id);
+        let response = page(&app, &href).await;
+        assert_eq!(response.status(), StatusCode::OK, "{href}");
+        let html = response.text().await.unwrap();
+        let message = format!("touched {entity_type} {entity_id}");
+        let escaped = message.replace('&', "&amp;");
+        assert!(html.contains(&escaped), "{href} shows its record: {html}");
+        let oldest = app::model::entity_oldest_first_href(entity_type, entity_id);
+        assert_eq!(page(&app, &oldest).await.status(), StatusCode::OK, "{oldest}");
+    }
+
+    let id = app.all_records().await.into_iter().find(|r| r.key == "entity.touched").unwrap().id;
+    let html = page(&app, &format!("/events/{id}")).await.text().await.unwrap();
+    let start = html.find("href=\"/?q=correlation").expect("a correlation link") + "href=\"".len();
+    let href = html[start..start + html[start..].find('"').unwrap()].replace("&amp;", "&");
+    let feed = page(&app, &href).await.text().await.unwrap();
+    // The six records of the flow, not the one of flow `req`.
+    assert_eq!(feed.matches("class=\"row sev-").count(), entities.len(), "{href}: {feed}");
+}

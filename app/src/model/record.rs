@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{path_segment, ActorType, Kind, Micros, Severity, Status, Visibility};
+use super::{path_segment, query_string, query_value, ActorType, Kind, Micros, Severity, Status, Visibility};
 
 /// One record as a feed row shows it (no payload, diff or stack: those are
 /// for the detail view).
@@ -75,8 +75,36 @@ impl EventRow {
     }
 }
 
+/// The dashboard path of an entity's timeline: `/entities/{type}/{id}`,
+/// or `/entities?type=…&id=…` when a part is `.` or `..`, which browsers
+/// fold away from a path (`%2E` too).
 pub fn entity_href(entity_type: &str, entity_id: &str) -> String {
-    format!("/entities/{}/{}", path_segment(entity_type), path_segment(entity_id))
+    let dots = |part: &str| matches!(part, "." | "..");
+    if dots(entity_type) || dots(entity_id) {
+        format!("/entities?{}", query_string(&[("type", entity_type), ("id", entity_id)]))
+    } else {
+        format!("/entities/{}/{}", path_segment(entity_type), path_segment(entity_id))
+    }
+}
+
+/// An entity's timeline, oldest first.
+pub fn entity_oldest_first_href(entity_type: &str, entity_id: &str) -> String {
+    let href = entity_href(entity_type, entity_id);
+    let separator = if href.contains('?') { '&' } else { '?' };
+    format!("{href}{separator}order=oldest")
+}
+
+/// The entity an `/entities/…` URL names: its path's two segments, each
+/// decoded once (leptos_router's params decode a second time, so an id
+/// holding `%20` was read as a space), or its query's `type` and `id`.
+pub fn entity_of_url(path: &str, query: &[(String, String)]) -> Option<(String, String)> {
+    let decode = |segment: &str| percent_encoding::percent_decode_str(segment).decode_utf8().ok().map(String::from);
+    let rest = path.strip_prefix("/entities").unwrap_or_default();
+    match rest.trim_start_matches('/').split_once('/') {
+        Some((entity_type, entity_id)) if !entity_id.contains('/') => Some((decode(entity_type)?, decode(entity_id)?)),
+        Some(_) => None,
+        None => Some((query_value(query, "type")?, query_value(query, "id")?)),
+    }
 }
 
 /// A record with everything: what the detail page and timelines show.
@@ -226,6 +254,27 @@ pub const MAX_PAGE_SIZE: usize = 1000;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entity_links_name_their_entity_whatever_it_holds() {
+        let read_back = |href: &str| {
+            let (path, query) = href.split_once('?').unwrap_or((href, ""));
+            entity_of_url(path, &crate::model::query_pairs(query))
+        };
+        for (entity_type, entity_id) in
+            [("file", "x%20y"), ("enc", "a%2Fb"), ("doc", "a/b"), ("dot", "."), ("..", "up"), ("t", "ü é?#&=+")]
+        {
+            let href = entity_href(entity_type, entity_id);
+            assert!(!href.contains("/./") && !href.ends_with("/.") && !href.contains("/.."), "{href}");
+            let back = read_back(&href);
+            assert_eq!(back, Some((entity_type.to_owned(), entity_id.to_owned())), "{href}");
+            let oldest = entity_oldest_first_href(entity_type, entity_id);
+            assert_eq!(read_back(&oldest), back, "{oldest}");
+            assert_eq!(oldest.matches('?').count(), 1, "{oldest}");
+        }
+        assert_eq!(entity_href("file", "x%20y"), "/entities/file/x%2520y");
+        assert_eq!(entity_of_url("/entities/a/b/c", &[]), None);
+    }
 
     #[test]
     fn diff_rows_mark_added_removed_and_changed() {

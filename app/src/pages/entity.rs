@@ -1,20 +1,22 @@
-//! `/entities/{type}/{id}`: who changed what on one thing, and when.
+//! `/entities/{type}/{id}` (or `/entities?type=…&id=…`): who changed what
+//! on one thing, and when.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::use_location;
 
 use super::use_query_pairs;
 use crate::api::{load_timeline, MoreOf, Timeline};
 use crate::components::{loaded_view, TimelineEntry, TopBar};
 use crate::islands::LoadMore;
-use crate::model::{entity_href, query_value, Micros, Order};
+use crate::model::{entity_href, entity_of_url, entity_oldest_first_href, query_value, Micros, Order};
 
 #[component]
 pub fn EntityPage() -> impl IntoView {
-    let params = use_params_map();
+    let path = use_location().pathname;
     let query = use_query_pairs();
     let key = move || {
-        let (t, id) = params.with(|p| (p.get("type").unwrap_or_default(), p.get("id").unwrap_or_default()));
+        let entity = query.with(|q| path.with(|path| entity_of_url(path, q)));
+        let (t, id) = entity.unwrap_or_default();
         let order = match query.with(|q| query_value(q, "order")).as_deref() {
             Some("oldest") => Order::OldestFirst,
             _ => Order::NewestFirst,
@@ -38,7 +40,7 @@ pub fn EntityPage() -> impl IntoView {
 fn EntityTimeline(timeline: Timeline, entity_type: String, entity_id: String, order: Order) -> impl IntoView {
     let Timeline { viewer, records, next_cursor } = timeline;
     let now = Micros::now();
-    let base = entity_href(&entity_type, &entity_id);
+    let (base, oldest) = (entity_href(&entity_type, &entity_id), entity_oldest_first_href(&entity_type, &entity_id));
     let title = format!("{entity_type}/{entity_id}");
     let entries = records.into_iter().map(|record| view! { <TimelineEntry record now/> }).collect_view();
     let more = next_cursor.map(|cursor| {
@@ -54,7 +56,7 @@ fn EntityTimeline(timeline: Timeline, entity_type: String, entity_id: String, or
                 <span class="spacer"></span>
                 <nav aria-label="Order" class="segmented">
                     <a href=base.clone() aria-current=(order == Order::NewestFirst).then_some("page")>"Newest first"</a>
-                    <a href=format!("{base}?order=oldest") aria-current=(order == Order::OldestFirst).then_some("page")>
+                    <a href=oldest aria-current=(order == Order::OldestFirst).then_some("page")>
                         "Oldest first"
                     </a>
                 </nav>

@@ -40,7 +40,7 @@ fn Record(view: RecordView) -> impl IntoView {
         _ => row.entity_display().map(|label| label.into_any()),
     };
     let correlation = row.correlation_id.clone().map(|c| {
-        let href = format!("/?{}", query_string(&[("q", &format!("correlation:\"{c}\""))]));
+        let href = format!("/?{}", query_string(&[("q", &format!("correlation:{}", crate::search::quote(&c)))]));
         view! { <a href=href>{c}</a> }
     });
     let has_error = record.error_message.is_some() || record.error_stack.is_some();
