@@ -15,6 +15,18 @@ use crate::{
 /// The session key holding the signed-in user's id.
 pub const SESSION_USER_KEY: &str = "user_id";
 
+/// What a server function answers someone not (or no longer) signed in.
+pub const NOT_SIGNED_IN: &str = "not signed in";
+
+/// A server function's failure in words, without the framework's wording
+/// around the server's own message.
+pub fn failure_text(err: &ServerFnError) -> String {
+    match err {
+        ServerFnError::ServerError(message) => message.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// How far back the live poll looks before the newest row it has, so records
 /// committed slightly out of id order are not missed (the browser de-duplicates).
 pub const POLL_OVERLAP_MS: i64 = 30_000;
@@ -33,16 +45,23 @@ pub struct FeedStart {
     pub server_time: Micros,
 }
 
+/// The feed's first page, or (`cursor`, a "Load more" link followed
+/// without JavaScript) the page after it.
 #[server(input = Json)]
-pub async fn load_feed(params: FeedParams) -> Result<Loaded<FeedStart>, ServerFnError> {
+pub async fn load_feed(params: FeedParams, cursor: Option<String>) -> Result<Loaded<FeedStart>, ServerFnError> {
     let Some((viewer, ctx)) = ssr::current_viewer().await? else {
         return Ok(Loaded::SignedOut);
     };
     let server_time = Micros::now();
     let workspaces = ssr::visible_workspaces(&ctx, &viewer).await?;
-    let (search_error, page) = match params.to_filter(server_time) {
-        Ok(filter) => (None, ssr::feed_page(&ctx, &viewer, &filter, None).await?),
-        Err(message) => (Some(message), FeedPage { rows: vec![], next_cursor: None }),
+    let cursor = match cursor.as_deref().map(Cursor::decode) {
+        None => Ok(None),
+        Some(Some(cursor)) => Ok(Some(cursor)),
+        Some(None) => Err("cursor: not a place in this feed".to_owned()),
+    };
+    let (search_error, page) = match (params.to_filter(server_time), cursor) {
+        (Ok(filter), Ok(cursor)) => (None, ssr::feed_page(&ctx, &viewer, &filter, cursor).await?),
+        (Err(message), _) | (_, Err(message)) => (Some(message), FeedPage { rows: vec![], next_cursor: None }),
     };
     Ok(Loaded::Found(FeedStart { viewer, page, search_error, workspaces, server_time }))
 }
@@ -381,7 +400,7 @@ pub mod ssr {
     pub async fn require_viewer() -> Result<(Viewer, ServerContext), ServerFnError> {
         match current_viewer().await? {
             Some(found) => Ok(found),
-            None => Err(refusal(StatusCode::UNAUTHORIZED, "not signed in")),
+            None => Err(refusal(StatusCode::UNAUTHORIZED, super::NOT_SIGNED_IN)),
         }
     }
 

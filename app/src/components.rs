@@ -110,7 +110,12 @@ pub fn EventItem(row: EventRow, now: Micros, #[prop(optional)] fresh: bool) -> i
     });
     let status = row.status.map(|s| view! { <span class=format!("status status-{s}")>{s.as_str()}</span> });
     view! {
-        <li class=format!("row sev-{severity}") class:fresh=fresh data-id=row.id.to_string()>
+        <li
+            class=format!("row sev-{severity}")
+            class:fresh=fresh
+            data-id=row.id.to_string()
+            data-occurred=row.occurred_at.0.to_string()
+        >
             <When at=row.occurred_at now/>
             <span class=format!("badge sev sev-{severity}")>{severity}</span>
             <span class="badge kind">{row.kind.as_str()}</span>

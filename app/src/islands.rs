@@ -9,7 +9,7 @@ use std::time::Duration;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::api::{feed_updates, load_more, MoreOf};
+use crate::api::{failure_text, feed_updates, load_more, MoreOf, NOT_SIGNED_IN};
 use crate::model::FeedParams;
 
 const REFRESH_EVERY: Duration = Duration::from_secs(10);
@@ -19,16 +19,18 @@ pub const FEED_LIST: &str = "ol.feed";
 
 /// The feed's heading and live controls. Unless paused, it follows
 /// `/api/v1/events/stream` (with the page's filters) and, when a record
-/// arrives, prepends the records received since the newest one shown
-/// (`newest_ms`), rendered by the server. Where the stream cannot be opened
-/// it polls every 10 s instead. Relative times are kept current every 10 s.
-/// `live` is false when the search was not understood: then there is
-/// nothing to follow.
+/// arrives, puts the records received since the newest one shown
+/// (`newest_ms`), rendered by the server, in their place in the list.
+/// Where the stream cannot be opened it polls every 10 s instead. Relative
+/// times are kept current every 10 s. `live` is false when the search was
+/// not understood: then there is nothing to follow. Signed out meanwhile
+/// (elsewhere, or disabled), it stops and says so.
 #[island]
 pub fn LiveFeed(params: FeedParams, newest_ms: i64, live: bool) -> impl IntoView {
     let paused = RwSignal::new(false);
     let streaming = RwSignal::new(false);
     let problem = RwSignal::new(None::<String>);
+    let signed_out = RwSignal::new(false);
     let newest_ms = StoredValue::new(newest_ms);
     let stream_url = StoredValue::new(format!("/api/v1/events/stream?{}", params.stream_query()));
     let params = StoredValue::new(params);
@@ -48,10 +50,14 @@ pub fn LiveFeed(params: FeedParams, newest_ms: i64, live: bool) -> impl IntoView
                         if let Some(ms) = update.newest_ms {
                             newest_ms.update_value(|n| *n = (*n).max(ms));
                         }
-                        dom::insert_unseen(FEED_LIST, &update.html, dom::Place::First);
+                        dom::insert_unseen(FEED_LIST, &update.html, dom::Place::InOrder);
                         problem.set(None);
                     }
-                    Err(err) => problem.set(Some(format!("Live updates failed: {err}"))),
+                    Err(err) if failure_text(&err) == NOT_SIGNED_IN => {
+                        signed_out.set(true);
+                        break;
+                    }
+                    Err(err) => problem.set(Some(format!("Live updates failed: {}", failure_text(&err)))),
                 }
                 if !again.get_value() {
                     break;
@@ -78,7 +84,7 @@ pub fn LiveFeed(params: FeedParams, newest_ms: i64, live: bool) -> impl IntoView
         if !live {
             return;
         }
-        if paused.get() {
+        if paused.get() || signed_out.get() {
             stop();
         } else {
             follow();
@@ -90,7 +96,7 @@ pub fn LiveFeed(params: FeedParams, newest_ms: i64, live: bool) -> impl IntoView
         }
         let tick = move || {
             dom::refresh_times(FEED_LIST);
-            if paused.get_untracked() || streaming.get_untracked() {
+            if paused.get_untracked() || streaming.get_untracked() || signed_out.get_untracked() {
                 return;
             }
             poll();
@@ -113,41 +119,72 @@ pub fn LiveFeed(params: FeedParams, newest_ms: i64, live: bool) -> impl IntoView
             poll(); // what arrived while paused
         }
     };
+    let controls = live.then(|| {
+        view! {
+            <span class="live" class:paused=move || paused.get() || signed_out.get() aria-live="polite">
+                {move || match (signed_out.get(), paused.get(), streaming.get()) {
+                    (true, _, _) => "Stopped",
+                    (false, true, _) => "Paused",
+                    (false, false, true) => "Live",
+                    (false, false, false) => "Live · every 10 s",
+                }}
+            </span>
+            <Show when=move || !signed_out.get()>
+                <button
+                    type="button"
+                    class="secondary"
+                    aria-pressed=move || paused.get().to_string()
+                    on:click=toggle
+                >
+                    {move || if paused.get() { "Resume" } else { "Pause" }}
+                </button>
+            </Show>
+        }
+    });
     view! {
         <div class="toolbar">
             <h1>"Activity"</h1>
             <span class="spacer"></span>
-            <span class="live" class:paused=move || paused.get() aria-live="polite">
-                {move || match (paused.get(), streaming.get()) {
-                    (true, _) => "Paused",
-                    (false, true) => "Live",
-                    (false, false) => "Live · every 10 s",
-                }}
-            </span>
-            <button
-                type="button"
-                class="secondary"
-                aria-pressed=move || paused.get().to_string()
-                on:click=toggle
-            >
-                {move || if paused.get() { "Resume" } else { "Pause" }}
-            </button>
+            {controls}
         </div>
         {move || problem.get().map(|text| view! { <p class="alert" role="alert">{text}</p> })}
+        <Show when=move || signed_out.get()>
+            <p class="alert" role="alert">
+                "You are signed out, so live updates stopped. " <a href="/login">"Sign in again"</a>
+            </p>
+        </Show>
     }
 }
 
 /// "Load more" under a server-rendered list (`list` is its selector):
 /// appends the page of `of` after `cursor`, then offers the next one.
+/// Without JavaScript it is a link to the page `href` with the cursor,
+/// which the server renders (that page alone).
 #[island]
-pub fn LoadMore(of: MoreOf, cursor: String, list: String) -> impl IntoView {
+pub fn LoadMore(of: MoreOf, cursor: String, list: String, href: String) -> impl IntoView {
     let cursor = RwSignal::new(Some(cursor));
     let loading = RwSignal::new(false);
     let problem = RwSignal::new(None::<String>);
     let of = StoredValue::new(of);
     let list = StoredValue::new(list);
-    let on_click = move |_| {
+    let href = StoredValue::new(href);
+    let next_href = move || {
+        let after = cursor.get().unwrap_or_default();
+        href.with_value(|href| {
+            let separator = if href.contains('?') { '&' } else { '?' };
+            format!("{href}{separator}cursor={after}")
+        })
+    };
+    let on_click = move |event: leptos::ev::MouseEvent| {
+        // A click that opens another tab or window follows the link.
+        if event.ctrl_key() || event.meta_key() || event.shift_key() || event.button() != 0 {
+            return;
+        }
+        event.prevent_default();
         let Some(after) = cursor.get_untracked() else { return };
+        if loading.get_untracked() {
+            return;
+        }
         loading.set(true);
         spawn_local(async move {
             match load_more(of.get_value(), after).await {
@@ -156,7 +193,7 @@ pub fn LoadMore(of: MoreOf, cursor: String, list: String) -> impl IntoView {
                     cursor.set(page.next_cursor);
                     problem.set(None);
                 }
-                Err(err) => problem.set(Some(format!("Could not load more: {err}"))),
+                Err(err) => problem.set(Some(format!("Could not load more: {}", failure_text(&err)))),
             }
             loading.set(false);
         });
@@ -164,10 +201,11 @@ pub fn LoadMore(of: MoreOf, cursor: String, list: String) -> impl IntoView {
     view! {
         {move || problem.get().map(|text| view! { <p class="alert" role="alert">{text}</p> })}
         <Show when=move || cursor.with(Option::is_some)>
-            <div class="more">
-                <button type="button" class="secondary" on:click=on_click disabled=move || loading.get()>
+            // Rows arriving live that belong past the list's end are left to it.
+            <div class="more" data-continues=list.get_value()>
+                <a class="button secondary" href=next_href on:click=on_click aria-busy=move || loading.get().to_string()>
                     {move || if loading.get() { "Loading…" } else { "Load more" }}
-                </button>
+                </a>
             </div>
         </Show>
     }
@@ -213,7 +251,8 @@ mod dom {
     use crate::format::relative_age;
 
     pub enum Place {
-        First,
+        /// Where the feed's order (newest first) puts each row.
+        InOrder,
         Last,
     }
 
@@ -269,10 +308,38 @@ mod dom {
         (0..nodes.length()).filter_map(|i| nodes.item(i)?.dyn_into::<Element>().ok()).collect()
     }
 
+    /// A feed row's place in the feed's order, newest first: when it
+    /// occurred, then its id (hex text sorts as the id does).
+    fn order_key(row: &Element) -> (i64, String) {
+        let occurred = row.get_attribute("data-occurred").and_then(|t| t.parse().ok()).unwrap_or(i64::MIN);
+        (occurred, row.get_attribute("data-id").unwrap_or_default())
+    }
+
+    /// Puts each of `rows` before the first row `list` shows that is older.
+    /// One older than all of them belongs to a later page if the list goes
+    /// on (`continues`): "Load more" brings it in its turn.
+    fn insert_in_order(list: &Element, rows: Vec<Element>, continues: bool) {
+        let mut shown = elements(list.query_selector_all("[data-id]"));
+        let mut keys: Vec<(i64, String)> = shown.iter().map(order_key).collect();
+        for row in rows {
+            let key = order_key(&row);
+            let at = keys.partition_point(|shown| *shown > key);
+            let placed = match shown.get(at) {
+                Some(older) => list.insert_before(&row, Some(older)).is_ok(),
+                None if continues => false,
+                None => list.append_child(&row).is_ok(),
+            };
+            if placed {
+                keys.insert(at, key);
+                shown.insert(at, row);
+            }
+        }
+    }
+
     /// Puts the rows of `html` that `list` does not show yet (by `data-id`)
-    /// at its start or end.
-    pub fn insert_unseen(list: &str, html: &str, place: Place) {
-        let Some(list) = find(list) else { return };
+    /// in their place, or at its end.
+    pub fn insert_unseen(selector: &str, html: &str, place: Place) {
+        let Some(list) = find(selector) else { return };
         let Ok(template) = document().create_element("template") else { return };
         template.set_inner_html(html);
         let rows = template.unchecked_into::<HtmlTemplateElement>().content();
@@ -285,10 +352,13 @@ mod dom {
         if rows.child_element_count() == 0 {
             return;
         }
-        let _ = match place {
-            Place::First => list.prepend_with_node_1(&rows),
-            Place::Last => list.append_with_node_1(&rows),
-        };
+        match place {
+            Place::InOrder => {
+                let continues = find(&format!("[data-continues=\"{selector}\"]")).is_some();
+                insert_in_order(&list, elements(rows.query_selector_all("[data-id]")), continues);
+            }
+            Place::Last => _ = list.append_with_node_1(&rows),
+        }
         // "Nothing matches" is no longer true.
         if let Some(empty) = find("p.empty") {
             empty.remove();

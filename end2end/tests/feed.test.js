@@ -108,6 +108,36 @@ test('a new record is pushed to the open feed in under a second, also after the 
   }
 });
 
+test('records arriving live take their place in the feed; older pages stay for "Load more"', async () => {
+  const run = randomUUID().slice(0, 8);
+  const minutesAgo = (minutes) => new Date(Date.now() - minutes * 60_000).toISOString();
+  // One batch, received together: 70 records, 1 to 70 minutes old.
+  await ingest(Array.from({ length: 70 }, (_, i) => (
+    { key: 'e2e.batch', message: `batch ${run} ${i}`, occurred_at: minutesAgo(i + 1) })));
+  const { page, problems } = await watchedPage(browser);
+  await signIn(page, FOUNDER);
+  await page.goto(`${BASE_URL}/?q=${run}`);
+  const rows = page.locator('ol.feed > li');
+  await rows.first().waitFor();
+  assert.equal(await rows.count(), 50, 'a first page');
+
+  await ingest([
+    { key: 'e2e.batch', message: `newest ${run}` },
+    { key: 'e2e.batch', message: `late ${run}`, occurred_at: minutesAgo(10.5) },
+  ]);
+  await page.locator('ol.feed > li', { hasText: `late ${run}` }).waitFor({ timeout: 15_000 });
+  await page.waitForTimeout(500);
+  const shown = await rows.evaluateAll((items) => items.map((li) => [Number(li.dataset.occurred), li.innerText]));
+  assert.equal(shown.length, 52, 'the two new records, not the batch\'s older ones');
+  assert.match(shown[0][1], new RegExp(`newest ${run}`));
+  assert.match(shown[11][1], new RegExp(`late ${run}`), 'after the ten records younger than it');
+  for (let i = 1; i < shown.length; i += 1) {
+    assert.ok(shown[i - 1][0] >= shown[i][0], `newest first at row ${i}`);
+  }
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
 test('pausing stops live updates', async () => {
   const { page, problems } = await watchedPage(browser);
   await signIn(page, FOUNDER);
@@ -135,11 +165,11 @@ test('"Load more" appends the next page of the feed and of an entity\'s history'
     const rows = page.locator(`${list} > li`);
     await rows.first().waitFor();
     assert.equal(await rows.count(), 50, 'a first page');
-    await page.getByRole('button', { name: 'Load more' }).click();
+    await page.getByRole('link', { name: 'Load more' }).click();
     await page.waitForFunction((selector) => document.querySelectorAll(`${selector} > li`).length === 60, list);
     const ids = await rows.evaluateAll((items) => items.map((li) => li.dataset.id));
     assert.equal(new Set(ids).size, 60, 'no row twice');
-    await page.getByRole('button', { name: 'Load more' }).waitFor({ state: 'detached' });
+    await page.getByRole('link', { name: 'Load more' }).waitFor({ state: 'detached' });
   }
   await page.goto(`${BASE_URL}/?q=${encodeURIComponent(`"more ${run}"`)}`);
   await loadAll('ol.feed');

@@ -327,3 +327,26 @@ async fn entity_and_correlation_links_find_what_they_name() {
     // The six records of the flow, not the one of flow `req`.
     assert_eq!(feed.matches("class=\"row sev-").count(), entities.len(), "{href}: {feed}");
 }
+
+/// "Load more" is a link: without JavaScript it opens the next page,
+/// rendered by the server (not live), and a cursor it did not make is
+/// a message, not an error page.
+#[tokio::test]
+async fn load_more_is_a_link_to_the_next_page() {
+    let app = spawn_app().await;
+    let records: Vec<Value> = (0..60).map(|i| json!({"key": "paged.row", "message": format!("row {i}")})).collect();
+    assert_eq!(app.ingest(&json!(records)).await.status(), StatusCode::ACCEPTED);
+    app.sign_in(FOUNDER_EMAIL).await;
+    let first = page(&app, "/?q=row").await.text().await.unwrap();
+    assert_eq!(first.matches("class=\"row sev-").count(), 50);
+    let start = first.find("href=\"/?q=row&amp;cursor=").expect("a Load more link") + "href=\"".len();
+    let href = first[start..start + first[start..].find('"').unwrap()].replace("&amp;", "&");
+    assert!(href.starts_with("/?q=row&cursor="), "{href}");
+    let next = page(&app, &href).await;
+    assert_eq!(next.status(), StatusCode::OK);
+    let next = next.text().await.unwrap();
+    assert_eq!(next.matches("class=\"row sev-").count(), 10, "the rest");
+    assert!(next.contains("Newest records (live)") && !next.contains("Load more"), "{next}");
+    let bad = page(&app, "/?q=row&cursor=nonsense").await.text().await.unwrap();
+    assert!(bad.contains("cursor: not a place in this feed"), "{bad}");
+}

@@ -21,13 +21,15 @@ pub fn EntityPage() -> impl IntoView {
             Some("oldest") => Order::OldestFirst,
             _ => Order::NewestFirst,
         };
-        (t, id, order)
+        // A "Load more" link followed without JavaScript.
+        let cursor = query.with(|q| query_value(q, "cursor")).filter(|c| !c.is_empty());
+        (t, id, order, cursor)
     };
-    let timeline = Resource::new(key, |(t, id, order)| load_timeline(t, id, order, None));
+    let timeline = Resource::new(key, |(t, id, order, cursor)| load_timeline(t, id, order, cursor));
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                let (entity_type, entity_id, order) = key();
+                let (entity_type, entity_id, order, _) = key();
                 loaded_view(timeline.await, move |timeline| {
                     view! { <EntityTimeline timeline entity_type entity_id order/> }.into_any()
                 })
@@ -41,11 +43,12 @@ fn EntityTimeline(timeline: Timeline, entity_type: String, entity_id: String, or
     let Timeline { viewer, records, next_cursor } = timeline;
     let now = Micros::now();
     let (base, oldest) = (entity_href(&entity_type, &entity_id), entity_oldest_first_href(&entity_type, &entity_id));
+    let this_order = if order == Order::OldestFirst { oldest.clone() } else { base.clone() };
     let title = format!("{entity_type}/{entity_id}");
     let entries = records.into_iter().map(|record| view! { <TimelineEntry record now/> }).collect_view();
     let more = next_cursor.map(|cursor| {
         let of = MoreOf::Timeline { entity_type, entity_id, order };
-        view! { <LoadMore of cursor list=TIMELINE_LIST.to_owned()/> }
+        view! { <LoadMore of cursor list=TIMELINE_LIST.to_owned() href=this_order/> }
     });
     view! {
         <TopBar viewer/>

@@ -13,28 +13,36 @@ use crate::search::{understood, QUALIFIERS, SYNTAX};
 pub fn FeedPage() -> impl IntoView {
     let query = use_query_pairs();
     let params = Memo::new(move |_| query.with(|q| FeedParams::from_query(|name| query_value(q, name))));
-    let start = Resource::new(move || params.get(), load_feed);
+    let cursor = Memo::new(move |_| query.with(|q| query_value(q, "cursor")).filter(|c| !c.is_empty()));
+    let start = Resource::new(move || (params.get(), cursor.get()), |(params, cursor)| load_feed(params, cursor));
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                loaded_view(start.await, |start| view! { <Feed start params=params.get_untracked()/> }.into_any())
+                loaded_view(start.await, |start| {
+                    view! { <Feed start params=params.get_untracked() later=cursor.get_untracked().is_some()/> }
+                        .into_any()
+                })
             })}
         </Suspense>
     }
 }
 
+/// The feed; `later`: a page after the first (a "Load more" link followed
+/// without JavaScript), which is not live.
 #[component]
-fn Feed(start: FeedStart, params: FeedParams) -> impl IntoView {
+fn Feed(start: FeedStart, params: FeedParams, later: bool) -> impl IntoView {
     let FeedStart { viewer, page, search_error, workspaces, server_time } = start;
     let platform = viewer.role.is_platform();
     let newest_ms = newest_received_ms(&page.rows).unwrap_or(server_time.0 / 1_000);
-    let live = search_error.is_none();
+    let understood = search_error.is_none();
+    let live = understood && !later;
+    let first_page = format!("/?{}", params.to_query());
     let empty = page.rows.is_empty();
     // Only worth a control when there is a choice.
     let choosable_workspaces = if platform || workspaces.len() > 1 { workspaces } else { vec![] };
     let rows = page.rows.into_iter().map(|row| view! { <EventItem row now=server_time/> }).collect_view();
     let more = page.next_cursor.map(|cursor| {
-        view! { <LoadMore of=MoreOf::Feed(params.clone()) cursor list=FEED_LIST.to_owned()/> }
+        view! { <LoadMore of=MoreOf::Feed(params.clone()) cursor list=FEED_LIST.to_owned() href=first_page.clone()/> }
     });
 
     view! {
@@ -42,9 +50,9 @@ fn Feed(start: FeedStart, params: FeedParams) -> impl IntoView {
         <main class="page">
             <LiveFeed params=params.clone() newest_ms live/>
             <crate::pages::stats::StatsPanel params=params.clone()/>
-            <FilterBar params=params.clone() workspaces=choosable_workspaces understood=live/>
+            <FilterBar params=params.clone() workspaces=choosable_workspaces understood/>
             // Only a view the page understood: the export would read its parts otherwise.
-            {live.then(|| view! {
+            {understood.then(|| view! {
                 <p class="export">
                     "Export this view: "
                     <a href=format!("/api/v1/events/export?{}", params.export_query("csv")) download>"CSV"</a>
@@ -54,6 +62,7 @@ fn Feed(start: FeedStart, params: FeedParams) -> impl IntoView {
             })}
             {search_error.map(|text| view! { <p class="alert" role="alert">"Search not understood: " {text}</p> })}
             {(empty && live).then(|| view! { <p class="empty">"Nothing matches. Records sent to the ingest API appear here."</p> })}
+            {later.then(|| view! { <p class="crumbs"><a href=first_page.clone()>"← Newest records (live)"</a></p> })}
             // Always there, so live records have a place to go.
             <ol class="feed" aria-label="Activity feed">{rows}</ol>
             {more}
