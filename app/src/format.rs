@@ -13,7 +13,8 @@ pub fn relative_age(seconds: i64) -> Option<String> {
     Some(match seconds {
         s if s < 0 => "in the future".to_string(),
         0..=44 => "just now".to_string(),
-        45..=3_599 => format!("{} min ago", (seconds + 30) / 60),
+        // Rounded, but never up to "60 min".
+        45..=3_599 => format!("{} min ago", ((seconds + 30) / 60).min(59)),
         3_600..=86_399 => format!("{} h ago", seconds / 3_600),
         86_400..=604_799 => format!("{} d ago", seconds / 86_400),
         _ => return None,
@@ -36,6 +37,7 @@ mod tests {
         let now = Micros(1_700_000_000 * SECOND);
         assert_eq!(relative_time(Micros(now.0 - 10 * SECOND), now), "just now");
         assert_eq!(relative_time(Micros(now.0 - 300 * SECOND), now), "5 min ago");
+        assert_eq!(relative_time(Micros(now.0 - 3_590 * SECOND), now), "59 min ago");
         assert_eq!(relative_time(Micros(now.0 - 7_200 * SECOND), now), "2 h ago");
         assert_eq!(relative_time(Micros(now.0 - 3 * 86_400 * SECOND), now), "3 d ago");
         assert_eq!(relative_time(Micros(now.0 - 30 * 86_400 * SECOND), now), "2023-10-15");

@@ -81,6 +81,23 @@ pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_lowercase)
 }
 
+/// Why `text` gives no word to search for: no letters or digits, or only
+/// words too long to be indexed. A long text is shortened in the message.
+fn nothing_to_search(text: &str) -> String {
+    const SHOWN_CHARS: usize = 40;
+    let shown = match text.char_indices().nth(SHOWN_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    };
+    if text.chars().any(char::is_alphanumeric) {
+        format!(
+            "\"{shown}\": words longer than {MAX_WORD_CHARS} letters or digits are not indexed, so not searched for"
+        )
+    } else {
+        format!("\"{shown}\" has no letters or digits to search for")
+    }
+}
+
 /// One term of free text: its words in a row; with `prefix`, the last word
 /// is the start of a word.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -140,7 +157,7 @@ pub fn apply(text: &str, filter: &mut EventFilter, now: Micros) -> Result<(), St
     // Punctuation beside other parts of the search is left out; alone it
     // finds nothing (whatever filters the search is applied on).
     if let (Some(token), true) = (wordless, free_text.is_empty() && !qualified) {
-        return Err(format!("\"{token}\" has no letters or digits to search for"));
+        return Err(nothing_to_search(&token));
     }
     if !free_text.is_empty() {
         filter.q = Some(free_text.join(" "));
@@ -407,7 +424,7 @@ fn apply_qualifier(name: &str, value: &str, f: &mut EventFilter, now: Micros) ->
         "ua" | "user_agent" => {
             let found = terms(value);
             if found.is_empty() {
-                return Err(format!("{name}: \"{value}\" has no letters or digits to search for"));
+                return Err(format!("{name}: {}", nothing_to_search(value)));
             }
             for term in &found {
                 check_prefix(term, value).map_err(|e| format!("{name}: {e}"))?;
@@ -659,6 +676,9 @@ mod tests {
         assert_eq!(parse("payload.amount:>=lots").unwrap_err(), "payload.amount: >= needs a number");
         assert!(parse("payload..x:1").unwrap_err().contains("names joined by dots"));
         assert_eq!(parse("--").unwrap_err(), "\"--\" has no letters or digits to search for");
+        let long = parse(&"z".repeat(3_000)).unwrap_err();
+        assert!(long.contains("longer than 128") && long.chars().count() < 200, "{long}");
+        assert!(parse(&format!("ua:{}", "z".repeat(200))).unwrap_err().starts_with("ua: \"zzz"));
         assert_eq!(parse("key:a --").unwrap().q, None, "punctuation beside other parts is left out");
         assert!(parse("ua:/").is_err());
         assert!(parse("a*").unwrap_err().contains("a prefix needs at least 2"));

@@ -91,7 +91,7 @@ fn WorkspacesSection(workspaces: Vec<WorkspaceSummary>, can_create: bool) -> imp
             </table>
             {can_create.then(|| view! {
                 <PostForm to=CreateWorkspace::PATH class="inline" label="New workspace">
-                    <label>"Slug" <input name="slug" required pattern="[a-z0-9][a-z0-9_-]*" maxlength="64"/></label>
+                    <label>"Slug" <input name="slug" required pattern="[a-z0-9][a-z0-9_\\-]*" maxlength="64"/></label>
                     <label>"Name" <input name="name"/></label>
                     <button type="submit" class="primary">"Create workspace"</button>
                 </PostForm>
