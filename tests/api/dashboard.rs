@@ -291,6 +291,11 @@ async fn the_stats_panel_follows_the_workspace_of_the_search() {
     assert!(html.contains("Export this view"));
     let refused = page(&app, "/?range=12h").await.text().await.unwrap();
     assert!(refused.contains("range:") && !refused.contains("Export this view"), "{refused}");
+    // A window not understood is a message on a page that still answers.
+    let bad = page(&app, "/?window=bogus").await;
+    assert_eq!(bad.status(), StatusCode::OK);
+    let bad = bad.text().await.unwrap();
+    assert!(bad.contains("window: expected 1h, 24h, 7d or 30d") && !bad.contains("server function"), "{bad}");
 }
 
 /// Every entity link opens its timeline, whatever its type and id hold

@@ -18,22 +18,37 @@ pub fn StatsPanel(params: FeedParams) -> impl IntoView {
     };
     // A ranking's link keeps the panel: this workspace, this window.
     let counted = FeedParams { workspace: workspace.clone(), window: params.window.clone(), ..Default::default() };
-    let key = (params.window.clone(), workspace);
+    // A window not understood is said like a search not understood, and
+    // asks the server nothing.
+    let bad_window = match params.window.as_str() {
+        "" => None,
+        window => StatsWindow::parse(window).err(),
+    };
+    let window = if bad_window.is_some() { String::new() } else { params.window.clone() };
+    let key = (window, workspace);
     let stats = Resource::new(move || key.clone(), |(window, workspace)| load_stats(window, workspace));
+    let body = move || {
+        let counted = counted.clone();
+        Suspend::new(async move {
+            match stats.await {
+                Ok(stats) => view! { <StatsBody stats counted/> }.into_any(),
+                Err(err) => {
+                    let text = format!("Stats unavailable: {}", crate::api::failure_text(&err));
+                    view! { <p class="alert" role="alert">{text}</p> }.into_any()
+                }
+            }
+        })
+    };
     view! {
         <section class="stats" aria-labelledby="stats-title">
             <WindowPicker params/>
-            <Suspense fallback=|| view! { <p class="loading">"Loading stats…"</p> }>
-                {move || {
-                    let counted = counted.clone();
-                    Suspend::new(async move {
-                        match stats.await {
-                            Ok(stats) => view! { <StatsBody stats counted/> }.into_any(),
-                            Err(err) => view! { <p class="alert" role="alert">{format!("Stats unavailable: {err}")}</p> }.into_any(),
-                        }
-                    })
-                }}
-            </Suspense>
+            {match bad_window {
+                Some(message) => view! { <p class="alert" role="alert">{message}</p> }.into_any(),
+                None => view! {
+                    <Suspense fallback=|| view! { <p class="loading">"Loading stats…"</p> }>{body}</Suspense>
+                }
+                .into_any(),
+            }}
         </section>
     }
 }
