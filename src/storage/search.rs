@@ -6,11 +6,15 @@
 //! asked with the same query, rendered per dialect.
 //!
 //! Words are cut by `app::search::words` on both sides. Besides the record's
-//! words, a document holds marker words no one types: `0f…` before a payload
-//! field's value (a hash of its path), `0v…` for a value that is not one
-//! word (a hash of path and value, so an equality is one word), `0ip…` for
-//! the client's address (its 32 hex digits, so a CIDR range is a prefix),
-//! `0ua…` before each word of the user agent.
+//! words, a document holds marker words no record or search can hold: they
+//! start with U+E000, a private-use character, which `words` cuts text at
+//! (it is no letter or digit) and both indexes keep inside a word (FTS5's
+//! tokenizer takes private-use characters as token characters). `␀f…`
+//! (␀ for U+E000) goes before a payload field's value (a hash of its path),
+//! `␀v…` for a value that is not one word (a hash of path and value, so an
+//! equality is one word), `␀ip…` for the client's address (its 32 hex
+//! digits, so a CIDR range is a prefix), `␀ua…` before each word of the
+//! user agent. So text cannot pass for an address, an agent or a field.
 
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -42,10 +46,10 @@ const MAX_FIELD_WORD_BYTES: usize = 64 * 1024;
 /// on a one-word value is given its value word too.
 const POSITIONS_PER_WORD: usize = 256;
 
-const FIELD_MARK: &str = "0f";
-const VALUE_MARK: &str = "0v";
-const IP_MARK: &str = "0ip";
-const AGENT_MARK: &str = "0ua";
+const FIELD_MARK: &str = "\u{E000}f";
+const VALUE_MARK: &str = "\u{E000}v";
+const IP_MARK: &str = "\u{E000}ip";
+const AGENT_MARK: &str = "\u{E000}ua";
 
 /// The record's columns whose words are searched, in the order a document
 /// holds them, after the address and the user agent, before the payload.
@@ -404,13 +408,14 @@ impl IndexQuery {
         (!clauses.is_empty()).then_some(IndexQuery(clauses))
     }
 
-    /// An FTS5 query: `"inv 2024" * AND ("0ipab"* OR "0ipac"*)`. Words
-    /// are letters and digits, so within quotes none is an operator.
+    /// An FTS5 query: `"inv 2024" * AND ("␀ipab"* OR "␀ipac"*)`. Words
+    /// are letters and digits (and a mark's U+E000), so within quotes none
+    /// is an operator.
     pub fn fts5(&self) -> String {
         self.render(" AND ", " OR ", |p| format!("\"{}\"{}", p.words.join(" "), if p.prefix { " *" } else { "" }))
     }
 
-    /// A `tsquery` as an SQL string literal: `'inv <-> 2024:* & (0ipab:* | 0ipac:*)'`,
+    /// A `tsquery` as an SQL string literal: `'inv <-> 2024:* & (␀ipab:* | ␀ipac:*)'`,
     /// its words the lexemes themselves (cast, not parsed, as documents are).
     /// Words are letters and digits; quotes are doubled all the same, so the
     /// literal's safety does not rest on that rule alone.
@@ -519,7 +524,7 @@ mod tests {
         let doc = document(&Searchable::of(&record), Dialect::Sqlite);
         assert!(
             doc.starts_with(
-                "0ip00000000000000000000ffffcb007107 0uamozilla 0ua5 0ua0 0uafirefox 0ua115 \
+                "\u{E000}ip00000000000000000000ffffcb007107 \u{E000}uamozilla \u{E000}ua5 \u{E000}ua0 \u{E000}uafirefox \u{E000}ua115 \
                  invoice inv 2024 0042 sent invoice sent billing invoice inv 1 u 1 a example com"
             ),
             "{doc}"
@@ -563,7 +568,7 @@ mod tests {
             let doc = document(&Searchable::of(&record), dialect);
             let words: Vec<&str> = doc.split(' ').map(|w| w.split(':').next().unwrap_or(w)).collect();
             assert!(words.contains(&address_word("203.0.113.7".parse().unwrap()).as_str()));
-            assert!(words.contains(&"0uacurl"));
+            assert!(words.contains(&"\u{E000}uacurl"));
             assert_eq!(words.iter().filter(|w| **w == "m").count(), MAX_DOCUMENT_WORDS - 3, "the text stops");
             assert!(!words.contains(&"paid"), "no value's own words past the text's end");
             for n in [0, 1_000] {
@@ -593,12 +598,15 @@ mod tests {
         let query = IndexQuery::of(&filter(r#"INV-2024* "failed payment" ip:203.0.113.0/22"#)).unwrap();
         assert_eq!(
             query.fts5(),
-            "\"inv 2024\" * AND \"failed payment\" AND (\"0ip00000000000000000000ffffcb0070\" * OR \
-             \"0ip00000000000000000000ffffcb0071\" * OR \"0ip00000000000000000000ffffcb0072\" * OR \
-             \"0ip00000000000000000000ffffcb0073\" *)"
+            "\"inv 2024\" * AND \"failed payment\" AND (\"\u{E000}ip00000000000000000000ffffcb0070\" * OR \
+             \"\u{E000}ip00000000000000000000ffffcb0071\" * OR \"\u{E000}ip00000000000000000000ffffcb0072\" * OR \
+             \"\u{E000}ip00000000000000000000ffffcb0073\" *)"
         );
         let query = IndexQuery::of(&filter("ua:firefox/115 ip:203.0.113.7")).unwrap();
-        assert_eq!(query.tsquery_literal(), "'0ip00000000000000000000ffffcb007107 & 0uafirefox <-> 0ua115'");
+        assert_eq!(
+            query.tsquery_literal(),
+            "'\u{E000}ip00000000000000000000ffffcb007107 & \u{E000}uafirefox <-> \u{E000}ua115'"
+        );
         assert_eq!(IndexQuery::of(&filter("kind:audit")), None);
     }
 
@@ -607,10 +615,10 @@ mod tests {
         let mapped: IpAddr = "::ffff:203.0.113.7".parse().unwrap();
         assert_eq!(address_word(mapped), address_word("203.0.113.7".parse().unwrap()));
         let all = address_prefixes("0.0.0.0/0".parse().unwrap());
-        assert_eq!(all, [Phrase { words: vec!["0ip00000000000000000000ffff".into()], prefix: true }]);
+        assert_eq!(all, [Phrase { words: vec!["\u{E000}ip00000000000000000000ffff".into()], prefix: true }]);
         assert_eq!(address_prefixes("2001:db8::/33".parse().unwrap()).len(), 8);
         let everything = address_prefixes("::/0".parse().unwrap());
-        assert_eq!(everything, [Phrase { words: vec!["0ip".into()], prefix: true }]);
+        assert_eq!(everything, [Phrase { words: vec!["\u{E000}ip".into()], prefix: true }]);
     }
 
     #[test]

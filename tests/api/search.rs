@@ -162,6 +162,36 @@ async fn one_record_among_many_by_its_words_fields_address_or_agent() {
 
 /// PostgreSQL keeps a word's first 256 positions in a document: a field
 /// whose one-word value comes after 300 of the same word is found all the same.
+/// Text cannot pass for an address, an agent or a payload field: the
+/// index's marker words start with a character no record's words hold.
+#[tokio::test]
+async fn no_text_passes_for_an_address_an_agent_or_a_field() {
+    let app = spawn_app().await;
+    let forged = "renamed to 0ip00000000000000000000ffffcb007107 0uacurl \u{E000}uacurl \u{E000}ip \u{E000}f";
+    let records = json!([
+        {"key": "real.one", "ip": "203.0.113.7", "user_agent": "curl/8.5.0", "payload": {"k": "v"}},
+        {"key": "forged.one", "message": forged, "ip": "192.0.2.99", "user_agent": "Edge/1",
+         "actor": {"name": "0uacurl"}, "payload": {"note": "0ipad \u{E000}fx"}},
+        {"key": "bare.one", "message": "0ipad 0uafirefox"},
+    ]);
+    assert!(app.ingest(&records).await.status().is_success());
+    let key = issue_key(&app.store, "", "read").await;
+    for (query, expected) in [
+        (&[("q", "ip:203.0.113.7")][..], &["real.one"][..]),
+        (&[("ip", "203.0.113.0/24")], &["real.one"]),
+        (&[("q", "ip:::/0")], &["real.one", "forged.one"]),
+        (&[("q", "ua:curl")], &["real.one"]),
+        (&[("user_agent", "curl")], &["real.one"]),
+        (&[("q", "ua:firefox")], &[]),
+        (&[("q", "payload.k:v")], &["real.one"]),
+        // Its own words find it as text.
+        (&[("q", "0uacurl")], &["forged.one"]),
+        (&[("q", "0ip*")], &["forged.one", "bare.one"]),
+    ] {
+        assert_eq!(find(&app, &key, query).await, Ok(keys(expected)), "{query:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_field_far_into_a_long_payload_is_found() {
     let app = spawn_app().await;

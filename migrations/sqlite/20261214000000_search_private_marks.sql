@@ -1,0 +1,11 @@
+-- The index's marker words (a payload field's mark and value word, the
+-- client's address, the user agent's words) now start with U+E000, a
+-- private-use character no record's words or search can hold, where they
+-- started with `0`, which text could spell (a message holding `0uacurl`
+-- was found by `ua:curl`): see src/storage/search.rs. Every record stored
+-- before is indexed again in the background, newest first, as
+-- `trail search reindex` does.
+INSERT OR REPLACE INTO search_backfill (id, below)
+SELECT 1, MAX(seq) + 1
+FROM (SELECT MAX(seq) AS seq FROM events UNION ALL SELECT MAX(seq) FROM events_recent)
+HAVING MAX(seq) > 0;
