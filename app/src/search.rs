@@ -81,20 +81,30 @@ pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_lowercase)
 }
 
-/// Why `text` gives no word to search for: no letters or digits, or only
-/// words too long to be indexed. A long text is shortened in the message.
-fn nothing_to_search(text: &str) -> String {
+/// `text` as a message shows it: at most 40 characters.
+fn shortened(text: &str) -> String {
     const SHOWN_CHARS: usize = 40;
-    let shown = match text.char_indices().nth(SHOWN_CHARS) {
+    match text.char_indices().nth(SHOWN_CHARS) {
         Some((end, _)) => format!("{}…", &text[..end]),
         None => text.to_owned(),
-    };
-    if text.chars().any(char::is_alphanumeric) {
-        format!(
-            "\"{shown}\": words longer than {MAX_WORD_CHARS} letters or digits are not indexed, so not searched for"
-        )
-    } else {
-        format!("\"{shown}\" has no letters or digits to search for")
+    }
+}
+
+/// Why `text` gives no word to search for.
+fn nothing_to_search(text: &str) -> String {
+    format!("\"{}\" has no letters or digits to search for", shortened(text))
+}
+
+/// Refuses text holding a word longer than the index keeps: searched
+/// without it, the search would find more than was asked.
+fn no_unindexed_word(text: &str) -> Result<(), String> {
+    let too_long = text.split(|c: char| !c.is_alphanumeric()).any(|run| run.chars().count() > MAX_WORD_CHARS);
+    match too_long {
+        true => Err(format!(
+            "\"{}\": words longer than {MAX_WORD_CHARS} letters or digits are not indexed, so not searched for",
+            shortened(text)
+        )),
+        false => Ok(()),
     }
 }
 
@@ -136,6 +146,8 @@ pub fn apply(text: &str, filter: &mut EventFilter, now: Micros) -> Result<(), St
             continue;
         }
         let Some((name, value)) = qualifier(&token) else {
+            // Left out, a word too long to be indexed would widen the search.
+            no_unindexed_word(&token.text)?;
             // A token may hold several terms (`a"* b"`): each is checked.
             let found = terms(&phrase_text(&token));
             if found.is_empty() {
@@ -422,6 +434,7 @@ fn apply_qualifier(name: &str, value: &str, f: &mut EventFilter, now: Micros) ->
             });
         }
         "ua" | "user_agent" => {
+            no_unindexed_word(value).map_err(|e| format!("{name}: {e}"))?;
             let found = terms(value);
             if found.is_empty() {
                 return Err(format!("{name}: {}", nothing_to_search(value)));
@@ -678,6 +691,9 @@ mod tests {
         assert_eq!(parse("--").unwrap_err(), "\"--\" has no letters or digits to search for");
         let long = parse(&"z".repeat(3_000)).unwrap_err();
         assert!(long.contains("longer than 128") && long.chars().count() < 200, "{long}");
+        let beside = parse(&format!("invoice {}", "z".repeat(129))).unwrap_err();
+        assert!(beside.contains("longer than 128"), "not left out, widening the search: {beside}");
+        assert!(parse(&format!("invoice {}", "z".repeat(128))).is_ok());
         assert!(parse(&format!("ua:{}", "z".repeat(200))).unwrap_err().starts_with("ua: \"zzz"));
         assert_eq!(parse("key:a --").unwrap().q, None, "punctuation beside other parts is left out");
         assert!(parse("ua:/").is_err());
