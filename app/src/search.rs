@@ -13,6 +13,7 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use ipnet::IpNet;
+use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
 
 use crate::model::{Comparison, EventFilter, FieldCondition, FieldTest, Micros, Severity};
 
@@ -73,12 +74,42 @@ pub const MAX_PATH_KEYS: usize = 32;
 /// anyone types. Their shorter neighbours still are.
 pub const MAX_WORD_CHARS: usize = 128;
 
-/// The words of `text`: runs of letters and digits, lowercased. Records and
-/// searches are cut into words by this one rule.
+/// The words of `text`: runs of letters and digits ([`is_word_char`]),
+/// lowercased and folded ([`fold`]). Records and searches are cut into
+/// words by this one rule, so both indexes hold and are asked the same words.
 pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric())
+    text.split(|c: char| !is_word_char(c))
         .filter(|w| !w.is_empty() && w.chars().count() <= MAX_WORD_CHARS)
-        .map(str::to_lowercase)
+        .map(|w| w.to_lowercase().chars().map(fold).collect())
+}
+
+/// A letter or digit (`char::is_alphanumeric`), but not a letter drawn as
+/// a symbol (`ⓐ`, `🄰`: category So), which SQLite's FTS5 takes for a
+/// separator: on PostgreSQL too they are not words.
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() && c.general_category() != GeneralCategory::OtherSymbol
+}
+
+/// A lowercase letter as SQLite's FTS5 folds it, where Unicode's case
+/// folding differs from lowercase (every such letter: `ς` and `σ`, the
+/// micro sign and `μ`, `ſ` and `s`): PostgreSQL, which keeps the words it
+/// is given, then holds the same ones.
+fn fold(c: char) -> char {
+    match c {
+        'µ' => 'μ',
+        'ſ' => 's',
+        'ς' => 'σ',
+        'ϐ' => 'β',
+        'ϑ' => 'θ',
+        'ϕ' => 'φ',
+        'ϖ' => 'π',
+        'ϰ' => 'κ',
+        'ϱ' => 'ρ',
+        'ϵ' => 'ε',
+        'ẛ' => 'ṡ',
+        '\u{1FBE}' => 'ι',
+        other => other,
+    }
 }
 
 /// `text` as a message shows it: at most 40 characters.
@@ -98,7 +129,7 @@ fn nothing_to_search(text: &str) -> String {
 /// Refuses text holding a word longer than the index keeps: searched
 /// without it, the search would find more than was asked.
 fn no_unindexed_word(text: &str) -> Result<(), String> {
-    let too_long = text.split(|c: char| !c.is_alphanumeric()).any(|run| run.chars().count() > MAX_WORD_CHARS);
+    let too_long = text.split(|c: char| !is_word_char(c)).any(|run| run.chars().count() > MAX_WORD_CHARS);
     match too_long {
         true => Err(format!(
             "\"{}\": words longer than {MAX_WORD_CHARS} letters or digits are not indexed, so not searched for",
@@ -204,11 +235,16 @@ fn phrase_text(token: &Token) -> String {
 }
 
 /// A prefix of one character would ask the index for most of its words.
+/// Counted as SQLite's FTS5 reads the word: it cuts a word at a mark (a
+/// vowel sign), so `नाम*` asks it for words starting with `म`.
 fn check_prefix(term: &Term, text: &str) -> Result<(), String> {
-    match term.words.last() {
-        Some(last) if term.prefix && last.chars().count() < 2 => {
-            Err(format!("\"{text}\": a prefix needs at least 2 letters or digits before the *"))
-        }
+    let is_mark = |c: char| c.general_category_group() == GeneralCategoryGroup::Mark;
+    let prefix = term.words.last().and_then(|last| last.split(is_mark).rfind(|part| !part.is_empty()));
+    match prefix.map_or(0, |prefix| prefix.chars().count()) {
+        0 | 1 if term.prefix => Err(format!(
+            "\"{text}\": a prefix needs at least 2 letters or digits before the * (vowel signs and other marks \
+             not counted)"
+        )),
         _ => Ok(()),
     }
 }
@@ -762,6 +798,20 @@ mod tests {
         let term = |w: &[&str], prefix| Term { words: w.iter().map(|w| w.to_string()).collect(), prefix };
         assert_eq!(terms, [term(&["inv", "2024"], true), term(&["failed", "payment"], false), term(&["x"], false)]);
         assert!(words(&"a".repeat(MAX_WORD_CHARS + 1)).next().is_none());
+    }
+
+    /// The words SQLite's FTS5 holds of a text, PostgreSQL holds too: the
+    /// letters FTS5 folds are folded, the letters drawn as symbols it
+    /// leaves out are left out, and a prefix is counted as it reads it.
+    #[test]
+    fn words_are_what_both_indexes_hold() {
+        let cut = |text: &str| words(text).collect::<Vec<_>>();
+        assert_eq!(cut("ΟΔΟΣ σοφός 5µs ſtrong ϐeta"), ["οδοσ", "σοφόσ", "5μs", "strong", "βeta"]);
+        assert_eq!(cut("circled ⓐⓑⓒ and Ⓐ🄰x"), ["circled", "and", "x"]);
+        assert_eq!(cut("नाम café"), ["नाम", "café"], "marks stay inside a word, accents too");
+        assert!(parse("x-ⓐⓑ*").is_err() && parse("0-ⓐⓑ*").is_err(), "a one-letter prefix, as FTS5 would read it");
+        assert!(parse("नाम*").is_err() && parse("नामक*").is_ok());
+        assert!(parse("ⓐⓑⓒ").is_err(), "no word");
     }
 
     #[test]

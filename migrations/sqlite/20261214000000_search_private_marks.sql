@@ -2,9 +2,10 @@
 -- client's address, the user agent's words) now start with U+E000, a
 -- private-use character no record's words or search can hold, where they
 -- started with `0`, which text could spell (a message holding `0uacurl`
--- was found by `ua:curl`): see src/storage/search.rs. Every record stored
--- before is indexed again in the background, newest first, as
--- `trail search reindex` does.
+-- was found by `ua:curl`); and words are cut and folded as both indexes
+-- hold them (`ς` is `σ`, `ⓐ` is no letter): see src/storage/search.rs and
+-- app/src/search.rs `words`. Every record stored before is indexed again
+-- in the background, newest first, as `trail search reindex` does.
 INSERT OR REPLACE INTO search_backfill (id, below)
 SELECT 1, MAX(seq) + 1
 FROM (SELECT MAX(seq) AS seq FROM events UNION ALL SELECT MAX(seq) FROM events_recent)

@@ -192,6 +192,42 @@ async fn no_text_passes_for_an_address_an_agent_or_a_field() {
     }
 }
 
+/// Both databases hold and are asked the same words: letters SQLite's
+/// FTS5 folds (final sigma, the micro sign, long s) are folded for
+/// PostgreSQL too, letters drawn as symbols are no words on either, and a
+/// prefix is at least two letters as either reads it.
+#[tokio::test]
+async fn both_databases_find_the_same_words() {
+    let app = spawn_app().await;
+    let records = json!([
+        {"key": "greek.one", "message": "ΟΔΟΣ σοφός"},
+        {"key": "micro.one", "message": "took 5µs", "payload": {"unit": "µs"}},
+        {"key": "long.s", "message": "ſtrong ϐeta"},
+        {"key": "circled.one", "message": "circled ⓐⓑⓒ and Ⓐ🄰"},
+        {"key": "xray.one", "message": "xylophone"},
+    ]);
+    assert!(app.ingest(&records).await.status().is_success());
+    let key = issue_key(&app.store, "", "read").await;
+    for (query, expected) in [
+        ("οδοσ", Ok(&["greek.one"][..])),
+        ("ΟΔΟΣ", Ok(&["greek.one"])),
+        ("σοφόσ", Ok(&["greek.one"])),
+        ("5μs", Ok(&["micro.one"])),
+        ("payload.unit:µs", Ok(&["micro.one"])),
+        ("strong βeta", Ok(&["long.s"])),
+        ("\"circled and\"", Ok(&["circled.one"])),
+        ("xy*", Ok(&["xray.one"])),
+        ("ⓐⓑⓒ", Err("no letters or digits")),
+        ("x-ⓐⓑ*", Err("a prefix needs at least 2")),
+    ] {
+        let found = find(&app, &key, &[("q", query)]).await;
+        match expected {
+            Ok(expected) => assert_eq!(found, Ok(keys(expected)), "{query}"),
+            Err(text) => assert!(found.as_ref().is_err_and(|e| e.contains(text)), "{query}: {found:?}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_field_far_into_a_long_payload_is_found() {
     let app = spawn_app().await;
