@@ -182,15 +182,15 @@ impl FilterQuery {
         // One parser for the parameters and the search box: each parameter
         // reads as its qualifier would.
         // A blank `ip` or `user_agent` is an empty form field; a blank
-        // payload field asks for `""`, as `payload.note:` does in `q`.
+        // payload field asks for `""`, as `payload.note:` does in `q`. A
+        // payload field's value is taken as it is, spaces and all, as a
+        // quoted one is in `q` (stored values are not trimmed).
         let named = [("ip", &self.ip), ("user_agent", &self.user_agent)];
-        let params = named
-            .into_iter()
-            .filter_map(|(name, value)| Some((name, value.as_deref().filter(|v| !v.trim().is_empty())?)));
+        let params = named.into_iter().filter_map(|(name, value)| Some((name, given(value)?)));
         let fields = self.others.0.iter().filter(|(name, _)| app::search::payload_path(name).is_some());
         for (name, value) in params.chain(fields.map(|(name, value)| (name.as_str(), value.as_str()))) {
             // The error names the parameter (`ip: …`).
-            app::search::apply_one(name, value.trim(), &mut filter, now).map_err(Error::BadRequest)?;
+            app::search::apply_one(name, value, &mut filter, now).map_err(Error::BadRequest)?;
             app::search::check_limits(&filter).map_err(|e| bad(name, e))?;
         }
         if let Some(q) = &self.q {

@@ -128,6 +128,9 @@ async fn one_record_among_many_by_its_words_fields_address_or_agent() {
         (&[("Payload.order", "ORD-9")], &["refund.issued"]),
         // A blank field asks for "", as `payload.note:` does; a blank `ip` is no filter.
         (&[("payload.note", ""), ("ip", "")], &["refund.issued"]),
+        // A value as it is, spaces and all, as a quoted one in `q`.
+        (&[("payload.order", " ORD-9 ")], &[]),
+        (&[("payload.order", "ORD-9"), ("ip", " 2001:db8::1 ")], &["refund.issued"]),
         // Exponents at i64's ends read as f64 does (0), and do not break the exact test.
         (&[("payload.amountCents", ">=1e-9223372036854775808")], &["invoice.paid", "invoice.sent"]),
         (&[("payload.amountCents", "0.1e-9223372036854775808")], &[]),
@@ -169,7 +172,7 @@ async fn no_text_passes_for_an_address_an_agent_or_a_field() {
     let app = spawn_app().await;
     let forged = "renamed to 0ip00000000000000000000ffffcb007107 0uacurl \u{E000}uacurl \u{E000}ip \u{E000}f";
     let records = json!([
-        {"key": "real.one", "ip": "203.0.113.7", "user_agent": "curl/8.5.0", "payload": {"k": "v"}},
+        {"key": "real.one", "ip": "203.0.113.7", "user_agent": "curl/8.5.0", "payload": {"k": "v", "pad": " v "}},
         {"key": "forged.one", "message": forged, "ip": "192.0.2.99", "user_agent": "Edge/1",
          "actor": {"name": "0uacurl"}, "payload": {"note": "0ipad \u{E000}fx"}},
         {"key": "bare.one", "message": "0ipad 0uafirefox"},
@@ -184,6 +187,8 @@ async fn no_text_passes_for_an_address_an_agent_or_a_field() {
         (&[("user_agent", "curl")], &["real.one"]),
         (&[("q", "ua:firefox")], &[]),
         (&[("q", "payload.k:v")], &["real.one"]),
+        (&[("payload.pad", " v ")], &["real.one"]),
+        (&[("payload.pad", "v")], &[]),
         // Its own words find it as text.
         (&[("q", "0uacurl")], &["forged.one"]),
         (&[("q", "0ip*")], &["forged.one", "bare.one"]),
