@@ -112,6 +112,21 @@ fn fold(c: char) -> char {
     }
 }
 
+/// Refuses `-word` and `!word` (outside quotes): GitHub's search, which
+/// this syntax follows, leaves such records out, and this one cannot; read
+/// as the word, it would find the very records asked to be left out.
+fn excludes_nothing(token: &Token) -> Result<(), String> {
+    let mut chars = token.text.chars();
+    match (token.quoted, chars.next(), chars.next()) {
+        (false, Some('-' | '!'), Some(next)) if is_word_char(next) || next == '"' => Err(format!(
+            "\"{}\": leaving records out (-word) is not supported; search for the word without the {}",
+            shortened(&token.text),
+            &token.text[..1]
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `text` as a message shows it: at most 40 characters.
 fn shortened(text: &str) -> String {
     const SHOWN_CHARS: usize = 40;
@@ -171,6 +186,7 @@ pub fn apply(text: &str, filter: &mut EventFilter, now: Micros) -> Result<(), St
     let mut wordless = None;
     let mut qualified = false;
     for token in tokens(text)? {
+        excludes_nothing(&token)?;
         if let Some(condition) = payload_field(&token) {
             filter.payload.push(condition?);
             qualified = true;
@@ -812,6 +828,16 @@ mod tests {
         assert!(parse("x-ⓐⓑ*").is_err() && parse("0-ⓐⓑ*").is_err(), "a one-letter prefix, as FTS5 would read it");
         assert!(parse("नाम*").is_err() && parse("नामक*").is_ok());
         assert!(parse("ⓐⓑⓒ").is_err(), "no word");
+    }
+
+    #[test]
+    fn leaving_records_out_is_refused_not_read_as_the_word() {
+        for search in ["-invoice", "!invoice", "paid -invoice", "-key:invoice.paid", "-\"a b\""] {
+            assert!(parse(search).unwrap_err().contains("not supported"), "{search}");
+        }
+        for search in ["\"-invoice\"", "payload.delta:-5", "a - b", "INV-2024", "--", "x-ray"] {
+            assert!(parse(search).err().is_none_or(|e| !e.contains("not supported")), "{search}");
+        }
     }
 
     #[test]
