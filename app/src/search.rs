@@ -430,7 +430,9 @@ fn qualifier(token: &Token) -> Option<(String, &str)> {
     }
     let (name, value) = token.text.split_once(':')?;
     let is_name = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphabetic() || c == '_');
-    is_name.then(|| (name.to_ascii_lowercase(), value))
+    // A URL pasted whole (`https://…`) is text to find, not a filter.
+    let is_url = value.starts_with("//");
+    (is_name && !is_url).then(|| (name.to_ascii_lowercase(), value))
 }
 
 /// Applies `name:value` on top of what `f` already asks: every part
@@ -731,6 +733,8 @@ mod tests {
     #[test]
     fn bad_queries_say_what_is_wrong() {
         assert!(parse("colour:red").unwrap_err().starts_with("unknown filter \"colour:\""));
+        let url = parse("https://example.com/a?b=1").unwrap();
+        assert_eq!(url.q.as_deref(), Some("https://example.com/a?b=1"), "a URL is text");
         assert_eq!(parse("severity:loud").unwrap_err(), "severity: expected one of info, warning, error, critical");
         assert!(parse("after:yesterday").unwrap_err().contains("is not a date"));
         assert_eq!(parse("\"open").unwrap_err(), "a quote is not closed");
