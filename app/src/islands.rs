@@ -73,7 +73,15 @@ pub fn LiveFeed(params: FeedParams, newest_ms: i64, live: bool) -> impl IntoView
             }
         };
         streaming.set(false);
-        stream_url.with_value(|url| dom::follow(url, on_message, move |open| streaming.set(open)));
+        // Once open, one poll: records committed after the page was rendered
+        // and before the stream joined would come through neither.
+        let on_state = move |open: bool| {
+            streaming.set(open);
+            if open && !paused.get_untracked() {
+                poll();
+            }
+        };
+        stream_url.with_value(|url| dom::follow(url, on_message, on_state));
     };
     let stop = move || {
         dom::stop_following();
