@@ -21,8 +21,7 @@ static UNPARSED: Mutex<BTreeSet<(Owner, i64)>> = Mutex::new(BTreeSet::new());
 
 /// The filter of `owner` `id`'s saved search `q`; `None` when it no longer parses.
 pub fn filter(owner: Owner, id: i64, q: String, now: Micros) -> Option<EventFilter> {
-    let params = FeedParams { q, ..FeedParams::default() };
-    match params.to_filter(now) {
+    match FeedParams::saved_search(&q, now) {
         Ok(filter) => Some(filter),
         Err(err) => {
             if UNPARSED.lock().map_or(true, |mut logged| logged.insert((owner, id))) {

@@ -78,9 +78,14 @@ pub const MAX_WORD_CHARS: usize = 128;
 /// lowercased and folded ([`fold`]). Records and searches are cut into
 /// words by this one rule, so both indexes hold and are asked the same words.
 pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !is_word_char(c))
-        .filter(|w| !w.is_empty() && w.chars().count() <= MAX_WORD_CHARS)
+    word_runs(text)
+        .filter(|w| w.chars().count() <= MAX_WORD_CHARS)
         .map(|w| w.to_lowercase().chars().map(fold).collect())
+}
+
+/// The runs of word characters in `text`, as written.
+fn word_runs(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !is_word_char(c)).filter(|run| !run.is_empty())
 }
 
 /// A letter or digit (`char::is_alphanumeric`), but not a letter drawn as
@@ -115,10 +120,10 @@ fn fold(c: char) -> char {
 /// Refuses `-word` and `!word` (outside quotes): GitHub's search, which
 /// this syntax follows, leaves such records out, and this one cannot; read
 /// as the word, it would find the very records asked to be left out.
-fn excludes_nothing(token: &Token) -> Result<(), String> {
-    let mut chars = token.text.chars();
-    match (token.quoted, chars.next(), chars.next()) {
-        (false, Some('-' | '!'), Some(next)) if is_word_char(next) || next == '"' => Err(format!(
+fn refuse_exclusion(token: &Token) -> Result<(), String> {
+    let rest = token.text.strip_prefix(['-', '!']).filter(|_| !token.quoted);
+    match rest {
+        Some(rest) if words(rest).next().is_some() => Err(format!(
             "\"{}\": leaving records out (-word) is not supported; search for the word without the {}",
             shortened(&token.text),
             &token.text[..1]
@@ -144,7 +149,7 @@ fn nothing_to_search(text: &str) -> String {
 /// Refuses text holding a word longer than the index keeps: searched
 /// without it, the search would find more than was asked.
 fn no_unindexed_word(text: &str) -> Result<(), String> {
-    let too_long = text.split(|c: char| !is_word_char(c)).any(|run| run.chars().count() > MAX_WORD_CHARS);
+    let too_long = word_runs(text).any(|run| run.chars().count() > MAX_WORD_CHARS);
     match too_long {
         true => Err(format!(
             "\"{}\": words longer than {MAX_WORD_CHARS} letters or digits are not indexed, so not searched for",
@@ -186,7 +191,7 @@ pub fn apply(text: &str, filter: &mut EventFilter, now: Micros) -> Result<(), St
     let mut wordless = None;
     let mut qualified = false;
     for token in tokens(text)? {
-        excludes_nothing(&token)?;
+        refuse_exclusion(&token)?;
         if let Some(condition) = payload_field(&token) {
             filter.payload.push(condition?);
             qualified = true;
@@ -431,7 +436,8 @@ fn qualifier(token: &Token) -> Option<(String, &str)> {
     let (name, value) = token.text.split_once(':')?;
     let is_name = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphabetic() || c == '_');
     // A URL pasted whole (`https://…`) is text to find, not a filter.
-    let is_url = value.starts_with("//");
+    const URL_SCHEMES: [&str; 4] = ["http", "https", "ftp", "file"];
+    let is_url = value.starts_with("//") && URL_SCHEMES.iter().any(|scheme| name.eq_ignore_ascii_case(scheme));
     (is_name && !is_url).then(|| (name.to_ascii_lowercase(), value))
 }
 
@@ -735,6 +741,7 @@ mod tests {
         assert!(parse("colour:red").unwrap_err().starts_with("unknown filter \"colour:\""));
         let url = parse("https://example.com/a?b=1").unwrap();
         assert_eq!(url.q.as_deref(), Some("https://example.com/a?b=1"), "a URL is text");
+        assert!(parse("key://x").is_ok_and(|f| f.key.as_deref() == Some("//x")), "a filter stays one");
         assert_eq!(parse("severity:loud").unwrap_err(), "severity: expected one of info, warning, error, critical");
         assert!(parse("after:yesterday").unwrap_err().contains("is not a date"));
         assert_eq!(parse("\"open").unwrap_err(), "a quote is not closed");
@@ -836,7 +843,16 @@ mod tests {
 
     #[test]
     fn leaving_records_out_is_refused_not_read_as_the_word() {
-        for search in ["-invoice", "!invoice", "paid -invoice", "-key:invoice.paid", "-\"a b\""] {
+        for search in [
+            "-invoice",
+            "!invoice",
+            "paid -invoice",
+            "-key:invoice.paid",
+            "-\"a b\"",
+            "-\" invoice\"",
+            "--invoice",
+            "-ⓐinvoice",
+        ] {
             assert!(parse(search).unwrap_err().contains("not supported"), "{search}");
         }
         for search in ["\"-invoice\"", "payload.delta:-5", "a - b", "INV-2024", "--", "x-ray"] {

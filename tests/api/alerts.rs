@@ -341,6 +341,12 @@ async fn the_admin_page_lists_adds_and_removes_rules() {
     let provider = app.client_signed_in_as("p@test.trail").await;
     assert_eq!(page(&provider).await.unwrap().status(), StatusCode::NOT_FOUND);
 
+    // A search saved under older rules that today's no longer read: the
+    // rule is not used, and the page says so.
+    crate::integrity::tamper(&app, &["UPDATE alert_rules SET query = '-test'"]).await;
+    let html = page(&admin).await.unwrap().text().await.unwrap();
+    assert!(html.contains("No longer understood") && html.contains("neither fires nor resolves"), "{html}");
+
     let id = rules[0].id.to_string();
     assert_eq!(post(RemoveAlert::PATH, &[("id", &id)]).await.unwrap().status(), StatusCode::FOUND);
     assert!(app.store.alert_rules().await.unwrap().is_empty());

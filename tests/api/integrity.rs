@@ -36,7 +36,7 @@ async fn sign(app: &TestApp) -> usize {
 
 /// Runs SQL on the database behind Trail's back. Statements about SQLite's
 /// staging table are skipped on PostgreSQL, which has none.
-async fn tamper(app: &TestApp, statements: &[&str]) {
+pub async fn tamper(app: &TestApp, statements: &[&str]) {
     let postgres = app.db.is_postgres();
     let statements = statements.iter().filter(|s| !(postgres && s.contains("events_recent")));
     if postgres {

@@ -8,7 +8,7 @@ use super::admin::{notice_view, PostForm};
 use crate::alerts::{alerts_overview, AddAlertRule, AlertsData, RemoveAlert};
 use crate::components::{loaded_view, ListHead, TopBar};
 use crate::format::absolute_time;
-use crate::model::{span_text, AlertRule};
+use crate::model::{span_text, AlertRule, FeedParams, Micros};
 
 #[component]
 pub fn AlertsPage() -> impl IntoView {
@@ -99,6 +99,7 @@ fn RuleRow(rule: AlertRule) -> impl IntoView {
     };
     let id = rule.id.to_string();
     let is_firing = !firing.is_empty();
+    let unread = FeedParams::saved_search(&rule.query, Micros::now()).err();
     let hidden = id.clone();
     let remove = view! {
         <PostForm to=RemoveAlert::PATH class="inline" label="Remove the rule">
@@ -110,7 +111,14 @@ fn RuleRow(rule: AlertRule) -> impl IntoView {
         <tr data-rule=id class:firing=is_firing>
             <td>{format!("#{} {}", rule.id, rule.name)}</td>
             <td>{rule.workspace.clone().unwrap_or_else(|| "every workspace".into())}</td>
-            <td><code>{if rule.query.is_empty() { "every record".to_owned() } else { rule.query.clone() }}</code></td>
+            <td>
+                <code>{if rule.query.is_empty() { "every record".to_owned() } else { rule.query.clone() }}</code>
+                {unread.map(|why| view! {
+                    <p class="alert" role="alert">
+                        "No longer understood (" {why} "): the rule neither fires nor resolves. Remove it and add it again."
+                    </p>
+                })}
+            </td>
             <td>{rule.condition.describe(rule.window_seconds)}</td>
             <td>{span_text(rule.cooldown_seconds)}</td>
             <td>{endpoints}</td>

@@ -7,7 +7,7 @@ use leptos::server_fn::ServerFn;
 use super::admin::{notice_view, PostForm};
 use crate::components::{loaded_view, ListHead, TopBar};
 use crate::format::absolute_time;
-use crate::model::{Delivery, LogStream, Role, WebhookEndpoint, WebhookFormat};
+use crate::model::{Delivery, FeedParams, LogStream, Micros, Role, WebhookEndpoint, WebhookFormat};
 use crate::webhooks::{
     webhooks_overview, AddWebhook, EnableWebhookEndpoint, RemoveWebhookEndpoint, RetryMessage, RotateWebhookSecret,
     SendTestMessage, WebhooksData,
@@ -105,6 +105,7 @@ fn LogStreamsView(streams: Vec<LogStream>) -> impl IntoView {
 #[component]
 fn EndpointView(endpoint: WebhookEndpoint, deliveries: Vec<Delivery>, is_founder: bool) -> impl IntoView {
     let id = endpoint.id.to_string();
+    let unread = endpoint.records.as_deref().and_then(|q| FeedParams::saved_search(q, Micros::now()).err());
     let state = match (&endpoint.enabled, &endpoint.disabled_reason) {
         (true, _) if endpoint.failing_since.is_some() => "enabled, failing".to_owned(),
         (true, _) => "enabled".to_owned(),
@@ -145,6 +146,11 @@ fn EndpointView(endpoint: WebhookEndpoint, deliveries: Vec<Delivery>, is_founder
                 {state} " · " {endpoint.format.as_str()} " · "
                 {endpoint.workspace.clone().unwrap_or_else(|| "every workspace".into())} " · records: "
                 {endpoint.records.clone().unwrap_or_else(|| "none".into())}
+                {unread.map(|why| view! {
+                    <span class="alert" role="alert">
+                        " No longer understood (" {why} "): it takes no records. Remove it and add it again."
+                    </span>
+                })}
                 {(!endpoint.alerts).then_some(" · no alerts")}
                 {(!endpoint.description.is_empty()).then(|| format!(" · {}", endpoint.description))}
             </p>
