@@ -39,6 +39,10 @@ pub struct FeedStart {
     pub page: FeedPage,
     /// Why the search could not be understood; the page is then empty.
     pub search_error: Option<String>,
+    /// A page after the first (a cursor in the URL), which is not live.
+    pub later: bool,
+    /// Why the URL's cursor was not used (the first page is shown).
+    pub notice: Option<String>,
     /// Workspaces the viewer may pick from.
     pub workspaces: Vec<String>,
     /// The server's clock, so the browser's first poll does not depend on its own.
@@ -54,16 +58,13 @@ pub async fn load_feed(params: FeedParams, cursor: Option<String>) -> Result<Loa
     };
     let server_time = Micros::now();
     let workspaces = ssr::visible_workspaces(&ctx, &viewer).await?;
-    let cursor = match cursor.as_deref().map(Cursor::decode) {
-        None => Ok(None),
-        Some(Some(cursor)) => Ok(Some(cursor)),
-        Some(None) => Err("cursor: not a place in this feed".to_owned()),
+    let (cursor, notice) = ssr::page_cursor(cursor);
+    let (search_error, page) = match params.to_filter(server_time) {
+        Ok(filter) => (None, ssr::feed_page(&ctx, &viewer, &filter, cursor).await?),
+        Err(message) => (Some(message), FeedPage { rows: vec![], next_cursor: None }),
     };
-    let (search_error, page) = match (params.to_filter(server_time), cursor) {
-        (Ok(filter), Ok(cursor)) => (None, ssr::feed_page(&ctx, &viewer, &filter, cursor).await?),
-        (Err(message), _) | (_, Err(message)) => (Some(message), FeedPage { rows: vec![], next_cursor: None }),
-    };
-    Ok(Loaded::Found(FeedStart { viewer, page, search_error, workspaces, server_time }))
+    let later = cursor.is_some();
+    Ok(Loaded::Found(FeedStart { viewer, page, search_error, later, notice, workspaces, server_time }))
 }
 
 /// Rows rendered by the server, for the browser to insert as they are: the
@@ -192,6 +193,8 @@ pub struct Timeline {
     pub viewer: Viewer,
     pub records: Vec<EventDetail>,
     pub next_cursor: Option<String>,
+    /// Why the URL's cursor was not used (the first page is shown).
+    pub notice: Option<String>,
 }
 
 #[server(input = Json)]
@@ -204,10 +207,7 @@ pub async fn load_timeline(
     let Some((viewer, ctx)) = ssr::current_viewer().await? else {
         return Ok(Loaded::SignedOut);
     };
-    let cursor = match cursor {
-        Some(text) => Some(Cursor::decode(&text).ok_or_else(|| ssr::bad_request("invalid cursor"))?),
-        None => None,
-    };
+    let (cursor, notice) = ssr::page_cursor(cursor);
     if entity_type.contains('\0') || entity_id.contains('\0') {
         return Ok(Loaded::NotFound); // no record holds it
     }
@@ -219,7 +219,7 @@ pub async fn load_timeline(
     if unseen {
         return Ok(Loaded::NotFound);
     }
-    Ok(Loaded::Found(Timeline { viewer, records, next_cursor }))
+    Ok(Loaded::Found(Timeline { viewer, records, next_cursor, notice }))
 }
 
 #[cfg(feature = "ssr")]
@@ -395,6 +395,17 @@ pub mod ssr {
         })?;
         let Some(user_id) = user_id else { return Ok(None) };
         viewer_by_id(ctx.store.as_ref(), user_id).await.map_err(internal)
+    }
+
+    /// A page's cursor from its URL (a "Load more" link followed without
+    /// JavaScript): one that is not a cursor is not used, and the page
+    /// says so, showing the first page.
+    pub fn page_cursor(text: Option<String>) -> (Option<Cursor>, Option<String>) {
+        match text.as_deref().map(Cursor::decode) {
+            None => (None, None),
+            Some(Some(cursor)) => (Some(cursor), None),
+            Some(None) => (None, Some("This link's place in the list is not valid: the first page is shown.".into())),
+        }
     }
 
     pub async fn require_viewer() -> Result<(Viewer, ServerContext), ServerFnError> {

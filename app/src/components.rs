@@ -19,7 +19,7 @@ pub fn loaded_view<T>(result: Result<Loaded<T>, ServerFnError>, page: impl FnOnc
         Ok(Loaded::Found(value)) => page(value),
         Ok(Loaded::NotFound) => view! { <NotFound/> }.into_any(),
         Ok(Loaded::SignedOut) => to_sign_in(),
-        Err(err) => view! { <p class="alert" role="alert">{err.to_string()}</p> }.into_any(),
+        Err(err) => view! { <p class="alert" role="alert">{crate::api::failure_text(&err)}</p> }.into_any(),
     }
 }
 

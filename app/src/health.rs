@@ -160,7 +160,8 @@ pub async fn check(store: &dyn crate::store::Store) -> Health {
 /// hours: the current hour's bar, and the share of the previous one still
 /// inside the window (its records taken as spread evenly over their
 /// hour). A clock hour alone would judge the first minutes of each hour
-/// by a handful of records.
+/// by a handful of records. Records dated up to an hour ahead count in
+/// the current hour's bar (`rollup::assemble`), so here too.
 #[cfg(feature = "ssr")]
 struct LastHour {
     records: f64,

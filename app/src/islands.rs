@@ -178,10 +178,7 @@ pub fn LoadMore(of: MoreOf, cursor: String, list: String, href: String) -> impl 
     let href = StoredValue::new(href);
     let next_href = move || {
         let after = cursor.get().unwrap_or_default();
-        href.with_value(|href| {
-            let separator = if href.contains('?') { '&' } else { '?' };
-            format!("{href}{separator}cursor={after}")
-        })
+        href.with_value(|href| crate::model::with_query(href, &[("cursor", &after)]))
     };
     let on_click = move |event: leptos::ev::MouseEvent| {
         // A click that opens another tab or window follows the link.

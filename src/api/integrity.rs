@@ -72,18 +72,15 @@ pub async fn digests(
                 .ok_or_else(|| Error::BadRequest("cursor: not a cursor from a previous page".into()))
         })
         .transpose()?;
-    let mut workspaces: Vec<i64> = match &scope {
-        Scope::Platform => Vec::new(),
+    // The workspaces the reader reads whole (`None`: every one).
+    let workspaces: Option<Vec<i64>> = match &scope {
+        Scope::Platform => None,
         Scope::Grants(grants) => {
-            grants.iter().map(|g| g.workspace_id).filter(|id| proof::reads_whole_workspace(&scope, *id)).collect()
+            let ids = grants.iter().map(|g| g.workspace_id).filter(|id| proof::reads_whole_workspace(&scope, *id));
+            Some(ids.collect::<std::collections::BTreeSet<i64>>().into_iter().collect())
         }
     };
-    workspaces.sort_unstable();
-    workspaces.dedup();
-    let of = match &scope {
-        Scope::Platform => DigestsOf::All,
-        Scope::Grants(_) => DigestsOf::Workspaces(&workspaces),
-    };
+    let of = workspaces.as_deref().map_or(DigestsOf::All, DigestsOf::Workspaces);
     // One more than the page: whether there is a next one, and where it starts.
     let mut digests = state.store.digests(of, from, Some(limit + 1)).await?;
     let next_cursor = match digests.len() > limit {

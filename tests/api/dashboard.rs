@@ -352,6 +352,13 @@ async fn load_more_is_a_link_to_the_next_page() {
     let next = next.text().await.unwrap();
     assert_eq!(next.matches("class=\"row sev-").count(), 10, "the rest");
     assert!(next.contains("Newest records (live)") && !next.contains("Load more"), "{next}");
-    let bad = page(&app, "/?q=row&cursor=nonsense").await.text().await.unwrap();
-    assert!(bad.contains("cursor: not a place in this feed"), "{bad}");
+    assert!(!next.contains(">Pause<") && !next.contains("class=\"live"), "a later page is not live: {next}");
+    // A cursor it did not make: the first page, and why, on the feed and on an entity's page.
+    let bad = page(&app, "/?q=row&cursor=nonsense").await;
+    assert_eq!(bad.status(), StatusCode::OK);
+    let bad = bad.text().await.unwrap();
+    assert!(bad.contains("not valid: the first page is shown") && bad.contains("Export this view"), "{bad}");
+    assert_eq!(bad.matches("class=\"row sev-").count(), 50);
+    let entity = page(&app, "/entities/none/x?cursor=nonsense").await;
+    assert_eq!(entity.status(), StatusCode::NOT_FOUND, "no such entity, cursor or not");
 }

@@ -34,6 +34,21 @@ async fn sign(app: &TestApp) -> usize {
     trail::integrity::sign(app.store.as_ref(), &keys(app)).await.unwrap()
 }
 
+/// Every digest `/api/v1/digests` lists, a page of one at a time
+/// (`request` asks for the page at a cursor).
+async fn every_page(request: impl Fn(&str) -> reqwest::RequestBuilder) -> Vec<Value> {
+    let (mut paged, mut cursor) = (Vec::new(), String::new());
+    loop {
+        let page: Value = request(&cursor).send().await.unwrap().json().await.unwrap();
+        assert_eq!(page["digests"].as_array().unwrap().len(), 1, "{page}");
+        paged.extend(page["digests"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => return paged,
+        }
+    }
+}
+
 /// Runs SQL on the database behind Trail's back. Statements about SQLite's
 /// staging table are skipped on PostgreSQL, which has none.
 pub async fn tamper(app: &TestApp, statements: &[&str]) {
@@ -458,19 +473,20 @@ async fn a_proof_checks_one_record_against_a_signed_digest() {
     let all: Value = founder.get(app.url("/api/v1/digests")).send().await.unwrap().json().await.unwrap();
     assert!(all["digests"].as_array().unwrap().len() > own.len(), "the trail workspace's chain too: {all}");
     assert_eq!(all["next_cursor"], Value::Null, "one page");
-    // Paged: one digest a page, each once, in the same order.
-    let (mut paged, mut cursor) = (Vec::new(), String::new());
-    loop {
-        let url = app.url(&format!("/api/v1/digests?limit=1&cursor={cursor}"));
-        let page: Value = founder.get(url).send().await.unwrap().json().await.unwrap();
-        assert_eq!(page["digests"].as_array().unwrap().len(), 1, "{page}");
-        paged.extend(page["digests"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = next.to_owned(),
-            None => break,
-        }
-    }
+    // Paged: one digest a page, each once, in the same order; for a
+    // workspace's key too (its workspace's chains, read from a cursor).
+    let paged = every_page(|cursor| founder.get(app.url(&format!("/api/v1/digests?limit=1&cursor={cursor}")))).await;
     assert_eq!(&paged, all["digests"].as_array().unwrap());
+    app.ingest(&json!([{"key": "more", "kind": "audit"}, {"key": "more", "kind": "action"}])).await;
+    sign(&app).await;
+    let own: Value =
+        app.client.get(app.url("/api/v1/digests")).bearer_auth(&app.key).send().await.unwrap().json().await.unwrap();
+    let own = own["digests"].as_array().unwrap().clone();
+    assert!(own.len() >= 3 && own.iter().all(|d| d["workspace_id"] == app.workspace.id), "{own:?}");
+    let key_pages = |cursor: &str| {
+        app.client.get(app.url(&format!("/api/v1/digests?limit=1&cursor={cursor}"))).bearer_auth(&app.key)
+    };
+    assert_eq!(every_page(key_pages).await, own);
     for bad in ["limit=0", "limit=1001", "cursor=1.audit", "cursor=x.audit.1", "cursor=1.nokind.1"] {
         let response = founder.get(app.url(&format!("/api/v1/digests?{bad}"))).send().await.unwrap();
         assert_eq!(response.status(), 400, "{bad}");

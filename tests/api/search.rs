@@ -163,8 +163,6 @@ async fn one_record_among_many_by_its_words_fields_address_or_agent() {
     }
 }
 
-/// PostgreSQL keeps a word's first 256 positions in a document: a field
-/// whose one-word value comes after 300 of the same word is found all the same.
 /// Text cannot pass for an address, an agent or a payload field: the
 /// index's marker words start with a character no record's words hold.
 #[tokio::test]
@@ -233,6 +231,8 @@ async fn both_databases_find_the_same_words() {
     }
 }
 
+/// PostgreSQL keeps a word's first 256 positions in a document: a field
+/// whose one-word value comes after 300 of the same word is found all the same.
 #[tokio::test]
 async fn a_field_far_into_a_long_payload_is_found() {
     let app = spawn_app().await;

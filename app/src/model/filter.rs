@@ -232,6 +232,17 @@ pub fn query_string(pairs: &[(&str, &str)]) -> String {
     serde_urlencoded::to_string(present).unwrap_or_default()
 }
 
+/// `href` with `pairs` added to its query, encoded (empty values left out).
+pub fn with_query(href: &str, pairs: &[(&str, &str)]) -> String {
+    let query = query_string(pairs);
+    let base = href.trim_end_matches('?');
+    match (query.is_empty(), base.contains('?')) {
+        (true, _) => base.to_owned(),
+        (false, true) => format!("{base}&{query}"),
+        (false, false) => format!("{base}?{query}"),
+    }
+}
+
 /// One path segment, percent-encoded (RFC 3986 unreserved characters stay).
 pub fn path_segment(value: &str) -> String {
     use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -242,6 +253,14 @@ pub fn path_segment(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pairs_join_a_query_once() {
+        assert_eq!(with_query("/?", &[("cursor", "a.b")]), "/?cursor=a.b");
+        assert_eq!(with_query("/?q=x", &[("cursor", "a b")]), "/?q=x&cursor=a+b");
+        assert_eq!(with_query("/entities/t/i", &[("order", "oldest")]), "/entities/t/i?order=oldest");
+        assert_eq!(with_query("/x?", &[("empty", "")]), "/x");
+    }
 
     #[test]
     fn feed_params_round_trip_through_the_url() {

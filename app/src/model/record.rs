@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{path_segment, query_string, query_value, ActorType, Kind, Micros, Severity, Status, Visibility};
+use super::{
+    path_segment, query_string, query_value, with_query, ActorType, Kind, Micros, Severity, Status, Visibility,
+};
 
 /// One record as a feed row shows it (no payload, diff or stack: those are
 /// for the detail view).
@@ -89,9 +91,7 @@ pub fn entity_href(entity_type: &str, entity_id: &str) -> String {
 
 /// An entity's timeline, oldest first.
 pub fn entity_oldest_first_href(entity_type: &str, entity_id: &str) -> String {
-    let href = entity_href(entity_type, entity_id);
-    let separator = if href.contains('?') { '&' } else { '?' };
-    format!("{href}{separator}order=oldest")
+    with_query(&entity_href(entity_type, entity_id), &[("order", "oldest")])
 }
 
 /// The entity an `/entities/…` URL names: its path's two segments, each

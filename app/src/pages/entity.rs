@@ -40,7 +40,7 @@ pub fn EntityPage() -> impl IntoView {
 
 #[component]
 fn EntityTimeline(timeline: Timeline, entity_type: String, entity_id: String, order: Order) -> impl IntoView {
-    let Timeline { viewer, records, next_cursor } = timeline;
+    let Timeline { viewer, records, next_cursor, notice } = timeline;
     let now = Micros::now();
     let (base, oldest) = (entity_href(&entity_type, &entity_id), entity_oldest_first_href(&entity_type, &entity_id));
     let this_order = if order == Order::OldestFirst { oldest.clone() } else { base.clone() };
@@ -64,6 +64,7 @@ fn EntityTimeline(timeline: Timeline, entity_type: String, entity_id: String, or
                     </a>
                 </nav>
             </div>
+            {notice.map(|text| view! { <p class="alert" role="alert">{text}</p> })}
             <ol class="timeline" aria-label="Entity history">{entries}</ol>
             {more}
         </main>

@@ -19,19 +19,18 @@ pub fn FeedPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 loaded_view(start.await, |start| {
-                    view! { <Feed start params=params.get_untracked() later=cursor.get_untracked().is_some()/> }
-                        .into_any()
+                    view! { <Feed start params=params.get_untracked()/> }.into_any()
                 })
             })}
         </Suspense>
     }
 }
 
-/// The feed; `later`: a page after the first (a "Load more" link followed
-/// without JavaScript), which is not live.
+/// The feed; a later page (a "Load more" link followed without
+/// JavaScript) is not live.
 #[component]
-fn Feed(start: FeedStart, params: FeedParams, later: bool) -> impl IntoView {
-    let FeedStart { viewer, page, search_error, workspaces, server_time } = start;
+fn Feed(start: FeedStart, params: FeedParams) -> impl IntoView {
+    let FeedStart { viewer, page, search_error, later, notice, workspaces, server_time } = start;
     let platform = viewer.role.is_platform();
     let newest_ms = newest_received_ms(&page.rows).unwrap_or(server_time.0 / 1_000);
     let understood = search_error.is_none();
@@ -61,6 +60,7 @@ fn Feed(start: FeedStart, params: FeedParams, later: bool) -> impl IntoView {
                 </p>
             })}
             {search_error.map(|text| view! { <p class="alert" role="alert">"Search not understood: " {text}</p> })}
+            {notice.map(|text| view! { <p class="alert" role="alert">{text}</p> })}
             {(empty && live).then(|| view! { <p class="empty">"Nothing matches. Records sent to the ingest API appear here."</p> })}
             {later.then(|| view! { <p class="crumbs"><a href=first_page.clone()>"← Newest records (live)"</a></p> })}
             // Always there, so live records have a place to go.

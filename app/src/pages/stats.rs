@@ -24,12 +24,15 @@ pub fn StatsPanel(params: FeedParams) -> impl IntoView {
         "" => None,
         window => StatsWindow::parse(window).err(),
     };
-    let window = if bad_window.is_some() { String::new() } else { params.window.clone() };
-    let key = (window, workspace);
-    let stats = Resource::new(move || key.clone(), |(window, workspace)| load_stats(window, workspace));
+    let key = (params.window.clone(), workspace);
+    // Only for a window understood: a resource loads as soon as it is made.
+    let stats = bad_window
+        .is_none()
+        .then(|| Resource::new(move || key.clone(), |(window, workspace)| load_stats(window, workspace)));
     let body = move || {
         let counted = counted.clone();
         Suspend::new(async move {
+            let Some(stats) = stats else { return ().into_any() };
             match stats.await {
                 Ok(stats) => view! { <StatsBody stats counted/> }.into_any(),
                 Err(err) => {
