@@ -78,9 +78,14 @@ pub const MAX_WORD_CHARS: usize = 128;
 /// lowercased and folded ([`fold`]). Records and searches are cut into
 /// words by this one rule, so both indexes hold and are asked the same words.
 pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    word_runs(text)
-        .filter(|w| w.chars().count() <= MAX_WORD_CHARS)
-        .map(|w| w.to_lowercase().chars().map(fold).collect())
+    // ASCII, most words, takes the short way: it has nothing to fold.
+    word_runs(text).filter(|w| w.len() <= MAX_WORD_CHARS || w.chars().count() <= MAX_WORD_CHARS).map(|w| {
+        if w.is_ascii() {
+            w.to_ascii_lowercase()
+        } else {
+            w.to_lowercase().chars().map(fold).collect()
+        }
+    })
 }
 
 /// The runs of word characters in `text`, as written.
@@ -92,6 +97,9 @@ fn word_runs(text: &str) -> impl Iterator<Item = &str> {
 /// a symbol (`ⓐ`, `🄰`: category So), which SQLite's FTS5 takes for a
 /// separator: on PostgreSQL too they are not words.
 fn is_word_char(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_alphanumeric();
+    }
     c.is_alphanumeric() && c.general_category() != GeneralCategory::OtherSymbol
 }
 
