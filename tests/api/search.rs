@@ -174,13 +174,17 @@ async fn no_text_passes_for_an_address_an_agent_or_a_field() {
         {"key": "forged.one", "message": forged, "ip": "192.0.2.99", "user_agent": "Edge/1",
          "actor": {"name": "0uacurl"}, "payload": {"note": "0ipad \u{E000}fx"}},
         {"key": "bare.one", "message": "0ipad 0uafirefox"},
+        {"key": "zoned.one", "ip": "fe80::1%eth0"},
     ]);
     assert!(app.ingest(&records).await.status().is_success());
     let key = issue_key(&app.store, "", "read").await;
     for (query, expected) in [
         (&[("q", "ip:203.0.113.7")][..], &["real.one"][..]),
         (&[("ip", "203.0.113.0/24")], &["real.one"]),
-        (&[("q", "ip:::/0")], &["real.one", "forged.one"]),
+        (&[("q", "ip:::/0")], &["real.one", "forged.one", "zoned.one"]),
+        // A link-local address with its zone is found by the address.
+        (&[("q", "ip:fe80::1")], &["zoned.one"]),
+        (&[("ip", "fe80::/10")], &["zoned.one"]),
         (&[("q", "ua:curl")], &["real.one"]),
         (&[("user_agent", "curl")], &["real.one"]),
         (&[("q", "ua:firefox")], &[]),
