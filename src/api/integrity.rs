@@ -66,12 +66,7 @@ pub async fn digests(
     Query(query): Query<DigestsQuery>,
 ) -> Result<Json<Digests>> {
     let limit = super::query::page_limit(&query.limit, MAX_PAGE_SIZE)?;
-    let from = super::query::given(&query.cursor)
-        .map(|text| {
-            DigestPosition::decode(text)
-                .ok_or_else(|| Error::BadRequest("cursor: not a cursor from a previous page".into()))
-        })
-        .transpose()?;
+    let from = super::query::page_cursor(&query.cursor, DigestPosition::decode)?;
     // The workspaces the reader reads whole (`None`: every one).
     let workspaces: Option<Vec<i64>> = match &scope {
         Scope::Platform => None,

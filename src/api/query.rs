@@ -211,10 +211,14 @@ impl ReadQuery {
     }
 
     pub fn cursor(&self) -> Result<Option<Cursor>, Error> {
-        given(&self.cursor)
-            .map(|c| Cursor::decode(c).ok_or_else(|| bad("cursor", "not a cursor from a previous page")))
-            .transpose()
+        page_cursor(&self.cursor, Cursor::decode)
     }
+}
+
+/// A page's `cursor`, read by `decode` (the list's own kind of cursor);
+/// `None` if not given.
+pub fn page_cursor<T>(cursor: &Option<String>, decode: impl Fn(&str) -> Option<T>) -> Result<Option<T>, Error> {
+    given(cursor).map(|text| decode(text).ok_or_else(|| bad("cursor", "not a cursor from a previous page"))).transpose()
 }
 
 /// A page's `limit`: 1 to [`MAX_PAGE_SIZE`], `default` if not given.

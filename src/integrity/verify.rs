@@ -249,17 +249,16 @@ pub async fn verify(
 fn check_heads(heads: &HashMap<ChainId, ChainHead>, report: &mut Report) {
     for chain in &mut report.chains {
         let Some(head) = heads.get(&chain.chain) else { continue };
-        let finding = if head.seq < chain.last {
-            Finding::PastHead { head: head.seq }
+        let (seq, finding) = if head.seq < chain.last {
+            (head.seq + 1, Finding::PastHead { head: head.seq })
         } else if head.seq == chain.last
             && head.seq > 0
             && chain.last_hash.is_some_and(|last| as_hash(&head.hash) != Some(last))
         {
-            Finding::HeadChanged
+            (head.seq, Finding::HeadChanged)
         } else {
             continue; // as it should be: the chain keeps its resume point
         };
-        let seq = if head.seq < chain.last { head.seq + 1 } else { head.seq };
         chain.problems.push(Problem { seq: Some(seq), record: None, finding });
         chain.resume = None;
     }
