@@ -198,8 +198,7 @@ pub(crate) mod ssr {
         if let (Ok(ctx), Some(session)) = (crate::api::ssr::server_context(), session_id().await) {
             let notice = match &result {
                 Ok(text) => done(text.clone()),
-                Err(ServerFnError::ServerError(message)) => Notice::Failed(message.clone()),
-                Err(other) => Notice::Failed(other.to_string()),
+                Err(err) => Notice::Failed(crate::api::failure_text(err)),
             };
             match ctx.notices.put(&session, &notice).await {
                 Ok(key) => set_notice_cookie(&key, NOTICE_LIFETIME.as_secs(), ctx.notices.secure_cookie()),

@@ -401,7 +401,7 @@ pub mod ssr {
     /// JavaScript): one that is not a cursor is not used, and the page
     /// says so, showing the first page.
     pub fn page_cursor(text: Option<String>) -> (Option<Cursor>, Option<String>) {
-        match text.as_deref().map(Cursor::decode) {
+        match text.as_deref().filter(|text| !text.is_empty()).map(Cursor::decode) {
             None => (None, None),
             Some(Some(cursor)) => (Some(cursor), None),
             Some(None) => (None, Some("This link's place in the list is not valid: the first page is shown.".into())),
@@ -449,7 +449,7 @@ pub mod ssr {
         order: Order,
         cursor: Option<Cursor>,
     ) -> Result<(Vec<EventDetail>, Option<String>), ServerFnError> {
-        let filter = EventFilter { entity_type: Some(entity_type), entity_id: Some(entity_id), ..Default::default() };
+        let filter = EventFilter::of_entity(entity_type, entity_id);
         let scope = Scope::for_viewer(viewer);
         let page = Page::probing(cursor, DEFAULT_PAGE_SIZE, order);
         let mut records = ctx.store.list_event_details(&scope, &filter, page).await.map_err(internal)?;
@@ -464,11 +464,7 @@ pub mod ssr {
         entity_type: &str,
         entity_id: &str,
     ) -> Result<bool, ServerFnError> {
-        let filter = EventFilter {
-            entity_type: Some(entity_type.to_owned()),
-            entity_id: Some(entity_id.to_owned()),
-            ..Default::default()
-        };
+        let filter = EventFilter::of_entity(entity_type, entity_id);
         let newest = ctx.store.list_events(&Scope::for_viewer(viewer), &filter, Page::newest(1)).await;
         Ok(!newest.map_err(internal)?.is_empty())
     }

@@ -320,11 +320,11 @@ mod dom {
         (occurred, row.get_attribute("data-id").unwrap_or_default())
     }
 
-    /// Puts each of `rows` before the first row `list` shows that is older.
-    /// One older than all of them belongs to a later page if the list goes
-    /// on (`continues`): "Load more" brings it in its turn.
-    fn insert_in_order(list: &Element, rows: Vec<Element>, continues: bool) {
-        let mut shown = elements(list.query_selector_all("[data-id]"));
+    /// Puts each of `rows` before the first of the rows `list` shows
+    /// (`shown`, in its order) that is older. One older than all of them
+    /// belongs to a later page if the list goes on (`continues`): "Load
+    /// more" brings it in its turn.
+    fn insert_in_order(list: &Element, mut shown: Vec<Element>, rows: Vec<Element>, continues: bool) {
         let mut keys: Vec<(i64, String)> = shown.iter().map(order_key).collect();
         for row in rows {
             let key = order_key(&row);
@@ -347,22 +347,24 @@ mod dom {
         let Some(list) = find(selector) else { return };
         let Ok(template) = document().create_element("template") else { return };
         template.set_inner_html(html);
-        let rows = template.unchecked_into::<HtmlTemplateElement>().content();
-        for row in elements(rows.query_selector_all("[data-id]")) {
-            let id = row.get_attribute("data-id").unwrap_or_default();
-            if list.query_selector(&format!("[data-id=\"{id}\"]")).ok().flatten().is_some() {
-                row.remove();
-            }
-        }
-        if rows.child_element_count() == 0 {
+        let fragment = template.unchecked_into::<HtmlTemplateElement>().content();
+        // The rows shown, read once: what is new, and where it goes.
+        let shown = elements(list.query_selector_all("[data-id]"));
+        let ids: std::collections::HashSet<String> =
+            shown.iter().filter_map(|row| row.get_attribute("data-id")).collect();
+        let unseen: Vec<Element> = elements(fragment.query_selector_all("[data-id]"))
+            .into_iter()
+            .filter(|row| row.get_attribute("data-id").is_none_or(|id| !ids.contains(&id)))
+            .collect();
+        if unseen.is_empty() {
             return;
         }
         match place {
             Place::InOrder => {
                 let continues = find(&format!("[data-continues=\"{selector}\"]")).is_some();
-                insert_in_order(&list, elements(rows.query_selector_all("[data-id]")), continues);
+                insert_in_order(&list, shown, unseen, continues);
             }
-            Place::Last => _ = list.append_with_node_1(&rows),
+            Place::Last => unseen.iter().for_each(|row| _ = list.append_child(row)),
         }
         // "Nothing matches" is no longer true.
         if let Some(empty) = find("p.empty") {

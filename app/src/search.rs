@@ -79,13 +79,21 @@ pub const MAX_WORD_CHARS: usize = 128;
 /// words by this one rule, so both indexes hold and are asked the same words.
 pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     // ASCII, most words, takes the short way: it has nothing to fold.
-    word_runs(text).filter(|w| w.len() <= MAX_WORD_CHARS || w.chars().count() <= MAX_WORD_CHARS).map(|w| {
+    // (Lowercase a letter at a time: the one letter whose lowercase hangs
+    // on its place, a final Σ, folds to σ all the same.)
+    word_runs(text).filter(|w| is_indexed(w)).map(|w| {
         if w.is_ascii() {
             w.to_ascii_lowercase()
         } else {
-            w.to_lowercase().chars().map(fold).collect()
+            w.chars().flat_map(char::to_lowercase).map(fold).collect()
         }
     })
+}
+
+/// Whether the index keeps a run of word characters: at most
+/// [`MAX_WORD_CHARS`] of them.
+fn is_indexed(run: &str) -> bool {
+    run.len() <= MAX_WORD_CHARS || run.chars().count() <= MAX_WORD_CHARS
 }
 
 /// The runs of word characters in `text`, as written.
@@ -157,7 +165,7 @@ fn nothing_to_search(text: &str) -> String {
 /// Refuses text holding a word longer than the index keeps: searched
 /// without it, the search would find more than was asked.
 fn no_unindexed_word(text: &str) -> Result<(), String> {
-    let too_long = word_runs(text).any(|run| run.chars().count() > MAX_WORD_CHARS);
+    let too_long = word_runs(text).any(|run| !is_indexed(run));
     match too_long {
         true => Err(format!(
             "\"{}\": words longer than {MAX_WORD_CHARS} letters or digits are not indexed, so not searched for",
@@ -555,7 +563,6 @@ fn as_v6(range: IpNet) -> ipnet::Ipv6Net {
     }
 }
 
-/// Sets the filter `name`, which takes one value, unless it holds another.
 /// `actor:` without an `@` is an id: with `actor_id:` it must be the same one.
 fn same_actor(f: &EventFilter) -> Result<(), String> {
     match (&f.actor, &f.actor_id) {
@@ -566,6 +573,7 @@ fn same_actor(f: &EventFilter) -> Result<(), String> {
     }
 }
 
+/// Sets the filter `name`, which takes one value, unless it holds another.
 fn once<T: PartialEq + std::fmt::Display>(name: &str, slot: &mut Option<T>, value: T) -> Result<(), String> {
     agree(slot, value).map_err(|e| format!("{name}: {e}"))
 }

@@ -231,7 +231,7 @@ async fn timeline(
     if entity_type.contains('\0') || entity_id.contains('\0') {
         return Err(Error::NotFound); // no stored text holds it
     }
-    let entity = EventFilter { entity_type: Some(entity_type), entity_id: Some(entity_id), ..Default::default() };
+    let entity = EventFilter::of_entity(entity_type, entity_id);
     // The read API's filters narrow the timeline; the path names the entity.
     let mut filter = query.page.filter(Micros::now())?;
     for (name, asked, named) in [

@@ -44,6 +44,17 @@ pub struct EventFilter {
     pub payload: Vec<FieldCondition>,
 }
 
+impl EventFilter {
+    /// The records of one entity: its timeline.
+    pub fn of_entity(entity_type: impl Into<String>, entity_id: impl Into<String>) -> EventFilter {
+        EventFilter {
+            entity_type: Some(entity_type.into()),
+            entity_id: Some(entity_id.into()),
+            ..EventFilter::default()
+        }
+    }
+}
+
 /// `payload.data.email:bob@example.com`: a field of the payload, named by
 /// its path through objects, and what its value must be.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -22,7 +22,7 @@ pub fn EntityPage() -> impl IntoView {
             _ => Order::NewestFirst,
         };
         // A "Load more" link followed without JavaScript.
-        let cursor = query.with(|q| query_value(q, "cursor")).filter(|c| !c.is_empty());
+        let cursor = query.with(|q| query_value(q, "cursor"));
         (t, id, order, cursor)
     };
     let timeline = Resource::new(key, |(t, id, order, cursor)| load_timeline(t, id, order, cursor));

@@ -13,7 +13,7 @@ use crate::search::{understood, QUALIFIERS, SYNTAX};
 pub fn FeedPage() -> impl IntoView {
     let query = use_query_pairs();
     let params = Memo::new(move |_| query.with(|q| FeedParams::from_query(|name| query_value(q, name))));
-    let cursor = Memo::new(move |_| query.with(|q| query_value(q, "cursor")).filter(|c| !c.is_empty()));
+    let cursor = Memo::new(move |_| query.with(|q| query_value(q, "cursor")));
     let start = Resource::new(move || (params.get(), cursor.get()), |(params, cursor)| load_feed(params, cursor));
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
