@@ -171,7 +171,7 @@ pub(crate) fn refused(err: accounts::AccountError) -> ServerFnError {
 
 #[cfg(feature = "ssr")]
 pub(crate) mod ssr {
-    use axum::http::header::{HeaderValue, COOKIE, SET_COOKIE};
+    use axum::http::header::SET_COOKIE;
     use axum::http::HeaderMap;
     use leptos::prelude::*;
     use tower_sessions::Session;
@@ -179,6 +179,7 @@ pub(crate) mod ssr {
     use super::{failed, Notice};
     use crate::audit::{Actor, Origin};
     use crate::context::{ServerContext, NOTICE_LIFETIME};
+    use crate::cookies;
     use crate::model::{Loaded, Role, Viewer};
     use crate::store::UserRecord;
 
@@ -210,7 +211,7 @@ pub(crate) mod ssr {
 
     pub async fn take_notice(ctx: &ServerContext) -> Option<Notice> {
         let headers: HeaderMap = leptos_axum::extract().await.ok()?;
-        let key = notice_cookie(&headers)?;
+        let key = cookies::read(&headers, NOTICE_COOKIE)?.to_owned();
         set_notice_cookie("", 0, ctx.notices.secure_cookie());
         ctx.notices.take(&session_id().await?, &key).await
     }
@@ -218,23 +219,10 @@ pub(crate) mod ssr {
     /// The notice's key travels in this cookie, to the next `/admin` view.
     const NOTICE_COOKIE: &str = "trail_notice";
 
-    fn notice_cookie(headers: &HeaderMap) -> Option<String> {
-        headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|cookies| cookies.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, value)| *name == NOTICE_COOKIE && !value.is_empty())
-            .map(|(_, value)| value.to_owned())
-    }
-
     /// Sets the notice cookie (an empty `key` with `max_age` 0 removes it).
     fn set_notice_cookie(key: &str, max_age: u64, secure: bool) {
         let Some(response) = use_context::<leptos_axum::ResponseOptions>() else { return };
-        let secure = if secure { "; Secure" } else { "" };
-        let cookie = format!("{NOTICE_COOKIE}={key}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
+        if let Some(value) = cookies::set(NOTICE_COOKIE, key, "/", max_age, secure) {
             response.append_header(SET_COOKIE, value);
         }
     }

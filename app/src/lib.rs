@@ -11,6 +11,8 @@ pub mod audit;
 pub mod components;
 #[cfg(feature = "ssr")]
 pub mod context;
+#[cfg(feature = "ssr")]
+pub mod cookies;
 pub mod format;
 pub mod health;
 pub mod islands;

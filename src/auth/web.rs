@@ -6,8 +6,11 @@
 use app::api::SESSION_USER_KEY;
 use app::audit::{Actor, Entry, Origin};
 use app::model::safe_next;
+use app::pages::login::{tried_email_cookie, tried_email_kept};
 use axum::extract::State;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::header::SET_COOKIE;
+use axum::http::HeaderMap;
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use axum::routing::post;
 use axum::{Extension, Form, Router};
 use serde::Deserialize;
@@ -31,10 +34,13 @@ struct LoginForm {
     next: String,
 }
 
-/// Back to the sign-in page with an error, keeping where the person was going.
-fn refused(error: &str, next: &str) -> Response {
-    let next = safe_next(next).unwrap_or("");
-    Redirect::to(&format!("/login?{}", app::model::query_string(&[("error", error), ("next", next)]))).into_response()
+/// Back to the sign-in page with an error, keeping where the person was
+/// going and the email they typed.
+fn refused(state: &AppState, error: &str, form: &LoginForm) -> Response {
+    let next = safe_next(&form.next).unwrap_or("");
+    let back = Redirect::to(&format!("/login?{}", app::model::query_string(&[("error", error), ("next", next)])));
+    let email = tried_email_cookie(&email_tried(&form.email), state.config.cookie_secure);
+    (AppendHeaders(email.map(|cookie| (SET_COOKIE, cookie))), back).into_response()
 }
 
 /// Writes an audit record of a sign-in or sign-out; false if it could not be written.
@@ -61,7 +67,8 @@ async fn login(
     ClientAddress(address): ClientAddress,
     Extension(origin): Extension<Origin>,
     session: Session,
-    Form(form): Form<LoginForm>,
+    headers: HeaderMap,
+    Form(mut form): Form<LoginForm>,
 ) -> Response {
     let tried = email_tried(&form.email);
     let stranger = Actor::stranger(&tried, origin.clone());
@@ -72,11 +79,11 @@ async fn login(
             let entry =
                 Entry::new("auth.throttled", "email", &tried, format!("Sign-in as {tried} throttled")).warning();
             audit(&state, &stranger, entry).await;
-            return refused("throttled", &form.next);
+            return refused(&state, "throttled", &form);
         }
         Err(Refused::Store(err)) => {
             tracing::error!(error = %err, "counting a sign-in attempt failed");
-            return refused("unavailable", &form.next);
+            return refused(&state, "unavailable", &form);
         }
     };
     // No account's email holds a NUL, and PostgreSQL cannot compare one.
@@ -86,21 +93,22 @@ async fn login(
         Ok(user) => user.filter(|u| !u.disabled),
         Err(err) => {
             tracing::error!(error = %err, "sign-in lookup failed");
-            return refused("unavailable", &form.next);
+            return refused(&state, "unavailable", &form);
         }
     };
-    let verified = password::verify(user.as_ref().map(|u| u.password_hash.clone()), form.password).await;
+    let verified =
+        password::verify(user.as_ref().map(|u| u.password_hash.clone()), std::mem::take(&mut form.password)).await;
     let Some(user) = user.filter(|_| verified) else {
         tracing::info!("sign-in refused");
         let entry = Entry::new("auth.sign_in_failed", "email", &tried, format!("Sign-in as {tried} refused")).warning();
         audit(&state, &stranger, entry).await;
-        return refused("credentials", &form.next);
+        return refused(&state, "credentials", &form);
     };
     // A sign-in that cannot be recorded does not happen.
     let actor = Actor::person(user.id, &user.email, user.name.as_deref(), origin);
     let entry = Entry::new("auth.sign_in", "user", user.id, format!("{} signed in", user.email));
     if !audit(&state, &actor, entry).await {
-        return refused("unavailable", &form.next);
+        return refused(&state, "unavailable", &form);
     }
     // A new session id at sign-in, so an id planted before cannot be reused.
     let signed_in = async {
@@ -109,14 +117,17 @@ async fn login(
     };
     if let Err(err) = signed_in.await {
         tracing::error!(error = %err, "storing the session failed");
-        return refused("unavailable", &form.next);
+        return refused(&state, "unavailable", &form);
     }
     if let Err(err) = state.login_throttle.succeeded(attempt).await {
         // Signed in all the same; the attempt stays counted as a failure.
         tracing::error!(error = %err, "forgiving a right password's attempt failed");
     }
     tracing::info!(user_id = user.id, "signed in");
-    Redirect::to(safe_next(&form.next).unwrap_or("/")).into_response()
+    // Only when one was kept: the session's cookie stays the one `Set-Cookie`.
+    let forget_email = tried_email_kept(&headers).then(|| tried_email_cookie("", state.config.cookie_secure)).flatten();
+    (AppendHeaders(forget_email.map(|cookie| (SET_COOKIE, cookie))), Redirect::to(safe_next(&form.next).unwrap_or("/")))
+        .into_response()
 }
 
 async fn logout(State(state): State<AppState>, Extension(origin): Extension<Origin>, session: Session) -> Response {

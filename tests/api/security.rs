@@ -68,6 +68,24 @@ async fn repeated_wrong_passwords_lock_the_account_for_a_while() {
 }
 
 #[tokio::test]
+async fn a_refused_sign_in_keeps_the_email_but_not_in_the_address() {
+    let app = spawn_app().await;
+    let typed = "Ünïcode+\"tag\";x@example.com";
+    let refused =
+        app.client.post(app.url("/login")).form(&[("email", typed), ("password", "wrong")]).send().await.unwrap();
+    assert_eq!(refused.headers().get("location").unwrap(), "/login?error=credentials");
+    let form = app.client.get(app.url("/login?error=credentials")).send().await.unwrap().text().await.unwrap();
+    assert!(form.contains(r#"value="Ünïcode+&quot;tag&quot;;x@example.com""#), "{form}");
+    assert!(form.contains(r#"autocomplete="current-password" required autofocus"#), "the password is next: {form}");
+
+    let signed_in = app.sign_in(FOUNDER_EMAIL).await;
+    assert_eq!(signed_in.headers().get("location").unwrap(), "/");
+    let form = app.client.get(app.url("/login")).send().await.unwrap().text().await.unwrap();
+    assert!(!form.contains("example.com\""), "forgotten after a sign-in: {form}");
+    assert!(form.contains(r#"autocomplete="username" required autofocus"#), "{form}");
+}
+
+#[tokio::test]
 async fn signing_in_gives_a_new_session_id() {
     let app = spawn_app().await;
     let first = app.sign_in(FOUNDER_EMAIL).await;

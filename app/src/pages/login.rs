@@ -16,6 +16,9 @@ pub fn LoginPage() -> impl IntoView {
         })
     };
     let next = move || query.with(|q| query_value(q, "next")).filter(|next| crate::model::safe_next(next).is_some());
+    // After a refusal the email is filled in again, and the password is next.
+    let email = tried_email();
+    let email_focused = email.is_none();
     view! {
         <main class="centered login">
             <form class="card login-form" method="post" action="/login">
@@ -24,17 +27,49 @@ pub fn LoginPage() -> impl IntoView {
                 {move || error().map(|text| view! { <p class="alert" role="alert">{text}</p> })}
                 <label>
                     "Email"
-                    <input type="email" name="email" autocomplete="username" required autofocus/>
+                    <input type="email" name="email" autocomplete="username" required autofocus=email_focused value=email/>
                 </label>
                 <label>
                     "Password"
-                    <input type="password" name="password" autocomplete="current-password" required/>
+                    <input type="password" name="password" autocomplete="current-password" required autofocus=!email_focused/>
                 </label>
                 {move || next().map(|next| view! { <input type="hidden" name="next" value=next/> })}
                 <button type="submit" class="primary">"Sign in"</button>
             </form>
         </main>
     }
+}
+
+/// The email of a refused sign-in, kept for the form's next view in a
+/// cookie for `/login` alone: not in the address, so it stays out of the
+/// browser's history and the access logs.
+const TRIED_EMAIL_COOKIE: &str = "trail_login_email";
+const TRIED_EMAIL_SECONDS: u64 = 600;
+
+/// The `Set-Cookie` that keeps `email` for the sign-in form (an empty one
+/// removes it: after a sign-in).
+#[cfg(feature = "ssr")]
+pub fn tried_email_cookie(email: &str, secure: bool) -> Option<axum::http::HeaderValue> {
+    let encoded = percent_encoding::utf8_percent_encode(email, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let max_age = if email.is_empty() { 0 } else { TRIED_EMAIL_SECONDS };
+    crate::cookies::set(TRIED_EMAIL_COOKIE, &encoded, "/login", max_age, secure)
+}
+
+/// Whether the request brings a kept email.
+#[cfg(feature = "ssr")]
+pub fn tried_email_kept(headers: &axum::http::HeaderMap) -> bool {
+    crate::cookies::read(headers, TRIED_EMAIL_COOKIE).is_some()
+}
+
+fn tried_email() -> Option<String> {
+    #[cfg(feature = "ssr")]
+    {
+        let parts = use_context::<axum::http::request::Parts>()?;
+        let encoded = crate::cookies::read(&parts.headers, TRIED_EMAIL_COOKIE)?;
+        percent_encoding::percent_decode_str(encoded).decode_utf8().ok().map(|email| email.into_owned())
+    }
+    #[cfg(not(feature = "ssr"))]
+    None
 }
 
 /// `GET /logout`: a confirmation with the button. Signing out is a POST with
