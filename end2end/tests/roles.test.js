@@ -157,7 +157,35 @@ test('a founder creates an API key in /admin and sees it once', async () => {
   assert.equal(response.status, 202);
   await page.reload();
   assert.equal(await page.getByTestId('new-key').count(), 0, 'the secret is not shown again');
+
+  // Revoking asks first: the first click only opens the question.
+  const row = page.getByRole('row', { name: new RegExp(`e2e ${marker}`) });
+  const confirm = row.getByRole('form', { name: new RegExp(`^Revoke e2e ${marker}\\?`) });
+  assert.equal(await confirm.isVisible(), false, 'closed until asked');
+  await row.locator('summary', { hasText: 'Revoke' }).click();
+  await confirm.getByRole('button', { name: 'Revoke' }).click();
+  await page.getByRole('status').filter({ hasText: 'revoked' }).waitFor();
+  await page.getByRole('row', { name: new RegExp(`e2e ${marker}.*revoked`) }).waitFor();
+  const refused = await fetch(`${BASE_URL}/api/v1/events`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ key: 'e2e.admin_key' }),
+  });
+  assert.equal(refused.status, 401);
   assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('a wrong password keeps the email typed, and the password is next', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${BASE_URL}/login`);
+  await page.getByLabel('Email').fill(ROLES.client.email);
+  await page.getByLabel('Password').fill('not the password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').filter({ hasText: 'Wrong email or password' }).waitFor();
+  assert.equal(await page.getByLabel('Email').inputValue(), ROLES.client.email);
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('name')), 'password');
+  assert.doesNotMatch(page.url(), /demo\.trail/, 'the email is not in the address');
   await page.close();
 });
 

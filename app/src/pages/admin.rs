@@ -35,6 +35,32 @@ pub(crate) fn PostForm(
     view! { <form method="post" action=to class=class aria-label=label>{children()}</form> }
 }
 
+/// A form for what cannot be undone: its first button only opens the
+/// question, beside the button that does it (`<details>`: no JavaScript).
+#[component]
+pub(crate) fn ConfirmedForm(
+    to: &'static str,
+    /// The first button's text, and the second's.
+    action: &'static str,
+    /// What the second click will do, to whom.
+    question: String,
+    /// The hidden fields naming what it is done to.
+    children: Children,
+) -> impl IntoView {
+    let label = question.clone();
+    view! {
+        <details class="confirm">
+            <summary>{action}</summary>
+            <form method="post" action=to aria-label=label>
+                {children()}
+                <span>{question}</span>
+                " "
+                <button type="submit" class="danger">{action}</button>
+            </form>
+        </details>
+    }
+}
+
 /// The last action's outcome.
 pub(crate) fn notice_view(notice: Notice) -> impl IntoView {
     match notice {
@@ -131,11 +157,11 @@ fn UsersSection(users: Vec<UserSummary>, slugs: Vec<String>) -> impl IntoView {
                     view! {
                         <li>
                             {label} " "
-                            <PostForm to=RevokeMembership::PATH class="inline-button">
+                            <ConfirmedForm to=RevokeMembership::PATH action="Remove"
+                                question=format!("Remove {email} from {}? They no longer see its records.", m.workspace)>
                                 <input type="hidden" name="user_id" value=user_id/>
                                 <input type="hidden" name="workspace" value=m.workspace.clone()/>
-                                <button type="submit" class="link" aria-label=format!("Remove {email} from {}", m.workspace)>"remove"</button>
-                            </PostForm>
+                            </ConfirmedForm>
                         </li>
                     }
                 })
@@ -213,10 +239,10 @@ fn KeysSection(keys: Vec<ApiKeySummary>, slugs: Vec<String>) -> impl IntoView {
                             view! { "revoked" }.into_any()
                         } else {
                             view! {
-                                <PostForm to=RevokeKey::PATH class="inline-button">
+                                <ConfirmedForm to=RevokeKey::PATH action="Revoke"
+                                    question=format!("Revoke {}? Requests with it are refused from now on; this cannot be undone.", key.name)>
                                     <input type="hidden" name="key_id" value=key.id/>
-                                    <button type="submit" class="secondary" aria-label=format!("Revoke {}", key.name)>"Revoke"</button>
-                                </PostForm>
+                                </ConfirmedForm>
                             }.into_any()
                         }}
                     </td>

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 
-use super::admin::{notice_view, PostForm};
+use super::admin::{notice_view, ConfirmedForm, PostForm};
 use crate::alerts::{alerts_overview, AddAlertRule, AlertsData, RemoveAlert};
 use crate::components::{loaded_view, ListHead, TopBar};
 use crate::format::absolute_time;
@@ -102,10 +102,10 @@ fn RuleRow(rule: AlertRule) -> impl IntoView {
     let unread = FeedParams::saved_search(&rule.query, Micros::now()).err();
     let hidden = id.clone();
     let remove = view! {
-        <PostForm to=RemoveAlert::PATH class="inline" label="Remove the rule">
+        <ConfirmedForm to=RemoveAlert::PATH action="Remove"
+            question=format!("Remove rule #{} {}? It fires no more, and an alert it has firing is never resolved.", rule.id, rule.name)>
             <input type="hidden" name="id" value=hidden/>
-            <button type="submit" class="danger">"Remove"</button>
-        </PostForm>
+        </ConfirmedForm>
     };
     view! {
         <tr data-rule=id class:firing=is_firing>

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 
-use super::admin::{notice_view, PostForm};
+use super::admin::{notice_view, ConfirmedForm, PostForm};
 use crate::components::{loaded_view, ListHead, TopBar};
 use crate::format::absolute_time;
 use crate::model::{Delivery, FeedParams, LogStream, Micros, Role, WebhookEndpoint, WebhookFormat};
@@ -132,10 +132,10 @@ fn EndpointView(endpoint: WebhookEndpoint, deliveries: Vec<Delivery>, is_founder
                     <input type="hidden" name="id" value=b/>
                     <button type="submit">"Rotate the secret"</button>
                 </PostForm>
-                <PostForm to=RemoveWebhookEndpoint::PATH class="inline" label="Remove the endpoint">
+                <ConfirmedForm to=RemoveWebhookEndpoint::PATH action="Remove"
+                    question=format!("Remove endpoint #{}? Its queued messages go with it.", endpoint.id)>
                     <input type="hidden" name="id" value=c/>
-                    <button type="submit" class="danger">"Remove"</button>
-                </PostForm>
+                </ConfirmedForm>
             </div>
         }
     });
