@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use app::api::ssr::RequestViewer;
 use app::context::ServerContext;
+use app::model::{DigestQuery, DigestsOf};
 use app::{shell, App};
 use axum::serve::ListenerExt;
 use axum::Router;
@@ -131,7 +132,7 @@ async fn signing_keys(store: &dyn app::store::Store, config: &Config) -> anyhow:
     if let Some(keys) = SigningKeys::load(&config.signing_key_file)? {
         return Ok(keys);
     }
-    if !store.digests(app::model::DigestsOf::All, None, Some(1)).await?.is_empty() {
+    if !store.digests(DigestQuery { limit: Some(1), ..DigestQuery::of(DigestsOf::All) }).await?.is_empty() {
         anyhow::bail!(
             "no signing key at {}, and this database has digests signed with one: \
              set TRAIL_SIGNING_KEY_FILE to that key's file",

@@ -10,9 +10,9 @@ use uuid::Uuid;
 
 use crate::model::{
     ActorType, AlertCondition, AlertRule, AlertState, AlertTotals, ChainHead, ChainId, ChainLink, Cursor, Delivery,
-    Destination, Digest, DigestPosition, DigestsOf, EventDetail, EventFilter, EventRow, IntegrityStatus, Kind,
-    LogStream, Micros, Order, Period, Retention, Role, Severity, Stats, StatsWindow, Status, StoredRecord,
-    StreamPosition, Viewer, Visibility, WebhookEndpoint, WebhookFormat,
+    Destination, Digest, DigestQuery, EventDetail, EventFilter, EventRow, IntegrityStatus, Kind, LogStream, Micros,
+    Order, Period, Retention, Role, Severity, Stats, StatsWindow, Status, StoredRecord, StreamPosition, Viewer,
+    Visibility, WebhookEndpoint, WebhookFormat,
 };
 pub use crate::model::{ApiKeySummary, UserSummary};
 
@@ -735,14 +735,8 @@ pub trait Store: Send + Sync + 'static {
     async fn unlinked_records(&self, workspace_id: Option<i64>, limit: usize) -> StoreResult<Vec<(Uuid, i64, String)>>;
     /// A record's chain and link.
     async fn link_of(&self, record_id: Uuid) -> StoreResult<Option<(ChainId, ChainLink)>>;
-    /// Digests of some chains in order of chain and link, from `from` on
-    /// (that digest included); at most `limit`.
-    async fn digests(
-        &self,
-        of: DigestsOf<'_>,
-        from: Option<DigestPosition>,
-        limit: Option<usize>,
-    ) -> StoreResult<Vec<Digest>>;
+    /// Digests of some chains in order of chain and link ([`DigestQuery`]).
+    async fn digests(&self, query: DigestQuery<'_>) -> StoreResult<Vec<Digest>>;
     /// Signs each chain (or just `chain`) that grew since its last digest,
     /// one signer at a time however many servers share the database; the new digests.
     async fn sign_heads(&self, signer: &dyn Signer, chain: Option<ChainId>) -> StoreResult<Vec<Digest>>;

@@ -3,7 +3,7 @@
 //! against one (docs/integrity.md).
 
 use aide::transform::TransformOperation;
-use app::model::{Digest, DigestPosition, DigestsOf, MAX_PAGE_SIZE};
+use app::model::{Digest, DigestPosition, DigestQuery, DigestsOf, Micros, MAX_PAGE_SIZE};
 use app::store::Scope;
 use axum::extract::State;
 use axum::Json;
@@ -46,6 +46,10 @@ pub struct DigestsQuery {
     limit: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Only digests signed at or after this time (RFC 3339, a date, or
+    /// relative like `-1h`): a mirror asks from the newest `signed_at` it
+    /// holds, less a margin for servers' clocks.
+    since: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -67,6 +71,7 @@ pub async fn digests(
 ) -> Result<Json<Digests>> {
     let limit = super::query::page_limit(&query.limit, MAX_PAGE_SIZE)?;
     let from = super::query::page_cursor(&query.cursor, DigestPosition::decode)?;
+    let signed_since = super::query::time("since", &query.since, Micros::now())?;
     // The workspaces the reader reads whole (`None`: every one).
     let workspaces: Option<Vec<i64>> = match &scope {
         Scope::Platform => None,
@@ -77,7 +82,7 @@ pub async fn digests(
     };
     let of = workspaces.as_deref().map_or(DigestsOf::All, DigestsOf::Workspaces);
     // One more than the page: whether there is a next one, and where it starts.
-    let mut digests = state.store.digests(of, from, Some(limit + 1)).await?;
+    let mut digests = state.store.digests(DigestQuery { of, from, signed_since, limit: Some(limit + 1) }).await?;
     let next_cursor = match digests.len() > limit {
         true => digests.pop().map(|next| DigestPosition { chain: next.chain(), seq: next.seq }.encode()),
         false => None,
@@ -88,5 +93,8 @@ pub async fn digests(
 
 pub fn digests_docs(op: TransformOperation) -> TransformOperation {
     op.summary("The signed digests of the hash chains, by chain and oldest first, and the server's public key")
-        .description("Paged: `next_cursor`, sent back as `cursor`, reads on.")
+        .description(
+            "Paged: `next_cursor`, sent back as `cursor`, reads on. `since` keeps the digests signed at or after \
+             a time, so a mirror reads only what is new since its last visit.",
+        )
 }

@@ -131,7 +131,7 @@ fn choice<T: std::str::FromStr<Err = String>>(param: &str, value: &Option<String
     value.as_deref().filter(|v| !v.is_empty()).map(|v| v.parse().map_err(|e| bad(param, e))).transpose()
 }
 
-fn time(param: &str, value: &Option<String>, now: Micros) -> Result<Option<Micros>, Error> {
+pub(super) fn time(param: &str, value: &Option<String>, now: Micros) -> Result<Option<Micros>, Error> {
     value
         .as_deref()
         .filter(|v| !v.is_empty())

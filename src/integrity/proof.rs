@@ -3,7 +3,7 @@
 //! the record's canonical object, its link, the content hashes of the links
 //! after it up to a digest, and that digest.
 
-use app::model::{ChainId, Digest, DigestPosition, DigestsOf, Kind, Visibility};
+use app::model::{ChainId, Digest, DigestPosition, DigestQuery, DigestsOf, Kind, Visibility};
 use app::store::{Scope, Signer, Store, StoreError, StoreResult};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -111,7 +111,8 @@ pub fn reads_whole_workspace(scope: &Scope, workspace_id: i64) -> bool {
 
 async fn covering_digest(store: &dyn Store, chain: ChainId, seq: i64) -> StoreResult<Option<Digest>> {
     let from = DigestPosition { chain, seq };
-    Ok(store.digests(DigestsOf::Chain(chain), Some(from), Some(1)).await?.into_iter().next())
+    let query = DigestQuery { from: Some(from), limit: Some(1), ..DigestQuery::of(DigestsOf::Chain(chain)) };
+    Ok(store.digests(query).await?.into_iter().next())
 }
 
 /// The hash link `seq` follows from: the link before, the signed cut, or the genesis.

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
-use app::model::{ChainHead, ChainId, ChainLink, Digest, DigestsOf, StoredRecord};
+use app::model::{ChainHead, ChainId, ChainLink, Digest, DigestQuery, DigestsOf, StoredRecord};
 use app::store::{Store, StoreResult};
 use ed25519_dalek::VerifyingKey;
 use uuid::Uuid;
@@ -189,7 +189,7 @@ pub async fn verify(
         Some(id) => DigestsOf::Workspaces(std::slice::from_ref(id)),
         None => DigestsOf::All,
     };
-    for digest in store.digests(of, None, None).await? {
+    for digest in store.digests(DigestQuery::of(of)).await? {
         digests.entry(digest.chain()).or_default().push(digest);
     }
     // Every chain with a head or a digest: a deleted head still has its digests.

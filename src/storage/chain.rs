@@ -4,7 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use app::model::{ChainHead, ChainId, ChainLink, Digest, DigestPosition, DigestsOf, IntegrityStatus, Kind, Micros};
+use app::model::{
+    ChainHead, ChainId, ChainLink, Digest, DigestPosition, DigestQuery, DigestsOf, IntegrityStatus, Kind, Micros,
+};
 use app::store::{NewRecord, Signer};
 use uuid::Uuid;
 
@@ -283,8 +285,8 @@ pub struct LinkRow {
 
 const DIGEST_COLUMNS: &str = "workspace_id, kind, seq, head, signed_at, previous, signature, public_key";
 
-/// Digests ([`Digest`]) of some chains in order, from `from` on.
-pub fn digests(q: &mut Sql<'_, '_>, of: DigestsOf<'_>, from: Option<DigestPosition>, limit: Option<usize>) {
+/// Digests ([`Digest`]) of some chains in order ([`DigestQuery`]).
+pub fn digests(q: &mut Sql<'_, '_>, DigestQuery { of, from, signed_since, limit }: DigestQuery<'_>) {
     q.push(format_args!("SELECT {DIGEST_COLUMNS} FROM digests WHERE "));
     match of {
         DigestsOf::All => _ = q.push("TRUE"),
@@ -298,6 +300,9 @@ pub fn digests(q: &mut Sql<'_, '_>, of: DigestsOf<'_>, from: Option<DigestPositi
         // The key's order, row by row (both databases compare row values so).
         q.push(" AND (workspace_id, kind, seq) >= (").bind(chain.workspace_id).push(", ");
         q.bind(chain.kind.as_str()).push(", ").bind(seq).push(")");
+    }
+    if let Some(since) = signed_since {
+        q.push(" AND signed_at >= ").bind(since.0);
     }
     q.push(" ORDER BY workspace_id, kind, seq");
     if let Some(limit) = limit {

@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use app::model::{
-    AlertRule, ChainHead, ChainId, ChainLink, Cursor, Delivery, Digest, DigestPosition, DigestsOf, EventDetail,
-    EventFilter, EventRow, IntegrityStatus, Kind, Micros, Retention, Stats, StatsWindow, StoredRecord, StreamPosition,
+    AlertRule, ChainHead, ChainId, ChainLink, Cursor, Delivery, Digest, DigestQuery, EventDetail, EventFilter,
+    EventRow, IntegrityStatus, Kind, Micros, Retention, Stats, StatsWindow, StoredRecord, StreamPosition,
     WebhookEndpoint,
 };
 use app::store::{
@@ -843,13 +843,8 @@ impl Store for SqlStore {
         Ok(row.map(|row| (ChainId { workspace_id: row.workspace_id, kind: row.kind }, row.link)))
     }
 
-    async fn digests(
-        &self,
-        of: DigestsOf<'_>,
-        from: Option<DigestPosition>,
-        limit: Option<usize>,
-    ) -> StoreResult<Vec<Digest>> {
-        Ok(self.fetch_all(Use::Read, |q| chain::digests(q, of, from, limit)).await?)
+    async fn digests(&self, query: DigestQuery<'_>) -> StoreResult<Vec<Digest>> {
+        Ok(self.fetch_all(Use::Read, |q| chain::digests(q, query)).await?)
     }
 
     async fn sign_heads(&self, signer: &dyn Signer, chain: Option<ChainId>) -> StoreResult<Vec<Digest>> {

@@ -227,13 +227,13 @@ async fn background_jobs_do_their_work_once_whichever_server_runs_them() {
 
     // Both sign the chains' heads at once: one digest per grown chain.
     assert_eq!(a.ingest(&json!({"key": "grow"})).await.status(), StatusCode::ACCEPTED);
-    let before = a.store.digests(app::model::DigestsOf::All, None, None).await.unwrap();
+    let before = a.store.digests(app::model::DigestQuery::of(app::model::DigestsOf::All)).await.unwrap();
     let (signed_a, signed_b) = tokio::join!(
         trail::integrity::sign(a.store.as_ref(), &signer),
         trail::integrity::sign(b.store.as_ref(), &signer)
     );
     let signed = signed_a.unwrap() + signed_b.unwrap();
-    let after = a.store.digests(app::model::DigestsOf::All, None, None).await.unwrap();
+    let after = a.store.digests(app::model::DigestQuery::of(app::model::DigestsOf::All)).await.unwrap();
     let new: Vec<_> = after.iter().filter(|d| !before.contains(d)).collect();
     assert_eq!(new.len(), signed);
     let chains: std::collections::BTreeSet<_> = new.iter().map(|d| (d.workspace_id, d.kind.as_str())).collect();

@@ -487,7 +487,25 @@ async fn a_proof_checks_one_record_against_a_signed_digest() {
         app.client.get(app.url(&format!("/api/v1/digests?limit=1&cursor={cursor}"))).bearer_auth(&app.key)
     };
     assert_eq!(every_page(key_pages).await, own);
-    for bad in ["limit=0", "limit=1001", "cursor=1.audit", "cursor=x.audit.1", "cursor=1.nokind.1"] {
+    // A mirror's next visit: `since` the newest digest it holds, later ones only.
+    let held = all["digests"].as_array().unwrap().iter().map(|d| d["signed_at"].as_i64().unwrap()).max().unwrap();
+    let after = |micros: i64| {
+        let since = app::model::Micros(micros).to_rfc3339();
+        founder.get(app.url("/api/v1/digests")).query(&[("since", since)])
+    };
+    let new: Value = after(held + 1).send().await.unwrap().json().await.unwrap();
+    let new = new["digests"].as_array().unwrap();
+    let all_now: Value = founder.get(app.url("/api/v1/digests")).send().await.unwrap().json().await.unwrap();
+    let expected: Vec<&Value> =
+        all_now["digests"].as_array().unwrap().iter().filter(|d| d["signed_at"].as_i64().unwrap() > held).collect();
+    assert!(!expected.is_empty() && expected.len() < all_now["digests"].as_array().unwrap().len(), "{all_now}");
+    assert_eq!(new.iter().collect::<Vec<_>>(), expected, "only the digests signed since");
+    let again: Value = after(held).send().await.unwrap().json().await.unwrap();
+    let at_or_after =
+        all_now["digests"].as_array().unwrap().iter().filter(|d| d["signed_at"].as_i64().unwrap() >= held);
+    assert_eq!(again["digests"].as_array().unwrap().len(), at_or_after.count(), "`since` is inclusive: {again}");
+    assert!(again["digests"].as_array().unwrap().len() > expected.len());
+    for bad in ["limit=0", "limit=1001", "cursor=1.audit", "cursor=x.audit.1", "cursor=1.nokind.1", "since=yesterday"] {
         let response = founder.get(app.url(&format!("/api/v1/digests?{bad}"))).send().await.unwrap();
         assert_eq!(response.status(), 400, "{bad}");
     }

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::Kind;
+use super::{Kind, Micros};
 
 /// A chain: every record of one kind in one workspace, in the order committed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -34,6 +34,24 @@ pub enum DigestsOf<'a> {
     All,
     Workspaces(&'a [i64]),
     Chain(ChainId),
+}
+
+/// Which digests to read, in order of chain and link.
+#[derive(Clone, Copy, Debug)]
+pub struct DigestQuery<'a> {
+    pub of: DigestsOf<'a>,
+    /// From this digest on, that one included.
+    pub from: Option<DigestPosition>,
+    /// Signed at or after this time only (a mirror's next visit).
+    pub signed_since: Option<Micros>,
+    pub limit: Option<usize>,
+}
+
+impl<'a> DigestQuery<'a> {
+    /// Every digest of `of`.
+    pub fn of(of: DigestsOf<'a>) -> Self {
+        DigestQuery { of, from: None, signed_since: None, limit: None }
+    }
 }
 
 /// A digest's place in their order (by chain, then link): where a page of
