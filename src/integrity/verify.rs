@@ -54,6 +54,8 @@ pub enum Finding {
     PastHead { head: i64 },
     /// The chain's head names another hash than its last link's.
     HeadChanged,
+    /// The chain has links but no head.
+    HeadMissing,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -86,8 +88,10 @@ impl fmt::Display for Problem {
             Finding::Duplicated => "duplicated: the record is stored more than once".to_owned(),
             Finding::PastHead { head } => format!("appended: links go on past the chain's head at {head}"),
             Finding::HeadChanged => "head changed: the chain's head names another hash than this link's".to_owned(),
+            Finding::HeadMissing => "head missing: the chain has links but no head".to_owned(),
         };
-        write!(f, ": {what}")
+        let named = self.seq.is_some() || self.record.is_some();
+        write!(f, "{}{what}", if named { ": " } else { "" })
     }
 }
 
@@ -155,10 +159,14 @@ impl Report {
     /// Every problem, as a line naming its chain.
     pub fn lines(&self) -> impl Iterator<Item = String> + '_ {
         let chains = self.chains.iter().flat_map(|c| c.problems.iter().map(move |p| format!("{}: {p}", c.name())));
-        let strays = self.strays.iter().map(|(workspace_id, kind, id)| {
+        chains.chain(self.stray_lines())
+    }
+
+    /// The records of no chain there can be (a kind no record has), a line each.
+    pub fn stray_lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.strays.iter().map(|(workspace_id, kind, id)| {
             format!("workspace {workspace_id}, kind {kind:?}: record {id}: inserted: the record is in no chain")
-        });
-        chains.chain(strays)
+        })
     }
 
     /// Where each clean chain's next walk may start.
@@ -248,7 +256,14 @@ pub async fn verify(
 /// A head past it is a record appended since the walk.
 fn check_heads(heads: &HashMap<ChainId, ChainHead>, report: &mut Report) {
     for chain in &mut report.chains {
-        let Some(head) = heads.get(&chain.chain) else { continue };
+        let Some(head) = heads.get(&chain.chain) else {
+            // Ingest would number the chain's next link 1 again, and fail.
+            if chain.last > 0 {
+                chain.problems.push(Problem { seq: None, record: None, finding: Finding::HeadMissing });
+                chain.resume = None;
+            }
+            continue;
+        };
         let (seq, finding) = if head.seq < chain.last {
             (head.seq + 1, Finding::PastHead { head: head.seq })
         } else if head.seq == chain.last

@@ -267,6 +267,9 @@ async fn a_duplicated_record_and_a_tampered_head_are_named() {
     tamper(&app, &[&format!("UPDATE chain_heads SET hash = {zeros} WHERE {}", head("audit"))]).await;
     let (code, report) = verify(&app).await;
     assert!(code == 1 && report.contains("link 5: head changed"), "{report}");
+    tamper(&app, &[&format!("DELETE FROM chain_heads WHERE {}", head("audit"))]).await;
+    let (code, report) = verify(&app).await;
+    assert!(code == 1 && report.contains("acme/audit                   5 records valid, 5 links, 1 digests valid\n  PROBLEM head missing"), "{report}");
 
     if !app.db.is_postgres() {
         // SQLite's two record tables can each hold a copy of one id.
@@ -284,6 +287,21 @@ async fn a_duplicated_record_and_a_tampered_head_are_named() {
         let (code, report) = verify(&app).await;
         let duplicated = format!("record {}: duplicated", ids[1]);
         assert!(code == 1 && report.contains(&duplicated), "{report}");
+
+        // A record of a kind no chain has is named too, not only counted.
+        let stray = uuid::Uuid::now_v7();
+        tamper(
+            &app,
+            &[&format!(
+                "INSERT INTO events (id, workspace_id, kind, key, actor_type, visibility, severity, occurred_at, \
+                 received_at) VALUES (x'{}', {ws}, 'bogus', 'k', 'system', 'internal', 'info', 0, 0)",
+                stray.simple()
+            )],
+        )
+        .await;
+        let (code, report) = verify(&app).await;
+        let named = format!("PROBLEM workspace {ws}, kind \"bogus\": record {stray}: inserted");
+        assert!(code == 1 && report.contains(&named), "{report}");
     }
 }
 
