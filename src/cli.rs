@@ -202,6 +202,23 @@ pub struct DemoArgs {
     pub if_empty: bool,
 }
 
+impl Command {
+    /// Commands that only read what is there (a SQLite file they would
+    /// otherwise create empty).
+    fn only_reads(&self) -> bool {
+        matches!(
+            self,
+            Command::Verify { .. }
+                | Command::User(UserCommand::List)
+                | Command::Key(KeyCommand::List)
+                | Command::Retention(RetentionCommand::Show)
+                | Command::Webhook(crate::webhooks::cli::WebhookCommand::List)
+                | Command::Alert(crate::alerts::cli::AlertCommand::List)
+                | Command::LogStream(crate::log_streams::cli::LogStreamCommand::List)
+        )
+    }
+}
+
 fn parse_role(text: &str) -> Result<Role, String> {
     text.parse()
 }
@@ -209,7 +226,14 @@ fn parse_role(text: &str) -> Result<Role, String> {
 pub async fn run() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve);
-    init_logging(matches!(command, Command::Serve));
+    let json = match log_format() {
+        Ok(json) => json,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(matches!(command, Command::Serve), json);
     match execute(cli.config, command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -219,14 +243,24 @@ pub async fn run() -> ExitCode {
     }
 }
 
+/// Whether logs are JSON (`TRAIL_LOG_FORMAT=json`) rather than text
+/// (`pretty`, the default); another value is refused, not ignored.
+fn log_format() -> Result<bool, String> {
+    match std::env::var("TRAIL_LOG_FORMAT").as_deref() {
+        Err(_) | Ok("" | "pretty") => Ok(false),
+        Ok("json") => Ok(true),
+        Ok(other) => Err(format!("TRAIL_LOG_FORMAT: {other:?} is not pretty or json")),
+    }
+}
+
 /// Logs: pretty by default, JSON with `TRAIL_LOG_FORMAT=json`; `RUST_LOG` filters.
 /// Commands other than `serve` log warnings only, to keep their output clean.
-fn init_logging(serving: bool) {
+fn init_logging(serving: bool, json: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if serving { "info,sqlx=warn,tower_sessions=warn" } else { "warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if std::env::var("TRAIL_LOG_FORMAT").as_deref() == Ok("json") {
+    if json {
         builder.json().init();
     } else {
         builder.init();
@@ -234,11 +268,18 @@ fn init_logging(serving: bool) {
 }
 
 async fn execute(config: Config, command: Command) -> anyhow::Result<()> {
-    if let Command::Serve = command {
-        return Server::build(config).await?.run().await;
+    match command {
+        Command::Serve => return Server::build(config).await?.run().await,
+        // The key is a file of its own: no database to open (or make).
+        Command::PublicKey => {
+            println!("{}", hex::encode(SigningKeys::existing(&config.signing_key_file)?.public_key().as_bytes()));
+            return Ok(());
+        }
+        _ => {}
     }
-    if let Command::Verify { .. } = command {
-        // A check must not create an empty database and find nothing wrong.
+    if command.only_reads() {
+        // A check or a list must not create an empty database (a mistyped
+        // path) and find nothing wrong in it.
         storage::must_exist(&config.database_url)?;
     }
     let store = storage::open(&config).await?.store;
@@ -293,10 +334,7 @@ async fn execute(config: Config, command: Command) -> anyhow::Result<()> {
             println!("{indexed} records indexed for search");
             Ok(())
         }
-        Command::PublicKey => {
-            println!("{}", hex::encode(SigningKeys::existing(&config.signing_key_file)?.public_key().as_bytes()));
-            Ok(())
-        }
+        Command::PublicKey => unreachable!("handled above"),
     }
 }
 
@@ -323,6 +361,9 @@ async fn verify(store: &DynStore, trusted: &VerifyingKey, workspace: Option<&str
         for problem in &chain.problems {
             println!("  PROBLEM {problem}");
         }
+    }
+    for stray in report.stray_lines() {
+        println!("PROBLEM {stray}");
     }
     println!("{}", report.summary());
     store.insert_records(&[vec![crate::integrity::audit_record(&Actor::cli(), &report)]]).await?;

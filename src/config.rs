@@ -74,7 +74,7 @@ pub struct Config {
     pub webhook_retry_schedule: RetrySchedule,
     /// Where people reach the dashboard (links in Slack messages); the
     /// listening address if not given.
-    #[arg(long, global = true, env = "TRAIL_PUBLIC_URL")]
+    #[arg(long, global = true, env = "TRAIL_PUBLIC_URL", value_parser = public_url)]
     pub public_url: Option<String>,
     /// Write ingested records without their hash chain links: only the
     /// benchmark's baseline uses it, and `trail verify` then reports every
@@ -120,6 +120,14 @@ fn retry_schedule(text: &str) -> Result<RetrySchedule, String> {
     Ok(RetrySchedule(waits))
 }
 
+/// An http or https address with a host: the base of links to the dashboard.
+fn public_url(text: &str) -> Result<String, String> {
+    match url::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(text.to_owned()),
+        _ => Err(format!("{text:?} is not an http or https address (https://trail.example.com)")),
+    }
+}
+
 fn positive(text: &str) -> Result<usize, String> {
     text.parse().ok().filter(|&n: &usize| n > 0).ok_or_else(|| format!("{text:?} is not a positive number"))
 }
@@ -153,7 +161,18 @@ mod tests {
         assert!(config.cookie_secure);
         assert_eq!(config.trusted_proxies.0.len(), 2);
 
-        for bad in [["--sqlite-stage-rows", "0"], ["--site-addr", "nowhere"], ["--trusted-proxies", "localhost"]] {
+        assert_eq!(config.public_url, None);
+        let args = ["trail", "--public-url", "https://trail.example.com/"];
+        let config = Cli::try_parse_from(args).unwrap().config;
+        assert_eq!(config.public_url.as_deref(), Some("https://trail.example.com/"));
+
+        for bad in [
+            ["--sqlite-stage-rows", "0"],
+            ["--site-addr", "nowhere"],
+            ["--trusted-proxies", "localhost"],
+            ["--public-url", "not a url"],
+            ["--public-url", "ftp://trail.example.com"],
+        ] {
             assert!(Cli::try_parse_from(["trail", bad[0], bad[1]]).is_err(), "{bad:?}");
         }
     }

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use anyhow::Context;
 use app::api::ssr::RequestViewer;
 use app::context::ServerContext;
 use app::model::{DigestQuery, DigestsOf};
@@ -45,13 +46,16 @@ pub struct Server {
 impl Server {
     pub async fn build(config: Config) -> anyhow::Result<Server> {
         crate::metrics::handle();
+        // First: a taken port stops the server before any job starts.
+        let listener = TcpListener::bind(config.site_addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.site_addr))?;
         let opened = storage::open(&config).await?;
         opened.sessions.spawn_expiry();
         let signing = Arc::new(signing_keys(opened.store.as_ref(), &config).await?);
         crate::retention::spawn_hourly(opened.store.clone(), signing.clone());
         let every = std::time::Duration::from_secs(config.digest_interval as u64);
         crate::integrity::spawn(opened.store.clone(), signing.clone(), every);
-        let listener = TcpListener::bind(config.site_addr).await?;
         let addr = listener.local_addr()?;
         let login_throttle = Arc::new(LoginThrottle::new(opened.store.clone(), Limits::default()));
         let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));

@@ -418,9 +418,15 @@ async fn the_command_line_refuses_empty_workspaces_missing_databases_and_huge_de
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.db");
     let url = format!("sqlite://{}", missing.display());
-    let (status, out) = app.cli_status(&["verify", "--database-url", &url]).await;
-    assert!(status != 0 && out.contains("no database at"), "{status} {out}");
-    assert!(!missing.exists(), "verify made no database");
+    for command in [&["verify"][..], &["key", "list"], &["user", "list"], &["retention", "show"], &["alert", "list"]] {
+        let (status, out) = app.cli_status(&[command, &["--database-url", &url]].concat()).await;
+        assert!(status != 0 && out.contains("no database at"), "{command:?}: {status} {out}");
+        assert!(!missing.exists(), "{command:?} made no database");
+    }
+    let key_file = dir.path().join("no.key").display().to_string();
+    let args = ["public-key", "--database-url", &url, "--signing-key-file", &key_file];
+    let (status, out) = app.cli_status(&args).await;
+    assert!(status != 0 && !missing.exists(), "public-key needs no database: {status} {out}");
 
     let (status, out) = app.cli_status(&["demo", "--records", "18446744073709551615"]).await;
     assert!(status != 0 && !out.contains("panicked"), "{status} {out}");
