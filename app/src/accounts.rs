@@ -25,13 +25,29 @@ pub fn check_label(field: &str, text: &str) -> Result<(), String> {
 /// A new user's email and password, before anything is stored.
 pub fn check_new_user(email: &str, password: &str) -> Result<(), String> {
     check_label("email", email)?;
-    if !email.trim().contains('@') {
-        return Err(format!("{:?} is not an email address", email.trim()));
+    if !is_email_address(email.trim()) {
+        return Err(format!("{:?} is not an email address (name@domain, without spaces)", email.trim()));
     }
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(format!("the password must have at least {MIN_PASSWORD_CHARS} characters"));
     }
     Ok(())
+}
+
+/// `name@domain`: both parts there, one `@`, no spaces. (Quoted names,
+/// which may hold spaces and `@`, are not taken: no one signs in with one.)
+fn is_email_address(text: &str) -> bool {
+    match text.split_once('@') {
+        Some((name, domain)) => {
+            !name.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !text.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
 }
 
 /// The membership a role needs (empty text means none given): platform roles
@@ -46,15 +62,15 @@ pub fn membership<'a>(
     check_label("brand", brand)?;
     if role.is_platform() {
         if !workspace.is_empty() || !brand.is_empty() {
-            return Err(format!("a {role} sees every workspace; give no workspace or brand"));
+            return Err(format!("{} sees every workspace; give no workspace or brand", role.with_article()));
         }
         return Ok(None);
     }
     if workspace.is_empty() {
-        return Err(format!("a {role} belongs to a workspace; give one"));
+        return Err(format!("{} belongs to a workspace; give one", role.with_article()));
     }
     if !brand.is_empty() && role != Role::Client {
-        return Err(format!("a brand limits clients only; a {role} sees the whole workspace"));
+        return Err(format!("a brand limits clients only; {} sees the whole workspace", role.with_article()));
     }
     Ok(Some((workspace, Some(brand).filter(|b| !b.is_empty()))))
 }
@@ -272,7 +288,7 @@ mod operations {
         brand: &str,
     ) -> Result<()> {
         let Some((workspace, brand)) = membership_for(store, user.role, workspace, brand).await? else {
-            return Err(refused(format!("a {} sees every workspace already", user.role)));
+            return Err(refused(format!("{} sees every workspace already", user.role.with_article())));
         };
         let audit = |applied: &Applied| match applied {
             Applied::MembershipGranted { before, .. } if before.as_ref() != Some(&brand) => {
@@ -382,6 +398,12 @@ mod tests {
     fn new_users_and_scopes_are_checked() {
         assert!(check_new_user("maya@example.com", "long enough").is_ok());
         assert!(check_new_user("maya", "long enough").is_err());
+        for ok in [" maya@example.com ", "m.a+ya@localhost", "ünï@exämple.de"] {
+            assert!(check_new_user(ok, "long enough").is_ok(), "{ok}");
+        }
+        for bad in ["a b@c.d", "@c.d", "maya@", "a@b@c", "maya@.com", "maya@com.", "maya@exa\u{a0}mple.com"] {
+            assert!(check_new_user(bad, "long enough").unwrap_err().contains("not an email"), "{bad}");
+        }
         assert!(check_new_user("maya@example.com", "short").is_err());
         assert_eq!(parse_scopes("ingest, read,ingest").unwrap(), vec!["ingest", "read"]);
         assert!(parse_scopes("ingest,admin").unwrap_err().contains("admin"));

@@ -167,13 +167,13 @@ mod operation {
         let text = text.trim();
         let url = url::Url::parse(text).map_err(|err| format!("{text:?} is not a URL: {err}"))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("a webhook URL is http or https, not {:?}", url.scheme()));
+            return Err(format!("an endpoint URL is http or https, not {:?}", url.scheme()));
         }
         if url.host_str().is_none_or(str::is_empty) {
-            return Err("a webhook URL names a host".to_owned());
+            return Err("an endpoint URL names a host".to_owned());
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err("a webhook URL carries no user or password: the signature authenticates".to_owned());
+            return Err("an endpoint URL carries no user or password: the signature authenticates".to_owned());
         }
         Ok(url.to_string())
     }

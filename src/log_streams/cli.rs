@@ -3,7 +3,7 @@
 
 use app::audit::Actor;
 use app::log_streams::{add_log_stream, remove_log_stream};
-use app::model::Destination;
+use app::model::{Destination, StreamPosition};
 use app::store::DynStore;
 use clap::Subcommand;
 
@@ -54,13 +54,17 @@ pub async fn run(store: &DynStore, command: LogStreamCommand) -> anyhow::Result<
                 let s = target.stream;
                 let workspace = s.workspace.unwrap_or_else(|| "*".into());
                 let error = s.last_error.map(|e| format!(" (failing: {e})")).unwrap_or_default();
+                // The position (a commit and a record) from the first record on.
+                let place = match s.position == StreamPosition::default() {
+                    true => String::new(),
+                    false => format!(" up to {}", s.position.encode()),
+                };
                 println!(
-                    "{:>5}  {:<9} {workspace:<12} {} exported: {} up to {}{error}",
+                    "{:>5}  {:<9} {workspace:<12} {} exported: {}{place}{error}",
                     s.id,
                     s.destination.as_str(),
                     s.target,
                     s.exported,
-                    s.position.encode()
                 );
             }
         }

@@ -9,6 +9,8 @@ use super::{Durations, FeedParams, Micros, StreamPosition};
 
 /// The longest window or cool-down: 30 days.
 pub const MAX_SPAN_SECONDS: i64 = 30 * 24 * 3600;
+/// The largest count or duration a rule takes (exact in a float, as stored).
+const MAX_WHOLE: i64 = 1_000_000_000_000_000;
 
 /// What a rule watches for in the records its search matches.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -59,8 +61,8 @@ impl AlertCondition {
         let need = |what: &str| threshold.ok_or_else(|| format!("the {name} condition needs {what}"));
         let whole = |what: &str| -> Result<i64, String> {
             let value = need(what)?;
-            if value.fract() != 0.0 || !(0.0..=1e15).contains(&value) {
-                return Err(format!("{what} is a whole number from 0, not {value}"));
+            if value.fract() != 0.0 || !(0.0..=MAX_WHOLE as f64).contains(&value) {
+                return Err(format!("{what} is a whole number from 0 to {MAX_WHOLE}, not {value}"));
             }
             Ok(value as i64)
         };

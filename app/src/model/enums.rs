@@ -167,4 +167,12 @@ impl Role {
     pub fn is_platform(self) -> bool {
         matches!(self, Role::Founder | Role::Admin)
     }
+
+    /// The role with its article, for messages: "an admin", "a client".
+    pub fn with_article(self) -> String {
+        match self {
+            Role::Admin => format!("an {self}"),
+            _ => format!("a {self}"),
+        }
+    }
 }
