@@ -1,7 +1,7 @@
 //! The `trail` command line: serve (the default), migrate, workspace, user, key, demo.
 
 use std::io::{BufRead, IsTerminal};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
@@ -64,6 +64,11 @@ enum Command {
         /// The key digests must be signed with (hex); default: the signing key file's.
         #[arg(long)]
         public_key: Option<String>,
+        /// Copies of the digests kept outside the database (what
+        /// `/api/v1/digests` gave: its pages, or digests, one JSON document or
+        /// one per line): each must still be in the database, unchanged.
+        #[arg(long, value_name = "FILE")]
+        digests: Option<PathBuf>,
     },
     /// Print the public key that digests are signed with (hex).
     PublicKey,
@@ -321,12 +326,20 @@ async fn execute(config: Config, command: Command) -> anyhow::Result<()> {
         Command::LogStream(command) => crate::log_streams::cli::run(&store, command).await,
         Command::Alert(command) => crate::alerts::cli::run(&store, command).await,
         Command::Retention(command) => manage_retention(&store, command, &config.signing_key_file).await,
-        Command::Verify { workspace, public_key } => {
+        Command::Verify { workspace, public_key, digests } => {
             let trusted = match public_key {
                 Some(text) => crate::integrity::signing::parse_public_key(&text)?,
                 None => SigningKeys::existing(&config.signing_key_file)?.public_key(),
             };
-            verify(&store, &trusted, workspace.as_deref()).await
+            let copies = match digests {
+                Some(path) => {
+                    let file = || format!("--digests {}", path.display());
+                    let text = std::fs::read_to_string(&path).with_context(file)?;
+                    crate::integrity::parse_copies(&text).map_err(|err| anyhow::anyhow!("{}: {err}", file()))?
+                }
+                None => Vec::new(),
+            };
+            verify(&store, &trusted, workspace.as_deref(), &copies).await
         }
         Command::Search(SearchCommand::Reindex) => {
             store.reindex().await?;
@@ -340,12 +353,17 @@ async fn execute(config: Config, command: Command) -> anyhow::Result<()> {
 
 /// Prints each chain's result and every problem, the way CloudTrail's
 /// validate-logs does; records the check; fails on any problem.
-async fn verify(store: &DynStore, trusted: &VerifyingKey, workspace: Option<&str>) -> anyhow::Result<()> {
+async fn verify(
+    store: &DynStore,
+    trusted: &VerifyingKey,
+    workspace: Option<&str>,
+    copies: &[app::model::Digest],
+) -> anyhow::Result<()> {
     let workspace_id = match workspace {
         Some(slug) => Some(store.workspace_by_slug(slug).await?.with_context(|| format!("no workspace {slug:?}"))?.id),
         None => None,
     };
-    let report = crate::integrity::check(store.as_ref(), trusted, workspace_id, &Default::default()).await?;
+    let report = crate::integrity::check(store.as_ref(), trusted, workspace_id, &Default::default(), copies).await?;
     for chain in &report.chains {
         let cut = match chain.removed_through {
             0 => String::new(),

@@ -11,13 +11,43 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::audit::{Actor, Entry};
-use app::model::{ChainId, IntegrityStatus, Micros};
+use app::model::{ChainId, Digest, IntegrityStatus, Micros};
 use app::store::{DynStore, Job, Store, StoreResult};
 use ed25519_dalek::VerifyingKey;
 use serde_json::json;
 
 use signing::SigningKeys;
 use verify::{Report, Resume};
+
+/// Copies of digests as `/api/v1/digests` gives them, kept by a mirror: its
+/// pages (`{"digests": [...]}`) or the digests themselves, as one JSON
+/// document or one per line.
+pub fn parse_copies(text: &str) -> Result<Vec<Digest>, String> {
+    fn digests_of(value: serde_json::Value) -> Result<Vec<Digest>, String> {
+        let value = match value {
+            serde_json::Value::Object(mut page) if page.contains_key("digests") => page.remove("digests"),
+            other => Some(other),
+        };
+        match value {
+            Some(serde_json::Value::Array(items)) => items.into_iter().map(digest_of).collect(),
+            Some(item) => Ok(vec![digest_of(item)?]),
+            None => Ok(Vec::new()),
+        }
+    }
+    fn digest_of(value: serde_json::Value) -> Result<Digest, String> {
+        serde_json::from_value(value).map_err(|err| format!("not a digest: {err}"))
+    }
+    if let Ok(whole) = serde_json::from_str(text) {
+        return digests_of(whole);
+    }
+    let lines = text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty());
+    let mut copies = Vec::new();
+    for (at, line) in lines {
+        let value = serde_json::from_str(line).map_err(|err| format!("line {}: not JSON: {err}", at + 1))?;
+        copies.extend(digests_of(value).map_err(|err| format!("line {}: {err}", at + 1))?);
+    }
+    Ok(copies)
+}
 
 /// Signs every chain that grew since its last digest; how many were signed.
 pub async fn sign(store: &dyn Store, keys: &SigningKeys) -> StoreResult<usize> {
@@ -32,9 +62,10 @@ pub async fn check(
     trusted: &VerifyingKey,
     workspace_id: Option<i64>,
     resume: &HashMap<ChainId, Resume>,
+    copies: &[Digest],
 ) -> StoreResult<Report> {
     let names = store.workspaces().await?.into_iter().map(|w| (w.id, w.slug)).collect();
-    let report = verify::verify(store, trusted, verify::Scope { workspace_id, resume }, &names).await?;
+    let report = verify::verify(store, trusted, verify::Scope { workspace_id, resume, copies }, &names).await?;
     let whole = workspace_id.is_none() && resume.is_empty();
     if whole || report.problems() > 0 {
         let scope = match (workspace_id, whole) {
@@ -97,7 +128,7 @@ pub fn spawn(store: DynStore, keys: Arc<SigningKeys>, every: Duration) {
                     continue;
                 }
             };
-            let report = match check(store.as_ref(), &keys.public_key(), None, &resume).await {
+            let report = match check(store.as_ref(), &keys.public_key(), None, &resume, &[]).await {
                 Ok(report) => report,
                 Err(err) => {
                     tracing::error!(error = %err, "verifying the chains failed; next try in {every:?}");

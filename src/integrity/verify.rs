@@ -56,6 +56,13 @@ pub enum Finding {
     HeadChanged,
     /// The chain has links but no head.
     HeadMissing,
+    /// A copy of a digest kept outside the database signed this link, and
+    /// the database no longer holds that digest.
+    DigestRemoved,
+    /// The database's digest differs from the copy kept outside it.
+    DigestReplaced,
+    /// A copy kept outside the database is not signed by the key.
+    CopyNotSigned,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -89,6 +96,9 @@ impl fmt::Display for Problem {
             Finding::PastHead { head } => format!("appended: links go on past the chain's head at {head}"),
             Finding::HeadChanged => "head changed: the chain's head names another hash than this link's".to_owned(),
             Finding::HeadMissing => "head missing: the chain has links but no head".to_owned(),
+            Finding::DigestRemoved => "digest removed: a copy kept outside signed this link".to_owned(),
+            Finding::DigestReplaced => "digest replaced: it differs from the copy kept outside".to_owned(),
+            Finding::CopyNotSigned => "the copy's signature fails (another key, or a damaged copy)".to_owned(),
         };
         let named = self.seq.is_some() || self.record.is_some();
         write!(f, "{}{what}", if named { ": " } else { "" })
@@ -180,6 +190,10 @@ impl Report {
 pub struct Scope<'a> {
     pub workspace_id: Option<i64>,
     pub resume: &'a HashMap<ChainId, Resume>,
+    /// Copies of digests kept outside the database (`/api/v1/digests`):
+    /// each must still be there, unchanged, and its link with it. They
+    /// show a chain rolled back with its digests, or removed whole.
+    pub copies: &'a [Digest],
 }
 
 pub async fn verify(
@@ -200,15 +214,23 @@ pub async fn verify(
     for digest in store.digests(DigestQuery::of(of)).await? {
         digests.entry(digest.chain()).or_default().push(digest);
     }
-    // Every chain with a head or a digest: a deleted head still has its digests.
-    let mut chains: BTreeMap<ChainId, Option<&ChainHead>> = digests.keys().map(|chain| (*chain, None)).collect();
+    let mut copies: BTreeMap<ChainId, Vec<&Digest>> = BTreeMap::new();
+    for copy in scope.copies.iter().filter(|copy| wanted(&copy.chain())) {
+        copies.entry(copy.chain()).or_default().push(copy);
+    }
+    // Every chain with a head, a digest or a copy: a deleted head still has
+    // its digests, a chain removed whole its copies.
+    let mut chains: BTreeMap<ChainId, Option<&ChainHead>> =
+        digests.keys().chain(copies.keys()).map(|chain| (*chain, None)).collect();
     chains.extend(heads.iter().map(|head| (head.chain(), Some(head))));
 
     let mut report = Report::default();
     for (chain, head) in chains.into_iter().filter(|(chain, _)| wanted(chain)) {
         let signed = digests.remove(&chain).unwrap_or_default();
+        let (lost, copy_problems) = compare_copies(&signed, copies.remove(&chain).unwrap_or_default(), trusted);
         let resume = resumes(scope.resume.get(&chain).copied(), head);
-        let mut walk = Walk::new(head, &signed, resume, trusted);
+        let mut walk = Walk::new(head, &signed, &lost, resume, trusted);
+        walk.problems.extend(copy_problems);
         let mut after = resume.map_or(0, |r| r.seq);
         loop {
             let links = store.chain_links(chain, after, BATCH).await?;
@@ -223,7 +245,7 @@ pub async fn verify(
                 walk.step(link, content);
             }
         }
-        report.chains.push(walk.finish(chain, name(chain.workspace_id), head, &signed, trusted));
+        report.chains.push(walk.finish(chain, name(chain.workspace_id), head, &signed, &lost, trusted));
     }
     // The heads as they are once every chain was read.
     let heads: HashMap<ChainId, ChainHead> = store.chain_heads().await?.into_iter().map(|h| (h.chain(), h)).collect();
@@ -248,6 +270,29 @@ pub async fn verify(
         found.resume = None;
     }
     Ok(report)
+}
+
+/// A chain's copies held against its digests: the validly signed copies
+/// the database lost (their links are checked as a digest's would be), and
+/// a problem for each copy that is missing, different or not signed.
+fn compare_copies(signed: &[Digest], copies: Vec<&Digest>, trusted: &VerifyingKey) -> (Vec<Digest>, Vec<Problem>) {
+    let (mut lost, mut problems) = (Vec::new(), Vec::new());
+    for copy in copies {
+        let problem = |finding| Problem { seq: Some(copy.seq), record: None, finding };
+        if !signed_by(copy, trusted) {
+            problems.push(problem(Finding::CopyNotSigned));
+            continue;
+        }
+        match signed.iter().find(|digest| digest.seq == copy.seq) {
+            None => {
+                problems.push(problem(Finding::DigestRemoved));
+                lost.push(copy.clone());
+            }
+            Some(digest) if digest != copy => problems.push(problem(Finding::DigestReplaced)),
+            Some(_) => {}
+        }
+    }
+    (lost, problems)
 }
 
 /// Each chain's head, read after its walk, against the last link the walk
@@ -387,7 +432,15 @@ impl Walk {
     /// `resume` must not lie before the chain's cut (see [`resumes`]). A
     /// cut counts only if its signature holds; else the walk starts at the
     /// chain's beginning and what is gone is reported.
-    fn new(head: Option<&ChainHead>, digests: &[Digest], resume: Option<Resume>, trusted: &VerifyingKey) -> Walk {
+    /// `lost`: digests only copies kept outside still hold; their links are
+    /// checked as the database's digests' are.
+    fn new(
+        head: Option<&ChainHead>,
+        digests: &[Digest],
+        lost: &[Digest],
+        resume: Option<Resume>,
+        trusted: &VerifyingKey,
+    ) -> Walk {
         let signed_cut = head.filter(|h| h.cut_seq > 0).and_then(|h| {
             let hash = as_hash(h.cut_hash.as_deref()?)?;
             let statement = canonical::cut_statement(h.workspace_id, h.kind, h.cut_seq, &hex::encode(hash), h.cut_at?);
@@ -407,7 +460,7 @@ impl Walk {
             next_seq: start.0,
             previous: start.1,
             anchors,
-            signed_heads: digests.iter().map(|d| (d.seq, d.head.clone())).collect(),
+            signed_heads: digests.iter().chain(lost).map(|d| (d.seq, d.head.clone())).collect(),
             last: resume.map_or(0, |r| r.seq),
             last_hash: resume.map(|r| r.hash),
             valid: 0,
@@ -522,6 +575,7 @@ impl Walk {
         workspace: String,
         head: Option<&ChainHead>,
         digests: &[Digest],
+        lost: &[Digest],
         trusted: &VerifyingKey,
     ) -> ChainReport {
         self.classify();
@@ -529,7 +583,7 @@ impl Walk {
         if let Some(head) = head.filter(|h| h.seq > end) {
             self.problem(Some(end + 1), None, Finding::Gap { through: head.seq });
         }
-        if let Some(signed) = digests.iter().map(|d| d.seq).filter(|&seq| seq > end).max() {
+        if let Some(signed) = digests.iter().chain(lost).map(|d| d.seq).filter(|&seq| seq > end).max() {
             self.problem(Some(end + 1), None, Finding::TailCut { signed });
         }
         let mut digests_valid = 0;

@@ -104,10 +104,10 @@ async fn a_clean_database_verifies_and_says_what_it_checked() {
     // The server's incremental check resumes each clean chain where it
     // ended: a second look with nothing added reads no link again.
     let trusted = keys(&app).public_key();
-    let whole = trail::integrity::check(app.store.as_ref(), &trusted, None, &Default::default()).await.unwrap();
+    let whole = trail::integrity::check(app.store.as_ref(), &trusted, None, &Default::default(), &[]).await.unwrap();
     let resume = whole.resume_points();
     assert_eq!(resume.len(), whole.chains.len(), "every clean chain can resume: {whole:?}");
-    let again = trail::integrity::check(app.store.as_ref(), &trusted, None, &resume).await.unwrap();
+    let again = trail::integrity::check(app.store.as_ref(), &trusted, None, &resume, &[]).await.unwrap();
     assert_eq!((again.problems(), again.valid()), (0, 0), "{again:?}");
 
     // The check is itself audited, and the health check tells its outcome.
@@ -269,7 +269,13 @@ async fn a_duplicated_record_and_a_tampered_head_are_named() {
     assert!(code == 1 && report.contains("link 5: head changed"), "{report}");
     tamper(&app, &[&format!("DELETE FROM chain_heads WHERE {}", head("audit"))]).await;
     let (code, report) = verify(&app).await;
-    assert!(code == 1 && report.contains("acme/audit                   5 records valid, 5 links, 1 digests valid\n  PROBLEM head missing"), "{report}");
+    assert!(
+        code == 1
+            && report.contains(
+                "acme/audit                   5 records valid, 5 links, 1 digests valid\n  PROBLEM head missing"
+            ),
+        "{report}"
+    );
 
     if !app.db.is_postgres() {
         // SQLite's two record tables can each hold a copy of one id.
@@ -303,6 +309,68 @@ async fn a_duplicated_record_and_a_tampered_head_are_named() {
         let named = format!("PROBLEM workspace {ws}, kind \"bogus\": record {stray}: inserted");
         assert!(code == 1 && report.contains(&named), "{report}");
     }
+}
+
+/// A chain rolled back to an earlier link together with its later digests,
+/// and a chain removed whole, leave nothing in the database to tell; copies
+/// of the digests kept outside it (`/api/v1/digests`) show both.
+#[tokio::test]
+async fn copies_of_the_digests_show_a_chain_rolled_back_with_its_digests() {
+    let app = spawn_app().await;
+    fill(&app).await;
+    sign(&app).await;
+    let page = app.client.get(app.url("/api/v1/digests")).bearer_auth(&app.key).send().await.unwrap();
+    let page = page.text().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let copies = dir.path().join("digests.json");
+    std::fs::write(&copies, &page).unwrap();
+    let copies = copies.display().to_string();
+    let (code, report) = app.cli_status(&["verify", "--digests", &copies]).await;
+    assert_eq!(code, 0, "the copies match: {report}");
+
+    // acme/event back to link 4, its digest (of link 10) gone; acme/audit gone whole.
+    let ws = app.workspace.id;
+    let event = format!("workspace_id = {ws} AND kind = 'event'");
+    let audit = format!("workspace_id = {ws} AND kind = 'audit'");
+    let mut statements = Vec::new();
+    for table in ["events", "events_recent"] {
+        statements.push(format!(
+            "DELETE FROM {table} WHERE id IN (SELECT record_id FROM chain_links WHERE {event} AND seq > 4)"
+        ));
+        statements.push(format!("DELETE FROM {table} WHERE {audit}"));
+    }
+    statements.extend([
+        format!("DELETE FROM chain_links WHERE {event} AND seq > 4"),
+        format!("UPDATE chain_heads SET seq = 4, hash = (SELECT hash FROM chain_links WHERE {event} AND seq = 4) WHERE {event}"),
+        format!("DELETE FROM digests WHERE {event}"),
+        format!("DELETE FROM chain_links WHERE {audit}"),
+        format!("DELETE FROM chain_heads WHERE {audit}"),
+        format!("DELETE FROM digests WHERE {audit}"),
+    ]);
+    tamper(&app, &statements.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let (code, report) = verify(&app).await;
+    assert_eq!(code, 0, "without the copies nothing tells: {report}");
+
+    let (code, report) = app.cli_status(&["verify", "--digests", &copies]).await;
+    assert_eq!(code, 1, "{report}");
+    for expected in [
+        "acme/event                   4 records valid, 4 links, 0 digests valid\n  PROBLEM link 5: tail cut: a digest signed links up to 10\n  PROBLEM link 10: digest removed",
+        "acme/audit                   0 records valid, 0 links, 0 digests valid\n  PROBLEM link 1: tail cut: a digest signed links up to 5\n  PROBLEM link 5: digest removed",
+    ] {
+        assert!(report.contains(expected), "{expected}\n{report}");
+    }
+
+    // A copy the key did not sign is named, not trusted.
+    let forged = page.replacen("\"signature\":\"", "\"signature\":\"00", 1);
+    let forged_file = dir.path().join("forged.ndjson");
+    std::fs::write(&forged_file, format!("{forged}\n")).unwrap();
+    let (code, report) = app.cli_status(&["verify", "--digests", &forged_file.display().to_string()]).await;
+    assert!(code == 1 && report.contains("the copy's signature fails"), "{report}");
+    let (code, report) = app.cli_status(&["verify", "--digests", &dir.path().display().to_string()]).await;
+    assert!(code == 1 && report.contains("error: --digests /"), "a directory is no file of copies: {report}");
+    std::fs::write(&forged_file, "{\"digests\": [{\"seq\": 1}]}").unwrap();
+    let (code, report) = app.cli_status(&["verify", "--digests", &forged_file.display().to_string()]).await;
+    assert!(code == 1 && report.contains("not a digest"), "{report}");
 }
 
 #[tokio::test]
