@@ -431,11 +431,16 @@ fn resolve_workspace(f: &Fields, rules: &WorkspaceRules, problems: &mut Problems
     }
 }
 
+/// The longest `duration_ms`: a year. Longer is a mistake (seconds since
+/// 1970 sent as a duration), and sums of durations stay far from overflowing.
+pub const MAX_DURATION_MS: i64 = 365 * 24 * 3_600_000;
+
+/// Milliseconds, rounded to a whole one, from 0 to [`MAX_DURATION_MS`].
 fn duration(value: &Value, problems: &mut Problems) -> Option<i64> {
     match value.as_f64() {
-        Some(ms) if (0.0..9.0e15).contains(&ms) => Some(ms.round() as i64),
+        Some(ms) if (0.0..=MAX_DURATION_MS as f64).contains(&ms) => Some(ms.round() as i64),
         Some(_) => {
-            problems.add("duration_ms", "expected a non-negative number of milliseconds");
+            problems.add("duration_ms", format!("expected milliseconds from 0 to {MAX_DURATION_MS} (a year)"));
             None
         }
         None => {

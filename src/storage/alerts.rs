@@ -110,7 +110,7 @@ pub fn drop_slots(q: &mut Sql<'_, '_>, rule_id: i64, before: i64) {
 
 /// The rule's totals per group from slot `since` on.
 pub fn window(q: &mut Sql<'_, '_>, rule_id: i64, since: i64) {
-    let sums = merged_durations("");
+    let sums = merged_durations("", q.dialect());
     q.push(format_args!(
         "SELECT grp, {} AS records, {} AS errors, {} FROM alert_buckets WHERE rule_id = ",
         sum("records"),

@@ -235,3 +235,33 @@ async fn stats_are_served_to_readers_in_their_scope() {
     let anonymous = app.client.get(app.url("/api/v1/stats")).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
 }
+
+/// A duration is at most a year; sums of them stop at the largest number
+/// instead of failing the commit (PostgreSQL) or the stats that read them.
+#[tokio::test]
+async fn duration_sums_stop_at_the_largest_number() {
+    let app = spawn_app().await;
+    let year = trail::ingest::parse::MAX_DURATION_MS;
+    let action =
+        |ms: i64| json!({"key": "sync", "kind": "action", "status": "success", "provider": "p", "duration_ms": ms});
+    let refused = app.ingest(&json!([action(year + 1)])).await;
+    assert_eq!(refused.status(), 422);
+    let refusal = refused.text().await.unwrap();
+    assert!(refusal.contains("from 0 to 31536000000 (a year)"), "{refusal}");
+    assert_eq!(app.ingest(&json!([action(year)])).await.status(), 202);
+
+    // The roll-ups brought next to the largest number, as ~300 million
+    // such records would.
+    let near = i64::MAX - 1_000;
+    let statements: Vec<String> = ["rollup_hourly", "rollup_platform_hourly"]
+        .iter()
+        .map(|table| format!("UPDATE {table} SET duration_sum = {near} WHERE key = 'sync'"))
+        .collect();
+    crate::integrity::tamper(&app, &statements.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert_eq!(app.ingest(&json!([action(year)])).await.status(), 202, "the commit goes through");
+    let stats = app.client.get(app.url("/api/v1/stats?window=24h")).bearer_auth(&app.key).send().await.unwrap();
+    assert_eq!(stats.status(), 200);
+    let stats: Stats = stats.json().await.unwrap();
+    assert_eq!(stats.actions.durations.sum, i64::MAX, "stopped at the largest number");
+    assert_eq!(stats.actions.durations.count, 2);
+}

@@ -89,20 +89,22 @@ pub struct Durations {
 }
 
 impl Durations {
-    /// Counts one duration.
+    /// Counts one duration. Sums stop at the largest number rather than
+    /// overflow (only the average reads them).
     pub fn add(&mut self, ms: i64) {
-        self.count += 1;
-        self.sum += ms;
+        self.count = self.count.saturating_add(1);
+        self.sum = self.sum.saturating_add(ms);
         self.max = self.max.max(ms);
-        self.buckets[duration_bucket(ms)] += 1;
+        let bucket = &mut self.buckets[duration_bucket(ms)];
+        *bucket = bucket.saturating_add(1);
     }
 
     pub fn merge(&mut self, other: &Durations) {
-        self.count += other.count;
-        self.sum += other.sum;
+        self.count = self.count.saturating_add(other.count);
+        self.sum = self.sum.saturating_add(other.sum);
         self.max = self.max.max(other.max);
         for (a, b) in self.buckets.iter_mut().zip(other.buckets.iter()) {
-            *a += b;
+            *a = a.saturating_add(*b);
         }
     }
 

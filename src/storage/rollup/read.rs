@@ -9,7 +9,7 @@ use app::store::Scope;
 
 use super::{block_of, ActorTables, ACTOR_BLOCK_HOURS, BLOCK_ACTOR_TABLES, HOURLY_ACTOR_TABLES};
 use crate::storage::conditions::Conditions;
-use crate::storage::statement::Sql;
+use crate::storage::statement::{Dialect, Sql};
 
 /// The WHERE clause shared by every stats query: scope, workspace, hours.
 /// Platform-wide tables have no scope columns: they serve unscoped reads only.
@@ -41,6 +41,18 @@ pub fn sum(column: &str) -> String {
     format!("CAST(SUM({column}) AS BIGINT)")
 }
 
+/// A sum that may pass the largest number (durations): it stops there.
+/// SQLite's `SUM` fails past it, so its float `TOTAL` says when to stop
+/// (short of it: floats are not exact there); PostgreSQL's `SUM` of bigints
+/// is a numeric.
+fn capped_sum(column: &str, dialect: Dialect) -> String {
+    let max = i64::MAX;
+    match dialect {
+        Dialect::Sqlite => format!("CASE WHEN TOTAL({column}) > 9.2e18 THEN {max} ELSE SUM({column}) END"),
+        Dialect::Postgres => format!("CAST(LEAST(SUM({column}), {max}) AS BIGINT)"),
+    }
+}
+
 /// The parts of one stats answer, each a branch of the stats statement.
 const PART_BAR: &str = "bar";
 const PART_KEY: &str = "key";
@@ -56,11 +68,12 @@ pub fn duration_columns() -> Vec<String> {
 
 /// The duration columns merged over a GROUP BY (sums, and the largest
 /// maximum), each named as the column; `qualifier` prefixes the columns read.
-pub fn merged_durations(qualifier: &str) -> Vec<String> {
+pub fn merged_durations(qualifier: &str, dialect: Dialect) -> Vec<String> {
     duration_columns()
         .iter()
         .map(|c| match c.as_str() {
             "duration_max" => format!("CAST(MAX({qualifier}{c}) AS BIGINT) AS {c}"),
+            "duration_sum" => format!("{} AS {c}", capped_sum(&format!("{qualifier}{c}"), dialect)),
             _ => format!("{} AS {c}", sum(&format!("{qualifier}{c}"))),
         })
         .collect()
@@ -101,7 +114,7 @@ pub fn stats<'a>(q: &mut Sql<'_, 'a>, scope: &'a Scope, workspace: Option<&'a st
     conditions(q, first_hour..NO_END);
     q.push(" GROUP BY r.key");
 
-    let action_sums = merged_durations("r.");
+    let action_sums = merged_durations("r.", q.dialect());
     q.push(format_args!(
         " UNION ALL SELECT '{PART_ACTION}', {}, r.key, r.provider, r.status, {records}, {} FROM {counts} r",
         zeros(2),

@@ -206,10 +206,16 @@ pub fn platform_actor_upsert_tail(table: &str) -> String {
 
 pub fn counts_upsert_tail(dialect: Dialect, table: &str, conflict: &str) -> String {
     let max = dialect.greatest();
-    let mut sets: Vec<String> = ["records", "duration_count", "duration_sum"]
-        .iter()
-        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
-        .collect();
+    let mut sets: Vec<String> =
+        ["records", "duration_count"].iter().map(|c| format!("{c} = {table}.{c} + excluded.{c}")).collect();
+    // Durations are at most a year each, yet a flood of them could pass the
+    // largest number: the sum stops there (PostgreSQL would refuse the
+    // commit, SQLite turn the column into a float).
+    sets.push(format!(
+        "duration_sum = CASE WHEN excluded.duration_sum > {max_sum} - {table}.duration_sum THEN {max_sum} \
+         ELSE {table}.duration_sum + excluded.duration_sum END",
+        max_sum = i64::MAX
+    ));
     sets.push(format!("duration_max = {max}({table}.duration_max, excluded.duration_max)"));
     sets.extend((0..DURATION_BUCKETS).map(|i| format!("d{i:02} = {table}.d{i:02} + excluded.d{i:02}")));
     format!("ON CONFLICT ({conflict}) DO UPDATE SET {}", sets.join(", "))
