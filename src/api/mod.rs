@@ -11,7 +11,7 @@ mod stream;
 use aide::axum::routing::get_with;
 use aide::axum::ApiRouter;
 use aide::transform::TransformOperation;
-use app::model::{EventDetail, EventFilter, Micros, Order, Severity, Stats, StatsWindow};
+use app::model::{EventDetail, EventFilter, Micros, Order, Stats, StatsWindow};
 use app::store::{finish_page, Page, Scope};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -286,7 +286,7 @@ async fn failed_recent(
     let now = Micros::now();
     // On top of the read API's filters, which narrow it further.
     let mut filter = query.page.filter(now)?;
-    filter.min_severity = filter.min_severity.max(Some(Severity::Error));
+    filter.failures_only = true;
     filter.since = filter.since.max(Some(Micros(now.0 - minutes * 60_000_000)));
     Ok(Json(page_of(&state, &scope, &filter, &query.page, Order::NewestFirst).await?))
 }

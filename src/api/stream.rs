@@ -70,12 +70,9 @@ pub async fn stream(
         )),
     })?;
     let now = Micros::now();
-    let mut filter = query.filters.filter(now)?;
-    // Every record from now on is received after a `since` in the past
-    // (`24h` becomes a time): without it, such streams share one group.
-    if filter.since.is_some_and(|since| since <= now) {
-        filter.since = None;
-    }
+    // `since` is kept even in the past: it bounds `occurred_at`, which a
+    // producer may set back (a backfill), not when records arrive.
+    let filter = query.filters.filter(now)?;
     // A new subscriber joins before the answer, so that every record
     // committed once the client has it is sent.
     let (last, next) = match resume_after(&headers, query.last_event_id.as_deref())? {

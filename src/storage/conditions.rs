@@ -2,7 +2,7 @@
 //! its keyset cursor. Every read of records or roll-ups is limited here, so
 //! there is one place that decides what a viewer can read.
 
-use app::model::{Cursor, EventFilter, FieldCondition, FieldTest, Order};
+use app::model::{Cursor, EventFilter, FieldCondition, FieldTest, Order, Severity};
 use app::store::{Page, Scope};
 
 use super::numbers::FieldNumber;
@@ -191,6 +191,10 @@ impl<'q, 's, 'a> Conditions<'q, 's, 'a> {
         }
         if f.errors_only {
             self.and().push("e.severity >= 1");
+        }
+        if f.failures_only {
+            let rank = Severity::Error.rank();
+            self.and().push("(e.severity >= ").bind(rank).push(" OR e.status IN ('failure', 'timeout'))");
         }
         if let Some(status) = f.status {
             equal(self, "status", status.as_str());

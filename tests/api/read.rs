@@ -147,6 +147,9 @@ async fn timelines_and_failures_narrow_by_the_filters() {
         {"key": "track.created", "kind": "audit", "entity": {"type": "track", "id": "t1"}},
         {"key": "track.failed", "kind": "action", "status": "failure", "entity": {"type": "track", "id": "t1"}},
         {"key": "track.noted", "severity": "critical", "entity": {"type": "track", "id": "t1"}},
+        // A failed operation the producer marked info is still a failure; a warning is no error.
+        {"key": "sync.timed_out", "kind": "action", "status": "timeout", "severity": "info"},
+        {"key": "disk.low", "severity": "warning"},
     ]);
     assert_eq!(app.ingest(&records).await.status(), StatusCode::ACCEPTED);
     let all = ["track.created", "track.failed", "track.noted"].map(str::to_owned);
@@ -175,7 +178,7 @@ async fn timelines_and_failures_narrow_by_the_filters() {
     assert_eq!(read_json(&app, &unknown).await.0, StatusCode::NOT_FOUND, "{unknown}");
 
     let failed = keys(&read_json(&app, "/api/v1/events/failed/recent").await.1);
-    assert_eq!(failed, BTreeSet::from(["track.failed".to_owned(), "track.noted".to_owned()]));
+    assert_eq!(failed, BTreeSet::from(["sync.timed_out", "track.failed", "track.noted"].map(str::to_owned)));
     let critical = keys(&read_json(&app, "/api/v1/events/failed/recent?q=sev:>=critical").await.1);
     assert_eq!(critical, BTreeSet::from(["track.noted".to_owned()]), "a narrower severity narrows");
 

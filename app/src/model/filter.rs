@@ -22,6 +22,9 @@ pub struct EventFilter {
     pub min_severity: Option<Severity>,
     /// Warning, error and critical only.
     pub errors_only: bool,
+    /// Errors (error and critical) and failed operations (status failure
+    /// or timeout, whatever their severity): `failed/recent`.
+    pub failures_only: bool,
     pub status: Option<Status>,
     /// An actor's id or email (an id, also when it holds an `@`).
     pub actor: Option<String>,
