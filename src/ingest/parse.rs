@@ -120,6 +120,12 @@ impl<'a> Fields<'a> {
     fn get(&self, name: &str) -> Option<&'a Value> {
         self.first(&[name]).map(|(_, v)| v)
     }
+
+    /// An optional field's value: null or blank text is no value (the
+    /// field's default then), as for the other optional fields.
+    fn given(&self, names: &[&str]) -> Option<(&'a str, &'a Value)> {
+        self.first(names).filter(|(_, v)| !is_blank(v))
+    }
 }
 
 fn snake_case(name: &str) -> Cow<'_, str> {
@@ -239,6 +245,26 @@ impl<'f, 'a> Nested<'f, 'a> {
         let (field, value) = self.get(part, aliases)?;
         text(value, &field, max, part == "id", problems)
     }
+
+    /// An indexed part ([`indexed_text`]), named as it was given.
+    fn indexed_text(&self, part: &str, aliases: &[&str], problems: &mut Problems) -> Option<String> {
+        let (field, value) = self.get(part, aliases)?;
+        indexed_text(value, &field, part == "id", problems)
+    }
+}
+
+/// Text that is indexed (an entity's type and id, an actor's id): besides
+/// its characters, bounded in bytes. PostgreSQL's B-tree indexes hold at
+/// most ~2.7 KB per entry (the entity's two together): 1,000 characters of
+/// 3 or 4 bytes each would be refused at the commit (a 500). Both databases
+/// refuse them here alike, under the name the field was given.
+fn indexed_text(value: &Value, field: &str, numbers_ok: bool, problems: &mut Problems) -> Option<String> {
+    let text = text(value, field, MAX_TEXT_LEN, numbers_ok, problems)?;
+    if text.len() > MAX_INDEXED_BYTES {
+        problems.add(field, format!("longer than {MAX_INDEXED_BYTES} bytes of UTF-8 (it is indexed)"));
+        return None;
+    }
+    Some(text)
 }
 
 fn parse_record(f: &Fields, rules: &WorkspaceRules, now: Micros, problems: &mut Problems) -> Option<NewRecord> {
@@ -256,21 +282,22 @@ fn parse_record(f: &Fields, rules: &WorkspaceRules, now: Micros, problems: &mut 
         }
     };
     let workspace_id = resolve_workspace(f, rules, problems);
-    let kind = f.get("kind").map_or(Some(Kind::Event), |v| choice(v, "kind", problems));
-    let visibility = f.get("visibility").map_or(Some(Visibility::Internal), |v| choice(v, "visibility", problems));
-    let status: Option<Status> = f.get("status").and_then(|v| choice(v, "status", problems));
-    let severity: Option<Severity> = f.get("severity").and_then(|v| choice(v, "severity", problems));
-    let duration_ms = f.get("duration_ms").and_then(|v| duration(v, problems));
+    let kind = f.given(&["kind"]).map_or(Some(Kind::Event), |(_, v)| choice(v, "kind", problems));
+    let visibility =
+        f.given(&["visibility"]).map_or(Some(Visibility::Internal), |(_, v)| choice(v, "visibility", problems));
+    let status: Option<Status> = f.given(&["status"]).and_then(|(_, v)| choice(v, "status", problems));
+    let severity: Option<Severity> = f.given(&["severity"]).and_then(|(_, v)| choice(v, "severity", problems));
+    let duration_ms = f.given(&["duration_ms"]).and_then(|(_, v)| duration(v, problems));
     let occurred_at =
-        f.first(OCCURRED_NAMES).map_or(Some(now), |(name, v)| timestamp(v, &snake_case(name), now, problems));
+        f.given(OCCURRED_NAMES).map_or(Some(now), |(name, v)| timestamp(v, &snake_case(name), now, problems));
 
     let actor = Nested::new(f, "actor");
     let actor_id = match f.get("actor").filter(|v| !v.is_object()) {
         // `"actor": "u_12"` is shorthand for the actor's id.
-        Some(value) => text(value, "actor", MAX_TEXT_LEN, true, problems),
-        None => actor.text("id", &["user_id"], MAX_TEXT_LEN, problems),
+        Some(value) => indexed_text(value, "actor", true, problems),
+        None => actor.indexed_text("id", &["user_id"], problems),
     };
-    let actor_type = match actor.get("type", &[]) {
+    let actor_type = match actor.get("type", &[]).filter(|(_, v)| !is_blank(v)) {
         Some((field, value)) => choice(value, &field, problems),
         None => Some(if actor_id.is_some() { ActorType::User } else { ActorType::System }),
     };
@@ -305,8 +332,8 @@ fn parse_record(f: &Fields, rules: &WorkspaceRules, now: Micros, problems: &mut 
     let brand = opt_text(&["brand"], MAX_KEY_LEN, false, problems);
     let message = opt_text(&["message", "description"], MAX_MESSAGE_LEN, false, problems);
     let context = opt_text(&["context", "source"], MAX_TEXT_LEN, false, problems);
-    let entity_type = entity.text("type", &["target_type", "resource_type"], MAX_TEXT_LEN, problems);
-    let entity_id = entity.text("id", &["target_id", "resource_id"], MAX_TEXT_LEN, problems);
+    let entity_type = entity.indexed_text("type", &["target_type", "resource_type"], problems);
+    let entity_id = entity.indexed_text("id", &["target_id", "resource_id"], problems);
     let actor_email = actor.text("email", &["user_email"], MAX_TEXT_LEN, problems);
     let actor_name = actor.text("name", &["user_name"], MAX_TEXT_LEN, problems);
     let actor_label = actor.text("label", &[], MAX_TEXT_LEN, problems);
@@ -314,15 +341,6 @@ fn parse_record(f: &Fields, rules: &WorkspaceRules, now: Micros, problems: &mut 
     let user_agent = opt_text(&["user_agent"], MAX_TEXT_LEN, false, problems);
     let provider = opt_text(&["provider"], MAX_KEY_LEN, false, problems);
     let correlation_id = opt_text(CORRELATION_NAMES, MAX_KEY_LEN, true, problems);
-    // PostgreSQL's B-tree indexes hold at most ~2.7 KB per entry, and these
-    // are indexed (the entity's two together): 1,000 characters of 3 or 4
-    // bytes each would be refused at the commit (a 500). Both databases
-    // refuse them here alike.
-    for (field, value) in [("entity_type", &entity_type), ("entity_id", &entity_id), ("actor_id", &actor_id)] {
-        if value.as_ref().is_some_and(|v| v.len() > MAX_INDEXED_BYTES) {
-            problems.add(field, format!("longer than {MAX_INDEXED_BYTES} bytes of UTF-8 (it is indexed)"));
-        }
-    }
     let payload = f.first(PAYLOAD_NAMES).map(|(name, v)| {
         check_json(v, &snake_case(name), problems);
         v.to_string()
@@ -606,16 +624,37 @@ mod tests {
     #[test]
     fn indexed_ids_are_bounded_in_bytes_too() {
         let wide = "字".repeat(401); // 1,203 bytes in 401 characters
+        let long = "a".repeat(1_001);
+        // Named as given, whichever limit it passes.
         for (record, field) in [
-            (json!({"key": "k", "entity": {"type": wide, "id": "1"}}), "entity_type"),
+            (json!({"key": "k", "entity": {"type": wide, "id": "1"}}), "entity.type"),
+            (json!({"key": "k", "entity": {"type": "t", "id": long}}), "entity.id"),
             (json!({"key": "k", "entity_id": wide}), "entity_id"),
-            (json!({"key": "k", "actor": wide}), "actor_id"),
+            (json!({"key": "k", "actor": wide}), "actor"),
+            (json!({"key": "k", "actor": {"id": wide}}), "actor.id"),
+            (json!({"key": "k", "actor": {"id": long}}), "actor.id"),
         ] {
             let errors = parse(json!([record])).unwrap_err();
             assert_eq!(errors[0].field, field, "{errors:?}");
         }
         let fits = "字".repeat(400);
         assert!(parse(json!([{"key": "k", "entity": {"type": fits, "id": fits}, "actor": fits}])).is_ok());
+    }
+
+    /// Optional fields, blank or null, take their defaults.
+    #[test]
+    fn blank_optional_fields_are_absent() {
+        for blank in [json!(""), json!("  "), json!(null)] {
+            let record = json!({"key": "k", "kind": blank, "visibility": blank, "status": blank, "severity": blank,
+                                "duration_ms": blank, "occurred_at": blank, "actor": {"id": "u", "type": blank}});
+            let parsed = &parse(json!([record])).unwrap()[0];
+            assert_eq!(
+                (parsed.kind, parsed.visibility, parsed.severity),
+                (Kind::Event, Visibility::Internal, Severity::Info)
+            );
+            assert_eq!((parsed.status, parsed.duration_ms, parsed.occurred_at), (None, None, parsed.received_at));
+            assert_eq!(parsed.actor_type, ActorType::User);
+        }
     }
 
     #[test]
