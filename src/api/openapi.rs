@@ -219,7 +219,9 @@ pub struct IngestRecord {
     visibility: Option<app::model::Visibility>,
     severity: Option<app::model::Severity>,
     status: Option<app::model::Status>,
-    duration_ms: Option<u64>,
+    /// Milliseconds, 0 to a year; rounded to a whole one.
+    #[schemars(range(min = 0, max = 31_536_000_000u64))]
+    duration_ms: Option<f64>,
     provider: Option<String>,
     error: Option<IngestError>,
     correlation_id: Option<String>,
@@ -228,7 +230,18 @@ pub struct IngestRecord {
     /// RFC 3339 (or epoch milliseconds), from 1970-01-01T00:00:00Z to
     /// 9999-12-31T23:59:59Z and at most an hour after the server's clock;
     /// default: the time of receipt.
-    occurred_at: Option<String>,
+    occurred_at: Option<IngestTime>,
+}
+
+/// A time as ingest takes it.
+#[allow(dead_code)]
+#[derive(Serialize, JsonSchema)]
+#[serde(untagged)]
+enum IngestTime {
+    /// RFC 3339: `2026-11-21T09:30:00Z`.
+    Text(String),
+    /// Milliseconds since 1970-01-01T00:00:00Z.
+    EpochMilliseconds(i64),
 }
 
 #[allow(dead_code)]
@@ -281,6 +294,21 @@ pub fn ingest_docs(op: TransformOperation) -> TransformOperation {
         body.required = true;
         if let Some(json) = body.content.get_mut("application/json") {
             json.example = Some(example);
+        }
+        // CloudEvents 1.0 in structured mode: an event, or an array of them
+        // (binary mode is the `ce-*` headers around a body of any type).
+        let event = json!({
+            "type": "object", "required": ["specversion", "id", "source", "type"],
+            "properties": {"specversion": {"const": "1.0"}, "id": {"type": "string"}, "source": {"type": "string"},
+                           "type": {"type": "string", "description": "the record's key"}, "time": {"type": "string"},
+                           "subject": {"type": "string"}, "data": {}}
+        });
+        for (content_type, schema) in [
+            ("application/cloudevents+json", event.clone()),
+            ("application/cloudevents-batch+json", json!({"type": "array", "maxItems": 5000, "items": event})),
+        ] {
+            let media: MediaType = serde_json::from_value(json!({ "schema": schema })).expect("a media type");
+            body.content.insert(content_type.to_owned(), media);
         }
     }
     op

@@ -119,6 +119,9 @@ pub fn stream_docs(op: TransformOperation) -> TransformOperation {
          A client that falls too far behind gets a `lagged` event and is disconnected: reconnect to resume.",
     );
     openapi::text_response(op, "an endless stream of events", &["text/event-stream"])
+        .response_with::<400, Error, _>(|r| r.description("a bad filter, or a Last-Event-ID no record has reached"))
+        .response_with::<429, Error, _>(|r| r.description("this key or session has its most streams open already"))
+        .response_with::<503, Error, _>(|r| r.description("this server has its most streams open already"))
 }
 
 /// Whether the records committed reach `position`. The horizon is read
