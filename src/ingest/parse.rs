@@ -5,6 +5,7 @@
 //! `entityId` and `durationMs` work as well as `event_key`, `entity_id`...
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use app::audit::PLATFORM_WORKSPACE;
@@ -86,35 +87,64 @@ impl Problems<'_> {
     }
 }
 
-/// An object's fields by normalised (snake_case) name; the first spelling wins.
-/// A record has a dozen or two fields: a linear scan beats hashing them, and
-/// names already in snake_case are not copied.
+/// An object's fields by normalised (snake_case) name; the first spelling
+/// wins. A record has a dozen or two fields: a linear scan beats hashing
+/// them, and names already in snake_case are not copied. Each field notes
+/// whether parsing asked for it and used it, so that nothing sent is
+/// dropped unsaid ([`Fields::unused`]).
 struct Fields<'a> {
-    by_name: Vec<(Cow<'a, str>, &'a str, &'a Value)>,
+    by_name: Vec<Field<'a>>,
+}
+
+struct Field<'a> {
+    normalised: Cow<'a, str>,
+    original: &'a str,
+    value: &'a Value,
+    /// Another spelling of a field already given (`entityId` after `entity_id`).
+    repeat: bool,
+    /// Its name is one parsing looks for.
+    asked: Cell<bool>,
+    /// Its value went into the record.
+    used: Cell<bool>,
 }
 
 impl<'a> Fields<'a> {
     fn new(object: &'a Map<String, Value>) -> Self {
-        let mut by_name: Vec<(Cow<'a, str>, &'a str, &'a Value)> = Vec::with_capacity(object.len());
+        let mut by_name: Vec<Field<'a>> = Vec::with_capacity(object.len());
         for (name, value) in object {
             let normalised = snake_case(name);
-            if !by_name.iter().any(|(seen, _, _)| *seen == normalised) {
-                by_name.push((normalised, name.as_str(), value));
-            }
+            let repeat = by_name.iter().any(|seen| seen.normalised == normalised);
+            by_name.push(Field {
+                normalised,
+                original: name.as_str(),
+                value,
+                repeat,
+                asked: Cell::new(false),
+                used: Cell::new(false),
+            });
         }
         Fields { by_name }
     }
 
-    fn lookup(&self, name: &str) -> Option<(&'a str, &'a Value)> {
-        self.by_name
-            .iter()
-            .find(|(normalised, _, _)| normalised == name)
-            .map(|(_, original, value)| (*original, *value))
+    fn lookup(&self, name: &str) -> Option<&Field<'a>> {
+        let mut found = self.by_name.iter().filter(|field| field.normalised == name);
+        let first = found.next()?;
+        first.asked.set(true);
+        found.for_each(|repeat| repeat.asked.set(true));
+        Some(first)
     }
 
     /// The first of `names` that is present and not null, with the name used.
+    /// Every one of them is asked for: a second spelling is then named.
     fn first(&self, names: &[&str]) -> Option<(&'a str, &'a Value)> {
-        names.iter().filter_map(|n| self.lookup(n)).find(|(_, v)| !v.is_null())
+        let mut chosen = None;
+        for field in names.iter().filter_map(|name| self.lookup(name)) {
+            if chosen.is_none() && !field.value.is_null() {
+                field.used.set(true);
+                chosen = Some((field.original, field.value));
+            }
+        }
+        chosen
     }
 
     fn get(&self, name: &str) -> Option<&'a Value> {
@@ -125,6 +155,27 @@ impl<'a> Fields<'a> {
     /// field's default then), as for the other optional fields.
     fn given(&self, names: &[&str]) -> Option<(&'a str, &'a Value)> {
         self.first(names).filter(|(_, v)| !is_blank(v))
+    }
+
+    /// Fields read and deliberately not kept (`id`, `received_at`: the
+    /// server assigns them, so an exported record can be sent again).
+    fn ignore(&self, names: &[&str]) {
+        for field in names.iter().filter_map(|name| self.lookup(name)) {
+            field.used.set(true);
+        }
+    }
+
+    /// Reports every field with a value that went nowhere: a name Trail
+    /// does not know, or a second spelling of one it used.
+    fn unused(&self, prefix: &str, problems: &mut Problems) {
+        for field in self.by_name.iter().filter(|f| !f.used.get() && !f.value.is_null()) {
+            let name = format!("{prefix}{}", field.original);
+            if field.repeat || field.asked.get() {
+                problems.add(&name, "given twice, under two names: send one");
+            } else {
+                problems.add(&name, "not a field of a record (docs/api.md lists them)");
+            }
+        }
     }
 }
 
@@ -232,13 +283,21 @@ impl<'f, 'a> Nested<'f, 'a> {
     }
 
     fn get(&self, part: &str, flat_aliases: &[&str]) -> Option<(String, &'a Value)> {
+        let flat = format!("{}_{part}", self.prefix);
+        let names: Vec<&str> = std::iter::once(flat.as_str()).chain(flat_aliases.iter().copied()).collect();
         if let Some(value) = self.object.as_ref().and_then(|o| o.get(part)) {
+            // Asked all the same: a flat spelling beside the object is a second one.
+            names.iter().for_each(|name| _ = self.fields.lookup(name));
             return Some((format!("{}.{part}", self.prefix), value));
         }
-        let flat = format!("{}_{part}", self.prefix);
-        std::iter::once(flat.as_str())
-            .chain(flat_aliases.iter().copied())
-            .find_map(|name| self.fields.get(name).map(|v| (name.to_owned(), v)))
+        self.fields.first(&names).map(|(name, value)| (snake_case(name).into_owned(), value))
+    }
+
+    /// The object's fields that went nowhere ([`Fields::unused`]).
+    fn unused(&self, problems: &mut Problems) {
+        if let Some(object) = &self.object {
+            object.unused(&format!("{}.", self.prefix), problems);
+        }
     }
 
     fn text(&self, part: &str, aliases: &[&str], max: usize, problems: &mut Problems) -> Option<String> {
@@ -306,6 +365,7 @@ fn parse_record(f: &Fields, rules: &WorkspaceRules, now: Micros, problems: &mut 
     if f.get("entity").is_some_and(|v| !v.is_object() && !v.is_null() && !is_blank(v)) {
         problems.add("entity", "expected an object: {\"type\": …, \"id\": …}");
     }
+    let error = Nested::new(f, "error");
     let (error_message, error_stack) = match f.get("error") {
         Some(Value::String(_)) => (opt_text(&["error"], MAX_MESSAGE_LEN, false, problems), None),
         Some(Value::Number(_) | Value::Array(_)) => {
@@ -313,10 +373,7 @@ fn parse_record(f: &Fields, rules: &WorkspaceRules, now: Micros, problems: &mut 
             (None, None)
         }
         // An object, or a flag (`"error": true`) beside `error_message`.
-        _ => {
-            let error = Nested::new(f, "error");
-            (error.text("message", &[], MAX_MESSAGE_LEN, problems), error.text("stack", &[], MAX_STACK_LEN, problems))
-        }
+        _ => (error.text("message", &[], MAX_MESSAGE_LEN, problems), error.text("stack", &[], MAX_STACK_LEN, problems)),
     };
     let diff = parse_diff(f, problems);
     let severity = match (severity, kind) {
@@ -347,6 +404,13 @@ fn parse_record(f: &Fields, rules: &WorkspaceRules, now: Micros, problems: &mut 
     });
     if let Some(diff) = &diff {
         check_json(diff, "diff", problems);
+    }
+    // Nothing sent is dropped unsaid: a name no field has, or a field given
+    // twice (`payload` and `meta`), is refused, naming it.
+    f.ignore(&["id", "received_at"]);
+    f.unused("", problems);
+    for nested in [&actor, &entity, &error] {
+        nested.unused(problems);
     }
     // A record is either stored or reported: every field that ended up
     // missing has said why, and this is the check that nothing slipped by.
@@ -639,6 +703,34 @@ mod tests {
         }
         let fits = "字".repeat(400);
         assert!(parse(json!([{"key": "k", "entity": {"type": fits, "id": fits}, "actor": fits}])).is_ok());
+    }
+
+    /// A field Trail does not know, or one given under two names, is named
+    /// in a 422, not dropped; `id` and `received_at` (the server's) are not.
+    #[test]
+    fn nothing_sent_is_dropped_unsaid() {
+        let record = json!({"key": "k", "paylaod": {"a": 1}, "payload": {}, "meta": {"b": 2},
+                            "actor": {"id": "u", "mail": "x@y"}, "actor_id": "v", "entityId": "1", "entity_id": "2",
+                            "error": {"message": "m", "code": 7}, "nothing": null, "id": "x", "received_at": "y"});
+        let errors = parse(json!([record])).unwrap_err();
+        let mut named: Vec<(&str, &str)> =
+            errors.iter().map(|e| (e.field.as_str(), e.message.split(':').next().unwrap())).collect();
+        named.sort();
+        let (twice, unknown) = ("given twice, under two names", "not a field of a record (docs/api.md lists them)");
+        let repeat = if errors.iter().any(|e| e.field == "entity_id") { "entity_id" } else { "entityId" };
+        let mut expected = vec![
+            ("actor.mail", unknown),
+            ("actor_id", twice),
+            ("error.code", unknown),
+            ("meta", twice),
+            ("paylaod", unknown),
+        ];
+        expected.push((repeat, twice));
+        expected.sort();
+        assert_eq!(named, expected, "{errors:?}");
+        let exported =
+            json!({"key": "k", "id": "0193a1b2-0000-7000-8000-000000000000", "received_at": "2026-11-20T10:00:00Z"});
+        assert!(parse(json!([exported])).is_ok(), "the server's own fields are read and left");
     }
 
     /// Optional fields, blank or null, take their defaults.

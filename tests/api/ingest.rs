@@ -115,6 +115,36 @@ async fn a_batch_with_one_bad_item_stores_nothing_and_names_every_problem() {
     assert!(app.all_records().await.is_empty());
 }
 
+/// A misspelt field is refused, naming it, and stores nothing; a record as
+/// the export writes it goes back in as it is (`id`, `received_at` are the
+/// server's and left).
+#[tokio::test]
+async fn an_unknown_field_is_named_and_an_exported_record_goes_back_in() {
+    let app = spawn_app().await;
+    let response = app.ingest(&json!([{"key": "fine"}, {"key": "order.paid", "paylod": {"total": 5}}])).await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = json_of(response).await;
+    assert_eq!(body["errors"][0]["index"], 1);
+    assert_eq!(body["errors"][0]["field"], "paylod");
+    assert!(app.all_records().await.is_empty());
+
+    let full = json!({"key": "order.paid", "kind": "action", "event_id": "o-1", "brand": "nike", "message": "Paid",
+        "context": "billing", "entity": {"type": "order", "id": "o_1"}, "actor": {"id": "u_1", "email": "u@x.test",
+        "name": "U", "label": "admin"}, "ip": "203.0.113.7", "user_agent": "curl/8", "visibility": "client",
+        "severity": "error", "status": "failure", "duration_ms": 12, "provider": "stripe",
+        "error": {"message": "declined", "stack": "at pay()"}, "correlation_id": "req_1", "payload": {"total": 5},
+        "diff": {"old": {"state": "open"}, "new": {"state": "paid"}}});
+    assert_eq!(app.ingest(&full).await.status(), StatusCode::ACCEPTED);
+    let export = app.client.get(app.url("/api/v1/events/export?format=ndjson")).bearer_auth(&app.key).send();
+    let line = export.await.unwrap().text().await.unwrap();
+    let mut exported: Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    let again = app.ingest(&exported).await;
+    assert_eq!(again.status(), StatusCode::ACCEPTED, "{}", again.text().await.unwrap());
+    exported["event_id"] = json!("o-2");
+    let copy = json_of(app.ingest(&exported).await).await;
+    assert_eq!(copy["accepted"], 1, "{copy}");
+}
+
 #[tokio::test]
 async fn keys_are_checked() {
     let app = spawn_app().await;
