@@ -4,6 +4,7 @@
 //! and then go through the same checks as any record.
 
 use axum::http::HeaderMap;
+use base64::prelude::{Engine, BASE64_STANDARD};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
@@ -109,6 +110,16 @@ pub fn to_record(event: &Value, index: usize) -> Result<Value, Vec<FieldError>> 
             errors.push(error("specversion", format!("expected \"{SPEC_VERSION}\", got {version:?}")));
         }
     }
+    // The specification's rules for data: one of the two, and base64 that is.
+    if let Some(encoded) = ce.get("data_base64") {
+        if ce.get("data").is_some() {
+            errors.push(error("data_base64", "an event has data or data_base64, not both".into()));
+        }
+        let decodes = encoded.as_str().is_some_and(|text| BASE64_STANDARD.decode(text.trim()).is_ok());
+        if !decodes {
+            errors.push(error("data_base64", "expected base64 text (RFC 4648)".into()));
+        }
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -168,6 +179,21 @@ mod tests {
     fn event() -> Value {
         json!({"specversion": "1.0", "id": "e1", "source": "/billing", "type": "invoice.generated",
                "time": "2026-11-20T10:00:00Z", "data": {"total": 5}, "severity": "warning", "actorid": "u_9"})
+    }
+
+    #[test]
+    fn data_base64_is_base64_and_alone() {
+        let mut both = event();
+        both["data_base64"] = json!("aGk=");
+        let errors = to_record(&both, 0).unwrap_err();
+        assert_eq!(errors[0].field, "data_base64");
+        assert!(errors[0].message.contains("not both"), "{errors:?}");
+        let mut bad = event();
+        bad.as_object_mut().unwrap().remove("data");
+        bad["data_base64"] = json!("not base64!");
+        assert!(to_record(&bad, 0).unwrap_err()[0].message.contains("base64"));
+        bad["data_base64"] = json!("aGk=");
+        assert_eq!(to_record(&bad, 0).unwrap()["payload"], json!("aGk="), "kept as sent");
     }
 
     #[test]
