@@ -258,6 +258,20 @@ pub fn check_limits(filter: &EventFilter) -> Result<(), String> {
     if filter.payload.len() > MAX_FIELDS {
         return Err(format!("a search may test at most {MAX_FIELDS} payload fields"));
     }
+    // What could match nothing, ever, is a mistake to point out.
+    if filter.key.as_deref().is_some_and(|key| key.trim_end_matches('*').contains('*') || key.ends_with("**")) {
+        return Err("key: `*` goes at the end only, once, for a prefix (`payment.*`); no key holds one".into());
+    }
+    if let (Some(since), Some(until)) = (filter.since, filter.until) {
+        if since >= until {
+            return Err(format!(
+                "the time range is empty: since {} is not before until {} (until is exclusive: a date is its \
+                 day's start)",
+                since.to_rfc3339(),
+                until.to_rfc3339()
+            ));
+        }
+    }
     Ok(())
 }
 
