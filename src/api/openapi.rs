@@ -282,7 +282,9 @@ pub fn ingest_docs(op: TransformOperation) -> TransformOperation {
         .response_with::<202, axum::Json<crate::ingest::Accepted>, _>(|r| r.description("stored"))
         .response_with::<400, Error, _>(|r| r.description("the body is not JSON"))
         .response_with::<413, Error, _>(|r| r.description("the body or the batch is too large"))
-        .response_with::<415, Error, _>(|r| r.description("not a JSON or CloudEvents content type"))
+        .response_with::<415, Error, _>(|r| {
+            r.description("not a JSON or CloudEvents content type, or a Content-Encoding other than gzip")
+        })
         .response_with::<422, Error, _>(|r| r.description("a record is not valid; `errors` names each field"));
     let example = json!({
         "kind": "audit", "key": "member.role_changed", "event_id": "evt_123", "message": "Maya made Leo an admin",

@@ -63,6 +63,49 @@ fn format_of(headers: &HeaderMap) -> Result<Format> {
 }
 
 async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes> {
+    let bytes = read_raw_body(headers, body).await?;
+    match content_encoding(headers)? {
+        Encoding::Identity => Ok(bytes),
+        Encoding::Gzip => gunzip(&bytes),
+    }
+}
+
+enum Encoding {
+    Identity,
+    Gzip,
+}
+
+/// The body's `Content-Encoding`: none, or gzip (which producers batching
+/// many records send); any other is refused (`415`), not read as JSON.
+fn content_encoding(headers: &HeaderMap) -> Result<Encoding> {
+    let Some(value) = headers.get(header::CONTENT_ENCODING) else { return Ok(Encoding::Identity) };
+    match value.to_str().map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        Ok("" | "identity") => Ok(Encoding::Identity),
+        Ok("gzip" | "x-gzip") => Ok(Encoding::Gzip),
+        _ => Err(Error::UnsupportedMediaType(format!(
+            "Content-Encoding {value:?} is not supported: send the body as it is, or gzip"
+        ))),
+    }
+}
+
+/// A gzip body, unpacked: the limit holds for what it unpacks to (a small
+/// body may unpack to gigabytes).
+fn gunzip(compressed: &[u8]) -> Result<Bytes> {
+    use std::io::Read;
+    let mut unpacked = Vec::new();
+    let limit = MAX_BODY_BYTES as u64 + 1;
+    flate2::read::MultiGzDecoder::new(compressed)
+        .take(limit)
+        .read_to_end(&mut unpacked)
+        .map_err(|err| Error::BadRequest(format!("the body is not valid gzip: {err}")))?;
+    if unpacked.len() > MAX_BODY_BYTES {
+        return Err(Error::PayloadTooLarge(format!("request body over {MAX_BODY_BYTES} bytes once unpacked")));
+    }
+    Ok(Bytes::from(unpacked))
+}
+
+/// The body as sent, at most [`MAX_BODY_BYTES`].
+async fn read_raw_body(headers: &HeaderMap, body: Body) -> Result<Bytes> {
     let too_large = || Error::PayloadTooLarge(format!("request body over {MAX_BODY_BYTES} bytes"));
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
@@ -114,8 +157,11 @@ fn items_of_request(format: Format, headers: &HeaderMap, bytes: &[u8]) -> Result
         let event = cloudevents::binary_event(headers, content_type, bytes).map_err(Error::BadRequest)?;
         return cloudevents::to_records(vec![event]).map_err(Error::Invalid);
     }
-    let json: Value =
-        serde_json::from_slice(bytes).map_err(|e| Error::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    let json: Value = serde_json::from_slice(bytes).map_err(|e| match e.to_string().contains("recursion limit") {
+        // serde_json stops at 128 levels, so as not to run out of stack.
+        true => Error::BadRequest(format!("the body nests objects and arrays deeper than 128 levels: {e}")),
+        false => Error::BadRequest(format!("the body is not valid JSON: {e}")),
+    })?;
     items_of(format, json)
 }
 

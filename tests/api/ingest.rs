@@ -145,6 +145,44 @@ async fn an_unknown_field_is_named_and_an_exported_record_goes_back_in() {
     assert_eq!(copy["accepted"], 1, "{copy}");
 }
 
+/// A gzip body is unpacked, within the same limit once unpacked; another
+/// encoding is a 415, and a body nested too deep says so.
+#[tokio::test]
+async fn gzip_bodies_are_unpacked_within_the_limit() {
+    use std::io::Write;
+    let app = spawn_app().await;
+    let gzip = |body: &[u8]| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(body).unwrap();
+        encoder.finish().unwrap()
+    };
+    let post = |body: Vec<u8>, encoding: &str| {
+        app.client
+            .post(app.url("/api/v1/events"))
+            .bearer_auth(&app.key)
+            .header("content-type", "application/json")
+            .header("content-encoding", encoding)
+            .body(body)
+            .send()
+    };
+    let records = serde_json::to_vec(&json!([{"key": "zipped.one"}, {"key": "zipped.two"}])).unwrap();
+    let answer = post(gzip(&records), "gzip").await.unwrap();
+    assert_eq!(answer.status(), StatusCode::ACCEPTED);
+    assert_eq!(app.all_records().await.len(), 2);
+    // 6 MiB of spaces packs into a few kilobytes; unpacked it is over the limit.
+    let mut bomb = b"[{\"key\": \"big\"}".to_vec();
+    bomb.extend(std::iter::repeat_n(b' ', 6 << 20));
+    bomb.push(b']');
+    assert_eq!(post(gzip(&bomb), "gzip").await.unwrap().status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(post(records.clone(), "gzip").await.unwrap().status(), StatusCode::BAD_REQUEST, "not gzip");
+    assert_eq!(post(records, "br").await.unwrap().status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let deep = format!("{{\"key\": \"deep\", \"payload\": {}1{}}}", "[".repeat(200), "]".repeat(200));
+    let answer = post(deep.into_bytes(), "identity").await.unwrap();
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    assert!(answer.text().await.unwrap().contains("deeper than 128 levels"));
+    assert_eq!(app.all_records().await.len(), 2, "nothing else stored");
+}
+
 #[tokio::test]
 async fn keys_are_checked() {
     let app = spawn_app().await;
