@@ -40,6 +40,11 @@ pub struct ExportQuery {
     /// The filters; an export has no pages to ask for (`limit`, `cursor`).
     #[serde(flatten)]
     filters: FilterQuery,
+    /// Refused when given, not ignored: an export of "50" would be all.
+    #[schemars(skip)]
+    limit: Option<String>,
+    #[schemars(skip)]
+    cursor: Option<String>,
 }
 
 fn export_format(_: &mut schemars::gen::SchemaGenerator) -> schemars::schema::Schema {
@@ -62,6 +67,14 @@ pub async fn export(
         Some("ndjson") => Format::Ndjson,
         Some(other) => return Err(Error::BadRequest(format!("format: expected csv or ndjson, got {other:?}"))),
     };
+    for (name, value) in [("limit", &query.limit), ("cursor", &query.cursor)] {
+        if super::query::given(value).is_some() {
+            return Err(Error::BadRequest(format!(
+                "{name}: an export streams every matching record, in no pages; narrow it with the filters \
+                 (since, until, ...)"
+            )));
+        }
+    }
     let filter = query.filters.filter(Micros::now())?;
     let (content_type, extension) = match format {
         Format::Csv => ("text/csv; charset=utf-8", "csv"),

@@ -477,7 +477,9 @@ pub fn default_severity(kind: Kind, status: Option<Status>) -> Severity {
 fn valid_key(key: &str) -> Result<(), String> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | ':' | '/');
     if !key.starts_with(|c: char| c.is_ascii_alphanumeric()) || !key.chars().all(allowed) {
-        return Err("expected a name like \"domain.action\" or \"snake_case\" (letters, digits, _ . - : /)".into());
+        return Err(
+            "expected a name like \"domain.action\" or \"snake_case\" (ASCII letters and digits, and _ . - : /)".into(),
+        );
     }
     Ok(())
 }

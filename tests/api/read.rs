@@ -484,6 +484,10 @@ async fn filters_that_can_match_nothing_are_refused() {
             assert_eq!(status, StatusCode::BAD_REQUEST, "{path}?{query}: {answer}");
         }
     }
+    for paged in ["limit=5", "cursor=abc"] {
+        let (status, answer) = read_json(&app, &format!("/api/v1/events/export?{paged}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "an export has no pages: {answer}");
+    }
     let (status, page) = read_json(&app, "/api/v1/events?key=pay*&since=2024-02-29&until=2124-03-01").await;
     assert_eq!((status, keys(&page).len()), (StatusCode::OK, 1), "{page}");
 }
