@@ -249,6 +249,11 @@ async fn duration_sums_stop_at_the_largest_number() {
     let refusal = refused.text().await.unwrap();
     assert!(refusal.contains("from 0 to 31536000000 (a year)"), "{refusal}");
     assert_eq!(app.ingest(&json!([action(year)])).await.status(), 202);
+    // A second hour: two roll-up rows to add up when stats read them.
+    let earlier = app::model::Micros(app::model::Micros::now().0 - 2 * HOUR_US).to_rfc3339();
+    let mut older = action(year);
+    older["occurred_at"] = json!(earlier);
+    assert_eq!(app.ingest(&json!([older])).await.status(), 202);
 
     // The roll-ups brought next to the largest number, as ~300 million
     // such records would.
@@ -263,5 +268,5 @@ async fn duration_sums_stop_at_the_largest_number() {
     assert_eq!(stats.status(), 200);
     let stats: Stats = stats.json().await.unwrap();
     assert_eq!(stats.actions.durations.sum, i64::MAX, "stopped at the largest number");
-    assert_eq!(stats.actions.durations.count, 2);
+    assert_eq!(stats.actions.durations.count, 3);
 }

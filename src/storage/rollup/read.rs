@@ -42,13 +42,16 @@ pub fn sum(column: &str) -> String {
 }
 
 /// A sum that may pass the largest number (durations): it stops there.
-/// SQLite's `SUM` fails past it, so its float `TOTAL` says when to stop
-/// (short of it: floats are not exact there); PostgreSQL's `SUM` of bigints
-/// is a numeric.
+/// SQLite's `SUM` fails past it (and a `CASE` around it still runs it), so
+/// the sum is its float `TOTAL`, exact up to 2^53 (285,000 years of
+/// milliseconds) and only ever read for an average; PostgreSQL's `SUM` of
+/// bigints is a numeric.
 fn capped_sum(column: &str, dialect: Dialect) -> String {
     let max = i64::MAX;
     match dialect {
-        Dialect::Sqlite => format!("CASE WHEN TOTAL({column}) > 9.2e18 THEN {max} ELSE SUM({column}) END"),
+        Dialect::Sqlite => {
+            format!("CASE WHEN TOTAL({column}) > 9.2e18 THEN {max} ELSE CAST(TOTAL({column}) AS INTEGER) END")
+        }
         Dialect::Postgres => format!("CAST(LEAST(SUM({column}), {max}) AS BIGINT)"),
     }
 }
