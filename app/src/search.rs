@@ -258,7 +258,15 @@ pub fn check_limits(filter: &EventFilter) -> Result<(), String> {
     if filter.payload.len() > MAX_FIELDS {
         return Err(format!("a search may test at most {MAX_FIELDS} payload fields"));
     }
-    // What could match nothing, ever, is a mistake to point out.
+    Ok(())
+}
+
+/// Whether the filter could match anything: a key with `*` inside, or a
+/// time range that is empty, matches nothing, ever, and a reader asking for
+/// it has made a mistake to point out. Checked on a read as a whole (its
+/// parameters and `q` together), not in saved searches, whose relative
+/// times move: `after:7d before:2026-12-31` empties only later.
+pub fn check_satisfiable(filter: &EventFilter) -> Result<(), String> {
     if filter.key.as_deref().is_some_and(|key| key.trim_end_matches('*').contains('*') || key.ends_with("**")) {
         return Err("key: `*` goes at the end only, once, for a prefix (`payment.*`); no key holds one".into());
     }

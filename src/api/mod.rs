@@ -288,5 +288,7 @@ async fn failed_recent(
     let mut filter = query.page.filter(now)?;
     filter.failures_only = true;
     filter.since = filter.since.max(Some(Micros(now.0 - minutes * 60_000_000)));
+    // An `until` before the minutes looked back leaves nothing.
+    app::search::check_satisfiable(&filter).map_err(Error::BadRequest)?;
     Ok(Json(page_of(&state, &scope, &filter, &query.page, Order::NewestFirst).await?))
 }

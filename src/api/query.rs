@@ -197,8 +197,7 @@ impl FilterQuery {
             // Its limits checked too, on top of the parameters'.
             app::search::apply(q, &mut filter, now).map_err(|e| bad("q", e))?;
         }
-        // The parameters and `q` together (a key's `*`, an empty time range).
-        app::search::check_limits(&filter).map_err(Error::BadRequest)?;
+        app::search::check_satisfiable(&filter).map_err(Error::BadRequest)?;
         Ok(filter)
     }
 }

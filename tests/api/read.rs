@@ -484,6 +484,8 @@ async fn filters_that_can_match_nothing_are_refused() {
             assert_eq!(status, StatusCode::BAD_REQUEST, "{path}?{query}: {answer}");
         }
     }
+    let (status, answer) = read_json(&app, "/api/v1/events/failed/recent?minutes=60&until=2020-01-01").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "until before the minutes looked back: {answer}");
     for paged in ["limit=5", "cursor=abc"] {
         let (status, answer) = read_json(&app, &format!("/api/v1/events/export?{paged}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "an export has no pages: {answer}");
