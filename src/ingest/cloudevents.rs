@@ -124,16 +124,24 @@ pub fn to_record(event: &Value, index: usize) -> Result<Value, Vec<FieldError>> 
         return Err(errors);
     }
     let mut record = Map::new();
-    let mut copy = |from: &str, to: &str| {
-        if let Some(v) = ce.get(from) {
-            record.insert(to.to_owned(), v.clone());
+    // Two attributes giving one field (`subject` and `entityid`) are named,
+    // not one dropped (data and data_base64 were checked above).
+    let mut given_by: Vec<(&str, String)> = Vec::new();
+    let attributes = MAPPED.iter().map(|(attribute, field)| ((*attribute).to_owned(), *field));
+    for (attribute, field) in attributes.chain(EXTENSIONS.iter().map(|name| (name.replace('_', ""), *name))) {
+        let Some(value) = ce.get(&attribute) else { continue };
+        match given_by.iter().find(|(taken, _)| *taken == field) {
+            Some((_, first)) => {
+                errors.push(error(&attribute, format!("gives the record's {field}, as {first} does: send one")));
+            }
+            None => {
+                record.insert(field.to_owned(), value.clone());
+                given_by.push((field, attribute));
+            }
         }
-    };
-    for (attribute, field) in MAPPED {
-        copy(attribute, field);
     }
-    for name in EXTENSIONS {
-        copy(&name.replace('_', ""), name);
+    if !errors.is_empty() {
+        return Err(errors);
     }
     Ok(Value::Object(record))
 }
@@ -179,6 +187,16 @@ mod tests {
     fn event() -> Value {
         json!({"specversion": "1.0", "id": "e1", "source": "/billing", "type": "invoice.generated",
                "time": "2026-11-20T10:00:00Z", "data": {"total": 5}, "severity": "warning", "actorid": "u_9"})
+    }
+
+    #[test]
+    fn two_attributes_for_one_field_are_named() {
+        let mut both = event();
+        both["entityid"] = json!("e_2");
+        both["subject"] = json!("e_1");
+        let errors = to_record(&both, 0).unwrap_err();
+        assert_eq!((errors.len(), errors[0].field.as_str()), (1, "entityid"), "{errors:?}");
+        assert!(errors[0].message.contains("as subject does"), "{errors:?}");
     }
 
     #[test]

@@ -126,25 +126,38 @@ impl<'a> Fields<'a> {
         Fields { by_name }
     }
 
-    fn lookup(&self, name: &str) -> Option<&Field<'a>> {
-        let mut found = self.by_name.iter().filter(|field| field.normalised == name);
-        let first = found.next()?;
-        first.asked.set(true);
-        found.for_each(|repeat| repeat.asked.set(true));
-        Some(first)
+    /// Every spelling of `name` sent (the first, then repeats), each noted
+    /// as asked for.
+    fn spellings<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s Field<'a>> + 's {
+        self.by_name.iter().filter(move |field| field.normalised == name).inspect(|field| field.asked.set(true))
     }
 
-    /// The first of `names` that is present and not null, with the name used.
-    /// Every one of them is asked for: a second spelling is then named.
-    fn first(&self, names: &[&str]) -> Option<(&'a str, &'a Value)> {
+    /// Notes `names` as asked for without taking them: one sent beside the
+    /// spelling that was taken is then named as given twice.
+    fn ask(&self, names: &[&str]) {
+        names.iter().for_each(|name| self.spellings(name).for_each(drop));
+    }
+
+    /// The first of `names` with a value, with the spelling used. Null (and,
+    /// `skip_blank`, blank text) counts as absent; every spelling is asked
+    /// for, so a second one with a value is named.
+    fn pick(&self, names: &[&str], skip_blank: bool) -> Option<(&'a str, &'a Value)> {
         let mut chosen = None;
-        for field in names.iter().filter_map(|name| self.lookup(name)) {
-            if chosen.is_none() && !field.value.is_null() {
+        for field in names.iter().flat_map(|name| self.spellings(name)) {
+            let absent = field.value.is_null() || (skip_blank && is_blank(field.value));
+            if absent || chosen.is_none() {
                 field.used.set(true);
+            }
+            if !absent && chosen.is_none() {
                 chosen = Some((field.original, field.value));
             }
         }
         chosen
+    }
+
+    /// The first of `names` that is present and not null, with the name used.
+    fn first(&self, names: &[&str]) -> Option<(&'a str, &'a Value)> {
+        self.pick(names, false)
     }
 
     fn get(&self, name: &str) -> Option<&'a Value> {
@@ -154,15 +167,13 @@ impl<'a> Fields<'a> {
     /// An optional field's value: null or blank text is no value (the
     /// field's default then), as for the other optional fields.
     fn given(&self, names: &[&str]) -> Option<(&'a str, &'a Value)> {
-        self.first(names).filter(|(_, v)| !is_blank(v))
+        self.pick(names, true)
     }
 
     /// Fields read and deliberately not kept (`id`, `received_at`: the
     /// server assigns them, so an exported record can be sent again).
     fn ignore(&self, names: &[&str]) {
-        for field in names.iter().filter_map(|name| self.lookup(name)) {
-            field.used.set(true);
-        }
+        names.iter().flat_map(|name| self.spellings(name)).for_each(|field| field.used.set(true));
     }
 
     /// Reports every field with a value that went nowhere: a name Trail
@@ -287,10 +298,21 @@ impl<'f, 'a> Nested<'f, 'a> {
         let names: Vec<&str> = std::iter::once(flat.as_str()).chain(flat_aliases.iter().copied()).collect();
         if let Some(value) = self.object.as_ref().and_then(|o| o.get(part)) {
             // Asked all the same: a flat spelling beside the object is a second one.
-            names.iter().for_each(|name| _ = self.fields.lookup(name));
+            self.fields.ask(&names);
             return Some((format!("{}.{part}", self.prefix), value));
         }
         self.fields.first(&names).map(|(name, value)| (snake_case(name).into_owned(), value))
+    }
+
+    /// Notes a part as asked for, in the object and flat, without taking it
+    /// (a shorthand gave its value: `"actor": "u_1"`, `"error": "…"`).
+    fn ask(&self, part: &str, flat_aliases: &[&str]) {
+        let flat = format!("{}_{part}", self.prefix);
+        self.fields.ask(&[flat.as_str()]);
+        self.fields.ask(flat_aliases);
+        if let Some(object) = &self.object {
+            object.ask(&[part]);
+        }
     }
 
     /// The object's fields that went nowhere ([`Fields::unused`]).
@@ -353,7 +375,10 @@ fn parse_record(f: &Fields, rules: &WorkspaceRules, now: Micros, problems: &mut 
     let actor = Nested::new(f, "actor");
     let actor_id = match f.get("actor").filter(|v| !v.is_object()) {
         // `"actor": "u_12"` is shorthand for the actor's id.
-        Some(value) => indexed_text(value, "actor", true, problems),
+        Some(value) => {
+            actor.ask("id", &["user_id"]);
+            indexed_text(value, "actor", true, problems)
+        }
         None => actor.indexed_text("id", &["user_id"], problems),
     };
     let actor_type = match actor.get("type", &[]).filter(|(_, v)| !is_blank(v)) {
@@ -367,7 +392,11 @@ fn parse_record(f: &Fields, rules: &WorkspaceRules, now: Micros, problems: &mut 
     }
     let error = Nested::new(f, "error");
     let (error_message, error_stack) = match f.get("error") {
-        Some(Value::String(_)) => (opt_text(&["error"], MAX_MESSAGE_LEN, false, problems), None),
+        // The message as text; a stack may come beside it (`error_stack`).
+        Some(Value::String(_)) => {
+            error.ask("message", &[]);
+            (opt_text(&["error"], MAX_MESSAGE_LEN, false, problems), error.text("stack", &[], MAX_STACK_LEN, problems))
+        }
         Some(Value::Number(_) | Value::Array(_)) => {
             problems.add("error", "expected a message or an object: {\"message\": …, \"stack\": …}");
             (None, None)
@@ -565,6 +594,8 @@ fn timestamp(value: &Value, field: &str, now: Micros, problems: &mut Problems) -
 /// `diff: {old, new}`, or `before`/`after`, or `changes: {field: {old, new} | [old, new]}`,
 /// all stored as `{"old": {...}, "new": {...}}`.
 fn parse_diff(f: &Fields, problems: &mut Problems) -> Option<Value> {
+    // One of the three ways: another beside it is named as given twice.
+    f.ask(&["diff", "before", "after", "changes"]);
     if let Some(diff) = f.get("diff") {
         return match diff.as_object() {
             Some(o) if o.contains_key("old") || o.contains_key("new") => Some(
@@ -711,6 +742,24 @@ mod tests {
     /// in a 422, not dropped; `id` and `received_at` (the server's) are not.
     #[test]
     fn nothing_sent_is_dropped_unsaid() {
+        for legitimate in [
+            json!({"key": "k", "error": "boom", "error_stack": "at f()"}),
+            json!({"key": "k", "occurred_at": "", "timestamp": "1970-01-01T00:00:00Z"}),
+            json!({"key": "k", "entityId": null, "entity_id": "e"}),
+        ] {
+            let parsed = parse(json!([legitimate.clone()]));
+            assert!(parsed.is_ok(), "{legitimate}: {parsed:?}");
+        }
+        let stack = &parse(json!([{"key": "k", "error": "boom", "error_stack": "at f()"}])).unwrap()[0];
+        assert_eq!((stack.error_message.as_deref(), stack.error_stack.as_deref()), (Some("boom"), Some("at f()")));
+        for twice in [
+            json!({"key": "k", "error": "x", "error_message": "y"}),
+            json!({"key": "k", "actor": "u_1", "user_id": "u_2"}),
+            json!({"key": "k", "diff": {"old": {}, "new": {}}, "changes": {"a": [1, 2]}}),
+        ] {
+            let errors = parse(json!([twice.clone()])).unwrap_err();
+            assert!(errors.iter().all(|e| e.message.starts_with("given twice")), "{twice}: {errors:?}");
+        }
         let record = json!({"key": "k", "paylaod": {"a": 1}, "payload": {}, "meta": {"b": 2},
                             "actor": {"id": "u", "mail": "x@y"}, "actor_id": "v", "entityId": "1", "entity_id": "2",
                             "error": {"message": "m", "code": 7}, "nothing": null, "id": "x", "received_at": "y"});
