@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
-use app::model::{ChainHead, ChainId, ChainLink, Digest, DigestQuery, DigestsOf, StoredRecord};
+use app::model::{ChainHead, ChainId, ChainLink, Digest, DigestQuery, DigestsOf, Kind, StoredRecord};
 use app::store::{Store, StoreResult};
 use ed25519_dalek::VerifyingKey;
 use uuid::Uuid;
@@ -223,6 +223,16 @@ pub async fn verify(
     let mut chains: BTreeMap<ChainId, Option<&ChainHead>> =
         digests.keys().chain(copies.keys()).map(|chain| (*chain, None)).collect();
     chains.extend(heads.iter().map(|head| (head.chain(), Some(head))));
+    // A chain with links but none of those (its head deleted before its
+    // first digest): one look per workspace and kind that has no chain.
+    for workspace_id in workspace_names.keys().copied() {
+        for kind in Kind::ALL.iter().copied() {
+            let chain = ChainId { workspace_id, kind };
+            if wanted(&chain) && !chains.contains_key(&chain) && !store.chain_links(chain, 0, 1).await?.is_empty() {
+                chains.insert(chain, None);
+            }
+        }
+    }
 
     let mut report = Report::default();
     for (chain, head) in chains.into_iter().filter(|(chain, _)| wanted(chain)) {
@@ -230,7 +240,9 @@ pub async fn verify(
         let (lost, copy_problems) = compare_copies(&signed, copies.remove(&chain).unwrap_or_default(), trusted);
         let resume = resumes(scope.resume.get(&chain).copied(), head);
         let mut walk = Walk::new(head, &signed, &lost, resume, trusted);
-        walk.problems.extend(copy_problems);
+        for Problem { seq, record, finding } in copy_problems {
+            walk.problem(seq, record, finding);
+        }
         let mut after = resume.map_or(0, |r| r.seq);
         loop {
             let links = store.chain_links(chain, after, BATCH).await?;
@@ -277,18 +289,19 @@ pub async fn verify(
 /// a problem for each copy that is missing, different or not signed.
 fn compare_copies(signed: &[Digest], copies: Vec<&Digest>, trusted: &VerifyingKey) -> (Vec<Digest>, Vec<Problem>) {
     let (mut lost, mut problems) = (Vec::new(), Vec::new());
+    let by_seq: HashMap<i64, &Digest> = signed.iter().map(|digest| (digest.seq, digest)).collect();
     for copy in copies {
         let problem = |finding| Problem { seq: Some(copy.seq), record: None, finding };
         if !signed_by(copy, trusted) {
             problems.push(problem(Finding::CopyNotSigned));
             continue;
         }
-        match signed.iter().find(|digest| digest.seq == copy.seq) {
+        match by_seq.get(&copy.seq) {
             None => {
                 problems.push(problem(Finding::DigestRemoved));
                 lost.push(copy.clone());
             }
-            Some(digest) if digest != copy => problems.push(problem(Finding::DigestReplaced)),
+            Some(digest) if *digest != copy => problems.push(problem(Finding::DigestReplaced)),
             Some(_) => {}
         }
     }

@@ -373,6 +373,18 @@ async fn copies_of_the_digests_show_a_chain_rolled_back_with_its_digests() {
     assert!(code == 1 && report.contains("not a digest"), "{report}");
 }
 
+/// A chain's head deleted before its first digest: no digest names the
+/// chain, yet its links are there, and ingest would fail to continue it.
+#[tokio::test]
+async fn a_head_deleted_before_any_digest_is_named() {
+    let app = spawn_app().await;
+    fill(&app).await;
+    let ws = app.workspace.id;
+    tamper(&app, &[&format!("DELETE FROM chain_heads WHERE workspace_id = {ws} AND kind = 'audit'")]).await;
+    let (code, report) = verify(&app).await;
+    assert!(code == 1 && report.contains("acme/audit") && report.contains("PROBLEM head missing"), "{report}");
+}
+
 #[tokio::test]
 async fn swapped_links_are_out_of_order() {
     let app = spawn_app().await;
