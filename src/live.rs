@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use app::model::{EventFilter, StreamPosition};
+use app::model::{EventFilter, Micros, StreamPosition};
 use app::store::{DynStore, Scope, StoreResult};
 use axum::body::Bytes;
 use tokio::sync::{mpsc, watch};
@@ -58,6 +58,9 @@ const RETRY_AFTER_ERROR: Duration = Duration::from_secs(1);
 pub struct Item {
     pub position: StreamPosition,
     pub event: Bytes,
+    /// The record's `occurred_at` (none for a position alone), for members'
+    /// own `since`.
+    occurred_at: Option<Micros>,
     held: Arc<AtomicUsize>,
 }
 
@@ -115,6 +118,10 @@ struct Members {
 }
 
 struct Member {
+    /// Records that occurred before this are not this member's: a group
+    /// leaves `since` to its members, since a relative one (`since=1h`)
+    /// differs for every stream to the microsecond.
+    since: Option<Micros>,
     queue: mpsc::UnboundedSender<Arc<Item>>,
     /// Bytes of events queued and not yet taken.
     waiting: Arc<AtomicUsize>,
@@ -198,13 +205,14 @@ impl Hub {
 
     /// A record's event.
     pub fn item(&self, position: StreamPosition, record: app::model::EventDetail) -> Arc<Item> {
+        let occurred_at = Some(record.row.occurred_at);
         let json = serde_json::to_string(&ApiRecord::from(record)).unwrap_or_else(|err| {
             // ApiRecord holds only strings, numbers and JSON already parsed.
             tracing::error!(error = %err, "a record could not be serialized");
             "{}".to_owned()
         });
         let id = position.encode();
-        self.held_item(position, sse::Event { id: Some(&id), data: Some(&json), ..Default::default() })
+        self.held_item(position, occurred_at, sse::Event { id: Some(&id), data: Some(&json), ..Default::default() })
     }
 
     /// Nothing else up to `position` matches: an event with only its id
@@ -213,18 +221,23 @@ impl Hub {
         let id = position.encode();
         let event =
             sse::Event { id: Some(&id), comment: Some("nothing else matches up to here"), ..Default::default() };
-        self.held_item(position, event)
+        self.held_item(position, None, event)
     }
 
-    fn held_item(&self, position: StreamPosition, event: sse::Event<'_>) -> Arc<Item> {
+    fn held_item(&self, position: StreamPosition, occurred_at: Option<Micros>, event: sse::Event<'_>) -> Arc<Item> {
         let event = event.encode();
         self.held.fetch_add(event.len(), Ordering::Relaxed);
-        Arc::new(Item { position, event, held: self.held.clone() })
+        Arc::new(Item { position, event, occurred_at, held: self.held.clone() })
     }
 
     /// Ends every stream (the server is stopping).
     pub fn close(&self) {
         self.closing.send_replace(true);
+    }
+
+    /// How many groups serve the open streams.
+    pub async fn groups(&self) -> usize {
+        self.groups.lock().await.len()
     }
 
     /// Changes to `true` when the server stops.
@@ -236,15 +249,17 @@ impl Hub {
     /// The member is sent every record after `Membership::from`; a
     /// subscriber resuming from further back reads the rest itself.
     pub async fn join(self: &Arc<Self>, scope: &Scope, filter: &EventFilter) -> StoreResult<Membership> {
+        let since = filter.since;
+        let filter = EventFilter { since: None, ..filter.clone() };
         let mut groups = self.groups.lock().await;
-        let group = match groups.iter().find(|g| g.scope == *scope && g.filter == *filter) {
+        let group = match groups.iter().find(|g| g.scope == *scope && g.filter == filter) {
             Some(group) => group.clone(),
             None => {
                 // Under the lock, before any member reads: nothing committed
                 // after this position can be missed by both.
                 let position = self.store.stream_start().await?;
                 let members = Mutex::new(Members { list: Vec::new(), position });
-                let group = Arc::new(Group { scope: scope.clone(), filter: filter.clone(), members });
+                let group = Arc::new(Group { scope: scope.clone(), filter, members });
                 groups.push(group.clone());
                 tokio::spawn(self.clone().run(group.clone()));
                 group
@@ -253,7 +268,7 @@ impl Hub {
         let (queue, receiver) = mpsc::unbounded_channel();
         let (waiting, lagged) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
         let mut members = group.members();
-        members.list.push(Member { queue, waiting: waiting.clone(), lagged: lagged.clone() });
+        members.list.push(Member { since, queue, waiting: waiting.clone(), lagged: lagged.clone() });
         crate::metrics::stream_subscribers(1);
         Ok(Membership { queue: receiver, waiting, lagged, from: members.position })
     }
@@ -332,7 +347,8 @@ impl Group {
         members.position = last.into_iter().chain(through).chain([members.position]).max().expect("one at least");
         let before = members.list.len();
         members.list.retain(|member| {
-            for item in items {
+            let before_since = |item: &Item| item.occurred_at.zip(member.since).is_some_and(|(at, since)| at < since);
+            for item in items.iter().filter(|item| !before_since(item)) {
                 let before = member.waiting.fetch_add(item.event.len(), Ordering::Relaxed);
                 if before > 0 && (over_budget || before + item.event.len() > QUEUE_BYTES) {
                     member.lagged.store(true, Ordering::Relaxed);

@@ -541,3 +541,20 @@ async fn concurrent_writers_are_streamed_once_each_in_position_order() {
     let expected: Vec<String> = events[101..].iter().map(|e| e.json()["id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(rest, expected, "exactly what followed, in the same order");
 }
+
+/// Streams that differ only in their `since` (a relative `since=1h` is a
+/// different time for each, to the microsecond) share one group, which
+/// leaves `since` to each member.
+#[tokio::test]
+async fn streams_differing_in_since_share_one_group() {
+    use app::model::{EventFilter, Micros};
+    let app = spawn_app().await;
+    let hub = trail::live::Hub::new(app.store.clone(), trail::live::StreamLimits { per_server: 8, per_reader: 8 });
+    let since = |micros: i64| EventFilter { since: Some(Micros(micros)), ..EventFilter::default() };
+    let now = Micros::now().0;
+    let scope = app::store::Scope::Platform;
+    let _first = hub.join(&scope, &since(now - 3_600_000_000)).await.unwrap();
+    let _second = hub.join(&scope, &since(now - 3_599_999_999)).await.unwrap();
+    let _none = hub.join(&scope, &EventFilter::default()).await.unwrap();
+    assert_eq!(hub.groups().await, 1);
+}
