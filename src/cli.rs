@@ -208,9 +208,9 @@ pub struct DemoArgs {
 }
 
 impl Command {
-    /// Commands that only read what is there (a SQLite file they would
-    /// otherwise create empty).
-    fn only_reads(&self) -> bool {
+    /// Commands that check or list what is there: on a SQLite path with no
+    /// file they would create an empty database and find nothing wrong.
+    fn needs_existing_database(&self) -> bool {
         matches!(
             self,
             Command::Verify { .. }
@@ -282,7 +282,7 @@ async fn execute(config: Config, command: Command) -> anyhow::Result<()> {
         }
         _ => {}
     }
-    if command.only_reads() {
+    if command.needs_existing_database() {
         // A check or a list must not create an empty database (a mistyped
         // path) and find nothing wrong in it.
         storage::must_exist(&config.database_url)?;

@@ -122,10 +122,7 @@ fn retry_schedule(text: &str) -> Result<RetrySchedule, String> {
 
 /// An http or https address with a host: the base of links to the dashboard.
 fn public_url(text: &str) -> Result<String, String> {
-    match url::Url::parse(text) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(text.to_owned()),
-        _ => Err(format!("{text:?} is not an http or https address (https://trail.example.com)")),
-    }
+    app::webhooks::http_url(text).map(|_| text.trim().to_owned())
 }
 
 fn positive(text: &str) -> Result<usize, String> {

@@ -273,7 +273,7 @@ fn record(
         93..=96 => Status::Timeout,
         _ => Status::Retry,
     });
-    let failed = matches!(status, Some(Status::Failure | Status::Timeout)) || key.ends_with("failed");
+    let failed = status.is_some_and(Status::is_failure) || key.ends_with("failed");
     let mut severity = default_severity(kind, status);
     if key.ends_with("failed") {
         severity = Severity::Warning;

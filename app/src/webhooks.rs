@@ -162,16 +162,22 @@ mod operation {
         pub secret: String,
     }
 
-    /// An endpoint's URL: `http` or `https`, a host, no user or password in it.
-    pub fn check_url(text: &str) -> std::result::Result<String, String> {
+    /// A web address: `http` or `https`, with a host.
+    pub fn http_url(text: &str) -> std::result::Result<url::Url, String> {
         let text = text.trim();
         let url = url::Url::parse(text).map_err(|err| format!("{text:?} is not a URL: {err}"))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("an endpoint URL is http or https, not {:?}", url.scheme()));
+            return Err(format!("{text:?}: an http or https address, not {:?}", url.scheme()));
         }
         if url.host_str().is_none_or(str::is_empty) {
-            return Err("an endpoint URL names a host".to_owned());
+            return Err(format!("{text:?}: the address names no host"));
         }
+        Ok(url)
+    }
+
+    /// An endpoint's URL: `http` or `https`, a host, no user or password in it.
+    pub fn check_url(text: &str) -> std::result::Result<String, String> {
+        let url = http_url(text)?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err("an endpoint URL carries no user or password: the signature authenticates".to_owned());
         }

@@ -46,9 +46,9 @@ pub struct DigestsQuery {
     limit: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
-    /// Only digests signed at or after this time (RFC 3339, a date, or
-    /// relative like `-1h`): a mirror asks from the newest `signed_at` it
-    /// holds, less a margin for servers' clocks.
+    /// Only digests signed at or after this time (RFC 3339, a date, or an
+    /// age like `1h`): a mirror asks from the newest `signed_at` it holds
+    /// (microseconds, written as RFC 3339), less a margin for servers' clocks.
     since: Option<String>,
 }
 

@@ -39,6 +39,7 @@ struct LoginForm {
 fn refused(state: &AppState, error: &str, form: &LoginForm) -> Response {
     let next = safe_next(&form.next).unwrap_or("");
     let back = Redirect::to(&format!("/login?{}", app::model::query_string(&[("error", error), ("next", next)])));
+    // As an audit record holds it: trimmed, bounded.
     let email = tried_email_cookie(&email_tried(&form.email), state.config.cookie_secure);
     (AppendHeaders(email.map(|cookie| (SET_COOKIE, cookie))), back).into_response()
 }

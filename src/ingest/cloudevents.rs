@@ -79,7 +79,7 @@ pub fn binary_event(headers: &HeaderMap, content_type: &str, body: &[u8]) -> Res
     if !body.is_empty() {
         let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         let data = if essence == "application/json" || essence.ends_with("+json") {
-            serde_json::from_slice(body).map_err(|e| format!("the body is not valid JSON: {e}"))?
+            serde_json::from_slice(body).map_err(|e| super::not_json(&e))?
         } else {
             let text = std::str::from_utf8(body).map_err(|_| "the body is neither JSON nor UTF-8 text".to_owned())?;
             Value::String(text.to_owned())

@@ -66,7 +66,10 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes> {
     let bytes = read_raw_body(headers, body).await?;
     match content_encoding(headers)? {
         Encoding::Identity => Ok(bytes),
-        Encoding::Gzip => gunzip(&bytes),
+        // Up to 5 MiB of unpacking: off the async threads.
+        Encoding::Gzip => tokio::task::spawn_blocking(move || gunzip(&bytes))
+            .await
+            .map_err(|err| Error::BadRequest(format!("the body could not be unpacked: {err}")))?,
     }
 }
 
@@ -75,16 +78,23 @@ enum Encoding {
     Gzip,
 }
 
+/// The compressions of the HTTP registry Trail does not unpack.
+const CODINGS_NOT_UNPACKED: &[&str] =
+    &["br", "compress", "x-compress", "deflate", "zstd", "exi", "pack200-gzip", "aes128gcm", "dcb", "dcz"];
+
 /// The body's `Content-Encoding`: none, or gzip (which producers batching
-/// many records send); any other is refused (`415`), not read as JSON.
+/// many records send). A compression Trail does not unpack is refused
+/// (`415`), not read as JSON; a value that names no compression (some
+/// clients send a charset there) is no encoding, as before gzip was read.
 fn content_encoding(headers: &HeaderMap) -> Result<Encoding> {
     let Some(value) = headers.get(header::CONTENT_ENCODING) else { return Ok(Encoding::Identity) };
-    match value.to_str().map(|v| v.trim().to_ascii_lowercase()).as_deref() {
-        Ok("" | "identity") => Ok(Encoding::Identity),
-        Ok("gzip" | "x-gzip") => Ok(Encoding::Gzip),
-        _ => Err(Error::UnsupportedMediaType(format!(
-            "Content-Encoding {value:?} is not supported: send the body as it is, or gzip"
-        ))),
+    let coding = value.to_str().map(|v| v.trim().to_ascii_lowercase()).unwrap_or_default();
+    match coding.as_str() {
+        "gzip" | "x-gzip" => Ok(Encoding::Gzip),
+        other if CODINGS_NOT_UNPACKED.contains(&other) || other.contains(',') => Err(Error::UnsupportedMediaType(
+            format!("Content-Encoding {value:?} is not supported: send the body as it is, or gzip"),
+        )),
+        _ => Ok(Encoding::Identity),
     }
 }
 
@@ -150,6 +160,15 @@ fn items_of(format: Format, body: Value) -> Result<Vec<Value>> {
     }
 }
 
+/// Why a body is no JSON Trail reads. serde_json stops at 128 levels of
+/// nesting (so as not to run out of stack) and says so only in its text.
+fn not_json(err: &serde_json::Error) -> String {
+    match err.to_string().contains("recursion limit") {
+        true => format!("the body nests objects and arrays deeper than 128 levels: {err}"),
+        false => format!("the body is not valid JSON: {err}"),
+    }
+}
+
 /// The records of a request, whichever way it frames them.
 fn items_of_request(format: Format, headers: &HeaderMap, bytes: &[u8]) -> Result<Vec<Value>> {
     if format == Format::CloudEventBinary {
@@ -157,11 +176,7 @@ fn items_of_request(format: Format, headers: &HeaderMap, bytes: &[u8]) -> Result
         let event = cloudevents::binary_event(headers, content_type, bytes).map_err(Error::BadRequest)?;
         return cloudevents::to_records(vec![event]).map_err(Error::Invalid);
     }
-    let json: Value = serde_json::from_slice(bytes).map_err(|e| match e.to_string().contains("recursion limit") {
-        // serde_json stops at 128 levels, so as not to run out of stack.
-        true => Error::BadRequest(format!("the body nests objects and arrays deeper than 128 levels: {e}")),
-        false => Error::BadRequest(format!("the body is not valid JSON: {e}")),
-    })?;
+    let json: Value = serde_json::from_slice(bytes).map_err(|e| Error::BadRequest(not_json(&e)))?;
     items_of(format, json)
 }
 

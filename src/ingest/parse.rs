@@ -498,7 +498,7 @@ fn parse_record(f: &Fields, rules: &WorkspaceRules, now: Micros, problems: &mut 
 /// A failed or timed-out action is an error; everything else is info.
 pub fn default_severity(kind: Kind, status: Option<Status>) -> Severity {
     match (kind, status) {
-        (Kind::Action, Some(Status::Failure | Status::Timeout)) => Severity::Error,
+        (Kind::Action, Some(status)) if status.is_failure() => Severity::Error,
         _ => Severity::Info,
     }
 }

@@ -2,7 +2,7 @@
 //! its keyset cursor. Every read of records or roll-ups is limited here, so
 //! there is one place that decides what a viewer can read.
 
-use app::model::{Cursor, EventFilter, FieldCondition, FieldTest, Order, Severity};
+use app::model::{Cursor, EventFilter, FieldCondition, FieldTest, Order, Severity, Status};
 use app::store::{Page, Scope};
 
 use super::numbers::FieldNumber;
@@ -194,7 +194,9 @@ impl<'q, 's, 'a> Conditions<'q, 's, 'a> {
         }
         if f.failures_only {
             let rank = Severity::Error.rank();
-            self.and().push("(e.severity >= ").bind(rank).push(" OR e.status IN ('failure', 'timeout'))");
+            let failed = Status::ALL.iter().filter(|status| status.is_failure()).map(|status| status.as_str());
+            let q = self.and().push("(e.severity >= ").bind(rank).push(" OR e.status IN (");
+            q.join(failed, ", ", |q, status| _ = q.bind(status)).push("))");
         }
         if let Some(status) = f.status {
             equal(self, "status", status.as_str());

@@ -598,6 +598,16 @@ async fn a_proof_checks_one_record_against_a_signed_digest() {
         all_now["digests"].as_array().unwrap().iter().filter(|d| d["signed_at"].as_i64().unwrap() > held).collect();
     assert!(!expected.is_empty() && expected.len() < all_now["digests"].as_array().unwrap().len(), "{all_now}");
     assert_eq!(new.iter().collect::<Vec<_>>(), expected, "only the digests signed since");
+    // Paged, and for a workspace's key: its own new digests, a page of one at a time.
+    let since = app::model::Micros(held + 1).to_rfc3339();
+    let own_new = every_page(|cursor| {
+        let query = [("since", since.as_str()), ("limit", "1"), ("cursor", cursor)];
+        app.client.get(app.url("/api/v1/digests")).bearer_auth(&app.key).query(&query)
+    })
+    .await;
+    let expected_own: Vec<&Value> =
+        expected.iter().copied().filter(|d| d["workspace_id"] == app.workspace.id).collect();
+    assert_eq!(own_new.iter().collect::<Vec<_>>(), expected_own);
     let again: Value = after(held).send().await.unwrap().json().await.unwrap();
     let at_or_after =
         all_now["digests"].as_array().unwrap().iter().filter(|d| d["signed_at"].as_i64().unwrap() >= held);

@@ -74,7 +74,9 @@ async fn a_refused_sign_in_keeps_the_email_but_not_in_the_address() {
     let refused =
         app.client.post(app.url("/login")).form(&[("email", typed), ("password", "wrong")]).send().await.unwrap();
     assert_eq!(refused.headers().get("location").unwrap(), "/login?error=credentials");
-    let form = app.client.get(app.url("/login?error=credentials")).send().await.unwrap().text().await.unwrap();
+    let form = app.client.get(app.url("/login?error=credentials")).send().await.unwrap();
+    assert_eq!(form.headers().get("cache-control").unwrap(), "no-store");
+    let form = form.text().await.unwrap();
     assert!(form.contains(r#"value="Ünïcode+&quot;tag&quot;;x@example.com""#), "{form}");
     assert!(form.contains(r#"autocomplete="current-password" required autofocus"#), "the password is next: {form}");
 

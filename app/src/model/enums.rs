@@ -162,6 +162,13 @@ impl TryFrom<i16> for Severity {
     }
 }
 
+impl Status {
+    /// The operation failed: it ended in failure or ran out of time.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Status::Failure | Status::Timeout)
+    }
+}
+
 impl Role {
     /// Founders and admins see every workspace and every visibility.
     pub fn is_platform(self) -> bool {

@@ -66,7 +66,13 @@ fn tried_email() -> Option<String> {
     {
         let parts = use_context::<axum::http::request::Parts>()?;
         let encoded = crate::cookies::read(&parts.headers, TRIED_EMAIL_COOKIE)?;
-        percent_encoding::percent_decode_str(encoded).decode_utf8().ok().map(|email| email.into_owned())
+        let email = percent_encoding::percent_decode_str(encoded).decode_utf8().ok()?.into_owned();
+        // A page holding someone's email is kept by no cache.
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            let no_store = axum::http::HeaderValue::from_static("no-store");
+            response.insert_header(axum::http::header::CACHE_CONTROL, no_store);
+        }
+        Some(email)
     }
     #[cfg(not(feature = "ssr"))]
     None
