@@ -43,7 +43,9 @@ pub fn LoginPage() -> impl IntoView {
 /// The email of a refused sign-in, kept for the form's next view in a
 /// cookie for `/login` alone: not in the address, so it stays out of the
 /// browser's history and the access logs.
+#[cfg(feature = "ssr")]
 const TRIED_EMAIL_COOKIE: &str = "trail_login_email";
+#[cfg(feature = "ssr")]
 const TRIED_EMAIL_SECONDS: u64 = 600;
 
 /// The `Set-Cookie` that keeps `email` for the sign-in form (an empty one
