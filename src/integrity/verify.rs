@@ -6,13 +6,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
-use app::model::{ChainHead, ChainId, ChainLink, Digest, DigestQuery, DigestsOf, Kind, StoredRecord};
+use app::model::{ChainHead, ChainId, ChainLink, Digest, DigestQuery, DigestsOf, Kind, SeqSet, StoredRecord};
 use app::store::{Store, StoreResult};
 use ed25519_dalek::VerifyingKey;
 use uuid::Uuid;
 
 use super::signing::{signature_holds, signed_by};
-use crate::storage::canonical::{self, Hash, GENESIS};
+use crate::storage::canonical::{self, Hash, WholeCut, GENESIS};
 
 /// Links read per round trip.
 const BATCH: usize = 10_000;
@@ -63,6 +63,9 @@ pub enum Finding {
     DigestReplaced,
     /// A copy kept outside the database is not signed by the key.
     CopyNotSigned,
+    /// A link behind the retention cut that the cut did not keep: slipped
+    /// in where no chain links it.
+    BehindCut,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -99,6 +102,7 @@ impl fmt::Display for Problem {
             Finding::DigestRemoved => "digest removed: a copy kept outside signed this link".to_owned(),
             Finding::DigestReplaced => "digest replaced: it differs from the copy kept outside".to_owned(),
             Finding::CopyNotSigned => "the copy's signature fails (another key, or a damaged copy)".to_owned(),
+            Finding::BehindCut => "behind the retention cut: a link the cut did not keep (slipped in)".to_owned(),
         };
         let named = self.seq.is_some() || self.record.is_some();
         write!(f, "{}{what}", if named { ": " } else { "" })
@@ -123,6 +127,8 @@ pub struct ChainReport {
     pub last_hash: Option<Hash>,
     /// Links up to this one were removed by retention.
     pub removed_through: i64,
+    /// Links after the cut whose records retention removed (kept for their hashes).
+    pub removed_after: u64,
     pub digests_valid: u64,
     pub problems: Vec<Problem>,
     /// Where the next incremental walk starts, if nothing was wrong.
@@ -369,20 +375,21 @@ fn forgive_concurrent_purges(heads: &HashMap<ChainId, ChainHead>, report: &mut R
         return;
     }
     for chain in &mut report.chains {
-        let cut = heads.get(&chain.chain).map_or(0, |head| head.cut_seq);
-        if cut <= chain.removed_through {
-            continue;
-        }
+        let head = heads.get(&chain.chain);
+        let cut = head.map_or(0, |head| head.cut_seq);
+        // Records a purge removed after the cut since the walk read them.
+        let holes = head.and_then(|h| h.cut_holes.as_deref()).and_then(SeqSet::decode).unwrap_or_default();
         chain.problems.retain(|p| {
             let through = match p.finding {
                 Finding::Gap { through } => through,
                 Finding::TailCut { signed } => signed,
+                Finding::Missing if p.seq.is_some_and(|seq| holes.0.contains(&seq)) => return false,
                 Finding::Missing => p.seq.unwrap_or(i64::MAX),
                 _ => return true,
             };
-            through > cut
+            through > cut.max(chain.removed_through)
         });
-        chain.removed_through = cut;
+        chain.removed_through = chain.removed_through.max(cut);
     }
 }
 
@@ -395,6 +402,7 @@ impl ChainReport {
             last: 0,
             last_hash: None,
             removed_through: 0,
+            removed_after: 0,
             digests_valid: 0,
             problems: Vec::new(),
             resume: None,
@@ -418,6 +426,12 @@ struct Suspect {
 /// One chain's walk, link by link.
 struct Walk {
     cut_seq: i64,
+    /// A cut that keeps its chain whole: behind it, only the links it lists
+    /// in `kept`; after it, `holes` are links whose records it removed.
+    whole_cut: bool,
+    kept: SeqSet,
+    holes: SeqSet,
+    holes_seen: u64,
     /// The next link's seq, and the hash it must follow from (`None` after a gap).
     next_seq: i64,
     previous: Option<Hash>,
@@ -454,13 +468,11 @@ impl Walk {
         resume: Option<Resume>,
         trusted: &VerifyingKey,
     ) -> Walk {
-        let signed_cut = head.filter(|h| h.cut_seq > 0).and_then(|h| {
-            let hash = as_hash(h.cut_hash.as_deref()?)?;
-            let statement = canonical::cut_statement(h.workspace_id, h.kind, h.cut_seq, &hex::encode(hash), h.cut_at?);
-            signature_holds(&statement, h.cut_signature.as_deref()?, trusted).then_some((h.cut_seq, hash))
-        });
-        let unsigned_cut = head.is_some_and(|h| h.cut_seq > 0) && signed_cut.is_none();
-        let (cut_seq, cut_hash) = signed_cut.map_or((0, None), |(seq, hash)| (seq, Some(hash)));
+        let (cut, unsigned_cut) = match head {
+            Some(head) => SignedCut::of(head, trusted),
+            None => (SignedCut::default(), false),
+        };
+        let SignedCut { seq: cut_seq, hash: cut_hash, whole: whole_cut, kept, holes } = cut;
         let mut anchors = vec![(0, GENESIS)];
         anchors.extend(cut_hash.map(|hash| (cut_seq, hash)));
         let start = match resume {
@@ -470,6 +482,10 @@ impl Walk {
         };
         Walk {
             cut_seq,
+            whole_cut,
+            kept,
+            holes,
+            holes_seen: 0,
             next_seq: start.0,
             previous: start.1,
             anchors,
@@ -493,7 +509,16 @@ impl Walk {
     fn step(&mut self, link: ChainLink, content: Option<Hash>) {
         self.last = link.seq;
         self.last_hash = as_hash(&link.hash);
+        if link.seq <= self.cut_seq && self.whole_cut && !self.kept.0.contains(&link.seq) {
+            self.problem(Some(link.seq), Some(link.record_id), Finding::BehindCut);
+            return;
+        }
         let content_ok = match content {
+            // Its record purged, its link kept for the chain's sake.
+            None if self.holes.0.contains(&link.seq) => {
+                self.holes_seen += 1;
+                false
+            }
             None => {
                 self.problem(Some(link.seq), Some(link.record_id), Finding::Missing);
                 false
@@ -504,8 +529,8 @@ impl Walk {
             }
             Some(_) => true,
         };
-        // A link older than the cut that a purge kept (received after
-        // records it removed): checked for its content only.
+        // A link older than the cut that a purge kept (an older cut's, or
+        // one a cut lists): checked for its content only.
         if link.seq <= self.cut_seq {
             self.valid += u64::from(content_ok);
             return;
@@ -623,10 +648,72 @@ impl Walk {
             last: self.last,
             last_hash: self.last_hash,
             removed_through: self.cut_seq,
+            removed_after: self.holes_seen,
             digests_valid,
             problems: self.problems,
             resume: if clean { self.last_valid } else { None },
         }
+    }
+}
+
+/// A chain's cut as its signature vouches for it.
+#[derive(Default)]
+struct SignedCut {
+    seq: i64,
+    hash: Option<Hash>,
+    /// Made by a purge that keeps chains whole (holes and kept listed).
+    whole: bool,
+    kept: SeqSet,
+    holes: SeqSet,
+}
+
+impl SignedCut {
+    /// The head's cut, and whether the head claims a cut no valid
+    /// signature vouches for (the walk then starts at the beginning).
+    fn of(head: &ChainHead, trusted: &VerifyingKey) -> (SignedCut, bool) {
+        let claimed = head.cut_seq > 0 || head.cut_holes.as_deref().is_some_and(|holes| !holes.is_empty());
+        let signed = match head.cut_holes.as_deref() {
+            Some(holes) => Self::whole(head, holes, trusted),
+            None => Self::older(head, trusted),
+        };
+        match signed {
+            Some(cut) => (cut, false),
+            None => (SignedCut::default(), claimed),
+        }
+    }
+
+    fn whole(head: &ChainHead, holes_text: &str, trusted: &VerifyingKey) -> Option<SignedCut> {
+        let kept_text = head.cut_kept.as_deref().unwrap_or("");
+        let hash = match head.cut_hash.as_deref() {
+            Some(bytes) => Some(as_hash(bytes)?),
+            None if head.cut_seq == 0 => None,
+            None => return None,
+        };
+        let hash_hex = hash.map(hex::encode).unwrap_or_default();
+        let statement = canonical::whole_cut_statement(&WholeCut {
+            workspace_id: head.workspace_id,
+            kind: head.kind,
+            seq: head.cut_seq,
+            hash: &hash_hex,
+            cut_at: head.cut_at?,
+            holes: holes_text,
+            kept: kept_text,
+        });
+        signature_holds(&statement, head.cut_signature.as_deref()?, trusted).then_some(())?;
+        let (holes, kept) = (SeqSet::decode(holes_text)?, SeqSet::decode(kept_text)?);
+        Some(SignedCut { seq: head.cut_seq, hash, whole: true, kept, holes })
+    }
+
+    /// A cut made before cuts kept chains whole.
+    fn older(head: &ChainHead, trusted: &VerifyingKey) -> Option<SignedCut> {
+        if head.cut_seq == 0 {
+            return Some(SignedCut::default());
+        }
+        let hash = as_hash(head.cut_hash.as_deref()?)?;
+        let statement =
+            canonical::cut_statement(head.workspace_id, head.kind, head.cut_seq, &hex::encode(hash), head.cut_at?);
+        signature_holds(&statement, head.cut_signature.as_deref()?, trusted).then_some(())?;
+        Some(SignedCut { seq: head.cut_seq, hash: Some(hash), ..SignedCut::default() })
     }
 }
 

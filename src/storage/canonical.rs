@@ -221,6 +221,28 @@ pub fn cut_statement(workspace_id: i64, kind: Kind, seq: i64, hash: &str, cut_at
                           "cut_at": cut_at } }))
 }
 
+/// A cut that keeps its chain whole: the one above, with the links after
+/// it whose records are gone (`holes`) and those an older cut left behind
+/// it (`kept`), as [`app::model::SeqSet`] text.
+pub fn whole_cut_statement(head: &WholeCut<'_>) -> Vec<u8> {
+    let WholeCut { workspace_id, kind, seq, hash, cut_at, holes, kept } = *head;
+    jcs(&json!({ "whole_cut": { "workspace_id": workspace_id, "kind": kind.as_str(), "seq": seq, "hash": hash,
+                                "cut_at": cut_at, "holes": holes, "kept": kept } }))
+}
+
+/// What [`whole_cut_statement`] signs.
+#[derive(Clone, Copy)]
+pub struct WholeCut<'a> {
+    pub workspace_id: i64,
+    pub kind: Kind,
+    pub seq: i64,
+    /// The hash of link `seq` (hex), empty when nothing is cut yet.
+    pub hash: &'a str,
+    pub cut_at: i64,
+    pub holes: &'a str,
+    pub kept: &'a str,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

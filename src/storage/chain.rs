@@ -6,11 +6,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use app::model::{
     ChainHead, ChainId, ChainLink, Digest, DigestPosition, DigestQuery, DigestsOf, IntegrityStatus, Kind, Micros,
+    SeqSet,
 };
 use app::store::{NewRecord, Signer};
 use uuid::Uuid;
 
-use super::canonical::{self, Hash, GENESIS};
+use super::canonical::{self, Hash, WholeCut, GENESIS};
 use super::columns::stored_list;
 use super::sql_store::Tx;
 use super::statement::{Dialect, Sql};
@@ -87,51 +88,138 @@ pub async fn append(tx: &mut Tx, records: &[Append]) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// A chain's new cut, signed.
+/// A chain's new cut, signed ([`canonical::whole_cut_statement`]).
 struct Cut {
     seq: i64,
-    hash: Vec<u8>,
+    hash: Option<Vec<u8>>,
     at: i64,
     signature: String,
+    holes: String,
+    kept: String,
 }
 
-/// Removes the links of records a purge deleted (in the same transaction)
-/// and moves each chain's cut past them ([`sign_cuts`]).
+/// The links of records a purge deleted (in the same transaction): each
+/// chain's cut moves over them as far as they run on from it, and the rest
+/// stay as holes ([`cut_chains`]).
 pub async fn cut(tx: &mut Tx, record_ids: &[Uuid], signer: &dyn Signer) -> sqlx::Result<()> {
-    let mut removed = Vec::new();
+    let mut purged: BTreeMap<ChainId, BTreeSet<i64>> = BTreeMap::new();
     for ids in record_ids.chunks(IDS_PER_STATEMENT) {
-        removed.extend(tx.fetch_all::<RemovedLink>(|q| delete_links(q, ids)).await?);
-    }
-    sign_cuts(tx, removed, signer).await
-}
-
-/// Moves each chain's cut to the last of its `removed` links, signed, so
-/// that what remains still verifies, and a cut nobody signed is evident.
-/// Heads are updated in the order writers lock them.
-pub async fn sign_cuts(tx: &mut Tx, removed: Vec<RemovedLink>, signer: &dyn Signer) -> sqlx::Result<()> {
-    let mut last: BTreeMap<ChainId, (i64, Vec<u8>)> = BTreeMap::new();
-    for link in removed {
-        let cut = last.entry(ChainId { workspace_id: link.workspace_id, kind: link.kind }).or_insert((0, Vec::new()));
-        if link.seq > cut.0 {
-            *cut = (link.seq, link.hash);
+        for link in tx.fetch_all::<PurgedLink>(|q| links_of_records(q, ids)).await? {
+            purged.entry(ChainId { workspace_id: link.workspace_id, kind: link.kind }).or_default().insert(link.seq);
         }
     }
+    cut_chains(tx, purged, signer).await
+}
+
+/// PostgreSQL: the links of every record in `table` (a partition about to
+/// be dropped), per chain.
+pub async fn purged_in_table(tx: &mut Tx, table: &str) -> sqlx::Result<BTreeMap<ChainId, BTreeSet<i64>>> {
+    let mut purged: BTreeMap<ChainId, BTreeSet<i64>> = BTreeMap::new();
+    let links: Vec<PurgedLink> = tx
+        .fetch_all(|q| {
+            _ = q.push(format_args!(
+                "SELECT l.workspace_id, l.kind, l.seq FROM chain_links l JOIN {table} e ON e.id = l.record_id"
+            ))
+        })
+        .await?;
+    for link in links {
+        purged.entry(ChainId { workspace_id: link.workspace_id, kind: link.kind }).or_default().insert(link.seq);
+    }
+    Ok(purged)
+}
+
+/// Moves each chain's cut over the purged links that run on from it (and
+/// the holes earlier purges left), deletes those links, and signs the cut
+/// with the links after it whose records are gone (`holes`, kept for their
+/// hashes) and any an older cut left behind it (`kept`): the chain stays
+/// whole, and a link behind the cut that it does not list was slipped in.
+/// Heads are updated in the order writers lock them.
+pub async fn cut_chains(
+    tx: &mut Tx,
+    purged: BTreeMap<ChainId, BTreeSet<i64>>,
+    signer: &dyn Signer,
+) -> sqlx::Result<()> {
+    let chains: Vec<ChainId> = purged.keys().copied().collect();
+    if chains.is_empty() {
+        return Ok(());
+    }
+    let heads: Vec<ChainHead> = tx.fetch_all(|q| heads_for_update(q, &chains)).await?;
     let at = Micros::now().0;
-    for (chain, (seq, hash)) in last {
-        let statement = canonical::cut_statement(chain.workspace_id, chain.kind, seq, &hex::encode(&hash), at);
-        let cut = Cut { seq, hash, at, signature: signer.sign(&statement) };
+    for head in heads {
+        let chain = head.chain();
+        let mut gone = purged.get(&chain).cloned().unwrap_or_default();
+        gone.extend(head.cut_holes.as_deref().and_then(SeqSet::decode).unwrap_or_default().0);
+        let mut seq = head.cut_seq;
+        while gone.contains(&(seq + 1)) {
+            seq += 1;
+        }
+        let hash = match seq > head.cut_seq {
+            true => tx.fetch_optional::<(Vec<u8>,)>(|q| link_hash(q, chain, seq)).await?.map(|(hash,)| hash),
+            false => head.cut_hash.clone(),
+        };
+        // Everything up to the new cut, and the purged links behind the old one.
+        let behind: Vec<i64> = gone.iter().copied().filter(|&s| s <= head.cut_seq).collect();
+        tx.execute(|q| delete_through(q, chain, head.cut_seq, seq)).await?;
+        for seqs in behind.chunks(IDS_PER_STATEMENT) {
+            tx.execute(|q| delete_seqs(q, chain, seqs)).await?;
+        }
+        let kept: Vec<(i64,)> = tx.fetch_all(|q| seqs_through(q, chain, seq)).await?;
+        let kept = SeqSet(kept.into_iter().map(|(s,)| s).collect()).encode();
+        let holes = SeqSet(gone.into_iter().filter(|&s| s > seq).collect()).encode();
+        let hash_hex = hash.as_deref().map(hex::encode).unwrap_or_default();
+        let statement = canonical::whole_cut_statement(&WholeCut {
+            workspace_id: chain.workspace_id,
+            kind: chain.kind,
+            seq,
+            hash: &hash_hex,
+            cut_at: at,
+            holes: &holes,
+            kept: &kept,
+        });
+        let cut = Cut { seq, hash, at, signature: signer.sign(&statement), holes, kept };
         tx.execute(|q| set_cut(q, chain, &cut)).await?;
     }
     Ok(())
 }
 
-/// A link a purge removed.
+/// A link whose record a purge removes.
 #[derive(sqlx::FromRow)]
-pub struct RemovedLink {
+struct PurgedLink {
     workspace_id: i64,
     kind: Kind,
     seq: i64,
-    hash: Vec<u8>,
+}
+
+fn links_of_records<'a>(q: &mut Sql<'_, 'a>, record_ids: &'a [Uuid]) {
+    q.push("SELECT workspace_id, kind, seq FROM chain_links WHERE record_id IN (");
+    q.join(record_ids, ", ", |q, id| _ = q.bind(*id));
+    q.push(")");
+}
+
+fn link_hash(q: &mut Sql<'_, '_>, chain: ChainId, seq: i64) {
+    q.push("SELECT hash FROM chain_links WHERE ");
+    chain_is(q, "", chain);
+    q.push(" AND seq = ").bind(seq);
+}
+
+/// The links after `after` up to `through`.
+fn delete_through(q: &mut Sql<'_, '_>, chain: ChainId, after: i64, through: i64) {
+    q.push("DELETE FROM chain_links WHERE ");
+    chain_is(q, "", chain);
+    q.push(" AND seq > ").bind(after).push(" AND seq <= ").bind(through);
+}
+
+fn delete_seqs<'a>(q: &mut Sql<'_, 'a>, chain: ChainId, seqs: &'a [i64]) {
+    q.push("DELETE FROM chain_links WHERE ");
+    chain_is(q, "", chain);
+    q.push(" AND seq IN (").join(seqs, ", ", |q, seq| _ = q.bind(*seq)).push(")");
+}
+
+/// The links left up to `through`.
+fn seqs_through(q: &mut Sql<'_, '_>, chain: ChainId, through: i64) {
+    q.push("SELECT seq FROM chain_links WHERE ");
+    chain_is(q, "", chain);
+    q.push(" AND seq <= ").bind(through).push(" ORDER BY seq");
 }
 
 /// `(workspace_id = ? AND kind = ?)`: one chain.
@@ -150,7 +238,8 @@ fn ensure_heads<'a>(q: &mut Sql<'_, 'a>, chains: &'a [ChainId]) {
     q.push(" ON CONFLICT (workspace_id, kind) DO NOTHING");
 }
 
-const HEAD_COLUMNS: &str = "workspace_id, kind, seq, hash, cut_seq, cut_hash, cut_at, cut_signature";
+const HEAD_COLUMNS: &str =
+    "workspace_id, kind, seq, hash, cut_seq, cut_hash, cut_at, cut_signature, cut_holes, cut_kept";
 
 fn heads_for_update<'a>(q: &mut Sql<'_, 'a>, chains: &'a [ChainId]) {
     q.push(format_args!("SELECT {HEAD_COLUMNS} FROM chain_heads WHERE "));
@@ -185,28 +274,12 @@ fn set_heads<'a>(q: &mut Sql<'_, 'a>, ends: &'a [(ChainId, i64, Hash)]) {
     q.push(" ON CONFLICT (workspace_id, kind) DO UPDATE SET seq = excluded.seq, hash = excluded.hash");
 }
 
-fn delete_links<'a>(q: &mut Sql<'_, 'a>, record_ids: &'a [Uuid]) {
-    q.push("DELETE FROM chain_links WHERE record_id IN (");
-    q.join(record_ids, ", ", |q, id| _ = q.bind(*id));
-    q.push(") RETURNING workspace_id, kind, seq, hash");
-}
-
-/// PostgreSQL: removes the links of every record in `table` (a partition
-/// about to be dropped); the last removed link of each chain ([`RemovedLink`]).
-pub fn delete_links_of(q: &mut Sql<'_, '_>, table: &str) {
-    q.push(format_args!(
-        "WITH removed AS (DELETE FROM chain_links l USING {table} e WHERE l.record_id = e.id \
-         RETURNING l.workspace_id, l.kind, l.seq, l.hash) \
-         SELECT DISTINCT ON (workspace_id, kind) workspace_id, kind, seq, hash FROM removed \
-         ORDER BY workspace_id, kind, seq DESC"
-    ));
-}
-
 fn set_cut<'a>(q: &mut Sql<'_, 'a>, chain: ChainId, cut: &'a Cut) {
-    q.push("UPDATE chain_heads SET cut_seq = ").bind(cut.seq).push(", cut_hash = ").bind(cut.hash.as_slice());
-    q.push(", cut_at = ").bind(cut.at).push(", cut_signature = ").bind(cut.signature.as_str()).push(" WHERE ");
+    q.push("UPDATE chain_heads SET cut_seq = ").bind(cut.seq).push(", cut_hash = ").bind(cut.hash.as_deref());
+    q.push(", cut_at = ").bind(cut.at).push(", cut_signature = ").bind(cut.signature.as_str());
+    q.push(", cut_holes = ").bind(cut.holes.as_str()).push(", cut_kept = ").bind(cut.kept.as_str());
+    q.push(" WHERE ");
     chain_is(q, "", chain);
-    q.push(" AND cut_seq < ").bind(cut.seq);
 }
 
 /// Every chain's head ([`ChainHead`]).

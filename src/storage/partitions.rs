@@ -18,7 +18,7 @@ use sqlx::query::Query;
 use sqlx::{PgConnection, PgPool, Postgres};
 use uuid::Uuid;
 
-use super::chain::{self, RemovedLink};
+use super::chain;
 use super::retention::PurgedRow;
 use super::sql_store::Tx;
 
@@ -215,12 +215,12 @@ async fn drop_one(
     );
     by_key(&mut tx, sqlx::query(&forget)).await?;
     let mut tx = Tx::Postgres(tx);
-    let links: Vec<RemovedLink> = tx.fetch_all(|q| chain::delete_links_of(q, table)).await?;
+    let purged = chain::purged_in_table(&mut tx, table).await?;
     // The chains' heads are locked last: a writer locks its partition's
     // parent (which DROP waits for) before it locks the heads it extends.
     tx.execute(|q| _ = q.push(format_args!("DROP TABLE {table}"))).await?;
     tx.execute(|q| _ = q.push("DELETE FROM event_partitions WHERE name = ").bind(table.as_str())).await?;
-    chain::sign_cuts(&mut tx, links, signer).await?;
+    chain::cut_chains(&mut tx, purged, signer).await?;
     tx.commit().await?;
     tracing::info!(partition = table, "dropped: every record in it was past its period");
     Ok(Some(counts.into_iter().map(|(workspace_id, n)| (workspace_id, partition.kind, n as u64)).collect()))

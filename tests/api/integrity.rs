@@ -205,17 +205,14 @@ async fn a_removed_record_and_a_removed_link_are_named() {
     assert!(report.contains("link 7: missing: links through 7 were removed"), "{report}");
 }
 
-#[tokio::test]
-async fn a_record_slipped_in_is_named() {
-    let app = spawn_app().await;
-    let ids = fill(&app).await;
-    // A copy of a real record under a new id, as someone with SQL access would forge it.
+/// A copy of a stored record under a new id, as someone with SQL access
+/// would forge it; the forged id.
+async fn slip_in_copy_of(app: &TestApp, original: uuid::Uuid) -> uuid::Uuid {
     let forged = uuid::Uuid::now_v7();
     let columns = "workspace_id, event_id, brand, kind, key, message, context, entity_type, entity_id, actor_type, \
                    actor_id, actor_email, actor_name, actor_label, ip, user_agent, visibility, severity, status, \
                    duration_ms, provider, error_message, error_stack, correlation_id, payload, diff, occurred_at, \
                    received_at";
-    let original: uuid::Uuid = ids[1].parse().unwrap();
     let insert = if app.db.is_postgres() {
         format!("INSERT INTO events (id, {columns}) SELECT '{forged}', {columns} FROM events WHERE id = '{original}'")
     } else {
@@ -226,7 +223,15 @@ async fn a_record_slipped_in_is_named() {
               SELECT {columns} FROM events_recent WHERE id = x'{original}')"
         )
     };
-    tamper(&app, &[&insert]).await;
+    tamper(app, &[&insert]).await;
+    forged
+}
+
+#[tokio::test]
+async fn a_record_slipped_in_is_named() {
+    let app = spawn_app().await;
+    let ids = fill(&app).await;
+    let forged = slip_in_copy_of(&app, ids[1].parse().unwrap()).await;
     let (code, report) = verify(&app).await;
     assert_eq!(code, 1, "{report}");
     let inserted = format!("record {forged}: inserted: the record is in no chain");
@@ -464,6 +469,70 @@ async fn a_purge_leaves_a_chain_that_verifies_from_its_cut() {
         report.contains("16 records valid, 20 links, 2 digests valid, links through 4 removed by retention"),
         "{report}"
     );
+}
+
+/// Retention removes records in the order received, which is not quite
+/// the chain's: a purge that removes link 7 but not 5 and 6 keeps link 7
+/// for its hash (a hole the cut signs), so the chain stays whole. Then a
+/// record slipped in behind the cut with a link of its own is named, as is
+/// a record removed beside a hole, or a hole added by hand.
+#[tokio::test]
+async fn a_purge_out_of_order_keeps_the_chain_whole() {
+    let app = spawn_app().await;
+    fill(&app).await;
+    sign(&app).await;
+    let ws = app.workspace.id;
+    let chain = format!("workspace_id = {ws} AND kind = 'event'");
+    let year_ago = Micros::now().0 - 365 * 24 * app::model::HOUR_US;
+    let aged = format!("(SELECT record_id FROM chain_links WHERE {chain} AND (seq <= 4 OR seq = 7))");
+    tamper(
+        &app,
+        &[
+            &format!("UPDATE events SET received_at = {year_ago} WHERE id IN {aged}"),
+            &format!("UPDATE events_recent SET received_at = {year_ago} WHERE id IN {aged}"),
+        ],
+    )
+    .await;
+    let purged = app.cli(&["retention", "run"]).await;
+    assert!(purged.contains("5 removed"), "{purged}");
+    let (code, report) = verify(&app).await;
+    assert_eq!(code, 0, "{report}");
+    let expected = "5 records valid, 10 links, 1 digests valid, links through 4 and 1 after removed by retention";
+    assert!(report.contains(expected), "{report}");
+
+    // A record slipped in behind the cut, with a link made up for it.
+    let original: uuid::Uuid = record_at(&app, 5).await.parse().unwrap();
+    let forged = slip_in_copy_of(&app, original).await;
+    let (id, zeros) = match app.db.is_postgres() {
+        true => (format!("'{forged}'"), "decode(repeat('00', 32), 'hex')".to_owned()),
+        false => (format!("x'{}'", forged.simple()), "zeroblob(32)".to_owned()),
+    };
+    tamper(&app, &[&format!("INSERT INTO chain_links VALUES ({ws}, 'event', 2, {id}, {zeros}, {zeros})")]).await;
+    let (code, report) = verify(&app).await;
+    assert!(code == 1 && report.contains(&format!("link 2, record {forged}: behind the retention cut")), "{report}");
+    tamper(
+        &app,
+        &[&format!("DELETE FROM chain_links WHERE record_id = {id}"), &format!("DELETE FROM events WHERE id = {id}")],
+    )
+    .await;
+    assert_eq!(verify(&app).await.0, 0);
+
+    // Beside the hole, a record removed is missing; a hole added by hand
+    // breaks the cut's signature.
+    let six = record_at(&app, 6).await;
+    tamper(
+        &app,
+        &[
+            &format!("DELETE FROM events WHERE id = {}", link(&app, 6)),
+            &format!("DELETE FROM events_recent WHERE id = {}", link(&app, 6)),
+        ],
+    )
+    .await;
+    let (code, report) = verify(&app).await;
+    assert!(code == 1 && report.contains(&format!("link 6, record {six}: missing")), "{report}");
+    tamper(&app, &[&format!("UPDATE chain_heads SET cut_holes = '6-7' WHERE {chain}")]).await;
+    let (code, report) = verify(&app).await;
+    assert!(code == 1 && report.contains("removed without a signed retention cut"), "{report}");
 }
 
 #[tokio::test]

@@ -104,6 +104,47 @@ pub struct ChainHead {
     /// hash and time: a cut nobody signed was not made by a purge.
     pub cut_at: Option<i64>,
     pub cut_signature: Option<String>,
+    /// A cut that keeps its chain whole (`None`: one made before, which
+    /// deleted links out of order): the links after `cut_seq` whose records
+    /// a purge removed, kept for their hashes ([`SeqSet`] text).
+    pub cut_holes: Option<String>,
+    /// Links behind such a cut that an older cut left there ([`SeqSet`]).
+    pub cut_kept: Option<String>,
+}
+
+/// Sequence numbers of a chain's links, written as ranges (`1-5,7,9-12`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SeqSet(pub std::collections::BTreeSet<i64>);
+
+impl SeqSet {
+    pub fn encode(&self) -> String {
+        let mut ranges: Vec<(i64, i64)> = Vec::new();
+        for &seq in &self.0 {
+            match ranges.last_mut() {
+                Some((_, end)) if *end + 1 == seq => *end = seq,
+                _ => ranges.push((seq, seq)),
+            }
+        }
+        let range = |(start, end): (i64, i64)| match start == end {
+            true => start.to_string(),
+            false => format!("{start}-{end}"),
+        };
+        ranges.into_iter().map(range).collect::<Vec<_>>().join(",")
+    }
+
+    /// `None` for text that is not such a list.
+    pub fn decode(text: &str) -> Option<SeqSet> {
+        let mut set = std::collections::BTreeSet::new();
+        for part in text.split(',').filter(|part| !part.is_empty()) {
+            let (start, end) = part.split_once('-').unwrap_or((part, part));
+            let (start, end): (i64, i64) = (start.parse().ok()?, end.parse().ok()?);
+            if start < 1 || end < start || end - start > 10_000_000 {
+                return None;
+            }
+            set.extend(start..=end);
+        }
+        Some(SeqSet(set))
+    }
 }
 
 impl ChainHead {
@@ -158,4 +199,20 @@ pub struct IntegrityStatus {
     pub records: i64,
     pub problems: i64,
     pub detail: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_sets_are_written_as_ranges_and_read_back() {
+        let set = SeqSet([1, 2, 3, 5, 7, 8].into_iter().collect());
+        assert_eq!(set.encode(), "1-3,5,7-8");
+        assert_eq!(SeqSet::decode("1-3,5,7-8"), Some(set));
+        assert_eq!(SeqSet::decode(""), Some(SeqSet::default()));
+        for bad in ["x", "3-1", "0", "-1", "1-", "1,,a"] {
+            assert_eq!(SeqSet::decode(bad), None, "{bad}");
+        }
+    }
 }
