@@ -564,6 +564,8 @@ pub trait Signer: Send + Sync {
     fn sign(&self, message: &[u8]) -> String;
     /// The public key that checks it, in hex.
     fn public_key(&self) -> String;
+    /// Whether `signature` (hex) is this key's over `message`.
+    fn verifies(&self, message: &[u8], signature: &str) -> bool;
 }
 
 /// Makes the audit records of an applied change.

@@ -80,6 +80,10 @@ impl Signer for SigningKeys {
     fn public_key(&self) -> String {
         hex::encode(self.key.verifying_key().as_bytes())
     }
+
+    fn verifies(&self, message: &[u8], signature: &str) -> bool {
+        signature_holds(message, signature, &self.key.verifying_key())
+    }
 }
 
 #[cfg(unix)]

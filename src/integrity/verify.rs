@@ -3,16 +3,19 @@
 //! one before, then checks every digest's signature and head. Reports, per
 //! chain, what is valid and, for each problem, which link and record.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
-use app::model::{ChainHead, ChainId, ChainLink, Digest, DigestQuery, DigestsOf, Kind, SeqSet, StoredRecord};
+use app::model::{
+    ChainHead, ChainId, ChainLink, Digest, DigestQuery, DigestsOf, KeptLinks, Kind, SeqSet, StoredRecord,
+};
 use app::store::{Store, StoreResult};
 use ed25519_dalek::VerifyingKey;
 use uuid::Uuid;
 
 use super::signing::{signature_holds, signed_by};
-use crate::storage::canonical::{self, Hash, WholeCut, GENESIS};
+use crate::storage::canonical::{self, Hash, GENESIS};
+use crate::storage::SignedCut;
 
 /// Links read per round trip.
 const BATCH: usize = 10_000;
@@ -267,7 +270,7 @@ pub async fn verify(
     }
     // The heads as they are once every chain was read.
     let heads: HashMap<ChainId, ChainHead> = store.chain_heads().await?.into_iter().map(|h| (h.chain(), h)).collect();
-    forgive_concurrent_purges(&heads, &mut report);
+    forgive_concurrent_purges(&heads, &mut report, trusted);
     check_heads(&heads, &mut report);
 
     for (id, workspace_id, kind) in store.unlinked_records(scope.workspace_id, MAX_UNLINKED).await? {
@@ -368,28 +371,27 @@ async fn contents(records: Vec<StoredRecord>) -> (HashMap<Uuid, Hash>, HashSet<U
 }
 
 /// A purge that committed while the chains were read removes links and
-/// records between the reads: what went up to a chain's new (signed) cut
-/// is retention's, not a problem.
-fn forgive_concurrent_purges(heads: &HashMap<ChainId, ChainHead>, report: &mut Report) {
+/// records between the reads: what went up to a chain's new cut, or into
+/// its holes, is retention's, not a problem, if the new cut's signature
+/// holds. Nothing at or behind the cut the walk itself used is forgiven.
+fn forgive_concurrent_purges(heads: &HashMap<ChainId, ChainHead>, report: &mut Report, trusted: &VerifyingKey) {
     if report.problems() == 0 {
         return;
     }
+    let holds = |message: &[u8], signature: &str| signature_holds(message, signature, trusted);
     for chain in &mut report.chains {
-        let head = heads.get(&chain.chain);
-        let cut = head.map_or(0, |head| head.cut_seq);
-        // Records a purge removed after the cut since the walk read them.
-        let holes = head.and_then(|h| h.cut_holes.as_deref()).and_then(SeqSet::decode).unwrap_or_default();
-        chain.problems.retain(|p| {
-            let through = match p.finding {
-                Finding::Gap { through } => through,
-                Finding::TailCut { signed } => signed,
-                Finding::Missing if p.seq.is_some_and(|seq| holes.0.contains(&seq)) => return false,
-                Finding::Missing => p.seq.unwrap_or(i64::MAX),
-                _ => return true,
-            };
-            through > cut.max(chain.removed_through)
+        let Some(Some(cut)) = heads.get(&chain.chain).map(|head| SignedCut::of(head, &holds)) else { continue };
+        let walked_from = chain.removed_through;
+        // Links `from` to `through` all went with the new cut or into its holes.
+        let purged = |from: i64, through: i64| {
+            from > walked_from && (through <= cut.seq || cut.holes.run_after(cut.seq.max(from - 1)) >= through)
+        };
+        chain.problems.retain(|p| match (p.finding.clone(), p.seq) {
+            (Finding::Gap { through } | Finding::TailCut { signed: through }, Some(from)) => !purged(from, through),
+            (Finding::Missing, Some(seq)) => !purged(seq, seq),
+            _ => true,
         });
-        chain.removed_through = chain.removed_through.max(cut);
+        chain.removed_through = walked_from.max(cut.seq);
     }
 }
 
@@ -429,9 +431,12 @@ struct Walk {
     /// A cut that keeps its chain whole: behind it, only the links it lists
     /// in `kept`; after it, `holes` are links whose records it removed.
     whole_cut: bool,
-    kept: SeqSet,
+    kept: KeptLinks,
     holes: SeqSet,
     holes_seen: u64,
+    kept_seen: BTreeSet<i64>,
+    /// The walk reads the chain from its first link (not from a resume point).
+    from_start: bool,
     /// The next link's seq, and the hash it must follow from (`None` after a gap).
     next_seq: i64,
     previous: Option<Hash>,
@@ -468,8 +473,10 @@ impl Walk {
         resume: Option<Resume>,
         trusted: &VerifyingKey,
     ) -> Walk {
-        let (cut, unsigned_cut) = match head {
-            Some(head) => SignedCut::of(head, trusted),
+        let holds = |message: &[u8], signature: &str| signature_holds(message, signature, trusted);
+        let (cut, unsigned_cut) = match head.map(|head| SignedCut::of(head, &holds)) {
+            Some(Some(cut)) => (cut, false),
+            Some(None) => (SignedCut::default(), true),
             None => (SignedCut::default(), false),
         };
         let SignedCut { seq: cut_seq, hash: cut_hash, whole: whole_cut, kept, holes } = cut;
@@ -486,6 +493,8 @@ impl Walk {
             kept,
             holes,
             holes_seen: 0,
+            kept_seen: BTreeSet::new(),
+            from_start: resume.is_none(),
             next_seq: start.0,
             previous: start.1,
             anchors,
@@ -509,13 +518,23 @@ impl Walk {
     fn step(&mut self, link: ChainLink, content: Option<Hash>) {
         self.last = link.seq;
         self.last_hash = as_hash(&link.hash);
-        if link.seq <= self.cut_seq && self.whole_cut && !self.kept.0.contains(&link.seq) {
-            self.problem(Some(link.seq), Some(link.record_id), Finding::BehindCut);
-            return;
+        if link.seq <= self.cut_seq && self.whole_cut {
+            // Behind a whole cut only the links it lists, as it signed them.
+            match self.kept.0.get(&link.seq) {
+                None => {
+                    self.problem(Some(link.seq), Some(link.record_id), Finding::BehindCut);
+                    return;
+                }
+                Some(hash) if *hash != hex::encode(&link.hash) => {
+                    self.problem(Some(link.seq), Some(link.record_id), Finding::LinkBroken);
+                    return;
+                }
+                Some(_) => _ = self.kept_seen.insert(link.seq),
+            }
         }
         let content_ok = match content {
             // Its record purged, its link kept for the chain's sake.
-            None if self.holes.0.contains(&link.seq) => {
+            None if self.holes.contains(link.seq) => {
                 self.holes_seen += 1;
                 false
             }
@@ -617,7 +636,22 @@ impl Walk {
         trusted: &VerifyingKey,
     ) -> ChainReport {
         self.classify();
+        // A head claiming a cut no signature vouches for, wherever the walk began.
+        if self.unsigned_cut && !self.problems.iter().any(|p| p.finding == Finding::UnsignedCut) {
+            let cut = head.map_or(0, |h| h.cut_seq);
+            self.problem((cut > 0).then_some(cut), None, Finding::UnsignedCut);
+        }
+        // Every link the cut signed as kept, and every hole, is still there.
+        if self.from_start {
+            let lost: Vec<i64> = self.kept.0.keys().copied().filter(|seq| !self.kept_seen.contains(seq)).collect();
+            for seq in lost {
+                self.problem(Some(seq), None, Finding::Gap { through: seq });
+            }
+        }
         let end = self.last.max(self.cut_seq);
+        if let Some(hole) = self.holes.last().filter(|&hole| hole > end) {
+            self.problem(Some(end + 1), None, Finding::Gap { through: hole });
+        }
         if let Some(head) = head.filter(|h| h.seq > end) {
             self.problem(Some(end + 1), None, Finding::Gap { through: head.seq });
         }
@@ -653,67 +687,6 @@ impl Walk {
             problems: self.problems,
             resume: if clean { self.last_valid } else { None },
         }
-    }
-}
-
-/// A chain's cut as its signature vouches for it.
-#[derive(Default)]
-struct SignedCut {
-    seq: i64,
-    hash: Option<Hash>,
-    /// Made by a purge that keeps chains whole (holes and kept listed).
-    whole: bool,
-    kept: SeqSet,
-    holes: SeqSet,
-}
-
-impl SignedCut {
-    /// The head's cut, and whether the head claims a cut no valid
-    /// signature vouches for (the walk then starts at the beginning).
-    fn of(head: &ChainHead, trusted: &VerifyingKey) -> (SignedCut, bool) {
-        let claimed = head.cut_seq > 0 || head.cut_holes.as_deref().is_some_and(|holes| !holes.is_empty());
-        let signed = match head.cut_holes.as_deref() {
-            Some(holes) => Self::whole(head, holes, trusted),
-            None => Self::older(head, trusted),
-        };
-        match signed {
-            Some(cut) => (cut, false),
-            None => (SignedCut::default(), claimed),
-        }
-    }
-
-    fn whole(head: &ChainHead, holes_text: &str, trusted: &VerifyingKey) -> Option<SignedCut> {
-        let kept_text = head.cut_kept.as_deref().unwrap_or("");
-        let hash = match head.cut_hash.as_deref() {
-            Some(bytes) => Some(as_hash(bytes)?),
-            None if head.cut_seq == 0 => None,
-            None => return None,
-        };
-        let hash_hex = hash.map(hex::encode).unwrap_or_default();
-        let statement = canonical::whole_cut_statement(&WholeCut {
-            workspace_id: head.workspace_id,
-            kind: head.kind,
-            seq: head.cut_seq,
-            hash: &hash_hex,
-            cut_at: head.cut_at?,
-            holes: holes_text,
-            kept: kept_text,
-        });
-        signature_holds(&statement, head.cut_signature.as_deref()?, trusted).then_some(())?;
-        let (holes, kept) = (SeqSet::decode(holes_text)?, SeqSet::decode(kept_text)?);
-        Some(SignedCut { seq: head.cut_seq, hash, whole: true, kept, holes })
-    }
-
-    /// A cut made before cuts kept chains whole.
-    fn older(head: &ChainHead, trusted: &VerifyingKey) -> Option<SignedCut> {
-        if head.cut_seq == 0 {
-            return Some(SignedCut::default());
-        }
-        let hash = as_hash(head.cut_hash.as_deref()?)?;
-        let statement =
-            canonical::cut_statement(head.workspace_id, head.kind, head.cut_seq, &hex::encode(hash), head.cut_at?);
-        signature_holds(&statement, head.cut_signature.as_deref()?, trusted).then_some(())?;
-        Some(SignedCut { seq: head.cut_seq, hash: Some(hash), ..SignedCut::default() })
     }
 }
 

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use app::model::{
-    ChainHead, ChainId, ChainLink, Digest, DigestPosition, DigestQuery, DigestsOf, IntegrityStatus, Kind, Micros,
-    SeqSet,
+    ChainHead, ChainId, ChainLink, Digest, DigestPosition, DigestQuery, DigestsOf, IntegrityStatus, KeptLinks, Kind,
+    Micros, SeqSet,
 };
 use app::store::{NewRecord, Signer};
 use uuid::Uuid;
@@ -88,98 +88,204 @@ pub async fn append(tx: &mut Tx, records: &[Append]) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// A chain's new cut, signed ([`canonical::whole_cut_statement`]).
-struct Cut {
+/// A chain's cut as its signature vouches for it (`SignedCut::of`).
+#[derive(Clone, Debug, Default)]
+pub struct SignedCut {
+    pub seq: i64,
+    pub hash: Option<Hash>,
+    /// Made by a purge that keeps chains whole (holes and kept listed).
+    pub whole: bool,
+    pub holes: SeqSet,
+    pub kept: KeptLinks,
+}
+
+impl SignedCut {
+    /// The head's cut if its signature holds (`holds(statement, signature)`);
+    /// `None` when the head claims a cut no valid signature vouches for.
+    pub fn of(head: &ChainHead, holds: &dyn Fn(&[u8], &str) -> bool) -> Option<SignedCut> {
+        let claimed = head.cut_seq > 0 || head.cut_holes.as_deref().is_some_and(|holes| !holes.is_empty());
+        let signed = match head.cut_holes.as_deref() {
+            Some(holes) => Self::whole(head, holes, holes_text_kept(head), holds),
+            None if head.cut_seq == 0 => Some(SignedCut::default()),
+            None => Self::older(head, holds),
+        };
+        match signed {
+            None if !claimed => Some(SignedCut::default()),
+            signed => signed,
+        }
+    }
+
+    fn whole(head: &ChainHead, holes: &str, kept: &str, holds: &dyn Fn(&[u8], &str) -> bool) -> Option<SignedCut> {
+        let hash = match head.cut_hash.as_deref() {
+            Some(bytes) => Some(Hash::try_from(bytes).ok()?),
+            None if head.cut_seq == 0 => None,
+            None => return None,
+        };
+        let hash_hex = hash.map(hex::encode).unwrap_or_default();
+        let statement = canonical::whole_cut_statement(&WholeCut {
+            workspace_id: head.workspace_id,
+            kind: head.kind,
+            seq: head.cut_seq,
+            hash: &hash_hex,
+            cut_at: head.cut_at?,
+            holes,
+            kept,
+        });
+        holds(&statement, head.cut_signature.as_deref()?).then_some(())?;
+        let (holes, kept) = (SeqSet::decode(holes)?, KeptLinks::decode(kept)?);
+        Some(SignedCut { seq: head.cut_seq, hash, whole: true, holes, kept })
+    }
+
+    /// A cut made before cuts kept chains whole.
+    fn older(head: &ChainHead, holds: &dyn Fn(&[u8], &str) -> bool) -> Option<SignedCut> {
+        let hash = Hash::try_from(head.cut_hash.as_deref()?).ok()?;
+        let statement =
+            canonical::cut_statement(head.workspace_id, head.kind, head.cut_seq, &hex::encode(hash), head.cut_at?);
+        holds(&statement, head.cut_signature.as_deref()?).then_some(())?;
+        Some(SignedCut { seq: head.cut_seq, hash: Some(hash), ..SignedCut::default() })
+    }
+}
+
+fn holes_text_kept(head: &ChainHead) -> &str {
+    head.cut_kept.as_deref().unwrap_or("")
+}
+
+/// A chain's new cut, worked out and its links deleted, not yet signed.
+pub struct PlannedCut {
+    chain: ChainId,
     seq: i64,
-    hash: Option<Vec<u8>>,
-    at: i64,
-    signature: String,
-    holes: String,
-    kept: String,
+    hash: Option<Hash>,
+    holes: SeqSet,
+    kept: KeptLinks,
 }
 
 /// The links of records a purge deleted (in the same transaction): each
-/// chain's cut moves over them as far as they run on from it, and the rest
-/// stay as holes ([`cut_chains`]).
+/// chain's cut moves over them as far as they run on from it, the rest stay
+/// as holes ([`plan_cuts`], [`sign_cuts`]).
 pub async fn cut(tx: &mut Tx, record_ids: &[Uuid], signer: &dyn Signer) -> sqlx::Result<()> {
-    let mut purged: BTreeMap<ChainId, BTreeSet<i64>> = BTreeMap::new();
+    let mut seqs: BTreeMap<ChainId, Vec<i64>> = BTreeMap::new();
     for ids in record_ids.chunks(IDS_PER_STATEMENT) {
         for link in tx.fetch_all::<PurgedLink>(|q| links_of_records(q, ids)).await? {
-            purged.entry(ChainId { workspace_id: link.workspace_id, kind: link.kind }).or_default().insert(link.seq);
+            seqs.entry(ChainId { workspace_id: link.workspace_id, kind: link.kind }).or_default().push(link.seq);
         }
     }
-    cut_chains(tx, purged, signer).await
+    let purged = seqs.into_iter().map(|(chain, seqs)| (chain, SeqSet::from_seqs(seqs))).collect();
+    let planned = plan_cuts(tx, purged, signer).await?;
+    sign_cuts(tx, planned, signer).await
 }
 
 /// PostgreSQL: the links of every record in `table` (a partition about to
-/// be dropped), per chain.
-pub async fn purged_in_table(tx: &mut Tx, table: &str) -> sqlx::Result<BTreeMap<ChainId, BTreeSet<i64>>> {
-    let mut purged: BTreeMap<ChainId, BTreeSet<i64>> = BTreeMap::new();
-    let links: Vec<PurgedLink> = tx
+/// be dropped), per chain, as runs (islands of consecutive `seq`).
+pub async fn purged_in_table(tx: &mut Tx, table: &str) -> sqlx::Result<BTreeMap<ChainId, SeqSet>> {
+    let runs: Vec<PurgedRun> = tx
         .fetch_all(|q| {
             _ = q.push(format_args!(
-                "SELECT l.workspace_id, l.kind, l.seq FROM chain_links l JOIN {table} e ON e.id = l.record_id"
+                "SELECT workspace_id, kind, MIN(seq) AS first, MAX(seq) AS last FROM \
+                 (SELECT l.workspace_id, l.kind, l.seq, \
+                  l.seq - ROW_NUMBER() OVER (PARTITION BY l.workspace_id, l.kind ORDER BY l.seq) AS island \
+                  FROM chain_links l JOIN {table} e ON e.id = l.record_id) AS numbered \
+                 GROUP BY workspace_id, kind, island"
             ))
         })
         .await?;
-    for link in links {
-        purged.entry(ChainId { workspace_id: link.workspace_id, kind: link.kind }).or_default().insert(link.seq);
+    let mut ranges: BTreeMap<ChainId, Vec<(i64, i64)>> = BTreeMap::new();
+    for run in runs {
+        ranges
+            .entry(ChainId { workspace_id: run.workspace_id, kind: run.kind })
+            .or_default()
+            .push((run.first, run.last));
     }
-    Ok(purged)
+    Ok(ranges.into_iter().map(|(chain, ranges)| (chain, SeqSet::from_ranges(ranges))).collect())
 }
 
-/// Moves each chain's cut over the purged links that run on from it (and
-/// the holes earlier purges left), deletes those links, and signs the cut
-/// with the links after it whose records are gone (`holes`, kept for their
-/// hashes) and any an older cut left behind it (`kept`): the chain stays
-/// whole, and a link behind the cut that it does not list was slipped in.
-/// Heads are updated in the order writers lock them.
-pub async fn cut_chains(
+/// Works out each chain's new cut and deletes the links it passes: the
+/// purged links (and holes earlier purges left) that run on from the cut,
+/// and purged links an older cut left behind it. Only a cut whose
+/// signature holds is built on: a purge must not sign what someone changed.
+/// Reads the heads without locking them (only a purge, one at a time, moves
+/// cuts), so that PostgreSQL can do this before it drops a partition.
+pub async fn plan_cuts(
     tx: &mut Tx,
-    purged: BTreeMap<ChainId, BTreeSet<i64>>,
+    purged: BTreeMap<ChainId, SeqSet>,
     signer: &dyn Signer,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<Vec<PlannedCut>> {
     let chains: Vec<ChainId> = purged.keys().copied().collect();
-    if chains.is_empty() {
-        return Ok(());
+    let mut planned = Vec::with_capacity(chains.len());
+    for heads in chains.chunks(IDS_PER_STATEMENT) {
+        for head in tx.fetch_all::<ChainHead>(|q| heads_of(q, heads)).await? {
+            let chain = head.chain();
+            let damaged = |what: &str| {
+                sqlx::Error::Protocol(format!("chain {chain:?}: {what}: run trail verify; the purge stopped here"))
+            };
+            let old = SignedCut::of(&head, &|message, signature| signer.verifies(message, signature))
+                .ok_or_else(|| damaged("its cut is not signed by this server's key"))?;
+            let now = purged.get(&chain).cloned().unwrap_or_default();
+            let gone = now.union(&old.holes);
+            let seq = gone.run_after(old.seq);
+            let hash = match seq > old.seq {
+                true => {
+                    let (hash,): (Vec<u8>,) = tx
+                        .fetch_optional(|q| link_hash(q, chain, seq))
+                        .await?
+                        .ok_or_else(|| damaged("a link the cut passes is missing"))?;
+                    Some(Hash::try_from(hash.as_slice()).map_err(|_| damaged("a link's hash is damaged"))?)
+                }
+                false => old.hash,
+            };
+            tx.execute(|q| delete_through(q, chain, old.seq, seq)).await?;
+            let behind = now.through(old.seq);
+            for &(first, last) in behind.ranges() {
+                tx.execute(|q| delete_through(q, chain, first - 1, last)).await?;
+            }
+            let kept = match old.whole {
+                // Carried on, less what this purge removed.
+                true => KeptLinks(old.kept.0.into_iter().filter(|(kept, _)| !behind.contains(*kept)).collect()),
+                // Once, from an older cut: the links it left behind.
+                false => {
+                    let links: Vec<(i64, Vec<u8>)> = tx.fetch_all(|q| links_through(q, chain, seq)).await?;
+                    KeptLinks(links.into_iter().map(|(seq, hash)| (seq, hex::encode(hash))).collect())
+                }
+            };
+            planned.push(PlannedCut { chain, seq, hash, holes: gone.after(seq), kept });
+        }
     }
-    let heads: Vec<ChainHead> = tx.fetch_all(|q| heads_for_update(q, &chains)).await?;
+    Ok(planned)
+}
+
+/// Signs each planned cut and writes it to its head, locking the heads in
+/// the order writers do.
+pub async fn sign_cuts(tx: &mut Tx, planned: Vec<PlannedCut>, signer: &dyn Signer) -> sqlx::Result<()> {
+    let chains: Vec<ChainId> = planned.iter().map(|cut| cut.chain).collect();
+    for chunk in chains.chunks(IDS_PER_STATEMENT) {
+        tx.fetch_all::<ChainHead>(|q| heads_for_update(q, chunk)).await?;
+    }
     let at = Micros::now().0;
-    for head in heads {
-        let chain = head.chain();
-        let mut gone = purged.get(&chain).cloned().unwrap_or_default();
-        gone.extend(head.cut_holes.as_deref().and_then(SeqSet::decode).unwrap_or_default().0);
-        let mut seq = head.cut_seq;
-        while gone.contains(&(seq + 1)) {
-            seq += 1;
-        }
-        let hash = match seq > head.cut_seq {
-            true => tx.fetch_optional::<(Vec<u8>,)>(|q| link_hash(q, chain, seq)).await?.map(|(hash,)| hash),
-            false => head.cut_hash.clone(),
-        };
-        // Everything up to the new cut, and the purged links behind the old one.
-        let behind: Vec<i64> = gone.iter().copied().filter(|&s| s <= head.cut_seq).collect();
-        tx.execute(|q| delete_through(q, chain, head.cut_seq, seq)).await?;
-        for seqs in behind.chunks(IDS_PER_STATEMENT) {
-            tx.execute(|q| delete_seqs(q, chain, seqs)).await?;
-        }
-        let kept: Vec<(i64,)> = tx.fetch_all(|q| seqs_through(q, chain, seq)).await?;
-        let kept = SeqSet(kept.into_iter().map(|(s,)| s).collect()).encode();
-        let holes = SeqSet(gone.into_iter().filter(|&s| s > seq).collect()).encode();
-        let hash_hex = hash.as_deref().map(hex::encode).unwrap_or_default();
+    for cut in planned {
+        let (holes, kept) = (cut.holes.encode(), cut.kept.encode());
+        let hash_hex = cut.hash.map(hex::encode).unwrap_or_default();
         let statement = canonical::whole_cut_statement(&WholeCut {
-            workspace_id: chain.workspace_id,
-            kind: chain.kind,
-            seq,
+            workspace_id: cut.chain.workspace_id,
+            kind: cut.chain.kind,
+            seq: cut.seq,
             hash: &hash_hex,
             cut_at: at,
             holes: &holes,
             kept: &kept,
         });
-        let cut = Cut { seq, hash, at, signature: signer.sign(&statement), holes, kept };
-        tx.execute(|q| set_cut(q, chain, &cut)).await?;
+        let signed = Cut { seq: cut.seq, hash: cut.hash, at, signature: signer.sign(&statement), holes, kept };
+        tx.execute(|q| set_cut(q, cut.chain, &signed)).await?;
     }
     Ok(())
+}
+
+/// A chain's new cut, signed ([`canonical::whole_cut_statement`]).
+struct Cut {
+    seq: i64,
+    hash: Option<Hash>,
+    at: i64,
+    signature: String,
+    holes: String,
+    kept: String,
 }
 
 /// A link whose record a purge removes.
@@ -188,6 +294,15 @@ struct PurgedLink {
     workspace_id: i64,
     kind: Kind,
     seq: i64,
+}
+
+/// A run of consecutive links whose records a partition held.
+#[derive(sqlx::FromRow)]
+struct PurgedRun {
+    workspace_id: i64,
+    kind: Kind,
+    first: i64,
+    last: i64,
 }
 
 fn links_of_records<'a>(q: &mut Sql<'_, 'a>, record_ids: &'a [Uuid]) {
@@ -209,15 +324,9 @@ fn delete_through(q: &mut Sql<'_, '_>, chain: ChainId, after: i64, through: i64)
     q.push(" AND seq > ").bind(after).push(" AND seq <= ").bind(through);
 }
 
-fn delete_seqs<'a>(q: &mut Sql<'_, 'a>, chain: ChainId, seqs: &'a [i64]) {
-    q.push("DELETE FROM chain_links WHERE ");
-    chain_is(q, "", chain);
-    q.push(" AND seq IN (").join(seqs, ", ", |q, seq| _ = q.bind(*seq)).push(")");
-}
-
-/// The links left up to `through`.
-fn seqs_through(q: &mut Sql<'_, '_>, chain: ChainId, through: i64) {
-    q.push("SELECT seq FROM chain_links WHERE ");
+/// The links left up to `through`, with their hashes.
+fn links_through(q: &mut Sql<'_, '_>, chain: ChainId, through: i64) {
+    q.push("SELECT seq, hash FROM chain_links WHERE ");
     chain_is(q, "", chain);
     q.push(" AND seq <= ").bind(through).push(" ORDER BY seq");
 }
@@ -242,6 +351,14 @@ const HEAD_COLUMNS: &str =
     "workspace_id, kind, seq, hash, cut_seq, cut_hash, cut_at, cut_signature, cut_holes, cut_kept";
 
 fn heads_for_update<'a>(q: &mut Sql<'_, 'a>, chains: &'a [ChainId]) {
+    heads_of(q, chains);
+    if q.dialect() == Dialect::Postgres {
+        q.push(" FOR UPDATE");
+    }
+}
+
+/// The heads of `chains`, in the order writers lock them.
+fn heads_of<'a>(q: &mut Sql<'_, 'a>, chains: &'a [ChainId]) {
     q.push(format_args!("SELECT {HEAD_COLUMNS} FROM chain_heads WHERE "));
     q.join(chains, " OR ", |q, chain| {
         q.push("(");
@@ -249,9 +366,6 @@ fn heads_for_update<'a>(q: &mut Sql<'_, 'a>, chains: &'a [ChainId]) {
         q.push(")");
     });
     q.push(" ORDER BY workspace_id, kind");
-    if q.dialect() == Dialect::Postgres {
-        q.push(" FOR UPDATE");
-    }
 }
 
 fn insert_links<'a>(q: &mut Sql<'_, 'a>, links: &'a [NewLink]) {
@@ -274,8 +388,13 @@ fn set_heads<'a>(q: &mut Sql<'_, 'a>, ends: &'a [(ChainId, i64, Hash)]) {
     q.push(" ON CONFLICT (workspace_id, kind) DO UPDATE SET seq = excluded.seq, hash = excluded.hash");
 }
 
+/// Under the head's lock, and purges run one at a time: the cut is the
+/// one [`plan_cuts`] read, moved on.
 fn set_cut<'a>(q: &mut Sql<'_, 'a>, chain: ChainId, cut: &'a Cut) {
-    q.push("UPDATE chain_heads SET cut_seq = ").bind(cut.seq).push(", cut_hash = ").bind(cut.hash.as_deref());
+    q.push("UPDATE chain_heads SET cut_seq = ")
+        .bind(cut.seq)
+        .push(", cut_hash = ")
+        .bind(cut.hash.as_ref().map(|h| h.as_slice()));
     q.push(", cut_at = ").bind(cut.at).push(", cut_signature = ").bind(cut.signature.as_str());
     q.push(", cut_holes = ").bind(cut.holes.as_str()).push(", cut_kept = ").bind(cut.kept.as_str());
     q.push(" WHERE ");

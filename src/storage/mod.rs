@@ -8,6 +8,7 @@ mod alerts;
 mod attempts;
 pub mod canonical;
 mod chain;
+pub use chain::SignedCut;
 mod changes;
 mod columns;
 mod commit_signal;

@@ -215,12 +215,15 @@ async fn drop_one(
     );
     by_key(&mut tx, sqlx::query(&forget)).await?;
     let mut tx = Tx::Postgres(tx);
+    // The links go before the DROP, which stops every reader and writer of
+    // `events` until the commit; the chains' heads are locked last: a writer
+    // locks its partition's parent (which DROP waits for) before it locks
+    // the heads it extends.
     let purged = chain::purged_in_table(&mut tx, table).await?;
-    // The chains' heads are locked last: a writer locks its partition's
-    // parent (which DROP waits for) before it locks the heads it extends.
+    let planned = chain::plan_cuts(&mut tx, purged, signer).await?;
     tx.execute(|q| _ = q.push(format_args!("DROP TABLE {table}"))).await?;
     tx.execute(|q| _ = q.push("DELETE FROM event_partitions WHERE name = ").bind(table.as_str())).await?;
-    chain::cut_chains(&mut tx, purged, signer).await?;
+    chain::sign_cuts(&mut tx, planned, signer).await?;
     tx.commit().await?;
     tracing::info!(partition = table, "dropped: every record in it was past its period");
     Ok(Some(counts.into_iter().map(|(workspace_id, n)| (workspace_id, partition.kind, n as u64)).collect()))

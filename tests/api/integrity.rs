@@ -535,6 +535,119 @@ async fn a_purge_out_of_order_keeps_the_chain_whole() {
     assert!(code == 1 && report.contains("removed without a signed retention cut"), "{report}");
 }
 
+/// A head that claims a cut or holes no signature vouches for is named,
+/// whatever else the walk finds, also by a check resuming where the last
+/// ended, and nothing it claims is forgiven.
+#[tokio::test]
+async fn holes_or_a_cut_claimed_by_hand_are_named() {
+    let app = spawn_app().await;
+    fill(&app).await;
+    sign(&app).await;
+    let ws = app.workspace.id;
+    let chain = format!("workspace_id = {ws} AND kind = 'event'");
+    let trusted = keys(&app).public_key();
+    let resume = trail::integrity::check(app.store.as_ref(), &trusted, None, &Default::default(), &[])
+        .await
+        .unwrap()
+        .resume_points();
+    let gone = |seq: i64| gone_records(&app, seq);
+    // A record removed and its link passed off as a hole, on a chain never purged.
+    let [a, b] = gone(5);
+    tamper(&app, &[&a, &b, &format!("UPDATE chain_heads SET cut_holes = '5' WHERE {chain}")]).await;
+    let (code, report) = verify(&app).await;
+    assert!(code == 1 && report.contains("PROBLEM removed without a signed retention cut"), "{report}");
+    assert!(report.contains("link 5, record") && report.contains("missing: the record was removed"), "{report}");
+    let resumed = trail::integrity::check(app.store.as_ref(), &trusted, None, &resume, &[]).await.unwrap();
+    assert!(
+        resumed.problems() > 0,
+        "a check resuming sees the claimed holes too: {:?}",
+        resumed.lines().collect::<Vec<_>>()
+    );
+
+    // Links and records removed, the cut moved over them by hand.
+    let mut removals: Vec<String> = (6..=8).flat_map(gone).collect();
+    removals.push(format!("DELETE FROM chain_links WHERE {chain} AND seq BETWEEN 5 AND 8"));
+    removals.push(format!("UPDATE chain_heads SET cut_holes = NULL, cut_seq = 8 WHERE {chain}"));
+    tamper(&app, &removals.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let (code, report) = verify(&app).await;
+    assert!(code == 1 && report.contains("removed without a signed retention cut"), "{report}");
+}
+
+/// A database whose older cut left a link behind it: the next purge signs
+/// that link, by its hash, into the whole cut it makes; the link may not
+/// then change or go. A second purge takes the holes the first left.
+#[tokio::test]
+async fn an_older_cut_becomes_whole_and_its_kept_links_are_held() {
+    use app::store::Signer;
+    let app = spawn_app().await;
+    fill(&app).await;
+    sign(&app).await;
+    let ws = app.workspace.id;
+    let chain = format!("workspace_id = {ws} AND kind = 'event'");
+    // An older cut at 4 that kept link 2: its statement, signed as before.
+    let hash_of_4: Vec<u8> = {
+        let record = record_at(&app, 4).await;
+        let links =
+            app.store.chain_links(app::model::ChainId { workspace_id: ws, kind: app::model::Kind::Event }, 3, 1);
+        let link = links.await.unwrap().remove(0);
+        assert_eq!(link.record_id.to_string(), record);
+        link.hash
+    };
+    let at = Micros::now().0;
+    let statement =
+        trail::storage::canonical::cut_statement(ws, app::model::Kind::Event, 4, &hex::encode(&hash_of_4), at);
+    let signature = keys(&app).sign(&statement);
+    let mut older: Vec<String> = Vec::new();
+    for seq in [1, 3, 4] {
+        let id = link(&app, seq);
+        older.push(format!("DELETE FROM events WHERE id = {id}"));
+        older.push(format!("DELETE FROM events_recent WHERE id = {id}"));
+    }
+    older.push(format!("DELETE FROM chain_links WHERE {chain} AND seq IN (1, 3, 4)"));
+    let hash = if app.db.is_postgres() {
+        format!("decode('{}', 'hex')", hex::encode(&hash_of_4))
+    } else {
+        format!("x'{}'", hex::encode(&hash_of_4))
+    };
+    older.push(format!(
+        "UPDATE chain_heads SET cut_seq = 4, cut_hash = {hash}, cut_at = {at}, cut_signature = '{signature}' WHERE {chain}"
+    ));
+    tamper(&app, &older.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let (code, report) = verify(&app).await;
+    assert_eq!(code, 0, "an older cut verifies as before: {report}");
+
+    // The next purge (records 5 and 7) makes a whole cut at 5, hole 7, link 2 kept.
+    let year_ago = Micros::now().0 - 365 * 24 * app::model::HOUR_US;
+    let aged = format!("(SELECT record_id FROM chain_links WHERE {chain} AND seq IN (5, 7))");
+    let age = |ids: &str| {
+        [
+            format!("UPDATE events SET received_at = {year_ago} WHERE id IN {ids}"),
+            format!("UPDATE events_recent SET received_at = {year_ago} WHERE id IN {ids}"),
+        ]
+    };
+    let [a, b] = age(&aged);
+    tamper(&app, &[&a, &b]).await;
+    app.cli(&["retention", "run"]).await;
+    let (code, report) = verify(&app).await;
+    assert!(code == 0 && report.contains("links through 5 and 1 after removed by retention"), "{report}");
+    let zeros = if app.db.is_postgres() { "decode(repeat('00', 32), 'hex')" } else { "zeroblob(32)" };
+    tamper(&app, &[&format!("UPDATE chain_links SET hash = {zeros} WHERE {chain} AND seq = 2")]).await;
+    let (code, report) = verify(&app).await;
+    assert!(code == 1 && report.contains("link 2, record"), "a kept link changed: {report}");
+
+    // Removed instead (put back first): still named.
+    let [a, b] = gone_records(&app, 2);
+    tamper(&app, &[&a, &b, &format!("DELETE FROM chain_links WHERE {chain} AND seq = 2")]).await;
+    let (code, report) = verify(&app).await;
+    assert!(code == 1 && report.contains("link 2: missing"), "a kept link removed: {report}");
+}
+
+/// Statements removing the record of link `seq` of acme's event chain.
+fn gone_records(app: &TestApp, seq: i64) -> [String; 2] {
+    let id = link(app, seq);
+    [format!("DELETE FROM events WHERE id = {id}"), format!("DELETE FROM events_recent WHERE id = {id}")]
+}
+
 #[tokio::test]
 async fn the_oldest_records_removed_as_if_purged_but_unsigned_are_named() {
     let app = spawn_app().await;

@@ -112,38 +112,122 @@ pub struct ChainHead {
     pub cut_kept: Option<String>,
 }
 
-/// Sequence numbers of a chain's links, written as ranges (`1-5,7,9-12`).
+/// Sequence numbers of a chain's links, as ranges (`1-5,7,9-12`), kept as
+/// ranges: a purge may leave millions in a few.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SeqSet(pub std::collections::BTreeSet<i64>);
+pub struct SeqSet(Vec<(i64, i64)>);
 
 impl SeqSet {
-    pub fn encode(&self) -> String {
-        let mut ranges: Vec<(i64, i64)> = Vec::new();
-        for &seq in &self.0 {
-            match ranges.last_mut() {
-                Some((_, end)) if *end + 1 == seq => *end = seq,
-                _ => ranges.push((seq, seq)),
+    /// From ranges in any order (overlapping or touching ones merge).
+    pub fn from_ranges(ranges: impl IntoIterator<Item = (i64, i64)>) -> SeqSet {
+        let mut ranges: Vec<(i64, i64)> = ranges.into_iter().filter(|(start, end)| start <= end).collect();
+        ranges.sort_unstable();
+        let mut merged: Vec<(i64, i64)> = Vec::with_capacity(ranges.len());
+        for (start, end) in ranges {
+            match merged.last_mut() {
+                Some((_, last)) if start <= last.saturating_add(1) => *last = (*last).max(end),
+                _ => merged.push((start, end)),
             }
         }
-        let range = |(start, end): (i64, i64)| match start == end {
+        SeqSet(merged)
+    }
+
+    pub fn from_seqs(seqs: impl IntoIterator<Item = i64>) -> SeqSet {
+        SeqSet::from_ranges(seqs.into_iter().map(|seq| (seq, seq)))
+    }
+
+    pub fn contains(&self, seq: i64) -> bool {
+        self.range_of(seq).is_some()
+    }
+
+    /// The range holding `seq`.
+    fn range_of(&self, seq: i64) -> Option<(i64, i64)> {
+        let at = self.0.partition_point(|(_, end)| *end < seq);
+        self.0.get(at).copied().filter(|(start, _)| *start <= seq)
+    }
+
+    /// Where a run starting right after `seq` ends (`seq` itself if none does).
+    pub fn run_after(&self, seq: i64) -> i64 {
+        self.range_of(seq + 1).map_or(seq, |(_, end)| end)
+    }
+
+    pub fn union(&self, other: &SeqSet) -> SeqSet {
+        SeqSet::from_ranges(self.0.iter().chain(&other.0).copied())
+    }
+
+    /// The part after `seq`.
+    pub fn after(&self, seq: i64) -> SeqSet {
+        SeqSet(self.0.iter().filter(|(_, end)| *end > seq).map(|&(start, end)| (start.max(seq + 1), end)).collect())
+    }
+
+    /// The part up to `seq`.
+    pub fn through(&self, seq: i64) -> SeqSet {
+        SeqSet(self.0.iter().filter(|(start, _)| *start <= seq).map(|&(start, end)| (start, end.min(seq))).collect())
+    }
+
+    pub fn ranges(&self) -> &[(i64, i64)] {
+        &self.0
+    }
+
+    pub fn len(&self) -> u64 {
+        self.0.iter().map(|(start, end)| (end - start + 1) as u64).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn last(&self) -> Option<i64> {
+        self.0.last().map(|(_, end)| *end)
+    }
+
+    pub fn encode(&self) -> String {
+        let range = |&(start, end): &(i64, i64)| match start == end {
             true => start.to_string(),
             false => format!("{start}-{end}"),
         };
-        ranges.into_iter().map(range).collect::<Vec<_>>().join(",")
+        self.0.iter().map(range).collect::<Vec<_>>().join(",")
     }
 
-    /// `None` for text that is not such a list.
+    /// `None` for text that is not such a list, in ascending order.
     pub fn decode(text: &str) -> Option<SeqSet> {
-        let mut set = std::collections::BTreeSet::new();
+        let mut ranges: Vec<(i64, i64)> = Vec::new();
         for part in text.split(',').filter(|part| !part.is_empty()) {
             let (start, end) = part.split_once('-').unwrap_or((part, part));
             let (start, end): (i64, i64) = (start.parse().ok()?, end.parse().ok()?);
-            if start < 1 || end < start || end - start > 10_000_000 {
+            let after_last = ranges.last().is_none_or(|(_, last)| start > last.saturating_add(1));
+            if start < 1 || end < start || !after_last {
                 return None;
             }
-            set.extend(start..=end);
+            ranges.push((start, end));
         }
-        Some(SeqSet(set))
+        Some(SeqSet(ranges))
+    }
+}
+
+/// Links an older cut left behind a newer one, by `seq`, with their hashes
+/// (hex): `3:ab12…,5:…`. The cut signs them, so each must stay as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeptLinks(pub std::collections::BTreeMap<i64, String>);
+
+impl KeptLinks {
+    pub fn encode(&self) -> String {
+        self.0.iter().map(|(seq, hash)| format!("{seq}:{hash}")).collect::<Vec<_>>().join(",")
+    }
+
+    pub fn decode(text: &str) -> Option<KeptLinks> {
+        let mut links = std::collections::BTreeMap::new();
+        for part in text.split(',').filter(|part| !part.is_empty()) {
+            let (seq, hash) = part.split_once(':')?;
+            let seq: i64 = seq.parse().ok().filter(|seq| *seq >= 1)?;
+            if hash.len() != 64
+                || !hash.bytes().all(|b| b.is_ascii_hexdigit())
+                || links.insert(seq, hash.into()).is_some()
+            {
+                return None;
+            }
+        }
+        Some(KeptLinks(links))
     }
 }
 
@@ -206,13 +290,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seq_sets_are_written_as_ranges_and_read_back() {
-        let set = SeqSet([1, 2, 3, 5, 7, 8].into_iter().collect());
+    fn seq_sets_are_kept_and_written_as_ranges() {
+        let set = SeqSet::from_seqs([8, 1, 2, 3, 5, 7]);
         assert_eq!(set.encode(), "1-3,5,7-8");
-        assert_eq!(SeqSet::decode("1-3,5,7-8"), Some(set));
+        assert_eq!(SeqSet::decode("1-3,5,7-8"), Some(set.clone()));
         assert_eq!(SeqSet::decode(""), Some(SeqSet::default()));
-        for bad in ["x", "3-1", "0", "-1", "1-", "1,,a"] {
+        for bad in ["x", "3-1", "0", "-1", "1-", "1,,a", "5,3", "1-3,2"] {
             assert_eq!(SeqSet::decode(bad), None, "{bad}");
+        }
+        assert!(set.contains(2) && set.contains(8) && !set.contains(4) && !set.contains(9));
+        assert_eq!((set.run_after(0), set.run_after(3), set.run_after(4), set.run_after(6)), (3, 3, 5, 8));
+        assert_eq!(set.after(2).encode(), "3,5,7-8");
+        assert_eq!(set.through(7).encode(), "1-3,5,7");
+        assert_eq!(set.union(&SeqSet::from_ranges([(4, 4), (9, 1_000_000_000), (6, 6)])).encode(), "1-1000000000");
+        assert_eq!(SeqSet::decode("1-1000000000").unwrap().len(), 1_000_000_000, "ranges are not spelt out");
+    }
+
+    #[test]
+    fn kept_links_carry_their_hashes() {
+        let hash = "ab".repeat(32);
+        let kept = KeptLinks::decode(&format!("3:{hash},5:{hash}")).unwrap();
+        assert_eq!(kept.0.len(), 2);
+        assert_eq!(KeptLinks::decode(&kept.encode()), Some(kept));
+        for bad in ["3", "0:ab", &format!("3:{hash},3:{hash}"), "3:xyz"] {
+            assert_eq!(KeptLinks::decode(bad), None, "{bad}");
         }
     }
 }
