@@ -365,12 +365,16 @@ async fn verify(
     };
     let report = crate::integrity::check(store.as_ref(), trusted, workspace_id, &Default::default(), copies).await?;
     for chain in &report.chains {
-        let cut = match (chain.removed_through, chain.removed_after) {
-            (0, 0) => String::new(),
-            (0, after) => format!(", {after} after removed by retention"),
-            (seq, 0) => format!(", links through {seq} removed by retention"),
-            (seq, after) => format!(", links through {seq} and {after} after removed by retention"),
+        let through = match chain.removed_through {
+            0 => String::new(),
+            seq => format!(", links through {seq} removed by retention"),
         };
+        let after = match chain.removed_after {
+            0 => String::new(),
+            1 => ", 1 record after the cut removed by retention (its link kept)".to_owned(),
+            n => format!(", {n} records after the cut removed by retention (their links kept)"),
+        };
+        let cut = format!("{through}{after}");
         println!(
             "{:<28} {} records valid, {} links, {} digests valid{cut}",
             chain.name(),
