@@ -577,7 +577,7 @@ async fn holes_or_a_cut_claimed_by_hand_are_named() {
 
 /// A database whose older cut left a link behind it: the next purge signs
 /// that link, by its hash, into the whole cut it makes; the link may not
-/// then change or go. A second purge takes the holes the first left.
+/// then change or go.
 #[tokio::test]
 async fn an_older_cut_becomes_whole_and_its_kept_links_are_held() {
     use app::store::Signer;
