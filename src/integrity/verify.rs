@@ -382,13 +382,17 @@ fn forgive_concurrent_purges(heads: &HashMap<ChainId, ChainHead>, report: &mut R
     for chain in &mut report.chains {
         let Some(Some(cut)) = heads.get(&chain.chain).map(|head| SignedCut::of(head, &holds)) else { continue };
         let walked_from = chain.removed_through;
-        // Links `from` to `through` all went with the new cut or into its holes.
-        let purged = |from: i64, through: i64| {
-            from > walked_from && (through <= cut.seq || cut.holes.run_after(cut.seq.max(from - 1)) >= through)
+        // Links `from` to `through` all went with the new cut: after the cut
+        // the walk used, or links that cut kept and the new one no longer
+        // lists. A purge never deletes a hole's link but in its cut.
+        let cut_over = |from: i64, through: i64| {
+            through <= cut.seq
+                && (from > walked_from || (cut.whole && (from..=through).all(|s| !cut.kept.0.contains_key(&s))))
         };
         chain.problems.retain(|p| match (p.finding.clone(), p.seq) {
-            (Finding::Gap { through } | Finding::TailCut { signed: through }, Some(from)) => !purged(from, through),
-            (Finding::Missing, Some(seq)) => !purged(seq, seq),
+            (Finding::Gap { through } | Finding::TailCut { signed: through }, Some(from)) => !cut_over(from, through),
+            // A record removed since: by the new cut, or into its holes.
+            (Finding::Missing, Some(seq)) => !(cut_over(seq, seq) || (seq > walked_from && cut.holes.contains(seq))),
             _ => true,
         });
         chain.removed_through = walked_from.max(cut.seq);
@@ -525,7 +529,7 @@ impl Walk {
                     self.problem(Some(link.seq), Some(link.record_id), Finding::BehindCut);
                     return;
                 }
-                Some(hash) if *hash != hex::encode(&link.hash) => {
+                Some(kept) if kept.hash != hex::encode(&link.hash) || kept.content != hex::encode(&link.content) => {
                     self.problem(Some(link.seq), Some(link.record_id), Finding::LinkBroken);
                     return;
                 }

@@ -222,8 +222,8 @@ pub fn cut_statement(workspace_id: i64, kind: Kind, seq: i64, hash: &str, cut_at
 }
 
 /// A cut that keeps its chain whole: the one above, with the links after
-/// it whose records are gone (`holes`) and those an older cut left behind
-/// it (`kept`), as [`app::model::SeqSet`] text.
+/// it whose records are gone (`holes`, [`app::model::SeqSet`] text) and
+/// those an older cut left behind it (`kept`, [`app::model::KeptLinks`]).
 pub fn whole_cut_statement(head: &WholeCut<'_>) -> Vec<u8> {
     let WholeCut { workspace_id, kind, seq, hash, cut_at, holes, kept } = *head;
     jcs(&json!({ "whole_cut": { "workspace_id": workspace_id, "kind": kind.as_str(), "seq": seq, "hash": hash,

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use app::model::{
-    ChainHead, ChainId, ChainLink, Digest, DigestPosition, DigestQuery, DigestsOf, IntegrityStatus, KeptLinks, Kind,
-    Micros, SeqSet,
+    ChainHead, ChainId, ChainLink, Digest, DigestPosition, DigestQuery, DigestsOf, IntegrityStatus, KeptLink,
+    KeptLinks, Kind, Micros, SeqSet,
 };
 use app::store::{NewRecord, Signer};
 use uuid::Uuid;
@@ -212,7 +212,13 @@ pub async fn plan_cuts(
     let chains: Vec<ChainId> = purged.keys().copied().collect();
     let mut planned = Vec::with_capacity(chains.len());
     for heads in chains.chunks(IDS_PER_STATEMENT) {
-        for head in tx.fetch_all::<ChainHead>(|q| heads_of(q, heads)).await? {
+        let found = tx.fetch_all::<ChainHead>(|q| heads_of(q, heads)).await?;
+        if let Some(headless) = heads.iter().find(|chain| !found.iter().any(|head| head.chain() == **chain)) {
+            return Err(sqlx::Error::Protocol(format!(
+                "chain {headless:?}: its head is missing: run trail verify; the purge stopped here"
+            )));
+        }
+        for head in found {
             let chain = head.chain();
             let damaged = |what: &str| {
                 sqlx::Error::Protocol(format!("chain {chain:?}: {what}: run trail verify; the purge stopped here"))
@@ -220,6 +226,12 @@ pub async fn plan_cuts(
             let old = SignedCut::of(&head, &|message, signature| signer.verifies(message, signature))
                 .ok_or_else(|| damaged("its cut is not signed by this server's key"))?;
             let now = purged.get(&chain).cloned().unwrap_or_default();
+            // Links behind a whole cut that it does not list were slipped in:
+            // purged now, their evidence would go with them.
+            let behind = now.through(old.seq);
+            if old.whole && behind.ranges().iter().any(|&(a, b)| (a..=b).any(|s| !old.kept.0.contains_key(&s))) {
+                return Err(damaged("links behind its cut that the cut does not list"));
+            }
             let gone = now.union(&old.holes);
             let seq = gone.run_after(old.seq);
             let hash = match seq > old.seq {
@@ -233,7 +245,6 @@ pub async fn plan_cuts(
                 false => old.hash,
             };
             tx.execute(|q| delete_through(q, chain, old.seq, seq)).await?;
-            let behind = now.through(old.seq);
             for &(first, last) in behind.ranges() {
                 tx.execute(|q| delete_through(q, chain, first - 1, last)).await?;
             }
@@ -242,8 +253,17 @@ pub async fn plan_cuts(
                 true => KeptLinks(old.kept.0.into_iter().filter(|(kept, _)| !behind.contains(*kept)).collect()),
                 // Once, from an older cut: the links it left behind.
                 false => {
-                    let links: Vec<(i64, Vec<u8>)> = tx.fetch_all(|q| links_through(q, chain, seq)).await?;
-                    KeptLinks(links.into_iter().map(|(seq, hash)| (seq, hex::encode(hash))).collect())
+                    let links: Vec<(i64, Vec<u8>, Vec<u8>)> = tx.fetch_all(|q| links_through(q, chain, seq)).await?;
+                    let kept = |(seq, hash, content): (i64, Vec<u8>, Vec<u8>)| {
+                        let whole = seq >= 1 && hash.len() == 32 && content.len() == 32;
+                        whole.then(|| (seq, KeptLink { hash: hex::encode(hash), content: hex::encode(content) }))
+                    };
+                    let found = links.len();
+                    let links: BTreeMap<i64, KeptLink> = links.into_iter().filter_map(kept).collect();
+                    if links.len() != found {
+                        return Err(damaged("a link behind its cut is damaged"));
+                    }
+                    KeptLinks(links)
                 }
             };
             planned.push(PlannedCut { chain, seq, hash, holes: gone.after(seq), kept });
@@ -326,7 +346,7 @@ fn delete_through(q: &mut Sql<'_, '_>, chain: ChainId, after: i64, through: i64)
 
 /// The links left up to `through`, with their hashes.
 fn links_through(q: &mut Sql<'_, '_>, chain: ChainId, through: i64) {
-    q.push("SELECT seq, hash FROM chain_links WHERE ");
+    q.push("SELECT seq, hash, content FROM chain_links WHERE ");
     chain_is(q, "", chain);
     q.push(" AND seq <= ").bind(through).push(" ORDER BY seq");
 }

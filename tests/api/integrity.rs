@@ -535,6 +535,17 @@ async fn a_purge_out_of_order_keeps_the_chain_whole() {
     tamper(&app, &[&format!("UPDATE chain_heads SET cut_holes = '6-7' WHERE {chain}")]).await;
     let (code, report) = verify(&app).await;
     assert!(code == 1 && report.contains("removed without a signed retention cut"), "{report}");
+    // The hole's own link removed, the cut as signed.
+    tamper(
+        &app,
+        &[
+            &format!("UPDATE chain_heads SET cut_holes = '7' WHERE {chain}"),
+            &format!("DELETE FROM chain_links WHERE {chain} AND seq = 7"),
+        ],
+    )
+    .await;
+    let (code, report) = verify(&app).await;
+    assert!(code == 1 && report.contains("link 7: missing: links through 7 were removed"), "{report}");
 }
 
 /// A head that claims a cut or holes no signature vouches for is named,
@@ -573,6 +584,19 @@ async fn holes_or_a_cut_claimed_by_hand_are_named() {
     tamper(&app, &removals.iter().map(String::as_str).collect::<Vec<_>>()).await;
     let (code, report) = verify(&app).await;
     assert!(code == 1 && report.contains("removed without a signed retention cut"), "{report}");
+    // A purge does not build on it (and sign it).
+    let year_ago = Micros::now().0 - 365 * 24 * app::model::HOUR_US;
+    let nine = link(&app, 9);
+    tamper(
+        &app,
+        &[
+            &format!("UPDATE events SET received_at = {year_ago} WHERE id = {nine}"),
+            &format!("UPDATE events_recent SET received_at = {year_ago} WHERE id = {nine}"),
+        ],
+    )
+    .await;
+    let (code, out) = app.cli_status(&["retention", "run"]).await;
+    assert!(code != 0 && out.contains("not signed by this server's key"), "{code} {out}");
 }
 
 /// A database whose older cut left a link behind it: the next purge signs
@@ -633,6 +657,9 @@ async fn an_older_cut_becomes_whole_and_its_kept_links_are_held() {
     let (code, report) = verify(&app).await;
     assert!(code == 0 && report.contains("links through 5 removed by retention, 1 record after the cut"), "{report}");
     let zeros = if app.db.is_postgres() { "decode(repeat('00', 32), 'hex')" } else { "zeroblob(32)" };
+    tamper(&app, &[&format!("UPDATE chain_links SET content = {zeros} WHERE {chain} AND seq = 2")]).await;
+    let (code, report) = verify(&app).await;
+    assert!(code == 1 && report.contains("link 2, record"), "a kept link's content changed: {report}");
     tamper(&app, &[&format!("UPDATE chain_links SET hash = {zeros} WHERE {chain} AND seq = 2")]).await;
     let (code, report) = verify(&app).await;
     assert!(code == 1 && report.contains("link 2, record"), "a kept link changed: {report}");

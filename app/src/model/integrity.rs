@@ -205,25 +205,33 @@ impl SeqSet {
     }
 }
 
-/// Links an older cut left behind a newer one, by `seq`, with their hashes
-/// (hex): `3:ab12…,5:…`. The cut signs them, so each must stay as it is.
+/// Links an older cut left behind a newer one, by `seq`, with their link
+/// and content hashes (hex): `3:<hash>:<content>,5:…`. The cut signs them,
+/// so each link, and the record it points at, must stay as it is.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct KeptLinks(pub std::collections::BTreeMap<i64, String>);
+pub struct KeptLinks(pub std::collections::BTreeMap<i64, KeptLink>);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeptLink {
+    pub hash: String,
+    pub content: String,
+}
 
 impl KeptLinks {
     pub fn encode(&self) -> String {
-        self.0.iter().map(|(seq, hash)| format!("{seq}:{hash}")).collect::<Vec<_>>().join(",")
+        let link = |(seq, link): (&i64, &KeptLink)| format!("{seq}:{}:{}", link.hash, link.content);
+        self.0.iter().map(link).collect::<Vec<_>>().join(",")
     }
 
     pub fn decode(text: &str) -> Option<KeptLinks> {
+        let is_hash = |text: &str| text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit());
         let mut links = std::collections::BTreeMap::new();
         for part in text.split(',').filter(|part| !part.is_empty()) {
-            let (seq, hash) = part.split_once(':')?;
+            let mut fields = part.split(':');
+            let (seq, hash, content) = (fields.next()?, fields.next()?, fields.next()?);
             let seq: i64 = seq.parse().ok().filter(|seq| *seq >= 1)?;
-            if hash.len() != 64
-                || !hash.bytes().all(|b| b.is_ascii_hexdigit())
-                || links.insert(seq, hash.into()).is_some()
-            {
+            let link = KeptLink { hash: hash.to_owned(), content: content.to_owned() };
+            if fields.next().is_some() || !is_hash(hash) || !is_hash(content) || links.insert(seq, link).is_some() {
                 return None;
             }
         }
@@ -308,12 +316,20 @@ mod tests {
 
     #[test]
     fn kept_links_carry_their_hashes() {
-        let hash = "ab".repeat(32);
-        let kept = KeptLinks::decode(&format!("3:{hash},5:{hash}")).unwrap();
+        let (hash, content) = ("ab".repeat(32), "cd".repeat(32));
+        let kept = KeptLinks::decode(&format!("3:{hash}:{content},5:{hash}:{content}")).unwrap();
         assert_eq!(kept.0.len(), 2);
+        assert_eq!(kept.0[&3], KeptLink { hash: hash.clone(), content: content.clone() });
         assert_eq!(KeptLinks::decode(&kept.encode()), Some(kept));
-        for bad in ["3", "0:ab", &format!("3:{hash},3:{hash}"), "3:xyz"] {
-            assert_eq!(KeptLinks::decode(bad), None, "{bad}");
+        for bad in [
+            "3".to_owned(),
+            format!("3:{hash}"),
+            format!("0:{hash}:{content}"),
+            format!("3:{hash}:{content},3:{hash}:{content}"),
+            format!("3:{hash}:xyz"),
+            format!("3:{hash}:{content}:9"),
+        ] {
+            assert_eq!(KeptLinks::decode(&bad), None, "{bad}");
         }
     }
 }
