@@ -244,32 +244,38 @@ pub async fn verify(
     }
 
     let mut report = Report::default();
-    for (chain, head) in chains.into_iter().filter(|(chain, _)| wanted(chain)) {
-        let signed = digests.remove(&chain).unwrap_or_default();
-        let (lost, copy_problems) = compare_copies(&signed, copies.remove(&chain).unwrap_or_default(), trusted);
-        let resume = resumes(scope.resume.get(&chain).copied(), head);
-        let mut walk = Walk::new(head, &signed, &lost, resume, trusted);
-        for Problem { seq, record, finding } in copy_problems {
-            walk.problem(seq, record, finding);
-        }
-        let mut after = resume.map_or(0, |r| r.seq);
-        loop {
-            let links = store.chain_links(chain, after, BATCH).await?;
-            let (Some(first), Some(last)) = (links.first(), links.last()) else { break };
-            let (contents, duplicated) = contents(store.linked_records(chain, first.seq, last.seq).await?).await;
-            after = last.seq;
-            for link in links {
-                if duplicated.contains(&link.record_id) {
-                    walk.problem(Some(link.seq), Some(link.record_id), Finding::Duplicated);
-                }
-                let content = contents.get(&link.record_id).copied();
-                walk.step(link, content);
+    let empty = Vec::new();
+    let walk_of = |chain: ChainId, head: Option<ChainHead>| {
+        let signed = digests.get(&chain).unwrap_or(&empty);
+        let copies = copies.get(&chain).cloned().unwrap_or_default();
+        let resume = resumes(scope.resume.get(&chain).copied(), head.as_ref());
+        walk_chain(store, chain, head, signed, copies, resume, trusted, name(chain.workspace_id))
+    };
+    for (chain, head) in chains.iter().filter(|(chain, _)| wanted(chain)) {
+        report.chains.push(walk_of(*chain, head.cloned()).await?);
+    }
+    // The heads as they are once every chain was read. A chain whose cut
+    // changed meanwhile (a purge committed, or someone changed it) and shows
+    // problems is walked again against the cut as it is now, a few times
+    // at most: no problem is forgiven on a cut the walk did not use.
+    let mut heads: HashMap<ChainId, ChainHead> = HashMap::new();
+    let mut walked: HashMap<ChainId, Option<ChainHead>> =
+        chains.iter().map(|(chain, head)| (*chain, head.cloned())).collect();
+    for _ in 0..REWALKS {
+        heads = store.chain_heads().await?.into_iter().map(|h| (h.chain(), h)).collect();
+        let mut again = false;
+        for chain_report in report.chains.iter_mut().filter(|c| !c.problems.is_empty()) {
+            let (before, now) = (walked.get(&chain_report.chain).cloned().flatten(), heads.get(&chain_report.chain));
+            if !same_cut(before.as_ref(), now) {
+                *chain_report = walk_of(chain_report.chain, now.cloned()).await?;
+                walked.insert(chain_report.chain, now.cloned());
+                again = true;
             }
         }
-        report.chains.push(walk.finish(chain, name(chain.workspace_id), head, &signed, &lost, trusted));
+        if !again {
+            break;
+        }
     }
-    // The heads as they are once every chain was read.
-    let heads: HashMap<ChainId, ChainHead> = store.chain_heads().await?.into_iter().map(|h| (h.chain(), h)).collect();
     forgive_concurrent_purges(&heads, &mut report, trusted);
     check_heads(&heads, &mut report);
 
@@ -291,6 +297,54 @@ pub async fn verify(
         found.resume = None;
     }
     Ok(report)
+}
+
+/// How many times a chain whose cut moved while it was walked is walked again.
+const REWALKS: usize = 3;
+
+/// Whether two reads of a chain's head name the same cut.
+fn same_cut(a: Option<&ChainHead>, b: Option<&ChainHead>) -> bool {
+    let cut = |h: Option<&ChainHead>| {
+        h.map(|h| {
+            (h.cut_seq, h.cut_hash.clone(), h.cut_at, h.cut_signature.clone(), h.cut_holes.clone(), h.cut_kept.clone())
+        })
+    };
+    cut(a) == cut(b)
+}
+
+/// One chain's walk, from `resume` or its start, against `head` as read.
+#[allow(clippy::too_many_arguments)]
+async fn walk_chain(
+    store: &dyn Store,
+    chain: ChainId,
+    head: Option<ChainHead>,
+    signed: &[Digest],
+    copies: Vec<&Digest>,
+    resume: Option<Resume>,
+    trusted: &VerifyingKey,
+    workspace: String,
+) -> StoreResult<ChainReport> {
+    let head = head.as_ref();
+    let (lost, copy_problems) = compare_copies(signed, copies, trusted);
+    let mut walk = Walk::new(head, signed, &lost, resume, trusted);
+    for Problem { seq, record, finding } in copy_problems {
+        walk.problem(seq, record, finding);
+    }
+    let mut after = resume.map_or(0, |r| r.seq);
+    loop {
+        let links = store.chain_links(chain, after, BATCH).await?;
+        let (Some(first), Some(last)) = (links.first(), links.last()) else { break };
+        let (contents, duplicated) = contents(store.linked_records(chain, first.seq, last.seq).await?).await;
+        after = last.seq;
+        for link in links {
+            if duplicated.contains(&link.record_id) {
+                walk.problem(Some(link.seq), Some(link.record_id), Finding::Duplicated);
+            }
+            let content = contents.get(&link.record_id).copied();
+            walk.step(link, content);
+        }
+    }
+    Ok(walk.finish(chain, workspace, head, signed, &lost, trusted))
 }
 
 /// A chain's copies held against its digests: the validly signed copies

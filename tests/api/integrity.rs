@@ -512,6 +512,11 @@ async fn a_purge_out_of_order_keeps_the_chain_whole() {
     tamper(&app, &[&format!("INSERT INTO chain_links VALUES ({ws}, 'event', 2, {id}, {zeros}, {zeros})")]).await;
     let (code, report) = verify(&app).await;
     assert!(code == 1 && report.contains(&format!("link 2, record {forged}: behind the retention cut")), "{report}");
+    // A purge that reaches the forged record stops rather than erase it.
+    let year_ago = Micros::now().0 - 365 * 24 * app::model::HOUR_US;
+    tamper(&app, &[&format!("UPDATE events SET received_at = {year_ago} WHERE id = {id}")]).await;
+    let (code, out) = app.cli_status(&["retention", "run"]).await;
+    assert!(code != 0 && out.contains("links behind its cut that the cut does not list"), "{code} {out}");
     tamper(
         &app,
         &[&format!("DELETE FROM chain_links WHERE record_id = {id}"), &format!("DELETE FROM events WHERE id = {id}")],
@@ -657,12 +662,26 @@ async fn an_older_cut_becomes_whole_and_its_kept_links_are_held() {
     let (code, report) = verify(&app).await;
     assert!(code == 0 && report.contains("links through 5 removed by retention, 1 record after the cut"), "{report}");
     let zeros = if app.db.is_postgres() { "decode(repeat('00', 32), 'hex')" } else { "zeroblob(32)" };
+    let events = app::model::ChainId { workspace_id: ws, kind: app::model::Kind::Event };
+    let saved = app.store.chain_links(events, 1, 1).await.unwrap().remove(0).content;
     tamper(&app, &[&format!("UPDATE chain_links SET content = {zeros} WHERE {chain} AND seq = 2")]).await;
     let (code, report) = verify(&app).await;
-    assert!(code == 1 && report.contains("link 2, record"), "a kept link's content changed: {report}");
-    tamper(&app, &[&format!("UPDATE chain_links SET hash = {zeros} WHERE {chain} AND seq = 2")]).await;
+    assert!(code == 1 && report.contains("link 2, record") && report.contains(": broken"), "content changed: {report}");
+    let saved = if app.db.is_postgres() {
+        format!("decode('{}', 'hex')", hex::encode(&saved))
+    } else {
+        format!("x'{}'", hex::encode(&saved))
+    };
+    tamper(
+        &app,
+        &[
+            &format!("UPDATE chain_links SET content = {saved} WHERE {chain} AND seq = 2"),
+            &format!("UPDATE chain_links SET hash = {zeros} WHERE {chain} AND seq = 2"),
+        ],
+    )
+    .await;
     let (code, report) = verify(&app).await;
-    assert!(code == 1 && report.contains("link 2, record"), "a kept link changed: {report}");
+    assert!(code == 1 && report.contains("link 2, record") && report.contains(": broken"), "hash changed: {report}");
 
     // Removed instead (put back first): still named.
     let [a, b] = gone_records(&app, 2);
