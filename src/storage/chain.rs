@@ -105,7 +105,7 @@ impl SignedCut {
     pub fn of(head: &ChainHead, holds: &dyn Fn(&[u8], &str) -> bool) -> Option<SignedCut> {
         let claimed = head.cut_seq > 0 || head.cut_holes.as_deref().is_some_and(|holes| !holes.is_empty());
         let signed = match head.cut_holes.as_deref() {
-            Some(holes) => Self::whole(head, holes, holes_text_kept(head), holds),
+            Some(holes) => Self::whole(head, holes, head.cut_kept.as_deref().unwrap_or(""), holds),
             None if head.cut_seq == 0 => Some(SignedCut::default()),
             None => Self::older(head, holds),
         };
@@ -121,16 +121,7 @@ impl SignedCut {
             None if head.cut_seq == 0 => None,
             None => return None,
         };
-        let hash_hex = hash.map(hex::encode).unwrap_or_default();
-        let statement = canonical::whole_cut_statement(&WholeCut {
-            workspace_id: head.workspace_id,
-            kind: head.kind,
-            seq: head.cut_seq,
-            hash: &hash_hex,
-            cut_at: head.cut_at?,
-            holes,
-            kept,
-        });
+        let statement = whole_cut_statement(head.chain(), head.cut_seq, hash, head.cut_at?, holes, kept);
         holds(&statement, head.cut_signature.as_deref()?).then_some(())?;
         let (holes, kept) = (SeqSet::decode(holes)?, KeptLinks::decode(kept)?);
         Some(SignedCut { seq: head.cut_seq, hash, whole: true, holes, kept })
@@ -146,8 +137,24 @@ impl SignedCut {
     }
 }
 
-fn holes_text_kept(head: &ChainHead) -> &str {
-    head.cut_kept.as_deref().unwrap_or("")
+/// What a whole cut of `chain` at `seq` signs (its hash hex, empty when
+/// nothing is cut yet).
+fn whole_cut_statement(chain: ChainId, seq: i64, hash: Option<Hash>, cut_at: i64, holes: &str, kept: &str) -> Vec<u8> {
+    let hash = hash.map(hex::encode).unwrap_or_default();
+    canonical::whole_cut_statement(&WholeCut {
+        workspace_id: chain.workspace_id,
+        kind: chain.kind,
+        seq,
+        hash: &hash,
+        cut_at,
+        holes,
+        kept,
+    })
+}
+
+/// Why a purge stops at `chain`: something about it only tampering makes.
+fn damaged(chain: ChainId, what: &str) -> sqlx::Error {
+    sqlx::Error::Protocol(format!("chain {chain:?}: {what}: run trail verify; the purge stopped here"))
 }
 
 /// A chain's new cut, worked out and its links deleted, not yet signed.
@@ -214,15 +221,11 @@ pub async fn plan_cuts(
     for heads in chains.chunks(IDS_PER_STATEMENT) {
         let found = tx.fetch_all::<ChainHead>(|q| heads_of(q, heads)).await?;
         if let Some(headless) = heads.iter().find(|chain| !found.iter().any(|head| head.chain() == **chain)) {
-            return Err(sqlx::Error::Protocol(format!(
-                "chain {headless:?}: its head is missing: run trail verify; the purge stopped here"
-            )));
+            return Err(damaged(*headless, "its head is missing"));
         }
         for head in found {
             let chain = head.chain();
-            let damaged = |what: &str| {
-                sqlx::Error::Protocol(format!("chain {chain:?}: {what}: run trail verify; the purge stopped here"))
-            };
+            let damaged = |what: &str| damaged(chain, what);
             let old = SignedCut::of(&head, &|message, signature| signer.verifies(message, signature))
                 .ok_or_else(|| damaged("its cut is not signed by this server's key"))?;
             let now = purged.get(&chain).cloned().unwrap_or_default();
@@ -252,24 +255,28 @@ pub async fn plan_cuts(
                 // Carried on, less what this purge removed.
                 true => KeptLinks(old.kept.0.into_iter().filter(|(kept, _)| !behind.contains(*kept)).collect()),
                 // Once, from an older cut: the links it left behind.
-                false => {
-                    let links: Vec<(i64, Vec<u8>, Vec<u8>)> = tx.fetch_all(|q| links_through(q, chain, seq)).await?;
-                    let kept = |(seq, hash, content): (i64, Vec<u8>, Vec<u8>)| {
-                        let whole = seq >= 1 && hash.len() == 32 && content.len() == 32;
-                        whole.then(|| (seq, KeptLink { hash: hex::encode(hash), content: hex::encode(content) }))
-                    };
-                    let found = links.len();
-                    let links: BTreeMap<i64, KeptLink> = links.into_iter().filter_map(kept).collect();
-                    if links.len() != found {
-                        return Err(damaged("a link behind its cut is damaged"));
-                    }
-                    KeptLinks(links)
-                }
+                false => links_left_behind(tx, chain, seq).await?,
             };
             planned.push(PlannedCut { chain, seq, hash, holes: gone.after(seq), kept });
         }
     }
     Ok(planned)
+}
+
+/// The links left up to `through` (by a cut made before cuts kept chains
+/// whole), as the new cut signs them.
+async fn links_left_behind(tx: &mut Tx, chain: ChainId, through: i64) -> sqlx::Result<KeptLinks> {
+    let links: Vec<(i64, Vec<u8>, Vec<u8>)> = tx.fetch_all(|q| links_through(q, chain, through)).await?;
+    let kept = |(seq, hash, content): (i64, Vec<u8>, Vec<u8>)| {
+        let whole = seq >= 1 && hash.len() == 32 && content.len() == 32;
+        whole.then(|| (seq, KeptLink { hash: hex::encode(hash), content: hex::encode(content) }))
+    };
+    let found = links.len();
+    let links: BTreeMap<i64, KeptLink> = links.into_iter().filter_map(kept).collect();
+    if links.len() != found {
+        return Err(damaged(chain, "a link behind its cut is damaged"));
+    }
+    Ok(KeptLinks(links))
 }
 
 /// Signs each planned cut and writes it to its head, locking the heads in
@@ -282,16 +289,7 @@ pub async fn sign_cuts(tx: &mut Tx, planned: Vec<PlannedCut>, signer: &dyn Signe
     let at = Micros::now().0;
     for cut in planned {
         let (holes, kept) = (cut.holes.encode(), cut.kept.encode());
-        let hash_hex = cut.hash.map(hex::encode).unwrap_or_default();
-        let statement = canonical::whole_cut_statement(&WholeCut {
-            workspace_id: cut.chain.workspace_id,
-            kind: cut.chain.kind,
-            seq: cut.seq,
-            hash: &hash_hex,
-            cut_at: at,
-            holes: &holes,
-            kept: &kept,
-        });
+        let statement = whole_cut_statement(cut.chain, cut.seq, cut.hash, at, &holes, &kept);
         let signed = Cut { seq: cut.seq, hash: cut.hash, at, signature: signer.sign(&statement), holes, kept };
         tx.execute(|q| set_cut(q, cut.chain, &signed)).await?;
     }
