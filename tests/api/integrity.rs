@@ -448,17 +448,7 @@ async fn a_purge_leaves_a_chain_that_verifies_from_its_cut() {
     // Age acme's first four events by a year (behind Trail's back, but only
     // the time the retention purge reads), then purge them as retention does.
     let ws = app.workspace.id;
-    let year_ago = Micros::now().0 - 365 * 24 * app::model::HOUR_US;
-    let first =
-        format!("(SELECT record_id FROM chain_links WHERE workspace_id = {ws} AND kind = 'event' AND seq <= 4)");
-    tamper(
-        &app,
-        &[
-            &format!("UPDATE events SET received_at = {year_ago} WHERE id IN {first}"),
-            &format!("UPDATE events_recent SET received_at = {year_ago} WHERE id IN {first}"),
-        ],
-    )
-    .await;
+    age_a_year(&app, &format!("workspace_id = {ws} AND kind = 'event' AND seq <= 4")).await;
     let purged = app.cli(&["retention", "run"]).await;
     assert!(purged.contains("acme") && purged.contains("4 removed"), "{purged}");
     fill(&app).await;
@@ -483,16 +473,7 @@ async fn a_purge_out_of_order_keeps_the_chain_whole() {
     sign(&app).await;
     let ws = app.workspace.id;
     let chain = format!("workspace_id = {ws} AND kind = 'event'");
-    let year_ago = Micros::now().0 - 365 * 24 * app::model::HOUR_US;
-    let aged = format!("(SELECT record_id FROM chain_links WHERE {chain} AND (seq <= 4 OR seq = 7))");
-    tamper(
-        &app,
-        &[
-            &format!("UPDATE events SET received_at = {year_ago} WHERE id IN {aged}"),
-            &format!("UPDATE events_recent SET received_at = {year_ago} WHERE id IN {aged}"),
-        ],
-    )
-    .await;
+    age_a_year(&app, &format!("{chain} AND (seq <= 4 OR seq = 7)")).await;
     let purged = app.cli(&["retention", "run"]).await;
     assert!(purged.contains("5 removed"), "{purged}");
     let (code, report) = verify(&app).await;
@@ -513,8 +494,7 @@ async fn a_purge_out_of_order_keeps_the_chain_whole() {
     let (code, report) = verify(&app).await;
     assert!(code == 1 && report.contains(&format!("link 2, record {forged}: behind the retention cut")), "{report}");
     // A purge that reaches the forged record stops rather than erase it.
-    let year_ago = Micros::now().0 - 365 * 24 * app::model::HOUR_US;
-    tamper(&app, &[&format!("UPDATE events SET received_at = {year_ago} WHERE id = {id}")]).await;
+    age_a_year(&app, &format!("record_id = {id}")).await;
     let (code, out) = app.cli_status(&["retention", "run"]).await;
     assert!(code != 0 && out.contains("links behind its cut that the cut does not list"), "{code} {out}");
     tamper(
@@ -590,16 +570,7 @@ async fn holes_or_a_cut_claimed_by_hand_are_named() {
     let (code, report) = verify(&app).await;
     assert!(code == 1 && report.contains("removed without a signed retention cut"), "{report}");
     // A purge does not build on it (and sign it).
-    let year_ago = Micros::now().0 - 365 * 24 * app::model::HOUR_US;
-    let nine = link(&app, 9);
-    tamper(
-        &app,
-        &[
-            &format!("UPDATE events SET received_at = {year_ago} WHERE id = {nine}"),
-            &format!("UPDATE events_recent SET received_at = {year_ago} WHERE id = {nine}"),
-        ],
-    )
-    .await;
+    age_a_year(&app, &format!("{chain} AND seq = 9")).await;
     let (code, out) = app.cli_status(&["retention", "run"]).await;
     assert!(code != 0 && out.contains("not signed by this server's key"), "{code} {out}");
 }
@@ -648,16 +619,7 @@ async fn an_older_cut_becomes_whole_and_its_kept_links_are_held() {
     assert_eq!(code, 0, "an older cut verifies as before: {report}");
 
     // The next purge (records 5 and 7) makes a whole cut at 5, hole 7, link 2 kept.
-    let year_ago = Micros::now().0 - 365 * 24 * app::model::HOUR_US;
-    let aged = format!("(SELECT record_id FROM chain_links WHERE {chain} AND seq IN (5, 7))");
-    let age = |ids: &str| {
-        [
-            format!("UPDATE events SET received_at = {year_ago} WHERE id IN {ids}"),
-            format!("UPDATE events_recent SET received_at = {year_ago} WHERE id IN {ids}"),
-        ]
-    };
-    let [a, b] = age(&aged);
-    tamper(&app, &[&a, &b]).await;
+    age_a_year(&app, &format!("{chain} AND seq IN (5, 7)")).await;
     app.cli(&["retention", "run"]).await;
     let (code, report) = verify(&app).await;
     assert!(code == 0 && report.contains("links through 5 removed by retention, 1 record after the cut"), "{report}");
@@ -688,6 +650,16 @@ async fn an_older_cut_becomes_whole_and_its_kept_links_are_held() {
     tamper(&app, &[&a, &b, &format!("DELETE FROM chain_links WHERE {chain} AND seq = 2")]).await;
     let (code, report) = verify(&app).await;
     assert!(code == 1 && report.contains("link 2: missing"), "a kept link removed: {report}");
+}
+
+/// Ages the records of the links `links` (a condition on `chain_links`) by
+/// a year, behind Trail's back but only in the time a purge reads.
+async fn age_a_year(app: &TestApp, links: &str) {
+    let year_ago = Micros::now().0 - 365 * 24 * app::model::HOUR_US;
+    let records = format!("(SELECT record_id FROM chain_links WHERE {links})");
+    let statements =
+        ["events", "events_recent"].map(|t| format!("UPDATE {t} SET received_at = {year_ago} WHERE id IN {records}"));
+    tamper(app, &statements.iter().map(String::as_str).collect::<Vec<_>>()).await;
 }
 
 /// Statements removing the record of link `seq` of acme's event chain.
