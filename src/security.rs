@@ -1,8 +1,9 @@
 //! Defence for cookie-authenticated requests: state-changing requests from
-//! other sites are refused. (Password guessing: `auth::throttle`.)
+//! other sites are refused, and no other site may frame a page. (Password
+//! guessing: `auth::throttle`.)
 
 use axum::extract::Request;
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -32,4 +33,25 @@ fn is_same_site(request: &Request) -> bool {
         (Some(_), None) => false,
         (None, _) => true,
     }
+}
+
+/// Headers every response carries, unless its handler set its own: no other
+/// site may show a page in a frame (a signed-in admin tricked into clicking
+/// a hidden "revoke" or "remove" button), and no browser reads a response
+/// as another type than it says.
+const PROTECTIVE_HEADERS: [(HeaderName, HeaderValue); 4] = [
+    (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("frame-ancestors 'none'")),
+    (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+    (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+    // Addresses hold searches (an email, an invoice number): not for other sites.
+    (header::REFERRER_POLICY, HeaderValue::from_static("same-origin")),
+];
+
+pub async fn protective_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in PROTECTIVE_HEADERS {
+        headers.entry(name).or_insert(value);
+    }
+    response
 }

@@ -204,6 +204,7 @@ fn router(state: AppState) -> Router {
         // A panic in any handler is a logged 500 in the one error shape, never
         // a dropped connection.
         .layer(CatchPanicLayer::custom(crate::error::panic_response))
+        .layer(axum::middleware::from_fn(security::protective_headers))
         .with_state(state)
 }
 

@@ -46,6 +46,20 @@ async fn cross_site_posts_are_refused() {
 }
 
 #[tokio::test]
+async fn no_response_may_be_framed_by_another_site_or_sniffed() {
+    let app = spawn_app().await;
+    let client = app.client_signed_in_as(FOUNDER_EMAIL).await;
+    for path in ["/", "/login", "/api/v1/events", "/no/such/page", "/pkg/none.js"] {
+        let response = client.get(app.url(path)).send().await.unwrap();
+        let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(header("content-security-policy").as_deref(), Some("frame-ancestors 'none'"), "{path}");
+        assert_eq!(header("x-frame-options").as_deref(), Some("DENY"), "{path}");
+        assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"), "{path}");
+        assert_eq!(header("referrer-policy").as_deref(), Some("same-origin"), "{path}");
+    }
+}
+
+#[tokio::test]
 async fn repeated_wrong_passwords_lock_the_account_for_a_while() {
     let app = spawn_app().await;
     let attempt = |password: &'static str| {
