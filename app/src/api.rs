@@ -243,12 +243,47 @@ pub mod ssr {
     /// The session key holding the day (since 1970) the session was last renewed.
     const SESSION_RENEWED_KEY: &str = "renewed_day";
 
-    /// The signed-in user of a session. Renews the session's idle expiry once
+    /// The session key holding when its user signed in (seconds since 1970).
+    pub const SESSION_SIGNED_IN_KEY: &str = "signed_in_at";
+
+    /// How long a session lasts from its sign-in, however often it is used:
+    /// a copied cookie stops working by then. (Unused, it ends sooner:
+    /// the idle expiry, `server::SESSION_IDLE_DAYS`.)
+    pub const SESSION_LIFETIME_SECS: i64 = 30 * 24 * 3600;
+
+    type SessionResult<T> = Result<T, tower_sessions::session::Error>;
+
+    /// Makes `session` `user_id`'s, under a new id: an id planted before
+    /// the sign-in cannot be reused.
+    pub async fn begin_session(session: &Session, user_id: i64) -> SessionResult<()> {
+        session.cycle_id().await?;
+        session.insert(SESSION_USER_KEY, user_id).await?;
+        session.insert(SESSION_SIGNED_IN_KEY, Micros::now().0.div_euclid(1_000_000)).await
+    }
+
+    /// Whether a session signed in at `signed_in_at` (seconds since 1970)
+    /// is still within its lifetime. A session from before sessions had
+    /// one (`None`) is: its lifetime starts at its next use.
+    pub fn within_lifetime(signed_in_at: Option<i64>, now: Micros) -> bool {
+        signed_in_at.is_none_or(|at| now.0.div_euclid(1_000_000) - at < SESSION_LIFETIME_SECS)
+    }
+
+    /// The signed-in user of a session; none once its lifetime is over
+    /// (the session is then removed). Renews the session's idle expiry once
     /// per day of use: tower-sessions saves (and so extends) a session only when
     /// it changes, and saving on every request would cost a durable write per page.
-    pub async fn session_user(session: &Session) -> Result<Option<i64>, tower_sessions::session::Error> {
+    pub async fn session_user(session: &Session) -> SessionResult<Option<i64>> {
         let Some(user_id) = session.get::<i64>(SESSION_USER_KEY).await? else { return Ok(None) };
-        let today = day_of(Micros::now());
+        let now = Micros::now();
+        let signed_in_at = session.get::<i64>(SESSION_SIGNED_IN_KEY).await?;
+        if !within_lifetime(signed_in_at, now) {
+            session.flush().await?;
+            return Ok(None);
+        }
+        if signed_in_at.is_none() {
+            session.insert(SESSION_SIGNED_IN_KEY, now.0.div_euclid(1_000_000)).await?;
+        }
+        let today = day_of(now);
         if session.get::<i64>(SESSION_RENEWED_KEY).await? != Some(today) {
             session.insert(SESSION_RENEWED_KEY, today).await?;
         }
@@ -282,15 +317,49 @@ pub mod ssr {
 
         use tower_sessions::{MemoryStore, Session};
 
-        use super::{day_of, session_user, Micros, SESSION_RENEWED_KEY, SESSION_USER_KEY};
+        use super::{
+            day_of, session_user, Micros, SESSION_LIFETIME_SECS, SESSION_RENEWED_KEY, SESSION_SIGNED_IN_KEY,
+            SESSION_USER_KEY,
+        };
 
         /// A signed-in session as a later request loads it: saved, unmodified.
         async fn stored_session(store: &Arc<MemoryStore>, renewed_day: i64) -> Session {
+            signed_in_ago(store, renewed_day, Some(3600)).await
+        }
+
+        /// The same, signed in `age` seconds ago (`None`: before sessions
+        /// had a lifetime).
+        async fn signed_in_ago(store: &Arc<MemoryStore>, renewed_day: i64, age: Option<i64>) -> Session {
             let session = Session::new(None, store.clone(), None);
             session.insert(SESSION_USER_KEY, 7_i64).await.unwrap();
             session.insert(SESSION_RENEWED_KEY, renewed_day).await.unwrap();
+            if let Some(age) = age {
+                session.insert(SESSION_SIGNED_IN_KEY, Micros::now().0 / 1_000_000 - age).await.unwrap();
+            }
             session.save().await.unwrap();
             Session::new(session.id(), store.clone(), None)
+        }
+
+        #[tokio::test]
+        async fn a_session_ends_at_its_lifetime_however_often_it_is_used() {
+            let store = Arc::new(MemoryStore::default());
+            let today = day_of(Micros::now());
+
+            let nearly = signed_in_ago(&store, today, Some(SESSION_LIFETIME_SECS - 60)).await;
+            assert_eq!(session_user(&nearly).await.unwrap(), Some(7));
+
+            let over = signed_in_ago(&store, today, Some(SESSION_LIFETIME_SECS)).await;
+            let id = over.id();
+            assert_eq!(session_user(&over).await.unwrap(), None);
+            let reloaded = Session::new(id, store.clone(), None);
+            assert_eq!(reloaded.get::<i64>(SESSION_USER_KEY).await.unwrap(), None, "removed from the store");
+
+            // Signed in before sessions had a lifetime: it starts now.
+            let older = signed_in_ago(&store, today, None).await;
+            assert_eq!(session_user(&older).await.unwrap(), Some(7));
+            let stamped = older.get::<i64>(SESSION_SIGNED_IN_KEY).await.unwrap().unwrap();
+            assert!((Micros::now().0 / 1_000_000 - stamped).abs() < 60, "{stamped}");
+            assert!(older.is_modified());
         }
 
         #[tokio::test]

@@ -2,8 +2,10 @@
 //! every visibility; a spanning key sees every workspace), or a signed-in
 //! person (their own scope, as in the dashboard).
 
+use app::api::ssr::SESSION_SIGNED_IN_KEY;
 use app::api::SESSION_USER_KEY;
 use app::audit::{Actor, Origin};
+use app::model::Micros;
 use app::store::{ApiKeyRecord, Scope};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -44,9 +46,10 @@ impl Principal {
                 .map(|key| key_scope(&key)),
             Principal::Session { user_id, session } => {
                 let record = state.sessions.load(session).await.map_err(|err| Error::Internal(err.into()))?;
-                let signed_in = record.and_then(|r| r.data.get(SESSION_USER_KEY).and_then(|v| v.as_i64()));
-                match signed_in {
-                    Some(id) if id == *user_id => {
+                let value = |key| record.as_ref().and_then(|r| r.data.get(key).and_then(|v| v.as_i64()));
+                let within_lifetime = app::api::ssr::within_lifetime(value(SESSION_SIGNED_IN_KEY), Micros::now());
+                match value(SESSION_USER_KEY) {
+                    Some(id) if id == *user_id && within_lifetime => {
                         app::api::ssr::viewer_by_id(store, id).await?.map(|viewer| Scope::for_viewer(&viewer))
                     }
                     _ => None,

@@ -111,12 +111,7 @@ async fn login(
     if !audit(&state, &actor, entry).await {
         return refused(&state, "unavailable", &form);
     }
-    // A new session id at sign-in, so an id planted before cannot be reused.
-    let signed_in = async {
-        session.cycle_id().await?;
-        session.insert(SESSION_USER_KEY, user.id).await
-    };
-    if let Err(err) = signed_in.await {
+    if let Err(err) = app::api::ssr::begin_session(&session, user.id).await {
         tracing::error!(error = %err, "storing the session failed");
         return refused(&state, "unavailable", &form);
     }
