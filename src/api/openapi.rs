@@ -214,7 +214,8 @@ pub struct IngestRecord {
     context: Option<String>,
     entity: Option<IngestEntity>,
     actor: Option<IngestActor>,
-    ip: Option<String>,
+    /// The client's address (IPv6 may carry a zone: `fe80::1%eth0`).
+    ip: Option<IngestAddress>,
     user_agent: Option<String>,
     visibility: Option<app::model::Visibility>,
     severity: Option<app::model::Severity>,
@@ -242,6 +243,15 @@ enum IngestTime {
     Text(String),
     /// Milliseconds since 1970-01-01T00:00:00Z.
     EpochMilliseconds(i64),
+}
+
+/// An address as ingest takes it.
+#[allow(dead_code)]
+#[derive(Serialize, JsonSchema)]
+#[serde(untagged)]
+enum IngestAddress {
+    V4(std::net::Ipv4Addr),
+    V6(std::net::Ipv6Addr),
 }
 
 #[allow(dead_code)]

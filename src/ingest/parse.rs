@@ -9,7 +9,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 
 use app::audit::PLATFORM_WORKSPACE;
-use app::model::{ActorType, Kind, Micros, Severity, Status, Visibility};
+use app::model::{client_address, ActorType, Kind, Micros, Severity, Status, Visibility};
 use app::store::NewRecord;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -30,6 +30,8 @@ const MAX_MESSAGE_LEN: usize = 10_000;
 /// characters' limit (see `parse_record`).
 const MAX_INDEXED_BYTES: usize = 1_200;
 const MAX_STACK_LEN: usize = 100_000;
+/// The longest IPv6 address with a zone fits well within it.
+const MAX_IP_LEN: usize = 100;
 
 /// Which workspaces records may name and what they resolve to.
 pub struct WorkspaceRules {
@@ -348,6 +350,18 @@ fn indexed_text(value: &Value, field: &str, numbers_ok: bool, problems: &mut Pro
     Some(text)
 }
 
+/// The client's address, kept as sent: one `ip:` finds (IPv4 or IPv6).
+/// Anything else (`unknown`, a port, a list of proxies) would be stored
+/// where no search of addresses could ever find it.
+fn ip_address(value: &Value, field: &str, problems: &mut Problems) -> Option<String> {
+    let ip = text(value, field, MAX_IP_LEN, false, problems)?;
+    if client_address(&ip).is_none() {
+        problems.add(field, "not an IP address: expected IPv4 (203.0.113.7) or IPv6 (2001:db8::1)");
+        return None;
+    }
+    Some(ip)
+}
+
 fn parse_record(f: &Fields, rules: &WorkspaceRules, now: Micros, problems: &mut Problems) -> Option<NewRecord> {
     let before = problems.errors.len();
     let opt_text = |names: &[&str], max: usize, numbers_ok: bool, problems: &mut Problems| {
@@ -423,7 +437,7 @@ fn parse_record(f: &Fields, rules: &WorkspaceRules, now: Micros, problems: &mut 
     let actor_email = actor.text("email", &["user_email"], MAX_TEXT_LEN, problems);
     let actor_name = actor.text("name", &["user_name"], MAX_TEXT_LEN, problems);
     let actor_label = actor.text("label", &[], MAX_TEXT_LEN, problems);
-    let ip = opt_text(&["ip", "ip_address"], 100, false, problems);
+    let ip = f.first(&["ip", "ip_address"]).and_then(|(name, v)| ip_address(v, &snake_case(name), problems));
     let user_agent = opt_text(&["user_agent"], MAX_TEXT_LEN, false, problems);
     let provider = opt_text(&["provider"], MAX_KEY_LEN, false, problems);
     let correlation_id = opt_text(CORRELATION_NAMES, MAX_KEY_LEN, true, problems);

@@ -20,7 +20,7 @@ use std::borrow::Cow;
 use std::fmt::Write;
 use std::net::IpAddr;
 
-use app::model::{EventFilter, FieldCondition, FieldTest};
+use app::model::{client_address, EventFilter, FieldCondition, FieldTest};
 use app::search::{terms, words, Term};
 use app::store::NewRecord;
 use ipnet::IpNet;
@@ -168,7 +168,7 @@ impl StoredSearchable {
 pub fn document(r: &Searchable, dialect: Dialect) -> String {
     let mut doc = Document { positions: dialect == Dialect::Postgres, ..Document::default() };
     // The address and the agent first: a long text cannot leave them out.
-    if let Some(address) = r.ip.and_then(stored_address) {
+    if let Some(address) = r.ip.and_then(client_address) {
         doc.word(&address_word(address));
     }
     for word in r.user_agent.map(words).into_iter().flatten() {
@@ -358,15 +358,6 @@ impl PathHash {
         hash.update(value.as_bytes());
         format!("{VALUE_MARK}{}", hex::encode(&hash.finalize()[..5]))
     }
-}
-
-/// A record's address as `ip:` finds it: an IPv6 address with a zone
-/// (`fe80::1%eth0`, as a host writes a link-local one) is found by the
-/// address; the zone stays in the record.
-fn stored_address(ip: &str) -> Option<IpAddr> {
-    let ip = ip.trim();
-    let address = ip.split_once('%').filter(|(address, _)| address.contains(':')).map_or(ip, |(address, _)| address);
-    address.parse().ok()
 }
 
 /// An address as the 32 hex digits of its IPv6 form (IPv4 mapped).
@@ -621,9 +612,9 @@ mod tests {
 
     #[test]
     fn addresses_are_one_word_whatever_their_form() {
-        assert_eq!(stored_address(" fe80::1%eth0 "), Some("fe80::1".parse().unwrap()), "a zone is left out");
-        assert_eq!(stored_address("203.0.113.7%x"), None, "not an IPv6 address");
-        assert_eq!(stored_address("not-an-ip"), None);
+        assert_eq!(client_address(" fe80::1%eth0 "), Some("fe80::1".parse().unwrap()), "a zone is left out");
+        assert_eq!(client_address("203.0.113.7%x"), None, "not an IPv6 address");
+        assert_eq!(client_address("not-an-ip"), None);
         let mapped: IpAddr = "::ffff:203.0.113.7".parse().unwrap();
         assert_eq!(address_word(mapped), address_word("203.0.113.7".parse().unwrap()));
         let all = address_prefixes("0.0.0.0/0".parse().unwrap());

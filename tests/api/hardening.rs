@@ -101,16 +101,20 @@ async fn blank_read_parameters_are_their_defaults() {
     }
 }
 
-/// An `entity` or `error` that is neither absent nor of its shape is a 422,
-/// never a record stored without it.
+/// An `entity` or `error` that is neither absent nor of its shape, or an
+/// `ip` that is no address, is a 422, never a record stored without it.
 #[tokio::test]
-async fn an_entity_or_error_of_another_shape_is_refused() {
+async fn an_entity_error_or_ip_of_another_shape_is_refused() {
     let app = spawn_app().await;
     for (record, field) in [
         (json!({"key": "k.a", "entity": "trk_1"}), "entity"),
         (json!({"key": "k.a", "entity": 5}), "entity"),
         (json!({"key": "k.a", "error": 42}), "error"),
         (json!({"key": "k.a", "error": ["boom"]}), "error"),
+        (json!({"key": "k.a", "ip": "unknown"}), "ip"),
+        (json!({"key": "k.a", "ip": "203.0.113.7:443"}), "ip"),
+        (json!({"key": "k.a", "ip_address": "203.0.113.7, 10.0.0.1"}), "ip_address"),
+        (json!({"key": "k.a", "ip": "203.0.113.7%eth0"}), "ip"),
     ] {
         let response = app.ingest(&record).await;
         assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{record}");
@@ -129,6 +133,9 @@ async fn an_entity_or_error_of_another_shape_is_refused() {
         json!({"key": "k.c", "error": "boom"}),
         json!({"key": "k.c", "error": true, "error_message": "boom"}),
         json!({"key": "k.d", "entity": {"type": "track", "id": "t1"}, "error": {"message": "boom"}}),
+        json!({"key": "k.e", "ip": " 2001:db8::1 ", "user_agent": "curl/8"}),
+        json!({"key": "k.e", "ip_address": "fe80::1%eth0"}),
+        json!({"key": "k.e", "ip": ""}),
     ] {
         assert_eq!(app.ingest(&record).await.status(), StatusCode::ACCEPTED, "{record}");
     }

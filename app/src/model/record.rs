@@ -77,6 +77,15 @@ impl EventRow {
     }
 }
 
+/// A record's `ip` as an address, as ingest takes it and `ip:` finds it:
+/// IPv4 or IPv6. An IPv6 address with a zone (`fe80::1%eth0`, as a host
+/// writes a link-local one) is the address; the zone stays in the record.
+pub fn client_address(ip: &str) -> Option<std::net::IpAddr> {
+    let ip = ip.trim();
+    let address = ip.split_once('%').filter(|(address, _)| address.contains(':')).map_or(ip, |(address, _)| address);
+    address.parse().ok()
+}
+
 /// The dashboard path of an entity's timeline: `/entities/{type}/{id}`,
 /// or `/entities?type=…&id=…` when a part is `.` or `..`, which browsers
 /// fold away from a path (`%2E` too).
