@@ -128,6 +128,7 @@ pub async fn spawn_app_on(db: Arc<TestDatabase>) -> TestApp {
 
 /// As `spawn_app_on`, with the configuration changed by `configure` first.
 pub async fn spawn_app_with(db: Arc<TestDatabase>, configure: impl FnOnce(&mut Config)) -> TestApp {
+    log_to_the_test();
     let mut config = db.config();
     configure(&mut config);
     let server = Server::build(config).await.expect("server builds");
@@ -146,6 +147,17 @@ pub async fn spawn_app_with(db: Arc<TestDatabase>, configure: impl FnOnce(&mut C
     let client =
         reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
     TestApp { address, client, store, workspace, key, db }
+}
+
+/// The servers' warnings and errors go to the output of the test whose
+/// runtime runs them (the test harness shows it when that test fails):
+/// a failure then comes with the server's side of it.
+fn log_to_the_test() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let filter = std::env::var("TRAIL_TEST_LOG").unwrap_or_else(|_| "warn".to_owned());
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    });
 }
 
 /// A user with the test password and no audit record (a fixture, not an action under test).
