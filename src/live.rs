@@ -28,6 +28,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::api::record::ApiRecord;
 use crate::api::sse;
+use crate::api::stream_ids::StreamIds;
 use crate::auth::reader::Principal;
 
 /// Records read per query, by a group and by a subscriber catching up.
@@ -97,6 +98,7 @@ pub struct Hub {
     held: Arc<AtomicUsize>,
     /// Set when the server stops: every stream ends.
     closing: watch::Sender<bool>,
+    ids: StreamIds,
 }
 
 #[derive(Default)]
@@ -181,10 +183,15 @@ impl Drop for Admission {
 }
 
 impl Hub {
-    pub fn new(store: DynStore, limits: StreamLimits) -> Arc<Hub> {
+    pub fn new(store: DynStore, limits: StreamLimits, ids: StreamIds) -> Arc<Hub> {
         let closing = watch::channel(false).0;
         let (groups, open, held) = Default::default();
-        Arc::new(Hub { store, groups, limits, open, held, closing })
+        Arc::new(Hub { store, groups, limits, open, held, closing, ids })
+    }
+
+    /// How the streams' event ids are sealed and opened.
+    pub fn ids(&self) -> &StreamIds {
+        &self.ids
     }
 
     /// Counts a new stream of `reader`, unless the server or the reader has
@@ -211,14 +218,14 @@ impl Hub {
             tracing::error!(error = %err, "a record could not be serialized");
             "{}".to_owned()
         });
-        let id = position.encode();
+        let id = self.ids.seal(position);
         self.held_item(position, occurred_at, sse::Event { id: Some(&id), data: Some(&json), ..Default::default() })
     }
 
     /// Nothing else up to `position` matches: an event with only its id
     /// (the client's `Last-Event-ID` moves on; no need to read up to here again).
     pub fn position_only(&self, position: StreamPosition) -> Arc<Item> {
-        let id = position.encode();
+        let id = self.ids.seal(position);
         let event =
             sse::Event { id: Some(&id), comment: Some("nothing else matches up to here"), ..Default::default() };
         self.held_item(position, None, event)

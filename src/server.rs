@@ -20,6 +20,7 @@ use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
+use crate::api::stream_ids::StreamIds;
 use crate::auth::client_address;
 use crate::auth::throttle::{Limits, LoginThrottle};
 use crate::config::Config;
@@ -79,7 +80,7 @@ impl Server {
         let state = AppState {
             leptos_options: leptos_options(addr),
             committer: Committer::start(opened.store.clone()),
-            live: crate::live::Hub::new(opened.store.clone(), stream_limits),
+            live: crate::live::Hub::new(opened.store.clone(), stream_limits, StreamIds::from_signing(&signing)),
             store: opened.store,
             config: Arc::new(config),
             login_throttle,

@@ -7,6 +7,7 @@ pub mod query;
 pub mod record;
 pub mod sse;
 mod stream;
+pub mod stream_ids;
 
 use aide::axum::routing::get_with;
 use aide::axum::ApiRouter;

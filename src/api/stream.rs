@@ -75,7 +75,7 @@ pub async fn stream(
     let filter = query.filters.filter(now)?;
     // A new subscriber joins before the answer, so that every record
     // committed once the client has it is sent.
-    let (last, next) = match resume_after(&headers, query.last_event_id.as_deref())? {
+    let (last, next) = match resume_after(&state, &headers, query.last_event_id.as_deref())? {
         // A position past every record committed (from another database, or
         // before a restore) would skip what comes until the stream caught up.
         Some(position) if !reached(&state, position).await? => {
@@ -136,7 +136,7 @@ async fn reached(state: &AppState, position: StreamPosition) -> Result<bool> {
 }
 
 /// Where to resume: the `Last-Event-ID` header, else the parameter; blank is none.
-fn resume_after(headers: &HeaderMap, parameter: Option<&str>) -> Result<Option<StreamPosition>> {
+fn resume_after(state: &AppState, headers: &HeaderMap, parameter: Option<&str>) -> Result<Option<StreamPosition>> {
     let (name, value) = match headers.get("last-event-id") {
         Some(value) => ("Last-Event-ID", value.to_str().unwrap_or("\u{fffd}")),
         None => ("last_event_id", parameter.unwrap_or_default()),
@@ -144,7 +144,10 @@ fn resume_after(headers: &HeaderMap, parameter: Option<&str>) -> Result<Option<S
     if value.trim().is_empty() {
         return Ok(None);
     }
-    StreamPosition::decode(value)
+    state
+        .live
+        .ids()
+        .open(value)
         .map(Some)
         .ok_or_else(|| Error::BadRequest(format!("{name}: expected the id of an event this stream sent")))
 }
@@ -211,7 +214,7 @@ impl Follow {
                     self.phase = *next;
                     // With an id, so a client that reconnects before its first
                     // record resumes from here.
-                    let id = self.last.encode();
+                    let id = self.state.live.ids().seal(self.last);
                     let greeting = sse::Event {
                         id: Some(&id),
                         retry: Some(RECONNECT_AFTER),
@@ -257,7 +260,7 @@ impl Follow {
                         },
                     }
                 }
-                Phase::Lagged => return Some(lagged(self.last)),
+                Phase::Lagged => return Some(lagged(&self.state.live.ids().seal(self.last))),
                 Phase::Ended => return None,
             }
         }
@@ -325,10 +328,10 @@ fn last_event(kind: &str, body: serde_json::Value) -> Bytes {
 }
 
 /// The last event of a client that fell too far behind.
-fn lagged(last: StreamPosition) -> Bytes {
+fn lagged(last_event_id: &str) -> Bytes {
     let body = serde_json::json!({
         "error": "this client fell too far behind and was disconnected: reconnect with Last-Event-ID to resume",
-        "last_event_id": last.encode(),
+        "last_event_id": last_event_id,
     });
     last_event("lagged", body)
 }

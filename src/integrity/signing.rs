@@ -8,6 +8,8 @@ use anyhow::{bail, Context};
 use app::model::Digest;
 use app::store::Signer;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier, VerifyingKey};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 use crate::storage::canonical;
 
@@ -69,6 +71,15 @@ impl SigningKeys {
 
     pub fn public_key(&self) -> VerifyingKey {
         self.key.verifying_key()
+    }
+
+    /// A key for `purpose` that every server holding this key derives
+    /// alike (HMAC-SHA256 of the purpose under the secret), and that tells
+    /// nothing of the secret.
+    pub fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.as_bytes()).expect("HMAC takes a key of any length");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 }
 

@@ -191,6 +191,12 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// Opens the live stream's event ids as this server does.
+    pub fn stream_ids(&self) -> trail::api::stream_ids::StreamIds {
+        let signing = trail::integrity::signing::SigningKeys::existing(&self.db.signing_key_file()).unwrap();
+        trail::api::stream_ids::StreamIds::from_signing(&signing)
+    }
+
     /// POSTs JSON to the ingest API with this app's key.
     pub async fn ingest(&self, body: &Value) -> reqwest::Response {
         self.ingest_with(&self.key, body).await

@@ -239,9 +239,15 @@ async fn filters_and_search_apply_to_the_stream() {
     let bad = app.client.get(&url).bearer_auth(&app.key).header("last-event-id", "nope").send().await.unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     assert!(bad.text().await.unwrap().contains("Last-Event-ID"));
+    // Ids are sealed: a position written out is no id (it would tell how
+    // many transactions every workspace committed, and could be made up).
+    let clear = "999999999.ffffffffffffffffffffffffffffffff";
+    let bad = app.client.get(&url).bearer_auth(&app.key).header("last-event-id", clear).send().await.unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(bad.text().await.unwrap().contains("expected the id of an event this stream sent"));
     // A position no record has reached yet would skip what comes until then.
-    let ahead = "999999999.ffffffffffffffffffffffffffffffff";
-    let bad = app.client.get(&url).bearer_auth(&app.key).header("last-event-id", ahead).send().await.unwrap();
+    let ahead = app.stream_ids().seal(app::model::StreamPosition { commit_tx: 999_999_999, id: uuid::Uuid::max() });
+    let bad = app.client.get(&url).bearer_auth(&app.key).header("last-event-id", &ahead).send().await.unwrap();
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     assert!(bad.text().await.unwrap().contains("no record this server holds has that position yet"));
     let anonymous = app.client.get(&url).send().await.unwrap();
@@ -525,8 +531,9 @@ async fn concurrent_writers_are_streamed_once_each_in_position_order() {
     while events.len() < sent.len() {
         events.push(stream.next().await);
     }
+    let ids = app.stream_ids();
     let positions: Vec<app::model::StreamPosition> =
-        events.iter().map(|e| app::model::StreamPosition::decode(e.id.as_deref().unwrap()).unwrap()).collect();
+        events.iter().map(|e| ids.open(e.id.as_deref().unwrap()).unwrap()).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "positions strictly increase");
     let got: BTreeSet<String> = events.iter().map(|e| e.json()["id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(got, sent, "every record, once");
@@ -549,7 +556,11 @@ async fn concurrent_writers_are_streamed_once_each_in_position_order() {
 async fn streams_differing_in_since_share_one_group() {
     use app::model::{EventFilter, Micros};
     let app = spawn_app().await;
-    let hub = trail::live::Hub::new(app.store.clone(), trail::live::StreamLimits { per_server: 8, per_reader: 8 });
+    let hub = trail::live::Hub::new(
+        app.store.clone(),
+        trail::live::StreamLimits { per_server: 8, per_reader: 8 },
+        trail::api::stream_ids::StreamIds::new(rand::random()),
+    );
     let since = |micros: i64| EventFilter { since: Some(Micros(micros)), ..EventFilter::default() };
     let now = Micros::now().0;
     let scope = app::store::Scope::Platform;

@@ -227,8 +227,9 @@ impl Cursor {
     }
 }
 
-/// A position in commit order: the live stream's cursor, sent as each
-/// event's `id` and taken back as `Last-Event-ID`. `commit_tx` numbers the
+/// A position in commit order: the live stream's cursor, sent sealed as
+/// each event's `id` and taken back as `Last-Event-ID`
+/// (`api::stream_ids`), and a log stream's. `commit_tx` numbers the
 /// transaction that wrote the record (migration `commit_order`); within one,
 /// records go by id. Ordered as the database orders them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -240,12 +241,6 @@ pub struct StreamPosition {
 impl StreamPosition {
     pub fn encode(&self) -> String {
         format!("{:x}.{}", self.commit_tx, self.id.simple())
-    }
-
-    pub fn decode(text: &str) -> Option<Self> {
-        let (tx, id) = text.trim().split_once('.')?;
-        let commit_tx = i64::from_str_radix(tx, 16).ok().filter(|tx| *tx >= 0)?;
-        Some(StreamPosition { commit_tx, id: Uuid::try_parse(id).ok()? })
     }
 }
 
