@@ -134,6 +134,20 @@ async fn trail_records(app: &TestApp, reader: &str, key: &str) -> Vec<Value> {
     body["events"].as_array().cloned().unwrap_or_default()
 }
 
+/// Trail's own records with `key` once there are `count` of them: a
+/// failure's record is written beside its attempt's outcome, just after.
+async fn trail_records_eventually(app: &TestApp, reader: &str, key: &str, count: usize) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let records = trail_records(app, reader, key).await;
+        if records.len() >= count {
+            return records;
+        }
+        assert!(started.elapsed() < PATIENCE, "{key}: {} of {count} records", records.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A disabled endpoint is enabled again from the CLI (audited), and then
 /// takes records again; the message it was disabled on waited, and goes out.
 async fn enable_again(app: &TestApp, reader: &str, receiver: &Receiver, id: i64) {
@@ -195,7 +209,7 @@ async fn a_410_disables_the_endpoint_and_a_critical_record_says_so() {
     wait_enabled(&app, false).await;
     let endpoint = app.store.webhooks().await.unwrap().remove(0);
     assert_eq!((endpoint.id, endpoint.disabled_reason.as_deref()), (id, Some("answered 410")));
-    let records = trail_records(&app, &reader, "webhook.endpoint_disabled").await;
+    let records = trail_records_eventually(&app, &reader, "webhook.endpoint_disabled", 1).await;
     assert_eq!(records.len(), 1, "{records:#?}");
     assert_eq!(records[0]["severity"], "critical");
     let waiting = app.store.webhook_deliveries(id, 10).await.unwrap();
@@ -239,11 +253,7 @@ async fn loopback_endpoints_are_refused_unless_allowed() {
     }
     assert!(receiver.received().is_empty(), "nothing was sent");
     // Each failure's record follows its message's last attempt.
-    let started = Instant::now();
-    while trail_records(&app, &reader, "webhook.failed").await.len() < 2 {
-        assert!(started.elapsed() < PATIENCE, "the failures were not recorded");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    trail_records_eventually(&app, &reader, "webhook.failed", 2).await;
 }
 
 /// The message is written with its record: a server killed (SIGKILL) after
