@@ -12,7 +12,7 @@ use axum::serve::ListenerExt;
 use axum::Router;
 use leptos::config::{Env, LeptosOptions};
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -181,7 +181,7 @@ fn router(state: AppState) -> Router {
         .merge(crate::auth::web::router())
         .leptos_routes_with_context(
             &state,
-            generate_route_list(App),
+            route_list(),
             move || {
                 provide_context(context.clone());
                 provide_context(RequestViewer::default());
@@ -207,6 +207,16 @@ fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(crate::error::panic_response))
         .layer(axum::middleware::from_fn(security::protective_headers))
         .with_state(state)
+}
+
+/// The dashboard's routes, generated once per process. Generating them
+/// sets a process-wide flag under which any page's data that starts
+/// loading meanwhile, on any thread, never finishes (leptos issue #4773):
+/// a second server built in the same process (the tests build many) hung
+/// another's page for good, answered 503 by `answer_in_time`.
+fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
 /// How long any request may take to produce its response's head. Far above
