@@ -64,13 +64,6 @@ async fn expect_alerts(receiver: &Receiver, count: usize, what: &str) -> Vec<Val
     alerts(receiver)
 }
 
-/// Trail's own records with `key`, read with a spanning key.
-async fn trail_records(app: &TestApp, reader: &str, key: &str) -> Vec<Value> {
-    let url = app.url(&format!("/api/v1/events?workspace=trail&q=key:{key}"));
-    let body: Value = app.client.get(url).bearer_auth(reader).send().await.unwrap().json().await.unwrap();
-    body["events"].as_array().cloned().unwrap_or_default()
-}
-
 /// A match rule fires on the first matching record, folds in the ones that
 /// follow while it fires, and resolves once after a quiet cool-down. Its
 /// alerts go to every endpoint that takes alerts (not to one with
@@ -106,14 +99,14 @@ async fn a_match_rule_fires_once_and_resolves_after_its_cool_down() {
     assert!(alerts(&other_workspace).is_empty(), "nor one limited to a workspace, from a rule on every one");
 
     // The feed shows them; the rule's changes are audited.
-    assert_eq!(trail_records(&app, &reader, "alert.fired").await.len(), 1);
-    assert_eq!(trail_records(&app, &reader, "alert.resolved").await.len(), 1);
-    let created = trail_records(&app, &reader, "alert.created").await;
+    assert_eq!(app.trail_records(&reader, "alert.fired").await.len(), 1);
+    assert_eq!(app.trail_records(&reader, "alert.resolved").await.len(), 1);
+    let created = app.trail_records(&reader, "alert.created").await;
     assert_eq!((created.len(), &created[0]["kind"]), (1, &json!("audit")));
     let listed = app.cli(&["alert", "list"]).await;
     assert!(listed.contains("criticals") && listed.contains("quiet"), "{listed}");
     app.cli(&["alert", "remove", &id.to_string()]).await;
-    assert_eq!(trail_records(&app, &reader, "alert.removed").await.len(), 1);
+    assert_eq!(app.trail_records(&reader, "alert.removed").await.len(), 1);
     assert!(!app.cli(&["alert", "list"]).await.contains("criticals"));
 }
 

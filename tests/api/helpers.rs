@@ -191,6 +191,14 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// Trail's own records with `key` (its workspace `trail`), read with
+    /// `reader`, a spanning read key.
+    pub async fn trail_records(&self, reader: &str, key: &str) -> Vec<Value> {
+        let url = self.url(&format!("/api/v1/events?workspace=trail&q=key:{key}"));
+        let body: Value = self.client.get(url).bearer_auth(reader).send().await.unwrap().json().await.unwrap();
+        body["events"].as_array().cloned().unwrap_or_default()
+    }
+
     /// Opens the live stream's event ids as this server does.
     pub fn stream_ids(&self) -> trail::api::stream_ids::StreamIds {
         let signing = trail::integrity::signing::SigningKeys::existing(&self.db.signing_key_file()).unwrap();

@@ -127,19 +127,12 @@ async fn wait_enabled(app: &TestApp, enabled: bool) {
     }
 }
 
-/// Trail's own records with `key`, read with `reader` (a spanning key).
-async fn trail_records(app: &TestApp, reader: &str, key: &str) -> Vec<Value> {
-    let url = app.url(&format!("/api/v1/events?workspace=trail&q=key:{key}"));
-    let body: Value = app.client.get(url).bearer_auth(reader).send().await.unwrap().json().await.unwrap();
-    body["events"].as_array().cloned().unwrap_or_default()
-}
-
 /// Trail's own records with `key` once there are `count` of them: a
 /// failure's record is written beside its attempt's outcome, just after.
 async fn trail_records_eventually(app: &TestApp, reader: &str, key: &str, count: usize) -> Vec<Value> {
     let started = Instant::now();
     loop {
-        let records = trail_records(app, reader, key).await;
+        let records = app.trail_records(reader, key).await;
         if records.len() >= count {
             return records;
         }
@@ -153,7 +146,7 @@ async fn trail_records_eventually(app: &TestApp, reader: &str, key: &str, count:
 async fn enable_again(app: &TestApp, reader: &str, receiver: &Receiver, id: i64) {
     app.cli(&["webhook", "enable", &id.to_string()]).await;
     wait_enabled(app, true).await;
-    assert_eq!(trail_records(app, reader, "webhook.enabled").await.len(), 1);
+    assert_eq!(app.trail_records(reader, "webhook.enabled").await.len(), 1);
     ingest(app, json!({"key": "third"})).await;
     let got = receiver.wait_for("the records after enabling", |r| r.len() >= 3).await;
     let mut keys: Vec<&str> = got[1..].iter().map(|m| m["body"]["data"]["key"].as_str().unwrap()).collect();
@@ -352,7 +345,7 @@ async fn endpoints_are_listed_rotated_tested_and_removed_from_the_cli() {
     app.cli(&["webhook", "remove", &id.to_string()]).await;
     assert!(app.store.webhooks().await.unwrap().is_empty());
     for key in ["webhook.created", "webhook.rotated", "webhook.removed"] {
-        assert_eq!(trail_records(&app, &reader, key).await.len(), 1, "{key}");
+        assert_eq!(app.trail_records(&reader, key).await.len(), 1, "{key}");
     }
 }
 
@@ -368,16 +361,12 @@ async fn a_failing_endpoint_is_not_sent_its_own_failures() {
     receiver.trust(&[&secret]);
     ingest(&app, json!({"key": "one"})).await;
     receiver.wait_for("four attempts", |r| r.len() >= 4).await;
-    let started = Instant::now();
-    while trail_records(&app, &reader, "webhook.failed").await.is_empty() {
-        assert!(started.elapsed() < PATIENCE, "the failure was not recorded");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    trail_records_eventually(&app, &reader, "webhook.failed", 1).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let deliveries = app.store.webhook_deliveries(id, 10).await.unwrap();
     assert_eq!(deliveries.len(), 1, "only the record ingested: {deliveries:#?}");
     assert_eq!(receiver.received().len(), 4);
-    assert_eq!(trail_records(&app, &reader, "webhook.failed").await.len(), 1);
+    assert_eq!(app.trail_records(&reader, "webhook.failed").await.len(), 1);
 }
 
 /// A receiver that takes its time holds only its own messages, even with
