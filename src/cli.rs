@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use app::accounts;
 use app::audit::Actor;
-use app::model::{Kind, Micros, Period, Role};
+use app::model::{Keep, Kind, Micros, Role};
 use app::store::{DynStore, UserRecord};
 use clap::{Args, Parser, Subcommand};
 
@@ -96,9 +96,10 @@ enum RetentionCommand {
         /// audit, event or action.
         #[arg(long, value_parser = |text: &str| text.parse::<Kind>())]
         kind: Kind,
-        /// A number of days, or "forever".
-        #[arg(long, value_parser = |text: &str| text.parse::<Period>())]
-        days: Period,
+        /// A number of days, "forever", or (for a workspace) "default": its
+        /// own period removed, the platform default applies again.
+        #[arg(long, value_parser = |text: &str| text.parse::<Keep>())]
+        days: Keep,
     },
     /// Remove every record past its period now, and print what was removed.
     Run,

@@ -344,11 +344,12 @@ pub enum Change<'a> {
         id: i64,
         at: Micros,
     },
-    /// A kind's period: the platform default (no workspace), or a workspace's override.
+    /// A kind's period: the platform default (no workspace), or a
+    /// workspace's override (`None`: removed, the default applies).
     SetRetention {
         workspace_id: Option<i64>,
         kind: Kind,
-        period: Period,
+        period: Option<Period>,
     },
     CreateWebhook(&'a NewWebhook),
     CreateLogStream(&'a NewLogStream),

@@ -198,8 +198,16 @@ test('a founder sets a retention period in /admin/retention; an admin only reads
   const form = page.getByRole('form', { name: 'Set a retention period' });
   await form.getByLabel('Workspace').selectOption('agency');
   await form.getByLabel('Kind').selectOption('action');
-  await form.getByLabel('Keep (days, or forever)').fill('45');
+  await form.getByLabel('Keep (days, forever, or default)').fill('45');
   await form.getByRole('button', { name: 'Save' }).click();
+  // Shorter than forever: records would be deleted, so it asks first.
+  await page.getByRole('alert').filter({ hasText: 'action records of agency a shorter time' }).waitFor();
+  const again = page.getByRole('form', { name: 'Set a retention period' });
+  await again.getByLabel('Workspace').selectOption('agency');
+  await again.getByLabel('Kind').selectOption('action');
+  await again.getByLabel('Keep (days, forever, or default)').fill('45');
+  await again.getByLabel('Delete older records').check();
+  await again.getByRole('button', { name: 'Save' }).click();
   await page.getByRole('status').filter({ hasText: 'kept 45 days' }).waitFor();
   const agency = page.getByRole('row', { name: /^agency/ });
   assert.match(await agency.innerText(), /45 days/);

@@ -126,6 +126,46 @@ async fn admin_forms_post_without_javascript_and_show_the_outcome_once() {
     assert!(app.store.workspace_by_slug("Not A Slug!").await.unwrap().is_none());
 }
 
+/// A period that keeps some workspace's records a shorter time than now
+/// deletes within the hour: the page asks for a tick first, naming the
+/// workspaces. A workspace's own period goes back to the default.
+#[tokio::test]
+async fn a_shorter_retention_period_asks_first_and_an_override_can_be_removed() {
+    use app::model::{Kind, Period};
+    use app::retention::SetRetention;
+    let app = spawn_app().await;
+    app.sign_in(FOUNDER_EMAIL).await;
+    let app = &app;
+    let set = move |workspace: &'static str, kind: &'static str, period: &'static str, confirm: bool| {
+        let mut form = vec![("workspace", workspace), ("kind", kind), ("period", period)];
+        if confirm {
+            form.push(("confirm", "yes"));
+        }
+        let request = app.client.post(app.url(SetRetention::PATH)).header("accept", "text/html");
+        async move {
+            request.header("referer", app.url("/admin/retention")).form(&form).send().await.unwrap();
+            page(&app, "/admin/retention").await.text().await.unwrap()
+        }
+    };
+    let retention = || async { app.store.retention().await.unwrap() };
+
+    let html = set("", "audit", "1", false).await;
+    assert!(html.contains("This keeps audit records of acme") && html.contains("a shorter time"), "{html}");
+    assert_eq!(retention().await.default_period(Kind::Audit), Period::Forever, "nothing changed");
+    let html = set("", "audit", "1", true).await;
+    assert!(html.contains("audit records of the platform default are kept 1 day"), "{html}");
+    assert_eq!(retention().await.default_period(Kind::Audit), Period::Days(1));
+    assert!(!set("", "audit", "forever", false).await.contains("a shorter time"), "longer: no question");
+
+    set("acme", "event", "30", true).await;
+    assert_eq!(retention().await.period("acme", Kind::Event), Period::Days(30));
+    let html = set("acme", "event", "default", false).await;
+    assert!(html.contains("kept as the platform default says"), "{html}");
+    assert!(retention().await.rule(Some("acme"), Kind::Event).is_none(), "the override is gone");
+    let html = set("", "event", "default", true).await;
+    assert!(html.contains("is for a workspace"), "{html}");
+}
+
 /// Every page that needs a session answers a real redirect (no JavaScript
 /// needed), keeping where the person was going; signing in returns there.
 #[tokio::test]

@@ -70,6 +70,36 @@ impl fmt::Display for Period {
     }
 }
 
+/// A period as asked for: a period, or `default` (a workspace's own
+/// period removed, so the platform default's applies again).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Keep {
+    For(Period),
+    Default,
+}
+
+impl FromStr for Keep {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text.trim().eq_ignore_ascii_case("default") {
+            return Ok(Keep::Default);
+        }
+        text.parse().map(Keep::For).map_err(|err| format!("{err} (or \"default\" for a workspace)"))
+    }
+}
+
+impl Period {
+    /// Whether this keeps records a shorter time than `other`.
+    pub fn shorter_than(self, other: Period) -> bool {
+        match (self, other) {
+            (Period::Days(mine), Period::Days(theirs)) => mine < theirs,
+            (Period::Days(_), Period::Forever) => true,
+            (Period::Forever, _) => false,
+        }
+    }
+}
+
 /// One setting: a kind's period for one workspace, or (without one) the platform default.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RetentionRule {
@@ -96,6 +126,31 @@ impl Retention {
         self.rule(None, kind).map_or(Period::Forever, |rule| rule.period)
     }
 
+    /// The workspaces among `workspaces` whose `kind` records `keep` would
+    /// keep a shorter time than now, if set for `workspace` (`None`: the
+    /// default, which applies where a workspace has no period of its own).
+    pub fn shortened<'w>(
+        &self,
+        workspaces: &'w [String],
+        workspace: Option<&str>,
+        kind: Kind,
+        keep: Keep,
+    ) -> Vec<&'w str> {
+        let affected = |slug: &str| match workspace {
+            Some(chosen) => slug == chosen,
+            None => self.rule(Some(slug), kind).is_none(),
+        };
+        let new = match keep {
+            Keep::For(period) => period,
+            Keep::Default => self.default_period(kind),
+        };
+        workspaces
+            .iter()
+            .map(String::as_str)
+            .filter(|slug| affected(slug) && new.shorter_than(self.period(slug, kind)))
+            .collect()
+    }
+
     /// The setting of `workspace` (`None`: the default) for `kind`, if there is one.
     pub fn rule(&self, workspace: Option<&str>, kind: Kind) -> Option<&RetentionRule> {
         self.rules.iter().find(|rule| rule.kind == kind && rule.workspace.as_deref() == workspace)
@@ -117,6 +172,28 @@ mod tests {
         assert_eq!(Period::Forever.cutoff(Micros(0)), None);
         assert_eq!(Period::from_days(Period::Days(7).days()), Period::Days(7));
         assert_eq!(Period::from_days(None), Period::Forever);
+    }
+
+    #[test]
+    fn a_change_names_the_workspaces_whose_records_it_keeps_less_long() {
+        let retention = Retention {
+            rules: vec![
+                RetentionRule { workspace: None, kind: Kind::Event, period: Period::Days(90) },
+                RetentionRule { workspace: Some("acme".into()), kind: Kind::Event, period: Period::Days(7) },
+            ],
+        };
+        let all: Vec<String> = ["acme", "globex", "trail"].map(String::from).to_vec();
+        let shortened = |workspace, kind, keep: &str| retention.shortened(&all, workspace, kind, keep.parse().unwrap());
+        assert_eq!(shortened(None, Kind::Audit, "1"), ["acme", "globex", "trail"], "forever before");
+        assert_eq!(shortened(None, Kind::Event, "30"), ["globex", "trail"], "acme keeps its own");
+        assert!(shortened(None, Kind::Event, "120").is_empty(), "longer");
+        assert!(shortened(None, Kind::Event, "90").is_empty(), "the same");
+        assert_eq!(shortened(Some("globex"), Kind::Event, "30"), ["globex"]);
+        assert!(shortened(Some("acme"), Kind::Event, "default").is_empty(), "7 days, then 90");
+        assert_eq!(shortened(Some("acme"), Kind::Audit, "forever"), Vec::<&str>::new());
+        assert!(Period::Days(3).shorter_than(Period::Forever) && !Period::Forever.shorter_than(Period::Days(3)));
+        assert_eq!("Default".parse(), Ok(Keep::Default));
+        assert!("never".parse::<Keep>().unwrap_err().contains("default"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use leptos::server_fn::ServerFn;
 use super::admin::{notice_view, PostForm};
 use crate::components::{loaded_view, TopBar};
 use crate::model::{Kind, Retention, Role};
-use crate::retention::{retention_overview, RetentionData, SetRetention};
+use crate::retention::{retention_overview, RetentionData, SetRetention, DELETE_OLDER};
 
 #[component]
 pub fn RetentionPage() -> impl IntoView {
@@ -49,7 +49,9 @@ fn RetentionView(data: RetentionData) -> impl IntoView {
             <h1>"Retention"</h1>
             {notice.map(notice_view)}
             <p class="muted">
-                "Records older than their period (by the time Trail received them) are removed every hour."
+                "Records older than their period (by the time Trail received them) are removed every hour. "
+                "A workspace's period set to “default” follows the platform default again. A shorter period than "
+                "now deletes records: it asks you to tick “" {DELETE_OLDER} "” first, and names the workspaces."
             </p>
             <table class="list">
                 <thead>
@@ -67,7 +69,9 @@ fn RetentionView(data: RetentionData) -> impl IntoView {
                         {options}
                     </select></label>
                     <label>"Kind" <select name="kind">{kinds}</select></label>
-                    <label>"Keep (days, or forever)" <input name="period" required size="8" placeholder="90"/></label>
+                    <label>"Keep (days, forever, or default)"
+                        <input name="period" required size="8" placeholder="90"/></label>
+                    <label class="check"><input type="checkbox" name="confirm" value="yes"/> {DELETE_OLDER}</label>
                     <button type="submit" class="primary">"Save"</button>
                 </PostForm>
             })}
