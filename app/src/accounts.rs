@@ -256,12 +256,18 @@ mod operations {
             return Err(refused("you cannot demote or disable yourself"));
         }
         let audit = |applied: &Applied| {
-            let Applied::UserUpdated { before, after } = applied else { return Vec::new() };
+            let Applied::UserUpdated { before, after, brands_lifted } = applied else { return Vec::new() };
             let mut records = Vec::new();
             if before.role != after.role {
-                let message = format!("{} is now {}, was {}", after.email, after.role, before.role);
-                let entry = Entry::new("user.role_changed", "user", user_id, message)
-                    .diff(json!({ "role": before.role }), json!({ "role": after.role }));
+                let mut message = format!("{} is now {}, was {}", after.email, after.role, before.role);
+                if !brands_lifted.is_empty() {
+                    message.push_str(&format!(" (no longer limited to {})", brands_lifted.join(", ")));
+                }
+                let (mut old, mut new) = (json!({ "role": before.role }), json!({ "role": after.role }));
+                if !brands_lifted.is_empty() {
+                    (old["brands"], new["brands"]) = (json!(brands_lifted), json!([]));
+                }
+                let entry = Entry::new("user.role_changed", "user", user_id, message).diff(old, new);
                 records.push(actor.record(entry));
             }
             if before.disabled != after.disabled {

@@ -386,6 +386,10 @@ pub enum Applied {
     UserUpdated {
         before: UserState,
         after: UserState,
+        /// Brand limits lifted: they hold for clients only, so a client
+        /// given another role sees whole workspaces (the limits would have
+        /// stood on the page while applying to nothing).
+        brands_lifted: Vec<String>,
     },
     /// The membership's brand before (`None`: there was no membership) and now.
     MembershipGranted {

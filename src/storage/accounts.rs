@@ -49,6 +49,17 @@ pub fn update_user(q: &mut Sql<'_, '_>, before: &UserRecord, role: Role, disable
     q.push(" AND disabled = ").bind(before.disabled);
 }
 
+/// A user's brand limits ([`BrandRow`]), in workspace order.
+pub fn brand_limits(q: &mut Sql<'_, '_>, user_id: i64) {
+    q.push("SELECT brand FROM memberships WHERE brand IS NOT NULL AND user_id = ").bind(user_id);
+    q.push(" ORDER BY workspace_id");
+}
+
+/// Removes a user's brand limits.
+pub fn lift_brands(q: &mut Sql<'_, '_>, user_id: i64) {
+    q.push("UPDATE memberships SET brand = NULL WHERE brand IS NOT NULL AND user_id = ").bind(user_id);
+}
+
 /// The brand of a membership ([`BrandRow`]), if the membership exists.
 pub fn membership_brand(q: &mut Sql<'_, '_>, user_id: i64, workspace_id: i64) {
     q.push("SELECT brand FROM memberships WHERE user_id = ").bind(user_id);

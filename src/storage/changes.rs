@@ -3,7 +3,7 @@
 //! change reads back (the state before, what it removed) comes from that same
 //! transaction, so the records say exactly what changed.
 
-use app::model::{AlertRule, LogStream, Period, WebhookEndpoint};
+use app::model::{AlertRule, LogStream, Period, Role, WebhookEndpoint};
 use app::store::{Applied, Change, LogStreamTarget, StoreError, StoreResult, UserRecord, UserState, Workspace};
 
 use super::accounts::{self, BrandRow};
@@ -34,9 +34,19 @@ pub async fn apply(tx: &mut Tx, change: Change<'_>) -> StoreResult<Applied> {
             if tx.execute(|q| accounts::update_user(q, &before, role, disabled)).await? == 0 {
                 return Err(StoreError::ChangedMeanwhile("the user".into()));
             }
+            let brands_lifted = match role {
+                Role::Client => Vec::new(),
+                _ => {
+                    let limits: Vec<BrandRow> = tx.fetch_all(|q| accounts::brand_limits(q, user_id)).await?;
+                    if !limits.is_empty() {
+                        tx.execute(|q| accounts::lift_brands(q, user_id)).await?;
+                    }
+                    limits.into_iter().filter_map(|row| row.brand).collect()
+                }
+            };
             let after = UserState { email: before.email.clone(), role, disabled };
             let before = UserState { email: before.email, role: before.role, disabled: before.disabled };
-            Applied::UserUpdated { before, after }
+            Applied::UserUpdated { before, after, brands_lifted }
         }
         Change::GrantMembership { user_id, workspace_id, brand } => {
             let before: Option<BrandRow> =

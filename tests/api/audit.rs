@@ -144,6 +144,42 @@ async fn each_admin_action_is_one_record_with_its_actor_address_and_change() {
     assert_eq!(app.audit_records().await.len(), before, "nothing new");
 }
 
+/// A brand limits a client only: a client given another role sees whole
+/// workspaces, so the limit is lifted with the change (and says so),
+/// rather than left standing on the admin page while it applies to nothing.
+#[tokio::test]
+async fn a_client_given_another_role_loses_its_brand_limit_and_says_so() {
+    let app = spawn_app().await;
+    let setup = setup(&app).await;
+    let founder = app.client_signed_in_as(FOUNDER_EMAIL).await;
+    let user = [
+        ("email", "cleo@test.trail"),
+        ("name", ""),
+        ("role", "client"),
+        ("workspace", "acme"),
+        ("brand", "nike"),
+        ("password", "long enough"),
+    ];
+    assert!(form::<CreateUser>(&app, &founder, &user).await < 400);
+    let cleo = app.store.user_by_email("cleo@test.trail").await.unwrap().unwrap().id;
+    let brands = || async {
+        let users = app.store.users().await.unwrap();
+        let user = users.into_iter().find(|u| u.id == cleo).unwrap();
+        user.memberships.into_iter().map(|m| m.brand).collect::<Vec<_>>()
+    };
+    assert_eq!(brands().await, [Some("nike".to_owned())]);
+    let cleo_id = cleo.to_string();
+    let update = [("user_id", cleo_id.as_str()), ("role", "provider"), ("disabled", "false")];
+    assert!(form::<UpdateUser>(&app, &founder, &update).await < 400);
+    assert_eq!(brands().await, [None], "the membership stays, whole");
+    let record = only(&app, &setup, "user.role_changed").await;
+    assert_eq!(
+        diff(&record),
+        json!({"old": {"role": "client", "brands": ["nike"]}, "new": {"role": "provider", "brands": []}})
+    );
+    assert!(record.row.message.as_deref().unwrap().ends_with("(no longer limited to nike)"), "{record:?}");
+}
+
 #[tokio::test]
 async fn sign_ins_sign_outs_and_exports_are_recorded() {
     let app = spawn_app().await;
