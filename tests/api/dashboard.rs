@@ -144,7 +144,7 @@ async fn a_shorter_retention_period_asks_first_and_an_override_can_be_removed() 
         let request = app.client.post(app.url(SetRetention::PATH)).header("accept", "text/html");
         async move {
             request.header("referer", app.url("/admin/retention")).form(&form).send().await.unwrap();
-            page(&app, "/admin/retention").await.text().await.unwrap()
+            page(app, "/admin/retention").await.text().await.unwrap()
         }
     };
     let retention = || async { app.store.retention().await.unwrap() };
