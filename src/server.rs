@@ -190,6 +190,7 @@ fn router(state: AppState) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(axum::middleware::from_fn(crate::error::bad_server_fn_arguments))
+        .layer(axum::middleware::from_fn(without_trailing_slash))
         .layer(sessions)
         .layer(axum::middleware::from_fn_with_state(state.clone(), client_address::attach_origin))
         .layer(axum::middleware::from_fn(security::reject_cross_site))
@@ -217,6 +218,32 @@ fn router(state: AppState) -> Router {
 fn route_list() -> Vec<AxumRouteListing> {
     static ROUTES: std::sync::OnceLock<Vec<AxumRouteListing>> = std::sync::OnceLock::new();
     ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
+/// `/admin/` is `/admin`: a page's address with a trailing slash is sent
+/// to the one without (308). The dashboard's router took it for the page
+/// and axum's for none, so it was a bare 404 that rendered nothing.
+async fn without_trailing_slash(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = request.uri().path();
+    let page = matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD)
+        && !path.starts_with("/api/")
+        && !path.starts_with("/pkg/");
+    let trimmed = path.trim_end_matches('/');
+    if !page || trimmed.len() == path.len() || trimmed.is_empty() {
+        return next.run(request).await;
+    }
+    let target = match request.uri().query() {
+        Some(query) => format!("{trimmed}?{query}"),
+        None => trimmed.to_owned(),
+    };
+    // Never to another site: `//evil.example/` is not `//evil.example`.
+    match app::model::safe_next(&target) {
+        Some(target) => axum::response::IntoResponse::into_response(axum::response::Redirect::permanent(target)),
+        None => next.run(request).await,
+    }
 }
 
 /// How long any request may take to produce its response's head. Far above

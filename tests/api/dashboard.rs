@@ -189,6 +189,14 @@ async fn every_signed_out_page_redirects_to_sign_in_and_back() {
         };
         assert_eq!(location(&response), expected, "{path}");
     }
+    // A trailing slash is the page without it; never another site.
+    for (path, to) in [("/admin/", "/admin"), ("/events/x//?a=1", "/events/x?a=1"), ("/login/", "/login")] {
+        let response = page(&app, path).await;
+        assert_eq!((response.status(), location(&response)), (StatusCode::PERMANENT_REDIRECT, to), "{path}");
+    }
+    for path in ["//evil.example/", "/api/v1/events/"] {
+        assert_eq!(page(&app, path).await.status(), StatusCode::NOT_FOUND, "{path}");
+    }
     // The sign-in page carries `next` along, and signing in goes there.
     let html = page(&app, "/login?next=%2Fadmin").await.text().await.unwrap();
     assert!(html.contains(r#"name="next" value="/admin""#), "{html}");
