@@ -59,7 +59,7 @@ pub async fn load_feed(params: FeedParams, cursor: Option<String>) -> Result<Loa
     let server_time = Micros::now();
     let workspaces = ssr::visible_workspaces(&ctx, &viewer).await?;
     let (cursor, notice) = ssr::page_cursor(cursor);
-    let (search_error, page) = match params.to_filter(server_time) {
+    let (search_error, page) = match params.to_read_filter(server_time) {
         Ok(filter) => (None, ssr::feed_page(&ctx, &viewer, &filter, cursor).await?),
         Err(message) => (Some(message), FeedPage { rows: vec![], next_cursor: None }),
     };
@@ -99,7 +99,7 @@ pub async fn load_more(list: MoreOf, cursor: String) -> Result<RowsHtml, ServerF
     let now = Micros::now();
     match list {
         MoreOf::Feed(params) => {
-            let filter = params.to_filter(now).map_err(ssr::bad_request)?;
+            let filter = params.to_read_filter(now).map_err(ssr::bad_request)?;
             let page = ssr::feed_page(&ctx, &viewer, &filter, Some(cursor)).await?;
             Ok(ssr::rows_html(page.rows, false, now, page.next_cursor))
         }
@@ -120,7 +120,7 @@ pub async fn load_more(list: MoreOf, cursor: String) -> Result<RowsHtml, ServerF
 pub async fn feed_updates(params: FeedParams, since_ms: i64) -> Result<RowsHtml, ServerFnError> {
     let (viewer, ctx) = ssr::require_viewer().await?;
     let now = Micros::now();
-    let filter = params.to_filter(now).map_err(ssr::bad_request)?;
+    let filter = params.to_read_filter(now).map_err(ssr::bad_request)?;
     let after = ssr::uuid_v7_lower_bound(since_ms.saturating_sub(POLL_OVERLAP_MS));
     let scope = Scope::for_viewer(&viewer);
     let rows = ctx.store.events_received_after(&scope, &filter, after, MAX_PAGE_SIZE).await.map_err(ssr::internal)?;

@@ -264,12 +264,11 @@ pub fn check_limits(filter: &EventFilter) -> Result<(), String> {
 /// Whether the filter could match anything: a key with `*` inside, or a
 /// time range that is empty, matches nothing, ever, and a reader asking for
 /// it has made a mistake to point out. Checked on a read as a whole (its
-/// parameters and `q` together), not in saved searches, whose relative
-/// times move: `after:7d before:2026-12-31` empties only later.
+/// parameters and `q` together). Saved searches are checked for the key's
+/// pattern only (`check_key_pattern`): their relative times move, so
+/// `after:7d before:2026-12-31` empties only later.
 pub fn check_satisfiable(filter: &EventFilter) -> Result<(), String> {
-    if filter.key.as_deref().is_some_and(|key| key.trim_end_matches('*').contains('*') || key.ends_with("**")) {
-        return Err("key: `*` goes at the end only, once, for a prefix (`payment.*`); no key holds one".into());
-    }
+    check_key_pattern(filter)?;
     if let (Some(since), Some(until)) = (filter.since, filter.until) {
         if since >= until {
             return Err(format!(
@@ -279,6 +278,15 @@ pub fn check_satisfiable(filter: &EventFilter) -> Result<(), String> {
                 until.to_rfc3339()
             ));
         }
+    }
+    Ok(())
+}
+
+/// A key's `*` goes at its end only: no key holds one, so any other
+/// pattern matches nothing, whenever it is asked.
+pub fn check_key_pattern(filter: &EventFilter) -> Result<(), String> {
+    if filter.key.as_deref().is_some_and(|key| key.trim_end_matches('*').contains('*') || key.ends_with("**")) {
+        return Err("key: `*` goes at the end only, once, for a prefix (`payment.*`); no key holds one".into());
     }
     Ok(())
 }

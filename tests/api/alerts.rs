@@ -221,6 +221,12 @@ async fn an_alert_goes_to_endpoints_of_its_workspace_only() {
         assert!(status != 0 && out.contains("takes workspace globex's records only"), "{status} {out}");
     }
     assert!(app.store.alert_rules().await.unwrap().is_empty(), "nothing added");
+    // A search that could never match is refused too: no key holds a `*`.
+    let (status, out) = app.cli_status(&["alert", "add", "--name", "never", "--match", "key:a*b"]).await;
+    assert!(status != 0 && out.contains("goes at the end only"), "{status} {out}");
+    let (status, out) =
+        app.cli_status(&["webhook", "add", "--url", "http://127.0.0.1:9/", "--records", "key:*a"]).await;
+    assert!(status != 0 && out.contains("goes at the end only"), "{status} {out}");
 
     let id =
         rule(&app, &["--name", "ab", "--workspace", "acme", "--match", "key:a.b", "--webhook", &own_id.to_string()])

@@ -73,6 +73,14 @@ async fn a_founder_signs_in_and_sees_records_rendered_as_text() {
         let html = page(&app, path).await.text().await.unwrap();
         assert!(html.contains("NUL") && !html.contains("internal error"), "{path}: {html}");
     }
+    // A search that can match nothing says why, as the API's 400 does.
+    for (path, why) in [
+        ("/?q=key%3Aa*b", "goes at the end only"),
+        ("/?q=after%3A2027-01-01%20before%3A2026-01-01", "the time range is empty"),
+    ] {
+        let html = page(&app, path).await.text().await.unwrap();
+        assert!(html.contains(why) && !html.contains("Nothing matches"), "{path}: {html}");
+    }
     // The search in the URL is the search shown, its `%41` kept (decoded once).
     let searched = page(&app, "/?q=50%2541").await.text().await.unwrap();
     assert!(searched.contains(r#"name="q" value="50%41""#), "{searched}");

@@ -202,6 +202,16 @@ impl FeedParams {
             filter.since = Some(since.ok_or_else(|| format!("range: \"{}\" is not 1h, 24h, 7d or 30d", self.range))?);
         }
         crate::search::apply(&self.q, &mut filter, now)?;
+        // Time-independent, so a saved search is refused too: no key holds a `*`.
+        crate::search::check_key_pattern(&filter)?;
+        Ok(filter)
+    }
+
+    /// The filter of a read now: one that can match nothing (an empty time
+    /// range) says so, as the API's 400 does, rather than "nothing matches".
+    pub fn to_read_filter(&self, now: Micros) -> Result<EventFilter, String> {
+        let filter = self.to_filter(now)?;
+        crate::search::check_satisfiable(&filter)?;
         Ok(filter)
     }
 
