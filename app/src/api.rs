@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{EventDetail, EventRow, FeedPage, FeedParams, Loaded, Micros, Order, Viewer};
+use crate::model::{EntityRef, EventDetail, EventRow, FeedPage, FeedParams, Loaded, Micros, Order, Viewer};
 #[cfg(feature = "ssr")]
 use crate::{
     model::{Cursor, EventFilter, MAX_PAGE_SIZE},
@@ -88,7 +88,7 @@ pub enum MoreOf {
     /// The feed, filtered by the page's parameters.
     Feed(FeedParams),
     /// An entity's timeline.
-    Timeline { entity_type: String, entity_id: String, order: Order },
+    Timeline { entity: EntityRef, order: Order },
 }
 
 /// The page of `list` after `cursor`.
@@ -103,10 +103,9 @@ pub async fn load_more(list: MoreOf, cursor: String) -> Result<RowsHtml, ServerF
             let page = ssr::feed_page(&ctx, &viewer, &filter, Some(cursor)).await?;
             Ok(ssr::rows_html(page.rows, false, now, page.next_cursor))
         }
-        MoreOf::Timeline { entity_type, entity_id, order } => {
-            let (records, next_cursor) =
-                ssr::timeline_page(&ctx, &viewer, entity_type.clone(), entity_id.clone(), order, Some(cursor)).await?;
-            if records.is_empty() && !ssr::entity_seen(&ctx, &viewer, &entity_type, &entity_id).await? {
+        MoreOf::Timeline { entity, order } => {
+            let (records, next_cursor) = ssr::timeline_page(&ctx, &viewer, &entity, order, Some(cursor)).await?;
+            if records.is_empty() && !ssr::entity_seen(&ctx, &viewer, &entity).await? {
                 return Err(ssr::not_found("no such entity"));
             }
             Ok(ssr::entries_html(records, now, next_cursor))
@@ -199,8 +198,7 @@ pub struct Timeline {
 
 #[server(input = Json)]
 pub async fn load_timeline(
-    entity_type: String,
-    entity_id: String,
+    entity: EntityRef,
     order: Order,
     cursor: Option<String>,
 ) -> Result<Loaded<Timeline>, ServerFnError> {
@@ -208,14 +206,12 @@ pub async fn load_timeline(
         return Ok(Loaded::SignedOut);
     };
     let (cursor, notice) = ssr::page_cursor(cursor);
-    if entity_type.contains('\0') || entity_id.contains('\0') {
+    if entity.holds_nul() {
         return Ok(Loaded::NotFound); // no record holds it
     }
-    let (records, next_cursor) =
-        ssr::timeline_page(&ctx, &viewer, entity_type.clone(), entity_id.clone(), order, cursor).await?;
+    let (records, next_cursor) = ssr::timeline_page(&ctx, &viewer, &entity, order, cursor).await?;
     // Not found when the viewer may see none of its records, past a cursor too.
-    let unseen =
-        records.is_empty() && (cursor.is_none() || !ssr::entity_seen(&ctx, &viewer, &entity_type, &entity_id).await?);
+    let unseen = records.is_empty() && (cursor.is_none() || !ssr::entity_seen(&ctx, &viewer, &entity).await?);
     if unseen {
         return Ok(Loaded::NotFound);
     }
@@ -236,7 +232,7 @@ pub mod ssr {
     use crate::components::{EventItem, TimelineEntry};
     use crate::context::ServerContext;
     use crate::model::{
-        Cursor, EventDetail, EventFilter, EventRow, FeedPage, Micros, Order, Viewer, DEFAULT_PAGE_SIZE,
+        Cursor, EntityRef, EventDetail, EventFilter, EventRow, FeedPage, Micros, Order, Viewer, DEFAULT_PAGE_SIZE,
     };
     use crate::store::{finish_page, Page, Scope, Store, StoreError};
 
@@ -513,12 +509,11 @@ pub mod ssr {
     pub async fn timeline_page(
         ctx: &ServerContext,
         viewer: &Viewer,
-        entity_type: String,
-        entity_id: String,
+        entity: &EntityRef,
         order: Order,
         cursor: Option<Cursor>,
     ) -> Result<(Vec<EventDetail>, Option<String>), ServerFnError> {
-        let filter = EventFilter::of_entity(entity_type, entity_id);
+        let filter = entity.filter();
         let scope = Scope::for_viewer(viewer);
         let page = Page::probing(cursor, DEFAULT_PAGE_SIZE, order);
         let mut records = ctx.store.list_event_details(&scope, &filter, page).await.map_err(internal)?;
@@ -527,13 +522,8 @@ pub mod ssr {
     }
 
     /// Whether the viewer may see any record of the entity.
-    pub async fn entity_seen(
-        ctx: &ServerContext,
-        viewer: &Viewer,
-        entity_type: &str,
-        entity_id: &str,
-    ) -> Result<bool, ServerFnError> {
-        let filter = EventFilter::of_entity(entity_type, entity_id);
+    pub async fn entity_seen(ctx: &ServerContext, viewer: &Viewer, entity: &EntityRef) -> Result<bool, ServerFnError> {
+        let filter = entity.filter();
         let newest = ctx.store.list_events(&Scope::for_viewer(viewer), &filter, Page::newest(1)).await;
         Ok(!newest.map_err(internal)?.is_empty())
     }

@@ -171,6 +171,7 @@ pub fn TimelineEntry(record: EventDetail, now: Micros) -> impl IntoView {
                 <span class=format!("badge sev sev-{severity}")>{severity}</span>
                 <a class="key" href=row.href()>{row.key.clone()}</a>
                 <span class="actor">"by " {who}</span>
+                <span class="workspace">{row.workspace.clone()}</span>
             </div>
             <p class="message">{row.message.clone()}</p>
             {(!diff.is_empty()).then(|| view! { <DiffTable rows=diff/> })}

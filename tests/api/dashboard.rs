@@ -389,6 +389,33 @@ async fn entity_and_correlation_links_find_what_they_name() {
     assert_eq!(feed.matches("class=\"row sev-").count(), entities.len(), "{href}: {feed}");
 }
 
+/// An entity is one workspace's: a record links to its entity there, and
+/// that timeline holds that workspace's records only. Without a workspace
+/// the timeline spans every one the viewer sees, and each row says which.
+#[tokio::test]
+async fn an_entity_timeline_is_one_workspaces_and_each_row_names_it() {
+    let app = spawn_app().await;
+    app.cli(&["workspace", "add", "globex"]).await;
+    let spanning = crate::helpers::issue_key(&app.store, "", "ingest").await;
+    for workspace in ["acme", "globex"] {
+        let record = json!({"workspace": workspace, "key": "post.deleted", "message": format!("{workspace} deleted it"),
+            "entity": {"type": "post", "id": "pos_58"}});
+        assert_eq!(app.ingest_with(&spanning, &record).await.status(), StatusCode::ACCEPTED);
+    }
+    app.sign_in(FOUNDER_EMAIL).await;
+    let id = app.all_records().await.into_iter().find(|r| r.workspace == "acme").unwrap().id;
+    let detail = page(&app, &format!("/events/{id}")).await.text().await.unwrap();
+    assert!(detail.contains(r#"href="/entities/post/pos_58?workspace=acme""#), "{detail}");
+
+    let acme = page(&app, "/entities/post/pos_58?workspace=acme").await.text().await.unwrap();
+    assert!(acme.contains("acme deleted it") && !acme.contains("globex deleted it"), "{acme}");
+    assert!(acme.contains(r#"href="/entities/post/pos_58?workspace=acme&amp;order=oldest""#), "{acme}");
+    let both = page(&app, "/entities/post/pos_58").await.text().await.unwrap();
+    assert!(both.contains("acme deleted it") && both.contains("globex deleted it"), "{both}");
+    assert!(both.contains(r#"class="workspace">globex"#), "each row names its workspace: {both}");
+    assert_eq!(page(&app, "/entities/post/pos_58?workspace=initech").await.status(), StatusCode::NOT_FOUND);
+}
+
 /// "Load more" is a link: without JavaScript it opens the next page,
 /// rendered by the server (not live), and a cursor it did not make is
 /// a message, not an error page.

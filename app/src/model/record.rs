@@ -68,12 +68,63 @@ impl EventRow {
         format!("/events/{}", self.id)
     }
 
-    /// The dashboard path of this record's entity timeline, if it names one.
+    /// The dashboard path of this record's entity timeline, if it names
+    /// one: in the record's workspace (another's entity of the same name
+    /// is another thing).
     pub fn entity_href(&self) -> Option<String> {
-        match (&self.entity_type, &self.entity_id) {
-            (Some(t), Some(id)) => Some(entity_href(t, id)),
-            _ => None,
+        let entity = EntityRef {
+            workspace: Some(self.workspace.clone()),
+            entity_type: self.entity_type.clone()?,
+            entity_id: self.entity_id.clone()?,
+        };
+        Some(entity.href(Order::NewestFirst))
+    }
+}
+
+/// An entity as a timeline names it: its type and id, in one workspace,
+/// or (none named) in every workspace the viewer sees.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EntityRef {
+    pub workspace: Option<String>,
+    pub entity_type: String,
+    pub entity_id: String,
+}
+
+impl EntityRef {
+    /// The entity an `/entities/…` URL names (see [`entity_of_url`]), and
+    /// its `workspace` if the query names one.
+    pub fn of_url(path: &str, query: &[(String, String)]) -> Option<EntityRef> {
+        let (entity_type, entity_id) = entity_of_url(path, query)?;
+        let workspace = query_value(query, "workspace").filter(|w| !w.is_empty());
+        Some(EntityRef { workspace, entity_type, entity_id })
+    }
+
+    /// Its timeline's dashboard path, in `order`.
+    pub fn href(&self, order: Order) -> String {
+        let mut pairs = Vec::new();
+        if let Some(workspace) = &self.workspace {
+            pairs.push(("workspace", workspace.as_str()));
         }
+        if order == Order::OldestFirst {
+            pairs.push(("order", "oldest"));
+        }
+        with_query(&entity_href(&self.entity_type, &self.entity_id), &pairs)
+    }
+
+    /// Its records.
+    pub fn filter(&self) -> super::EventFilter {
+        super::EventFilter {
+            workspace: self.workspace.clone(),
+            ..super::EventFilter::of_entity(&self.entity_type, &self.entity_id)
+        }
+    }
+
+    /// Whether a part holds NUL, which no record does.
+    pub fn holds_nul(&self) -> bool {
+        [Some(&self.entity_type), Some(&self.entity_id), self.workspace.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|p| p.contains('\0'))
     }
 }
 
@@ -277,6 +328,12 @@ mod tests {
             assert_eq!(oldest.matches('?').count(), 1, "{oldest}");
         }
         assert_eq!(entity_href("file", "x%20y"), "/entities/file/x%2520y");
+        let entity = EntityRef { workspace: Some("a&b".into()), entity_type: "..".into(), entity_id: "up".into() };
+        let oldest = entity.href(Order::OldestFirst);
+        let (path, query) = oldest.split_once('?').unwrap();
+        let pairs = crate::model::query_pairs(query);
+        assert_eq!(EntityRef::of_url(path, &pairs), Some(entity.clone()), "{oldest}");
+        assert_eq!(query_value(&pairs, "order").as_deref(), Some("oldest"));
         assert_eq!(entity_of_url("/entities/a/b/c", &[]), None);
     }
 

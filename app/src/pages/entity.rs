@@ -8,46 +8,44 @@ use super::use_query_pairs;
 use crate::api::{load_timeline, MoreOf, Timeline};
 use crate::components::{loaded_view, TimelineEntry, TopBar};
 use crate::islands::LoadMore;
-use crate::model::{entity_href, entity_of_url, entity_oldest_first_href, query_value, Micros, Order};
+use crate::model::{query_value, EntityRef, Micros, Order};
 
 #[component]
 pub fn EntityPage() -> impl IntoView {
     let path = use_location().pathname;
     let query = use_query_pairs();
     let key = move || {
-        let entity = query.with(|q| path.with(|path| entity_of_url(path, q)));
-        let (t, id) = entity.unwrap_or_default();
+        let entity = query.with(|q| path.with(|path| EntityRef::of_url(path, q))).unwrap_or_default();
         let order = match query.with(|q| query_value(q, "order")).as_deref() {
             Some("oldest") => Order::OldestFirst,
             _ => Order::NewestFirst,
         };
         // A "Load more" link followed without JavaScript.
         let cursor = query.with(|q| query_value(q, "cursor"));
-        (t, id, order, cursor)
+        (entity, order, cursor)
     };
-    let timeline = Resource::new(key, |(t, id, order, cursor)| load_timeline(t, id, order, cursor));
+    let timeline = Resource::new(key, |(entity, order, cursor)| load_timeline(entity, order, cursor));
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                let (entity_type, entity_id, order, _) = key();
-                loaded_view(timeline.await, move |timeline| {
-                    view! { <EntityTimeline timeline entity_type entity_id order/> }.into_any()
-                })
+                let (entity, order, _) = key();
+                loaded_view(timeline.await, move |timeline| view! { <EntityTimeline timeline entity order/> }.into_any())
             })}
         </Suspense>
     }
 }
 
 #[component]
-fn EntityTimeline(timeline: Timeline, entity_type: String, entity_id: String, order: Order) -> impl IntoView {
+fn EntityTimeline(timeline: Timeline, entity: EntityRef, order: Order) -> impl IntoView {
     let Timeline { viewer, records, next_cursor, notice } = timeline;
     let now = Micros::now();
-    let (base, oldest) = (entity_href(&entity_type, &entity_id), entity_oldest_first_href(&entity_type, &entity_id));
+    let (base, oldest) = (entity.href(Order::NewestFirst), entity.href(Order::OldestFirst));
     let this_order = if order == Order::OldestFirst { oldest.clone() } else { base.clone() };
-    let title = format!("{entity_type}/{entity_id}");
+    let title = format!("{}/{}", entity.entity_type, entity.entity_id);
+    let within = entity.workspace.clone().map(|workspace| view! { " in " <span class="workspace">{workspace}</span> });
     let entries = records.into_iter().map(|record| view! { <TimelineEntry record now/> }).collect_view();
     let more = next_cursor.map(|cursor| {
-        let of = MoreOf::Timeline { entity_type, entity_id, order };
+        let of = MoreOf::Timeline { entity, order };
         view! { <LoadMore of cursor list=TIMELINE_LIST.to_owned() href=this_order/> }
     });
     view! {
@@ -55,7 +53,7 @@ fn EntityTimeline(timeline: Timeline, entity_type: String, entity_id: String, or
         <main class="page">
             <p class="crumbs"><a href="/">"← Activity"</a></p>
             <div class="toolbar">
-                <h1>"History of " <code>{title}</code></h1>
+                <h1>"History of " <code>{title}</code> {within}</h1>
                 <span class="spacer"></span>
                 <nav aria-label="Order" class="segmented">
                     <a href=base.clone() aria-current=(order == Order::NewestFirst).then_some("page")>"Newest first"</a>

@@ -6,7 +6,7 @@ use leptos_router::hooks::use_params_map;
 use crate::api::{load_record, RecordView};
 use crate::components::{loaded_view, DiffTable, EventItem, TopBar, When};
 use crate::format::absolute_time;
-use crate::model::{entity_href, query_string, Micros};
+use crate::model::{query_string, Micros};
 
 #[component]
 pub fn EventPage() -> impl IntoView {
@@ -35,8 +35,8 @@ fn Record(view: RecordView) -> impl IntoView {
     let diff = record.diff_rows();
     let payload = record.payload_pretty();
     let severity = row.severity.as_str();
-    let entity = match (&row.entity_type, &row.entity_id) {
-        (Some(t), Some(id)) => Some(view! { <a href=entity_href(t, id)>{format!("{t}/{id}")}</a> }.into_any()),
+    let entity = match (&row.entity_type, &row.entity_id, row.entity_href()) {
+        (Some(t), Some(id), Some(href)) => Some(view! { <a href=href>{format!("{t}/{id}")}</a> }.into_any()),
         _ => row.entity_display().map(|label| label.into_any()),
     };
     let correlation = row.correlation_id.clone().map(|c| {
