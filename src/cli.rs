@@ -135,6 +135,12 @@ enum UserCommand {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Set a user's password anew (read from standard input, or prompted
+    /// for): every session they have is signed out.
+    Password {
+        #[arg(long)]
+        email: String,
+    },
     /// List users, their roles and memberships.
     List,
     /// Change a user's role.
@@ -215,7 +221,7 @@ impl Command {
         matches!(
             self,
             Command::Verify { .. }
-                | Command::User(UserCommand::List)
+                | Command::User(UserCommand::List | UserCommand::Password { .. })
                 | Command::Key(KeyCommand::List)
                 | Command::Retention(RetentionCommand::Show)
                 | Command::Webhook(crate::webhooks::cli::WebhookCommand::List)
@@ -301,6 +307,13 @@ async fn execute(config: Config, command: Command) -> anyhow::Result<()> {
             let (workspace, brand, name) =
                 (workspace.unwrap_or_default(), brand.unwrap_or_default(), name.unwrap_or_default());
             add_user(&store, accounts::NewAccount { email, name, role, workspace, brand, password }).await
+        }
+        Command::User(UserCommand::Password { email }) => {
+            let user = user(&store, &email).await?;
+            let password = read_password()?;
+            accounts::set_password(store.as_ref(), &ServerCredentials, &Actor::cli(), &user, password).await?;
+            println!("{} has a new password; their sessions are signed out", user.email);
+            Ok(())
         }
         Command::User(command) => manage_user(&store, command).await,
         Command::Key(KeyCommand::Create { workspace, all_workspaces: _, scope, name }) => {
@@ -440,7 +453,7 @@ async fn user(store: &DynStore, email: &str) -> anyhow::Result<UserRecord> {
 
 async fn manage_user(store: &DynStore, command: UserCommand) -> anyhow::Result<()> {
     match command {
-        UserCommand::Add { .. } => unreachable!("handled with the password prompt"),
+        UserCommand::Add { .. } | UserCommand::Password { .. } => unreachable!("handled with the password prompt"),
         UserCommand::List => {
             for user in store.users().await? {
                 let memberships: Vec<String> = user

@@ -28,6 +28,11 @@ pub fn check_new_user(email: &str, password: &str) -> Result<(), String> {
     if !is_email_address(email.trim()) {
         return Err(format!("{:?} is not an email address (name@domain, without spaces)", email.trim()));
     }
+    check_password(password)
+}
+
+/// A password as it may be set.
+pub fn check_password(password: &str) -> Result<(), String> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(format!("the password must have at least {MIN_PASSWORD_CHARS} characters"));
     }
@@ -99,7 +104,7 @@ pub use operations::*;
 mod operations {
     use serde_json::{json, Value};
 
-    use super::{check_label, check_new_user, membership, parse_scopes};
+    use super::{check_label, check_new_user, check_password, membership, parse_scopes};
     use crate::audit::{Actor, Entry, PLATFORM_WORKSPACE};
     use crate::context::Credentials;
     use crate::model::{valid_slug, Micros, Role};
@@ -282,6 +287,32 @@ mod operations {
             records
         };
         store.apply(Change::UpdateUser { user_id, role, disabled }, &audit).await?;
+        Ok(())
+    }
+
+    /// Gives `user` a new password. Every session signed in before ends
+    /// (see `password_changed_at`); the record says who did it, never the
+    /// password.
+    pub async fn set_password(
+        store: &dyn Store,
+        credentials: &dyn Credentials,
+        actor: &Actor,
+        user: &UserRecord,
+        password: String,
+    ) -> Result<()> {
+        check_password(&password).map_err(refused)?;
+        let password_hash = credentials.hash_password(password).await.map_err(refused)?;
+        let own = actor.is_user(user.id);
+        let audit = |applied: &Applied| {
+            let Applied::PasswordSet(before) = applied else { return Vec::new() };
+            let message = match own {
+                true => format!("{} changed their password", before.email),
+                false => format!("{}'s password was set anew", before.email),
+            };
+            vec![actor.record(Entry::new("user.password_changed", "user", user.id, message))]
+        };
+        let change = Change::SetPassword { user_id: user.id, password_hash: &password_hash, at: Micros::now() };
+        store.apply(change, &audit).await?;
         Ok(())
     }
 

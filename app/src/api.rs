@@ -239,51 +239,64 @@ pub mod ssr {
     /// The session key holding the day (since 1970) the session was last renewed.
     const SESSION_RENEWED_KEY: &str = "renewed_day";
 
-    /// The session key holding when its user signed in (seconds since 1970).
-    pub const SESSION_SIGNED_IN_KEY: &str = "signed_in_at";
+    /// The session key holding when its user signed in (µs since 1970).
+    pub const SESSION_SIGNED_IN_KEY: &str = "signed_in_us";
 
     /// How long a session lasts from its sign-in, however often it is used:
     /// a copied cookie stops working by then. (Unused, it ends sooner:
     /// the idle expiry, `server::SESSION_IDLE_DAYS`.)
-    pub const SESSION_LIFETIME_SECS: i64 = 30 * 24 * 3600;
+    pub const SESSION_LIFETIME: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 
     type SessionResult<T> = Result<T, tower_sessions::session::Error>;
+
+    /// A session's user, and when they signed in.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    pub struct SignedIn {
+        pub user_id: i64,
+        pub since: Micros,
+    }
 
     /// Makes `session` `user_id`'s, under a new id: an id planted before
     /// the sign-in cannot be reused.
     pub async fn begin_session(session: &Session, user_id: i64) -> SessionResult<()> {
         session.cycle_id().await?;
         session.insert(SESSION_USER_KEY, user_id).await?;
-        session.insert(SESSION_SIGNED_IN_KEY, Micros::now().0.div_euclid(1_000_000)).await
+        session.insert(SESSION_SIGNED_IN_KEY, Micros::now().0).await
     }
 
-    /// Whether a session signed in at `signed_in_at` (seconds since 1970)
-    /// is still within its lifetime. A session from before sessions had
-    /// one (`None`) is: its lifetime starts at its next use.
-    pub fn within_lifetime(signed_in_at: Option<i64>, now: Micros) -> bool {
-        signed_in_at.is_none_or(|at| now.0.div_euclid(1_000_000) - at < SESSION_LIFETIME_SECS)
+    /// Counts `session` as signed in now (its password was just changed:
+    /// it is not one of the sessions from before).
+    pub async fn restamp_session(session: &Session) -> SessionResult<()> {
+        session.insert(SESSION_SIGNED_IN_KEY, Micros::now().0).await
+    }
+
+    /// Whether a session signed in at `since` is still within its
+    /// lifetime. A session from before sessions had one (`None`) is: its
+    /// lifetime starts at its next use.
+    pub fn within_lifetime(since: Option<Micros>, now: Micros) -> bool {
+        since.is_none_or(|since| now.0 - since.0 < SESSION_LIFETIME.as_micros() as i64)
     }
 
     /// The signed-in user of a session; none once its lifetime is over
     /// (the session is then removed). Renews the session's idle expiry once
     /// per day of use: tower-sessions saves (and so extends) a session only when
     /// it changes, and saving on every request would cost a durable write per page.
-    pub async fn session_user(session: &Session) -> SessionResult<Option<i64>> {
+    pub async fn session_user(session: &Session) -> SessionResult<Option<SignedIn>> {
         let Some(user_id) = session.get::<i64>(SESSION_USER_KEY).await? else { return Ok(None) };
         let now = Micros::now();
-        let signed_in_at = session.get::<i64>(SESSION_SIGNED_IN_KEY).await?;
-        if !within_lifetime(signed_in_at, now) {
+        let since = session.get::<i64>(SESSION_SIGNED_IN_KEY).await?.map(Micros);
+        if !within_lifetime(since, now) {
             session.flush().await?;
             return Ok(None);
         }
-        if signed_in_at.is_none() {
-            session.insert(SESSION_SIGNED_IN_KEY, now.0.div_euclid(1_000_000)).await?;
+        if since.is_none() {
+            session.insert(SESSION_SIGNED_IN_KEY, now.0).await?;
         }
         let today = day_of(now);
         if session.get::<i64>(SESSION_RENEWED_KEY).await? != Some(today) {
             session.insert(SESSION_RENEWED_KEY, today).await?;
         }
-        Ok(Some(user_id))
+        Ok(Some(SignedIn { user_id, since: since.unwrap_or(now) }))
     }
 
     /// Days since 1970 (UTC).
@@ -314,7 +327,7 @@ pub mod ssr {
         use tower_sessions::{MemoryStore, Session};
 
         use super::{
-            day_of, session_user, Micros, SESSION_LIFETIME_SECS, SESSION_RENEWED_KEY, SESSION_SIGNED_IN_KEY,
+            day_of, session_user, Micros, SESSION_LIFETIME, SESSION_RENEWED_KEY, SESSION_SIGNED_IN_KEY,
             SESSION_USER_KEY,
         };
 
@@ -330,31 +343,36 @@ pub mod ssr {
             session.insert(SESSION_USER_KEY, 7_i64).await.unwrap();
             session.insert(SESSION_RENEWED_KEY, renewed_day).await.unwrap();
             if let Some(age) = age {
-                session.insert(SESSION_SIGNED_IN_KEY, Micros::now().0 / 1_000_000 - age).await.unwrap();
+                session.insert(SESSION_SIGNED_IN_KEY, Micros::now().0 - age * 1_000_000).await.unwrap();
             }
             session.save().await.unwrap();
             Session::new(session.id(), store.clone(), None)
+        }
+
+        async fn user_of(session: &Session) -> Option<i64> {
+            session_user(session).await.unwrap().map(|signed_in| signed_in.user_id)
         }
 
         #[tokio::test]
         async fn a_session_ends_at_its_lifetime_however_often_it_is_used() {
             let store = Arc::new(MemoryStore::default());
             let today = day_of(Micros::now());
+            let lifetime = SESSION_LIFETIME.as_secs() as i64;
 
-            let nearly = signed_in_ago(&store, today, Some(SESSION_LIFETIME_SECS - 60)).await;
-            assert_eq!(session_user(&nearly).await.unwrap(), Some(7));
+            let nearly = signed_in_ago(&store, today, Some(lifetime - 60)).await;
+            assert_eq!(user_of(&nearly).await, Some(7));
 
-            let over = signed_in_ago(&store, today, Some(SESSION_LIFETIME_SECS)).await;
+            let over = signed_in_ago(&store, today, Some(lifetime)).await;
             let id = over.id();
-            assert_eq!(session_user(&over).await.unwrap(), None);
+            assert_eq!(user_of(&over).await, None);
             let reloaded = Session::new(id, store.clone(), None);
             assert_eq!(reloaded.get::<i64>(SESSION_USER_KEY).await.unwrap(), None, "removed from the store");
 
             // Signed in before sessions had a lifetime: it starts now.
             let older = signed_in_ago(&store, today, None).await;
-            assert_eq!(session_user(&older).await.unwrap(), Some(7));
+            assert_eq!(user_of(&older).await, Some(7));
             let stamped = older.get::<i64>(SESSION_SIGNED_IN_KEY).await.unwrap().unwrap();
-            assert!((Micros::now().0 / 1_000_000 - stamped).abs() < 60, "{stamped}");
+            assert!((Micros::now().0 - stamped).abs() < 60_000_000, "{stamped}");
             assert!(older.is_modified());
         }
 
@@ -364,15 +382,15 @@ pub mod ssr {
             let today = day_of(Micros::now());
 
             let from_yesterday = stored_session(&store, today - 1).await;
-            assert_eq!(session_user(&from_yesterday).await.unwrap(), Some(7));
+            assert_eq!(user_of(&from_yesterday).await, Some(7));
             assert!(from_yesterday.is_modified(), "changed, so saved with a fresh expiry");
 
             let from_today = stored_session(&store, today).await;
-            assert_eq!(session_user(&from_today).await.unwrap(), Some(7));
+            assert_eq!(user_of(&from_today).await, Some(7));
             assert!(!from_today.is_modified(), "no write for a second request the same day");
 
             let signed_out = Session::new(None, store.clone(), None);
-            assert_eq!(session_user(&signed_out).await.unwrap(), None);
+            assert_eq!(user_of(&signed_out).await, None);
             assert!(!signed_out.is_modified());
         }
     }
@@ -419,10 +437,12 @@ pub mod ssr {
         use_context::<ServerContext>().ok_or_else(|| ServerFnError::new("server context missing"))
     }
 
-    /// Loads the viewer behind a user id, unless the user is gone or disabled.
-    pub async fn viewer_by_id(store: &dyn Store, user_id: i64) -> Result<Option<Viewer>, StoreError> {
-        let Some(user) = store.user_summary(user_id).await? else { return Ok(None) };
-        if user.disabled {
+    /// Loads the viewer of a session, unless the user is gone or disabled,
+    /// or their password changed since the session's sign-in.
+    pub async fn viewer_by_id(store: &dyn Store, signed_in: SignedIn) -> Result<Option<Viewer>, StoreError> {
+        let Some(user) = store.user_summary(signed_in.user_id).await? else { return Ok(None) };
+        // A new password signs out every session from before it.
+        if user.disabled || signed_in.since < user.password_changed_at {
             return Ok(None);
         }
         Ok(Some(Viewer {
@@ -454,12 +474,12 @@ pub mod ssr {
 
     async fn session_viewer(ctx: &ServerContext) -> Result<Option<Viewer>, ServerFnError> {
         let session: Session = leptos_axum::extract().await?;
-        let user_id = session_user(&session).await.map_err(|e| {
+        let signed_in = session_user(&session).await.map_err(|e| {
             tracing::error!(error = %e, "session read failed");
             ServerFnError::new("session unavailable")
         })?;
-        let Some(user_id) = user_id else { return Ok(None) };
-        viewer_by_id(ctx.store.as_ref(), user_id).await.map_err(internal)
+        let Some(signed_in) = signed_in else { return Ok(None) };
+        viewer_by_id(ctx.store.as_ref(), signed_in).await.map_err(internal)
     }
 
     /// A page's cursor from its URL (a "Load more" link followed without

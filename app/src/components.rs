@@ -77,9 +77,9 @@ pub fn TopBar(viewer: Viewer) -> impl IntoView {
                 </Show>
             </nav>
             <span class="spacer"></span>
-            <span class="who" title=viewer.email.clone()>
-                {who} " " <span class="badge role">{viewer.role.as_str()}</span>
-            </span>
+            <a class="who" href="/account" title=format!("{}: your account", viewer.email)>
+                <bdi>{who}</bdi> " " <span class="badge role">{viewer.role.as_str()}</span>
+            </a>
             <form method="post" action="/logout">
                 <button type="submit" class="link">"Sign out"</button>
             </form>

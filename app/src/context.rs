@@ -13,6 +13,8 @@ use crate::store::DynStore;
 #[async_trait]
 pub trait Credentials: Send + Sync + 'static {
     async fn hash_password(&self, password: String) -> Result<String, String>;
+    /// Whether `password` is the one `hash` was made of.
+    async fn verify_password(&self, hash: String, password: String) -> bool;
     /// A new random key; only its hash is stored.
     fn new_key(&self) -> GeneratedKey;
     /// A new webhook signing secret (`whsec_…`).

@@ -2,6 +2,7 @@
 //! What the browser sees: pages, components and the server functions they
 //! call. Compiled for the server (`ssr`) and for the browser (`hydrate`).
 
+pub mod account;
 pub mod accounts;
 pub mod admin_api;
 pub mod alerts;
@@ -31,6 +32,7 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 use pages::{
+    account::AccountPage,
     admin::AdminPage,
     alerts::AlertsPage,
     entity::EntityPage,
@@ -84,6 +86,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/admin/webhooks") view=WebhooksPage ssr=SsrMode::Async/>
                 <Route path=path!("/admin/alerts") view=AlertsPage ssr=SsrMode::Async/>
                 <Route path=path!("/health") view=HealthPage ssr=SsrMode::Async/>
+                <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=LoginPage/>
                 <Route path=path!("/logout") view=LogoutPage/>
             </Routes>

@@ -185,6 +185,8 @@ pub struct UserRecord {
     pub role: Role,
     pub password_hash: String,
     pub disabled: bool,
+    /// When the password was last set (µs since 1970; 0: at creation).
+    pub password_changed_at: i64,
 }
 
 #[derive(Clone, Debug)]
@@ -344,6 +346,12 @@ pub enum Change<'a> {
         id: i64,
         at: Micros,
     },
+    /// A new password (its hash) for a user, set at `at`.
+    SetPassword {
+        user_id: i64,
+        password_hash: &'a str,
+        at: Micros,
+    },
     /// A kind's period: the platform default (no workspace), or a
     /// workspace's override (`None`: removed, the default applies).
     SetRetention {
@@ -404,6 +412,8 @@ pub enum Applied {
     },
     /// `None` when the key was revoked already.
     ApiKeyRevoked(Option<ApiKeySummary>),
+    /// The user whose password was set, as they were.
+    PasswordSet(UserState),
     /// The period set before (`None`: the workspace had no override).
     RetentionSet {
         before: Option<Period>,

@@ -2,7 +2,7 @@
 //! every visibility; a spanning key sees every workspace), or a signed-in
 //! person (their own scope, as in the dashboard).
 
-use app::api::ssr::SESSION_SIGNED_IN_KEY;
+use app::api::ssr::{SignedIn, SESSION_SIGNED_IN_KEY};
 use app::api::SESSION_USER_KEY;
 use app::audit::{Actor, Origin};
 use app::model::Micros;
@@ -47,10 +47,12 @@ impl Principal {
             Principal::Session { user_id, session } => {
                 let record = state.sessions.load(session).await.map_err(|err| Error::Internal(err.into()))?;
                 let value = |key| record.as_ref().and_then(|r| r.data.get(key).and_then(|v| v.as_i64()));
-                let within_lifetime = app::api::ssr::within_lifetime(value(SESSION_SIGNED_IN_KEY), Micros::now());
+                let since = value(SESSION_SIGNED_IN_KEY).map(Micros);
+                let within_lifetime = app::api::ssr::within_lifetime(since, Micros::now());
                 match value(SESSION_USER_KEY) {
                     Some(id) if id == *user_id && within_lifetime => {
-                        app::api::ssr::viewer_by_id(store, id).await?.map(|viewer| Scope::for_viewer(&viewer))
+                        let signed_in = SignedIn { user_id: id, since: since.unwrap_or_else(Micros::now) };
+                        app::api::ssr::viewer_by_id(store, signed_in).await?.map(|viewer| Scope::for_viewer(&viewer))
                     }
                     _ => None,
                 }
@@ -102,12 +104,12 @@ impl FromRequestParts<AppState> for Reader {
             return Ok(Reader { scope, actor, principal: Principal::Key(key.hash) });
         }
         let session = Session::from_request_parts(parts, state).await.map_err(|_| Error::Unauthorized)?;
-        let user_id = app::api::ssr::session_user(&session).await.map_err(|e| Error::Internal(e.into()))?;
-        let user_id = user_id.ok_or(Error::Unauthorized)?;
-        let viewer = app::api::ssr::viewer_by_id(state.store.as_ref(), user_id).await?.ok_or(Error::Unauthorized)?;
+        let signed_in = app::api::ssr::session_user(&session).await.map_err(|e| Error::Internal(e.into()))?;
+        let signed_in = signed_in.ok_or(Error::Unauthorized)?;
+        let viewer = app::api::ssr::viewer_by_id(state.store.as_ref(), signed_in).await?.ok_or(Error::Unauthorized)?;
         // A session that reached here was loaded from its cookie: it has an id.
         let session = session.id().ok_or(Error::Unauthorized)?;
-        let principal = Principal::Session { user_id, session };
+        let principal = Principal::Session { user_id: signed_in.user_id, session };
         Ok(Reader { scope: Scope::for_viewer(&viewer), actor: Actor::viewer(&viewer, origin), principal })
     }
 }

@@ -8,7 +8,7 @@ use app::store::{ApiKeyRecord, NewApiKey, NewUser, UserRecord, UserSummary};
 
 use super::statement::Sql;
 
-const USER_COLUMNS: &str = "id, email, name, role, password_hash, disabled";
+const USER_COLUMNS: &str = "id, email, name, role, password_hash, disabled, password_changed_at";
 
 pub fn create_workspace<'a>(q: &mut Sql<'_, 'a>, slug: &'a str, name: &'a str) {
     q.push("INSERT INTO workspaces (slug, name, created_at) VALUES (").bind(slug).push(", ").bind(name);
@@ -55,6 +55,12 @@ pub fn brand_limits(q: &mut Sql<'_, '_>, user_id: i64) {
     q.push(" ORDER BY workspace_id");
 }
 
+/// Sets a user's password (its hash), and when.
+pub fn set_password<'a>(q: &mut Sql<'_, 'a>, user_id: i64, password_hash: &'a str, at: Micros) {
+    q.push("UPDATE users SET password_hash = ").bind(password_hash);
+    q.push(", password_changed_at = ").bind(at.0).push(" WHERE id = ").bind(user_id);
+}
+
 /// Removes a user's brand limits.
 pub fn lift_brands(q: &mut Sql<'_, '_>, user_id: i64) {
     q.push("UPDATE memberships SET brand = NULL WHERE brand IS NOT NULL AND user_id = ").bind(user_id);
@@ -89,7 +95,7 @@ pub fn memberships(q: &mut Sql<'_, '_>) {
 /// One user joined with each of their memberships ([`UserMembershipRow`]).
 pub fn user_with_memberships(q: &mut Sql<'_, '_>, user_id: i64) {
     q.push(
-        "SELECT u.id, u.email, u.name, u.role, u.password_hash, u.disabled, m.workspace_id, \
+        "SELECT u.id, u.email, u.name, u.role, u.password_hash, u.disabled, u.password_changed_at, m.workspace_id, \
          w.slug AS workspace, m.brand FROM users u LEFT JOIN memberships m ON m.user_id = u.id \
          LEFT JOIN workspaces w ON w.id = m.workspace_id WHERE u.id = ",
     )
@@ -171,6 +177,7 @@ fn summary(user: UserRecord, memberships: Vec<Membership>) -> UserSummary {
         name: user.name,
         role: user.role,
         disabled: user.disabled,
+        password_changed_at: Micros(user.password_changed_at),
         memberships,
     }
 }
@@ -235,6 +242,7 @@ mod tests {
             role: Role::Client,
             password_hash: String::new(),
             disabled: false,
+            password_changed_at: 0,
         };
         let sql = sql_of(Dialect::Postgres, |q| update_user(q, &before, Role::Admin, true));
         assert_eq!(sql, "UPDATE users SET role = $1, disabled = $2 WHERE id = $3 AND role = $4 AND disabled = $5");

@@ -48,6 +48,14 @@ pub async fn apply(tx: &mut Tx, change: Change<'_>) -> StoreResult<Applied> {
             let before = UserState { email: before.email, role: before.role, disabled: before.disabled };
             Applied::UserUpdated { before, after, brands_lifted }
         }
+        Change::SetPassword { user_id, password_hash, at } => {
+            let user: UserRecord = tx
+                .fetch_optional(|q| accounts::user_by_id(q, user_id))
+                .await?
+                .ok_or_else(|| StoreError::NotFound("user".into()))?;
+            tx.execute(|q| accounts::set_password(q, user_id, password_hash, at)).await?;
+            Applied::PasswordSet(UserState { email: user.email, role: user.role, disabled: user.disabled })
+        }
         Change::GrantMembership { user_id, workspace_id, brand } => {
             let before: Option<BrandRow> =
                 tx.fetch_optional(|q| accounts::membership_brand(q, user_id, workspace_id)).await?;

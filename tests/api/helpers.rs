@@ -290,19 +290,34 @@ impl TestApp {
         (output.status.code().unwrap_or(-1), text.into_owned())
     }
 
+    /// Runs `trail` with `input` on its standard input (a password); its
+    /// exit code and output.
+    pub async fn cli_with_input(&self, args: &[&str], input: &str) -> (i32, String) {
+        use tokio::io::AsyncWriteExt;
+        let mut child =
+            self.cli_command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).await.unwrap();
+        let output = child.wait_with_output().await.unwrap();
+        let text = String::from_utf8_lossy(&output.stdout) + String::from_utf8_lossy(&output.stderr);
+        (output.status.code().unwrap_or(-1), text.into_owned())
+    }
+
     /// Awaited, not blocking: the app's own tasks run on the test's
     /// runtime, and one of them may hold a transaction the command waits
     /// for (a blocked runtime deadlocked `webhook remove` behind the
     /// sender's open UPDATE).
     async fn run_cli(&self, args: &[&str]) -> std::process::Output {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_trail"))
+        self.cli_command(args).output().await.unwrap()
+    }
+
+    fn cli_command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_trail"));
+        command
             .args(args)
             .env("TRAIL_DATABASE_URL", &self.db.url)
             .env("TRAIL_SIGNING_KEY_FILE", self.db.signing_key_file())
-            .env("RUST_LOG", "error")
-            .output()
-            .await
-            .unwrap()
+            .env("RUST_LOG", "error");
+        command
     }
 
     pub async fn sign_in(&self, email: &str) -> reqwest::Response {

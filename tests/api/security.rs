@@ -113,6 +113,60 @@ async fn signing_in_gives_a_new_session_id() {
     assert_ne!(cookie(&again), before, "the session id is renewed at sign-in");
 }
 
+/// A person changes their own password on /account with the current one:
+/// that session stays, their other sessions are signed out, the old
+/// password no longer signs in. A founder sets one anew from the command
+/// line, which signs out every session of that person.
+#[tokio::test]
+async fn a_new_password_signs_out_every_other_session() {
+    use app::account::ChangePassword;
+    use leptos::server_fn::ServerFn;
+    let app = spawn_app().await;
+    let (here, elsewhere) =
+        (app.client_signed_in_as(FOUNDER_EMAIL).await, app.client_signed_in_as(FOUNDER_EMAIL).await);
+    let feed = |client: &reqwest::Client| {
+        let request = client.get(app.url("/")).header("accept", "text/html");
+        async move { request.send().await.unwrap().status() }
+    };
+    let change = |current: &'static str, password: &'static str, repeated: &'static str| {
+        let form = [("current", current), ("password", password), ("repeated", repeated)];
+        here.post(app.url(ChangePassword::PATH)).header("accept", "application/json").form(&form).send()
+    };
+    for (current, new, again) in [("wrong one!", "a new password", "a new password"), (PASSWORD, "short", "short")] {
+        let refused = change(current, new, again).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{current} {new}");
+    }
+    assert_eq!(change(PASSWORD, "a new password", "another one").await.unwrap().status(), StatusCode::BAD_REQUEST);
+    assert_eq!(feed(&elsewhere).await, StatusCode::OK, "nothing changed");
+
+    let changed = change(PASSWORD, "a new password", "a new password").await.unwrap();
+    assert_eq!(changed.status(), StatusCode::OK, "{}", changed.text().await.unwrap());
+    assert_eq!(feed(&here).await, StatusCode::OK, "this session stays");
+    assert_eq!(feed(&elsewhere).await, StatusCode::SEE_OTHER, "the other one is signed out");
+    let sign_in = |password: &'static str| {
+        let form = [("email", FOUNDER_EMAIL), ("password", password)];
+        let request = app.client.post(app.url("/login")).form(&form);
+        async move {
+            let response = request.send().await.unwrap();
+            response.headers().get("location").unwrap().to_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(sign_in(PASSWORD).await, "/login?error=credentials");
+    assert_eq!(sign_in("a new password").await, "/");
+    let records = app.audit_records().await;
+    let changed: Vec<_> = records.iter().filter(|r| r.key == "user.password_changed").collect();
+    assert_eq!(changed.len(), 1);
+    assert_eq!(changed[0].message.as_deref(), Some(format!("{FOUNDER_EMAIL} changed their password").as_str()));
+    assert!(!serde_json::to_string(&records).unwrap().contains("a new password"), "never recorded");
+
+    let (code, out) = app.cli_with_input(&["user", "password", "--email", FOUNDER_EMAIL], "set by the cli\n").await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(feed(&here).await, StatusCode::SEE_OTHER, "every session of theirs ends");
+    assert_eq!(sign_in("set by the cli").await, "/");
+    let (code, out) = app.cli_with_input(&["user", "password", "--email", "nobody@test.trail"], "whatever1\n").await;
+    assert!(code != 0 && out.contains("no user"), "{out}");
+}
+
 /// Keys are cached for a second after they are read (`storage::key_cache`).
 #[tokio::test]
 async fn a_revoked_key_is_refused_at_once_and_within_a_second_when_another_process_revokes_it() {

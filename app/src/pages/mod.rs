@@ -1,3 +1,4 @@
+pub mod account;
 pub mod admin;
 pub mod alerts;
 pub mod entity;
