@@ -159,7 +159,10 @@ pub async fn load_health() -> Result<Loaded<(Viewer, crate::health::Health)>, Se
 pub struct RecordView {
     pub viewer: Viewer,
     pub record: EventDetail,
+    /// The flow's first records (at most [`RELATED_LIMIT`]).
     pub related: Vec<EventRow>,
+    /// Whether the flow has more than those.
+    pub more_related: bool,
 }
 
 /// How many records of one flow the detail page lists.
@@ -175,15 +178,18 @@ pub async fn load_record(id: String) -> Result<Loaded<RecordView>, ServerFnError
     let Some(record) = ctx.store.event_by_id(&scope, id).await.map_err(ssr::internal)? else {
         return Ok(Loaded::NotFound);
     };
-    let related = match &record.row.correlation_id {
+    let mut related = match &record.row.correlation_id {
         Some(correlation_id) => {
             let filter = EventFilter { correlation_id: Some(correlation_id.clone()), ..Default::default() };
-            let page = Page { cursor: None, limit: RELATED_LIMIT, order: Order::OldestFirst };
+            // One more tells whether the flow goes on.
+            let page = Page { cursor: None, limit: RELATED_LIMIT + 1, order: Order::OldestFirst };
             ctx.store.list_events(&scope, &filter, page).await.map_err(ssr::internal)?
         }
         None => Vec::new(),
     };
-    Ok(Loaded::Found(RecordView { viewer, record, related }))
+    let more_related = related.len() > RELATED_LIMIT;
+    related.truncate(RELATED_LIMIT);
+    Ok(Loaded::Found(RecordView { viewer, record, related, more_related }))
 }
 
 /// An entity's history, with every record's diff.

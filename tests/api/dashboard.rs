@@ -416,6 +416,25 @@ async fn an_entity_timeline_is_one_workspaces_and_each_row_names_it() {
     assert_eq!(page(&app, "/entities/post/pos_58?workspace=initech").await.status(), StatusCode::NOT_FOUND);
 }
 
+/// A long flow's first records are listed as its first, with the way to
+/// the whole flow; a short one is counted whole.
+#[tokio::test]
+async fn a_long_flow_says_it_goes_on() {
+    let app = spawn_app().await;
+    let records: Vec<Value> = (0..101)
+        .map(|i| json!({"key": "flow.step", "message": format!("step {i}"), "correlation_id": "big"}))
+        .collect();
+    assert_eq!(app.ingest(&json!(records)).await.status(), StatusCode::ACCEPTED);
+    app.ingest(&json!([{"key": "a", "correlation_id": "small"}, {"key": "b", "correlation_id": "small"}])).await;
+    app.sign_in(FOUNDER_EMAIL).await;
+    let all = app.all_records().await;
+    let id = |key: &str| all.iter().find(|r| r.key == key).unwrap().id;
+    let big = page(&app, &format!("/events/{}", id("flow.step"))).await.text().await.unwrap();
+    assert!(big.contains("Same flow (its first 100 records)") && big.contains("The whole flow, in the feed"), "{big}");
+    let small = page(&app, &format!("/events/{}", id("a"))).await.text().await.unwrap();
+    assert!(small.contains("Same flow (2 records)") && !small.contains("The whole flow"), "{small}");
+}
+
 /// "Load more" is a link: without JavaScript it opens the next page,
 /// rendered by the server (not live), and a cursor it did not make is
 /// a message, not an error page.

@@ -29,7 +29,7 @@ fn field(label: &'static str, value: Option<String>) -> Option<impl IntoView> {
 
 #[component]
 fn Record(view: RecordView) -> impl IntoView {
-    let RecordView { viewer, record, related } = view;
+    let RecordView { viewer, record, related, more_related } = view;
     let now = Micros::now();
     let row = record.row.clone();
     let diff = record.diff_rows();
@@ -39,10 +39,11 @@ fn Record(view: RecordView) -> impl IntoView {
         (Some(t), Some(id), Some(href)) => Some(view! { <a href=href>{format!("{t}/{id}")}</a> }.into_any()),
         _ => row.entity_display().map(|label| label.into_any()),
     };
-    let correlation = row.correlation_id.clone().map(|c| {
-        let href = format!("/?{}", query_string(&[("q", &format!("correlation:{}", crate::search::quote(&c)))]));
-        view! { <a href=href>{c}</a> }
-    });
+    let flow_href = row
+        .correlation_id
+        .as_ref()
+        .map(|c| format!("/?{}", query_string(&[("q", &format!("correlation:{}", crate::search::quote(c)))])));
+    let correlation = row.correlation_id.clone().zip(flow_href.clone()).map(|(c, href)| view! { <a href=href>{c}</a> });
     let has_error = record.error_message.is_some() || record.error_stack.is_some();
     let related_count = related.len();
     view! {
@@ -101,10 +102,16 @@ fn Record(view: RecordView) -> impl IntoView {
             })}
             {(related_count > 1).then(|| view! {
                 <section aria-labelledby="flow">
-                    <h2 id="flow">{format!("Same flow ({related_count} records)")}</h2>
+                    <h2 id="flow">{match more_related {
+                        true => format!("Same flow (its first {related_count} records)"),
+                        false => format!("Same flow ({related_count} records)"),
+                    }}</h2>
                     <ol class="feed" aria-label="Records with the same correlation id">
                         {related.into_iter().map(|r| view! { <EventItem row=r now/> }).collect_view()}
                     </ol>
+                    {more_related.then(|| view! {
+                        <p><a href=flow_href.clone()>"The whole flow, in the feed →"</a></p>
+                    })}
                 </section>
             })}
         </main>
