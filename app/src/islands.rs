@@ -127,8 +127,13 @@ pub fn LiveFeed(params: FeedParams, newest_ms: i64, live: bool) -> impl IntoView
             poll(); // what arrived while paused
         }
     };
+    // Without JavaScript nothing refreshes: the status and its button
+    // appear once the island runs.
+    let running = RwSignal::new(false);
+    Effect::new(move |_| running.set(true));
     let controls = live.then(|| {
         view! {
+            <Show when=move || running.get()>
             <span class="live" class:paused=move || paused.get() || signed_out.get() aria-live="polite">
                 {move || match (signed_out.get(), paused.get(), streaming.get()) {
                     (true, _, _) => "Stopped",
@@ -138,14 +143,12 @@ pub fn LiveFeed(params: FeedParams, newest_ms: i64, live: bool) -> impl IntoView
                 }}
             </span>
             <Show when=move || !signed_out.get()>
-                <button
-                    type="button"
-                    class="secondary"
-                    aria-pressed=move || paused.get().to_string()
-                    on:click=toggle
-                >
+                // Its label says what it does; no `aria-pressed` beside
+                // a label that changes ("Resume, pressed" said it twice).
+                <button type="button" class="secondary" on:click=toggle>
                     {move || if paused.get() { "Resume" } else { "Pause" }}
                 </button>
+            </Show>
             </Show>
         }
     });

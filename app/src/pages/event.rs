@@ -64,7 +64,9 @@ fn Record(view: RecordView) -> impl IntoView {
                 <h2 id="who">"Who and where"</h2>
                 <dl class="fields">
                     <dt>"Actor"</dt>
-                    <dd>{row.actor_display().map(str::to_owned).unwrap_or_else(|| "—".into())} " (" {row.actor_type.as_str()} ")"</dd>
+                    // Isolated: a name written right to left cannot turn the label around.
+                    <dd><bdi>{row.actor_display().map(str::to_owned).unwrap_or_else(|| "—".into())}</bdi>
+                        " (" {row.actor_type.as_str()} ")"</dd>
                     {field("Actor id", row.actor_id.clone())}
                     {field("Email", row.actor_email.clone())}
                     {field("Label", row.actor_label.clone())}
