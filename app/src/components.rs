@@ -62,6 +62,12 @@ pub fn ListHead(columns: &'static [&'static str]) -> impl IntoView {
     }
 }
 
+/// The page's title, as tabs, history and screen readers name it.
+#[component]
+pub fn PageTitle(#[prop(into)] text: String) -> impl IntoView {
+    view! { <leptos_meta::Title text=format!("{text} · Trail")/> }
+}
+
 #[component]
 pub fn TopBar(viewer: Viewer) -> impl IntoView {
     let who = viewer.name.clone().unwrap_or_else(|| viewer.email.clone());

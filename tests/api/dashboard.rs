@@ -73,6 +73,11 @@ async fn a_founder_signs_in_and_sees_records_rendered_as_text() {
         let html = page(&app, path).await.text().await.unwrap();
         assert!(html.contains("NUL") && !html.contains("internal error"), "{path}: {html}");
     }
+    // Each page has its own title.
+    for (path, title) in [("/", "Activity · Trail"), ("/admin", "Admin · Trail"), ("/nowhere", "Not found · Trail")] {
+        let html = page(&app, path).await.text().await.unwrap();
+        assert!(html.contains(&format!("<title>{title}</title>")), "{path}: {html}");
+    }
     // A search that can match nothing says why, as the API's 400 does.
     for (path, why) in [
         ("/?q=key%3Aa*b", "goes at the end only"),

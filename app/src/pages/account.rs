@@ -5,7 +5,7 @@ use leptos::server_fn::ServerFn;
 
 use super::admin::{notice_view, PostForm};
 use crate::account::{account_overview, AccountData, ChangePassword};
-use crate::components::{loaded_view, TopBar};
+use crate::components::{loaded_view, PageTitle, TopBar};
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
@@ -24,6 +24,7 @@ fn AccountView(data: AccountData) -> impl IntoView {
     let AccountData { viewer, notice } = data;
     let (email, role) = (viewer.email.clone(), viewer.role.as_str());
     view! {
+        <PageTitle text="Your account"/>
         <TopBar viewer/>
         <main class="page admin">
             <h1>"Your account"</h1>

@@ -9,7 +9,7 @@ use crate::admin_api::{
     admin_overview, AdminData, CreateKey, CreateUser, CreateWorkspace, GrantMembership, Notice, RevokeKey,
     RevokeMembership, UpdateUser,
 };
-use crate::components::{loaded_view, ListHead, TopBar};
+use crate::components::{loaded_view, ListHead, PageTitle, TopBar};
 use crate::format::absolute_time;
 use crate::model::{ApiKeySummary, Micros, Role, UserSummary, WorkspaceSummary};
 
@@ -89,6 +89,7 @@ fn Admin(data: AdminData) -> impl IntoView {
     let is_founder = viewer.role == Role::Founder;
     let slugs: Vec<String> = workspaces.iter().map(|w| w.slug.clone()).collect();
     view! {
+        <PageTitle text="Admin"/>
         <TopBar viewer/>
         <main class="page admin">
             <h1>"Administration"</h1>

@@ -6,7 +6,7 @@ use leptos::server_fn::ServerFn;
 
 use super::admin::{notice_view, ConfirmedForm, PostForm};
 use crate::alerts::{alerts_overview, AddAlertRule, AlertsData, RemoveAlert};
-use crate::components::{loaded_view, ListHead, TopBar};
+use crate::components::{loaded_view, ListHead, PageTitle, TopBar};
 use crate::format::absolute_time;
 use crate::model::{span_text, AlertRule, FeedParams, Micros};
 
@@ -50,6 +50,7 @@ fn AlertsView(data: AlertsData) -> impl IntoView {
         .into_any()
     };
     view! {
+        <PageTitle text="Alert rules"/>
         <TopBar viewer/>
         <main class="page admin">
             <h1>"Alert rules"</h1>

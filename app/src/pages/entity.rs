@@ -6,7 +6,7 @@ use leptos_router::hooks::use_location;
 
 use super::use_query_pairs;
 use crate::api::{load_timeline, MoreOf, Timeline};
-use crate::components::{loaded_view, TimelineEntry, TopBar};
+use crate::components::{loaded_view, PageTitle, TimelineEntry, TopBar};
 use crate::islands::LoadMore;
 use crate::model::{query_value, EntityRef, Micros, Order};
 
@@ -49,6 +49,7 @@ fn EntityTimeline(timeline: Timeline, entity: EntityRef, order: Order) -> impl I
         view! { <LoadMore of cursor list=TIMELINE_LIST.to_owned() href=this_order/> }
     });
     view! {
+        <PageTitle text=format!("History of {title}")/>
         <TopBar viewer/>
         <main class="page">
             <p class="crumbs"><a href="/">"← Activity"</a></p>

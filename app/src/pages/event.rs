@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::{load_record, RecordView};
-use crate::components::{loaded_view, DiffTable, EventItem, TopBar, When};
+use crate::components::{loaded_view, DiffTable, EventItem, PageTitle, TopBar, When};
 use crate::format::absolute_time;
 use crate::model::{query_string, Micros};
 
@@ -47,6 +47,7 @@ fn Record(view: RecordView) -> impl IntoView {
     let has_error = record.error_message.is_some() || record.error_stack.is_some();
     let related_count = related.len();
     view! {
+        <PageTitle text=row.key.clone()/>
         <TopBar viewer/>
         <main class="page record">
             <p class="crumbs"><a href="/">"← Activity"</a></p>

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use super::use_query_pairs;
 use crate::api::{load_feed, newest_received_ms, FeedStart, MoreOf};
-use crate::components::{loaded_view, EventItem, TopBar};
+use crate::components::{loaded_view, EventItem, PageTitle, TopBar};
 use crate::islands::{LiveFeed, LoadMore, SubmitOnChange, FEED_LIST};
 use crate::model::{query_value, FeedParams, Kind, Severity};
 use crate::search::{understood, QUALIFIERS, SYNTAX};
@@ -45,6 +45,7 @@ fn Feed(start: FeedStart, params: FeedParams) -> impl IntoView {
     });
 
     view! {
+        <PageTitle text="Activity"/>
         <TopBar viewer/>
         <main class="page">
             <LiveFeed params=params.clone() newest_ms live/>

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::api::load_health;
-use crate::components::{loaded_view, TopBar};
+use crate::components::{loaded_view, PageTitle, TopBar};
 use crate::format::absolute_time;
 use crate::health::{Health, HealthStatus};
 
@@ -13,7 +13,7 @@ pub fn HealthPage() -> impl IntoView {
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                loaded_view(health.await, |(viewer, health)| view! { <TopBar viewer/> <HealthView health/> }.into_any())
+                loaded_view(health.await, |(viewer, health)| view! { <PageTitle text="Health"/> <TopBar viewer/> <HealthView health/> }.into_any())
             })}
         </Suspense>
     }

@@ -1,6 +1,7 @@
 use leptos::prelude::*;
 
 use super::use_query_pairs;
+use crate::components::PageTitle;
 use crate::model::query_value;
 
 /// A plain HTML form posting to the server's `/login` handler, so signing in
@@ -20,6 +21,7 @@ pub fn LoginPage() -> impl IntoView {
     let email = tried_email();
     let email_focused = email.is_none();
     view! {
+        <PageTitle text="Sign in"/>
         <main class="centered login">
             <form class="card login-form" method="post" action="/login">
                 <h1 class="brand">"Trail"</h1>
@@ -85,6 +87,7 @@ fn tried_email() -> Option<String> {
 #[component]
 pub fn LogoutPage() -> impl IntoView {
     view! {
+        <PageTitle text="Sign out"/>
         <main class="centered login">
             <form class="card login-form" method="post" action="/logout">
                 <h1 class="brand">"Trail"</h1>

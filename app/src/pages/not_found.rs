@@ -1,5 +1,7 @@
 use leptos::prelude::*;
 
+use crate::components::PageTitle;
+
 #[component]
 pub fn NotFound() -> impl IntoView {
     #[cfg(feature = "ssr")]
@@ -7,6 +9,7 @@ pub fn NotFound() -> impl IntoView {
         response.set_status(axum::http::StatusCode::NOT_FOUND);
     }
     view! {
+        <PageTitle text="Not found"/>
         <main class="centered">
             <h1>"Not found"</h1>
             <p>"There is nothing here, or nothing you may see."</p>

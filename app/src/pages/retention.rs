@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 
 use super::admin::{notice_view, PostForm};
-use crate::components::{loaded_view, TopBar};
+use crate::components::{loaded_view, PageTitle, TopBar};
 use crate::model::{Kind, Retention, Role};
 use crate::retention::{retention_overview, RetentionData, SetRetention, DELETE_OLDER};
 
@@ -44,6 +44,7 @@ fn RetentionView(data: RetentionData) -> impl IntoView {
     let options = workspaces.iter().map(|s| view! { <option value=s.clone()>{s.clone()}</option> }).collect_view();
     let kinds = Kind::ALL.iter().map(|k| view! { <option value=k.as_str()>{k.as_str()}</option> }).collect_view();
     view! {
+        <PageTitle text="Retention"/>
         <TopBar viewer/>
         <main class="page admin">
             <h1>"Retention"</h1>

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 
 use super::admin::{notice_view, ConfirmedForm, PostForm};
-use crate::components::{loaded_view, ListHead, TopBar};
+use crate::components::{loaded_view, ListHead, PageTitle, TopBar};
 use crate::format::absolute_time;
 use crate::model::{Delivery, FeedParams, LogStream, Micros, Role, WebhookEndpoint, WebhookFormat};
 use crate::webhooks::{
@@ -42,6 +42,7 @@ fn WebhooksView(data: WebhooksData) -> impl IntoView {
             .into_any()
     };
     view! {
+        <PageTitle text="Webhooks"/>
         <TopBar viewer/>
         <main class="page admin">
             <h1>"Webhooks"</h1>
