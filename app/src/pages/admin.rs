@@ -87,7 +87,9 @@ pub(crate) fn notice_view(notice: Notice) -> impl IntoView {
 fn Admin(data: AdminData) -> impl IntoView {
     let AdminData { viewer, workspaces, users, keys, notice } = data;
     let is_founder = viewer.role == Role::Founder;
-    let slugs: Vec<String> = workspaces.iter().map(|w| w.slug.clone()).collect();
+    // What a member or a key may be given: not Trail's own workspace.
+    let slugs: Vec<String> =
+        workspaces.iter().map(|w| w.slug.clone()).filter(|slug| slug != crate::audit::PLATFORM_WORKSPACE).collect();
     view! {
         <PageTitle text="Admin"/>
         <TopBar viewer/>
