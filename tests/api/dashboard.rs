@@ -74,7 +74,8 @@ async fn a_founder_signs_in_and_sees_records_rendered_as_text() {
         assert!(html.contains("NUL") && !html.contains("internal error"), "{path}: {html}");
     }
     // Each page has its own title.
-    for (path, title) in [("/", "Activity · Trail"), ("/admin", "Admin · Trail"), ("/nowhere", "Not found · Trail")] {
+    for (path, title) in [("/", "Activity · Trail"), ("/admin", "Admin · Trail"), ("/nowhere", "Not found · Trail")]
+    {
         let html = page(&app, path).await.text().await.unwrap();
         assert!(html.contains(&format!("<title>{title}</title>")), "{path}: {html}");
     }
