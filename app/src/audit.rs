@@ -10,8 +10,7 @@ use uuid::Uuid;
 use crate::model::{ActorType, Kind, Micros, Severity, Viewer, Visibility};
 use crate::store::NewRecord;
 
-/// The reserved workspace of Trail's own records (created by a migration).
-pub const PLATFORM_WORKSPACE: &str = "trail";
+pub use crate::model::PLATFORM_WORKSPACE;
 pub const PLATFORM_WORKSPACE_ID: i64 = 0;
 
 /// Where a request came from, as far as the server can trust it (the

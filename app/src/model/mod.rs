@@ -28,6 +28,9 @@ pub use webhook::*;
 
 use serde::{Deserialize, Serialize};
 
+/// The reserved workspace of Trail's own records (created by a migration).
+pub const PLATFORM_WORKSPACE: &str = "trail";
+
 /// What a page load found: the page, nothing the viewer may see (404), or no
 /// signed-in viewer (the page sends the browser to /login).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

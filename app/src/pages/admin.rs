@@ -89,7 +89,7 @@ fn Admin(data: AdminData) -> impl IntoView {
     let is_founder = viewer.role == Role::Founder;
     // What a member or a key may be given: not Trail's own workspace.
     let slugs: Vec<String> =
-        workspaces.iter().map(|w| w.slug.clone()).filter(|slug| slug != crate::audit::PLATFORM_WORKSPACE).collect();
+        workspaces.iter().map(|w| w.slug.clone()).filter(|slug| slug != crate::model::PLATFORM_WORKSPACE).collect();
     view! {
         <PageTitle text="Admin"/>
         <TopBar viewer/>
