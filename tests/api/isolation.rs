@@ -124,7 +124,8 @@ async fn every_read_respects_workspace_brand_and_visibility() {
         let (status, more) = app.call::<LoadMore>(&client, json!({"list": feed_list, "cursor": FAR_FUTURE})).await;
         assert_eq!(status, 200, "{role}: {more}");
         assert_eq!(ids_in_html(&more), expected, "{role}: load more");
-        let timeline = json!({"Timeline": {"entity_type": "track", "entity_id": "trk_shared", "order": "NewestFirst"}});
+        let entity = json!({"workspace": null, "entity_type": "track", "entity_id": "trk_shared"});
+        let timeline = json!({"Timeline": {"entity": entity, "order": "NewestFirst"}});
         let (_, more) = app.call::<LoadMore>(&client, json!({"list": timeline, "cursor": FAR_FUTURE})).await;
         assert_eq!(ids_in_html(&more), expected, "{role}: timeline, load more");
 
@@ -141,7 +142,7 @@ async fn every_read_respects_workspace_brand_and_visibility() {
 
         // The entity's timeline, both orders.
         for order in ["NewestFirst", "OldestFirst"] {
-            let args = json!({"entity_type": "track", "entity_id": "trk_shared", "order": order, "cursor": null});
+            let args = json!({"entity": entity, "order": order, "cursor": null});
             let (_, timeline) = app.call::<LoadTimeline>(&client, args).await;
             let seen: BTreeSet<String> = timeline["Found"]["records"]
                 .as_array()
