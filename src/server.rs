@@ -173,6 +173,7 @@ fn router(state: AppState) -> Router {
     let context = ServerContext {
         store: state.store.clone(),
         credentials: Arc::new(crate::auth::ServerCredentials),
+        passwords: state.login_throttle.clone(),
         notices: Arc::new(crate::auth::notices::SealedNotices::new(state.store.clone(), state.config.cookie_secure)),
     };
     let options = state.leptos_options.clone();

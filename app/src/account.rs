@@ -24,29 +24,45 @@ pub async fn account_overview() -> Result<Loaded<AccountData>, ServerFnError> {
     Ok(Loaded::Found(AccountData { viewer, notice }))
 }
 
-/// Sets the viewer's own password, given the current one. This session
-/// stays signed in; every other one of theirs is signed out.
+/// Sets the viewer's own password, given the current one (checked as a
+/// sign-in is: counted, throttled, and a wrong one recorded). This
+/// session stays signed in, under a new id; every other one of theirs,
+/// and any copy of this one's cookie, is signed out.
 #[server]
 pub async fn change_password(current: String, password: String, repeated: String) -> Result<String, ServerFnError> {
     crate::admin_api::ssr::noted(Notice::Done, async move {
+        use crate::audit::Entry;
         let (actor, ctx) = crate::admin_api::ssr::require(crate::model::Role::Client).await?;
+        // Known already (the request's viewer is looked up once).
         let (viewer, _) = crate::api::ssr::require_viewer().await?;
-        let bad_request = crate::api::ssr::bad_request;
         let user = crate::admin_api::ssr::user(&ctx, viewer.user_id).await?;
         if password != repeated {
-            return Err(bad_request("the new password and its repetition differ"));
+            return Err(crate::api::ssr::bad_request("the new password and its repetition differ"));
         }
-        if !ctx.credentials.verify_password(user.password_hash.clone(), current).await {
-            return Err(bad_request("the current password is not right"));
+        let origin = leptos_axum::extract::<axum::Extension<crate::audit::Origin>>().await.map(|o| o.0);
+        let address = origin.ok().and_then(|origin| origin.ip?.parse().ok());
+        let checked = ctx.passwords.check(&user.email, address, user.password_hash.clone(), current).await;
+        if !checked.map_err(|why| crate::api::ssr::bad_request(&why))? {
+            let entry = Entry::new(
+                "user.password_change_refused",
+                "user",
+                user.id,
+                format!("{} gave a wrong current password to change it", user.email),
+            )
+            .warning();
+            if let Err(err) = ctx.store.insert_records(&[vec![actor.record(entry)]]).await {
+                tracing::error!(error = %err, "could not record a refused password change");
+            }
+            return Err(crate::api::ssr::bad_request("the current password is not right"));
         }
-        crate::accounts::set_password(ctx.store.as_ref(), ctx.credentials.as_ref(), &actor, &user, password)
-            .await
-            .map_err(crate::admin_api::refused)?;
-        // Signed in anew, after the change: this session is not one "from before".
+        let version =
+            crate::accounts::set_password(ctx.store.as_ref(), ctx.credentials.as_ref(), &actor, &user, password)
+                .await
+                .map_err(crate::admin_api::refused)?;
         let session: tower_sessions::Session = leptos_axum::extract().await?;
-        crate::api::ssr::restamp_session(&session).await.map_err(|err| {
+        crate::api::ssr::keep_after_new_password(&session, version).await.map_err(|err| {
             tracing::error!(error = %err, "keeping the session after a password change failed");
-            ServerFnError::new("the password was changed; sign in again")
+            ServerFnError::new("the password was changed; sign in again with it")
         })?;
         Ok("Your password was changed. Your other sessions are signed out.".to_owned())
     })

@@ -290,30 +290,34 @@ mod operations {
         Ok(())
     }
 
-    /// Gives `user` a new password. Every session signed in before ends
-    /// (see `password_changed_at`); the record says who did it, never the
-    /// password.
+    /// Gives `user` a new password, in place of the one their record holds
+    /// (a change made meanwhile, such as a reset, fails with "try again").
+    /// Every session signed in under the old one ends (`password_version`);
+    /// the record says who did it, never the password. The new version.
     pub async fn set_password(
         store: &dyn Store,
         credentials: &dyn Credentials,
         actor: &Actor,
         user: &UserRecord,
         password: String,
-    ) -> Result<()> {
+    ) -> Result<i64> {
         check_password(&password).map_err(refused)?;
         let password_hash = credentials.hash_password(password).await.map_err(refused)?;
         let own = actor.is_user(user.id);
         let audit = |applied: &Applied| {
-            let Applied::PasswordSet(before) = applied else { return Vec::new() };
+            let Applied::PasswordSet { user: before, .. } = applied else { return Vec::new() };
             let message = match own {
                 true => format!("{} changed their password", before.email),
                 false => format!("{}'s password was set anew", before.email),
             };
             vec![actor.record(Entry::new("user.password_changed", "user", user.id, message))]
         };
-        let change = Change::SetPassword { user_id: user.id, password_hash: &password_hash, at: Micros::now() };
-        store.apply(change, &audit).await?;
-        Ok(())
+        let change =
+            Change::SetPassword { user_id: user.id, password_hash: &password_hash, before: &user.password_hash };
+        match store.apply(change, &audit).await? {
+            Applied::PasswordSet { version, .. } => Ok(version),
+            other => unreachable!("setting a password applied as {other:?}"),
+        }
     }
 
     /// Adds `user` to a workspace (a client optionally limited to a brand).

@@ -212,9 +212,6 @@ pub async fn load_timeline(
         return Ok(Loaded::SignedOut);
     };
     let (cursor, notice) = ssr::page_cursor(cursor);
-    if entity.holds_nul() {
-        return Ok(Loaded::NotFound); // no record holds it
-    }
     let (records, next_cursor) = ssr::timeline_page(&ctx, &viewer, &entity, order, cursor).await?;
     // Not found when the viewer may see none of its records, past a cursor too.
     let unseen = records.is_empty() && (cursor.is_none() || !ssr::entity_seen(&ctx, &viewer, &entity).await?);
@@ -248,6 +245,9 @@ pub mod ssr {
     /// The session key holding when its user signed in (µs since 1970).
     pub const SESSION_SIGNED_IN_KEY: &str = "signed_in_us";
 
+    /// The session key holding the user's password version at sign-in.
+    pub const SESSION_PASSWORD_KEY: &str = "password_version";
+
     /// How long a session lasts from its sign-in, however often it is used:
     /// a copied cookie stops working by then. (Unused, it ends sooner:
     /// the idle expiry, `server::SESSION_IDLE_DAYS`.)
@@ -255,54 +255,73 @@ pub mod ssr {
 
     type SessionResult<T> = Result<T, tower_sessions::session::Error>;
 
-    /// A session's user, and when they signed in.
+    /// A session's user, when they signed in, and under which password.
     #[derive(Clone, Copy, Debug, PartialEq)]
     pub struct SignedIn {
         pub user_id: i64,
         pub since: Micros,
+        pub password_version: i64,
+    }
+
+    impl SignedIn {
+        /// A session's, from its values (`value` of a key); `None` for one
+        /// signed out, or signed in before sessions kept when and under
+        /// which password (it is over: its person signs in again).
+        pub fn of(value: impl Fn(&str) -> Option<i64>) -> Option<SignedIn> {
+            Some(SignedIn {
+                user_id: value(SESSION_USER_KEY)?,
+                since: Micros(value(SESSION_SIGNED_IN_KEY)?),
+                password_version: value(SESSION_PASSWORD_KEY)?,
+            })
+        }
+
+        /// Whether the session is still within its lifetime at `now`.
+        pub fn within_lifetime(&self, now: Micros) -> bool {
+            now.0 - self.since.0 < SESSION_LIFETIME.as_micros() as i64
+        }
     }
 
     /// Makes `session` `user_id`'s, under a new id: an id planted before
     /// the sign-in cannot be reused.
-    pub async fn begin_session(session: &Session, user_id: i64) -> SessionResult<()> {
+    pub async fn begin_session(session: &Session, user_id: i64, password_version: i64) -> SessionResult<()> {
         session.cycle_id().await?;
         session.insert(SESSION_USER_KEY, user_id).await?;
-        session.insert(SESSION_SIGNED_IN_KEY, Micros::now().0).await
+        session.insert(SESSION_SIGNED_IN_KEY, Micros::now().0).await?;
+        session.insert(SESSION_PASSWORD_KEY, password_version).await
     }
 
-    /// Counts `session` as signed in now (its password was just changed:
-    /// it is not one of the sessions from before).
-    pub async fn restamp_session(session: &Session) -> SessionResult<()> {
-        session.insert(SESSION_SIGNED_IN_KEY, Micros::now().0).await
+    /// Keeps `session` signed in under the password its person just set,
+    /// under a new id (a copy of its cookie is one of the sessions from
+    /// before), saved now, so what the request does next has the new id.
+    /// Its lifetime still counts from the sign-in.
+    pub async fn keep_after_new_password(session: &Session, password_version: i64) -> SessionResult<()> {
+        session.cycle_id().await?;
+        session.insert(SESSION_PASSWORD_KEY, password_version).await?;
+        session.save().await
     }
 
-    /// Whether a session signed in at `since` is still within its
-    /// lifetime. A session from before sessions had one (`None`) is: its
-    /// lifetime starts at its next use.
-    pub fn within_lifetime(since: Option<Micros>, now: Micros) -> bool {
-        since.is_none_or(|since| now.0 - since.0 < SESSION_LIFETIME.as_micros() as i64)
-    }
-
-    /// The signed-in user of a session; none once its lifetime is over
-    /// (the session is then removed). Renews the session's idle expiry once
-    /// per day of use: tower-sessions saves (and so extends) a session only when
-    /// it changes, and saving on every request would cost a durable write per page.
+    /// The signed-in user of a session; none once its lifetime is over, or
+    /// for one from before sessions kept their sign-in (either is then
+    /// removed). Renews the session's idle expiry once per day of use:
+    /// tower-sessions saves (and so extends) a session only when it
+    /// changes, and saving on every request would cost a durable write per page.
     pub async fn session_user(session: &Session) -> SessionResult<Option<SignedIn>> {
-        let Some(user_id) = session.get::<i64>(SESSION_USER_KEY).await? else { return Ok(None) };
+        let Some(_) = session.get::<i64>(SESSION_USER_KEY).await? else { return Ok(None) };
+        let mut values = std::collections::HashMap::new();
+        for key in [SESSION_USER_KEY, SESSION_SIGNED_IN_KEY, SESSION_PASSWORD_KEY] {
+            values.insert(key, session.get::<i64>(key).await?);
+        }
         let now = Micros::now();
-        let since = session.get::<i64>(SESSION_SIGNED_IN_KEY).await?.map(Micros);
-        if !within_lifetime(since, now) {
+        let signed_in = SignedIn::of(|key| values.get(key).copied().flatten()).filter(|s| s.within_lifetime(now));
+        let Some(signed_in) = signed_in else {
             session.flush().await?;
             return Ok(None);
-        }
-        if since.is_none() {
-            session.insert(SESSION_SIGNED_IN_KEY, now.0).await?;
-        }
+        };
         let today = day_of(now);
         if session.get::<i64>(SESSION_RENEWED_KEY).await? != Some(today) {
             session.insert(SESSION_RENEWED_KEY, today).await?;
         }
-        Ok(Some(SignedIn { user_id, since: since.unwrap_or(now) }))
+        Ok(Some(signed_in))
     }
 
     /// Days since 1970 (UTC).
@@ -333,8 +352,8 @@ pub mod ssr {
         use tower_sessions::{MemoryStore, Session};
 
         use super::{
-            day_of, session_user, Micros, SESSION_LIFETIME, SESSION_RENEWED_KEY, SESSION_SIGNED_IN_KEY,
-            SESSION_USER_KEY,
+            day_of, session_user, Micros, SESSION_LIFETIME, SESSION_PASSWORD_KEY, SESSION_RENEWED_KEY,
+            SESSION_SIGNED_IN_KEY, SESSION_USER_KEY,
         };
 
         /// A signed-in session as a later request loads it: saved, unmodified.
@@ -343,13 +362,14 @@ pub mod ssr {
         }
 
         /// The same, signed in `age` seconds ago (`None`: before sessions
-        /// had a lifetime).
+        /// kept their sign-in and password version).
         async fn signed_in_ago(store: &Arc<MemoryStore>, renewed_day: i64, age: Option<i64>) -> Session {
             let session = Session::new(None, store.clone(), None);
             session.insert(SESSION_USER_KEY, 7_i64).await.unwrap();
             session.insert(SESSION_RENEWED_KEY, renewed_day).await.unwrap();
             if let Some(age) = age {
                 session.insert(SESSION_SIGNED_IN_KEY, Micros::now().0 - age * 1_000_000).await.unwrap();
+                session.insert(SESSION_PASSWORD_KEY, 0_i64).await.unwrap();
             }
             session.save().await.unwrap();
             Session::new(session.id(), store.clone(), None)
@@ -357,6 +377,11 @@ pub mod ssr {
 
         async fn user_of(session: &Session) -> Option<i64> {
             session_user(session).await.unwrap().map(|signed_in| signed_in.user_id)
+        }
+
+        async fn removed(store: &Arc<MemoryStore>, session: &Session) -> bool {
+            let reloaded = Session::new(session.id(), store.clone(), None);
+            reloaded.get::<i64>(SESSION_USER_KEY).await.unwrap().is_none()
         }
 
         #[tokio::test]
@@ -369,17 +394,14 @@ pub mod ssr {
             assert_eq!(user_of(&nearly).await, Some(7));
 
             let over = signed_in_ago(&store, today, Some(lifetime)).await;
-            let id = over.id();
             assert_eq!(user_of(&over).await, None);
-            let reloaded = Session::new(id, store.clone(), None);
-            assert_eq!(reloaded.get::<i64>(SESSION_USER_KEY).await.unwrap(), None, "removed from the store");
+            assert!(removed(&store, &over).await, "removed from the store");
 
-            // Signed in before sessions had a lifetime: it starts now.
+            // From before sessions kept when and under which password: over,
+            // or a new password could never end it.
             let older = signed_in_ago(&store, today, None).await;
-            assert_eq!(user_of(&older).await, Some(7));
-            let stamped = older.get::<i64>(SESSION_SIGNED_IN_KEY).await.unwrap().unwrap();
-            assert!((Micros::now().0 - stamped).abs() < 60_000_000, "{stamped}");
-            assert!(older.is_modified());
+            assert_eq!(user_of(&older).await, None);
+            assert!(removed(&store, &older).await);
         }
 
         #[tokio::test]
@@ -448,7 +470,7 @@ pub mod ssr {
     pub async fn viewer_by_id(store: &dyn Store, signed_in: SignedIn) -> Result<Option<Viewer>, StoreError> {
         let Some(user) = store.user_summary(signed_in.user_id).await? else { return Ok(None) };
         // A new password signs out every session from before it.
-        if user.disabled || signed_in.since < user.password_changed_at {
+        if user.disabled || signed_in.password_version != user.password_version {
             return Ok(None);
         }
         Ok(Some(Viewer {
@@ -539,6 +561,9 @@ pub mod ssr {
         order: Order,
         cursor: Option<Cursor>,
     ) -> Result<(Vec<EventDetail>, Option<String>), ServerFnError> {
+        if entity.holds_nul() {
+            return Ok((Vec::new(), None)); // no record holds it
+        }
         let filter = entity.filter();
         let scope = Scope::for_viewer(viewer);
         let page = Page::probing(cursor, DEFAULT_PAGE_SIZE, order);
@@ -549,6 +574,9 @@ pub mod ssr {
 
     /// Whether the viewer may see any record of the entity.
     pub async fn entity_seen(ctx: &ServerContext, viewer: &Viewer, entity: &EntityRef) -> Result<bool, ServerFnError> {
+        if entity.holds_nul() {
+            return Ok(false);
+        }
         let filter = entity.filter();
         let newest = ctx.store.list_events(&Scope::for_viewer(viewer), &filter, Page::newest(1)).await;
         Ok(!newest.map_err(internal)?.is_empty())

@@ -13,8 +13,6 @@ use crate::store::DynStore;
 #[async_trait]
 pub trait Credentials: Send + Sync + 'static {
     async fn hash_password(&self, password: String) -> Result<String, String>;
-    /// Whether `password` is the one `hash` was made of.
-    async fn verify_password(&self, hash: String, password: String) -> bool;
     /// A new random key; only its hash is stored.
     fn new_key(&self) -> GeneratedKey;
     /// A new webhook signing secret (`whsec_…`).
@@ -29,11 +27,27 @@ pub struct GeneratedKey {
     pub hash: String,
 }
 
+/// Checks a signed-in person's password (before a new one replaces it),
+/// counted against sign-in's limits, so a copied session cannot guess it.
+#[async_trait]
+pub trait PasswordCheck: Send + Sync + 'static {
+    /// Whether `password` is the one `hash` was made of; an error (in
+    /// words) when too many attempts failed or they cannot be counted.
+    async fn check(
+        &self,
+        account: &str,
+        address: Option<std::net::IpAddr>,
+        hash: String,
+        password: String,
+    ) -> Result<bool, String>;
+}
+
 /// Everything a server function needs from the server, provided as context.
 #[derive(Clone)]
 pub struct ServerContext {
     pub store: DynStore,
     pub credentials: Arc<dyn Credentials>,
+    pub passwords: Arc<dyn PasswordCheck>,
     pub notices: Arc<dyn Notices>,
 }
 

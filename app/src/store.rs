@@ -185,8 +185,8 @@ pub struct UserRecord {
     pub role: Role,
     pub password_hash: String,
     pub disabled: bool,
-    /// When the password was last set (µs since 1970; 0: at creation).
-    pub password_changed_at: i64,
+    /// How many times the password was set since the account was made.
+    pub password_version: i64,
 }
 
 #[derive(Clone, Debug)]
@@ -346,11 +346,12 @@ pub enum Change<'a> {
         id: i64,
         at: Micros,
     },
-    /// A new password (its hash) for a user, set at `at`.
+    /// A new password (its hash) for a user, in place of `before` (the
+    /// hash the change was decided on).
     SetPassword {
         user_id: i64,
         password_hash: &'a str,
-        at: Micros,
+        before: &'a str,
     },
     /// A kind's period: the platform default (no workspace), or a
     /// workspace's override (`None`: removed, the default applies).
@@ -394,9 +395,9 @@ pub enum Applied {
     UserUpdated {
         before: UserState,
         after: UserState,
-        /// Brand limits lifted: they hold for clients only, so a client
-        /// given another role sees whole workspaces (the limits would have
-        /// stood on the page while applying to nothing).
+        /// Brand limits lifted (`workspace/brand`): they hold for clients
+        /// only, so a client given another role sees whole workspaces (the
+        /// limits would have stood on the page while applying to nothing).
         brands_lifted: Vec<String>,
     },
     /// The membership's brand before (`None`: there was no membership) and now.
@@ -412,8 +413,11 @@ pub enum Applied {
     },
     /// `None` when the key was revoked already.
     ApiKeyRevoked(Option<ApiKeySummary>),
-    /// The user whose password was set, as they were.
-    PasswordSet(UserState),
+    /// The user whose password was set, and its new version.
+    PasswordSet {
+        user: UserState,
+        version: i64,
+    },
     /// The period set before (`None`: the workspace had no override).
     RetentionSet {
         before: Option<Period>,

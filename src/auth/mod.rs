@@ -27,10 +27,6 @@ impl Credentials for ServerCredentials {
         password::hash(password).await.map_err(|e| e.to_string())
     }
 
-    async fn verify_password(&self, hash: String, password: String) -> bool {
-        password::verify(Some(hash), password).await
-    }
-
     fn new_key(&self) -> GeneratedKey {
         api_key::generate()
     }

@@ -2,8 +2,7 @@
 //! every visibility; a spanning key sees every workspace), or a signed-in
 //! person (their own scope, as in the dashboard).
 
-use app::api::ssr::{SignedIn, SESSION_SIGNED_IN_KEY};
-use app::api::SESSION_USER_KEY;
+use app::api::ssr::SignedIn;
 use app::audit::{Actor, Origin};
 use app::model::Micros;
 use app::store::{ApiKeyRecord, Scope};
@@ -46,12 +45,9 @@ impl Principal {
                 .map(|key| key_scope(&key)),
             Principal::Session { user_id, session } => {
                 let record = state.sessions.load(session).await.map_err(|err| Error::Internal(err.into()))?;
-                let value = |key| record.as_ref().and_then(|r| r.data.get(key).and_then(|v| v.as_i64()));
-                let since = value(SESSION_SIGNED_IN_KEY).map(Micros);
-                let within_lifetime = app::api::ssr::within_lifetime(since, Micros::now());
-                match value(SESSION_USER_KEY) {
-                    Some(id) if id == *user_id && within_lifetime => {
-                        let signed_in = SignedIn { user_id: id, since: since.unwrap_or_else(Micros::now) };
+                let value = |key: &str| record.as_ref().and_then(|r| r.data.get(key).and_then(|v| v.as_i64()));
+                match SignedIn::of(value) {
+                    Some(signed_in) if signed_in.user_id == *user_id && signed_in.within_lifetime(Micros::now()) => {
                         app::api::ssr::viewer_by_id(store, signed_in).await?.map(|viewer| Scope::for_viewer(&viewer))
                     }
                     _ => None,

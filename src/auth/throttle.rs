@@ -135,6 +135,37 @@ impl LoginThrottle {
     }
 }
 
+/// A signed-in person's password, checked as a sign-in is: counted, and
+/// refused once a limit is reached.
+#[async_trait::async_trait]
+impl app::context::PasswordCheck for LoginThrottle {
+    async fn check(
+        &self,
+        account: &str,
+        address: Option<IpAddr>,
+        hash: String,
+        password: String,
+    ) -> Result<bool, String> {
+        let address = address.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        let attempt = self.begin(account, address).await.map_err(|refused| match refused {
+            Refused::Throttled => "too many wrong passwords: wait a while and try again".to_owned(),
+            Refused::Store(err) => {
+                tracing::error!(error = %err, "counting a password check failed");
+                "the password cannot be checked now; try again shortly".to_owned()
+            }
+        })?;
+        let right = super::password::verify(Some(hash), password).await;
+        if right {
+            if let Err(err) = self.succeeded(attempt).await {
+                tracing::error!(error = %err, "forgiving a right password's attempt failed");
+            }
+        } else {
+            drop(attempt); // counted as a failure already
+        }
+        Ok(right)
+    }
+}
+
 /// An IPv6 client controls a whole /64, so that is what one address is.
 fn address_key(address: IpAddr) -> String {
     match address {

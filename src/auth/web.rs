@@ -111,7 +111,7 @@ async fn login(
     if !audit(&state, &actor, entry).await {
         return refused(&state, "unavailable", &form);
     }
-    if let Err(err) = app::api::ssr::begin_session(&session, user.id).await {
+    if let Err(err) = app::api::ssr::begin_session(&session, user.id, user.password_version).await {
         tracing::error!(error = %err, "storing the session failed");
         return refused(&state, "unavailable", &form);
     }

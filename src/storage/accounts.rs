@@ -8,7 +8,7 @@ use app::store::{ApiKeyRecord, NewApiKey, NewUser, UserRecord, UserSummary};
 
 use super::statement::Sql;
 
-const USER_COLUMNS: &str = "id, email, name, role, password_hash, disabled, password_changed_at";
+const USER_COLUMNS: &str = "id, email, name, role, password_hash, disabled, password_version";
 
 pub fn create_workspace<'a>(q: &mut Sql<'_, 'a>, slug: &'a str, name: &'a str) {
     q.push("INSERT INTO workspaces (slug, name, created_at) VALUES (").bind(slug).push(", ").bind(name);
@@ -49,16 +49,32 @@ pub fn update_user(q: &mut Sql<'_, '_>, before: &UserRecord, role: Role, disable
     q.push(" AND disabled = ").bind(before.disabled);
 }
 
-/// A user's brand limits ([`BrandRow`]), in workspace order.
+/// A user's brand limits ([`LimitRow`]), by workspace.
 pub fn brand_limits(q: &mut Sql<'_, '_>, user_id: i64) {
-    q.push("SELECT brand FROM memberships WHERE brand IS NOT NULL AND user_id = ").bind(user_id);
-    q.push(" ORDER BY workspace_id");
+    q.push("SELECT w.slug AS workspace, m.brand FROM memberships m JOIN workspaces w ON w.id = m.workspace_id ");
+    q.push("WHERE m.brand IS NOT NULL AND m.user_id = ").bind(user_id).push(" ORDER BY w.slug");
 }
 
-/// Sets a user's password (its hash), and when.
-pub fn set_password<'a>(q: &mut Sql<'_, 'a>, user_id: i64, password_hash: &'a str, at: Micros) {
+/// A membership's brand limit, as [`brand_limits`] reads it.
+#[derive(sqlx::FromRow)]
+pub struct LimitRow {
+    pub workspace: String,
+    pub brand: String,
+}
+
+/// Sets a user's password (its hash) if the one it replaces is still
+/// `before` (a reset meanwhile is not overwritten unseen); the new
+/// password version ([`VersionRow`]).
+pub fn set_password<'a>(q: &mut Sql<'_, 'a>, user_id: i64, password_hash: &'a str, before: &'a str) {
     q.push("UPDATE users SET password_hash = ").bind(password_hash);
-    q.push(", password_changed_at = ").bind(at.0).push(" WHERE id = ").bind(user_id);
+    q.push(", password_version = password_version + 1 WHERE id = ").bind(user_id);
+    q.push(" AND password_hash = ").bind(before).push(" RETURNING password_version");
+}
+
+/// A user's password version, as [`set_password`] returns it.
+#[derive(sqlx::FromRow)]
+pub struct VersionRow {
+    pub password_version: i64,
 }
 
 /// Removes a user's brand limits.
@@ -95,7 +111,7 @@ pub fn memberships(q: &mut Sql<'_, '_>) {
 /// One user joined with each of their memberships ([`UserMembershipRow`]).
 pub fn user_with_memberships(q: &mut Sql<'_, '_>, user_id: i64) {
     q.push(
-        "SELECT u.id, u.email, u.name, u.role, u.password_hash, u.disabled, u.password_changed_at, m.workspace_id, \
+        "SELECT u.id, u.email, u.name, u.role, u.password_hash, u.disabled, u.password_version, m.workspace_id, \
          w.slug AS workspace, m.brand FROM users u LEFT JOIN memberships m ON m.user_id = u.id \
          LEFT JOIN workspaces w ON w.id = m.workspace_id WHERE u.id = ",
     )
@@ -177,7 +193,7 @@ fn summary(user: UserRecord, memberships: Vec<Membership>) -> UserSummary {
         name: user.name,
         role: user.role,
         disabled: user.disabled,
-        password_changed_at: Micros(user.password_changed_at),
+        password_version: user.password_version,
         memberships,
     }
 }
@@ -242,7 +258,7 @@ mod tests {
             role: Role::Client,
             password_hash: String::new(),
             disabled: false,
-            password_changed_at: 0,
+            password_version: 0,
         };
         let sql = sql_of(Dialect::Postgres, |q| update_user(q, &before, Role::Admin, true));
         assert_eq!(sql, "UPDATE users SET role = $1, disabled = $2 WHERE id = $3 AND role = $4 AND disabled = $5");

@@ -34,27 +34,32 @@ pub async fn apply(tx: &mut Tx, change: Change<'_>) -> StoreResult<Applied> {
             if tx.execute(|q| accounts::update_user(q, &before, role, disabled)).await? == 0 {
                 return Err(StoreError::ChangedMeanwhile("the user".into()));
             }
-            let brands_lifted = match role {
-                Role::Client => Vec::new(),
-                _ => {
-                    let limits: Vec<BrandRow> = tx.fetch_all(|q| accounts::brand_limits(q, user_id)).await?;
+            // A brand limits a client only: one who stops being a client
+            // keeps their memberships, whole.
+            let brands_lifted = match (before.role, role) {
+                (Role::Client, role) if role != Role::Client => {
+                    let limits: Vec<accounts::LimitRow> = tx.fetch_all(|q| accounts::brand_limits(q, user_id)).await?;
                     if !limits.is_empty() {
                         tx.execute(|q| accounts::lift_brands(q, user_id)).await?;
                     }
-                    limits.into_iter().filter_map(|row| row.brand).collect()
+                    limits.into_iter().map(|row| format!("{}/{}", row.workspace, row.brand)).collect()
                 }
+                _ => Vec::new(),
             };
             let after = UserState { email: before.email.clone(), role, disabled };
             let before = UserState { email: before.email, role: before.role, disabled: before.disabled };
             Applied::UserUpdated { before, after, brands_lifted }
         }
-        Change::SetPassword { user_id, password_hash, at } => {
+        Change::SetPassword { user_id, password_hash, before } => {
             let user: UserRecord = tx
                 .fetch_optional(|q| accounts::user_by_id(q, user_id))
                 .await?
                 .ok_or_else(|| StoreError::NotFound("user".into()))?;
-            tx.execute(|q| accounts::set_password(q, user_id, password_hash, at)).await?;
-            Applied::PasswordSet(UserState { email: user.email, role: user.role, disabled: user.disabled })
+            let set: Option<accounts::VersionRow> =
+                tx.fetch_optional(|q| accounts::set_password(q, user_id, password_hash, before)).await?;
+            let set = set.ok_or_else(|| StoreError::ChangedMeanwhile("the password".into()))?;
+            let user = UserState { email: user.email, role: user.role, disabled: user.disabled };
+            Applied::PasswordSet { user, version: set.password_version }
         }
         Change::GrantMembership { user_id, workspace_id, brand } => {
             let before: Option<BrandRow> =

@@ -114,45 +114,60 @@ async fn signing_in_gives_a_new_session_id() {
 }
 
 /// A person changes their own password on /account with the current one:
-/// that session stays, their other sessions are signed out, the old
-/// password no longer signs in. A founder sets one anew from the command
-/// line, which signs out every session of that person.
+/// that session stays under a new id; their other sessions, and any copy
+/// of this one's cookie, are signed out; the old password no longer signs
+/// in. A wrong current password is counted and recorded. A founder sets
+/// one anew from the command line, which signs out every session.
 #[tokio::test]
 async fn a_new_password_signs_out_every_other_session() {
     use app::account::ChangePassword;
     use leptos::server_fn::ServerFn;
     let app = spawn_app().await;
+    // Without a cookie jar: the session's cookie is ours to copy.
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let cookie_of = |response: &reqwest::Response| {
+        let cookies = response.headers().get_all("set-cookie").iter();
+        let mut pairs = cookies.map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
+        pairs.rfind(|pair| pair.starts_with("trail_session="))
+    };
+    let sign_in = |password: &'static str| {
+        let request = client.post(app.url("/login")).form(&[("email", FOUNDER_EMAIL), ("password", password)]);
+        async move { request.send().await.unwrap() }
+    };
     let (here, elsewhere) =
-        (app.client_signed_in_as(FOUNDER_EMAIL).await, app.client_signed_in_as(FOUNDER_EMAIL).await);
-    let feed = |client: &reqwest::Client| {
-        let request = client.get(app.url("/")).header("accept", "text/html");
+        (cookie_of(&sign_in(PASSWORD).await).unwrap(), cookie_of(&sign_in(PASSWORD).await).unwrap());
+    let feed = |cookie: &str| {
+        let request = client.get(app.url("/")).header("accept", "text/html").header("cookie", cookie);
         async move { request.send().await.unwrap().status() }
     };
     let change = |current: &'static str, password: &'static str, repeated: &'static str| {
         let form = [("current", current), ("password", password), ("repeated", repeated)];
-        here.post(app.url(ChangePassword::PATH)).header("accept", "application/json").form(&form).send()
+        let request = client.post(app.url(ChangePassword::PATH)).header("cookie", &here);
+        request.header("accept", "application/json").form(&form).send()
     };
-    for (current, new, again) in [("wrong one!", "a new password", "a new password"), (PASSWORD, "short", "short")] {
+    for (current, new, again) in [
+        ("wrong one!", "a new password", "a new password"),
+        (PASSWORD, "short", "short"),
+        (PASSWORD, "a new password", "another one"),
+    ] {
         let refused = change(current, new, again).await.unwrap();
-        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{current} {new}");
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{current} {new} {again}");
     }
-    assert_eq!(change(PASSWORD, "a new password", "another one").await.unwrap().status(), StatusCode::BAD_REQUEST);
     assert_eq!(feed(&elsewhere).await, StatusCode::OK, "nothing changed");
+    let refused: Vec<_> =
+        app.audit_records().await.into_iter().filter(|r| r.key == "user.password_change_refused").collect();
+    assert_eq!(refused.len(), 1, "the wrong current password is recorded");
 
     let changed = change(PASSWORD, "a new password", "a new password").await.unwrap();
+    let renewed = cookie_of(&changed).expect("a new session id for the session that changed it");
     assert_eq!(changed.status(), StatusCode::OK, "{}", changed.text().await.unwrap());
-    assert_eq!(feed(&here).await, StatusCode::OK, "this session stays");
-    assert_eq!(feed(&elsewhere).await, StatusCode::SEE_OTHER, "the other one is signed out");
-    let sign_in = |password: &'static str| {
-        let form = [("email", FOUNDER_EMAIL), ("password", password)];
-        let request = app.client.post(app.url("/login")).form(&form);
-        async move {
-            let response = request.send().await.unwrap();
-            response.headers().get("location").unwrap().to_str().unwrap().to_owned()
-        }
-    };
-    assert_eq!(sign_in(PASSWORD).await, "/login?error=credentials");
-    assert_eq!(sign_in("a new password").await, "/");
+    assert_ne!(renewed, here);
+    assert_eq!(feed(&renewed).await, StatusCode::OK, "this session stays");
+    assert_eq!(feed(&here).await, StatusCode::SEE_OTHER, "a copy of its old cookie is signed out");
+    assert_eq!(feed(&elsewhere).await, StatusCode::SEE_OTHER, "the other session is signed out");
+    let location = |response: reqwest::Response| response.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(location(sign_in(PASSWORD).await), "/login?error=credentials");
+    assert_eq!(location(sign_in("a new password").await), "/");
     let records = app.audit_records().await;
     let changed: Vec<_> = records.iter().filter(|r| r.key == "user.password_changed").collect();
     assert_eq!(changed.len(), 1);
@@ -161,10 +176,24 @@ async fn a_new_password_signs_out_every_other_session() {
 
     let (code, out) = app.cli_with_input(&["user", "password", "--email", FOUNDER_EMAIL], "set by the cli\n").await;
     assert_eq!(code, 0, "{out}");
-    assert_eq!(feed(&here).await, StatusCode::SEE_OTHER, "every session of theirs ends");
-    assert_eq!(sign_in("set by the cli").await, "/");
+    assert_eq!(feed(&renewed).await, StatusCode::SEE_OTHER, "every session of theirs ends");
+    assert_eq!(location(sign_in("set by the cli").await), "/");
     let (code, out) = app.cli_with_input(&["user", "password", "--email", "nobody@test.trail"], "whatever1\n").await;
     assert!(code != 0 && out.contains("no user"), "{out}");
+
+    // Guessing the current password is throttled as sign-in is.
+    let session = cookie_of(&sign_in("set by the cli").await).unwrap();
+    let guess = |n: usize| {
+        let form =
+            [("current", format!("guess {n}!")), ("password", "whatever1".into()), ("repeated", "whatever1".into())];
+        let request = client.post(app.url(ChangePassword::PATH)).header("cookie", &session);
+        async move { request.header("accept", "application/json").form(&form).send().await.unwrap() }
+    };
+    let mut last = String::new();
+    for n in 0..6 {
+        last = guess(n).await.text().await.unwrap();
+    }
+    assert!(last.contains("too many wrong passwords"), "{last}");
 }
 
 /// Keys are cached for a second after they are read (`storage::key_cache`).

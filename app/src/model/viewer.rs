@@ -39,9 +39,9 @@ pub struct UserSummary {
     pub name: Option<String>,
     pub role: Role,
     pub disabled: bool,
-    /// When the password was last set (0: at creation); sessions signed
-    /// in before it are over.
-    pub password_changed_at: Micros,
+    /// How many times the password was set: a session signed in under
+    /// another number is over.
+    pub password_version: i64,
     pub memberships: Vec<Membership>,
 }
 
