@@ -175,9 +175,9 @@ async fn a_client_given_another_role_loses_its_brand_limit_and_says_so() {
     let record = only(&app, &setup, "user.role_changed").await;
     assert_eq!(
         diff(&record),
-        json!({"old": {"role": "client", "brands": ["nike"]}, "new": {"role": "provider", "brands": []}})
+        json!({"old": {"role": "client", "brands": ["acme/nike"]}, "new": {"role": "provider", "brands": []}})
     );
-    assert!(record.row.message.as_deref().unwrap().ends_with("(no longer limited to nike)"), "{record:?}");
+    assert!(record.row.message.as_deref().unwrap().ends_with("(no longer limited to acme/nike)"), "{record:?}");
 }
 
 #[tokio::test]
