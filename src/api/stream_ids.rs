@@ -1,7 +1,7 @@
 //! The live stream's event ids. An id is a record's position in commit
 //! order, which counts the transactions of every workspace: sent as it is,
 //! it would tell any reader how busy the others are, and let one probe for
-//! the newest position. So it is sealed (ChaCha20-Poly1305): opaque to the
+//! the newest position. So it is sealed (XChaCha20-Poly1305): opaque to the
 //! reader, and no id can be made up. Every server on a database opens the
 //! others' ids: the key is derived from the signing key they share.
 
@@ -9,22 +9,24 @@ use app::model::StreamPosition;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use uuid::Uuid;
 
 use crate::integrity::signing::SigningKeys;
 
-const NONCE_BYTES: usize = 12;
+/// XChaCha20's: random nonces this long never repeat in practice, however
+/// many events one key seals.
+const NONCE_BYTES: usize = 24;
 /// The commit's number (8 bytes) and the record's id (16).
 const POSITION_BYTES: usize = 24;
 
 pub struct StreamIds {
-    cipher: ChaCha20Poly1305,
+    cipher: XChaCha20Poly1305,
 }
 
 impl StreamIds {
     pub fn new(key: [u8; 32]) -> StreamIds {
-        StreamIds { cipher: ChaCha20Poly1305::new(Key::from_slice(&key)) }
+        StreamIds { cipher: XChaCha20Poly1305::new(Key::from_slice(&key)) }
     }
 
     /// The ids of the servers that sign with `signing`.
@@ -42,7 +44,7 @@ impl StreamIds {
         let nonce: [u8; NONCE_BYTES] = rand::random();
         let mut sealed = nonce.to_vec();
         // Encrypting a few bytes in memory has no way to fail.
-        sealed.extend(self.cipher.encrypt(Nonce::from_slice(&nonce), plain.as_slice()).unwrap_or_default());
+        sealed.extend(self.cipher.encrypt(XNonce::from_slice(&nonce), plain.as_slice()).unwrap_or_default());
         URL_SAFE_NO_PAD.encode(sealed)
     }
 
@@ -54,7 +56,7 @@ impl StreamIds {
             return None;
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_BYTES);
-        let plain = self.cipher.decrypt(Nonce::from_slice(nonce), ciphertext).ok()?;
+        let plain = self.cipher.decrypt(XNonce::from_slice(nonce), ciphertext).ok()?;
         let plain: [u8; POSITION_BYTES] = plain.try_into().ok()?;
         let commit_tx = i64::from_be_bytes(plain[..8].try_into().ok()?);
         let id = Uuid::from_slice(&plain[8..]).ok()?;
@@ -74,7 +76,9 @@ mod tests {
         assert_ne!(one, two, "a fresh nonce each time: equal positions do not look equal");
         assert_eq!(ids.open(&one), Some(position));
         assert_eq!(ids.open(&format!(" {two} ")), Some(position));
-        assert!(!one.contains(&position.id.simple().to_string()[..8]), "no id in the clear: {one}");
+        let raw = URL_SAFE_NO_PAD.decode(&one).unwrap();
+        let clear = [&position.commit_tx.to_be_bytes()[..], position.id.as_bytes()].concat();
+        assert!(!raw.windows(4).any(|w| clear.windows(4).any(|c| c == w)), "nothing of the position in clear");
 
         let mut forged = URL_SAFE_NO_PAD.decode(&one).unwrap();
         forged[NONCE_BYTES] ^= 1;
