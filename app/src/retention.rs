@@ -54,7 +54,7 @@ pub async fn set_retention(
             let shortened = retention.shortened(&slugs, chosen, kind, keep);
             if !shortened.is_empty() {
                 return Err(crate::api::ssr::bad_request(format!(
-                    "This keeps {kind} records of {} a shorter time than now: those older are deleted within                      the hour. Tick \"{DELETE_OLDER}\" and save again to go ahead.",
+                    "This keeps {kind} records of {} a shorter time than now: those older are deleted within the hour. Tick \"{DELETE_OLDER}\" and save again to go ahead.",
                     shortened.join(", ")
                 )));
             }

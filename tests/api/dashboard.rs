@@ -382,7 +382,9 @@ async fn entity_and_correlation_links_find_what_they_name() {
         let message = format!("touched {entity_type} {entity_id}");
         let escaped = message.replace('&', "&amp;");
         assert!(html.contains(&escaped), "{href} shows its record: {html}");
-        let oldest = app::model::entity_oldest_first_href(entity_type, entity_id);
+        let entity =
+            app::model::EntityRef { workspace: None, entity_type: entity_type.into(), entity_id: entity_id.into() };
+        let oldest = entity.href(app::model::Order::OldestFirst);
         assert_eq!(page(&app, &oldest).await.status(), StatusCode::OK, "{oldest}");
     }
 

@@ -149,11 +149,6 @@ pub fn entity_href(entity_type: &str, entity_id: &str) -> String {
     }
 }
 
-/// An entity's timeline, oldest first.
-pub fn entity_oldest_first_href(entity_type: &str, entity_id: &str) -> String {
-    with_query(&entity_href(entity_type, entity_id), &[("order", "oldest")])
-}
-
 /// The entity an `/entities/…` URL names: its path's two segments, each
 /// decoded once (leptos_router's params decode a second time, so an id
 /// holding `%20` was read as a space), or its query's `type` and `id`.
@@ -323,7 +318,8 @@ mod tests {
             assert!(!href.contains("/./") && !href.ends_with("/.") && !href.contains("/.."), "{href}");
             let back = read_back(&href);
             assert_eq!(back, Some((entity_type.to_owned(), entity_id.to_owned())), "{href}");
-            let oldest = entity_oldest_first_href(entity_type, entity_id);
+            let entity = EntityRef { workspace: None, entity_type: entity_type.into(), entity_id: entity_id.into() };
+            let oldest = entity.href(Order::OldestFirst);
             assert_eq!(read_back(&oldest), back, "{oldest}");
             assert_eq!(oldest.matches('?').count(), 1, "{oldest}");
         }
