@@ -79,6 +79,11 @@ async fn a_founder_signs_in_and_sees_records_rendered_as_text() {
         let html = page(&app, path).await.text().await.unwrap();
         assert!(html.contains(&format!("<title>{title}</title>")), "{path}: {html}");
     }
+    // The read API's parameters are not the page's: said, not ignored.
+    let html = page(&app, "/?actor=u_101&q=key%3Aa&brand=nike").await.text().await.unwrap();
+    assert!(html.contains("Not used on this page: actor, brand"), "{html}");
+    let html = page(&app, "/?q=key%3Aa&range=24h").await.text().await.unwrap();
+    assert!(!html.contains("Not used on this page"), "{html}");
     // A search that can match nothing says why, as the API's 400 does.
     for (path, why) in [
         ("/?q=key%3Aa*b", "goes at the end only"),

@@ -129,6 +129,23 @@ pub struct FeedParams {
 impl FeedParams {
     pub const RANGES: &'static [&'static str] = &["1h", "24h", "7d", "30d"];
 
+    /// The parameters the page's address may hold (and a Load more link's
+    /// `cursor`); others are no part of it.
+    pub const NAMES: &'static [&'static str] =
+        &["q", "workspace", "kind", "severity", "errors", "range", "window", "cursor"];
+
+    /// The names in `query` that the page does not read (`actor=`, the
+    /// read API's): said, so nobody takes an unfiltered feed for filtered.
+    pub fn unread(query: &[(String, String)]) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for (name, _) in query {
+            if !Self::NAMES.contains(&name.as_str()) && !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        names
+    }
+
     /// Reads the parameters from a URL query (missing ones are empty).
     pub fn from_query(get: impl Fn(&str) -> Option<String>) -> Self {
         let text = |name: &str| get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
@@ -277,6 +294,12 @@ pub fn path_segment(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameters_the_page_does_not_read_are_named_once_each() {
+        let pairs = crate::model::query_pairs("actor=a&q=x&brand=b&actor=c&cursor=z");
+        assert_eq!(FeedParams::unread(&pairs), ["actor", "brand"]);
+    }
 
     #[test]
     fn pairs_join_a_query_once() {

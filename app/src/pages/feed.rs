@@ -14,12 +14,13 @@ pub fn FeedPage() -> impl IntoView {
     let query = use_query_pairs();
     let params = Memo::new(move |_| query.with(|q| FeedParams::from_query(|name| query_value(q, name))));
     let cursor = Memo::new(move |_| query.with(|q| query_value(q, "cursor")));
+    let unread = Memo::new(move |_| query.with(|q| FeedParams::unread(q)));
     let start = Resource::new(move || (params.get(), cursor.get()), |(params, cursor)| load_feed(params, cursor));
     view! {
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 loaded_view(start.await, |start| {
-                    view! { <Feed start params=params.get_untracked()/> }.into_any()
+                    view! { <Feed start params=params.get_untracked() unread=unread.get_untracked()/> }.into_any()
                 })
             })}
         </Suspense>
@@ -29,7 +30,7 @@ pub fn FeedPage() -> impl IntoView {
 /// The feed; a later page (a "Load more" link followed without
 /// JavaScript) is not live.
 #[component]
-fn Feed(start: FeedStart, params: FeedParams) -> impl IntoView {
+fn Feed(start: FeedStart, params: FeedParams, unread: Vec<String>) -> impl IntoView {
     let FeedStart { viewer, page, search_error, later, notice, workspaces, server_time } = start;
     let platform = viewer.role.is_platform();
     let newest_ms = newest_received_ms(&page.rows).unwrap_or(server_time.0 / 1_000);
@@ -62,6 +63,12 @@ fn Feed(start: FeedStart, params: FeedParams) -> impl IntoView {
             })}
             {search_error.map(|text| view! { <p class="alert" role="alert">"Search not understood: " {text}</p> })}
             {notice.map(|text| view! { <p class="alert" role="alert">{text}</p> })}
+            {(!unread.is_empty()).then(|| view! {
+                <p class="alert" role="alert">{format!(
+                    "Not used on this page: {}. The search box takes them as qualifiers (actor:…, key:…; see its help).",
+                    unread.join(", ")
+                )}</p>
+            })}
             {(empty && live).then(|| view! { <p class="empty">"Nothing matches. Records sent to the ingest API appear here."</p> })}
             {later.then(|| view! { <p class="crumbs"><a href=first_page.clone()>"← Newest records (live)"</a></p> })}
             // Always there, so live records have a place to go.
