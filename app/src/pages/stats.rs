@@ -69,9 +69,16 @@ fn WindowPicker(params: FeedParams) -> impl IntoView {
             view! { <a href=target aria-current=selected.then_some("true")>{label}</a> }
         })
         .collect_view();
+    // The panel counts the workspace chosen, not the search or the other
+    // filters, and as of the page's load: it says so.
+    let scope = match params.workspace.as_str() {
+        "" => "every record you may see".to_owned(),
+        workspace => format!("every record of {workspace} you may see"),
+    };
     view! {
         <div class="toolbar">
             <h2 id="stats-title">"Overview"</h2>
+            <span class="muted">{format!("{scope}, as of this page's load; the search and other filters aside")}</span>
             <span class="spacer"></span>
             <nav class="segmented" aria-label="Stats window">{links}</nav>
         </div>
