@@ -263,16 +263,15 @@ pub mod ssr {
         pub password_version: i64,
     }
 
+    /// The session's keys a [`SignedIn`] is read from, in its order.
+    pub const SIGNED_IN_KEYS: [&str; 3] = [SESSION_USER_KEY, SESSION_SIGNED_IN_KEY, SESSION_PASSWORD_KEY];
+
     impl SignedIn {
-        /// A session's, from its values (`value` of a key); `None` for one
-        /// signed out, or signed in before sessions kept when and under
-        /// which password (it is over: its person signs in again).
-        pub fn of(value: impl Fn(&str) -> Option<i64>) -> Option<SignedIn> {
-            Some(SignedIn {
-                user_id: value(SESSION_USER_KEY)?,
-                since: Micros(value(SESSION_SIGNED_IN_KEY)?),
-                password_version: value(SESSION_PASSWORD_KEY)?,
-            })
+        /// A session's, from the values of its [`SIGNED_IN_KEYS`]; `None`
+        /// for one signed out, or signed in before sessions kept when and
+        /// under which password (it is over: its person signs in again).
+        pub fn of([user_id, since, password_version]: [Option<i64>; 3]) -> Option<SignedIn> {
+            Some(SignedIn { user_id: user_id?, since: Micros(since?), password_version: password_version? })
         }
 
         /// Whether the session is still within its lifetime at `now`.
@@ -306,13 +305,15 @@ pub mod ssr {
     /// tower-sessions saves (and so extends) a session only when it
     /// changes, and saving on every request would cost a durable write per page.
     pub async fn session_user(session: &Session) -> SessionResult<Option<SignedIn>> {
-        let Some(_) = session.get::<i64>(SESSION_USER_KEY).await? else { return Ok(None) };
-        let mut values = std::collections::HashMap::new();
-        for key in [SESSION_USER_KEY, SESSION_SIGNED_IN_KEY, SESSION_PASSWORD_KEY] {
-            values.insert(key, session.get::<i64>(key).await?);
+        let mut values = [None; 3];
+        for (value, key) in values.iter_mut().zip(SIGNED_IN_KEYS) {
+            *value = session.get::<i64>(key).await?;
+        }
+        if values[0].is_none() {
+            return Ok(None); // signed out: nothing to remove
         }
         let now = Micros::now();
-        let signed_in = SignedIn::of(|key| values.get(key).copied().flatten()).filter(|s| s.within_lifetime(now));
+        let signed_in = SignedIn::of(values).filter(|s| s.within_lifetime(now));
         let Some(signed_in) = signed_in else {
             session.flush().await?;
             return Ok(None);
@@ -465,9 +466,9 @@ pub mod ssr {
         use_context::<ServerContext>().ok_or_else(|| ServerFnError::new("server context missing"))
     }
 
-    /// Loads the viewer of a session, unless the user is gone or disabled,
+    /// The viewer of a signed-in session, unless the user is gone or disabled,
     /// or their password changed since the session's sign-in.
-    pub async fn viewer_by_id(store: &dyn Store, signed_in: SignedIn) -> Result<Option<Viewer>, StoreError> {
+    pub async fn viewer_of(store: &dyn Store, signed_in: SignedIn) -> Result<Option<Viewer>, StoreError> {
         let Some(user) = store.user_summary(signed_in.user_id).await? else { return Ok(None) };
         // A new password signs out every session from before it.
         if user.disabled || signed_in.password_version != user.password_version {
@@ -507,7 +508,7 @@ pub mod ssr {
             ServerFnError::new("session unavailable")
         })?;
         let Some(signed_in) = signed_in else { return Ok(None) };
-        viewer_by_id(ctx.store.as_ref(), signed_in).await.map_err(internal)
+        viewer_of(ctx.store.as_ref(), signed_in).await.map_err(internal)
     }
 
     /// A page's cursor from its URL (a "Load more" link followed without

@@ -2,7 +2,7 @@
 //! every visibility; a spanning key sees every workspace), or a signed-in
 //! person (their own scope, as in the dashboard).
 
-use app::api::ssr::SignedIn;
+use app::api::ssr::{SignedIn, SIGNED_IN_KEYS};
 use app::audit::{Actor, Origin};
 use app::model::Micros;
 use app::store::{ApiKeyRecord, Scope};
@@ -46,9 +46,9 @@ impl Principal {
             Principal::Session { user_id, session } => {
                 let record = state.sessions.load(session).await.map_err(|err| Error::Internal(err.into()))?;
                 let value = |key: &str| record.as_ref().and_then(|r| r.data.get(key).and_then(|v| v.as_i64()));
-                match SignedIn::of(value) {
+                match SignedIn::of(SIGNED_IN_KEYS.map(value)) {
                     Some(signed_in) if signed_in.user_id == *user_id && signed_in.within_lifetime(Micros::now()) => {
-                        app::api::ssr::viewer_by_id(store, signed_in).await?.map(|viewer| Scope::for_viewer(&viewer))
+                        app::api::ssr::viewer_of(store, signed_in).await?.map(|viewer| Scope::for_viewer(&viewer))
                     }
                     _ => None,
                 }
@@ -102,7 +102,7 @@ impl FromRequestParts<AppState> for Reader {
         let session = Session::from_request_parts(parts, state).await.map_err(|_| Error::Unauthorized)?;
         let signed_in = app::api::ssr::session_user(&session).await.map_err(|e| Error::Internal(e.into()))?;
         let signed_in = signed_in.ok_or(Error::Unauthorized)?;
-        let viewer = app::api::ssr::viewer_by_id(state.store.as_ref(), signed_in).await?.ok_or(Error::Unauthorized)?;
+        let viewer = app::api::ssr::viewer_of(state.store.as_ref(), signed_in).await?.ok_or(Error::Unauthorized)?;
         // A session that reached here was loaded from its cookie: it has an id.
         let session = session.id().ok_or(Error::Unauthorized)?;
         let principal = Principal::Session { user_id: signed_in.user_id, session };
