@@ -31,16 +31,16 @@ pub async fn account_overview() -> Result<Loaded<AccountData>, ServerFnError> {
 #[server]
 pub async fn change_password(current: String, password: String, repeated: String) -> Result<String, ServerFnError> {
     crate::admin_api::ssr::noted(Notice::Done, async move {
-        use crate::audit::Entry;
-        let (actor, ctx) = crate::admin_api::ssr::require(crate::model::Role::Client).await?;
-        // Known already (the request's viewer is looked up once).
-        let (viewer, _) = crate::api::ssr::require_viewer().await?;
+        use crate::audit::{Actor, Entry};
+        // Any signed-in person, for their own account.
+        let (viewer, ctx) = crate::api::ssr::require_viewer().await?;
         let user = crate::admin_api::ssr::user(&ctx, viewer.user_id).await?;
         if password != repeated {
             return Err(crate::api::ssr::bad_request("the new password and its repetition differ"));
         }
-        let origin = leptos_axum::extract::<axum::Extension<crate::audit::Origin>>().await.map(|o| o.0);
-        let address = origin.ok().and_then(|origin| origin.ip?.parse().ok());
+        let origin = crate::admin_api::ssr::origin().await;
+        let address = origin.ip.as_deref().and_then(|ip| ip.parse().ok());
+        let actor = Actor::viewer(&viewer, origin);
         let checked = ctx.passwords.check(&user.email, address, user.password_hash.clone(), current).await;
         if !checked.map_err(|why| crate::api::ssr::bad_request(&why))? {
             let entry = Entry::new(

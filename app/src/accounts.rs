@@ -303,14 +303,15 @@ mod operations {
     ) -> Result<i64> {
         check_password(&password).map_err(refused)?;
         let password_hash = credentials.hash_password(password).await.map_err(refused)?;
-        let own = actor.is_user(user.id);
-        let audit = |applied: &Applied| {
-            let Applied::PasswordSet { user: before, .. } = applied else { return Vec::new() };
-            let message = match own {
-                true => format!("{} changed their password", before.email),
-                false => format!("{}'s password was set anew", before.email),
-            };
-            vec![actor.record(Entry::new("user.password_changed", "user", user.id, message))]
+        let message = match actor.is_user(user.id) {
+            true => format!("{} changed their password", user.email),
+            false => format!("{}'s password was set anew", user.email),
+        };
+        let audit = |applied: &Applied| match applied {
+            Applied::PasswordSet { .. } => {
+                vec![actor.record(Entry::new("user.password_changed", "user", user.id, message.clone()))]
+            }
+            _ => Vec::new(),
         };
         let change =
             Change::SetPassword { user_id: user.id, password_hash: &password_hash, before: &user.password_hash };

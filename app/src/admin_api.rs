@@ -257,8 +257,12 @@ pub(crate) mod ssr {
             // As a page they may not see: not there for them.
             return Err(crate::api::ssr::not_found("not found"));
         }
-        let origin = leptos_axum::extract::<axum::Extension<Origin>>().await.map(|origin| origin.0).unwrap_or_default();
-        Ok((Actor::viewer(&viewer, origin), ctx))
+        Ok((Actor::viewer(&viewer, origin().await), ctx))
+    }
+
+    /// Where the request being served came from (the server attaches it).
+    pub async fn origin() -> Origin {
+        leptos_axum::extract::<axum::Extension<Origin>>().await.map(|origin| origin.0).unwrap_or_default()
     }
 
     pub async fn user(ctx: &ServerContext, user_id: i64) -> Result<UserRecord, ServerFnError> {

@@ -413,9 +413,8 @@ pub enum Applied {
     },
     /// `None` when the key was revoked already.
     ApiKeyRevoked(Option<ApiKeySummary>),
-    /// The user whose password was set, and its new version.
+    /// The password's new version.
     PasswordSet {
-        user: UserState,
         version: i64,
     },
     /// The period set before (`None`: the workspace had no override).

@@ -51,15 +51,10 @@ pub async fn apply(tx: &mut Tx, change: Change<'_>) -> StoreResult<Applied> {
             Applied::UserUpdated { before, after, brands_lifted }
         }
         Change::SetPassword { user_id, password_hash, before } => {
-            let user: UserRecord = tx
-                .fetch_optional(|q| accounts::user_by_id(q, user_id))
-                .await?
-                .ok_or_else(|| StoreError::NotFound("user".into()))?;
             let set: Option<accounts::VersionRow> =
                 tx.fetch_optional(|q| accounts::set_password(q, user_id, password_hash, before)).await?;
             let set = set.ok_or_else(|| StoreError::ChangedMeanwhile("the password".into()))?;
-            let user = UserState { email: user.email, role: user.role, disabled: user.disabled };
-            Applied::PasswordSet { user, version: set.password_version }
+            Applied::PasswordSet { version: set.password_version }
         }
         Change::GrantMembership { user_id, workspace_id, brand } => {
             let before: Option<BrandRow> =
