@@ -5,6 +5,7 @@ use leptos::server_fn::ServerFn;
 
 use super::admin::{notice_view, PostForm};
 use crate::account::{account_overview, AccountData, ChangePassword};
+use crate::accounts::MIN_PASSWORD_CHARS;
 use crate::components::{loaded_view, PageTitle, TopBar};
 
 #[component]
@@ -34,10 +35,10 @@ fn AccountView(data: AccountData) -> impl IntoView {
             <PostForm to=ChangePassword::PATH class="inline" label="Change your password">
                 <label>"Current password"
                     <input type="password" name="current" autocomplete="current-password" required/></label>
-                <label>"New password (at least 8 characters)"
-                    <input type="password" name="password" autocomplete="new-password" required minlength="8"/></label>
+                <label>{format!("New password (at least {MIN_PASSWORD_CHARS} characters)")}
+                    <input type="password" name="password" autocomplete="new-password" required minlength=MIN_PASSWORD_CHARS/></label>
                 <label>"New password again"
-                    <input type="password" name="repeated" autocomplete="new-password" required minlength="8"/></label>
+                    <input type="password" name="repeated" autocomplete="new-password" required minlength=MIN_PASSWORD_CHARS/></label>
                 <button type="submit" class="primary">"Change password"</button>
             </PostForm>
             <p class="muted">"Your other sessions are signed out when it changes."</p>

@@ -5,6 +5,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 
+use crate::accounts::MIN_PASSWORD_CHARS;
 use crate::admin_api::{
     admin_overview, AdminData, CreateKey, CreateUser, CreateWorkspace, GrantMembership, Notice, RevokeKey,
     RevokeMembership, UpdateUser,
@@ -216,7 +217,7 @@ fn UsersSection(users: Vec<UserSummary>, slugs: Vec<String>) -> impl IntoView {
                 <label>"Role" <select name="role">{role_options(Role::Provider)}</select></label>
                 <label>"Workspace" <select name="workspace">{workspace_options(&slugs, "none (platform roles)")}</select></label>
                 <label>"Brand" <input name="brand" size="10"/></label>
-                <label>"Password" <input type="password" name="password" required minlength="8" autocomplete="new-password"/></label>
+                <label>"Password" <input type="password" name="password" required minlength=MIN_PASSWORD_CHARS autocomplete="new-password"/></label>
                 <button type="submit" class="primary">"Create user"</button>
             </PostForm>
         </section>
