@@ -93,9 +93,11 @@ mod operation {
             "" => None,
             slug => Some(accounts::workspace(store, slug).await?),
         };
-        let period = match (keep, &workspace) {
-            (Keep::For(period), _) => Some(period),
-            (Keep::Default, Some(_)) => None,
+        let (period, change) = match (keep, &workspace) {
+            (Keep::For(period), _) => {
+                (Some(period), Change::SetRetention { workspace_id: workspace.as_ref().map(|w| w.id), kind, period })
+            }
+            (Keep::Default, Some(w)) => (None, Change::ClearRetention { workspace_id: w.id, kind }),
             (Keep::Default, None) => {
                 return Err(AccountError::Refused(
                     "the platform default is a number of days or \"forever\"; \"default\" is for a workspace".into(),
@@ -117,7 +119,6 @@ mod operation {
             }
             _ => Vec::new(),
         };
-        let change = Change::SetRetention { workspace_id: workspace.as_ref().map(|w| w.id), kind, period };
         store.apply(change, &audit).await?;
         Ok(message)
     }

@@ -353,12 +353,16 @@ pub enum Change<'a> {
         password_hash: &'a str,
         before: &'a str,
     },
-    /// A kind's period: the platform default (no workspace), or a
-    /// workspace's override (`None`: removed, the default applies).
+    /// A kind's period: the platform default (no workspace), or a workspace's override.
     SetRetention {
         workspace_id: Option<i64>,
         kind: Kind,
-        period: Option<Period>,
+        period: Period,
+    },
+    /// A workspace's override removed: the platform default applies again.
+    ClearRetention {
+        workspace_id: i64,
+        kind: Kind,
     },
     CreateWebhook(&'a NewWebhook),
     CreateLogStream(&'a NewLogStream),

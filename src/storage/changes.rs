@@ -84,6 +84,11 @@ pub async fn apply(tx: &mut Tx, change: Change<'_>) -> StoreResult<Applied> {
             tx.execute(|q| retention::set_period(q, workspace_id, kind, period)).await?;
             Applied::RetentionSet { before: before.map(|row| Period::from_days(row.days)) }
         }
+        Change::ClearRetention { workspace_id, kind } => {
+            let before: Option<DaysRow> = tx.fetch_optional(|q| retention::period(q, Some(workspace_id), kind)).await?;
+            tx.execute(|q| retention::clear_override(q, workspace_id, kind)).await?;
+            Applied::RetentionSet { before: before.map(|row| Period::from_days(row.days)) }
+        }
         Change::CreateWebhook(new) => {
             let (id,): (i64,) = tx.fetch_one(|q| webhooks::create_endpoint(q, new)).await?;
             Applied::Webhook(endpoint(tx, id).await?)

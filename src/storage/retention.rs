@@ -26,24 +26,24 @@ pub fn period(q: &mut Sql<'_, '_>, workspace_id: Option<i64>, kind: Kind) {
     }
 }
 
-/// Sets a period; a workspace's without one (`None`) is removed. The
-/// default always has one (`None` leaves it: the operation refuses that).
-pub fn set_period(q: &mut Sql<'_, '_>, workspace_id: Option<i64>, kind: Kind, period: Option<Period>) {
-    match (workspace_id, period) {
-        (None, period) => {
-            q.push("UPDATE retention_defaults SET days = ").bind(period.unwrap_or(Period::Forever).days());
+pub fn set_period(q: &mut Sql<'_, '_>, workspace_id: Option<i64>, kind: Kind, period: Period) {
+    match workspace_id {
+        None => {
+            q.push("UPDATE retention_defaults SET days = ").bind(period.days());
             q.push(" WHERE kind = ").bind(kind.as_str());
         }
-        (Some(id), Some(period)) => {
+        Some(id) => {
             q.push("INSERT INTO retention_overrides (workspace_id, kind, days) VALUES (").bind(id);
             q.push(", ").bind(kind.as_str()).push(", ").bind(period.days());
             q.push(") ON CONFLICT (workspace_id, kind) DO UPDATE SET days = excluded.days");
         }
-        (Some(id), None) => {
-            q.push("DELETE FROM retention_overrides WHERE workspace_id = ").bind(id);
-            q.push(" AND kind = ").bind(kind.as_str());
-        }
     }
+}
+
+/// Removes a workspace's own period for `kind`.
+pub fn clear_override(q: &mut Sql<'_, '_>, workspace_id: i64, kind: Kind) {
+    q.push("DELETE FROM retention_overrides WHERE workspace_id = ").bind(workspace_id);
+    q.push(" AND kind = ").bind(kind.as_str());
 }
 
 /// How far a record's `received_at` may run behind those received before it
@@ -161,11 +161,11 @@ mod tests {
 
     #[test]
     fn the_default_is_updated_and_an_override_upserted_or_removed() {
-        let sql = sql_of(Dialect::Sqlite, |q| set_period(q, Some(2), Kind::Event, None));
+        let sql = sql_of(Dialect::Sqlite, |q| clear_override(q, 2, Kind::Event));
         assert_eq!(sql, "DELETE FROM retention_overrides WHERE workspace_id = ? AND kind = ?");
-        let sql = sql_of(Dialect::Sqlite, |q| set_period(q, None, Kind::Audit, Some(Period::Forever)));
+        let sql = sql_of(Dialect::Sqlite, |q| set_period(q, None, Kind::Audit, Period::Forever));
         assert_eq!(sql, "UPDATE retention_defaults SET days = ? WHERE kind = ?");
-        let sql = sql_of(Dialect::Postgres, |q| set_period(q, Some(2), Kind::Event, Some(Period::Days(7))));
+        let sql = sql_of(Dialect::Postgres, |q| set_period(q, Some(2), Kind::Event, Period::Days(7)));
         assert_eq!(
             sql,
             "INSERT INTO retention_overrides (workspace_id, kind, days) VALUES ($1, $2, $3) \
