@@ -269,6 +269,11 @@ pub fn check_limits(filter: &EventFilter) -> Result<(), String> {
 /// `after:7d before:2026-12-31` empties only later.
 pub fn check_satisfiable(filter: &EventFilter) -> Result<(), String> {
     check_key_pattern(filter)?;
+    check_time_range(filter)
+}
+
+/// A time range that holds no instant (`since` not before `until`).
+pub fn check_time_range(filter: &EventFilter) -> Result<(), String> {
     if let (Some(since), Some(until)) = (filter.since, filter.until) {
         if since >= until {
             return Err(format!(
