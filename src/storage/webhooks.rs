@@ -76,9 +76,12 @@ pub fn queue_message<'a>(q: &mut Sql<'_, 'a>, id: &'a str, message: &'a NewMessa
 }
 
 /// Message `id` due now, unless delivered or being sent (its lease still
-/// runs): freed from a live lease, it would go out twice at once.
+/// runs): freed from a live lease, it would go out twice at once. A message
+/// already due keeps its time: moved to `now`, it could stay just ahead of a
+/// sender's round that read the clock a moment before, retry after retry.
 pub fn retry_now<'a>(q: &mut Sql<'_, 'a>, id: &'a str, now: Micros) {
-    q.push("UPDATE webhook_messages SET status = 'pending', claimed_until = NULL, next_attempt_at = ").bind(now.0);
+    q.push("UPDATE webhook_messages SET status = 'pending', claimed_until = NULL, next_attempt_at = ");
+    q.push("CASE WHEN next_attempt_at < ").bind(now.0).push(" THEN next_attempt_at ELSE ").bind(now.0).push(" END");
     q.push(" WHERE id = ").bind(id).push(" AND status <> 'delivered'");
     q.push(" AND (claimed_until IS NULL OR claimed_until < ").bind(now.0).push(")");
 }
