@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::integrity::signing::SigningKeys;
 use crate::server::Server;
 use crate::storage;
+use crate::webhooks::addresses::AddressRule;
 use ed25519_dalek::VerifyingKey;
 
 #[derive(Parser)]
@@ -295,6 +296,7 @@ async fn execute(config: Config, command: Command) -> anyhow::Result<()> {
         storage::must_exist(&config.database_url)?;
     }
     let store = storage::open(&config).await?.store;
+    let destinations = AddressRule { allow_private: config.webhook_allow_private };
     match command {
         Command::Serve => unreachable!("handled above"),
         Command::Migrate => {
@@ -336,8 +338,8 @@ async fn execute(config: Config, command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo(args) => crate::demo::run(&store, &args).await,
-        Command::Webhook(command) => crate::webhooks::cli::run(&store, command).await,
-        Command::LogStream(command) => crate::log_streams::cli::run(&store, command).await,
+        Command::Webhook(command) => crate::webhooks::cli::run(&store, &destinations, command).await,
+        Command::LogStream(command) => crate::log_streams::cli::run(&store, &destinations, command).await,
         Command::Alert(command) => crate::alerts::cli::run(&store, command).await,
         Command::Retention(command) => manage_retention(&store, command, &config.signing_key_file).await,
         Command::Verify { workspace, public_key, digests } => {

@@ -30,6 +30,7 @@ use crate::integrity::signing::SigningKeys;
 use crate::security;
 use crate::state::AppState;
 use crate::storage;
+use crate::webhooks::addresses::AddressRule;
 
 /// Sessions last a week. The store is written only when a session changes (at
 /// sign-in), not on every request, so page views never wait for the writer.
@@ -174,6 +175,7 @@ fn router(state: AppState) -> Router {
         store: state.store.clone(),
         credentials: Arc::new(crate::auth::ServerCredentials),
         passwords: state.login_throttle.clone(),
+        destinations: Arc::new(AddressRule { allow_private: state.config.webhook_allow_private }),
         notices: Arc::new(crate::auth::notices::SealedNotices::new(state.store.clone(), state.config.cookie_secure)),
     };
     let options = state.leptos_options.clone();

@@ -42,12 +42,21 @@ pub trait PasswordCheck: Send + Sync + 'static {
     ) -> Result<bool, String>;
 }
 
+/// Whether the server may post to a URL (a webhook endpoint, a log stream):
+/// the rule the sender applies at every connection, checked at creation too.
+#[async_trait]
+pub trait Destinations: Send + Sync + 'static {
+    /// Why `url` is refused, if it is.
+    async fn check(&self, url: &str) -> Result<(), String>;
+}
+
 /// Everything a server function needs from the server, provided as context.
 #[derive(Clone)]
 pub struct ServerContext {
     pub store: DynStore,
     pub credentials: Arc<dyn Credentials>,
     pub passwords: Arc<dyn PasswordCheck>,
+    pub destinations: Arc<dyn Destinations>,
     pub notices: Arc<dyn Notices>,
 }
 

@@ -10,7 +10,7 @@ mod operation {
 
     use crate::accounts::{self, AccountError};
     use crate::audit::{Actor, Entry};
-    use crate::context::Credentials;
+    use crate::context::{Credentials, Destinations};
     use crate::model::{Destination, LogStream, Micros};
     use crate::store::{Applied, Change, NewLogStream, Store};
 
@@ -29,6 +29,7 @@ mod operation {
     pub async fn add_log_stream(
         store: &dyn Store,
         credentials: &dyn Credentials,
+        destinations: &dyn Destinations,
         actor: &Actor,
         destination: Destination,
         target: &str,
@@ -38,7 +39,11 @@ mod operation {
         let target = match destination {
             Destination::Directory if std::path::Path::new(target.trim()).is_absolute() => target.trim().to_owned(),
             Destination::Directory => return Err(refused(format!("{:?} is not an absolute path", target.trim()))),
-            Destination::Http => crate::webhooks::check_url(target).map_err(refused)?,
+            Destination::Http => {
+                let url = crate::webhooks::check_url(target).map_err(refused)?;
+                destinations.check(&url).await.map_err(refused)?;
+                url
+            }
         };
         let workspace = match workspace.trim() {
             "" => None,

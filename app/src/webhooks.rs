@@ -55,9 +55,10 @@ pub async fn add_webhook(
         let (actor, ctx) = crate::admin_api::ssr::require(crate::model::Role::Founder).await?;
         let format = crate::model::WebhookFormat::parse(&format).map_err(crate::api::ssr::bad_request)?;
         let request = WebhookRequest { url, workspace, format, records, alerts: no_alerts.is_none(), description };
-        let created = create_webhook(ctx.store.as_ref(), ctx.credentials.as_ref(), &actor, request)
-            .await
-            .map_err(crate::admin_api::refused)?;
+        let created =
+            create_webhook(ctx.store.as_ref(), ctx.credentials.as_ref(), ctx.destinations.as_ref(), &actor, request)
+                .await
+                .map_err(crate::admin_api::refused)?;
         Ok(created.secret)
     })
     .await
@@ -134,7 +135,7 @@ mod operation {
 
     use crate::accounts::{self, AccountError};
     use crate::audit::{Actor, Entry};
-    use crate::context::Credentials;
+    use crate::context::{Credentials, Destinations};
     use crate::model::{check_webhook_records, Micros, WebhookEndpoint, WebhookFormat, HOUR_US};
     use crate::store::{Applied, Change, MessageKind, NewMessage, NewWebhook, Store};
 
@@ -194,11 +195,13 @@ mod operation {
     pub async fn create_webhook(
         store: &dyn Store,
         credentials: &dyn Credentials,
+        destinations: &dyn Destinations,
         actor: &Actor,
         request: WebhookRequest,
     ) -> Result<CreatedWebhook> {
         let refused = |message: String| AccountError::Refused(message);
         let url = check_url(&request.url).map_err(refused)?;
+        destinations.check(&url).await.map_err(refused)?;
         let records = check_webhook_records(&request.records).map_err(refused)?;
         accounts::check_label("description", &request.description).map_err(refused)?;
         let workspace = match request.workspace.trim() {

@@ -101,7 +101,12 @@ async fn serve(socket: tokio::net::TcpStream, bodies: Arc<Mutex<Vec<(Value, Inst
 }
 
 fn add_endpoint(args: &Args, url: &str, receiver: &str, records: &str) -> anyhow::Result<()> {
-    trail(&args.server, url, &["webhook", "add", "--url", receiver, "--records", records], None)?;
+    trail(
+        &args.server,
+        url,
+        &["webhook", "add", "--webhook-allow-private", "--url", receiver, "--records", records],
+        None,
+    )?;
     Ok(())
 }
 

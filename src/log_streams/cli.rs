@@ -2,6 +2,7 @@
 //! the same operations as any other caller (each self-audited).
 
 use app::audit::Actor;
+use app::context::Destinations;
 use app::log_streams::{add_log_stream, remove_log_stream};
 use app::model::{Destination, StreamPosition};
 use app::store::DynStore;
@@ -29,7 +30,7 @@ pub enum LogStreamCommand {
     Remove { id: i64 },
 }
 
-pub async fn run(store: &DynStore, command: LogStreamCommand) -> anyhow::Result<()> {
+pub async fn run(store: &DynStore, destinations: &dyn Destinations, command: LogStreamCommand) -> anyhow::Result<()> {
     let actor = Actor::cli();
     match command {
         LogStreamCommand::Add { dir, url, workspace } => {
@@ -39,8 +40,16 @@ pub async fn run(store: &DynStore, command: LogStreamCommand) -> anyhow::Result<
                 (None, None) => anyhow::bail!("give --dir or --url"),
             };
             let workspace = workspace.unwrap_or_default();
-            let (id, secret) =
-                add_log_stream(store.as_ref(), &ServerCredentials, &actor, destination, &target, &workspace).await?;
+            let (id, secret) = add_log_stream(
+                store.as_ref(),
+                &ServerCredentials,
+                destinations,
+                &actor,
+                destination,
+                &target,
+                &workspace,
+            )
+            .await?;
             match secret {
                 Some(secret) => {
                     println!("log stream {id} added. Its signing secret is shown only now; store it safely:");

@@ -2,6 +2,7 @@
 //! operations as the admin page (each self-audited).
 
 use app::audit::Actor;
+use app::context::Destinations;
 use app::model::WebhookFormat;
 use app::store::DynStore;
 use app::webhooks::{self, WebhookRequest};
@@ -44,7 +45,7 @@ pub enum WebhookCommand {
     Enable { id: i64 },
 }
 
-pub async fn run(store: &DynStore, command: WebhookCommand) -> anyhow::Result<()> {
+pub async fn run(store: &DynStore, destinations: &dyn Destinations, command: WebhookCommand) -> anyhow::Result<()> {
     let actor = Actor::cli();
     match command {
         WebhookCommand::Add { url, workspace, format, records, no_alerts, description } => {
@@ -56,7 +57,8 @@ pub async fn run(store: &DynStore, command: WebhookCommand) -> anyhow::Result<()
                 alerts: !no_alerts,
                 description,
             };
-            let created = webhooks::create_webhook(store.as_ref(), &ServerCredentials, &actor, request).await?;
+            let created =
+                webhooks::create_webhook(store.as_ref(), &ServerCredentials, destinations, &actor, request).await?;
             println!("webhook endpoint {} added. Its secret is shown only now; store it safely:", created.id);
             println!("{}", created.secret);
         }

@@ -3,6 +3,7 @@
 //! (`storage::outbox`) and sent by [`sender`], which retries on the
 //! specification's schedule. docs/webhooks.md explains the whole.
 
+pub mod addresses;
 pub mod cli;
 pub mod sender;
 pub mod signature;

@@ -316,6 +316,8 @@ impl TestApp {
             .args(args)
             .env("TRAIL_DATABASE_URL", &self.db.url)
             .env("TRAIL_SIGNING_KEY_FILE", self.db.signing_key_file())
+            // The tests' webhook receivers listen on 127.0.0.1.
+            .env("TRAIL_WEBHOOK_ALLOW_PRIVATE", "1")
             .env("RUST_LOG", "error");
         command
     }

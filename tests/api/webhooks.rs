@@ -215,6 +215,38 @@ async fn a_410_disables_the_endpoint_and_a_critical_record_says_so() {
     enable_again(&app, &reader, &receiver, id).await;
 }
 
+/// Without `TRAIL_WEBHOOK_ALLOW_PRIVATE`, a webhook endpoint or log stream
+/// on a loopback address, written as one or as a name, is refused when it
+/// is created, from the admin page and the command line, and nothing is kept.
+#[tokio::test]
+async fn loopback_destinations_are_refused_when_created() {
+    use app::webhooks::AddWebhook;
+    use leptos::server_fn::ServerFn;
+
+    let app = spawn_app_with(Arc::new(TestDatabase::fresh().await), |c| c.webhook_allow_private = false).await;
+    let port = free_port();
+    let urls =
+        [format!("http://127.0.0.1:{port}/hook"), format!("http://localhost:{port}/hook"), "http://[::1]/".into()];
+    let strict = ["--webhook-allow-private", "false"];
+    for url in &urls {
+        let (code, out) = app.cli_status(&[&["webhook", "add", "--url", url], &strict[..]].concat()).await;
+        assert!(code != 0 && out.contains("refused") && out.contains("not a public address"), "{url}: {out}");
+        let (code, out) = app.cli_status(&[&["log-stream", "add", "--url", url], &strict[..]].concat()).await;
+        assert!(code != 0 && out.contains("refused"), "log stream {url}: {out}");
+    }
+    let founder = app.client_signed_in_as(crate::helpers::FOUNDER_EMAIL).await;
+    let form =
+        [("url", urls[1].as_str()), ("workspace", ""), ("format", "trail"), ("records", ""), ("description", "")];
+    let request = founder.post(app.url(AddWebhook::PATH)).header("accept", "text/html");
+    request.header("referer", app.url("/admin/webhooks")).form(&form).send().await.unwrap();
+    let html = founder.get(app.url("/admin/webhooks")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("not a public address"), "the page says why");
+    assert!(app.store.webhooks().await.unwrap().is_empty() && app.store.log_streams().await.unwrap().is_empty());
+    // Allowed, the same address is accepted.
+    let (code, out) = app.cli_status(&["webhook", "add", "--url", &urls[0]]).await;
+    assert_eq!(code, 0, "{out}");
+}
+
 /// Without `TRAIL_WEBHOOK_ALLOW_PRIVATE`, an endpoint on a loopback address
 /// is refused at send time (nothing reaches it); after the last attempt the
 /// message fails and a critical record says why.
