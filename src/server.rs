@@ -64,7 +64,13 @@ impl Server {
         // Webhooks and log streams post through one client, which refuses
         // private addresses unless allowed.
         let client = crate::webhooks::sender::client(config.webhook_allow_private)?;
-        crate::log_streams::spawn(opened.store.clone(), client.clone(), config.webhook_allow_private);
+        let batch_key = signing.derived_key("trail: log stream batch ids");
+        let poster = crate::log_streams::Poster {
+            client: client.clone(),
+            allow_private: config.webhook_allow_private,
+            batch_key,
+        };
+        crate::log_streams::spawn(opened.store.clone(), poster);
         crate::alerts::spawn(opened.store.clone());
         crate::search::spawn(opened.store.clone());
         crate::webhooks::sender::spawn(

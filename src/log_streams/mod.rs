@@ -15,10 +15,13 @@ pub mod cli;
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use app::model::{Destination, EventFilter, Micros, StreamPosition};
 use app::store::{DynStore, Job, LogStreamTarget, Scope, Turn};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use tokio::task::JoinHandle;
 
 use crate::api::record::ApiRecord;
@@ -35,7 +38,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Starts the exporter; it runs as long as the server does. Each stream
 /// exports in a task of its own, so a destination that hangs (up to the
 /// client's timeout) holds up only its own stream.
-pub fn spawn(store: DynStore, client: reqwest::Client, allow_private: bool) {
+pub fn spawn(store: DynStore, poster: Poster) {
+    let poster = Arc::new(poster);
     tokio::spawn(async move {
         let mut commits = store.commits();
         let mut running: HashMap<i64, JoinHandle<()>> = HashMap::new();
@@ -71,8 +75,8 @@ pub fn spawn(store: DynStore, client: reqwest::Client, allow_private: bool) {
                 if busy.contains(&id) {
                     continue; // still exporting, or waiting after a failure
                 }
-                let (store, client) = (store.clone(), client.clone());
-                running.insert(id, tokio::spawn(export_once(store, client, allow_private, target)));
+                let (store, poster) = (store.clone(), poster.clone());
+                running.insert(id, tokio::spawn(export_once(store, poster, target)));
             }
         }
     });
@@ -80,9 +84,9 @@ pub fn spawn(store: DynStore, client: reqwest::Client, allow_private: bool) {
 
 /// One round of a stream's export, its state recorded; after a failure it
 /// waits `RETRY_AFTER` before it ends, so the next round comes no sooner.
-async fn export_once(store: DynStore, client: reqwest::Client, allow_private: bool, target: LogStreamTarget) {
+async fn export_once(store: DynStore, poster: Arc<Poster>, target: LogStreamTarget) {
     let id = target.stream.id;
-    let error = export(&store, &client, allow_private, &target).await.err();
+    let error = export(&store, &poster, &target).await.err();
     if error.is_some() || target.stream.last_error.is_some() {
         if let Err(err) = store.log_stream_error(id, error.as_deref()).await {
             tracing::warn!(error = %err, stream = id, "could not record a log stream's state");
@@ -94,12 +98,7 @@ async fn export_once(store: DynStore, client: reqwest::Client, allow_private: bo
 }
 
 /// Exports what was committed after the stream's cursor, a batch at a time.
-async fn export(
-    store: &DynStore,
-    client: &reqwest::Client,
-    allow_private: bool,
-    target: &LogStreamTarget,
-) -> Result<(), String> {
+async fn export(store: &DynStore, poster: &Poster, target: &LogStreamTarget) -> Result<(), String> {
     let stream = &target.stream;
     let scope = Scope::whole_workspace(stream.workspace_id);
     let filter = EventFilter::default();
@@ -121,7 +120,7 @@ async fn export(
                     .map_err(|e| e.to_string())?
                     .map_err(|e| format!("writing to {}: {e}", stream.target))?;
             }
-            Destination::Http => post(client, allow_private, target, (first, last), lines).await?,
+            Destination::Http => poster.post(target, (first, last), lines).await?,
         }
         let moved =
             store.advance_log_stream(stream.id, last, count as i64, Micros::now()).await.map_err(|e| e.to_string())?;
@@ -151,22 +150,41 @@ pub fn write_file(dir: &Path, ndjson: &[u8]) -> std::io::Result<PathBuf> {
     Ok(done)
 }
 
-/// Posts one NDJSON batch, signed as webhooks are; its `webhook-id` names
-/// the stream and the batch's first and last records, so a batch sent again
-/// with the same records keeps it (and one with more records does not).
-async fn post(
-    client: &reqwest::Client,
-    allow_private: bool,
-    target: &LogStreamTarget,
-    (first, last): (StreamPosition, StreamPosition),
-    ndjson: Vec<u8>,
-) -> Result<(), String> {
-    let secret = target.secret.as_deref().and_then(|s| Secret::parse(s).ok()).ok_or("the stream has no secret")?;
-    let id = format!("msg_stream{}_{}_{}", target.stream.id, first.encode(), last.encode());
-    let signed = Signed { id: &id, secrets: &[secret], content_type: "application/x-ndjson", body: ndjson };
-    let response = signed.post(client, &target.stream.target, allow_private).await?;
-    match response.status().as_u16() {
-        200..=299 => Ok(()),
-        status => Err(format!("answered {status}")),
+/// Posts the streams' batches to their URLs.
+pub struct Poster {
+    pub client: reqwest::Client,
+    pub allow_private: bool,
+    /// Keys the batches' ids (see [`Poster::batch_id`]); every server on a
+    /// database derives the same one from the signing key.
+    pub batch_key: [u8; 32],
+}
+
+impl Poster {
+    /// Posts one NDJSON batch, signed as webhooks are.
+    async fn post(
+        &self,
+        target: &LogStreamTarget,
+        batch: (StreamPosition, StreamPosition),
+        ndjson: Vec<u8>,
+    ) -> Result<(), String> {
+        let secret = target.secret.as_deref().and_then(|s| Secret::parse(s).ok()).ok_or("the stream has no secret")?;
+        let id = self.batch_id(target.stream.id, batch);
+        let signed = Signed { id: &id, secrets: &[secret], content_type: "application/x-ndjson", body: ndjson };
+        let response = signed.post(&self.client, &target.stream.target, self.allow_private).await?;
+        match response.status().as_u16() {
+            200..=299 => Ok(()),
+            status => Err(format!("answered {status}")),
+        }
+    }
+
+    /// A batch's `webhook-id`: the same for the same stream and first and
+    /// last records, so a batch sent again keeps it (and one with more
+    /// records does not). The positions themselves stay out of it: they
+    /// count every workspace's commits, which a stream's receiver is not to
+    /// learn; keyed, so they cannot be guessed back from it either.
+    fn batch_id(&self, stream: i64, (first, last): (StreamPosition, StreamPosition)) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.batch_key).expect("HMAC takes a key of any length");
+        mac.update(format!("{stream} {} {}", first.encode(), last.encode()).as_bytes());
+        format!("msg_stream{stream}_{}", hex::encode(&mac.finalize().into_bytes()[..16]))
     }
 }

@@ -129,6 +129,10 @@ async fn an_http_stream_posts_signed_batches_and_retries_them() {
     let got = receiver.wait_for("the batch again", |r| r.iter().filter(|r| r["answered"] == 200).count() >= 1).await;
     assert_eq!(got[0]["lines"], got[1]["lines"], "the same batch");
     assert_eq!(got[0]["id"], got[1]["id"], "the same webhook-id on the retry");
+    // The stream and a keyed hash, no commit positions.
+    let webhook_id = got[0]["id"].as_str().unwrap();
+    let hash = webhook_id.strip_prefix("msg_stream").and_then(|rest| rest.split_once('_')).map(|(_, hash)| hash);
+    assert!(hash.is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit())), "{webhook_id}");
     assert_eq!(got[1]["verified_with"], json!([0]));
     let lines: Vec<String> = got[1..]
         .iter()
