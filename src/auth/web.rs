@@ -3,7 +3,7 @@
 //! Signing out is a POST too (`GET /logout` is a page with the button), so
 //! another site cannot sign anyone out with a link.
 
-use app::api::SESSION_USER_KEY;
+use app::api::ssr::{session_user, viewer_of};
 use app::audit::{Actor, Entry, Origin};
 use app::model::safe_next;
 use app::pages::login::{tried_email_cookie, tried_email_kept};
@@ -126,19 +126,22 @@ async fn login(
         .into_response()
 }
 
+/// Ends the session; a sign-out is recorded only for a session that was
+/// still signed in (not one past its lifetime or its person's password).
 async fn logout(State(state): State<AppState>, Extension(origin): Extension<Origin>, session: Session) -> Response {
-    let user_id = session.get::<i64>(SESSION_USER_KEY).await.ok().flatten();
+    let signed_in = session_user(&session).await.ok().flatten();
     if let Err(err) = session.flush().await {
         tracing::error!(error = %err, "ending the session failed");
         return Redirect::to("/login").into_response();
     }
-    let user = match user_id {
-        Some(id) => state.store.user_by_id(id).await.ok().flatten(),
+    let viewer = match signed_in {
+        Some(signed_in) => viewer_of(state.store.as_ref(), signed_in).await.ok().flatten(),
         None => None,
     };
-    if let Some(user) = user {
-        let actor = Actor::person(user.id, &user.email, user.name.as_deref(), origin);
-        audit(&state, &actor, Entry::new("auth.sign_out", "user", user.id, format!("{} signed out", user.email))).await;
+    if let Some(viewer) = viewer {
+        let actor = Actor::person(viewer.user_id, &viewer.email, viewer.name.as_deref(), origin);
+        let message = format!("{} signed out", viewer.email);
+        audit(&state, &actor, Entry::new("auth.sign_out", "user", viewer.user_id, message)).await;
     }
     Redirect::to("/login").into_response()
 }

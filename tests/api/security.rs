@@ -177,6 +177,10 @@ async fn a_new_password_signs_out_every_other_session() {
     let (code, out) = app.cli_with_input(&["user", "password", "--email", FOUNDER_EMAIL], "set by the cli\n").await;
     assert_eq!(code, 0, "{out}");
     assert_eq!(feed(&renewed).await, StatusCode::SEE_OTHER, "every session of theirs ends");
+    let logout = client.post(app.url("/logout")).header("cookie", &renewed).send().await.unwrap();
+    assert_eq!(logout.status(), StatusCode::SEE_OTHER);
+    let sign_outs = app.audit_records().await.into_iter().filter(|r| r.key == "auth.sign_out").count();
+    assert_eq!(sign_outs, 0, "an ended session signs nobody out");
     assert_eq!(location(sign_in("set by the cli").await), "/");
     let (code, out) = app.cli_with_input(&["user", "password", "--email", "nobody@test.trail"], "whatever1\n").await;
     assert!(code != 0 && out.contains("no user"), "{out}");
