@@ -129,10 +129,10 @@ fn EndpointView(endpoint: WebhookEndpoint, deliveries: Vec<Delivery>, is_founder
                     <input type="hidden" name="id" value=a/>
                     <button type="submit">"Send a test message"</button>
                 </PostForm>
-                <PostForm to=RotateWebhookSecret::PATH class="inline" label="Rotate the secret">
+                <ConfirmedForm to=RotateWebhookSecret::PATH action="Rotate the secret"
+                    question=format!("A new secret for endpoint #{}? The old one keeps signing for 24 hours.", endpoint.id)>
                     <input type="hidden" name="id" value=b/>
-                    <button type="submit">"Rotate the secret"</button>
-                </PostForm>
+                </ConfirmedForm>
                 <ConfirmedForm to=RemoveWebhookEndpoint::PATH action="Remove"
                     question=format!("Remove endpoint #{}? Its queued messages go with it.", endpoint.id)>
                     <input type="hidden" name="id" value=c/>
