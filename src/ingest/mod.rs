@@ -136,10 +136,14 @@ async fn read_raw_body(headers: &HeaderMap, body: Body) -> Result<Bytes> {
 fn items_of(format: Format, body: Value) -> Result<Vec<Value>> {
     let items = match (format, body) {
         (Format::Trail, Value::Object(mut o)) if o.get("events").is_some_and(Value::is_array) => {
-            match o.remove("events") {
-                Some(Value::Array(items)) => items,
-                _ => unreachable!("checked to be an array"),
+            let Some(Value::Array(items)) = o.remove("events") else { unreachable!("checked to be an array") };
+            // A member beside the list (`"workspace"` for all) would apply to nothing.
+            if let Some(other) = o.keys().next() {
+                return Err(Error::BadRequest(format!(
+                    "{other:?} beside \"events\": the body {{\"events\": [...]}} holds the list only; give each record its fields"
+                )));
             }
+            items
         }
         (Format::Trail | Format::CloudEvent, Value::Object(o)) => vec![Value::Object(o)],
         (Format::Trail | Format::CloudEventBatch, Value::Array(items)) => items,

@@ -222,7 +222,13 @@ const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
 fn text(value: &Value, field: &str, max: usize, numbers_ok: bool, problems: &mut Problems) -> Option<String> {
     let text = match value {
         Value::String(s) => s.trim().to_owned(),
-        Value::Number(n) if numbers_ok => n.to_string(),
+        // Only a whole number keeps its digits: JSON's others arrive as
+        // floats, and two ids beyond 64 bits would round to one.
+        Value::Number(n) if numbers_ok && (n.is_i64() || n.is_u64()) => n.to_string(),
+        Value::Number(_) if numbers_ok => {
+            problems.add(field, "a number with a fraction or beyond 64 bits loses digits: send it as a string");
+            return None;
+        }
         _ => {
             problems.add(field, if numbers_ok { "expected a string or a number" } else { "expected a string" });
             return None;
@@ -416,7 +422,14 @@ fn parse_record(f: &Fields, rules: &WorkspaceRules, now: Micros, problems: &mut 
             (None, None)
         }
         // An object, or a flag (`"error": true`) beside `error_message`.
-        _ => (error.text("message", &[], MAX_MESSAGE_LEN, problems), error.text("stack", &[], MAX_STACK_LEN, problems)),
+        flag => {
+            let message = error.text("message", &[], MAX_MESSAGE_LEN, problems);
+            // A flag alone would store nothing of the error it reports.
+            if flag == Some(&Value::Bool(true)) && message.is_none() {
+                problems.add("error", "true needs its message beside it: error_message, or {\"message\": …}");
+            }
+            (message, error.text("stack", &[], MAX_STACK_LEN, problems))
+        }
     };
     let diff = parse_diff(f, problems);
     let severity = match (severity, kind) {
@@ -612,9 +625,14 @@ fn parse_diff(f: &Fields, problems: &mut Problems) -> Option<Value> {
     f.ask(&["diff", "before", "after", "changes"]);
     if let Some(diff) = f.get("diff") {
         return match diff.as_object() {
-            Some(o) if o.contains_key("old") || o.contains_key("new") => Some(
-                serde_json::json!({ "old": o.get("old").cloned().unwrap_or(Value::Null), "new": o.get("new").cloned().unwrap_or(Value::Null) }),
-            ),
+            Some(o) if o.contains_key("old") || o.contains_key("new") => {
+                // Beside old and new, a member would be dropped unsaid.
+                for other in o.keys().filter(|name| !matches!(name.as_str(), "old" | "new")) {
+                    problems.add(&format!("diff.{other}"), "a diff holds old and new only");
+                }
+                let side = |name| o.get(name).cloned().unwrap_or(Value::Null);
+                Some(serde_json::json!({ "old": side("old"), "new": side("new") }))
+            }
             Some(o) => changes_to_diff(o, "diff", problems),
             None => {
                 problems.add("diff", "expected an object {\"old\": {...}, \"new\": {...}}");
@@ -711,6 +729,33 @@ mod tests {
         let found: Vec<(usize, &str)> = errors.iter().map(|e| (e.index, e.field.as_str())).collect();
         assert_eq!(found, vec![(1, "key"), (1, "severity"), (2, ""), (3, "key"), (3, "workspace"), (3, "occurred_at")]);
         assert_eq!(errors[1].message, "expected one of info, warning, error, critical");
+    }
+
+    /// Nothing sent is lost in the conversion: an id beyond 64 bits, a
+    /// diff's third member, an error flag with no error.
+    #[test]
+    fn what_would_be_lost_is_refused() {
+        for (record, field) in [
+            (json!({"key": "k", "event_id": 98765432109876543210001_f64}), "event_id"),
+            (json!({"key": "k", "event_id": 1.5}), "event_id"),
+            (json!({"key": "k", "actor": {"id": -1e300}}), "actor.id"),
+            (json!({"key": "k", "diff": {"old": {}, "new": {}, "extra": 1}}), "diff.extra"),
+            (json!({"key": "k", "error": true}), "error"),
+        ] {
+            let errors = parse(json!([record])).unwrap_err();
+            assert_eq!(errors[0].field, field, "{errors:?}");
+        }
+        let kept = parse(json!([
+            {"key": "k", "event_id": u64::MAX, "error": true, "error_message": "boom"},
+            {"key": "k", "event_id": i64::MIN, "error": false},
+        ]))
+        .unwrap();
+        assert_eq!(kept[0].event_id.as_deref(), Some("18446744073709551615"));
+        assert_eq!(kept[0].error_message.as_deref(), Some("boom"));
+        assert_eq!(
+            (kept[1].event_id.as_deref(), kept[1].error_message.as_deref()),
+            (Some("-9223372036854775808"), None)
+        );
     }
 
     #[test]
