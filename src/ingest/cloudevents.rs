@@ -18,7 +18,7 @@ const REQUIRED: &[&str] = &["id", "source", "specversion", "type"];
 /// Context attributes and the record fields they become.
 const MAPPED: &[(&str, &str)] = &[
     ("type", "key"),
-    ("id", "event_id"),
+    ("id", "event_id"), // then `source id`: see to_record
     ("source", "context"),
     ("time", "occurred_at"),
     ("subject", "entity_id"),
@@ -105,6 +105,14 @@ pub fn to_record(event: &Value, index: usize) -> Result<Value, Vec<FieldError>> 
             None => errors.push(error(name, "required by CloudEvents 1.0".into())),
         }
     }
+    // `source` + `id` name an event (spec, "id"): the record's `event_id`
+    // holds both, parted by a space a URI-reference cannot contain.
+    if ce.get("source").and_then(Value::as_str).is_some_and(|source| source.trim().contains(char::is_whitespace)) {
+        errors.push(error("source", "expected a URI-reference, which has no spaces (RFC 3986)".into()));
+    }
+    if ce.get("time").is_some_and(|time| !time.is_string() && !time.is_null()) {
+        errors.push(error("time", "expected an RFC 3339 timestamp, as a string".into()));
+    }
     if let Some(Value::String(version)) = ce.get("specversion") {
         if version != SPEC_VERSION && !version.trim().is_empty() {
             errors.push(error("specversion", format!("expected \"{SPEC_VERSION}\", got {version:?}")));
@@ -143,6 +151,8 @@ pub fn to_record(event: &Value, index: usize) -> Result<Value, Vec<FieldError>> 
     if !errors.is_empty() {
         return Err(errors);
     }
+    let text = |name: &str| ce.get(name).and_then(Value::as_str).unwrap_or_default().trim();
+    record.insert("event_id".into(), Value::String(format!("{} {}", text("source"), text("id"))));
     Ok(Value::Object(record))
 }
 
@@ -214,12 +224,26 @@ mod tests {
         assert_eq!(to_record(&bad, 0).unwrap()["payload"], json!("aGk="), "kept as sent");
     }
 
+    /// Two sources may use one id for two events: each is its own record.
+    #[test]
+    fn an_event_is_named_by_its_source_and_id() {
+        let mut other = event();
+        other["source"] = json!("/shop");
+        assert_ne!(to_record(&event(), 0).unwrap()["event_id"], to_record(&other, 0).unwrap()["event_id"]);
+        for (change, field) in [(json!({"source": "/a b"}), "source"), (json!({"time": 1_700_000_000_000_i64}), "time")]
+        {
+            let mut bad = event();
+            bad.as_object_mut().unwrap().extend(change.as_object().unwrap().clone());
+            assert_eq!(to_record(&bad, 0).unwrap_err()[0].field, field);
+        }
+    }
+
     #[test]
     fn attributes_map_onto_record_fields() {
         let record = to_record(&event(), 0).unwrap();
         assert_eq!(
             record,
-            json!({"key": "invoice.generated", "event_id": "e1", "context": "/billing", "occurred_at": "2026-11-20T10:00:00Z",
+            json!({"key": "invoice.generated", "event_id": "/billing e1", "context": "/billing", "occurred_at": "2026-11-20T10:00:00Z",
                    "payload": {"total": 5}, "severity": "warning", "actor_id": "u_9"})
         );
     }
@@ -277,7 +301,7 @@ mod tests {
         }
         let event = binary_event(&headers, "application/json; charset=utf-8", br#"{"amount": 12}"#).unwrap();
         let record = to_record(&event, 0).unwrap();
-        assert_eq!((record["key"].as_str(), record["event_id"].as_str()), (Some("order.paid"), Some("b1")));
+        assert_eq!((record["key"].as_str(), record["event_id"].as_str()), (Some("order.paid"), Some("/shop b1")));
         assert_eq!((record["entity_id"].as_str(), &record["payload"]), (Some("ord 1"), &json!({"amount": 12})));
         assert_eq!(record["duration_ms"], json!(245.5), "a number, as the header's text spells it");
         let text = binary_event(&headers, "text/plain", b"hello").unwrap();
