@@ -270,6 +270,9 @@ async fn cloudevents_follow_the_specification() {
         (json!({"time": "yesterday"}), "time"),
         (json!({"type": "no spaces allowed"}), "type"),
         (json!({"durationms": "long"}), "durationms"),
+        // A URI-reference has no spaces; `time` is text.
+        (json!({"source": "/a b"}), "source"),
+        (json!({"time": 1_700_000_000_000_i64}), "time"),
     ] {
         let mut bad = event.clone();
         for (name, value) in change.as_object().unwrap() {
@@ -290,6 +293,45 @@ async fn cloudevents_follow_the_specification() {
     }
     assert!(app.all_records().await.is_empty());
     assert_eq!(send_cloudevent(&app, "application/cloudevents+json", &event).await.status(), StatusCode::ACCEPTED);
+}
+
+/// What ingest could not keep as sent is refused, with its batch: ids
+/// beyond 64 bits (two would round to one), a diff's third member, an error
+/// flag with no error, a member beside `events`. Two CloudEvents with one id
+/// from two sources are two events.
+#[tokio::test]
+async fn what_ingest_cannot_keep_as_sent_is_refused() {
+    let app = spawn_app().await;
+    let raw = |body: &'static str| {
+        let request = app.client.post(app.url("/api/v1/events")).bearer_auth(&app.key);
+        request.header("content-type", "application/json").body(body).send()
+    };
+    for (body, status, field) in [
+        (
+            r#"[{"key": "a", "event_id": 98765432109876543210001}, {"key": "a", "event_id": 98765432109876543210002}]"#,
+            422,
+            "event_id",
+        ),
+        (r#"{"key": "a", "diff": {"old": {}, "new": {}, "extra": 1}}"#, 422, "diff.extra"),
+        (r#"{"key": "a", "error": true}"#, 422, "error"),
+        (r#"{"events": [{"key": "a"}], "workspace": "other"}"#, 400, ""),
+    ] {
+        let response = raw(body).await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{body}");
+        let answer: Value = response.json().await.unwrap();
+        if !field.is_empty() {
+            assert_eq!(answer["errors"][0]["field"], field, "{answer}");
+        }
+    }
+    assert!(app.all_records().await.is_empty(), "nothing of a refused batch");
+
+    for source in ["/a", "/b"] {
+        let event = json!({"specversion": "1.0", "id": "same-1", "source": source, "type": "ce.src"});
+        let answer: Value = send_cloudevent(&app, "application/cloudevents+json", &event).await.json().await.unwrap();
+        assert_eq!(answer["accepted"], 1, "{source}: {answer}");
+    }
+    let plain: Value = app.ingest(&json!({"key": "plain", "event_id": "same-1"})).await.json().await.unwrap();
+    assert_eq!(plain["accepted"], 1, "a record's own event_id is not an event's id: {plain}");
 }
 
 /// A binary-mode CloudEvent: its attributes as `ce-` headers, its data the body.
@@ -321,7 +363,7 @@ async fn binary_mode_cloudevents_are_read_whole_and_deduplicated() {
     let id = first["ids"][0].as_str().unwrap();
     let record: Value = get(&app, &format!("/api/v1/events/{id}"), &[]).await.json().await.unwrap();
     assert_eq!(record["key"], "invoice.paid", "the headers say what happened, not the body");
-    assert_eq!(record["event_id"], "bin-1");
+    assert_eq!(record["event_id"], "/billing bin-1", "source and id name an event");
     assert_eq!(record["entity"]["id"], "inv 42");
     assert_eq!(record["severity"], "warning");
     assert_eq!(record["payload"], json!({"key": "not.this", "amount": 12}));
