@@ -313,8 +313,16 @@ fn body(
 /// One line: severity, workspace, key and message, and a link to the record.
 fn slack_text(record: &ApiRecord, link: &str) -> String {
     let severity = record.severity.as_str().to_uppercase();
-    let message = record.message.as_deref().unwrap_or("");
-    format!("[{severity}] {} · {}: {message} <{link}|open in Trail>", record.workspace, record.key)
+    let message = slack_escaped(record.message.as_deref().unwrap_or(""));
+    let (workspace, key) = (slack_escaped(&record.workspace), slack_escaped(&record.key));
+    format!("[{severity}] {workspace} · {key}: {message} <{link}|open in Trail>")
+}
+
+/// Text Slack shows as it is: a record's `<!channel>` or `<https://…|label>`
+/// would otherwise ping a whole channel or disguise a link. Slack's own
+/// rule: escape `&`, `<` and `>`, and nothing else.
+fn slack_escaped(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// Posts the signed body; the status and any `Retry-After`, or why no answer came.
@@ -465,6 +473,14 @@ mod tests {
             panic!("retried")
         };
         assert_eq!(at.0, LONGEST_RETRY_AFTER.as_micros() as i64, "a day at most, and no overflow");
+    }
+
+    #[test]
+    fn slack_shows_a_record_s_markup_as_text() {
+        assert_eq!(
+            slack_escaped("hi <!channel> <http://evil|click> & more"),
+            "hi &lt;!channel&gt; &lt;http://evil|click&gt; &amp; more"
+        );
     }
 
     #[test]
