@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 const KEY_ONLY_PATHS: &[&str] = &["/api/v1/events"];
 
 /// Refuses a state-changing request that a browser says comes from another
-/// site (`Sec-Fetch-Site`), or whose `Origin` is not this host. Requests
-/// without either header do not come from a browser and carry no ambient
-/// credentials worth forging.
+/// site (`Sec-Fetch-Site`), or whose `Origin` (or, without one, `Referer`)
+/// is not this host. Requests without any of them do not come from a
+/// browser and carry no ambient credentials worth forging.
 pub async fn reject_cross_site(request: Request, next: Next) -> Response {
     let safe_method = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if safe_method || KEY_ONLY_PATHS.contains(&request.uri().path()) || is_same_site(&request) {
@@ -28,11 +28,18 @@ fn is_same_site(request: &Request) -> bool {
     if let Some(site) = header("sec-fetch-site") {
         return matches!(site, "same-origin" | "none");
     }
-    match (header(header::ORIGIN.as_str()), header(header::HOST.as_str())) {
-        (Some(origin), Some(host)) => origin.split_once("://").is_some_and(|(_, authority)| authority == host),
+    let from = header(header::ORIGIN.as_str()).or_else(|| header(header::REFERER.as_str()));
+    match (from, header(header::HOST.as_str())) {
+        (Some(from), Some(host)) => authority_of(from) == Some(host),
         (Some(_), None) => false,
         (None, _) => true,
     }
+}
+
+/// `host[:port]` of an origin or an address (`http://host:port/path?q`).
+fn authority_of(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    rest.split(['/', '?', '#']).next()
 }
 
 /// Headers every response carries, unless its handler set its own: no other

@@ -43,8 +43,13 @@ pub fn users(q: &mut Sql<'_, '_>) {
 
 /// Sets the role and whether the user may sign in, if both are still as
 /// `before` says: a change made meanwhile is not overwritten unseen.
+/// Disabling ends the user's sessions as a new password does (their
+/// version moves on), so enabling them again does not bring those back.
 pub fn update_user(q: &mut Sql<'_, '_>, before: &UserRecord, role: Role, disabled: bool) {
     q.push("UPDATE users SET role = ").bind(role.as_str()).push(", disabled = ").bind(disabled);
+    if disabled && !before.disabled {
+        q.push(", password_version = password_version + 1");
+    }
     q.push(" WHERE id = ").bind(before.id).push(" AND role = ").bind(before.role.as_str());
     q.push(" AND disabled = ").bind(before.disabled);
 }
@@ -261,6 +266,12 @@ mod tests {
             password_version: 0,
         };
         let sql = sql_of(Dialect::Postgres, |q| update_user(q, &before, Role::Admin, true));
+        assert_eq!(
+            sql,
+            "UPDATE users SET role = $1, disabled = $2, password_version = password_version + 1 \
+             WHERE id = $3 AND role = $4 AND disabled = $5"
+        );
+        let sql = sql_of(Dialect::Postgres, |q| update_user(q, &before, Role::Admin, false));
         assert_eq!(sql, "UPDATE users SET role = $1, disabled = $2 WHERE id = $3 AND role = $4 AND disabled = $5");
         let sql = sql_of(Dialect::Sqlite, |q| revoke_api_key(q, 3, Micros(1)));
         assert_eq!(sql, "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");

@@ -20,6 +20,8 @@ async fn cross_site_posts_are_refused() {
     assert_eq!(from_elsewhere.status(), StatusCode::FORBIDDEN);
     let other_origin = client.post(&url).header("Origin", "http://evil.example").form(&form).send().await.unwrap();
     assert_eq!(other_origin.status(), StatusCode::FORBIDDEN);
+    let referred = client.post(&url).header("Referer", "http://evil.example/a?b").form(&form).send().await.unwrap();
+    assert_eq!(referred.status(), StatusCode::FORBIDDEN, "without an Origin, the Referer tells");
     let forged_login = client
         .post(app.url("/login"))
         .header("Sec-Fetch-Site", "cross-site")
@@ -288,4 +290,19 @@ async fn failures_from_another_address_do_not_lock_out_the_right_password() {
         sign_in_from(&plain, &format!("192.0.2.{n}"), "wrong").await;
     }
     assert_eq!(sign_in_from(&plain, "192.0.2.200", PASSWORD).await, "/login?error=throttled");
+}
+
+/// Disabling a user ends their sessions: enabled again, they sign in anew.
+#[tokio::test]
+async fn a_disabled_user_s_sessions_do_not_come_back() {
+    let app = spawn_app().await;
+    crate::helpers::add_user(&app.store, "ada@test.trail", app::model::Role::Admin).await;
+    let client = app.client_signed_in_as("ada@test.trail").await;
+    let feed = || async { client.get(app.url("/")).send().await.unwrap().status() };
+    assert_eq!(feed().await, StatusCode::OK);
+    app.cli(&["user", "disable", "--email", "ada@test.trail"]).await;
+    assert_eq!(feed().await, StatusCode::SEE_OTHER, "disabled");
+    app.cli(&["user", "enable", "--email", "ada@test.trail"]).await;
+    assert_eq!(feed().await, StatusCode::SEE_OTHER, "enabled again, the session stays over");
+    app.client_signed_in_as("ada@test.trail").await;
 }
