@@ -45,7 +45,8 @@ pub async fn set_retention(
         let (actor, ctx) = crate::admin_api::ssr::require(crate::model::Role::Founder).await?;
         let kind = kind.parse().map_err(crate::api::ssr::bad_request)?;
         let keep: crate::model::Keep = period.parse().map_err(crate::api::ssr::bad_request)?;
-        if confirm.is_none() {
+        // The checkbox's own value: any other is no tick.
+        if confirm.as_deref() != Some(CONFIRMED) {
             let internal = crate::api::ssr::internal;
             let slugs: Vec<String> =
                 ctx.store.workspaces().await.map_err(internal)?.into_iter().map(|w| w.slug).collect();
@@ -66,6 +67,8 @@ pub async fn set_retention(
 
 /// The retention form's confirmation, as its checkbox says it.
 pub const DELETE_OLDER: &str = "Delete older records";
+/// The value the ticked checkbox sends.
+pub const CONFIRMED: &str = "yes";
 
 #[cfg(feature = "ssr")]
 pub use operation::set_period;

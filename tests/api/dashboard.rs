@@ -155,10 +155,11 @@ async fn a_shorter_retention_period_asks_first_and_an_override_can_be_removed() 
     let app = spawn_app().await;
     app.sign_in(FOUNDER_EMAIL).await;
     let app = &app;
-    let set = move |workspace: &'static str, kind: &'static str, period: &'static str, confirm: bool| {
+    // `confirm`: the checkbox's value, "" for none.
+    let set = move |workspace: &'static str, kind: &'static str, period: &'static str, confirm: &'static str| {
         let mut form = vec![("workspace", workspace), ("kind", kind), ("period", period)];
-        if confirm {
-            form.push(("confirm", "yes"));
+        if !confirm.is_empty() {
+            form.push(("confirm", confirm));
         }
         let request = app.client.post(app.url(SetRetention::PATH)).header("accept", "text/html");
         async move {
@@ -168,20 +169,21 @@ async fn a_shorter_retention_period_asks_first_and_an_override_can_be_removed() 
     };
     let retention = || async { app.store.retention().await.unwrap() };
 
-    let html = set("", "audit", "1", false).await;
+    let html = set("", "audit", "1", "").await;
     assert!(html.contains("This keeps audit records of acme") && html.contains("a shorter time"), "{html}");
     assert_eq!(retention().await.default_period(Kind::Audit), Period::Forever, "nothing changed");
-    let html = set("", "audit", "1", true).await;
+    assert!(set("", "audit", "1", "no").await.contains("a shorter time"), "only the tick's own value confirms");
+    let html = set("", "audit", "1", "yes").await;
     assert!(html.contains("audit records of the platform default are kept 1 day"), "{html}");
     assert_eq!(retention().await.default_period(Kind::Audit), Period::Days(1));
-    assert!(!set("", "audit", "forever", false).await.contains("a shorter time"), "longer: no question");
+    assert!(!set("", "audit", "forever", "").await.contains("a shorter time"), "longer: no question");
 
-    set("acme", "event", "30", true).await;
+    set("acme", "event", "30", "yes").await;
     assert_eq!(retention().await.period("acme", Kind::Event), Period::Days(30));
-    let html = set("acme", "event", "default", false).await;
+    let html = set("acme", "event", "default", "").await;
     assert!(html.contains("kept as the platform default says"), "{html}");
     assert!(retention().await.rule(Some("acme"), Kind::Event).is_none(), "the override is gone");
-    let html = set("", "event", "default", true).await;
+    let html = set("", "event", "default", "yes").await;
     assert!(html.contains("is for a workspace"), "{html}");
 }
 

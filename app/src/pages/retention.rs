@@ -7,7 +7,7 @@ use leptos::server_fn::ServerFn;
 use super::admin::{notice_view, PostForm};
 use crate::components::{loaded_view, PageTitle, TopBar};
 use crate::model::{Kind, Retention, Role};
-use crate::retention::{retention_overview, RetentionData, SetRetention, DELETE_OLDER};
+use crate::retention::{retention_overview, RetentionData, SetRetention, CONFIRMED, DELETE_OLDER};
 
 #[component]
 pub fn RetentionPage() -> impl IntoView {
@@ -72,7 +72,7 @@ fn RetentionView(data: RetentionData) -> impl IntoView {
                     <label>"Kind" <select name="kind">{kinds}</select></label>
                     <label>"Keep (days, forever, or default)"
                         <input name="period" required size="8" placeholder="90"/></label>
-                    <label class="check"><input type="checkbox" name="confirm" value="yes"/> {DELETE_OLDER}</label>
+                    <label class="check"><input type="checkbox" name="confirm" value=CONFIRMED/> {DELETE_OLDER}</label>
                     <button type="submit" class="primary">"Save"</button>
                 </PostForm>
             })}
