@@ -36,6 +36,9 @@ pub fn check_password(password: &str) -> Result<(), String> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(format!("the password must have at least {MIN_PASSWORD_CHARS} characters"));
     }
+    if password.trim().is_empty() || password.contains('\0') {
+        return Err("the password must not be only spaces, nor hold the NUL character".into());
+    }
     Ok(())
 }
 
@@ -63,6 +66,7 @@ pub fn membership<'a>(
     workspace: &'a str,
     brand: &'a str,
 ) -> Result<Option<(&'a str, Option<&'a str>)>, String> {
+    let raw_brand = brand;
     let (workspace, brand) = (workspace.trim(), brand.trim());
     check_label("brand", brand)?;
     if role.is_platform() {
@@ -76,6 +80,10 @@ pub fn membership<'a>(
     }
     if !brand.is_empty() && role != Role::Client {
         return Err(format!("a brand limits clients only; {} sees the whole workspace", role.with_article()));
+    }
+    // Taken as none, a blank brand would show a client every brand.
+    if role == Role::Client && brand.is_empty() && !raw_brand.is_empty() {
+        return Err("the brand is blank: leave it empty for every brand of the workspace, or name one".into());
     }
     Ok(Some((workspace, Some(brand).filter(|b| !b.is_empty()))))
 }
@@ -434,6 +442,8 @@ mod tests {
         assert!(membership(Role::Provider, "acme", "nike").is_err());
         assert!(membership(Role::Client, "", "nike").is_err());
         assert_eq!(membership(Role::Client, "acme", "nike"), Ok(Some(("acme", Some("nike")))));
+        assert_eq!(membership(Role::Client, "acme", ""), Ok(Some(("acme", None))), "every brand");
+        assert!(membership(Role::Client, "acme", "  ").unwrap_err().contains("blank"), "not every brand");
     }
 
     #[test]
@@ -447,6 +457,9 @@ mod tests {
             assert!(check_new_user(bad, "long enough").unwrap_err().contains("not an email"), "{bad}");
         }
         assert!(check_new_user("maya@example.com", "short").is_err());
+        assert!(check_new_user("maya@example.com", "        ").is_err());
+        assert!(check_new_user("maya@example.com", "long\0enough").is_err());
+        assert!(check_new_user("maya@example.com", "  long enough  ").is_ok(), "spaces are characters");
         assert_eq!(parse_scopes("ingest, read,ingest").unwrap(), vec!["ingest", "read"]);
         assert!(parse_scopes("ingest,admin").unwrap_err().contains("admin"));
         assert!(parse_scopes(" , ").is_err());

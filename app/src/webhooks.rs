@@ -163,9 +163,19 @@ mod operation {
         pub secret: String,
     }
 
+    /// The longest URL an endpoint may have (browsers' and servers' common limit).
+    pub const MAX_URL_CHARS: usize = 2_048;
+
     /// A web address: `http` or `https`, with a host.
     pub fn http_url(text: &str) -> std::result::Result<url::Url, String> {
         let text = text.trim();
+        // The URL parser would drop tabs and newlines, and a NUL, unsaid.
+        if text.chars().any(char::is_control) {
+            return Err("the address must not hold control characters (a tab, a newline, NUL)".into());
+        }
+        if text.chars().count() > MAX_URL_CHARS {
+            return Err(format!("the address is longer than {MAX_URL_CHARS} characters"));
+        }
         let url = url::Url::parse(text).map_err(|err| format!("{text:?} is not a URL: {err}"))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!("{text:?}: an http or https address, not {:?}", url.scheme()));
@@ -319,7 +329,11 @@ mod operation {
         #[test]
         fn urls_are_http_with_a_host_and_no_credentials() {
             assert_eq!(check_url(" https://hooks.example.com/x ").unwrap(), "https://hooks.example.com/x");
-            for bad in ["ftp://example.com", "not a url", "https://user:pw@example.com/", "file:///etc/passwd"] {
+            let long = format!("https://example.com/{}", "a".repeat(2_048));
+            for bad in ["ftp://example.com", "not a url", "https://user:pw@example.com/", "file:///etc/passwd"]
+                .into_iter()
+                .chain(["https://example.com/\0", "https://exa\tmple.com/", long.as_str()])
+            {
                 assert!(check_url(bad).is_err(), "{bad}");
             }
         }
