@@ -267,9 +267,15 @@ impl Cursor {
         format!("{:x}.{}", self.occurred_at, self.id.simple())
     }
 
+    /// A cursor [`Cursor::encode`] could have made: hex digits (no sign) of
+    /// a time in Trail's calendar, and an id.
     pub fn decode(text: &str) -> Option<Self> {
         let (time, id) = text.split_once('.')?;
-        Some(Cursor { occurred_at: i64::from_str_radix(time, 16).ok()?, id: Uuid::try_parse(id).ok()? })
+        if !time.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let occurred_at = crate::model::Micros::in_calendar(i64::from_str_radix(time, 16).ok()?)?.0;
+        Some(Cursor { occurred_at, id: Uuid::try_parse(id).ok()? })
     }
 }
 
@@ -357,5 +363,9 @@ mod tests {
         let cursor = Cursor { occurred_at: 1_700_000_000_123_456, id: Uuid::nil() };
         assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
         assert_eq!(Cursor::decode("garbage"), None);
+        let id = Uuid::nil().simple();
+        for made_up in [format!("-1.{id}"), format!("+1.{id}"), format!("7fffffffffffffff.{id}")] {
+            assert_eq!(Cursor::decode(&made_up), None, "{made_up}");
+        }
     }
 }
