@@ -247,12 +247,28 @@ pub async fn run() -> ExitCode {
         }
     };
     init_logging(matches!(command, Command::Serve), json);
+    if !matches!(command, Command::Serve) {
+        end_quietly_on_a_closed_pipe();
+    }
     match execute(cli.config, command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A command's output piped into `head` ends the command as it ends any
+/// Unix tool, not with a panic on the first line after `head` left: Rust
+/// ignores SIGPIPE, so `println!` met the closed pipe as an error. (The
+/// server keeps ignoring it: a client that goes away is no reason to stop.)
+fn end_quietly_on_a_closed_pipe() {
+    // SAFETY: restores the default disposition, installing no handler; the
+    // sockets of a command (PostgreSQL, webhooks) send with MSG_NOSIGNAL,
+    // so only a write to a closed pipe or terminal ends it.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
