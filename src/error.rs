@@ -32,7 +32,7 @@ pub struct ErrorInfo {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("missing or invalid API key")]
+    #[error("a valid API key is needed (Authorization: Bearer …), or for reads a signed-in session")]
     Unauthorized,
     #[error("{0}")]
     Forbidden(String),

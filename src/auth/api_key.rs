@@ -44,20 +44,26 @@ impl ApiKey {
     }
 }
 
-fn presented_key(parts: &Parts) -> Option<&str> {
-    let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-    header("authorization")
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .or_else(|| header("x-api-key"))
-        .filter(|k| !k.is_empty())
+/// The key the request presents: in `Authorization: Bearer` or
+/// `X-API-Key`. Two different ones are refused, not one of them picked: the
+/// caller could not tell whose rights the request had.
+fn presented_key(parts: &Parts) -> Result<&str, Error> {
+    let values = |name| parts.headers.get_all(name).into_iter().filter_map(|v| v.to_str().ok()).map(str::trim);
+    let bearer =
+        values("authorization").filter_map(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+    let mut keys = bearer.map(str::trim).chain(values("x-api-key")).filter(|k| !k.is_empty());
+    let key = keys.next().ok_or(Error::Unauthorized)?;
+    if keys.any(|other| other != key) {
+        return Err(Error::BadRequest("two different API keys: send one".into()));
+    }
+    Ok(key)
 }
 
 impl FromRequestParts<AppState> for ApiKey {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        let secret = presented_key(parts).ok_or(Error::Unauthorized)?;
+        let secret = presented_key(parts)?;
         let hash = hash_key(secret);
         let record = state.store.api_key_by_hash(&hash).await?.ok_or(Error::Unauthorized)?;
         if record.revoked {

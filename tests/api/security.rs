@@ -306,3 +306,29 @@ async fn a_disabled_user_s_sessions_do_not_come_back() {
     assert_eq!(feed().await, StatusCode::SEE_OTHER, "enabled again, the session stays over");
     app.client_signed_in_as("ada@test.trail").await;
 }
+
+/// A request presenting two different keys is refused, not read with one of
+/// them; the same key twice is one key.
+#[tokio::test]
+async fn two_different_keys_in_one_request_are_refused() {
+    let app = spawn_app().await;
+    let other = crate::helpers::issue_key(&app.store, "acme", "ingest").await;
+    let post = |headers: &[(&str, &str)]| {
+        let mut request = app.client.post(app.url("/api/v1/events")).json(&json!({"key": "two.keys"}));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send()
+    };
+    let (mine, theirs) = (format!("Bearer {}", app.key), format!("Bearer {other}"));
+    for headers in [
+        vec![("authorization", mine.as_str()), ("x-api-key", other.as_str())],
+        vec![("authorization", mine.as_str()), ("authorization", theirs.as_str())],
+    ] {
+        let response = post(&headers).await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{headers:?}");
+    }
+    assert!(app.all_records().await.is_empty());
+    let same = post(&[("authorization", mine.as_str()), ("x-api-key", app.key.as_str())]).await.unwrap();
+    assert_eq!(same.status(), StatusCode::ACCEPTED);
+}
