@@ -39,7 +39,7 @@ pub fn proof_docs(op: TransformOperation) -> TransformOperation {
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct DigestsQuery {
     /// Digests per page, 1 to 1000 (default 1000).
     #[schemars(with = "Option<u16>", range(min = 1, max = 1000))]

@@ -101,7 +101,7 @@ fn health_docs(op: TransformOperation) -> TransformOperation {
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct StatsQuery {
     /// `1h`, `24h` (the default), `7d` or `30d`.
     #[schemars(with = "Option<StatsWindow>")]

@@ -75,7 +75,7 @@ pub struct FilterQuery {
     pub q: Option<String>,
     /// Every other parameter: `payload.<path>=<value>` ones are payload
     /// field filters (`payload.data.email=bob@example.com`,
-    /// `payload.amountCents=>=1000`); the rest are not filters.
+    /// `payload.amountCents=>=1000`); any other is refused.
     #[serde(flatten)]
     #[schemars(skip)]
     pub others: OtherParams,
@@ -154,6 +154,11 @@ pub(super) fn text(param: &str, value: &Option<String>) -> Result<Option<String>
 
 impl FilterQuery {
     pub fn filter(&self, now: Micros) -> Result<EventFilter, Error> {
+        // A misspelt filter (`serverity=error`) would otherwise widen the
+        // answer to everything, unsaid.
+        if let Some((name, _)) = self.others.0.iter().find(|(name, _)| app::search::payload_path(name).is_none()) {
+            return Err(bad(name, "not a parameter of this endpoint (docs/api.md lists them)"));
+        }
         let errors_only = match self.errors.as_deref() {
             None | Some("" | "false" | "0") => false,
             Some("true" | "1") => true,

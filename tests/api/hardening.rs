@@ -80,6 +80,30 @@ async fn every_time_parameter_refuses_hostile_values() {
     assert_eq!(get(&app, "/api/v1/events", &[("since", "24h")]).await.status(), StatusCode::OK);
 }
 
+/// A parameter an endpoint does not take is a 400 naming it, never ignored:
+/// a misspelt filter would widen the answer to every record.
+#[tokio::test]
+async fn unknown_read_parameters_are_refused() {
+    let app = spawn_app().await;
+    for (path, name) in [
+        ("/api/v1/events", "serverity"),
+        ("/api/v1/events/export", "page"),
+        ("/api/v1/events/failed/recent", "window"),
+        ("/api/v1/entities/contact/c_1/timeline", "sort"),
+        ("/api/v1/events/stream", "limit"),
+        ("/api/v1/stats", "brand"),
+        ("/api/v1/events/counts", "q"),
+        ("/api/v1/digests", "workspace"),
+    ] {
+        let response = get(&app, path, &[(name, "x")]).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}?{name}=x");
+        let body: Value = response.json().await.unwrap();
+        assert!(body["error"]["message"].as_str().unwrap().contains(name), "{path}?{name}=x: {body}");
+    }
+    let payload_field = get(&app, "/api/v1/events", &[("payload.data.email", "bob@example.com")]).await;
+    assert_eq!(payload_field.status(), StatusCode::OK, "payload fields are parameters");
+}
+
 /// A blank parameter is its default on every read endpoint, as on the feed;
 /// the stats' workspace is read like every text filter.
 #[tokio::test]
