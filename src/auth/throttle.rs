@@ -266,10 +266,13 @@ mod tests {
 
     #[tokio::test]
     async fn failures_expire() {
-        let (_db, throttle) = throttle(limits(1, 10, 10, Duration::from_millis(20))).await;
+        // The second attempt must start within the window of the first (two
+        // database round trips apart, slow on a loaded machine).
+        let window = Duration::from_secs(2);
+        let (_db, throttle) = throttle(limits(1, 10, 10, window)).await;
         let _ = throttle.begin("a@x", ip("1.1.1.1")).await.unwrap();
         assert!(throttled(throttle.begin("a@x", ip("1.1.1.1")).await));
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        tokio::time::sleep(window + Duration::from_millis(100)).await;
         assert!(throttle.begin("a@x", ip("1.1.1.1")).await.is_ok());
     }
 }

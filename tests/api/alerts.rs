@@ -79,7 +79,8 @@ async fn a_match_rule_fires_once_and_resolves_after_its_cool_down() {
     endpoint(&app, &takes_alerts, &[]).await;
     endpoint(&app, &no_alerts, &["--no-alerts"]).await;
     endpoint(&app, &other_workspace, &["--workspace", "acme"]).await;
-    let id = rule(&app, &["--name", "criticals", "--match", "severity:critical", "--cooldown", "2s"]).await;
+    // Resolves 10 s after the last match: long enough for db.still_down to come while it fires.
+    let id = rule(&app, &["--name", "criticals", "--match", "severity:critical", "--cooldown", "10s"]).await;
 
     ingest(&app, json!([{"key": "db.down", "severity": "critical"}, {"key": "db.down", "severity": "critical"}])).await;
     ingest(&app, json!({"key": "user.login"})).await;
@@ -120,7 +121,8 @@ async fn a_count_rule_fires_above_its_threshold_and_resolves_as_the_window_slide
     let named = Receiver::start("200");
     endpoint(&app, &everyone, &[]).await;
     let target = endpoint(&app, &named, &["--no-alerts"]).await;
-    let args = ["--match", "key:payment.failed", "--count-above", "3", "--window", "4s", "--cooldown", "1s"];
+    // The fourth must come while the first three are in the window, however slow the machine.
+    let args = ["--match", "key:payment.failed", "--count-above", "3", "--window", "10s", "--cooldown", "1s"];
     rule(&app, &[&["--name", "payments", "--webhook", &target.to_string()], &args[..]].concat()).await;
 
     let failed = json!({"key": "payment.failed", "severity": "error"});
@@ -270,9 +272,12 @@ async fn an_absence_rule_fires_when_nothing_comes_and_resolves_on_a_match() {
     let records_too = Receiver::start("200");
     endpoint(&app, &records_too, &["--records", "key:alert.fired"]).await;
     let started = Instant::now();
-    let args = ["--match", "key:payment.received", "--absent", "--window", "3s", "--cooldown", "1s"];
+    // Long cool-downs, so each fires once: the absence does not fire again
+    // before the test ends (its resolving does not wait for the cool-down),
+    // and the match rule does not resolve before the absence does.
+    let args = ["--match", "key:payment.received", "--absent", "--window", "3s", "--cooldown", "60s"];
     rule(&app, &[&["--name", "no payments"], &args[..]].concat()).await;
-    let watch = ["--workspace", "trail", "--match", "key:alert.fired", "--cooldown", "2s"];
+    let watch = ["--workspace", "trail", "--match", "key:alert.fired", "--cooldown", "60s"];
     rule(&app, &[&["--name", "any alert"], &watch[..]].concat()).await;
 
     receiver.wait_for("both rules fire", |_| alerts(&receiver).len() >= 2).await;

@@ -3,13 +3,14 @@
 //! answered 202 for is there.
 
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{free_port, spawn_app_on, start_server, wait_until_up, TestDatabase};
+use crate::helpers::{eventually, free_port, spawn_app_on, start_server, wait_until_up, TestDatabase};
 
 #[tokio::test]
 async fn acknowledged_records_survive_sigkill() {
@@ -25,9 +26,10 @@ async fn acknowledged_records_survive_sigkill() {
     wait_until_up(&client, &base).await;
 
     // Writers keep sending batches; the server is killed in the middle.
+    let so_far = Arc::new(AtomicUsize::new(0));
     let mut writers = Vec::new();
     for writer in 0..8 {
-        let (client, base, key) = (client.clone(), base.clone(), key.clone());
+        let (client, base, key, so_far) = (client.clone(), base.clone(), key.clone(), so_far.clone());
         writers.push(tokio::spawn(async move {
             let mut acknowledged = Vec::new();
             for batch in 0.. {
@@ -38,8 +40,9 @@ async fn acknowledged_records_survive_sigkill() {
                 match sent {
                     Ok(response) if response.status() == StatusCode::ACCEPTED => {
                         let body: serde_json::Value = response.json().await.unwrap();
-                        acknowledged
-                            .extend(body["ids"].as_array().unwrap().iter().map(|id| id.as_str().unwrap().to_owned()));
+                        let ids = body["ids"].as_array().unwrap();
+                        acknowledged.extend(ids.iter().map(|id| id.as_str().unwrap().to_owned()));
+                        so_far.fetch_add(ids.len(), Ordering::Relaxed);
                     }
                     _ => break,
                 }
@@ -47,14 +50,15 @@ async fn acknowledged_records_survive_sigkill() {
             acknowledged
         }));
     }
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Killed once the writers got going (however slowly the machine runs them).
+    let going = || async { (so_far.load(Ordering::Relaxed) >= 400).then_some(()) };
+    eventually("400 records acknowledged before the kill", Duration::from_secs(30), going).await;
     server.kill().expect("SIGKILL");
     server.wait().unwrap();
     let mut acknowledged = Vec::new();
     for writer in writers {
         acknowledged.extend(writer.await.unwrap());
     }
-    assert!(acknowledged.len() >= 400, "the writers got going before the kill ({} acknowledged)", acknowledged.len());
 
     // Restart on the same database: everything acknowledged is there.
     let port = free_port();
@@ -97,16 +101,13 @@ async fn shutdown_does_not_wait_forever_for_a_slow_client() {
     slow.write_all(head.as_bytes()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let signalled = std::time::Instant::now();
     let status = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
     assert!(status.success());
-    let exited = loop {
-        if let Some(status) = server.try_wait().unwrap() {
-            break status;
-        }
-        assert!(signalled.elapsed() < Duration::from_secs(10), "still running 10 s after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    // Well past the 5-s grace for open requests, for a loaded machine: not forever.
+    let exited = eventually("the server exits after SIGTERM", Duration::from_secs(30), || {
+        std::future::ready(server.try_wait().unwrap())
+    })
+    .await;
     assert!(exited.success(), "a clean exit: {exited:?}");
     drop(slow);
     assert_eq!(setup.all_records().await.len(), 1, "the acknowledged record is kept");

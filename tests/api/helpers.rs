@@ -356,13 +356,26 @@ pub fn start_server_with(db: &TestDatabase, port: u16, env: &[(&str, &str)]) -> 
         .expect("the trail binary starts")
 }
 
-/// Returns once the server at `base` answers.
+/// Returns once the server at `base` answers (a loaded machine may take a while to start it).
 pub async fn wait_until_up(client: &reqwest::Client, base: &str) {
-    for _ in 0..200 {
-        if client.get(format!("{base}/login")).send().await.is_ok() {
-            return;
+    let what = format!("the server at {base} comes up");
+    eventually(&what, Duration::from_secs(30), || async { client.get(format!("{base}/login")).send().await.ok() })
+        .await;
+}
+
+/// What `check` gives once it gives something, asked every 50 ms; fails
+/// saying `what` did not happen once `deadline` has passed.
+pub async fn eventually<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(done) = check().await {
+            return done;
         }
+        assert!(started.elapsed() < deadline, "{what}: not within {deadline:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("the server did not come up at {base}");
 }

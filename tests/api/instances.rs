@@ -14,18 +14,13 @@ use leptos::server_fn::ServerFn;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{received, spawn_app_on, TestApp, TestDatabase, FOUNDER_EMAIL, PASSWORD};
+use crate::helpers::{eventually, received, spawn_app_on, TestApp, TestDatabase, FOUNDER_EMAIL, PASSWORD};
 use crate::stream::EventStream;
 
-/// `job`'s turn, once the servers' own background runs leave it.
+/// `job`'s turn, once the servers' own background runs leave it (slow on a loaded machine).
 async fn take_turn(app: &TestApp, job: Job) -> app::store::JobGuard {
-    for _ in 0..200 {
-        if let Some(guard) = app.store.job_lock(job).await.unwrap() {
-            return guard;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{job:?} stayed taken");
+    let what = format!("{job:?} is free");
+    eventually(&what, Duration::from_secs(20), || async { app.store.job_lock(job).await.unwrap() }).await
 }
 
 /// Two servers on one fresh database.
@@ -153,12 +148,15 @@ async fn a_key_revoked_through_one_server_is_refused_by_the_other_within_a_secon
     let revoked = Instant::now();
     assert_eq!(a.ingest(&record).await.status(), StatusCode::UNAUTHORIZED, "A refuses it at once");
     loop {
+        // B trusts what it read for a second (`key_cache::FRESH_FOR`); a request
+        // asked well after that must be refused, however long it then took.
+        let asked = revoked.elapsed();
         let status = b.ingest_with(&a.key, &record).await.status();
         if status == StatusCode::UNAUTHORIZED {
             break;
         }
         assert_eq!(status, StatusCode::ACCEPTED);
-        assert!(revoked.elapsed() < Duration::from_millis(1_500), "B still takes it after {:?}", revoked.elapsed());
+        assert!(asked < Duration::from_secs(3), "B still took it when asked {asked:?} after the revocation");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -187,12 +185,13 @@ async fn a_record_committed_through_one_server_reaches_streams_on_the_other() {
     }
     let mut on_b = EventStream::open(b.client.get(b.url("/api/v1/events/stream")).bearer_auth(&b.key)).await;
     for key in ["through.a", "through.a.again"] {
-        let sent = Instant::now();
         assert_eq!(a.ingest(&json!({"key": key})).await.status(), StatusCode::ACCEPTED);
+        let committed = Instant::now();
         let event = on_b.next().await.json();
         assert_eq!(event["key"], key);
         // A wake-up from A's notification, not B's 5-second poll.
-        assert!(sent.elapsed() < Duration::from_secs(2), "arrived after {:?}", sent.elapsed());
+        let took = committed.elapsed();
+        assert!(took < Duration::from_secs(4), "arrived {took:?} after the 202");
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{free_port, spawn_app, start_server_with, wait_until_up, TestApp};
+use crate::helpers::{eventually, free_port, spawn_app, start_server_with, wait_until_up, TestApp};
 use crate::webhooks::Receiver;
 
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -83,8 +83,11 @@ async fn a_directory_stream_exports_every_record_of_its_workspace_once() {
     assert!(exported_again.iter().all(|id| ids.contains(id)), "only this workspace's records");
     let hour = chrono::Utc::now().format("%Y/%m/%d").to_string();
     assert!(dir.path().join(hour).is_dir(), "laid out by date and hour");
-    let listed = app.cli(&["log-stream", "list"]).await;
-    assert!(listed.contains("exported: 2300"), "{listed}");
+    // A file is in place before its batch is counted.
+    eventually("log-stream list says exported: 2300", PATIENCE, || async {
+        app.cli(&["log-stream", "list"]).await.contains("exported: 2300").then_some(())
+    })
+    .await;
 }
 
 /// A server killed (SIGKILL) while it exports resumes after its restart
@@ -148,7 +151,8 @@ async fn an_http_stream_posts_signed_batches_and_retries_them() {
 #[tokio::test]
 async fn a_slow_destination_holds_up_only_its_stream_and_a_removed_one_stops() {
     let app = spawn_app().await;
-    let slow = Receiver::start_slow(0, "200", Duration::from_secs(10));
+    // It answers no sooner than the longest the directory export may take.
+    let slow = Receiver::start_slow(0, "200", PATIENCE);
     app.cli(&["log-stream", "add", "--url", &slow.url(), "--workspace", "acme"]).await;
     let dir = tempfile::tempdir().unwrap();
     app.cli(&["log-stream", "add", "--dir", dir.path().to_str().unwrap(), "--workspace", "acme"]).await;

@@ -8,7 +8,7 @@ use app::model::{Role, Visibility};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{eventually, spawn_app, wait_until_up, TestApp};
 use crate::isolation::{fixture, may_see, sign_ins};
 
 fn ids(page: &Value) -> BTreeSet<String> {
@@ -278,7 +278,12 @@ async fn health_and_metrics_report_and_requests_carry_an_id() {
     assert_eq!(health.status(), StatusCode::OK);
     assert!(health.headers().contains_key("x-request-id"));
     let health: Value = health.json().await.unwrap();
-    assert_eq!(health["status"], "healthy");
+    // The stats queries may pass query_time's 250 ms on a loaded machine
+    // (degraded); every other check is healthy.
+    assert!(health["status"] == "healthy" || health["status"] == "degraded", "{health}");
+    for check in health["checks"].as_array().unwrap().iter().filter(|c| c["name"] != "query_time") {
+        assert_eq!(check["status"], "healthy", "{check}");
+    }
     let names: Vec<&str> = health["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["database", "query_time", "error_rate", "activity", "integrity"]);
     assert!(health["records_24h"].is_null() && health["checks"][3]["detail"] == "", "no counts for anonymous callers");
@@ -381,12 +386,7 @@ async fn a_large_export_streams_in_bounded_memory() {
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..100 {
-        if app.client.get(format!("{base}/login")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_up(&app.client, &base).await;
     let total = 60_000;
     let padding = "x".repeat(400);
     for batch in 0..total / 1_000 {
@@ -452,15 +452,12 @@ async fn an_export_stops_when_its_key_is_revoked() {
     };
     assert!(cut_off, "the download ends in an error, not as complete ({lines} lines)");
     assert!(lines < total, "{lines} of {total} records after the revocation");
-    let mut recorded = None;
-    for _ in 0..100 {
-        recorded = app.audit_records().await.into_iter().find(|r| r.key == "export.downloaded");
-        if recorded.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let message = recorded.expect("the export is recorded").message.unwrap_or_default();
+    // Recorded by a task spawned as the cut-off export is dropped: a moment later, longer on a loaded machine.
+    let recorded = eventually("the export is recorded", Duration::from_secs(20), || async {
+        app.audit_records().await.into_iter().find(|r| r.key == "export.downloaded")
+    })
+    .await;
+    let message = recorded.message.unwrap_or_default();
     assert!(message.starts_with("Export cut off after"), "{message}");
 }
 

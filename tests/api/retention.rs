@@ -3,13 +3,14 @@
 //! workspace, and each change is audited; the purge goes on beside ingest.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use app::model::{Kind, Micros, Period, StatsWindow};
 use app::store::{NewRecord, Scope};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::helpers::{received, spawn_app, TestApp};
+use crate::helpers::{eventually, received, spawn_app, TestApp};
 
 async fn ids(app: &TestApp) -> BTreeSet<Uuid> {
     app.all_records().await.into_iter().map(|row| row.id).collect()
@@ -112,28 +113,20 @@ fn signing_keys(app: &TestApp) -> trail::integrity::signing::SigningKeys {
 #[tokio::test]
 async fn one_server_purges_at_a_time() {
     let app = spawn_app().await;
-    // The server's own first purge, at start, may still hold it for a moment.
-    let mut held = None;
-    for _ in 0..100 {
-        held = app.store.job_lock(app::store::Job::Purge).await.unwrap();
-        if held.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    let held = held.expect("free once the server's first purge is done");
+    // The server's own first purge, at start, may still hold it for a while
+    // (longer on a loaded machine).
+    let patience = Duration::from_secs(20);
+    let held = eventually("free once the server's first purge is done", patience, || async {
+        app.store.job_lock(app::store::Job::Purge).await.unwrap()
+    })
+    .await;
     let keys = signing_keys(&app);
     let second = trail::retention::run(&app.store, &keys, Micros::now()).await.unwrap();
     assert!(second.is_none(), "another purge holds the lock");
     drop(held);
     // PostgreSQL frees the lock once it sees the holder's connection close.
-    let mut again = None;
-    for _ in 0..100 {
-        again = trail::retention::run(&app.store, &keys, Micros::now()).await.unwrap();
-        if again.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert!(again.is_some(), "free again");
+    eventually("free again", patience, || async {
+        trail::retention::run(&app.store, &keys, Micros::now()).await.unwrap()
+    })
+    .await;
 }

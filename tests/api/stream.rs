@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
 
 use crate::helpers::{
-    free_port, issue_key, spawn_app, spawn_app_on, spawn_app_with, start_server, wait_until_up, TestDatabase,
-    FOUNDER_EMAIL,
+    eventually, free_port, issue_key, spawn_app, spawn_app_on, spawn_app_with, start_server, wait_until_up,
+    TestDatabase, FOUNDER_EMAIL,
 };
 use crate::isolation::{fixture, may_see, sign_ins};
 
@@ -109,8 +109,8 @@ async fn ingest_keys(client: &reqwest::Client, base: &str, key: &str, keys: &[&s
 async fn committed_records_arrive_in_order_with_every_field() {
     let app = spawn_app().await;
     let mut stream = EventStream::open(app.client.get(app.url("/api/v1/events/stream")).bearer_auth(&app.key)).await;
-    let started = Instant::now();
     let sent = ingest_keys(&app.client, &app.address, &app.key, &["one", "two", "three"]).await;
+    let acknowledged = Instant::now();
     let mut received = Vec::new();
     for _ in 0..3 {
         let event = stream.next().await;
@@ -120,7 +120,8 @@ async fn committed_records_arrive_in_order_with_every_field() {
         received.push(record);
     }
     assert_eq!(ids(&received), sent, "in the order committed");
-    assert!(started.elapsed() < Duration::from_secs(3), "pushed, not left for a 5-s poll: {:?}", started.elapsed());
+    let took = acknowledged.elapsed();
+    assert!(took < Duration::from_secs(4), "pushed, not left for a 5-s poll: {took:?} after the last 202");
     // The same record as the read API returns.
     let one: Value = app
         .client
@@ -275,12 +276,13 @@ async fn a_client_resumes_across_a_restart_without_gap_or_duplicate() {
     let after_first = events[0].id.clone().unwrap();
     let after_third = events[2].id.clone().unwrap();
 
-    // The server stops: the stream ends (it does not hold the stop up).
+    // The server stops: the stream ends at once (it does not hold the stop
+    // up for the 5-s grace given to open requests).
     let stopping = Instant::now();
     assert!(std::process::Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap().success());
     assert!(stream.next_within(PATIENCE).await.is_none(), "the stream ends with the server");
-    server.wait().unwrap();
-    assert!(stopping.elapsed() < Duration::from_secs(4), "stopped in {:?}", stopping.elapsed());
+    assert!(stopping.elapsed() < Duration::from_secs(4), "the stream ended after {:?}", stopping.elapsed());
+    eventually("the server exits", Duration::from_secs(30), || std::future::ready(server.try_wait().unwrap())).await;
 
     // Records committed while the client was away, through another server.
     let mut server = start_server(&db, port);
@@ -297,12 +299,13 @@ async fn a_client_resumes_across_a_restart_without_gap_or_duplicate() {
     // From further back, by the parameter: every record after it, once.
     let from_first = client.get(&url).bearer_auth(&setup.key).query(&[("last_event_id", &after_first)]);
     let mut replay = EventStream::open(from_first).await;
-    let mut got = Vec::new();
-    while let Some(event) = replay.next_within(Duration::from_secs(1)).await {
-        got.push(event.json());
-    }
     let expected: Vec<String> = first[1..].iter().chain(&missed).chain(&later).cloned().collect();
+    let mut got = Vec::new();
+    for _ in 0..expected.len() {
+        got.push(replay.next().await.json());
+    }
     assert_eq!(ids(&got), expected);
+    assert!(replay.next_within(Duration::from_secs(1)).await.is_none(), "and nothing more");
     server.kill().unwrap();
     server.wait().unwrap();
 }
@@ -424,10 +427,9 @@ async fn a_stream_ends_when_its_key_is_revoked() {
     let mut stream = EventStream::open(app.client.get(app.url("/api/v1/events/stream")).bearer_auth(&reader)).await;
     let id = app.store.api_keys().await.unwrap().into_iter().find(|k| reader.starts_with(&k.prefix)).unwrap().id;
     app::accounts::revoke_key(app.store.as_ref(), &app::audit::Actor::cli(), id).await.unwrap();
-    let revoked = Instant::now();
+    // Within PATIENCE: the stream asks again every 2 s.
     let last = stream.next_within(PATIENCE).await.expect("a last event");
     assert_eq!(last.event.as_deref(), Some("ended"), "{last:?}");
-    assert!(revoked.elapsed() < Duration::from_secs(5), "ended after {:?}", revoked.elapsed());
     assert!(stream.next_within(Duration::from_secs(1)).await.is_none(), "and closed");
     let again = app.client.get(app.url("/api/v1/events/stream")).bearer_auth(&reader).send().await.unwrap();
     assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
@@ -445,16 +447,14 @@ async fn a_stream_ends_when_its_session_is_signed_out() {
     let mut open = EventStream::open(staying.get(app.url("/api/v1/events/stream"))).await;
     let logout = leaving.post(app.url("/logout")).send().await.unwrap();
     assert_eq!(logout.headers()["location"], "/login");
-    let signed_out = Instant::now();
     // The founder may see the sign-out's own audit record first (it is
-    // written after the session ends).
+    // written after the session ends); the end comes within PATIENCE.
     let mut last = ended.next_within(PATIENCE).await.expect("a last event");
     if last.event.is_none() {
         assert_eq!(last.json()["key"], "auth.sign_out");
         last = ended.next_within(PATIENCE).await.expect("a last event");
     }
     assert_eq!(last.event.as_deref(), Some("ended"), "{last:?}");
-    assert!(signed_out.elapsed() < Duration::from_secs(5), "ended after {:?}", signed_out.elapsed());
     assert!(ended.next_within(Duration::from_secs(1)).await.is_none(), "and closed");
 
     ingest_keys(&app.client, &app.address, &app.key, &["still.here"]).await;
@@ -541,12 +541,13 @@ async fn concurrent_writers_are_streamed_once_each_in_position_order() {
     let middle = events[100].id.clone().unwrap();
     let mut resumed =
         EventStream::open(app.client.get(&url).bearer_auth(&app.key).header("last-event-id", &middle)).await;
-    let mut rest = Vec::new();
-    while let Some(event) = resumed.next_within(Duration::from_secs(2)).await {
-        rest.push(event.json()["id"].as_str().unwrap().to_owned());
-    }
     let expected: Vec<String> = events[101..].iter().map(|e| e.json()["id"].as_str().unwrap().to_owned()).collect();
+    let mut rest = Vec::new();
+    for _ in 0..expected.len() {
+        rest.push(resumed.next().await.json()["id"].as_str().unwrap().to_owned());
+    }
     assert_eq!(rest, expected, "exactly what followed, in the same order");
+    assert!(resumed.next_within(Duration::from_secs(1)).await.is_none(), "and nothing more");
 }
 
 /// Streams that differ only in their `since` (a relative `since=1h` is a
