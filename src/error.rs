@@ -34,6 +34,9 @@ pub struct ErrorInfo {
 pub enum Error {
     #[error("a valid API key is needed (Authorization: Bearer …), or for reads a signed-in session")]
     Unauthorized,
+    /// Two different API keys in one request: no rights are guessed at.
+    #[error("two different API keys (Authorization and X-API-Key): send one")]
+    TwoKeys,
     #[error("{0}")]
     Forbidden(String),
     #[error("not found")]
@@ -63,7 +66,7 @@ pub enum Error {
 impl Error {
     fn status(&self) -> StatusCode {
         match self {
-            Error::Unauthorized => StatusCode::UNAUTHORIZED,
+            Error::Unauthorized | Error::TwoKeys => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound => StatusCode::NOT_FOUND,
             Error::BadRequest(_) => StatusCode::BAD_REQUEST,

@@ -54,7 +54,7 @@ fn presented_key(parts: &Parts) -> Result<&str, Error> {
     let mut keys = bearer.map(str::trim).chain(values("x-api-key")).filter(|k| !k.is_empty());
     let key = keys.next().ok_or(Error::Unauthorized)?;
     if keys.any(|other| other != key) {
-        return Err(Error::BadRequest("two different API keys: send one".into()));
+        return Err(Error::TwoKeys);
     }
     Ok(key)
 }

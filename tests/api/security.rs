@@ -326,7 +326,8 @@ async fn two_different_keys_in_one_request_are_refused() {
         vec![("authorization", mine.as_str()), ("authorization", theirs.as_str())],
     ] {
         let response = post(&headers).await.unwrap();
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{headers:?}");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{headers:?}");
+        assert!(response.text().await.unwrap().contains("two different API keys"));
     }
     assert!(app.all_records().await.is_empty());
     let same = post(&[("authorization", mine.as_str()), ("x-api-key", app.key.as_str())]).await.unwrap();
