@@ -191,10 +191,16 @@ pub fn text_response<'t>(
 pub enum IngestBody {
     One(Box<IngestRecord>),
     Many(#[schemars(length(max = 5000))] Vec<IngestRecord>),
-    Wrapped {
-        #[schemars(length(max = 5000))]
-        events: Vec<IngestRecord>,
-    },
+    Wrapped(Wrapped),
+}
+
+/// `{"events": [...]}`: the list and nothing beside it.
+#[allow(dead_code)] // Described, never built.
+#[derive(Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Wrapped {
+    #[schemars(length(max = 5000))]
+    events: Vec<IngestRecord>,
 }
 
 /// A record as sent to `POST /api/v1/events` (canonical names; the aliases of
@@ -290,7 +296,9 @@ pub fn ingest_docs(op: TransformOperation) -> TransformOperation {
         )
         .input::<axum::Json<IngestBody>>()
         .response_with::<202, axum::Json<crate::ingest::Accepted>, _>(|r| r.description("stored"))
-        .response_with::<400, Error, _>(|r| r.description("the body is not JSON"))
+        .response_with::<400, Error, _>(|r| {
+            r.description("the body is not JSON, or not a record, an array or {\"events\": [...]} alone")
+        })
         .response_with::<413, Error, _>(|r| r.description("the body or the batch is too large"))
         .response_with::<415, Error, _>(|r| {
             r.description("not a JSON or CloudEvents content type, or a Content-Encoding other than gzip")

@@ -8,6 +8,7 @@ use base64::prelude::{Engine, BASE64_STANDARD};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
+use super::parse::MAX_KEY_LEN;
 use crate::error::FieldError;
 
 /// The only version of the specification Trail reads.
@@ -106,7 +107,11 @@ pub fn to_record(event: &Value, index: usize) -> Result<Value, Vec<FieldError>> 
         }
     }
     // `source` + `id` name an event (spec, "id"): the record's `event_id`
-    // holds both, parted by a space a URI-reference cannot contain.
+    // holds both, parted by a space a URI-reference cannot contain. The id
+    // keeps the limit an event_id has.
+    if ce.get("id").and_then(Value::as_str).is_some_and(|id| id.trim().chars().count() > MAX_KEY_LEN) {
+        errors.push(error("id", format!("longer than {MAX_KEY_LEN} characters")));
+    }
     if ce.get("source").and_then(Value::as_str).is_some_and(|source| source.trim().contains(char::is_whitespace)) {
         errors.push(error("source", "expected a URI-reference, which has no spaces (RFC 3986)".into()));
     }
@@ -151,9 +156,23 @@ pub fn to_record(event: &Value, index: usize) -> Result<Value, Vec<FieldError>> 
     if !errors.is_empty() {
         return Err(errors);
     }
+    // The id alone does not name an event: with its source it does.
     let text = |name: &str| ce.get(name).and_then(Value::as_str).unwrap_or_default().trim();
-    record.insert("event_id".into(), Value::String(format!("{} {}", text("source"), text("id"))));
+    record.insert("event_id".into(), Value::String(event_id(text("source"), text("id"))));
     Ok(Value::Object(record))
+}
+
+/// A record's `event_id` for an event: its source and id, parted by a space
+/// (a URI-reference has none). A pair longer than an `event_id` may be is
+/// named by its SHA-256 instead: still one name per event, and the source
+/// stays whole in `context`.
+fn event_id(source: &str, id: &str) -> String {
+    let pair = format!("{source} {id}");
+    if pair.chars().count() <= MAX_KEY_LEN {
+        pair
+    } else {
+        format!("sha256:{}", crate::auth::sha256_hex(&pair))
+    }
 }
 
 /// The attributes a record's `field` comes from (`occurred_at` is `time`;
@@ -230,8 +249,18 @@ mod tests {
         let mut other = event();
         other["source"] = json!("/shop");
         assert_ne!(to_record(&event(), 0).unwrap()["event_id"], to_record(&other, 0).unwrap()["event_id"]);
-        for (change, field) in [(json!({"source": "/a b"}), "source"), (json!({"time": 1_700_000_000_000_i64}), "time")]
-        {
+        // A long source (Azure's resource paths) with a 200-character id still names one event.
+        let mut long = event();
+        (long["source"], long["id"]) = (json!(format!("/{}", "s".repeat(900))), json!("i".repeat(200)));
+        let named = to_record(&long, 0).unwrap()["event_id"].as_str().unwrap().to_owned();
+        assert!(named.starts_with("sha256:") && named.len() <= MAX_KEY_LEN, "{named}");
+        long["id"] = json!("j".repeat(200));
+        assert_ne!(to_record(&long, 0).unwrap()["event_id"], json!(named));
+        for (change, field) in [
+            (json!({"source": "/a b"}), "source"),
+            (json!({"time": 1_700_000_000_000_i64}), "time"),
+            (json!({"id": "i".repeat(201)}), "id"),
+        ] {
             let mut bad = event();
             bad.as_object_mut().unwrap().extend(change.as_object().unwrap().clone());
             assert_eq!(to_record(&bad, 0).unwrap_err()[0].field, field);

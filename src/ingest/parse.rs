@@ -23,7 +23,7 @@ const PAYLOAD_NAMES: &[&str] = &["payload", "meta", "metadata", "data"];
 const WORKSPACE_NAMES: &[&str] = &["workspace", "workspace_slug", "tenant"];
 const OCCURRED_NAMES: &[&str] = &["occurred_at", "timestamp", "created_at"];
 const CORRELATION_NAMES: &[&str] = &["correlation_id", "trace_id", "request_id"];
-const MAX_KEY_LEN: usize = 200;
+pub(super) const MAX_KEY_LEN: usize = 200;
 const MAX_TEXT_LEN: usize = 1_000;
 const MAX_MESSAGE_LEN: usize = 10_000;
 /// An entity's type or id, an actor's id: bytes of UTF-8, besides the
@@ -426,7 +426,10 @@ fn parse_record(f: &Fields, rules: &WorkspaceRules, now: Micros, problems: &mut 
             let message = error.text("message", &[], MAX_MESSAGE_LEN, problems);
             // A flag alone would store nothing of the error it reports.
             if flag == Some(&Value::Bool(true)) && message.is_none() {
-                problems.add("error", "true needs its message beside it: error_message, or {\"message\": …}");
+                problems.add(
+                    "error",
+                    "true needs the error's message beside it: error_message (message is the record's own sentence), or {\"message\": …}",
+                );
             }
             (message, error.text("stack", &[], MAX_STACK_LEN, problems))
         }
