@@ -264,9 +264,11 @@ pub async fn run() -> ExitCode {
 /// ignores SIGPIPE, so `println!` met the closed pipe as an error. (The
 /// server keeps ignoring it: a client that goes away is no reason to stop.)
 fn end_quietly_on_a_closed_pipe() {
-    // SAFETY: restores the default disposition, installing no handler; the
-    // sockets of a command (PostgreSQL, webhooks) send with MSG_NOSIGNAL,
-    // so only a write to a closed pipe or terminal ends it.
+    // SAFETY: restores the default disposition, installing no handler. A
+    // command's sockets (PostgreSQL over TCP or a Unix socket) are written
+    // with MSG_NOSIGNAL by the standard library, so only a write to a
+    // closed pipe ends it.
+    #[cfg(unix)]
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }

@@ -12,8 +12,9 @@ const KEY_ONLY_PATHS: &[&str] = &["/api/v1/events"];
 
 /// Refuses a state-changing request that a browser says comes from another
 /// site (`Sec-Fetch-Site`), or whose `Origin` (or, without one, `Referer`)
-/// is not this host. Requests without any of them do not come from a
-/// browser and carry no ambient credentials worth forging.
+/// is not this host. Browsers send `Origin` with every POST (`null` when
+/// the page hides where it is: refused), so a request with none of them
+/// comes from a program, which holds no victim's cookie to forge with.
 pub async fn reject_cross_site(request: Request, next: Next) -> Response {
     let safe_method = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if safe_method || KEY_ONLY_PATHS.contains(&request.uri().path()) || is_same_site(&request) {
@@ -30,7 +31,7 @@ fn is_same_site(request: &Request) -> bool {
     }
     let from = header(header::ORIGIN.as_str()).or_else(|| header(header::REFERER.as_str()));
     match (from, header(header::HOST.as_str())) {
-        (Some(from), Some(host)) => authority_of(from) == Some(host),
+        (Some(from), Some(host)) => authority_of(from).is_some_and(|from| from.eq_ignore_ascii_case(host)),
         (Some(_), None) => false,
         (None, _) => true,
     }

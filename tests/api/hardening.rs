@@ -505,3 +505,21 @@ async fn the_command_line_refuses_empty_workspaces_missing_databases_and_huge_de
     assert!(status != 0 && !out.contains("panicked"), "{status} {out}");
     assert!(app.store.workspace_by_slug("agency").await.unwrap().is_none(), "no half-made demo");
 }
+
+/// A command whose output goes to a pipe closed early (`| head -1`) ends
+/// as a Unix tool does, by SIGPIPE, not with a panic and its backtrace.
+#[tokio::test]
+async fn a_command_piped_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let app = spawn_app().await;
+    for n in 0..30 {
+        app.cli(&["workspace", "add", &format!("ws{n}")]).await;
+    }
+    let mut command = app.cli_command(&["retention", "show"]);
+    let mut child = command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take()); // closed before the command has written a line
+    let output = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(output.status.success() || output.status.signal() == Some(13), "{:?}: {stderr}", output.status);
+}

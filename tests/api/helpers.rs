@@ -310,7 +310,8 @@ impl TestApp {
         self.cli_command(args).output().await.unwrap()
     }
 
-    fn cli_command(&self, args: &[&str]) -> tokio::process::Command {
+    /// The `trail` command line on this app's database, to run as wished.
+    pub fn cli_command(&self, args: &[&str]) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_trail"));
         command
             .args(args)
