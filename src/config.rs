@@ -61,8 +61,9 @@ pub struct Config {
     #[arg(long, global = true, env = "TRAIL_MAX_STREAMS_PER_READER", default_value_t = DEFAULT_MAX_STREAMS_PER_READER,
           value_parser = positive)]
     pub max_streams_per_reader: usize,
-    /// Webhooks may be sent to loopback, private and link-local addresses
-    /// (refused otherwise, on the address resolved at send time).
+    /// Webhooks and log streams may be sent to loopback, private and
+    /// link-local addresses (refused otherwise: when one is created, and on
+    /// the address resolved at every connection).
     #[arg(long, global = true, env = "TRAIL_WEBHOOK_ALLOW_PRIVATE", default_value_t = false,
           value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set, num_args = 0..=1,
           default_missing_value = "true")]

@@ -39,16 +39,16 @@ mod operation {
         let target = match destination {
             Destination::Directory if std::path::Path::new(target.trim()).is_absolute() => target.trim().to_owned(),
             Destination::Directory => return Err(refused(format!("{:?} is not an absolute path", target.trim()))),
-            Destination::Http => {
-                let url = crate::webhooks::check_url(target).map_err(refused)?;
-                destinations.check(&url).await.map_err(refused)?;
-                url
-            }
+            Destination::Http => crate::webhooks::check_url(target).map_err(refused)?,
         };
         let workspace = match workspace.trim() {
             "" => None,
             slug => Some(accounts::workspace(store, slug).await?),
         };
+        // Last, as for a webhook: it may wait for a name to resolve.
+        if destination == Destination::Http {
+            destinations.check(&target).await.map_err(refused)?;
+        }
         let secret = (destination == Destination::Http).then(|| credentials.new_webhook_secret());
         let new = NewLogStream {
             workspace_id: workspace.as_ref().map(|w| w.id),

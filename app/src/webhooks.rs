@@ -169,7 +169,8 @@ mod operation {
     /// A web address: `http` or `https`, with a host.
     pub fn http_url(text: &str) -> std::result::Result<url::Url, String> {
         let text = text.trim();
-        // The URL parser would drop tabs and newlines, and a NUL, unsaid.
+        // The URL parser would drop tabs and newlines unsaid, and a NUL is
+        // no part of any address.
         if text.chars().any(char::is_control) {
             return Err("the address must not hold control characters (a tab, a newline, NUL)".into());
         }
@@ -211,13 +212,14 @@ mod operation {
     ) -> Result<CreatedWebhook> {
         let refused = |message: String| AccountError::Refused(message);
         let url = check_url(&request.url).map_err(refused)?;
-        destinations.check(&url).await.map_err(refused)?;
         let records = check_webhook_records(&request.records).map_err(refused)?;
         accounts::check_label("description", &request.description).map_err(refused)?;
         let workspace = match request.workspace.trim() {
             "" => None,
             slug => Some(accounts::workspace(store, slug).await?),
         };
+        // Last: it may wait for a name to resolve.
+        destinations.check(&url).await.map_err(refused)?;
         let secret = credentials.new_webhook_secret();
         let new = NewWebhook {
             workspace_id: workspace.as_ref().map(|w| w.id),

@@ -75,7 +75,9 @@ pub struct FilterQuery {
     pub q: Option<String>,
     /// Every other parameter: `payload.<path>=<value>` ones are payload
     /// field filters (`payload.data.email=bob@example.com`,
-    /// `payload.amountCents=>=1000`); any other is refused.
+    /// `payload.amountCents=>=1000`); any other is refused. (So no other
+    /// flattened struct may sit beside this one: serde would hand its
+    /// parameters here too.)
     #[serde(flatten)]
     #[schemars(skip)]
     pub others: OtherParams,

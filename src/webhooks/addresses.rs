@@ -30,7 +30,7 @@ fn refusal(ip: IpAddr) -> String {
 /// private, link-local, shared, reserved, unspecified, multicast or
 /// broadcast. An IPv6 address that carries an IPv4 one (mapped, compatible,
 /// NAT64, 6to4) is judged by the IPv4 address it reaches.
-pub fn is_public(ip: IpAddr) -> bool {
+fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, c, _] = v4.octets();

@@ -151,8 +151,9 @@ async fn an_http_stream_posts_signed_batches_and_retries_them() {
 #[tokio::test]
 async fn a_slow_destination_holds_up_only_its_stream_and_a_removed_one_stops() {
     let app = spawn_app().await;
-    // It answers no sooner than the longest the directory export may take.
-    let slow = Receiver::start_slow(0, "200", PATIENCE);
+    // It answers (and writes down what it got) just before the sender would
+    // give up on it: held up behind it, the directory would still be empty then.
+    let slow = Receiver::start_slow(0, "200", trail::webhooks::sender::TIMEOUT - Duration::from_secs(3));
     app.cli(&["log-stream", "add", "--url", &slow.url(), "--workspace", "acme"]).await;
     let dir = tempfile::tempdir().unwrap();
     app.cli(&["log-stream", "add", "--dir", dir.path().to_str().unwrap(), "--workspace", "acme"]).await;

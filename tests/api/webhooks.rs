@@ -498,6 +498,27 @@ async fn the_admin_page_manages_endpoints_and_shows_deliveries() {
     assert_eq!(page(&provider).await.unwrap().status(), StatusCode::NOT_FOUND);
 }
 
+/// "Retry now" brings a message waiting for a later attempt forward: it goes
+/// out at once, not when its schedule said.
+#[tokio::test]
+async fn retry_now_sends_a_waiting_message_at_once() {
+    use app::model::Micros;
+    use app::store::{MessageKind, NewMessage};
+    let app = spawn_app().await;
+    let receiver = Receiver::start("200");
+    let (endpoint_id, secret) = add_endpoint(&app, &["--url", &receiver.url()]).await;
+    receiver.trust(&[&secret]);
+    let in_an_hour = Micros(Micros::now().0 + 3_600_000_000);
+    let body = json!({"type": "trail.test", "data": {"message": "later"}}).to_string();
+    let message = NewMessage { endpoint_id, kind: MessageKind::Test, body, at: in_an_hour };
+    let id = app.store.queue_message(&message).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await; // the sender looks every second
+    assert!(receiver.received().is_empty(), "not due for an hour");
+    assert!(app.store.retry_message_now(&id, Micros::now()).await.unwrap());
+    let got = receiver.wait_for("the message, retried", |r| !r.is_empty()).await;
+    assert_eq!(got[0]["body"]["data"]["message"], "later");
+}
+
 /// "Retry now" on a message while it is being sent leaves it alone: freed
 /// from its lease, a second sender's round would send it again at once.
 #[tokio::test]
