@@ -198,6 +198,7 @@ fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(app::admin_api::keep_posted_form))
         .layer(axum::middleware::from_fn(crate::error::bad_server_fn_arguments))
         .layer(axum::middleware::from_fn(without_trailing_slash))
         .layer(sessions)

@@ -35,11 +35,44 @@ pub struct AdminData {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Notice {
     Done(String),
-    Failed(String),
+    /// Why it failed, and what its form held, to be shown again.
+    Failed(String, Typed),
     /// A new API key's secret.
     NewKey(String),
     /// A webhook endpoint's new signing secret.
     NewSecret(String),
+}
+
+/// What a failed form held: its action (the server function's path) and
+/// fields, passwords left out. The page fills the form with it again, to be
+/// corrected rather than typed anew.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Typed {
+    pub action: String,
+    pub fields: Vec<(String, String)>,
+}
+
+/// Fields never kept: the account and user forms' passwords.
+pub const SECRET_FIELDS: &[&str] = &["password", "current", "repeated"];
+
+impl Typed {
+    /// The form `action` of a failed notice, if it was that one's.
+    pub fn of(notice: &Option<Notice>, action: &str) -> Typed {
+        match notice {
+            Some(Notice::Failed(_, typed)) if typed.action == action => typed.clone(),
+            _ => Typed::default(),
+        }
+    }
+
+    /// What field `name` held (empty when it held nothing).
+    pub fn value(&self, name: &str) -> String {
+        self.fields.iter().find(|(field, _)| field == name).map(|(_, value)| value.clone()).unwrap_or_default()
+    }
+
+    /// Whether field `name` held `value` (a select's option, a ticked box).
+    pub fn holds(&self, name: &str, value: &str) -> bool {
+        self.fields.iter().any(|(field, held)| field == name && held == value)
+    }
 }
 
 /// Everything `/admin` shows; members get a 404.
@@ -170,13 +203,18 @@ pub(crate) fn refused(err: accounts::AccountError) -> ServerFnError {
 }
 
 #[cfg(feature = "ssr")]
+pub use ssr::keep_posted_form;
+
+#[cfg(feature = "ssr")]
 pub(crate) mod ssr {
     use axum::http::header::SET_COOKIE;
     use axum::http::HeaderMap;
     use leptos::prelude::*;
     use tower_sessions::Session;
 
-    use super::{failed, Notice};
+    use axum::response::IntoResponse;
+
+    use super::{failed, Notice, Typed, SECRET_FIELDS};
     use crate::audit::{Actor, Origin};
     use crate::context::{ServerContext, NOTICE_LIFETIME};
     use crate::cookies;
@@ -189,8 +227,9 @@ pub(crate) mod ssr {
     }
 
     /// Runs an action, keeps its outcome (`done` of its answer, or the
-    /// failure) for the session's next `/admin` view, and passes it on: to a
-    /// script calling the action, the answer is the same.
+    /// failure with what its form held) for the session's next `/admin`
+    /// view, and passes it on: to a script calling the action, the answer
+    /// is the same.
     pub async fn noted(
         done: fn(String) -> Notice,
         action: impl std::future::Future<Output = Result<String, ServerFnError>>,
@@ -199,7 +238,7 @@ pub(crate) mod ssr {
         if let (Ok(ctx), Some(session)) = (crate::api::ssr::server_context(), session_id().await) {
             let notice = match &result {
                 Ok(text) => done(text.clone()),
-                Err(err) => Notice::Failed(crate::api::failure_text(err)),
+                Err(err) => Notice::Failed(crate::api::failure_text(err), typed().await),
             };
             match ctx.notices.put(&session, &notice).await {
                 Ok(key) => set_notice_cookie(&key, NOTICE_LIFETIME.as_secs(), ctx.notices.secure_cookie()),
@@ -207,6 +246,54 @@ pub(crate) mod ssr {
             }
         }
         result
+    }
+
+    /// The fields of a posted form, read by [`keep_posted_form`] before
+    /// the server function took the body.
+    #[derive(Clone, Debug)]
+    pub struct PostedForm {
+        pub path: String,
+        pub fields: Vec<(String, String)>,
+    }
+
+    /// The largest form body kept (the forms' fields are short).
+    const MAX_KEPT_FORM_BYTES: usize = 64 * 1024;
+
+    /// Keeps a form-encoded POST's fields beside the request, for a failure
+    /// notice to show them again ([`noted`]); the body goes on unchanged.
+    pub async fn keep_posted_form(
+        request: axum::extract::Request,
+        next: axum::middleware::Next,
+    ) -> axum::response::Response {
+        use axum::http::{header, Method};
+        let is_form = request.method() == Method::POST
+            && request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+                v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
+        let small = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+            .is_some_and(|len| len <= MAX_KEPT_FORM_BYTES);
+        if !is_form || !small {
+            return next.run(request).await;
+        }
+        let (mut parts, body) = request.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_KEPT_FORM_BYTES).await else {
+            return (axum::http::StatusCode::BAD_REQUEST, "could not read the form").into_response();
+        };
+        let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
+        parts.extensions.insert(PostedForm { path: parts.uri.path().to_owned(), fields });
+        next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await
+    }
+
+    /// What the request's form held, passwords left out.
+    async fn typed() -> Typed {
+        let Ok(axum::Extension(posted)) = leptos_axum::extract::<axum::Extension<PostedForm>>().await else {
+            return Typed::default();
+        };
+        let fields = posted.fields.into_iter().filter(|(name, _)| !SECRET_FIELDS.contains(&name.as_str())).collect();
+        Typed { action: posted.path, fields }
     }
 
     pub async fn take_notice(ctx: &ServerContext) -> Option<Notice> {

@@ -142,6 +142,7 @@ async fn admin_forms_post_without_javascript_and_show_the_outcome_once() {
     assert_eq!(response.status(), StatusCode::FOUND);
     let html = page(&app, "/admin").await.text().await.unwrap();
     assert!(html.contains(r#"role="alert""#), "the refusal is shown: {html}");
+    assert!(html.contains(r#"value="Not A Slug!""#), "the form holds what was typed, to correct it");
     assert!(app.store.workspace_by_slug("Not A Slug!").await.unwrap().is_none());
 }
 
@@ -173,6 +174,12 @@ async fn a_shorter_retention_period_asks_first_and_an_override_can_be_removed() 
     assert!(html.contains("This keeps audit records of acme") && html.contains("a shorter time"), "{html}");
     assert_eq!(retention().await.default_period(Kind::Audit), Period::Forever, "nothing changed");
     assert!(set("", "audit", "1", "no").await.contains("a shorter time"), "only the tick's own value confirms");
+    // Refused, the form holds what was chosen: saved again, it is the same change.
+    let html = set("acme", "action", "1", "").await;
+    assert!(html.contains("a shorter time"), "{html}");
+    let form = &html[html.find(r#"aria-label="Set a retention period""#).unwrap()..];
+    assert!(form.contains(r#"<option value="acme" selected"#) && form.contains(r#"value="1""#), "{form}");
+    assert!(form.contains(r#"<option value="action" selected"#), "{form}");
     let html = set("", "audit", "1", "yes").await;
     assert!(html.contains("audit records of the platform default are kept 1 day"), "{html}");
     assert_eq!(retention().await.default_period(Kind::Audit), Period::Days(1));

@@ -8,7 +8,7 @@ use leptos::server_fn::ServerFn;
 use crate::accounts::MIN_PASSWORD_CHARS;
 use crate::admin_api::{
     admin_overview, AdminData, CreateKey, CreateUser, CreateWorkspace, GrantMembership, Notice, RevokeKey,
-    RevokeMembership, UpdateUser,
+    RevokeMembership, Typed, UpdateUser,
 };
 use crate::components::{loaded_view, ListHead, PageTitle, TopBar};
 use crate::format::absolute_time;
@@ -66,7 +66,7 @@ pub(crate) fn ConfirmedForm(
 pub(crate) fn notice_view(notice: Notice) -> impl IntoView {
     match notice {
         Notice::Done(message) => view! { <p class="notice" role="status">{message}</p> }.into_any(),
-        Notice::Failed(message) => view! { <p class="alert" role="alert">{message}</p> }.into_any(),
+        Notice::Failed(message, _) => view! { <p class="alert" role="alert">{message}</p> }.into_any(),
         Notice::NewKey(secret) => view! {
             <div class="notice" role="status">
                 <p>"Copy this key now; it is not shown again:"</p>
@@ -96,18 +96,21 @@ fn Admin(data: AdminData) -> impl IntoView {
         <TopBar viewer/>
         <main class="page admin">
             <h1>"Administration"</h1>
-            {notice.map(notice_view)}
+            {notice.clone().map(notice_view)}
             <p><a href="/admin/retention">"Retention periods"</a> " · " <a href="/admin/webhooks">"Webhooks"</a> " · "
                 <a href="/admin/alerts">"Alert rules"</a></p>
-            <WorkspacesSection workspaces can_create=is_founder/>
-            {users.map(|users| view! { <UsersSection users slugs=slugs.clone()/> })}
-            <KeysSection keys slugs/>
+            <WorkspacesSection workspaces can_create=is_founder typed=Typed::of(&notice, CreateWorkspace::PATH)/>
+            {users.map(|users| {
+                let typed = Typed::of(&notice, CreateUser::PATH);
+                view! { <UsersSection users slugs=slugs.clone() typed/> }
+            })}
+            <KeysSection keys slugs typed=Typed::of(&notice, CreateKey::PATH)/>
         </main>
     }
 }
 
 #[component]
-fn WorkspacesSection(workspaces: Vec<WorkspaceSummary>, can_create: bool) -> impl IntoView {
+fn WorkspacesSection(workspaces: Vec<WorkspaceSummary>, can_create: bool, typed: Typed) -> impl IntoView {
     view! {
         <section aria-labelledby="workspaces">
             <h2 id="workspaces">"Workspaces"</h2>
@@ -121,8 +124,9 @@ fn WorkspacesSection(workspaces: Vec<WorkspaceSummary>, can_create: bool) -> imp
             </table>
             {can_create.then(|| view! {
                 <PostForm to=CreateWorkspace::PATH class="inline" label="New workspace">
-                    <label>"Slug" <input name="slug" required pattern="[a-z0-9][a-z0-9_\\-]*" maxlength="64"/></label>
-                    <label>"Name" <input name="name"/></label>
+                    <label>"Slug" <input name="slug" required pattern="[a-z0-9][a-z0-9_\\-]*" maxlength="64"
+                        value=typed.value("slug")/></label>
+                    <label>"Name" <input name="name" value=typed.value("name")/></label>
                     <button type="submit" class="primary">"Create workspace"</button>
                 </PostForm>
             })}
@@ -130,21 +134,28 @@ fn WorkspacesSection(workspaces: Vec<WorkspaceSummary>, can_create: bool) -> imp
     }
 }
 
-fn role_options(selected: Role) -> impl IntoView {
+fn role_options(selected: Role) -> impl IntoView + use<> {
     Role::ALL
         .iter()
         .map(|role| view! { <option value=role.as_str() selected=*role == selected>{role.as_str()}</option> })
         .collect_view()
 }
 
-fn workspace_options(slugs: &[String], blank: &'static str) -> impl IntoView {
+/// The workspaces to choose from, `selected` chosen (none: the blank one).
+fn workspace_options(slugs: &[String], blank: &'static str, selected: &str) -> impl IntoView + use<> {
     std::iter::once(view! { <option value="">{blank}</option> }.into_any())
-        .chain(slugs.iter().map(|s| view! { <option value=s.clone()>{s.clone()}</option> }.into_any()))
+        .chain(
+            slugs
+                .iter()
+                .map(|s| view! { <option value=s.clone() selected=s == selected>{s.clone()}</option> }.into_any()),
+        )
         .collect_view()
 }
 
 #[component]
-fn UsersSection(users: Vec<UserSummary>, slugs: Vec<String>) -> impl IntoView {
+fn UsersSection(users: Vec<UserSummary>, slugs: Vec<String>, typed: Typed) -> impl IntoView {
+    // A refused new user comes back as typed (the password is never kept).
+    let role = typed.value("role").parse().unwrap_or(Role::Provider);
     let rows = users
         .into_iter()
         .map(|user| {
@@ -174,7 +185,7 @@ fn UsersSection(users: Vec<UserSummary>, slugs: Vec<String>) -> impl IntoView {
             let grant = (!user.role.is_platform()).then(move || view! {
                 <PostForm to=GrantMembership::PATH class="inline">
                     <input type="hidden" name="user_id" value=user.id/>
-                    <label>"Workspace" <select name="workspace" required>{workspace_options(&slugs, "choose…")}</select></label>
+                    <label>"Workspace" <select name="workspace" required>{workspace_options(&slugs, "choose…", "")}</select></label>
                     <label>"Brand" <input name="brand" size="10"/></label>
                     <button type="submit" class="secondary">"Add membership"</button>
                 </PostForm>
@@ -212,11 +223,13 @@ fn UsersSection(users: Vec<UserSummary>, slugs: Vec<String>) -> impl IntoView {
             </table>
             <h3>"New user"</h3>
             <PostForm to=CreateUser::PATH class="inline" label="New user">
-                <label>"Email" <input type="email" name="email" required/></label>
-                <label>"Name" <input name="name"/></label>
-                <label>"Role" <select name="role">{role_options(Role::Provider)}</select></label>
-                <label>"Workspace" <select name="workspace">{workspace_options(&slugs, "none (platform roles)")}</select></label>
-                <label>"Brand" <input name="brand" size="10"/></label>
+                <label>"Email" <input type="email" name="email" required value=typed.value("email")/></label>
+                <label>"Name" <input name="name" value=typed.value("name")/></label>
+                <label>"Role" <select name="role">{role_options(role)}</select></label>
+                <label>"Workspace" <select name="workspace">
+                    {workspace_options(&slugs, "none (platform roles)", &typed.value("workspace"))}
+                </select></label>
+                <label>"Brand" <input name="brand" size="10" value=typed.value("brand")/></label>
                 <label>"Password" <input type="password" name="password" required minlength=MIN_PASSWORD_CHARS autocomplete="new-password"/></label>
                 <button type="submit" class="primary">"Create user"</button>
             </PostForm>
@@ -225,7 +238,7 @@ fn UsersSection(users: Vec<UserSummary>, slugs: Vec<String>) -> impl IntoView {
 }
 
 #[component]
-fn KeysSection(keys: Vec<ApiKeySummary>, slugs: Vec<String>) -> impl IntoView {
+fn KeysSection(keys: Vec<ApiKeySummary>, slugs: Vec<String>, typed: Typed) -> impl IntoView {
     let rows = keys
         .into_iter()
         .map(|key| {
@@ -263,16 +276,18 @@ fn KeysSection(keys: Vec<ApiKeySummary>, slugs: Vec<String>) -> impl IntoView {
             </table>
             <h3>"New key"</h3>
             <PostForm to=CreateKey::PATH class="inline" label="New API key">
-                <label>"Workspace" <select name="workspace">{workspace_options(&slugs, "every workspace")}</select></label>
+                <label>"Workspace" <select name="workspace">
+                    {workspace_options(&slugs, "every workspace", &typed.value("workspace"))}
+                </select></label>
                 <label>
                     "Scopes"
                     <select name="scopes">
-                        <option value="ingest">"ingest"</option>
-                        <option value="read">"read"</option>
-                        <option value="ingest,read">"ingest, read"</option>
+                        {["ingest", "read", "ingest,read"].map(|scopes| view! {
+                            <option value=scopes selected=typed.holds("scopes", scopes)>{scopes.replace(',', ", ")}</option>
+                        })}
                     </select>
                 </label>
-                <label>"Name" <input name="name"/></label>
+                <label>"Name" <input name="name" value=typed.value("name")/></label>
                 <button type="submit" class="primary">"Create key"</button>
             </PostForm>
         </section>

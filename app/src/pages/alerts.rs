@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 
 use super::admin::{notice_view, ConfirmedForm, PostForm};
+use crate::admin_api::Typed;
 use crate::alerts::{alerts_overview, AddAlertRule, AlertsData, RemoveAlert};
 use crate::components::{loaded_view, ListHead, PageTitle, TopBar};
 use crate::format::absolute_time;
@@ -25,7 +26,12 @@ pub fn AlertsPage() -> impl IntoView {
 #[component]
 fn AlertsView(data: AlertsData) -> impl IntoView {
     let AlertsData { viewer, workspaces, rules, endpoints, notice } = data;
-    let options = workspaces.iter().map(|s| view! { <option value=s.clone()>{s.clone()}</option> }).collect_view();
+    // A refused rule comes back as typed.
+    let typed = Typed::of(&notice, AddAlertRule::PATH);
+    let options = workspaces
+        .iter()
+        .map(|s| view! { <option value=s.clone() selected=typed.holds("workspace", s)>{s.clone()}</option> })
+        .collect_view();
     let conditions = [
         ("match", "each matching record"),
         ("count", "more than N matching records in the window"),
@@ -34,7 +40,7 @@ fn AlertsView(data: AlertsData) -> impl IntoView {
         ("p95_duration", "p95 duration above T ms, per provider"),
         ("absent", "no matching record in the window"),
     ]
-    .map(|(value, text)| view! { <option value=value>{text}</option> })
+    .map(|(value, text)| view! { <option value=value selected=typed.holds("condition", value)>{text}</option> })
     .collect_view();
     let known = endpoints.iter().map(|(id, url)| format!("{id}: {url}")).collect::<Vec<_>>().join(" · ");
     let list = if rules.is_empty() {
@@ -54,25 +60,29 @@ fn AlertsView(data: AlertsData) -> impl IntoView {
         <TopBar viewer/>
         <main class="page admin">
             <h1>"Alert rules"</h1>
-            {notice.map(notice_view)}
+            {notice.clone().map(notice_view)}
             <p class="muted">
                 "A rule fires once when its condition starts and once when it resolves; both are records in the \
                  trail workspace, sent to the rule's webhook endpoints (docs/webhooks.md)."
             </p>
             {list}
             <PostForm to=AddAlertRule::PATH class="inline" label="Add an alert rule">
-                <label>"Name" <input name="name" required size="20"/></label>
+                <label>"Name" <input name="name" required size="20" value=typed.value("name")/></label>
                 <label>"Workspace" <select name="workspace">
                     <option value="">"every workspace"</option>
                     {options}
                 </select></label>
-                <label>"Search" <input name="query" size="24" placeholder="severity:>=error key:payment.*"/></label>
+                <label>"Search" <input name="query" size="24" placeholder="severity:>=error key:payment.*"
+                    value=typed.value("query")/></label>
                 <label>"Condition" <select name="condition">{conditions}</select></label>
-                <label>"Threshold" <input name="threshold" size="6" placeholder="N, P or T"/></label>
-                <label>"Fewest records" <input name="min_records" size="4" placeholder="0"/></label>
-                <label>"Window" <input name="window" size="4" placeholder="5m"/></label>
-                <label>"Cool-down" <input name="cooldown" size="4" placeholder="5m"/></label>
-                <label>"Endpoints" <input name="endpoints" size="8" placeholder="ids; none: all" title=known/></label>
+                <label>"Threshold" <input name="threshold" size="6" placeholder="N, P or T"
+                    value=typed.value("threshold")/></label>
+                <label>"Fewest records" <input name="min_records" size="4" placeholder="0"
+                    value=typed.value("min_records")/></label>
+                <label>"Window" <input name="window" size="4" placeholder="5m" value=typed.value("window")/></label>
+                <label>"Cool-down" <input name="cooldown" size="4" placeholder="5m" value=typed.value("cooldown")/></label>
+                <label>"Endpoints" <input name="endpoints" size="8" placeholder="ids; none: all" title=known
+                    value=typed.value("endpoints")/></label>
                 <button type="submit" class="primary">"Add"</button>
             </PostForm>
         </main>

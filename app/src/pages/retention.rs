@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 
 use super::admin::{notice_view, PostForm};
+use crate::admin_api::Typed;
 use crate::components::{loaded_view, PageTitle, TopBar};
 use crate::model::{Kind, Retention, Role};
 use crate::retention::{retention_overview, RetentionData, SetRetention, CONFIRMED, DELETE_OLDER};
@@ -41,8 +42,17 @@ fn RetentionView(data: RetentionData) -> impl IntoView {
     };
     let mut rows = vec![row("Platform default".into(), None).into_any()];
     rows.extend(workspaces.iter().map(|slug| row(slug.clone(), Some(slug)).into_any()));
-    let options = workspaces.iter().map(|s| view! { <option value=s.clone()>{s.clone()}</option> }).collect_view();
-    let kinds = Kind::ALL.iter().map(|k| view! { <option value=k.as_str()>{k.as_str()}</option> }).collect_view();
+    // A refused change (one that asks for the tick first) comes back as typed.
+    let typed = Typed::of(&notice, SetRetention::PATH);
+    let options = workspaces
+        .iter()
+        .map(|s| view! { <option value=s.clone() selected=typed.holds("workspace", s)>{s.clone()}</option> })
+        .collect_view();
+    let kinds = Kind::ALL
+        .iter()
+        .map(|k| view! { <option value=k.as_str() selected=typed.holds("kind", k.as_str())>{k.as_str()}</option> })
+        .collect_view();
+    let period = typed.value("period");
     view! {
         <PageTitle text="Retention"/>
         <TopBar viewer/>
@@ -71,7 +81,7 @@ fn RetentionView(data: RetentionData) -> impl IntoView {
                     </select></label>
                     <label>"Kind" <select name="kind">{kinds}</select></label>
                     <label>"Keep (days, forever, or default)"
-                        <input name="period" required size="8" placeholder="90"/></label>
+                        <input name="period" required size="8" placeholder="90" value=period/></label>
                     <label class="check"><input type="checkbox" name="confirm" value=CONFIRMED/> {DELETE_OLDER}</label>
                     <button type="submit" class="primary">"Save"</button>
                 </PostForm>

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 
 use super::admin::{notice_view, ConfirmedForm, PostForm};
+use crate::admin_api::Typed;
 use crate::components::{loaded_view, ListHead, PageTitle, TopBar};
 use crate::format::absolute_time;
 use crate::model::{Delivery, FeedParams, LogStream, Micros, Role, WebhookEndpoint, WebhookFormat};
@@ -29,9 +30,16 @@ pub fn WebhooksPage() -> impl IntoView {
 fn WebhooksView(data: WebhooksData) -> impl IntoView {
     let WebhooksData { viewer, workspaces, endpoints, log_streams, notice } = data;
     let is_founder = viewer.role == Role::Founder;
-    let options = workspaces.iter().map(|s| view! { <option value=s.clone()>{s.clone()}</option> }).collect_view();
-    let formats =
-        WebhookFormat::ALL.iter().map(|f| view! { <option value=f.as_str()>{f.as_str()}</option> }).collect_view();
+    // A refused endpoint comes back as typed.
+    let typed = Typed::of(&notice, AddWebhook::PATH);
+    let options = workspaces
+        .iter()
+        .map(|s| view! { <option value=s.clone() selected=typed.holds("workspace", s)>{s.clone()}</option> })
+        .collect_view();
+    let formats = WebhookFormat::ALL
+        .iter()
+        .map(|f| view! { <option value=f.as_str() selected=typed.holds("format", f.as_str())>{f.as_str()}</option> })
+        .collect_view();
     let list = if endpoints.is_empty() {
         view! { <p class="muted">"No endpoints yet."</p> }.into_any()
     } else {
@@ -46,7 +54,7 @@ fn WebhooksView(data: WebhooksData) -> impl IntoView {
         <TopBar viewer/>
         <main class="page admin">
             <h1>"Webhooks"</h1>
-            {notice.map(notice_view)}
+            {notice.clone().map(notice_view)}
             <p class="muted">
                 "Records and alerts go to these endpoints signed per Standard Webhooks, and are retried until \
                  delivered (docs/webhooks.md)."
@@ -54,15 +62,18 @@ fn WebhooksView(data: WebhooksData) -> impl IntoView {
             {list}
             {is_founder.then(|| view! {
                 <PostForm to=AddWebhook::PATH class="inline" label="Add a webhook endpoint">
-                    <label>"URL" <input name="url" type="url" required size="40" placeholder="https://…"/></label>
+                    <label>"URL" <input name="url" type="url" required size="40" placeholder="https://…"
+                        value=typed.value("url")/></label>
                     <label>"Workspace" <select name="workspace">
                         <option value="">"every workspace"</option>
                         {options}
                     </select></label>
                     <label>"Format" <select name="format">{formats}</select></label>
-                    <label>"Records (search)" <input name="records" size="24" placeholder="severity:>=error"/></label>
-                    <label>"Description" <input name="description" size="20"/></label>
-                    <label><input type="checkbox" name="no_alerts" value="on"/>" no alerts"</label>
+                    <label>"Records (search)" <input name="records" size="24" placeholder="severity:>=error"
+                        value=typed.value("records")/></label>
+                    <label>"Description" <input name="description" size="20" value=typed.value("description")/></label>
+                    <label><input type="checkbox" name="no_alerts" value="on" checked=typed.holds("no_alerts", "on")/>
+                        " no alerts"</label>
                     <button type="submit" class="primary">"Add"</button>
                 </PostForm>
             })}
