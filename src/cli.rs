@@ -503,8 +503,7 @@ async fn manage_user(store: &DynStore, command: UserCommand) -> anyhow::Result<(
         UserCommand::Grant { email, workspace, brand } => {
             let user = user(store, &email).await?;
             let brand = brand.as_deref().unwrap_or("");
-            accounts::grant_membership(store.as_ref(), &Actor::cli(), &user, &workspace, brand).await?;
-            println!("{email} belongs to {workspace}");
+            println!("{}", accounts::grant_membership(store.as_ref(), &Actor::cli(), &user, &workspace, brand).await?);
         }
         UserCommand::Revoke { email, workspace } => {
             let user = user(store, &email).await?;

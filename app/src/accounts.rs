@@ -13,11 +13,15 @@ pub const MAX_LABEL_CHARS: usize = 256;
 
 /// A name, an email, a brand or a description as Trail keeps it (trimmed):
 /// at most `MAX_LABEL_CHARS`, without control characters (a NUL among
-/// them, which PostgreSQL refuses to store and SQLite would keep).
+/// them, which PostgreSQL refuses to store and SQLite would keep) or marks
+/// that turn the direction of the text around it (one name could then read
+/// as another on the admin page).
 pub fn check_label(field: &str, text: &str) -> Result<(), String> {
     let text = text.trim();
-    if text.chars().count() > MAX_LABEL_CHARS || text.chars().any(char::is_control) {
-        return Err(format!("{field}: at most {MAX_LABEL_CHARS} characters, without control characters"));
+    if text.chars().count() > MAX_LABEL_CHARS || text.chars().any(|c| c.is_control() || is_direction_mark(c)) {
+        return Err(format!(
+            "{field}: at most {MAX_LABEL_CHARS} characters, without control characters or direction marks"
+        ));
     }
     Ok(())
 }
@@ -29,6 +33,12 @@ pub fn check_new_user(email: &str, password: &str) -> Result<(), String> {
         return Err(format!("{:?} is not an email address (name@domain, without spaces)", email.trim()));
     }
     check_password(password)
+}
+
+/// Unicode's explicit direction formatting characters (embeddings,
+/// overrides, isolates and marks).
+fn is_direction_mark(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// A password as it may be set.
@@ -217,10 +227,30 @@ mod operations {
         brand: &Option<String>,
     ) -> NewRecord {
         let old = before.map_or(json!({}), |before| membership_json(workspace, before));
+        let message = membership_change(email, &workspace.slug, before, brand);
         actor.record(
-            Entry::new("membership.granted", "user", user_id, format!("{email} now belongs to {}", workspace.slug))
-                .diff(old, membership_json(workspace, brand)),
+            Entry::new("membership.granted", "user", user_id, message).diff(old, membership_json(workspace, brand)),
         )
+    }
+
+    /// A membership's change in words, naming a brand limit that was lifted
+    /// or moved: it changes what a client sees.
+    fn membership_change(
+        email: &str,
+        workspace: &str,
+        before: Option<&Option<String>>,
+        brand: &Option<String>,
+    ) -> String {
+        let limit = |brand: &Option<String>| match brand {
+            Some(brand) => format!("brand {brand} only"),
+            None => "every brand".to_owned(),
+        };
+        let limited = brand.as_ref().map(|brand| format!(" (brand {brand} only)")).unwrap_or_default();
+        match before {
+            None => format!("{email} now belongs to {workspace}{limited}"),
+            Some(old) if old == brand => format!("{email} already belongs to {workspace}{limited}"),
+            Some(old) => format!("{email} now sees {} of {workspace}, no longer {}", limit(brand), limit(old)),
+        }
     }
 
     /// Creates a user and, for member roles, their membership; the user's id.
@@ -336,7 +366,7 @@ mod operations {
         user: &UserRecord,
         workspace: &str,
         brand: &str,
-    ) -> Result<()> {
+    ) -> Result<String> {
         let Some((workspace, brand)) = membership_for(store, user.role, workspace, brand).await? else {
             return Err(refused(format!("{} sees every workspace already", user.role.with_article())));
         };
@@ -347,8 +377,12 @@ mod operations {
             _ => Vec::new(),
         };
         let change = Change::GrantMembership { user_id: user.id, workspace_id: workspace.id, brand: brand.as_deref() };
-        store.apply(change, &audit).await?;
-        Ok(())
+        match store.apply(change, &audit).await? {
+            Applied::MembershipGranted { before, .. } => {
+                Ok(membership_change(&user.email, &workspace.slug, before.as_ref(), &brand))
+            }
+            other => unreachable!("granting a membership applied as {other:?}"),
+        }
     }
 
     /// Takes `user` out of a workspace.
@@ -460,6 +494,8 @@ mod tests {
         assert!(check_new_user("maya@example.com", "        ").is_err());
         assert!(check_new_user("maya@example.com", "long\0enough").is_err());
         assert!(check_new_user("maya@example.com", "  long enough  ").is_ok(), "spaces are characters");
+        assert!(check_label("name", "\u{202E}evil\u{202C} مرحبا").is_err(), "no direction override");
+        assert!(check_label("name", "مرحبا Maya").is_ok(), "right-to-left text itself is fine");
         assert_eq!(parse_scopes("ingest, read,ingest").unwrap(), vec!["ingest", "read"]);
         assert!(parse_scopes("ingest,admin").unwrap_err().contains("admin"));
         assert!(parse_scopes(" , ").is_err());

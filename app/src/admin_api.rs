@@ -141,8 +141,9 @@ pub async fn grant_membership(user_id: i64, workspace: String, brand: String) ->
     ssr::noted(Notice::Done, async move {
         let (actor, ctx) = ssr::require(Role::Founder).await?;
         let user = ssr::user(&ctx, user_id).await?;
-        accounts::grant_membership(ctx.store.as_ref(), &actor, &user, &workspace, &brand).await.map_err(refused)?;
-        Ok(format!("{} now belongs to {workspace}.", user.email))
+        let change =
+            accounts::grant_membership(ctx.store.as_ref(), &actor, &user, &workspace, &brand).await.map_err(refused)?;
+        Ok(format!("{change}."))
     })
     .await
 }

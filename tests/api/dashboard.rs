@@ -486,3 +486,35 @@ async fn load_more_is_a_link_to_the_next_page() {
     let entity = page(&app, "/entities/none/x?cursor=nonsense").await;
     assert_eq!(entity.status(), StatusCode::NOT_FOUND, "no such entity, cursor or not");
 }
+
+/// Adding a client's membership again changes what they see: the notice
+/// (and the audit record) say so, naming the brand limit lifted.
+#[tokio::test]
+async fn widening_a_client_s_brand_limit_says_so() {
+    use app::admin_api::GrantMembership;
+    let app = spawn_app().await;
+    let client = crate::helpers::add_user(&app.store, "cleo@test.trail", app::model::Role::Client).await;
+    crate::helpers::grant(&app.store, client, "acme", "nike").await;
+    app.sign_in(FOUNDER_EMAIL).await;
+    let form = [("user_id", client.to_string()), ("workspace", "acme".into()), ("brand", String::new())];
+    let request = app.client.post(app.url(GrantMembership::PATH)).header("accept", "text/html");
+    request.header("referer", app.url("/admin")).form(&form).send().await.unwrap();
+    let html = page(&app, "/admin").await.text().await.unwrap();
+    let said = "cleo@test.trail now sees every brand of acme, no longer brand nike only";
+    assert!(html.contains(said), "{html}");
+    assert!(app.audit_records().await.iter().any(|r| r.message.as_deref() == Some(said)));
+}
+
+/// The overview panel says which workspace it counts, however it was chosen:
+/// in the list, or typed in the search (`workspace:acme`).
+#[tokio::test]
+async fn the_overview_names_the_workspace_it_counts() {
+    let app = spawn_app().await;
+    app.sign_in(FOUNDER_EMAIL).await;
+    for path in ["/?workspace=acme", "/?q=workspace%3Aacme"] {
+        let html = page(&app, path).await.text().await.unwrap();
+        assert!(html.contains("every record of acme you may see"), "{path}");
+    }
+    let html = page(&app, "/").await.text().await.unwrap();
+    assert!(html.contains("every record you may see"));
+}
