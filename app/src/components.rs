@@ -73,6 +73,8 @@ pub fn TopBar(viewer: Viewer) -> impl IntoView {
     let who = viewer.name.clone().unwrap_or_else(|| viewer.email.clone());
     let platform = viewer.role.is_platform();
     view! {
+        // Keyboard users skip the bar and the panels to what the page is about.
+        <a class="skip" href="#main">"Skip to content"</a>
         <header class="topbar">
             <a class="brand" href="/">"Trail"</a>
             <nav aria-label="Main">
@@ -110,10 +112,12 @@ pub fn When(at: Micros, now: Micros) -> impl IntoView {
 pub fn EventItem(row: EventRow, now: Micros, #[prop(optional)] fresh: bool) -> impl IntoView {
     let severity = row.severity.as_str();
     let actor = row.actor_display().map(str::to_owned);
-    let entity = row.entity_display().map(|label| match row.entity_href() {
-        Some(href) => view! { <a class="entity" href=href>{label}</a> }.into_any(),
-        None => view! { <span class="entity">{label}</span> }.into_any(),
-    });
+    // Always a cell, empty without an entity: the row is a grid, and a
+    // missing cell would move the ones after it a column to the left.
+    let entity = match (row.entity_display(), row.entity_href()) {
+        (Some(label), Some(href)) => view! { <a class="entity" href=href>{label}</a> }.into_any(),
+        (label, _) => view! { <span class="entity">{label}</span> }.into_any(),
+    };
     let status = row.status.map(|s| view! { <span class=format!("status status-{s}")>{s.as_str()}</span> });
     view! {
         <li

@@ -630,6 +630,9 @@ fn choice<T: std::str::FromStr<Err = String>>(name: &str, value: &str) -> Result
 
 /// `warning` (exactly), `>=warning` or `>warning` (at least / above).
 fn severity(value: &str, f: &mut EventFilter) -> Result<(), String> {
+    if value.starts_with('<') {
+        return Err("compares with >= or > only (at least, above): `severity:info` is the least severe".into());
+    }
     let (op, level) = match value.strip_prefix(">=") {
         Some(rest) => (">=", rest),
         None => match value.strip_prefix('>') {
@@ -860,6 +863,7 @@ mod tests {
         assert_eq!(f.since.unwrap().to_rfc3339(), "2026-11-05T00:00:00.000000Z");
         assert_eq!(f.until.unwrap().to_rfc3339(), "2026-11-20T00:00:00.000000Z");
         assert_eq!(parse("sev:>=error sev:>=warning").unwrap().min_severity, Some(Severity::Error));
+        assert!(parse("severity:<=info").unwrap_err().contains(">= or >"), "not \"one of info…\"");
         assert_eq!(parse("sev:>=warning sev:>warning").unwrap().min_severity, Some(Severity::Error));
         // On top of filters set elsewhere (the read API's parameters, the feed's controls).
         let mut filter = EventFilter { kind: Some(Kind::Audit), ..Default::default() };

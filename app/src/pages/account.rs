@@ -27,7 +27,7 @@ fn AccountView(data: AccountData) -> impl IntoView {
     view! {
         <PageTitle text="Your account"/>
         <TopBar viewer/>
-        <main class="page admin">
+        <main id="main" class="page admin">
             <h1>"Your account"</h1>
             {notice.map(notice_view)}
             <p>"Signed in as " <bdi>{email}</bdi> " (" {role} ")."</p>

@@ -94,7 +94,7 @@ fn Admin(data: AdminData) -> impl IntoView {
     view! {
         <PageTitle text="Admin"/>
         <TopBar viewer/>
-        <main class="page admin">
+        <main id="main" class="page admin">
             <h1>"Administration"</h1>
             {notice.clone().map(notice_view)}
             <p><a href="/admin/retention">"Retention periods"</a> " · " <a href="/admin/webhooks">"Webhooks"</a> " · "

@@ -58,7 +58,7 @@ fn AlertsView(data: AlertsData) -> impl IntoView {
     view! {
         <PageTitle text="Alert rules"/>
         <TopBar viewer/>
-        <main class="page admin">
+        <main id="main" class="page admin">
             <h1>"Alert rules"</h1>
             {notice.clone().map(notice_view)}
             <p class="muted">

@@ -51,7 +51,7 @@ fn EntityTimeline(timeline: Timeline, entity: EntityRef, order: Order) -> impl I
     view! {
         <PageTitle text=format!("History of {title}")/>
         <TopBar viewer/>
-        <main class="page">
+        <main id="main" class="page">
             <p class="crumbs"><a href="/">"← Activity"</a></p>
             <div class="toolbar">
                 <h1>"History of " <code>{title}</code> {within}</h1>

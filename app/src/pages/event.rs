@@ -49,7 +49,7 @@ fn Record(view: RecordView) -> impl IntoView {
     view! {
         <PageTitle text=row.key.clone()/>
         <TopBar viewer/>
-        <main class="page record">
+        <main id="main" class="page record">
             <p class="crumbs"><a href="/">"← Activity"</a></p>
             <header class="record-head">
                 <span class=format!("badge sev sev-{severity}")>{severity}</span>

@@ -48,7 +48,7 @@ fn Feed(start: FeedStart, params: FeedParams, unread: Vec<String>) -> impl IntoV
     view! {
         <PageTitle text="Activity"/>
         <TopBar viewer/>
-        <main class="page">
+        <main id="main" class="page">
             <LiveFeed params=params.clone() newest_ms live/>
             <crate::pages::stats::StatsPanel params=params.clone()/>
             <FilterBar params=params.clone() workspaces=choosable_workspaces understood/>

@@ -39,7 +39,7 @@ fn HealthView(health: Health) -> impl IntoView {
         })
         .collect_view();
     view! {
-        <main class="page">
+        <main id="main" class="page">
             <div class="toolbar">
                 <h1>"System health"</h1>
                 <span class=format!("badge health-{overall}")>{overall}</span>

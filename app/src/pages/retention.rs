@@ -56,7 +56,7 @@ fn RetentionView(data: RetentionData) -> impl IntoView {
     view! {
         <PageTitle text="Retention"/>
         <TopBar viewer/>
-        <main class="page admin">
+        <main id="main" class="page admin">
             <h1>"Retention"</h1>
             {notice.map(notice_view)}
             <p class="muted">

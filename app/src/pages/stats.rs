@@ -24,7 +24,7 @@ pub fn StatsPanel(params: FeedParams) -> impl IntoView {
         "" => None,
         window => StatsWindow::parse(window).err(),
     };
-    let key = (params.window.clone(), workspace);
+    let key = (params.window.clone(), workspace.clone());
     // Only for a window understood: a resource loads as soon as it is made.
     let stats = bad_window
         .is_none()
@@ -44,7 +44,7 @@ pub fn StatsPanel(params: FeedParams) -> impl IntoView {
     };
     view! {
         <section class="stats" aria-labelledby="stats-title">
-            <WindowPicker params/>
+            <WindowPicker params workspace/>
             {match bad_window {
                 Some(message) => view! { <p class="alert" role="alert">{message}</p> }.into_any(),
                 None => view! {
@@ -57,7 +57,7 @@ pub fn StatsPanel(params: FeedParams) -> impl IntoView {
 }
 
 #[component]
-fn WindowPicker(params: FeedParams) -> impl IntoView {
+fn WindowPicker(params: FeedParams, workspace: String) -> impl IntoView {
     let current = if params.window.is_empty() { "24h".to_owned() } else { params.window.clone() };
     let links = StatsWindow::ALL
         .iter()
@@ -69,16 +69,17 @@ fn WindowPicker(params: FeedParams) -> impl IntoView {
             view! { <a href=target aria-current=selected.then_some("true")>{label}</a> }
         })
         .collect_view();
-    // The panel counts the workspace chosen, not the search or the other
-    // filters, and as of the page's load: it says so.
-    let scope = match params.workspace.as_str() {
+    // The panel counts the workspace chosen (in the list or the search),
+    // not the rest of the search or the other filters, and as of the
+    // page's load: it says so.
+    let scope = match workspace.as_str() {
         "" => "every record you may see".to_owned(),
         workspace => format!("every record of {workspace} you may see"),
     };
     view! {
         <div class="toolbar">
             <h2 id="stats-title">"Overview"</h2>
-            <span class="muted">{format!("{scope}, as of this page's load; the search and other filters aside")}</span>
+            <span class="muted">{format!("{scope}, as of this page's load; the rest of the search and the other filters aside")}</span>
             <span class="spacer"></span>
             <nav class="segmented" aria-label="Stats window">{links}</nav>
         </div>

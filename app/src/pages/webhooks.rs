@@ -52,7 +52,7 @@ fn WebhooksView(data: WebhooksData) -> impl IntoView {
     view! {
         <PageTitle text="Webhooks"/>
         <TopBar viewer/>
-        <main class="page admin">
+        <main id="main" class="page admin">
             <h1>"Webhooks"</h1>
             {notice.clone().map(notice_view)}
             <p class="muted">
