@@ -35,6 +35,23 @@ pub fn check_new_user(email: &str, password: &str) -> Result<(), String> {
     check_password(password)
 }
 
+/// Whether a role fits the number of workspaces a user belongs to: a
+/// provider belongs to one or more, a client to one (PRODUCT.md); platform
+/// roles see every workspace.
+pub fn check_memberships(role: Role, email: &str, workspaces: usize) -> Result<(), String> {
+    match (role, workspaces) {
+        (role, _) if role.is_platform() => Ok(()),
+        (role, 0) => Err(format!(
+            "{} belongs to a workspace, and {email} would belong to none (disable them instead)",
+            role.with_article()
+        )),
+        (Role::Client, n) if n > 1 => {
+            Err(format!("a client belongs to one workspace, and {email} would belong to {n}: remove the others first"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Unicode's explicit direction formatting characters (embeddings,
 /// overrides, isolates and marks).
 fn is_direction_mark(c: char) -> bool {
@@ -122,7 +139,7 @@ pub use operations::*;
 mod operations {
     use serde_json::{json, Value};
 
-    use super::{check_label, check_new_user, check_password, membership, parse_scopes};
+    use super::{check_label, check_memberships, check_new_user, check_password, membership, parse_scopes};
     use crate::audit::{Actor, Entry, PLATFORM_WORKSPACE};
     use crate::context::Credentials;
     use crate::model::{valid_slug, Micros, Role};
@@ -298,6 +315,11 @@ mod operations {
         if actor.is_user(user_id) && (disabled == Some(true) || role.is_some_and(|role| role != Role::Founder)) {
             return Err(refused("you cannot demote or disable yourself"));
         }
+        if let (Some(role), Some(user)) = (role, store.user_summary(user_id).await?) {
+            if role != user.role {
+                check_memberships(role, &user.email, user.memberships.len()).map_err(refused)?;
+            }
+        }
         let audit = |applied: &Applied| {
             let Applied::UserUpdated { before, after, brands_lifted } = applied else { return Vec::new() };
             let mut records = Vec::new();
@@ -370,6 +392,8 @@ mod operations {
         let Some((workspace, brand)) = membership_for(store, user.role, workspace, brand).await? else {
             return Err(refused(format!("{} sees every workspace already", user.role.with_article())));
         };
+        let others = member_of(store, user.id).await?.into_iter().filter(|id| *id != workspace.id).count();
+        check_memberships(user.role, &user.email, others + 1).map_err(refused)?;
         let audit = |applied: &Applied| match applied {
             Applied::MembershipGranted { before, .. } if before.as_ref() != Some(&brand) => {
                 vec![membership_granted(actor, user.id, &user.email, &workspace, before.as_ref(), &brand)]
@@ -388,6 +412,8 @@ mod operations {
     /// Takes `user` out of a workspace.
     pub async fn revoke_membership(store: &dyn Store, actor: &Actor, user: &UserRecord, workspace: &str) -> Result<()> {
         let workspace = self::workspace(store, workspace).await?;
+        let others = member_of(store, user.id).await?.into_iter().filter(|id| *id != workspace.id).count();
+        check_memberships(user.role, &user.email, others).map_err(refused)?;
         let audit = |applied: &Applied| match applied {
             Applied::MembershipRevoked { brand } => {
                 let message = format!("{} no longer belongs to {}", user.email, workspace.slug);
@@ -399,6 +425,12 @@ mod operations {
         };
         store.apply(Change::RevokeMembership { user_id: user.id, workspace_id: workspace.id }, &audit).await?;
         Ok(())
+    }
+
+    /// The workspaces (ids) `user_id` belongs to.
+    async fn member_of(store: &dyn Store, user_id: i64) -> Result<Vec<i64>> {
+        let user = store.user_summary(user_id).await?;
+        Ok(user.map(|u| u.memberships.into_iter().map(|m| m.workspace_id).collect()).unwrap_or_default())
     }
 
     /// A key as audit records show it: never its secret or hash.
@@ -477,6 +509,12 @@ mod tests {
         assert!(membership(Role::Client, "", "nike").is_err());
         assert_eq!(membership(Role::Client, "acme", "nike"), Ok(Some(("acme", Some("nike")))));
         assert_eq!(membership(Role::Client, "acme", ""), Ok(Some(("acme", None))), "every brand");
+        assert!(
+            check_memberships(Role::Provider, "p@x", 2).is_ok() && check_memberships(Role::Client, "c@x", 1).is_ok()
+        );
+        assert!(check_memberships(Role::Provider, "p@x", 0).unwrap_err().contains("would belong to none"));
+        assert!(check_memberships(Role::Client, "c@x", 2).unwrap_err().contains("one workspace"));
+        assert!(check_memberships(Role::Admin, "a@x", 0).is_ok());
         assert!(membership(Role::Client, "acme", "  ").unwrap_err().contains("blank"), "not every brand");
     }
 

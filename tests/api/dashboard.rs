@@ -518,3 +518,28 @@ async fn the_overview_names_the_workspace_it_counts() {
     let html = page(&app, "/").await.text().await.unwrap();
     assert!(html.contains("every record you may see"));
 }
+
+/// A provider belongs to one workspace or more, a client to one: no change
+/// leaves either with none, or a client with two (PRODUCT.md's roles).
+#[tokio::test]
+async fn members_keep_the_workspaces_their_role_needs() {
+    use app::accounts::{grant_membership, revoke_membership, update_user};
+    use app::audit::Actor;
+    let app = spawn_app().await;
+    let store = app.store.as_ref();
+    let cli = Actor::cli();
+    let client = add_user(&app.store, "cleo@test.trail", Role::Client).await;
+    crate::helpers::grant(&app.store, client, "acme", "").await;
+    crate::helpers::add_workspace(&app.store, "globex").await;
+    let cleo = store.user_by_id(client).await.unwrap().unwrap();
+    fn refused<T>(result: Result<T, accounts::AccountError>) -> String {
+        result.err().map(|e| e.to_string()).unwrap_or_default()
+    }
+    assert!(refused(grant_membership(store, &cli, &cleo, "globex", "").await).contains("one workspace"));
+    assert!(refused(revoke_membership(store, &cli, &cleo, "acme").await).contains("would belong to none"));
+    assert!(grant_membership(store, &cli, &cleo, "acme", "nike").await.is_ok(), "the same workspace: its brand");
+    let admin = add_user(&app.store, "ada@test.trail", Role::Admin).await;
+    assert!(refused(update_user(store, &cli, admin, Some(Role::Client), None).await).contains("would belong to none"));
+    let cleo = store.user_summary(client).await.unwrap().unwrap();
+    assert_eq!(cleo.memberships.len(), 1, "nothing changed");
+}
