@@ -41,6 +41,7 @@ pub async fn change_password(current: String, password: String, repeated: String
         let origin = crate::admin_api::ssr::origin().await;
         let address = origin.ip.as_deref().and_then(|ip| ip.parse().ok());
         let actor = Actor::viewer(&viewer, origin);
+        let unchanged = password == current;
         let checked = ctx.passwords.check(&user.email, address, user.password_hash.clone(), current).await;
         if !checked.map_err(|why| crate::api::ssr::bad_request(&why))? {
             let entry = Entry::new(
@@ -54,6 +55,10 @@ pub async fn change_password(current: String, password: String, repeated: String
                 tracing::error!(error = %err, "could not record a refused password change");
             }
             return Err(crate::api::ssr::bad_request("the current password is not right"));
+        }
+        // Said only once the current one was checked: it tells what that is.
+        if unchanged {
+            return Err(crate::api::ssr::bad_request("the new password is the current one: choose another"));
         }
         let version =
             crate::accounts::set_password(ctx.store.as_ref(), ctx.credentials.as_ref(), &actor, &user, password)

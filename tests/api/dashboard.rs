@@ -108,8 +108,10 @@ async fn a_member_without_grants_sees_an_empty_feed() {
     add_user(&app.store, "lonely@test.trail", Role::Provider).await;
     app.sign_in("lonely@test.trail").await;
     let html = page(&app, "/").await.text().await.unwrap();
-    assert!(html.contains("Nothing matches"));
+    assert!(html.contains("Nothing here yet"), "unfiltered: nothing to see yet");
     assert!(!html.contains("secret.thing"));
+    let html = page(&app, "/?q=secret").await.text().await.unwrap();
+    assert!(html.contains("Nothing matches these filters"), "filtered: nothing matched");
 }
 
 /// The admin forms work without JavaScript: the post runs the action and

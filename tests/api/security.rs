@@ -151,6 +151,7 @@ async fn a_new_password_signs_out_every_other_session() {
         ("wrong one!", "a new password", "a new password"),
         (PASSWORD, "short", "short"),
         (PASSWORD, "a new password", "another one"),
+        (PASSWORD, PASSWORD, PASSWORD),
     ] {
         let refused = change(current, new, again).await.unwrap();
         assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{current} {new} {again}");

@@ -69,7 +69,7 @@ fn Feed(start: FeedStart, params: FeedParams, unread: Vec<String>) -> impl IntoV
                     unread.join(", ")
                 )}</p>
             })}
-            {(empty && live).then(|| view! { <p class="empty">"Nothing matches. Records sent to the ingest API appear here."</p> })}
+            {(empty && live).then(|| view! { <p class="empty">{empty_text(&params)}</p> })}
             {later.then(|| view! { <p class="crumbs"><a href=first_page.clone()>"← Newest records (live)"</a></p> })}
             // Always there, so live records have a place to go.
             <ol class="feed" aria-label="Activity feed">{rows}</ol>
@@ -184,4 +184,14 @@ fn options(values: Vec<String>, selected: String, any: &'static str) -> impl Int
             view! { <option value=value selected=is_selected>{label}</option> }.into_any()
         }))
         .collect_view()
+}
+
+/// What an empty feed says: a filtered view matched nothing; an unfiltered
+/// one has nothing the viewer may see yet.
+fn empty_text(params: &FeedParams) -> &'static str {
+    let filtered = FeedParams { window: String::new(), ..params.clone() } != FeedParams::default();
+    match filtered {
+        true => "Nothing matches these filters.",
+        false => "Nothing here yet: new records appear as they arrive.",
+    }
 }
