@@ -138,7 +138,18 @@ pub async fn load_stats(window: String, workspace: String) -> Result<crate::mode
     let workspace = Some(workspace).filter(|w| !w.is_empty());
     crate::search::no_nul("workspace", workspace.as_deref().unwrap_or_default()).map_err(ssr::bad_request)?;
     let scope = Scope::for_viewer(&viewer);
-    ctx.store.stats(&scope, workspace.as_deref(), window, Micros::now()).await.map_err(ssr::internal)
+    let mut stats =
+        ctx.store.stats(&scope, workspace.as_deref(), window, Micros::now()).await.map_err(ssr::internal)?;
+    // Actors are counted by id; people know them by name. Each name comes
+    // from a record the viewer may see (one index lookup per actor).
+    for actor in &mut stats.top_actors {
+        let filter =
+            EventFilter { workspace: workspace.clone(), actor_id: Some(actor.name.clone()), ..Default::default() };
+        let newest = ctx.store.list_events(&scope, &filter, Page::newest(1)).await.map_err(ssr::internal)?;
+        actor.label =
+            newest.first().and_then(|row| row.actor_display()).filter(|shown| *shown != actor.name).map(str::to_owned);
+    }
+    Ok(stats)
 }
 
 /// The health page: founders and admins only.

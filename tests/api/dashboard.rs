@@ -545,3 +545,28 @@ async fn members_keep_the_workspaces_their_role_needs() {
     let cleo = store.user_summary(client).await.unwrap().unwrap();
     assert_eq!(cleo.memberships.len(), 1, "nothing changed");
 }
+
+/// Top actors show the name people know them by, taken from a record the
+/// viewer may see: a client never reads a name only an internal record holds.
+#[tokio::test]
+async fn top_actors_are_named_from_what_the_viewer_may_see() {
+    let app = spawn_app().await;
+    let records = json!([
+        {"key": "a.one", "actor": {"id": "u_1", "name": "Maya Chen"}, "visibility": "client"},
+        {"key": "a.two", "actor": {"id": "u_2", "name": "Secret Name"}, "visibility": "internal"},
+        {"key": "a.three", "actor": {"id": "u_2"}, "visibility": "client"},
+    ]);
+    assert_eq!(app.ingest(&records).await.status(), StatusCode::ACCEPTED);
+    app.sign_in(FOUNDER_EMAIL).await;
+    let html = page(&app, "/").await.text().await.unwrap();
+    let ranking = &html[html.find("Top actors").expect("the ranking")..];
+    assert!(ranking.contains("Maya Chen") && ranking.contains("Secret Name"), "{ranking}");
+
+    let client = add_user(&app.store, "cleo@test.trail", Role::Client).await;
+    crate::helpers::grant(&app.store, client, "acme", "").await;
+    let cleo = app.client_signed_in_as("cleo@test.trail").await;
+    let html = cleo.get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    let ranking = &html[html.find("Top actors").expect("the ranking")..];
+    assert!(ranking.contains("Maya Chen") && ranking.contains("u_2"), "{ranking}");
+    assert!(!html.contains("Secret Name"), "an internal record's name");
+}

@@ -75,7 +75,7 @@ fn recount(records: &[NewRecord], may_see: impl Fn(&NewRecord) -> bool, window: 
     let ranked = |counts: HashMap<String, i64>| {
         let mut v: Vec<(String, i64)> = counts.into_iter().collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        v.into_iter().map(|(name, count)| app::model::NamedCount { name, count }).collect::<Vec<_>>()
+        v.into_iter().map(|(name, count)| app::model::NamedCount { name, count, label: None }).collect::<Vec<_>>()
     };
     stats.by_key = ranked(keys);
     stats.top_actors = ranked(actors);

@@ -132,6 +132,7 @@ fn StatsBody(stats: Stats, counted: FeedParams) -> impl IntoView {
     let (keys, other_keys) = top_and_rest(&stats.by_key, PANEL_KEYS, |rest| NamedCount {
         name: rest.len().to_string(),
         count: rest.iter().map(|k| k.count).sum(),
+        label: None,
     });
     view! {
         <div class="tiles">{tiles}</div>
@@ -176,7 +177,14 @@ fn Ranking(
             let q = format!("{link}:{} after:{}", crate::search::quote(&item.name), since.to_rfc3339());
             let feed = FeedParams { q, ..counted.clone() };
             let href = format!("/?{}", feed.to_query());
-            view! { <li><a href=href>{item.name}</a> <span class="count">{item.count}</span></li> }
+            // A label (an actor's name) first, the id it counts by beside it.
+            let shown = match &item.label {
+                Some(label) => {
+                    view! { <bdi>{label.clone()}</bdi> " " <span class="muted">{item.name.clone()}</span> }.into_any()
+                }
+                None => view! { <bdi>{item.name.clone()}</bdi> }.into_any(),
+            };
+            view! { <li><a href=href>{shown}</a> <span class="count">{item.count}</span></li> }
         })
         .collect_view();
     view! {

@@ -216,8 +216,8 @@ pub fn assemble(window: StatsWindow, now: Micros, rows: Vec<StatsRow>) -> Stats 
     for row in rows {
         match row.part.as_str() {
             PART_BAR => bars.push((row.bar, row.severity, row.records)),
-            PART_KEY => keys.push(NamedCount { name: row.name, count: row.records }),
-            PART_ACTOR => actors.push(NamedCount { name: row.name, count: row.records }),
+            PART_KEY => keys.push(NamedCount { name: row.name, count: row.records, label: None }),
+            PART_ACTOR => actors.push(NamedCount { name: row.name, count: row.records, label: None }),
             PART_ACTION => actions.push(row),
             _ => {}
         }
