@@ -61,7 +61,8 @@ fn Feed(start: FeedStart, params: FeedParams, unread: Vec<String>) -> impl IntoV
                     <a href=format!("/api/v1/events/export?{}", params.export_query("ndjson")) download>"NDJSON"</a>
                 </p>
             })}
-            {search_error.map(|text| view! { <p class="alert" role="alert">"Search not understood: " {text}</p> })}
+            // The search or a filter of the address (`kind=bogus`): the message names which.
+            {search_error.map(|text| view! { <p class="alert" role="alert">"Not understood: " {text}</p> })}
             {notice.map(|text| view! { <p class="alert" role="alert">{text}</p> })}
             {(!unread.is_empty()).then(|| view! {
                 <p class="alert" role="alert">{format!(
