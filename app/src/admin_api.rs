@@ -262,6 +262,8 @@ pub(crate) mod ssr {
 
     /// Keeps a form-encoded POST's fields beside the request, for a failure
     /// notice to show them again ([`noted`]); the body goes on unchanged.
+    /// Only a server function's, and only when the body says its length (a
+    /// form the browser sends does).
     pub async fn keep_posted_form(
         request: axum::extract::Request,
         next: axum::middleware::Next,
@@ -276,7 +278,10 @@ pub(crate) mod ssr {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
             .is_some_and(|len| len <= MAX_KEPT_FORM_BYTES);
-        if !is_form || !small {
+        // Server functions only: not the API, not the sign-in (its password).
+        let path = request.uri().path();
+        let server_function = path.starts_with("/api/") && !path.starts_with("/api/v1/");
+        if !is_form || !small || !server_function {
             return next.run(request).await;
         }
         let (mut parts, body) = request.into_parts();
@@ -293,7 +298,9 @@ pub(crate) mod ssr {
         let Ok(axum::Extension(posted)) = leptos_axum::extract::<axum::Extension<PostedForm>>().await else {
             return Typed::default();
         };
-        let fields = posted.fields.into_iter().filter(|(name, _)| !SECRET_FIELDS.contains(&name.as_str())).collect();
+        // A value longer than any form field's is not shown again.
+        let kept = |(name, value): &(String, String)| !SECRET_FIELDS.contains(&name.as_str()) && value.len() <= 4_096;
+        let fields = posted.fields.into_iter().filter(kept).collect();
         Typed { action: posted.path, fields }
     }
 

@@ -140,16 +140,30 @@ pub async fn load_stats(window: String, workspace: String) -> Result<crate::mode
     let scope = Scope::for_viewer(&viewer);
     let mut stats =
         ctx.store.stats(&scope, workspace.as_deref(), window, Micros::now()).await.map_err(ssr::internal)?;
-    // Actors are counted by id; people know them by name. Each name comes
-    // from a record the viewer may see (one index lookup per actor).
-    for actor in &mut stats.top_actors {
-        let filter =
-            EventFilter { workspace: workspace.clone(), actor_id: Some(actor.name.clone()), ..Default::default() };
-        let newest = ctx.store.list_events(&scope, &filter, Page::newest(1)).await.map_err(ssr::internal)?;
-        actor.label =
-            newest.first().and_then(|row| row.actor_display()).filter(|shown| *shown != actor.name).map(str::to_owned);
+    if scope == Scope::Platform {
+        name_top_actors(ctx.store.as_ref(), workspace, &mut stats).await;
     }
     Ok(stats)
+}
+
+/// Actors are counted by id; people know them by name: each top actor gets
+/// the one its newest record in the window gives. For founders and admins
+/// only, who see every record: the lookup is then one step of the actor
+/// index, where a member's visibility would have it pass over records they
+/// may not see. A lookup that fails leaves the id alone.
+#[cfg(feature = "ssr")]
+async fn name_top_actors(store: &dyn crate::store::Store, workspace: Option<String>, stats: &mut crate::model::Stats) {
+    for actor in &mut stats.top_actors {
+        let filter = EventFilter {
+            workspace: workspace.clone(),
+            actor_id: Some(actor.name.clone()),
+            since: Some(stats.since),
+            ..Default::default()
+        };
+        let newest = store.list_events(&Scope::Platform, &filter, Page::newest(1)).await.unwrap_or_default();
+        let shown = newest.first().and_then(|row| row.actor_display()).filter(|shown| *shown != actor.name);
+        actor.label = shown.map(str::to_owned);
+    }
 }
 
 /// The health page: founders and admins only.

@@ -73,7 +73,7 @@ pub fn TopBar(viewer: Viewer) -> impl IntoView {
     let who = viewer.name.clone().unwrap_or_else(|| viewer.email.clone());
     let platform = viewer.role.is_platform();
     view! {
-        // Keyboard users skip the bar and the panels to what the page is about.
+        // Keyboard users skip the top bar's links to the page's own content.
         <a class="skip" href="#main">"Skip to content"</a>
         <header class="topbar">
             <a class="brand" href="/">"Trail"</a>

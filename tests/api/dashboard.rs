@@ -521,10 +521,11 @@ async fn the_overview_names_the_workspace_it_counts() {
     assert!(html.contains("every record you may see"));
 }
 
-/// A provider belongs to one workspace or more, a client to one: no change
-/// leaves either with none, or a client with two (PRODUCT.md's roles).
+/// A client belongs to one workspace: no grant or role change gives one two
+/// tenants. Moving one is removing, then granting; an admin made a member
+/// belongs to nothing until granted (and sees nothing meanwhile).
 #[tokio::test]
-async fn members_keep_the_workspaces_their_role_needs() {
+async fn a_client_never_belongs_to_two_workspaces() {
     use app::accounts::{grant_membership, revoke_membership, update_user};
     use app::audit::Actor;
     let app = spawn_app().await;
@@ -538,18 +539,27 @@ async fn members_keep_the_workspaces_their_role_needs() {
         result.err().map(|e| e.to_string()).unwrap_or_default()
     }
     assert!(refused(grant_membership(store, &cli, &cleo, "globex", "").await).contains("one workspace"));
-    assert!(refused(revoke_membership(store, &cli, &cleo, "acme").await).contains("would belong to none"));
     assert!(grant_membership(store, &cli, &cleo, "acme", "nike").await.is_ok(), "the same workspace: its brand");
+    revoke_membership(store, &cli, &cleo, "acme").await.unwrap();
+    grant_membership(store, &cli, &cleo, "globex", "").await.unwrap();
+    let memberships = store.user_summary(client).await.unwrap().unwrap().memberships;
+    assert_eq!(memberships.iter().map(|m| m.workspace.as_str()).collect::<Vec<_>>(), ["globex"], "moved");
+
+    let provider = add_user(&app.store, "pia@test.trail", Role::Provider).await;
+    crate::helpers::grant(&app.store, provider, "acme", "").await;
+    crate::helpers::grant(&app.store, provider, "globex", "").await;
+    assert!(refused(update_user(store, &cli, provider, Some(Role::Client), None).await).contains("one workspace"));
     let admin = add_user(&app.store, "ada@test.trail", Role::Admin).await;
-    assert!(refused(update_user(store, &cli, admin, Some(Role::Client), None).await).contains("would belong to none"));
-    let cleo = store.user_summary(client).await.unwrap().unwrap();
-    assert_eq!(cleo.memberships.len(), 1, "nothing changed");
+    update_user(store, &cli, admin, Some(Role::Provider), None).await.unwrap();
+    let ada = store.user_by_id(admin).await.unwrap().unwrap();
+    grant_membership(store, &cli, &ada, "acme", "").await.unwrap();
 }
 
-/// Top actors show the name people know them by, taken from a record the
-/// viewer may see: a client never reads a name only an internal record holds.
+/// Top actors show founders and admins the name people know them by; a
+/// member's panel keeps the ids (their names would come from records the
+/// member may not see).
 #[tokio::test]
-async fn top_actors_are_named_from_what_the_viewer_may_see() {
+async fn top_actors_are_named_for_the_platform() {
     let app = spawn_app().await;
     let records = json!([
         {"key": "a.one", "actor": {"id": "u_1", "name": "Maya Chen"}, "visibility": "client"},
@@ -560,13 +570,39 @@ async fn top_actors_are_named_from_what_the_viewer_may_see() {
     app.sign_in(FOUNDER_EMAIL).await;
     let html = page(&app, "/").await.text().await.unwrap();
     let ranking = &html[html.find("Top actors").expect("the ranking")..];
-    assert!(ranking.contains("Maya Chen") && ranking.contains("Secret Name"), "{ranking}");
+    assert!(ranking.contains("Maya Chen") && ranking.contains("u_1"), "{ranking}");
 
     let client = add_user(&app.store, "cleo@test.trail", Role::Client).await;
     crate::helpers::grant(&app.store, client, "acme", "").await;
     let cleo = app.client_signed_in_as("cleo@test.trail").await;
     let html = cleo.get(app.url("/")).send().await.unwrap().text().await.unwrap();
     let ranking = &html[html.find("Top actors").expect("the ranking")..];
-    assert!(ranking.contains("Maya Chen") && ranking.contains("u_2"), "{ranking}");
+    assert!(ranking.contains("u_1") && ranking.contains("u_2"), "{ranking}");
     assert!(!html.contains("Secret Name"), "an internal record's name");
+}
+
+/// A refused new user comes back as typed, its password never: not in the
+/// page, and (sealed notices aside) nowhere a later page could show it.
+#[tokio::test]
+async fn a_refused_new_user_comes_back_without_its_password() {
+    let app = spawn_app().await;
+    app.sign_in(FOUNDER_EMAIL).await;
+    let form = [
+        ("email", FOUNDER_EMAIL),
+        ("name", "Twice <b>"),
+        ("role", "admin"),
+        ("workspace", ""),
+        ("brand", ""),
+        ("password", "typed secret 42"),
+    ];
+    let request = app.client.post(app.url(CreateUser::PATH)).header("accept", "text/html");
+    request.header("referer", app.url("/admin")).form(&form).send().await.unwrap();
+    let html = page(&app, "/admin").await.text().await.unwrap();
+    assert!(html.contains(r#"role="alert""#), "refused: {html}");
+    let new_user = &html[html.find(r#"aria-label="New user""#).unwrap()..];
+    assert!(new_user.contains(r#"value="Twice &lt;b&gt;""#), "the name, escaped: {new_user}");
+    assert!(new_user.contains(r#"<option value="admin" selected"#), "the role chosen");
+    assert!(!html.contains("typed secret 42"), "never the password");
+    let again = page(&app, "/admin").await.text().await.unwrap();
+    assert!(!again.contains("Twice"), "shown once");
 }

@@ -135,10 +135,11 @@ impl Durations {
 pub struct NamedCount {
     pub name: String,
     pub count: i64,
-    /// How the dashboard shows an actor: the name (or label, or email) of
-    /// the newest record of theirs its viewer may see, where that is not
-    /// the id itself. The API leaves it out.
+    /// How the dashboard shows an actor to founders and admins: the name
+    /// (or label, or email) of their newest record in the window, where
+    /// that is not the id itself. The API leaves it out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ssr", schemars(skip))]
     pub label: Option<String>,
 }
 

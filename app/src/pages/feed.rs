@@ -190,7 +190,8 @@ fn options(values: Vec<String>, selected: String, any: &'static str) -> impl Int
 /// What an empty feed says: a filtered view matched nothing; an unfiltered
 /// one has nothing the viewer may see yet.
 fn empty_text(params: &FeedParams) -> &'static str {
-    let filtered = FeedParams { window: String::new(), ..params.clone() } != FeedParams::default();
+    let filtered =
+        FeedParams { window: String::new(), q: params.q.trim().to_owned(), ..params.clone() } != FeedParams::default();
     match filtered {
         true => "Nothing matches these filters.",
         false => "Nothing here yet: new records appear as they arrive.",
