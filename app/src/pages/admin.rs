@@ -142,7 +142,7 @@ fn role_options(selected: Role) -> impl IntoView + use<> {
 }
 
 /// The workspaces to choose from, `selected` chosen (none: the blank one).
-fn workspace_options(slugs: &[String], blank: &'static str, selected: &str) -> impl IntoView + use<> {
+pub(crate) fn workspace_options(slugs: &[String], blank: &'static str, selected: &str) -> impl IntoView + use<> {
     std::iter::once(view! { <option value="">{blank}</option> }.into_any())
         .chain(
             slugs

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 
-use super::admin::{notice_view, ConfirmedForm, PostForm};
+use super::admin::{notice_view, workspace_options, ConfirmedForm, PostForm};
 use crate::admin_api::Typed;
 use crate::alerts::{alerts_overview, AddAlertRule, AlertsData, RemoveAlert};
 use crate::components::{loaded_view, ListHead, PageTitle, TopBar};
@@ -28,10 +28,7 @@ fn AlertsView(data: AlertsData) -> impl IntoView {
     let AlertsData { viewer, workspaces, rules, endpoints, notice } = data;
     // A refused rule comes back as typed.
     let typed = Typed::of(&notice, AddAlertRule::PATH);
-    let options = workspaces
-        .iter()
-        .map(|s| view! { <option value=s.clone() selected=typed.holds("workspace", s)>{s.clone()}</option> })
-        .collect_view();
+    let options = workspace_options(&workspaces, "every workspace", &typed.value("workspace"));
     let conditions = [
         ("match", "each matching record"),
         ("count", "more than N matching records in the window"),
@@ -69,7 +66,6 @@ fn AlertsView(data: AlertsData) -> impl IntoView {
             <PostForm to=AddAlertRule::PATH class="inline" label="Add an alert rule">
                 <label>"Name" <input name="name" required size="20" value=typed.value("name")/></label>
                 <label>"Workspace" <select name="workspace">
-                    <option value="">"every workspace"</option>
                     {options}
                 </select></label>
                 <label>"Search" <input name="query" size="24" placeholder="severity:>=error key:payment.*"

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 
-use super::admin::{notice_view, PostForm};
+use super::admin::{notice_view, workspace_options, PostForm};
 use crate::admin_api::Typed;
 use crate::components::{loaded_view, PageTitle, TopBar};
 use crate::model::{Kind, Retention, Role};
@@ -44,10 +44,7 @@ fn RetentionView(data: RetentionData) -> impl IntoView {
     rows.extend(workspaces.iter().map(|slug| row(slug.clone(), Some(slug)).into_any()));
     // A refused change (one that asks for the tick first) comes back as typed.
     let typed = Typed::of(&notice, SetRetention::PATH);
-    let options = workspaces
-        .iter()
-        .map(|s| view! { <option value=s.clone() selected=typed.holds("workspace", s)>{s.clone()}</option> })
-        .collect_view();
+    let options = workspace_options(&workspaces, "platform default", &typed.value("workspace"));
     let kinds = Kind::ALL
         .iter()
         .map(|k| view! { <option value=k.as_str() selected=typed.holds("kind", k.as_str())>{k.as_str()}</option> })
@@ -76,7 +73,6 @@ fn RetentionView(data: RetentionData) -> impl IntoView {
             {is_founder.then(|| view! {
                 <PostForm to=SetRetention::PATH class="inline" label="Set a retention period">
                     <label>"Workspace" <select name="workspace">
-                        <option value="">"platform default"</option>
                         {options}
                     </select></label>
                     <label>"Kind" <select name="kind">{kinds}</select></label>

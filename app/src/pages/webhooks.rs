@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 
-use super::admin::{notice_view, ConfirmedForm, PostForm};
+use super::admin::{notice_view, workspace_options, ConfirmedForm, PostForm};
 use crate::admin_api::Typed;
 use crate::components::{loaded_view, ListHead, PageTitle, TopBar};
 use crate::format::absolute_time;
@@ -32,10 +32,7 @@ fn WebhooksView(data: WebhooksData) -> impl IntoView {
     let is_founder = viewer.role == Role::Founder;
     // A refused endpoint comes back as typed.
     let typed = Typed::of(&notice, AddWebhook::PATH);
-    let options = workspaces
-        .iter()
-        .map(|s| view! { <option value=s.clone() selected=typed.holds("workspace", s)>{s.clone()}</option> })
-        .collect_view();
+    let options = workspace_options(&workspaces, "every workspace", &typed.value("workspace"));
     let formats = WebhookFormat::ALL
         .iter()
         .map(|f| view! { <option value=f.as_str() selected=typed.holds("format", f.as_str())>{f.as_str()}</option> })
@@ -65,7 +62,6 @@ fn WebhooksView(data: WebhooksData) -> impl IntoView {
                     <label>"URL" <input name="url" type="url" required size="40" placeholder="https://…"
                         value=typed.value("url")/></label>
                     <label>"Workspace" <select name="workspace">
-                        <option value="">"every workspace"</option>
                         {options}
                     </select></label>
                     <label>"Format" <select name="format">{formats}</select></label>
