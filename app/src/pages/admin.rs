@@ -141,6 +141,14 @@ fn role_options(selected: Role) -> impl IntoView + use<> {
         .collect_view()
 }
 
+/// A select's options, `values`, the one `typed` holds for `name` chosen.
+pub(crate) fn typed_options(values: &[&'static str], typed: &Typed, name: &str) -> impl IntoView + use<> {
+    values
+        .iter()
+        .map(|value| view! { <option value=*value selected=typed.holds(name, value)>{value.replace(',', ", ")}</option> })
+        .collect_view()
+}
+
 /// The workspaces to choose from, `selected` chosen (none: the blank one).
 pub(crate) fn workspace_options(slugs: &[String], blank: &'static str, selected: &str) -> impl IntoView + use<> {
     std::iter::once(view! { <option value="">{blank}</option> }.into_any())
@@ -268,28 +276,26 @@ fn KeysSection(keys: Vec<ApiKeySummary>, slugs: Vec<String>, typed: Typed) -> im
         })
         .collect_view();
     view! {
-        <section aria-labelledby="keys">
-            <h2 id="keys">"API keys"</h2>
-            <table class="list">
-                <ListHead columns=&["Key", "Workspace", "Scopes", "Created", "Last used", "Status"]/>
-                <tbody>{rows}</tbody>
-            </table>
-            <h3>"New key"</h3>
-            <PostForm to=CreateKey::PATH class="inline" label="New API key">
-                <label>"Workspace" <select name="workspace">
-                    {workspace_options(&slugs, "every workspace", &typed.value("workspace"))}
-                </select></label>
-                <label>
-                    "Scopes"
-                    <select name="scopes">
-                        {["ingest", "read", "ingest,read"].map(|scopes| view! {
-                            <option value=scopes selected=typed.holds("scopes", scopes)>{scopes.replace(',', ", ")}</option>
-                        })}
-                    </select>
-                </label>
-                <label>"Name" <input name="name" value=typed.value("name")/></label>
-                <button type="submit" class="primary">"Create key"</button>
-            </PostForm>
-        </section>
-    }
+            <section aria-labelledby="keys">
+                <h2 id="keys">"API keys"</h2>
+                <table class="list">
+                    <ListHead columns=&["Key", "Workspace", "Scopes", "Created", "Last used", "Status"]/>
+                    <tbody>{rows}</tbody>
+                </table>
+                <h3>"New key"</h3>
+                <PostForm to=CreateKey::PATH class="inline" label="New API key">
+                    <label>"Workspace" <select name="workspace">
+                        {workspace_options(&slugs, "every workspace", &typed.value("workspace"))}
+                    </select></label>
+                    <label>
+                        "Scopes"
+                        <select name="scopes">
+    {typed_options(&["ingest", "read", "ingest,read"], &typed, "scopes")}
+                        </select>
+                    </label>
+                    <label>"Name" <input name="name" value=typed.value("name")/></label>
+                    <button type="submit" class="primary">"Create key"</button>
+                </PostForm>
+            </section>
+        }
 }

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 
-use super::admin::{notice_view, workspace_options, PostForm};
+use super::admin::{notice_view, typed_options, workspace_options, PostForm};
 use crate::admin_api::Typed;
 use crate::components::{loaded_view, PageTitle, TopBar};
 use crate::model::{Kind, Retention, Role};
@@ -45,10 +45,8 @@ fn RetentionView(data: RetentionData) -> impl IntoView {
     // A refused change (one that asks for the tick first) comes back as typed.
     let typed = Typed::of(&notice, SetRetention::PATH);
     let options = workspace_options(&workspaces, "platform default", &typed.value("workspace"));
-    let kinds = Kind::ALL
-        .iter()
-        .map(|k| view! { <option value=k.as_str() selected=typed.holds("kind", k.as_str())>{k.as_str()}</option> })
-        .collect_view();
+    let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+    let kinds = typed_options(&kinds, &typed, "kind");
     let period = typed.value("period");
     view! {
         <PageTitle text="Retention"/>

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 
-use super::admin::{notice_view, workspace_options, ConfirmedForm, PostForm};
+use super::admin::{notice_view, typed_options, workspace_options, ConfirmedForm, PostForm};
 use crate::admin_api::Typed;
 use crate::components::{loaded_view, ListHead, PageTitle, TopBar};
 use crate::format::absolute_time;
@@ -33,10 +33,8 @@ fn WebhooksView(data: WebhooksData) -> impl IntoView {
     // A refused endpoint comes back as typed.
     let typed = Typed::of(&notice, AddWebhook::PATH);
     let options = workspace_options(&workspaces, "every workspace", &typed.value("workspace"));
-    let formats = WebhookFormat::ALL
-        .iter()
-        .map(|f| view! { <option value=f.as_str() selected=typed.holds("format", f.as_str())>{f.as_str()}</option> })
-        .collect_view();
+    let formats: Vec<&str> = WebhookFormat::ALL.iter().map(|f| f.as_str()).collect();
+    let formats = typed_options(&formats, &typed, "format");
     let list = if endpoints.is_empty() {
         view! { <p class="muted">"No endpoints yet."</p> }.into_any()
     } else {
