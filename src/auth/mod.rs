@@ -18,6 +18,15 @@ pub fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
+/// HMAC-SHA256 of `parts`, one after the other, under `key`: webhook
+/// signatures, keys derived from the signing key, log-stream batch ids.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    parts.iter().for_each(|part| mac.update(part));
+    mac.finalize().into_bytes().into()
+}
+
 /// What server functions use to make password hashes and API keys.
 pub struct ServerCredentials;
 

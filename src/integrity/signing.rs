@@ -8,8 +8,6 @@ use anyhow::{bail, Context};
 use app::model::Digest;
 use app::store::Signer;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier, VerifyingKey};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 use crate::storage::canonical;
 
@@ -77,9 +75,7 @@ impl SigningKeys {
     /// alike (HMAC-SHA256 of the purpose under the secret), and that tells
     /// nothing of the secret.
     pub fn derived_key(&self, purpose: &str) -> [u8; 32] {
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.as_bytes()).expect("HMAC takes a key of any length");
-        mac.update(purpose.as_bytes());
-        mac.finalize().into_bytes().into()
+        crate::auth::hmac_sha256(self.key.as_bytes(), &[purpose.as_bytes()])
     }
 }
 

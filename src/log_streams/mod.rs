@@ -20,8 +20,6 @@ use std::time::Duration;
 
 use app::model::{Destination, EventFilter, Micros, StreamPosition};
 use app::store::{DynStore, Job, LogStreamTarget, Scope, Turn};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use tokio::task::JoinHandle;
 
 use crate::api::record::ApiRecord;
@@ -183,8 +181,8 @@ impl Poster {
     /// count every workspace's commits, which a stream's receiver is not to
     /// learn; keyed, so they cannot be guessed back from it either.
     fn batch_id(&self, stream: i64, (first, last): (StreamPosition, StreamPosition)) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.batch_key).expect("HMAC takes a key of any length");
-        mac.update(format!("{stream} {} {}", first.encode(), last.encode()).as_bytes());
-        format!("msg_stream{stream}_{}", hex::encode(&mac.finalize().into_bytes()[..16]))
+        let positions = format!("{stream} {} {}", first.encode(), last.encode());
+        let mac = crate::auth::hmac_sha256(&self.batch_key, &[positions.as_bytes()]);
+        format!("msg_stream{stream}_{}", hex::encode(&mac[..16]))
     }
 }

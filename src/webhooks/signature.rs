@@ -4,9 +4,7 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use rand::RngCore;
-use sha2::Sha256;
 
 /// How a secret is written: `whsec_` and the key in base64.
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -46,13 +44,9 @@ impl Secret {
 
     /// `v1,` and the signature of one message.
     pub fn sign(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
-        mac.update(id.as_bytes());
-        mac.update(b".");
-        mac.update(timestamp.to_string().as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        format!("v1,{}", BASE64.encode(mac.finalize().into_bytes()))
+        let timestamp = timestamp.to_string();
+        let mac = crate::auth::hmac_sha256(&self.0, &[id.as_bytes(), b".", timestamp.as_bytes(), b".", body]);
+        format!("v1,{}", BASE64.encode(mac))
     }
 }
 
