@@ -259,7 +259,7 @@ mod operations {
             Some(brand) => format!("brand {brand} only"),
             None => "every brand".to_owned(),
         };
-        let limited = brand.as_ref().map(|brand| format!(" (brand {brand} only)")).unwrap_or_default();
+        let limited = if brand.is_some() { format!(" ({})", limit(brand)) } else { String::new() };
         match before {
             None => format!("{email} now belongs to {workspace}{limited}"),
             Some(old) if old == brand => format!("{email} already belongs to {workspace}{limited}"),
